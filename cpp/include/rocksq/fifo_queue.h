@@ -1,0 +1,113 @@
+// A persistent FIFO queue of byte strings, stored in RocksDB.
+//
+// Items pushed are kept on disk until popped, across process restarts. The
+// queue lives in one directory; one FifoQueue object per directory may be
+// open at a time, in this process or any other.
+//
+// Thread safety: every method may be called from any number of threads at
+// once. Pushes from concurrent threads are written together (group commit),
+// and a push never waits for a pop's disk work, nor a pop for a push's.
+//
+// Errors: every failure throws rocksq::Error (see error.h) whose kind says
+// what went wrong and whose message names the queue's path.
+//
+//   auto queue = rocksq::FifoQueue::Open("/var/lib/app/frames");
+//   queue->Push("frame 1");
+//   rocksq::PoppedItems items = queue->Pop(10);
+//   for (size_t i = 0; i < items.size(); ++i) Consume(items[i]);
+
+#ifndef ROCKSQ_FIFO_QUEUE_H_
+#define ROCKSQ_FIFO_QUEUE_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "rocksq/error.h"
+#include "rocksq/popped_items.h"
+
+namespace rocksq {
+
+struct FifoOptions {
+  // The most items the queue holds at once. A push that would exceed it
+  // throws kQueueFull and stores nothing. Must be at least 1 and at most
+  // kMaxElementsLimit. A queue reopened with a limit below its current length
+  // keeps its items; pushes fail until pops bring it under the limit.
+  // Default: 1'000'000'000 (rocksq 0.3.0's default).
+  uint64_t max_elements = 1'000'000'000;
+
+  // If true, every push and pop is written to the write-ahead log and the log
+  // is fsynced before the call returns: the change survives an OS crash or a
+  // power loss. If false, the write reaches the operating system before the
+  // call returns: it survives the process crashing, not the machine.
+  // Concurrent synced pushes share one fsync.
+  // Default: false (RocksDB's default).
+  bool sync = false;
+};
+
+// Keys are 64-bit counters; this keeps every cursor far from wrapping.
+inline constexpr uint64_t kMaxElementsLimit = uint64_t{1} << 62;
+
+class FifoQueue {
+ public:
+  // Opens the queue stored in the directory `path`, creating the directory
+  // (and its parents) and an empty queue if it does not exist. Throws
+  // kAlreadyOpen if this process or another has it open, kNotAQueue if the
+  // directory holds something else, kInvalidArgument for bad options,
+  // kStorage or kCorruption if RocksDB cannot open it.
+  static std::unique_ptr<FifoQueue> Open(const std::string& path,
+                                         const FifoOptions& options = {});
+
+  // Deletes the queue stored at `path` and its directory. Does nothing if
+  // `path` does not exist. Throws kAlreadyOpen if the queue is open,
+  // kNotAQueue if `path` holds something that is not a RocksQ queue.
+  static void Destroy(const std::string& path);
+
+  FifoQueue(const FifoQueue&) = delete;
+  FifoQueue& operator=(const FifoQueue&) = delete;
+
+  // Closes the queue if Close() was not called; errors are then swallowed.
+  virtual ~FifoQueue();
+
+  // Appends one item. Throws kQueueFull if the queue holds max_elements
+  // items. The bytes are copied; `item` need only live during the call.
+  virtual void Push(std::string_view item) = 0;
+
+  // Appends `items` in order, all or nothing: if they do not all fit, or the
+  // write fails, none is stored. An empty vector does nothing.
+  virtual void PushBatch(const std::vector<std::string_view>& items) = 0;
+
+  // Removes and returns up to `max_items` items, oldest first. Returns no
+  // items, without waiting, if the queue is empty. Items are removed from
+  // disk before this returns.
+  virtual PoppedItems Pop(size_t max_items = 1) = 0;
+
+  // The number of items stored.
+  virtual uint64_t Len() const = 0;
+  bool IsEmpty() const { return Len() == 0; }
+
+  // The sum of the sizes of the stored items, in bytes.
+  virtual uint64_t PayloadBytes() const = 0;
+
+  // The size of the files in the queue's directory, in bytes. RocksDB frees
+  // the space of popped items in the background, so this lags behind pops.
+  virtual uint64_t DiskBytes() const = 0;
+
+  virtual uint64_t MaxElements() const = 0;
+  virtual const std::string& Path() const = 0;
+
+  // Flushes and closes the database, releasing the directory for another
+  // opener. Throws kStorage if RocksDB reports an error while closing. Calls
+  // made after Close() (or racing with it) throw kClosed.
+  virtual void Close() = 0;
+
+ protected:
+  FifoQueue() = default;
+};
+
+}  // namespace rocksq
+
+#endif  // ROCKSQ_FIFO_QUEUE_H_

@@ -1,0 +1,11 @@
+// RocksQ: persistent queues of byte strings over RocksDB. Include this one
+// header to get the whole public API.
+
+#ifndef ROCKSQ_ROCKSQ_H_
+#define ROCKSQ_ROCKSQ_H_
+
+#include "rocksq/error.h"
+#include "rocksq/fifo_queue.h"
+#include "rocksq/popped_items.h"
+
+#endif  // ROCKSQ_ROCKSQ_H_

@@ -1,0 +1,348 @@
+// rocksq._core: the one place Python meets the C++ core.
+//
+// This file converts arguments and results, releases the GIL around calls
+// that touch the disk, and maps rocksq::Error to the Python exceptions of
+// rocksq/_errors.py. Queue behaviour lives in the core; API shapes live in the
+// Python faces (rocksq/_seed.py, rocksq/blocking.py).
+
+#include <nanobind/nanobind.h>
+#include <nanobind/stl/filesystem.h>
+#include <nanobind/stl/string.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <filesystem>
+#include <limits>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#if defined(__GLIBCXX__)
+#include <cxxabi.h>
+#endif
+
+#include "rocksq/rocksq.h"
+
+namespace nb = nanobind;
+
+namespace {
+
+constexpr const char* kExpectedItem =
+    "expected a bytes-like object with C-contiguous data "
+    "(bytes, bytearray, memoryview, array.array, numpy array)";
+
+// Items reach the core as string_views into the callers' own buffers, with no
+// copy on the Python side. Each buffer stays exported (pinned: its memory
+// cannot move, a bytearray cannot be resized) until this object is
+// destroyed, which must happen with the GIL held.
+class PinnedItems {
+ public:
+  explicit PinnedItems(size_t capacity)
+      : buffers_(std::make_unique<Py_buffer[]>(capacity)) {
+    views_.reserve(capacity);
+  }
+  PinnedItems(const PinnedItems&) = delete;
+  PinnedItems& operator=(const PinnedItems&) = delete;
+  ~PinnedItems() {
+    for (size_t i = 0; i < views_.size(); ++i) PyBuffer_Release(&buffers_[i]);
+  }
+
+  // Pins `item`'s bytes, or throws TypeError naming its type and, when
+  // `index` is not negative, its position in the caller's list.
+  void Pin(PyObject* item, const char* function, Py_ssize_t index) {
+    Py_buffer& buffer = buffers_[views_.size()];
+    if (PyObject_GetBuffer(item, &buffer, PyBUF_C_CONTIGUOUS) != 0) {
+      const bool has_buffer = PyObject_CheckBuffer(item);
+      PyErr_Clear();  // The BufferError, if any, is replaced by the TypeError.
+      std::string message = std::string(function) + "(): item ";
+      if (index >= 0) message += std::to_string(index) + " ";
+      message += std::string("is ") + Py_TYPE(item)->tp_name;
+      if (has_buffer) message += " whose data is not C-contiguous";
+      message += std::string(", ") + kExpectedItem;
+      throw nb::type_error(message.c_str());
+    }
+    views_.emplace_back(static_cast<const char*>(buffer.buf),
+                        static_cast<size_t>(buffer.len));
+  }
+
+  const std::vector<std::string_view>& views() const { return views_; }
+
+ private:
+  // A Py_buffer may point into itself (PyBuffer_FillInfo sets shape to
+  // &view->len), so the array never reallocates.
+  std::unique_ptr<Py_buffer[]> buffers_;
+  std::vector<std::string_view> views_;
+};
+
+// Releases the GIL for its lifetime, as nb::gil_scoped_release does, but is
+// safe for daemon threads at exit. Before 3.14, CPython ends a thread that
+// takes the GIL back after interpreter shutdown began with pthread_exit(),
+// whose unwinding would reach nanobind's and our noexcept frames and abort
+// the process ("terminate called without an active exception"). Such a
+// thread stops here instead and waits for the process to end, as CPython
+// 3.14 makes it wait.
+class GilRelease {
+ public:
+  GilRelease() noexcept : state_(PyEval_SaveThread()) {}
+  GilRelease(const GilRelease&) = delete;
+  GilRelease& operator=(const GilRelease&) = delete;
+  ~GilRelease() {
+#if defined(__GLIBCXX__) && PY_VERSION_HEX < 0x030E0000
+    try {
+      PyEval_RestoreThread(state_);
+    } catch (abi::__forced_unwind&) {
+      for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
+    }
+#else
+    PyEval_RestoreThread(state_);
+#endif
+  }
+
+ private:
+  PyThreadState* state_;
+};
+
+// Runs `call` with the GIL released when `no_gil` is true. `call` must not
+// touch Python objects.
+template <typename Call>
+auto Run(bool no_gil, Call&& call) -> decltype(call()) {
+  if (!no_gil) return call();
+  GilRelease released;
+  return call();
+}
+
+// A count argument (a capacity, a number of items to pop). rocksq 0.3.0
+// raised OverflowError "can't convert negative int to unsigned" for a
+// negative count, as CPython's own unsigned conversion does, where nanobind's
+// integer caster would raise TypeError; so the argument arrives as an object
+// and CPython converts it.
+uint64_t ToCount(nb::handle value) {
+  nb::object index = nb::steal(PyNumber_Index(value.ptr()));
+  if (!index.is_valid()) throw nb::python_error();
+  const unsigned long long count = PyLong_AsUnsignedLongLong(index.ptr());
+  if (count == static_cast<unsigned long long>(-1) && PyErr_Occurred()) {
+    throw nb::python_error();
+  }
+  return count;
+}
+
+// The Python object `rocksq._core.FifoQueue`: owns one open core queue.
+class PyFifoQueue {
+ public:
+  explicit PyFifoQueue(std::unique_ptr<rocksq::FifoQueue> queue)
+      : queue_(std::move(queue)) {}
+  PyFifoQueue(const PyFifoQueue&) = delete;
+  PyFifoQueue& operator=(const PyFifoQueue&) = delete;
+  // Closing an open queue flushes it to disk; other threads run meanwhile.
+  ~PyFifoQueue() {
+    GilRelease released;
+    queue_.reset();
+  }
+
+  rocksq::FifoQueue* operator->() const { return queue_.get(); }
+
+ private:
+  std::unique_ptr<rocksq::FifoQueue> queue_;
+};
+
+void Push(const PyFifoQueue& queue, nb::handle item, bool no_gil) {
+  PinnedItems pinned(1);
+  pinned.Pin(item.ptr(), "push", -1);
+  Run(no_gil, [&] { queue->Push(pinned.views().front()); });
+}
+
+void PushMany(const PyFifoQueue& queue, nb::handle items, bool no_gil) {
+  // A tuple snapshot of a list: an item's buffer export may run Python code
+  // that changes the list, which must not move what is being walked.
+  nb::object snapshot;
+  if (PyTuple_Check(items.ptr())) {
+    snapshot = nb::borrow(items);
+  } else if (PyList_Check(items.ptr())) {
+    snapshot = nb::steal(PyList_AsTuple(items.ptr()));
+    if (!snapshot.is_valid()) throw nb::python_error();
+  } else {
+    const std::string message =
+        std::string("push_many(): items is ") + Py_TYPE(items.ptr())->tp_name +
+        ", expected a list or tuple of bytes-like objects";
+    throw nb::type_error(message.c_str());
+  }
+
+  const Py_ssize_t count = PyTuple_GET_SIZE(snapshot.ptr());
+  PinnedItems pinned(static_cast<size_t>(count));
+  for (Py_ssize_t i = 0; i < count; ++i) {
+    pinned.Pin(PyTuple_GET_ITEM(snapshot.ptr(), i), "push_many", i);
+  }
+  Run(no_gil, [&] { queue->PushBatch(pinned.views()); });
+}
+
+// Items are copied once, from the core's pinned memory straight into new
+// bytes objects, after the GIL is taken back.
+nb::list Pop(const PyFifoQueue& queue, nb::handle max_items, bool no_gil) {
+  const size_t count = static_cast<size_t>(
+      std::min<uint64_t>(ToCount(max_items), std::numeric_limits<size_t>::max()));
+  rocksq::PoppedItems items = Run(no_gil, [&] { return queue->Pop(count); });
+  nb::list result = nb::steal<nb::list>(
+      PyList_New(static_cast<Py_ssize_t>(items.size())));
+  if (!result.is_valid()) throw nb::python_error();
+  for (size_t i = 0; i < items.size(); ++i) {
+    const std::string_view item = items[i];
+    PyObject* bytes = PyBytes_FromStringAndSize(
+        item.data(), static_cast<Py_ssize_t>(item.size()));
+    if (bytes == nullptr) throw nb::python_error();
+    PyList_SET_ITEM(result.ptr(), static_cast<Py_ssize_t>(i), bytes);
+  }
+  return result;
+}
+
+nb::object PopOne(const PyFifoQueue& queue, bool no_gil) {
+  rocksq::PoppedItems items = Run(no_gil, [&] { return queue->Pop(1); });
+  if (items.empty()) return nb::none();
+  const std::string_view item = items[0];
+  return nb::bytes(item.data(), item.size());
+}
+
+// Python exception classes for rocksq::ErrorKind, imported from
+// rocksq._errors once. The references are never released: the translator
+// may run until the interpreter exits.
+struct ErrorClasses {
+  PyObject* base;
+  PyObject* queue_full;
+  PyObject* storage;
+  PyObject* corruption;
+  PyObject* already_open;
+  PyObject* not_a_queue;
+  PyObject* closed;
+
+  PyObject* For(rocksq::ErrorKind kind) const {
+    switch (kind) {
+      case rocksq::ErrorKind::kQueueFull: return queue_full;
+      case rocksq::ErrorKind::kStorage: return storage;
+      case rocksq::ErrorKind::kCorruption: return corruption;
+      case rocksq::ErrorKind::kAlreadyOpen: return already_open;
+      case rocksq::ErrorKind::kNotAQueue: return not_a_queue;
+      case rocksq::ErrorKind::kInvalidArgument: return PyExc_ValueError;
+      case rocksq::ErrorKind::kClosed: return closed;
+    }
+    return base;
+  }
+};
+
+void TranslateError(const std::exception_ptr& error, void* payload) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const rocksq::Error& e) {
+    PyErr_SetString(static_cast<const ErrorClasses*>(payload)->For(e.kind()),
+                    e.what());
+  }
+}
+
+}  // namespace
+
+NB_MODULE(_core, m) {
+  m.doc() = "The C++ core of RocksQ. Use the rocksq package, not this module.";
+
+#ifdef NDEBUG
+  // A daemon thread may still be using a queue when the interpreter exits;
+  // nanobind would report that queue as a leak, alarming users for nothing.
+  nb::set_leak_warnings(false);
+#endif
+
+  nb::module_ errors = nb::module_::import_("rocksq._errors");
+  auto class_named = [&](const char* name) {
+    return nb::object(errors.attr(name)).release().ptr();
+  };
+  static const ErrorClasses error_classes{
+      class_named("RocksQError"),     class_named("QueueFull"),
+      class_named("StorageError"),    class_named("CorruptionError"),
+      class_named("QueueAlreadyOpen"), class_named("NotAQueueError"),
+      class_named("QueueClosed"),
+  };
+  nb::register_exception_translator(
+      TranslateError, const_cast<ErrorClasses*>(&error_classes));
+
+#ifdef ROCKSQ_VERSION
+  m.attr("__version__") = ROCKSQ_VERSION;
+#endif
+
+  // len, payload_size and is_empty read atomics: cheaper than a GIL
+  // hand-off, so they keep the GIL; disk_size walks the directory.
+  nb::class_<PyFifoQueue>(
+      m, "FifoQueue",
+      "A persistent FIFO queue of byte strings in the directory `path`.\n\n"
+      "Every method that reads or writes the queue releases the GIL while the\n"
+      "core works, unless its `no_gil` argument is False. Errors raise the\n"
+      "exceptions of rocksq._errors; a bad argument raises ValueError.")
+      .def(
+          "__init__",
+          [](PyFifoQueue* self, const std::filesystem::path& path,
+             nb::handle max_elements, bool sync) {
+            rocksq::FifoOptions options;
+            options.max_elements = ToCount(max_elements);
+            options.sync = sync;
+            const std::string path_string = path.string();
+            new (self) PyFifoQueue(Run(
+                true, [&] { return rocksq::FifoQueue::Open(path_string, options); }));
+          },
+          nb::arg("path"), nb::arg("max_elements").none() = 1'000'000'000,
+          nb::arg("sync") = false,
+          nb::sig("def __init__(self, path: str | os.PathLike, "
+                  "max_elements: int = 1000000000, sync: bool = False) -> None"),
+          "Opens (creating if needed) the queue stored in `path`.")
+      .def("push", &Push, nb::arg("item").none(), nb::arg("no_gil") = true,
+           nb::sig("def push(self, item: collections.abc.Buffer, "
+                   "no_gil: bool = True) -> None"),
+           "Appends one bytes-like item; raises QueueFull if the queue is full.")
+      .def("push_many", &PushMany, nb::arg("items").none(), nb::arg("no_gil") = true,
+           nb::sig("def push_many(self, items: list[collections.abc.Buffer] | "
+                   "tuple[collections.abc.Buffer, ...], no_gil: bool = True) "
+                   "-> None"),
+           "Appends the items in order, all or nothing.")
+      .def("pop", &Pop, nb::arg("max_items").none() = 1, nb::arg("no_gil") = true,
+           nb::sig("def pop(self, max_items: int = 1, no_gil: bool = True) "
+                   "-> list[bytes]"),
+           "Removes and returns up to `max_items` items, oldest first; [] if "
+           "the queue is empty.")
+      .def("pop_one", &PopOne, nb::arg("no_gil") = true,
+           "Removes and returns the oldest item, or None if the queue is empty.")
+      .def_prop_ro(
+          "len", [](const PyFifoQueue& queue) { return queue->Len(); },
+          "The number of items stored.")
+      .def_prop_ro(
+          "payload_size",
+          [](const PyFifoQueue& queue) { return queue->PayloadBytes(); },
+          "The sum of the stored items' sizes, in bytes.")
+      .def_prop_ro(
+          "disk_size", [](const PyFifoQueue& queue) { return queue->DiskBytes(); },
+          nb::call_guard<GilRelease>(),
+          "The size of the queue's files, in bytes; lags behind pops.")
+      .def_prop_ro(
+          "is_empty", [](const PyFifoQueue& queue) { return queue->IsEmpty(); },
+          "True if no item is stored.")
+      .def_prop_ro(
+          "max_elements",
+          [](const PyFifoQueue& queue) { return queue->MaxElements(); },
+          "The most items the queue holds at once.")
+      .def_prop_ro(
+          "path", [](const PyFifoQueue& queue) { return queue->Path(); },
+          "The queue's directory, as given when it was opened.")
+      .def(
+          "close", [](const PyFifoQueue& queue) { queue->Close(); },
+          nb::call_guard<GilRelease>(),
+          "Flushes and closes the queue; later calls raise QueueClosed.")
+      .def_static(
+          "destroy",
+          [](const std::filesystem::path& path) {
+            const std::string path_string = path.string();
+            Run(true, [&] { rocksq::FifoQueue::Destroy(path_string); });
+          },
+          nb::arg("path"),
+          nb::sig("def destroy(path: str | os.PathLike) -> None"),
+          "Deletes the queue stored in `path`; does nothing if it does not "
+          "exist. Raises QueueAlreadyOpen if it is open.");
+}

@@ -1,0 +1,370 @@
+#include "rocksq/fifo_queue.h"
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <exception>
+#include <mutex>
+#include <shared_mutex>
+
+#include "popped_items_rep.h"
+#include "record.h"
+#include "rocksdb/slice.h"
+#include "rocksdb/write_batch.h"
+#include "storage.h"
+
+namespace rocksq {
+namespace {
+
+constexpr char kItemsFamily[] = "fifo_items";
+
+// A group commit gathers queued pushes into one WriteBatch up to this size
+// (or the first push's size, if larger): big enough to amortise a WAL write
+// and an fsync over many small pushes, small enough to bound the latency a
+// follower waits for the leader's copy.
+constexpr size_t kMaxGroupBytes = 1 << 20;
+
+// A WriteBatch keeps its buffer between groups; one that grew past this for
+// a huge batch is released rather than held for the queue's lifetime.
+constexpr size_t kRetainedBatchBytes = 8 << 20;
+
+class FifoQueueImpl final : public FifoQueue {
+ public:
+  FifoQueueImpl(QueueDatabase database, const FifoOptions& options);
+  ~FifoQueueImpl() override;
+
+  void Push(std::string_view item) override { Append(&item, 1); }
+  void PushBatch(const std::vector<std::string_view>& items) override {
+    Append(items.data(), items.size());
+  }
+  PoppedItems Pop(size_t max_items) override;
+
+  uint64_t Len() const override;
+  uint64_t PayloadBytes() const override;
+  uint64_t DiskBytes() const override;
+  uint64_t MaxElements() const override { return options_.max_elements; }
+  const std::string& Path() const override { return database_.path; }
+  void Close() override;
+
+ private:
+  // One call to Push/PushBatch waiting in line for the write group.
+  struct Writer {
+    Writer(const std::string_view* items, size_t count) : items(items), count(count) {
+      for (size_t i = 0; i < count; ++i) bytes += items[i].size();
+    }
+    const std::string_view* items;
+    size_t count;
+    size_t bytes = 0;
+    bool done = false;
+    bool in_group = false;  // Admitted by the leader (it fitted under max_elements).
+    std::exception_ptr error;
+    std::condition_variable turn;
+  };
+
+  // The writers one leader commits together, and the positions they take.
+  struct Group {
+    std::vector<Writer*> members;  // In queue order, admitted or not.
+    uint64_t first_position = 0;
+    uint64_t item_count = 0;
+    uint64_t payload_bytes = 0;
+    uint64_t pushed_bytes_before = 0;
+  };
+
+  void Append(const std::string_view* items, size_t count);
+  Group FormGroup();                          // Needs write_mutex_.
+  rocksdb::Status WriteGroup(const Group& group);  // Without write_mutex_.
+  void FinishGroup(const Group& group, const rocksdb::Status& status);  // Needs write_mutex_.
+
+  void RecoverCursors();
+  void ThrowIfClosed() const;
+  rocksdb::ColumnFamilyHandle* items() const { return database_.families[0]; }
+
+  QueueDatabase database_;
+  const FifoOptions options_;
+  rocksdb::WriteOptions write_options_;
+  rocksdb::ReadOptions read_options_;
+
+  // Every operation holds this shared; Close() holds it exclusively, so the
+  // database is never closed under a running call.
+  mutable std::shared_mutex lifetime_mutex_;
+  std::atomic<bool> closed_{false};
+
+  // Writers queue here; the one at the front leads the next group commit.
+  std::mutex write_mutex_;
+  std::deque<Writer*> writers_;
+  rocksdb::WriteBatch group_batch_;  // Used by the current leader only.
+  uint64_t pushed_bytes_total_ = 0;  // Running total for record headers; write_mutex_.
+
+  // Positions [read_cursor_, write_cursor_) hold the stored items. Only the
+  // group leader advances write_cursor_ (after its write is durable), only a
+  // pop holding pop_mutex_ advances read_cursor_. Both only grow.
+  std::atomic<uint64_t> write_cursor_{0};
+  std::atomic<uint64_t> read_cursor_{0};
+  std::atomic<uint64_t> payload_bytes_{0};
+
+  std::mutex pop_mutex_;
+};
+
+FifoQueueImpl::FifoQueueImpl(QueueDatabase database, const FifoOptions& options)
+    : database_(std::move(database)), options_(options) {
+  write_options_.sync = options.sync;
+  RecoverCursors();
+}
+
+FifoQueueImpl::~FifoQueueImpl() {
+  try {
+    Close();
+  } catch (const Error&) {
+    // Reported by an explicit Close(); a destructor must not throw.
+  }
+}
+
+// The cursors and the payload total are derived from the first and last
+// stored records (see record.h), so no crash can make them disagree with
+// the items.
+void FifoQueueImpl::RecoverCursors() {
+  std::unique_ptr<rocksdb::Iterator> it(database_.db->NewIterator(read_options_, items()));
+  it->SeekToFirst();
+  if (!it->Valid()) {
+    if (!it->status().ok()) ThrowStatus(Path(), "reading the first item", it->status());
+    return;  // Empty: positions restart at 0.
+  }
+  auto check_record = [&](const char* which) {
+    if (it->key().size() != kKeyBytes || it->value().size() < kRecordHeaderBytes) {
+      throw Error(ErrorKind::kCorruption, Path(),
+                  std::string("the ") + which + " item's key or header is malformed");
+    }
+  };
+  check_record("first");
+  const uint64_t first_position = DecodeBigEndian64(it->key().data());
+  const uint64_t pushed_before_first = DecodeBigEndian64(it->value().data());
+
+  it->SeekToLast();
+  if (!it->Valid()) ThrowStatus(Path(), "reading the last item", it->status());
+  check_record("last");
+  const uint64_t last_position = DecodeBigEndian64(it->key().data());
+  const uint64_t pushed_through_last =
+      DecodeBigEndian64(it->value().data()) + (it->value().size() - kRecordHeaderBytes);
+  if (last_position < first_position || pushed_through_last < pushed_before_first) {
+    throw Error(ErrorKind::kCorruption, Path(), "the first and last items' records disagree");
+  }
+  read_cursor_.store(first_position);
+  write_cursor_.store(last_position + 1);
+  pushed_bytes_total_ = pushed_through_last;
+  payload_bytes_.store(pushed_through_last - pushed_before_first);
+}
+
+void FifoQueueImpl::ThrowIfClosed() const {
+  if (closed_.load(std::memory_order_acquire)) {
+    throw Error(ErrorKind::kClosed, Path(), "the queue was closed");
+  }
+}
+
+uint64_t FifoQueueImpl::Len() const {
+  ThrowIfClosed();
+  // Read the read cursor first: both only grow, so the difference is never
+  // negative, and it is exact whenever no pop or push is under way.
+  const uint64_t read = read_cursor_.load(std::memory_order_acquire);
+  return write_cursor_.load(std::memory_order_acquire) - read;
+}
+
+uint64_t FifoQueueImpl::PayloadBytes() const {
+  ThrowIfClosed();
+  return payload_bytes_.load(std::memory_order_acquire);
+}
+
+uint64_t FifoQueueImpl::DiskBytes() const {
+  ThrowIfClosed();
+  return DirectoryBytes(Path());
+}
+
+void FifoQueueImpl::Close() {
+  closed_.store(true, std::memory_order_release);
+  std::unique_lock<std::shared_mutex> lifetime(lifetime_mutex_);
+  database_.Close();
+}
+
+// Pushes follow LevelDB's group commit: each call queues a Writer; the one
+// at the front becomes the leader, takes the writers behind it into one
+// WriteBatch, writes it without holding the lock, then hands the results
+// out. Positions are given out by the leader alone, in queue order, so the
+// stored keys are always contiguous: a failed write gives its positions
+// back and leaves no gap.
+void FifoQueueImpl::Append(const std::string_view* items, size_t count) {
+  std::shared_lock<std::shared_mutex> lifetime(lifetime_mutex_);
+  ThrowIfClosed();
+  if (count == 0) return;
+
+  Writer self(items, count);
+
+  std::unique_lock<std::mutex> lock(write_mutex_);
+  writers_.push_back(&self);
+  self.turn.wait(lock, [&] { return self.done || writers_.front() == &self; });
+  if (!self.done) {
+    Group group = FormGroup();
+    lock.unlock();
+    rocksdb::Status status = group.item_count ? WriteGroup(group) : rocksdb::Status::OK();
+    lock.lock();
+    FinishGroup(group, status);
+  }
+  if (self.error) std::rethrow_exception(self.error);
+}
+
+FifoQueueImpl::Group FifoQueueImpl::FormGroup() {
+  Group group;
+  group.first_position = write_cursor_.load(std::memory_order_relaxed);
+  group.pushed_bytes_before = pushed_bytes_total_;
+  const size_t byte_budget = std::max(kMaxGroupBytes, writers_.front()->bytes);
+  size_t group_bytes = 0;
+  for (Writer* writer : writers_) {
+    if (!group.members.empty() && group_bytes + writer->bytes > byte_budget) break;
+    group.members.push_back(writer);
+    // Pops only shrink the queue meanwhile, so admitting against the length
+    // seen now can never overfill it.
+    const uint64_t stored =
+        group.first_position - read_cursor_.load(std::memory_order_acquire);
+    if (stored + group.item_count + writer->count > options_.max_elements) {
+      writer->error = std::make_exception_ptr(Error(
+          ErrorKind::kQueueFull, Path(),
+          std::to_string(stored + group.item_count) + " of " +
+              std::to_string(options_.max_elements) + " items stored, cannot add " +
+              std::to_string(writer->count)));
+      continue;
+    }
+    writer->in_group = true;
+    group.item_count += writer->count;
+    group_bytes += writer->bytes;
+    group.payload_bytes += writer->bytes;
+  }
+  return group;
+}
+
+rocksdb::Status FifoQueueImpl::WriteGroup(const Group& group) {
+  group_batch_.Clear();
+  uint64_t position = group.first_position;
+  uint64_t pushed_bytes = group.pushed_bytes_before;
+  for (const Writer* writer : group.members) {
+    if (!writer->in_group) continue;
+    for (size_t i = 0; i < writer->count; ++i) {
+      const std::string_view item = writer->items[i];
+      EncodedKey key(position++);
+      char header[kRecordHeaderBytes];
+      EncodeBigEndian64(pushed_bytes, header);
+      pushed_bytes += item.size();
+      const rocksdb::Slice key_slice(key.bytes, kKeyBytes);
+      const rocksdb::Slice value_parts[2] = {rocksdb::Slice(header, kRecordHeaderBytes),
+                                             rocksdb::Slice(item.data(), item.size())};
+      rocksdb::Status added = group_batch_.Put(items(), rocksdb::SliceParts(&key_slice, 1),
+                                               rocksdb::SliceParts(value_parts, 2));
+      if (!added.ok()) return added;
+    }
+  }
+  rocksdb::Status written = database_.db->Write(write_options_, &group_batch_);
+  if (group_batch_.GetDataSize() > kRetainedBatchBytes) group_batch_ = rocksdb::WriteBatch();
+  return written;
+}
+
+void FifoQueueImpl::FinishGroup(const Group& group, const rocksdb::Status& status) {
+  if (status.ok()) {
+    pushed_bytes_total_ += group.payload_bytes;
+    payload_bytes_.fetch_add(group.payload_bytes, std::memory_order_acq_rel);
+    write_cursor_.store(group.first_position + group.item_count, std::memory_order_release);
+  }
+  std::exception_ptr write_error;
+  if (!status.ok()) {
+    try {
+      ThrowStatus(Path(), "writing items", status);
+    } catch (...) {
+      write_error = std::current_exception();
+    }
+  }
+  for (Writer* writer : group.members) {
+    if (writer->in_group && write_error) writer->error = write_error;
+    writer->done = true;
+    writers_.pop_front();
+    writer->turn.notify_one();
+  }
+  if (!writers_.empty()) writers_.front()->turn.notify_one();
+}
+
+PoppedItems FifoQueueImpl::Pop(size_t max_items) {
+  std::shared_lock<std::shared_mutex> lifetime(lifetime_mutex_);
+  ThrowIfClosed();
+  if (max_items == 0) return PoppedItems();
+
+  std::lock_guard<std::mutex> lock(pop_mutex_);
+  const uint64_t first = read_cursor_.load(std::memory_order_relaxed);
+  const uint64_t end = write_cursor_.load(std::memory_order_acquire);
+  const size_t count = static_cast<size_t>(std::min<uint64_t>(max_items, end - first));
+  if (count == 0) return PoppedItems();
+
+  auto rep = std::make_unique<PoppedItems::Rep>();
+  rep->block_cache = database_.block_cache;
+  rep->header_bytes = kRecordHeaderBytes;
+  rep->values.resize(count);
+  std::vector<EncodedKey> keys;
+  keys.reserve(count);
+  for (size_t i = 0; i < count; ++i) keys.emplace_back(first + i);
+
+  // Point reads of known keys: no iterator, so no walk over the tombstones
+  // of items popped before.
+  if (count == 1) {
+    rocksdb::Status read = database_.db->Get(
+        read_options_, items(), rocksdb::Slice(keys[0].bytes, kKeyBytes), &rep->values[0]);
+    if (!read.ok()) ThrowStatus(Path(), "reading item " + std::to_string(first), read);
+  } else {
+    std::vector<rocksdb::Slice> key_slices;
+    key_slices.reserve(count);
+    for (const EncodedKey& key : keys) key_slices.emplace_back(key.bytes, kKeyBytes);
+    std::vector<rocksdb::Status> statuses(count);
+    database_.db->MultiGet(read_options_, items(), count, key_slices.data(), rep->values.data(),
+                           statuses.data(), /*sorted_input=*/true);
+    for (size_t i = 0; i < count; ++i) {
+      if (!statuses[i].ok()) {
+        ThrowStatus(Path(), "reading item " + std::to_string(first + i), statuses[i]);
+      }
+    }
+  }
+  for (const rocksdb::PinnableSlice& value : rep->values) {
+    if (value.size() < kRecordHeaderBytes) {
+      throw Error(ErrorKind::kCorruption, Path(), "an item's record is shorter than its header");
+    }
+    rep->payload_bytes += value.size() - kRecordHeaderBytes;
+  }
+
+  rocksdb::WriteBatch removal;
+  if (count == 1) {
+    removal.Delete(items(), rocksdb::Slice(keys[0].bytes, kKeyBytes));
+  } else {
+    EncodedKey end_key(first + count);
+    removal.DeleteRange(items(), rocksdb::Slice(keys[0].bytes, kKeyBytes),
+                        rocksdb::Slice(end_key.bytes, kKeyBytes));
+  }
+  rocksdb::Status removed = database_.db->Write(write_options_, &removal);
+  if (!removed.ok()) ThrowStatus(Path(), "removing popped items", removed);
+
+  payload_bytes_.fetch_sub(rep->payload_bytes, std::memory_order_acq_rel);
+  read_cursor_.store(first + count, std::memory_order_release);
+  return PoppedItems(std::move(rep));
+}
+
+}  // namespace
+
+FifoQueue::~FifoQueue() = default;
+
+std::unique_ptr<FifoQueue> FifoQueue::Open(const std::string& path, const FifoOptions& options) {
+  if (options.max_elements == 0 || options.max_elements > kMaxElementsLimit) {
+    throw Error(ErrorKind::kInvalidArgument, path,
+                "max_elements must be between 1 and " + std::to_string(kMaxElementsLimit) +
+                    ", got " + std::to_string(options.max_elements));
+  }
+  if (path.empty()) throw Error(ErrorKind::kInvalidArgument, path, "the path is empty");
+  QueueDatabase database =
+      OpenQueueDatabase(path, QueueKind::kFifo, {kItemsFamily});
+  return std::make_unique<FifoQueueImpl>(std::move(database), options);
+}
+
+void FifoQueue::Destroy(const std::string& path) { DestroyQueueDatabase(path, QueueKind::kFifo); }
+
+}  // namespace rocksq

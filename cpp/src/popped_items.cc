@@ -1,0 +1,25 @@
+#include "rocksq/popped_items.h"
+
+#include <stdexcept>
+
+#include "popped_items_rep.h"
+
+namespace rocksq {
+
+PoppedItems::PoppedItems() noexcept = default;
+PoppedItems::PoppedItems(std::unique_ptr<Rep> rep) noexcept : rep_(std::move(rep)) {}
+PoppedItems::PoppedItems(PoppedItems&&) noexcept = default;
+PoppedItems& PoppedItems::operator=(PoppedItems&&) noexcept = default;
+PoppedItems::~PoppedItems() = default;
+
+size_t PoppedItems::size() const noexcept { return rep_ ? rep_->values.size() : 0; }
+
+size_t PoppedItems::payload_bytes() const noexcept { return rep_ ? rep_->payload_bytes : 0; }
+
+std::string_view PoppedItems::operator[](size_t index) const {
+  if (index >= size()) throw std::out_of_range("PoppedItems index out of range");
+  const rocksdb::PinnableSlice& value = rep_->values[index];
+  return std::string_view(value.data() + rep_->header_bytes, value.size() - rep_->header_bytes);
+}
+
+}  // namespace rocksq

@@ -1,0 +1,48 @@
+// How items are laid out in RocksDB. Every queue kind uses these encodings.
+//
+// Key: the item's position as an 8-byte big-endian unsigned integer, so
+// RocksDB's bytewise key order is the queue's order, and a range of
+// positions is a contiguous key range. Positions start at 0 and grow by one
+// per item; the read cursor is the first stored key and the write cursor is
+// one past the last, so neither needs a key of its own.
+//
+// Value: an 8-byte big-endian header holding the number of payload bytes
+// pushed before this item (a running total), then the item's bytes. The
+// payload size of a non-empty queue is therefore
+//   (header of last item + size of last item) - header of first item,
+// two reads at open, with no counter written beside the items: the totals
+// can never disagree with the items because they are part of them.
+
+#ifndef ROCKSQ_SRC_RECORD_H_
+#define ROCKSQ_SRC_RECORD_H_
+
+#include <cstddef>
+#include <cstdint>
+
+namespace rocksq {
+
+inline constexpr size_t kKeyBytes = 8;
+inline constexpr size_t kRecordHeaderBytes = 8;
+
+inline void EncodeBigEndian64(uint64_t value, char* out) {
+  for (int i = 7; i >= 0; --i) {
+    out[i] = static_cast<char>(value & 0xff);
+    value >>= 8;
+  }
+}
+
+inline uint64_t DecodeBigEndian64(const char* in) {
+  uint64_t value = 0;
+  for (int i = 0; i < 8; ++i) value = (value << 8) | static_cast<unsigned char>(in[i]);
+  return value;
+}
+
+// A key's bytes, kept by value so a Slice over it can outlive a loop body.
+struct EncodedKey {
+  explicit EncodedKey(uint64_t position) { EncodeBigEndian64(position, bytes); }
+  char bytes[kKeyBytes];
+};
+
+}  // namespace rocksq
+
+#endif  // ROCKSQ_SRC_RECORD_H_

@@ -1,0 +1,307 @@
+#include "storage.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <system_error>
+
+#include "rocksdb/cache.h"
+#include "rocksdb/table.h"
+
+namespace rocksq {
+namespace fs = std::filesystem;
+
+namespace {
+
+// Written once into the default column family when a queue is created, so a
+// future on-disk format can tell the queues it must convert.
+constexpr char kFormatKey[] = "rocksq.format";
+constexpr char kFormatVersion[] = "1";
+
+// Popped items are read once, so the cache only needs to hold the blocks of
+// the pops under way.
+constexpr size_t kBlockCacheBytes = 8 << 20;
+
+const char* FamilyPrefix(QueueKind kind) {
+  switch (kind) {
+    case QueueKind::kFifo:
+      return "fifo_";
+  }
+  return "";
+}
+
+std::mutex& ClaimsMutex() {
+  static std::mutex mutex;
+  return mutex;
+}
+
+std::set<std::string>& Claims() {
+  static std::set<std::string> claims;
+  return claims;
+}
+
+rocksdb::DBOptions QueueDbOptions() {
+  rocksdb::DBOptions options;
+  options.create_if_missing = true;
+  options.create_missing_column_families = true;
+  // Two cores are common where queues run; flushes and compactions share them.
+  options.max_background_jobs = 2;
+  // RocksDB's LOG is for diagnosis; keep it from growing without bound.
+  options.keep_log_file_num = 2;
+  options.max_log_file_size = 1 << 20;
+  // The default family is written once; without a cap its unflushed entry
+  // would keep every write-ahead log file alive.
+  options.max_total_wal_size = 256ull << 20;
+  return options;
+}
+
+// Column family options for queue items: uncompressed (payloads are
+// usually compressed already: images, video, protobufs), large write buffers
+// for streaming writes.
+rocksdb::ColumnFamilyOptions ItemFamilyOptions(std::shared_ptr<rocksdb::Cache> block_cache) {
+  rocksdb::ColumnFamilyOptions options;
+  options.compression = rocksdb::kNoCompression;
+  options.bottommost_compression = rocksdb::kNoCompression;
+  options.write_buffer_size = 64ull << 20;
+  options.max_write_buffer_number = 3;
+  options.level_compaction_dynamic_level_bytes = true;
+  rocksdb::BlockBasedTableOptions table;
+  table.block_cache = std::move(block_cache);
+  options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  return options;
+}
+
+std::string ListFamilies(const std::vector<std::string>& names) {
+  std::string text;
+  for (const std::string& name : names) {
+    if (!text.empty()) text += ", ";
+    text += name;
+  }
+  return text;
+}
+
+bool IsQueueDirectory(const fs::path& directory) {
+  std::error_code ignored;
+  return fs::exists(directory / "CURRENT", ignored);
+}
+
+bool IsEmptyDirectory(const fs::path& directory) {
+  std::error_code ignored;
+  return fs::is_empty(directory, ignored);
+}
+
+// Returns the non-default column families of the database at `path`, or
+// nothing if `path` does not exist or is an empty directory. Throws
+// kNotAQueue if `path` is a file, a directory holding other things, or a
+// database whose column families are not all of `kind`.
+std::optional<std::vector<std::string>> InspectDirectory(const std::string& path,
+                                                         QueueKind kind) {
+  std::error_code error;
+  fs::file_status status = fs::status(path, error);
+  if (error && error != std::errc::no_such_file_or_directory) {
+    throw Error(ErrorKind::kStorage, path, "cannot inspect: " + error.message());
+  }
+  if (!fs::exists(status)) return std::nullopt;
+  if (!fs::is_directory(status)) {
+    throw Error(ErrorKind::kNotAQueue, path, "is a file, not a queue directory");
+  }
+  if (!IsQueueDirectory(path)) {
+    if (IsEmptyDirectory(path)) return std::nullopt;
+    throw Error(ErrorKind::kNotAQueue, path,
+                "the directory is not empty and holds no RocksQ queue; refusing to touch it");
+  }
+  std::vector<std::string> names;
+  rocksdb::Status listed = rocksdb::DB::ListColumnFamilies(QueueDbOptions(), path, &names);
+  if (!listed.ok()) ThrowStatus(path, "reading the database's column families", listed);
+  names.erase(std::remove(names.begin(), names.end(), rocksdb::kDefaultColumnFamilyName),
+              names.end());
+  const bool all_of_kind =
+      !names.empty() && std::all_of(names.begin(), names.end(), [&](const std::string& name) {
+        return name.rfind(FamilyPrefix(kind), 0) == 0;
+      });
+  if (!all_of_kind) {
+    throw Error(ErrorKind::kNotAQueue, path,
+                std::string("holds a RocksDB database that is not a RocksQ ") +
+                    QueueKindName(kind) + " (column families: " +
+                    (names.empty() ? std::string("default only") : ListFamilies(names)) + ")");
+  }
+  return names;
+}
+
+// RocksDB reports a held LOCK file as an IO error mentioning the lock.
+bool IsLockError(const rocksdb::Status& status) {
+  return status.IsIOError() && status.ToString().find("lock") != std::string::npos;
+}
+
+std::string CanonicalPath(const std::string& path) {
+  std::error_code error;
+  fs::path canonical = fs::weakly_canonical(path, error);
+  return error ? fs::absolute(path).lexically_normal().string() : canonical.string();
+}
+
+void CheckFormat(rocksdb::DB* db, const std::string& path) {
+  std::string version;
+  rocksdb::Status found = db->Get(rocksdb::ReadOptions(), kFormatKey, &version);
+  if (found.IsNotFound()) {
+    // A new queue, or one whose creation stopped before this key was written.
+    rocksdb::WriteOptions durable;
+    durable.sync = true;
+    rocksdb::Status written = db->Put(durable, kFormatKey, kFormatVersion);
+    if (!written.ok()) ThrowStatus(path, "writing the format marker", written);
+    // Flush so that this lone entry does not pin the write-ahead log.
+    rocksdb::Status flushed = db->Flush(rocksdb::FlushOptions(), db->DefaultColumnFamily());
+    if (!flushed.ok()) ThrowStatus(path, "flushing the format marker", flushed);
+    return;
+  }
+  if (!found.ok()) ThrowStatus(path, "reading the format marker", found);
+  if (version != kFormatVersion) {
+    throw Error(ErrorKind::kNotAQueue, path,
+                "on-disk format version " + version + " is not supported (this build reads " +
+                    kFormatVersion + ")");
+  }
+}
+
+}  // namespace
+
+const char* QueueKindName(QueueKind kind) {
+  switch (kind) {
+    case QueueKind::kFifo:
+      return "FIFO queue";
+  }
+  return "queue";
+}
+
+void ThrowStatus(const std::string& path, const std::string& action,
+                 const rocksdb::Status& status) {
+  ErrorKind kind = ErrorKind::kStorage;
+  if (status.IsCorruption()) {
+    kind = ErrorKind::kCorruption;
+  } else if (status.IsInvalidArgument() || status.IsNotSupported()) {
+    kind = ErrorKind::kInvalidArgument;
+  }
+  throw Error(kind, path, action + ": " + status.ToString());
+}
+
+OpenPathClaim::OpenPathClaim(std::string canonical_path)
+    : canonical_path_(std::move(canonical_path)) {
+  std::lock_guard<std::mutex> lock(ClaimsMutex());
+  if (!Claims().insert(canonical_path_).second) {
+    throw Error(ErrorKind::kAlreadyOpen, canonical_path_,
+                "already opened by this process; share the open queue object between threads");
+  }
+}
+
+OpenPathClaim::~OpenPathClaim() {
+  std::lock_guard<std::mutex> lock(ClaimsMutex());
+  Claims().erase(canonical_path_);
+}
+
+bool OpenPathClaim::IsClaimed(const std::string& canonical_path) {
+  std::lock_guard<std::mutex> lock(ClaimsMutex());
+  return Claims().count(canonical_path) != 0;
+}
+
+void QueueDatabase::Close() {
+  if (!db) return;
+  for (rocksdb::ColumnFamilyHandle* family : families) db->DestroyColumnFamilyHandle(family);
+  families.clear();
+  rocksdb::Status closed = db->Close();
+  db.reset();
+  claim.reset();
+  if (!closed.ok()) ThrowStatus(path, "closing", closed);
+}
+
+QueueDatabase::~QueueDatabase() {
+  try {
+    Close();
+  } catch (const Error&) {
+    // A destructor cannot report; Close() is there for callers who care.
+  }
+}
+
+QueueDatabase OpenQueueDatabase(const std::string& path, QueueKind kind,
+                                const std::vector<std::string>& item_families) {
+  QueueDatabase result;
+  result.path = path;
+  if (!InspectDirectory(path, kind)) {
+    std::error_code error;
+    fs::create_directories(path, error);
+    if (error) {
+      throw Error(ErrorKind::kStorage, path, "cannot create the queue directory: " + error.message());
+    }
+  }
+  result.claim = std::make_unique<OpenPathClaim>(CanonicalPath(path));
+
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  descriptors.emplace_back(rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions());
+  result.block_cache = rocksdb::NewLRUCache(kBlockCacheBytes);
+  for (const std::string& name : item_families) {
+    descriptors.emplace_back(name, ItemFamilyOptions(result.block_cache));
+  }
+
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw_db = nullptr;
+  rocksdb::Status opened = rocksdb::DB::Open(QueueDbOptions(), path, descriptors, &handles, &raw_db);
+  if (!opened.ok()) {
+    if (IsLockError(opened)) {
+      throw Error(ErrorKind::kAlreadyOpen, path,
+                  "locked by another process (" + opened.ToString() + ")");
+    }
+    ThrowStatus(path, "opening", opened);
+  }
+  result.db.reset(raw_db);
+  // handles[0] is the default family, which DB owns and closes itself.
+  rocksdb::DB* db = result.db.get();
+  db->DestroyColumnFamilyHandle(handles[0]);
+  result.families.assign(handles.begin() + 1, handles.end());
+  CheckFormat(db, path);
+  return result;
+}
+
+void DestroyQueueDatabase(const std::string& path, QueueKind kind) {
+  std::error_code error;
+  if (!fs::exists(path, error)) return;
+  if (OpenPathClaim::IsClaimed(CanonicalPath(path))) {
+    throw Error(ErrorKind::kAlreadyOpen, path, "cannot remove a queue this process has open");
+  }
+  std::optional<std::vector<std::string>> names = InspectDirectory(path, kind);
+  if (names) {
+    rocksdb::Options options(QueueDbOptions(), rocksdb::ColumnFamilyOptions());
+    std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+    descriptors.emplace_back(rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions());
+    for (const std::string& name : *names) {
+      descriptors.emplace_back(name, rocksdb::ColumnFamilyOptions());
+    }
+    // DestroyDB takes the database's lock first, so it fails if another
+    // process has the queue open.
+    rocksdb::Status destroyed = rocksdb::DestroyDB(path, options, descriptors);
+    if (!destroyed.ok()) {
+      if (IsLockError(destroyed)) {
+        throw Error(ErrorKind::kAlreadyOpen, path,
+                    "cannot remove: locked by another process (" + destroyed.ToString() + ")");
+      }
+      ThrowStatus(path, "removing", destroyed);
+    }
+  }
+  fs::remove_all(path, error);
+  if (error) throw Error(ErrorKind::kStorage, path, "removing the directory: " + error.message());
+}
+
+uint64_t DirectoryBytes(const std::string& path) {
+  uint64_t total = 0;
+  std::error_code error;
+  // Files come and go while RocksDB flushes and compacts: skip the vanished.
+  for (fs::recursive_directory_iterator it(path, error), end; !error && it != end;
+       it.increment(error)) {
+    std::error_code size_error;
+    if (it->is_regular_file(size_error)) {
+      uint64_t size = it->file_size(size_error);
+      if (!size_error) total += size;
+    }
+  }
+  return total;
+}
+
+}  // namespace rocksq

@@ -1,0 +1,62 @@
+"""RocksQ: persistent in-process queues of byte strings on RocksDB.
+
+Two faces over one C++ core: `rocksq.PersistentQueueWithCapacity` (the
+seed's API: one item per call) and `rocksq.blocking.PersistentQueueWithCapacity`
+(rocksq 0.3.0's API: lists of items), plus rocksq 0.3.0's module functions.
+"""
+
+from __future__ import annotations
+
+import enum
+from importlib import metadata
+from typing import TYPE_CHECKING
+
+from . import _core
+from ._errors import (
+    CorruptionError,
+    NotAQueueError,
+    QueueAlreadyOpen,
+    QueueClosed,
+    QueueFull,
+    RocksQError,
+    StorageError,
+)
+from ._seed import PersistentQueueWithCapacity
+
+if TYPE_CHECKING:
+    import os
+
+__all__ = [
+    "CorruptionError",
+    "NotAQueueError",
+    "PersistentQueueWithCapacity",
+    "QueueAlreadyOpen",
+    "QueueClosed",
+    "QueueFull",
+    "RocksQError",
+    "StartPosition",
+    "StorageError",
+    "remove_queue",
+    "version",
+]
+
+
+class StartPosition(enum.IntEnum):
+    """Where a new reader of a multi-consumer queue starts (rocksq 0.3.0)."""
+
+    Oldest = 0
+    Newest = 1
+
+
+def version() -> str:
+    """The installed rocksq version, e.g. "0.4.0"."""
+    return metadata.version(__name__)
+
+
+def remove_queue(path: str | os.PathLike[str]) -> None:
+    """Deletes the FIFO queue stored in the directory `path`.
+
+    Does nothing if the path does not exist. Raises QueueAlreadyOpen if a
+    queue object, in this process or another, has it open.
+    """
+    _core.FifoQueue.destroy(path)

@@ -1,0 +1,59 @@
+"""The exceptions RocksQ raises.
+
+Each kind of failure the C++ core reports (rocksq::ErrorKind) has one class
+here; the extension module maps them in one place (cpp/python/bindings.cc).
+An invalid argument raises the builtin ValueError instead. Messages read
+"KIND: PATH: DETAIL", e.g. "Queue is full: /data/q: 3 of 3 items stored,
+cannot add 1".
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CorruptionError",
+    "NotAQueueError",
+    "QueueAlreadyOpen",
+    "QueueClosed",
+    "QueueFull",
+    "RocksQError",
+    "StorageError",
+]
+
+
+class RocksQError(RuntimeError):
+    """Base class of the errors a queue raises.
+
+    It derives from RuntimeError because rocksq 0.3.0 raised RuntimeError for
+    every queue failure, so `except RuntimeError` keeps working.
+    """
+
+
+class QueueFull(RocksQError):
+    """Raised by a push that would exceed the queue's max_elements.
+
+    Nothing of that push was stored; a pop makes room.
+    """
+
+
+class StorageError(RocksQError):
+    """Raised by any call when RocksDB or the filesystem refuses a read or a write."""
+
+
+class CorruptionError(RocksQError):
+    """Raised by opening a queue, or by a pop, when its files are damaged."""
+
+
+class QueueAlreadyOpen(RocksQError):
+    """Raised by opening or removing a queue that is open.
+
+    The message says whether this process or another one holds it. In this
+    process, share the open queue object between threads instead.
+    """
+
+
+class NotAQueueError(RocksQError):
+    """Raised by opening or removing a path that holds something other than a RocksQ queue."""
+
+
+class QueueClosed(RocksQError):
+    """Raised by any call on a queue after its close()."""

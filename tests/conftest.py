@@ -1,0 +1,97 @@
+"""Fixtures shared by the tests of the rocksq package.
+
+The tests exercise the *installed* package (`pip install .`), whose rocksq/
+holds the compiled rocksq._core. The source tree's rocksq/ has no _core, and
+`python -m pytest` run from the repository root puts that root first on
+sys.path, where it would shadow the installed package. So the checkout is
+taken off sys.path here, before any test module imports rocksq; plain
+`pytest` never puts it there (the default import mode adds tests/ only).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != REPO_ROOT]
+
+try:
+    import rocksq._core  # noqa: F401
+except ImportError as error:  # pragma: no cover - a setup problem, not a test failure
+    raise pytest.UsageError(
+        f"the tests need the installed rocksq package with its extension ({error}); "
+        "build it with `pip install --no-build-isolation .` (see CMakeLists.txt)"
+    ) from error
+
+RunPython = Callable[..., str]
+
+
+@pytest.fixture
+def queue_path(tmp_path: Path) -> str:
+    """A directory path for a queue that does not exist yet."""
+    return str(tmp_path / "queue")
+
+
+@pytest.fixture
+def run_python(tmp_path: Path) -> RunPython:
+    """Runs a Python script in a fresh interpreter and returns its stdout.
+
+    The child starts in tmp_path, so it too imports the installed rocksq.
+    Extra arguments become sys.argv[1:]; a non-zero exit fails the test.
+    """
+
+    def run(script: str, *args: str, python: str = sys.executable, timeout: float = 60) -> str:
+        completed = subprocess.run(
+            [python, "-c", textwrap.dedent(script), *args],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        assert completed.returncode == 0, (
+            f"child exited with {completed.returncode}\n"
+            f"stdout:\n{completed.stdout}\nstderr:\n{completed.stderr}"
+        )
+        return completed.stdout
+
+    return run
+
+
+@pytest.fixture
+def queue_held_by_another_process(queue_path: str, tmp_path: Path) -> Iterator[str]:
+    """Opens the queue at queue_path in a child process for the test's duration."""
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(
+                """
+                import sys
+                from rocksq.blocking import PersistentQueueWithCapacity
+                queue = PersistentQueueWithCapacity(sys.argv[1])
+                print("open", flush=True)
+                sys.stdin.read()  # Hold the queue until the parent closes stdin.
+                queue.close()
+                """
+            ),
+            queue_path,
+        ],
+        cwd=tmp_path,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "open\n"
+        yield queue_path
+    finally:
+        holder.communicate(timeout=30)
+    assert holder.returncode == 0

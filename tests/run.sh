@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Builds RocksQ and runs every test: the C++ core's GoogleTest suite, then
+# pytest against the package as pip installs it. Extra arguments go to pytest.
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$repo/conan/bootstrap.sh" --install
+
+echo "== C++ tests"
+cmake -S "$repo" -B "$repo/build/cpp" -G Ninja \
+  -DCMAKE_TOOLCHAIN_FILE="$ROCKSQ_TOOLCHAIN" -DCMAKE_BUILD_TYPE=Release \
+  -DROCKSQ_BUILD_TESTS=ON >/dev/null
+cmake --build "$repo/build/cpp"
+ctest --test-dir "$repo/build/cpp" --output-on-failure --parallel 2
+
+echo "== Python tests"
+cd "$repo"
+python3 -m pytest "$@"
