@@ -2,12 +2,11 @@
 
 #include <algorithm>
 #include <atomic>
-#include <condition_variable>
-#include <deque>
 #include <exception>
 #include <mutex>
 #include <shared_mutex>
 
+#include "group_commit.h"
 #include "popped_items_rep.h"
 #include "record.h"
 #include "rocksdb/slice.h"
@@ -19,17 +18,11 @@ namespace {
 
 constexpr char kItemsFamily[] = "fifo_items";
 
-// A group commit gathers queued pushes into one WriteBatch up to this size
-// (or the first push's size, if larger): big enough to amortise a WAL write
-// and an fsync over many small pushes, small enough to bound the latency a
-// follower waits for the leader's copy.
-constexpr size_t kMaxGroupBytes = 1 << 20;
-
 // A WriteBatch keeps its buffer between groups; one that grew past this for
 // a huge batch is released rather than held for the queue's lifetime.
 constexpr size_t kRetainedBatchBytes = 8 << 20;
 
-class FifoQueueImpl final : public FifoQueue {
+class FifoQueueImpl final : public FifoQueue, private GroupCommit::Owner {
  public:
   FifoQueueImpl(QueueDatabase database, const FifoOptions& options);
   ~FifoQueueImpl() override;
@@ -48,35 +41,16 @@ class FifoQueueImpl final : public FifoQueue {
   void Close() override;
 
  private:
-  // One call to Push/PushBatch waiting in line for the write group.
-  struct Writer {
-    Writer(const std::string_view* items, size_t count) : items(items), count(count) {
-      for (size_t i = 0; i < count; ++i) bytes += items[i].size();
-    }
-    const std::string_view* items;
-    size_t count;
-    size_t bytes = 0;
-    bool done = false;
-    bool in_group = false;  // Admitted by the leader (it fitted under max_elements).
-    std::exception_ptr error;
-    std::condition_variable turn;
-  };
-
-  // The writers one leader commits together, and the positions they take.
-  struct Group {
-    std::vector<Writer*> members;  // In queue order, admitted or not.
-    uint64_t first_position = 0;
-    uint64_t item_count = 0;
-    uint64_t payload_bytes = 0;
-    uint64_t pushed_bytes_before = 0;
-  };
-
   void Append(const std::string_view* items, size_t count);
-  Group FormGroup();                          // Needs write_mutex_.
-  rocksdb::Status WriteGroup(const Group& group);  // Without write_mutex_.
-  void FinishGroup(const Group& group, const rocksdb::Status& status);  // Needs write_mutex_.
+
+  // GroupCommit::Owner: pushes are written in groups (see group_commit.h).
+  std::exception_ptr Admit(uint64_t admitted_items, size_t count) override;
+  rocksdb::Status WriteGroup(const GroupCommit::Group& group) override;
+  void GroupCommitted(const GroupCommit::Group& group) noexcept override;
+  std::exception_ptr GroupFailed(const rocksdb::Status& status) noexcept override;
 
   void RecoverCursors();
+  uint64_t StoredItems() const;
   void ThrowIfClosed() const;
   rocksdb::ColumnFamilyHandle* items() const { return database_.families[0]; }
 
@@ -90,15 +64,13 @@ class FifoQueueImpl final : public FifoQueue {
   mutable std::shared_mutex lifetime_mutex_;
   std::atomic<bool> closed_{false};
 
-  // Writers queue here; the one at the front leads the next group commit.
-  std::mutex write_mutex_;
-  std::deque<Writer*> writers_;
-  rocksdb::WriteBatch group_batch_;  // Used by the current leader only.
-  uint64_t pushed_bytes_total_ = 0;  // Running total for record headers; write_mutex_.
+  GroupCommit group_commit_{this};
+  rocksdb::WriteBatch group_batch_;  // Used by the group's leader only.
+  uint64_t pushed_bytes_total_ = 0;  // Running total for record headers.
 
-  // Positions [read_cursor_, write_cursor_) hold the stored items. Only the
-  // group leader advances write_cursor_ (after its write is durable), only a
-  // pop holding pop_mutex_ advances read_cursor_. Both only grow.
+  // Positions [read_cursor_, write_cursor_) hold the stored items. Only a
+  // committed group advances write_cursor_, only a pop holding pop_mutex_
+  // advances read_cursor_. Both only grow.
   std::atomic<uint64_t> write_cursor_{0};
   std::atomic<uint64_t> read_cursor_{0};
   std::atomic<uint64_t> payload_bytes_{0};
@@ -163,6 +135,10 @@ void FifoQueueImpl::ThrowIfClosed() const {
 
 uint64_t FifoQueueImpl::Len() const {
   ThrowIfClosed();
+  return StoredItems();
+}
+
+uint64_t FifoQueueImpl::StoredItems() const {
   // Read the read cursor first: both only grow, so the difference is never
   // negative, and it is exact whenever no pop or push is under way.
   const uint64_t read = read_cursor_.load(std::memory_order_acquire);
@@ -185,69 +161,33 @@ void FifoQueueImpl::Close() {
   database_.Close();
 }
 
-// Pushes follow LevelDB's group commit: each call queues a Writer; the one
-// at the front becomes the leader, takes the writers behind it into one
-// WriteBatch, writes it without holding the lock, then hands the results
-// out. Positions are given out by the leader alone, in queue order, so the
-// stored keys are always contiguous: a failed write gives its positions
-// back and leaves no gap.
 void FifoQueueImpl::Append(const std::string_view* items, size_t count) {
   std::shared_lock<std::shared_mutex> lifetime(lifetime_mutex_);
   ThrowIfClosed();
-  if (count == 0) return;
-
-  Writer self(items, count);
-
-  std::unique_lock<std::mutex> lock(write_mutex_);
-  writers_.push_back(&self);
-  self.turn.wait(lock, [&] { return self.done || writers_.front() == &self; });
-  if (!self.done) {
-    Group group = FormGroup();
-    lock.unlock();
-    rocksdb::Status status = group.item_count ? WriteGroup(group) : rocksdb::Status::OK();
-    lock.lock();
-    FinishGroup(group, status);
-  }
-  if (self.error) std::rethrow_exception(self.error);
+  if (count != 0) group_commit_.Append(items, count);
 }
 
-FifoQueueImpl::Group FifoQueueImpl::FormGroup() {
-  Group group;
-  group.first_position = write_cursor_.load(std::memory_order_relaxed);
-  group.pushed_bytes_before = pushed_bytes_total_;
-  const size_t byte_budget = std::max(kMaxGroupBytes, writers_.front()->bytes);
-  size_t group_bytes = 0;
-  for (Writer* writer : writers_) {
-    if (!group.members.empty() && group_bytes + writer->bytes > byte_budget) break;
-    group.members.push_back(writer);
-    // Pops only shrink the queue meanwhile, so admitting against the length
-    // seen now can never overfill it.
-    const uint64_t stored =
-        group.first_position - read_cursor_.load(std::memory_order_acquire);
-    if (stored + group.item_count + writer->count > options_.max_elements) {
-      writer->error = std::make_exception_ptr(Error(
-          ErrorKind::kQueueFull, Path(),
-          std::to_string(stored + group.item_count) + " of " +
-              std::to_string(options_.max_elements) + " items stored, cannot add " +
-              std::to_string(writer->count)));
-      continue;
-    }
-    writer->in_group = true;
-    group.item_count += writer->count;
-    group_bytes += writer->bytes;
-    group.payload_bytes += writer->bytes;
-  }
-  return group;
+std::exception_ptr FifoQueueImpl::Admit(uint64_t admitted_items, size_t count) {
+  // Pops only shrink the queue meanwhile, so admitting against the length
+  // seen now can never overfill it.
+  const uint64_t stored = StoredItems() + admitted_items;
+  if (stored + count <= options_.max_elements) return nullptr;
+  return std::make_exception_ptr(
+      Error(ErrorKind::kQueueFull, Path(),
+            std::to_string(stored) + " of " + std::to_string(options_.max_elements) +
+                " items stored, cannot add " + std::to_string(count)));
 }
 
-rocksdb::Status FifoQueueImpl::WriteGroup(const Group& group) {
+// Positions continue from the write cursor: the last group is committed
+// before the next is written, and a failed group leaves the cursor where it
+// was, so the stored keys never have a gap.
+rocksdb::Status FifoQueueImpl::WriteGroup(const GroupCommit::Group& group) {
   group_batch_.Clear();
-  uint64_t position = group.first_position;
-  uint64_t pushed_bytes = group.pushed_bytes_before;
-  for (const Writer* writer : group.members) {
-    if (!writer->in_group) continue;
-    for (size_t i = 0; i < writer->count; ++i) {
-      const std::string_view item = writer->items[i];
+  uint64_t position = write_cursor_.load(std::memory_order_relaxed);
+  uint64_t pushed_bytes = pushed_bytes_total_;
+  for (const GroupCommit::Span& span : group.spans) {
+    for (size_t i = 0; i < span.count; ++i) {
+      const std::string_view item = span.items[i];
       EncodedKey key(position++);
       char header[kRecordHeaderBytes];
       EncodeBigEndian64(pushed_bytes, header);
@@ -265,27 +205,18 @@ rocksdb::Status FifoQueueImpl::WriteGroup(const Group& group) {
   return written;
 }
 
-void FifoQueueImpl::FinishGroup(const Group& group, const rocksdb::Status& status) {
-  if (status.ok()) {
-    pushed_bytes_total_ += group.payload_bytes;
-    payload_bytes_.fetch_add(group.payload_bytes, std::memory_order_acq_rel);
-    write_cursor_.store(group.first_position + group.item_count, std::memory_order_release);
+void FifoQueueImpl::GroupCommitted(const GroupCommit::Group& group) noexcept {
+  pushed_bytes_total_ += group.payload_bytes;
+  payload_bytes_.fetch_add(group.payload_bytes, std::memory_order_acq_rel);
+  write_cursor_.fetch_add(group.item_count, std::memory_order_release);
+}
+
+std::exception_ptr FifoQueueImpl::GroupFailed(const rocksdb::Status& status) noexcept {
+  try {
+    ThrowStatus(Path(), "writing items", status);
+  } catch (...) {
+    return std::current_exception();
   }
-  std::exception_ptr write_error;
-  if (!status.ok()) {
-    try {
-      ThrowStatus(Path(), "writing items", status);
-    } catch (...) {
-      write_error = std::current_exception();
-    }
-  }
-  for (Writer* writer : group.members) {
-    if (writer->in_group && write_error) writer->error = write_error;
-    writer->done = true;
-    writers_.pop_front();
-    writer->turn.notify_one();
-  }
-  if (!writers_.empty()) writers_.front()->turn.notify_one();
 }
 
 PoppedItems FifoQueueImpl::Pop(size_t max_items) {

@@ -1,0 +1,93 @@
+// Group commit: concurrent appends written together, one WriteBatch per
+// group, in the order the calls arrived (LevelDB's writer queue).
+//
+// Each call waits in line; the call at the front becomes the leader, takes
+// the calls queued behind it into a group, writes the group without holding
+// the lock, then hands every call its result. Only one group is written at a
+// time, so the owner can number the items of a group from where the last one
+// ended: positions stay contiguous and in call order. Synced writes from many
+// threads thus share one fsync, and small unsynced ones share one WAL record.
+
+#ifndef ROCKSQ_SRC_GROUP_COMMIT_H_
+#define ROCKSQ_SRC_GROUP_COMMIT_H_
+
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <exception>
+#include <mutex>
+#include <string_view>
+#include <vector>
+
+#include "rocksdb/status.h"
+
+namespace rocksq {
+
+class GroupCommit {
+ public:
+  // The items of one call, as the caller passed them.
+  struct Span {
+    const std::string_view* items;
+    size_t count;
+  };
+
+  // The calls one leader writes together.
+  struct Group {
+    std::vector<Span> spans;  // The admitted calls' items, in call order.
+    uint64_t item_count = 0;
+    uint64_t payload_bytes = 0;
+  };
+
+  // What the queue that owns the items decides.
+  class Owner {
+   public:
+    virtual ~Owner() = default;
+    // Under mutex(): may a call of `count` items join a group that already
+    // admitted `admitted_items`? Returns (or throws) the error that call
+    // throws if not.
+    virtual std::exception_ptr Admit(uint64_t admitted_items, size_t count) = 0;
+    // Without the lock, by one leader at a time: encodes and writes `group`.
+    // If it throws, every call of the group throws that.
+    virtual rocksdb::Status WriteGroup(const Group& group) = 0;
+    // Under mutex(), after WriteGroup succeeded: publish the items. Must not
+    // throw.
+    virtual void GroupCommitted(const Group& group) noexcept = 0;
+    // Under mutex(), after WriteGroup returned an error: the error every
+    // call of the group throws. Must not throw.
+    virtual std::exception_ptr GroupFailed(const rocksdb::Status& status) noexcept = 0;
+  };
+
+  explicit GroupCommit(Owner* owner) : owner_(owner) {}
+  GroupCommit(const GroupCommit&) = delete;
+  GroupCommit& operator=(const GroupCommit&) = delete;
+
+  // Appends `items` (all or nothing) and returns once they are written, or
+  // throws the error Admit or GroupFailed gave this call.
+  void Append(const std::string_view* items, size_t count);
+
+  // Held by Admit, GroupCommitted and GroupFailed; owners may take it to
+  // read what those change.
+  std::mutex& mutex() { return mutex_; }
+
+ private:
+  struct Call {
+    Call(const std::string_view* items, size_t count);
+    Span span;
+    size_t bytes = 0;
+    bool done = false;
+    bool admitted = false;
+    std::exception_ptr error;
+    std::condition_variable turn;
+  };
+
+  std::vector<Call*> FormGroup(Group* group);  // Needs mutex_.
+
+  Owner* const owner_;
+  std::mutex mutex_;
+  std::deque<Call*> calls_;
+};
+
+}  // namespace rocksq
+
+#endif  // ROCKSQ_SRC_GROUP_COMMIT_H_
