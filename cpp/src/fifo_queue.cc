@@ -12,6 +12,7 @@
 #include "rocksdb/slice.h"
 #include "rocksdb/write_batch.h"
 #include "storage.h"
+#include "waiting.h"
 
 namespace rocksq {
 namespace {
@@ -32,6 +33,17 @@ class FifoQueueImpl final : public FifoQueue, private GroupCommit::Owner {
     Append(items.data(), items.size());
   }
   PoppedItems Pop(size_t max_items) override;
+  PoppedItems PopWait(size_t max_items, std::chrono::nanoseconds timeout) override;
+  void PushWait(std::string_view item, std::chrono::nanoseconds timeout) override {
+    AppendWait(&item, 1, timeout);
+  }
+  void PushBatchWait(const std::vector<std::string_view>& items,
+                     std::chrono::nanoseconds timeout) override {
+    AppendWait(items.data(), items.size(), timeout);
+  }
+  void SetChangeListener(std::function<void()> listener) override {
+    change_listener_.Set(std::move(listener));
+  }
 
   uint64_t Len() const override;
   uint64_t PayloadBytes() const override;
@@ -42,6 +54,8 @@ class FifoQueueImpl final : public FifoQueue, private GroupCommit::Owner {
 
  private:
   void Append(const std::string_view* items, size_t count);
+  PoppedItems Take(size_t max_items);  // Pop without the notifications.
+  void AppendWait(const std::string_view* items, size_t count, std::chrono::nanoseconds timeout);
 
   // GroupCommit::Owner: pushes are written in groups (see group_commit.h).
   std::exception_ptr Admit(uint64_t admitted_items, size_t count) override;
@@ -76,6 +90,10 @@ class FifoQueueImpl final : public FifoQueue, private GroupCommit::Owner {
   std::atomic<uint64_t> payload_bytes_{0};
 
   std::mutex pop_mutex_;
+
+  WaitSignal items_arrived_;  // Notified by every committed group.
+  WaitSignal room_made_;      // Notified by every pop.
+  ChangeListener change_listener_;
 };
 
 FifoQueueImpl::FifoQueueImpl(QueueDatabase database, const FifoOptions& options)
@@ -157,14 +175,54 @@ uint64_t FifoQueueImpl::DiskBytes() const {
 
 void FifoQueueImpl::Close() {
   closed_.store(true, std::memory_order_release);
+  // Waiters hold no lock while they wait; woken, they see closed_ and throw.
+  items_arrived_.Notify();
+  room_made_.Notify();
   std::unique_lock<std::shared_mutex> lifetime(lifetime_mutex_);
   database_.Close();
 }
 
 void FifoQueueImpl::Append(const std::string_view* items, size_t count) {
-  std::shared_lock<std::shared_mutex> lifetime(lifetime_mutex_);
-  ThrowIfClosed();
-  if (count != 0) group_commit_.Append(items, count);
+  {
+    std::shared_lock<std::shared_mutex> lifetime(lifetime_mutex_);
+    ThrowIfClosed();
+    if (count == 0) return;
+    group_commit_.Append(items, count);
+  }
+  change_listener_.Fire();
+}
+
+void FifoQueueImpl::AppendWait(const std::string_view* items, size_t count,
+                               std::chrono::nanoseconds timeout) {
+  const Clock::time_point deadline = DeadlineAfter(timeout);
+  for (;;) {
+    try {
+      Append(items, count);
+      return;
+    } catch (const Error& error) {
+      if (error.kind() != ErrorKind::kQueueFull || count > options_.max_elements) throw;
+      const bool room = room_made_.WaitUntil(deadline, [&] {
+        return StoredItems() + count <= options_.max_elements ||
+               closed_.load(std::memory_order_acquire);
+      });
+      ThrowIfClosed();
+      if (!room) throw;
+    }
+  }
+}
+
+PoppedItems FifoQueueImpl::PopWait(size_t max_items, std::chrono::nanoseconds timeout) {
+  const Clock::time_point deadline = DeadlineAfter(timeout);
+  for (;;) {
+    PoppedItems items = Pop(max_items);
+    if (!items.empty() || max_items == 0) return items;
+    // Another consumer may take what woke this one: then wait again.
+    const bool arrived = items_arrived_.WaitUntil(deadline, [&] {
+      return StoredItems() != 0 || closed_.load(std::memory_order_acquire);
+    });
+    ThrowIfClosed();
+    if (!arrived) return PoppedItems();
+  }
 }
 
 std::exception_ptr FifoQueueImpl::Admit(uint64_t admitted_items, size_t count) {
@@ -209,6 +267,7 @@ void FifoQueueImpl::GroupCommitted(const GroupCommit::Group& group) noexcept {
   pushed_bytes_total_ += group.payload_bytes;
   payload_bytes_.fetch_add(group.payload_bytes, std::memory_order_acq_rel);
   write_cursor_.fetch_add(group.item_count, std::memory_order_release);
+  items_arrived_.Notify();
 }
 
 std::exception_ptr FifoQueueImpl::GroupFailed(const rocksdb::Status& status) noexcept {
@@ -220,6 +279,15 @@ std::exception_ptr FifoQueueImpl::GroupFailed(const rocksdb::Status& status) noe
 }
 
 PoppedItems FifoQueueImpl::Pop(size_t max_items) {
+  PoppedItems items = Take(max_items);
+  if (!items.empty()) {
+    room_made_.Notify();
+    change_listener_.Fire();
+  }
+  return items;
+}
+
+PoppedItems FifoQueueImpl::Take(size_t max_items) {
   std::shared_lock<std::shared_mutex> lifetime(lifetime_mutex_);
   ThrowIfClosed();
   if (max_items == 0) return PoppedItems();

@@ -20,7 +20,9 @@
 #define ROCKSQ_FIFO_QUEUE_H_
 
 #include <cstddef>
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -84,6 +86,29 @@ class FifoQueue {
   // items, without waiting, if the queue is empty. Items are removed from
   // disk before this returns.
   virtual PoppedItems Pop(size_t max_items = 1) = 0;
+
+  // Waiting variants. Each waits at most `timeout` (a zero timeout does
+  // not wait) and wakes as soon as another thread's push or pop lets it go
+  // on, without polling. Close() wakes every waiter, which then throws
+  // kClosed.
+
+  // Like Pop, but if the queue is empty waits for an item to arrive;
+  // returns no items if none arrived in time.
+  virtual PoppedItems PopWait(size_t max_items, std::chrono::nanoseconds timeout) = 0;
+
+  // Like Push and PushBatch, but if the items do not fit waits for pops to
+  // make room; throws kQueueFull if there was no room in time, or at once if
+  // the items could never fit (more than max_elements of them).
+  virtual void PushWait(std::string_view item, std::chrono::nanoseconds timeout) = 0;
+  virtual void PushBatchWait(const std::vector<std::string_view>& items,
+                             std::chrono::nanoseconds timeout) = 0;
+
+  // Calls `listener` after every push and every pop that changed the queue,
+  // on the thread that made the change, with no lock held; an empty
+  // function removes it. One listener at a time: this is how an event loop
+  // learns when to retry (see rocksq/aio.py), so it must return quickly and
+  // must not call back into the queue.
+  virtual void SetChangeListener(std::function<void()> listener) = 0;
 
   // The number of items stored.
   virtual uint64_t Len() const = 0;

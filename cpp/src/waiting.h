@@ -1,0 +1,83 @@
+// How a queue lets callers wait for its state to change, and tells an
+// event loop that it changed.
+
+#ifndef ROCKSQ_SRC_WAITING_H_
+#define ROCKSQ_SRC_WAITING_H_
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+
+namespace rocksq {
+
+using Clock = std::chrono::steady_clock;
+
+// The deadline `timeout` from now, saturating instead of overflowing for
+// "wait forever" timeouts.
+inline Clock::time_point DeadlineAfter(std::chrono::nanoseconds timeout) {
+  const Clock::time_point now = Clock::now();
+  if (timeout <= std::chrono::nanoseconds::zero()) return now;
+  if (timeout >= Clock::time_point::max() - now) return Clock::time_point::max();
+  return now + std::chrono::duration_cast<Clock::duration>(timeout);
+}
+
+// A condition variable for a predicate over atomics that other threads make
+// true. Those threads call Notify() after each change; it costs a fence and
+// a load when nobody waits, so it can sit on every push and pop.
+class WaitSignal {
+ public:
+  // Waits until `ready()` or the deadline; returns `ready()`.
+  template <typename Predicate>
+  bool WaitUntil(Clock::time_point deadline, Predicate ready) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    // Counted before `ready` is tested, so a change made after the test
+    // sees a waiter (Notify's fence pairs with this read-modify-write).
+    waiters_.fetch_add(1, std::memory_order_seq_cst);
+    const bool result = cv_.wait_until(lock, deadline, ready);
+    waiters_.fetch_sub(1, std::memory_order_relaxed);
+    return result;
+  }
+
+  void Notify() {
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (waiters_.load(std::memory_order_relaxed) == 0) return;
+    // Taking the lock orders this notify after a waiter that tested
+    // `ready` and is about to sleep.
+    { std::lock_guard<std::mutex> lock(mutex_); }
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::atomic<int> waiters_{0};
+};
+
+// One optional callback, called after changes. Set and Fire may race.
+class ChangeListener {
+ public:
+  void Set(std::function<void()> listener) {
+    std::shared_ptr<const std::function<void()>> next;
+    if (listener) next = std::make_shared<const std::function<void()>>(std::move(listener));
+    const bool present = next != nullptr;
+    std::atomic_store(&listener_, std::move(next));
+    present_.store(present, std::memory_order_release);
+  }
+
+  void Fire() const {
+    if (!present_.load(std::memory_order_acquire)) return;  // The usual case, lock-free.
+    std::shared_ptr<const std::function<void()>> listener = std::atomic_load(&listener_);
+    if (listener) (*listener)();
+  }
+
+ private:
+  std::atomic<bool> present_{false};
+  std::shared_ptr<const std::function<void()>> listener_;
+};
+
+}  // namespace rocksq
+
+#endif  // ROCKSQ_SRC_WAITING_H_
