@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 from . import _core
 from ._errors import (
     CorruptionError,
+    Empty,
+    Full,
     NotAQueueError,
     QueueAlreadyOpen,
     QueueClosed,
@@ -21,6 +23,7 @@ from ._errors import (
     RocksQError,
     StorageError,
 )
+from ._queue import Queue
 from ._seed import PersistentQueueWithCapacity
 
 if TYPE_CHECKING:
@@ -28,8 +31,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CorruptionError",
+    "Empty",
+    "Full",
     "NotAQueueError",
     "PersistentQueueWithCapacity",
+    "Queue",
     "QueueAlreadyOpen",
     "QueueClosed",
     "QueueFull",

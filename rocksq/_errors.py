@@ -9,7 +9,11 @@ cannot add 1".
 
 from __future__ import annotations
 
+import queue
+
 __all__ = [
+    "Empty",
+    "Full",
     "CorruptionError",
     "NotAQueueError",
     "QueueAlreadyOpen",
@@ -28,10 +32,21 @@ class RocksQError(RuntimeError):
     """
 
 
-class QueueFull(RocksQError):
+class QueueFull(RocksQError, queue.Full):
     """Raised by a push that would exceed the queue's max_elements.
 
-    Nothing of that push was stored; a pop makes room.
+    Nothing of that push was stored; a pop makes room. It is also a
+    queue.Full, which rocksq.Queue's put() raises when it gives up waiting.
+    """
+
+
+Full = QueueFull
+
+
+class Empty(RocksQError, queue.Empty):
+    """Raised by rocksq.Queue's get() when no item came in time.
+
+    A subclass of queue.Empty, so code written for queue.Queue catches it.
     """
 
 

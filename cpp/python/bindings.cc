@@ -7,9 +7,13 @@
 
 #include <nanobind/nanobind.h>
 #include <nanobind/stl/filesystem.h>
+#include <nanobind/stl/optional.h>
 #include <nanobind/stl/string.h>
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -17,6 +21,8 @@
 #include <filesystem>
 #include <limits>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -47,6 +53,7 @@ class PinnedItems {
       : buffers_(std::make_unique<Py_buffer[]>(capacity)) {
     views_.reserve(capacity);
   }
+  PinnedItems(PinnedItems&&) = default;  // Moved-from views_ is empty.
   PinnedItems(const PinnedItems&) = delete;
   PinnedItems& operator=(const PinnedItems&) = delete;
   ~PinnedItems() {
@@ -147,6 +154,9 @@ class PyFifoQueue {
 
   rocksq::FifoQueue* operator->() const { return queue_.get(); }
 
+  // Set by set_change_fd (see ChangeNotifier); shared with the core's listener.
+  std::shared_ptr<class ChangeNotifier> notifier;
+
  private:
   std::unique_ptr<rocksq::FifoQueue> queue_;
 };
@@ -157,7 +167,9 @@ void Push(const PyFifoQueue& queue, nb::handle item, bool no_gil) {
   Run(no_gil, [&] { queue->Push(pinned.views().front()); });
 }
 
-void PushMany(const PyFifoQueue& queue, nb::handle items, bool no_gil) {
+// Pins every item of the list or tuple `items`; TypeError names the first
+// that is not bytes-like, and nothing is pinned then.
+PinnedItems PinItems(nb::handle items, const char* function) {
   // A tuple snapshot of a list: an item's buffer export may run Python code
   // that changes the list, which must not move what is being walked.
   nb::object snapshot;
@@ -168,25 +180,26 @@ void PushMany(const PyFifoQueue& queue, nb::handle items, bool no_gil) {
     if (!snapshot.is_valid()) throw nb::python_error();
   } else {
     const std::string message =
-        std::string("push_many(): items is ") + Py_TYPE(items.ptr())->tp_name +
+        std::string(function) + "(): items is " + Py_TYPE(items.ptr())->tp_name +
         ", expected a list or tuple of bytes-like objects";
     throw nb::type_error(message.c_str());
   }
-
   const Py_ssize_t count = PyTuple_GET_SIZE(snapshot.ptr());
   PinnedItems pinned(static_cast<size_t>(count));
   for (Py_ssize_t i = 0; i < count; ++i) {
-    pinned.Pin(PyTuple_GET_ITEM(snapshot.ptr(), i), "push_many", i);
+    pinned.Pin(PyTuple_GET_ITEM(snapshot.ptr(), i), function, i);
   }
+  return pinned;
+}
+
+void PushMany(const PyFifoQueue& queue, nb::handle items, bool no_gil) {
+  PinnedItems pinned = PinItems(items, "push_many");
   Run(no_gil, [&] { queue->PushBatch(pinned.views()); });
 }
 
 // Items are copied once, from the core's pinned memory straight into new
-// bytes objects, after the GIL is taken back.
-nb::list Pop(const PyFifoQueue& queue, nb::handle max_items, bool no_gil) {
-  const size_t count = static_cast<size_t>(
-      std::min<uint64_t>(ToCount(max_items), std::numeric_limits<size_t>::max()));
-  rocksq::PoppedItems items = Run(no_gil, [&] { return queue->Pop(count); });
+// bytes objects, with the GIL held.
+nb::list ToList(const rocksq::PoppedItems& items) {
   nb::list result = nb::steal<nb::list>(
       PyList_New(static_cast<Py_ssize_t>(items.size())));
   if (!result.is_valid()) throw nb::python_error();
@@ -200,12 +213,143 @@ nb::list Pop(const PyFifoQueue& queue, nb::handle max_items, bool no_gil) {
   return result;
 }
 
+size_t ToItemCount(nb::handle max_items) {
+  return static_cast<size_t>(
+      std::min<uint64_t>(ToCount(max_items), std::numeric_limits<size_t>::max()));
+}
+
+nb::list Pop(const PyFifoQueue& queue, nb::handle max_items, bool no_gil) {
+  const size_t count = ToItemCount(max_items);
+  return ToList(Run(no_gil, [&] { return queue->Pop(count); }));
+}
+
 nb::object PopOne(const PyFifoQueue& queue, bool no_gil) {
   rocksq::PoppedItems items = Run(no_gil, [&] { return queue->Pop(1); });
   if (items.empty()) return nb::none();
   const std::string_view item = items[0];
   return nb::bytes(item.data(), item.size());
 }
+
+// --- Waiting -----------------------------------------------------------------
+
+// Waits are cut into slices of at most this long, and the GIL is taken back
+// between slices to run Python's signal handlers, so Ctrl-C interrupts a
+// blocked call within this time.
+constexpr auto kSignalCheckInterval = std::chrono::milliseconds(100);
+
+// Calls `attempt(slice)` with the GIL released until it returns true or
+// `timeout_seconds` (None: no limit) has passed; returns whether it
+// succeeded. A pending KeyboardInterrupt (or any signal handler's
+// exception) is raised between slices.
+template <typename Attempt>
+bool WaitInSlices(std::optional<double> timeout_seconds, Attempt attempt) {
+  using Clock = std::chrono::steady_clock;
+  // Past a billion seconds (31 years) a deadline is "never", and cannot
+  // overflow the clock.
+  const bool forever = !timeout_seconds.has_value() || *timeout_seconds > 1e9;
+  const Clock::time_point deadline =
+      forever ? Clock::time_point::max()
+              : Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                   std::chrono::duration<double>(std::max(0.0, *timeout_seconds)));
+  for (;;) {
+    const Clock::time_point now = Clock::now();
+    const auto slice = std::min<Clock::duration>(
+        kSignalCheckInterval, deadline > now ? deadline - now : Clock::duration::zero());
+    bool done;
+    {
+      GilRelease released;
+      done = attempt(std::chrono::duration_cast<std::chrono::nanoseconds>(slice));
+    }
+    if (done) return true;
+    if (Clock::now() >= deadline) return false;
+    if (PyErr_CheckSignals() != 0) throw nb::python_error();
+  }
+}
+
+nb::list PopWait(const PyFifoQueue& queue, nb::handle max_items,
+                 std::optional<double> timeout) {
+  const size_t count = ToItemCount(max_items);
+  rocksq::PoppedItems items;
+  WaitInSlices(timeout, [&](std::chrono::nanoseconds slice) {
+    items = queue->PopWait(count, slice);
+    return !items.empty() || count == 0;
+  });
+  return ToList(items);
+}
+
+// Pushes, waiting for room; the last slice's kQueueFull is the timeout's.
+void PushBatchWait(const PyFifoQueue& queue, const PinnedItems& pinned,
+                   std::optional<double> timeout) {
+  const bool done = WaitInSlices(timeout, [&](std::chrono::nanoseconds slice) {
+    try {
+      queue->PushBatchWait(pinned.views(), slice);
+      return true;
+    } catch (const rocksq::Error& error) {
+      if (error.kind() != rocksq::ErrorKind::kQueueFull ||
+          pinned.views().size() > queue->MaxElements()) {
+        throw;
+      }
+      return false;
+    }
+  });
+  // Timed out: one more zero-wait attempt raises the current QueueFull.
+  if (!done) queue->PushBatchWait(pinned.views(), std::chrono::nanoseconds::zero());
+}
+
+void PushWait(const PyFifoQueue& queue, nb::handle item, std::optional<double> timeout) {
+  PinnedItems pinned(1);
+  pinned.Pin(item.ptr(), "push_wait", -1);
+  PushBatchWait(queue, pinned, timeout);
+}
+
+void PushManyWait(const PyFifoQueue& queue, nb::handle items, std::optional<double> timeout) {
+  PushBatchWait(queue, PinItems(items, "push_many_wait"), timeout);
+}
+
+// An event loop waits for a file descriptor, not a condition variable: once
+// armed, the next change of the queue writes one byte to `fd` (the write end
+// of a non-blocking pipe the loop reads). Disarmed, a change costs one load.
+class ChangeNotifier {
+ public:
+  explicit ChangeNotifier(int fd) : fd_(fd) {}
+
+  // Makes `queue` write to `fd` after the changes that follow an Arm(), or
+  // (fd None) stops it, after which no byte is written to the old fd.
+  static void Attach(PyFifoQueue& queue, std::optional<int> fd) {
+    if (queue.notifier) queue.notifier->Detach();
+    queue.notifier.reset();
+    if (!fd) {
+      queue->SetChangeListener(nullptr);
+      return;
+    }
+    auto notifier = std::make_shared<ChangeNotifier>(*fd);
+    queue->SetChangeListener([notifier] { notifier->OnChange(); });
+    queue.notifier = std::move(notifier);
+  }
+
+  void Arm() { armed_.store(true, std::memory_order_seq_cst); }
+
+  void OnChange() {
+    if (!armed_.exchange(false, std::memory_order_seq_cst)) return;
+    std::lock_guard<std::mutex> lock(mutex_);  // Only when armed: rare.
+    if (fd_ < 0) return;
+    const char byte = 1;
+    // A full pipe already holds a wake-up; nothing is lost by dropping this.
+    [[maybe_unused]] ssize_t written = ::write(fd_, &byte, 1);
+  }
+
+ private:
+  // The owner may close the fd once this returns: a listener call already
+  // under way (the core may have loaded it before the detach) writes nothing.
+  void Detach() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    fd_ = -1;
+  }
+
+  std::mutex mutex_;
+  int fd_;  // Guarded by mutex_.
+  std::atomic<bool> armed_{false};
+};
 
 // Python exception classes for rocksq::ErrorKind, imported from
 // rocksq._errors once. The references are never released: the translator
@@ -266,6 +410,9 @@ NB_MODULE(_core, m) {
   nb::register_exception_translator(
       TranslateError, const_cast<ErrorClasses*>(&error_classes));
 
+  // The largest max_elements a queue accepts ("unbounded" for rocksq.Queue).
+  m.attr("MAX_ELEMENTS_LIMIT") = rocksq::kMaxElementsLimit;
+
 #ifdef ROCKSQ_VERSION
   m.attr("__version__") = ROCKSQ_VERSION;
 #endif
@@ -310,6 +457,33 @@ NB_MODULE(_core, m) {
            "the queue is empty.")
       .def("pop_one", &PopOne, nb::arg("no_gil") = true,
            "Removes and returns the oldest item, or None if the queue is empty.")
+      .def("pop_wait", &PopWait, nb::arg("max_items").none() = 1,
+           nb::arg("timeout").none() = nb::none(),
+           nb::sig("def pop_wait(self, max_items: int = 1, timeout: float | None = None) "
+                   "-> list[bytes]"),
+           "Like pop(), but waits up to `timeout` seconds (None: no limit) for an\n"
+           "item; [] if none came. Releases the GIL while waiting; Ctrl-C\n"
+           "interrupts it within 100 ms.")
+      .def("push_wait", &PushWait, nb::arg("item").none(), nb::arg("timeout").none() = nb::none(),
+           nb::sig("def push_wait(self, item: collections.abc.Buffer, "
+                   "timeout: float | None = None) -> None"),
+           "Like push(), but waits up to `timeout` seconds (None: no limit) for\n"
+           "room; then raises QueueFull.")
+      .def("push_many_wait", &PushManyWait, nb::arg("items").none(),
+           nb::arg("timeout").none() = nb::none(),
+           nb::sig("def push_many_wait(self, items: list[collections.abc.Buffer] | "
+                   "tuple[collections.abc.Buffer, ...], timeout: float | None = None) "
+                   "-> None"),
+           "Like push_many(), but waits up to `timeout` seconds for room for all.")
+      .def("set_change_fd", &ChangeNotifier::Attach, nb::arg("fd").none(),
+           "After each arm_change_fd(), the next push or pop writes one byte to\n"
+           "the file descriptor `fd` (a non-blocking pipe's write end); None\n"
+           "stops that, after which the old fd may be closed.")
+      .def("arm_change_fd",
+           [](PyFifoQueue& queue) {
+             if (queue.notifier) queue.notifier->Arm();
+           },
+           "Asks for one byte on the change fd after the next change.")
       .def_prop_ro(
           "len", [](const PyFifoQueue& queue) { return queue->Len(); },
           "The number of items stored.")

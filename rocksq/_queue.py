@@ -1,0 +1,183 @@
+"""rocksq.Queue: the interface of the standard library's queue.Queue, persistent."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from typing import TYPE_CHECKING
+
+from ._core import MAX_ELEMENTS_LIMIT
+from ._errors import Empty
+from ._fifo_face import FifoFace
+
+if TYPE_CHECKING:
+    import os
+    from collections.abc import Iterator, Sequence
+
+    from typing_extensions import Buffer
+
+__all__ = ["Queue"]
+
+
+def _check_timeout(timeout: float | None) -> None:
+    if timeout is not None and timeout < 0:
+        raise ValueError("'timeout' must be a non-negative number")
+
+
+class Queue(FifoFace):
+    """A persistent FIFO queue with the interface of queue.Queue.
+
+    Items are bytes-like objects, kept on disk in the directory `path` until
+    taken, across restarts; get() returns bytes. `maxsize` <= 0 means no
+    limit. put() and get() block as queue.Queue's do: with block=True and
+    timeout=None until they can proceed, with a timeout for at most that many
+    seconds (then Full or Empty), with block=False not at all. A waiting
+    call wakes as soon as another thread makes room or adds an item, releases
+    the GIL while it waits, and lets Ctrl-C through within 100 ms; close()
+    wakes it with QueueClosed. One object may be shared by any threads.
+
+    task_done() and join() count the items of this open queue object: those
+    it found on disk when opened and those put since. An item taken but not
+    marked done before the process ends is gone all the same: this queue
+    delivers at most once.
+    """
+
+    __slots__ = ("_all_tasks_done", "_unfinished_tasks")
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        maxsize: int = 0,
+        *,
+        sync: bool = False,
+    ) -> None:
+        super().__init__(path, maxsize if maxsize > 0 else MAX_ELEMENTS_LIMIT, sync=sync)
+        self._all_tasks_done = threading.Condition()
+        self._unfinished_tasks = self._queue.len
+
+    @property
+    def maxsize(self) -> int:
+        """The most items the queue holds; 0 if unbounded."""
+        limit = self._queue.max_elements
+        return 0 if limit == MAX_ELEMENTS_LIMIT else limit
+
+    def put(self, item: Buffer, block: bool = True, timeout: float | None = None) -> None:
+        """Appends `item`, waiting for room if the queue is full.
+
+        Raises Full if there is no room when block is False, or none came
+        within `timeout` seconds.
+        """
+        if block:
+            _check_timeout(timeout)
+        with self._new_tasks(1):
+            if block:
+                self._queue.push_wait(item, timeout)
+            else:
+                self._queue.push(item)
+
+    def put_nowait(self, item: Buffer) -> None:
+        """Appends `item` if there is room at once; else raises Full."""
+        self.put(item, block=False)
+
+    def put_many(
+        self, items: Sequence[Buffer], block: bool = True, timeout: float | None = None
+    ) -> None:
+        """Appends all of `items` in order, all or nothing, waiting for room for all."""
+        if block:
+            _check_timeout(timeout)
+        with self._new_tasks(len(items)):
+            if block:
+                self._queue.push_many_wait(items, timeout)
+            else:
+                self._queue.push_many(items)
+
+    def get(self, block: bool = True, timeout: float | None = None) -> bytes:
+        """Removes and returns the oldest item, waiting for one if the queue is empty.
+
+        Raises Empty if there is none when block is False, or none came
+        within `timeout` seconds.
+        """
+        return self.get_many(1, block, timeout)[0]
+
+    def get_nowait(self) -> bytes:
+        """Removes and returns the oldest item if there is one; else raises Empty."""
+        return self.get(block=False)
+
+    def get_many(
+        self, max_items: int, block: bool = True, timeout: float | None = None
+    ) -> list[bytes]:
+        """Removes and returns up to `max_items` items, oldest first.
+
+        Waits as get() does for the first item, not for more; raises Empty if
+        none came.
+        """
+        if block:
+            _check_timeout(timeout)
+            items = self._queue.pop_wait(max_items, timeout)
+        else:
+            items = self._queue.pop(max_items)
+        if not items and max_items != 0:
+            raise Empty(f"Queue is empty: {self._queue.path}")
+        return items
+
+    def qsize(self) -> int:
+        """The number of items stored."""
+        return self._queue.len
+
+    def __len__(self) -> int:
+        return self._queue.len
+
+    def len(self) -> int:
+        """The number of items stored."""
+        return self._queue.len
+
+    def empty(self) -> bool:
+        """True if no item is stored."""
+        return self._queue.is_empty
+
+    def full(self) -> bool:
+        """True if the queue holds maxsize items."""
+        return self._queue.len >= self._queue.max_elements
+
+    @property
+    def payload_size(self) -> int:
+        """The sum of the stored items' sizes, in bytes."""
+        return self._queue.payload_size
+
+    @property
+    def disk_size(self) -> int:
+        """The size of the queue's files on disk, in bytes; it lags behind gets."""
+        return self._queue.disk_size
+
+    def task_done(self) -> None:
+        """Marks one item taken by get() as processed, as queue.Queue.task_done.
+
+        Raises ValueError if called more times than there were items.
+        """
+        with self._all_tasks_done:
+            if self._unfinished_tasks <= 0:
+                raise ValueError("task_done() called too many times")
+            self._unfinished_tasks -= 1
+            if self._unfinished_tasks == 0:
+                self._all_tasks_done.notify_all()
+
+    def join(self) -> None:
+        """Blocks until every item has been taken and marked done with task_done()."""
+        with self._all_tasks_done:
+            while self._unfinished_tasks:
+                self._all_tasks_done.wait()
+
+    @contextlib.contextmanager
+    def _new_tasks(self, count: int) -> Iterator[None]:
+        # Counted before the items are stored: a consumer may take them and
+        # call task_done() before the put returns.
+        with self._all_tasks_done:
+            self._unfinished_tasks += count
+        try:
+            yield
+        except BaseException:
+            with self._all_tasks_done:
+                self._unfinished_tasks -= count
+                if self._unfinished_tasks == 0:
+                    self._all_tasks_done.notify_all()
+            raise
