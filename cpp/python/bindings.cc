@@ -34,6 +34,7 @@
 #endif
 
 #include "rocksq/rocksq.h"
+#include "serial_worker.h"
 
 namespace nb = nanobind;
 
@@ -149,6 +150,7 @@ class PyFifoQueue {
   // Closing an open queue flushes it to disk; other threads run meanwhile.
   ~PyFifoQueue() {
     GilRelease released;
+    worker.reset();  // Runs what was submitted, while the queue is open.
     queue_.reset();
   }
 
@@ -156,6 +158,8 @@ class PyFifoQueue {
 
   // Set by set_change_fd (see ChangeNotifier); shared with the core's listener.
   std::shared_ptr<class ChangeNotifier> notifier;
+  // Started by start_worker, for rocksq.nonblocking.
+  std::unique_ptr<rocksq_python::SerialWorker> worker;
 
  private:
   std::unique_ptr<rocksq::FifoQueue> queue_;
@@ -351,6 +355,104 @@ class ChangeNotifier {
   std::atomic<bool> armed_{false};
 };
 
+// --- Operations run by a worker (rocksq.nonblocking) ----------------------------
+
+// What one submitted operation produced; shared by the worker's task and
+// the PendingOperation the caller holds.
+struct Outcome {
+  std::mutex mutex;
+  std::condition_variable finished_signal;
+  bool finished = false;  // Guarded by mutex; the fields below are written before it.
+  std::exception_ptr error;
+  std::optional<rocksq::PoppedItems> items;
+  std::optional<uint64_t> number;
+  // The caller's pinned buffers; released by the PendingOperation, with the
+  // GIL, once the operation has finished with them.
+  std::optional<PinnedItems> inputs;
+
+  bool Finished() {
+    std::lock_guard<std::mutex> lock(mutex);
+    return finished;
+  }
+  bool WaitFinished(std::chrono::nanoseconds timeout) {
+    std::unique_lock<std::mutex> lock(mutex);
+    return finished_signal.wait_for(lock, timeout, [&] { return finished; });
+  }
+};
+
+// The Python object `rocksq._core.PendingOperation`: one operation's future.
+class PendingOperation {
+ public:
+  explicit PendingOperation(std::shared_ptr<Outcome> outcome) : outcome_(std::move(outcome)) {}
+  PendingOperation(PendingOperation&&) = default;
+  PendingOperation(const PendingOperation&) = delete;
+  PendingOperation& operator=(const PendingOperation&) = delete;
+  ~PendingOperation() {
+    if (!outcome_) return;  // Moved from.
+    if (!outcome_->Finished()) {
+      GilRelease released;  // The worker may still be reading the inputs.
+      outcome_->WaitFinished(std::chrono::hours(24 * 365));
+    }
+    outcome_->inputs.reset();
+  }
+
+  bool ready() const { return outcome_->Finished(); }
+
+  // (True, result) once finished, else (False, None) without waiting, or
+  // waiting (Ctrl-C can interrupt it) if `wait`. The result is taken once:
+  // rocksq 0.3.0 raised RuntimeError for a second take, and so does this.
+  nb::tuple Take(bool wait) {
+    if (taken_) {
+      throw std::runtime_error(
+          "Failed to get response: it was already taken by an earlier get() or try_get()");
+    }
+    if (!outcome_->Finished()) {
+      if (!wait) return nb::make_tuple(false, nb::none());
+      WaitInSlices(std::nullopt, [&](std::chrono::nanoseconds slice) {
+        return outcome_->WaitFinished(slice);
+      });
+    }
+    taken_ = true;
+    outcome_->inputs.reset();
+    if (outcome_->error) std::rethrow_exception(outcome_->error);
+    if (outcome_->items) return nb::make_tuple(true, ToList(*outcome_->items));
+    if (outcome_->number) return nb::make_tuple(true, *outcome_->number);
+    return nb::make_tuple(true, nb::none());
+  }
+
+ private:
+  std::shared_ptr<Outcome> outcome_;
+  bool taken_ = false;
+};
+
+// Queues `operation(core_queue, outcome)` on the queue's worker; waits for a
+// free slot (GIL released) if max_inflight operations are under way.
+template <typename Operation>
+PendingOperation Submit(PyFifoQueue& queue, std::optional<PinnedItems> inputs,
+                        Operation operation) {
+  if (!queue.worker) throw std::logic_error("start_worker() was not called");
+  auto outcome = std::make_shared<Outcome>();
+  if (inputs) outcome->inputs.emplace(std::move(*inputs));
+  rocksq::FifoQueue* core = queue.operator->();
+  auto task = [outcome, core, operation] {
+    try {
+      operation(*core, *outcome);
+    } catch (...) {
+      outcome->error = std::current_exception();
+    }
+    {
+      std::lock_guard<std::mutex> lock(outcome->mutex);
+      outcome->finished = true;
+    }
+    outcome->finished_signal.notify_all();
+  };
+  {
+    GilRelease released;
+    queue.worker->Submit(std::move(task));
+  }
+  return PendingOperation(std::move(outcome));
+}
+
 // Python exception classes for rocksq::ErrorKind, imported from
 // rocksq._errors once. The references are never released: the translator
 // may run until the interpreter exits.
@@ -416,6 +518,14 @@ NB_MODULE(_core, m) {
 #ifdef ROCKSQ_VERSION
   m.attr("__version__") = ROCKSQ_VERSION;
 #endif
+
+  nb::class_<PendingOperation>(
+      m, "PendingOperation",
+      "The future result of an operation submitted to a queue's worker.")
+      .def_prop_ro("is_ready", &PendingOperation::ready, "True once the operation finished.")
+      .def("take", &PendingOperation::Take, nb::arg("wait"),
+           "(True, result) once finished (waiting for it if `wait`), else\n"
+           "(False, None); raises the operation's error. Only once.");
 
   // len, payload_size and is_empty read atomics: cheaper than a GIL
   // hand-off, so they keep the GIL; disk_size walks the directory.
@@ -484,6 +594,53 @@ NB_MODULE(_core, m) {
              if (queue.notifier) queue.notifier->Arm();
            },
            "Asks for one byte on the change fd after the next change.")
+      .def("start_worker",
+           [](PyFifoQueue& queue, nb::handle max_inflight) {
+             if (queue.worker) throw std::logic_error("the worker was already started");
+             queue.worker = std::make_unique<rocksq_python::SerialWorker>(ToCount(max_inflight));
+           },
+           nb::arg("max_inflight"),
+           "Starts the thread that runs submit_* operations in order; at most\n"
+           "`max_inflight` wait unfinished, past that submitting waits.")
+      .def_prop_ro(
+          "inflight_ops",
+          [](const PyFifoQueue& queue) { return queue.worker ? queue.worker->inflight() : 0; },
+          "Operations submitted and not finished.")
+      .def("submit_push_many",
+           [](PyFifoQueue& queue, nb::handle items) {
+             return Submit(queue, PinItems(items, "push"),
+                           [](rocksq::FifoQueue& core, Outcome& outcome) {
+                             core.PushBatch(outcome.inputs->views());
+                           });
+           },
+           nb::arg("items").none())
+      .def("submit_pop",
+           [](PyFifoQueue& queue, nb::handle max_items) {
+             const size_t count = ToItemCount(max_items);
+             return Submit(queue, std::nullopt,
+                           [count](rocksq::FifoQueue& core, Outcome& outcome) {
+                             outcome.items = core.Pop(count);
+                           });
+           },
+           nb::arg("max_items").none())
+      .def("submit_len",
+           [](PyFifoQueue& queue) {
+             return Submit(queue, std::nullopt, [](rocksq::FifoQueue& core, Outcome& outcome) {
+               outcome.number = core.Len();
+             });
+           })
+      .def("submit_payload_size",
+           [](PyFifoQueue& queue) {
+             return Submit(queue, std::nullopt, [](rocksq::FifoQueue& core, Outcome& outcome) {
+               outcome.number = core.PayloadBytes();
+             });
+           })
+      .def("submit_disk_size",
+           [](PyFifoQueue& queue) {
+             return Submit(queue, std::nullopt, [](rocksq::FifoQueue& core, Outcome& outcome) {
+               outcome.number = core.DiskBytes();
+             });
+           })
       .def_prop_ro(
           "len", [](const PyFifoQueue& queue) { return queue->Len(); },
           "The number of items stored.")

@@ -1,0 +1,151 @@
+"""rocksq 0.3.0's nonblocking API: operations return responses to collect later.
+
+`from rocksq.nonblocking import PersistentQueueWithCapacity` works as it did
+in rocksq 0.3.0. Each operation is queued to a worker thread of the queue's
+own (C++, no GIL) that runs them one at a time in submission order, and
+returns a Response at once; `get()` waits for its result, `try_get()` does
+not. At most `max_inflight_ops` operations wait unfinished: submitting
+another waits until one finishes, as in 0.3.0.
+
+Unlike 0.3.0, which returned an empty ResponseVariant for a failed operation
+(a push to a full queue was silently dropped), get() and try_get() raise the
+operation's error: QueueFull, StorageError, ...
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ._fifo_face import FifoFace
+
+if TYPE_CHECKING:
+    import os
+
+    from typing_extensions import Buffer
+
+    from ._core import PendingOperation
+
+__all__ = ["PersistentQueueWithCapacity", "Response", "ResponseVariant"]
+
+
+class ResponseVariant:
+    """The result of one operation: the attribute its kind fills, the others None.
+
+    push: all None; pop: `data` (list of bytes); len: `len`; disk_size and
+    payload_size: `size`.
+    """
+
+    __slots__ = ("_data", "_len", "_size")
+
+    def __init__(
+        self, data: list[bytes] | None = None, len: int | None = None, size: int | None = None
+    ) -> None:
+        self._data = data
+        self._len = len
+        self._size = size
+
+    @property
+    def data(self) -> list[bytes] | None:
+        return self._data
+
+    @property
+    def len(self) -> int | None:
+        return self._len
+
+    @property
+    def size(self) -> int | None:
+        return self._size
+
+    def __repr__(self) -> str:
+        return f"ResponseVariant(data={self._data!r}, len={self._len!r}, size={self._size!r})"
+
+
+class Response:
+    """A submitted operation's result, to collect once with get() or try_get()."""
+
+    __slots__ = ("_field", "_pending")
+
+    def __init__(self, pending: PendingOperation, field: str | None) -> None:
+        self._pending = pending
+        self._field = field  # The ResponseVariant attribute the result fills.
+
+    @property
+    def is_ready(self) -> bool:
+        """True once the operation finished."""
+        return self._pending.is_ready
+
+    def try_get(self) -> ResponseVariant | None:
+        """The result if the operation finished, else None, without waiting.
+
+        Raises the operation's error; raises RuntimeError if the result was
+        already collected.
+        """
+        ready, value = self._pending.take(False)
+        return self._variant(value) if ready else None
+
+    def get(self) -> ResponseVariant:
+        """Waits for the operation to finish and returns its result.
+
+        Releases the GIL while waiting; Ctrl-C interrupts it within 100 ms.
+        Raises as try_get() does.
+        """
+        _, value = self._pending.take(True)
+        return self._variant(value)
+
+    def _variant(self, value: object) -> ResponseVariant:
+        return ResponseVariant(**{self._field: value}) if self._field else ResponseVariant()
+
+
+class PersistentQueueWithCapacity(FifoFace):
+    """A persistent FIFO queue whose operations run on a worker thread.
+
+    The same queue as rocksq.blocking.PersistentQueueWithCapacity (the two
+    can open the same directory, one at a time); each method returns a
+    Response instead of the result.
+    """
+
+    __slots__ = ()
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        max_elements: int = 1_000_000_000,
+        max_inflight_ops: int = 1_000,
+        *,
+        sync: bool = False,
+    ) -> None:
+        super().__init__(path, max_elements, sync=sync)
+        self._queue.start_worker(max_inflight_ops)
+
+    def push(self, items: list[Buffer], no_gil: bool = True) -> Response:
+        """Submits appending the items in order, all or nothing.
+
+        The items' buffers stay pinned (a bytearray cannot be resized) until
+        the operation finished. `no_gil` is accepted for 0.3.0 code: the
+        worker never holds the GIL.
+        """
+        return Response(self._queue.submit_push_many(items), None)
+
+    def pop(self, max_elements: int = 1, no_gil: bool = True) -> Response:
+        """Submits removing up to `max_elements` items; the response's `data`."""
+        return Response(self._queue.submit_pop(max_elements), "data")
+
+    @property
+    def inflight_ops(self) -> int:
+        """Operations submitted and not finished."""
+        return self._queue.inflight_ops
+
+    @property
+    def disk_size(self) -> Response:
+        """Submits reading the size of the queue's files; the response's `size`."""
+        return Response(self._queue.submit_disk_size(), "size")
+
+    @property
+    def payload_size(self) -> Response:
+        """Submits reading the stored items' total size; the response's `size`."""
+        return Response(self._queue.submit_payload_size(), "size")
+
+    @property
+    def len(self) -> Response:
+        """Submits reading the number of items stored; the response's `len`."""
+        return Response(self._queue.submit_len(), "len")
