@@ -1,0 +1,200 @@
+// The waiting side of the FIFO queue's public API: PopWait, PushWait,
+// PushBatchWait and the change listener.
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <future>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "rocksq/rocksq.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+class FifoQueueWait : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::random_device random;
+    dir_ = fs::temp_directory_path() /
+           ("rocksq_wait_test_" + std::to_string(::getpid()) + "_" + std::to_string(random()));
+  }
+  void TearDown() override {
+    std::error_code ignored;
+    fs::remove_all(dir_, ignored);
+  }
+  std::unique_ptr<rocksq::FifoQueue> Open(uint64_t max_elements = 1000) {
+    rocksq::FifoOptions options;
+    options.max_elements = max_elements;
+    return rocksq::FifoQueue::Open((dir_ / "queue").string(), options);
+  }
+  fs::path dir_;
+};
+
+double SecondsSince(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+TEST_F(FifoQueueWait, PopWaitReturnsAtOnceWhenAnItemIsStored) {
+  auto queue = Open();
+  queue->Push("ready");
+  const auto start = Clock::now();
+  rocksq::PoppedItems items = queue->PopWait(5, 10s);
+  ASSERT_EQ(items.size(), 1u);
+  EXPECT_EQ(items[0], "ready");
+  EXPECT_LT(SecondsSince(start), 1.0);
+}
+
+TEST_F(FifoQueueWait, PopWaitReturnsNothingAfterItsTimeout) {
+  auto queue = Open();
+  const auto start = Clock::now();
+  EXPECT_TRUE(queue->PopWait(1, 200ms).empty());
+  EXPECT_GE(SecondsSince(start), 0.19);
+  EXPECT_LT(SecondsSince(start), 2.0);
+}
+
+TEST_F(FifoQueueWait, PopWaitWakesWhenAnotherThreadPushes) {
+  auto queue = Open();
+  auto popped = std::async(std::launch::async, [&] {
+    const auto start = Clock::now();
+    rocksq::PoppedItems items = queue->PopWait(1, 10s);
+    return std::make_pair(items.empty() ? std::string() : items.ToString(0), SecondsSince(start));
+  });
+  std::this_thread::sleep_for(100ms);
+  queue->Push("late");
+  auto [item, waited] = popped.get();
+  EXPECT_EQ(item, "late");
+  EXPECT_GE(waited, 0.09);
+  EXPECT_LT(waited, 5.0);
+}
+
+TEST_F(FifoQueueWait, PushWaitWaitsForAPopToMakeRoom) {
+  auto queue = Open(1);
+  queue->Push("first");
+  auto pushed = std::async(std::launch::async, [&] {
+    const auto start = Clock::now();
+    queue->PushWait("second", 10s);
+    return SecondsSince(start);
+  });
+  std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(queue->Pop(1).ToString(0), "first");
+  EXPECT_GE(pushed.get(), 0.09);
+  EXPECT_EQ(queue->Pop(1).ToString(0), "second");
+}
+
+TEST_F(FifoQueueWait, PushWaitThrowsQueueFullAfterItsTimeout) {
+  auto queue = Open(1);
+  queue->Push("only");
+  const auto start = Clock::now();
+  try {
+    queue->PushWait("more", 200ms);
+    FAIL() << "PushWait on a full queue returned";
+  } catch (const rocksq::Error& error) {
+    EXPECT_EQ(error.kind(), rocksq::ErrorKind::kQueueFull);
+  }
+  EXPECT_GE(SecondsSince(start), 0.19);
+  EXPECT_EQ(queue->Len(), 1u);
+}
+
+TEST_F(FifoQueueWait, PushBatchWaitThatCanNeverFitThrowsAtOnce) {
+  auto queue = Open(2);
+  const auto start = Clock::now();
+  try {
+    queue->PushBatchWait({"a", "b", "c"}, 10s);
+    FAIL() << "three items fitted a queue of two";
+  } catch (const rocksq::Error& error) {
+    EXPECT_EQ(error.kind(), rocksq::ErrorKind::kQueueFull);
+  }
+  EXPECT_LT(SecondsSince(start), 1.0);
+}
+
+TEST_F(FifoQueueWait, CloseWakesAPushWaiterOfAFullQueue) {
+  auto queue = Open(1);
+  queue->Push("fills it");
+  auto waiting = std::async(std::launch::async, [&] {
+    try {
+      queue->PushWait("more", 30s);
+    } catch (const rocksq::Error& error) {
+      return error.kind() == rocksq::ErrorKind::kClosed;
+    }
+    return false;
+  });
+  std::this_thread::sleep_for(100ms);
+  const auto start = Clock::now();
+  queue->Close();
+  EXPECT_TRUE(waiting.get());
+  EXPECT_LT(SecondsSince(start), 2.0);
+}
+
+TEST_F(FifoQueueWait, CloseWakesAPopWaiterOfAnEmptyQueue) {
+  auto queue = Open();
+  auto waiting = std::async(std::launch::async, [&] {
+    try {
+      queue->PopWait(1, 30s);
+    } catch (const rocksq::Error& error) {
+      return error.kind() == rocksq::ErrorKind::kClosed;
+    }
+    return false;
+  });
+  std::this_thread::sleep_for(100ms);
+  const auto start = Clock::now();
+  queue->Close();
+  EXPECT_TRUE(waiting.get());
+  EXPECT_LT(SecondsSince(start), 2.0);
+}
+
+TEST_F(FifoQueueWait, ManyWaitingConsumersReceiveEveryItemOnce) {
+  auto queue = Open(16);
+  constexpr int kItems = 2000;
+  constexpr int kConsumers = 4;
+  std::atomic<int> received{0};
+  std::vector<std::vector<int>> seen(kConsumers);
+  std::vector<std::thread> consumers;
+  for (int c = 0; c < kConsumers; ++c) {
+    consumers.emplace_back([&, c] {
+      while (received.load() < kItems) {
+        rocksq::PoppedItems items = queue->PopWait(3, 50ms);
+        for (size_t i = 0; i < items.size(); ++i) seen[c].push_back(std::stoi(items.ToString(i)));
+        received += static_cast<int>(items.size());
+      }
+    });
+  }
+  for (int i = 0; i < kItems; ++i) queue->PushWait(std::to_string(i), 10s);
+  for (std::thread& consumer : consumers) consumer.join();
+  std::vector<int> all;
+  for (const auto& items : seen) {
+    EXPECT_TRUE(std::is_sorted(items.begin(), items.end()));  // FIFO per consumer.
+    all.insert(all.end(), items.begin(), items.end());
+  }
+  std::sort(all.begin(), all.end());
+  ASSERT_EQ(all.size(), static_cast<size_t>(kItems));
+  for (int i = 0; i < kItems; ++i) ASSERT_EQ(all[i], i);
+}
+
+TEST_F(FifoQueueWait, ChangeListenerIsCalledAfterPushesAndPopsUntilRemoved) {
+  auto queue = Open();
+  std::atomic<int> calls{0};
+  queue->SetChangeListener([&] { ++calls; });
+  queue->Push("a");
+  queue->PushBatch({"b", "c"});
+  EXPECT_EQ(calls.load(), 2);
+  queue->Pop(2);
+  EXPECT_EQ(calls.load(), 3);
+  queue->Pop(0);  // Changes nothing.
+  EXPECT_EQ(calls.load(), 3);
+  queue->SetChangeListener(nullptr);
+  queue->Push("d");
+  EXPECT_EQ(calls.load(), 3);
+}
+
+}  // namespace
