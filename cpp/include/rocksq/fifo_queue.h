@@ -57,9 +57,10 @@ class FifoQueue {
  public:
   // Opens the queue stored in the directory `path`, creating the directory
   // (and its parents) and an empty queue if it does not exist. Throws
-  // kAlreadyOpen if this process or another has it open, kNotAQueue if the
-  // directory holds something else, kInvalidArgument for bad options,
-  // kStorage or kCorruption if RocksDB cannot open it.
+  // kAlreadyOpen if this process or another has it open, kNotAQueue if
+  // `path` is a file or a directory holding something else (which is left
+  // untouched), kInvalidArgument for bad options, kStorage or kCorruption if
+  // RocksDB cannot open it. Errors name `path` as given.
   static std::unique_ptr<FifoQueue> Open(const std::string& path,
                                          const FifoOptions& options = {});
 
@@ -83,8 +84,8 @@ class FifoQueue {
   virtual void PushBatch(const std::vector<std::string_view>& items) = 0;
 
   // Removes and returns up to `max_items` items, oldest first. Returns no
-  // items, without waiting, if the queue is empty. Items are removed from
-  // disk before this returns.
+  // items, without waiting, if the queue is empty or `max_items` is 0.
+  // Items are removed from disk before this returns.
   virtual PoppedItems Pop(size_t max_items = 1) = 0;
 
   // Waiting variants. Each waits at most `timeout` (a zero timeout does
@@ -124,9 +125,11 @@ class FifoQueue {
   virtual uint64_t MaxElements() const = 0;
   virtual const std::string& Path() const = 0;
 
-  // Flushes and closes the database, releasing the directory for another
-  // opener. Throws kStorage if RocksDB reports an error while closing. Calls
-  // made after Close() (or racing with it) throw kClosed.
+  // Closes the database, releasing the directory for another opener; waits
+  // for calls under way to finish first. Throws kStorage if RocksDB reports
+  // an error while closing. A second Close() does nothing. Calls made after
+  // Close(), or racing with it, either complete or throw kClosed having
+  // changed nothing.
   virtual void Close() = 0;
 
  protected:

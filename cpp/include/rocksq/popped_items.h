@@ -24,6 +24,7 @@ class PoppedItems {
 
   size_t size() const noexcept;
   bool empty() const noexcept { return size() == 0; }
+  // Throws std::out_of_range if index >= size().
   std::string_view operator[](size_t index) const;
 
   // Sum of the items' sizes, in bytes.
