@@ -59,7 +59,13 @@ class _ChangeWaiters:
         except ValueError:
             pass
 
+    @property
+    def closed(self) -> bool:
+        return self._read_fd < 0
+
     def _wake_all(self) -> None:
+        if self.closed:
+            return
         try:
             while os.read(self._read_fd, 4096):
                 pass
@@ -71,11 +77,17 @@ class _ChangeWaiters:
                 waiter.set_result(None)
 
     def close(self) -> None:
+        """Wakes every waiter and closes the pipe; a second call does nothing."""
+        if self.closed:
+            return
+        self._wake_all()
         if self._loop is not None and not self._loop.is_closed():
             self._loop.remove_reader(self._read_fd)
         self._loop = None
         os.close(self._read_fd)
         os.close(self._write_fd)
+        # Marked closed so no later call touches fds the process may reuse.
+        self._read_fd = self._write_fd = -1
 
 
 class Queue(FifoFace):
@@ -156,10 +168,15 @@ class Queue(FifoFace):
         return 0 if limit == MAX_ELEMENTS_LIMIT else limit
 
     def close(self) -> None:
-        """Closes the queue; waiting tasks raise QueueClosed when they retry."""
+        """Closes the queue; waiting tasks raise QueueClosed when they retry.
+
+        A second call does nothing.
+        """
+        if self._changes.closed:
+            return
+        # Detached first: once this returns, the core writes to no fd.
         self._queue.set_change_fd(None)
         super().close()
-        self._changes._wake_all()
         self._changes.close()
 
     async def __aenter__(self) -> Queue:
