@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ._core import FifoQueue
+from ._core import MAX_ELEMENTS_LIMIT, FifoQueue
 
 if TYPE_CHECKING:
     import os
@@ -41,3 +41,48 @@ class FifoFace:
         traceback: TracebackType | None,
     ) -> None:
         self.close()
+
+
+class SizedFace(FifoFace):
+    """The size queries of queue.Queue and asyncio.Queue, shared by their faces.
+
+    `maxsize` <= 0 means no limit, as in queue.Queue.
+    """
+
+    __slots__ = ()
+
+    def __init__(
+        self, path: str | os.PathLike[str], maxsize: int = 0, *, sync: bool = False
+    ) -> None:
+        super().__init__(path, maxsize if maxsize > 0 else MAX_ELEMENTS_LIMIT, sync=sync)
+
+    @property
+    def maxsize(self) -> int:
+        """The most items the queue holds; 0 if unbounded."""
+        limit = self._queue.max_elements
+        return 0 if limit == MAX_ELEMENTS_LIMIT else limit
+
+    def qsize(self) -> int:
+        """The number of items stored."""
+        return self._queue.len
+
+    def __len__(self) -> int:
+        return self._queue.len
+
+    def empty(self) -> bool:
+        """True if no item is stored."""
+        return self._queue.is_empty
+
+    def full(self) -> bool:
+        """True if the queue holds maxsize items."""
+        return self._queue.len >= self._queue.max_elements
+
+    @property
+    def payload_size(self) -> int:
+        """The sum of the stored items' sizes, in bytes."""
+        return self._queue.payload_size
+
+    @property
+    def disk_size(self) -> int:
+        """The size of the queue's files on disk, in bytes; it lags behind gets."""
+        return self._queue.disk_size

@@ -6,9 +6,8 @@ import contextlib
 import threading
 from typing import TYPE_CHECKING
 
-from ._core import MAX_ELEMENTS_LIMIT
 from ._errors import Empty
-from ._fifo_face import FifoFace
+from ._fifo_face import SizedFace
 
 if TYPE_CHECKING:
     import os
@@ -24,7 +23,7 @@ def _check_timeout(timeout: float | None) -> None:
         raise ValueError("'timeout' must be a non-negative number")
 
 
-class Queue(FifoFace):
+class Queue(SizedFace):
     """A persistent FIFO queue with the interface of queue.Queue.
 
     Items are bytes-like objects, kept on disk in the directory `path` until
@@ -51,15 +50,9 @@ class Queue(FifoFace):
         *,
         sync: bool = False,
     ) -> None:
-        super().__init__(path, maxsize if maxsize > 0 else MAX_ELEMENTS_LIMIT, sync=sync)
+        super().__init__(path, maxsize, sync=sync)
         self._all_tasks_done = threading.Condition()
         self._unfinished_tasks = self._queue.len
-
-    @property
-    def maxsize(self) -> int:
-        """The most items the queue holds; 0 if unbounded."""
-        limit = self._queue.max_elements
-        return 0 if limit == MAX_ELEMENTS_LIMIT else limit
 
     def put(self, item: Buffer, block: bool = True, timeout: float | None = None) -> None:
         """Appends `item`, waiting for room if the queue is full.
@@ -120,34 +113,9 @@ class Queue(FifoFace):
             raise Empty(f"Queue is empty: {self._queue.path}")
         return items
 
-    def qsize(self) -> int:
-        """The number of items stored."""
-        return self._queue.len
-
-    def __len__(self) -> int:
-        return self._queue.len
-
     def len(self) -> int:
         """The number of items stored."""
         return self._queue.len
-
-    def empty(self) -> bool:
-        """True if no item is stored."""
-        return self._queue.is_empty
-
-    def full(self) -> bool:
-        """True if the queue holds maxsize items."""
-        return self._queue.len >= self._queue.max_elements
-
-    @property
-    def payload_size(self) -> int:
-        """The sum of the stored items' sizes, in bytes."""
-        return self._queue.payload_size
-
-    @property
-    def disk_size(self) -> int:
-        """The size of the queue's files on disk, in bytes; it lags behind gets."""
-        return self._queue.disk_size
 
     def task_done(self) -> None:
         """Marks one item taken by get() as processed, as queue.Queue.task_done.

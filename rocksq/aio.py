@@ -14,9 +14,8 @@ import collections
 import os
 from typing import TYPE_CHECKING
 
-from ._core import MAX_ELEMENTS_LIMIT
 from ._errors import Empty, QueueFull
-from ._fifo_face import FifoFace
+from ._fifo_face import SizedFace
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -90,7 +89,7 @@ class _ChangeWaiters:
         self._read_fd = self._write_fd = -1
 
 
-class Queue(FifoFace):
+class Queue(SizedFace):
     """A persistent FIFO queue for asyncio, with the interface of asyncio.Queue.
 
     Items are bytes-like objects, kept on disk in the directory `path` until
@@ -104,7 +103,7 @@ class Queue(FifoFace):
     __slots__ = ("_changes",)
 
     def __init__(self, path: str | os.PathLike[str], maxsize: int = 0, *, sync: bool = False):
-        super().__init__(path, maxsize if maxsize > 0 else MAX_ELEMENTS_LIMIT, sync=sync)
+        super().__init__(path, maxsize, sync=sync)
         self._changes = _ChangeWaiters()
         self._queue.set_change_fd(self._changes.write_fd)
 
@@ -145,27 +144,6 @@ class Queue(FifoFace):
         if item is None:
             raise Empty(f"Queue is empty: {self._queue.path}")
         return item
-
-    def qsize(self) -> int:
-        """The number of items stored."""
-        return self._queue.len
-
-    def __len__(self) -> int:
-        return self._queue.len
-
-    def empty(self) -> bool:
-        """True if no item is stored."""
-        return self._queue.is_empty
-
-    def full(self) -> bool:
-        """True if the queue holds maxsize items."""
-        return self._queue.len >= self._queue.max_elements
-
-    @property
-    def maxsize(self) -> int:
-        """The most items the queue holds; 0 if unbounded."""
-        limit = self._queue.max_elements
-        return 0 if limit == MAX_ELEMENTS_LIMIT else limit
 
     def close(self) -> None:
         """Closes the queue; waiting tasks raise QueueClosed when they retry.
