@@ -333,13 +333,7 @@ PoppedItems FifoQueueImpl::Take(size_t max_items) {
   }
 
   rocksdb::WriteBatch removal;
-  if (count == 1) {
-    removal.Delete(items(), rocksdb::Slice(keys[0].bytes, kKeyBytes));
-  } else {
-    EncodedKey end_key(first + count);
-    removal.DeleteRange(items(), rocksdb::Slice(keys[0].bytes, kKeyBytes),
-                        rocksdb::Slice(end_key.bytes, kKeyBytes));
-  }
+  for (const EncodedKey& key : keys) removal.Delete(items(), rocksdb::Slice(key.bytes, kKeyBytes));
   rocksdb::Status removed = database_.db->Write(write_options_, &removal);
   if (!removed.ok()) ThrowStatus(Path(), "removing popped items", removed);
 
