@@ -63,20 +63,41 @@ class Target:
         self.against, self.against_metric = against, against_metric
         self.at_least, self.at_most, self.fmt = at_least, at_most, fmt
 
-    def evaluate(self, medians):
-        ours = medians.get(self.workload, {}).get(OURS, {}).get(self.metric)
+    def evaluate(self, rounds):
+        """(value, "met" | "gap" | "not measured"); `rounds` as in round_ratio."""
         if self.against:
-            other = medians.get(self.workload, {}).get(self.against, {}).get(self.metric)
+            value = round_ratio(rounds, self.workload, OURS, self.metric, self.against)
         elif self.against_metric:
-            other = medians.get(self.workload, {}).get(OURS, {}).get(self.against_metric)
+            value = round_ratio(rounds, self.workload, OURS, self.metric,
+                                OURS, self.against_metric)
         else:
-            other = 1.0
-        if ours is None or not other:
+            value = round_ratio(rounds, self.workload, OURS, self.metric)
+        if value is None:
             return None, "not measured"
-        value = ours / other
         met = ((self.at_least is None or value >= self.at_least)
                and (self.at_most is None or value < self.at_most))
         return value, "met" if met else "gap"
+
+
+def round_ratio(rounds, workload, impl, metric, other=None, other_metric=None):
+    """The median over rounds of impl's metric / other's (other_metric or metric).
+
+    Ratios are taken within a round, between runs that ran next to each
+    other, so a slow period of the machine affects both sides of a ratio.
+    rounds: {(workload, impl): {round: metrics}}. Without `other`, the median
+    of the metric itself. None if no round has both values.
+    """
+    values = []
+    for round_index, metrics in rounds.get((workload, impl), {}).items():
+        value = metrics.get(metric)
+        if other is None:
+            base = 1.0
+        else:
+            base = rounds.get((workload, other), {}).get(round_index, {}).get(
+                other_metric or metric)
+        if value is not None and base:
+            values.append(value / base)
+    return statistics.median(values) if values else None
 
 
 TARGETS = [
@@ -156,7 +177,8 @@ def format_seconds(seconds: float) -> str:
     return f"{int(seconds) // 60}m{int(seconds) % 60:02d}s"
 
 
-def run_one(python: Path, workload: str, impl: str, mode: str, run_dir: Path) -> dict:
+def run_one(python: Path, env: dict, workload: str, impl: str, mode: str,
+            run_dir: Path) -> dict:
     """Runs one workload on one implementation in a fresh process."""
     job = {"workload": workload, "impl": impl, "mode": mode,
            "path": str(run_dir / "queue")}
@@ -164,7 +186,7 @@ def run_one(python: Path, workload: str, impl: str, mode: str, run_dir: Path) ->
     start = time.monotonic()
     try:
         completed = subprocess.run(
-            [str(python), str(WORKLOADS_SCRIPT), json.dumps(job)], cwd=REPO,
+            [str(python), str(WORKLOADS_SCRIPT), json.dumps(job)], cwd=REPO, env=env,
             capture_output=True, text=True, timeout=RUN_TIMEOUT_SECONDS)
     except subprocess.TimeoutExpired:
         return {"error": f"timed out after {RUN_TIMEOUT_SECONDS} s"}
@@ -179,6 +201,27 @@ def run_one(python: Path, workload: str, impl: str, mode: str, run_dir: Path) ->
         return result
     result.update(json.loads(lines[-1]))
     return result
+
+
+def snapshot_ours(out: Path, tmp: Path) -> dict:
+    """Copies the installed rocksq package to <out>/ours; the environment to run it.
+
+    Other work may reinstall the package while a long run goes on; every run
+    of ours then still measures the one build found when this run started.
+    """
+    probe = subprocess.run(
+        [sys.executable, "-c", "import os, rocksq; print(os.path.dirname(rocksq.__file__))"],
+        cwd=tmp, capture_output=True, text=True)  # not the repository: its rocksq/ has no _core
+    if probe.returncode != 0:
+        print(f"rocksq is not installed for {sys.executable} "
+              "(bash conan/bootstrap.sh --install):\n" + probe.stderr, file=sys.stderr)
+        return dict(os.environ)
+    snapshot = out / "ours"
+    shutil.rmtree(snapshot, ignore_errors=True)
+    shutil.copytree(probe.stdout.strip(), snapshot / "rocksq",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    path = os.pathsep.join(filter(None, [str(snapshot), os.environ.get("PYTHONPATH")]))
+    return dict(os.environ, PYTHONPATH=path)
 
 
 def plan(workload_keys, impl_names):
@@ -202,11 +245,16 @@ def run_all(args, workload_keys, impl_names) -> dict:
     if os.stat(tmp).st_dev != os.stat(REPO).st_dev:
         print(f"warning: {tmp} is not on the repository's filesystem", file=sys.stderr)
 
-    interpreters = {name: Path(sys.executable) for name in impl_names
-                    if not IMPLS[name].peer}
+    # How each implementation's process starts: (interpreter, environment).
+    main_env = dict(os.environ)
+    starts = {name: (Path(sys.executable), main_env) for name in impl_names}
+    if OURS in impl_names:
+        starts[OURS] = (Path(sys.executable), snapshot_ours(args.out, tmp))
     if any(IMPLS[name].peer for name in impl_names):
         peer_python = ensure_peer_venv()
-        interpreters.update({name: peer_python for name in impl_names if IMPLS[name].peer})
+        # The venv's own rocksq (0.3.0) must win over anything PYTHONPATH adds.
+        peer_env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+        starts.update({name: (peer_python, peer_env) for name in impl_names if IMPLS[name].peer})
 
     progress = Progress(len(runs) * args.rounds)
     records = []
@@ -215,7 +263,7 @@ def run_all(args, workload_keys, impl_names) -> dict:
             progress.show(f"round {round_index + 1}/{args.rounds} {key} {name}")
             run_dir = tmp / f"{key}-{name}-r{round_index}"
             shutil.rmtree(run_dir, ignore_errors=True)
-            result = run_one(interpreters[name], key, name, mode, run_dir)
+            result = run_one(*starts[name], key, name, mode, run_dir)
             records.append(dict(round=round_index, workload=key, impl=name, **result))
             if "error" in result:
                 progress.note(f"FAILED: {key} {name} (round {round_index + 1}): {result['error']}")
@@ -253,29 +301,24 @@ def machine_info(args, mode) -> dict:
 
 def summarise(data: dict) -> dict:
     """Adds medians, ratios, versions, failures and targets to `data`."""
-    samples = {}
+    rounds = {}  # (workload, impl) -> {round: metrics}
     versions = {}
     for record in data["runs"]:
-        if "error" in record:
-            continue
-        versions[record["impl"]] = record["info"].get("version")
-        per_impl = samples.setdefault(record["workload"], {}).setdefault(record["impl"], {})
-        for metric, value in record["metrics"].items():
-            per_impl.setdefault(metric, []).append(value)
-    medians = {
-        key: {impl: {metric: (statistics.median(values) if None not in values else None)
-                     for metric, values in metrics.items()}
-              for impl, metrics in impls.items()}
-        for key, impls in samples.items()}
-    ratios = {}
-    for key, impls in medians.items():
-        for impl, metrics in impls.items():
+        if "error" not in record:
+            versions[record["impl"]] = record["info"].get("version")
+            rounds.setdefault((record["workload"], record["impl"]), {})[
+                record["round"]] = record["metrics"]
+    medians, ratios = {}, {}
+    for (key, impl), by_round in rounds.items():
+        for metric in WORKLOADS[key].metrics:
+            values = [metrics.get(metric) for metrics in by_round.values()]
+            medians.setdefault(key, {}).setdefault(impl, {})[metric] = (
+                statistics.median(values) if None not in values else None)
             for other, _ in RATIO_COLUMNS:
-                for metric, value in metrics.items():
-                    base = impls.get(other, {}).get(metric)
-                    if value is not None and base:
-                        ratios.setdefault(key, {}).setdefault(impl, {}).setdefault(
-                            metric, {})[other] = value / base
+                ratio = round_ratio(rounds, key, impl, metric, other)
+                if ratio is not None:
+                    ratios.setdefault(key, {}).setdefault(impl, {}).setdefault(
+                        metric, {})[other] = ratio
     ours_builds = sorted({r["info"]["version"] for r in data["runs"]
                           if r["impl"] == OURS and "error" not in r})
     if len(ours_builds) > 1:
@@ -288,7 +331,7 @@ def summarise(data: dict) -> dict:
                       for r in data["runs"] if "error" in r]
     data["targets"] = []
     for target in TARGETS:
-        value, status = target.evaluate(medians)
+        value, status = target.evaluate(rounds)
         data["targets"].append({"target": target.text, "value": value, "status": status,
                                 "measured": target.fmt.format(value) if value is not None
                                 else "–"})
@@ -333,6 +376,7 @@ def markdown(data: dict) -> str:
         f"median of {meta['rounds']} round{'s' if meta['rounds'] > 1 else ''}, "
         f"each run a fresh process): {meta['cores']} cores ({meta['cpu']}), "
         f"{meta['filesystem']}, Linux {meta['kernel']}, Python {meta['python']}. "
+        "Ratios are medians of per-round ratios (runs side by side). "
         "Higher is better except MB. Items are random bytes. A push phase stops at its "
         "time cap (see results.md) if not done, so slow peers push fewer items; the pop "
         "phase pops what was pushed. Bold: ours.",

@@ -639,7 +639,8 @@ def w4_producers_consumers(impl, path, items, max_seconds, producers=4, consumer
     return {"items_per_s": sum(popped) / seconds, "items": sum(popped)}
 
 
-@workload("W5", "durable single pushes of 100 B (sync=True or the peer's equivalent), from 1 thread, then from 8 at once",
+@workload("W5", "durable single pushes of 100 B (sync=True or the peer's equivalent), "
+          "from 1 thread, then from 8 at once",
           {"push_1t": Metric("W5 sync push, 1 thread", "items/s"),
            "push_8t": Metric("W5 sync push, 8 threads", "items/s")},
           sizes={"quick": dict(items_1t=300, items_8t=800, max_seconds=0.5),
@@ -681,7 +682,8 @@ def du_bytes(path: str) -> int:
     return total
 
 
-@workload("drain", "disk usage: fill ~1 GB (256 KiB items in batches of 16), drain it, then sample 10 s idle every 0.5 s",
+@workload("drain", "disk usage: fill ~1 GB (256 KiB items in batches of 16), drain it, "
+          "then sample 10 s idle every 0.5 s",
           {"peak_mb": Metric("disk peak (du)", "MB", higher_is_better=False),
            "du_10s_mb": Metric("disk 10 s after drain (du)", "MB", higher_is_better=False),
            "size_10s_mb": Metric("disk_size 10 s after drain", "MB", higher_is_better=False)},
