@@ -1,14 +1,17 @@
 #include "rocksq/fifo_queue.h"
 
 #include <algorithm>
+#include <chrono>
 #include <atomic>
 #include <exception>
 #include <mutex>
 #include <shared_mutex>
 
+#include "background_loop.h"
 #include "group_commit.h"
 #include "popped_items_rep.h"
 #include "record.h"
+#include "rocksdb/options.h"
 #include "rocksdb/slice.h"
 #include "rocksdb/write_batch.h"
 #include "storage.h"
@@ -22,6 +25,25 @@ constexpr char kItemsFamily[] = "fifo_items";
 // A WriteBatch keeps its buffer between groups; one that grew past this for
 // a huge batch is released rather than held for the queue's lifetime.
 constexpr size_t kRetainedBatchBytes = 8 << 20;
+
+// Reclaiming disk space. RocksDB keeps a popped item's bytes on disk until a
+// compaction meets its tombstone; left alone, a drained queue never shrinks.
+// So the queue compacts the popped prefix of its keys itself, in a thread of
+// its own: whenever this many payload bytes were popped since the last
+// compaction, and once the queue has stayed empty for kIdleBeforeReclaim
+// after any pop. The compaction also flushes the memtable, which frees the
+// write-ahead log. A steady trickle through an often-empty queue is never
+// idle that long, so it does not compact again and again.
+constexpr uint64_t kReclaimBytes = 64 << 20;
+constexpr std::chrono::microseconds kIdleBeforeReclaim = std::chrono::seconds(1);
+constexpr std::chrono::microseconds kNothingToReclaim = std::chrono::hours(1);
+constexpr std::chrono::microseconds kRetryReclaimAfter = std::chrono::seconds(5);
+
+int64_t SteadyMicros() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
 
 class FifoQueueImpl final : public FifoQueue, private GroupCommit::Owner {
  public:
@@ -65,6 +87,8 @@ class FifoQueueImpl final : public FifoQueue, private GroupCommit::Owner {
 
   void RecoverCursors();
   uint64_t StoredItems() const;
+  void NotePopped(uint64_t payload_bytes);
+  std::chrono::microseconds Reclaim();  // The reclaimer's body.
   void ThrowIfClosed() const;
   rocksdb::ColumnFamilyHandle* items() const { return database_.families[0]; }
 
@@ -94,12 +118,19 @@ class FifoQueueImpl final : public FifoQueue, private GroupCommit::Owner {
   WaitSignal items_arrived_;  // Notified by every committed group.
   WaitSignal room_made_;      // Notified by every pop.
   ChangeListener change_listener_;
+
+  // Payload bytes popped since the reclaimer last compacted, and when the
+  // last pop was (steady clock, microseconds).
+  std::atomic<uint64_t> unreclaimed_bytes_{0};
+  std::atomic<int64_t> last_pop_micros_{0};
+  std::unique_ptr<BackgroundLoop> reclaimer_;  // Last: uses the members above.
 };
 
 FifoQueueImpl::FifoQueueImpl(QueueDatabase database, const FifoOptions& options)
     : database_(std::move(database)), options_(options) {
   write_options_.sync = options.sync;
   RecoverCursors();
+  reclaimer_ = std::make_unique<BackgroundLoop>([this] { return Reclaim(); }, kRetryReclaimAfter);
 }
 
 FifoQueueImpl::~FifoQueueImpl() {
@@ -179,6 +210,11 @@ void FifoQueueImpl::Close() {
   items_arrived_.Notify();
   room_made_.Notify();
   std::unique_lock<std::shared_mutex> lifetime(lifetime_mutex_);
+  if (reclaimer_) {
+    // A compaction under way stops early; the reclaimer thread then ends.
+    if (database_.db) database_.db->DisableManualCompaction();
+    reclaimer_->Stop();
+  }
   database_.Close();
 }
 
@@ -281,6 +317,7 @@ std::exception_ptr FifoQueueImpl::GroupFailed(const rocksdb::Status& status) noe
 PoppedItems FifoQueueImpl::Pop(size_t max_items) {
   PoppedItems items = Take(max_items);
   if (!items.empty()) {
+    NotePopped(items.payload_bytes());
     room_made_.Notify();
     change_listener_.Fire();
   }
@@ -340,6 +377,40 @@ PoppedItems FifoQueueImpl::Take(size_t max_items) {
   payload_bytes_.fetch_sub(rep->payload_bytes, std::memory_order_acq_rel);
   read_cursor_.store(first + count, std::memory_order_release);
   return PoppedItems(std::move(rep));
+}
+
+void FifoQueueImpl::NotePopped(uint64_t payload_bytes) {
+  last_pop_micros_.store(SteadyMicros(), std::memory_order_relaxed);
+  // Count even empty items: their keys and tombstones take space too.
+  const uint64_t before = unreclaimed_bytes_.fetch_add(payload_bytes + 1);
+  // Wake the reclaimer only on the pops that change what it does: the
+  // first after a compaction (start the idle clock) and the one that
+  // crosses kReclaimBytes (compact now).
+  if (before == 0 || (before < kReclaimBytes && before + payload_bytes + 1 >= kReclaimBytes)) {
+    reclaimer_->Wake();
+  }
+}
+
+std::chrono::microseconds FifoQueueImpl::Reclaim() {
+  const uint64_t unreclaimed = unreclaimed_bytes_.load();
+  if (unreclaimed == 0) return kNothingToReclaim;
+  if (unreclaimed < kReclaimBytes) {
+    const std::chrono::microseconds idle(SteadyMicros() - last_pop_micros_.load());
+    if (StoredItems() != 0) return kIdleBeforeReclaim;
+    if (idle < kIdleBeforeReclaim) return kIdleBeforeReclaim - idle;
+  }
+  // Every key below the read cursor is deleted: compact up to it (inclusive
+  // bounds; the cursor's own key, if stored, is merely rewritten).
+  const EncodedKey end(read_cursor_.load(std::memory_order_acquire));
+  const rocksdb::Slice end_slice(end.bytes, kKeyBytes);
+  rocksdb::CompactRangeOptions compaction;
+  // Files already at the bottom level are rewritten too, or their deleted
+  // items would stay.
+  compaction.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForceOptimized;
+  rocksdb::Status compacted = database_.db->CompactRange(compaction, items(), nullptr, &end_slice);
+  if (!compacted.ok()) ThrowStatus(Path(), "reclaiming popped items' space", compacted);
+  unreclaimed_bytes_.fetch_sub(unreclaimed);
+  return std::chrono::microseconds::zero();  // Look again: pops went on meanwhile.
 }
 
 }  // namespace
