@@ -42,6 +42,7 @@ __all__ = [
     "RocksQError",
     "StartPosition",
     "StorageError",
+    "remove_mpmc_queue",
     "remove_queue",
     "version",
 ]
@@ -66,3 +67,13 @@ def remove_queue(path: str | os.PathLike[str]) -> None:
     queue object, in this process or another, has it open.
     """
     _core.FifoQueue.destroy(path)
+
+
+def remove_mpmc_queue(path: str | os.PathLike[str]) -> None:
+    """Deletes the MPMC queue (rocksq.blocking.MpmcQueue) stored in the directory `path`.
+
+    Does nothing if the path does not exist. Raises QueueAlreadyOpen if a
+    queue object, in this process or another, has it open, and NotAQueueError
+    if the path holds something else (a FIFO queue included).
+    """
+    _core.MpmcQueue.destroy(path)

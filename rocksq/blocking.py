@@ -17,12 +17,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from . import StartPosition
+from ._core import MpmcQueue as _CoreMpmcQueue
 from ._fifo_face import FifoFace
 
 if TYPE_CHECKING:
-    from typing_extensions import Buffer
+    import os
+    from types import TracebackType
 
-__all__ = ["PersistentQueueWithCapacity"]
+    from typing_extensions import Buffer, Self
+
+__all__ = ["MpmcQueue", "PersistentQueueWithCapacity"]
 
 
 class PersistentQueueWithCapacity(FifoFace):
@@ -68,3 +73,100 @@ class PersistentQueueWithCapacity(FifoFace):
     def len(self) -> int:
         """The number of items stored."""
         return self._queue.len
+
+
+class MpmcQueue:
+    """A persistent log of byte strings read by labelled consumers, with a ttl (rocksq 0.3.0).
+
+    add() appends elements. Each consumer names itself with a label and reads
+    with next() from its own position, in add order; reading removes nothing,
+    so every label sees every element alive when it gets there. A new label
+    starts at the `start_position` of its first next(): StartPosition.Oldest
+    (the oldest element alive) or StartPosition.Newest (the newest element
+    alive, or the next one added if none is). Labels and positions survive
+    restarts.
+
+    An element expires `ttl` seconds (an int, at least 1) after it was added:
+    next() never returns it and tells the label it missed elements, len and
+    payload_size stop counting it (within ttl/1000 s), and a thread of the
+    queue deletes it from disk within ttl/10 s (at most 10 s) more, with no
+    call needed. `sync=True` (an addition to 0.3.0) makes adds and label moves
+    survive a machine crash. No call waits for elements. add(), next() and
+    remove_label() release the GIL while the core works unless no_gil=False;
+    one object may be shared by any number of threads.
+    """
+
+    __slots__ = ("_queue",)
+
+    def __init__(self, path: str | os.PathLike[str], ttl: int, *, sync: bool = False) -> None:
+        self._queue = _CoreMpmcQueue(path, ttl, sync)
+
+    def add(self, items: list[Buffer], no_gil: bool = True) -> None:
+        """Appends the items in order, all or nothing."""
+        self._queue.add(items, no_gil)
+
+    def next(
+        self,
+        label: str,
+        start_position: StartPosition,
+        max_elements: int = 1,
+        no_gil: bool = True,
+    ) -> tuple[list[bytes], bool]:
+        """Returns up to `max_elements` elements `label` has not read yet, oldest first.
+
+        Returns ([], False) if the label has read everything. The bool is True
+        if elements the label had not read expired before it got to them; it
+        is never True on a label's first call. `start_position` only places a
+        label that does not exist yet; the label is stored even if
+        max_elements is 0.
+        """
+        if not isinstance(start_position, StartPosition):
+            raise TypeError(
+                "next(): start_position must be rocksq.StartPosition.Oldest or "
+                f".Newest, not {type(start_position).__name__}"
+            )
+        return self._queue.next(label, int(start_position), max_elements, no_gil)
+
+    def remove_label(self, label: str, no_gil: bool = True) -> bool:
+        """Deletes the label and its position; False if there was no such label."""
+        return self._queue.remove_label(label, no_gil)
+
+    @property
+    def labels(self) -> list[str]:
+        """The labels, sorted."""
+        return self._queue.labels
+
+    @property
+    def is_empty(self) -> bool:
+        """True if no element is alive."""
+        return self._queue.is_empty
+
+    @property
+    def disk_size(self) -> int:
+        """The size of the queue's files on disk, in bytes."""
+        return self._queue.disk_size
+
+    @property
+    def payload_size(self) -> int:
+        """The sum of the alive elements' sizes, in bytes (an addition to 0.3.0)."""
+        return self._queue.payload_size
+
+    @property
+    def len(self) -> int:
+        """The number of elements alive (added and not expired)."""
+        return self._queue.len
+
+    def close(self) -> None:
+        """Stops expiry, flushes and closes the queue; later calls raise QueueClosed."""
+        self._queue.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()

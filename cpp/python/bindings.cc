@@ -453,6 +453,112 @@ PendingOperation Submit(PyFifoQueue& queue, std::optional<PinnedItems> inputs,
   return PendingOperation(std::move(outcome));
 }
 
+// --- MPMC queue (rocksq.blocking.MpmcQueue) -----------------------------------
+
+// The Python object `rocksq._core.MpmcQueue`: owns one open core MPMC queue.
+class PyMpmcQueue {
+ public:
+  explicit PyMpmcQueue(std::unique_ptr<rocksq::MpmcQueue> queue)
+      : queue_(std::move(queue)) {}
+  PyMpmcQueue(const PyMpmcQueue&) = delete;
+  PyMpmcQueue& operator=(const PyMpmcQueue&) = delete;
+  // Closing stops the expiry thread and flushes; other threads run meanwhile.
+  ~PyMpmcQueue() {
+    GilRelease released;
+    queue_.reset();
+  }
+
+  rocksq::MpmcQueue* operator->() const { return queue_.get(); }
+
+ private:
+  std::unique_ptr<rocksq::MpmcQueue> queue_;
+};
+
+// The ttl argument: an int number of seconds (rocksq 0.3.0), at least 1.
+std::chrono::milliseconds ToTtl(nb::handle ttl) {
+  if (PyBool_Check(ttl.ptr()) || !PyIndex_Check(ttl.ptr())) {
+    const std::string message = std::string("ttl must be an int number of seconds, not ") +
+                                Py_TYPE(ttl.ptr())->tp_name;
+    throw nb::type_error(message.c_str());
+  }
+  nb::object index = nb::steal(PyNumber_Index(ttl.ptr()));
+  if (!index.is_valid()) throw nb::python_error();
+  int overflow = 0;
+  const long long seconds = PyLong_AsLongLongAndOverflow(index.ptr(), &overflow);
+  if (seconds == -1 && PyErr_Occurred()) throw nb::python_error();
+  const long long max_seconds = rocksq::kMaxTtl.count() / 1000;
+  if (overflow < 0 || (overflow == 0 && seconds < 1)) {
+    const std::string message =
+        "ttl must be a positive number of seconds, got " +
+        nb::cast<std::string>(nb::str(index));
+    throw nb::value_error(message.c_str());
+  }
+  if (overflow > 0 || seconds > max_seconds) {
+    const std::string message =
+        "ttl must be at most " + std::to_string(max_seconds) + " seconds, got " +
+        nb::cast<std::string>(nb::str(index));
+    throw nb::value_error(message.c_str());
+  }
+  return std::chrono::seconds(seconds);
+}
+
+// A label argument: a str, passed on as its UTF-8 bytes. The view lives as
+// long as the str object, which the caller's arguments hold.
+std::string_view ToLabel(nb::handle label, const char* function) {
+  if (!PyUnicode_Check(label.ptr())) {
+    const std::string message = std::string(function) + "(): label must be a str, not " +
+                                Py_TYPE(label.ptr())->tp_name;
+    throw nb::type_error(message.c_str());
+  }
+  Py_ssize_t size = 0;
+  const char* utf8 = PyUnicode_AsUTF8AndSize(label.ptr(), &size);
+  if (utf8 == nullptr) throw nb::python_error();
+  return std::string_view(utf8, static_cast<size_t>(size));
+}
+
+rocksq::StartPosition ToStartPosition(int start) {
+  switch (start) {
+    case 0: return rocksq::StartPosition::kOldest;
+    case 1: return rocksq::StartPosition::kNewest;
+  }
+  const std::string message =
+      "start_position must be 0 (Oldest) or 1 (Newest), got " + std::to_string(start);
+  throw nb::value_error(message.c_str());
+}
+
+void MpmcAdd(const PyMpmcQueue& queue, nb::handle items, bool no_gil) {
+  PinnedItems pinned = PinItems(items, "add");
+  Run(no_gil, [&] { queue->AddBatch(pinned.views()); });
+}
+
+nb::tuple MpmcNext(const PyMpmcQueue& queue, nb::handle label, int start,
+                   nb::handle max_items, bool no_gil) {
+  const std::string_view name = ToLabel(label, "next");
+  const rocksq::StartPosition position = ToStartPosition(start);
+  const size_t count = ToItemCount(max_items);
+  rocksq::MpmcRead read = Run(no_gil, [&] { return queue->Next(name, position, count); });
+  return nb::make_tuple(ToList(read.items), read.expired);
+}
+
+bool MpmcRemoveLabel(const PyMpmcQueue& queue, nb::handle label, bool no_gil) {
+  const std::string_view name = ToLabel(label, "remove_label");
+  return Run(no_gil, [&] { return queue->RemoveLabel(name); });
+}
+
+nb::list MpmcLabels(const PyMpmcQueue& queue) {
+  const std::vector<std::string> names = queue->Labels();
+  nb::list result;
+  for (const std::string& name : names) {
+    nb::object text = nb::steal(PyUnicode_DecodeUTF8(
+        name.data(), static_cast<Py_ssize_t>(name.size()), "surrogateescape"));
+    if (!text.is_valid()) throw nb::python_error();
+    result.append(text);
+  }
+  return result;
+}
+
+// --- End of the MPMC queue's functions ------------------------------------------
+
 // Python exception classes for rocksq::ErrorKind, imported from
 // rocksq._errors once. The references are never released: the translator
 // may run until the interpreter exits.
@@ -676,4 +782,88 @@ NB_MODULE(_core, m) {
           nb::sig("def destroy(path: str | os.PathLike) -> None"),
           "Deletes the queue stored in `path`; does nothing if it does not "
           "exist. Raises QueueAlreadyOpen if it is open.");
+
+  // --- MPMC queue ---------------------------------------------------------------
+  // len, payload_size, is_empty and labels read memory under a short lock:
+  // they keep the GIL; disk_size walks the directory.
+  nb::class_<PyMpmcQueue>(
+      m, "MpmcQueue",
+      "A persistent log of byte strings in the directory `path`, read by\n"
+      "labelled consumers, whose elements expire `ttl` seconds after they\n"
+      "were added.\n\n"
+      "Every method that reads or writes the queue releases the GIL while the\n"
+      "core works, unless its `no_gil` argument is False. Errors raise the\n"
+      "exceptions of rocksq._errors; a bad argument raises TypeError or\n"
+      "ValueError naming it.")
+      .def(
+          "__init__",
+          [](PyMpmcQueue* self, const std::filesystem::path& path, nb::handle ttl,
+             bool sync) {
+            rocksq::MpmcOptions options;
+            options.ttl = ToTtl(ttl);
+            options.sync = sync;
+            const std::string path_string = path.string();
+            new (self) PyMpmcQueue(Run(
+                true, [&] { return rocksq::MpmcQueue::Open(path_string, options); }));
+          },
+          nb::arg("path"), nb::arg("ttl").none(), nb::arg("sync") = false,
+          nb::sig("def __init__(self, path: str | os.PathLike, ttl: int, "
+                  "sync: bool = False) -> None"),
+          "Opens (creating if needed) the MPMC queue stored in `path`.")
+      .def("add", &MpmcAdd, nb::arg("items").none(), nb::arg("no_gil") = true,
+           nb::sig("def add(self, items: list[collections.abc.Buffer] | "
+                   "tuple[collections.abc.Buffer, ...], no_gil: bool = True) "
+                   "-> None"),
+           "Appends the items in order, all or nothing.")
+      .def("next", &MpmcNext, nb::arg("label").none(), nb::arg("start_position"),
+           nb::arg("max_elements").none() = 1, nb::arg("no_gil") = true,
+           nb::sig("def next(self, label: str, start_position: int, "
+                   "max_elements: int = 1, no_gil: bool = True) "
+                   "-> tuple[list[bytes], bool]"),
+           "Returns up to `max_elements` elements `label` has not read, and\n"
+           "whether unread elements expired before it got to them.\n"
+           "`start_position` (0 oldest, 1 newest) places a new label.")
+      .def("remove_label", &MpmcRemoveLabel, nb::arg("label").none(),
+           nb::arg("no_gil") = true,
+           nb::sig("def remove_label(self, label: str, no_gil: bool = True) -> bool"),
+           "Deletes the label; False if there was none.")
+      .def_prop_ro("labels", &MpmcLabels, "The labels, sorted.")
+      .def_prop_ro(
+          "len", [](const PyMpmcQueue& queue) { return queue->Len(); },
+          "The number of elements alive.")
+      .def_prop_ro(
+          "payload_size",
+          [](const PyMpmcQueue& queue) { return queue->PayloadBytes(); },
+          "The sum of the alive elements' sizes, in bytes.")
+      .def_prop_ro(
+          "disk_size", [](const PyMpmcQueue& queue) { return queue->DiskBytes(); },
+          nb::call_guard<GilRelease>(), "The size of the queue's files, in bytes.")
+      .def_prop_ro(
+          "is_empty", [](const PyMpmcQueue& queue) { return queue->IsEmpty(); },
+          "True if no element is alive.")
+      .def_prop_ro(
+          "ttl",
+          [](const PyMpmcQueue& queue) {
+            return std::chrono::duration_cast<std::chrono::seconds>(queue->Ttl()).count();
+          },
+          "Seconds an element lives after it was added.")
+      .def_prop_ro(
+          "path", [](const PyMpmcQueue& queue) { return queue->Path(); },
+          "The queue's directory, as given when it was opened.")
+      .def(
+          "close", [](const PyMpmcQueue& queue) { queue->Close(); },
+          nb::call_guard<GilRelease>(),
+          "Stops expiry, flushes and closes the queue; later calls raise "
+          "QueueClosed.")
+      .def_static(
+          "destroy",
+          [](const std::filesystem::path& path) {
+            const std::string path_string = path.string();
+            Run(true, [&] { rocksq::MpmcQueue::Destroy(path_string); });
+          },
+          nb::arg("path"),
+          nb::sig("def destroy(path: str | os.PathLike) -> None"),
+          "Deletes the MPMC queue stored in `path`; does nothing if it does not "
+          "exist. Raises QueueAlreadyOpen if it is open.");
+  // --- End of the MPMC queue ------------------------------------------------------
 }

@@ -12,6 +12,15 @@
 //   (header of last item + size of last item) - header of first item,
 // two reads at open, with no counter written beside the items: the totals
 // can never disagree with the items because they are part of them.
+//
+// MPMC queues (mpmc_queue.cc) store timed records: the same running total,
+// then the time the element was added, then its bytes:
+//   [payload bytes added before it: 8, big-endian]
+//   [added at, microseconds since 1970-01-01 UTC on the system clock: 8, big-endian]
+//   [the element's bytes]
+// Added-at times never decrease from one position to the next (an add takes
+// the later of the clock and the previous add's time), so the elements that
+// have expired are always a prefix of the stored ones.
 
 #ifndef ROCKSQ_SRC_RECORD_H_
 #define ROCKSQ_SRC_RECORD_H_
@@ -23,6 +32,7 @@ namespace rocksq {
 
 inline constexpr size_t kKeyBytes = 8;
 inline constexpr size_t kRecordHeaderBytes = 8;
+inline constexpr size_t kTimedRecordHeaderBytes = 16;
 
 inline void EncodeBigEndian64(uint64_t value, char* out) {
   for (int i = 7; i >= 0; --i) {

@@ -28,8 +28,22 @@ const char* FamilyPrefix(QueueKind kind) {
   switch (kind) {
     case QueueKind::kFifo:
       return "fifo_";
+    case QueueKind::kMpmc:
+      return "mpmc_";
   }
   return "";
+}
+
+// The kind whose prefix every one of `names` starts with, if there is one.
+std::optional<QueueKind> KindOfFamilies(const std::vector<std::string>& names) {
+  for (QueueKind kind : {QueueKind::kFifo, QueueKind::kMpmc}) {
+    const bool all_of_kind =
+        !names.empty() && std::all_of(names.begin(), names.end(), [&](const std::string& name) {
+          return name.rfind(FamilyPrefix(kind), 0) == 0;
+        });
+    if (all_of_kind) return kind;
+  }
+  return std::nullopt;
 }
 
 std::mutex& ClaimsMutex() {
@@ -117,11 +131,13 @@ std::optional<std::vector<std::string>> InspectDirectory(const std::string& path
   if (!listed.ok()) ThrowStatus(path, "reading the database's column families", listed);
   names.erase(std::remove(names.begin(), names.end(), rocksdb::kDefaultColumnFamilyName),
               names.end());
-  const bool all_of_kind =
-      !names.empty() && std::all_of(names.begin(), names.end(), [&](const std::string& name) {
-        return name.rfind(FamilyPrefix(kind), 0) == 0;
-      });
-  if (!all_of_kind) {
+  const std::optional<QueueKind> held = KindOfFamilies(names);
+  if (held && *held != kind) {
+    throw Error(ErrorKind::kNotAQueue, path,
+                std::string("holds a RocksQ ") + QueueKindName(*held) + ", not " +
+                    (kind == QueueKind::kMpmc ? "an " : "a ") + QueueKindName(kind));
+  }
+  if (!held) {
     throw Error(ErrorKind::kNotAQueue, path,
                 std::string("holds a RocksDB database that is not a RocksQ ") +
                     QueueKindName(kind) + " (column families: " +
@@ -169,6 +185,8 @@ const char* QueueKindName(QueueKind kind) {
   switch (kind) {
     case QueueKind::kFifo:
       return "FIFO queue";
+    case QueueKind::kMpmc:
+      return "MPMC queue";
   }
   return "queue";
 }

@@ -19,9 +19,9 @@ namespace rocksq {
 // The kinds of queue RocksQ stores. Each keeps its data in column families
 // whose names start with its own prefix, so a directory's column families
 // tell which kind it holds before it is opened.
-enum class QueueKind { kFifo };
+enum class QueueKind { kFifo, kMpmc };
 
-const char* QueueKindName(QueueKind kind);  // "FIFO queue", ...
+const char* QueueKindName(QueueKind kind);  // "FIFO queue", "MPMC queue"
 
 // Throws the Error that `status` (not ok) stands for, prefixed by `action`:
 // "Storage error: /q: writing items: IO error: No space left on device".

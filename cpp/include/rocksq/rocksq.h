@@ -6,6 +6,7 @@
 
 #include "rocksq/error.h"
 #include "rocksq/fifo_queue.h"
+#include "rocksq/mpmc_queue.h"
 #include "rocksq/popped_items.h"
 
 #endif  // ROCKSQ_ROCKSQ_H_
