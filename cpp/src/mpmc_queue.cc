@@ -2,15 +2,14 @@
 
 #include <algorithm>
 #include <atomic>
-#include <condition_variable>
 #include <deque>
 #include <exception>
 #include <functional>
 #include <map>
 #include <mutex>
 #include <shared_mutex>
-#include <thread>
 
+#include "background_loop.h"
 #include "group_commit.h"
 #include "popped_items_rep.h"
 #include "record.h"
@@ -194,8 +193,7 @@ class MpmcQueueImpl final : public MpmcQueue, private GroupCommit::Owner {
   uint64_t ReadLive(uint64_t position, size_t max_items, PoppedItems::Rep* rep,
                     bool* expired);
 
-  void SweepLoop();
-  std::chrono::microseconds SweepOnce();
+  std::chrono::microseconds SweepOnce();  // The sweeper's body.
   void StopSweeper();
 
   void ThrowIfClosed() const;
@@ -245,14 +243,9 @@ class MpmcQueueImpl final : public MpmcQueue, private GroupCommit::Owner {
   mutable std::shared_mutex labels_mutex_;
   std::map<std::string, std::shared_ptr<Label>, std::less<>> labels_;
 
-  // The sweeper thread and how it is woken.
-  std::mutex sweep_mutex_;
-  std::condition_variable sweep_wake_;
-  bool stop_sweeping_ = false;
-  bool sweep_requested_ = false;
   uint64_t disk_first_ = 0;  // Sweeper only: positions below are deleted on disk.
   int range_deletes_unflushed_ = 0;  // Sweeper only: in the items' memtable, at most.
-  std::thread sweeper_;
+  std::unique_ptr<BackgroundLoop> sweeper_;  // Last: its body uses the members above.
 };
 
 std::chrono::microseconds SweepInterval(std::chrono::milliseconds ttl) {
@@ -271,7 +264,9 @@ MpmcQueueImpl::MpmcQueueImpl(QueueDatabase database, const MpmcOptions& options)
   rocksdb::Status tuned = database_.db->SetDBOptions({{"max_total_wal_size", kMaxWalBytes}});
   if (!tuned.ok()) ThrowStatus(Path(), "setting the write-ahead log limit", tuned);
   Recover();
-  sweeper_ = std::thread([this] { SweepLoop(); });
+  // A failed sweep (a full disk, say) is retried; the elements it did not
+  // delete are still expired for every reader.
+  sweeper_ = std::make_unique<BackgroundLoop>([this] { return SweepOnce(); }, sweep_interval_);
 }
 
 MpmcQueueImpl::~MpmcQueueImpl() {
@@ -514,12 +509,8 @@ void MpmcQueueImpl::GroupCommitted(const GroupCommit::Group& group) noexcept {
     write_cursor_ += group.item_count;
     added_bytes_total_ += group.payload_bytes;
   }
-  if (was_empty) {
-    // The sweeper sleeps without a deadline while nothing is alive.
-    std::lock_guard<std::mutex> lock(sweep_mutex_);
-    sweep_requested_ = true;
-    sweep_wake_.notify_one();
-  }
+  // The sweeper sleeps without a deadline while nothing is alive.
+  if (was_empty) sweeper_->Wake();
 }
 
 std::exception_ptr MpmcQueueImpl::GroupFailed(const rocksdb::Status& status) noexcept {
@@ -717,23 +708,6 @@ std::vector<std::string> MpmcQueueImpl::Labels() const {
 
 // --- Expiry -----------------------------------------------------------------
 
-void MpmcQueueImpl::SweepLoop() {
-  std::unique_lock<std::mutex> lock(sweep_mutex_);
-  while (!stop_sweeping_) {
-    lock.unlock();
-    std::chrono::microseconds wait = sweep_interval_;
-    try {
-      wait = SweepOnce();
-    } catch (...) {
-      // A failed sweep (a full disk, say) is retried; the elements it did
-      // not delete are still expired for every reader.
-    }
-    lock.lock();
-    sweep_wake_.wait_for(lock, wait, [&] { return stop_sweeping_ || sweep_requested_; });
-    sweep_requested_ = false;
-  }
-}
-
 // Deletes the expired prefix from disk and reclaims its space; returns how
 // long to wait before the next sweep can find anything.
 std::chrono::microseconds MpmcQueueImpl::SweepOnce() {
@@ -831,15 +805,10 @@ std::chrono::microseconds MpmcQueueImpl::SweepOnce() {
 }
 
 void MpmcQueueImpl::StopSweeper() {
-  {
-    std::lock_guard<std::mutex> lock(sweep_mutex_);
-    stop_sweeping_ = true;
-  }
-  sweep_wake_.notify_all();
-  if (!sweeper_.joinable()) return;
+  if (!sweeper_) return;
   // A manual compaction under way returns Incomplete at once.
   if (database_.db) database_.db->DisableManualCompaction();
-  sweeper_.join();
+  sweeper_->Stop();
 }
 
 void MpmcQueueImpl::Close() {
