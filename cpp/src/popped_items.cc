@@ -12,14 +12,13 @@ PoppedItems::PoppedItems(PoppedItems&&) noexcept = default;
 PoppedItems& PoppedItems::operator=(PoppedItems&&) noexcept = default;
 PoppedItems::~PoppedItems() = default;
 
-size_t PoppedItems::size() const noexcept { return rep_ ? rep_->values.size() : 0; }
+size_t PoppedItems::size() const noexcept { return rep_ ? rep_->size() : 0; }
 
 size_t PoppedItems::payload_bytes() const noexcept { return rep_ ? rep_->payload_bytes : 0; }
 
 std::string_view PoppedItems::operator[](size_t index) const {
   if (index >= size()) throw std::out_of_range("PoppedItems index out of range");
-  const rocksdb::PinnableSlice& value = rep_->values[index];
-  return std::string_view(value.data() + rep_->header_bytes, value.size() - rep_->header_bytes);
+  return rep_->item(index);
 }
 
 }  // namespace rocksq
