@@ -5,18 +5,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ._core import MAX_ELEMENTS_LIMIT, FifoQueue
+from ._face import CoreFace
 
 if TYPE_CHECKING:
     import os
-    from types import TracebackType
-
-    from typing_extensions import Self
 
 
-class FifoFace:
-    """Opens the core queue in `path` and closes it; subclasses add the API."""
+class FifoFace(CoreFace):
+    """Opens the core FIFO queue in `path`; subclasses add the API."""
 
-    __slots__ = ("_queue",)
+    __slots__ = ()
 
     def __init__(
         self,
@@ -27,20 +25,6 @@ class FifoFace:
     ) -> None:
         self._queue = FifoQueue(path, max_elements, sync)
 
-    def close(self) -> None:
-        """Flushes and closes the queue; later calls raise QueueClosed."""
-        self._queue.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 class SizedFace(FifoFace):

@@ -1,9 +1,10 @@
-"""asyncio faces: await put() and get() without blocking the event loop.
+"""asyncio faces: await put() and get(), or next(), without blocking the event loop.
 
 A waiting coroutine holds no thread: the queue writes a byte to a pipe the
-event loop watches whenever a push or pop changes it while someone waits, and
-each waiter then retries in its own task. Because an item is taken only by
-the task that returns it, a cancelled get() never loses an item, and a
+event loop watches whenever a push or pop (an add, for the MPMC queue)
+changes it while someone waits, and each waiter then retries in its own
+task. Because an item is taken only by the task that returns it, a cancelled
+get() never loses an item, a cancelled next() never moves its label, and a
 cancelled put() has either stored its item or not (never half).
 """
 
@@ -12,17 +13,22 @@ from __future__ import annotations
 import asyncio
 import collections
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._errors import Empty, QueueFull
 from ._fifo_face import SizedFace
+from ._mpmc_face import MpmcFace, start_position_value
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-    from typing_extensions import Buffer
+    from typing_extensions import Buffer, Self
 
-__all__ = ["Queue"]
+    from . import StartPosition
+
+__all__ = ["MpmcQueue", "Queue"]
+
+T = TypeVar("T")
 
 
 class _ChangeWaiters:
@@ -89,7 +95,65 @@ class _ChangeWaiters:
         self._read_fd = self._write_fd = -1
 
 
-class Queue(SizedFace):
+class _WaitsForChanges:
+    """What both asyncio faces share: waiting for their core queue to change.
+
+    Mixed in before the face that owns the core queue (`_queue`, with
+    set_change_fd() and arm_change_fd()); the subclass declares the
+    `_changes` slot and calls _watch_changes() once the queue is open.
+    """
+
+    __slots__ = ()
+    _queue: Any
+    _changes: _ChangeWaiters
+
+    def _watch_changes(self) -> None:
+        self._changes = _ChangeWaiters()
+        self._queue.set_change_fd(self._changes.write_fd)
+
+    async def _retry(self, attempt: Callable[[], T | None]) -> T:
+        """Returns attempt()'s first result that is not None, waiting for a change between tries.
+
+        `attempt` runs in the calling task, without awaiting: whatever it
+        takes from the queue is returned, so cancelling the wait loses
+        nothing.
+        """
+        while True:
+            result = attempt()
+            if result is not None:
+                return result
+            # Arm first, then try again: a change after the try writes to the
+            # pipe, so the wake-up cannot fall between the try and the wait.
+            waiter = self._changes.add()
+            self._queue.arm_change_fd()
+            try:
+                result = attempt()
+                if result is not None:
+                    return result
+                await waiter
+            finally:
+                self._changes.discard(waiter)
+
+    def close(self) -> None:
+        """Closes the queue; waiting tasks raise QueueClosed when they retry.
+
+        A second call does nothing.
+        """
+        if self._changes.closed:
+            return
+        # Detached first: once this returns, the core writes to no fd.
+        self._queue.set_change_fd(None)
+        super().close()  # type: ignore[misc]  # The face's close().
+        self._changes.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class Queue(_WaitsForChanges, SizedFace):
     """A persistent FIFO queue for asyncio, with the interface of asyncio.Queue.
 
     Items are bytes-like objects, kept on disk in the directory `path` until
@@ -104,8 +168,7 @@ class Queue(SizedFace):
 
     def __init__(self, path: str | os.PathLike[str], maxsize: int = 0, *, sync: bool = False):
         super().__init__(path, maxsize, sync=sync)
-        self._changes = _ChangeWaiters()
-        self._queue.set_change_fd(self._changes.write_fd)
+        self._watch_changes()
 
     async def put(self, item: Buffer) -> None:
         """Appends `item`, waiting for room if the queue is full."""
@@ -113,14 +176,17 @@ class Queue(SizedFace):
 
     async def put_many(self, items: Sequence[Buffer]) -> None:
         """Appends `items` in order, all or nothing, waiting for room for all."""
-        while True:
+
+        def attempt() -> bool | None:
             try:
                 self._queue.push_many(items)
-                return
+                return True
             except QueueFull:
                 if len(items) > self._queue.max_elements:
                     raise
-            await self._wait_for_change(lambda: self._has_room(len(items)))
+                return None
+
+        await self._retry(attempt)
 
     def put_nowait(self, item: Buffer) -> None:
         """Appends `item` if there is room; else raises QueueFull (a queue.Full)."""
@@ -132,11 +198,12 @@ class Queue(SizedFace):
 
     async def get_many(self, max_items: int) -> list[bytes]:
         """Removes and returns up to `max_items` items, waiting for the first."""
-        while True:
+
+        def attempt() -> list[bytes] | None:
             items = self._queue.pop(max_items)
-            if items or max_items == 0:
-                return items
-            await self._wait_for_change(lambda: not self._queue.is_empty)
+            return items if items or max_items == 0 else None
+
+        return await self._retry(attempt)
 
     def get_nowait(self) -> bytes:
         """Removes and returns the oldest item if there is one; else raises Empty."""
@@ -145,34 +212,88 @@ class Queue(SizedFace):
             raise Empty(f"Queue is empty: {self._queue.path}")
         return item
 
-    def close(self) -> None:
-        """Closes the queue; waiting tasks raise QueueClosed when they retry.
 
-        A second call does nothing.
+class MpmcQueue(_WaitsForChanges, MpmcFace):
+    """The persistent MPMC queue of rocksq.blocking.MpmcQueue, for asyncio.
+
+    Elements are bytes-like objects, kept in the directory `path` for `ttl`
+    seconds after they were added, read by labelled consumers that each see
+    every element alive, in add order. `await next()` waits until its label
+    has an element to read, without blocking the event loop; any number of
+    tasks may wait at once, for the same label or different ones. Adds and
+    reads themselves are short disk writes done on the loop's thread (the
+    GIL released meanwhile). Cancelling a waiting next() leaves its label
+    where it was.
+    """
+
+    __slots__ = ("_changes",)
+
+    def __init__(self, path: str | os.PathLike[str], ttl: int, *, sync: bool = False) -> None:
+        super().__init__(path, ttl, sync=sync)
+        self._watch_changes()
+
+    async def add(self, items: Sequence[Buffer]) -> None:
+        """Appends `items` in order, all or nothing; never waits for anything else."""
+        self._queue.add(items)
+
+    def add_nowait(self, items: Sequence[Buffer]) -> None:
+        """Appends `items` in order, all or nothing; for code outside a coroutine."""
+        self._queue.add(items)
+
+    async def next(
+        self, label: str, start_position: StartPosition, max_elements: int = 1
+    ) -> tuple[list[bytes], bool]:
+        """Returns up to `max_elements` elements `label` has not read yet, waiting for the first.
+
+        The bool is True if elements the label had not read expired before
+        it got to them, during this call's waits included. `start_position`
+        only places a label that does not exist yet; with max_elements 0 this
+        places it and returns ([], False) at once. Closing the queue makes a
+        waiting call raise QueueClosed.
         """
-        if self._changes.closed:
-            return
-        # Detached first: once this returns, the core writes to no fd.
-        self._queue.set_change_fd(None)
-        super().close()
-        self._changes.close()
+        start = start_position_value(start_position, "next")
+        expired = False
 
-    async def __aenter__(self) -> Queue:
-        return self
+        def attempt() -> tuple[list[bytes], bool] | None:
+            nonlocal expired
+            items, skipped = self._queue.next(label, start, max_elements)
+            expired = expired or skipped
+            return (items, expired) if items or max_elements == 0 else None
 
-    async def __aexit__(self, *exc_info: object) -> None:
-        self.close()
+        return await self._retry(attempt)
 
-    def _has_room(self, count: int) -> bool:
-        return self._queue.len + count <= self._queue.max_elements
+    def next_nowait(
+        self, label: str, start_position: StartPosition, max_elements: int = 1
+    ) -> tuple[list[bytes], bool]:
+        """Like rocksq.blocking.MpmcQueue.next(): ([], expired) if `label` has read everything."""
+        start = start_position_value(start_position, "next_nowait")
+        return self._queue.next(label, start, max_elements)
 
-    async def _wait_for_change(self, ready: Callable[[], bool]) -> None:
-        # Arm first, then look again: a change after the look writes to the
-        # pipe, so the wake-up cannot fall between the look and the wait.
-        waiter = self._changes.add()
-        self._queue.arm_change_fd()
-        try:
-            if not ready():
-                await waiter
-        finally:
-            self._changes.discard(waiter)
+    def remove_label(self, label: str) -> bool:
+        """Deletes the label and its position; False if there was no such label."""
+        return self._queue.remove_label(label)
+
+    @property
+    def labels(self) -> list[str]:
+        """The labels, sorted."""
+        return self._queue.labels
+
+    @property
+    def is_empty(self) -> bool:
+        """True if no element is alive."""
+        return self._queue.is_empty
+
+    @property
+    def len(self) -> int:
+        """The number of elements alive (added and not expired)."""
+        return self._queue.len
+
+    @property
+    def payload_size(self) -> int:
+        """The sum of the alive elements' sizes, in bytes."""
+        return self._queue.payload_size
+
+    @property
+    def disk_size(self) -> int:
+        """The size of the queue's files on disk, in bytes."""
+        return self._queue.disk_size

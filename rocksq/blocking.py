@@ -17,15 +17,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from . import StartPosition
-from ._core import MpmcQueue as _CoreMpmcQueue
 from ._fifo_face import FifoFace
+from ._mpmc_face import MpmcFace, start_position_value
 
 if TYPE_CHECKING:
-    import os
-    from types import TracebackType
+    from typing_extensions import Buffer
 
-    from typing_extensions import Buffer, Self
+    from . import StartPosition
 
 __all__ = ["MpmcQueue", "PersistentQueueWithCapacity"]
 
@@ -75,7 +73,7 @@ class PersistentQueueWithCapacity(FifoFace):
         return self._queue.len
 
 
-class MpmcQueue:
+class MpmcQueue(MpmcFace):
     """A persistent log of byte strings read by labelled consumers, with a ttl (rocksq 0.3.0).
 
     add() appends elements. Each consumer names itself with a label and reads
@@ -96,10 +94,7 @@ class MpmcQueue:
     one object may be shared by any number of threads.
     """
 
-    __slots__ = ("_queue",)
-
-    def __init__(self, path: str | os.PathLike[str], ttl: int, *, sync: bool = False) -> None:
-        self._queue = _CoreMpmcQueue(path, ttl, sync)
+    __slots__ = ()
 
     def add(self, items: list[Buffer], no_gil: bool = True) -> None:
         """Appends the items in order, all or nothing."""
@@ -120,12 +115,8 @@ class MpmcQueue:
         label that does not exist yet; the label is stored even if
         max_elements is 0.
         """
-        if not isinstance(start_position, StartPosition):
-            raise TypeError(
-                "next(): start_position must be rocksq.StartPosition.Oldest or "
-                f".Newest, not {type(start_position).__name__}"
-            )
-        return self._queue.next(label, int(start_position), max_elements, no_gil)
+        position = start_position_value(start_position, "next")
+        return self._queue.next(label, position, max_elements, no_gil)
 
     def remove_label(self, label: str, no_gil: bool = True) -> bool:
         """Deletes the label and its position; False if there was no such label."""
@@ -155,18 +146,3 @@ class MpmcQueue:
     def len(self) -> int:
         """The number of elements alive (added and not expired)."""
         return self._queue.len
-
-    def close(self) -> None:
-        """Stops expiry, flushes and closes the queue; later calls raise QueueClosed."""
-        self._queue.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()

@@ -1,10 +1,10 @@
 """rocksq 0.3.0's nonblocking API: operations return responses to collect later.
 
-`from rocksq.nonblocking import PersistentQueueWithCapacity` works as it did
-in rocksq 0.3.0. Each operation is queued to a worker thread of the queue's
-own (C++, no GIL) that runs them one at a time in submission order, and
-returns a Response at once; `get()` waits for its result, `try_get()` does
-not. At most `max_inflight_ops` operations wait unfinished: submitting
+`from rocksq.nonblocking import PersistentQueueWithCapacity, MpmcQueue` works
+as it did in rocksq 0.3.0. Each operation is queued to a worker thread of the
+queue's own (C++, no GIL) that runs them one at a time in submission order,
+and returns a Response (an MpmcResponse) at once; `get()` waits for its
+result, `try_get()` does not. At most `max_inflight_ops` operations wait unfinished: submitting
 another waits until one finishes, as in 0.3.0.
 
 Unlike 0.3.0, which returned an empty ResponseVariant for a failed operation
@@ -14,18 +14,27 @@ operation's error: QueueFull, StorageError, ...
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from ._fifo_face import FifoFace
+from ._mpmc_face import MpmcFace, start_position_value
 
 if TYPE_CHECKING:
     import os
 
     from typing_extensions import Buffer
 
+    from . import StartPosition
     from ._core import PendingOperation
 
-__all__ = ["PersistentQueueWithCapacity", "Response", "ResponseVariant"]
+__all__ = [
+    "MpmcQueue",
+    "MpmcResponse",
+    "MpmcResponseVariant",
+    "PersistentQueueWithCapacity",
+    "Response",
+    "ResponseVariant",
+]
 
 
 class ResponseVariant:
@@ -60,40 +69,109 @@ class ResponseVariant:
         return f"ResponseVariant(data={self._data!r}, len={self._len!r}, size={self._size!r})"
 
 
-class Response:
+class MpmcResponseVariant:
+    """The result of one MPMC operation: the attribute its kind fills, the others None.
+
+    add: all None; next: `data`, (elements, whether unread elements
+    expired); labels: `labels`; remove_label: `removed_label`; len: `len`;
+    disk_size and payload_size: `size`.
+    """
+
+    __slots__ = ("_data", "_labels", "_len", "_removed_label", "_size")
+
+    def __init__(
+        self,
+        data: tuple[list[bytes], bool] | None = None,
+        labels: list[str] | None = None,
+        removed_label: bool | None = None,
+        len: int | None = None,
+        size: int | None = None,
+    ) -> None:
+        self._data = data
+        self._labels = labels
+        self._removed_label = removed_label
+        self._len = len
+        self._size = size
+
+    @property
+    def data(self) -> tuple[list[bytes], bool] | None:
+        return self._data
+
+    @property
+    def labels(self) -> list[str] | None:
+        return self._labels
+
+    @property
+    def removed_label(self) -> bool | None:
+        return self._removed_label
+
+    @property
+    def len(self) -> int | None:
+        return self._len
+
+    @property
+    def size(self) -> int | None:
+        return self._size
+
+    def __repr__(self) -> str:
+        return (
+            f"MpmcResponseVariant(data={self._data!r}, labels={self._labels!r}, "
+            f"removed_label={self._removed_label!r}, len={self._len!r}, size={self._size!r})"
+        )
+
+
+Variant = TypeVar("Variant", ResponseVariant, MpmcResponseVariant)
+
+
+class _Response(Generic[Variant]):
     """A submitted operation's result, to collect once with get() or try_get()."""
 
     __slots__ = ("_field", "_pending")
+    _variant: type[Variant]  # What get() returns; set by each subclass.
 
     def __init__(self, pending: PendingOperation, field: str | None) -> None:
         self._pending = pending
-        self._field = field  # The ResponseVariant attribute the result fills.
+        self._field = field  # The variant's attribute the result fills.
 
     @property
     def is_ready(self) -> bool:
         """True once the operation finished."""
         return self._pending.is_ready
 
-    def try_get(self) -> ResponseVariant | None:
+    def try_get(self) -> Variant | None:
         """The result if the operation finished, else None, without waiting.
 
         Raises the operation's error; raises RuntimeError if the result was
         already collected.
         """
         ready, value = self._pending.take(False)
-        return self._variant(value) if ready else None
+        return self._variant_of(value) if ready else None
 
-    def get(self) -> ResponseVariant:
+    def get(self) -> Variant:
         """Waits for the operation to finish and returns its result.
 
         Releases the GIL while waiting; Ctrl-C interrupts it within 100 ms.
         Raises as try_get() does.
         """
         _, value = self._pending.take(True)
-        return self._variant(value)
+        return self._variant_of(value)
 
-    def _variant(self, value: object) -> ResponseVariant:
-        return ResponseVariant(**{self._field: value}) if self._field else ResponseVariant()
+    def _variant_of(self, value: object) -> Variant:
+        return self._variant(**{self._field: value}) if self._field else self._variant()
+
+
+class Response(_Response[ResponseVariant]):
+    """A FIFO operation's result, to collect once with get() or try_get()."""
+
+    __slots__ = ()
+    _variant = ResponseVariant
+
+
+class MpmcResponse(_Response[MpmcResponseVariant]):
+    """An MPMC operation's result, to collect once with get() or try_get()."""
+
+    __slots__ = ()
+    _variant = MpmcResponseVariant
 
 
 class PersistentQueueWithCapacity(FifoFace):
@@ -149,3 +227,79 @@ class PersistentQueueWithCapacity(FifoFace):
     def len(self) -> Response:
         """Submits reading the number of items stored; the response's `len`."""
         return Response(self._queue.submit_len(), "len")
+
+
+class MpmcQueue(MpmcFace):
+    """A persistent MPMC queue whose operations run on a worker thread.
+
+    The same queue as rocksq.blocking.MpmcQueue (the two can open the same
+    directory, one at a time); each method returns an MpmcResponse instead
+    of the result. A label or start_position of the wrong type raises
+    TypeError at once; the core's errors (an empty label: ValueError) are
+    raised by the response's get().
+    """
+
+    __slots__ = ()
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        ttl: int,
+        max_inflight_ops: int = 1_000,
+        *,
+        sync: bool = False,
+    ) -> None:
+        super().__init__(path, ttl, sync=sync)
+        self._queue.start_worker(max_inflight_ops)
+
+    def add(self, items: list[Buffer], no_gil: bool = True) -> MpmcResponse:
+        """Submits appending the items in order, all or nothing.
+
+        The items' buffers stay pinned until the operation finished. `no_gil`
+        is accepted for 0.3.0 code: the worker never holds the GIL.
+        """
+        return MpmcResponse(self._queue.submit_add(items), None)
+
+    def next(
+        self,
+        label: str,
+        start_position: StartPosition,
+        max_elements: int = 1,
+        no_gil: bool = True,
+    ) -> MpmcResponse:
+        """Submits reading up to `max_elements` elements `label` has not read.
+
+        The response's `data` is (elements, whether unread elements expired),
+        as rocksq.blocking.MpmcQueue.next() returns it.
+        """
+        start = start_position_value(start_position, "next")
+        return MpmcResponse(self._queue.submit_next(label, start, max_elements), "data")
+
+    def remove_label(self, label: str, no_gil: bool = True) -> MpmcResponse:
+        """Submits deleting the label; the response's `removed_label`."""
+        return MpmcResponse(self._queue.submit_remove_label(label), "removed_label")
+
+    @property
+    def inflight_ops(self) -> int:
+        """Operations submitted and not finished."""
+        return self._queue.inflight_ops
+
+    @property
+    def labels(self) -> MpmcResponse:
+        """Submits reading the labels, sorted; the response's `labels`."""
+        return MpmcResponse(self._queue.submit_labels(), "labels")
+
+    @property
+    def disk_size(self) -> MpmcResponse:
+        """Submits reading the size of the queue's files; the response's `size`."""
+        return MpmcResponse(self._queue.submit_disk_size(), "size")
+
+    @property
+    def payload_size(self) -> MpmcResponse:
+        """Submits reading the alive elements' total size (an addition to 0.3.0); `size`."""
+        return MpmcResponse(self._queue.submit_payload_size(), "size")
+
+    @property
+    def len(self) -> MpmcResponse:
+        """Submits reading the number of elements alive; the response's `len`."""
+        return MpmcResponse(self._queue.submit_len(), "len")

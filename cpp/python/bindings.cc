@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
@@ -27,6 +28,7 @@
 #include <string_view>
 #include <thread>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #if defined(__GLIBCXX__)
@@ -140,21 +142,25 @@ uint64_t ToCount(nb::handle value) {
   return count;
 }
 
-// The Python object `rocksq._core.FifoQueue`: owns one open core queue.
-class PyFifoQueue {
+// The Python objects `rocksq._core.FifoQueue` (Core = rocksq::FifoQueue) and
+// `rocksq._core.MpmcQueue` (rocksq::MpmcQueue): each owns one open core queue,
+// and what the waiting and nonblocking faces attach to it.
+template <typename Core>
+class QueueHolder {
  public:
-  explicit PyFifoQueue(std::unique_ptr<rocksq::FifoQueue> queue)
-      : queue_(std::move(queue)) {}
-  PyFifoQueue(const PyFifoQueue&) = delete;
-  PyFifoQueue& operator=(const PyFifoQueue&) = delete;
+  using CoreQueue = Core;
+
+  explicit QueueHolder(std::unique_ptr<Core> queue) : queue_(std::move(queue)) {}
+  QueueHolder(const QueueHolder&) = delete;
+  QueueHolder& operator=(const QueueHolder&) = delete;
   // Closing an open queue flushes it to disk; other threads run meanwhile.
-  ~PyFifoQueue() {
+  ~QueueHolder() {
     GilRelease released;
     worker.reset();  // Runs what was submitted, while the queue is open.
     queue_.reset();
   }
 
-  rocksq::FifoQueue* operator->() const { return queue_.get(); }
+  Core* operator->() const { return queue_.get(); }
 
   // Set by set_change_fd (see ChangeNotifier); shared with the core's listener.
   std::shared_ptr<class ChangeNotifier> notifier;
@@ -162,8 +168,11 @@ class PyFifoQueue {
   std::unique_ptr<rocksq_python::SerialWorker> worker;
 
  private:
-  std::unique_ptr<rocksq::FifoQueue> queue_;
+  std::unique_ptr<Core> queue_;
 };
+
+using PyFifoQueue = QueueHolder<rocksq::FifoQueue>;
+using PyMpmcQueue = QueueHolder<rocksq::MpmcQueue>;
 
 void Push(const PyFifoQueue& queue, nb::handle item, bool no_gil) {
   PinnedItems pinned(1);
@@ -213,6 +222,19 @@ nb::list ToList(const rocksq::PoppedItems& items) {
         item.data(), static_cast<Py_ssize_t>(item.size()));
     if (bytes == nullptr) throw nb::python_error();
     PyList_SET_ITEM(result.ptr(), static_cast<Py_ssize_t>(i), bytes);
+  }
+  return result;
+}
+
+// Labels are UTF-8 when they come from Python; others (written by C++ code)
+// keep their bytes as surrogate escapes.
+nb::list ToStrList(const std::vector<std::string>& names) {
+  nb::list result;
+  for (const std::string& name : names) {
+    nb::object text = nb::steal(PyUnicode_DecodeUTF8(
+        name.data(), static_cast<Py_ssize_t>(name.size()), "surrogateescape"));
+    if (!text.is_valid()) throw nb::python_error();
+    result.append(text);
   }
   return result;
 }
@@ -311,15 +333,17 @@ void PushManyWait(const PyFifoQueue& queue, nb::handle items, std::optional<doub
 }
 
 // An event loop waits for a file descriptor, not a condition variable: once
-// armed, the next change of the queue writes one byte to `fd` (the write end
-// of a non-blocking pipe the loop reads). Disarmed, a change costs one load.
+// armed, the next change of the queue (a call of the core's change listener)
+// writes one byte to `fd` (the write end of a non-blocking pipe the loop
+// reads). Disarmed, a change costs one load.
 class ChangeNotifier {
  public:
   explicit ChangeNotifier(int fd) : fd_(fd) {}
 
   // Makes `queue` write to `fd` after the changes that follow an Arm(), or
   // (fd None) stops it, after which no byte is written to the old fd.
-  static void Attach(PyFifoQueue& queue, std::optional<int> fd) {
+  template <typename Holder>
+  static void Attach(Holder& queue, std::optional<int> fd) {
     if (queue.notifier) queue.notifier->Detach();
     queue.notifier.reset();
     if (!fd) {
@@ -364,8 +388,11 @@ struct Outcome {
   std::condition_variable finished_signal;
   bool finished = false;  // Guarded by mutex; the fields below are written before it.
   std::exception_ptr error;
-  std::optional<rocksq::PoppedItems> items;
-  std::optional<uint64_t> number;
+  // None, popped items (list[bytes]), an MPMC read ((list[bytes], bool)), a
+  // count or size (int), a flag (bool), labels (list[str]).
+  std::variant<std::monostate, rocksq::PoppedItems, rocksq::MpmcRead, uint64_t, bool,
+               std::vector<std::string>>
+      result;
   // The caller's pinned buffers; released by the PendingOperation, with the
   // GIL, once the operation has finished with them.
   std::optional<PinnedItems> inputs;
@@ -398,6 +425,19 @@ class PendingOperation {
 
   bool ready() const { return outcome_->Finished(); }
 
+  static nb::object ToPython(const decltype(Outcome::result)& result) {
+    if (const auto* items = std::get_if<rocksq::PoppedItems>(&result)) return ToList(*items);
+    if (const auto* read = std::get_if<rocksq::MpmcRead>(&result)) {
+      return nb::make_tuple(ToList(read->items), read->expired);
+    }
+    if (const auto* number = std::get_if<uint64_t>(&result)) return nb::int_(*number);
+    if (const auto* flag = std::get_if<bool>(&result)) return nb::bool_(*flag);
+    if (const auto* names = std::get_if<std::vector<std::string>>(&result)) {
+      return ToStrList(*names);
+    }
+    return nb::none();
+  }
+
   // (True, result) once finished, else (False, None) without waiting, or
   // waiting (Ctrl-C can interrupt it) if `wait`. The result is taken once:
   // rocksq 0.3.0 raised RuntimeError for a second take, and so does this.
@@ -415,9 +455,9 @@ class PendingOperation {
     taken_ = true;
     outcome_->inputs.reset();
     if (outcome_->error) std::rethrow_exception(outcome_->error);
-    if (outcome_->items) return nb::make_tuple(true, ToList(*outcome_->items));
-    if (outcome_->number) return nb::make_tuple(true, *outcome_->number);
-    return nb::make_tuple(true, nb::none());
+    nb::object value = ToPython(outcome_->result);
+    outcome_->result = std::monostate();  // Unpins read items now, not when dropped.
+    return nb::make_tuple(true, value);
   }
 
  private:
@@ -427,13 +467,12 @@ class PendingOperation {
 
 // Queues `operation(core_queue, outcome)` on the queue's worker; waits for a
 // free slot (GIL released) if max_inflight operations are under way.
-template <typename Operation>
-PendingOperation Submit(PyFifoQueue& queue, std::optional<PinnedItems> inputs,
-                        Operation operation) {
+template <typename Holder, typename Operation>
+PendingOperation Submit(Holder& queue, std::optional<PinnedItems> inputs, Operation operation) {
   if (!queue.worker) throw std::logic_error("start_worker() was not called");
   auto outcome = std::make_shared<Outcome>();
   if (inputs) outcome->inputs.emplace(std::move(*inputs));
-  rocksq::FifoQueue* core = queue.operator->();
+  typename Holder::CoreQueue* core = queue.operator->();
   auto task = [outcome, core, operation] {
     try {
       operation(*core, *outcome);
@@ -454,25 +493,6 @@ PendingOperation Submit(PyFifoQueue& queue, std::optional<PinnedItems> inputs,
 }
 
 // --- MPMC queue (rocksq.blocking.MpmcQueue) -----------------------------------
-
-// The Python object `rocksq._core.MpmcQueue`: owns one open core MPMC queue.
-class PyMpmcQueue {
- public:
-  explicit PyMpmcQueue(std::unique_ptr<rocksq::MpmcQueue> queue)
-      : queue_(std::move(queue)) {}
-  PyMpmcQueue(const PyMpmcQueue&) = delete;
-  PyMpmcQueue& operator=(const PyMpmcQueue&) = delete;
-  // Closing stops the expiry thread and flushes; other threads run meanwhile.
-  ~PyMpmcQueue() {
-    GilRelease released;
-    queue_.reset();
-  }
-
-  rocksq::MpmcQueue* operator->() const { return queue_.get(); }
-
- private:
-  std::unique_ptr<rocksq::MpmcQueue> queue_;
-};
 
 // The ttl argument: an int number of seconds (rocksq 0.3.0), at least 1.
 std::chrono::milliseconds ToTtl(nb::handle ttl) {
@@ -545,19 +565,52 @@ bool MpmcRemoveLabel(const PyMpmcQueue& queue, nb::handle label, bool no_gil) {
   return Run(no_gil, [&] { return queue->RemoveLabel(name); });
 }
 
-nb::list MpmcLabels(const PyMpmcQueue& queue) {
-  const std::vector<std::string> names = queue->Labels();
-  nb::list result;
-  for (const std::string& name : names) {
-    nb::object text = nb::steal(PyUnicode_DecodeUTF8(
-        name.data(), static_cast<Py_ssize_t>(name.size()), "surrogateescape"));
-    if (!text.is_valid()) throw nb::python_error();
-    result.append(text);
-  }
-  return result;
-}
+nb::list MpmcLabels(const PyMpmcQueue& queue) { return ToStrList(queue->Labels()); }
 
 // --- End of the MPMC queue's functions ------------------------------------------
+
+// What both queue classes offer the waiting faces (rocksq.aio) and the
+// nonblocking ones (the worker, and the submit_* operations both cores have).
+// `set_change_fd_doc` says which changes write to the fd.
+template <typename Holder>
+void DefChangeFdAndWorker(nb::class_<Holder>& queue_class, const char* set_change_fd_doc) {
+  using Core = typename Holder::CoreQueue;
+  queue_class
+      .def("set_change_fd", &ChangeNotifier::Attach<Holder>, nb::arg("fd").none(),
+           set_change_fd_doc)
+      .def("arm_change_fd",
+           [](Holder& queue) {
+             if (queue.notifier) queue.notifier->Arm();
+           },
+           "Asks for one byte on the change fd after the next change.")
+      .def("start_worker",
+           [](Holder& queue, nb::handle max_inflight) {
+             if (queue.worker) throw std::logic_error("the worker was already started");
+             queue.worker = std::make_unique<rocksq_python::SerialWorker>(ToCount(max_inflight));
+           },
+           nb::arg("max_inflight"),
+           "Starts the thread that runs submit_* operations in order; at most\n"
+           "`max_inflight` wait unfinished, past that submitting waits.")
+      .def_prop_ro(
+          "inflight_ops",
+          [](const Holder& queue) { return queue.worker ? queue.worker->inflight() : 0; },
+          "Operations submitted and not finished.")
+      .def("submit_len",
+           [](Holder& queue) {
+             return Submit(queue, std::nullopt,
+                           [](Core& core, Outcome& outcome) { outcome.result = core.Len(); });
+           })
+      .def("submit_payload_size",
+           [](Holder& queue) {
+             return Submit(queue, std::nullopt, [](Core& core, Outcome& outcome) {
+               outcome.result = core.PayloadBytes();
+             });
+           })
+      .def("submit_disk_size", [](Holder& queue) {
+        return Submit(queue, std::nullopt,
+                      [](Core& core, Outcome& outcome) { outcome.result = core.DiskBytes(); });
+      });
+}
 
 // Python exception classes for rocksq::ErrorKind, imported from
 // rocksq._errors once. The references are never released: the translator
@@ -635,7 +688,7 @@ NB_MODULE(_core, m) {
 
   // len, payload_size and is_empty read atomics: cheaper than a GIL
   // hand-off, so they keep the GIL; disk_size walks the directory.
-  nb::class_<PyFifoQueue>(
+  auto fifo_class = nb::class_<PyFifoQueue>(
       m, "FifoQueue",
       "A persistent FIFO queue of byte strings in the directory `path`.\n\n"
       "Every method that reads or writes the queue releases the GIL while the\n"
@@ -691,27 +744,6 @@ NB_MODULE(_core, m) {
                    "tuple[collections.abc.Buffer, ...], timeout: float | None = None) "
                    "-> None"),
            "Like push_many(), but waits up to `timeout` seconds for room for all.")
-      .def("set_change_fd", &ChangeNotifier::Attach, nb::arg("fd").none(),
-           "After each arm_change_fd(), the next push or pop writes one byte to\n"
-           "the file descriptor `fd` (a non-blocking pipe's write end); None\n"
-           "stops that, after which the old fd may be closed.")
-      .def("arm_change_fd",
-           [](PyFifoQueue& queue) {
-             if (queue.notifier) queue.notifier->Arm();
-           },
-           "Asks for one byte on the change fd after the next change.")
-      .def("start_worker",
-           [](PyFifoQueue& queue, nb::handle max_inflight) {
-             if (queue.worker) throw std::logic_error("the worker was already started");
-             queue.worker = std::make_unique<rocksq_python::SerialWorker>(ToCount(max_inflight));
-           },
-           nb::arg("max_inflight"),
-           "Starts the thread that runs submit_* operations in order; at most\n"
-           "`max_inflight` wait unfinished, past that submitting waits.")
-      .def_prop_ro(
-          "inflight_ops",
-          [](const PyFifoQueue& queue) { return queue.worker ? queue.worker->inflight() : 0; },
-          "Operations submitted and not finished.")
       .def("submit_push_many",
            [](PyFifoQueue& queue, nb::handle items) {
              return Submit(queue, PinItems(items, "push"),
@@ -725,28 +757,10 @@ NB_MODULE(_core, m) {
              const size_t count = ToItemCount(max_items);
              return Submit(queue, std::nullopt,
                            [count](rocksq::FifoQueue& core, Outcome& outcome) {
-                             outcome.items = core.Pop(count);
+                             outcome.result = core.Pop(count);
                            });
            },
            nb::arg("max_items").none())
-      .def("submit_len",
-           [](PyFifoQueue& queue) {
-             return Submit(queue, std::nullopt, [](rocksq::FifoQueue& core, Outcome& outcome) {
-               outcome.number = core.Len();
-             });
-           })
-      .def("submit_payload_size",
-           [](PyFifoQueue& queue) {
-             return Submit(queue, std::nullopt, [](rocksq::FifoQueue& core, Outcome& outcome) {
-               outcome.number = core.PayloadBytes();
-             });
-           })
-      .def("submit_disk_size",
-           [](PyFifoQueue& queue) {
-             return Submit(queue, std::nullopt, [](rocksq::FifoQueue& core, Outcome& outcome) {
-               outcome.number = core.DiskBytes();
-             });
-           })
       .def_prop_ro(
           "len", [](const PyFifoQueue& queue) { return queue->Len(); },
           "The number of items stored.")
@@ -782,11 +796,16 @@ NB_MODULE(_core, m) {
           nb::sig("def destroy(path: str | os.PathLike) -> None"),
           "Deletes the queue stored in `path`; does nothing if it does not "
           "exist. Raises QueueAlreadyOpen if it is open.");
+  DefChangeFdAndWorker(
+      fifo_class,
+      "After each arm_change_fd(), the next push or pop writes one byte to\n"
+      "the file descriptor `fd` (a non-blocking pipe's write end); None\n"
+      "stops that, after which the old fd may be closed.");
 
   // --- MPMC queue ---------------------------------------------------------------
   // len, payload_size, is_empty and labels read memory under a short lock:
   // they keep the GIL; disk_size walks the directory.
-  nb::class_<PyMpmcQueue>(
+  auto mpmc_class = nb::class_<PyMpmcQueue>(
       m, "MpmcQueue",
       "A persistent log of byte strings in the directory `path`, read by\n"
       "labelled consumers, whose elements expire `ttl` seconds after they\n"
@@ -865,5 +884,49 @@ NB_MODULE(_core, m) {
           nb::sig("def destroy(path: str | os.PathLike) -> None"),
           "Deletes the MPMC queue stored in `path`; does nothing if it does not "
           "exist. Raises QueueAlreadyOpen if it is open.");
+  DefChangeFdAndWorker(
+      mpmc_class,
+      "After each arm_change_fd(), the next add, or remove_label() that\n"
+      "removed a label, writes one byte to the file descriptor `fd` (a\n"
+      "non-blocking pipe's write end); None stops that, after which the old\n"
+      "fd may be closed.");
+  // The worker's operations: arguments are checked here, results and the
+  // core's errors are taken from the PendingOperation.
+  mpmc_class
+      .def("submit_add",
+           [](PyMpmcQueue& queue, nb::handle items) {
+             return Submit(queue, PinItems(items, "add"),
+                           [](rocksq::MpmcQueue& core, Outcome& outcome) {
+                             core.AddBatch(outcome.inputs->views());
+                           });
+           },
+           nb::arg("items").none())
+      .def("submit_next",
+           [](PyMpmcQueue& queue, nb::handle label, int start, nb::handle max_items) {
+             std::string name(ToLabel(label, "next"));
+             const rocksq::StartPosition position = ToStartPosition(start);
+             const size_t count = ToItemCount(max_items);
+             return Submit(queue, std::nullopt,
+                           [name = std::move(name), position, count](rocksq::MpmcQueue& core,
+                                                                     Outcome& outcome) {
+                             outcome.result = core.Next(name, position, count);
+                           });
+           },
+           nb::arg("label").none(), nb::arg("start_position"), nb::arg("max_items").none())
+      .def("submit_remove_label",
+           [](PyMpmcQueue& queue, nb::handle label) {
+             std::string name(ToLabel(label, "remove_label"));
+             return Submit(queue, std::nullopt,
+                           [name = std::move(name)](rocksq::MpmcQueue& core, Outcome& outcome) {
+                             outcome.result = core.RemoveLabel(name);
+                           });
+           },
+           nb::arg("label").none())
+      .def("submit_labels",
+           [](PyMpmcQueue& queue) {
+             return Submit(queue, std::nullopt, [](rocksq::MpmcQueue& core, Outcome& outcome) {
+               outcome.result = core.Labels();
+             });
+           });
   // --- End of the MPMC queue ------------------------------------------------------
 }

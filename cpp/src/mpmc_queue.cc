@@ -18,6 +18,7 @@
 #include "rocksdb/slice.h"
 #include "rocksdb/write_batch.h"
 #include "storage.h"
+#include "waiting.h"
 
 // On disk, four column families:
 //   mpmc_items   position -> timed record (see record.h): the elements.
@@ -150,8 +151,15 @@ class MpmcQueueImpl final : public MpmcQueue, private GroupCommit::Owner {
     Append(items.data(), items.size());
   }
   MpmcRead Next(std::string_view label, StartPosition start, size_t max_items) override;
-  bool RemoveLabel(std::string_view label) override;
+  bool RemoveLabel(std::string_view label) override {
+    const bool removed = RemoveLabelQuietly(label);
+    if (removed) change_listener_.Fire();  // With no lock held.
+    return removed;
+  }
   std::vector<std::string> Labels() const override;
+  void SetChangeListener(std::function<void()> listener) override {
+    change_listener_.Set(std::move(listener));
+  }
 
   uint64_t Len() const override;
   uint64_t PayloadBytes() const override;
@@ -190,6 +198,7 @@ class MpmcQueueImpl final : public MpmcQueue, private GroupCommit::Owner {
   std::unique_lock<std::mutex> LockLabel(std::string_view label, StartPosition start,
                                          std::shared_ptr<Label>* state, bool* created);
   void ForgetLabel(std::string_view label, const std::shared_ptr<Label>& state);
+  bool RemoveLabelQuietly(std::string_view label);  // RemoveLabel() without the listener.
   uint64_t ReadLive(uint64_t position, size_t max_items, PoppedItems::Rep* rep,
                     bool* expired);
 
@@ -215,6 +224,8 @@ class MpmcQueueImpl final : public MpmcQueue, private GroupCommit::Owner {
   mutable std::shared_mutex lifetime_mutex_;
   std::atomic<bool> closed_{false};
   std::mutex close_mutex_;  // One Close() at a time.
+
+  ChangeListener change_listener_;  // Fired after adds and label removals.
 
   GroupCommit group_commit_{this};
   // Used by the group's leader only (one at a time, see group_commit.h).
@@ -424,9 +435,13 @@ uint64_t MpmcQueueImpl::DiskBytes() const {
 // --- Adding -----------------------------------------------------------------
 
 void MpmcQueueImpl::Append(const std::string_view* items, size_t count) {
-  std::shared_lock<std::shared_mutex> lifetime(lifetime_mutex_);
-  ThrowIfClosed();
-  if (count != 0) group_commit_.Append(items, count);
+  {
+    std::shared_lock<std::shared_mutex> lifetime(lifetime_mutex_);
+    ThrowIfClosed();
+    if (count == 0) return;
+    group_commit_.Append(items, count);
+  }
+  change_listener_.Fire();  // With no lock held.
 }
 
 // Positions continue from the write cursor: the last group is committed
@@ -672,7 +687,7 @@ uint64_t MpmcQueueImpl::ReadLive(uint64_t position, size_t max_items, PoppedItem
   }
 }
 
-bool MpmcQueueImpl::RemoveLabel(std::string_view label) {
+bool MpmcQueueImpl::RemoveLabelQuietly(std::string_view label) {
   std::shared_lock<std::shared_mutex> lifetime(lifetime_mutex_);
   ThrowIfClosed();
   std::shared_ptr<Label> state;

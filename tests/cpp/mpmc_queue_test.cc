@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <future>
 #include <map>
 #include <memory>
 #include <optional>
@@ -625,6 +626,51 @@ TEST_F(MpmcQueueConcurrency, RemoveLabelRacingWithNextLeavesNoStoredGhost) {
   queue->Close();
   QueuePtr reopened = OpenQueue();
   EXPECT_EQ(!reopened->Labels().empty(), in_memory);
+}
+
+// --- Change listener ----------------------------------------------------------
+
+using MpmcQueueChangeListener = MpmcTempDirTest;
+
+TEST_F(MpmcQueueChangeListener, IsCalledAfterAddsAndLabelRemovalsUntilRemoved) {
+  QueuePtr queue = OpenQueue();
+  std::atomic<int> calls{0};
+  queue->SetChangeListener([&] { ++calls; });
+  queue->Add("a");
+  AddAll(*queue, {"b", "c"});
+  EXPECT_EQ(calls.load(), 2);
+  AddAll(*queue, {});  // Stores nothing.
+  queue->Next("reader", kOldest, 10);  // Makes nothing readable.
+  EXPECT_EQ(calls.load(), 2);
+  EXPECT_TRUE(queue->RemoveLabel("reader"));  // Its next Next() reads again.
+  EXPECT_EQ(calls.load(), 3);
+  EXPECT_FALSE(queue->RemoveLabel("reader"));
+  EXPECT_EQ(calls.load(), 3);
+  queue->SetChangeListener(nullptr);
+  queue->Add("d");
+  EXPECT_EQ(calls.load(), 3);
+}
+
+TEST_F(MpmcQueueChangeListener, RunsOnTheAddingThreadOnceTheElementsAreReadable) {
+  QueuePtr queue = OpenQueue();
+  queue->Next("reader", kNewest, 0);  // Placed at the next element added.
+  std::promise<std::thread::id> called;
+  queue->SetChangeListener([&] { called.set_value(std::this_thread::get_id()); });
+  std::thread adder([&] { AddAll(*queue, {"x", "y"}); });
+  const std::thread::id adder_id = adder.get_id();
+  // What an event loop does when woken: read, on a thread of its own.
+  EXPECT_EQ(called.get_future().get(), adder_id);
+  EXPECT_EQ(Copies(queue->Next("reader", kOldest, 10)), (std::vector<std::string>{"x", "y"}));
+  adder.join();
+}
+
+TEST_F(MpmcQueueChangeListener, AFailedAddDoesNotCallIt) {
+  QueuePtr queue = OpenQueue();
+  std::atomic<int> calls{0};
+  queue->SetChangeListener([&] { ++calls; });
+  queue->Close();
+  EXPECT_TRUE(ThrowsError([&] { queue->Add("late"); }, ErrorKind::kClosed));
+  EXPECT_EQ(calls.load(), 0);
 }
 
 }  // namespace

@@ -32,6 +32,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -135,6 +136,15 @@ class MpmcQueue {
 
   // The labels, in byte order.
   virtual std::vector<std::string> Labels() const = 0;
+
+  // Calls `listener` after every add that stored elements and every
+  // RemoveLabel() that removed a label (a label's next Next() may then read
+  // again): after each change that can give a label something to read. It
+  // runs on the thread that made the change, with no lock held; an empty
+  // function removes it. One listener at a time: this is how an event loop
+  // learns when to retry (see rocksq/aio.py), so it must return quickly and
+  // must not call back into the queue. Expiry and Next() do not call it.
+  virtual void SetChangeListener(std::function<void()> listener) = 0;
 
   // The number of elements alive (added and not expired).
   virtual uint64_t Len() const = 0;

@@ -1,0 +1,34 @@
+"""What the faces of the MPMC queue share: each owns one core MPMC queue."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from . import StartPosition
+from ._core import MpmcQueue
+from ._face import CoreFace
+
+if TYPE_CHECKING:
+    import os
+
+
+def start_position_value(start_position: StartPosition, function: str) -> int:
+    """The core's number for `start_position`; TypeError (naming `function`) if it is not one.
+
+    rocksq 0.3.0 accepted only StartPosition members, not plain ints.
+    """
+    if not isinstance(start_position, StartPosition):
+        raise TypeError(
+            f"{function}(): start_position must be rocksq.StartPosition.Oldest or "
+            f".Newest, not {type(start_position).__name__}"
+        )
+    return int(start_position)
+
+
+class MpmcFace(CoreFace):
+    """Opens the core MPMC queue in `path`; subclasses add the API."""
+
+    __slots__ = ()
+
+    def __init__(self, path: str | os.PathLike[str], ttl: int, *, sync: bool = False) -> None:
+        self._queue = MpmcQueue(path, ttl, sync)
