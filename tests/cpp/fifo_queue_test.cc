@@ -1361,3 +1361,38 @@ TEST_F(FifoQueueConcurrency, PushesRacingWithCloseEitherLandOrThrowClosed) {
 }
 
 }  // namespace
+
+namespace {
+
+// Pops read without checking range tombstones (see FifoQueueImpl's
+// constructor). A queue drained and reopened starts its positions at 0 again,
+// over the range tombstones and the deleted entries of its earlier life: a
+// pop must return only what was pushed since, never an older entry.
+TEST_F(FifoQueuePersistence, ReopenedDrainedQueueNeverReturnsItemsDeletedBefore) {
+  {
+    QueuePtr queue = OpenQueue();
+    PushAll(*queue, NumberedItems(500, "old-"));
+    while (!queue->Pop(7).empty()) {
+    }
+    queue->Close();
+  }
+  QueuePtr queue = OpenQueue();
+  PushAll(*queue, NumberedItems(20, "new-"));
+  std::vector<std::string> popped = Copies(queue->Pop(100));
+  EXPECT_EQ(popped, NumberedItems(20, "new-"));
+  EXPECT_TRUE(queue->Pop(100).empty());
+  queue->Push("after");
+  EXPECT_EQ(Copies(queue->Pop(100)), std::vector<std::string>{"after"});
+}
+
+TEST_F(FifoQueue, BatchPopsInterleavedWithSinglePopsKeepOrder) {
+  QueuePtr queue = OpenQueue();
+  PushAll(*queue, NumberedItems(1000));
+  std::vector<std::string> popped;
+  for (size_t batch = 1; !queue->IsEmpty(); batch = batch % 13 + 1) {
+    for (const std::string& item : Copies(queue->Pop(batch))) popped.push_back(item);
+  }
+  EXPECT_EQ(popped, NumberedItems(1000));
+}
+
+}  // namespace
