@@ -283,7 +283,7 @@ def machine_info(args, mode) -> dict:
                       if str(REPO).startswith(line.split()[1])),
                      key=lambda fields: len(fields[1]), default=None)
     if repo_mount:
-        filesystem = f"{repo_mount[2]} on {repo_mount[0]}"
+        filesystem = repo_mount[2]  # The type (ext4, xfs, ...), not the device.
     return {
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
         "mode": mode, "rounds": args.rounds, "cpu": cpu, "cores": os.cpu_count(),
