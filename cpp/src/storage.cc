@@ -1,6 +1,13 @@
 #include "storage.h"
 
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <random>
 #include <filesystem>
 #include <mutex>
 #include <optional>
@@ -239,37 +246,116 @@ QueueDatabase::~QueueDatabase() {
   }
 }
 
-QueueDatabase OpenQueueDatabase(const std::string& path, QueueKind kind,
-                                const std::vector<std::string>& item_families) {
-  QueueDatabase result;
-  result.path = path;
-  if (!InspectDirectory(path, kind)) {
-    std::error_code error;
-    fs::create_directories(path, error);
-    if (error) {
-      throw Error(ErrorKind::kStorage, path, "cannot create the queue directory: " + error.message());
-    }
-  }
-  result.claim = std::make_unique<OpenPathClaim>(CanonicalPath(path));
+namespace {
 
+// Opens the database at `directory` with the default family and
+// `item_families`; `create` also creates it. Fills `handles` (the default
+// family's first).
+rocksdb::DB* OpenDatabase(const std::string& path, const std::string& directory,
+                          const std::vector<std::string>& item_families,
+                          const std::shared_ptr<rocksdb::Cache>& block_cache, bool create,
+                          std::vector<rocksdb::ColumnFamilyHandle*>* handles) {
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
   descriptors.emplace_back(rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions());
-  result.block_cache = rocksdb::NewLRUCache(kBlockCacheBytes);
   for (const std::string& name : item_families) {
-    descriptors.emplace_back(name, ItemFamilyOptions(result.block_cache));
+    descriptors.emplace_back(name, ItemFamilyOptions(block_cache));
   }
-
-  std::vector<rocksdb::ColumnFamilyHandle*> handles;
-  rocksdb::DB* raw_db = nullptr;
-  rocksdb::Status opened = rocksdb::DB::Open(QueueDbOptions(), path, descriptors, &handles, &raw_db);
+  rocksdb::DBOptions options = QueueDbOptions();
+  options.create_if_missing = create;
+  options.create_missing_column_families = create;
+  rocksdb::DB* db = nullptr;
+  rocksdb::Status opened = rocksdb::DB::Open(options, directory, descriptors, handles, &db);
   if (!opened.ok()) {
     if (IsLockError(opened)) {
       throw Error(ErrorKind::kAlreadyOpen, path,
                   "locked by another process (" + opened.ToString() + ")");
     }
-    ThrowStatus(path, "opening", opened);
+    ThrowStatus(path, create ? "creating" : "opening", opened);
   }
-  result.db.reset(raw_db);
+  return db;
+}
+
+constexpr char kStagingMarker[] = ".creating-";
+
+// Removes the staging directories of creations of `name` in `parent` whose
+// process is gone (killed while creating); a live creator's is left alone.
+void RemoveAbandonedStaging(const fs::path& parent, const std::string& name) {
+  const std::string prefix = "." + name + kStagingMarker;
+  std::error_code error;
+  for (fs::directory_iterator it(parent, error), end; !error && it != end; it.increment(error)) {
+    const std::string entry = it->path().filename().string();
+    if (entry.rfind(prefix, 0) != 0) continue;
+    const long pid = std::strtol(entry.c_str() + prefix.size(), nullptr, 10);
+    if (pid > 0 && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) {
+      std::error_code ignored;
+      fs::remove_all(it->path(), ignored);
+    }
+  }
+}
+
+// A new queue is built whole in a staging directory beside `path`, then
+// renamed onto it (rename(2) is atomic, and replaces an empty directory),
+// so `path` only ever holds a complete queue: RocksDB creates a database
+// and its column families in several steps, and a process killed between
+// them would otherwise leave a directory no later open accepts.
+void CreateQueueDatabase(const std::string& path, const std::vector<std::string>& item_families) {
+  fs::path target = fs::path(path).lexically_normal();
+  if (!target.has_filename()) target = target.parent_path();
+  const fs::path parent = target.has_parent_path() ? target.parent_path() : fs::path(".");
+  std::error_code error;
+  fs::create_directories(parent, error);
+  if (error) {
+    throw Error(ErrorKind::kStorage, path, "cannot create the parent directory: " + error.message());
+  }
+  const std::string name = target.filename().string();
+  RemoveAbandonedStaging(parent, name);
+  std::random_device random;
+  const fs::path staging = parent / ("." + name + kStagingMarker + std::to_string(::getpid()) +
+                                     "-" + std::to_string(random()));
+  try {
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    std::unique_ptr<rocksdb::DB> db(OpenDatabase(path, staging.string(), item_families,
+                                                 rocksdb::NewLRUCache(kBlockCacheBytes),
+                                                 /*create=*/true, &handles));
+    CheckFormat(db.get(), path);
+    for (rocksdb::ColumnFamilyHandle* handle : handles) db->DestroyColumnFamilyHandle(handle);
+    rocksdb::Status closed = db->Close();
+    if (!closed.ok()) ThrowStatus(path, "closing the new queue", closed);
+  } catch (...) {
+    fs::remove_all(staging, error);
+    throw;
+  }
+  fs::rename(staging, target, error);
+  if (error) {
+    std::error_code ignored;
+    fs::remove_all(staging, ignored);
+    // Another process moved its new queue into place first: open that one.
+    if (error == std::errc::directory_not_empty || error == std::errc::file_exists) return;
+    throw Error(ErrorKind::kStorage, path, "cannot move the new queue into place: " + error.message());
+  }
+  // Make the rename itself durable.
+  const int parent_fd = ::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (parent_fd >= 0) {
+    ::fsync(parent_fd);
+    ::close(parent_fd);
+  }
+}
+
+}  // namespace
+
+QueueDatabase OpenQueueDatabase(const std::string& path, QueueKind kind,
+                                const std::vector<std::string>& item_families) {
+  QueueDatabase result;
+  result.path = path;
+  // Claimed first, so two opens in this process cannot both create it.
+  result.claim = std::make_unique<OpenPathClaim>(CanonicalPath(path));
+  if (!InspectDirectory(path, kind)) CreateQueueDatabase(path, item_families);
+  InspectDirectory(path, kind);  // What a concurrent creator made must be this kind too.
+
+  result.block_cache = rocksdb::NewLRUCache(kBlockCacheBytes);
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  result.db.reset(OpenDatabase(path, path, item_families, result.block_cache,
+                               /*create=*/false, &handles));
   // handles[0] is the default family, which DB owns and closes itself.
   rocksdb::DB* db = result.db.get();
   db->DestroyColumnFamilyHandle(handles[0]);
