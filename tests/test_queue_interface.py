@@ -573,8 +573,12 @@ def interrupt_when_blocked(script: str, queue_path: str, cwd: Path) -> tuple[flo
 
     Returns the seconds from the signal to the child's exit, and its stderr.
     """
+    # A child started from a shell's background job inherits SIGINT ignored,
+    # and Python then installs no KeyboardInterrupt handler: restore it, as
+    # an interactive program has it.
+    prologue = "import signal\nsignal.signal(signal.SIGINT, signal.default_int_handler)\n"
     child = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(script), queue_path],
+        [sys.executable, "-c", prologue + textwrap.dedent(script), queue_path],
         cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -593,7 +597,7 @@ def interrupt_when_blocked(script: str, queue_path: str, cwd: Path) -> tuple[flo
     finally:
         if child.poll() is None:
             child.kill()
-            child.wait()
+        child.communicate()  # Reaps it and closes its pipes.
     return took, stderr
 
 
