@@ -31,3 +31,32 @@ class CoreFace:
         traceback: TracebackType | None,
     ) -> None:
         self.close()
+
+
+class StoredSizes(CoreFace):
+    """rocksq 0.3.0's size properties, for the faces that return values directly.
+
+    For an MPMC queue "stored" means alive: added and not yet expired.
+    """
+
+    __slots__ = ()
+
+    @property
+    def is_empty(self) -> bool:
+        """True if no item is stored."""
+        return self._queue.is_empty
+
+    @property
+    def len(self) -> int:
+        """The number of items stored."""
+        return self._queue.len
+
+    @property
+    def payload_size(self) -> int:
+        """The sum of the stored items' sizes, in bytes."""
+        return self._queue.payload_size
+
+    @property
+    def disk_size(self) -> int:
+        """The size of the queue's files on disk, in bytes; it lags behind pops and expiry."""
+        return self._queue.disk_size

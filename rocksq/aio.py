@@ -16,6 +16,7 @@ import os
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._errors import Empty, QueueFull
+from ._face import StoredSizes
 from ._fifo_face import SizedFace
 from ._mpmc_face import MpmcFace, start_position_value
 
@@ -213,7 +214,7 @@ class Queue(_WaitsForChanges, SizedFace):
         return item
 
 
-class MpmcQueue(_WaitsForChanges, MpmcFace):
+class MpmcQueue(_WaitsForChanges, MpmcFace, StoredSizes):
     """The persistent MPMC queue of rocksq.blocking.MpmcQueue, for asyncio.
 
     Elements are bytes-like objects, kept in the directory `path` for `ttl`
@@ -277,23 +278,3 @@ class MpmcQueue(_WaitsForChanges, MpmcFace):
     def labels(self) -> list[str]:
         """The labels, sorted."""
         return self._queue.labels
-
-    @property
-    def is_empty(self) -> bool:
-        """True if no element is alive."""
-        return self._queue.is_empty
-
-    @property
-    def len(self) -> int:
-        """The number of elements alive (added and not expired)."""
-        return self._queue.len
-
-    @property
-    def payload_size(self) -> int:
-        """The sum of the alive elements' sizes, in bytes."""
-        return self._queue.payload_size
-
-    @property
-    def disk_size(self) -> int:
-        """The size of the queue's files on disk, in bytes."""
-        return self._queue.disk_size

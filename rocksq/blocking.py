@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ._face import StoredSizes
 from ._fifo_face import FifoFace
 from ._mpmc_face import MpmcFace, start_position_value
 
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
 __all__ = ["MpmcQueue", "PersistentQueueWithCapacity"]
 
 
-class PersistentQueueWithCapacity(FifoFace):
+class PersistentQueueWithCapacity(FifoFace, StoredSizes):
     """A persistent FIFO queue of byte strings holding at most `max_elements` items.
 
     Items stay on disk in the directory `path` until popped, across restarts;
@@ -52,28 +53,12 @@ class PersistentQueueWithCapacity(FifoFace):
         """Removes and returns up to `max_elements` items, oldest first; [] if empty."""
         return self._queue.pop(max_elements, no_gil)
 
-    @property
-    def is_empty(self) -> bool:
-        """True if no item is stored."""
-        return self._queue.is_empty
-
-    @property
-    def disk_size(self) -> int:
-        """The size of the queue's files on disk, in bytes; it lags behind pops."""
-        return self._queue.disk_size
-
-    @property
-    def payload_size(self) -> int:
-        """The sum of the stored items' sizes, in bytes."""
-        return self._queue.payload_size
-
-    @property
-    def len(self) -> int:
-        """The number of items stored."""
-        return self._queue.len
 
 
-class MpmcQueue(MpmcFace):
+
+
+
+class MpmcQueue(MpmcFace, StoredSizes):
     """A persistent log of byte strings read by labelled consumers, with a ttl (rocksq 0.3.0).
 
     add() appends elements. Each consumer names itself with a label and reads
@@ -126,23 +111,3 @@ class MpmcQueue(MpmcFace):
     def labels(self) -> list[str]:
         """The labels, sorted."""
         return self._queue.labels
-
-    @property
-    def is_empty(self) -> bool:
-        """True if no element is alive."""
-        return self._queue.is_empty
-
-    @property
-    def disk_size(self) -> int:
-        """The size of the queue's files on disk, in bytes."""
-        return self._queue.disk_size
-
-    @property
-    def payload_size(self) -> int:
-        """The sum of the alive elements' sizes, in bytes (an addition to 0.3.0)."""
-        return self._queue.payload_size
-
-    @property
-    def len(self) -> int:
-        """The number of elements alive (added and not expired)."""
-        return self._queue.len
