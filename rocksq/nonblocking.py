@@ -14,7 +14,7 @@ operation's error: QueueFull, StorageError, ...
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from ._fifo_face import FifoFace
 from ._mpmc_face import MpmcFace, start_position_value
@@ -174,7 +174,39 @@ class MpmcResponse(_Response[MpmcResponseVariant]):
     _variant = MpmcResponseVariant
 
 
-class PersistentQueueWithCapacity(FifoFace):
+class _SubmittedSizes:
+    """The size properties both nonblocking queues submit, answered in `_response`s.
+
+    For an MPMC queue the items are the alive elements.
+    """
+
+    __slots__ = ()
+
+    _queue: Any
+    _response: ClassVar[type[_Response[Any]]]
+
+    @property
+    def inflight_ops(self) -> int:
+        """Operations submitted and not finished."""
+        return self._queue.inflight_ops
+
+    @property
+    def disk_size(self) -> Any:
+        """Submits reading the size of the queue's files; the response's `size`."""
+        return self._response(self._queue.submit_disk_size(), "size")
+
+    @property
+    def payload_size(self) -> Any:
+        """Submits reading the stored items' total size; the response's `size`."""
+        return self._response(self._queue.submit_payload_size(), "size")
+
+    @property
+    def len(self) -> Any:
+        """Submits reading the number of items stored; the response's `len`."""
+        return self._response(self._queue.submit_len(), "len")
+
+
+class PersistentQueueWithCapacity(FifoFace, _SubmittedSizes):
     """A persistent FIFO queue whose operations run on a worker thread.
 
     The same queue as rocksq.blocking.PersistentQueueWithCapacity (the two
@@ -183,6 +215,7 @@ class PersistentQueueWithCapacity(FifoFace):
     """
 
     __slots__ = ()
+    _response = Response
 
     def __init__(
         self,
@@ -208,28 +241,8 @@ class PersistentQueueWithCapacity(FifoFace):
         """Submits removing up to `max_elements` items; the response's `data`."""
         return Response(self._queue.submit_pop(max_elements), "data")
 
-    @property
-    def inflight_ops(self) -> int:
-        """Operations submitted and not finished."""
-        return self._queue.inflight_ops
 
-    @property
-    def disk_size(self) -> Response:
-        """Submits reading the size of the queue's files; the response's `size`."""
-        return Response(self._queue.submit_disk_size(), "size")
-
-    @property
-    def payload_size(self) -> Response:
-        """Submits reading the stored items' total size; the response's `size`."""
-        return Response(self._queue.submit_payload_size(), "size")
-
-    @property
-    def len(self) -> Response:
-        """Submits reading the number of items stored; the response's `len`."""
-        return Response(self._queue.submit_len(), "len")
-
-
-class MpmcQueue(MpmcFace):
+class MpmcQueue(MpmcFace, _SubmittedSizes):
     """A persistent MPMC queue whose operations run on a worker thread.
 
     The same queue as rocksq.blocking.MpmcQueue (the two can open the same
@@ -240,6 +253,7 @@ class MpmcQueue(MpmcFace):
     """
 
     __slots__ = ()
+    _response = MpmcResponse
 
     def __init__(
         self,
@@ -280,26 +294,9 @@ class MpmcQueue(MpmcFace):
         return MpmcResponse(self._queue.submit_remove_label(label), "removed_label")
 
     @property
-    def inflight_ops(self) -> int:
-        """Operations submitted and not finished."""
-        return self._queue.inflight_ops
-
-    @property
     def labels(self) -> MpmcResponse:
         """Submits reading the labels, sorted; the response's `labels`."""
         return MpmcResponse(self._queue.submit_labels(), "labels")
 
-    @property
-    def disk_size(self) -> MpmcResponse:
-        """Submits reading the size of the queue's files; the response's `size`."""
-        return MpmcResponse(self._queue.submit_disk_size(), "size")
 
-    @property
-    def payload_size(self) -> MpmcResponse:
-        """Submits reading the alive elements' total size (an addition to 0.3.0); `size`."""
-        return MpmcResponse(self._queue.submit_payload_size(), "size")
 
-    @property
-    def len(self) -> MpmcResponse:
-        """Submits reading the number of elements alive; the response's `len`."""
-        return MpmcResponse(self._queue.submit_len(), "len")
