@@ -87,6 +87,11 @@ class Impl:
     def disk_size(self) -> int | None:
         return None
 
+    # An MPMC queue (rocksq 0.3.0's blocking MpmcQueue interface: add(list),
+    # next(label, start_position, max_elements) -> (items, expired)) at
+    # `path` whose items live `ttl` seconds; None if the library has none.
+    open_mpmc: Callable[[str, int], object] | None = None
+
     def close(self) -> None:
         pass
 
@@ -101,7 +106,7 @@ class RocksQ(Impl):
     notes = ("single items through the seed API `rocksq.PersistentQueueWithCapacity` "
              "(push(item), pop()); batches through `rocksq.blocking` (push(list), "
              "pop(max_elements=100)); defaults (sync=False, no_gil=True); "
-             "W5 with `sync=True`")
+             "W5 with `sync=True`; W6 through `rocksq.blocking.MpmcQueue(path, 3600)`")
 
     def __init__(self, path, *, item_bytes, sync=False, threads=False, batches=False):
         import rocksq
@@ -126,6 +131,12 @@ class RocksQ(Impl):
     def close(self):
         self._queue.close()
 
+    @staticmethod
+    def open_mpmc(path, ttl):
+        import rocksq.blocking
+
+        return rocksq.blocking.MpmcQueue(path, ttl)
+
     @classmethod
     def version(cls):
         import hashlib
@@ -144,7 +155,8 @@ class RocksQ030(Impl):
     label = "rocksq 0.3.0"
     peer = True
     notes = ("`rocksq.blocking.PersistentQueueWithCapacity` from PyPI: push([item]), "
-             "pop(max_elements=1); batches push(list), pop(max_elements=100); defaults")
+             "pop(max_elements=1); batches push(list), pop(max_elements=100); defaults; "
+             "W6 through its `rocksq.blocking.MpmcQueue(path, 3600)`")
     no_sync = "no sync option"
 
     def __init__(self, path, *, item_bytes, sync=False, threads=False, batches=False):
@@ -162,6 +174,12 @@ class RocksQ030(Impl):
 
     def close(self):
         del self._queue
+
+    @staticmethod
+    def open_mpmc(path, ttl):
+        from rocksq.blocking import MpmcQueue
+
+        return MpmcQueue(path, ttl)
 
     @classmethod
     def version(cls):
@@ -668,6 +686,71 @@ def w5_sync_pushes(impl, path, items_1t, items_8t, max_seconds, threads=8):
         result["items_8t"] = sum(counts)
     queue.close()
     return result
+
+
+@workload("W6", "MPMC: 100-byte items added one per call while 3 labels read them "
+          "at once, each in its own thread, in reads of up to 100",
+          {"add_ops": Metric("W6 MPMC add, 3 labels reading", "items/s"),
+           "read_ops": Metric("W6 MPMC reads (3 labels)", "items/s")},
+          sizes={"quick": dict(items=5_000, max_seconds=1.0),
+                 "full": dict(items=100_000, max_seconds=5.0)},
+          needs=lambda impl: None if impl.open_mpmc else "no MPMC queue")
+def w6_mpmc_labels(impl, path, items, max_seconds, labels=3, read_batch=100):
+    from rocksq import StartPosition
+
+    pool = make_pool(100)
+    queue = impl.open_mpmc(path, 3600)
+    adding_done = threading.Event()
+    add_rate = [0.0]
+    added = [0]
+    read = [0] * labels
+
+    def add():
+        try:
+            add_one = queue.add
+            count = 0
+            start = time.perf_counter()
+            deadline = start + max_seconds
+            while count < items:
+                add_one([pool[count % len(pool)]])
+                count += 1
+                if count % 64 == 0 and time.perf_counter() > deadline:
+                    break
+            add_rate[0] = count / (time.perf_counter() - start)
+            added[0] = count
+        finally:
+            adding_done.set()
+
+    def reader(index):
+        label = f"reader-{index}"
+
+        def run():
+            next_items = queue.next
+            count = 0
+            while True:
+                # Read the flag first: an empty read after the adder finished
+                # means this label has read everything.
+                done = adding_done.is_set()
+                got, _ = next_items(label, StartPosition.Oldest, read_batch)
+                if got:
+                    if got[-1] != pool[(count + len(got) - 1) % len(pool)]:
+                        raise RuntimeError(f"{label} read items out of order")
+                    count += len(got)
+                elif done:
+                    break
+                else:
+                    time.sleep(0.0002)
+            read[index] = count
+        return run
+
+    seconds = run_threads([add] + [reader(i) for i in range(labels)])
+    close = getattr(queue, "close", None)
+    if close:
+        close()
+    del queue
+    if any(count != added[0] for count in read):
+        raise RuntimeError(f"added {added[0]} items but the labels read {read}")
+    return {"add_ops": add_rate[0], "read_ops": sum(read) / seconds, "items": added[0]}
 
 
 def du_bytes(path: str) -> int:

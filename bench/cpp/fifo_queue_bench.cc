@@ -5,55 +5,27 @@
 // a queue filled before the timed loop. Each bench is bounded (MinTime or a
 // fixed iteration count) so the whole binary finishes in about a minute:
 //
-//   build/cpp-tests/rocksq_bench --benchmark_counters_tabular=true
-
-#include "rocksq/rocksq.h"
+//   bash bench/run_cpp_bench.sh        (builds and runs every bench)
 
 #include <benchmark/benchmark.h>
-#include <unistd.h>
 
-#include <atomic>
 #include <cstdint>
-#include <filesystem>
 #include <memory>
 #include <string>
 #include <string_view>
-#include <system_error>
 #include <vector>
+
+#include "bench_support.h"
+#include "rocksq/rocksq.h"
 
 namespace {
 
-namespace fs = std::filesystem;
+using rocksq_bench::kItemSizes;
+using rocksq_bench::kKiB;
+using rocksq_bench::kMinTimeSeconds;
+using rocksq_bench::SetCounters;
+using rocksq_bench::TempDir;
 using QueuePtr = std::unique_ptr<rocksq::FifoQueue>;
-
-constexpr int64_t kKiB = 1024;
-// Item sizes every single-item bench runs with.
-constexpr int64_t kItemSizes[] = {64, kKiB, 16 * kKiB, 256 * kKiB};
-// The wall-clock budget of a bench whose iteration count the library picks.
-constexpr double kMinTimeSeconds = 0.3;
-
-// A directory under the system's temporary directory, removed on destruction.
-class TempDir {
- public:
-  explicit TempDir(const std::string& label) {
-    static std::atomic<int> counter{0};
-    path_ = fs::temp_directory_path() /
-            ("rocksq_bench_" + label + "_" + std::to_string(::getpid()) + "_" +
-             std::to_string(counter++));
-    fs::remove_all(path_);
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  std::string QueuePath() const { return (path_ / "queue").string(); }
-
- private:
-  fs::path path_;
-};
 
 // Pushes `count` copies of `item`, in batches so the fill is quick.
 void Fill(rocksq::FifoQueue& queue, const std::string& item, int64_t count) {
@@ -66,11 +38,6 @@ void Fill(rocksq::FifoQueue& queue, const std::string& item, int64_t count) {
       queue.PushBatch({batch.begin(), batch.begin() + (count - filled)});
     }
   }
-}
-
-void SetCounters(benchmark::State& state, int64_t items_per_iteration, int64_t item_size) {
-  state.SetItemsProcessed(state.iterations() * items_per_iteration);
-  state.SetBytesProcessed(state.iterations() * items_per_iteration * item_size);
 }
 
 // --- Push ----------------------------------------------------------------------

@@ -8,6 +8,7 @@
 #include <shared_mutex>
 
 #include "background_loop.h"
+#include "cursor_file.h"
 #include "group_commit.h"
 #include "popped_items_rep.h"
 #include "record.h"
@@ -38,6 +39,13 @@ constexpr uint64_t kReclaimBytes = 64 << 20;
 constexpr std::chrono::microseconds kIdleBeforeReclaim = std::chrono::seconds(1);
 constexpr std::chrono::microseconds kNothingToReclaim = std::chrono::hours(1);
 constexpr std::chrono::microseconds kRetryReclaimAfter = std::chrono::seconds(5);
+
+// A pop records itself by storing the read cursor (see cursor_file.h); the
+// popped keys are deleted later, with one range tombstone for every this
+// many items or bytes popped, so that they rarely outlive the memtable they
+// were pushed into (and are never flushed to a table file).
+constexpr uint64_t kDeletePoppedItems = 1024;
+constexpr uint64_t kDeletePoppedBytes = 1 << 20;
 
 int64_t SteadyMicros() {
   return std::chrono::duration_cast<std::chrono::microseconds>(
@@ -88,6 +96,7 @@ class FifoQueueImpl final : public FifoQueue, private GroupCommit::Owner {
   std::exception_ptr GroupFailed(const rocksdb::Status& status) noexcept override;
 
   void RecoverCursors();
+  rocksdb::Status DeletePoppedKeys();  // Needs pop_mutex_.
   uint64_t StoredItems() const;
   void NotePopped(uint64_t payload_bytes);
   std::chrono::microseconds Reclaim();  // The reclaimer's body.
@@ -117,6 +126,11 @@ class FifoQueueImpl final : public FifoQueue, private GroupCommit::Owner {
   std::atomic<uint64_t> payload_bytes_{0};
 
   std::mutex pop_mutex_;
+  std::unique_ptr<CursorFile> cursor_file_;  // Stores read_cursor_ (pops only).
+  // Keys below this position are deleted in RocksDB; those from it up to
+  // the read cursor are popped but not deleted yet. Under pop_mutex_.
+  uint64_t deleted_below_ = 0;
+  uint64_t undeleted_bytes_ = 0;  // Payload of the popped, undeleted items.
 
   WaitSignal items_arrived_;  // Notified by every committed group.
   WaitSignal room_made_;      // Notified by every pop.
@@ -140,10 +154,13 @@ FifoQueueImpl::FifoQueueImpl(QueueDatabase database, const FifoOptions& options)
   // only hides entries older than itself, every tombstone lies below the
   // read cursor when it is written, and pops read only keys at or above the
   // read cursor that were written after it moved there. (If an empty queue
-  // is reopened, positions start again at 0 over old tombstones: the new
-  // entries are newer than those, and pops never read past the write
-  // cursor, where older deleted entries may lie.)
+  // is reopened without its cursor file, which only a machine crash can
+  // lose, positions start again at 0 over old tombstones: the new entries
+  // are newer than those, and pops never read past the write cursor, where
+  // older deleted entries may lie.) Keys popped but not yet deleted also
+  // lie only below the read cursor.
   pop_read_options_.ignore_range_deletions = true;
+  cursor_file_ = std::make_unique<CursorFile>(database_.path, options.sync);
   RecoverCursors();
   reclaimer_ = std::make_unique<BackgroundLoop>([this] { return Reclaim(); }, kRetryReclaimAfter);
 }
@@ -156,25 +173,31 @@ FifoQueueImpl::~FifoQueueImpl() {
   }
 }
 
-// The cursors and the payload total are derived from the first and last
-// stored records (see record.h), so no crash can make them disagree with
-// the items.
+// The read cursor is the stored one (cursor_file.h) or the first stored key,
+// whichever is later; the write cursor is one past the last stored key, or
+// the read cursor if nothing lies at or past it. The payload total is
+// derived from the records at both ends (record.h), so no crash can make it
+// disagree with the items. Keys below the read cursor are popped items
+// whose deletion a crash or a close interrupted: they are deleted now.
 void FifoQueueImpl::RecoverCursors() {
+  const uint64_t stored_cursor = cursor_file_->Load();
   std::unique_ptr<rocksdb::Iterator> it(database_.db->NewIterator(read_options_, items()));
-  it->SeekToFirst();
-  if (!it->Valid()) {
-    if (!it->status().ok()) ThrowStatus(Path(), "reading the first item", it->status());
-    return;  // Empty: positions restart at 0.
-  }
   auto check_record = [&](const char* which) {
     if (it->key().size() != kKeyBytes || it->value().size() < kRecordHeaderBytes) {
       throw Error(ErrorKind::kCorruption, Path(),
                   std::string("the ") + which + " item's key or header is malformed");
     }
   };
+  it->SeekToFirst();
+  if (!it->Valid()) {
+    if (!it->status().ok()) ThrowStatus(Path(), "reading the first item", it->status());
+    read_cursor_.store(stored_cursor);
+    write_cursor_.store(stored_cursor);
+    deleted_below_ = stored_cursor;
+    return;
+  }
   check_record("first");
-  const uint64_t first_position = DecodeBigEndian64(it->key().data());
-  const uint64_t pushed_before_first = DecodeBigEndian64(it->value().data());
+  const uint64_t first_stored = DecodeBigEndian64(it->key().data());
 
   it->SeekToLast();
   if (!it->Valid()) ThrowStatus(Path(), "reading the last item", it->status());
@@ -182,13 +205,32 @@ void FifoQueueImpl::RecoverCursors() {
   const uint64_t last_position = DecodeBigEndian64(it->key().data());
   const uint64_t pushed_through_last =
       DecodeBigEndian64(it->value().data()) + (it->value().size() - kRecordHeaderBytes);
-  if (last_position < first_position || pushed_through_last < pushed_before_first) {
+
+  uint64_t first_position = std::max(first_stored, stored_cursor);
+  uint64_t pushed_before_first = pushed_through_last;
+  if (first_position <= last_position) {
+    const EncodedKey first_key(first_position);
+    it->Seek(rocksdb::Slice(first_key.bytes, kKeyBytes));
+    if (!it->Valid()) ThrowStatus(Path(), "reading the first item", it->status());
+    check_record("first");
+    if (DecodeBigEndian64(it->key().data()) != first_position) {
+      throw Error(ErrorKind::kCorruption, Path(),
+                  "item " + std::to_string(first_position) + " is missing");
+    }
+    pushed_before_first = DecodeBigEndian64(it->value().data());
+  } else {
+    first_position = stored_cursor;  // Everything stored was popped.
+  }
+  if (pushed_through_last < pushed_before_first) {
     throw Error(ErrorKind::kCorruption, Path(), "the first and last items' records disagree");
   }
   read_cursor_.store(first_position);
-  write_cursor_.store(last_position + 1);
+  write_cursor_.store(std::max(first_position, last_position + 1));
   pushed_bytes_total_ = pushed_through_last;
   payload_bytes_.store(pushed_through_last - pushed_before_first);
+  deleted_below_ = first_stored;
+  const rocksdb::Status deleted = DeletePoppedKeys();
+  if (!deleted.ok()) ThrowStatus(Path(), "deleting popped items", deleted);
 }
 
 void FifoQueueImpl::ThrowIfClosed() const {
@@ -225,6 +267,10 @@ void FifoQueueImpl::Close() {
   items_arrived_.Notify();
   room_made_.Notify();
   std::unique_lock<std::shared_mutex> lifetime(lifetime_mutex_);
+  if (database_.db) {
+    std::lock_guard<std::mutex> lock(pop_mutex_);
+    DeletePoppedKeys().PermitUncheckedError();  // If it fails, the next open does it.
+  }
   if (reclaimer_) {
     // A compaction under way stops early; the reclaimer thread then ends.
     if (database_.db) database_.db->DisableManualCompaction();
@@ -360,20 +406,37 @@ PoppedItems FifoQueueImpl::Take(size_t max_items) {
     ReadRange(first, count, rep.get());
   }
 
-  rocksdb::WriteBatch removal;
-  const rocksdb::Slice first_slice(first_key.bytes, kKeyBytes);
-  if (count == 1) {
-    removal.Delete(items(), first_slice);
-  } else {
-    const EncodedKey end_key(first + count);
-    removal.DeleteRange(items(), first_slice, rocksdb::Slice(end_key.bytes, kKeyBytes));
-  }
-  rocksdb::Status removed = database_.db->Write(write_options_, &removal);
-  if (!removed.ok()) ThrowStatus(Path(), "removing popped items", removed);
-
+  // The pop happens here: if storing the cursor fails, nothing was popped.
+  cursor_file_->Store(first + count);
   payload_bytes_.fetch_sub(rep->payload_bytes, std::memory_order_acq_rel);
   read_cursor_.store(first + count, std::memory_order_release);
+  undeleted_bytes_ += rep->payload_bytes;
+  if (first + count - deleted_below_ >= kDeletePoppedItems ||
+      undeleted_bytes_ >= kDeletePoppedBytes) {
+    DeletePoppedKeys().PermitUncheckedError();  // See DeletePoppedKeys().
+  }
   return PoppedItems(std::move(rep));
+}
+
+// Deletes the keys of the items popped since the last call, with one range
+// tombstone. A failure is not the pop's: the keys stay, unread below the
+// read cursor, and the next call (or the next open) deletes them.
+rocksdb::Status FifoQueueImpl::DeletePoppedKeys() {
+  const uint64_t read_cursor = read_cursor_.load(std::memory_order_relaxed);
+  if (deleted_below_ >= read_cursor) return rocksdb::Status::OK();
+  const EncodedKey begin(deleted_below_);
+  const EncodedKey end(read_cursor);
+  rocksdb::WriteBatch deletion;
+  rocksdb::Status status =
+      deletion.DeleteRange(items(), rocksdb::Slice(begin.bytes, kKeyBytes),
+                           rocksdb::Slice(end.bytes, kKeyBytes));
+  // Unsynced even for a synced queue: the cursor file already made the pops
+  // durable, and keys a crash leaves behind are deleted at the next open.
+  if (status.ok()) status = database_.db->Write(rocksdb::WriteOptions(), &deletion);
+  if (!status.ok()) return status;
+  deleted_below_ = read_cursor;
+  undeleted_bytes_ = 0;
+  return status;
 }
 
 // One item: a point read of its key, pinned in place (no iterator, so no
@@ -443,9 +506,16 @@ std::chrono::microseconds FifoQueueImpl::Reclaim() {
     if (StoredItems() != 0) return kIdleBeforeReclaim;
     if (idle < kIdleBeforeReclaim) return kIdleBeforeReclaim - idle;
   }
-  // Every key below the read cursor is deleted: compact up to it (inclusive
+  // Delete every key below the read cursor, then compact up to it (inclusive
   // bounds; the cursor's own key, if stored, is merely rewritten).
-  const EncodedKey end(read_cursor_.load(std::memory_order_acquire));
+  uint64_t deleted_below;
+  {
+    std::lock_guard<std::mutex> lock(pop_mutex_);
+    const rocksdb::Status deleted = DeletePoppedKeys();
+    if (!deleted.ok()) ThrowStatus(Path(), "deleting popped items", deleted);
+    deleted_below = deleted_below_;
+  }
+  const EncodedKey end(deleted_below);
   const rocksdb::Slice end_slice(end.bytes, kKeyBytes);
   rocksdb::CompactRangeOptions compaction;
   // Files already at the bottom level are rewritten too, or their deleted

@@ -3,13 +3,14 @@
 // Key: the item's position as an 8-byte big-endian unsigned integer, so
 // RocksDB's bytewise key order is the queue's order, and a range of
 // positions is a contiguous key range. Positions start at 0 and grow by one
-// per item; the read cursor is the first stored key and the write cursor is
-// one past the last, so neither needs a key of its own.
+// per item; the write cursor is one past the last stored key, so it needs
+// no key of its own. (The FIFO queue keeps its read cursor in a file of its
+// own, cursor_file.h; the MPMC queue's oldest element is its first key.)
 //
 // Value: an 8-byte big-endian header holding the number of payload bytes
 // pushed before this item (a running total), then the item's bytes. The
 // payload size of a non-empty queue is therefore
-//   (header of last item + size of last item) - header of first item,
+//   (header of last item + size of last item) - header of first unread item,
 // two reads at open, with no counter written beside the items: the totals
 // can never disagree with the items because they are part of them.
 //

@@ -1396,3 +1396,110 @@ TEST_F(FifoQueue, BatchPopsInterleavedWithSinglePopsKeepOrder) {
 }
 
 }  // namespace
+
+// --- The read cursor file ------------------------------------------------------
+//
+// A pop is recorded by rewriting the read cursor in its own file; popped keys
+// are deleted later, in bulk. A process that dies between the two leaves
+// popped keys behind, which must never come back.
+
+using FifoQueueReadCursor = TempDirTest;
+
+// What a crash would leave on disk now: a copy of the open queue's files,
+// taken while no call runs (every write has reached the operating system,
+// which is all a process crash keeps; nothing is flushed or closed). The
+// copy is a queue of its own at `copy`. (A forked child cannot stand in
+// for the crashing process: RocksDB's background threads do not survive a
+// fork.)
+void CopyAsACrashLeavesIt(const std::string& queue, const std::string& copy) {
+  fs::copy(queue, copy, fs::copy_options::recursive);
+}
+
+TEST_F(FifoQueueReadCursor, ItemsPoppedBeforeACrashDoNotReappear) {
+  const std::string crashed = QueuePath() + "-crashed";
+  QueuePtr queue = OpenQueue();
+  PushAll(*queue, NumberedItems(10));
+  queue->Pop();   // item-0: a single pop
+  queue->Pop(3);  // item-1..3: a batch
+  CopyAsACrashLeavesIt(QueuePath(), crashed);
+
+  QueuePtr reopened = rocksq::FifoQueue::Open(crashed);
+  EXPECT_EQ(reopened->Len(), 6u);
+  EXPECT_EQ(reopened->PayloadBytes(), 6u * 6);  // "item-4" .. "item-9"
+  EXPECT_EQ(PopAll(*reopened), (std::vector<std::string>{"item-4", "item-5", "item-6",
+                                                         "item-7", "item-8", "item-9"}));
+}
+
+TEST_F(FifoQueueReadCursor, AQueueDrainedBeforeACrashReopensEmptyAndKeepsOrder) {
+  const std::string crashed = QueuePath() + "-crashed";
+  QueuePtr queue = OpenQueue();
+  PushAll(*queue, NumberedItems(5));
+  ASSERT_EQ(PopAll(*queue).size(), 5u);
+  CopyAsACrashLeavesIt(QueuePath(), crashed);
+  {
+    QueuePtr reopened = rocksq::FifoQueue::Open(crashed);
+    EXPECT_EQ(reopened->Len(), 0u);
+    EXPECT_EQ(reopened->PayloadBytes(), 0u);
+    EXPECT_TRUE(reopened->Pop().empty());
+    reopened->PushBatch({"a", "b"});
+    reopened->Close();
+  }
+  QueuePtr reopened = rocksq::FifoQueue::Open(crashed);
+  EXPECT_EQ(PopAll(*reopened), (std::vector<std::string>{"a", "b"}));
+}
+
+TEST_F(FifoQueueReadCursor, ManyPopsAcrossTheBulkDeletionsKeepLenAndOrderAcrossACrash) {
+  // More pops than one bulk deletion covers, ending between two of them.
+  const std::string crashed = QueuePath() + "-crashed";
+  const std::vector<std::string> items = NumberedItems(5000);
+  QueuePtr queue = OpenQueue();
+  queue->PushBatch(Views(items));
+  for (int i = 0; i < 2500; ++i) queue->Pop();
+  CopyAsACrashLeavesIt(QueuePath(), crashed);
+
+  QueuePtr reopened = rocksq::FifoQueue::Open(crashed);
+  EXPECT_EQ(reopened->Len(), 2500u);
+  EXPECT_EQ(PopAll(*reopened), std::vector<std::string>(items.begin() + 2500, items.end()));
+}
+
+TEST_F(FifoQueueReadCursor, AZeroedCursorFileCountsAsNoCursor) {
+  {
+    QueuePtr queue = OpenQueue();
+    PushAll(*queue, NumberedItems(5));
+    queue->Pop(2);
+    queue->Close();  // Deletes the popped keys.
+  }
+  {
+    std::ofstream zeroed(fs::path(QueuePath()) / "rocksq.read_cursor",
+                         std::ios::binary | std::ios::trunc);
+    zeroed << std::string(16, '\0');
+  }
+  QueuePtr queue = OpenQueue();
+
+  EXPECT_EQ(PopAll(*queue), (std::vector<std::string>{"item-2", "item-3", "item-4"}));
+}
+
+TEST_F(FifoQueueReadCursor, ADamagedCursorFileThrowsCorruptionAndKeepsTheItems) {
+  {
+    QueuePtr queue = OpenQueue();
+    PushAll(*queue, NumberedItems(3));
+    queue->Pop();
+    queue->Close();
+  }
+  const fs::path cursor = fs::path(QueuePath()) / "rocksq.read_cursor";
+  {
+    std::ofstream damaged(cursor, std::ios::binary | std::ios::trunc);
+    damaged << "not a cursor, 16";
+  }
+  try {
+    OpenQueue();
+    FAIL() << "opened a queue whose read cursor is damaged";
+  } catch (const rocksq::Error& error) {
+    EXPECT_EQ(error.kind(), ErrorKind::kCorruption);
+    EXPECT_NE(std::string(error.what()).find("rocksq.read_cursor"), std::string::npos)
+        << error.what();
+  }
+  fs::remove(cursor);  // A user's way out: items come back from the first stored one.
+  QueuePtr queue = OpenQueue();
+  EXPECT_EQ(PopAll(*queue), (std::vector<std::string>{"item-1", "item-2"}));
+}

@@ -1,0 +1,77 @@
+"""Turns Google Benchmark's JSON for the C++ benches into a markdown table.
+
+    python3 bench/render_cpp_bench.py RESULTS.json RESULTS.md [--update-readme]
+
+bench/run_cpp_bench.sh calls it. With repetitions, the table shows each
+bench's median; without, its one run. --update-readme also replaces
+README.md's block between <!-- cppbench:begin --> and <!-- cppbench:end -->.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+BEGIN, END = "<!-- cppbench:begin -->", "<!-- cppbench:end -->"
+
+
+def rows(results: dict) -> list[dict]:
+    """One row per bench: its median if repetitions ran, else its run."""
+    benches = results["benchmarks"]
+    medians = [b for b in benches if b.get("aggregate_name") == "median"]
+    return medians or [b for b in benches if b.get("run_type", "iteration") == "iteration"]
+
+
+def bench_name(row: dict) -> str:
+    name = row.get("run_name") or row["name"]
+    # Google Benchmark spells out fixed settings; they are the same for every row.
+    parts = [part for part in name.split("/")
+             if not part.startswith(("min_time:", "iterations:", "real_time"))]
+    return "/".join(parts).removeprefix("BM_")
+
+
+def render(results: dict) -> str:
+    context = results["context"]
+    repetitions = max((b.get("repetitions", 1) for b in results["benchmarks"]), default=1)
+    lines = [
+        f"Measured {context['date'][:10]} with `bash bench/run_cpp_bench.sh` "
+        f"({'median of ' + str(repetitions) + ' repetitions' if repetitions > 1 else 'one run'}; "
+        f"{context['num_cpus']} CPUs at {context['mhz_per_cpu']} MHz). "
+        "Threaded rows use wall-clock time for all threads together.",
+        "",
+        "| bench | items/s | MB/s | µs per call |",
+        "|---|---:|---:|---:|",
+    ]
+    for row in rows(results):
+        items = row.get("items_per_second")
+        megabytes = row.get("bytes_per_second", 0) / 1e6
+        unit = {"ns": 1e-3, "us": 1.0, "ms": 1e3}[row["time_unit"]]
+        lines.append(f"| {bench_name(row)} | {items:,.0f} | {megabytes:,.1f} | "
+                     f"{row['real_time'] * unit:,.2f} |")
+    return "\n".join(lines) + "\n"
+
+
+def update_readme(table: str) -> None:
+    text = README.read_text()
+    begin, end = text.index(BEGIN) + len(BEGIN), text.index(END)
+    README.write_text(text[:begin] + "\n" + table + text[end:])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("results_json", type=Path)
+    parser.add_argument("results_md", type=Path)
+    parser.add_argument("--update-readme", action="store_true")
+    args = parser.parse_args()
+    table = render(json.loads(args.results_json.read_text()))
+    args.results_md.write_text(table)
+    print(table)
+    if args.update_readme:
+        update_readme(table)
+        print(f"updated {README.name}")
+
+
+if __name__ == "__main__":
+    main()

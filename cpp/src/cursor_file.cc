@@ -1,0 +1,100 @@
+#include "cursor_file.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "record.h"
+#include "rocksq/error.h"
+
+namespace rocksq {
+namespace {
+
+constexpr size_t kCursorBytes = 16;
+
+[[noreturn]] void ThrowErrno(const std::string& path, const std::string& action) {
+  throw Error(ErrorKind::kStorage, path, action + ": " + std::strerror(errno));
+}
+
+// Reads the file open as `fd` (at `path`, for messages).
+uint64_t Decode(int fd, const std::string& path) {
+  char bytes[kCursorBytes];
+  ssize_t got;
+  do {
+    got = ::pread(fd, bytes, kCursorBytes, 0);
+  } while (got < 0 && errno == EINTR);
+  if (got < 0) ThrowErrno(path, "reading the read cursor");
+  if (got == 0) return 0;  // Never stored, or lost with an unsynced write.
+  char zeros[kCursorBytes] = {};
+  if (got == static_cast<ssize_t>(kCursorBytes) && std::memcmp(bytes, zeros, kCursorBytes) == 0) {
+    return 0;  // Allocated but never written back before a machine crash.
+  }
+  const uint64_t cursor = DecodeBigEndian64(bytes);
+  if (got != static_cast<ssize_t>(kCursorBytes) || DecodeBigEndian64(bytes + 8) != ~cursor) {
+    throw Error(ErrorKind::kCorruption, path,
+                "the read cursor file is damaged (" + std::to_string(got) + " bytes)");
+  }
+  return cursor;
+}
+
+}  // namespace
+
+CursorFile::CursorFile(const std::string& directory, bool sync)
+    : path_(directory + "/" + kFileName), sync_(sync) {
+  fd_ = ::open(path_.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd_ >= 0) return;
+  if (errno != ENOENT) ThrowErrno(path_, "opening the read cursor file");
+  fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd_ < 0) ThrowErrno(path_, "creating the read cursor file");
+  if (sync_) {
+    // The new file's name must survive a power loss before a synced pop
+    // relies on it.
+    const int dir = ::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    const bool synced = dir >= 0 && ::fsync(dir) == 0;
+    if (dir >= 0) ::close(dir);
+    if (!synced) ThrowErrno(directory, "syncing the queue directory");
+  }
+}
+
+CursorFile::~CursorFile() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+uint64_t CursorFile::Load() const { return Decode(fd_, path_); }
+
+void CursorFile::Store(uint64_t position) {
+  char bytes[kCursorBytes];
+  EncodeBigEndian64(position, bytes);
+  EncodeBigEndian64(~position, bytes + 8);
+  ssize_t written;
+  do {
+    written = ::pwrite(fd_, bytes, kCursorBytes, 0);
+  } while (written < 0 && errno == EINTR);
+  if (written != static_cast<ssize_t>(kCursorBytes)) {
+    if (written >= 0) errno = EIO;  // A short write of 16 bytes: treat as failed.
+    ThrowErrno(path_, "storing the read cursor");
+  }
+  if (sync_ && ::fdatasync(fd_) != 0) ThrowErrno(path_, "syncing the read cursor");
+}
+
+uint64_t CursorFile::Peek(const std::string& directory) {
+  const std::string path = directory + "/" + kFileName;
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return 0;
+    ThrowErrno(path, "opening the read cursor file");
+  }
+  try {
+    const uint64_t cursor = Decode(fd, path);
+    ::close(fd);
+    return cursor;
+  } catch (...) {
+    ::close(fd);
+    throw;
+  }
+}
+
+}  // namespace rocksq
