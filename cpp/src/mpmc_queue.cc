@@ -201,6 +201,10 @@ class MpmcQueueImpl final : public MpmcQueue, private GroupCommit::Owner {
   bool RemoveLabelQuietly(std::string_view label);  // RemoveLabel() without the listener.
   uint64_t ReadLive(uint64_t position, size_t max_items, PoppedItems::Rep* rep,
                     bool* expired);
+  size_t ReadPinned(uint64_t position, uint64_t now, PoppedItems::Rep* rep, size_t* skipped);
+  size_t ReadCopies(uint64_t position, size_t count, uint64_t now, PoppedItems::Rep* rep,
+                    size_t* skipped);
+  void CheckTimedRecord(uint64_t element, const rocksdb::Slice& value) const;
 
   std::chrono::microseconds SweepOnce();  // The sweeper's body.
   void StopSweeper();
@@ -624,12 +628,15 @@ MpmcRead MpmcQueueImpl::Next(std::string_view label, StartPosition start, size_t
 // Reads up to `max_items` live elements from `position` on into `rep`, and
 // returns the position after the last element read or skipped. Sets
 // *expired if it skipped expired elements.
+//
+// One element is a pinned point read. More are read with one iterator
+// bounded to their keys and copied out, as FIFO batch pops are (see
+// FifoQueueImpl::ReadRange): measured (C++, 100 x 100 B reads) MultiGet of
+// the keys took 3.2 us an element, the iterator about 0.5 us.
 uint64_t MpmcQueueImpl::ReadLive(uint64_t position, size_t max_items, PoppedItems::Rep* rep,
                                  bool* expired) {
-  std::vector<EncodedKey> keys;
-  std::vector<rocksdb::Slice> key_slices;
-  std::vector<rocksdb::PinnableSlice> values;
-  std::vector<rocksdb::Status> statuses;
+  const bool copy = max_items > 1;
+  size_t read = 0;
   for (;;) {
     const uint64_t now = NowMicros();
     const LiveRange live = Live(now);
@@ -637,53 +644,104 @@ uint64_t MpmcQueueImpl::ReadLive(uint64_t position, size_t max_items, PoppedItem
       *expired = true;
       position = live.first;
     }
-    if (rep->values.size() >= max_items || position >= live.end) return position;
-    const size_t count = static_cast<size_t>(
-        std::min<uint64_t>(max_items - rep->values.size(), live.end - position));
-    if (rep->values.empty()) rep->values.reserve(count);
-
-    keys.clear();
-    key_slices.clear();
-    for (size_t i = 0; i < count; ++i) keys.emplace_back(position + i);
-    for (const EncodedKey& key : keys) key_slices.push_back(KeySlice(key));
-    values.clear();
-    values.resize(count);
-    statuses.assign(count, rocksdb::Status::OK());
-    if (count == 1) {
-      statuses[0] = database_.db->Get(read_options_, items(), key_slices[0], &values[0]);
-    } else {
-      database_.db->MultiGet(read_options_, items(), count, key_slices.data(), values.data(),
-                             statuses.data(), /*sorted_input=*/true);
-    }
-
-    // Expired elements are a prefix: those whose time has passed, and those
-    // the sweeper deleted since Live() was read.
+    if (read >= max_items || position >= live.end) return position;
+    const size_t count =
+        static_cast<size_t>(std::min<uint64_t>(max_items - read, live.end - position));
     size_t skipped = 0;
-    for (size_t i = 0; i < count; ++i) {
-      const uint64_t element = position + i;
-      if (statuses[i].IsNotFound()) {
-        if (i != skipped || element >= Live(NowMicros()).first) {
-          throw Error(ErrorKind::kCorruption, Path(),
-                      "element " + std::to_string(element) + " is missing");
-        }
-        ++skipped;
-        continue;
-      }
-      if (!statuses[i].ok()) {
-        ThrowStatus(Path(), "reading element " + std::to_string(element), statuses[i]);
-      }
-      if (values[i].size() < kTimedRecordHeaderBytes) {
-        throw Error(ErrorKind::kCorruption, Path(),
-                    "element " + std::to_string(element) + "'s record is shorter than its header");
-      }
-      if (i == skipped && IsExpired(DecodeBigEndian64(values[i].data() + 8), now)) ++skipped;
+    if (copy) {
+      read += ReadCopies(position, count, now, rep, &skipped);
+    } else {
+      read += ReadPinned(position, now, rep, &skipped);
     }
     if (skipped != 0) *expired = true;
-    for (size_t i = skipped; i < count; ++i) {
-      rep->payload_bytes += values[i].size() - kTimedRecordHeaderBytes;
-      rep->values.push_back(std::move(values[i]));
-    }
     position += count;
+  }
+}
+
+// Expired elements are a prefix: those whose time has passed, and those the
+// sweeper deleted since Live() was read. Both helpers skip that prefix of
+// [position, position + count), count it in *skipped, and return how many
+// elements they added to `rep`.
+
+size_t MpmcQueueImpl::ReadPinned(uint64_t position, uint64_t now, PoppedItems::Rep* rep,
+                                 size_t* skipped) {
+  const EncodedKey key(position);
+  rocksdb::PinnableSlice value;
+  const rocksdb::Status status = database_.db->Get(read_options_, items(), KeySlice(key), &value);
+  if (status.IsNotFound()) {
+    if (position >= Live(NowMicros()).first) {
+      throw Error(ErrorKind::kCorruption, Path(),
+                  "element " + std::to_string(position) + " is missing");
+    }
+    *skipped = 1;
+    return 0;
+  }
+  if (!status.ok()) ThrowStatus(Path(), "reading element " + std::to_string(position), status);
+  CheckTimedRecord(position, value);
+  if (IsExpired(DecodeBigEndian64(value.data() + 8), now)) {
+    *skipped = 1;
+    return 0;
+  }
+  rep->payload_bytes += value.size() - kTimedRecordHeaderBytes;
+  rep->values.push_back(std::move(value));
+  return 1;
+}
+
+size_t MpmcQueueImpl::ReadCopies(uint64_t position, size_t count, uint64_t now,
+                                 PoppedItems::Rep* rep, size_t* skipped) {
+  const EncodedKey lower(position);
+  const EncodedKey upper(position + count);
+  const rocksdb::Slice lower_slice = KeySlice(lower);
+  const rocksdb::Slice upper_slice = KeySlice(upper);
+  rocksdb::ReadOptions bounded = read_options_;
+  bounded.iterate_lower_bound = &lower_slice;
+  bounded.iterate_upper_bound = &upper_slice;
+  std::unique_ptr<rocksdb::Iterator> it(database_.db->NewIterator(bounded, items()));
+  size_t added = 0;
+  uint64_t expected = position;
+  for (it->Seek(lower_slice); it->Valid(); it->Next(), ++expected) {
+    const rocksdb::Slice key = it->key();
+    const uint64_t element = key.size() == kKeyBytes ? DecodeBigEndian64(key.data()) : expected;
+    if (key.size() != kKeyBytes || element < expected) {
+      throw Error(ErrorKind::kCorruption, Path(),
+                  "element " + std::to_string(expected) + "'s key is malformed");
+    }
+    if (element != expected) {
+      // Only the sweeper deletes elements, and only expired ones.
+      if (expected != position + *skipped || element - 1 >= Live(NowMicros()).first) {
+        throw Error(ErrorKind::kCorruption, Path(),
+                    "element " + std::to_string(expected) + " is missing");
+      }
+      *skipped += element - expected;
+      expected = element;
+    }
+    const rocksdb::Slice value = it->value();
+    CheckTimedRecord(element, value);
+    if (expected == position + *skipped && IsExpired(DecodeBigEndian64(value.data() + 8), now)) {
+      ++*skipped;
+      continue;
+    }
+    rep->copied.append(value.data() + kTimedRecordHeaderBytes,
+                       value.size() - kTimedRecordHeaderBytes);
+    rep->copied_ends.push_back(rep->copied.size());
+    rep->payload_bytes += value.size() - kTimedRecordHeaderBytes;
+    ++added;
+  }
+  if (!it->status().ok()) ThrowStatus(Path(), "reading elements", it->status());
+  if (expected != position + count) {
+    if (expected != position + *skipped || position + count - 1 >= Live(NowMicros()).first) {
+      throw Error(ErrorKind::kCorruption, Path(),
+                  "element " + std::to_string(expected) + " is missing");
+    }
+    *skipped = count;  // Every one was deleted by the sweeper meanwhile.
+  }
+  return added;
+}
+
+void MpmcQueueImpl::CheckTimedRecord(uint64_t element, const rocksdb::Slice& value) const {
+  if (value.size() < kTimedRecordHeaderBytes) {
+    throw Error(ErrorKind::kCorruption, Path(),
+                "element " + std::to_string(element) + "'s record is shorter than its header");
   }
 }
 
