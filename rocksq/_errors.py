@@ -16,6 +16,7 @@ __all__ = [
     "Full",
     "CorruptionError",
     "NotAQueueError",
+    "NotOutstanding",
     "QueueAlreadyOpen",
     "QueueClosed",
     "QueueFull",
@@ -72,3 +73,15 @@ class NotAQueueError(RocksQError):
 
 class QueueClosed(RocksQError):
     """Raised by any call on a queue after its close()."""
+
+
+class NotOutstanding(RocksQError, KeyError):
+    """Raised by an ack queue's ack(), nack() or ack_failed() of an id that is not handed out.
+
+    The id is unknown, already settled, expired (its visibility timeout
+    passed, so the item is ready again), or was handed out before the queue
+    was reopened. Nothing was changed. It is also a KeyError, as a lookup of
+    an unknown key is; its message reads as other RocksQ errors do.
+    """
+
+    __str__ = RuntimeError.__str__

@@ -15,6 +15,7 @@ import collections
 import os
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ._ack_face import AckFace, Delivery
 from ._errors import Empty, QueueFull
 from ._face import StoredSizes
 from ._fifo_face import SizedFace
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 
     from . import StartPosition
 
-__all__ = ["MpmcQueue", "Queue"]
+__all__ = ["AckQueue", "MpmcQueue", "Queue"]
 
 T = TypeVar("T")
 
@@ -278,3 +279,84 @@ class MpmcQueue(_WaitsForChanges, MpmcFace, StoredSizes):
     def labels(self) -> list[str]:
         """The labels, sorted."""
         return self._queue.labels
+
+
+class AckQueue(_WaitsForChanges, AckFace):
+    """The at-least-once queue of rocksq.AckQueue, for asyncio.
+
+    `await get()` waits for a ready item without blocking the event loop: for
+    a put, a nack, a requeue, or a handed-out item whose visibility timeout
+    expires. `await put()` waits for an ack to make room. ack(), nack() and
+    ack_failed() are short calls that never wait. Cancelling a waiting get()
+    hands nothing out; a cancelled put() stored its item or not.
+    """
+
+    __slots__ = ("_changes",)
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        max_elements: int = 1_000_000_000,
+        *,
+        sync: bool = False,
+        visibility_timeout: float = 30.0,
+    ) -> None:
+        super().__init__(
+            path, max_elements, sync=sync, visibility_timeout=visibility_timeout
+        )
+        self._watch_changes()
+
+    async def put(self, item: Buffer) -> None:
+        """Appends `item`, waiting for room if the queue is full."""
+        await self.put_many((item,))
+
+    async def put_many(self, items: Sequence[Buffer]) -> None:
+        """Appends `items` in order, all or nothing, waiting for room for all."""
+
+        def attempt() -> bool | None:
+            try:
+                self._queue.push_many(items)
+                return True
+            except QueueFull:
+                if len(items) > self._queue.max_elements:
+                    raise
+                return None
+
+        await self._retry(attempt)
+
+    async def get(self) -> Delivery:
+        """Hands out the oldest ready item, waiting for one."""
+        return (await self.get_many(1))[0]
+
+    async def get_many(self, max_items: int) -> list[Delivery]:
+        """Hands out up to `max_items` ready items, waiting for the first."""
+        while True:
+            got = self._queue.get(max_items)
+            if got or max_items == 0:
+                return [Delivery._make(entry) for entry in got]
+            # As _retry: arm, try again, then wait for a change, but no
+            # longer than until the next handed-out item expires (an expiry
+            # is no call, so it writes nothing to the pipe).
+            waiter = self._changes.add()
+            self._queue.arm_change_fd()
+            try:
+                got = self._queue.get(max_items)
+                if got:
+                    return [Delivery._make(entry) for entry in got]
+                await asyncio.wait((waiter,), timeout=self._expiry_wait())
+            finally:
+                self._changes.discard(waiter)
+
+    def _expiry_wait(self) -> float | None:
+        # With nothing handed out, an item another task takes meanwhile
+        # expires one timeout from now at the earliest.
+        wait = self._queue.time_to_next_expiry
+        timeout = self._queue.visibility_timeout
+        return timeout if wait is None and timeout > 0 else wait
+
+    def get_nowait(self) -> Delivery:
+        """Hands out the oldest ready item if there is one; else raises Empty."""
+        got = self._queue.get(1)
+        if not got:
+            raise Empty(f"No item is ready: {self._queue.path}")
+        return Delivery._make(got[0])

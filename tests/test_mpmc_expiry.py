@@ -21,8 +21,19 @@ PAST_TTL = 1.3  # Seconds: ttl, plus ttl/1000 for len, plus scheduling slack.
 
 
 def directory_bytes(path: str) -> int:
-    """The size of the files below `path`, measured without asking the queue."""
-    return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file())
+    """The size of the files below `path`, measured without asking the queue.
+
+    A compaction may delete a file between listing and measuring it: such a
+    file counts as gone.
+    """
+    total = 0
+    for entry in Path(path).rglob("*"):
+        try:
+            if entry.is_file():
+                total += entry.stat().st_size
+        except FileNotFoundError:
+            pass
+    return total
 
 
 def wait_until(condition, timeout: float) -> bool:  # noqa: ANN001 - a plain callable

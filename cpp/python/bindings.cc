@@ -35,6 +35,7 @@
 #include <cxxabi.h>
 #endif
 
+#include "rocksq/inspect.h"
 #include "rocksq/rocksq.h"
 #include "serial_worker.h"
 
@@ -623,6 +624,7 @@ struct ErrorClasses {
   PyObject* already_open;
   PyObject* not_a_queue;
   PyObject* closed;
+  PyObject* not_outstanding;
 
   PyObject* For(rocksq::ErrorKind kind) const {
     switch (kind) {
@@ -633,6 +635,7 @@ struct ErrorClasses {
       case rocksq::ErrorKind::kNotAQueue: return not_a_queue;
       case rocksq::ErrorKind::kInvalidArgument: return PyExc_ValueError;
       case rocksq::ErrorKind::kClosed: return closed;
+      case rocksq::ErrorKind::kNotOutstanding: return not_outstanding;
     }
     return base;
   }
@@ -646,6 +649,381 @@ void TranslateError(const std::exception_ptr& error, void* payload) {
                     e.what());
   }
 }
+
+// --- Ack queue (rocksq.AckQueue) ------------------------------------------------
+// Deliveries become (id, bytes, attempt) tuples, which rocksq/_ack_face.py
+// turns into rocksq.Delivery; ids are ints throughout.
+
+using PyAckQueue = QueueHolder<rocksq::AckQueue>;
+
+// The visibility_timeout argument: seconds (int or float), 0 for never.
+std::chrono::milliseconds ToVisibilityTimeout(double seconds) {
+  if (!(seconds >= 0) || seconds > 1e12) {
+    const std::string message =
+        "visibility_timeout must be between 0 and 1e12 seconds, got " + std::to_string(seconds);
+    throw nb::value_error(message.c_str());
+  }
+  const auto timeout = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::duration<double>(seconds));
+  // A positive timeout shorter than a millisecond still expires.
+  return seconds > 0 && timeout.count() == 0 ? std::chrono::milliseconds(1) : timeout;
+}
+
+// An id argument: an int, or a delivery (a tuple, such as rocksq.Delivery,
+// whose first field is the id).
+uint64_t ToId(nb::handle item) {
+  if (PyTuple_Check(item.ptr()) && PyTuple_GET_SIZE(item.ptr()) > 0) {
+    return ToCount(PyTuple_GET_ITEM(item.ptr(), 0));
+  }
+  return ToCount(item);
+}
+
+// An iterable of ids, each an int or a delivery (see ToId).
+std::vector<uint64_t> ToIds(nb::handle ids) {
+  std::vector<uint64_t> result;
+  nb::object iterator = nb::steal(PyObject_GetIter(ids.ptr()));
+  if (!iterator.is_valid()) throw nb::python_error();
+  while (PyObject* item = PyIter_Next(iterator.ptr())) {
+    nb::object owned = nb::steal(item);
+    result.push_back(ToId(owned));
+  }
+  if (PyErr_Occurred()) throw nb::python_error();
+  return result;
+}
+
+nb::object ToDeliveryTuple(const rocksq::Delivery& delivery) {
+  nb::object tuple = nb::steal(PyTuple_New(3));
+  if (!tuple.is_valid()) throw nb::python_error();
+  PyObject* fields[3] = {
+      PyLong_FromUnsignedLongLong(delivery.id),
+      PyBytes_FromStringAndSize(delivery.payload.data(),
+                                static_cast<Py_ssize_t>(delivery.payload.size())),
+      PyLong_FromUnsignedLong(delivery.attempt)};
+  for (Py_ssize_t field = 0; field < 3; ++field) {
+    // The tuple owns each field, created or not, and releases it.
+    PyTuple_SET_ITEM(tuple.ptr(), field, fields[field]);
+  }
+  if (!fields[0] || !fields[1] || !fields[2]) throw nb::python_error();
+  return tuple;
+}
+
+nb::list ToDeliveryTuples(const rocksq::Deliveries& deliveries) {
+  nb::list result = nb::steal<nb::list>(PyList_New(static_cast<Py_ssize_t>(deliveries.size())));
+  if (!result.is_valid()) throw nb::python_error();
+  for (size_t i = 0; i < deliveries.size(); ++i) {
+    PyList_SET_ITEM(result.ptr(), static_cast<Py_ssize_t>(i),
+                    ToDeliveryTuple(deliveries[i]).release().ptr());
+  }
+  return result;
+}
+
+nb::list AckGet(const PyAckQueue& queue, nb::handle max_items) {
+  const size_t count = ToItemCount(max_items);
+  return ToDeliveryTuples(Run(true, [&] { return queue->Get(count); }));
+}
+
+nb::list AckGetWait(const PyAckQueue& queue, nb::handle max_items,
+                    std::optional<double> timeout) {
+  const size_t count = ToItemCount(max_items);
+  rocksq::Deliveries deliveries;
+  WaitInSlices(timeout, [&](std::chrono::nanoseconds slice) {
+    deliveries = queue->GetWait(count, slice);
+    return !deliveries.empty() || count == 0;
+  });
+  return ToDeliveryTuples(deliveries);
+}
+
+// Pushes, waiting for room; the last slice's kQueueFull is the timeout's.
+void AckPushWait(const PyAckQueue& queue, const PinnedItems& pinned,
+                 std::optional<double> timeout) {
+  const bool done = WaitInSlices(timeout, [&](std::chrono::nanoseconds slice) {
+    try {
+      queue->PushBatchWait(pinned.views(), slice);
+      return true;
+    } catch (const rocksq::Error& error) {
+      if (error.kind() != rocksq::ErrorKind::kQueueFull ||
+          pinned.views().size() > queue->MaxElements()) {
+        throw;
+      }
+      return false;
+    }
+  });
+  if (!done) queue->PushBatchWait(pinned.views(), std::chrono::nanoseconds::zero());
+}
+
+nb::list AckFailedItems(const PyAckQueue& queue, nb::handle max_items) {
+  const size_t count = max_items.is_none() ? std::numeric_limits<size_t>::max()
+                                           : ToItemCount(max_items);
+  std::vector<rocksq::FailedItem> items = Run(true, [&] { return queue->Failed(count); });
+  nb::list result;
+  for (const rocksq::FailedItem& item : items) {
+    result.append(nb::make_tuple(item.id, nb::bytes(item.payload.data(), item.payload.size())));
+  }
+  return result;
+}
+
+uint64_t AckRequeueFailed(const PyAckQueue& queue, nb::handle ids) {
+  if (ids.is_none()) return Run(true, [&] { return queue->RequeueAllFailed(); });
+  const std::vector<uint64_t> id_list = ToIds(ids);
+  return Run(true, [&] { return queue->RequeueFailed(id_list); });
+}
+
+void DefAckQueue(nb::module_& m) {
+  nb::class_<PyAckQueue>(
+      m, "AckQueue",
+      "A persistent at-least-once queue of byte strings in the directory `path`.\n\n"
+      "get() hands items out as (id, bytes, attempt) without removing them;\n"
+      "ack() removes, nack() returns, ack_failed() sets aside. Calls that touch\n"
+      "the disk release the GIL. Errors raise the exceptions of rocksq._errors.")
+      .def(
+          "__init__",
+          [](PyAckQueue* self, const std::filesystem::path& path, nb::handle max_elements,
+             bool sync, double visibility_timeout) {
+            rocksq::AckOptions options;
+            options.max_elements = ToCount(max_elements);
+            options.sync = sync;
+            options.visibility_timeout = ToVisibilityTimeout(visibility_timeout);
+            const std::string path_string = path.string();
+            new (self) PyAckQueue(
+                Run(true, [&] { return rocksq::AckQueue::Open(path_string, options); }));
+          },
+          nb::arg("path"), nb::arg("max_elements").none() = 1'000'000'000,
+          nb::arg("sync") = false, nb::arg("visibility_timeout") = 30.0,
+          nb::sig("def __init__(self, path: str | os.PathLike[str], max_elements: int = 1000000000, "
+                  "sync: bool = False, visibility_timeout: float = 30.0) -> None"),
+          "Opens (creating if needed) the ack queue stored in `path`.")
+      .def(
+          "push",
+          [](const PyAckQueue& queue, nb::handle item) {
+            PinnedItems pinned(1);
+            pinned.Pin(item.ptr(), "put", -1);
+            Run(true, [&] { queue->Push(pinned.views().front()); });
+          },
+          nb::arg("item").none(),
+          nb::sig("def push(self, item: typing_extensions.Buffer) -> None"),
+          "Appends one item; raises QueueFull if the queue is full.")
+      .def(
+          "push_many",
+          [](const PyAckQueue& queue, nb::handle items) {
+            PinnedItems pinned = PinItems(items, "put_many");
+            Run(true, [&] { queue->PushBatch(pinned.views()); });
+          },
+          nb::arg("items").none(),
+          nb::sig("def push_many(self, items: list[typing_extensions.Buffer] | "
+                  "tuple[typing_extensions.Buffer, ...]) -> None"),
+          "Appends the items in order, all or nothing.")
+      .def(
+          "push_wait",
+          [](const PyAckQueue& queue, nb::handle item, std::optional<double> timeout) {
+            PinnedItems pinned(1);
+            pinned.Pin(item.ptr(), "put", -1);
+            AckPushWait(queue, pinned, timeout);
+          },
+          nb::arg("item").none(), nb::arg("timeout").none() = nb::none(),
+          nb::sig("def push_wait(self, item: typing_extensions.Buffer, "
+                  "timeout: float | None = None) -> None"),
+          "Like push(), but waits up to `timeout` seconds (None: no limit) for room.")
+      .def(
+          "push_many_wait",
+          [](const PyAckQueue& queue, nb::handle items, std::optional<double> timeout) {
+            AckPushWait(queue, PinItems(items, "put_many"), timeout);
+          },
+          nb::arg("items").none(), nb::arg("timeout").none() = nb::none(),
+          nb::sig("def push_many_wait(self, items: list[typing_extensions.Buffer] | "
+                  "tuple[typing_extensions.Buffer, ...], timeout: float | None = None) -> None"),
+          "Like push_many(), but waits up to `timeout` seconds for room for all.")
+      .def("get", &AckGet, nb::arg("max_items").none() = 1,
+           nb::sig("def get(self, max_items: int = 1) -> list[tuple[int, bytes, int]]"),
+           "Hands out up to `max_items` ready items as (id, bytes, attempt); [] if none.")
+      .def(
+          "get_one",
+          [](const PyAckQueue& queue) -> nb::object {
+            rocksq::Deliveries deliveries = Run(true, [&] { return queue->Get(1); });
+            if (deliveries.empty()) return nb::none();
+            return ToDeliveryTuple(deliveries[0]);
+          },
+          nb::sig("def get_one(self) -> tuple[int, bytes, int] | None"),
+          "Hands out the oldest ready item as (id, bytes, attempt), or None.")
+      .def("get_wait", &AckGetWait, nb::arg("max_items").none() = 1,
+           nb::arg("timeout").none() = nb::none(),
+           nb::sig("def get_wait(self, max_items: int = 1, timeout: float | None = None) "
+                   "-> list[tuple[int, bytes, int]]"),
+           "Like get(), but waits up to `timeout` seconds (None: no limit) for an item;\n"
+           "Ctrl-C interrupts it within 100 ms.")
+      .def(
+          "ack",
+          [](const PyAckQueue& queue, nb::handle item) {
+            const uint64_t id = ToId(item);
+            Run(true, [&] { queue->Ack(id); });
+          },
+          nb::arg("id"), "Removes the handed-out item `id` (an int or a delivery) for good.")
+      .def(
+          "ack_many",
+          [](const PyAckQueue& queue, nb::handle ids) {
+            const std::vector<uint64_t> id_list = ToIds(ids);
+            Run(true, [&] { queue->AckBatch(id_list); });
+          },
+          nb::arg("ids"), "Acks every id or none, in one write.")
+      .def(
+          "nack",
+          [](const PyAckQueue& queue, nb::handle item) {
+            const uint64_t id = ToId(item);
+            Run(true, [&] { queue->Nack(id); });
+          },
+          nb::arg("id"), "Returns the handed-out item `id` to the head.")
+      .def(
+          "nack_many",
+          [](const PyAckQueue& queue, nb::handle ids) {
+            const std::vector<uint64_t> id_list = ToIds(ids);
+            Run(true, [&] { queue->NackBatch(id_list); });
+          },
+          nb::arg("ids"), "Nacks every id or none.")
+      .def(
+          "ack_failed",
+          [](const PyAckQueue& queue, nb::handle item) {
+            const uint64_t id = ToId(item);
+            Run(true, [&] { queue->AckFailed(id); });
+          },
+          nb::arg("id"), "Moves the handed-out item `id` among the failed ones.")
+      .def(
+          "ack_failed_many",
+          [](const PyAckQueue& queue, nb::handle ids) {
+            const std::vector<uint64_t> id_list = ToIds(ids);
+            Run(true, [&] { queue->AckFailedBatch(id_list); });
+          },
+          nb::arg("ids"), "Fails every id or none, in one write.")
+      .def("failed", &AckFailedItems, nb::arg("max_items").none() = nb::none(),
+           nb::sig("def failed(self, max_items: int | None = None) -> list[tuple[int, bytes]]"),
+           "Up to `max_items` (None: all) failed items as (id, bytes), smallest id first.")
+      .def("requeue_failed", &AckRequeueFailed, nb::arg("ids").none() = nb::none(),
+           nb::sig("def requeue_failed(self, ids: collections.abc.Iterable[int] | None = None) "
+                   "-> int"),
+           "Appends the failed items `ids` (None: all) as ready ones with new ids;\n"
+           "returns how many were failed and are now requeued.")
+      .def_prop_ro(
+          "ready", [](const PyAckQueue& queue) { return queue->ReadyLen(); },
+          "Items ready to be handed out.")
+      .def_prop_ro(
+          "unacked", [](const PyAckQueue& queue) { return queue->UnackedLen(); },
+          "Items handed out and not yet settled.")
+      .def_prop_ro(
+          "failed_count", [](const PyAckQueue& queue) { return queue->FailedLen(); },
+          "Failed items.")
+      .def_prop_ro(
+          "len", [](const PyAckQueue& queue) { return queue->Len(); },
+          "Every item stored: ready + unacked + failed_count.")
+      .def_prop_ro(
+          "payload_size", [](const PyAckQueue& queue) { return queue->PayloadBytes(); },
+          "The sum of the stored items' sizes, in bytes.")
+      .def_prop_ro(
+          "disk_size", [](const PyAckQueue& queue) { return queue->DiskBytes(); },
+          nb::call_guard<GilRelease>(), "The size of the queue's files, in bytes.")
+      .def_prop_ro(
+          "is_empty", [](const PyAckQueue& queue) { return queue->IsEmpty(); },
+          "True if no item is stored.")
+      .def_prop_ro(
+          "max_elements", [](const PyAckQueue& queue) { return queue->MaxElements(); },
+          "The most items the queue holds at once.")
+      .def_prop_ro(
+          "visibility_timeout",
+          [](const PyAckQueue& queue) {
+            return std::chrono::duration<double>(queue->VisibilityTimeout()).count();
+          },
+          "Seconds a handed-out item stays handed out; 0 for ever.")
+      .def_prop_ro(
+          "time_to_next_expiry",
+          [](const PyAckQueue& queue) -> std::optional<double> {
+            const std::chrono::nanoseconds next = queue->TimeToNextExpiry();
+            if (next == std::chrono::nanoseconds::max()) return std::nullopt;
+            return std::chrono::duration<double>(next).count();
+          },
+          "Seconds until the next handed-out item expires; None if none will.")
+      .def_prop_ro(
+          "path", [](const PyAckQueue& queue) { return queue->Path(); },
+          "The queue's directory, as given when it was opened.")
+      .def("set_change_fd", &ChangeNotifier::Attach<PyAckQueue>, nb::arg("fd").none(),
+           "After each arm_change_fd(), the next push, ack, nack, fail or requeue\n"
+           "writes one byte to `fd`; None stops that.")
+      .def(
+          "arm_change_fd",
+          [](PyAckQueue& queue) {
+            if (queue.notifier) queue.notifier->Arm();
+          },
+          "Asks for one byte on the change fd after the next change.")
+      .def(
+          "close", [](const PyAckQueue& queue) { queue->Close(); }, nb::call_guard<GilRelease>(),
+          "Closes the queue; unsettled items are ready at the next open.")
+      .def_static(
+          "destroy",
+          [](const std::filesystem::path& path) {
+            const std::string path_string = path.string();
+            Run(true, [&] { rocksq::AckQueue::Destroy(path_string); });
+          },
+          nb::arg("path"), nb::sig("def destroy(path: str | os.PathLike[str]) -> None"),
+          "Deletes the ack queue stored in `path`; does nothing if it does not exist.");
+}
+
+// --- End of the ack queue ---------------------------------------------------------
+
+// --- Inspection (rocksq.inspection, the `rocksq` command) ----------------------------
+// Reads a queue's directory without opening the queue (rocksq/inspect.h).
+// The core call runs with the GIL released; the Python objects are built
+// after it.
+
+nb::dict InspectQueue(const std::filesystem::path& path) {
+  const std::string path_string = path.string();
+  const rocksq::QueueSnapshot snapshot =
+      Run(true, [&] { return rocksq::InspectQueue(path_string); });
+  nb::list labels;
+  for (const rocksq::LabelPosition& label : snapshot.labels) {
+    nb::dict entry;
+    entry["label"] = label.label;
+    entry["position"] = label.position;
+    entry["unread"] = label.unread;
+    labels.append(entry);
+  }
+  nb::dict result;
+  result["path"] = snapshot.path;
+  result["kind"] = snapshot.kind;
+  result["len"] = snapshot.length;
+  result["payload_size"] = snapshot.payload_bytes;
+  result["disk_size"] = snapshot.disk_bytes;
+  result["first_position"] = snapshot.first_position;
+  result["end_position"] = snapshot.end_position;
+  result["oldest_added_micros"] = snapshot.oldest_added_micros;
+  result["newest_added_micros"] = snapshot.newest_added_micros;
+  result["labels"] = labels;
+  return result;
+}
+
+nb::list PeekItems(const std::filesystem::path& path, nb::handle max_items,
+                   const std::string& label) {
+  const std::string path_string = path.string();
+  const size_t count = ToItemCount(max_items);
+  const std::vector<rocksq::StoredItem> items =
+      Run(true, [&] { return rocksq::PeekItems(path_string, count, label); });
+  nb::list result;
+  for (const rocksq::StoredItem& item : items) {
+    result.append(nb::make_tuple(item.position,
+                                 nb::bytes(item.data.data(), item.data.size()),
+                                 item.added_micros));
+  }
+  return result;
+}
+
+void DefInspection(nb::module_& m) {
+  m.def("inspect_queue", &InspectQueue, nb::arg("path"),
+        nb::sig("def inspect_queue(path: str | os.PathLike[str]) -> dict[str, typing.Any]"),
+        "The kind, sizes, positions and labels of the queue in `path`, read\n"
+        "without opening it (it may be open elsewhere); see rocksq.inspection.");
+  m.def("peek_items", &PeekItems, nb::arg("path"), nb::arg("max_items").none() = 10,
+        nb::arg("label") = "",
+        nb::sig("def peek_items(path: str | os.PathLike[str], max_items: int = 10, "
+                "label: str = '') -> list[tuple[int, bytes, int]]"),
+        "Up to `max_items` stored items as (position, data, added_micros),\n"
+        "oldest first (from `label`'s position if given), without consuming them.");
+}
+// --- End of inspection ----------------------------------------------------------------
 
 }  // namespace
 
@@ -666,7 +1044,7 @@ NB_MODULE(_core, m) {
       class_named("RocksQError"),     class_named("QueueFull"),
       class_named("StorageError"),    class_named("CorruptionError"),
       class_named("QueueAlreadyOpen"), class_named("NotAQueueError"),
-      class_named("QueueClosed"),
+      class_named("QueueClosed"),     class_named("NotOutstanding"),
   };
   nb::register_exception_translator(
       TranslateError, const_cast<ErrorClasses*>(&error_classes));
@@ -683,6 +1061,7 @@ NB_MODULE(_core, m) {
       "The future result of an operation submitted to a queue's worker.")
       .def_prop_ro("is_ready", &PendingOperation::ready, "True once the operation finished.")
       .def("take", &PendingOperation::Take, nb::arg("wait"),
+           nb::sig("def take(self, wait: bool) -> tuple[bool, typing.Any]"),
            "(True, result) once finished (waiting for it if `wait`), else\n"
            "(False, None); raises the operation's error. Only once.");
 
@@ -707,16 +1086,16 @@ NB_MODULE(_core, m) {
           },
           nb::arg("path"), nb::arg("max_elements").none() = 1'000'000'000,
           nb::arg("sync") = false,
-          nb::sig("def __init__(self, path: str | os.PathLike, "
+          nb::sig("def __init__(self, path: str | os.PathLike[str], "
                   "max_elements: int = 1000000000, sync: bool = False) -> None"),
           "Opens (creating if needed) the queue stored in `path`.")
       .def("push", &Push, nb::arg("item").none(), nb::arg("no_gil") = true,
-           nb::sig("def push(self, item: collections.abc.Buffer, "
+           nb::sig("def push(self, item: typing_extensions.Buffer, "
                    "no_gil: bool = True) -> None"),
            "Appends one bytes-like item; raises QueueFull if the queue is full.")
       .def("push_many", &PushMany, nb::arg("items").none(), nb::arg("no_gil") = true,
-           nb::sig("def push_many(self, items: list[collections.abc.Buffer] | "
-                   "tuple[collections.abc.Buffer, ...], no_gil: bool = True) "
+           nb::sig("def push_many(self, items: list[typing_extensions.Buffer] | "
+                   "tuple[typing_extensions.Buffer, ...], no_gil: bool = True) "
                    "-> None"),
            "Appends the items in order, all or nothing.")
       .def("pop", &Pop, nb::arg("max_items").none() = 1, nb::arg("no_gil") = true,
@@ -725,6 +1104,7 @@ NB_MODULE(_core, m) {
            "Removes and returns up to `max_items` items, oldest first; [] if "
            "the queue is empty.")
       .def("pop_one", &PopOne, nb::arg("no_gil") = true,
+           nb::sig("def pop_one(self, no_gil: bool = True) -> bytes | None"),
            "Removes and returns the oldest item, or None if the queue is empty.")
       .def("pop_wait", &PopWait, nb::arg("max_items").none() = 1,
            nb::arg("timeout").none() = nb::none(),
@@ -734,14 +1114,14 @@ NB_MODULE(_core, m) {
            "item; [] if none came. Releases the GIL while waiting; Ctrl-C\n"
            "interrupts it within 100 ms.")
       .def("push_wait", &PushWait, nb::arg("item").none(), nb::arg("timeout").none() = nb::none(),
-           nb::sig("def push_wait(self, item: collections.abc.Buffer, "
+           nb::sig("def push_wait(self, item: typing_extensions.Buffer, "
                    "timeout: float | None = None) -> None"),
            "Like push(), but waits up to `timeout` seconds (None: no limit) for\n"
            "room; then raises QueueFull.")
       .def("push_many_wait", &PushManyWait, nb::arg("items").none(),
            nb::arg("timeout").none() = nb::none(),
-           nb::sig("def push_many_wait(self, items: list[collections.abc.Buffer] | "
-                   "tuple[collections.abc.Buffer, ...], timeout: float | None = None) "
+           nb::sig("def push_many_wait(self, items: list[typing_extensions.Buffer] | "
+                   "tuple[typing_extensions.Buffer, ...], timeout: float | None = None) "
                    "-> None"),
            "Like push_many(), but waits up to `timeout` seconds for room for all.")
       .def("submit_push_many",
@@ -793,7 +1173,7 @@ NB_MODULE(_core, m) {
             Run(true, [&] { rocksq::FifoQueue::Destroy(path_string); });
           },
           nb::arg("path"),
-          nb::sig("def destroy(path: str | os.PathLike) -> None"),
+          nb::sig("def destroy(path: str | os.PathLike[str]) -> None"),
           "Deletes the queue stored in `path`; does nothing if it does not "
           "exist. Raises QueueAlreadyOpen if it is open.");
   DefChangeFdAndWorker(
@@ -826,12 +1206,12 @@ NB_MODULE(_core, m) {
                 true, [&] { return rocksq::MpmcQueue::Open(path_string, options); }));
           },
           nb::arg("path"), nb::arg("ttl").none(), nb::arg("sync") = false,
-          nb::sig("def __init__(self, path: str | os.PathLike, ttl: int, "
+          nb::sig("def __init__(self, path: str | os.PathLike[str], ttl: int, "
                   "sync: bool = False) -> None"),
           "Opens (creating if needed) the MPMC queue stored in `path`.")
       .def("add", &MpmcAdd, nb::arg("items").none(), nb::arg("no_gil") = true,
-           nb::sig("def add(self, items: list[collections.abc.Buffer] | "
-                   "tuple[collections.abc.Buffer, ...], no_gil: bool = True) "
+           nb::sig("def add(self, items: list[typing_extensions.Buffer] | "
+                   "tuple[typing_extensions.Buffer, ...], no_gil: bool = True) "
                    "-> None"),
            "Appends the items in order, all or nothing.")
       .def("next", &MpmcNext, nb::arg("label").none(), nb::arg("start_position"),
@@ -846,7 +1226,9 @@ NB_MODULE(_core, m) {
            nb::arg("no_gil") = true,
            nb::sig("def remove_label(self, label: str, no_gil: bool = True) -> bool"),
            "Deletes the label; False if there was none.")
-      .def_prop_ro("labels", &MpmcLabels, "The labels, sorted.")
+      .def_prop_ro("labels", &MpmcLabels,
+                   nb::for_getter(nb::sig("def labels(self) -> list[str]")),
+                   "The labels, sorted.")
       .def_prop_ro(
           "len", [](const PyMpmcQueue& queue) { return queue->Len(); },
           "The number of elements alive.")
@@ -881,7 +1263,7 @@ NB_MODULE(_core, m) {
             Run(true, [&] { rocksq::MpmcQueue::Destroy(path_string); });
           },
           nb::arg("path"),
-          nb::sig("def destroy(path: str | os.PathLike) -> None"),
+          nb::sig("def destroy(path: str | os.PathLike[str]) -> None"),
           "Deletes the MPMC queue stored in `path`; does nothing if it does not "
           "exist. Raises QueueAlreadyOpen if it is open.");
   DefChangeFdAndWorker(
@@ -929,4 +1311,7 @@ NB_MODULE(_core, m) {
              });
            });
   // --- End of the MPMC queue ------------------------------------------------------
+
+  DefAckQueue(m);  // rocksq.AckQueue
+  DefInspection(m);  // rocksq.inspection
 }

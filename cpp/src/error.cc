@@ -18,6 +18,8 @@ const char* ErrorKindName(ErrorKind kind) noexcept {
       return "Invalid argument";
     case ErrorKind::kClosed:
       return "Queue closed";
+    case ErrorKind::kNotOutstanding:
+      return "Not outstanding";
   }
   return "Error";
 }

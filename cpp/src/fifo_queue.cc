@@ -276,6 +276,7 @@ void FifoQueueImpl::Close() {
     if (database_.db) database_.db->DisableManualCompaction();
     reclaimer_->Stop();
   }
+  cursor_file_.reset();  // Closes its descriptor: the directory is free to go.
   database_.Close();
 }
 

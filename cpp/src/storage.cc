@@ -4,9 +4,14 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <cerrno>
+#include <cstdarg>
+#include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <random>
 #include <filesystem>
 #include <mutex>
@@ -15,6 +20,7 @@
 #include <system_error>
 
 #include "rocksdb/cache.h"
+#include "rocksdb/env.h"
 #include "rocksdb/table.h"
 
 namespace rocksq {
@@ -37,13 +43,15 @@ const char* FamilyPrefix(QueueKind kind) {
       return "fifo_";
     case QueueKind::kMpmc:
       return "mpmc_";
+    case QueueKind::kAck:
+      return "ack_";
   }
   return "";
 }
 
 // The kind whose prefix every one of `names` starts with, if there is one.
 std::optional<QueueKind> KindOfFamilies(const std::vector<std::string>& names) {
-  for (QueueKind kind : {QueueKind::kFifo, QueueKind::kMpmc}) {
+  for (QueueKind kind : {QueueKind::kFifo, QueueKind::kMpmc, QueueKind::kAck}) {
     const bool all_of_kind =
         !names.empty() && std::all_of(names.begin(), names.end(), [&](const std::string& name) {
           return name.rfind(FamilyPrefix(kind), 0) == 0;
@@ -62,6 +70,50 @@ std::set<std::string>& Claims() {
   static std::set<std::string> claims;
   return claims;
 }
+
+// RocksDB's diagnostic log, the LOG file in the queue's directory. RocksDB's
+// own LOG writer aborts the process when a line is logged after a write to
+// LOG failed (an assertion that Debian's librocksdb keeps), and a full disk
+// makes that write fail: a queue left on a full filesystem died within
+// seconds, when RocksDB's free-space poll logged its next line
+// (tests/test_write_failures.py). This log writes each line with one
+// write(2) and ignores failures, since a line lost to a full disk costs
+// nothing. It starts the file over past kMaxBytes.
+class DiagnosticLog final : public rocksdb::Logger {
+ public:
+  explicit DiagnosticLog(const std::string& directory)
+      : fd_(::open((directory + "/LOG").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
+                   0644)) {
+    struct stat info;
+    if (fd_ >= 0 && ::fstat(fd_, &info) == 0) written_ = static_cast<uint64_t>(info.st_size);
+  }
+  ~DiagnosticLog() override {
+    if (fd_ >= 0) ::close(fd_);
+  }
+
+  using rocksdb::Logger::Logv;
+  void Logv(const char* format, va_list ap) override {
+    if (fd_ < 0) return;
+    char line[1024];
+    const std::time_t now = std::time(nullptr);
+    std::tm utc;
+    gmtime_r(&now, &utc);
+    size_t length = std::strftime(line, sizeof(line), "%Y/%m/%d-%H:%M:%S ", &utc);
+    const int body = std::vsnprintf(line + length, sizeof(line) - length, format, ap);
+    if (body < 0) return;
+    length = std::min(length + static_cast<size_t>(body), sizeof(line) - 1);
+    line[length++] = '\n';
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (written_ + length > kMaxBytes && ::ftruncate(fd_, 0) == 0) written_ = 0;
+    if (::write(fd_, line, length) > 0) written_ += length;
+  }
+
+ private:
+  static constexpr uint64_t kMaxBytes = 1 << 20;
+  const int fd_;
+  std::mutex mutex_;
+  uint64_t written_ = 0;  // The file's size, as far as this log knows.
+};
 
 rocksdb::DBOptions QueueDbOptions() {
   rocksdb::DBOptions options;
@@ -142,20 +194,25 @@ std::optional<std::vector<std::string>> InspectDirectory(const std::string& path
   if (held && *held != kind) {
     throw Error(ErrorKind::kNotAQueue, path,
                 std::string("holds a RocksQ ") + QueueKindName(*held) + ", not " +
-                    (kind == QueueKind::kMpmc ? "an " : "a ") + QueueKindName(kind));
+                    (kind == QueueKind::kFifo ? "a " : "an ") + QueueKindName(kind));
   }
   if (!held) {
     throw Error(ErrorKind::kNotAQueue, path,
                 std::string("holds a RocksDB database that is not a RocksQ ") +
                     QueueKindName(kind) + " (column families: " +
-                    (names.empty() ? std::string("default only") : ListFamilies(names)) + ")");
+                    (names.empty() ? std::string("default only") : ListFamilies(names)) + ")" +
+                    // A MANIFEST cut short reads as a database of the default family alone.
+                    (names.empty() ? "; if it was a queue, its MANIFEST file is damaged" : ""));
   }
   return names;
 }
 
-// RocksDB reports a held LOCK file as an IO error mentioning the lock.
+// RocksDB reports a LOCK file another process holds as "While lock file:
+// ...: Resource temporarily unavailable". A LOCK it cannot open at all
+// ("while open a file for lock: ...: Read-only file system") is a storage
+// error: nobody holds the queue.
 bool IsLockError(const rocksdb::Status& status) {
-  return status.IsIOError() && status.ToString().find("lock") != std::string::npos;
+  return status.IsIOError() && status.ToString().find("While lock file") != std::string::npos;
 }
 
 std::string CanonicalPath(const std::string& path) {
@@ -194,6 +251,8 @@ const char* QueueKindName(QueueKind kind) {
       return "FIFO queue";
     case QueueKind::kMpmc:
       return "MPMC queue";
+    case QueueKind::kAck:
+      return "ack queue";
   }
   return "queue";
 }
@@ -261,6 +320,11 @@ rocksdb::DB* OpenDatabase(const std::string& path, const std::string& directory,
     descriptors.emplace_back(name, ItemFamilyOptions(block_cache));
   }
   rocksdb::DBOptions options = QueueDbOptions();
+  if (create) {
+    std::error_code ignored;  // If this fails, DB::Open reports why.
+    fs::create_directories(directory, ignored);
+  }
+  options.info_log = std::make_shared<DiagnosticLog>(directory);
   options.create_if_missing = create;
   options.create_missing_column_families = create;
   rocksdb::DB* db = nullptr;
@@ -391,6 +455,103 @@ void DestroyQueueDatabase(const std::string& path, QueueKind kind) {
   }
   fs::remove_all(path, error);
   if (error) throw Error(ErrorKind::kStorage, path, "removing the directory: " + error.message());
+}
+
+// --- Reading a queue that may be open elsewhere -------------------------------
+
+StoredQueue ReadStoredQueue(const std::string& path) {
+  std::error_code error;
+  const fs::file_status status = fs::status(path, error);
+  if (error && error != std::errc::no_such_file_or_directory) {
+    throw Error(ErrorKind::kStorage, path, "cannot inspect: " + error.message());
+  }
+  if (!fs::exists(status)) throw Error(ErrorKind::kNotAQueue, path, "does not exist");
+  if (!fs::is_directory(status)) {
+    throw Error(ErrorKind::kNotAQueue, path, "is a file, not a queue directory");
+  }
+  if (!IsQueueDirectory(path)) {
+    throw Error(ErrorKind::kNotAQueue, path,
+                IsEmptyDirectory(path) ? "is an empty directory, not a queue"
+                                       : "the directory holds no RocksQ queue");
+  }
+  std::vector<std::string> names;
+  rocksdb::Status listed = rocksdb::DB::ListColumnFamilies(QueueDbOptions(), path, &names);
+  if (!listed.ok()) ThrowStatus(path, "reading the database's column families", listed);
+  names.erase(std::remove(names.begin(), names.end(), rocksdb::kDefaultColumnFamilyName),
+              names.end());
+  const std::optional<QueueKind> kind = KindOfFamilies(names);
+  if (!kind) {
+    throw Error(ErrorKind::kNotAQueue, path,
+                "holds a RocksDB database that is not a queue of a kind this build knows "
+                "(column families: " +
+                    (names.empty() ? std::string("default only") : ListFamilies(names)) + ")");
+  }
+  return {*kind, std::move(names)};
+}
+
+SecondaryQueueDatabase::SecondaryQueueDatabase(const std::string& path,
+                                               const std::vector<std::string>& families)
+    : path_(path) {
+  std::error_code error;
+  std::string pattern = (fs::temp_directory_path(error) / "rocksq-inspect-XXXXXX").string();
+  if (error || ::mkdtemp(pattern.data()) == nullptr) {
+    throw Error(ErrorKind::kStorage, path,
+                "cannot create a temporary directory for reading the queue");
+  }
+  secondary_directory_ = pattern;
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  descriptors.emplace_back(rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions());
+  for (const std::string& name : families) {
+    descriptors.emplace_back(name, rocksdb::ColumnFamilyOptions());
+  }
+  rocksdb::DBOptions options = QueueDbOptions();
+  options.create_if_missing = false;
+  options.create_missing_column_families = false;
+  // A secondary keeps every table file open from the start, so a file the
+  // primary's compaction deletes meanwhile stays readable.
+  options.max_open_files = -1;
+  rocksdb::DB* db = nullptr;
+  rocksdb::Status opened;
+  // A live primary deletes a write-ahead log once its memtable is flushed,
+  // and replaces the MANIFEST now and then: a file listed a moment ago can
+  // be gone when the secondary reads it. A second try sees the new set.
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    families_.clear();
+    opened = rocksdb::DB::OpenAsSecondary(options, path, secondary_directory_, descriptors,
+                                          &families_, &db);
+    if (opened.ok() || !(opened.IsIOError() || opened.IsPathNotFound())) break;
+  }
+  if (!opened.ok()) {
+    fs::remove_all(secondary_directory_, error);
+    ThrowStatus(path, "opening for reading", opened);
+  }
+  db_.reset(db);
+  try {
+    std::string version;
+    rocksdb::Status found = db->Get(rocksdb::ReadOptions(), kFormatKey, &version);
+    if (found.ok() && version != kFormatVersion) {
+      throw Error(ErrorKind::kNotAQueue, path,
+                  "on-disk format version " + version + " is not supported (this build reads " +
+                      kFormatVersion + ")");
+    }
+    if (!found.ok() && !found.IsNotFound()) ThrowStatus(path, "reading the format marker", found);
+  } catch (...) {
+    Release();
+    throw;
+  }
+}
+
+SecondaryQueueDatabase::~SecondaryQueueDatabase() { Release(); }
+
+void SecondaryQueueDatabase::Release() noexcept {
+  if (db_) {
+    for (rocksdb::ColumnFamilyHandle* family : families_) db_->DestroyColumnFamilyHandle(family);
+    families_.clear();
+    db_->Close();  // Nothing was written: there is nothing to lose.
+    db_.reset();
+  }
+  std::error_code ignored;
+  fs::remove_all(secondary_directory_, ignored);
 }
 
 uint64_t DirectoryBytes(const std::string& path) {

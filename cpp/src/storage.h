@@ -19,9 +19,10 @@ namespace rocksq {
 // The kinds of queue RocksQ stores. Each keeps its data in column families
 // whose names start with its own prefix, so a directory's column families
 // tell which kind it holds before it is opened.
-enum class QueueKind { kFifo, kMpmc };
+enum class QueueKind { kFifo, kMpmc, kAck };
 
-const char* QueueKindName(QueueKind kind);  // "FIFO queue", "MPMC queue"
+// "FIFO queue", "MPMC queue", "ack queue"
+const char* QueueKindName(QueueKind kind);
 
 // Throws the Error that `status` (not ok) stands for, prefixed by `action`:
 // "Storage error: /q: writing items: IO error: No space left on device".
@@ -76,6 +77,51 @@ QueueDatabase OpenQueueDatabase(const std::string& path, QueueKind kind,
 // path does not exist.
 void DestroyQueueDatabase(const std::string& path, QueueKind kind);
 
+
+// --- Reading a queue that may be open elsewhere (see rocksq/inspect.h) -------
+
+// Which kind of queue a directory holds and its non-default column families,
+// read from the database's manifest without opening it or taking its lock.
+struct StoredQueue {
+  QueueKind kind;
+  std::vector<std::string> families;
+};
+
+// Throws kNotAQueue if `path` does not exist, is a file or an empty
+// directory, or holds anything but a RocksQ queue of a kind this build knows.
+StoredQueue ReadStoredQueue(const std::string& path);
+
+// A queue's database opened as a RocksDB secondary instance: it reads the
+// files as they were when it opened (flushed tables plus the write-ahead
+// log replayed in memory), takes no lock and writes nothing in the queue's
+// directory, so it works while another process has the queue open. RocksDB
+// documents a read-only open beside a writer as undefined behaviour; a
+// secondary is made for it. Its own info log lives in a temporary directory,
+// removed on close. It never catches up with the primary: every read sees
+// the database as it was at open.
+class SecondaryQueueDatabase {
+ public:
+  // Opens the default family and `families` (all must exist). Throws
+  // kNotAQueue if the format marker names another format, kStorage or
+  // kCorruption if RocksDB cannot open the files.
+  SecondaryQueueDatabase(const std::string& path, const std::vector<std::string>& families);
+  ~SecondaryQueueDatabase();
+  SecondaryQueueDatabase(const SecondaryQueueDatabase&) = delete;
+  SecondaryQueueDatabase& operator=(const SecondaryQueueDatabase&) = delete;
+
+  rocksdb::DB* db() const { return db_.get(); }
+  // The handle of families[index], in the order given to the constructor.
+  rocksdb::ColumnFamilyHandle* family(size_t index) const { return families_[index + 1]; }
+  const std::string& path() const { return path_; }
+
+ private:
+  void Release() noexcept;  // Closes the database, removes the temporary directory.
+
+  std::string path_;
+  std::string secondary_directory_;
+  std::unique_ptr<rocksdb::DB> db_;
+  std::vector<rocksdb::ColumnFamilyHandle*> families_;  // Default family first.
+};
 
 // Total size of the regular files below `path`, in bytes.
 uint64_t DirectoryBytes(const std::string& path);

@@ -16,6 +16,7 @@ enum class ErrorKind {
   kNotAQueue,        // The path holds something that is not this kind of queue.
   kInvalidArgument,  // An argument or option is out of range.
   kClosed,           // The queue was closed.
+  kNotOutstanding,   // An ack queue's id is not handed out (AckQueue::Ack).
 };
 
 // What went wrong, and to which queue. what() reads "KIND: PATH: DETAIL",

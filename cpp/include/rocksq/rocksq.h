@@ -4,6 +4,7 @@
 #ifndef ROCKSQ_ROCKSQ_H_
 #define ROCKSQ_ROCKSQ_H_
 
+#include "rocksq/ack_queue.h"
 #include "rocksq/error.h"
 #include "rocksq/fifo_queue.h"
 #include "rocksq/mpmc_queue.h"

@@ -1,0 +1,255 @@
+// A persistent queue of byte strings with at-least-once delivery, stored in
+// RocksDB.
+//
+// Get() hands items out without deleting them; each comes with an id. The
+// consumer then settles it: Ack(id) deletes it for good, Nack(id) puts it
+// back at the head of the queue, AckFailed(id) sets it aside among the
+// failed items, which can be listed (Failed) and put back (RequeueFailed).
+// An item handed out and not settled within the visibility timeout becomes
+// ready again and is delivered anew.
+//
+// Which items are handed out is kept in memory only; Get() writes nothing to
+// disk (that is what makes get + ack cost one read and one write). So when
+// the process ends, by Close() or by a crash, every item handed out and not
+// acked or failed becomes ready again: reopened, the queue delivers every
+// stored item that was neither acked nor failed, oldest first. An acked item
+// is never delivered again, and no item is lost between Get() and Ack().
+//
+// Delivery order: the ready item with the smallest id first. Ids are
+// positions in push order, so nacked and expired items, whose ids are below
+// those of the items never delivered, are delivered again before them,
+// oldest first.
+//
+// Thread safety: every method may be called from any number of threads at
+// once. Concurrent pushes are written together (group commit); gets are
+// served one at a time; acks and fails are written one at a time.
+//
+// Errors: every failure throws rocksq::Error (see error.h) whose kind says
+// what went wrong and whose message names the queue's path.
+//
+//   auto queue = rocksq::AckQueue::Open("/var/lib/app/jobs");
+//   queue->Push("job 1");
+//   rocksq::Deliveries jobs = queue->Get(10);
+//   for (size_t i = 0; i < jobs.size(); ++i) {
+//     if (Run(jobs[i].payload)) queue->Ack(jobs[i].id); else queue->Nack(jobs[i].id);
+//   }
+
+#ifndef ROCKSQ_ACK_QUEUE_H_
+#define ROCKSQ_ACK_QUEUE_H_
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "rocksq/error.h"
+#include "rocksq/fifo_queue.h"
+
+namespace rocksq {
+
+struct AckOptions {
+  // The most items the queue holds at once: ready, handed out and failed
+  // together. A push that would exceed it throws kQueueFull and stores
+  // nothing. Must be at least 1 and at most kMaxElementsLimit.
+  // Default: 1'000'000'000 (as FifoOptions).
+  uint64_t max_elements = 1'000'000'000;
+
+  // If true, every push, ack, fail and requeue is written to the write-ahead
+  // log and the log is fsynced before the call returns: the change survives
+  // an OS crash or a power loss. If false, it survives the process crashing,
+  // not the machine. Gets and nacks write nothing either way.
+  // Default: false.
+  bool sync = false;
+
+  // How long an item handed out by Get() stays handed out. If it is neither
+  // acked, nacked nor failed by then, it becomes ready again (its id is no
+  // longer valid) and is delivered anew. Zero means never: a handed-out item
+  // then stays handed out until it is settled or the queue is closed.
+  // Must not be negative.
+  // Default: 30 seconds.
+  std::chrono::milliseconds visibility_timeout = std::chrono::seconds(30);
+};
+
+// One item handed out: a view into the Deliveries that holds it.
+struct Delivery {
+  // The item's id: its position in push order, unique in the queue's life.
+  uint64_t id;
+  // 1 on the item's first delivery since the queue was opened, 2 on the
+  // next (after a nack or an expired visibility timeout), and so on. It
+  // restarts at 1 after a reopen, because deliveries are not stored.
+  uint32_t attempt;
+  // The item's bytes; valid as long as the Deliveries lives.
+  std::string_view payload;
+};
+
+// The items one Get() handed out, in delivery order. The bytes stay pinned in
+// RocksDB's memory, or are copied once, until this object is destroyed.
+// Movable, not copyable.
+class Deliveries {
+ public:
+  Deliveries() noexcept;
+  Deliveries(Deliveries&&) noexcept;
+  Deliveries& operator=(Deliveries&&) noexcept;
+  ~Deliveries();
+
+  size_t size() const noexcept;
+  bool empty() const noexcept { return size() == 0; }
+  // Throws std::out_of_range if index >= size().
+  Delivery operator[](size_t index) const;
+
+  // Sum of the items' sizes, in bytes.
+  size_t payload_bytes() const noexcept;
+
+  struct Rep;  // Defined by the implementation.
+  explicit Deliveries(std::unique_ptr<Rep> rep) noexcept;
+
+ private:
+  std::unique_ptr<Rep> rep_;
+};
+
+// A failed item, as Failed() lists it.
+struct FailedItem {
+  uint64_t id;  // The id it had when it was failed.
+  std::string payload;
+};
+
+class AckQueue {
+ public:
+  // Opens the queue stored in the directory `path`, creating the directory
+  // (and its parents) and an empty queue if it does not exist. Every stored
+  // item that is not failed is ready. Throws kAlreadyOpen if this process or
+  // another has it open, kNotAQueue if `path` is a file or holds something
+  // else (a FIFO or MPMC queue included), kInvalidArgument for bad options,
+  // kStorage or kCorruption if RocksDB cannot open it.
+  static std::unique_ptr<AckQueue> Open(const std::string& path, const AckOptions& options = {});
+
+  // Deletes the queue stored at `path` and its directory. Does nothing if
+  // `path` does not exist. Throws kAlreadyOpen if the queue is open,
+  // kNotAQueue if `path` holds something that is not an ack queue.
+  static void Destroy(const std::string& path);
+
+  AckQueue(const AckQueue&) = delete;
+  AckQueue& operator=(const AckQueue&) = delete;
+
+  // Closes the queue if Close() was not called; errors are then swallowed.
+  virtual ~AckQueue();
+
+  // Appends one item, ready to be delivered. Throws kQueueFull if the queue
+  // holds max_elements items. The bytes are copied.
+  virtual void Push(std::string_view item) = 0;
+
+  // Appends `items` in order, all or nothing. An empty vector does nothing.
+  virtual void PushBatch(const std::vector<std::string_view>& items) = 0;
+
+  // Hands out up to `max_items` ready items, in delivery order (see the
+  // class comment), without removing them from disk: each stays handed out
+  // until Ack, Nack or AckFailed of its id, or until the visibility timeout
+  // expires. Returns nothing, without waiting, if no item is ready or
+  // `max_items` is 0.
+  virtual Deliveries Get(size_t max_items = 1) = 0;
+
+  // Waiting variants. Each waits at most `timeout` (zero does not wait)
+  // and wakes as soon as another thread's call, or an expired visibility
+  // timeout, lets it go on, without polling. Close() wakes every waiter,
+  // which then throws kClosed.
+
+  // Like Get, but if no item is ready waits for one: a push, a nack, or a
+  // handed-out item whose visibility timeout expires.
+  virtual Deliveries GetWait(size_t max_items, std::chrono::nanoseconds timeout) = 0;
+
+  // Like Push and PushBatch, but if the items do not fit waits for acks to
+  // make room; throws kQueueFull if there was no room in time, or at once if
+  // the items could never fit (more than max_elements of them).
+  virtual void PushWait(std::string_view item, std::chrono::nanoseconds timeout) = 0;
+  virtual void PushBatchWait(const std::vector<std::string_view>& items,
+                             std::chrono::nanoseconds timeout) = 0;
+
+  // Settling. Each takes the id of an item handed out and not yet settled;
+  // an id that is not (unknown, already acked, nacked or failed, expired, or
+  // handed out before a reopen) throws kNotOutstanding and changes nothing.
+  // An id names the item, not one delivery of it: once an expired or
+  // nacked item is handed out again, its id is outstanding again, and a late
+  // Ack from the consumer it was first handed to settles it (its work was
+  // done, so nothing is lost; the second consumer's Ack then throws).
+  // The batch forms settle every id or none: one unknown id throws
+  // kNotOutstanding before anything is written; a repeated id counts as
+  // unknown the second time. Each Ack and AckFailed call (batch or not) is
+  // one atomic WriteBatch; nacks write nothing.
+
+  // Deletes the item for good: it is never delivered again.
+  virtual void Ack(uint64_t id) = 0;
+  virtual void AckBatch(const std::vector<uint64_t>& ids) = 0;
+
+  // Makes the item ready again, at the head of the queue (in id order among
+  // the other returned items). Writes nothing to disk.
+  virtual void Nack(uint64_t id) = 0;
+  virtual void NackBatch(const std::vector<uint64_t>& ids) = 0;
+
+  // Moves the item among the failed ones, keeping its id and bytes: it is
+  // not delivered again until RequeueFailed puts it back.
+  virtual void AckFailed(uint64_t id) = 0;
+  virtual void AckFailedBatch(const std::vector<uint64_t>& ids) = 0;
+
+  // Up to `max_items` failed items, smallest id first, copied; they stay
+  // failed.
+  virtual std::vector<FailedItem> Failed(size_t max_items) const = 0;
+
+  // Makes the failed items with ids `ids` ready again, appended at the tail
+  // of the queue with new ids (in the order given), in one atomic write;
+  // ids that are not failed are skipped. Returns how many were requeued.
+  virtual uint64_t RequeueFailed(const std::vector<uint64_t>& ids) = 0;
+  // The same for every failed item, smallest id first.
+  virtual uint64_t RequeueAllFailed() = 0;
+
+  // Calls `listener` after every change that may let a waiting call go on
+  // (a push, an ack, a nack, a fail, a requeue), on the thread that made
+  // it, with no lock held; an empty function removes it. An expired
+  // visibility timeout is not a call and fires nothing: an event loop waits
+  // at most TimeToNextExpiry() (see rocksq/aio.py). One listener at a time;
+  // it must return quickly and must not call back into the queue.
+  virtual void SetChangeListener(std::function<void()> listener) = 0;
+
+  // How long until the earliest handed-out item's visibility timeout
+  // expires (zero if one has); nanoseconds::max() if none is handed out or
+  // the timeout is zero (never).
+  virtual std::chrono::nanoseconds TimeToNextExpiry() const = 0;
+
+  // Counts. Len() = ReadyLen() + UnackedLen() + FailedLen(): every item
+  // stored. Max_elements bounds Len(); only acks make room (a failed item
+  // still counts).
+  virtual uint64_t ReadyLen() const = 0;    // Not handed out, not failed.
+  virtual uint64_t UnackedLen() const = 0;  // Handed out, not yet settled.
+  virtual uint64_t FailedLen() const = 0;
+  virtual uint64_t Len() const = 0;
+  bool IsEmpty() const { return Len() == 0; }
+
+  // The sum of the sizes of every stored item (ready, handed out, failed),
+  // in bytes.
+  virtual uint64_t PayloadBytes() const = 0;
+
+  // The size of the files in the queue's directory, in bytes; lags behind
+  // acks, as DiskBytes lags behind pops in FifoQueue.
+  virtual uint64_t DiskBytes() const = 0;
+
+  virtual uint64_t MaxElements() const = 0;
+  virtual std::chrono::milliseconds VisibilityTimeout() const = 0;
+  virtual const std::string& Path() const = 0;
+
+  // Closes the database, releasing the directory; waits for calls under way
+  // to finish first. Items handed out and not settled stay stored and are
+  // ready at the next open. Throws kStorage if RocksDB reports an error
+  // while closing. A second Close() does nothing. Later calls throw kClosed.
+  virtual void Close() = 0;
+
+ protected:
+  AckQueue() = default;
+};
+
+}  // namespace rocksq
+
+#endif  // ROCKSQ_ACK_QUEUE_H_

@@ -1,0 +1,86 @@
+// Looking into a queue without opening it: what `rocksq stats` and
+// `rocksq peek` show.
+//
+// These functions read a queue's directory while the queue may be open, in
+// this process or another, and never change it: they take no lock and write
+// nothing there. Each call sees the queue as it was at one instant during
+// the call (RocksDB's flushed files plus its write-ahead log, so every push
+// that had returned by then is seen); pushes and pops made meanwhile are not.
+// Each call opens the database anew, which costs milliseconds plus a read of
+// the write-ahead log: they are for tools and checks, not for a hot path.
+//
+// Thread safety: any number of calls may run at once, on any paths.
+//
+// Errors: throw rocksq::Error. kNotAQueue if `path` does not exist, is a
+// file or an empty directory, or holds something other than a queue of a
+// kind this build can inspect; kCorruption or kStorage if the files cannot
+// be read.
+//
+//   rocksq::QueueSnapshot snapshot = rocksq::InspectQueue("/var/lib/app/frames");
+//   std::cout << snapshot.kind << ": " << snapshot.length << " items\n";
+//   for (const rocksq::StoredItem& item : rocksq::PeekItems("/var/lib/app/frames", 3))
+//     std::cout << item.position << ": " << item.data.size() << " bytes\n";
+
+#ifndef ROCKSQ_INSPECT_H_
+#define ROCKSQ_INSPECT_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "rocksq/error.h"
+
+namespace rocksq {
+
+// An MPMC queue's reader and where it is.
+struct LabelPosition {
+  std::string label;
+  uint64_t position = 0;  // The next position the label reads.
+  uint64_t unread = 0;    // Stored elements at or after `position`.
+};
+
+// What a queue held at one instant.
+struct QueueSnapshot {
+  std::string path;  // As given.
+  // "fifo" (FifoQueue) or "mpmc" (MpmcQueue): the kind's short name.
+  std::string kind;
+  // Items stored. For an MPMC queue: elements stored, including any that
+  // expired but are not deleted yet. The ttl is an option of the opener and
+  // not stored, so only an opener knows which are alive.
+  uint64_t length = 0;
+  uint64_t payload_bytes = 0;  // The sum of those items' sizes.
+  uint64_t disk_bytes = 0;     // The size of the files in the directory.
+  // The stored items' positions are [first_position, end_position): a FIFO
+  // queue's read and write cursors.
+  uint64_t first_position = 0;
+  uint64_t end_position = 0;
+  // MPMC queues only (otherwise 0 and empty): when the oldest and newest
+  // stored elements were added, in microseconds since 1970-01-01 UTC (0 if
+  // none is stored), and the labels in byte order.
+  uint64_t oldest_added_micros = 0;
+  uint64_t newest_added_micros = 0;
+  std::vector<LabelPosition> labels;
+};
+
+// One stored item, copied out.
+struct StoredItem {
+  uint64_t position = 0;
+  std::string data;
+  uint64_t added_micros = 0;  // MPMC: when it was added (as above). FIFO: 0.
+};
+
+// The kind, sizes, positions and (MPMC) labels of the queue at `path`.
+QueueSnapshot InspectQueue(const std::string& path);
+
+// Up to `max_items` stored items, oldest first, without consuming them: the
+// items the next pops would return (FIFO), or the oldest stored elements
+// (MPMC). With a `label` (MPMC only), the elements that label reads next
+// instead; throws kInvalidArgument if the queue has no such label or is not
+// an MPMC queue.
+std::vector<StoredItem> PeekItems(const std::string& path, size_t max_items,
+                                  const std::string& label = "");
+
+}  // namespace rocksq
+
+#endif  // ROCKSQ_INSPECT_H_

@@ -1,0 +1,978 @@
+#include "rocksq/ack_queue.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <exception>
+#include <limits>
+#include <map>
+#include <mutex>
+#include <set>
+#include <shared_mutex>
+#include <stdexcept>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
+
+#include "background_loop.h"
+#include "group_commit.h"
+#include "record.h"
+#include "rocksdb/cache.h"
+#include "rocksdb/options.h"
+#include "rocksdb/slice.h"
+#include "rocksdb/write_batch.h"
+#include "storage.h"
+#include "waiting.h"
+
+namespace rocksq {
+
+// Each value a stored record (see record.h), pinned in RocksDB's memory or,
+// when read through an iterator, copied into the PinnableSlice itself.
+struct Deliveries::Rep {
+  // Declared first so it is destroyed last (see PoppedItems::Rep).
+  std::shared_ptr<rocksdb::Cache> block_cache;
+  std::vector<rocksdb::PinnableSlice> records;
+  std::vector<uint64_t> ids;
+  std::vector<uint32_t> attempts;
+  size_t payload_bytes = 0;
+};
+
+Deliveries::Deliveries() noexcept = default;
+Deliveries::Deliveries(std::unique_ptr<Rep> rep) noexcept : rep_(std::move(rep)) {}
+Deliveries::Deliveries(Deliveries&&) noexcept = default;
+Deliveries& Deliveries::operator=(Deliveries&&) noexcept = default;
+Deliveries::~Deliveries() = default;
+
+size_t Deliveries::size() const noexcept { return rep_ ? rep_->ids.size() : 0; }
+
+size_t Deliveries::payload_bytes() const noexcept { return rep_ ? rep_->payload_bytes : 0; }
+
+Delivery Deliveries::operator[](size_t index) const {
+  if (index >= size()) throw std::out_of_range("Deliveries index out of range");
+  const rocksdb::PinnableSlice& record = rep_->records[index];
+  return Delivery{rep_->ids[index], rep_->attempts[index],
+                  std::string_view(record.data() + kRecordHeaderBytes,
+                                   record.size() - kRecordHeaderBytes)};
+}
+
+namespace {
+
+// How an ack queue is stored.
+//
+// "ack_items": the items not yet acked or failed, keyed and encoded as a
+// FIFO queue's (record.h): positions assigned in push order by group commit,
+// each record headed by the running total of payload bytes pushed before
+// it. An item's id is its position. Positions are never reused: they go on
+// from the last one across reopens, even when the family is empty.
+//
+// "ack_failed": the failed items, under the same key (their id) with the
+// same record, moved there from ack_items by AckFailed.
+//
+// "ack_meta": one key, kRemovedKey, whose 32-byte value is four 8-byte
+// big-endian numbers:
+//   [removed_count][removed_payload_bytes][write_mark][pushed_at_mark]
+// removed_count is the number of positions below the write cursor that are
+// no longer in ack_items (acked, or moved to ack_failed), removed_payload_bytes
+// the sum of their items' sizes (modulo 2^64); write_mark and pushed_at_mark
+// are the write cursor and the payload bytes pushed before it when the value
+// was written. Absent means all four 0. Pushes do not touch it (they stay as
+// cheap as a FIFO queue's); every write that removes items from ack_items
+// rewrites it in the same WriteBatch, so it always agrees with the items.
+// The marks are needed because an ack may delete the last item: then the
+// last stored record no longer tells where positions go on. At open:
+//   last position + 1 >= write_mark (or ack_items holds none):
+//     write cursor = last position + 1, payload pushed = last header + size
+//     (the last item was pushed after the last removal)
+//   otherwise (the last items pushed were all removed since, the last
+//   removal among them):
+//     write cursor = write_mark, payload pushed = pushed_at_mark
+//   items stored in ack_items = write cursor - removed_count
+//   their payload bytes       = payload pushed - removed_payload_bytes
+// A removal's marks are at least one past every position it removes (an
+// item is pushed, hence counted, before it is handed out), and marks never
+// decrease, so the rule above finds the true write cursor.
+// ack_failed is small: it is counted by reading it through at open.
+//
+// Which items are handed out is not stored: after a reopen every item in
+// ack_items is ready, and the read cursor starts at the first of them.
+constexpr char kItemsFamily[] = "ack_items";
+constexpr char kFailedFamily[] = "ack_failed";
+constexpr char kMetaFamily[] = "ack_meta";
+constexpr char kRemovedKey[] = "removed";
+constexpr size_t kMetaBytes = 32;
+
+constexpr size_t kRetainedBatchBytes = 8 << 20;
+
+// Reclaiming disk space, as in fifo_queue.cc: compact the acked prefix of
+// the keys once this many payload bytes were removed, or once no item has
+// been stored for kIdleBeforeReclaim after a removal.
+constexpr uint64_t kReclaimBytes = 64 << 20;
+constexpr std::chrono::microseconds kIdleBeforeReclaim = std::chrono::seconds(1);
+constexpr std::chrono::microseconds kNothingToReclaim = std::chrono::hours(1);
+constexpr std::chrono::microseconds kRetryReclaimAfter = std::chrono::seconds(5);
+
+int64_t SteadyMicros() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+class AckQueueImpl final : public AckQueue, private GroupCommit::Owner {
+ public:
+  AckQueueImpl(QueueDatabase database, const AckOptions& options);
+  ~AckQueueImpl() override;
+
+  void Push(std::string_view item) override { Append(&item, 1); }
+  void PushBatch(const std::vector<std::string_view>& items) override {
+    Append(items.data(), items.size());
+  }
+  void PushWait(std::string_view item, std::chrono::nanoseconds timeout) override {
+    AppendWait(&item, 1, timeout);
+  }
+  void PushBatchWait(const std::vector<std::string_view>& items,
+                     std::chrono::nanoseconds timeout) override {
+    AppendWait(items.data(), items.size(), timeout);
+  }
+  Deliveries Get(size_t max_items) override;
+  Deliveries GetWait(size_t max_items, std::chrono::nanoseconds timeout) override;
+
+  void Ack(uint64_t id) override { Remove(&id, 1, /*to_failed=*/false); }
+  void AckBatch(const std::vector<uint64_t>& ids) override {
+    Remove(ids.data(), ids.size(), /*to_failed=*/false);
+  }
+  void Nack(uint64_t id) override { Return(&id, 1); }
+  void NackBatch(const std::vector<uint64_t>& ids) override { Return(ids.data(), ids.size()); }
+  void AckFailed(uint64_t id) override { Remove(&id, 1, /*to_failed=*/true); }
+  void AckFailedBatch(const std::vector<uint64_t>& ids) override {
+    Remove(ids.data(), ids.size(), /*to_failed=*/true);
+  }
+  std::vector<FailedItem> Failed(size_t max_items) const override;
+  uint64_t RequeueFailed(const std::vector<uint64_t>& ids) override;
+  uint64_t RequeueAllFailed() override;
+
+  void SetChangeListener(std::function<void()> listener) override {
+    change_listener_.Set(std::move(listener));
+  }
+  std::chrono::nanoseconds TimeToNextExpiry() const override;
+
+  uint64_t ReadyLen() const override;
+  uint64_t UnackedLen() const override;
+  uint64_t FailedLen() const override;
+  uint64_t Len() const override;
+  uint64_t PayloadBytes() const override;
+  uint64_t DiskBytes() const override;
+  uint64_t MaxElements() const override { return options_.max_elements; }
+  std::chrono::milliseconds VisibilityTimeout() const override {
+    return options_.visibility_timeout;
+  }
+  const std::string& Path() const override { return database_.path; }
+  void Close() override;
+
+ private:
+  // An item handed out and not settled.
+  struct Handout {
+    Clock::time_point deadline;  // Meaningless if the timeout is zero.
+    uint32_t attempt;
+    uint64_t payload_bytes;
+  };
+
+  void Append(const std::string_view* items, size_t count);
+  void AppendWait(const std::string_view* items, size_t count, std::chrono::nanoseconds timeout);
+  Deliveries Take(size_t max_items);
+  void ReadPinned(uint64_t position, rocksdb::PinnableSlice* record, bool* found);
+  void Remove(const uint64_t* ids, size_t count, bool to_failed);
+  void Return(const uint64_t* ids, size_t count);
+  uint64_t Requeue(const std::vector<uint64_t>& ids);
+
+  // Under state_mutex_.
+  void ExpireOverdue(Clock::time_point now) const;
+  std::vector<Handout> TakeOutstanding(const uint64_t* ids, size_t count);
+  uint64_t ReadyUnlocked() const;
+  Clock::time_point NextWakeUnlocked(Clock::time_point now) const;
+
+  // GroupCommit::Owner: pushes are written in groups (see group_commit.h).
+  std::exception_ptr Admit(uint64_t admitted_items, size_t count) override;
+  rocksdb::Status WriteGroup(const GroupCommit::Group& group) override;
+  void GroupCommitted(const GroupCommit::Group& group) noexcept override;
+  std::exception_ptr GroupFailed(const rocksdb::Status& status) noexcept override;
+
+  void Recover();
+  uint64_t ItemsStored() const;  // In ack_items: ready and handed out.
+  bool HasReady() const;
+  void NoteRemoved(uint64_t payload_bytes, size_t count);
+  std::chrono::microseconds Reclaim();
+  void ThrowIfClosed() const;
+  [[noreturn]] void ThrowNotOutstanding(uint64_t id) const;
+  rocksdb::ColumnFamilyHandle* items() const { return database_.families[0]; }
+  rocksdb::ColumnFamilyHandle* failed() const { return database_.families[1]; }
+  rocksdb::ColumnFamilyHandle* meta() const { return database_.families[2]; }
+
+  QueueDatabase database_;
+  const AckOptions options_;
+  rocksdb::WriteOptions write_options_;
+  rocksdb::ReadOptions read_options_;
+
+  // Every operation holds this shared; Close() holds it exclusively.
+  mutable std::shared_mutex lifetime_mutex_;
+  std::atomic<bool> closed_{false};
+
+  // Pushes hold this shared; RequeueFailed holds it exclusively, so it can
+  // number its items from the write cursor with no group under way.
+  std::shared_mutex append_gate_;
+  GroupCommit group_commit_{this};
+  rocksdb::WriteBatch group_batch_;  // Used by the group's leader only.
+  uint64_t pushed_bytes_total_ = 0;  // Running total for record headers.
+
+  // Positions [0, write_cursor_) were pushed; removed_count_ of them are no
+  // longer in ack_items, having been acked or failed (see the meta above).
+  // Both only grow.
+  std::atomic<uint64_t> write_cursor_{0};
+  std::atomic<uint64_t> removed_count_{0};
+  std::atomic<uint64_t> items_payload_bytes_{0};
+  std::atomic<uint64_t> failed_count_{0};
+  std::atomic<uint64_t> failed_bytes_{0};
+
+  // Serialises writes that remove items from ack_items or change
+  // ack_failed, so each rewrites the meta from the one before it.
+  std::mutex removal_mutex_;
+  uint64_t removed_payload_bytes_ = 0;  // Guarded by removal_mutex_; modulo 2^64.
+  rocksdb::WriteBatch removal_batch_;   // Guarded by removal_mutex_.
+
+  // Gets run one at a time: each reads from where the last one stopped.
+  std::mutex get_mutex_;
+
+  // Who holds what; every position in ack_items is in exactly one of:
+  // at or above read_cursor_ (never handed out since the open), returned_,
+  // outstanding_, or being settled (settling_) or being read by a Get.
+  mutable std::mutex state_mutex_;
+  uint64_t read_cursor_ = 0;
+  mutable std::map<uint64_t, uint32_t> returned_;  // Ready again -> attempts so far.
+  mutable std::unordered_map<uint64_t, Handout> outstanding_;
+  mutable std::set<std::pair<Clock::time_point, uint64_t>> expiry_order_;
+  uint64_t settling_ = 0;
+
+  WaitSignal items_ready_;  // Notified by pushes, nacks and requeues.
+  WaitSignal room_made_;    // Notified by acks.
+  ChangeListener change_listener_;
+
+  std::atomic<uint64_t> unreclaimed_bytes_{0};
+  std::atomic<int64_t> last_removal_micros_{0};
+  std::unique_ptr<BackgroundLoop> reclaimer_;  // Last: uses the members above.
+};
+
+struct RemovalMeta {
+  uint64_t removed_count = 0;
+  uint64_t removed_payload_bytes = 0;
+  uint64_t write_mark = 0;
+  uint64_t pushed_at_mark = 0;
+
+  void Encode(char (&value)[kMetaBytes]) const {
+    EncodeBigEndian64(removed_count, value);
+    EncodeBigEndian64(removed_payload_bytes, value + 8);
+    EncodeBigEndian64(write_mark, value + 16);
+    EncodeBigEndian64(pushed_at_mark, value + 24);
+  }
+
+  static RemovalMeta Decode(const std::string& value) {
+    RemovalMeta meta;
+    meta.removed_count = DecodeBigEndian64(value.data());
+    meta.removed_payload_bytes = DecodeBigEndian64(value.data() + 8);
+    meta.write_mark = DecodeBigEndian64(value.data() + 16);
+    meta.pushed_at_mark = DecodeBigEndian64(value.data() + 24);
+    return meta;
+  }
+};
+
+AckQueueImpl::AckQueueImpl(QueueDatabase database, const AckOptions& options)
+    : database_(std::move(database)), options_(options) {
+  write_options_.sync = options.sync;
+  Recover();
+  reclaimer_ = std::make_unique<BackgroundLoop>([this] { return Reclaim(); }, kRetryReclaimAfter);
+}
+
+AckQueueImpl::~AckQueueImpl() {
+  try {
+    Close();
+  } catch (const Error&) {
+    // Reported by an explicit Close(); a destructor must not throw.
+  }
+}
+
+// See the storage comment above: every count is derived from the items and
+// the meta, which are only ever written together.
+void AckQueueImpl::Recover() {
+  RemovalMeta removal;
+  std::string meta_value;
+  rocksdb::Status found = database_.db->Get(read_options_, meta(), kRemovedKey, &meta_value);
+  if (found.ok()) {
+    if (meta_value.size() != kMetaBytes) {
+      throw Error(ErrorKind::kCorruption, Path(), "the removal counts are malformed");
+    }
+    removal = RemovalMeta::Decode(meta_value);
+  } else if (!found.IsNotFound()) {
+    ThrowStatus(Path(), "reading the removal counts", found);
+  }
+
+  uint64_t write_cursor = removal.write_mark;
+  uint64_t pushed_total = removal.pushed_at_mark;
+  uint64_t first_position = write_cursor;
+  uint64_t pushed_before_first = pushed_total;
+  uint64_t span = 0;  // Positions from the first stored item to the last.
+  std::unique_ptr<rocksdb::Iterator> it(database_.db->NewIterator(read_options_, items()));
+  it->SeekToFirst();
+  if (!it->Valid()) {
+    if (!it->status().ok()) ThrowStatus(Path(), "reading the first item", it->status());
+  } else {
+    auto check_record = [&](const char* which) {
+      if (it->key().size() != kKeyBytes || it->value().size() < kRecordHeaderBytes) {
+        throw Error(ErrorKind::kCorruption, Path(),
+                    std::string("the ") + which + " item's key or header is malformed");
+      }
+    };
+    check_record("first");
+    first_position = DecodeBigEndian64(it->key().data());
+    pushed_before_first = DecodeBigEndian64(it->value().data());
+    it->SeekToLast();
+    if (!it->Valid()) ThrowStatus(Path(), "reading the last item", it->status());
+    check_record("last");
+    const uint64_t last_position = DecodeBigEndian64(it->key().data());
+    if (last_position < first_position) {
+      throw Error(ErrorKind::kCorruption, Path(), "the first and last items' keys disagree");
+    }
+    span = last_position - first_position + 1;
+    if (last_position + 1 >= removal.write_mark) {
+      write_cursor = last_position + 1;
+      pushed_total =
+          DecodeBigEndian64(it->value().data()) + (it->value().size() - kRecordHeaderBytes);
+    }
+  }
+  const uint64_t stored = write_cursor - removal.removed_count;  // If consistent.
+  const uint64_t payload = pushed_total - removal.removed_payload_bytes;
+  if (removal.removed_count > write_cursor || stored > span || (span != 0 && stored == 0) ||
+      pushed_total < pushed_before_first || payload > pushed_total - pushed_before_first) {
+    throw Error(ErrorKind::kCorruption, Path(), "the stored items and the removal counts disagree");
+  }
+  write_cursor_.store(write_cursor);
+  pushed_bytes_total_ = pushed_total;
+  items_payload_bytes_.store(payload);
+  read_cursor_ = first_position;
+  removed_count_.store(removal.removed_count);
+  removed_payload_bytes_ = removal.removed_payload_bytes;
+
+  uint64_t failed_count = 0;
+  uint64_t failed_bytes = 0;
+  std::unique_ptr<rocksdb::Iterator> failed_it(database_.db->NewIterator(read_options_, failed()));
+  for (failed_it->SeekToFirst(); failed_it->Valid(); failed_it->Next()) {
+    if (failed_it->key().size() != kKeyBytes || failed_it->value().size() < kRecordHeaderBytes) {
+      throw Error(ErrorKind::kCorruption, Path(), "a failed item's key or header is malformed");
+    }
+    ++failed_count;
+    failed_bytes += failed_it->value().size() - kRecordHeaderBytes;
+  }
+  if (!failed_it->status().ok()) ThrowStatus(Path(), "reading failed items", failed_it->status());
+  failed_count_.store(failed_count);
+  failed_bytes_.store(failed_bytes);
+}
+
+void AckQueueImpl::ThrowIfClosed() const {
+  if (closed_.load(std::memory_order_acquire)) {
+    throw Error(ErrorKind::kClosed, Path(), "the queue was closed");
+  }
+}
+
+void AckQueueImpl::ThrowNotOutstanding(uint64_t id) const {
+  throw Error(ErrorKind::kNotOutstanding, Path(),
+              "item " + std::to_string(id) +
+                  " is not handed out (acked, nacked, failed, expired, or never delivered)");
+}
+
+uint64_t AckQueueImpl::ItemsStored() const {
+  // The removed count first: both only grow, so the difference is never
+  // negative, and exact whenever no push or removal is under way.
+  const uint64_t removed = removed_count_.load(std::memory_order_acquire);
+  return write_cursor_.load(std::memory_order_acquire) - removed;
+}
+
+// Moves the handed-out items whose deadline passed back among the ready.
+void AckQueueImpl::ExpireOverdue(Clock::time_point now) const {
+  while (!expiry_order_.empty() && expiry_order_.begin()->first <= now) {
+    const uint64_t id = expiry_order_.begin()->second;
+    expiry_order_.erase(expiry_order_.begin());
+    auto handout = outstanding_.find(id);
+    returned_.emplace(id, handout->second.attempt);
+    outstanding_.erase(handout);
+  }
+}
+
+uint64_t AckQueueImpl::ReadyUnlocked() const {
+  const uint64_t stored = ItemsStored();
+  const uint64_t taken = outstanding_.size() + settling_;
+  return stored > taken ? stored - taken : 0;
+}
+
+bool AckQueueImpl::HasReady() const {
+  std::lock_guard<std::mutex> state(state_mutex_);
+  if (ReadyUnlocked() != 0) return true;
+  return !expiry_order_.empty() && expiry_order_.begin()->first <= Clock::now();
+}
+
+// A waiter sleeps no later than the next expiry; with nothing handed out,
+// no later than one timeout from now, by which any item handed out
+// meanwhile expires at the earliest.
+Clock::time_point AckQueueImpl::NextWakeUnlocked(Clock::time_point now) const {
+  if (options_.visibility_timeout.count() == 0) return Clock::time_point::max();
+  if (!expiry_order_.empty()) return expiry_order_.begin()->first;
+  return now + options_.visibility_timeout;
+}
+
+std::chrono::nanoseconds AckQueueImpl::TimeToNextExpiry() const {
+  ThrowIfClosed();
+  std::lock_guard<std::mutex> state(state_mutex_);
+  if (options_.visibility_timeout.count() == 0 || expiry_order_.empty()) {
+    return std::chrono::nanoseconds::max();
+  }
+  const Clock::time_point now = Clock::now();
+  const Clock::time_point next = expiry_order_.begin()->first;
+  return next <= now ? std::chrono::nanoseconds::zero()
+                     : std::chrono::duration_cast<std::chrono::nanoseconds>(next - now);
+}
+
+uint64_t AckQueueImpl::ReadyLen() const {
+  ThrowIfClosed();
+  std::lock_guard<std::mutex> state(state_mutex_);
+  ExpireOverdue(Clock::now());
+  return ReadyUnlocked();
+}
+
+uint64_t AckQueueImpl::UnackedLen() const {
+  ThrowIfClosed();
+  std::lock_guard<std::mutex> state(state_mutex_);
+  ExpireOverdue(Clock::now());
+  return outstanding_.size() + settling_;
+}
+
+uint64_t AckQueueImpl::FailedLen() const {
+  ThrowIfClosed();
+  return failed_count_.load(std::memory_order_acquire);
+}
+
+uint64_t AckQueueImpl::Len() const {
+  ThrowIfClosed();
+  return ItemsStored() + failed_count_.load(std::memory_order_acquire);
+}
+
+uint64_t AckQueueImpl::PayloadBytes() const {
+  ThrowIfClosed();
+  return items_payload_bytes_.load(std::memory_order_acquire) +
+         failed_bytes_.load(std::memory_order_acquire);
+}
+
+uint64_t AckQueueImpl::DiskBytes() const {
+  ThrowIfClosed();
+  return DirectoryBytes(Path());
+}
+
+void AckQueueImpl::Close() {
+  closed_.store(true, std::memory_order_release);
+  items_ready_.Notify();
+  room_made_.Notify();
+  std::unique_lock<std::shared_mutex> lifetime(lifetime_mutex_);
+  if (reclaimer_) {
+    if (database_.db) database_.db->DisableManualCompaction();
+    reclaimer_->Stop();
+  }
+  database_.Close();
+}
+
+// --- Pushing -------------------------------------------------------------------
+
+void AckQueueImpl::Append(const std::string_view* items, size_t count) {
+  {
+    std::shared_lock<std::shared_mutex> lifetime(lifetime_mutex_);
+    ThrowIfClosed();
+    if (count == 0) return;
+    std::shared_lock<std::shared_mutex> gate(append_gate_);
+    group_commit_.Append(items, count);
+  }
+  change_listener_.Fire();
+}
+
+void AckQueueImpl::AppendWait(const std::string_view* items, size_t count,
+                              std::chrono::nanoseconds timeout) {
+  const Clock::time_point deadline = DeadlineAfter(timeout);
+  for (;;) {
+    try {
+      Append(items, count);
+      return;
+    } catch (const Error& error) {
+      if (error.kind() != ErrorKind::kQueueFull || count > options_.max_elements) throw;
+      const bool room = room_made_.WaitUntil(deadline, [&] {
+        return ItemsStored() + failed_count_.load() + count <= options_.max_elements ||
+               closed_.load(std::memory_order_acquire);
+      });
+      ThrowIfClosed();
+      if (!room) throw;
+    }
+  }
+}
+
+std::exception_ptr AckQueueImpl::Admit(uint64_t admitted_items, size_t count) {
+  // Removals only shrink the queue meanwhile, and requeues cannot run
+  // during a group (append_gate_), so this can never overfill it.
+  const uint64_t stored = ItemsStored() + failed_count_.load() + admitted_items;
+  if (stored + count <= options_.max_elements) return nullptr;
+  return std::make_exception_ptr(
+      Error(ErrorKind::kQueueFull, Path(),
+            std::to_string(stored) + " of " + std::to_string(options_.max_elements) +
+                " items stored, cannot add " + std::to_string(count)));
+}
+
+rocksdb::Status AckQueueImpl::WriteGroup(const GroupCommit::Group& group) {
+  group_batch_.Clear();
+  uint64_t position = write_cursor_.load(std::memory_order_relaxed);
+  uint64_t pushed_bytes = pushed_bytes_total_;
+  for (const GroupCommit::Span& span : group.spans) {
+    for (size_t i = 0; i < span.count; ++i) {
+      const std::string_view item = span.items[i];
+      EncodedKey key(position++);
+      char header[kRecordHeaderBytes];
+      EncodeBigEndian64(pushed_bytes, header);
+      pushed_bytes += item.size();
+      const rocksdb::Slice key_slice(key.bytes, kKeyBytes);
+      const rocksdb::Slice value_parts[2] = {rocksdb::Slice(header, kRecordHeaderBytes),
+                                             rocksdb::Slice(item.data(), item.size())};
+      rocksdb::Status added = group_batch_.Put(items(), rocksdb::SliceParts(&key_slice, 1),
+                                               rocksdb::SliceParts(value_parts, 2));
+      if (!added.ok()) return added;
+    }
+  }
+  rocksdb::Status written = database_.db->Write(write_options_, &group_batch_);
+  if (group_batch_.GetDataSize() > kRetainedBatchBytes) group_batch_ = rocksdb::WriteBatch();
+  return written;
+}
+
+void AckQueueImpl::GroupCommitted(const GroupCommit::Group& group) noexcept {
+  pushed_bytes_total_ += group.payload_bytes;
+  items_payload_bytes_.fetch_add(group.payload_bytes, std::memory_order_acq_rel);
+  write_cursor_.fetch_add(group.item_count, std::memory_order_release);
+  items_ready_.Notify();
+}
+
+std::exception_ptr AckQueueImpl::GroupFailed(const rocksdb::Status& status) noexcept {
+  try {
+    ThrowStatus(Path(), "writing items", status);
+  } catch (...) {
+    return std::current_exception();
+  }
+}
+
+// --- Getting -------------------------------------------------------------------
+
+Deliveries AckQueueImpl::Get(size_t max_items) { return Take(max_items); }
+
+Deliveries AckQueueImpl::GetWait(size_t max_items, std::chrono::nanoseconds timeout) {
+  const Clock::time_point deadline = DeadlineAfter(timeout);
+  for (;;) {
+    Deliveries deliveries = Take(max_items);
+    if (!deliveries.empty() || max_items == 0) return deliveries;
+    const Clock::time_point now = Clock::now();
+    if (now >= deadline) return Deliveries();
+    Clock::time_point wake;
+    {
+      std::lock_guard<std::mutex> state(state_mutex_);
+      wake = std::min(deadline, NextWakeUnlocked(now));
+    }
+    // Woken by a push or nack, or at the next expiry: then try again.
+    items_ready_.WaitUntil(wake, [&] {
+      return HasReady() || closed_.load(std::memory_order_acquire);
+    });
+    ThrowIfClosed();
+  }
+}
+
+// One record by a point read, pinned in place; `found` false if there is
+// none at `position` (an item acked before the queue was reopened).
+void AckQueueImpl::ReadPinned(uint64_t position, rocksdb::PinnableSlice* record, bool* found) {
+  const EncodedKey key(position);
+  rocksdb::Status read = database_.db->Get(read_options_, items(),
+                                           rocksdb::Slice(key.bytes, kKeyBytes), record);
+  *found = !read.IsNotFound();
+  if (!*found) return;
+  if (!read.ok()) ThrowStatus(Path(), "reading item " + std::to_string(position), read);
+  if (record->size() < kRecordHeaderBytes) {
+    throw Error(ErrorKind::kCorruption, Path(), "an item's record is shorter than its header");
+  }
+}
+
+Deliveries AckQueueImpl::Take(size_t max_items) {
+  std::shared_lock<std::shared_mutex> lifetime(lifetime_mutex_);
+  ThrowIfClosed();
+  if (max_items == 0) return Deliveries();
+
+  std::lock_guard<std::mutex> get_lock(get_mutex_);
+  // Returned items first (their ids are below the read cursor), then from
+  // the read cursor on. Taken out of returned_ now, they are in no state
+  // until handed out below, so no settle can touch them meanwhile.
+  std::vector<std::pair<uint64_t, uint32_t>> again;  // Position, attempts so far.
+  uint64_t cursor;
+  const uint64_t end = write_cursor_.load(std::memory_order_acquire);
+  {
+    std::lock_guard<std::mutex> state(state_mutex_);
+    ExpireOverdue(Clock::now());
+    while (!returned_.empty() && again.size() < max_items) {
+      again.push_back(*returned_.begin());
+      returned_.erase(returned_.begin());
+    }
+    cursor = read_cursor_;
+  }
+  const size_t fresh_wanted =
+      static_cast<size_t>(std::min<uint64_t>(max_items - again.size(), end - cursor));
+  if (again.empty() && fresh_wanted == 0) return Deliveries();
+
+  auto rep = std::make_unique<Deliveries::Rep>();
+  rep->block_cache = database_.block_cache;
+  // Reserved whole: a PinnableSlice must not move once it pins.
+  rep->records.reserve(again.size() + fresh_wanted);
+  rep->ids.reserve(again.size() + fresh_wanted);
+  rep->attempts.reserve(again.size() + fresh_wanted);
+  uint64_t next_cursor = cursor;
+  try {
+    for (const auto& [position, attempts] : again) {
+      rep->records.emplace_back();
+      bool found = false;
+      ReadPinned(position, &rep->records.back(), &found);
+      if (!found) {
+        throw Error(ErrorKind::kCorruption, Path(),
+                    "item " + std::to_string(position) + " was handed out but is missing");
+      }
+      rep->ids.push_back(position);
+      rep->attempts.push_back(attempts + 1);
+    }
+    bool read_fresh = false;
+    if (fresh_wanted == 1) {
+      // The common case: a point read of the next item, pinned.
+      rep->records.emplace_back();
+      ReadPinned(cursor, &rep->records.back(), &read_fresh);
+      if (read_fresh) {
+        rep->ids.push_back(cursor);
+        rep->attempts.push_back(1);
+        next_cursor = cursor + 1;
+      } else {
+        rep->records.pop_back();
+      }
+    }
+    if (fresh_wanted > 1 || (fresh_wanted == 1 && !read_fresh)) {
+      // A batch, or a hole left by items acked before a reopen: an iterator
+      // bounded to [cursor, end), so it never walks the tombstones below.
+      // Its values live only until it moves, so they are copied.
+      const EncodedKey lower(cursor);
+      const EncodedKey upper(end);
+      const rocksdb::Slice lower_slice(lower.bytes, kKeyBytes);
+      const rocksdb::Slice upper_slice(upper.bytes, kKeyBytes);
+      rocksdb::ReadOptions bounded = read_options_;
+      bounded.iterate_lower_bound = &lower_slice;
+      bounded.iterate_upper_bound = &upper_slice;
+      std::unique_ptr<rocksdb::Iterator> it(database_.db->NewIterator(bounded, items()));
+      size_t taken = 0;
+      next_cursor = end;  // Unless the batch fills first.
+      for (it->Seek(lower_slice); it->Valid() && taken < fresh_wanted; it->Next()) {
+        if (it->key().size() != kKeyBytes || it->value().size() < kRecordHeaderBytes) {
+          throw Error(ErrorKind::kCorruption, Path(), "an item's key or record is malformed");
+        }
+        const uint64_t position = DecodeBigEndian64(it->key().data());
+        rep->records.emplace_back();
+        rep->records.back().PinSelf(it->value());
+        rep->ids.push_back(position);
+        rep->attempts.push_back(1);
+        ++taken;
+        next_cursor = position + 1;
+      }
+      if (!it->status().ok()) ThrowStatus(Path(), "reading items", it->status());
+    }
+  } catch (...) {
+    std::lock_guard<std::mutex> state(state_mutex_);
+    for (const auto& entry : again) returned_.insert(entry);
+    throw;
+  }
+
+  const Clock::time_point deadline = DeadlineAfter(options_.visibility_timeout);
+  const bool expires = options_.visibility_timeout.count() != 0;
+  {
+    std::lock_guard<std::mutex> state(state_mutex_);
+    read_cursor_ = next_cursor;
+    for (size_t i = 0; i < rep->ids.size(); ++i) {
+      const uint64_t payload = rep->records[i].size() - kRecordHeaderBytes;
+      rep->payload_bytes += payload;
+      outstanding_.emplace(rep->ids[i], Handout{deadline, rep->attempts[i], payload});
+      if (expires) expiry_order_.emplace(deadline, rep->ids[i]);
+    }
+  }
+  return Deliveries(std::move(rep));
+}
+
+// --- Settling ------------------------------------------------------------------
+
+// Takes the handouts of `ids` out of outstanding_, all or none.
+std::vector<AckQueueImpl::Handout> AckQueueImpl::TakeOutstanding(const uint64_t* ids,
+                                                                 size_t count) {
+  ExpireOverdue(Clock::now());
+  if (count > 1) {
+    std::unordered_set<uint64_t> seen;
+    for (size_t i = 0; i < count; ++i) {
+      if (!seen.insert(ids[i]).second || outstanding_.count(ids[i]) == 0) {
+        ThrowNotOutstanding(ids[i]);
+      }
+    }
+  } else if (outstanding_.count(ids[0]) == 0) {
+    ThrowNotOutstanding(ids[0]);
+  }
+  std::vector<Handout> taken;
+  taken.reserve(count);
+  for (size_t i = 0; i < count; ++i) {
+    auto handout = outstanding_.find(ids[i]);
+    taken.push_back(handout->second);
+    if (options_.visibility_timeout.count() != 0) {
+      expiry_order_.erase({handout->second.deadline, ids[i]});
+    }
+    outstanding_.erase(handout);
+  }
+  return taken;
+}
+
+void AckQueueImpl::Remove(const uint64_t* ids, size_t count, bool to_failed) {
+  uint64_t payload_bytes = 0;
+  {
+    std::shared_lock<std::shared_mutex> lifetime(lifetime_mutex_);
+    ThrowIfClosed();
+    if (count == 0) return;
+    std::vector<Handout> taken;
+    {
+      std::lock_guard<std::mutex> state(state_mutex_);
+      taken = TakeOutstanding(ids, count);
+      settling_ += count;
+    }
+    for (const Handout& handout : taken) payload_bytes += handout.payload_bytes;
+    try {
+      std::lock_guard<std::mutex> removal_lock(removal_mutex_);
+      rocksdb::WriteBatch& batch = removal_batch_;
+      batch.Clear();
+      std::vector<rocksdb::PinnableSlice> records(to_failed ? count : 0);
+      for (size_t i = 0; i < count; ++i) {
+        const EncodedKey key(ids[i]);
+        const rocksdb::Slice key_slice(key.bytes, kKeyBytes);
+        if (to_failed) {
+          bool found = false;
+          ReadPinned(ids[i], &records[i], &found);
+          if (!found) {
+            throw Error(ErrorKind::kCorruption, Path(),
+                        "item " + std::to_string(ids[i]) + " was handed out but is missing");
+          }
+          batch.Put(failed(), key_slice, records[i]);
+        }
+        batch.Delete(items(), key_slice);
+      }
+      RemovalMeta removal;
+      removal.removed_count = removed_count_.load(std::memory_order_relaxed) + count;
+      removal.removed_payload_bytes = removed_payload_bytes_ + payload_bytes;
+      {
+        // A consistent pair: both change together, under this mutex (or
+        // under removal_mutex_ and append_gate_, in Requeue).
+        std::lock_guard<std::mutex> appends(group_commit_.mutex());
+        removal.write_mark = write_cursor_.load(std::memory_order_acquire);
+        removal.pushed_at_mark = pushed_bytes_total_;
+      }
+      char meta_value[kMetaBytes];
+      removal.Encode(meta_value);
+      batch.Put(meta(), kRemovedKey, rocksdb::Slice(meta_value, kMetaBytes));
+      rocksdb::Status written = database_.db->Write(write_options_, &batch);
+      if (batch.GetDataSize() > kRetainedBatchBytes) batch = rocksdb::WriteBatch();
+      if (!written.ok()) {
+        ThrowStatus(Path(), to_failed ? "moving items to the failed ones" : "removing acked items",
+                    written);
+      }
+      removed_payload_bytes_ = removal.removed_payload_bytes;
+      if (to_failed) {
+        failed_count_.fetch_add(count, std::memory_order_acq_rel);
+        failed_bytes_.fetch_add(payload_bytes, std::memory_order_acq_rel);
+      }
+      items_payload_bytes_.fetch_sub(payload_bytes, std::memory_order_acq_rel);
+      removed_count_.store(removal.removed_count, std::memory_order_release);
+    } catch (...) {
+      // Nothing was written: the items are handed out as before.
+      std::lock_guard<std::mutex> state(state_mutex_);
+      settling_ -= count;
+      for (size_t i = 0; i < count; ++i) {
+        outstanding_.emplace(ids[i], taken[i]);
+        if (options_.visibility_timeout.count() != 0) {
+          expiry_order_.emplace(taken[i].deadline, ids[i]);
+        }
+      }
+      throw;
+    }
+    std::lock_guard<std::mutex> state(state_mutex_);
+    settling_ -= count;
+  }
+  NoteRemoved(payload_bytes, count);
+  if (!to_failed) room_made_.Notify();
+  change_listener_.Fire();
+}
+
+void AckQueueImpl::Return(const uint64_t* ids, size_t count) {
+  {
+    std::shared_lock<std::shared_mutex> lifetime(lifetime_mutex_);
+    ThrowIfClosed();
+    if (count == 0) return;
+    std::lock_guard<std::mutex> state(state_mutex_);
+    for (const Handout& handout : TakeOutstanding(ids, count)) {
+      returned_.emplace(*ids++, handout.attempt);
+    }
+  }
+  items_ready_.Notify();
+  change_listener_.Fire();
+}
+
+std::vector<FailedItem> AckQueueImpl::Failed(size_t max_items) const {
+  std::shared_lock<std::shared_mutex> lifetime(lifetime_mutex_);
+  ThrowIfClosed();
+  std::vector<FailedItem> result;
+  if (max_items == 0) return result;
+  std::unique_ptr<rocksdb::Iterator> it(database_.db->NewIterator(read_options_, failed()));
+  for (it->SeekToFirst(); it->Valid() && result.size() < max_items; it->Next()) {
+    if (it->key().size() != kKeyBytes || it->value().size() < kRecordHeaderBytes) {
+      throw Error(ErrorKind::kCorruption, Path(), "a failed item's key or header is malformed");
+    }
+    result.push_back(FailedItem{DecodeBigEndian64(it->key().data()),
+                                std::string(it->value().data() + kRecordHeaderBytes,
+                                            it->value().size() - kRecordHeaderBytes)});
+  }
+  if (!it->status().ok()) ThrowStatus(Path(), "reading failed items", it->status());
+  return result;
+}
+
+uint64_t AckQueueImpl::RequeueFailed(const std::vector<uint64_t>& ids) { return Requeue(ids); }
+
+uint64_t AckQueueImpl::RequeueAllFailed() {
+  std::vector<uint64_t> ids;
+  for (const FailedItem& item : Failed(std::numeric_limits<size_t>::max())) ids.push_back(item.id);
+  return Requeue(ids);
+}
+
+// The failed items are pushed again, with the running total of the items
+// pushed so far, in the same batch that deletes them from ack_failed. The
+// meta does not change: their old positions stay removed.
+uint64_t AckQueueImpl::Requeue(const std::vector<uint64_t>& ids) {
+  uint64_t count = 0;
+  {
+    std::shared_lock<std::shared_mutex> lifetime(lifetime_mutex_);
+    ThrowIfClosed();
+    if (ids.empty()) return 0;
+    std::unique_lock<std::shared_mutex> gate(append_gate_);
+    std::lock_guard<std::mutex> removal_lock(removal_mutex_);
+    std::vector<rocksdb::PinnableSlice> records(ids.size());
+    std::unordered_set<uint64_t> seen;
+    rocksdb::WriteBatch batch;
+    uint64_t position = write_cursor_.load(std::memory_order_relaxed);
+    uint64_t pushed_bytes = pushed_bytes_total_;
+    uint64_t payload_bytes = 0;
+    for (size_t i = 0; i < ids.size(); ++i) {
+      if (!seen.insert(ids[i]).second) continue;
+      const EncodedKey old_key(ids[i]);
+      const rocksdb::Slice old_slice(old_key.bytes, kKeyBytes);
+      rocksdb::Status read = database_.db->Get(read_options_, failed(), old_slice, &records[i]);
+      if (read.IsNotFound()) continue;
+      if (!read.ok()) ThrowStatus(Path(), "reading failed item " + std::to_string(ids[i]), read);
+      if (records[i].size() < kRecordHeaderBytes) {
+        throw Error(ErrorKind::kCorruption, Path(), "a failed item's header is malformed");
+      }
+      const size_t size = records[i].size() - kRecordHeaderBytes;
+      const EncodedKey new_key(position++);
+      char header[kRecordHeaderBytes];
+      EncodeBigEndian64(pushed_bytes, header);
+      pushed_bytes += size;
+      payload_bytes += size;
+      const rocksdb::Slice key_slice(new_key.bytes, kKeyBytes);
+      const rocksdb::Slice value_parts[2] = {
+          rocksdb::Slice(header, kRecordHeaderBytes),
+          rocksdb::Slice(records[i].data() + kRecordHeaderBytes, size)};
+      batch.Put(items(), rocksdb::SliceParts(&key_slice, 1), rocksdb::SliceParts(value_parts, 2));
+      batch.Delete(failed(), old_slice);
+      ++count;
+    }
+    if (count == 0) return 0;
+    rocksdb::Status written = database_.db->Write(write_options_, &batch);
+    if (!written.ok()) ThrowStatus(Path(), "requeueing failed items", written);
+    pushed_bytes_total_ = pushed_bytes;
+    failed_count_.fetch_sub(count, std::memory_order_acq_rel);
+    failed_bytes_.fetch_sub(payload_bytes, std::memory_order_acq_rel);
+    items_payload_bytes_.fetch_add(payload_bytes, std::memory_order_acq_rel);
+    write_cursor_.fetch_add(count, std::memory_order_release);
+  }
+  items_ready_.Notify();
+  change_listener_.Fire();
+  return count;
+}
+
+// --- Reclaiming ------------------------------------------------------------------
+
+void AckQueueImpl::NoteRemoved(uint64_t payload_bytes, size_t count) {
+  last_removal_micros_.store(SteadyMicros(), std::memory_order_relaxed);
+  // Empty items count too: their keys and tombstones take space.
+  const uint64_t weight = payload_bytes + count;
+  const uint64_t before = unreclaimed_bytes_.fetch_add(weight);
+  if (before == 0 || (before < kReclaimBytes && before + weight >= kReclaimBytes)) {
+    reclaimer_->Wake();
+  }
+}
+
+std::chrono::microseconds AckQueueImpl::Reclaim() {
+  const uint64_t unreclaimed = unreclaimed_bytes_.load();
+  if (unreclaimed == 0) return kNothingToReclaim;
+  if (unreclaimed < kReclaimBytes) {
+    const std::chrono::microseconds idle(SteadyMicros() - last_removal_micros_.load());
+    if (ItemsStored() != 0) return kIdleBeforeReclaim;
+    if (idle < kIdleBeforeReclaim) return kIdleBeforeReclaim - idle;
+  }
+  // Every key below the lowest item handed out or returned, and below the
+  // read cursor, is deleted; the few live ones in the range are rewritten.
+  uint64_t below;
+  {
+    std::lock_guard<std::mutex> state(state_mutex_);
+    below = read_cursor_;
+  }
+  const EncodedKey end(below);
+  const rocksdb::Slice end_slice(end.bytes, kKeyBytes);
+  rocksdb::CompactRangeOptions compaction;
+  compaction.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForceOptimized;
+  rocksdb::Status compacted = database_.db->CompactRange(compaction, items(), nullptr, &end_slice);
+  if (!compacted.ok()) ThrowStatus(Path(), "reclaiming acked items' space", compacted);
+  // The meta family holds one key rewritten by every ack.
+  compacted = database_.db->CompactRange(compaction, meta(), nullptr, nullptr);
+  if (!compacted.ok()) ThrowStatus(Path(), "reclaiming the removal counts' space", compacted);
+  unreclaimed_bytes_.fetch_sub(unreclaimed);
+  return std::chrono::microseconds::zero();
+}
+
+}  // namespace
+
+AckQueue::~AckQueue() = default;
+
+std::unique_ptr<AckQueue> AckQueue::Open(const std::string& path, const AckOptions& options) {
+  if (options.max_elements == 0 || options.max_elements > kMaxElementsLimit) {
+    throw Error(ErrorKind::kInvalidArgument, path,
+                "max_elements must be between 1 and " + std::to_string(kMaxElementsLimit) +
+                    ", got " + std::to_string(options.max_elements));
+  }
+  if (options.visibility_timeout.count() < 0) {
+    throw Error(ErrorKind::kInvalidArgument, path,
+                "visibility_timeout must not be negative, got " +
+                    std::to_string(options.visibility_timeout.count()) + " ms");
+  }
+  if (path.empty()) throw Error(ErrorKind::kInvalidArgument, path, "the path is empty");
+  QueueDatabase database =
+      OpenQueueDatabase(path, QueueKind::kAck, {kItemsFamily, kFailedFamily, kMetaFamily});
+  return std::make_unique<AckQueueImpl>(std::move(database), options);
+}
+
+void AckQueue::Destroy(const std::string& path) { DestroyQueueDatabase(path, QueueKind::kAck); }
+
+}  // namespace rocksq

@@ -1,0 +1,277 @@
+#include "rocksq/inspect.h"
+
+#include <algorithm>
+#include <memory>
+
+#include "cursor_file.h"
+#include "record.h"
+#include "rocksdb/iterator.h"
+#include "rocksdb/options.h"
+#include "rocksdb/slice.h"
+#include "storage.h"
+
+// Every kind is read the way its queue recovers at open (fifo_queue.cc's
+// RecoverCursors, mpmc_queue.cc's Recover): the first and last records give
+// the positions and the payload total, with no counter of their own. Each
+// kind is one entry of Inspectors() below: the families to open, a function
+// filling a snapshot and one reading items. A kind without an entry (a kind
+// newer than this file) is refused with a clear message.
+
+namespace rocksq {
+namespace {
+
+// Column families and keys, as fifo_queue.cc and mpmc_queue.cc write them.
+constexpr char kFifoItems[] = "fifo_items";
+constexpr char kMpmcItems[] = "mpmc_items";
+constexpr char kMpmcLabels[] = "mpmc_labels";
+constexpr char kMpmcMeta[] = "mpmc_meta";
+constexpr char kMpmcFirstLiveKey[] = "first_live";
+constexpr size_t kMpmcFirstLiveBytes = 16;
+
+rocksdb::Slice KeySlice(const EncodedKey& key) { return rocksdb::Slice(key.bytes, kKeyBytes); }
+
+// The first and last stored records of an item family, from `from` on.
+struct StoredRange {
+  bool empty = true;
+  uint64_t first_position = 0;
+  uint64_t end_position = 0;  // One past the last.
+  uint64_t payload_before_first = 0;
+  uint64_t payload_through_last = 0;
+  uint64_t first_added_micros = 0;  // Timed records only.
+  uint64_t last_added_micros = 0;
+};
+
+StoredRange ReadStoredRange(const SecondaryQueueDatabase& database,
+                            rocksdb::ColumnFamilyHandle* items, size_t header_bytes,
+                            uint64_t from) {
+  StoredRange range;
+  std::unique_ptr<rocksdb::Iterator> it(database.db()->NewIterator(rocksdb::ReadOptions(), items));
+  const EncodedKey from_key(from);
+  it->Seek(KeySlice(from_key));
+  if (!it->Valid()) {
+    if (!it->status().ok()) ThrowStatus(database.path(), "reading the first item", it->status());
+    return range;
+  }
+  auto check_record = [&](const char* which) {
+    if (it->key().size() != kKeyBytes || it->value().size() < header_bytes) {
+      throw Error(ErrorKind::kCorruption, database.path(),
+                  std::string("the ") + which + " item's key or header is malformed");
+    }
+  };
+  const bool timed = header_bytes == kTimedRecordHeaderBytes;
+  check_record("first");
+  range.empty = false;
+  range.first_position = DecodeBigEndian64(it->key().data());
+  range.payload_before_first = DecodeBigEndian64(it->value().data());
+  if (timed) range.first_added_micros = DecodeBigEndian64(it->value().data() + 8);
+  it->SeekToLast();
+  if (!it->Valid()) ThrowStatus(database.path(), "reading the last item", it->status());
+  check_record("last");
+  const uint64_t last_position = DecodeBigEndian64(it->key().data());
+  range.end_position = last_position + 1;
+  range.payload_through_last =
+      DecodeBigEndian64(it->value().data()) + (it->value().size() - header_bytes);
+  if (timed) range.last_added_micros = DecodeBigEndian64(it->value().data() + 8);
+  if (last_position < range.first_position ||
+      range.payload_through_last < range.payload_before_first) {
+    throw Error(ErrorKind::kCorruption, database.path(),
+                "the first and last items' records disagree");
+  }
+  return range;
+}
+
+// Copies up to `max_items` records from `from` on, in key order.
+std::vector<StoredItem> ReadItems(const SecondaryQueueDatabase& database,
+                                  rocksdb::ColumnFamilyHandle* items, size_t header_bytes,
+                                  uint64_t from, size_t max_items) {
+  std::vector<StoredItem> result;
+  if (max_items == 0) return result;
+  std::unique_ptr<rocksdb::Iterator> it(database.db()->NewIterator(rocksdb::ReadOptions(), items));
+  const EncodedKey from_key(from);
+  for (it->Seek(KeySlice(from_key)); it->Valid() && result.size() < max_items; it->Next()) {
+    if (it->key().size() != kKeyBytes || it->value().size() < header_bytes) {
+      throw Error(ErrorKind::kCorruption, database.path(), "an item's key or header is malformed");
+    }
+    StoredItem item;
+    item.position = DecodeBigEndian64(it->key().data());
+    if (header_bytes == kTimedRecordHeaderBytes) {
+      item.added_micros = DecodeBigEndian64(it->value().data() + 8);
+    }
+    item.data.assign(it->value().data() + header_bytes, it->value().size() - header_bytes);
+    result.push_back(std::move(item));
+  }
+  if (!it->status().ok()) ThrowStatus(database.path(), "reading items", it->status());
+  return result;
+}
+
+void FillFromRange(const StoredRange& range, QueueSnapshot* snapshot) {
+  if (range.empty) return;
+  snapshot->first_position = range.first_position;
+  snapshot->end_position = range.end_position;
+  snapshot->length = range.end_position - range.first_position;
+  snapshot->payload_bytes = range.payload_through_last - range.payload_before_first;
+}
+
+void RefuseLabel(const std::string& path, const std::string& label, const char* kind) {
+  if (!label.empty()) {
+    throw Error(ErrorKind::kInvalidArgument, path,
+                std::string("a label was given, but this is a ") + kind +
+                    ", which has no labels");
+  }
+}
+
+// --- FIFO queue: fifo_items --------------------------------------------------
+
+// Keys below the read cursor (cursor_file.h) are popped items whose keys are
+// not deleted yet: the queue starts at the cursor or the first stored key.
+void InspectFifo(const SecondaryQueueDatabase& database, uint64_t read_cursor,
+                 QueueSnapshot* snapshot) {
+  snapshot->first_position = snapshot->end_position = read_cursor;
+  FillFromRange(ReadStoredRange(database, database.family(0), kRecordHeaderBytes, read_cursor),
+                snapshot);
+}
+
+std::vector<StoredItem> PeekFifo(const SecondaryQueueDatabase& database, uint64_t read_cursor,
+                                 size_t max_items, const std::string& label) {
+  RefuseLabel(database.path(), label, QueueKindName(QueueKind::kFifo));
+  return ReadItems(database, database.family(0), kRecordHeaderBytes,
+                   read_cursor, max_items);
+}
+
+// --- MPMC queue: mpmc_items, mpmc_labels, mpmc_meta ---------------------------
+
+// Where the deleted prefix ends (mpmc_queue.cc's first_live), and the
+// payload bytes added before it.
+struct FirstLive {
+  uint64_t position = 0;
+  uint64_t payload_before = 0;
+};
+
+FirstLive ReadFirstLive(const SecondaryQueueDatabase& database) {
+  FirstLive first_live;
+  std::string value;
+  rocksdb::Status found =
+      database.db()->Get(rocksdb::ReadOptions(), database.family(2), kMpmcFirstLiveKey, &value);
+  if (found.IsNotFound()) return first_live;
+  if (!found.ok()) ThrowStatus(database.path(), "reading the first live position", found);
+  if (value.size() != kMpmcFirstLiveBytes) {
+    throw Error(ErrorKind::kCorruption, database.path(),
+                "the first live position's record is malformed");
+  }
+  first_live.position = DecodeBigEndian64(value.data());
+  first_live.payload_before = DecodeBigEndian64(value.data() + 8);
+  return first_live;
+}
+
+std::vector<LabelPosition> ReadLabels(const SecondaryQueueDatabase& database) {
+  std::vector<LabelPosition> labels;
+  std::unique_ptr<rocksdb::Iterator> it(
+      database.db()->NewIterator(rocksdb::ReadOptions(), database.family(1)));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    if (it->key().empty() || it->value().size() != kKeyBytes) {
+      throw Error(ErrorKind::kCorruption, database.path(), "a label's record is malformed");
+    }
+    LabelPosition label;
+    label.label = it->key().ToString();
+    label.position = DecodeBigEndian64(it->value().data());
+    labels.push_back(std::move(label));
+  }
+  if (!it->status().ok()) ThrowStatus(database.path(), "reading the labels", it->status());
+  return labels;
+}
+
+void InspectMpmc(const SecondaryQueueDatabase& database, uint64_t /*no cursor file*/,
+                 QueueSnapshot* snapshot) {
+  const FirstLive first_live = ReadFirstLive(database);
+  const StoredRange range =
+      ReadStoredRange(database, database.family(0), kTimedRecordHeaderBytes, first_live.position);
+  // With nothing stored, positions go on from first_live, as on reopen.
+  snapshot->first_position = snapshot->end_position = first_live.position;
+  FillFromRange(range, snapshot);
+  snapshot->oldest_added_micros = range.first_added_micros;
+  snapshot->newest_added_micros = range.last_added_micros;
+  snapshot->labels = ReadLabels(database);
+  for (LabelPosition& label : snapshot->labels) {
+    const uint64_t from = std::max(label.position, snapshot->first_position);
+    label.unread = snapshot->end_position > from ? snapshot->end_position - from : 0;
+  }
+}
+
+std::vector<StoredItem> PeekMpmc(const SecondaryQueueDatabase& database,
+                                 uint64_t /*no cursor file*/, size_t max_items,
+                                 const std::string& label) {
+  uint64_t from = ReadFirstLive(database).position;
+  if (!label.empty()) {
+    std::string value;
+    rocksdb::Status found =
+        database.db()->Get(rocksdb::ReadOptions(), database.family(1), label, &value);
+    if (found.IsNotFound()) {
+      throw Error(ErrorKind::kInvalidArgument, database.path(), "no label '" + label + "'");
+    }
+    if (!found.ok()) ThrowStatus(database.path(), "reading label '" + label + "'", found);
+    if (value.size() != kKeyBytes) {
+      throw Error(ErrorKind::kCorruption, database.path(), "a label's record is malformed");
+    }
+    from = std::max(from, DecodeBigEndian64(value.data()));
+  }
+  return ReadItems(database, database.family(0), kTimedRecordHeaderBytes, from, max_items);
+}
+
+// --- The kinds ------------------------------------------------------------------
+
+// The read cursor (cursor_file.h) of a kind that keeps one is read before
+// the database opens, so the database is at least as new as the cursor and
+// every position at or past it is still stored there.
+struct Inspector {
+  QueueKind kind;
+  const char* short_name;            // QueueSnapshot::kind.
+  bool has_cursor_file;
+  std::vector<std::string> families;  // Opened in this order: family(0), family(1), ...
+  void (*inspect)(const SecondaryQueueDatabase&, uint64_t read_cursor, QueueSnapshot*);
+  std::vector<StoredItem> (*peek)(const SecondaryQueueDatabase&, uint64_t read_cursor,
+                                  size_t max_items, const std::string& label);
+};
+
+const std::vector<Inspector>& Inspectors() {
+  static const std::vector<Inspector> inspectors = {
+      {QueueKind::kFifo, "fifo", true, {kFifoItems}, &InspectFifo, &PeekFifo},
+      {QueueKind::kMpmc, "mpmc", false, {kMpmcItems, kMpmcLabels, kMpmcMeta}, &InspectMpmc,
+       &PeekMpmc},
+  };
+  return inspectors;
+}
+
+const Inspector& InspectorFor(const std::string& path, const StoredQueue& stored) {
+  for (const Inspector& inspector : Inspectors()) {
+    if (inspector.kind == stored.kind) return inspector;
+  }
+  throw Error(ErrorKind::kNotAQueue, path,
+              std::string("holds a RocksQ ") + QueueKindName(stored.kind) +
+                  ", which this build cannot inspect yet");
+}
+
+}  // namespace
+
+QueueSnapshot InspectQueue(const std::string& path) {
+  const StoredQueue stored = ReadStoredQueue(path);
+  const Inspector& inspector = InspectorFor(path, stored);
+  const uint64_t read_cursor = inspector.has_cursor_file ? CursorFile::Peek(path) : 0;
+  SecondaryQueueDatabase database(path, inspector.families);
+  QueueSnapshot snapshot;
+  snapshot.path = path;
+  snapshot.kind = inspector.short_name;
+  inspector.inspect(database, read_cursor, &snapshot);
+  snapshot.disk_bytes = DirectoryBytes(path);
+  return snapshot;
+}
+
+std::vector<StoredItem> PeekItems(const std::string& path, size_t max_items,
+                                  const std::string& label) {
+  const StoredQueue stored = ReadStoredQueue(path);
+  const Inspector& inspector = InspectorFor(path, stored);
+  const uint64_t read_cursor = inspector.has_cursor_file ? CursorFile::Peek(path) : 0;
+  SecondaryQueueDatabase database(path, inspector.families);
+  return inspector.peek(database, read_cursor, max_items, label);
+}
+
+}  // namespace rocksq

@@ -1,0 +1,7 @@
+"""``python -m rocksq``: the ``rocksq`` command (see rocksq.cli)."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

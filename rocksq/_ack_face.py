@@ -1,0 +1,225 @@
+"""rocksq.AckQueue: a persistent queue with at-least-once delivery."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, NamedTuple, Union
+
+from ._core import AckQueue as _CoreAckQueue
+from ._errors import Empty
+from ._face import CoreFace
+
+if TYPE_CHECKING:
+    import os
+    from collections.abc import Iterable, Sequence
+
+    from typing_extensions import Buffer
+
+__all__ = ["AckQueue", "Delivery"]
+
+
+class Delivery(NamedTuple):
+    """An item handed out by an ack queue's get().
+
+    `id` settles it (ack, nack, ack_failed); `attempt` is 1 on its first
+    delivery since the queue was opened, 2 after a nack or an expired
+    visibility timeout, and so on.
+    """
+
+    id: int
+    data: bytes
+    attempt: int
+
+
+# An id, or the Delivery that carries it; the core reads either.
+IdLike = Union[int, Delivery]
+
+
+def _check_timeout(timeout: float | None) -> None:
+    if timeout is not None and timeout < 0:
+        raise ValueError("'timeout' must be a non-negative number")
+
+
+_make_delivery = Delivery._make
+
+
+class AckFace(CoreFace):
+    """What both faces of the ack queue share: opening, settling, failed items and counts."""
+
+    __slots__ = ()
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        max_elements: int = 1_000_000_000,
+        *,
+        sync: bool = False,
+        visibility_timeout: float = 30.0,
+    ) -> None:
+        self._queue = _CoreAckQueue(path, max_elements, sync, visibility_timeout)
+
+    def put_nowait(self, item: Buffer) -> None:
+        """Appends `item` if there is room at once; else raises QueueFull (a queue.Full)."""
+        self._queue.push(item)
+
+    def ack(self, item: IdLike) -> None:
+        """Removes the handed-out item (a Delivery or its id) for good.
+
+        Raises NotOutstanding (a KeyError) if it is not handed out: unknown,
+        already settled, expired, or handed out before a reopen.
+        """
+        self._queue.ack(item)
+
+    def ack_many(self, items: Iterable[IdLike]) -> None:
+        """Acks every item or, if one is not handed out (NotOutstanding), none."""
+        self._queue.ack_many(items)
+
+    def nack(self, item: IdLike) -> None:
+        """Returns the handed-out item to the head of the queue, to be delivered again."""
+        self._queue.nack(item)
+
+    def nack_many(self, items: Iterable[IdLike]) -> None:
+        """Nacks every item or, if one is not handed out (NotOutstanding), none."""
+        self._queue.nack_many(items)
+
+    def ack_failed(self, item: IdLike) -> None:
+        """Sets the handed-out item aside among the failed ones (see failed(), requeue_failed())."""
+        self._queue.ack_failed(item)
+
+    def ack_failed_many(self, items: Iterable[IdLike]) -> None:
+        """Fails every item or, if one is not handed out (NotOutstanding), none."""
+        self._queue.ack_failed_many(items)
+
+    def failed(self, max_items: int | None = None) -> list[tuple[int, bytes]]:
+        """The failed items as (id, data), smallest id first; at most `max_items` (None: all)."""
+        return self._queue.failed(max_items)
+
+    def requeue_failed(self, ids: Iterable[int] | None = None) -> int:
+        """Makes the failed items `ids` (None: all) ready again, at the tail, with new ids.
+
+        Ids that are not failed are skipped; returns how many were requeued.
+        """
+        return self._queue.requeue_failed(None if ids is None else list(ids))
+
+    @property
+    def ready(self) -> int:
+        """Items ready to be handed out."""
+        return self._queue.ready
+
+    @property
+    def unacked(self) -> int:
+        """Items handed out and neither acked, nacked, failed nor expired."""
+        return self._queue.unacked
+
+    @property
+    def failed_count(self) -> int:
+        """Items set aside by ack_failed()."""
+        return self._queue.failed_count
+
+    def __len__(self) -> int:
+        """Every item stored: ready + unacked + failed_count."""
+        return self._queue.len
+
+    def qsize(self) -> int:
+        """Every item stored: ready + unacked + failed_count."""
+        return self._queue.len
+
+    def empty(self) -> bool:
+        """True if no item is stored at all."""
+        return self._queue.is_empty
+
+    @property
+    def maxsize(self) -> int:
+        """The most items the queue holds (ready, unacked and failed together)."""
+        return self._queue.max_elements
+
+    @property
+    def visibility_timeout(self) -> float:
+        """Seconds a handed-out item stays handed out before it is delivered again; 0: for ever."""
+        return self._queue.visibility_timeout
+
+    @property
+    def payload_size(self) -> int:
+        """The sum of the stored items' sizes, in bytes."""
+        return self._queue.payload_size
+
+    @property
+    def disk_size(self) -> int:
+        """The size of the queue's files on disk, in bytes; it lags behind acks."""
+        return self._queue.disk_size
+
+
+class AckQueue(AckFace):
+    """A persistent queue with at-least-once delivery, for threads.
+
+    Items are bytes-like objects kept on disk in the directory `path`. get()
+    hands out the oldest ready item as a Delivery (id, data, attempt)
+    without removing it; ack() removes it for good, nack() puts it back at
+    the head, ack_failed() sets it aside (failed(), requeue_failed()). An
+    item neither acked, nacked nor failed within `visibility_timeout`
+    seconds (0: never) is delivered again; so is every unsettled item after
+    the process ends, at the next open. `max_elements` bounds every stored
+    item, failed ones included; only ack() makes room.
+
+    put() and get() block as queue.Queue's do: with block=True and
+    timeout=None until they can go on, with a timeout for at most that many
+    seconds (then Full or Empty), with block=False not at all. A waiting
+    get() also wakes when a handed-out item expires. Waits release the GIL
+    and let Ctrl-C through within 100 ms. One object may be shared by any
+    threads.
+    """
+
+    __slots__ = ()
+
+    def put(
+        self, item: Buffer, block: bool = True, timeout: float | None = None
+    ) -> None:
+        """Appends `item`, waiting for room if the queue is full; raises Full if none came."""
+        if block:
+            _check_timeout(timeout)
+            self._queue.push_wait(item, timeout)
+        else:
+            self._queue.push(item)
+
+    def put_many(
+        self, items: Sequence[Buffer], block: bool = True, timeout: float | None = None
+    ) -> None:
+        """Appends all of `items` in order, all or nothing, waiting for room for all."""
+        if block:
+            _check_timeout(timeout)
+            self._queue.push_many_wait(items, timeout)
+        else:
+            self._queue.push_many(items)
+
+    def get(self, block: bool = True, timeout: float | None = None) -> Delivery:
+        """Hands out the oldest ready item, waiting for one if none is ready.
+
+        Raises Empty if there is none when block is False, or none came
+        within `timeout` seconds.
+        """
+        if block:
+            return self.get_many(1, block, timeout)[0]
+        return self.get_nowait()
+
+    def get_nowait(self) -> Delivery:
+        """Hands out the oldest ready item if there is one; else raises Empty."""
+        got = self._queue.get_one()
+        if got is None:
+            raise Empty(f"No item is ready: {self._queue.path}")
+        return _make_delivery(got)
+
+    def get_many(
+        self, max_items: int, block: bool = True, timeout: float | None = None
+    ) -> list[Delivery]:
+        """Hands out up to `max_items` ready items, oldest first.
+
+        Waits as get() does for the first item, not for more; raises Empty if
+        none came (max_items 0 returns []).
+        """
+        if block:
+            _check_timeout(timeout)
+            got = self._queue.get_wait(max_items, timeout)
+        else:
+            got = self._queue.get(max_items)
+        if not got and max_items != 0:
+            raise Empty(f"No item is ready: {self._queue.path}")
+        return [Delivery._make(entry) for entry in got]

@@ -1,0 +1,127 @@
+"""Reading a queue without opening it: what the ``rocksq`` command shows.
+
+:func:`inspect_queue` and :func:`peek` read a queue's directory while the
+queue may be open, in this process or another, and never change it: they
+take no lock and write nothing there (the core opens the database as a
+RocksDB secondary instance, with its own files in a temporary directory).
+Each call sees the queue as it was at one instant during the call, every
+push that had returned by then included. Each call opens the database anew
+(milliseconds, plus reading the write-ahead log): these are for tools and
+checks, not for a hot path.
+
+Errors: :class:`rocksq.NotAQueueError` if the path does not exist, is a file
+or an empty directory, or holds something other than a queue of a kind this
+version can inspect; :class:`rocksq.CorruptionError` or
+:class:`rocksq.StorageError` if the files cannot be read.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Optional
+
+from . import _core
+
+if TYPE_CHECKING:
+    import os
+
+__all__ = ["LabelPosition", "QueueStats", "StoredItem", "inspect_queue", "peek"]
+
+KIND_NAMES = {"fifo": "FIFO queue", "mpmc": "MPMC queue"}
+"""The kinds :attr:`QueueStats.kind` takes, with their names for people."""
+
+
+def _time(micros: int) -> Optional[datetime.datetime]:
+    if micros == 0:
+        return None
+    return datetime.datetime.fromtimestamp(micros / 1e6, tz=datetime.timezone.utc)
+
+
+@dataclass(frozen=True)
+class LabelPosition:
+    """A reader (label) of an MPMC queue and where it is."""
+
+    label: str
+    position: int
+    """The next position the label reads."""
+    unread: int
+    """Stored elements at or after :attr:`position` (expired ones included)."""
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    """What a queue held at one instant; returned by :func:`inspect_queue`."""
+
+    path: str
+    kind: str
+    """``"fifo"`` (:class:`rocksq.Queue` and the other FIFO faces) or ``"mpmc"``."""
+    len: int
+    """Items stored. For an MPMC queue: elements stored, including any that
+    expired but are not deleted yet; the ttl is the opener's option and is not
+    stored, so only an open queue knows which are alive."""
+    payload_size: int
+    """The sum of those items' sizes, in bytes."""
+    disk_size: int
+    """The size of the queue's files, in bytes."""
+    first_position: int
+    """The oldest stored item's position (a FIFO queue's read cursor)."""
+    end_position: int
+    """One past the newest stored item's position (the write cursor)."""
+    oldest_added: Optional[datetime.datetime]
+    """MPMC: when the oldest stored element was added (UTC); None otherwise."""
+    newest_added: Optional[datetime.datetime]
+    """MPMC: when the newest stored element was added (UTC); None otherwise."""
+    labels: tuple[LabelPosition, ...]
+    """MPMC: the labels, sorted by name; empty otherwise."""
+
+    @property
+    def kind_name(self) -> str:
+        """The kind for people: "FIFO queue", "MPMC queue"."""
+        return KIND_NAMES.get(self.kind, self.kind)
+
+
+@dataclass(frozen=True)
+class StoredItem:
+    """One stored item, copied out by :func:`peek`."""
+
+    position: int
+    data: bytes
+    added: Optional[datetime.datetime]
+    """MPMC: when the element was added (UTC); None for a FIFO queue."""
+
+
+def inspect_queue(path: str | os.PathLike[str]) -> QueueStats:
+    """The kind, sizes, positions and (MPMC) labels of the queue in `path`.
+
+    Works while the queue is open elsewhere; changes nothing.
+    """
+    raw = _core.inspect_queue(path)
+    return QueueStats(
+        path=raw["path"],
+        kind=raw["kind"],
+        len=raw["len"],
+        payload_size=raw["payload_size"],
+        disk_size=raw["disk_size"],
+        first_position=raw["first_position"],
+        end_position=raw["end_position"],
+        oldest_added=_time(raw["oldest_added_micros"]),
+        newest_added=_time(raw["newest_added_micros"]),
+        labels=tuple(LabelPosition(**label) for label in raw["labels"]),
+    )
+
+
+def peek(
+    path: str | os.PathLike[str], max_items: int = 10, label: Optional[str] = None
+) -> list[StoredItem]:
+    """Up to `max_items` stored items, oldest first, without consuming them.
+
+    For a FIFO queue, the items the next pops would return; for an MPMC
+    queue, the oldest stored elements, or with `label` the elements that
+    label reads next (ValueError if there is no such label, or the queue is
+    not an MPMC queue). Works while the queue is open elsewhere.
+    """
+    if label == "":
+        raise ValueError("label must not be empty")
+    items = _core.peek_items(path, max_items, label or "")
+    return [StoredItem(position, data, _time(added)) for position, data, added in items]

@@ -1,0 +1,629 @@
+// GoogleTest suite of rocksq::AckQueue, written against the public header
+// only: every expectation here is a promise made in rocksq/ack_queue.h.
+//
+// Each test gets its own temporary directory and opens its queue at
+// QueuePath() inside it. A process crash is a reopen as far as the queue's
+// state goes (which items are handed out lives in memory only); the real
+// SIGKILL test is tests/test_ack_crash.py.
+
+#include "rocksq/rocksq.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <set>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+namespace rocksq {
+// Defined in fifo_queue_test.cc: prints an ErrorKind by name.
+void PrintTo(ErrorKind kind, std::ostream* os);
+}  // namespace rocksq
+
+namespace {
+
+namespace fs = std::filesystem;
+using rocksq::AckOptions;
+using rocksq::Deliveries;
+using rocksq::ErrorKind;
+using AckQueuePtr = std::unique_ptr<rocksq::AckQueue>;
+using namespace std::chrono_literals;
+
+class AckTempDirTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const ::testing::TestInfo* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    std::random_device random;
+    dir_ = fs::temp_directory_path() /
+           ("rocksq_test_" + std::string(info->test_suite_name()) + "_" + info->name() + "_" +
+            std::to_string(::getpid()) + "_" + std::to_string(random()));
+    fs::create_directories(dir_);
+  }
+
+  void TearDown() override {
+    std::error_code ignored;
+    fs::remove_all(dir_, ignored);
+  }
+
+  std::string QueuePath() const { return (dir_ / "queue").string(); }
+
+  AckQueuePtr OpenQueue(const AckOptions& options = {}) const {
+    return rocksq::AckQueue::Open(QueuePath(), options);
+  }
+
+  fs::path dir_;
+};
+
+using AckQueue = AckTempDirTest;
+using AckQueuePersistence = AckTempDirTest;
+using AckQueueTimeout = AckTempDirTest;
+using AckQueueErrors = AckTempDirTest;
+using AckQueueFailed = AckTempDirTest;
+using AckQueueConcurrency = AckTempDirTest;
+
+AckOptions WithTimeout(std::chrono::milliseconds timeout) {
+  AckOptions options;
+  options.visibility_timeout = timeout;
+  return options;
+}
+
+AckOptions WithMaxElements(uint64_t max_elements) {
+  AckOptions options;
+  options.max_elements = max_elements;
+  return options;
+}
+
+void PushNumbered(rocksq::AckQueue& queue, int first, int count) {
+  for (int i = first; i < first + count; ++i) queue.Push("item-" + std::to_string(i));
+}
+
+std::string Payload(const Deliveries& deliveries, size_t index) {
+  return std::string(deliveries[index].payload);
+}
+
+// Gets one item, failing the test if there is none.
+rocksq::Delivery GetOne(rocksq::AckQueue& queue, Deliveries* holder) {
+  *holder = queue.Get(1);
+  EXPECT_EQ(holder->size(), 1u);
+  return (*holder)[0];
+}
+
+// Every payload the queue hands out until it is empty, acking each.
+std::vector<std::string> DrainAcking(rocksq::AckQueue& queue) {
+  std::vector<std::string> out;
+  for (;;) {
+    Deliveries deliveries = queue.Get(1);
+    if (deliveries.empty()) return out;
+    out.push_back(Payload(deliveries, 0));
+    queue.Ack(deliveries[0].id);
+  }
+}
+
+void ExpectCounts(const rocksq::AckQueue& queue, uint64_t ready, uint64_t unacked,
+                  uint64_t failed) {
+  EXPECT_EQ(queue.ReadyLen(), ready);
+  EXPECT_EQ(queue.UnackedLen(), unacked);
+  EXPECT_EQ(queue.FailedLen(), failed);
+  EXPECT_EQ(queue.Len(), ready + unacked + failed);
+}
+
+// --- Basic contract --------------------------------------------------------------
+
+TEST_F(AckQueue, GetHandsOutInPushOrderWithoutRemoving) {
+  AckQueuePtr queue = OpenQueue();
+  PushNumbered(*queue, 0, 3);
+  Deliveries first = queue->Get(2);
+  ASSERT_EQ(first.size(), 2u);
+  EXPECT_EQ(Payload(first, 0), "item-0");
+  EXPECT_EQ(Payload(first, 1), "item-1");
+  EXPECT_EQ(first[0].attempt, 1u);
+  EXPECT_LT(first[0].id, first[1].id);
+  ExpectCounts(*queue, 1, 2, 0);
+  EXPECT_EQ(queue->PayloadBytes(), 18u);
+}
+
+TEST_F(AckQueue, AckRemovesForGoodAndFreesPayload) {
+  AckQueuePtr queue = OpenQueue();
+  PushNumbered(*queue, 0, 2);
+  Deliveries held;
+  const rocksq::Delivery delivery = GetOne(*queue, &held);
+  queue->Ack(delivery.id);
+  ExpectCounts(*queue, 1, 0, 0);
+  EXPECT_EQ(queue->PayloadBytes(), 6u);
+  EXPECT_EQ(DrainAcking(*queue), std::vector<std::string>{"item-1"});
+  EXPECT_TRUE(queue->IsEmpty());
+}
+
+TEST_F(AckQueue, GetOnEmptyQueueOrZeroItemsReturnsNothing) {
+  AckQueuePtr queue = OpenQueue();
+  EXPECT_TRUE(queue->Get(5).empty());
+  queue->Push("x");
+  EXPECT_TRUE(queue->Get(0).empty());
+  ExpectCounts(*queue, 1, 0, 0);
+}
+
+TEST_F(AckQueue, NackPutsItemBackAtTheHeadBeforeNeverDeliveredItems) {
+  AckQueuePtr queue = OpenQueue();
+  PushNumbered(*queue, 0, 4);
+  Deliveries taken = queue->Get(3);  // item-0, 1, 2
+  queue->Nack(taken[2].id);
+  queue->Nack(taken[0].id);
+  Deliveries again = queue->Get(3);
+  ASSERT_EQ(again.size(), 3u);
+  EXPECT_EQ(Payload(again, 0), "item-0");  // Oldest nacked first...
+  EXPECT_EQ(Payload(again, 1), "item-2");
+  EXPECT_EQ(Payload(again, 2), "item-3");  // ...then never delivered.
+  EXPECT_EQ(again[0].attempt, 2u);
+  EXPECT_EQ(again[1].attempt, 2u);
+  EXPECT_EQ(again[2].attempt, 1u);
+  EXPECT_EQ(again[0].id, taken[0].id);
+}
+
+TEST_F(AckQueue, BatchFormsSettleEveryIdOrNone) {
+  AckQueuePtr queue = OpenQueue();
+  PushNumbered(*queue, 0, 4);
+  Deliveries taken = queue->Get(4);
+  EXPECT_THROW(
+      {
+        try {
+          queue->AckBatch({taken[0].id, taken[1].id, 999});
+        } catch (const rocksq::Error& error) {
+          EXPECT_EQ(error.kind(), ErrorKind::kNotOutstanding);
+          throw;
+        }
+      },
+      rocksq::Error);
+  ExpectCounts(*queue, 0, 4, 0);
+  EXPECT_THROW(queue->AckBatch({taken[0].id, taken[0].id}), rocksq::Error);
+  ExpectCounts(*queue, 0, 4, 0);
+  queue->AckBatch({taken[0].id, taken[1].id});
+  queue->NackBatch({taken[2].id});
+  queue->AckFailedBatch({taken[3].id});
+  ExpectCounts(*queue, 1, 0, 1);
+  EXPECT_EQ(DrainAcking(*queue), std::vector<std::string>{"item-2"});
+}
+
+TEST_F(AckQueue, DeliveriesOutliveTheQueue) {
+  AckQueuePtr queue = OpenQueue();
+  PushNumbered(*queue, 0, 3);
+  Deliveries one = queue->Get(1);
+  Deliveries batch = queue->Get(2);
+  queue->Close();
+  queue.reset();
+  EXPECT_EQ(Payload(one, 0), "item-0");
+  EXPECT_EQ(Payload(batch, 1), "item-2");
+  EXPECT_EQ(batch.payload_bytes(), 12u);
+}
+
+TEST_F(AckQueue, CapacityCountsReadyUnackedAndFailed) {
+  AckQueuePtr queue = OpenQueue(WithMaxElements(3));
+  PushNumbered(*queue, 0, 3);
+  Deliveries taken = queue->Get(2);
+  queue->AckFailed(taken[0].id);
+  try {
+    queue->Push("more");
+    FAIL() << "expected kQueueFull";
+  } catch (const rocksq::Error& error) {
+    EXPECT_EQ(error.kind(), ErrorKind::kQueueFull);
+  }
+  EXPECT_THROW(queue->PushBatch({"a", "b"}), rocksq::Error);
+  queue->Nack(taken[1].id);  // A nack makes no room either.
+  EXPECT_THROW(queue->Push("more"), rocksq::Error);
+  Deliveries again = queue->Get(1);
+  queue->Ack(again[0].id);
+  queue->Push("more");
+  EXPECT_EQ(queue->Len(), 3u);
+}
+
+TEST_F(AckQueue, PushWaitWakesWhenAnAckMakesRoom) {
+  AckQueuePtr queue = OpenQueue(WithMaxElements(1));
+  queue->Push("a");
+  Deliveries taken = queue->Get(1);
+  std::thread acker([&] {
+    std::this_thread::sleep_for(50ms);
+    queue->Ack(taken[0].id);
+  });
+  const auto start = std::chrono::steady_clock::now();
+  queue->PushWait("b", 10s);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
+  acker.join();
+  EXPECT_EQ(DrainAcking(*queue), std::vector<std::string>{"b"});
+}
+
+TEST_F(AckQueue, GetWaitWakesOnPushAndTimesOutEmpty) {
+  AckQueuePtr queue = OpenQueue();
+  EXPECT_TRUE(queue->GetWait(1, 30ms).empty());
+  std::thread pusher([&] {
+    std::this_thread::sleep_for(50ms);
+    queue->Push("late");
+  });
+  Deliveries got = queue->GetWait(1, 10s);
+  pusher.join();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(Payload(got, 0), "late");
+}
+
+TEST_F(AckQueue, CloseWakesWaitersWithClosed) {
+  AckQueuePtr queue = OpenQueue();
+  std::atomic<bool> closed_seen{false};
+  std::thread waiter([&] {
+    try {
+      queue->GetWait(1, 30s);
+    } catch (const rocksq::Error& error) {
+      closed_seen = error.kind() == ErrorKind::kClosed;
+    }
+  });
+  std::this_thread::sleep_for(50ms);
+  queue->Close();
+  waiter.join();
+  EXPECT_TRUE(closed_seen);
+  EXPECT_THROW(queue->Get(1), rocksq::Error);
+}
+
+TEST_F(AckQueue, ChangeListenerFiresOnPushAckAndNack) {
+  AckQueuePtr queue = OpenQueue();
+  std::atomic<int> changes{0};
+  queue->SetChangeListener([&] { ++changes; });
+  queue->Push("a");
+  EXPECT_EQ(changes, 1);
+  Deliveries taken = queue->Get(1);
+  EXPECT_EQ(changes, 1);  // A get lets no waiter go on.
+  queue->Nack(taken[0].id);
+  EXPECT_EQ(changes, 2);
+  taken = queue->Get(1);
+  queue->Ack(taken[0].id);
+  EXPECT_EQ(changes, 3);
+}
+
+// --- Persistence -----------------------------------------------------------------
+
+TEST_F(AckQueuePersistence, ReopenRedeliversExactlyTheUnackedItemsOldestFirst) {
+  {
+    AckQueuePtr queue = OpenQueue();
+    PushNumbered(*queue, 0, 6);
+    Deliveries taken = queue->Get(4);  // 0..3 handed out, 4 and 5 never.
+    queue->Ack(taken[1].id);
+    queue->Ack(taken[3].id);
+    queue->Nack(taken[2].id);
+    // Closed with item-0 handed out, item-2 returned: as a crash leaves it.
+  }
+  AckQueuePtr queue = OpenQueue();
+  ExpectCounts(*queue, 4, 0, 0);
+  EXPECT_EQ(queue->PayloadBytes(), 24u);
+  EXPECT_EQ(DrainAcking(*queue),
+            (std::vector<std::string>{"item-0", "item-2", "item-4", "item-5"}));
+}
+
+TEST_F(AckQueuePersistence, HolesAfterReopenAreSkippedOneAtATimeAndInBatches) {
+  {
+    AckQueuePtr queue = OpenQueue();
+    PushNumbered(*queue, 0, 10);
+    Deliveries taken = queue->Get(10);
+    for (size_t i = 0; i < taken.size(); ++i) {
+      if (i % 3 != 0) queue->Ack(taken[i].id);  // Keep 0, 3, 6, 9.
+    }
+  }
+  {
+    AckQueuePtr queue = OpenQueue();
+    Deliveries one = queue->Get(1);
+    EXPECT_EQ(Payload(one, 0), "item-0");
+    Deliveries next = queue->Get(1);  // A hole after item-0: 1 and 2 are acked.
+    ASSERT_EQ(next.size(), 1u);
+    EXPECT_EQ(Payload(next, 0), "item-3");
+    Deliveries rest = queue->Get(10);
+    ASSERT_EQ(rest.size(), 2u);
+    EXPECT_EQ(Payload(rest, 0), "item-6");
+    EXPECT_EQ(Payload(rest, 1), "item-9");
+    EXPECT_TRUE(queue->Get(1).empty());
+    ExpectCounts(*queue, 0, 4, 0);
+    queue->Ack(next[0].id);
+  }
+  AckQueuePtr queue = OpenQueue();
+  EXPECT_EQ(DrainAcking(*queue), (std::vector<std::string>{"item-0", "item-6", "item-9"}));
+}
+
+TEST_F(AckQueuePersistence, CountsAndPayloadSurviveReopenInEveryState) {
+  {
+    AckQueuePtr queue = OpenQueue();
+    queue->PushBatch({"a", "bb", "ccc", "dddd", "eeeee"});
+    Deliveries taken = queue->Get(4);
+    queue->Ack(taken[0].id);        // a gone
+    queue->AckFailed(taken[2].id);  // ccc failed
+    ExpectCounts(*queue, 1, 2, 1);
+    EXPECT_EQ(queue->PayloadBytes(), 14u);
+  }
+  {
+    AckQueuePtr queue = OpenQueue();
+    ExpectCounts(*queue, 3, 0, 1);
+    EXPECT_EQ(queue->PayloadBytes(), 14u);
+    EXPECT_EQ(DrainAcking(*queue), (std::vector<std::string>{"bb", "dddd", "eeeee"}));
+    ExpectCounts(*queue, 0, 0, 1);
+    EXPECT_EQ(queue->PayloadBytes(), 3u);
+  }
+  // Reopened with ack_items empty: the counts come from the meta alone, and
+  // ids go on from where they were.
+  AckQueuePtr queue = OpenQueue();
+  ExpectCounts(*queue, 0, 0, 1);
+  EXPECT_EQ(queue->PayloadBytes(), 3u);
+  queue->Push("ffffff");
+  Deliveries got = queue->Get(1);
+  EXPECT_EQ(got[0].id, 5u);
+  EXPECT_EQ(queue->PayloadBytes(), 9u);
+}
+
+TEST_F(AckQueuePersistence, AckingTheLastItemKeepsCountsAndIdsAcrossReopen) {
+  {
+    AckQueuePtr queue = OpenQueue();
+    queue->PushBatch({"a", "bb", "ccc"});
+    Deliveries taken = queue->Get(3);
+    queue->Ack(taken[2].id);  // The last stored item: no record tells its position now.
+  }
+  {
+    AckQueuePtr queue = OpenQueue();
+    ExpectCounts(*queue, 2, 0, 0);
+    EXPECT_EQ(queue->PayloadBytes(), 3u);
+    queue->Push("dddd");
+    Deliveries all = queue->Get(3);
+    ASSERT_EQ(all.size(), 3u);
+    EXPECT_EQ(all[2].id, 3u);  // Not 2: ids are never reused.
+    EXPECT_EQ(Payload(all, 2), "dddd");
+    queue->Ack(all[2].id);
+  }
+  AckQueuePtr queue = OpenQueue();
+  ExpectCounts(*queue, 2, 0, 0);
+  EXPECT_EQ(queue->PayloadBytes(), 3u);
+  queue->Push("e");
+  EXPECT_EQ(queue->Get(3)[2].id, 4u);
+}
+
+TEST_F(AckQueuePersistence, AnAckedItemIsNeverDeliveredAgainAcrossManyReopens) {
+  std::mt19937 random(7);
+  std::set<std::string> acked;
+  std::set<std::string> pushed;
+  int next = 0;
+  for (int round = 0; round < 8; ++round) {
+    AckQueuePtr queue = OpenQueue();
+    for (int i = 0; i < 20; ++i) {
+      const std::string item = "item-" + std::to_string(next++);
+      queue->Push(item);
+      pushed.insert(item);
+    }
+    Deliveries taken = queue->Get(25);
+    for (size_t i = 0; i < taken.size(); ++i) {
+      const std::string item = Payload(taken, i);
+      EXPECT_EQ(acked.count(item), 0u) << item << " was acked before";
+      if (random() % 2 == 0) {
+        queue->Ack(taken[i].id);
+        acked.insert(item);
+      }
+    }
+    EXPECT_EQ(queue->Len(), pushed.size() - acked.size());
+  }
+  AckQueuePtr queue = OpenQueue();
+  std::vector<std::string> rest = DrainAcking(*queue);
+  std::set<std::string> remaining(rest.begin(), rest.end());
+  EXPECT_EQ(remaining.size(), rest.size());
+  for (const std::string& item : rest) EXPECT_EQ(acked.count(item), 0u);
+  EXPECT_EQ(remaining.size() + acked.size(), pushed.size());
+}
+
+TEST_F(AckQueuePersistence, IdsHandedOutBeforeReopenAreNotOutstanding) {
+  uint64_t id;
+  {
+    AckQueuePtr queue = OpenQueue();
+    queue->Push("a");
+    id = queue->Get(1)[0].id;
+  }
+  AckQueuePtr queue = OpenQueue();
+  EXPECT_THROW(queue->Ack(id), rocksq::Error);
+  EXPECT_EQ(queue->ReadyLen(), 1u);
+}
+
+TEST_F(AckQueuePersistence, KindMismatchWithFifoIsNotAQueue) {
+  { rocksq::FifoQueue::Open(QueuePath()); }
+  try {
+    OpenQueue();
+    FAIL() << "expected kNotAQueue";
+  } catch (const rocksq::Error& error) {
+    EXPECT_EQ(error.kind(), ErrorKind::kNotAQueue);
+    EXPECT_NE(std::string(error.what()).find("not an ack queue"), std::string::npos)
+        << error.what();
+  }
+  rocksq::FifoQueue::Destroy(QueuePath());
+  { OpenQueue(); }
+  EXPECT_THROW(rocksq::FifoQueue::Open(QueuePath()), rocksq::Error);
+  EXPECT_THROW(rocksq::FifoQueue::Destroy(QueuePath()), rocksq::Error);
+  rocksq::AckQueue::Destroy(QueuePath());
+  EXPECT_FALSE(fs::exists(QueuePath()));
+}
+
+// --- Visibility timeout ----------------------------------------------------------
+
+TEST_F(AckQueueTimeout, AnExpiredItemIsDeliveredAgainAndItsIdDies) {
+  AckQueuePtr queue = OpenQueue(WithTimeout(100ms));
+  queue->Push("a");
+  Deliveries first = queue->Get(1);
+  ExpectCounts(*queue, 0, 1, 0);
+  EXPECT_TRUE(queue->Get(1).empty());
+  std::this_thread::sleep_for(150ms);
+  ExpectCounts(*queue, 1, 0, 0);
+  EXPECT_THROW(queue->Ack(first[0].id), rocksq::Error);
+  Deliveries second = queue->Get(1);
+  ASSERT_EQ(second.size(), 1u);
+  EXPECT_EQ(second[0].id, first[0].id);
+  EXPECT_EQ(second[0].attempt, 2u);
+  queue->Ack(second[0].id);
+  EXPECT_TRUE(queue->IsEmpty());
+}
+
+TEST_F(AckQueueTimeout, GetWaitWakesWhenATimeoutExpires) {
+  AckQueuePtr queue = OpenQueue(WithTimeout(200ms));
+  queue->Push("a");
+  Deliveries first = queue->Get(1);
+  const auto start = std::chrono::steady_clock::now();
+  Deliveries again = queue->GetWait(1, 10s);
+  const auto waited = std::chrono::steady_clock::now() - start;
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_GE(waited, 150ms);
+  EXPECT_LT(waited, 3s);
+  EXPECT_EQ(queue->TimeToNextExpiry() > 0ns, true);
+}
+
+TEST_F(AckQueueTimeout, ZeroTimeoutNeverExpires) {
+  AckQueuePtr queue = OpenQueue(WithTimeout(0ms));
+  queue->Push("a");
+  Deliveries first = queue->Get(1);
+  EXPECT_EQ(queue->TimeToNextExpiry(), std::chrono::nanoseconds::max());
+  EXPECT_TRUE(queue->GetWait(1, 100ms).empty());
+  queue->Ack(first[0].id);
+}
+
+TEST_F(AckQueueTimeout, NegativeTimeoutIsInvalid) {
+  try {
+    OpenQueue(WithTimeout(-1ms));
+    FAIL() << "expected kInvalidArgument";
+  } catch (const rocksq::Error& error) {
+    EXPECT_EQ(error.kind(), ErrorKind::kInvalidArgument);
+  }
+}
+
+// --- Errors ----------------------------------------------------------------------
+
+TEST_F(AckQueueErrors, SettlingAnUnknownOrSettledIdIsNotOutstanding) {
+  AckQueuePtr queue = OpenQueue();
+  queue->Push("a");
+  Deliveries taken = queue->Get(1);
+  const uint64_t id = taken[0].id;
+  queue->Ack(id);
+  for (auto settle : {&rocksq::AckQueue::Ack, &rocksq::AckQueue::Nack,
+                      &rocksq::AckQueue::AckFailed}) {
+    try {
+      ((*queue).*settle)(id);
+      FAIL() << "expected kNotOutstanding";
+    } catch (const rocksq::Error& error) {
+      EXPECT_EQ(error.kind(), ErrorKind::kNotOutstanding);
+      EXPECT_EQ(std::string(error.what()),
+                "Not outstanding: " + QueuePath() + ": item " + std::to_string(id) +
+                    " is not handed out (acked, nacked, failed, expired, or never delivered)");
+    }
+  }
+  EXPECT_THROW(queue->Ack(12345), rocksq::Error);
+  EXPECT_TRUE(queue->IsEmpty());
+}
+
+TEST_F(AckQueueErrors, ANackedIdCannotBeAckedUntilHandedOutAgain) {
+  AckQueuePtr queue = OpenQueue();
+  queue->Push("a");
+  Deliveries taken = queue->Get(1);
+  queue->Nack(taken[0].id);
+  EXPECT_THROW(queue->Ack(taken[0].id), rocksq::Error);
+  Deliveries again = queue->Get(1);
+  queue->Ack(again[0].id);
+  EXPECT_TRUE(queue->IsEmpty());
+}
+
+// --- Failed items ----------------------------------------------------------------
+
+TEST_F(AckQueueFailed, FailedItemsAreListedAndRequeuedAtTheTail) {
+  AckQueuePtr queue = OpenQueue();
+  PushNumbered(*queue, 0, 4);
+  Deliveries taken = queue->Get(2);
+  queue->AckFailed(taken[1].id);
+  queue->AckFailed(taken[0].id);
+  ExpectCounts(*queue, 2, 0, 2);
+  std::vector<rocksq::FailedItem> failed = queue->Failed(10);
+  ASSERT_EQ(failed.size(), 2u);
+  EXPECT_EQ(failed[0].id, taken[0].id);
+  EXPECT_EQ(failed[0].payload, "item-0");
+  EXPECT_EQ(failed[1].payload, "item-1");
+  EXPECT_EQ(queue->Failed(1).size(), 1u);
+  EXPECT_EQ(queue->Failed(10).size(), 2u);  // Listing consumes nothing.
+
+  EXPECT_EQ(queue->RequeueFailed({taken[1].id, 999}), 1u);
+  ExpectCounts(*queue, 3, 0, 1);
+  EXPECT_EQ(queue->RequeueAllFailed(), 1u);
+  EXPECT_EQ(queue->RequeueAllFailed(), 0u);
+  ExpectCounts(*queue, 4, 0, 0);
+  EXPECT_EQ(queue->PayloadBytes(), 24u);
+  EXPECT_EQ(DrainAcking(*queue),
+            (std::vector<std::string>{"item-2", "item-3", "item-1", "item-0"}));
+}
+
+TEST_F(AckQueueFailed, FailedAndRequeuedItemsSurviveReopen) {
+  {
+    AckQueuePtr queue = OpenQueue();
+    PushNumbered(*queue, 0, 3);
+    Deliveries taken = queue->Get(3);
+    queue->AckFailed(taken[0].id);
+    queue->AckFailed(taken[1].id);
+    queue->Ack(taken[2].id);
+  }
+  {
+    AckQueuePtr queue = OpenQueue();
+    ExpectCounts(*queue, 0, 0, 2);
+    EXPECT_EQ(queue->PayloadBytes(), 12u);
+    EXPECT_EQ(queue->RequeueFailed({0}), 1u);
+  }
+  AckQueuePtr queue = OpenQueue();
+  ExpectCounts(*queue, 1, 0, 1);
+  EXPECT_EQ(queue->PayloadBytes(), 12u);
+  Deliveries got = queue->Get(1);
+  EXPECT_EQ(Payload(got, 0), "item-0");
+  EXPECT_EQ(got[0].id, 3u);  // Requeued with a new id at the tail.
+}
+
+// --- Concurrency -----------------------------------------------------------------
+
+TEST_F(AckQueueConcurrency, ManyConsumersAckEveryItemExactlyOnce) {
+  AckQueuePtr queue = OpenQueue(WithTimeout(0ms));
+  constexpr int kProducers = 2;
+  constexpr int kPerProducer = 2000;
+  constexpr int kConsumers = 4;
+  std::mutex seen_mutex;
+  std::map<std::string, int> seen;
+  std::atomic<int> acked{0};
+  std::vector<std::thread> threads;
+  for (int p = 0; p < kProducers; ++p) {
+    threads.emplace_back([&, p] {
+      for (int i = 0; i < kPerProducer; ++i) {
+        queue->Push(std::to_string(p) + ":" + std::to_string(i));
+      }
+    });
+  }
+  for (int c = 0; c < kConsumers; ++c) {
+    threads.emplace_back([&, c] {
+      std::mt19937 random(c);
+      while (acked.load() < kProducers * kPerProducer) {
+        Deliveries got = queue->GetWait(1 + random() % 5, 20ms);
+        for (size_t i = 0; i < got.size(); ++i) {
+          if (random() % 7 == 0) {
+            queue->Nack(got[i].id);  // Someone else (or this one) gets it again.
+            continue;
+          }
+          queue->Ack(got[i].id);
+          std::lock_guard<std::mutex> lock(seen_mutex);
+          ++seen[std::string(got[i].payload)];
+          ++acked;
+        }
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_EQ(seen.size(), static_cast<size_t>(kProducers * kPerProducer));
+  for (const auto& [item, count] : seen) EXPECT_EQ(count, 1) << item;
+  ExpectCounts(*queue, 0, 0, 0);
+  EXPECT_EQ(queue->PayloadBytes(), 0u);
+}
+
+}  // namespace

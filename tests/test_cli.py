@@ -1,0 +1,383 @@
+"""The `rocksq` command (rocksq/cli.py): stats, peek, bench, --json, exit codes."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+import rocksq
+from rocksq.blocking import MpmcQueue
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_cli(*args: str, cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """`python -m rocksq ARGS` in a fresh interpreter, which imports the installed rocksq."""
+    return subprocess.run(
+        [sys.executable, "-m", "rocksq", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def run_json(*args: str, cwd: Path) -> dict:
+    completed = run_cli("--json", *args, cwd=cwd)
+    assert completed.returncode == 0, completed.stderr
+    return json.loads(completed.stdout)
+
+
+def console_script() -> str:
+    """The installed `rocksq` console script, beside this interpreter first."""
+    for directory in (Path(sys.executable).parent, Path(sysconfig.get_path("scripts"))):
+        if (directory / "rocksq").is_file():
+            return str(directory / "rocksq")
+    found = shutil.which("rocksq")
+    assert found, "the rocksq console script is not installed ([project.scripts] in pyproject.toml)"
+    return found
+
+
+@pytest.fixture
+def fifo_path(tmp_path: Path) -> str:
+    """A FIFO queue holding b"first", 2000 bytes of 0xff, b"third" after one pop of b"zero"."""
+    path = str(tmp_path / "fifo")
+    queue = rocksq.PersistentQueueWithCapacity(path)
+    for item in (b"zero", b"first", b"\xff" * 2000, b"third"):
+        queue.push(item)
+    assert queue.pop() == b"zero"
+    queue.close()
+    return path
+
+
+@pytest.fixture
+def mpmc_path(tmp_path: Path) -> str:
+    path = str(tmp_path / "mpmc")
+    queue = MpmcQueue(path, ttl=3600)
+    queue.add([b"e1", b"e2", b"e3", b"e4"])
+    queue.next("audit", rocksq.StartPosition.Oldest, max_elements=3)
+    queue.next("live", rocksq.StartPosition.Newest, max_elements=0)
+    queue.close()
+    return path
+
+
+# --- stats ---------------------------------------------------------------------
+
+
+def test_stats_json_gives_a_fifo_queues_kind_length_and_exact_sizes(
+    fifo_path: str, tmp_path: Path
+) -> None:
+    stats = run_json("stats", fifo_path, cwd=tmp_path)
+
+    assert stats["kind"] == "fifo"
+    assert stats["len"] == 3
+    assert stats["payload_size"] == 5 + 2000 + 5
+    assert stats["disk_size"] > 0
+    assert (stats["first_position"], stats["end_position"]) == (1, 4)
+    assert stats["labels"] == []
+    assert stats["oldest_added"] is None
+
+
+def test_stats_json_lists_mpmc_labels_with_positions_and_unread_counts(
+    mpmc_path: str, tmp_path: Path
+) -> None:
+    stats = run_json("stats", mpmc_path, cwd=tmp_path)
+
+    assert stats["kind"] == "mpmc"
+    assert stats["len"] == 4
+    assert stats["payload_size"] == 8
+    assert stats["labels"] == [
+        {"label": "audit", "position": 3, "unread": 1},
+        {"label": "live", "position": 3, "unread": 1},
+    ]
+    assert stats["oldest_added"] is not None and stats["newest_added"] >= stats["oldest_added"]
+
+
+def test_stats_for_people_shows_units_and_exact_bytes(fifo_path: str, tmp_path: Path) -> None:
+    completed = run_cli("stats", fifo_path, cwd=tmp_path)
+
+    assert completed.returncode == 0, completed.stderr
+    assert "kind:" in completed.stdout and "FIFO queue" in completed.stdout
+    assert "items:" in completed.stdout and " 3\n" in completed.stdout
+    assert "2.0 KiB (2,010 bytes)" in completed.stdout
+
+
+def test_stats_for_people_shows_mpmc_labels(mpmc_path: str, tmp_path: Path) -> None:
+    completed = run_cli("stats", mpmc_path, cwd=tmp_path)
+
+    assert completed.returncode == 0, completed.stderr
+    assert "MPMC queue" in completed.stdout
+    assert any(line.split() == ["audit", "3", "1"] for line in completed.stdout.splitlines())
+
+
+def test_json_option_is_accepted_after_the_subcommand_too(fifo_path: str, tmp_path: Path) -> None:
+    completed = run_cli("stats", fifo_path, "--json", cwd=tmp_path)
+
+    assert completed.returncode == 0, completed.stderr
+    assert json.loads(completed.stdout)["len"] == 3
+
+
+# --- peek ----------------------------------------------------------------------
+
+
+def test_peek_json_returns_the_oldest_items_whole_in_base64(fifo_path: str, tmp_path: Path) -> None:
+    result = run_json("peek", fifo_path, "-n", "2", cwd=tmp_path)
+
+    items = result["items"]
+    assert [item["position"] for item in items] == [1, 2]
+    assert [base64.b64decode(item["data_base64"]) for item in items] == [b"first", b"\xff" * 2000]
+    assert [item["size"] for item in items] == [5, 2000]
+
+
+def test_peek_for_people_shows_text_as_bytes_literals_and_binary_as_hex(
+    fifo_path: str, tmp_path: Path
+) -> None:
+    completed = run_cli("peek", fifo_path, cwd=tmp_path)
+
+    assert completed.returncode == 0, completed.stderr
+    lines = completed.stdout.splitlines()
+    assert len(lines) == 3
+    assert lines[0].startswith("#1") and "b'first'" in lines[0]
+    assert "hex ff ff" in lines[1] and lines[1].endswith("...")
+    assert "b'third'" in lines[2]
+
+
+def test_peek_does_not_consume(fifo_path: str, tmp_path: Path) -> None:
+    for _ in range(2):
+        assert run_cli("peek", fifo_path, "-n", "3", cwd=tmp_path).returncode == 0
+
+    queue = rocksq.PersistentQueueWithCapacity(fifo_path)
+    assert queue.len() == 3
+    assert queue.pop() == b"first"
+    queue.close()
+
+
+def test_peek_with_a_label_shows_what_it_reads_next_without_moving_it(
+    mpmc_path: str, tmp_path: Path
+) -> None:
+    result = run_json("peek", mpmc_path, "--label", "audit", cwd=tmp_path)
+
+    assert [base64.b64decode(item["data_base64"]) for item in result["items"]] == [b"e4"]
+    assert result["items"][0]["added"] is not None
+    queue = MpmcQueue(mpmc_path, ttl=3600)
+    assert queue.next("audit", rocksq.StartPosition.Oldest, max_elements=10) == ([b"e4"], False)
+    queue.close()
+
+
+def test_peek_with_an_unknown_label_exits_1(mpmc_path: str, tmp_path: Path) -> None:
+    completed = run_cli("peek", mpmc_path, "--label", "nobody", cwd=tmp_path)
+
+    assert completed.returncode == 1
+    assert "no label 'nobody'" in completed.stderr
+
+
+def test_peek_an_empty_queue_says_so(tmp_path: Path) -> None:
+    path = str(tmp_path / "empty")
+    rocksq.PersistentQueueWithCapacity(path).close()
+
+    completed = run_cli("peek", path, cwd=tmp_path)
+
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.strip() == "(no items)"
+
+
+# --- While another process has the queue open -----------------------------------
+
+WRITER = """
+    import select, sys, time
+    import rocksq
+    queue = rocksq.PersistentQueueWithCapacity(sys.argv[1])
+    print("open", flush=True)
+    pushed = 0
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        queue.push(b"item %d" % pushed)
+        pushed += 1
+        if pushed % 200 == 0:
+            print(pushed, flush=True)
+            if select.select([sys.stdin], [], [], 0)[0]:  # The parent says stop.
+                break
+    queue.close()
+    print("closed", pushed, flush=True)
+"""
+
+
+def test_stats_and_peek_work_while_another_process_holds_the_queue_and_pushes(
+    tmp_path: Path,
+) -> None:
+    path = str(tmp_path / "busy")
+    writer = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(WRITER), path],
+        cwd=tmp_path,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert writer.stdin is not None and writer.stdout is not None
+    try:
+        assert writer.stdout.readline() == "open\n"
+        assert int(writer.stdout.readline()) >= 200  # It is pushing.
+        lengths = []
+        for _ in range(3):
+            stats = run_json("stats", path, cwd=tmp_path)
+            assert stats["kind"] == "fifo"
+            lengths.append(stats["len"])
+            peeked = run_json("peek", path, "-n", "5", cwd=tmp_path)["items"]
+            data = [base64.b64decode(item["data_base64"]) for item in peeked]
+            assert data == [b"item %d" % i for i in range(5)]  # Nothing is popped.
+            time.sleep(0.2)
+        assert lengths[0] >= 200
+        assert lengths == sorted(lengths) and lengths[-1] > lengths[0]
+        assert writer.poll() is None  # The writer is still pushing, unharmed.
+    finally:
+        out, _ = writer.communicate("stop\n", timeout=60)
+    assert writer.returncode == 0
+    pushed = int(out.split()[-1])
+    # Every push the writer made is there, in order, once it closed.
+    assert run_json("stats", path, cwd=tmp_path)["len"] == pushed
+
+
+def test_stats_works_while_this_fixtures_process_holds_the_queue(
+    queue_held_by_another_process: str, tmp_path: Path
+) -> None:
+    stats = run_json("stats", queue_held_by_another_process, cwd=tmp_path)
+
+    assert stats["kind"] == "fifo" and stats["len"] == 0
+
+
+# --- Errors and exit codes ---------------------------------------------------------
+
+
+def test_a_missing_path_exits_1_and_creates_nothing(tmp_path: Path) -> None:
+    missing = tmp_path / "missing"
+
+    completed = run_cli("stats", str(missing), cwd=tmp_path)
+
+    assert completed.returncode == 1
+    assert "does not exist" in completed.stderr and str(missing) in completed.stderr
+    assert not missing.exists()
+
+
+@pytest.mark.parametrize("command", ["stats", "peek"])
+def test_a_directory_without_a_queue_exits_1_with_not_a_queue(command: str, tmp_path: Path) -> None:
+    directory = tmp_path / "photos"
+    directory.mkdir()
+    (directory / "cat.jpg").write_bytes(b"\xff\xd8")
+
+    completed = run_cli(command, str(directory), cwd=tmp_path)
+
+    assert completed.returncode == 1
+    assert completed.stderr.startswith(f"rocksq {command}: Not a queue: {directory}")
+    assert sorted(os.listdir(directory)) == ["cat.jpg"]
+
+
+def test_a_file_exits_1_and_json_reports_the_error_type(tmp_path: Path) -> None:
+    file = tmp_path / "file"
+    file.write_text("hello")
+
+    completed = run_cli("--json", "peek", str(file), cwd=tmp_path)
+
+    assert completed.returncode == 1
+    error = json.loads(completed.stdout)["error"]
+    assert error["type"] == "NotAQueueError"
+    assert "is a file" in error["message"]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [[], ["stats"], ["frobnicate"], ["peek", "x", "-n", "-1"], ["peek", "x", "-n", "two"]],
+    ids=["no-command", "no-path", "unknown-command", "negative-n", "non-number-n"],
+)
+def test_usage_errors_exit_2(args: list[str], tmp_path: Path) -> None:
+    completed = run_cli(*args, cwd=tmp_path)
+
+    assert completed.returncode == 2
+    assert "usage: rocksq" in completed.stderr
+
+
+# --- The console script and bench ----------------------------------------------------
+
+
+def test_the_console_script_runs_the_same_command(fifo_path: str, tmp_path: Path) -> None:
+    completed = subprocess.run(
+        [console_script(), "stats", "--json", fifo_path],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+    )
+
+    assert completed.returncode == 0, completed.stderr
+    assert json.loads(completed.stdout)["len"] == 3
+
+
+def test_bench_help_describes_its_options(tmp_path: Path) -> None:
+    completed = run_cli("bench", "--help", cwd=tmp_path)
+
+    assert completed.returncode == 0
+    for option in ("--quick", "--out", "--only", "--harness", "--update-readme"):
+        assert option in completed.stdout
+
+
+def test_bench_outside_a_checkout_says_why_it_cannot_run(tmp_path: Path) -> None:
+    completed = run_cli("bench", "--quick", cwd=tmp_path)
+
+    assert completed.returncode == 1
+    assert "bench/compare.py" in completed.stderr and "--harness" in completed.stderr
+
+
+def test_bench_passes_its_options_to_the_harness(tmp_path: Path) -> None:
+    harness = tmp_path / "compare.py"
+    harness.write_text("import json, sys\nprint(json.dumps(sys.argv[1:]))\nsys.exit(3)\n")
+
+    completed = run_cli(
+        "bench", "--harness", str(harness), "--quick", "--only", "W2", "--out", "out",
+        cwd=tmp_path,
+    )
+
+    assert completed.returncode == 3  # The harness's own status.
+    assert json.loads(completed.stdout) == [
+        "--quick", "--out", str(tmp_path / "out"), "--only", "W2",
+    ]
+
+
+@pytest.mark.skipif(
+    not (REPO_ROOT / "bench" / "compare.py").is_file(), reason="needs the source checkout's bench/"
+)
+def test_bench_finds_the_checkouts_harness_from_a_subdirectory(tmp_path: Path) -> None:
+    # An unknown workload makes the real harness stop at once with a usage error.
+    completed = run_cli("bench", "--only", "no-such-workload", cwd=REPO_ROOT / "tests")
+
+    assert completed.returncode == 2
+    assert "unknown workload" in completed.stderr
+
+
+@pytest.mark.skipif(
+    not (REPO_ROOT / "bench" / "compare.py").is_file(), reason="needs the source checkout's bench/"
+)
+def test_bench_quick_smoke_of_one_workload_writes_the_table_and_plot(tmp_path: Path) -> None:
+    out = tmp_path / "bench"
+
+    completed = subprocess.run(
+        [console_script(), "bench", "--quick", "--only", "W2", "--impls", "rocksq",
+         "--out", str(out)],
+        cwd=REPO_ROOT / "tests", capture_output=True, text=True, timeout=120,
+    )
+
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    table = (out / "results.md").read_text()
+    assert "| W2 push 100 B | items/s | **" in table
+    assert json.loads((out / "results.json").read_text())["runs"][0]["workload"] == "W2"
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        assert "matplotlib is not installed" in completed.stderr
+    else:
+        assert (out / "results.png").stat().st_size > 0
