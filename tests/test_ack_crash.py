@@ -44,6 +44,9 @@ WORKER = Path(__file__).with_name("ack_crash_worker.py")
 SEED = int(os.environ.get("ROCKSQ_CRASH_SEED", "20240601")) + 8
 KILLS = 24
 ITEMS = 3000
+# A fast machine acks thousands of items between two kills: whenever fewer
+# than this many are ready, the test adds ITEMS more, numbered on.
+TOP_UP_BELOW = 1500
 READY_TIMEOUT = 30.0
 
 
@@ -126,7 +129,8 @@ def read_out(path: Path) -> tuple[list[int], list[int], tuple[int, int, int, int
             queue.failed_count,
             queue.payload_size,
         )
-        ready = [delivery.data for delivery in queue.get_many(ITEMS + 1, block=False)]
+        ready = [delivery.data for delivery in queue.get_many(len(queue) + 1, block=False)
+                 ] if queue.ready else []
         failed = [data for _, data in queue.failed()]
     numbers = [item_number(item) for item in ready]
     failed_numbers = [item_number(item) for item in failed]
@@ -144,7 +148,8 @@ def read_out(path: Path) -> tuple[list[int], list[int], tuple[int, int, int, int
     return numbers, failed_numbers, counters  # type: ignore[return-value]
 
 
-def check(path: Path, scratch: Path, history: History, when: str) -> None:
+def check(path: Path, scratch: Path, history: History, pushed: int, when: str) -> int:
+    """Checks a copy of the queue against the history; returns how many are ready."""
     copy = scratch / "copy"
     shutil.rmtree(copy, ignore_errors=True)
     shutil.copytree(path, copy)
@@ -155,7 +160,7 @@ def check(path: Path, scratch: Path, history: History, when: str) -> None:
         f"{when}: acked items handed out again: {history.redelivered_after_ack[:10]}"
     )
     assert ready == sorted(set(ready)), f"{when}: ready items out of order or twice"
-    everything = set(range(ITEMS))
+    everything = set(range(pushed))
     settled = history.acked | history.failed
     expected = everything - settled
     missing = expected - set(ready)
@@ -169,6 +174,15 @@ def check(path: Path, scratch: Path, history: History, when: str) -> None:
     assert set(failed) - history.failed <= history.in_flight, (
         f"{when}: unexplained failed items"
     )
+    return len(ready)
+
+
+def add_items(path: Path, first: int, count: int) -> None:
+    with rocksq.AckQueue(path) as queue:
+        for start in range(first, first + count, 500):
+            queue.put_many(
+                [make_item(n) for n in range(start, min(start + 500, first + count))]
+            )
 
 
 def test_sigkill_between_get_and_ack_redelivers_exactly_the_unacked_items(
@@ -177,18 +191,18 @@ def test_sigkill_between_get_and_ack_redelivers_exactly_the_unacked_items(
     rng = random.Random(SEED)
     path, logs = tmp_path / "queue", tmp_path / "logs"
     logs.mkdir()
-    with rocksq.AckQueue(path) as queue:
-        for first in range(0, ITEMS, 500):
-            queue.put_many(
-                [make_item(n) for n in range(first, min(first + 500, ITEMS))]
-            )
+    add_items(path, 0, ITEMS)
+    pushed = ITEMS
     history = History()
     started = time.monotonic()
     for run in range(1, KILLS + 1):
         log = logs / f"run{run:04d}.log"
         run_and_kill(path, log, rng.getrandbits(32), rng, tmp_path)
         history.record(read_log(log))
-        check(path, tmp_path, history, f"after kill {run}")
+        ready = check(path, tmp_path, history, pushed, f"after kill {run}")
+        if ready < TOP_UP_BELOW:
+            add_items(path, pushed, ITEMS)
+            pushed += ITEMS
     assert len(history.acked) > 100, "the workers acked too little to test anything"
     assert time.monotonic() - started < 60
 
@@ -205,6 +219,6 @@ def test_sigkill_between_get_and_ack_redelivers_exactly_the_unacked_items(
             queue.ack_many(got)
         failed = {item_number(data) for _, data in queue.failed()}
         assert len(queue) == len(failed)
-    unaccounted = set(range(ITEMS)) - history.acked - failed
+    unaccounted = set(range(pushed)) - history.acked - failed
     assert unaccounted <= history.in_flight, f"items lost: {sorted(unaccounted)[:10]}"
     assert not history.acked & failed
