@@ -113,6 +113,8 @@ def stats(args: argparse.Namespace) -> int:
                     {"label": label.label, "position": label.position, "unread": label.unread}
                     for label in snapshot.labels
                 ],
+                "failed_len": snapshot.failed_len,
+                "failed_payload_size": snapshot.failed_payload_size,
             }
         )
         return EXIT_OK
@@ -125,6 +127,10 @@ def stats(args: argparse.Namespace) -> int:
         ("disk size", _sizes(snapshot.disk_size)),
         ("positions", f"{snapshot.first_position:,} to {snapshot.end_position:,} (end excluded)"),
     ]
+    if snapshot.kind == "ack":
+        rows += [
+            ("failed", f"{snapshot.failed_len:,} ({_sizes(snapshot.failed_payload_size)})"),
+        ]
     if mpmc:
         now = datetime.datetime.now(datetime.timezone.utc)
         rows += [

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = ["LabelPosition", "QueueStats", "StoredItem", "inspect_queue", "peek"]
 
-KIND_NAMES = {"fifo": "FIFO queue", "mpmc": "MPMC queue"}
+KIND_NAMES = {"fifo": "FIFO queue", "mpmc": "MPMC queue", "ack": "ack queue"}
 """The kinds :attr:`QueueStats.kind` takes, with their names for people."""
 
 
@@ -55,11 +55,14 @@ class QueueStats:
 
     path: str
     kind: str
-    """``"fifo"`` (:class:`rocksq.Queue` and the other FIFO faces) or ``"mpmc"``."""
+    """``"fifo"`` (:class:`rocksq.Queue` and the other FIFO faces), ``"mpmc"`` or
+    ``"ack"`` (:class:`rocksq.AckQueue`)."""
     len: int
     """Items stored. For an MPMC queue: elements stored, including any that
     expired but are not deleted yet; the ttl is the opener's option and is not
-    stored, so only an open queue knows which are alive."""
+    stored, so only an open queue knows which are alive. For an ack queue:
+    every stored item, failed ones included (which are handed out is known
+    only to the process that has it open)."""
     payload_size: int
     """The sum of those items' sizes, in bytes."""
     disk_size: int
@@ -74,6 +77,10 @@ class QueueStats:
     """MPMC: when the newest stored element was added (UTC); None otherwise."""
     labels: tuple[LabelPosition, ...]
     """MPMC: the labels, sorted by name; empty otherwise."""
+    failed_len: int = 0
+    """Ack queue: the failed items among :attr:`len`; 0 otherwise."""
+    failed_payload_size: int = 0
+    """Ack queue: their payload bytes; 0 otherwise."""
 
     @property
     def kind_name(self) -> str:
@@ -108,6 +115,8 @@ def inspect_queue(path: str | os.PathLike[str]) -> QueueStats:
         oldest_added=_time(raw["oldest_added_micros"]),
         newest_added=_time(raw["newest_added_micros"]),
         labels=tuple(LabelPosition(**label) for label in raw["labels"]),
+        failed_len=raw["failed_len"],
+        failed_payload_size=raw["failed_payload_size"],
     )
 
 

@@ -103,6 +103,22 @@ def test_stats_json_lists_mpmc_labels_with_positions_and_unread_counts(
     assert stats["oldest_added"] is not None and stats["newest_added"] >= stats["oldest_added"]
 
 
+def test_stats_json_counts_an_ack_queues_stored_and_failed_items(tmp_path: Path) -> None:
+    path = str(tmp_path / "ack")
+    with rocksq.AckQueue(path) as queue:
+        queue.put_many([b"a", b"bb", b"ccc", b"dddd"])
+        queue.ack(queue.get_nowait())          # b"a": gone
+        queue.ack_failed(queue.get_nowait())   # b"bb": set aside
+        queue.get_nowait()                     # b"ccc": handed out, still stored
+        stats = run_json("stats", path, cwd=tmp_path)
+        peeked = run_json("peek", path, "-n", "10", cwd=tmp_path)
+
+    assert stats["kind"] == "ack"
+    assert (stats["len"], stats["payload_size"]) == (3, 2 + 3 + 4)
+    assert (stats["failed_len"], stats["failed_payload_size"]) == (1, 2)
+    assert len(peeked["items"]) == 2
+
+
 def test_stats_for_people_shows_units_and_exact_bytes(fifo_path: str, tmp_path: Path) -> None:
     completed = run_cli("stats", fifo_path, cwd=tmp_path)
 

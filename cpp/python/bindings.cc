@@ -993,6 +993,8 @@ nb::dict InspectQueue(const std::filesystem::path& path) {
   result["oldest_added_micros"] = snapshot.oldest_added_micros;
   result["newest_added_micros"] = snapshot.newest_added_micros;
   result["labels"] = labels;
+  result["failed_len"] = snapshot.failed_length;
+  result["failed_payload_size"] = snapshot.failed_payload_bytes;
   return result;
 }
 

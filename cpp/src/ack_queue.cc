@@ -14,6 +14,7 @@
 #include <unordered_set>
 #include <utility>
 
+#include "ack_records.h"
 #include "background_loop.h"
 #include "group_commit.h"
 #include "record.h"
@@ -57,49 +58,7 @@ Delivery Deliveries::operator[](size_t index) const {
 
 namespace {
 
-// How an ack queue is stored.
-//
-// "ack_items": the items not yet acked or failed, keyed and encoded as a
-// FIFO queue's (record.h): positions assigned in push order by group commit,
-// each record headed by the running total of payload bytes pushed before
-// it. An item's id is its position. Positions are never reused: they go on
-// from the last one across reopens, even when the family is empty.
-//
-// "ack_failed": the failed items, under the same key (their id) with the
-// same record, moved there from ack_items by AckFailed.
-//
-// "ack_meta": one key, kRemovedKey, whose 32-byte value is four 8-byte
-// big-endian numbers:
-//   [removed_count][removed_payload_bytes][write_mark][pushed_at_mark]
-// removed_count is the number of positions below the write cursor that are
-// no longer in ack_items (acked, or moved to ack_failed), removed_payload_bytes
-// the sum of their items' sizes (modulo 2^64); write_mark and pushed_at_mark
-// are the write cursor and the payload bytes pushed before it when the value
-// was written. Absent means all four 0. Pushes do not touch it (they stay as
-// cheap as a FIFO queue's); every write that removes items from ack_items
-// rewrites it in the same WriteBatch, so it always agrees with the items.
-// The marks are needed because an ack may delete the last item: then the
-// last stored record no longer tells where positions go on. At open:
-//   last position + 1 >= write_mark (or ack_items holds none):
-//     write cursor = last position + 1, payload pushed = last header + size
-//     (the last item was pushed after the last removal)
-//   otherwise (the last items pushed were all removed since, the last
-//   removal among them):
-//     write cursor = write_mark, payload pushed = pushed_at_mark
-//   items stored in ack_items = write cursor - removed_count
-//   their payload bytes       = payload pushed - removed_payload_bytes
-// A removal's marks are at least one past every position it removes (an
-// item is pushed, hence counted, before it is handed out), and marks never
-// decrease, so the rule above finds the true write cursor.
-// ack_failed is small: it is counted by reading it through at open.
-//
-// Which items are handed out is not stored: after a reopen every item in
-// ack_items is ready, and the read cursor starts at the first of them.
-constexpr char kItemsFamily[] = "ack_items";
-constexpr char kFailedFamily[] = "ack_failed";
-constexpr char kMetaFamily[] = "ack_meta";
-constexpr char kRemovedKey[] = "removed";
-constexpr size_t kMetaBytes = 32;
+// How an ack queue is stored: see ack_records.h.
 
 constexpr size_t kRetainedBatchBytes = 8 << 20;
 
@@ -260,29 +219,6 @@ class AckQueueImpl final : public AckQueue, private GroupCommit::Owner {
   std::unique_ptr<BackgroundLoop> reclaimer_;  // Last: uses the members above.
 };
 
-struct RemovalMeta {
-  uint64_t removed_count = 0;
-  uint64_t removed_payload_bytes = 0;
-  uint64_t write_mark = 0;
-  uint64_t pushed_at_mark = 0;
-
-  void Encode(char (&value)[kMetaBytes]) const {
-    EncodeBigEndian64(removed_count, value);
-    EncodeBigEndian64(removed_payload_bytes, value + 8);
-    EncodeBigEndian64(write_mark, value + 16);
-    EncodeBigEndian64(pushed_at_mark, value + 24);
-  }
-
-  static RemovalMeta Decode(const std::string& value) {
-    RemovalMeta meta;
-    meta.removed_count = DecodeBigEndian64(value.data());
-    meta.removed_payload_bytes = DecodeBigEndian64(value.data() + 8);
-    meta.write_mark = DecodeBigEndian64(value.data() + 16);
-    meta.pushed_at_mark = DecodeBigEndian64(value.data() + 24);
-    return meta;
-  }
-};
-
 AckQueueImpl::AckQueueImpl(QueueDatabase database, const AckOptions& options)
     : database_(std::move(database)), options_(options) {
   write_options_.sync = options.sync;
@@ -298,80 +234,19 @@ AckQueueImpl::~AckQueueImpl() {
   }
 }
 
-// See the storage comment above: every count is derived from the items and
-// the meta, which are only ever written together.
+// Every count is derived from the items and the meta, which are only ever
+// written together (ack_records.h).
 void AckQueueImpl::Recover() {
-  RemovalMeta removal;
-  std::string meta_value;
-  rocksdb::Status found = database_.db->Get(read_options_, meta(), kRemovedKey, &meta_value);
-  if (found.ok()) {
-    if (meta_value.size() != kMetaBytes) {
-      throw Error(ErrorKind::kCorruption, Path(), "the removal counts are malformed");
-    }
-    removal = RemovalMeta::Decode(meta_value);
-  } else if (!found.IsNotFound()) {
-    ThrowStatus(Path(), "reading the removal counts", found);
-  }
-
-  uint64_t write_cursor = removal.write_mark;
-  uint64_t pushed_total = removal.pushed_at_mark;
-  uint64_t first_position = write_cursor;
-  uint64_t pushed_before_first = pushed_total;
-  uint64_t span = 0;  // Positions from the first stored item to the last.
-  std::unique_ptr<rocksdb::Iterator> it(database_.db->NewIterator(read_options_, items()));
-  it->SeekToFirst();
-  if (!it->Valid()) {
-    if (!it->status().ok()) ThrowStatus(Path(), "reading the first item", it->status());
-  } else {
-    auto check_record = [&](const char* which) {
-      if (it->key().size() != kKeyBytes || it->value().size() < kRecordHeaderBytes) {
-        throw Error(ErrorKind::kCorruption, Path(),
-                    std::string("the ") + which + " item's key or header is malformed");
-      }
-    };
-    check_record("first");
-    first_position = DecodeBigEndian64(it->key().data());
-    pushed_before_first = DecodeBigEndian64(it->value().data());
-    it->SeekToLast();
-    if (!it->Valid()) ThrowStatus(Path(), "reading the last item", it->status());
-    check_record("last");
-    const uint64_t last_position = DecodeBigEndian64(it->key().data());
-    if (last_position < first_position) {
-      throw Error(ErrorKind::kCorruption, Path(), "the first and last items' keys disagree");
-    }
-    span = last_position - first_position + 1;
-    if (last_position + 1 >= removal.write_mark) {
-      write_cursor = last_position + 1;
-      pushed_total =
-          DecodeBigEndian64(it->value().data()) + (it->value().size() - kRecordHeaderBytes);
-    }
-  }
-  const uint64_t stored = write_cursor - removal.removed_count;  // If consistent.
-  const uint64_t payload = pushed_total - removal.removed_payload_bytes;
-  if (removal.removed_count > write_cursor || stored > span || (span != 0 && stored == 0) ||
-      pushed_total < pushed_before_first || payload > pushed_total - pushed_before_first) {
-    throw Error(ErrorKind::kCorruption, Path(), "the stored items and the removal counts disagree");
-  }
-  write_cursor_.store(write_cursor);
-  pushed_bytes_total_ = pushed_total;
-  items_payload_bytes_.store(payload);
-  read_cursor_ = first_position;
-  removed_count_.store(removal.removed_count);
-  removed_payload_bytes_ = removal.removed_payload_bytes;
-
-  uint64_t failed_count = 0;
-  uint64_t failed_bytes = 0;
-  std::unique_ptr<rocksdb::Iterator> failed_it(database_.db->NewIterator(read_options_, failed()));
-  for (failed_it->SeekToFirst(); failed_it->Valid(); failed_it->Next()) {
-    if (failed_it->key().size() != kKeyBytes || failed_it->value().size() < kRecordHeaderBytes) {
-      throw Error(ErrorKind::kCorruption, Path(), "a failed item's key or header is malformed");
-    }
-    ++failed_count;
-    failed_bytes += failed_it->value().size() - kRecordHeaderBytes;
-  }
-  if (!failed_it->status().ok()) ThrowStatus(Path(), "reading failed items", failed_it->status());
-  failed_count_.store(failed_count);
-  failed_bytes_.store(failed_bytes);
+  const AckStoredState state =
+      ReadAckState(database_.db.get(), read_options_, items(), failed(), meta(), Path());
+  write_cursor_.store(state.write_cursor);
+  pushed_bytes_total_ = state.pushed_total;
+  items_payload_bytes_.store(state.items_payload_bytes);
+  read_cursor_ = state.first_position;
+  removed_count_.store(state.removal.removed_count);
+  removed_payload_bytes_ = state.removal.removed_payload_bytes;
+  failed_count_.store(state.failed_count);
+  failed_bytes_.store(state.failed_payload_bytes);
 }
 
 void AckQueueImpl::ThrowIfClosed() const {
@@ -781,9 +656,9 @@ void AckQueueImpl::Remove(const uint64_t* ids, size_t count, bool to_failed) {
         removal.write_mark = write_cursor_.load(std::memory_order_acquire);
         removal.pushed_at_mark = pushed_bytes_total_;
       }
-      char meta_value[kMetaBytes];
+      char meta_value[kAckMetaBytes];
       removal.Encode(meta_value);
-      batch.Put(meta(), kRemovedKey, rocksdb::Slice(meta_value, kMetaBytes));
+      batch.Put(meta(), kAckRemovedKey, rocksdb::Slice(meta_value, kAckMetaBytes));
       rocksdb::Status written = database_.db->Write(write_options_, &batch);
       if (batch.GetDataSize() > kRetainedBatchBytes) batch = rocksdb::WriteBatch();
       if (!written.ok()) {
@@ -969,7 +844,8 @@ std::unique_ptr<AckQueue> AckQueue::Open(const std::string& path, const AckOptio
   }
   if (path.empty()) throw Error(ErrorKind::kInvalidArgument, path, "the path is empty");
   QueueDatabase database =
-      OpenQueueDatabase(path, QueueKind::kAck, {kItemsFamily, kFailedFamily, kMetaFamily});
+      OpenQueueDatabase(path, QueueKind::kAck,
+                        {kAckItemsFamily, kAckFailedFamily, kAckMetaFamily});
   return std::make_unique<AckQueueImpl>(std::move(database), options);
 }
 

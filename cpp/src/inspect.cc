@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <memory>
 
+#include "ack_records.h"
 #include "cursor_file.h"
 #include "record.h"
 #include "rocksdb/iterator.h"
@@ -217,6 +218,28 @@ std::vector<StoredItem> PeekMpmc(const SecondaryQueueDatabase& database,
   return ReadItems(database, database.family(0), kTimedRecordHeaderBytes, from, max_items);
 }
 
+// --- Ack queue: ack_items, ack_failed, ack_meta -----------------------------
+
+void InspectAck(const SecondaryQueueDatabase& database, uint64_t /*no cursor file*/,
+                QueueSnapshot* snapshot) {
+  const AckStoredState state =
+      ReadAckState(database.db(), rocksdb::ReadOptions(), database.family(0), database.family(1),
+                   database.family(2), database.path());
+  snapshot->first_position = state.first_position;
+  snapshot->end_position = state.write_cursor;
+  snapshot->length = state.items + state.failed_count;
+  snapshot->payload_bytes = state.items_payload_bytes + state.failed_payload_bytes;
+  snapshot->failed_length = state.failed_count;
+  snapshot->failed_payload_bytes = state.failed_payload_bytes;
+}
+
+std::vector<StoredItem> PeekAck(const SecondaryQueueDatabase& database,
+                                uint64_t /*no cursor file*/, size_t max_items,
+                                const std::string& label) {
+  RefuseLabel(database.path(), label, QueueKindName(QueueKind::kAck));
+  return ReadItems(database, database.family(0), kRecordHeaderBytes, 0, max_items);
+}
+
 // --- The kinds ------------------------------------------------------------------
 
 // The read cursor (cursor_file.h) of a kind that keeps one is read before
@@ -237,6 +260,8 @@ const std::vector<Inspector>& Inspectors() {
       {QueueKind::kFifo, "fifo", true, {kFifoItems}, &InspectFifo, &PeekFifo},
       {QueueKind::kMpmc, "mpmc", false, {kMpmcItems, kMpmcLabels, kMpmcMeta}, &InspectMpmc,
        &PeekMpmc},
+      {QueueKind::kAck, "ack", false, {kAckItemsFamily, kAckFailedFamily, kAckMetaFamily},
+       &InspectAck, &PeekAck},
   };
   return inspectors;
 }

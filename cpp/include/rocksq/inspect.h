@@ -43,12 +43,15 @@ struct LabelPosition {
 // What a queue held at one instant.
 struct QueueSnapshot {
   std::string path;  // As given.
-  // "fifo" (FifoQueue) or "mpmc" (MpmcQueue): the kind's short name.
+  // "fifo" (FifoQueue), "mpmc" (MpmcQueue) or "ack" (AckQueue): the kind's
+  // short name.
   std::string kind;
   // Items stored. For an MPMC queue: elements stored, including any that
   // expired but are not deleted yet. The ttl is an option of the opener and
   // not stored, so only an opener knows which are alive.
   uint64_t length = 0;
+  // For an ack queue: every stored item, failed ones included; which are
+  // handed out is known only to the process that has it open.
   uint64_t payload_bytes = 0;  // The sum of those items' sizes.
   uint64_t disk_bytes = 0;     // The size of the files in the directory.
   // The stored items' positions are [first_position, end_position): a FIFO
@@ -61,6 +64,10 @@ struct QueueSnapshot {
   uint64_t oldest_added_micros = 0;
   uint64_t newest_added_micros = 0;
   std::vector<LabelPosition> labels;
+  // Ack queues only (otherwise 0): the failed items among `length`, and
+  // their payload bytes.
+  uint64_t failed_length = 0;
+  uint64_t failed_payload_bytes = 0;
 };
 
 // One stored item, copied out.
@@ -74,8 +81,9 @@ struct StoredItem {
 QueueSnapshot InspectQueue(const std::string& path);
 
 // Up to `max_items` stored items, oldest first, without consuming them: the
-// items the next pops would return (FIFO), or the oldest stored elements
-// (MPMC). With a `label` (MPMC only), the elements that label reads next
+// items the next pops would return (FIFO), the oldest stored elements
+// (MPMC), or the items not acked or failed, oldest first (ack queue: which
+// are handed out now is not stored). With a `label` (MPMC only), the elements that label reads next
 // instead; throws kInvalidArgument if the queue has no such label or is not
 // an MPMC queue.
 std::vector<StoredItem> PeekItems(const std::string& path, size_t max_items,
