@@ -62,8 +62,11 @@ class StartPosition(enum.IntEnum):
 
 
 def version() -> str:
-    """The installed rocksq version, e.g. "0.4.0"."""
+    """The installed rocksq version, e.g. "0.4.0" (rocksq 0.3.0's spelling)."""
     return metadata.version(__name__)
+
+
+__version__: str = version()
 
 
 def remove_queue(path: str | os.PathLike[str]) -> None:

@@ -64,8 +64,11 @@ class AckFace(CoreFace):
     def ack(self, item: IdLike) -> None:
         """Removes the handed-out item (a Delivery or its id) for good.
 
-        Raises NotOutstanding (a KeyError) if it is not handed out: unknown,
-        already settled, expired, or handed out before a reopen.
+        The ack is on disk (in the queue's ack log; fsynced with sync=True)
+        before this returns. Raises NotOutstanding (a KeyError) if the item
+        is not handed out: unknown, already settled, expired, or handed out
+        before a reopen; raises StorageError if the write fails, and then
+        the item stays handed out.
         """
         self._queue.ack(item)
 

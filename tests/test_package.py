@@ -20,6 +20,7 @@ ERRORS = [
 
 def test_version_is_the_installed_distribution_version() -> None:
     assert rocksq.version() == metadata.version("rocksq") == "0.4.0"
+    assert rocksq.__version__ == rocksq.version()
 
 
 @pytest.mark.parametrize("error", ERRORS, ids=lambda error: error.__name__)

@@ -350,3 +350,45 @@ def test_a_queue_left_on_a_full_disk_does_not_abort_the_process(
     assert completed.returncode == 0 and completed.stdout == "alive\n", (
         f"child exited with {completed.returncode}\nstderr:\n{completed.stderr[-3000:]}"
     )
+
+
+def test_an_ack_the_full_disk_refuses_leaves_the_item_handed_out_until_it_succeeds(
+    small_filesystem: Path,
+) -> None:
+    """An ack appends to the ack log (a file of its own): on a full disk that
+    append fails with StorageError, the item stays handed out (not lost, not
+    acked), and the same ack succeeds once there is room. The log was just
+    emptied by the open, so the append needs a fresh page of the tmpfs."""
+    import rocksq
+
+    mount_tmpfs(small_filesystem, 32 * MiB)
+    path = small_filesystem / "queue"
+    queue = rocksq.AckQueue(path)
+    queue.put_many([b"item-%d" % number for number in range(5)])
+    queue.close()
+    queue = rocksq.AckQueue(path)  # Open empties the log: no page held.
+    taken = queue.get_many(3, block=False)
+    ballast = small_filesystem / "ballast"
+    filler = os.open(ballast, os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        for chunk in (MiB, 4096):  # Whole MiBs, then the last pages.
+            try:
+                while os.write(filler, b"\0" * chunk) == chunk:
+                    pass
+            except OSError:
+                pass
+    finally:
+        os.close(filler)
+    with pytest.raises(rocksq.StorageError) as refused:
+        queue.ack(taken[0])
+    assert str(path) in str(refused.value) and "ack log" in str(refused.value)
+    assert (queue.ready, queue.unacked, len(queue)) == (2, 3, 5)
+    queue.nack(taken[1])  # Nacks write nothing: they work on a full disk.
+    ballast.unlink()
+    queue.ack(taken[0])  # The same id: still handed out, now acked.
+    queue.ack(taken[2])
+    assert (queue.ready, queue.unacked, len(queue)) == (3, 0, 3)
+    queue.close()
+    with rocksq.AckQueue(path) as reopened:
+        remaining = [reopened.get_nowait() for _ in range(len(reopened))]
+        assert [delivery.data for delivery in remaining] == [b"item-1", b"item-3", b"item-4"]

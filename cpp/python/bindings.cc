@@ -863,7 +863,7 @@ void DefAckQueue(nb::module_& m) {
             const std::vector<uint64_t> id_list = ToIds(ids);
             Run(true, [&] { queue->AckBatch(id_list); });
           },
-          nb::arg("ids"), "Acks every id or none, in one write.")
+          nb::arg("ids"), "Acks every id or none, in one record of the ack log.")
       .def(
           "nack",
           [](const PyAckQueue& queue, nb::handle item) {

@@ -14,6 +14,7 @@
 #include <unordered_set>
 #include <utility>
 
+#include "ack_log.h"
 #include "ack_records.h"
 #include "background_loop.h"
 #include "group_commit.h"
@@ -62,6 +63,13 @@ namespace {
 
 constexpr size_t kRetainedBatchBytes = 8 << 20;
 
+// Logged acks are applied (ApplyLoggedAcks) once this many are pending or
+// their items hold this many payload bytes, as a FIFO queue deletes its
+// popped keys: few enough that opening a queue applies them in
+// milliseconds, enough that their writes cost little per ack.
+constexpr size_t kApplyAckItems = 1024;
+constexpr uint64_t kApplyAckBytes = 1 << 20;
+
 // Reclaiming disk space, as in fifo_queue.cc: compact the acked prefix of
 // the keys once this many payload bytes were removed, or once no item has
 // been stored for kIdleBeforeReclaim after a removal.
@@ -95,15 +103,13 @@ class AckQueueImpl final : public AckQueue, private GroupCommit::Owner {
   Deliveries Get(size_t max_items) override;
   Deliveries GetWait(size_t max_items, std::chrono::nanoseconds timeout) override;
 
-  void Ack(uint64_t id) override { Remove(&id, 1, /*to_failed=*/false); }
-  void AckBatch(const std::vector<uint64_t>& ids) override {
-    Remove(ids.data(), ids.size(), /*to_failed=*/false);
-  }
+  void Ack(uint64_t id) override { LogAcks(&id, 1); }
+  void AckBatch(const std::vector<uint64_t>& ids) override { LogAcks(ids.data(), ids.size()); }
   void Nack(uint64_t id) override { Return(&id, 1); }
   void NackBatch(const std::vector<uint64_t>& ids) override { Return(ids.data(), ids.size()); }
-  void AckFailed(uint64_t id) override { Remove(&id, 1, /*to_failed=*/true); }
+  void AckFailed(uint64_t id) override { MoveToFailed(&id, 1); }
   void AckFailedBatch(const std::vector<uint64_t>& ids) override {
-    Remove(ids.data(), ids.size(), /*to_failed=*/true);
+    MoveToFailed(ids.data(), ids.size());
   }
   std::vector<FailedItem> Failed(size_t max_items) const override;
   uint64_t RequeueFailed(const std::vector<uint64_t>& ids) override;
@@ -139,7 +145,11 @@ class AckQueueImpl final : public AckQueue, private GroupCommit::Owner {
   void AppendWait(const std::string_view* items, size_t count, std::chrono::nanoseconds timeout);
   Deliveries Take(size_t max_items);
   void ReadPinned(uint64_t position, rocksdb::PinnableSlice* record, bool* found);
-  void Remove(const uint64_t* ids, size_t count, bool to_failed);
+  std::vector<Handout> TakeForSettling(const uint64_t* ids, size_t count);
+  void UndoTakeForSettling(const uint64_t* ids, const std::vector<Handout>& taken);
+  void LogAcks(const uint64_t* ids, size_t count);
+  void ApplyLoggedAcks();
+  void MoveToFailed(const uint64_t* ids, size_t count);
   void Return(const uint64_t* ids, size_t count);
   uint64_t Requeue(const std::vector<uint64_t>& ids);
 
@@ -156,6 +166,7 @@ class AckQueueImpl final : public AckQueue, private GroupCommit::Owner {
   std::exception_ptr GroupFailed(const rocksdb::Status& status) noexcept override;
 
   void Recover();
+  void ApplyLogAtOpen(const AckStoredState& state, const AckLog::Records& logged);
   uint64_t ItemsStored() const;  // In ack_items: ready and handed out.
   bool HasReady() const;
   void NoteRemoved(uint64_t payload_bytes, size_t count);
@@ -182,9 +193,9 @@ class AckQueueImpl final : public AckQueue, private GroupCommit::Owner {
   rocksdb::WriteBatch group_batch_;  // Used by the group's leader only.
   uint64_t pushed_bytes_total_ = 0;  // Running total for record headers.
 
-  // Positions [0, write_cursor_) were pushed; removed_count_ of them are no
-  // longer in ack_items, having been acked or failed (see the meta above).
-  // Both only grow.
+  // Positions [0, write_cursor_) were pushed; removed_count_ of them are
+  // acked or failed: no longer in ack_items, or acked in the ack log and
+  // about to leave it. Both only grow.
   std::atomic<uint64_t> write_cursor_{0};
   std::atomic<uint64_t> removed_count_{0};
   std::atomic<uint64_t> items_payload_bytes_{0};
@@ -192,10 +203,20 @@ class AckQueueImpl final : public AckQueue, private GroupCommit::Owner {
   std::atomic<uint64_t> failed_bytes_{0};
 
   // Serialises writes that remove items from ack_items or change
-  // ack_failed, so each rewrites the meta from the one before it.
+  // ack_failed, so each rewrites the meta from the one before it. The meta
+  // as last written, i.e. the removals applied to ack_items:
   std::mutex removal_mutex_;
+  uint64_t applied_removed_count_ = 0;  // Guarded by removal_mutex_.
   uint64_t removed_payload_bytes_ = 0;  // Guarded by removal_mutex_; modulo 2^64.
   rocksdb::WriteBatch removal_batch_;   // Guarded by removal_mutex_.
+
+  // Acks are appended to the ack log, then applied in bulk (ack_log.h).
+  // Taken after removal_mutex_ when both are held.
+  std::mutex log_mutex_;
+  std::unique_ptr<AckLog> ack_log_;         // Guarded by log_mutex_.
+  uint64_t log_epoch_ = 0;                  // Changed under both mutexes.
+  std::vector<uint64_t> logged_ids_;        // Guarded by log_mutex_.
+  uint64_t logged_payload_bytes_ = 0;       // Guarded by log_mutex_.
 
   // Gets run one at a time: each reads from where the last one stopped.
   std::mutex get_mutex_;
@@ -234,11 +255,52 @@ AckQueueImpl::~AckQueueImpl() {
   }
 }
 
+// Applies the acks the log holds from before the queue closed or crashed,
+// in one WriteBatch with the meta of the next epoch. An id whose item is
+// not stored is skipped: after a machine crash, an unsynced push can be
+// lost while the log's page that acks it survived.
+void AckQueueImpl::ApplyLogAtOpen(const AckStoredState& state, const AckLog::Records& logged) {
+  std::vector<uint64_t> ids = logged.ids;
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  rocksdb::WriteBatch batch;
+  RemovalMeta removal = state.removal;
+  for (uint64_t id : ids) {
+    rocksdb::PinnableSlice record;
+    bool found = false;
+    ReadPinned(id, &record, &found);
+    if (!found) continue;
+    const EncodedKey key(id);
+    batch.Delete(items(), rocksdb::Slice(key.bytes, kKeyBytes));
+    ++removal.removed_count;
+    removal.removed_payload_bytes += record.size() - kRecordHeaderBytes;
+  }
+  removal.write_mark = state.write_cursor;
+  removal.pushed_at_mark = state.pushed_total;
+  // Past every epoch the log names, so none of its records counts again.
+  removal.epoch = std::max(state.removal.epoch, logged.last_epoch) + 1;
+  char meta_value[kAckMetaBytes];
+  removal.Encode(meta_value);
+  batch.Put(meta(), kAckRemovedKey, rocksdb::Slice(meta_value, kAckMetaBytes));
+  rocksdb::Status written = database_.db->Write(write_options_, &batch);
+  if (!written.ok()) ThrowStatus(Path(), "applying the ack log", written);
+}
+
 // Every count is derived from the items and the meta, which are only ever
-// written together (ack_records.h).
+// written together (ack_records.h), once the ack log is applied.
 void AckQueueImpl::Recover() {
-  const AckStoredState state =
+  AckStoredState state =
       ReadAckState(database_.db.get(), read_options_, items(), failed(), meta(), Path());
+  ack_log_ = std::make_unique<AckLog>(Path(), options_.sync);
+  const AckLog::Records logged = ack_log_->Load(state.removal.epoch);
+  if (!logged.empty()) {
+    ApplyLogAtOpen(state, logged);
+    state = ReadAckState(database_.db.get(), read_options_, items(), failed(), meta(), Path());
+  }
+  // Records of past epochs are applied already; a torn tail goes too.
+  ack_log_->Clear();
+  log_epoch_ = state.removal.epoch;
+  applied_removed_count_ = state.removal.removed_count;
   write_cursor_.store(state.write_cursor);
   pushed_bytes_total_ = state.pushed_total;
   items_payload_bytes_.store(state.items_payload_bytes);
@@ -356,7 +418,22 @@ void AckQueueImpl::Close() {
     if (database_.db) database_.db->DisableManualCompaction();
     reclaimer_->Stop();
   }
+  // The log's acks are applied now so the next open need not; if that
+  // fails they stay logged, and the next open applies them.
+  std::exception_ptr failure;
+  if (database_.db && ack_log_) {
+    try {
+      ApplyLoggedAcks();
+    } catch (const Error&) {
+      failure = std::current_exception();
+    }
+  }
+  {
+    std::lock_guard<std::mutex> log(log_mutex_);
+    ack_log_.reset();
+  }
   database_.Close();
+  if (failure) std::rethrow_exception(failure);
 }
 
 // --- Pushing -------------------------------------------------------------------
@@ -614,40 +691,146 @@ std::vector<AckQueueImpl::Handout> AckQueueImpl::TakeOutstanding(const uint64_t*
   return taken;
 }
 
-void AckQueueImpl::Remove(const uint64_t* ids, size_t count, bool to_failed) {
+// Takes `ids` out of outstanding_ for a settle that writes: they are
+// counted in settling_ until it finishes (or UndoTakeForSettling).
+std::vector<AckQueueImpl::Handout> AckQueueImpl::TakeForSettling(const uint64_t* ids,
+                                                                 size_t count) {
+  std::lock_guard<std::mutex> state(state_mutex_);
+  std::vector<Handout> taken = TakeOutstanding(ids, count);
+  settling_ += count;
+  return taken;
+}
+
+// A settle that wrote nothing: the items are handed out as before.
+void AckQueueImpl::UndoTakeForSettling(const uint64_t* ids, const std::vector<Handout>& taken) {
+  std::lock_guard<std::mutex> state(state_mutex_);
+  settling_ -= taken.size();
+  for (size_t i = 0; i < taken.size(); ++i) {
+    outstanding_.emplace(ids[i], taken[i]);
+    if (options_.visibility_timeout.count() != 0) {
+      expiry_order_.emplace(taken[i].deadline, ids[i]);
+    }
+  }
+}
+
+// An ack is one record appended to the ack log (all the ids of a batch in
+// one); the items leave ack_items when the log is applied.
+void AckQueueImpl::LogAcks(const uint64_t* ids, size_t count) {
   uint64_t payload_bytes = 0;
   {
     std::shared_lock<std::shared_mutex> lifetime(lifetime_mutex_);
     ThrowIfClosed();
     if (count == 0) return;
-    std::vector<Handout> taken;
+    const std::vector<Handout> taken = TakeForSettling(ids, count);
+    for (const Handout& handout : taken) payload_bytes += handout.payload_bytes;
+    bool apply_now = false;
+    try {
+      std::lock_guard<std::mutex> log(log_mutex_);
+      ack_log_->Append(log_epoch_, ids, count);
+      logged_ids_.insert(logged_ids_.end(), ids, ids + count);
+      logged_payload_bytes_ += payload_bytes;
+      apply_now = logged_ids_.size() >= kApplyAckItems || logged_payload_bytes_ >= kApplyAckBytes;
+      items_payload_bytes_.fetch_sub(payload_bytes, std::memory_order_acq_rel);
+      removed_count_.fetch_add(count, std::memory_order_release);
+    } catch (...) {
+      UndoTakeForSettling(ids, taken);
+      throw;
+    }
     {
       std::lock_guard<std::mutex> state(state_mutex_);
-      taken = TakeOutstanding(ids, count);
-      settling_ += count;
+      settling_ -= count;
     }
+    if (apply_now) {
+      try {
+        ApplyLoggedAcks();
+      } catch (const Error&) {
+        // This ack is logged, hence done. The log stays and grows until a
+        // later ack, the close or the next open applies it.
+      }
+    }
+  }
+  NoteRemoved(payload_bytes, count);
+  room_made_.Notify();
+  change_listener_.Fire();
+}
+
+// Deletes the logged acks' items from ack_items in one WriteBatch, with a
+// range tombstone per run of consecutive ids, and rewrites the meta with
+// the next epoch, which retires the log's records; then empties the log.
+void AckQueueImpl::ApplyLoggedAcks() {
+  std::lock_guard<std::mutex> removal_lock(removal_mutex_);
+  std::lock_guard<std::mutex> log(log_mutex_);
+  if (logged_ids_.empty()) return;
+  std::sort(logged_ids_.begin(), logged_ids_.end());
+  rocksdb::WriteBatch& batch = removal_batch_;
+  batch.Clear();
+  for (size_t first = 0; first < logged_ids_.size();) {
+    size_t last = first;
+    while (last + 1 < logged_ids_.size() && logged_ids_[last + 1] == logged_ids_[last] + 1) ++last;
+    const EncodedKey begin(logged_ids_[first]);
+    const rocksdb::Slice begin_slice(begin.bytes, kKeyBytes);
+    if (last == first) {
+      batch.Delete(items(), begin_slice);
+    } else {
+      const EncodedKey end(logged_ids_[last] + 1);
+      batch.DeleteRange(items(), begin_slice, rocksdb::Slice(end.bytes, kKeyBytes));
+    }
+    first = last + 1;
+  }
+  RemovalMeta removal;
+  removal.removed_count = applied_removed_count_ + logged_ids_.size();
+  removal.removed_payload_bytes = removed_payload_bytes_ + logged_payload_bytes_;
+  {
+    // A consistent pair: both change together under this mutex.
+    std::lock_guard<std::mutex> appends(group_commit_.mutex());
+    removal.write_mark = write_cursor_.load(std::memory_order_acquire);
+    removal.pushed_at_mark = pushed_bytes_total_;
+  }
+  removal.epoch = log_epoch_ + 1;
+  char meta_value[kAckMetaBytes];
+  removal.Encode(meta_value);
+  batch.Put(meta(), kAckRemovedKey, rocksdb::Slice(meta_value, kAckMetaBytes));
+  rocksdb::Status written = database_.db->Write(write_options_, &batch);
+  if (batch.GetDataSize() > kRetainedBatchBytes) batch = rocksdb::WriteBatch();
+  if (!written.ok()) ThrowStatus(Path(), "applying logged acks", written);
+  applied_removed_count_ = removal.removed_count;
+  removed_payload_bytes_ = removal.removed_payload_bytes;
+  log_epoch_ = removal.epoch;
+  logged_ids_.clear();
+  logged_payload_bytes_ = 0;
+  // If this fails the records stay, retired by their epoch; the next
+  // append tries again (see AckLog).
+  ack_log_->Clear();
+}
+
+// Moves items from ack_items to ack_failed, with the meta, in one WriteBatch.
+void AckQueueImpl::MoveToFailed(const uint64_t* ids, size_t count) {
+  uint64_t payload_bytes = 0;
+  {
+    std::shared_lock<std::shared_mutex> lifetime(lifetime_mutex_);
+    ThrowIfClosed();
+    if (count == 0) return;
+    const std::vector<Handout> taken = TakeForSettling(ids, count);
     for (const Handout& handout : taken) payload_bytes += handout.payload_bytes;
     try {
       std::lock_guard<std::mutex> removal_lock(removal_mutex_);
       rocksdb::WriteBatch& batch = removal_batch_;
       batch.Clear();
-      std::vector<rocksdb::PinnableSlice> records(to_failed ? count : 0);
+      std::vector<rocksdb::PinnableSlice> records(count);
       for (size_t i = 0; i < count; ++i) {
         const EncodedKey key(ids[i]);
         const rocksdb::Slice key_slice(key.bytes, kKeyBytes);
-        if (to_failed) {
-          bool found = false;
-          ReadPinned(ids[i], &records[i], &found);
-          if (!found) {
-            throw Error(ErrorKind::kCorruption, Path(),
-                        "item " + std::to_string(ids[i]) + " was handed out but is missing");
-          }
-          batch.Put(failed(), key_slice, records[i]);
+        bool found = false;
+        ReadPinned(ids[i], &records[i], &found);
+        if (!found) {
+          throw Error(ErrorKind::kCorruption, Path(),
+                      "item " + std::to_string(ids[i]) + " was handed out but is missing");
         }
+        batch.Put(failed(), key_slice, records[i]);
         batch.Delete(items(), key_slice);
       }
       RemovalMeta removal;
-      removal.removed_count = removed_count_.load(std::memory_order_relaxed) + count;
+      removal.removed_count = applied_removed_count_ + count;
       removal.removed_payload_bytes = removed_payload_bytes_ + payload_bytes;
       {
         // A consistent pair: both change together, under this mutex (or
@@ -656,39 +839,28 @@ void AckQueueImpl::Remove(const uint64_t* ids, size_t count, bool to_failed) {
         removal.write_mark = write_cursor_.load(std::memory_order_acquire);
         removal.pushed_at_mark = pushed_bytes_total_;
       }
+      // The epoch only changes under removal_mutex_, held here.
+      removal.epoch = log_epoch_;
       char meta_value[kAckMetaBytes];
       removal.Encode(meta_value);
       batch.Put(meta(), kAckRemovedKey, rocksdb::Slice(meta_value, kAckMetaBytes));
       rocksdb::Status written = database_.db->Write(write_options_, &batch);
       if (batch.GetDataSize() > kRetainedBatchBytes) batch = rocksdb::WriteBatch();
-      if (!written.ok()) {
-        ThrowStatus(Path(), to_failed ? "moving items to the failed ones" : "removing acked items",
-                    written);
-      }
+      if (!written.ok()) ThrowStatus(Path(), "moving items to the failed ones", written);
+      applied_removed_count_ = removal.removed_count;
       removed_payload_bytes_ = removal.removed_payload_bytes;
-      if (to_failed) {
-        failed_count_.fetch_add(count, std::memory_order_acq_rel);
-        failed_bytes_.fetch_add(payload_bytes, std::memory_order_acq_rel);
-      }
+      failed_count_.fetch_add(count, std::memory_order_acq_rel);
+      failed_bytes_.fetch_add(payload_bytes, std::memory_order_acq_rel);
       items_payload_bytes_.fetch_sub(payload_bytes, std::memory_order_acq_rel);
-      removed_count_.store(removal.removed_count, std::memory_order_release);
+      removed_count_.fetch_add(count, std::memory_order_release);
     } catch (...) {
-      // Nothing was written: the items are handed out as before.
-      std::lock_guard<std::mutex> state(state_mutex_);
-      settling_ -= count;
-      for (size_t i = 0; i < count; ++i) {
-        outstanding_.emplace(ids[i], taken[i]);
-        if (options_.visibility_timeout.count() != 0) {
-          expiry_order_.emplace(taken[i].deadline, ids[i]);
-        }
-      }
+      UndoTakeForSettling(ids, taken);
       throw;
     }
     std::lock_guard<std::mutex> state(state_mutex_);
     settling_ -= count;
   }
   NoteRemoved(payload_bytes, count);
-  if (!to_failed) room_made_.Notify();
   change_listener_.Fire();
 }
 
@@ -820,7 +992,8 @@ std::chrono::microseconds AckQueueImpl::Reclaim() {
   compaction.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForceOptimized;
   rocksdb::Status compacted = database_.db->CompactRange(compaction, items(), nullptr, &end_slice);
   if (!compacted.ok()) ThrowStatus(Path(), "reclaiming acked items' space", compacted);
-  // The meta family holds one key rewritten by every ack.
+  // The meta family holds one key, rewritten by every application of the
+  // ack log and every move to the failed items.
   compacted = database_.db->CompactRange(compaction, meta(), nullptr, nullptr);
   if (!compacted.ok()) ThrowStatus(Path(), "reclaiming the removal counts' space", compacted);
   unreclaimed_bytes_.fetch_sub(unreclaimed);

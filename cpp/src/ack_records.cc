@@ -15,7 +15,7 @@ AckStoredState ReadAckState(rocksdb::DB* db, const rocksdb::ReadOptions& read_op
   std::string meta_value;
   rocksdb::Status found = db->Get(read_options, meta, kAckRemovedKey, &meta_value);
   if (found.ok()) {
-    if (meta_value.size() != kAckMetaBytes) {
+    if (meta_value.size() != kAckMetaBytes && meta_value.size() != kAckMetaBytesBeforeEpoch) {
       throw Error(ErrorKind::kCorruption, path, "the removal counts are malformed");
     }
     removal = RemovalMeta::Decode(meta_value);

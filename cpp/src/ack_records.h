@@ -26,16 +26,25 @@ namespace rocksq {
 // "ack_failed": the failed items, under the same key (their id) with the
 // same record, moved there from ack_items by AckFailed.
 //
-// "ack_meta": one key, kRemovedKey, whose 32-byte value is four 8-byte
+// "ack_meta": one key, kRemovedKey, whose 40-byte value is five 8-byte
 // big-endian numbers:
-//   [removed_count][removed_payload_bytes][write_mark][pushed_at_mark]
+//   [removed_count][removed_payload_bytes][write_mark][pushed_at_mark][epoch]
 // removed_count is the number of positions below the write cursor that are
 // no longer in ack_items (acked, or moved to ack_failed), removed_payload_bytes
 // the sum of their items' sizes (modulo 2^64); write_mark and pushed_at_mark
 // are the write cursor and the payload bytes pushed before it when the value
-// was written. Absent means all four 0. Pushes do not touch it (they stay as
-// cheap as a FIFO queue's); every write that removes items from ack_items
-// rewrites it in the same WriteBatch, so it always agrees with the items.
+// was written; epoch counts the times the ack log was applied (ack_log.h).
+// Absent means all 0 (a 32-byte value, from before the ack log: epoch 0).
+// Pushes do not touch it (they stay as cheap as a FIFO queue's); every
+// write that removes items from ack_items rewrites it in the same
+// WriteBatch, so it always agrees with the items.
+//
+// The file rocksq.ack_log (ack_log.h) holds acks not yet applied: an ack
+// appends its ids there, and the queue applies them in bulk, at open and at
+// close: one WriteBatch deletes their keys and rewrites the meta with the
+// next epoch, which retires the log's records. Until then, their items are
+// still in ack_items: the counts below describe the families alone, and a
+// reader subtracts the log's records of the meta's epoch.
 // The marks are needed because an ack may delete the last item: then the
 // last stored record no longer tells where positions go on. At open:
 //   last position + 1 >= write_mark (or ack_items holds none):
@@ -57,7 +66,8 @@ inline constexpr char kAckItemsFamily[] = "ack_items";
 inline constexpr char kAckFailedFamily[] = "ack_failed";
 inline constexpr char kAckMetaFamily[] = "ack_meta";
 inline constexpr char kAckRemovedKey[] = "removed";
-inline constexpr size_t kAckMetaBytes = 32;
+inline constexpr size_t kAckMetaBytes = 40;
+inline constexpr size_t kAckMetaBytesBeforeEpoch = 32;
 
 // The ack_meta value.
 struct RemovalMeta {
@@ -65,20 +75,24 @@ struct RemovalMeta {
   uint64_t removed_payload_bytes = 0;
   uint64_t write_mark = 0;
   uint64_t pushed_at_mark = 0;
+  uint64_t epoch = 0;
 
   void Encode(char (&value)[kAckMetaBytes]) const {
     EncodeBigEndian64(removed_count, value);
     EncodeBigEndian64(removed_payload_bytes, value + 8);
     EncodeBigEndian64(write_mark, value + 16);
     EncodeBigEndian64(pushed_at_mark, value + 24);
+    EncodeBigEndian64(epoch, value + 32);
   }
 
+  // `value` is kAckMetaBytes or kAckMetaBytesBeforeEpoch long.
   static RemovalMeta Decode(const std::string& value) {
     RemovalMeta meta;
     meta.removed_count = DecodeBigEndian64(value.data());
     meta.removed_payload_bytes = DecodeBigEndian64(value.data() + 8);
     meta.write_mark = DecodeBigEndian64(value.data() + 16);
     meta.pushed_at_mark = DecodeBigEndian64(value.data() + 24);
+    if (value.size() >= kAckMetaBytes) meta.epoch = DecodeBigEndian64(value.data() + 32);
     return meta;
   }
 };

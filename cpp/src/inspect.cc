@@ -1,8 +1,11 @@
 #include "rocksq/inspect.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <memory>
+#include <unordered_set>
 
+#include "ack_log.h"
 #include "ack_records.h"
 #include "cursor_file.h"
 #include "record.h"
@@ -220,15 +223,49 @@ std::vector<StoredItem> PeekMpmc(const SecondaryQueueDatabase& database,
 
 // --- Ack queue: ack_items, ack_failed, ack_meta -----------------------------
 
+// The items that the ack log (ack_log.h) acks but that ack_items still
+// holds: they no longer count. The log is read after the database opened,
+// so it may be newer than the database's view when the queue's owner acks
+// meanwhile: an id whose item the view lacks is skipped, and the figures
+// are those of a moment, as for any queue in use.
+struct LoggedAcks {
+  std::unordered_set<uint64_t> ids;
+  uint64_t payload_bytes = 0;
+};
+
+LoggedAcks ReadLoggedAcks(const SecondaryQueueDatabase& database, const AckStoredState& state) {
+  LoggedAcks logged;
+  for (uint64_t id : AckLog::Peek(database.path(), state.removal.epoch).ids) {
+    if (logged.ids.count(id) != 0) continue;
+    const EncodedKey key(id);
+    rocksdb::PinnableSlice record;
+    rocksdb::Status read =
+        database.db()->Get(rocksdb::ReadOptions(), database.family(0), KeySlice(key), &record);
+    if (read.IsNotFound()) continue;
+    if (!read.ok()) ThrowStatus(database.path(), "reading item " + std::to_string(id), read);
+    if (record.size() < kRecordHeaderBytes) {
+      throw Error(ErrorKind::kCorruption, database.path(), "an item's header is malformed");
+    }
+    logged.ids.insert(id);
+    logged.payload_bytes += record.size() - kRecordHeaderBytes;
+  }
+  return logged;
+}
+
+AckStoredState ReadAckQueueState(const SecondaryQueueDatabase& database) {
+  return ReadAckState(database.db(), rocksdb::ReadOptions(), database.family(0),
+                      database.family(1), database.family(2), database.path());
+}
+
 void InspectAck(const SecondaryQueueDatabase& database, uint64_t /*no cursor file*/,
                 QueueSnapshot* snapshot) {
-  const AckStoredState state =
-      ReadAckState(database.db(), rocksdb::ReadOptions(), database.family(0), database.family(1),
-                   database.family(2), database.path());
+  const AckStoredState state = ReadAckQueueState(database);
+  const LoggedAcks logged = ReadLoggedAcks(database, state);
   snapshot->first_position = state.first_position;
   snapshot->end_position = state.write_cursor;
-  snapshot->length = state.items + state.failed_count;
-  snapshot->payload_bytes = state.items_payload_bytes + state.failed_payload_bytes;
+  snapshot->length = state.items - logged.ids.size() + state.failed_count;
+  snapshot->payload_bytes =
+      state.items_payload_bytes - logged.payload_bytes + state.failed_payload_bytes;
   snapshot->failed_length = state.failed_count;
   snapshot->failed_payload_bytes = state.failed_payload_bytes;
 }
@@ -237,7 +274,16 @@ std::vector<StoredItem> PeekAck(const SecondaryQueueDatabase& database,
                                 uint64_t /*no cursor file*/, size_t max_items,
                                 const std::string& label) {
   RefuseLabel(database.path(), label, QueueKindName(QueueKind::kAck));
-  return ReadItems(database, database.family(0), kRecordHeaderBytes, 0, max_items);
+  const LoggedAcks logged = ReadLoggedAcks(database, ReadAckQueueState(database));
+  const size_t wanted =
+      max_items > SIZE_MAX - logged.ids.size() ? SIZE_MAX : max_items + logged.ids.size();
+  std::vector<StoredItem> items =
+      ReadItems(database, database.family(0), kRecordHeaderBytes, 0, wanted);
+  items.erase(std::remove_if(items.begin(), items.end(),
+                             [&](const StoredItem& item) { return logged.ids.count(item.position) != 0; }),
+              items.end());
+  if (items.size() > max_items) items.resize(max_items);
+  return items;
 }
 
 // --- The kinds ------------------------------------------------------------------

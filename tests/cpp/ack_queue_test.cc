@@ -430,6 +430,177 @@ TEST_F(AckQueuePersistence, IdsHandedOutBeforeReopenAreNotOutstanding) {
   EXPECT_EQ(queue->ReadyLen(), 1u);
 }
 
+// --- Acks in the ack log at a crash ------------------------------------------------
+//
+// An ack is appended to the file rocksq.ack_log and applied to the items in
+// bulk, at the latest when the queue closes. A copy of the directory taken
+// while the queue is open, with nothing being written, is what a process
+// crash leaves: the log still holds the acks not yet applied.
+
+// Copies the open queue's directory to `to`, as a crash would leave it.
+void CopyAsCrashed(const std::string& from, const fs::path& to) {
+  fs::copy(from, to, fs::copy_options::recursive);
+}
+
+fs::path AckLogOf(const fs::path& queue) { return queue / "rocksq.ack_log"; }
+
+TEST_F(AckQueuePersistence, AcksStillInTheLogAtACrashAreAppliedAtOpen) {
+  const fs::path crashed = dir_ / "crashed";
+  {
+    AckQueuePtr queue = OpenQueue();
+    PushNumbered(*queue, 0, 10);
+    Deliveries taken = queue->Get(10);
+    queue->AckBatch({taken[0].id, taken[1].id, taken[2].id});
+    queue->Ack(taken[5].id);
+    ASSERT_GT(fs::file_size(AckLogOf(QueuePath())), 0u);  // Logged, not applied yet.
+    CopyAsCrashed(QueuePath(), crashed);
+  }
+  AckQueuePtr queue = rocksq::AckQueue::Open(crashed.string());
+  ExpectCounts(*queue, 6, 0, 0);
+  EXPECT_EQ(queue->PayloadBytes(), 6u * 6);
+  EXPECT_EQ(fs::file_size(AckLogOf(crashed)), 0u);  // Applied, so emptied.
+  EXPECT_EQ(DrainAcking(*queue), (std::vector<std::string>{"item-3", "item-4", "item-6",
+                                                           "item-7", "item-8", "item-9"}));
+}
+
+TEST_F(AckQueuePersistence, LogRecordsAlreadyAppliedDoNotCountAgain) {
+  // A crash between applying the log and emptying it leaves records whose
+  // items are gone: their epoch is past, so they must not remove the items
+  // that come after.
+  const fs::path before_apply = dir_ / "log_before_apply";
+  {
+    AckQueuePtr queue = OpenQueue();
+    PushNumbered(*queue, 0, 4);
+    Deliveries taken = queue->Get(2);
+    queue->Ack(taken[0].id);
+    queue->Ack(taken[1].id);
+    fs::copy_file(AckLogOf(QueuePath()), before_apply);
+  }  // Closing applies the log and empties it.
+  fs::copy_file(before_apply, AckLogOf(QueuePath()), fs::copy_options::overwrite_existing);
+  {
+    AckQueuePtr queue = OpenQueue();
+    ExpectCounts(*queue, 2, 0, 0);
+    EXPECT_EQ(DrainAcking(*queue), (std::vector<std::string>{"item-2", "item-3"}));
+  }
+  // The same records once more, now that ids 0 and 1 are long gone and the
+  // epoch moved on again: still nothing.
+  fs::copy_file(before_apply, AckLogOf(QueuePath()), fs::copy_options::overwrite_existing);
+  AckQueuePtr queue = OpenQueue();
+  ExpectCounts(*queue, 0, 0, 0);
+}
+
+TEST_F(AckQueuePersistence, ATornRecordAtTheLogsEndIsIgnoredAndTheRestApplied) {
+  const fs::path crashed = dir_ / "crashed";
+  {
+    AckQueuePtr queue = OpenQueue();
+    PushNumbered(*queue, 0, 5);
+    Deliveries taken = queue->Get(5);
+    queue->Ack(taken[0].id);
+    queue->AckBatch({taken[1].id, taken[2].id});
+    CopyAsCrashed(QueuePath(), crashed);
+  }
+  // Cut the batch's record short, as a kill in the middle of its write would.
+  const uintmax_t whole = fs::file_size(AckLogOf(crashed));
+  fs::resize_file(AckLogOf(crashed), whole - 5);
+  {
+    AckQueuePtr queue = rocksq::AckQueue::Open(crashed.string());
+    ExpectCounts(*queue, 4, 0, 0);  // The single ack counts, the torn batch not at all.
+    EXPECT_EQ(DrainAcking(*queue),
+              (std::vector<std::string>{"item-1", "item-2", "item-3", "item-4"}));
+  }
+  // Zeros where an unsynced append was (a machine crash) read as no record.
+  const fs::path zeroed = dir_ / "zeroed";
+  {
+    AckQueuePtr queue = rocksq::AckQueue::Open(crashed.string());
+    queue->Push("x");
+    queue->Ack(queue->Get(1)[0].id);
+    queue->Push("y");
+    CopyAsCrashed(crashed.string(), zeroed);
+  }
+  fs::resize_file(AckLogOf(zeroed), fs::file_size(AckLogOf(zeroed)) + 64);
+  AckQueuePtr queue = rocksq::AckQueue::Open(zeroed.string());
+  ExpectCounts(*queue, 1, 0, 0);
+  EXPECT_EQ(DrainAcking(*queue), std::vector<std::string>{"y"});
+}
+
+TEST_F(AckQueuePersistence, ManyAcksAreAppliedAsTheyGoAndEveryCountHoldsAtACrash) {
+  // Past the apply threshold, the log is applied while the queue runs: the
+  // file stays small, and a crash at any point still counts exactly.
+  constexpr int kItems = 5000;
+  AckQueuePtr queue = OpenQueue();
+  std::vector<std::string_view> batch;
+  std::vector<std::string> storage;
+  for (int i = 0; i < kItems; ++i) storage.push_back("item-" + std::to_string(i));
+  for (const std::string& item : storage) batch.push_back(item);
+  queue->PushBatch(batch);
+  uint64_t payload_left = 0;
+  for (const std::string& item : storage) payload_left += item.size();
+  for (int i = 0; i < kItems - 7; ++i) {
+    Deliveries taken = queue->Get(1);
+    payload_left -= taken[0].payload.size();
+    queue->Ack(taken[0].id);
+  }
+  EXPECT_LT(fs::file_size(AckLogOf(QueuePath())), 1100u * 32);
+  const fs::path crashed = dir_ / "crashed";
+  CopyAsCrashed(QueuePath(), crashed);
+  AckQueuePtr reopened = rocksq::AckQueue::Open(crashed.string());
+  ExpectCounts(*reopened, 7, 0, 0);
+  EXPECT_EQ(reopened->PayloadBytes(), payload_left);
+  std::vector<std::string> rest = DrainAcking(*reopened);
+  ASSERT_EQ(rest.size(), 7u);
+  EXPECT_EQ(rest.front(), "item-" + std::to_string(kItems - 7));
+}
+
+TEST_F(AckQueuePersistence, AnAckWhosePushAPowerLossUndidNeverRemovesALaterItem) {
+  // Without sync, a power loss can keep the ack log's page but lose the
+  // push it acks (another file). The id is then given to the next push; the
+  // old record must never ack that one, even if emptying the log is lost
+  // too. Built from copies: a queue holding items 0 and 1, and the log of
+  // a run that went on to push, take and ack item 2.
+  const fs::path lost_push = dir_ / "lost_push";
+  const fs::path stale_log = dir_ / "stale_log";
+  {
+    AckQueuePtr queue = OpenQueue();
+    PushNumbered(*queue, 0, 2);
+    CopyAsCrashed(QueuePath(), lost_push);
+    PushNumbered(*queue, 2, 1);
+    Deliveries taken = queue->Get(3);
+    queue->Ack(taken[2].id);
+    fs::copy_file(AckLogOf(QueuePath()), stale_log);
+  }
+  fs::copy_file(stale_log, AckLogOf(lost_push), fs::copy_options::overwrite_existing);
+  {
+    AckQueuePtr queue = rocksq::AckQueue::Open(lost_push.string());
+    ExpectCounts(*queue, 2, 0, 0);  // Item 2 is not there to ack.
+    queue->Push("later");           // Takes id 2.
+  }
+  fs::copy_file(stale_log, AckLogOf(lost_push), fs::copy_options::overwrite_existing);
+  AckQueuePtr queue = rocksq::AckQueue::Open(lost_push.string());
+  ExpectCounts(*queue, 3, 0, 0);
+  EXPECT_EQ(DrainAcking(*queue), (std::vector<std::string>{"item-0", "item-1", "later"}));
+}
+
+TEST_F(AckQueuePersistence, AFailedMoveBetweenLoggedAcksKeepsBothCounted) {
+  // A move to the failed items rewrites the meta while acks wait in the
+  // log: both must count after a crash, neither twice.
+  const fs::path crashed = dir_ / "crashed";
+  {
+    AckQueuePtr queue = OpenQueue();
+    PushNumbered(*queue, 0, 6);
+    Deliveries taken = queue->Get(6);
+    queue->Ack(taken[0].id);
+    queue->AckFailed(taken[1].id);
+    queue->Ack(taken[2].id);
+    CopyAsCrashed(QueuePath(), crashed);
+  }
+  AckQueuePtr queue = rocksq::AckQueue::Open(crashed.string());
+  ExpectCounts(*queue, 3, 0, 1);
+  EXPECT_EQ(queue->PayloadBytes(), 4u * 6);
+  EXPECT_EQ(DrainAcking(*queue), (std::vector<std::string>{"item-3", "item-4", "item-5"}));
+  EXPECT_EQ(queue->RequeueAllFailed(), 1u);
+  EXPECT_EQ(DrainAcking(*queue), std::vector<std::string>{"item-1"});
+}
+
 TEST_F(AckQueuePersistence, KindMismatchWithFifoIsNotAQueue) {
   { rocksq::FifoQueue::Open(QueuePath()); }
   try {

@@ -225,15 +225,15 @@ TEST_F(InspectTest, FileEmptyDirectoryAndForeignDirectoryAreNotQueues) {
   EXPECT_NE(message.find(foreign), std::string::npos) << message;
 }
 
-// A kind with no inspector (the ack queue, until inspect.cc learns it) is
-// refused by name rather than misread as another kind.
+// The owner still has the queue open: its ack of "a" is in the ack log, not
+// yet applied to the items, and must not count or be peeked.
 TEST_F(InspectTest, AnAckQueueShowsItsStoredAndFailedItemsAsItsOwnerCountsThem) {
   rocksq::AckOptions options;
   auto queue = rocksq::AckQueue::Open(QueuePath(), options);
   queue->PushBatch({"a", "bb", "ccc", "dddd"});
   rocksq::Deliveries got = queue->Get(3);
   ASSERT_EQ(got.size(), 3u);
-  queue->Ack(got[0].id);        // "a" leaves for good
+  queue->Ack(got[0].id);        // "a" leaves for good (logged, still stored)
   queue->AckFailed(got[1].id);  // "bb" is set aside
   // "ccc" stays handed out: stored, and not known as such from outside.
 

@@ -9,7 +9,8 @@
 // ready again and is delivered anew.
 //
 // Which items are handed out is kept in memory only; Get() writes nothing to
-// disk (that is what makes get + ack cost one read and one write). So when
+// disk, and Ack() appends one small record to a log file of the queue's
+// (that is what makes get + ack cost one read and one write()). So when
 // the process ends, by Close() or by a crash, every item handed out and not
 // acked or failed becomes ready again: reopened, the queue delivers every
 // stored item that was neither acked nor failed, oldest first. An acked item
@@ -178,8 +179,12 @@ class AckQueue {
   // done, so nothing is lost; the second consumer's Ack then throws).
   // The batch forms settle every id or none: one unknown id throws
   // kNotOutstanding before anything is written; a repeated id counts as
-  // unknown the second time. Each Ack and AckFailed call (batch or not) is
-  // one atomic WriteBatch; nacks write nothing.
+  // unknown the second time. Each Ack call (batch or not) is one record
+  // appended to the queue's ack log, all of it or, after a crash mid-write,
+  // none; the logged items leave the database in bulk later (see README.md,
+  // "On disk"). Each AckFailed call is one atomic WriteBatch. Nacks write
+  // nothing. With AckOptions::sync, an Ack returns once its record is
+  // fsynced.
 
   // Deletes the item for good: it is never delivered again.
   virtual void Ack(uint64_t id) = 0;

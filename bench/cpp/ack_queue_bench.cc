@@ -1,0 +1,96 @@
+// Google Benchmark benches of the C++ ack queue: what at-least-once delivery
+// costs next to a FIFO queue's pop, for the 100-byte items of the Python
+// harness's small-item workload (bench/ack_vs_pop.py is the same from Python).
+//
+// Each run fills a fresh queue before the timed loop, one item (or one batch)
+// per iteration, and takes them out in the loop:
+//   BM_FifoPop100       FifoQueue::Pop(), the baseline
+//   BM_AckGetAck        AckQueue::Get() then Ack() of that item
+//   BM_AckGetAckBatch   AckQueue::Get(100) then AckBatch() of those 100
+
+#include <benchmark/benchmark.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "bench_support.h"
+#include "rocksq/rocksq.h"
+
+namespace {
+
+using rocksq_bench::SetCounters;
+using rocksq_bench::TempDir;
+
+constexpr int64_t kItemSize = 100;
+constexpr int64_t kTakenItems = 100'000;
+constexpr int64_t kBatchSize = 100;
+
+template <typename Queue>
+void Fill(Queue& queue, int64_t count) {
+  const std::string item(kItemSize, 'a');
+  const std::vector<std::string_view> batch(256, item);
+  for (int64_t filled = 0; filled < count; filled += 256) {
+    const int64_t now = count - filled < 256 ? count - filled : 256;
+    queue.PushBatch({batch.begin(), batch.begin() + now});
+  }
+}
+
+void BM_FifoPop100(benchmark::State& state) {
+  TempDir dir("fifo_pop_100");
+  std::unique_ptr<rocksq::FifoQueue> queue = rocksq::FifoQueue::Open(dir.QueuePath());
+  Fill(*queue, static_cast<int64_t>(state.max_iterations));
+  for (auto _ : state) {
+    rocksq::PoppedItems items = queue->Pop();
+    if (items.empty()) {
+      state.SkipWithError("queue ran dry");
+      break;
+    }
+    benchmark::DoNotOptimize(items[0].data());
+  }
+  SetCounters(state, 1, kItemSize);
+  queue->Close();
+}
+BENCHMARK(BM_FifoPop100)->Iterations(kTakenItems);
+
+void BM_AckGetAck(benchmark::State& state) {
+  TempDir dir("ack_get_ack");
+  std::unique_ptr<rocksq::AckQueue> queue = rocksq::AckQueue::Open(dir.QueuePath());
+  Fill(*queue, static_cast<int64_t>(state.max_iterations));
+  for (auto _ : state) {
+    rocksq::Deliveries taken = queue->Get();
+    if (taken.empty()) {
+      state.SkipWithError("queue ran dry");
+      break;
+    }
+    benchmark::DoNotOptimize(taken[0].payload.data());
+    queue->Ack(taken[0].id);
+  }
+  SetCounters(state, 1, kItemSize);
+  queue->Close();
+}
+BENCHMARK(BM_AckGetAck)->Iterations(kTakenItems);
+
+void BM_AckGetAckBatch(benchmark::State& state) {
+  TempDir dir("ack_get_ack_batch");
+  std::unique_ptr<rocksq::AckQueue> queue = rocksq::AckQueue::Open(dir.QueuePath());
+  Fill(*queue, static_cast<int64_t>(state.max_iterations) * kBatchSize);
+  std::vector<uint64_t> ids;
+  for (auto _ : state) {
+    rocksq::Deliveries taken = queue->Get(kBatchSize);
+    if (taken.size() != static_cast<size_t>(kBatchSize)) {
+      state.SkipWithError("queue ran dry");
+      break;
+    }
+    ids.clear();
+    for (size_t i = 0; i < taken.size(); ++i) ids.push_back(taken[i].id);
+    queue->AckBatch(ids);
+  }
+  SetCounters(state, kBatchSize, kItemSize);
+  queue->Close();
+}
+BENCHMARK(BM_AckGetAckBatch)->Iterations(kTakenItems / kBatchSize);
+
+}  // namespace

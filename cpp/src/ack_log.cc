@@ -1,0 +1,172 @@
+#include "ack_log.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "record.h"
+#include "rocksq/error.h"
+
+namespace rocksq {
+namespace {
+
+constexpr size_t kWordBytes = 8;
+constexpr size_t kHeaderBytes = 2 * kWordBytes;  // Epoch, count.
+
+[[noreturn]] void ThrowErrno(const std::string& path, const std::string& action) {
+  throw Error(ErrorKind::kStorage, path, action + ": " + std::strerror(errno));
+}
+
+// A 64-bit checksum of `words` big-endian words at `bytes`: enough to tell a
+// whole record from a torn or zeroed one (not meant against tampering).
+uint64_t Checksum(const char* bytes, size_t words) {
+  uint64_t hash = 0x243F6A8885A308D3ull;  // Nonzero: a zeroed record never checks out.
+  for (size_t i = 0; i < words; ++i) {
+    hash ^= DecodeBigEndian64(bytes + i * kWordBytes);
+    hash *= 0x9E3779B97F4A7C15ull;
+    hash ^= hash >> 31;
+  }
+  return hash;
+}
+
+std::string ReadAll(int fd, const std::string& path) {
+  std::string bytes;
+  char buffer[1 << 16];
+  for (off_t offset = 0;;) {
+    const ssize_t got = ::pread(fd, buffer, sizeof buffer, offset);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) ThrowErrno(path, "reading the ack log");
+    if (got == 0) return bytes;
+    bytes.append(buffer, static_cast<size_t>(got));
+    offset += got;
+  }
+}
+
+// The whole records of `epoch` or later in `bytes`.
+AckLog::Records Parse(const std::string& bytes, uint64_t epoch) {
+  AckLog::Records records;
+  size_t offset = 0;
+  while (bytes.size() - offset >= kHeaderBytes + kWordBytes) {
+    const char* record = bytes.data() + offset;
+    const uint64_t record_epoch = DecodeBigEndian64(record);
+    const uint64_t count = DecodeBigEndian64(record + kWordBytes);
+    const size_t room = (bytes.size() - offset) / kWordBytes;
+    if (count == 0 || count > room || room - count < 3) break;  // Torn, or no record.
+    const size_t words = 2 + static_cast<size_t>(count);
+    if (Checksum(record, words) != DecodeBigEndian64(record + words * kWordBytes)) break;
+    if (record_epoch >= epoch) {
+      for (size_t i = 0; i < count; ++i) {
+        records.ids.push_back(DecodeBigEndian64(record + (2 + i) * kWordBytes));
+      }
+      if (record_epoch > records.last_epoch) records.last_epoch = record_epoch;
+    }
+    offset += (words + 1) * kWordBytes;
+  }
+  return records;
+}
+
+}  // namespace
+
+AckLog::AckLog(const std::string& directory, bool sync)
+    : path_(directory + "/" + kFileName), sync_(sync) {
+  fd_ = ::open(path_.c_str(), O_RDWR | O_APPEND | O_CLOEXEC);
+  if (fd_ < 0) {
+    if (errno != ENOENT) ThrowErrno(path_, "opening the ack log");
+    fd_ = ::open(path_.c_str(), O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (fd_ < 0) ThrowErrno(path_, "creating the ack log");
+    if (sync_) {
+      // The new file's name must survive a power loss before a synced ack
+      // relies on it.
+      const int dir = ::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      const bool synced = dir >= 0 && ::fsync(dir) == 0;
+      if (dir >= 0) ::close(dir);
+      if (!synced) {
+        const int saved = errno;
+        ::close(fd_);
+        errno = saved;
+        ThrowErrno(directory, "syncing the queue directory");
+      }
+    }
+  }
+  struct stat status;
+  if (::fstat(fd_, &status) != 0) {
+    const int saved = errno;
+    ::close(fd_);
+    errno = saved;
+    ThrowErrno(path_, "reading the ack log's size");
+  }
+  size_ = static_cast<uint64_t>(status.st_size);
+}
+
+AckLog::~AckLog() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+AckLog::Records AckLog::Load(uint64_t epoch) const {
+  return Parse(ReadAll(fd_, path_), epoch);
+}
+
+void AckLog::Append(uint64_t epoch, const uint64_t* ids, size_t count) {
+  if (dirty_) {
+    // A failed append's partial record must not stay before this one.
+    if (::ftruncate(fd_, static_cast<off_t>(size_)) != 0) {
+      ThrowErrno(path_, "cutting a partial record off the ack log");
+    }
+    dirty_ = false;
+  }
+  if (count == 0) return;
+  const size_t words = 2 + count;
+  std::string record((words + 1) * kWordBytes, '\0');
+  EncodeBigEndian64(epoch, record.data());
+  EncodeBigEndian64(count, record.data() + kWordBytes);
+  for (size_t i = 0; i < count; ++i) {
+    EncodeBigEndian64(ids[i], record.data() + (2 + i) * kWordBytes);
+  }
+  EncodeBigEndian64(Checksum(record.data(), words), record.data() + words * kWordBytes);
+  size_t done = 0;
+  while (done < record.size()) {
+    const ssize_t written = ::write(fd_, record.data() + done, record.size() - done);
+    if (written < 0 && errno == EINTR) continue;
+    if (written <= 0) {
+      if (written == 0) errno = EIO;
+      const int saved = errno;
+      dirty_ = ::ftruncate(fd_, static_cast<off_t>(size_)) != 0;
+      errno = saved;
+      ThrowErrno(path_, "appending to the ack log");
+    }
+    done += static_cast<size_t>(written);
+  }
+  size_ += record.size();
+  if (sync_ && ::fdatasync(fd_) != 0) ThrowErrno(path_, "syncing the ack log");
+}
+
+void AckLog::Clear() {
+  if (::ftruncate(fd_, 0) != 0) {
+    dirty_ = true;
+    ThrowErrno(path_, "emptying the ack log");
+  }
+  size_ = 0;
+  dirty_ = false;
+}
+
+AckLog::Records AckLog::Peek(const std::string& directory, uint64_t epoch) {
+  const std::string path = directory + "/" + kFileName;
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return {};
+    ThrowErrno(path, "opening the ack log");
+  }
+  try {
+    Records records = Parse(ReadAll(fd, path), epoch);
+    ::close(fd);
+    return records;
+  } catch (...) {
+    ::close(fd);
+    throw;
+  }
+}
+
+}  // namespace rocksq
