@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, NamedTuple, Union
 
 from ._core import AckQueue as _CoreAckQueue
 from ._errors import Empty
-from ._face import CoreFace
+from ._face import CoreFace, item_batch
 
 if TYPE_CHECKING:
     import os
@@ -46,6 +46,8 @@ class AckFace(CoreFace):
     """What both faces of the ack queue share: opening, settling, failed items and counts."""
 
     __slots__ = ()
+
+    _queue: _CoreAckQueue
 
     def __init__(
         self,
@@ -189,9 +191,9 @@ class AckQueue(AckFace):
         """Appends all of `items` in order, all or nothing, waiting for room for all."""
         if block:
             _check_timeout(timeout)
-            self._queue.push_many_wait(items, timeout)
+            self._queue.push_many_wait(item_batch(items), timeout)
         else:
-            self._queue.push_many(items)
+            self._queue.push_many(item_batch(items))
 
     def get(self, block: bool = True, timeout: float | None = None) -> Delivery:
         """Hands out the oldest ready item, waiting for one if none is ready.

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Union
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from types import TracebackType
 
-    from typing_extensions import Self
+    from typing_extensions import Buffer, Self
+
+    from ._core import AckQueue, FifoQueue, MpmcQueue
+
+
+def item_batch(items: Sequence[Buffer]) -> list[Buffer] | tuple[Buffer, ...]:
+    """`items` as the core takes a batch: a list or tuple as it is, any other sequence copied."""
+    return items if isinstance(items, (list, tuple)) else list(items)
 
 
 class CoreFace:
@@ -15,7 +23,8 @@ class CoreFace:
 
     __slots__ = ("_queue",)
 
-    _queue: Any
+    # Each kind's faces narrow it to their own core class.
+    _queue: Union[FifoQueue, MpmcQueue, AckQueue]
 
     def close(self) -> None:
         """Flushes and closes the queue; later calls raise QueueClosed. A second call does nothing."""

@@ -16,6 +16,8 @@ class FifoFace(CoreFace):
 
     __slots__ = ()
 
+    _queue: FifoQueue
+
     def __init__(
         self,
         path: str | os.PathLike[str],

@@ -30,5 +30,7 @@ class MpmcFace(CoreFace):
 
     __slots__ = ()
 
+    _queue: MpmcQueue
+
     def __init__(self, path: str | os.PathLike[str], ttl: int, *, sync: bool = False) -> None:
         self._queue = MpmcQueue(path, ttl, sync)

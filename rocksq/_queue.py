@@ -7,6 +7,7 @@ import threading
 from typing import TYPE_CHECKING
 
 from ._errors import Empty
+from ._face import item_batch
 from ._fifo_face import SizedFace
 
 if TYPE_CHECKING:
@@ -80,9 +81,9 @@ class Queue(SizedFace):
             _check_timeout(timeout)
         with self._new_tasks(len(items)):
             if block:
-                self._queue.push_many_wait(items, timeout)
+                self._queue.push_many_wait(item_batch(items), timeout)
             else:
-                self._queue.push_many(items)
+                self._queue.push_many(item_batch(items))
 
     def get(self, block: bool = True, timeout: float | None = None) -> bytes:
         """Removes and returns the oldest item, waiting for one if the queue is empty.

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._ack_face import AckFace, Delivery
 from ._errors import Empty, QueueFull
-from ._face import StoredSizes
+from ._face import CoreFace, StoredSizes, item_batch
 from ._fifo_face import SizedFace
 from ._mpmc_face import MpmcFace, start_position_value
 
@@ -97,20 +97,20 @@ class _ChangeWaiters:
         self._read_fd = self._write_fd = -1
 
 
-class _WaitsForChanges:
+class _WaitsForChanges(CoreFace):
     """What both asyncio faces share: waiting for their core queue to change.
 
-    Mixed in before the face that owns the core queue (`_queue`, with
+    Mixed in before the face that owns the core queue (every core queue has
     set_change_fd() and arm_change_fd()); the subclass declares the
     `_changes` slot and calls _watch_changes() once the queue is open.
     """
 
     __slots__ = ()
-    _queue: Any
     _changes: _ChangeWaiters
 
     def _watch_changes(self) -> None:
-        self._changes = _ChangeWaiters()
+        # The concrete class declares the `_changes` slot (see above).
+        self._changes = _ChangeWaiters()  # type: ignore[misc]
         self._queue.set_change_fd(self._changes.write_fd)
 
     async def _retry(self, attempt: Callable[[], T | None]) -> T:
@@ -145,7 +145,7 @@ class _WaitsForChanges:
             return
         # Detached first: once this returns, the core writes to no fd.
         self._queue.set_change_fd(None)
-        super().close()  # type: ignore[misc]  # The face's close().
+        super().close()  # The face's close().
         self._changes.close()
 
     async def __aenter__(self) -> Self:
@@ -181,7 +181,7 @@ class Queue(_WaitsForChanges, SizedFace):
 
         def attempt() -> bool | None:
             try:
-                self._queue.push_many(items)
+                self._queue.push_many(item_batch(items))
                 return True
             except QueueFull:
                 if len(items) > self._queue.max_elements:
@@ -236,11 +236,11 @@ class MpmcQueue(_WaitsForChanges, MpmcFace, StoredSizes):
 
     async def add(self, items: Sequence[Buffer]) -> None:
         """Appends `items` in order, all or nothing; never waits for anything else."""
-        self._queue.add(items)
+        self._queue.add(item_batch(items))
 
     def add_nowait(self, items: Sequence[Buffer]) -> None:
         """Appends `items` in order, all or nothing; for code outside a coroutine."""
-        self._queue.add(items)
+        self._queue.add(item_batch(items))
 
     async def next(
         self, label: str, start_position: StartPosition, max_elements: int = 1
@@ -315,7 +315,7 @@ class AckQueue(_WaitsForChanges, AckFace):
 
         def attempt() -> bool | None:
             try:
-                self._queue.push_many(items)
+                self._queue.push_many(item_batch(items))
                 return True
             except QueueFull:
                 if len(items) > self._queue.max_elements:

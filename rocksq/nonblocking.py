@@ -14,7 +14,7 @@ operation's error: QueueFull, StorageError, ...
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
 
 from ._fifo_face import FifoFace
 from ._mpmc_face import MpmcFace, start_position_value
@@ -25,6 +25,10 @@ if TYPE_CHECKING:
     from typing_extensions import Buffer
 
     from . import StartPosition
+    from collections.abc import Callable
+
+    from ._core import FifoQueue as _CoreFifoQueue
+    from ._core import MpmcQueue as _CoreMpmcQueue
     from ._core import PendingOperation
 
 __all__ = [
@@ -157,7 +161,9 @@ class _Response(Generic[Variant]):
         return self._variant_of(value)
 
     def _variant_of(self, value: object) -> Variant:
-        return self._variant(**{self._field: value}) if self._field else self._variant()
+        # Each variant takes its result as one keyword argument, `_field`.
+        make: Callable[..., Variant] = self._variant
+        return make(**{self._field: value}) if self._field else make()
 
 
 class Response(_Response[ResponseVariant]):
@@ -174,6 +180,16 @@ class MpmcResponse(_Response[MpmcResponseVariant]):
     _variant = MpmcResponseVariant
 
 
+class _SubmitsSizes(Protocol):
+    """What _SubmittedSizes needs of the face it is mixed into."""
+
+    @property
+    def _queue(self) -> _CoreFifoQueue | _CoreMpmcQueue: ...
+
+    @property
+    def _response(self) -> type[_Response[Any]]: ...
+
+
 class _SubmittedSizes:
     """The size properties both nonblocking queues submit, answered in `_response`s.
 
@@ -182,26 +198,25 @@ class _SubmittedSizes:
 
     __slots__ = ()
 
-    _queue: Any
     _response: ClassVar[type[_Response[Any]]]
 
     @property
-    def inflight_ops(self) -> int:
+    def inflight_ops(self: _SubmitsSizes) -> int:
         """Operations submitted and not finished."""
         return self._queue.inflight_ops
 
     @property
-    def disk_size(self) -> Any:
+    def disk_size(self: _SubmitsSizes) -> Any:
         """Submits reading the size of the queue's files; the response's `size`."""
         return self._response(self._queue.submit_disk_size(), "size")
 
     @property
-    def payload_size(self) -> Any:
+    def payload_size(self: _SubmitsSizes) -> Any:
         """Submits reading the stored items' total size; the response's `size`."""
         return self._response(self._queue.submit_payload_size(), "size")
 
     @property
-    def len(self) -> Any:
+    def len(self: _SubmitsSizes) -> Any:
         """Submits reading the number of items stored; the response's `len`."""
         return self._response(self._queue.submit_len(), "len")
 

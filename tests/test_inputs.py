@@ -184,3 +184,66 @@ def test_pop_accepts_an_integer_like_count(queue_path: str) -> None:
     queue.push([b"a", b"b"])
 
     assert queue.pop(np.int64(2)) == [b"a", b"b"]
+
+
+def _faces_taking_a_sequence() -> list[Any]:
+    """(name, open, put a batch, take everything) for each face whose batch
+    put is annotated Sequence[Buffer]."""
+    import asyncio
+
+    import rocksq.aio
+
+    def take_fifo(queue: Any) -> list[bytes]:
+        return [queue.get_nowait() for _ in range(queue.qsize())]
+
+    def take_ack(queue: Any) -> list[bytes]:
+        return [queue.get_nowait().data for _ in range(len(queue))]
+
+    return [
+        pytest.param(rocksq.Queue, lambda q, items: q.put_many(items), take_fifo, id="Queue"),
+        pytest.param(rocksq.AckQueue, lambda q, items: q.put_many(items), take_ack, id="AckQueue"),
+        pytest.param(
+            rocksq.aio.Queue,
+            lambda q, items: asyncio.run(q.put_many(items)),
+            take_fifo,
+            id="aio.Queue",
+        ),
+        pytest.param(
+            rocksq.aio.AckQueue,
+            lambda q, items: asyncio.run(q.put_many(items)),
+            take_ack,
+            id="aio.AckQueue",
+        ),
+    ]
+
+
+@pytest.mark.parametrize(("open_queue", "put_batch", "take_all"), _faces_taking_a_sequence())
+def test_a_batch_put_takes_any_sequence_not_only_a_list_or_tuple(
+    queue_path: str, open_queue: Any, put_batch: Any, take_all: Any
+) -> None:
+    import collections
+
+    queue = open_queue(queue_path)
+    try:
+        put_batch(queue, collections.deque([b"a", bytearray(b"b")]))
+        put_batch(queue, [b"c"])  # a plain list, passed on as it is
+        put_batch(queue, collections.UserList([b"d", b"e"]))
+        assert take_all(queue) == [b"a", b"b", b"c", b"d", b"e"]
+    finally:
+        queue.close()
+
+
+def test_aio_mpmc_add_takes_any_sequence(queue_path: str) -> None:
+    import asyncio
+    import collections
+
+    import rocksq.aio
+
+    queue = rocksq.aio.MpmcQueue(queue_path, ttl=60)
+    try:
+        asyncio.run(queue.add(collections.deque([b"a", b"b"])))
+        queue.add_nowait(collections.UserList([b"c"]))
+        items, _ = queue.next_nowait("reader", rocksq.StartPosition.Oldest, 10)
+        assert items == [b"a", b"b", b"c"]
+    finally:
+        queue.close()

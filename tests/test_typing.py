@@ -3,7 +3,9 @@
 tests/typed_usage.py uses every face with assert_type() on its results;
 mypy checks it against the installed package (its py.typed, its faces'
 annotations and the generated rocksq/_core.pyi), from a directory where the
-source tree's rocksq/ cannot be found instead.
+source tree's rocksq/ cannot be found instead. The package itself passes
+mypy --strict too: the faces' calls into the core are checked against the
+generated stub, so a face and the core cannot drift apart unseen.
 """
 
 from __future__ import annotations
@@ -42,8 +44,9 @@ def test_the_stub_declares_every_public_name_of_the_extension() -> None:
         assert runtime <= methods, f"{name}: {sorted(runtime - methods)} missing from the stub"
 
 
-def test_typed_usage_passes_mypy_strict_against_the_installed_package(tmp_path: Path) -> None:
-    completed = subprocess.run(
+def run_mypy_strict(tmp_path: Path, *targets: str) -> subprocess.CompletedProcess[str]:
+    """mypy --strict on `targets`, run where only the installed rocksq is importable."""
+    return subprocess.run(
         [
             sys.executable,
             "-m",
@@ -52,13 +55,22 @@ def test_typed_usage_passes_mypy_strict_against_the_installed_package(tmp_path: 
             "--no-error-summary",
             "--cache-dir",
             str(tmp_path / "mypy-cache"),
-            str(TYPED_USAGE),
+            *targets,
         ],
         cwd=tmp_path,
         capture_output=True,
         text=True,
         timeout=600,
     )
+
+
+def test_typed_usage_passes_mypy_strict_against_the_installed_package(tmp_path: Path) -> None:
+    completed = run_mypy_strict(tmp_path, str(TYPED_USAGE))
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+
+
+def test_the_installed_package_itself_passes_mypy_strict(tmp_path: Path) -> None:
+    completed = run_mypy_strict(tmp_path, "-p", "rocksq")
     assert completed.returncode == 0, completed.stdout + completed.stderr
 
 

@@ -243,6 +243,7 @@ class AckQueueImpl final : public AckQueue, private GroupCommit::Owner {
 AckQueueImpl::AckQueueImpl(QueueDatabase database, const AckOptions& options)
     : database_(std::move(database)), options_(options) {
   write_options_.sync = options.sync;
+  group_commit_.SetGathering(options.sync);  // Synced groups wait for their callers.
   Recover();
   reclaimer_ = std::make_unique<BackgroundLoop>([this] { return Reclaim(); }, kRetryReclaimAfter);
 }

@@ -146,6 +146,7 @@ class FifoQueueImpl final : public FifoQueue, private GroupCommit::Owner {
 FifoQueueImpl::FifoQueueImpl(QueueDatabase database, const FifoOptions& options)
     : database_(std::move(database)), options_(options) {
   write_options_.sync = options.sync;
+  group_commit_.SetGathering(options.sync);  // Synced groups wait for their callers.
   // A batch pop deletes its keys with one range tombstone (a pop of N keys
   // would otherwise insert N tombstones into the memtable's skip list,
   // which measured slower than reading them). RocksDB checks every read

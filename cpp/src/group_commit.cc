@@ -10,6 +10,9 @@ namespace {
 // small pushes, little enough to bound what a follower waits for.
 constexpr size_t kMaxGroupBytes = 1 << 20;
 
+// The longest a gathering leader waits for callers to come back.
+constexpr std::chrono::microseconds kMaxGatherWait(500);
+
 }  // namespace
 
 GroupCommit::Call::Call(const std::string_view* items, size_t count) : span{items, count} {
@@ -19,21 +22,29 @@ GroupCommit::Call::Call(const std::string_view* items, size_t count) : span{item
 void GroupCommit::Append(const std::string_view* items, size_t count) {
   Call self(items, count);
   std::unique_lock<std::mutex> lock(mutex_);
+  peak_active_ = std::max(peak_active_, ++active_);
   calls_.push_back(&self);
+  // A gathering leader counts the calls that join it.
+  if (gather_ && calls_.front() != &self) calls_.front()->turn.notify_one();
   self.turn.wait(lock, [&] { return self.done || calls_.front() == &self; });
   if (!self.done) {
+    if (gather_) Gather(lock, self);
     Group group;
     std::vector<Call*> members = FormGroup(&group);
+    peak_active_ = active_;
     rocksdb::Status status = rocksdb::Status::OK();
     std::exception_ptr failure;
     if (group.item_count != 0) {
       lock.unlock();
+      const auto write_start = std::chrono::steady_clock::now();
       try {
         status = owner_->WriteGroup(group);
       } catch (...) {  // std::bad_alloc while encoding: the group fails.
         failure = std::current_exception();
       }
+      const auto write_time = std::chrono::steady_clock::now() - write_start;
       lock.lock();
+      last_write_ = write_time;
     }
     if (!status.ok()) {
       failure = owner_->GroupFailed(status);
@@ -48,7 +59,16 @@ void GroupCommit::Append(const std::string_view* items, size_t count) {
     }
     if (!calls_.empty()) calls_.front()->turn.notify_one();
   }
+  --active_;
+  lock.unlock();
   if (self.error) std::rethrow_exception(self.error);
+}
+
+void GroupCommit::Gather(std::unique_lock<std::mutex>& lock, Call& leader) {
+  const size_t expected = peak_active_;
+  if (calls_.size() >= expected) return;
+  const auto wait = std::min<std::chrono::steady_clock::duration>(last_write_ / 2, kMaxGatherWait);
+  leader.turn.wait_for(lock, wait, [&] { return calls_.size() >= expected; });
 }
 
 std::vector<GroupCommit::Call*> GroupCommit::FormGroup(Group* group) {

@@ -276,6 +276,7 @@ MpmcQueueImpl::MpmcQueueImpl(QueueDatabase database, const MpmcOptions& options)
       segment_span_micros_(std::max<uint64_t>(1000, ttl_micros_ / 1000)),
       sweep_interval_(SweepInterval(options.ttl)) {
   write_options_.sync = options.sync;
+  group_commit_.SetGathering(options.sync);  // Synced groups wait for their callers.
   rocksdb::Status tuned = database_.db->SetDBOptions({{"max_total_wal_size", kMaxWalBytes}});
   if (!tuned.ok()) ThrowStatus(Path(), "setting the write-ahead log limit", tuned);
   Recover();

@@ -1284,6 +1284,40 @@ TEST_F(FifoQueueConcurrency, SyncedPushesFromEightThreadsAllLand) {
   EXPECT_EQ(next_sequence, std::vector<uint64_t>(kThreads, kPushesPerThread));
 }
 
+// Synced, so groups gather (group_commit.h); threads also come and go: each
+// stops after a different number of attempts, and the last ones push alone.
+TEST_F(FifoQueueConcurrency, RacingSyncedPushesNeverExceedMaxElements) {
+  constexpr uint64_t kMaxElements = 100;
+  constexpr int kThreads = 8;
+  FifoOptions options = WithMaxElements(kMaxElements);
+  options.sync = true;
+  QueuePtr queue = OpenQueue(options);
+
+  std::atomic<uint64_t> stored{0};
+  std::atomic<int> other_failures{0};
+  std::vector<std::thread> threads;
+  for (int thread = 0; thread < kThreads; ++thread) {
+    threads.emplace_back([&, thread] {
+      for (int attempt = 0; attempt < 4 + 8 * thread; ++attempt) {
+        try {
+          queue->Push("x");
+          ++stored;
+        } catch (const rocksq::Error& error) {
+          if (error.kind() != ErrorKind::kQueueFull) ++other_failures;
+        } catch (...) {
+          ++other_failures;
+        }
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+
+  EXPECT_EQ(other_failures.load(), 0);
+  EXPECT_EQ(stored.load(), kMaxElements);
+  EXPECT_EQ(queue->Len(), kMaxElements);
+  EXPECT_EQ(PopAll(*queue).size(), kMaxElements);
+}
+
 TEST_F(FifoQueueConcurrency, RacingPushesNeverExceedMaxElements) {
   constexpr uint64_t kMaxElements = 100;
   constexpr int kThreads = 8;
