@@ -763,6 +763,7 @@ TEST_F(AckQueueConcurrency, ManyConsumersAckEveryItemExactlyOnce) {
   constexpr int kConsumers = 4;
   std::mutex seen_mutex;
   std::map<std::string, int> seen;
+  uint64_t failed = 0;  // Guarded by seen_mutex.
   std::atomic<int> acked{0};
   std::vector<std::thread> threads;
   for (int p = 0; p < kProducers; ++p) {
@@ -782,9 +783,17 @@ TEST_F(AckQueueConcurrency, ManyConsumersAckEveryItemExactlyOnce) {
             queue->Nack(got[i].id);  // Someone else (or this one) gets it again.
             continue;
           }
-          queue->Ack(got[i].id);
+          // Some fail instead: moves to the failed items interleave with
+          // the ack log's applications (every 1,024 acks).
+          const bool fail = random() % 11 == 0;
+          if (fail) {
+            queue->AckFailed(got[i].id);
+          } else {
+            queue->Ack(got[i].id);
+          }
           std::lock_guard<std::mutex> lock(seen_mutex);
           ++seen[std::string(got[i].payload)];
+          if (fail) ++failed;
           ++acked;
         }
       }
@@ -793,8 +802,13 @@ TEST_F(AckQueueConcurrency, ManyConsumersAckEveryItemExactlyOnce) {
   for (std::thread& thread : threads) thread.join();
   EXPECT_EQ(seen.size(), static_cast<size_t>(kProducers * kPerProducer));
   for (const auto& [item, count] : seen) EXPECT_EQ(count, 1) << item;
-  ExpectCounts(*queue, 0, 0, 0);
-  EXPECT_EQ(queue->PayloadBytes(), 0u);
+  ExpectCounts(*queue, 0, 0, failed);
+  const uint64_t failed_bytes = queue->PayloadBytes();
+  queue->Close();
+  AckQueuePtr reopened = OpenQueue();
+  ExpectCounts(*reopened, 0, 0, failed);
+  EXPECT_EQ(reopened->PayloadBytes(), failed_bytes);
+  EXPECT_TRUE(reopened->Get(1).empty());
 }
 
 }  // namespace
