@@ -7,6 +7,7 @@
 //   BM_FifoPop100       FifoQueue::Pop(), the baseline
 //   BM_AckGetAck        AckQueue::Get() then Ack() of that item
 //   BM_AckGetAckBatch   AckQueue::Get(100) then AckBatch() of those 100
+//   BM_AckSyncedThreaded  Get() then Ack() with sync=True, from 1 and 4 threads
 
 #include <benchmark/benchmark.h>
 
@@ -92,5 +93,40 @@ void BM_AckGetAckBatch(benchmark::State& state) {
   queue->Close();
 }
 BENCHMARK(BM_AckGetAckBatch)->Iterations(kTakenItems / kBatchSize);
+
+// Consumers acking with sync=True, each ack durable before it returns: one
+// thread, then several sharing fsyncs. Real time, all threads together.
+constexpr int64_t kSyncedAcksPerThread = 1500;
+std::unique_ptr<rocksq::AckQueue> synced_queue;  // Set up and closed by thread 0.
+std::unique_ptr<TempDir> synced_dir;
+
+void BM_AckSyncedThreaded(benchmark::State& state) {
+  if (state.thread_index() == 0) {
+    synced_dir = std::make_unique<TempDir>("ack_synced");
+    rocksq::AckOptions options;
+    options.sync = true;
+    synced_queue = rocksq::AckQueue::Open(synced_dir->QueuePath(), options);
+    Fill(*synced_queue, kSyncedAcksPerThread * state.threads());
+  }
+  for (auto _ : state) {
+    rocksq::Deliveries taken = synced_queue->Get();
+    if (taken.empty()) {
+      state.SkipWithError("queue ran dry");
+      break;
+    }
+    synced_queue->Ack(taken[0].id);
+  }
+  SetCounters(state, 1, kItemSize);
+  if (state.thread_index() == 0) {
+    synced_queue->Close();
+    synced_queue.reset();
+    synced_dir.reset();
+  }
+}
+BENCHMARK(BM_AckSyncedThreaded)
+    ->Iterations(kSyncedAcksPerThread)
+    ->Threads(1)
+    ->Threads(4)
+    ->UseRealTime();
 
 }  // namespace

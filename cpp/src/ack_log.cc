@@ -109,7 +109,7 @@ AckLog::Records AckLog::Load(uint64_t epoch) const {
   return Parse(ReadAll(fd_, path_), epoch);
 }
 
-void AckLog::Append(uint64_t epoch, const uint64_t* ids, size_t count) {
+uint64_t AckLog::Append(uint64_t epoch, const uint64_t* ids, size_t count) {
   if (dirty_) {
     // A failed append's partial record must not stay before this one.
     if (::ftruncate(fd_, static_cast<off_t>(size_)) != 0) {
@@ -117,7 +117,7 @@ void AckLog::Append(uint64_t epoch, const uint64_t* ids, size_t count) {
     }
     dirty_ = false;
   }
-  if (count == 0) return;
+  if (count == 0) return appended_total_.load(std::memory_order_relaxed);
   const size_t words = 2 + count;
   std::string record((words + 1) * kWordBytes, '\0');
   EncodeBigEndian64(epoch, record.data());
@@ -140,7 +140,20 @@ void AckLog::Append(uint64_t epoch, const uint64_t* ids, size_t count) {
     done += static_cast<size_t>(written);
   }
   size_ += record.size();
-  if (sync_ && ::fdatasync(fd_) != 0) ThrowErrno(path_, "syncing the ack log");
+  return appended_total_.fetch_add(record.size(), std::memory_order_acq_rel) + record.size();
+}
+
+void AckLog::SyncThrough(uint64_t end) {
+  if (synced_total_.load(std::memory_order_acquire) >= end) return;
+  std::lock_guard<std::mutex> one_at_a_time(sync_mutex_);
+  if (synced_total_.load(std::memory_order_acquire) >= end) return;  // Synced meanwhile.
+  // Every record appended before the fsync starts is covered by it.
+  const uint64_t covered = appended_total_.load(std::memory_order_acquire);
+  if (::fdatasync(fd_) != 0) ThrowErrno(path_, "syncing the ack log");
+  uint64_t synced = synced_total_.load(std::memory_order_relaxed);
+  while (synced < covered &&
+         !synced_total_.compare_exchange_weak(synced, covered, std::memory_order_acq_rel)) {
+  }
 }
 
 void AckLog::Clear() {
@@ -150,6 +163,13 @@ void AckLog::Clear() {
   }
   size_ = 0;
   dirty_ = false;
+  // Applied records are durable in the database; nothing appended is
+  // pending a sync of this file any more.
+  uint64_t synced = synced_total_.load(std::memory_order_relaxed);
+  const uint64_t appended = appended_total_.load(std::memory_order_acquire);
+  while (synced < appended &&
+         !synced_total_.compare_exchange_weak(synced, appended, std::memory_order_acq_rel)) {
+  }
 }
 
 AckLog::Records AckLog::Peek(const std::string& directory, uint64_t epoch) {

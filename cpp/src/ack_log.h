@@ -30,8 +30,10 @@
 #ifndef ROCKSQ_SRC_ACK_LOG_H_
 #define ROCKSQ_SRC_ACK_LOG_H_
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -43,8 +45,8 @@ class AckLog {
   static constexpr char kFileName[] = "rocksq.ack_log";
 
   // Opens (creating it if needed) the ack log of the queue in `directory`.
-  // With `sync`, every Append() is fsynced, and creating the file also
-  // fsyncs the directory. Throws kStorage if it cannot.
+  // With `sync`, creating the file also fsyncs the directory, and
+  // SyncThrough() makes appends durable. Throws kStorage if it cannot.
   AckLog(const std::string& directory, bool sync);
   ~AckLog();
   AckLog(const AckLog&) = delete;
@@ -62,14 +64,24 @@ class AckLog {
   // them, but not the log's later appends: those acks still count.
   Records Load(uint64_t epoch) const;
 
-  // Appends one record acking `ids` in `epoch`. Throws kStorage if the
-  // write (or the fsync) fails; then the record is not in the file. The
-  // queue empties the log at open (Clear) before it appends, so no torn
-  // tail of an earlier life comes before the first record.
-  void Append(uint64_t epoch, const uint64_t* ids, size_t count);
+  // Appends one record acking `ids` in `epoch` and returns where it ends,
+  // counted in bytes ever appended (for SyncThrough). Throws kStorage if
+  // the write fails; then the record is not in the file. The queue empties
+  // the log at open (Clear) before it appends, so no torn tail of an
+  // earlier life comes before the first record. Not thread-safe: the queue
+  // serialises appends and Clear.
+  uint64_t Append(uint64_t epoch, const uint64_t* ids, size_t count);
 
-  // Empties the file, once its records are applied. Throws kStorage if it
-  // cannot (harmless for correctness: the records' epoch is past).
+  // Returns once every byte appended up to `end` is fsynced. Safe to call
+  // from many threads at once, also while Append and Clear run: one fsync
+  // covers every record appended before it started, so concurrent acking
+  // threads share fsyncs rather than queue for one each. Throws kStorage if
+  // the fsync fails.
+  void SyncThrough(uint64_t end);
+
+  // Empties the file, once its records are applied (by a synced write, if
+  // the log is synced: they count as synced from then on). Throws kStorage
+  // if it cannot (harmless for correctness: the records' epoch is past).
   void Clear();
 
   // Reads the log of the queue in `directory` without opening it for
@@ -83,6 +95,10 @@ class AckLog {
   bool sync_;
   uint64_t size_ = 0;    // Bytes of whole records in the file.
   bool dirty_ = false;  // A failed append may have left a partial record.
+  // Bytes ever appended, and how many of them are known to be synced.
+  std::atomic<uint64_t> appended_total_{0};
+  std::atomic<uint64_t> synced_total_{0};
+  std::mutex sync_mutex_;  // One fsync at a time; the others wait for it.
 };
 
 }  // namespace rocksq

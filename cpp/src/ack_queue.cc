@@ -715,9 +715,12 @@ void AckQueueImpl::UndoTakeForSettling(const uint64_t* ids, const std::vector<Ha
 }
 
 // An ack is one record appended to the ack log (all the ids of a batch in
-// one); the items leave ack_items when the log is applied.
+// one); the items leave ack_items when the log is applied. With sync, the
+// record is fsynced after log_mutex_ is released, so acks from many threads
+// share fsyncs (AckLog::SyncThrough).
 void AckQueueImpl::LogAcks(const uint64_t* ids, size_t count) {
   uint64_t payload_bytes = 0;
+  std::exception_ptr sync_failure;
   {
     std::shared_lock<std::shared_mutex> lifetime(lifetime_mutex_);
     ThrowIfClosed();
@@ -725,9 +728,10 @@ void AckQueueImpl::LogAcks(const uint64_t* ids, size_t count) {
     const std::vector<Handout> taken = TakeForSettling(ids, count);
     for (const Handout& handout : taken) payload_bytes += handout.payload_bytes;
     bool apply_now = false;
+    uint64_t record_end = 0;
     try {
       std::lock_guard<std::mutex> log(log_mutex_);
-      ack_log_->Append(log_epoch_, ids, count);
+      record_end = ack_log_->Append(log_epoch_, ids, count);
       logged_ids_.insert(logged_ids_.end(), ids, ids + count);
       logged_payload_bytes_ += payload_bytes;
       apply_now = logged_ids_.size() >= kApplyAckItems || logged_payload_bytes_ >= kApplyAckBytes;
@@ -741,6 +745,16 @@ void AckQueueImpl::LogAcks(const uint64_t* ids, size_t count) {
       std::lock_guard<std::mutex> state(state_mutex_);
       settling_ -= count;
     }
+    if (options_.sync) {
+      // The record is in the file, so the ack took effect here whatever the
+      // fsync says; if it fails, the caller learns that it may not survive
+      // a power loss (retrying an fsync proves nothing).
+      try {
+        ack_log_->SyncThrough(record_end);
+      } catch (const Error&) {
+        sync_failure = std::current_exception();
+      }
+    }
     if (apply_now) {
       try {
         ApplyLoggedAcks();
@@ -753,6 +767,7 @@ void AckQueueImpl::LogAcks(const uint64_t* ids, size_t count) {
   NoteRemoved(payload_bytes, count);
   room_made_.Notify();
   change_listener_.Fire();
+  if (sync_failure) std::rethrow_exception(sync_failure);
 }
 
 // Deletes the logged acks' items from ack_items in one WriteBatch, with a

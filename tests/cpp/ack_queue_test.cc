@@ -756,6 +756,43 @@ TEST_F(AckQueueFailed, FailedAndRequeuedItemsSurviveReopen) {
 
 // --- Concurrency -----------------------------------------------------------------
 
+// Synced acks share fsyncs (AckLog::SyncThrough) while other threads
+// append; every ack that returned is in the log a crash leaves.
+TEST_F(AckQueueConcurrency, SyncedAcksFromManyThreadsAllCountAfterACrash) {
+  constexpr int kConsumers = 4;
+  constexpr int kPerConsumer = 150;
+  AckOptions options;
+  options.sync = true;
+  AckQueuePtr queue = OpenQueue(options);
+  PushNumbered(*queue, 0, kConsumers * kPerConsumer + 3);
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int c = 0; c < kConsumers; ++c) {
+    threads.emplace_back([&] {
+      try {
+        for (int i = 0; i < kPerConsumer; ++i) {
+          Deliveries got = queue->Get(1);
+          queue->Ack(got[0].id);
+        }
+      } catch (const std::exception&) {
+        ++failures;
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  ASSERT_EQ(failures.load(), 0);
+  ExpectCounts(*queue, 3, 0, 0);
+  const fs::path crashed = dir_ / "crashed";
+  CopyAsCrashed(QueuePath(), crashed);
+  AckQueuePtr reopened = rocksq::AckQueue::Open(crashed.string());
+  ExpectCounts(*reopened, 3, 0, 0);
+  const int first_left = kConsumers * kPerConsumer;
+  EXPECT_EQ(DrainAcking(*reopened),
+            (std::vector<std::string>{"item-" + std::to_string(first_left),
+                                      "item-" + std::to_string(first_left + 1),
+                                      "item-" + std::to_string(first_left + 2)}));
+}
+
 TEST_F(AckQueueConcurrency, ManyConsumersAckEveryItemExactlyOnce) {
   AckQueuePtr queue = OpenQueue(WithTimeout(0ms));
   constexpr int kProducers = 2;
