@@ -69,8 +69,9 @@ class AckFace(CoreFace):
         The ack is on disk (in the queue's ack log; fsynced with sync=True)
         before this returns. Raises NotOutstanding (a KeyError) if the item
         is not handed out: unknown, already settled, expired, or handed out
-        before a reopen; raises StorageError if the write fails, and then
-        the item stays handed out.
+        before a reopen. Raises StorageError if the write fails (the item
+        stays handed out) or, with sync=True, if the fsync fails (the ack
+        took effect; whether it would survive a power loss is unknown).
         """
         self._queue.ack(item)
 

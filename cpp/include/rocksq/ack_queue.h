@@ -184,7 +184,9 @@ class AckQueue {
   // none; the logged items leave the database in bulk later (see README.md,
   // "On disk"). Each AckFailed call is one atomic WriteBatch. Nacks write
   // nothing. With AckOptions::sync, an Ack returns once its record is
-  // fsynced.
+  // fsynced (acks from several threads share fsyncs). If writing the record
+  // fails, Ack throws kStorage and the item stays handed out; if only its
+  // fsync fails, Ack throws kStorage after the ack took effect.
 
   // Deletes the item for good: it is never delivered again.
   virtual void Ack(uint64_t id) = 0;
