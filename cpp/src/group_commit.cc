@@ -1,6 +1,7 @@
 #include "group_commit.h"
 
 #include <algorithm>
+#include <thread>
 
 namespace rocksq {
 namespace {
@@ -9,6 +10,9 @@ namespace {
 // size, if larger): enough to amortise a WAL write and an fsync over many
 // small pushes, little enough to bound what a follower waits for.
 constexpr size_t kMaxGroupBytes = 1 << 20;
+
+// How long a call waiting for an unsynced group yields before it sleeps.
+constexpr std::chrono::microseconds kSpinBeforeSleep(50);
 
 // The longest a gathering leader waits for callers to come back.
 constexpr std::chrono::microseconds kMaxGatherWait(500);
@@ -26,6 +30,17 @@ void GroupCommit::Append(const std::string_view* items, size_t count) {
   calls_.push_back(&self);
   // A gathering leader counts the calls that join it.
   if (gather_ && calls_.front() != &self) calls_.front()->turn.notify_one();
+  if (!gather_ && calls_.front() != &self) {
+    // An unsynced group's write takes microseconds: yield the CPU a few
+    // times before sleeping, which costs two context switches.
+    lock.unlock();
+    const auto spin_until = std::chrono::steady_clock::now() + kSpinBeforeSleep;
+    while (!self.signaled.load(std::memory_order_acquire) &&
+           std::chrono::steady_clock::now() < spin_until) {
+      std::this_thread::yield();
+    }
+    lock.lock();
+  }
   self.turn.wait(lock, [&] { return self.done || calls_.front() == &self; });
   if (!self.done) {
     if (gather_) Gather(lock, self);
@@ -55,9 +70,15 @@ void GroupCommit::Append(const std::string_view* items, size_t count) {
       if (call->admitted && failure) call->error = failure;
       call->done = true;
       calls_.pop_front();
-      if (call != &self) call->turn.notify_one();
+      if (call != &self) {
+        call->signaled.store(true, std::memory_order_release);
+        call->turn.notify_one();
+      }
     }
-    if (!calls_.empty()) calls_.front()->turn.notify_one();
+    if (!calls_.empty()) {
+      calls_.front()->signaled.store(true, std::memory_order_release);
+      calls_.front()->turn.notify_one();
+    }
   }
   --active_;
   lock.unlock();

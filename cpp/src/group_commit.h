@@ -23,6 +23,7 @@
 #ifndef ROCKSQ_SRC_GROUP_COMMIT_H_
 #define ROCKSQ_SRC_GROUP_COMMIT_H_
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
@@ -94,6 +95,9 @@ class GroupCommit {
     size_t bytes = 0;
     bool done = false;
     bool admitted = false;
+    // Set (after done, or on becoming the front) before `turn` is notified:
+    // lets a waiting call spin briefly before it sleeps.
+    std::atomic<bool> signaled{false};
     std::exception_ptr error;
     std::condition_variable turn;
   };
