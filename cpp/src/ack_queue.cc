@@ -149,6 +149,7 @@ class AckQueueImpl final : public AckQueue, private GroupCommit::Owner {
   void UndoTakeForSettling(const uint64_t* ids, const std::vector<Handout>& taken);
   void LogAcks(const uint64_t* ids, size_t count);
   void ApplyLoggedAcks();
+  void WriteRemoval(uint64_t count, uint64_t payload_bytes, uint64_t epoch, const char* action);
   void MoveToFailed(const uint64_t* ids, size_t count);
   void Return(const uint64_t* ids, size_t count);
   uint64_t Requeue(const std::vector<uint64_t>& ids);
@@ -793,30 +794,40 @@ void AckQueueImpl::ApplyLoggedAcks() {
     }
     first = last + 1;
   }
-  RemovalMeta removal;
-  removal.removed_count = applied_removed_count_ + logged_ids_.size();
-  removal.removed_payload_bytes = removed_payload_bytes_ + logged_payload_bytes_;
-  {
-    // A consistent pair: both change together under this mutex.
-    std::lock_guard<std::mutex> appends(group_commit_.mutex());
-    removal.write_mark = write_cursor_.load(std::memory_order_acquire);
-    removal.pushed_at_mark = pushed_bytes_total_;
-  }
-  removal.epoch = log_epoch_ + 1;
-  char meta_value[kAckMetaBytes];
-  removal.Encode(meta_value);
-  batch.Put(meta(), kAckRemovedKey, rocksdb::Slice(meta_value, kAckMetaBytes));
-  rocksdb::Status written = database_.db->Write(write_options_, &batch);
-  if (batch.GetDataSize() > kRetainedBatchBytes) batch = rocksdb::WriteBatch();
-  if (!written.ok()) ThrowStatus(Path(), "applying logged acks", written);
-  applied_removed_count_ = removal.removed_count;
-  removed_payload_bytes_ = removal.removed_payload_bytes;
-  log_epoch_ = removal.epoch;
+  WriteRemoval(logged_ids_.size(), logged_payload_bytes_, log_epoch_ + 1, "applying logged acks");
+  log_epoch_ += 1;
   logged_ids_.clear();
   logged_payload_bytes_ = 0;
   // If this fails the records stay, retired by their epoch; the next
   // append tries again (see AckLog).
   ack_log_->Clear();
+}
+
+// Writes removal_batch_, which removes `count` items of `payload_bytes` from
+// ack_items, with the meta that counts them under `epoch`; throws (naming
+// `action`) if the write fails. Needs removal_mutex_.
+void AckQueueImpl::WriteRemoval(uint64_t count, uint64_t payload_bytes, uint64_t epoch,
+                                const char* action) {
+  RemovalMeta removal;
+  removal.removed_count = applied_removed_count_ + count;
+  removal.removed_payload_bytes = removed_payload_bytes_ + payload_bytes;
+  {
+    // A consistent pair: both change together, under this mutex (or under
+    // removal_mutex_ and append_gate_, in Requeue).
+    std::lock_guard<std::mutex> appends(group_commit_.mutex());
+    removal.write_mark = write_cursor_.load(std::memory_order_acquire);
+    removal.pushed_at_mark = pushed_bytes_total_;
+  }
+  removal.epoch = epoch;
+  char meta_value[kAckMetaBytes];
+  removal.Encode(meta_value);
+  rocksdb::WriteBatch& batch = removal_batch_;
+  batch.Put(meta(), kAckRemovedKey, rocksdb::Slice(meta_value, kAckMetaBytes));
+  rocksdb::Status written = database_.db->Write(write_options_, &batch);
+  if (batch.GetDataSize() > kRetainedBatchBytes) batch = rocksdb::WriteBatch();
+  if (!written.ok()) ThrowStatus(Path(), action, written);
+  applied_removed_count_ = removal.removed_count;
+  removed_payload_bytes_ = removal.removed_payload_bytes;
 }
 
 // Moves items from ack_items to ack_failed, with the meta, in one WriteBatch.
@@ -845,26 +856,8 @@ void AckQueueImpl::MoveToFailed(const uint64_t* ids, size_t count) {
         batch.Put(failed(), key_slice, records[i]);
         batch.Delete(items(), key_slice);
       }
-      RemovalMeta removal;
-      removal.removed_count = applied_removed_count_ + count;
-      removal.removed_payload_bytes = removed_payload_bytes_ + payload_bytes;
-      {
-        // A consistent pair: both change together, under this mutex (or
-        // under removal_mutex_ and append_gate_, in Requeue).
-        std::lock_guard<std::mutex> appends(group_commit_.mutex());
-        removal.write_mark = write_cursor_.load(std::memory_order_acquire);
-        removal.pushed_at_mark = pushed_bytes_total_;
-      }
       // The epoch only changes under removal_mutex_, held here.
-      removal.epoch = log_epoch_;
-      char meta_value[kAckMetaBytes];
-      removal.Encode(meta_value);
-      batch.Put(meta(), kAckRemovedKey, rocksdb::Slice(meta_value, kAckMetaBytes));
-      rocksdb::Status written = database_.db->Write(write_options_, &batch);
-      if (batch.GetDataSize() > kRetainedBatchBytes) batch = rocksdb::WriteBatch();
-      if (!written.ok()) ThrowStatus(Path(), "moving items to the failed ones", written);
-      applied_removed_count_ = removal.removed_count;
-      removed_payload_bytes_ = removal.removed_payload_bytes;
+      WriteRemoval(count, payload_bytes, log_epoch_, "moving items to the failed ones");
       failed_count_.fetch_add(count, std::memory_order_acq_rel);
       failed_bytes_.fetch_add(payload_bytes, std::memory_order_acq_rel);
       items_payload_bytes_.fetch_sub(payload_bytes, std::memory_order_acq_rel);

@@ -1284,23 +1284,22 @@ TEST_F(FifoQueueConcurrency, SyncedPushesFromEightThreadsAllLand) {
   EXPECT_EQ(next_sequence, std::vector<uint64_t>(kThreads, kPushesPerThread));
 }
 
-// Synced, so groups gather (group_commit.h); threads also come and go: each
-// stops after a different number of attempts, and the last ones push alone.
-TEST_F(FifoQueueConcurrency, RacingSyncedPushesNeverExceedMaxElements) {
-  constexpr uint64_t kMaxElements = 100;
-  constexpr int kThreads = 8;
-  FifoOptions options = WithMaxElements(kMaxElements);
-  options.sync = true;
-  QueuePtr queue = OpenQueue(options);
+// Eight threads push "x" into `queue` (room for kRaceMaxElements) until
+// each made attempts_of(thread) attempts; every push either lands or throws
+// kQueueFull, and exactly kRaceMaxElements land.
+constexpr uint64_t kRaceMaxElements = 100;
 
+template <typename AttemptsOf>
+void ExpectRacingPushesFillExactly(rocksq::FifoQueue& queue, AttemptsOf attempts_of) {
+  constexpr int kThreads = 8;
   std::atomic<uint64_t> stored{0};
   std::atomic<int> other_failures{0};
   std::vector<std::thread> threads;
   for (int thread = 0; thread < kThreads; ++thread) {
     threads.emplace_back([&, thread] {
-      for (int attempt = 0; attempt < 4 + 8 * thread; ++attempt) {
+      for (int attempt = 0; attempt < attempts_of(thread); ++attempt) {
         try {
-          queue->Push("x");
+          queue.Push("x");
           ++stored;
         } catch (const rocksq::Error& error) {
           if (error.kind() != ErrorKind::kQueueFull) ++other_failures;
@@ -1313,40 +1312,23 @@ TEST_F(FifoQueueConcurrency, RacingSyncedPushesNeverExceedMaxElements) {
   for (std::thread& thread : threads) thread.join();
 
   EXPECT_EQ(other_failures.load(), 0);
-  EXPECT_EQ(stored.load(), kMaxElements);
-  EXPECT_EQ(queue->Len(), kMaxElements);
-  EXPECT_EQ(PopAll(*queue).size(), kMaxElements);
+  EXPECT_EQ(stored.load(), kRaceMaxElements);
+  EXPECT_EQ(queue.Len(), kRaceMaxElements);
+  EXPECT_EQ(PopAll(queue).size(), kRaceMaxElements);
 }
 
 TEST_F(FifoQueueConcurrency, RacingPushesNeverExceedMaxElements) {
-  constexpr uint64_t kMaxElements = 100;
-  constexpr int kThreads = 8;
-  constexpr int kAttemptsPerThread = 50;
-  QueuePtr queue = OpenQueue(WithMaxElements(kMaxElements));
+  QueuePtr queue = OpenQueue(WithMaxElements(kRaceMaxElements));
+  ExpectRacingPushesFillExactly(*queue, [](int) { return 50; });
+}
 
-  std::atomic<uint64_t> stored{0};
-  std::atomic<int> other_failures{0};
-  std::vector<std::thread> threads;
-  for (int thread = 0; thread < kThreads; ++thread) {
-    threads.emplace_back([&] {
-      for (int attempt = 0; attempt < kAttemptsPerThread; ++attempt) {
-        try {
-          queue->Push("x");
-          ++stored;
-        } catch (const rocksq::Error& error) {
-          if (error.kind() != ErrorKind::kQueueFull) ++other_failures;
-        } catch (...) {
-          ++other_failures;
-        }
-      }
-    });
-  }
-  for (std::thread& thread : threads) thread.join();
-
-  EXPECT_EQ(other_failures.load(), 0);
-  EXPECT_EQ(stored.load(), kMaxElements);
-  EXPECT_EQ(queue->Len(), kMaxElements);
-  EXPECT_EQ(PopAll(*queue).size(), kMaxElements);
+// Synced, so groups gather (group_commit.h); threads also come and go: each
+// stops after a different number of attempts, and the last ones push alone.
+TEST_F(FifoQueueConcurrency, RacingSyncedPushesNeverExceedMaxElements) {
+  FifoOptions options = WithMaxElements(kRaceMaxElements);
+  options.sync = true;
+  QueuePtr queue = OpenQueue(options);
+  ExpectRacingPushesFillExactly(*queue, [](int thread) { return 4 + 8 * thread; });
 }
 
 TEST_F(FifoQueueConcurrency, PushesRacingWithCloseEitherLandOrThrowClosed) {
