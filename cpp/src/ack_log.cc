@@ -5,20 +5,18 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstring>
+#include <vector>
 
+#include "file_io.h"
 #include "record.h"
-#include "rocksq/error.h"
 
 namespace rocksq {
 namespace {
 
 constexpr size_t kWordBytes = 8;
 constexpr size_t kHeaderBytes = 2 * kWordBytes;  // Epoch, count.
-
-[[noreturn]] void ThrowErrno(const std::string& path, const std::string& action) {
-  throw Error(ErrorKind::kStorage, path, action + ": " + std::strerror(errno));
-}
+// Records of up to this many ids (every single ack) are built on the stack.
+constexpr size_t kInlineIds = 8;
 
 // A 64-bit checksum of `words` big-endian words at `bytes`: enough to tell a
 // whole record from a torn or zeroed one (not meant against tampering).
@@ -80,14 +78,11 @@ AckLog::AckLog(const std::string& directory, bool sync)
     if (sync_) {
       // The new file's name must survive a power loss before a synced ack
       // relies on it.
-      const int dir = ::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-      const bool synced = dir >= 0 && ::fsync(dir) == 0;
-      if (dir >= 0) ::close(dir);
-      if (!synced) {
-        const int saved = errno;
+      try {
+        SyncDirectory(directory);
+      } catch (...) {
         ::close(fd_);
-        errno = saved;
-        ThrowErrno(directory, "syncing the queue directory");
+        throw;
       }
     }
   }
@@ -119,16 +114,17 @@ uint64_t AckLog::Append(uint64_t epoch, const uint64_t* ids, size_t count) {
   }
   if (count == 0) return appended_total_.load(std::memory_order_relaxed);
   const size_t words = 2 + count;
-  std::string record((words + 1) * kWordBytes, '\0');
-  EncodeBigEndian64(epoch, record.data());
-  EncodeBigEndian64(count, record.data() + kWordBytes);
-  for (size_t i = 0; i < count; ++i) {
-    EncodeBigEndian64(ids[i], record.data() + (2 + i) * kWordBytes);
-  }
-  EncodeBigEndian64(Checksum(record.data(), words), record.data() + words * kWordBytes);
+  const size_t record_bytes = (words + 1) * kWordBytes;
+  char inline_record[(2 + kInlineIds + 1) * kWordBytes];
+  std::vector<char> large_record(count > kInlineIds ? record_bytes : 0);
+  char* record = count > kInlineIds ? large_record.data() : inline_record;
+  EncodeBigEndian64(epoch, record);
+  EncodeBigEndian64(count, record + kWordBytes);
+  for (size_t i = 0; i < count; ++i) EncodeBigEndian64(ids[i], record + (2 + i) * kWordBytes);
+  EncodeBigEndian64(Checksum(record, words), record + words * kWordBytes);
   size_t done = 0;
-  while (done < record.size()) {
-    const ssize_t written = ::write(fd_, record.data() + done, record.size() - done);
+  while (done < record_bytes) {
+    const ssize_t written = ::write(fd_, record + done, record_bytes - done);
     if (written < 0 && errno == EINTR) continue;
     if (written <= 0) {
       if (written == 0) errno = EIO;
@@ -139,8 +135,8 @@ uint64_t AckLog::Append(uint64_t epoch, const uint64_t* ids, size_t count) {
     }
     done += static_cast<size_t>(written);
   }
-  size_ += record.size();
-  return appended_total_.fetch_add(record.size(), std::memory_order_acq_rel) + record.size();
+  size_ += record_bytes;
+  return appended_total_.fetch_add(record_bytes, std::memory_order_acq_rel) + record_bytes;
 }
 
 void AckLog::SyncThrough(uint64_t end) {

@@ -149,6 +149,7 @@ class AckQueueImpl final : public AckQueue, private GroupCommit::Owner {
   void UndoTakeForSettling(const uint64_t* ids, const std::vector<Handout>& taken);
   void LogAcks(const uint64_t* ids, size_t count);
   void ApplyLoggedAcks();
+  void DeleteItems(const std::vector<uint64_t>& sorted_ids, rocksdb::WriteBatch* batch);
   void WriteRemoval(uint64_t count, uint64_t payload_bytes, uint64_t epoch, const char* action);
   void MoveToFailed(const uint64_t* ids, size_t count);
   void Return(const uint64_t* ids, size_t count);
@@ -167,7 +168,8 @@ class AckQueueImpl final : public AckQueue, private GroupCommit::Owner {
   std::exception_ptr GroupFailed(const rocksdb::Status& status) noexcept override;
 
   void Recover();
-  void ApplyLogAtOpen(const AckStoredState& state, const AckLog::Records& logged);
+  void AdoptStoredState(const AckStoredState& state);
+  void ApplyLogAtOpen(const AckLog::Records& logged);
   uint64_t ItemsStored() const;  // In ack_items: ready and handed out.
   bool HasReady() const;
   void NoteRemoved(uint64_t payload_bytes, size_t count);
@@ -257,60 +259,58 @@ AckQueueImpl::~AckQueueImpl() {
   }
 }
 
-// Applies the acks the log holds from before the queue closed or crashed,
-// in one WriteBatch with the meta of the next epoch. An id whose item is
-// not stored is skipped: after a machine crash, an unsynced push can be
-// lost while the log's page that acks it survived.
-void AckQueueImpl::ApplyLogAtOpen(const AckStoredState& state, const AckLog::Records& logged) {
-  std::vector<uint64_t> ids = logged.ids;
-  std::sort(ids.begin(), ids.end());
-  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
-  rocksdb::WriteBatch batch;
-  RemovalMeta removal = state.removal;
-  for (uint64_t id : ids) {
-    rocksdb::PinnableSlice record;
-    bool found = false;
-    ReadPinned(id, &record, &found);
-    if (!found) continue;
-    const EncodedKey key(id);
-    batch.Delete(items(), rocksdb::Slice(key.bytes, kKeyBytes));
-    ++removal.removed_count;
-    removal.removed_payload_bytes += record.size() - kRecordHeaderBytes;
-  }
-  removal.write_mark = state.write_cursor;
-  removal.pushed_at_mark = state.pushed_total;
-  // Past every epoch the log names, so none of its records counts again.
-  removal.epoch = std::max(state.removal.epoch, logged.last_epoch) + 1;
-  char meta_value[kAckMetaBytes];
-  removal.Encode(meta_value);
-  batch.Put(meta(), kAckRemovedKey, rocksdb::Slice(meta_value, kAckMetaBytes));
-  rocksdb::Status written = database_.db->Write(write_options_, &batch);
-  if (!written.ok()) ThrowStatus(Path(), "applying the ack log", written);
-}
-
 // Every count is derived from the items and the meta, which are only ever
 // written together (ack_records.h), once the ack log is applied.
 void AckQueueImpl::Recover() {
-  AckStoredState state =
-      ReadAckState(database_.db.get(), read_options_, items(), failed(), meta(), Path());
+  AdoptStoredState(
+      ReadAckState(database_.db.get(), read_options_, items(), failed(), meta(), Path()));
   ack_log_ = std::make_unique<AckLog>(Path(), options_.sync);
-  const AckLog::Records logged = ack_log_->Load(state.removal.epoch);
+  const AckLog::Records logged = ack_log_->Load(log_epoch_);
   if (!logged.empty()) {
-    ApplyLogAtOpen(state, logged);
-    state = ReadAckState(database_.db.get(), read_options_, items(), failed(), meta(), Path());
+    ApplyLogAtOpen(logged);
+    AdoptStoredState(
+        ReadAckState(database_.db.get(), read_options_, items(), failed(), meta(), Path()));
   }
   // Records of past epochs are applied already; a torn tail goes too.
   ack_log_->Clear();
+}
+
+void AckQueueImpl::AdoptStoredState(const AckStoredState& state) {
   log_epoch_ = state.removal.epoch;
   applied_removed_count_ = state.removal.removed_count;
+  removed_payload_bytes_ = state.removal.removed_payload_bytes;
   write_cursor_.store(state.write_cursor);
   pushed_bytes_total_ = state.pushed_total;
   items_payload_bytes_.store(state.items_payload_bytes);
   read_cursor_ = state.first_position;
   removed_count_.store(state.removal.removed_count);
-  removed_payload_bytes_ = state.removal.removed_payload_bytes;
   failed_count_.store(state.failed_count);
   failed_bytes_.store(state.failed_payload_bytes);
+}
+
+// Applies the acks the log holds from before the queue closed or crashed,
+// as ApplyLoggedAcks does, with the meta of an epoch past every one the log
+// names. An id whose item is not stored is skipped: after a machine crash,
+// an unsynced push can be lost while the log's page that acks it survived.
+void AckQueueImpl::ApplyLogAtOpen(const AckLog::Records& logged) {
+  std::vector<uint64_t> ids = logged.ids;
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  std::vector<uint64_t> stored;
+  uint64_t payload_bytes = 0;
+  for (uint64_t id : ids) {
+    rocksdb::PinnableSlice record;
+    bool found = false;
+    ReadPinned(id, &record, &found);
+    if (!found) continue;
+    stored.push_back(id);
+    payload_bytes += record.size() - kRecordHeaderBytes;
+  }
+  std::lock_guard<std::mutex> removal_lock(removal_mutex_);
+  removal_batch_.Clear();
+  DeleteItems(stored, &removal_batch_);
+  WriteRemoval(stored.size(), payload_bytes, std::max(log_epoch_, logged.last_epoch) + 1,
+               "applying the ack log");
 }
 
 void AckQueueImpl::ThrowIfClosed() const {
@@ -779,21 +779,8 @@ void AckQueueImpl::ApplyLoggedAcks() {
   std::lock_guard<std::mutex> log(log_mutex_);
   if (logged_ids_.empty()) return;
   std::sort(logged_ids_.begin(), logged_ids_.end());
-  rocksdb::WriteBatch& batch = removal_batch_;
-  batch.Clear();
-  for (size_t first = 0; first < logged_ids_.size();) {
-    size_t last = first;
-    while (last + 1 < logged_ids_.size() && logged_ids_[last + 1] == logged_ids_[last] + 1) ++last;
-    const EncodedKey begin(logged_ids_[first]);
-    const rocksdb::Slice begin_slice(begin.bytes, kKeyBytes);
-    if (last == first) {
-      batch.Delete(items(), begin_slice);
-    } else {
-      const EncodedKey end(logged_ids_[last] + 1);
-      batch.DeleteRange(items(), begin_slice, rocksdb::Slice(end.bytes, kKeyBytes));
-    }
-    first = last + 1;
-  }
+  removal_batch_.Clear();
+  DeleteItems(logged_ids_, &removal_batch_);
   WriteRemoval(logged_ids_.size(), logged_payload_bytes_, log_epoch_ + 1, "applying logged acks");
   log_epoch_ += 1;
   logged_ids_.clear();
@@ -801,6 +788,24 @@ void AckQueueImpl::ApplyLoggedAcks() {
   // If this fails the records stay, retired by their epoch; the next
   // append tries again (see AckLog).
   ack_log_->Clear();
+}
+
+// Adds to `batch` the deletion of the items `sorted_ids` (distinct, each
+// stored in ack_items): a range tombstone per run of consecutive ids.
+void AckQueueImpl::DeleteItems(const std::vector<uint64_t>& sorted_ids, rocksdb::WriteBatch* batch) {
+  for (size_t first = 0; first < sorted_ids.size();) {
+    size_t last = first;
+    while (last + 1 < sorted_ids.size() && sorted_ids[last + 1] == sorted_ids[last] + 1) ++last;
+    const EncodedKey begin(sorted_ids[first]);
+    const rocksdb::Slice begin_slice(begin.bytes, kKeyBytes);
+    if (last == first) {
+      batch->Delete(items(), begin_slice);
+    } else {
+      const EncodedKey end(sorted_ids[last] + 1);
+      batch->DeleteRange(items(), begin_slice, rocksdb::Slice(end.bytes, kKeyBytes));
+    }
+    first = last + 1;
+  }
 }
 
 // Writes removal_batch_, which removes `count` items of `payload_bytes` from

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "file_io.h"
 #include "record.h"
 #include "rocksq/error.h"
 
@@ -14,10 +15,6 @@ namespace rocksq {
 namespace {
 
 constexpr size_t kCursorBytes = 16;
-
-[[noreturn]] void ThrowErrno(const std::string& path, const std::string& action) {
-  throw Error(ErrorKind::kStorage, path, action + ": " + std::strerror(errno));
-}
 
 // Reads the file open as `fd` (at `path`, for messages).
 uint64_t Decode(int fd, const std::string& path) {
@@ -52,10 +49,12 @@ CursorFile::CursorFile(const std::string& directory, bool sync)
   if (sync_) {
     // The new file's name must survive a power loss before a synced pop
     // relies on it.
-    const int dir = ::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    const bool synced = dir >= 0 && ::fsync(dir) == 0;
-    if (dir >= 0) ::close(dir);
-    if (!synced) ThrowErrno(directory, "syncing the queue directory");
+    try {
+      SyncDirectory(directory);
+    } catch (...) {
+      ::close(fd_);
+      throw;
+    }
   }
 }
 
