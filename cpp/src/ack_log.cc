@@ -69,23 +69,9 @@ AckLog::Records Parse(const std::string& bytes, uint64_t epoch) {
 }  // namespace
 
 AckLog::AckLog(const std::string& directory, bool sync)
-    : path_(directory + "/" + kFileName), sync_(sync) {
-  fd_ = ::open(path_.c_str(), O_RDWR | O_APPEND | O_CLOEXEC);
-  if (fd_ < 0) {
-    if (errno != ENOENT) ThrowErrno(path_, "opening the ack log");
-    fd_ = ::open(path_.c_str(), O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-    if (fd_ < 0) ThrowErrno(path_, "creating the ack log");
-    if (sync_) {
-      // The new file's name must survive a power loss before a synced ack
-      // relies on it.
-      try {
-        SyncDirectory(directory);
-      } catch (...) {
-        ::close(fd_);
-        throw;
-      }
-    }
-  }
+    : path_(directory + "/" + kFileName),
+      fd_(OpenOrCreate(directory, kFileName, O_APPEND, sync, "the ack log")),
+      sync_(sync) {
   struct stat status;
   if (::fstat(fd_, &status) != 0) {
     const int saved = errno;

@@ -40,23 +40,9 @@ uint64_t Decode(int fd, const std::string& path) {
 }  // namespace
 
 CursorFile::CursorFile(const std::string& directory, bool sync)
-    : path_(directory + "/" + kFileName), sync_(sync) {
-  fd_ = ::open(path_.c_str(), O_RDWR | O_CLOEXEC);
-  if (fd_ >= 0) return;
-  if (errno != ENOENT) ThrowErrno(path_, "opening the read cursor file");
-  fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd_ < 0) ThrowErrno(path_, "creating the read cursor file");
-  if (sync_) {
-    // The new file's name must survive a power loss before a synced pop
-    // relies on it.
-    try {
-      SyncDirectory(directory);
-    } catch (...) {
-      ::close(fd_);
-      throw;
-    }
-  }
-}
+    : path_(directory + "/" + kFileName),
+      fd_(OpenOrCreate(directory, kFileName, 0, sync, "the read cursor file")),
+      sync_(sync) {}
 
 CursorFile::~CursorFile() {
   if (fd_ >= 0) ::close(fd_);

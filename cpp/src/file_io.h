@@ -1,6 +1,6 @@
 // What the queue's own small files beside RocksDB's (cursor_file.h,
-// ack_log.h) share: errors that name the file and the cause, and making a
-// new file's name durable.
+// ack_log.h) share: errors that name the file and the cause, and opening
+// or creating one, durably named.
 
 #ifndef ROCKSQ_SRC_FILE_IO_H_
 #define ROCKSQ_SRC_FILE_IO_H_
@@ -12,9 +12,13 @@ namespace rocksq {
 // Throws kStorage "PATH: ACTION: strerror(errno)".
 [[noreturn]] void ThrowErrno(const std::string& path, const std::string& action);
 
-// fsyncs `directory`, so that a file just created in it survives a power
-// loss; throws kStorage if it cannot. errno is kept for the caller.
-void SyncDirectory(const std::string& directory);
+// Opens the file `name` of the queue in `directory` read-write with
+// `flags` (O_CLOEXEC added), creating it if it does not exist; with
+// `sync`, a file it creates has its name fsynced into the directory before
+// this returns, so a synced write to it can rely on it after a power loss.
+// Returns the descriptor; throws kStorage naming `what` ("the ack log").
+int OpenOrCreate(const std::string& directory, const std::string& name, int flags, bool sync,
+                 const std::string& what);
 
 }  // namespace rocksq
 
