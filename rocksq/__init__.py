@@ -63,7 +63,12 @@ class StartPosition(enum.IntEnum):
 
 def version() -> str:
     """The installed rocksq version, e.g. "0.4.0" (rocksq 0.3.0's spelling)."""
-    return metadata.version(__name__)
+    try:
+        return metadata.version(__name__)
+    except metadata.PackageNotFoundError:
+        # A copy without its distribution's metadata (vendored, frozen by
+        # PyInstaller): the version the extension was built as.
+        return _core.__version__
 
 
 __version__: str = version()

@@ -6,7 +6,7 @@ import contextlib
 import threading
 from typing import TYPE_CHECKING
 
-from ._errors import Empty
+from ._errors import Empty, QueueClosed
 from ._face import item_batch
 from ._fifo_face import SizedFace
 
@@ -39,10 +39,11 @@ class Queue(SizedFace):
     task_done() and join() count the items of this open queue object: those
     it found on disk when opened and those put since. An item taken but not
     marked done before the process ends is gone all the same: this queue
-    delivers at most once.
+    delivers at most once. join() after close(), or waiting when close() is
+    called, raises QueueClosed.
     """
 
-    __slots__ = ("_all_tasks_done", "_unfinished_tasks")
+    __slots__ = ("_all_tasks_done", "_closed", "_unfinished_tasks")
 
     def __init__(
         self,
@@ -54,6 +55,14 @@ class Queue(SizedFace):
         super().__init__(path, maxsize, sync=sync)
         self._all_tasks_done = threading.Condition()
         self._unfinished_tasks = self._queue.len
+        self._closed = False  # Guarded by _all_tasks_done.
+
+    def close(self) -> None:
+        """Flushes and closes the queue; later calls, and join() waiting now, raise QueueClosed."""
+        with self._all_tasks_done:
+            self._closed = True
+            self._all_tasks_done.notify_all()
+        super().close()
 
     def put(self, item: Buffer, block: bool = True, timeout: float | None = None) -> None:
         """Appends `item`, waiting for room if the queue is full.
@@ -131,9 +140,17 @@ class Queue(SizedFace):
                 self._all_tasks_done.notify_all()
 
     def join(self) -> None:
-        """Blocks until every item has been taken and marked done with task_done()."""
+        """Blocks until every item has been taken and marked done with task_done().
+
+        Raises QueueClosed if the queue is closed, before or while it waits:
+        no task_done() can be counted for items no one can take any more.
+        """
         with self._all_tasks_done:
-            while self._unfinished_tasks:
+            while True:
+                if self._closed:
+                    raise QueueClosed(f"Queue closed: {self._queue.path}: the queue was closed")
+                if not self._unfinished_tasks:
+                    return
                 self._all_tasks_done.wait()
 
     @contextlib.contextmanager

@@ -148,6 +148,15 @@ class _WaitsForChanges(CoreFace):
         super().close()  # The face's close().
         self._changes.close()
 
+    def __del__(self) -> None:
+        # Dropped without close(): the core queue closes itself when freed,
+        # as in the other faces, but the pipe is ours to close. Detached
+        # first, so the core never writes to an fd the process may reuse.
+        changes = getattr(self, "_changes", None)
+        if changes is not None and not changes.closed:
+            self._queue.set_change_fd(None)
+            changes.close()
+
     async def __aenter__(self) -> Self:
         return self
 

@@ -68,15 +68,22 @@ class PinnedItems {
   // `index` is not negative, its position in the caller's list.
   void Pin(PyObject* item, const char* function, Py_ssize_t index) {
     Py_buffer& buffer = buffers_[views_.size()];
-    if (PyObject_GetBuffer(item, &buffer, PyBUF_C_CONTIGUOUS) != 0) {
-      const bool has_buffer = PyObject_CheckBuffer(item);
-      PyErr_Clear();  // The BufferError, if any, is replaced by the TypeError.
+    auto refuse = [&](const char* why) {
       std::string message = std::string(function) + "(): item ";
       if (index >= 0) message += std::to_string(index) + " ";
-      message += std::string("is ") + Py_TYPE(item)->tp_name;
-      if (has_buffer) message += " whose data is not C-contiguous";
-      message += std::string(", ") + kExpectedItem;
+      message += std::string("is ") + Py_TYPE(item)->tp_name + why + ", " + kExpectedItem;
       throw nb::type_error(message.c_str());
+    };
+    if (PyObject_GetBuffer(item, &buffer, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) != 0) {
+      const bool has_buffer = PyObject_CheckBuffer(item);
+      PyErr_Clear();  // The BufferError, if any, is replaced by the TypeError.
+      refuse(has_buffer ? " whose data is not C-contiguous" : "");
+    }
+    // Object references (a NumPy dtype=object array) are addresses, valid
+    // only in this process: stored, they would read back as garbage.
+    if (HoldsObjectReferences(buffer.format)) {
+      PyBuffer_Release(&buffer);
+      refuse(" holding Python object references (buffer format 'O'), not data");
     }
     views_.emplace_back(static_cast<const char*>(buffer.buf),
                         static_cast<size_t>(buffer.len));
@@ -85,6 +92,20 @@ class PinnedItems {
   const std::vector<std::string_view>& views() const { return views_; }
 
  private:
+  // Whether the struct-module `format` (NULL: plain bytes) has an 'O' code.
+  // Field names, written ":name:" inside T{...}, are not codes.
+  static bool HoldsObjectReferences(const char* format) {
+    bool in_name = false;
+    for (const char* c = format; c != nullptr && *c != '\0'; ++c) {
+      if (*c == ':') {
+        in_name = !in_name;
+      } else if (*c == 'O' && !in_name) {
+        return true;
+      }
+    }
+    return false;
+  }
+
   // A Py_buffer may point into itself (PyBuffer_FillInfo sets shape to
   // &view->len), so the array never reallocates.
   std::unique_ptr<Py_buffer[]> buffers_;
@@ -143,6 +164,60 @@ uint64_t ToCount(nb::handle value) {
   return count;
 }
 
+// A count option of a constructor (max_elements, max_inflight_ops): as
+// ToCount, but a wrong type or range names the option, e.g. "max_elements
+// must be an int, not NoneType"; a negative value still raises OverflowError.
+uint64_t ToCount(nb::handle value, const char* name) {
+  if (!PyIndex_Check(value.ptr())) {
+    const std::string message =
+        std::string(name) + " must be an int, not " + Py_TYPE(value.ptr())->tp_name;
+    throw nb::type_error(message.c_str());
+  }
+  try {
+    return ToCount(value);
+  } catch (nb::python_error& error) {
+    // The same exception type, with the option's name in front.
+    const std::string message = std::string(name) + ": " + nb::str(error.value()).c_str();
+    error.restore();
+    PyObject* type = PyErr_Occurred();
+    PyErr_SetString(type, message.c_str());
+    throw nb::python_error();
+  }
+}
+
+// A flag option (sync): True or False. nanobind's bool caster would answer
+// 1 or "yes" with a dump of every signature; this names the option.
+bool ToFlag(nb::handle value, const char* name) {
+  if (value.ptr() == Py_True) return true;
+  if (value.ptr() == Py_False) return false;
+  const std::string message =
+      std::string(name) + " must be True or False, not " + Py_TYPE(value.ptr())->tp_name;
+  throw nb::type_error(message.c_str());
+}
+
+// Paths are bytes on Linux. A path argument (str, bytes or os.PathLike)
+// becomes those bytes as os.fsencode() makes them, so a str that is not
+// valid UTF-8 (surrogate escapes) keeps its bytes; a wrong type or an
+// embedded NUL raises TypeError or ValueError as open() does.
+std::string ToPath(nb::handle path) {
+  nb::object native_path = nb::steal(PyOS_FSPath(path.ptr()));
+  if (!native_path.is_valid()) throw nb::python_error();
+  PyObject* encoded = nullptr;
+  if (!PyUnicode_FSConverter(native_path.ptr(), &encoded)) throw nb::python_error();
+  nb::object bytes = nb::steal(encoded);
+  return std::string(PyBytes_AS_STRING(encoded), static_cast<size_t>(PyBytes_GET_SIZE(encoded)));
+}
+
+// Bytes that hold a path (or a message naming one) back to str as
+// os.fsdecode() does: bytes that do not decode become surrogate escapes,
+// so the str round-trips through ToPath.
+nb::str FromPathBytes(const std::string& bytes) {
+  PyObject* text =
+      PyUnicode_DecodeFSDefaultAndSize(bytes.data(), static_cast<Py_ssize_t>(bytes.size()));
+  if (text == nullptr) throw nb::python_error();
+  return nb::steal<nb::str>(text);
+}
+
 // The Python objects `rocksq._core.FifoQueue` (Core = rocksq::FifoQueue) and
 // `rocksq._core.MpmcQueue` (rocksq::MpmcQueue): each owns one open core queue,
 // and what the waiting and nonblocking faces attach to it.
@@ -162,6 +237,15 @@ class QueueHolder {
   }
 
   Core* operator->() const { return queue_.get(); }
+
+  // Runs every operation submitted to the worker, so that their responses
+  // hold their results, then closes the queue (see the core's Close()).
+  // Submitting raises QueueClosed from the moment this begins. Call it
+  // without the GIL.
+  void Close() {
+    if (worker) worker->Stop();
+    queue_->Close();
+  }
 
   // Set by set_change_fd (see ChangeNotifier); shared with the core's listener.
   std::shared_ptr<class ChangeNotifier> notifier;
@@ -486,9 +570,13 @@ PendingOperation Submit(Holder& queue, std::optional<PinnedItems> inputs, Operat
     }
     outcome->finished_signal.notify_all();
   };
+  bool accepted;
   {
     GilRelease released;
-    queue.worker->Submit(std::move(task));
+    accepted = queue.worker->Submit(std::move(task));
+  }
+  if (!accepted) {
+    throw rocksq::Error(rocksq::ErrorKind::kClosed, queue->Path(), "the queue was closed");
   }
   return PendingOperation(std::move(outcome));
 }
@@ -587,7 +675,8 @@ void DefChangeFdAndWorker(nb::class_<Holder>& queue_class, const char* set_chang
       .def("start_worker",
            [](Holder& queue, nb::handle max_inflight) {
              if (queue.worker) throw std::logic_error("the worker was already started");
-             queue.worker = std::make_unique<rocksq_python::SerialWorker>(ToCount(max_inflight));
+             queue.worker = std::make_unique<rocksq_python::SerialWorker>(
+                 ToCount(max_inflight, "max_inflight_ops"));
            },
            nb::arg("max_inflight"),
            "Starts the thread that runs submit_* operations in order; at most\n"
@@ -645,8 +734,11 @@ void TranslateError(const std::exception_ptr& error, void* payload) {
   try {
     std::rethrow_exception(error);
   } catch (const rocksq::Error& e) {
-    PyErr_SetString(static_cast<const ErrorClasses*>(payload)->For(e.kind()),
-                    e.what());
+    // The message names the queue's path: its bytes decode as a path does.
+    PyObject* message = PyUnicode_DecodeFSDefault(e.what());
+    if (message == nullptr) return;  // The decoding error is raised instead.
+    PyErr_SetObject(static_cast<const ErrorClasses*>(payload)->For(e.kind()), message);
+    Py_DECREF(message);
   }
 }
 
@@ -657,7 +749,18 @@ void TranslateError(const std::exception_ptr& error, void* payload) {
 using PyAckQueue = QueueHolder<rocksq::AckQueue>;
 
 // The visibility_timeout argument: seconds (int or float), 0 for never.
-std::chrono::milliseconds ToVisibilityTimeout(double seconds) {
+std::chrono::milliseconds ToVisibilityTimeout(nb::handle value) {
+  if (PyBool_Check(value.ptr()) || !(PyFloat_Check(value.ptr()) || PyIndex_Check(value.ptr()))) {
+    const std::string message = std::string("visibility_timeout must be a number of seconds, not ") +
+                                Py_TYPE(value.ptr())->tp_name;
+    throw nb::type_error(message.c_str());
+  }
+  double seconds = PyFloat_AsDouble(value.ptr());
+  if (seconds == -1.0 && PyErr_Occurred()) {
+    // Only an int too large for a float fails here: out of range like +-inf.
+    PyErr_Clear();
+    seconds = std::numeric_limits<double>::infinity();
+  }
   if (!(seconds >= 0) || seconds > 1e12) {
     const std::string message =
         "visibility_timeout must be between 0 and 1e12 seconds, got " + std::to_string(seconds);
@@ -777,18 +880,18 @@ void DefAckQueue(nb::module_& m) {
       "the disk release the GIL. Errors raise the exceptions of rocksq._errors.")
       .def(
           "__init__",
-          [](PyAckQueue* self, const std::filesystem::path& path, nb::handle max_elements,
-             bool sync, double visibility_timeout) {
+          [](PyAckQueue* self, nb::handle path, nb::handle max_elements, nb::handle sync,
+             nb::handle visibility_timeout) {
             rocksq::AckOptions options;
-            options.max_elements = ToCount(max_elements);
-            options.sync = sync;
+            options.max_elements = ToCount(max_elements, "max_elements");
+            options.sync = ToFlag(sync, "sync");
             options.visibility_timeout = ToVisibilityTimeout(visibility_timeout);
-            const std::string path_string = path.string();
+            const std::string path_string = ToPath(path);
             new (self) PyAckQueue(
                 Run(true, [&] { return rocksq::AckQueue::Open(path_string, options); }));
           },
-          nb::arg("path"), nb::arg("max_elements").none() = 1'000'000'000,
-          nb::arg("sync") = false, nb::arg("visibility_timeout") = 30.0,
+          nb::arg("path").none(), nb::arg("max_elements").none() = 1'000'000'000,
+          nb::arg("sync").none() = false, nb::arg("visibility_timeout").none() = 30.0,
           nb::sig("def __init__(self, path: str | os.PathLike[str], max_elements: int = 1000000000, "
                   "sync: bool = False, visibility_timeout: float = 30.0) -> None"),
           "Opens (creating if needed) the ack queue stored in `path`.")
@@ -939,7 +1042,7 @@ void DefAckQueue(nb::module_& m) {
           },
           "Seconds until the next handed-out item expires; None if none will.")
       .def_prop_ro(
-          "path", [](const PyAckQueue& queue) { return queue->Path(); },
+          "path", [](const PyAckQueue& queue) { return FromPathBytes(queue->Path()); },
           "The queue's directory, as given when it was opened.")
       .def("set_change_fd", &ChangeNotifier::Attach<PyAckQueue>, nb::arg("fd").none(),
            "After each arm_change_fd(), the next push, ack, nack, fail or requeue\n"
@@ -951,15 +1054,15 @@ void DefAckQueue(nb::module_& m) {
           },
           "Asks for one byte on the change fd after the next change.")
       .def(
-          "close", [](const PyAckQueue& queue) { queue->Close(); }, nb::call_guard<GilRelease>(),
+          "close", [](PyAckQueue& queue) { queue.Close(); }, nb::call_guard<GilRelease>(),
           "Closes the queue; unsettled items are ready at the next open.")
       .def_static(
           "destroy",
-          [](const std::filesystem::path& path) {
-            const std::string path_string = path.string();
+          [](nb::handle path) {
+            const std::string path_string = ToPath(path);
             Run(true, [&] { rocksq::AckQueue::Destroy(path_string); });
           },
-          nb::arg("path"), nb::sig("def destroy(path: str | os.PathLike[str]) -> None"),
+          nb::arg("path").none(), nb::sig("def destroy(path: str | os.PathLike[str]) -> None"),
           "Deletes the ack queue stored in `path`; does nothing if it does not exist.");
 }
 
@@ -983,7 +1086,7 @@ nb::dict InspectQueue(const std::filesystem::path& path) {
     labels.append(entry);
   }
   nb::dict result;
-  result["path"] = snapshot.path;
+  result["path"] = FromPathBytes(snapshot.path);
   result["kind"] = snapshot.kind;
   result["len"] = snapshot.length;
   result["payload_size"] = snapshot.payload_bytes;
@@ -1077,17 +1180,16 @@ NB_MODULE(_core, m) {
       "exceptions of rocksq._errors; a bad argument raises ValueError.")
       .def(
           "__init__",
-          [](PyFifoQueue* self, const std::filesystem::path& path,
-             nb::handle max_elements, bool sync) {
+          [](PyFifoQueue* self, nb::handle path, nb::handle max_elements, nb::handle sync) {
             rocksq::FifoOptions options;
-            options.max_elements = ToCount(max_elements);
-            options.sync = sync;
-            const std::string path_string = path.string();
+            options.max_elements = ToCount(max_elements, "max_elements");
+            options.sync = ToFlag(sync, "sync");
+            const std::string path_string = ToPath(path);
             new (self) PyFifoQueue(Run(
                 true, [&] { return rocksq::FifoQueue::Open(path_string, options); }));
           },
-          nb::arg("path"), nb::arg("max_elements").none() = 1'000'000'000,
-          nb::arg("sync") = false,
+          nb::arg("path").none(), nb::arg("max_elements").none() = 1'000'000'000,
+          nb::arg("sync").none() = false,
           nb::sig("def __init__(self, path: str | os.PathLike[str], "
                   "max_elements: int = 1000000000, sync: bool = False) -> None"),
           "Opens (creating if needed) the queue stored in `path`.")
@@ -1162,19 +1264,19 @@ NB_MODULE(_core, m) {
           [](const PyFifoQueue& queue) { return queue->MaxElements(); },
           "The most items the queue holds at once.")
       .def_prop_ro(
-          "path", [](const PyFifoQueue& queue) { return queue->Path(); },
+          "path", [](const PyFifoQueue& queue) { return FromPathBytes(queue->Path()); },
           "The queue's directory, as given when it was opened.")
       .def(
-          "close", [](const PyFifoQueue& queue) { queue->Close(); },
+          "close", [](PyFifoQueue& queue) { queue.Close(); },
           nb::call_guard<GilRelease>(),
           "Flushes and closes the queue; later calls raise QueueClosed.")
       .def_static(
           "destroy",
-          [](const std::filesystem::path& path) {
-            const std::string path_string = path.string();
+          [](nb::handle path) {
+            const std::string path_string = ToPath(path);
             Run(true, [&] { rocksq::FifoQueue::Destroy(path_string); });
           },
-          nb::arg("path"),
+          nb::arg("path").none(),
           nb::sig("def destroy(path: str | os.PathLike[str]) -> None"),
           "Deletes the queue stored in `path`; does nothing if it does not "
           "exist. Raises QueueAlreadyOpen if it is open.");
@@ -1198,16 +1300,15 @@ NB_MODULE(_core, m) {
       "ValueError naming it.")
       .def(
           "__init__",
-          [](PyMpmcQueue* self, const std::filesystem::path& path, nb::handle ttl,
-             bool sync) {
+          [](PyMpmcQueue* self, nb::handle path, nb::handle ttl, nb::handle sync) {
             rocksq::MpmcOptions options;
             options.ttl = ToTtl(ttl);
-            options.sync = sync;
-            const std::string path_string = path.string();
+            options.sync = ToFlag(sync, "sync");
+            const std::string path_string = ToPath(path);
             new (self) PyMpmcQueue(Run(
                 true, [&] { return rocksq::MpmcQueue::Open(path_string, options); }));
           },
-          nb::arg("path"), nb::arg("ttl").none(), nb::arg("sync") = false,
+          nb::arg("path").none(), nb::arg("ttl").none(), nb::arg("sync").none() = false,
           nb::sig("def __init__(self, path: str | os.PathLike[str], ttl: int, "
                   "sync: bool = False) -> None"),
           "Opens (creating if needed) the MPMC queue stored in `path`.")
@@ -1251,20 +1352,20 @@ NB_MODULE(_core, m) {
           },
           "Seconds an element lives after it was added.")
       .def_prop_ro(
-          "path", [](const PyMpmcQueue& queue) { return queue->Path(); },
+          "path", [](const PyMpmcQueue& queue) { return FromPathBytes(queue->Path()); },
           "The queue's directory, as given when it was opened.")
       .def(
-          "close", [](const PyMpmcQueue& queue) { queue->Close(); },
+          "close", [](PyMpmcQueue& queue) { queue.Close(); },
           nb::call_guard<GilRelease>(),
           "Stops expiry, flushes and closes the queue; later calls raise "
           "QueueClosed.")
       .def_static(
           "destroy",
-          [](const std::filesystem::path& path) {
-            const std::string path_string = path.string();
+          [](nb::handle path) {
+            const std::string path_string = ToPath(path);
             Run(true, [&] { rocksq::MpmcQueue::Destroy(path_string); });
           },
-          nb::arg("path"),
+          nb::arg("path").none(),
           nb::sig("def destroy(path: str | os.PathLike[str]) -> None"),
           "Deletes the MPMC queue stored in `path`; does nothing if it does not "
           "exist. Raises QueueAlreadyOpen if it is open.");
