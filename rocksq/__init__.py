@@ -67,8 +67,10 @@ def version() -> str:
         return metadata.version(__name__)
     except metadata.PackageNotFoundError:
         # A copy without its distribution's metadata (vendored, frozen by
-        # PyInstaller): the version the extension was built as.
-        return _core.__version__
+        # PyInstaller): the version the extension was built as, from the one
+        # declaration CMake and the distribution share. (Not in the stub.)
+        built: str = getattr(_core, "__version__")  # noqa: B009
+        return built
 
 
 __version__: str = version()

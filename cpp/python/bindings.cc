@@ -165,14 +165,9 @@ uint64_t ToCount(nb::handle value) {
 }
 
 // A count option of a constructor (max_elements, max_inflight_ops): as
-// ToCount, but a wrong type or range names the option, e.g. "max_elements
-// must be an int, not NoneType"; a negative value still raises OverflowError.
+// ToCount, with the option's name in front of CPython's message, e.g.
+// "max_elements: 'NoneType' object cannot be interpreted as an integer".
 uint64_t ToCount(nb::handle value, const char* name) {
-  if (!PyIndex_Check(value.ptr())) {
-    const std::string message =
-        std::string(name) + " must be an int, not " + Py_TYPE(value.ptr())->tp_name;
-    throw nb::type_error(message.c_str());
-  }
   try {
     return ToCount(value);
   } catch (nb::python_error& error) {
@@ -551,7 +546,9 @@ class PendingOperation {
 };
 
 // Queues `operation(core_queue, outcome)` on the queue's worker; waits for a
-// free slot (GIL released) if max_inflight operations are under way.
+// free slot (GIL released) if max_inflight operations are under way. Once
+// the queue's close() began, the operation is not queued and its outcome is
+// QueueClosed.
 template <typename Holder, typename Operation>
 PendingOperation Submit(Holder& queue, std::optional<PinnedItems> inputs, Operation operation) {
   if (!queue.worker) throw std::logic_error("start_worker() was not called");
@@ -576,7 +573,11 @@ PendingOperation Submit(Holder& queue, std::optional<PinnedItems> inputs, Operat
     accepted = queue.worker->Submit(std::move(task));
   }
   if (!accepted) {
-    throw rocksq::Error(rocksq::ErrorKind::kClosed, queue->Path(), "the queue was closed");
+    // Submitted once close() began: not run; get() raises QueueClosed, as
+    // every other error of an operation.
+    outcome->error = std::make_exception_ptr(
+        rocksq::Error(rocksq::ErrorKind::kClosed, queue->Path(), "the queue was closed"));
+    outcome->finished = true;  // No other thread knows the outcome yet.
   }
   return PendingOperation(std::move(outcome));
 }
@@ -678,7 +679,7 @@ void DefChangeFdAndWorker(nb::class_<Holder>& queue_class, const char* set_chang
              queue.worker = std::make_unique<rocksq_python::SerialWorker>(
                  ToCount(max_inflight, "max_inflight_ops"));
            },
-           nb::arg("max_inflight"),
+           nb::arg("max_inflight").none(),
            "Starts the thread that runs submit_* operations in order; at most\n"
            "`max_inflight` wait unfinished, past that submitting waits.")
       .def_prop_ro(
