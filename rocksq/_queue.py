@@ -7,7 +7,7 @@ import threading
 from typing import TYPE_CHECKING
 
 from ._errors import Empty, QueueClosed
-from ._face import item_batch
+from ._face import checked_timeout, item_batch
 from ._fifo_face import SizedFace
 
 if TYPE_CHECKING:
@@ -17,11 +17,6 @@ if TYPE_CHECKING:
     from typing_extensions import Buffer
 
 __all__ = ["Queue"]
-
-
-def _check_timeout(timeout: float | None) -> None:
-    if timeout is not None and timeout < 0:
-        raise ValueError("'timeout' must be a non-negative number")
 
 
 class Queue(SizedFace):
@@ -71,7 +66,7 @@ class Queue(SizedFace):
         within `timeout` seconds.
         """
         if block:
-            _check_timeout(timeout)
+            timeout = checked_timeout(timeout)
         with self._new_tasks(1):
             if block:
                 self._queue.push_wait(item, timeout)
@@ -87,7 +82,7 @@ class Queue(SizedFace):
     ) -> None:
         """Appends all of `items` in order, all or nothing, waiting for room for all."""
         if block:
-            _check_timeout(timeout)
+            timeout = checked_timeout(timeout)
         with self._new_tasks(len(items)):
             if block:
                 self._queue.push_many_wait(item_batch(items), timeout)
@@ -115,7 +110,7 @@ class Queue(SizedFace):
         none came.
         """
         if block:
-            _check_timeout(timeout)
+            timeout = checked_timeout(timeout)
             items = self._queue.pop_wait(max_items, timeout)
         else:
             items = self._queue.pop(max_items)

@@ -694,3 +694,73 @@ def test_a_closed_queue_still_tells_its_configuration(tmp_path: Path) -> None:
     ack_queue.close()
     assert queue.maxsize == 7
     assert (ack_queue.maxsize, ack_queue.visibility_timeout) == (9, 2)
+
+
+# --- Labels and timeouts ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("face", ["blocking", "nonblocking", "aio"])
+def test_a_label_with_surrogate_escapes_round_trips_through_labels(
+    tmp_path: Path, face: str
+) -> None:
+    label = os.fsdecode(b"reader-\xff")  # As `labels` shows a label written by C++.
+    with rocksq.blocking.MpmcQueue(tmp_path / "q", TTL) as writer:
+        writer.add([b"a", b"b"])
+    if face == "blocking":
+        with rocksq.blocking.MpmcQueue(tmp_path / "q", TTL) as queue:
+            assert queue.next(label, OLDEST) == ([b"a"], False)
+            assert queue.labels == [label]
+            assert queue.next(queue.labels[0], OLDEST) == ([b"b"], False)
+            assert queue.remove_label(label)
+    elif face == "nonblocking":
+        with rocksq.nonblocking.MpmcQueue(tmp_path / "q", TTL) as nb_queue:
+            assert nb_queue.next(label, OLDEST).get().data == ([b"a"], False)
+            assert nb_queue.labels.get().labels == [label]
+            assert nb_queue.remove_label(label).get().removed_label
+    else:
+
+        async def scenario() -> None:
+            with rocksq.aio.MpmcQueue(tmp_path / "q", TTL) as aio_queue:
+                assert await aio_queue.next(label, OLDEST) == ([b"a"], False)
+                assert aio_queue.labels == [label]
+
+        run(scenario())
+
+
+TIMED_CALLS: dict[str, tuple[Callable[[Path], Any], Callable[[Any, object], object]]] = {
+    "Queue.get": (lambda p: rocksq.Queue(p), lambda q, t: q.get(timeout=t)),
+    "Queue.get_many": (lambda p: rocksq.Queue(p), lambda q, t: q.get_many(2, timeout=t)),
+    "Queue.put": (lambda p: rocksq.Queue(p), lambda q, t: q.put(b"x", timeout=t)),
+    "Queue.put_many": (lambda p: rocksq.Queue(p), lambda q, t: q.put_many([b"x"], timeout=t)),
+    "AckQueue.get": (lambda p: rocksq.AckQueue(p), lambda q, t: q.get(timeout=t)),
+    "AckQueue.get_many": (lambda p: rocksq.AckQueue(p), lambda q, t: q.get_many(2, timeout=t)),
+    "AckQueue.put": (lambda p: rocksq.AckQueue(p), lambda q, t: q.put(b"x", timeout=t)),
+    "AckQueue.put_many": (
+        lambda p: rocksq.AckQueue(p),
+        lambda q, t: q.put_many([b"x"], timeout=t),
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("timeout", "error"),
+    [("1", TypeError), (1j, TypeError), (True, TypeError), (-1, ValueError),
+     (float("nan"), ValueError)],
+    ids=["str", "complex", "bool", "negative", "nan"],
+)
+@pytest.mark.parametrize("call", list(TIMED_CALLS))
+def test_a_wrong_timeout_raises_a_clear_error(
+    tmp_path: Path, call: str, timeout: object, error: type[Exception]
+) -> None:
+    make, timed = TIMED_CALLS[call]
+    with make(tmp_path / "q") as queue:
+        with pytest.raises(error, match="'timeout' must be"):
+            timed(queue, timeout)
+
+
+@pytest.mark.parametrize("call", list(TIMED_CALLS))
+def test_a_timeout_too_large_for_a_float_waits_without_limit(tmp_path: Path, call: str) -> None:
+    make, timed = TIMED_CALLS[call]
+    with make(tmp_path / "q") as queue:
+        queue.put_nowait(b"ready")  # Nothing to wait for: returns at once.
+        timed(queue, 2**2000)

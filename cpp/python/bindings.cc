@@ -612,18 +612,20 @@ std::chrono::milliseconds ToTtl(nb::handle ttl) {
   return std::chrono::seconds(seconds);
 }
 
-// A label argument: a str, passed on as its UTF-8 bytes. The view lives as
-// long as the str object, which the caller's arguments hold.
-std::string_view ToLabel(nb::handle label, const char* function) {
+// A label argument: a str, passed on as its UTF-8 bytes. Surrogate escapes
+// (a label read back by `labels` from bytes that are not UTF-8) become
+// those bytes again, as ToStrList decodes them.
+std::string ToLabel(nb::handle label, const char* function) {
   if (!PyUnicode_Check(label.ptr())) {
     const std::string message = std::string(function) + "(): label must be a str, not " +
                                 Py_TYPE(label.ptr())->tp_name;
     throw nb::type_error(message.c_str());
   }
-  Py_ssize_t size = 0;
-  const char* utf8 = PyUnicode_AsUTF8AndSize(label.ptr(), &size);
-  if (utf8 == nullptr) throw nb::python_error();
-  return std::string_view(utf8, static_cast<size_t>(size));
+  nb::object utf8 =
+      nb::steal(PyUnicode_AsEncodedString(label.ptr(), "utf-8", "surrogateescape"));
+  if (!utf8.is_valid()) throw nb::python_error();
+  return std::string(PyBytes_AS_STRING(utf8.ptr()),
+                     static_cast<size_t>(PyBytes_GET_SIZE(utf8.ptr())));
 }
 
 rocksq::StartPosition ToStartPosition(int start) {
@@ -643,7 +645,7 @@ void MpmcAdd(const PyMpmcQueue& queue, nb::handle items, bool no_gil) {
 
 nb::tuple MpmcNext(const PyMpmcQueue& queue, nb::handle label, int start,
                    nb::handle max_items, bool no_gil) {
-  const std::string_view name = ToLabel(label, "next");
+  const std::string name = ToLabel(label, "next");
   const rocksq::StartPosition position = ToStartPosition(start);
   const size_t count = ToItemCount(max_items);
   rocksq::MpmcRead read = Run(no_gil, [&] { return queue->Next(name, position, count); });
@@ -651,7 +653,7 @@ nb::tuple MpmcNext(const PyMpmcQueue& queue, nb::handle label, int start,
 }
 
 bool MpmcRemoveLabel(const PyMpmcQueue& queue, nb::handle label, bool no_gil) {
-  const std::string_view name = ToLabel(label, "remove_label");
+  const std::string name = ToLabel(label, "remove_label");
   return Run(no_gil, [&] { return queue->RemoveLabel(name); });
 }
 
@@ -1389,7 +1391,7 @@ NB_MODULE(_core, m) {
            nb::arg("items").none())
       .def("submit_next",
            [](PyMpmcQueue& queue, nb::handle label, int start, nb::handle max_items) {
-             std::string name(ToLabel(label, "next"));
+             std::string name = ToLabel(label, "next");
              const rocksq::StartPosition position = ToStartPosition(start);
              const size_t count = ToItemCount(max_items);
              return Submit(queue, std::nullopt,
@@ -1401,7 +1403,7 @@ NB_MODULE(_core, m) {
            nb::arg("label").none(), nb::arg("start_position"), nb::arg("max_items").none())
       .def("submit_remove_label",
            [](PyMpmcQueue& queue, nb::handle label) {
-             std::string name(ToLabel(label, "remove_label"));
+             std::string name = ToLabel(label, "remove_label");
              return Submit(queue, std::nullopt,
                            [name = std::move(name)](rocksq::MpmcQueue& core, Outcome& outcome) {
                              outcome.result = core.RemoveLabel(name);
