@@ -370,8 +370,8 @@ def test_every_call_on_a_closed_queue_raises_queue_closed(tmp_path: Path, face: 
     make, calls = FACE_CALLS[face]
     queue = make(tmp_path / "q")
     with queue:
-        pass
-    queue.close()  # A second close, after the with block's, does nothing.
+        queue.close()  # Inside the with block, whose exit closes it again.
+    queue.close()  # A third close does nothing either.
     for name, call in calls:
         with pytest.raises(rocksq.QueueClosed):
             call(queue)
