@@ -77,6 +77,40 @@ def test_nonblocking_close_runs_every_submitted_push_first(tmp_path: Path, use_w
         assert reopened.len == 300
 
 
+@pytest.mark.parametrize("kind", ["fifo", "mpmc"])
+def test_what_nonblocking_close_returned_from_survives_an_exit_without_cleanup(
+    tmp_path: Path, kind: str
+) -> None:
+    # The process ends with os._exit right after close(): no destructor, no
+    # garbage collection runs that could still finish the submitted work.
+    code = f"""
+import os, sys, traceback
+try:
+    import rocksq.nonblocking as nb
+    if {kind!r} == "fifo":
+        queue = nb.PersistentQueueWithCapacity(sys.argv[1], max_inflight_ops=1000)
+        responses = [queue.push([b"x" * 20_000]) for _ in range(500)]
+    else:
+        queue = nb.MpmcQueue(sys.argv[1], {TTL}, max_inflight_ops=1000)
+        responses = [queue.add([b"x" * 20_000]) for _ in range(500)]
+    queue.close()
+except BaseException:
+    traceback.print_exc()
+    os._exit(1)
+os._exit(0)
+"""
+    # Run from tmp_path: the checkout's rocksq/ (no extension) must not shadow the installed one.
+    subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "q")], cwd=tmp_path, timeout=60, check=True
+    )
+    if kind == "fifo":
+        with rocksq.blocking.PersistentQueueWithCapacity(tmp_path / "q") as queue:
+            assert queue.len == 500
+    else:
+        with rocksq.blocking.MpmcQueue(tmp_path / "q", TTL) as mpmc:
+            assert mpmc.len == 500
+
+
 def test_nonblocking_close_answers_every_submitted_pop(tmp_path: Path) -> None:
     path = tmp_path / "q"
     with rocksq.blocking.PersistentQueueWithCapacity(path) as queue:
