@@ -199,8 +199,9 @@ std::string ToPath(nb::handle path) {
   if (!native_path.is_valid()) throw nb::python_error();
   PyObject* encoded = nullptr;
   if (!PyUnicode_FSConverter(native_path.ptr(), &encoded)) throw nb::python_error();
-  nb::object bytes = nb::steal(encoded);
-  return std::string(PyBytes_AS_STRING(encoded), static_cast<size_t>(PyBytes_GET_SIZE(encoded)));
+  nb::object bytes = nb::steal(encoded);  // Released on return.
+  return std::string(PyBytes_AS_STRING(bytes.ptr()),
+                     static_cast<size_t>(PyBytes_GET_SIZE(bytes.ptr())));
 }
 
 // Bytes that hold a path (or a message naming one) back to str as
@@ -234,9 +235,9 @@ class QueueHolder {
   Core* operator->() const { return queue_.get(); }
 
   // Runs every operation submitted to the worker, so that their responses
-  // hold their results, then closes the queue (see the core's Close()).
-  // Submitting raises QueueClosed from the moment this begins. Call it
-  // without the GIL.
+  // hold their results, then closes the queue (see the core's Close()). An
+  // operation submitted once this began is not run; its outcome is
+  // QueueClosed (see Submit). Call it without the GIL.
   void Close() {
     if (worker) worker->Stop();
     queue_->Close();
