@@ -302,6 +302,35 @@ def test_close_wakes_pending_asyncio_calls_with_queue_closed(tmp_path: Path, nam
     run(scenario())
 
 
+@pytest.mark.parametrize("name", ["Queue.get", "MpmcQueue.next", "AckQueue.get", "Queue.put"])
+def test_close_from_a_thread_outside_the_event_loop_wakes_its_waiting_tasks(
+    tmp_path: Path, name: str
+) -> None:
+    make, call = AIO_WAITING_CALLS[name]
+    queue = asyncio.run(make(tmp_path / "q"))
+    waiting = threading.Event()
+    raised: list[BaseException] = []
+
+    async def wait_in_loop() -> None:
+        task = asyncio.ensure_future(call(queue))
+        await asyncio.sleep(0)  # The task starts and waits.
+        waiting.set()
+        try:
+            await task
+        except BaseException as error:  # noqa: BLE001 - the test inspects it
+            raised.append(error)
+
+    # No deadline inside the loop: a missed wake-up leaves it waiting, which
+    # the bounded join below reports.
+    loop_thread = threading.Thread(target=asyncio.run, args=(wait_in_loop(),), daemon=True)
+    loop_thread.start()
+    assert waiting.wait(DEADLINE)
+    queue.close()
+    loop_thread.join(DEADLINE)
+    assert not loop_thread.is_alive(), f"{name} still waits after close() from another thread"
+    assert isinstance(raised[0], rocksq.QueueClosed)
+
+
 # --- Handles kept past close ------------------------------------------------------
 
 # Each face's calls, as (name, call); each must raise QueueClosed after close().
