@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import numbers
 from typing import TYPE_CHECKING, Union
 
 if TYPE_CHECKING:
@@ -23,12 +22,14 @@ def item_batch(items: Sequence[Buffer]) -> list[Buffer] | tuple[Buffer, ...]:
 def checked_timeout(timeout: float | None) -> float | None:
     """`timeout` as the core's waits take it: None (no limit) or seconds, at least 0.
 
-    TypeError if it is neither None nor a real number, ValueError if it is
-    negative or NaN. An int too large for a float waits without limit.
+    TypeError if it is neither None nor a number float() takes (a str is
+    not one), ValueError if it is negative or NaN. An int too large for a
+    float waits without limit.
     """
     if timeout is None:
         return None
-    if isinstance(timeout, bool) or not isinstance(timeout, numbers.Real):
+    kind = type(timeout)
+    if isinstance(timeout, bool) or not (hasattr(kind, "__float__") or hasattr(kind, "__index__")):
         raise TypeError(
             f"'timeout' must be None or a number of seconds, not {type(timeout).__name__}"
         )

@@ -686,7 +686,7 @@ WRONG_VALUES: dict[str, list[object]] = {
     "maxsize": [None, "10", 1.5, 2**70],
     "max_inflight_ops": [None, "10", 1.5, -1, 2**70],
     "ttl": [None, "10", 1.5, -1, 2**70, 0],
-    "visibility_timeout": [None, "10", -1, 2**70, float("nan")],
+    "visibility_timeout": [None, "10", 1j, True, -1, 2**70, float("nan")],
     "sync": [None, "yes", 1, 1.0],
 }
 CASES = [
@@ -714,6 +714,18 @@ def test_sync_true_and_false_are_still_accepted(tmp_path: Path) -> None:
     for sync in (True, False):
         with rocksq.Queue(tmp_path / "q", sync=sync) as queue:
             queue.put(b"x")
+
+
+def test_numbers_of_other_types_are_still_accepted_as_seconds(tmp_path: Path) -> None:
+    from decimal import Decimal
+    from fractions import Fraction
+
+    numpy = pytest.importorskip("numpy")
+    for seconds in (numpy.float32(2.5), Decimal("2.5"), Fraction(5, 2), numpy.int64(2)):
+        with rocksq.AckQueue(tmp_path / "a", visibility_timeout=seconds) as queue:
+            assert queue.visibility_timeout == float(seconds)
+            with pytest.raises(rocksq.Empty):
+                queue.get(timeout=seconds * 0)
 
 
 # --- import rocksq without the distribution's metadata ------------------------------

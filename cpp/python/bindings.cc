@@ -754,14 +754,19 @@ using PyAckQueue = QueueHolder<rocksq::AckQueue>;
 
 // The visibility_timeout argument: seconds (int or float), 0 for never.
 std::chrono::milliseconds ToVisibilityTimeout(nb::handle value) {
-  if (PyBool_Check(value.ptr()) || !(PyFloat_Check(value.ptr()) || PyIndex_Check(value.ptr()))) {
+  // A real number: anything float() takes but a str or bytes (a float,
+  // an int, numpy.float32, Decimal), and not a bool.
+  PyNumberMethods* number = Py_TYPE(value.ptr())->tp_as_number;
+  if (PyBool_Check(value.ptr()) || number == nullptr ||
+      (number->nb_float == nullptr && number->nb_index == nullptr)) {
     const std::string message = std::string("visibility_timeout must be a number of seconds, not ") +
                                 Py_TYPE(value.ptr())->tp_name;
     throw nb::type_error(message.c_str());
   }
   double seconds = PyFloat_AsDouble(value.ptr());
   if (seconds == -1.0 && PyErr_Occurred()) {
-    // Only an int too large for a float fails here: out of range like +-inf.
+    if (!PyErr_ExceptionMatches(PyExc_OverflowError)) throw nb::python_error();
+    // An int too large for a float: out of range, as +inf is.
     PyErr_Clear();
     seconds = std::numeric_limits<double>::infinity();
   }
