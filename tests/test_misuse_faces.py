@@ -839,3 +839,14 @@ def test_a_timeout_too_large_for_a_float_waits_without_limit(tmp_path: Path, cal
     with make(tmp_path / "q") as queue:
         queue.put_nowait(b"ready")  # Nothing to wait for: returns at once.
         timed(queue, 2**2000)
+
+
+def test_stats_shows_a_label_that_is_not_utf8(tmp_path: Path) -> None:
+    import rocksq.inspection
+
+    label = os.fsdecode(b"reader-\xff")
+    with rocksq.blocking.MpmcQueue(tmp_path / "q", TTL) as queue:
+        queue.add([b"a"])
+        queue.next(label, OLDEST)
+    stats = rocksq.inspection.inspect_queue(tmp_path / "q")
+    assert [entry.label for entry in stats.labels] == [label]

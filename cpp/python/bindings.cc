@@ -307,16 +307,19 @@ nb::list ToList(const rocksq::PoppedItems& items) {
   return result;
 }
 
-// Labels are UTF-8 when they come from Python; others (written by C++ code)
-// keep their bytes as surrogate escapes.
+// A label's bytes as a str: UTF-8, and any bytes that are not (written by
+// C++ code, or a str with surrogate escapes, see ToLabel) as surrogate
+// escapes, so that the str names the same label again.
+nb::str ToLabelStr(const std::string& name) {
+  PyObject* text = PyUnicode_DecodeUTF8(name.data(), static_cast<Py_ssize_t>(name.size()),
+                                        "surrogateescape");
+  if (text == nullptr) throw nb::python_error();
+  return nb::steal<nb::str>(text);
+}
+
 nb::list ToStrList(const std::vector<std::string>& names) {
   nb::list result;
-  for (const std::string& name : names) {
-    nb::object text = nb::steal(PyUnicode_DecodeUTF8(
-        name.data(), static_cast<Py_ssize_t>(name.size()), "surrogateescape"));
-    if (!text.is_valid()) throw nb::python_error();
-    result.append(text);
-  }
+  for (const std::string& name : names) result.append(ToLabelStr(name));
   return result;
 }
 
@@ -614,8 +617,8 @@ std::chrono::milliseconds ToTtl(nb::handle ttl) {
 }
 
 // A label argument: a str, passed on as its UTF-8 bytes. Surrogate escapes
-// (a label read back by `labels` from bytes that are not UTF-8) become
-// those bytes again, as ToStrList decodes them.
+// (a label read back from bytes that are not UTF-8) become those bytes
+// again: the inverse of ToLabelStr.
 std::string ToLabel(nb::handle label, const char* function) {
   if (!PyUnicode_Check(label.ptr())) {
     const std::string message = std::string(function) + "(): label must be a str, not " +
@@ -1089,7 +1092,7 @@ nb::dict InspectQueue(const std::filesystem::path& path) {
   nb::list labels;
   for (const rocksq::LabelPosition& label : snapshot.labels) {
     nb::dict entry;
-    entry["label"] = label.label;
+    entry["label"] = ToLabelStr(label.label);
     entry["position"] = label.position;
     entry["unread"] = label.unread;
     labels.append(entry);
