@@ -285,12 +285,18 @@ def test_a_label_that_is_not_a_str_raises_type_error_naming_label(
     assert queue.labels == []
 
 
-def test_an_empty_label_raises_value_error_naming_label(queue_path: str) -> None:
+def test_the_empty_label_is_a_label_as_in_rocksq_0_3_0(queue_path: str) -> None:
     queue = MpmcQueue(queue_path, TTL)
+    queue.add([b"a", b"b"])
 
-    with pytest.raises(ValueError, match="label"):
-        queue.next("", OLDEST)
-    assert queue.labels == []
+    assert queue.next("", OLDEST) == ([b"a"], False)
+    assert queue.next("", NEWEST) == ([b"b"], False)
+    assert queue.labels == [""]
+    queue.close()
+    with MpmcQueue(queue_path, TTL) as reopened:
+        assert reopened.labels == [""]
+        assert reopened.remove_label("")
+        assert reopened.labels == []
 
 
 @pytest.mark.parametrize("start", [0, 1, None, "Oldest", StartPosition])

@@ -172,7 +172,7 @@ std::vector<LabelPosition> ReadLabels(const SecondaryQueueDatabase& database) {
   std::unique_ptr<rocksdb::Iterator> it(
       database.db()->NewIterator(rocksdb::ReadOptions(), database.family(1)));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    if (it->key().empty() || it->value().size() != kKeyBytes) {
+    if (it->value().size() != kKeyBytes) {  // Any key, "" included, is a label.
       throw Error(ErrorKind::kCorruption, database.path(), "a label's record is malformed");
     }
     LabelPosition label;

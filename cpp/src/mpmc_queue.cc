@@ -391,7 +391,7 @@ void MpmcQueueImpl::RecoverSegments(uint64_t first_position, uint64_t first_payl
 void MpmcQueueImpl::RecoverLabels() {
   std::unique_ptr<rocksdb::Iterator> it(database_.db->NewIterator(read_options_, labels()));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    if (it->key().empty() || it->value().size() != kKeyBytes) {
+    if (it->value().size() != kKeyBytes) {  // Any key, "" included, is a label.
       throw Error(ErrorKind::kCorruption, Path(), "a label's record is malformed");
     }
     auto state = std::make_shared<Label>();
@@ -592,7 +592,6 @@ void MpmcQueueImpl::ForgetLabel(std::string_view label, const std::shared_ptr<La
 MpmcRead MpmcQueueImpl::Next(std::string_view label, StartPosition start, size_t max_items) {
   std::shared_lock<std::shared_mutex> lifetime(lifetime_mutex_);
   ThrowIfClosed();
-  if (label.empty()) throw Error(ErrorKind::kInvalidArgument, Path(), "the label is empty");
 
   std::shared_ptr<Label> state;
   bool created = false;

@@ -268,11 +268,16 @@ TEST_F(MpmcQueueLabels, RemovingAnUnknownLabelReturnsFalse) {
   EXPECT_FALSE(queue->RemoveLabel("reader"));
 }
 
-TEST_F(MpmcQueueLabels, EmptyLabelThrowsInvalidArgument) {
-  QueuePtr queue = OpenQueue();
-  EXPECT_TRUE(ThrowsError([&] { queue->Next("", kOldest); }, ErrorKind::kInvalidArgument,
-                          "label"));
-  EXPECT_TRUE(queue->Labels().empty());
+TEST_F(MpmcQueueLabels, EmptyLabelIsALabelThatSurvivesReopen) {
+  {
+    QueuePtr queue = OpenQueue();
+    AddAll(*queue, {"a", "b"});
+    EXPECT_EQ(Copies(queue->Next("", kOldest)), (std::vector<std::string>{"a"}));
+    EXPECT_EQ(queue->Labels(), (std::vector<std::string>{""}));
+  }
+  QueuePtr reopened = OpenQueue();
+  EXPECT_EQ(Copies(reopened->Next("", kNewest)), (std::vector<std::string>{"b"}));
+  EXPECT_TRUE(reopened->RemoveLabel(""));
 }
 
 // --- Persistence ------------------------------------------------------------

@@ -126,7 +126,7 @@ class MpmcQueue {
   // is created at `start` (which is ignored for existing labels) and
   // stored, even if max_items is 0. The label's new position is stored
   // before this returns; if that write fails, this throws and the label
-  // stays where it was. Throws kInvalidArgument if `label` is empty.
+  // stays where it was. Any string is a label, the empty one included.
   virtual MpmcRead Next(std::string_view label, StartPosition start,
                         size_t max_items = 1) = 0;
 
