@@ -721,6 +721,7 @@ struct ErrorClasses {
   PyObject* not_a_queue;
   PyObject* closed;
   PyObject* not_outstanding;
+  PyObject* shut_down;
 
   PyObject* For(rocksq::ErrorKind kind) const {
     switch (kind) {
@@ -732,6 +733,7 @@ struct ErrorClasses {
       case rocksq::ErrorKind::kInvalidArgument: return PyExc_ValueError;
       case rocksq::ErrorKind::kClosed: return closed;
       case rocksq::ErrorKind::kNotOutstanding: return not_outstanding;
+      case rocksq::ErrorKind::kShutDown: return shut_down;
     }
     return base;
   }
@@ -1162,6 +1164,7 @@ NB_MODULE(_core, m) {
       class_named("StorageError"),    class_named("CorruptionError"),
       class_named("QueueAlreadyOpen"), class_named("NotAQueueError"),
       class_named("QueueClosed"),     class_named("NotOutstanding"),
+      class_named("ShutDown"),
   };
   nb::register_exception_translator(
       TranslateError, const_cast<ErrorClasses*>(&error_classes));
@@ -1271,10 +1274,16 @@ NB_MODULE(_core, m) {
       .def_prop_ro(
           "is_empty", [](const PyFifoQueue& queue) { return queue->IsEmpty(); },
           "True if no item is stored.")
-      .def_prop_ro(
+      .def_prop_rw(
           "max_elements",
           [](const PyFifoQueue& queue) { return queue->MaxElements(); },
-          "The most items the queue holds at once.")
+          [](PyFifoQueue& queue, uint64_t max_elements) { queue->SetMaxElements(max_elements); },
+          "The most items the queue holds at once; setting it wakes waiting pushes.")
+      .def(
+          "shutdown", [](PyFifoQueue& queue, bool immediate) { queue->Shutdown(immediate); },
+          nb::arg("immediate") = false,
+          "Later pushes raise ShutDown; pops raise it once the queue is empty, "
+          "or at once if `immediate` (the items stay stored).")
       .def_prop_ro(
           "path", [](const PyFifoQueue& queue) { return FromPathBytes(queue->Path()); },
           "The queue's directory, as given when it was opened.")

@@ -78,8 +78,12 @@ class FifoQueueImpl final : public FifoQueue, private GroupCommit::Owner {
   uint64_t Len() const override;
   uint64_t PayloadBytes() const override;
   uint64_t DiskBytes() const override;
-  uint64_t MaxElements() const override { return options_.max_elements; }
+  uint64_t MaxElements() const override {
+    return max_elements_.load(std::memory_order_acquire);
+  }
   const std::string& Path() const override { return database_.path; }
+  void SetMaxElements(uint64_t max_elements) override;
+  void Shutdown(bool immediate) override;
   void Close() override;
 
  private:
@@ -101,6 +105,7 @@ class FifoQueueImpl final : public FifoQueue, private GroupCommit::Owner {
   void NotePopped(uint64_t payload_bytes);
   std::chrono::microseconds Reclaim();  // The reclaimer's body.
   void ThrowIfClosed() const;
+  void ThrowShutDown() const;
   rocksdb::ColumnFamilyHandle* items() const { return database_.families[0]; }
 
   QueueDatabase database_;
@@ -113,6 +118,11 @@ class FifoQueueImpl final : public FifoQueue, private GroupCommit::Owner {
   // database is never closed under a running call.
   mutable std::shared_mutex lifetime_mutex_;
   std::atomic<bool> closed_{false};
+
+  // Set by SetMaxElements(); options_.max_elements is only the opening one.
+  std::atomic<uint64_t> max_elements_;
+  enum ShutdownState : int { kRunning, kShutDown, kShutDownImmediately };
+  std::atomic<int> shutdown_{kRunning};
 
   GroupCommit group_commit_{this};
   rocksdb::WriteBatch group_batch_;  // Used by the group's leader only.
@@ -144,7 +154,7 @@ class FifoQueueImpl final : public FifoQueue, private GroupCommit::Owner {
 };
 
 FifoQueueImpl::FifoQueueImpl(QueueDatabase database, const FifoOptions& options)
-    : database_(std::move(database)), options_(options) {
+    : database_(std::move(database)), options_(options), max_elements_(options.max_elements) {
   write_options_.sync = options.sync;
   group_commit_.SetGathering(options.sync);  // Synced groups wait for their callers.
   // A batch pop deletes its keys with one range tombstone (a pop of N keys
@@ -240,6 +250,41 @@ void FifoQueueImpl::ThrowIfClosed() const {
   }
 }
 
+void FifoQueueImpl::ThrowShutDown() const {
+  throw Error(ErrorKind::kShutDown, Path(), "the queue was shut down");
+}
+
+void FifoQueueImpl::SetMaxElements(uint64_t max_elements) {
+  {
+    std::shared_lock<std::shared_mutex> lifetime(lifetime_mutex_);
+    ThrowIfClosed();
+    if (max_elements == 0 || max_elements > kMaxElementsLimit) {
+      throw Error(ErrorKind::kInvalidArgument, Path(),
+                  "max_elements must be between 1 and " + std::to_string(kMaxElementsLimit) +
+                      ", got " + std::to_string(max_elements));
+    }
+    max_elements_.store(max_elements, std::memory_order_release);
+  }
+  room_made_.Notify();
+  change_listener_.Fire();
+}
+
+void FifoQueueImpl::Shutdown(bool immediate) {
+  {
+    std::shared_lock<std::shared_mutex> lifetime(lifetime_mutex_);
+    ThrowIfClosed();
+    if (immediate) {
+      shutdown_.store(kShutDownImmediately, std::memory_order_release);
+    } else {
+      int running = kRunning;
+      shutdown_.compare_exchange_strong(running, kShutDown, std::memory_order_acq_rel);
+    }
+  }
+  items_arrived_.Notify();
+  room_made_.Notify();
+  change_listener_.Fire();
+}
+
 uint64_t FifoQueueImpl::Len() const {
   ThrowIfClosed();
   return StoredItems();
@@ -285,6 +330,7 @@ void FifoQueueImpl::Append(const std::string_view* items, size_t count) {
   {
     std::shared_lock<std::shared_mutex> lifetime(lifetime_mutex_);
     ThrowIfClosed();
+    if (shutdown_.load(std::memory_order_acquire) != kRunning) ThrowShutDown();
     if (count == 0) return;
     group_commit_.Append(items, count);
   }
@@ -299,10 +345,13 @@ void FifoQueueImpl::AppendWait(const std::string_view* items, size_t count,
       Append(items, count);
       return;
     } catch (const Error& error) {
-      if (error.kind() != ErrorKind::kQueueFull || count > options_.max_elements) throw;
+      if (error.kind() != ErrorKind::kQueueFull || count > MaxElements()) throw;
+      // A shutdown or a larger limit ends the wait too: the retry then
+      // throws kShutDown, or stores the items.
       const bool room = room_made_.WaitUntil(deadline, [&] {
-        return StoredItems() + count <= options_.max_elements ||
-               closed_.load(std::memory_order_acquire);
+        return StoredItems() + count <= MaxElements() ||
+               closed_.load(std::memory_order_acquire) ||
+               shutdown_.load(std::memory_order_acquire) != kRunning;
       });
       ThrowIfClosed();
       if (!room) throw;
@@ -316,8 +365,10 @@ PoppedItems FifoQueueImpl::PopWait(size_t max_items, std::chrono::nanoseconds ti
     PoppedItems items = Pop(max_items);
     if (!items.empty() || max_items == 0) return items;
     // Another consumer may take what woke this one: then wait again.
+    // After a shutdown, Pop() returns what is left or throws kShutDown.
     const bool arrived = items_arrived_.WaitUntil(deadline, [&] {
-      return StoredItems() != 0 || closed_.load(std::memory_order_acquire);
+      return StoredItems() != 0 || closed_.load(std::memory_order_acquire) ||
+             shutdown_.load(std::memory_order_acquire) != kRunning;
     });
     ThrowIfClosed();
     if (!arrived) return PoppedItems();
@@ -328,10 +379,11 @@ std::exception_ptr FifoQueueImpl::Admit(uint64_t admitted_items, size_t count) {
   // Pops only shrink the queue meanwhile, so admitting against the length
   // seen now can never overfill it.
   const uint64_t stored = StoredItems() + admitted_items;
-  if (stored + count <= options_.max_elements) return nullptr;
+  const uint64_t max_elements = MaxElements();
+  if (stored + count <= max_elements) return nullptr;
   return std::make_exception_ptr(
       Error(ErrorKind::kQueueFull, Path(),
-            std::to_string(stored) + " of " + std::to_string(options_.max_elements) +
+            std::to_string(stored) + " of " + std::to_string(max_elements) +
                 " items stored, cannot add " + std::to_string(count)));
 }
 
@@ -390,11 +442,13 @@ PoppedItems FifoQueueImpl::Pop(size_t max_items) {
 PoppedItems FifoQueueImpl::Take(size_t max_items) {
   std::shared_lock<std::shared_mutex> lifetime(lifetime_mutex_);
   ThrowIfClosed();
-  if (max_items == 0) return PoppedItems();
+  const int shutdown = shutdown_.load(std::memory_order_acquire);
+  if (shutdown == kShutDownImmediately) ThrowShutDown();
 
   std::lock_guard<std::mutex> lock(pop_mutex_);
   const uint64_t first = read_cursor_.load(std::memory_order_relaxed);
   const uint64_t end = write_cursor_.load(std::memory_order_acquire);
+  if (shutdown != kRunning && first == end) ThrowShutDown();
   const size_t count = static_cast<size_t>(std::min<uint64_t>(max_items, end - first));
   if (count == 0) return PoppedItems();
 

@@ -943,7 +943,8 @@ TEST_F(FifoQueueErrors, KindNamesAreDistinctAndNonEmpty) {
   const ErrorKind kinds[] = {ErrorKind::kQueueFull,   ErrorKind::kStorage,
                              ErrorKind::kCorruption,  ErrorKind::kAlreadyOpen,
                              ErrorKind::kNotAQueue,   ErrorKind::kInvalidArgument,
-                             ErrorKind::kClosed};
+                             ErrorKind::kClosed,      ErrorKind::kNotOutstanding,
+                             ErrorKind::kShutDown};
   std::set<std::string> names;
   for (ErrorKind kind : kinds) {
     const char* name = rocksq::ErrorKindName(kind);

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <filesystem>
 #include <future>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
@@ -195,6 +196,105 @@ TEST_F(FifoQueueWait, ChangeListenerIsCalledAfterPushesAndPopsUntilRemoved) {
   queue->SetChangeListener(nullptr);
   queue->Push("d");
   EXPECT_EQ(calls.load(), 3);
+}
+
+// The kind of rocksq::Error that `call` throws, or nullopt if it returns.
+template <typename Call>
+std::optional<rocksq::ErrorKind> ErrorOf(Call&& call) {
+  try {
+    call();
+  } catch (const rocksq::Error& error) {
+    return error.kind();
+  }
+  return std::nullopt;
+}
+
+// --- SetMaxElements ------------------------------------------------------------
+
+TEST_F(FifoQueueWait, RaisingMaxElementsWakesAPushWaiterWhichThenStoresItsItem) {
+  auto queue = Open(1);
+  queue->Push("fills it");
+  auto pushed = std::async(std::launch::async, [&] { queue->PushWait("second", 30s); });
+  std::this_thread::sleep_for(100ms);
+  const auto start = Clock::now();
+  queue->SetMaxElements(2);
+  ASSERT_EQ(pushed.wait_for(10s), std::future_status::ready);
+  pushed.get();
+  EXPECT_LT(SecondsSince(start), 5.0);
+  EXPECT_EQ(queue->MaxElements(), 2u);
+  EXPECT_EQ(queue->Len(), 2u);
+}
+
+TEST_F(FifoQueueWait, LoweringMaxElementsKeepsTheItemsAndRefusesPushesUntilBelowIt) {
+  auto queue = Open(3);
+  queue->PushBatch({"a", "b", "c"});
+  queue->SetMaxElements(2);
+  EXPECT_EQ(ErrorOf([&] { queue->Push("d"); }), rocksq::ErrorKind::kQueueFull);
+  EXPECT_EQ(queue->Len(), 3u);
+  queue->Pop(2);
+  queue->Push("d");
+  EXPECT_EQ(queue->Len(), 2u);
+}
+
+TEST_F(FifoQueueWait, SetMaxElementsOutsideItsRangeThrowsInvalidArgumentAndKeepsTheLimit) {
+  auto queue = Open(3);
+  EXPECT_EQ(ErrorOf([&] { queue->SetMaxElements(0); }), rocksq::ErrorKind::kInvalidArgument);
+  EXPECT_EQ(ErrorOf([&] { queue->SetMaxElements(rocksq::kMaxElementsLimit + 1); }),
+            rocksq::ErrorKind::kInvalidArgument);
+  EXPECT_EQ(queue->MaxElements(), 3u);
+}
+
+// --- Shutdown ------------------------------------------------------------------
+
+TEST_F(FifoQueueWait, AfterShutdownPushesThrowAndPopsDrainTheQueueThenThrow) {
+  auto queue = Open();
+  queue->PushBatch({"a", "b"});
+  queue->Shutdown(false);
+  EXPECT_EQ(ErrorOf([&] { queue->Push("c"); }), rocksq::ErrorKind::kShutDown);
+  EXPECT_EQ(ErrorOf([&] { queue->PushWait("c", 1s); }), rocksq::ErrorKind::kShutDown);
+  EXPECT_EQ(queue->Pop(1).ToString(0), "a");
+  EXPECT_EQ(queue->PopWait(1, 1s).ToString(0), "b");
+  EXPECT_EQ(ErrorOf([&] { queue->Pop(1); }), rocksq::ErrorKind::kShutDown);
+  EXPECT_EQ(ErrorOf([&] { queue->PopWait(1, 1s); }), rocksq::ErrorKind::kShutDown);
+}
+
+TEST_F(FifoQueueWait, ImmediateShutdownStopsPopsAtOnceAndKeepsTheItemsForTheNextOpen) {
+  {
+    auto queue = Open();
+    queue->PushBatch({"a", "b"});
+    queue->Shutdown(true);
+    EXPECT_EQ(ErrorOf([&] { queue->Pop(1); }), rocksq::ErrorKind::kShutDown);
+    EXPECT_EQ(queue->Len(), 2u);
+  }
+  auto reopened = Open();
+  reopened->Push("c");
+  EXPECT_EQ(reopened->Pop(3).size(), 3u);
+}
+
+TEST_F(FifoQueueWait, ShutdownWakesAPopWaiterAndAPushWaiter) {
+  auto empty = Open();
+  auto popping = std::async(std::launch::async, [&] { return ErrorOf([&] { empty->PopWait(1, 30s); }); });
+  std::this_thread::sleep_for(100ms);
+  empty->Shutdown(false);
+  ASSERT_EQ(popping.wait_for(10s), std::future_status::ready);
+  EXPECT_EQ(popping.get(), rocksq::ErrorKind::kShutDown);
+  empty->Close();
+
+  auto full = Open(1);
+  full->Push("fills it");
+  auto pushing = std::async(std::launch::async, [&] { return ErrorOf([&] { full->PushWait("x", 30s); }); });
+  std::this_thread::sleep_for(100ms);
+  full->Shutdown(false);
+  ASSERT_EQ(pushing.wait_for(10s), std::future_status::ready);
+  EXPECT_EQ(pushing.get(), rocksq::ErrorKind::kShutDown);
+}
+
+TEST_F(FifoQueueWait, ALaterShutdownCanMakeItImmediateButNeverUndoesIt) {
+  auto queue = Open();
+  queue->Push("a");
+  queue->Shutdown(true);
+  queue->Shutdown(false);
+  EXPECT_EQ(ErrorOf([&] { queue->Pop(1); }), rocksq::ErrorKind::kShutDown);
 }
 
 }  // namespace

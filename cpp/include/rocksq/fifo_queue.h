@@ -125,6 +125,23 @@ class FifoQueue {
   virtual uint64_t MaxElements() const = 0;
   virtual const std::string& Path() const = 0;
 
+  // Changes the most items the queue holds, as FifoOptions::max_elements,
+  // for this open queue only (the next Open() takes its own option). Items
+  // already stored stay even above the new limit; pushes then fail until
+  // pops bring the queue under it. Wakes the pushes waiting for room, which
+  // retry against the new limit. Throws kInvalidArgument, changing nothing,
+  // if `max_elements` is 0 or above kMaxElementsLimit.
+  virtual void SetMaxElements(uint64_t max_elements) = 0;
+
+  // Shuts the queue down, as Python 3.13's queue.Queue.shutdown() does:
+  // every later push throws kShutDown; pops go on returning the stored items
+  // and throw kShutDown once the queue is empty, or at once if `immediate`.
+  // Nothing stored is deleted: an immediate shutdown leaves the items on
+  // disk for the next Open(), which starts a queue that is not shut down.
+  // Wakes every waiting push and pop. A later call can make a shutdown
+  // immediate, never undo one.
+  virtual void Shutdown(bool immediate) = 0;
+
   // Closes the database, releasing the directory for another opener; waits
   // for calls under way to finish first. Throws kStorage if RocksDB reports
   // an error while closing. A second Close() does nothing. Calls made after
