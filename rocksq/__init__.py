@@ -23,6 +23,7 @@ from ._errors import (
     QueueClosed,
     QueueFull,
     RocksQError,
+    ShutDown,
     StorageError,
 )
 from ._queue import Queue
@@ -45,6 +46,7 @@ __all__ = [
     "QueueClosed",
     "QueueFull",
     "RocksQError",
+    "ShutDown",
     "StartPosition",
     "StorageError",
     "remove_ack_queue",
@@ -59,6 +61,10 @@ class StartPosition(enum.IntEnum):
 
     Oldest = 0
     Newest = 1
+
+    # 'StartPosition.Newest', as rocksq 0.3.0 printed it; IntEnum prints
+    # the number from Python 3.11 on.
+    __str__ = enum.Enum.__str__
 
 
 def version() -> str:

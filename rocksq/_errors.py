@@ -10,6 +10,7 @@ cannot add 1".
 from __future__ import annotations
 
 import queue
+import sys
 
 __all__ = [
     "Empty",
@@ -21,6 +22,7 @@ __all__ = [
     "QueueClosed",
     "QueueFull",
     "RocksQError",
+    "ShutDown",
     "StorageError",
 ]
 
@@ -85,3 +87,18 @@ class NotOutstanding(RocksQError, KeyError):
     """
 
     __str__ = RuntimeError.__str__
+
+
+if sys.version_info >= (3, 13):
+    from queue import ShutDown as _StdlibShutDown
+else:  # queue.ShutDown is new in Python 3.13.
+    _StdlibShutDown = Exception
+
+
+class ShutDown(RocksQError, _StdlibShutDown):
+    """Raised by a put after shutdown(), and by a get once the queue is empty (at once if immediate).
+
+    From Python 3.13 on it is also a queue.ShutDown. A shutdown belongs to
+    the open queue object: the items stay stored, and the next open of the
+    path starts a queue that is not shut down.
+    """

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import operator
-from typing import TYPE_CHECKING
+from types import GenericAlias
+from typing import TYPE_CHECKING, Any
 
 from ._core import MAX_ELEMENTS_LIMIT, FifoQueue
 from ._face import CoreFace
@@ -30,6 +31,19 @@ class FifoFace(CoreFace):
 
 
 
+def _checked_maxsize(maxsize: int) -> int:
+    """`maxsize` as an int; TypeError if it is not an integer (a float included)."""
+    if not hasattr(type(maxsize), "__index__"):
+        raise TypeError(f"maxsize must be an int, not {type(maxsize).__name__}")
+    return operator.index(maxsize)
+
+
+def _core_limit(maxsize: int) -> int:
+    # Unbounded is the core's largest limit; the limit asked for is kept
+    # apart, so that a maxsize of exactly that limit is not reported as 0.
+    return maxsize if maxsize > 0 else MAX_ELEMENTS_LIMIT
+
+
 class SizedFace(FifoFace):
     """The size queries of queue.Queue and asyncio.Queue, shared by their faces.
 
@@ -38,21 +52,26 @@ class SizedFace(FifoFace):
 
     __slots__ = ("_maxsize",)
 
+    def __class_getitem__(cls, item: Any) -> GenericAlias:
+        """`rocksq.Queue[bytes]`, as `queue.Queue[bytes]`, for annotations; `item` is not checked."""
+        return GenericAlias(cls, item)
+
     def __init__(
         self, path: str | os.PathLike[str], maxsize: int = 0, *, sync: bool = False
     ) -> None:
-        if not hasattr(type(maxsize), "__index__"):
-            raise TypeError(f"maxsize must be an int, not {type(maxsize).__name__}")
-        maxsize = operator.index(maxsize)
-        # Unbounded is the core's largest limit; the limit asked for is kept
-        # apart, so that a maxsize of exactly that limit is not reported as 0.
-        super().__init__(path, maxsize if maxsize > 0 else MAX_ELEMENTS_LIMIT, sync=sync)
+        maxsize = _checked_maxsize(maxsize)
+        super().__init__(path, _core_limit(maxsize), sync=sync)
         self._maxsize = max(maxsize, 0)
 
     @property
     def maxsize(self) -> int:
         """The most items the queue holds; 0 if unbounded."""
         return self._maxsize
+
+    def _set_maxsize(self, maxsize: int) -> None:
+        maxsize = _checked_maxsize(maxsize)
+        self._queue.max_elements = _core_limit(maxsize)  # Wakes waiting puts.
+        self._maxsize = max(maxsize, 0)
 
     def qsize(self) -> int:
         """The number of items stored."""

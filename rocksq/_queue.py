@@ -36,6 +36,10 @@ class Queue(SizedFace):
     marked done before the process ends is gone all the same: this queue
     delivers at most once. join() after close(), or waiting when close() is
     called, raises QueueClosed.
+
+    maxsize may be changed on the open queue, as queue.Queue's; a larger one
+    wakes waiting puts at once. shutdown() is Python 3.13's, for the open
+    object only (see its docstring); put() and get() then raise ShutDown.
     """
 
     __slots__ = ("_all_tasks_done", "_closed", "_unfinished_tasks")
@@ -58,6 +62,41 @@ class Queue(SizedFace):
             self._closed = True
             self._all_tasks_done.notify_all()
         super().close()
+
+    @property
+    def maxsize(self) -> int:
+        """The most items the queue holds; 0 if unbounded. Settable, as queue.Queue's.
+
+        Setting it applies to this open queue (the next open takes its own
+        maxsize). Items already stored stay even above a smaller limit; puts
+        then wait or fail until gets make room. A larger limit wakes waiting
+        puts. TypeError if it is not an int.
+        """
+        return self._maxsize
+
+    @maxsize.setter
+    def maxsize(self, maxsize: int) -> None:
+        self._set_maxsize(maxsize)
+
+    def shutdown(self, immediate: bool = False) -> None:
+        """Shuts the queue down, as Python 3.13's queue.Queue.shutdown().
+
+        Then put() raises ShutDown, and get() raises it once the queue is
+        empty; waiting calls wake and do the same. With immediate=True, get()
+        raises ShutDown at once, and join() stops waiting for the items left
+        in the queue. Unlike queue.Queue's, an immediate shutdown does not
+        delete those items: they stay stored (qsize() counts them) for the
+        next open of the path. The shutdown belongs to this open object and is
+        not stored: reopening the path gives a queue that is not shut down.
+        """
+        with self._all_tasks_done:
+            self._queue.shutdown(immediate)
+            if immediate:
+                # No get() can take the stored items now: join() is done
+                # with them, as queue.Queue's is with the items it drops.
+                self._unfinished_tasks = max(0, self._unfinished_tasks - self._queue.len)
+                if self._unfinished_tasks == 0:
+                    self._all_tasks_done.notify_all()
 
     def put(self, item: Buffer, block: bool = True, timeout: float | None = None) -> None:
         """Appends `item`, waiting for room if the queue is full.

@@ -13,10 +13,12 @@ from __future__ import annotations
 import asyncio
 import collections
 import os
+import sys
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._ack_face import AckFace, Delivery
-from ._errors import Empty, QueueFull
+from ._errors import Empty, QueueClosed, ShutDown
+from ._errors import QueueFull as _CoreQueueFull
 from ._face import CoreFace, StoredSizes, item_batch
 from ._fifo_face import SizedFace
 from ._mpmc_face import MpmcFace, start_position_value
@@ -28,9 +30,32 @@ if TYPE_CHECKING:
 
     from . import StartPosition
 
-__all__ = ["AckQueue", "MpmcQueue", "Queue"]
+__all__ = ["AckQueue", "MpmcQueue", "Queue", "QueueEmpty", "QueueFull", "QueueShutDown"]
 
 T = TypeVar("T")
+
+
+class QueueEmpty(Empty, asyncio.QueueEmpty):
+    """Raised by get_nowait() when no item is ready: an asyncio.QueueEmpty and a rocksq.Empty."""
+
+
+class QueueFull(_CoreQueueFull, asyncio.QueueFull):
+    """Raised by put_nowait() when there is no room: an asyncio.QueueFull and a rocksq.QueueFull."""
+
+
+if sys.version_info >= (3, 13):
+
+    class QueueShutDown(ShutDown, asyncio.QueueShutDown):
+        """Raised by put and get after shutdown(): an asyncio.QueueShutDown and a rocksq.ShutDown."""
+
+else:  # asyncio.QueueShutDown is new in Python 3.13.
+    QueueShutDown = ShutDown
+
+
+def _for_asyncio(error: Exception) -> Exception:
+    """The core's QueueFull or ShutDown `error` as the asyncio face raises it."""
+    kind = QueueFull if isinstance(error, _CoreQueueFull) else QueueShutDown
+    return kind(*error.args)
 
 
 def _runs_in(loop: asyncio.AbstractEventLoop) -> bool:
@@ -77,6 +102,15 @@ class _ChangeWaiters:
     @property
     def closed(self) -> bool:
         return self._read_fd < 0
+
+    def wake_here(self) -> None:
+        """Wakes the waiters now if called in their loop's thread, after a change made there.
+
+        The pipe would wake them too, but only once the loop next polls:
+        two iterations later. From another thread the pipe does it.
+        """
+        if self._waiters and self._loop is not None and _runs_in(self._loop):
+            self._wake_all()
 
     def _wake_all(self) -> None:
         if self.closed:
@@ -192,19 +226,28 @@ class Queue(_WaitsForChanges, SizedFace):
     Items are bytes-like objects, kept on disk in the directory `path` until
     taken, across restarts; get() returns bytes. `maxsize` <= 0 means no
     limit. `await put()` waits for room and `await get()` for an item without
-    blocking the event loop; any number of tasks may wait at once. Pushes and
-    pops themselves are short disk writes done on the loop's thread (the GIL
-    released meanwhile). Cancelling a waiting call loses nothing.
+    blocking the event loop; any number of tasks may wait at once, and a
+    change made on the loop resumes them in its next iteration, as
+    asyncio.Queue's does. Pushes and pops themselves are short disk writes
+    done on the loop's thread (the GIL released meanwhile). Cancelling a
+    waiting call loses nothing.
+
+    task_done() and join() count as rocksq.Queue's do: the items found on
+    disk at open and those put since; join() raises QueueClosed once the
+    queue is closed. shutdown() is Python 3.13's, as rocksq.Queue's: the
+    items stay stored. The *_nowait errors are asyncio's (QueueEmpty,
+    QueueFull) and RocksQ's (Empty, QueueFull) at once.
     """
 
-    __slots__ = ("_changes",)
+    __slots__ = ("_changes", "_unfinished_tasks")
 
     def __init__(self, path: str | os.PathLike[str], maxsize: int = 0, *, sync: bool = False):
         super().__init__(path, maxsize, sync=sync)
         self._watch_changes()
+        self._unfinished_tasks = self._queue.len
 
     async def put(self, item: Buffer) -> None:
-        """Appends `item`, waiting for room if the queue is full."""
+        """Appends `item`, waiting for room if the queue is full; QueueShutDown after shutdown()."""
         await self.put_many((item,))
 
     async def put_many(self, items: Sequence[Buffer]) -> None:
@@ -212,7 +255,7 @@ class Queue(_WaitsForChanges, SizedFace):
 
         def attempt() -> bool | None:
             try:
-                self._queue.push_many(item_batch(items))
+                self._stored(self._queue.push_many, item_batch(items))
                 return True
             except QueueFull:
                 if len(items) > self._queue.max_elements:
@@ -222,8 +265,17 @@ class Queue(_WaitsForChanges, SizedFace):
         await self._retry(attempt)
 
     def put_nowait(self, item: Buffer) -> None:
-        """Appends `item` if there is room; else raises QueueFull (a queue.Full)."""
-        self._queue.push(item)
+        """Appends `item` if there is room; else raises QueueFull (an asyncio.QueueFull)."""
+        self._stored(self._queue.push_many, (item,))
+
+    def _stored(self, push: Callable[[Any], None], items: Sequence[Buffer]) -> None:
+        # Pushes, counts the new tasks, and wakes the getters waiting here.
+        try:
+            push(items)
+        except (_CoreQueueFull, ShutDown) as error:
+            raise _for_asyncio(error) from None
+        self._unfinished_tasks += len(items)
+        self._changes.wake_here()
 
     async def get(self) -> bytes:
         """Removes and returns the oldest item, waiting for one if the queue is empty."""
@@ -233,17 +285,69 @@ class Queue(_WaitsForChanges, SizedFace):
         """Removes and returns up to `max_items` items, waiting for the first."""
 
         def attempt() -> list[bytes] | None:
-            items = self._queue.pop(max_items)
+            items = self._taken(max_items)
             return items if items or max_items == 0 else None
 
         return await self._retry(attempt)
 
     def get_nowait(self) -> bytes:
-        """Removes and returns the oldest item if there is one; else raises Empty."""
-        item = self._queue.pop_one()
-        if item is None:
-            raise Empty(f"Queue is empty: {self._queue.path}")
-        return item
+        """Removes and returns the oldest item if there is one; else raises QueueEmpty."""
+        items = self._taken(1)
+        if not items:
+            raise QueueEmpty(f"Queue is empty: {self._queue.path}")
+        return items[0]
+
+    def _taken(self, max_items: int) -> list[bytes]:
+        # Pops, and wakes the putters waiting here if that made room.
+        try:
+            items = self._queue.pop(max_items)
+        except ShutDown as error:
+            raise _for_asyncio(error) from None
+        if items:
+            self._changes.wake_here()
+        return items
+
+    def task_done(self) -> None:
+        """Marks one item taken by get() as processed, as asyncio.Queue.task_done.
+
+        Raises ValueError if called more times than there were items.
+        """
+        if self._unfinished_tasks <= 0:
+            raise ValueError("task_done() called too many times")
+        self._unfinished_tasks -= 1
+        if self._unfinished_tasks == 0:
+            self._changes.wake_here()
+
+    async def join(self) -> None:
+        """Waits until every item has been taken and marked done with task_done().
+
+        Raises QueueClosed if the queue is closed, before or while it waits.
+        """
+        while True:
+            if self._changes.closed:
+                raise QueueClosed(f"Queue closed: {self._queue.path}: the queue was closed")
+            if not self._unfinished_tasks:
+                return
+            # Woken by every change as well; it only looks again.
+            waiter = self._changes.add()
+            try:
+                await waiter
+            finally:
+                self._changes.discard(waiter)
+
+    def shutdown(self, immediate: bool = False) -> None:
+        """Shuts the queue down, as Python 3.13's asyncio.Queue.shutdown().
+
+        put() then raises QueueShutDown, and get() once the queue is empty
+        (at once with immediate=True, when join() also stops waiting for the
+        items left). Waiting calls wake and do the same. The items are not
+        deleted: they stay stored for the next open, which gives a queue that
+        is not shut down.
+        """
+        self._queue.shutdown(immediate)
+        if immediate:
+            self._unfinished_tasks = max(0, self._unfinished_tasks - self._queue.len)
+        self._changes.wake_here()
 
 
 class MpmcQueue(_WaitsForChanges, MpmcFace, StoredSizes):
@@ -348,12 +452,19 @@ class AckQueue(_WaitsForChanges, AckFace):
             try:
                 self._queue.push_many(item_batch(items))
                 return True
-            except QueueFull:
+            except _CoreQueueFull as error:
                 if len(items) > self._queue.max_elements:
-                    raise
+                    raise _for_asyncio(error) from None
                 return None
 
         await self._retry(attempt)
+
+    def put_nowait(self, item: Buffer) -> None:
+        """Appends `item` if there is room at once; else raises QueueFull (an asyncio.QueueFull)."""
+        try:
+            self._queue.push(item)
+        except _CoreQueueFull as error:
+            raise _for_asyncio(error) from None
 
     async def get(self) -> Delivery:
         """Hands out the oldest ready item, waiting for one."""
@@ -386,8 +497,8 @@ class AckQueue(_WaitsForChanges, AckFace):
         return timeout if wait is None and timeout > 0 else wait
 
     def get_nowait(self) -> Delivery:
-        """Hands out the oldest ready item if there is one; else raises Empty."""
+        """Hands out the oldest ready item if there is one; else raises QueueEmpty (an asyncio.QueueEmpty)."""
         got = self._queue.get(1)
         if not got:
-            raise Empty(f"No item is ready: {self._queue.path}")
+            raise QueueEmpty(f"No item is ready: {self._queue.path}")
         return Delivery._make(got[0])

@@ -102,6 +102,12 @@ def queue_api(directory: Path) -> None:
         jobs.get_nowait()
     except rocksq.Empty:
         pass
+    jobs.maxsize = 5
+    jobs.shutdown(immediate=False)
+    try:
+        jobs.put(b"late")
+    except rocksq.ShutDown as error:
+        assert_type(error, rocksq.ShutDown)
     jobs.close()
 
 
@@ -113,6 +119,15 @@ async def asyncio_api(directory: Path) -> None:
         assert_type(await consumer, bytes)
         await events.put_many([b"a", b"b"])
         assert_type(await events.get_many(5), list[bytes])
+        events.task_done()
+        events.task_done()
+        events.task_done()
+        await events.join()
+        try:
+            events.get_nowait()
+        except asyncio.QueueEmpty as empty:
+            assert isinstance(empty, rocksq.aio.QueueEmpty)
+        events.shutdown(immediate=True)
 
     async with rocksq.aio.MpmcQueue(directory / "aio-log", ttl=60) as log:
         reader = asyncio.create_task(log.next("audit", StartPosition.Oldest, 10))
