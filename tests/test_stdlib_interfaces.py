@@ -424,7 +424,9 @@ def test_an_immediate_shutdown_keeps_the_items_for_the_next_open(queue_path: str
         with pytest.raises(rocksq.ShutDown):
             q.get()
         assert q.qsize() == 2  # Still stored.
-        q.join()  # Does not wait for items no get() can take.
+        joiner = Outcome(q.join)  # Does not wait for items no get() can take.
+        joiner.finish()
+        assert joiner.error is None
 
     with rocksq.Queue(queue_path) as reopened:  # Not shut down.
         reopened.put(b"c")
