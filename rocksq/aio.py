@@ -235,8 +235,8 @@ class Queue(_WaitsForChanges, SizedFace):
     task_done() and join() count as rocksq.Queue's do: the items found on
     disk at open and those put since; join() raises QueueClosed once the
     queue is closed. shutdown() is Python 3.13's, as rocksq.Queue's: the
-    items stay stored. The *_nowait errors are asyncio's (QueueEmpty,
-    QueueFull) and RocksQ's (Empty, QueueFull) at once.
+    items stay stored. The errors of get_nowait() and put_nowait() are
+    asyncio's (QueueEmpty, QueueFull) and RocksQ's (Empty, QueueFull) at once.
     """
 
     __slots__ = ("_changes", "_unfinished_tasks")
