@@ -16,7 +16,7 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ._ack_face import AckFace, Delivery
+from ._ack_face import AckFace, Delivery, IdLike
 from ._errors import Empty, QueueClosed, ShutDown
 from ._errors import QueueFull as _CoreQueueFull
 from ._face import CoreFace, StoredSizes, item_batch
@@ -24,7 +24,7 @@ from ._fifo_face import SizedFace
 from ._mpmc_face import MpmcFace, start_position_value
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Iterable, Sequence
 
     from typing_extensions import Buffer, Self
 
@@ -50,6 +50,11 @@ if sys.version_info >= (3, 13):
 
 else:  # asyncio.QueueShutDown is new in Python 3.13.
     QueueShutDown = ShutDown
+
+
+def _set_done(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 def _for_asyncio(error: Exception) -> Exception:
@@ -371,11 +376,12 @@ class MpmcQueue(_WaitsForChanges, MpmcFace, StoredSizes):
 
     async def add(self, items: Sequence[Buffer]) -> None:
         """Appends `items` in order, all or nothing; never waits for anything else."""
-        self._queue.add(item_batch(items))
+        self.add_nowait(items)
 
     def add_nowait(self, items: Sequence[Buffer]) -> None:
         """Appends `items` in order, all or nothing; for code outside a coroutine."""
         self._queue.add(item_batch(items))
+        self._changes.wake_here()
 
     async def next(
         self, label: str, start_position: StartPosition, max_elements: int = 1
@@ -451,11 +457,12 @@ class AckQueue(_WaitsForChanges, AckFace):
         def attempt() -> bool | None:
             try:
                 self._queue.push_many(item_batch(items))
-                return True
             except _CoreQueueFull as error:
                 if len(items) > self._queue.max_elements:
                     raise _for_asyncio(error) from None
                 return None
+            self._changes.wake_here()
+            return True
 
         await self._retry(attempt)
 
@@ -465,6 +472,46 @@ class AckQueue(_WaitsForChanges, AckFace):
             self._queue.push(item)
         except _CoreQueueFull as error:
             raise _for_asyncio(error) from None
+        self._changes.wake_here()
+
+    # Settling makes room for putters (ack, ack_failed) or an item ready for
+    # getters (nack, requeue_failed): the waiters of this loop wake at once.
+
+    def ack(self, item: IdLike) -> None:
+        """As rocksq.AckQueue.ack(); a put waiting for room resumes in the next loop iteration."""
+        super().ack(item)
+        self._changes.wake_here()
+
+    def ack_many(self, items: Iterable[IdLike]) -> None:
+        """As rocksq.AckQueue.ack_many(): every item or, if one is not handed out, none."""
+        super().ack_many(items)
+        self._changes.wake_here()
+
+    def nack(self, item: IdLike) -> None:
+        """As rocksq.AckQueue.nack(); a waiting get resumes in the next loop iteration."""
+        super().nack(item)
+        self._changes.wake_here()
+
+    def nack_many(self, items: Iterable[IdLike]) -> None:
+        """As rocksq.AckQueue.nack_many(): every item or, if one is not handed out, none."""
+        super().nack_many(items)
+        self._changes.wake_here()
+
+    def ack_failed(self, item: IdLike) -> None:
+        """As rocksq.AckQueue.ack_failed(): sets the handed-out item aside among the failed."""
+        super().ack_failed(item)
+        self._changes.wake_here()
+
+    def ack_failed_many(self, items: Iterable[IdLike]) -> None:
+        """As rocksq.AckQueue.ack_failed_many(): every item or, if one is not handed out, none."""
+        super().ack_failed_many(items)
+        self._changes.wake_here()
+
+    def requeue_failed(self, ids: Iterable[int] | None = None) -> int:
+        """As rocksq.AckQueue.requeue_failed(): makes failed items ready again; returns how many."""
+        requeued = super().requeue_failed(ids)
+        self._changes.wake_here()
+        return requeued
 
     async def get(self) -> Delivery:
         """Hands out the oldest ready item, waiting for one."""
@@ -481,12 +528,20 @@ class AckQueue(_WaitsForChanges, AckFace):
             # is no call, so it writes nothing to the pipe).
             waiter = self._changes.add()
             self._queue.arm_change_fd()
+            expiry = None
             try:
                 got = self._queue.get(max_items)
                 if got:
                     return [Delivery._make(entry) for entry in got]
-                await asyncio.wait((waiter,), timeout=self._expiry_wait())
+                # Awaited directly, not through asyncio.wait(), which would
+                # resume this task one loop iteration after the wake-up.
+                wait = self._expiry_wait()
+                if wait is not None:
+                    expiry = waiter.get_loop().call_later(wait, _set_done, waiter)
+                await waiter
             finally:
+                if expiry is not None:
+                    expiry.cancel()
                 self._changes.discard(waiter)
 
     def _expiry_wait(self) -> float | None:

@@ -519,3 +519,36 @@ def test_aio_immediate_shutdown_keeps_the_items_and_releases_join(queue_path: st
     run(main())
     with rocksq.Queue(queue_path) as reopened:
         assert reopened.get_nowait() == b"a"
+
+
+# --- The other asyncio faces resume their waiters as promptly --------------------
+
+
+def test_aio_mpmc_a_waiting_next_resumes_in_the_loop_iteration_after_an_add(
+    queue_path: str,
+) -> None:
+    async def main() -> int:
+        async with rocksq.aio.MpmcQueue(queue_path, ttl=60) as log:
+            reader = asyncio.ensure_future(log.next("audit", rocksq.StartPosition.Oldest))
+            await asyncio.sleep(0)
+            await asyncio.sleep(0)
+            assert not reader.done()
+            log.add_nowait([b"e"])
+            return await iterations_until_done(reader)
+
+    assert run(main()) == 1
+
+
+def test_aio_ack_queue_a_waiting_get_resumes_in_the_loop_iteration_after_a_put(
+    queue_path: str,
+) -> None:
+    async def main() -> int:
+        async with rocksq.aio.AckQueue(queue_path) as q:
+            getter = asyncio.ensure_future(q.get())
+            await asyncio.sleep(0)
+            await asyncio.sleep(0)
+            assert not getter.done()
+            q.put_nowait(b"x")
+            return await iterations_until_done(getter)
+
+    assert run(main()) == 1
