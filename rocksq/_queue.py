@@ -42,7 +42,7 @@ class Queue(SizedFace):
     object only (see its docstring); put() and get() then raise ShutDown.
     """
 
-    __slots__ = ("_all_tasks_done", "_closed", "_unfinished_tasks")
+    __slots__ = ("_all_tasks_done", "_closed", "_is_shutdown", "_unfinished_tasks")
 
     def __init__(
         self,
@@ -55,6 +55,7 @@ class Queue(SizedFace):
         self._all_tasks_done = threading.Condition()
         self._unfinished_tasks = self._queue.len
         self._closed = False  # Guarded by _all_tasks_done.
+        self._is_shutdown = False
 
     def close(self) -> None:
         """Flushes and closes the queue; later calls, and join() waiting now, raise QueueClosed."""
@@ -91,12 +92,23 @@ class Queue(SizedFace):
         """
         with self._all_tasks_done:
             self._queue.shutdown(immediate)
+            self._is_shutdown = True
             if immediate:
                 # No get() can take the stored items now: join() is done
                 # with them, as queue.Queue's is with the items it drops.
                 self._unfinished_tasks = max(0, self._unfinished_tasks - self._queue.len)
                 if self._unfinished_tasks == 0:
                     self._all_tasks_done.notify_all()
+
+    @property
+    def is_shutdown(self) -> bool:
+        """True once shutdown() was called on this object, as queue.Queue's attribute."""
+        return self._is_shutdown
+
+    @property
+    def unfinished_tasks(self) -> int:
+        """Items put (or found at open) and not yet marked done, as queue.Queue's attribute."""
+        return self._unfinished_tasks
 
     def put(self, item: Buffer, block: bool = True, timeout: float | None = None) -> None:
         """Appends `item`, waiting for room if the queue is full.

@@ -402,7 +402,9 @@ def test_shut_down_is_a_rocksq_error_and_the_standard_library_s_where_it_exists(
 def test_after_shutdown_put_raises_and_get_drains_the_queue_then_raises(queue_path: str) -> None:
     with rocksq.Queue(queue_path) as q:
         q.put_many([b"a", b"b"])
+        assert (q.is_shutdown, q.unfinished_tasks) == (False, 2)
         q.shutdown()
+        assert q.is_shutdown
 
         with pytest.raises(rocksq.ShutDown):
             q.put(b"c")
@@ -424,6 +426,12 @@ def test_an_immediate_shutdown_keeps_the_items_for_the_next_open(queue_path: str
         with pytest.raises(rocksq.ShutDown):
             q.get()
         assert q.qsize() == 2  # Still stored.
+        assert q.unfinished_tasks == 0
+        with pytest.raises(ValueError):
+            q.task_done()
+        q.shutdown(immediate=False)  # Cannot undo it.
+        with pytest.raises(rocksq.ShutDown):
+            q.get_nowait()
         joiner = Outcome(q.join)  # Does not wait for items no get() can take.
         joiner.finish()
         assert joiner.error is None
