@@ -7,7 +7,6 @@ seed's API: one item per call) and `rocksq.blocking.PersistentQueueWithCapacity`
 
 from __future__ import annotations
 
-import enum
 from importlib import metadata
 from typing import TYPE_CHECKING
 
@@ -26,6 +25,7 @@ from ._errors import (
     ShutDown,
     StorageError,
 )
+from ._mpmc_face import StartPosition
 from ._queue import Queue
 from ._seed import PersistentQueueWithCapacity
 
@@ -54,17 +54,6 @@ __all__ = [
     "remove_queue",
     "version",
 ]
-
-
-class StartPosition(enum.IntEnum):
-    """Where a new reader of a multi-consumer queue starts (rocksq 0.3.0)."""
-
-    Oldest = 0
-    Newest = 1
-
-    # 'StartPosition.Newest', as rocksq 0.3.0 printed it; IntEnum prints
-    # the number from Python 3.11 on.
-    __str__ = enum.Enum.__str__
 
 
 def version() -> str:

@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
+import enum
 from typing import TYPE_CHECKING
 
-from . import StartPosition
 from ._core import MpmcQueue
 from ._face import CoreFace
 
 if TYPE_CHECKING:
     import os
+
+
+class StartPosition(enum.IntEnum):
+    """Where a new reader of a multi-consumer queue starts (rocksq 0.3.0)."""
+
+    # Public as rocksq.StartPosition: named so in pickles and in the docs.
+    __module__ = "rocksq"
+
+    Oldest = 0
+    Newest = 1
+
+    # 'StartPosition.Newest', as rocksq 0.3.0 printed it; IntEnum prints
+    # the number from Python 3.11 on.
+    __str__ = enum.Enum.__str__
 
 
 def start_position_value(start_position: StartPosition, function: str) -> int:

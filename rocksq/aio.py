@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
     from typing_extensions import Buffer, Self
 
-    from . import StartPosition
+    from ._mpmc_face import StartPosition
 
 __all__ = ["AckQueue", "MpmcQueue", "Queue", "QueueEmpty", "QueueFull", "QueueShutDown"]
 

@@ -24,7 +24,7 @@ from ._mpmc_face import MpmcFace, start_position_value
 if TYPE_CHECKING:
     from typing_extensions import Buffer
 
-    from . import StartPosition
+    from ._mpmc_face import StartPosition
 
 __all__ = ["MpmcQueue", "PersistentQueueWithCapacity"]
 

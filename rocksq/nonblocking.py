@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
     from typing_extensions import Buffer
 
-    from . import StartPosition
+    from ._mpmc_face import StartPosition
     from collections.abc import Callable
 
     from ._core import FifoQueue as _CoreFifoQueue
