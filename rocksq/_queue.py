@@ -91,7 +91,7 @@ class Queue(SizedFace):
         not stored: reopening the path gives a queue that is not shut down.
         """
         with self._all_tasks_done:
-            self._queue.shutdown(immediate)
+            self._queue.shutdown(bool(immediate))
             self._is_shutdown = True
             if immediate:
                 # No get() can take the stored items now: join() is done

@@ -349,7 +349,7 @@ class Queue(_WaitsForChanges, SizedFace):
         deleted: they stay stored for the next open, which gives a queue that
         is not shut down.
         """
-        self._queue.shutdown(immediate)
+        self._queue.shutdown(bool(immediate))
         if immediate:
             self._unfinished_tasks = max(0, self._unfinished_tasks - self._queue.len)
         self._changes.wake_here()

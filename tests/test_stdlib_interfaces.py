@@ -560,3 +560,22 @@ def test_aio_ack_queue_a_waiting_get_resumes_in_the_loop_iteration_after_a_put(
             return await iterations_until_done(getter)
 
     assert run(main()) == 1
+
+
+def test_maxsize_too_large_for_the_core_raises_a_clear_error_naming_max_elements(
+    queue_path: str,
+) -> None:
+    with rocksq.Queue(queue_path, maxsize=1) as q:
+        with pytest.raises(OverflowError, match="max_elements"):
+            q.maxsize = 2**70
+        with pytest.raises(ValueError, match="max_elements must be between"):
+            q.maxsize = 2**62 + 1
+        assert q.maxsize == 1
+
+
+def test_shutdown_takes_any_truth_value_for_immediate_as_queue_queue_s(queue_path: str) -> None:
+    with rocksq.Queue(queue_path) as q:
+        q.put(b"a")
+        q.shutdown(1)  # type: ignore[arg-type]
+        with pytest.raises(rocksq.ShutDown):
+            q.get_nowait()

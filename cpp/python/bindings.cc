@@ -1277,7 +1277,9 @@ NB_MODULE(_core, m) {
       .def_prop_rw(
           "max_elements",
           [](const PyFifoQueue& queue) { return queue->MaxElements(); },
-          [](PyFifoQueue& queue, uint64_t max_elements) { queue->SetMaxElements(max_elements); },
+          [](PyFifoQueue& queue, nb::handle max_elements) {
+            queue->SetMaxElements(ToCount(max_elements, "max_elements"));
+          },
           "The most items the queue holds at once; setting it wakes waiting pushes.")
       .def(
           "shutdown", [](PyFifoQueue& queue, bool immediate) { queue->Shutdown(immediate); },
