@@ -284,8 +284,7 @@ class MpmcQueue(MpmcFace, _SubmittedSizes):
     The same queue as rocksq.blocking.MpmcQueue (the two can open the same
     directory, one at a time); each method returns an MpmcResponse instead
     of the result. A label or start_position of the wrong type raises
-    TypeError at once; the core's errors (an empty label: ValueError) are
-    raised by the response's get().
+    TypeError at once; the core's errors are raised by the response's get().
     """
 
     __slots__ = ()
