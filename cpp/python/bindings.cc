@@ -691,6 +691,17 @@ std::vector<uint64_t> ToIds(nb::handle ids) {
   return result;
 }
 
+// A delivery's id or receipt: an int as get() made it (converted directly,
+// which settling each item needs to be quick), or anything ToCount takes.
+uint64_t ToDeliveryField(PyObject* field) {
+  if (!PyLong_CheckExact(field)) return ToCount(field);
+  const unsigned long long value = PyLong_AsUnsignedLongLong(field);
+  if (value == static_cast<unsigned long long>(-1) && PyErr_Occurred()) {
+    throw nb::python_error();
+  }
+  return value;
+}
+
 // A delivery to settle: a rocksq.Delivery, i.e. a tuple (id, data, attempt,
 // receipt), of which the id and the receipt count. A bare id is refused: it
 // cannot tell the delivery that holds an item from an earlier one whose
@@ -705,8 +716,8 @@ rocksq::Delivery ToDelivery(nb::handle item, const char* function) {
     }
     throw nb::type_error(message.c_str());
   }
-  return rocksq::Delivery{ToCount(PyTuple_GET_ITEM(item.ptr(), 0)), 0, {},
-                          ToCount(PyTuple_GET_ITEM(item.ptr(), 3))};
+  return rocksq::Delivery{ToDeliveryField(PyTuple_GET_ITEM(item.ptr(), 0)), 0, {},
+                          ToDeliveryField(PyTuple_GET_ITEM(item.ptr(), 3))};
 }
 
 // An iterable of deliveries (see ToDelivery).

@@ -40,7 +40,7 @@ struct Deliveries::Rep {
   std::vector<rocksdb::PinnableSlice> records;
   std::vector<uint64_t> ids;
   std::vector<uint32_t> attempts;
-  std::vector<uint64_t> receipts;
+  uint64_t first_receipt = 0;  // The deliveries' receipts are consecutive from it.
   size_t payload_bytes = 0;
 };
 
@@ -60,7 +60,7 @@ Delivery Deliveries::operator[](size_t index) const {
   return Delivery{rep_->ids[index], rep_->attempts[index],
                   std::string_view(record.data() + kRecordHeaderBytes,
                                    record.size() - kRecordHeaderBytes),
-                  rep_->receipts[index]};
+                  rep_->first_receipt + index};
 }
 
 namespace {
@@ -90,7 +90,6 @@ constexpr std::chrono::microseconds kRetryReclaimAfter = std::chrono::seconds(5)
 // carried over from another process (pickled, say) almost surely matches
 // none either; a forked child moves its counter far from its parent's.
 std::atomic<uint64_t> next_receipt{0};
-std::once_flag receipts_seeded;
 
 // A bijective mix of 64 bits (the splitmix64 finalizer).
 uint64_t Mix(uint64_t bits) {
@@ -107,13 +106,17 @@ void MoveReceiptsAfterFork() {
                      std::memory_order_relaxed);
 }
 
+bool SeedReceipts() {
+  std::random_device random;
+  next_receipt.store(Mix(uint64_t{random()} << 32 ^ random()), std::memory_order_relaxed);
+  ::pthread_atfork(nullptr, nullptr, MoveReceiptsAfterFork);
+  return true;
+}
+
 // The first of `count` consecutive receipts no delivery had.
 uint64_t TakeReceipts(size_t count) {
-  std::call_once(receipts_seeded, [] {
-    std::random_device random;
-    next_receipt.store(Mix(uint64_t{random()} << 32 ^ random()), std::memory_order_relaxed);
-    ::pthread_atfork(nullptr, nullptr, MoveReceiptsAfterFork);
-  });
+  static const bool seeded = SeedReceipts();  // Once, by the first Get of the process.
+  (void)seeded;
   return next_receipt.fetch_add(count, std::memory_order_relaxed);
 }
 
@@ -694,17 +697,15 @@ Deliveries AckQueueImpl::Take(size_t max_items) {
 
   const Clock::time_point deadline = DeadlineAfter(options_.visibility_timeout);
   const bool expires = options_.visibility_timeout.count() != 0;
-  const uint64_t first_receipt = TakeReceipts(rep->ids.size());
-  rep->receipts.reserve(rep->ids.size());
+  rep->first_receipt = TakeReceipts(rep->ids.size());
   {
     std::lock_guard<std::mutex> state(state_mutex_);
     read_cursor_ = next_cursor;
     for (size_t i = 0; i < rep->ids.size(); ++i) {
       const uint64_t payload = rep->records[i].size() - kRecordHeaderBytes;
       rep->payload_bytes += payload;
-      rep->receipts.push_back(first_receipt + i);
       outstanding_.emplace(rep->ids[i],
-                           Handout{deadline, rep->attempts[i], payload, first_receipt + i});
+                           Handout{deadline, rep->attempts[i], payload, rep->first_receipt + i});
       if (expires) expiry_order_.emplace(deadline, rep->ids[i]);
     }
   }
