@@ -82,7 +82,7 @@ class AckFace(CoreFace):
         self._queue.ack_many(deliveries)
 
     def nack(self, delivery: Delivery) -> None:
-        """Returns the item `delivery` handed out to the head of the queue, to be delivered again."""
+        """Puts the item `delivery` handed out back at the head of the queue, to go out again."""
         self._queue.nack(delivery)
 
     def nack_many(self, deliveries: Iterable[Delivery]) -> None:

@@ -76,7 +76,7 @@ class QueueClosed(RocksQError):
 
 
 class NotOutstanding(RocksQError, KeyError):
-    """Raised by an ack queue's ack(), nack() or ack_failed() of a delivery that is not outstanding.
+    """Raised by an ack queue's ack(), nack() or ack_failed() of a delivery not outstanding.
 
     The delivery was already settled, or expired (its visibility timeout
     passed: the item is ready again, or handed out again by a later delivery,

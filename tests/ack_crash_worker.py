@@ -63,7 +63,9 @@ def main() -> None:
             except rocksq.NotOutstanding:
                 pass
             else:
-                raise AssertionError(f"{how} of expired delivery {stale.id} #{stale.attempt} was accepted")
+                raise AssertionError(
+                    f"{how} of expired delivery {stale.id} #{stale.attempt} was accepted"
+                )
         try:
             got = queue.get_many(rng.randint(1, 5), timeout=0.05)
         except rocksq.Empty:

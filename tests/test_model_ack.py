@@ -6,10 +6,11 @@ nacked before the item was handed out again, or from before a reopen,
 which must raise NotOutstanding and change nothing), lists and requeues
 failed items, and closes and reopens the queue, comparing every result
 with a model: a dict of stored items by id, the delivery that holds each
-handed-out id, the failed ids, and each id's attempt count. The model's rules are the header's: the ready item
-with the smallest id goes first; ids are positions and never reused;
-requeued items get new ids at the tail; a reopen makes every handed-out
-item ready again, with attempts starting over. The visibility timeout is 0
+handed-out id, the failed ids, and each id's attempt count. The model's
+rules are the header's: the ready item with the smallest id goes first;
+ids are positions and never reused; requeued items get new ids at the
+tail; only an item's latest delivery settles it; a reopen makes every
+handed-out item ready again, with attempts starting over. The visibility timeout is 0
 (never), so no step depends on time. After every step it checks ready,
 unacked, failed_count, len and payload_size.
 """
