@@ -115,8 +115,7 @@ bool SeedReceipts() {
 
 // The first of `count` consecutive receipts no delivery had.
 uint64_t TakeReceipts(size_t count) {
-  static const bool seeded = SeedReceipts();  // Once, by the first Get of the process.
-  (void)seeded;
+  [[maybe_unused]] static const bool seeded = SeedReceipts();  // By the process's first Get.
   return next_receipt.fetch_add(count, std::memory_order_relaxed);
 }
 

@@ -70,8 +70,9 @@ struct AckOptions {
 
   // How long an item handed out by Get() stays handed out. If it is neither
   // acked, nacked nor failed by then, it becomes ready again (that delivery
-  // can no longer settle it) and is delivered anew. Zero means never: a handed-out item
-  // then stays handed out until it is settled or the queue is closed.
+  // can no longer settle it) and is delivered anew. Zero means never: a
+  // handed-out item then stays handed out until it is settled or the queue
+  // is closed.
   // Must not be negative.
   // Default: 30 seconds.
   std::chrono::milliseconds visibility_timeout = std::chrono::seconds(30);
