@@ -56,7 +56,8 @@ inline constexpr uint64_t kMaxElementsLimit = uint64_t{1} << 62;
 class FifoQueue {
  public:
   // Opens the queue stored in the directory `path`, creating the directory
-  // (and its parents) and an empty queue if it does not exist. Throws
+  // (and its parents) and an empty queue if it does not exist. An existing
+  // empty directory is used in place (its owner, mode and ACLs kept). Throws
   // kAlreadyOpen if this process or another has it open, kNotAQueue if
   // `path` is a file or a directory holding something else (which is left
   // untouched), kInvalidArgument for bad options, kStorage or kCorruption if
@@ -64,8 +65,10 @@ class FifoQueue {
   static std::unique_ptr<FifoQueue> Open(const std::string& path,
                                          const FifoOptions& options = {});
 
-  // Deletes the queue stored at `path` and its directory. Does nothing if
-  // `path` does not exist. Throws kAlreadyOpen if the queue is open,
+  // Deletes the queue stored at `path`: its own files only (RocksDB's, the
+  // rocksq.* files), then the directory if that leaves it empty (a mount
+  // point or a symbolic link's target stays). Does nothing if `path` does
+  // not exist. Throws kAlreadyOpen if the queue is open,
   // kNotAQueue if `path` holds something that is not a RocksQ queue.
   static void Destroy(const std::string& path);
 

@@ -93,7 +93,8 @@ struct MpmcRead {
 class MpmcQueue {
  public:
   // Opens the queue stored in the directory `path`, creating the directory
-  // (and its parents) and an empty queue if it does not exist. Throws
+  // (and its parents) and an empty queue if it does not exist. An existing
+  // empty directory is used in place (its owner, mode and ACLs kept). Throws
   // kAlreadyOpen if this process or another has it open, kNotAQueue if the
   // directory holds something else (a FIFO queue included),
   // kInvalidArgument for bad options, kStorage or kCorruption if RocksDB
@@ -101,8 +102,10 @@ class MpmcQueue {
   static std::unique_ptr<MpmcQueue> Open(const std::string& path,
                                          const MpmcOptions& options = {});
 
-  // Deletes the queue stored at `path` and its directory. Does nothing if
-  // `path` does not exist. Throws kAlreadyOpen if the queue is open,
+  // Deletes the queue stored at `path`: its own files only (RocksDB's, the
+  // rocksq.* files), then the directory if that leaves it empty (a mount
+  // point or a symbolic link's target stays). Does nothing if `path` does
+  // not exist. Throws kAlreadyOpen if the queue is open,
   // kNotAQueue if `path` holds something that is not a RocksQ MPMC queue.
   static void Destroy(const std::string& path);
 
