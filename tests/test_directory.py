@@ -347,6 +347,75 @@ def test_a_creation_killed_at_any_point_leaves_a_queue_the_next_open_completes(
     assert not broken, "\n".join(broken)
 
 
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_removal_killed_at_any_point_leaves_a_queue_that_opens_or_is_gone(
+    kind: str, tmp_path: Path
+) -> None:
+    """A child creates, fills and removes one queue over and over; it is
+    killed at spread-out moments. Whatever the kill left must open: the
+    queue whole, or (removal begun) a new empty one, never a damaged one."""
+    script = textwrap.dedent(
+        """
+        import sys
+        import rocksq
+        from rocksq.blocking import MpmcQueue, PersistentQueueWithCapacity
+        kind, path = sys.argv[1], sys.argv[2]
+        print("ready", flush=True)
+        while True:
+            if kind == "fifo":
+                queue = PersistentQueueWithCapacity(path)
+                queue.push([b"item"] * 100)
+                queue.close()
+                rocksq.remove_queue(path)
+            elif kind == "mpmc":
+                queue = MpmcQueue(path, ttl=86400)
+                queue.add([b"item"] * 100)
+                queue.close()
+                rocksq.remove_mpmc_queue(path)
+            else:
+                queue = rocksq.AckQueue(path)
+                for _ in range(100):
+                    queue.put(b"item")
+                queue.close()
+                rocksq.remove_ack_queue(path)
+        """
+    )
+    broken = []
+    for attempt in range(8):
+        path = tmp_path / f"queue{attempt}"
+        child = subprocess.Popen(
+            [sys.executable, "-c", script, kind, str(path)],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert child.stdout is not None
+            assert child.stdout.readline() == "ready\n"
+            try:
+                child.wait(timeout=0.05 + 0.03 * attempt)
+            except subprocess.TimeoutExpired:
+                pass
+            child.send_signal(signal.SIGKILL)
+            _, stderr = child.communicate(timeout=30)
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.wait(timeout=30)
+        assert child.returncode == -signal.SIGKILL, f"the child ended by itself:\n{stderr}"
+        if not path.exists():
+            continue
+        try:
+            queue = open_queue(kind, path)
+        except rocksq.RocksQError as error:
+            broken.append(f"{sorted(os.listdir(path))}: {error}")
+            continue
+        assert count(kind, queue) in (0, 100)
+        queue.close()
+    assert not broken, "\n".join(broken)
+
+
 # --- Recognising a queue --------------------------------------------------------------
 
 
