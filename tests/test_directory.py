@@ -285,134 +285,105 @@ def test_an_unfinished_removal_is_finished_by_the_next_removal(kind: str, tmp_pa
     assert not directory.exists()
 
 
-@pytest.mark.parametrize("kind", KINDS)
-def test_a_creation_killed_at_any_point_leaves_a_queue_the_next_open_completes(
-    kind: str, tmp_path: Path
-) -> None:
-    """A child creates queues one after another; it is killed at spread-out
-    moments, so some kill lands inside each step of some creation."""
-    script = textwrap.dedent(
-        f"""
-        import os, sys
-        import rocksq
-        from rocksq.blocking import MpmcQueue, PersistentQueueWithCapacity
-        kind, directory = sys.argv[1], sys.argv[2]
-        print("ready", flush=True)
-        for index in range(100_000):
-            path = os.path.join(directory, f"q{{index:06d}}")
-            if kind == "fifo":
-                PersistentQueueWithCapacity(path).close()
-            elif kind == "mpmc":
-                MpmcQueue(path, ttl=86400).close()
-            else:
-                rocksq.AckQueue(path).close()
-        """
+# Every call that makes a step durable or visible: a process killed just
+# before any of them leaves what a crash there would (strace's fault
+# injection stops the child with SIGKILL at the Nth such call).
+DURABLE_STEPS = "fsync,fdatasync,rename,renameat,renameat2,unlink,unlinkat,rmdir,mkdir,mkdirat"
+
+CHILD = textwrap.dedent(
+    """
+    import sys
+    import rocksq
+    from rocksq.blocking import MpmcQueue, PersistentQueueWithCapacity
+    action, kind, path = sys.argv[1:]
+    if action == "create":
+        if kind == "fifo":
+            PersistentQueueWithCapacity(path).close()
+        elif kind == "mpmc":
+            MpmcQueue(path, ttl=86400).close()
+        else:
+            rocksq.AckQueue(path).close()
+    else:
+        {"fifo": rocksq.remove_queue, "mpmc": rocksq.remove_mpmc_queue,
+         "ack": rocksq.remove_ack_queue}[kind](path)
+    """
+)
+
+
+def run_killed_at(step: int, action: str, kind: str, path: Path) -> int:
+    """Runs the child's `action` under strace, killed at the `step`th durable
+    call; returns its exit status (0: it finished first)."""
+    child = subprocess.run(
+        ["strace", "-f", "-qq", "-o", os.devnull, "-e", f"trace={DURABLE_STEPS}",
+         "-e", f"inject={DURABLE_STEPS}:signal=SIGKILL:when={step}",
+         sys.executable, "-B", "-c", CHILD, action, kind, str(path)],
+        cwd=path.parent,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
+    return child.returncode
+
+
+@pytest.fixture
+def strace() -> None:
+    if shutil.which("strace") is None:
+        pytest.skip("strace is not installed")
+    probe = subprocess.run(["strace", "-qq", "-o", os.devnull, "true"], capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip(f"strace cannot trace here: {probe.stderr.decode().strip()}")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_creation_killed_at_any_durable_step_leaves_a_queue_the_next_open_completes(
+    kind: str, tmp_path: Path, strace: None
+) -> None:
     broken = []
-    for attempt in range(8):
-        directory = tmp_path / f"attempt{attempt}"
-        directory.mkdir()
-        child = subprocess.Popen(
-            [sys.executable, "-c", script, kind, str(directory)],
-            cwd=tmp_path,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+    for step in range(1, 200):
+        path = tmp_path / f"step{step}"
+        status = run_killed_at(step, "create", kind, path)
+        finished = status == 0 or (path / "rocksq.queue").exists()
         try:
-            assert child.stdout is not None
-            assert child.stdout.readline() == "ready\n"
-            # The creations take a few milliseconds each: spread the kills.
-            try:
-                child.wait(timeout=0.05 + 0.03 * attempt)
-            except subprocess.TimeoutExpired:
-                pass
-            child.send_signal(signal.SIGKILL)
-            _, stderr = child.communicate(timeout=30)
-        finally:
-            if child.poll() is None:
-                child.kill()
-                child.wait(timeout=30)
-        assert child.returncode == -signal.SIGKILL, f"the creator ended by itself:\n{stderr}"
-        for path in sorted(directory.iterdir()):
-            try:
-                queue = open_queue(kind, path)
-            except rocksq.RocksQError as error:
-                broken.append(f"{sorted(os.listdir(path))}: {error}")
-                continue
+            queue = open_queue(kind, path)
+        except rocksq.RocksQError as error:
+            broken.append(f"step {step}: {sorted(os.listdir(path))}: {error}")
+        else:
             assert count(kind, queue) == 0
             queue.close()
-            assert "rocksq.creating" not in os.listdir(path)
-        assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+            assert not (path / "rocksq.creating").exists()
+        if finished:  # Later steps are the open of a complete queue.
+            break
+    else:
+        pytest.fail("the creation never finished")
+    assert step > 5, f"the creation finished at step {step}: the steps were not traced"
     assert not broken, "\n".join(broken)
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_a_removal_killed_at_any_point_leaves_a_queue_that_opens_or_is_gone(
-    kind: str, tmp_path: Path
+def test_a_removal_killed_at_any_durable_step_leaves_a_queue_that_opens_whole_or_new(
+    kind: str, tmp_path: Path, strace: None
 ) -> None:
-    """A child creates, fills and removes one queue over and over; it is
-    killed at spread-out moments. Whatever the kill left must open: the
-    queue whole, or (removal begun) a new empty one, never a damaged one."""
-    script = textwrap.dedent(
-        """
-        import sys
-        import rocksq
-        from rocksq.blocking import MpmcQueue, PersistentQueueWithCapacity
-        kind, path = sys.argv[1], sys.argv[2]
-        print("ready", flush=True)
-        while True:
-            if kind == "fifo":
-                queue = PersistentQueueWithCapacity(path)
-                queue.push([b"item"] * 100)
-                queue.close()
-                rocksq.remove_queue(path)
-            elif kind == "mpmc":
-                queue = MpmcQueue(path, ttl=86400)
-                queue.add([b"item"] * 100)
-                queue.close()
-                rocksq.remove_mpmc_queue(path)
-            else:
-                queue = rocksq.AckQueue(path)
-                for _ in range(100):
-                    queue.put(b"item")
-                queue.close()
-                rocksq.remove_ack_queue(path)
-        """
-    )
     broken = []
-    for attempt in range(8):
-        path = tmp_path / f"queue{attempt}"
-        child = subprocess.Popen(
-            [sys.executable, "-c", script, kind, str(path)],
-            cwd=tmp_path,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        try:
-            assert child.stdout is not None
-            assert child.stdout.readline() == "ready\n"
-            try:
-                child.wait(timeout=0.05 + 0.03 * attempt)
-            except subprocess.TimeoutExpired:
-                pass
-            child.send_signal(signal.SIGKILL)
-            _, stderr = child.communicate(timeout=30)
-        finally:
-            if child.poll() is None:
-                child.kill()
-                child.wait(timeout=30)
-        assert child.returncode == -signal.SIGKILL, f"the child ended by itself:\n{stderr}"
-        if not path.exists():
-            continue
+    for step in range(1, 200):
+        path = tmp_path / f"step{step}"
+        queue = open_queue(kind, path)
+        push(kind, queue, [b"item"] * 10)
+        queue.close()
+        status = run_killed_at(step, "remove", kind, path)
+        if status == 0:
+            assert not path.exists()
+            break
+        assert status == -signal.SIGKILL
         try:
             queue = open_queue(kind, path)
         except rocksq.RocksQError as error:
-            broken.append(f"{sorted(os.listdir(path))}: {error}")
-            continue
-        assert count(kind, queue) in (0, 100)
-        queue.close()
+            broken.append(f"step {step}: {sorted(os.listdir(path))}: {error}")
+        else:
+            assert count(kind, queue) in (0, 10)
+            queue.close()
+    else:
+        pytest.fail("the removal never finished")
+    assert step > 3, f"the removal finished at step {step}: the steps were not traced"
     assert not broken, "\n".join(broken)
 
 
