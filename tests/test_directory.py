@@ -461,3 +461,75 @@ def test_removal_keeps_an_existing_directorys_place_only_if_it_is_not_empty(
     remove(kind, directory)
 
     assert not directory.exists()
+
+
+# --- Processes at once ------------------------------------------------------------------
+
+
+RACER = textwrap.dedent(
+    """
+    import os, sys, time
+    import rocksq
+    from rocksq.blocking import PersistentQueueWithCapacity
+    path, start, role = sys.argv[1:]
+    while not os.path.exists(start):
+        time.sleep(0.001)
+    unexpected = []
+    stored = 0
+    deadline = time.monotonic() + 20
+    while stored < 10 and time.monotonic() < deadline:
+        try:
+            if role == "remover":
+                rocksq.remove_queue(path)
+                stored += 1
+                continue
+            queue = PersistentQueueWithCapacity(path)
+        except rocksq.QueueAlreadyOpen:
+            continue
+        except rocksq.RocksQError as error:
+            unexpected.append(str(error))
+            break
+        queue.push([role.encode()])
+        queue.close()
+        stored += 1
+    print(repr(unexpected) if unexpected else stored, flush=True)
+    """
+)
+
+
+@pytest.mark.parametrize("with_remover", [False, True], ids=["openers", "openers-and-a-remover"])
+def test_processes_creating_opening_and_removing_one_queue_at_once_see_only_already_open(
+    with_remover: bool, tmp_path: Path
+) -> None:
+    path = tmp_path / "queue"
+    start = tmp_path / "start"
+    roles = [f"opener{n}" for n in range(4)] + (["remover"] if with_remover else [])
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", RACER, str(path), str(start), role],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for role in roles
+    ]
+    start.touch()
+    results = []
+    for child in children:
+        try:
+            out, err = child.communicate(timeout=60)
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.wait(timeout=30)
+        assert child.returncode == 0, err
+        results.append(out.strip())
+
+    assert results == ["10"] * len(roles)
+    queue = PersistentQueueWithCapacity(path)
+    try:
+        if not with_remover:
+            assert queue.len == 40
+    finally:
+        queue.close()

@@ -242,8 +242,25 @@ DirectoryState Classify(const std::string& path) {
               "the directory is not empty and holds no RocksQ queue; refusing to touch it");
 }
 
-// Returns the non-default column families of the database at `path`
-// (RocksDB reads them from the MANIFEST without opening the database).
+// The non-default column families of the database at `path`, read from its
+// MANIFEST without opening the database. A process that has the database
+// open replaces its MANIFEST now and then: a file named a moment ago can be
+// gone when it is read, and a second try reads the new one.
+std::vector<std::string> ListItemFamilies(const std::string& path) {
+  std::vector<std::string> names;
+  rocksdb::Status listed;
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    names.clear();
+    listed = rocksdb::DB::ListColumnFamilies(QueueDbOptions(), path, &names);
+    if (listed.ok() || !(listed.IsIOError() || listed.IsPathNotFound())) break;
+  }
+  if (!listed.ok()) ThrowStatus(path, "reading the database's column families", listed);
+  names.erase(std::remove(names.begin(), names.end(), rocksdb::kDefaultColumnFamilyName),
+              names.end());
+  return names;
+}
+
+// Returns the non-default column families of the database at `path`.
 // Throws kNotAQueue if they are another kind's; if they are no kind's,
 // kCorruption for a marked queue (its MANIFEST is damaged) and kNotAQueue
 // for an unmarked database.
@@ -253,11 +270,7 @@ std::vector<std::string> CheckFamiliesKind(const std::string& path, QueueKind ki
     throw Error(ErrorKind::kCorruption, path,
                 "the queue's CURRENT file is missing; the queue cannot be read");
   }
-  std::vector<std::string> names;
-  rocksdb::Status listed = rocksdb::DB::ListColumnFamilies(QueueDbOptions(), path, &names);
-  if (!listed.ok()) ThrowStatus(path, "reading the database's column families", listed);
-  names.erase(std::remove(names.begin(), names.end(), rocksdb::kDefaultColumnFamilyName),
-              names.end());
+  const std::vector<std::string> names = ListItemFamilies(path);
   const std::optional<QueueKind> held = KindOfFamilies(names);
   if (held && *held != kind) {
     throw Error(ErrorKind::kNotAQueue, path,
@@ -564,6 +577,28 @@ void CreateQueueInPlace(const std::string& path, QueueKind kind,
   }
 }
 
+// Throws kNotAQueue if the complete queue at `path` is of another kind, as
+// its marker says, and kCorruption if its CURRENT file is gone. The column
+// families are read only if the marker names no kind: reading them races
+// with a process that has the queue open (see ListItemFamilies), and
+// RocksDB's open checks them anyway (OpenQueueDatabase).
+void CheckMarkedKind(const std::string& path, QueueKind kind) {
+  const std::optional<QueueKind> held = MarkedKind(path, kQueueMarker);
+  if (!held) {
+    CheckFamiliesKind(path, kind, /*marked=*/true);
+    return;
+  }
+  if (*held != kind) {
+    throw Error(ErrorKind::kNotAQueue, path,
+                std::string("holds a RocksQ ") + QueueKindName(*held) + ", not " +
+                    (kind == QueueKind::kFifo ? "a " : "an ") + QueueKindName(kind));
+  }
+  if (!HasEntry(path, "CURRENT")) {
+    throw Error(ErrorKind::kCorruption, path,
+                "the queue's CURRENT file is missing; the queue cannot be read");
+  }
+}
+
 // Leaves `path` a directory holding a complete queue of `kind` and returns
 // the lock that keeps it so until RocksDB has opened it (see above).
 std::unique_ptr<DirectoryLock> PrepareQueueDirectory(const std::string& path, QueueKind kind,
@@ -581,7 +616,7 @@ std::unique_ptr<DirectoryLock> PrepareQueueDirectory(const std::string& path, Qu
     if (!lock->valid()) continue;
     const DirectoryState state = Classify(path);
     if (state == DirectoryState::kQueue) {
-      CheckFamiliesKind(path, kind, /*marked=*/true);
+      CheckMarkedKind(path, kind);
       return lock;
     }
     if (state == DirectoryState::kMissing) continue;
@@ -638,8 +673,15 @@ QueueDatabase OpenQueueDatabase(const std::string& path, QueueKind kind,
 
   result.block_cache = rocksdb::NewLRUCache(kBlockCacheBytes);
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
-  result.db.reset(OpenDatabase(path, path, item_families, result.block_cache,
-                               /*create=*/false, &handles));
+  try {
+    result.db.reset(OpenDatabase(path, path, item_families, result.block_cache,
+                                 /*create=*/false, &handles));
+  } catch (const Error& error) {
+    // Nobody holds the database now: its column families can be read
+    // safely, and say better what is wrong if they are not the queue's.
+    if (error.kind() != ErrorKind::kAlreadyOpen) CheckFamiliesKind(path, kind, /*marked=*/true);
+    throw;
+  }
   // handles[0] is the default family, which DB owns and closes itself.
   rocksdb::DB* db = result.db.get();
   db->DestroyColumnFamilyHandle(handles[0]);
@@ -722,11 +764,7 @@ StoredQueue ReadStoredQueue(const std::string& path) {
     throw Error(ErrorKind::kCorruption, path,
                 "the queue's CURRENT file is missing; the queue cannot be read");
   }
-  std::vector<std::string> names;
-  rocksdb::Status listed = rocksdb::DB::ListColumnFamilies(QueueDbOptions(), path, &names);
-  if (!listed.ok()) ThrowStatus(path, "reading the database's column families", listed);
-  names.erase(std::remove(names.begin(), names.end(), rocksdb::kDefaultColumnFamilyName),
-              names.end());
+  std::vector<std::string> names = ListItemFamilies(path);
   const std::optional<QueueKind> kind = KindOfFamilies(names);
   if (!kind) {
     throw Error(marked ? ErrorKind::kCorruption : ErrorKind::kNotAQueue, path,
