@@ -391,7 +391,7 @@ def test_a_removal_killed_at_any_durable_step_leaves_a_queue_that_opens_whole_or
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_a_queue_without_the_marker_written_by_0_4_opens_and_is_marked(
+def test_a_queue_written_before_the_marker_existed_opens_and_is_marked(
     kind: str, tmp_path: Path
 ) -> None:
     """A queue written before the marker existed: RocksDB's files with the

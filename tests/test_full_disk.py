@@ -101,7 +101,8 @@ def test_a_fifo_queue_never_popped_drains_on_a_full_disk(history: str, small_dis
     path = small_disk / "queue"
     queue = PersistentQueueWithCapacity(path)
     if history != "new":
-        # A queue of rocksq 0.4 that was never popped has an empty cursor file.
+        # A queue that was never popped, written before the cursor's bytes
+        # were written at open, has an empty cursor file.
         queue.close()
         os.truncate(path / "rocksq.read_cursor", 0)
         queue = PersistentQueueWithCapacity(path)
