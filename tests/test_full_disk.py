@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
+import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -164,3 +166,72 @@ def test_an_mpmc_queue_on_a_full_disk_counts_but_refuses_reads_and_moves_nothing
         assert elements == [item(number) for number in range(stored)]
     finally:
         queue.close()
+
+
+@pytest.mark.parametrize("kind", ["fifo", "mpmc", "ack"])
+def test_a_disk_too_full_to_create_a_queue_raises_storage_error_and_leaves_no_unfinished_queue(
+    kind: str, small_disk: Path
+) -> None:
+    """Creation fails at different steps as the free space grows; each time
+    the call raises StorageError and takes back what it wrote, or leaves a
+    complete queue. In a child: RocksDB aborted the process when the format
+    key could not be written (a column family handle outlived its database)."""
+    script = textwrap.dedent(
+        """
+        import os, sys
+        import rocksq
+        from rocksq.blocking import MpmcQueue, PersistentQueueWithCapacity
+        kind, path = sys.argv[1:]
+        try:
+            if kind == "fifo":
+                queue = PersistentQueueWithCapacity(path)
+            elif kind == "mpmc":
+                queue = MpmcQueue(path, ttl=86400)
+            else:
+                queue = rocksq.AckQueue(path)
+        except rocksq.StorageError as error:
+            print("refused", sorted(os.listdir(path)), error)
+        else:
+            queue.close()
+            print("created")
+        """
+    )
+    outcomes = set()
+    for free_kib in (4, 12, 24, 40, 64, 128, 256, 1024):
+        path = small_disk / f"q{free_kib}"
+        path.mkdir()
+        # Leave `free_kib` KiB free: a ballast file takes the rest.
+        ballast = small_disk / "ballast"
+        ballast.unlink(missing_ok=True)
+        room = os.statvfs(small_disk).f_bavail * os.statvfs(small_disk).f_frsize
+        with open(ballast, "wb") as file:
+            file.write(bytes(max(0, room - free_kib * 1024)))
+        child = subprocess.run(
+            [sys.executable, "-c", script, kind, str(path)],
+            cwd=small_disk.parent,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert child.returncode == 0, f"{free_kib} KiB free: {child.stderr}"
+        outcome = child.stdout.split(" ", 1)[0]
+        outcomes.add(outcome)
+        if outcome == "refused":
+            # Refused while creating: nothing left. Refused by the open that
+            # follows a finished creation: a complete, empty queue.
+            left = os.listdir(path)
+            assert left == [] or ("rocksq.queue" in left and "rocksq.creating" not in left), (
+                child.stdout
+            )
+        ballast.unlink()
+        if outcome == "refused":
+            open_queue(kind, path).close()  # There is room now: it opens as new.
+    assert "refused" in outcomes
+
+
+def open_queue(kind: str, path: Path) -> Any:
+    if kind == "fifo":
+        return PersistentQueueWithCapacity(path)
+    if kind == "mpmc":
+        return MpmcQueue(path, ttl=86400)
+    return rocksq.AckQueue(path)

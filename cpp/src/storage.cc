@@ -558,8 +558,19 @@ void CreateQueueInPlace(const std::string& path, QueueKind kind,
     std::unique_ptr<rocksdb::DB> db(OpenDatabase(path, path, item_families,
                                                  rocksdb::NewLRUCache(kBlockCacheBytes),
                                                  /*create=*/true, &handles));
-    WriteFormat(db.get(), path);
-    for (rocksdb::ColumnFamilyHandle* handle : handles) db->DestroyColumnFamilyHandle(handle);
+    // RocksDB asserts (and Debian's build aborts) if a handle outlives its
+    // database, as it would when the format key cannot be written.
+    const auto release_handles = [&] {
+      for (rocksdb::ColumnFamilyHandle* handle : handles) db->DestroyColumnFamilyHandle(handle);
+      handles.clear();
+    };
+    try {
+      WriteFormat(db.get(), path);
+    } catch (...) {
+      release_handles();
+      throw;
+    }
+    release_handles();
     rocksdb::Status closed = db->Close();
     if (!closed.ok()) ThrowStatus(path, "closing the new queue", closed);
     const std::string creating = path + "/" + kCreatingMarker;
