@@ -11,6 +11,7 @@ allows it; those cases skip, saying why, elsewhere.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import signal
@@ -25,6 +26,8 @@ from typing import Any
 import pytest
 
 import rocksq
+import rocksq.aio
+import rocksq.nonblocking
 from rocksq.blocking import MpmcQueue, PersistentQueueWithCapacity
 
 KINDS = ["fifo", "mpmc", "ack"]
@@ -124,6 +127,35 @@ def test_an_existing_empty_directory_keeps_its_inode_mode_group_and_setgid_bit(
     assert (after.st_ino, after.st_dev) == (before.st_ino, before.st_dev)
     assert stat.filemode(after.st_mode) == stat.filemode(before.st_mode) == "drwx--S---"
     assert (after.st_uid, after.st_gid) == (before.st_uid, 4321)
+
+
+FACES = {
+    "seed": lambda path: rocksq.PersistentQueueWithCapacity(path),
+    "blocking": lambda path: PersistentQueueWithCapacity(path),
+    "nonblocking": lambda path: rocksq.nonblocking.PersistentQueueWithCapacity(path),
+    "Queue": lambda path: rocksq.Queue(path),
+    "aio.Queue": lambda path: rocksq.aio.Queue(path),
+    "nonblocking.MpmcQueue": lambda path: rocksq.nonblocking.MpmcQueue(path, ttl=60),
+    "aio.MpmcQueue": lambda path: rocksq.aio.MpmcQueue(path, ttl=60),
+    "AckQueue": lambda path: rocksq.AckQueue(path),
+    "aio.AckQueue": lambda path: rocksq.aio.AckQueue(path),
+}
+
+
+@pytest.mark.parametrize("face", FACES)
+def test_every_face_uses_an_existing_empty_directory_in_place(face: str, tmp_path: Path) -> None:
+    directory = tmp_path / "private"
+    directory.mkdir(mode=0o700)
+    before = os.stat(directory)
+
+    async def open_and_close() -> None:  # The aio faces want a running loop.
+        FACES[face](directory).close()
+
+    asyncio.run(open_and_close())
+
+    after = os.stat(directory)
+    assert (after.st_ino, stat.filemode(after.st_mode)) == (before.st_ino, "drwx------")
+    assert "rocksq.queue" in os.listdir(directory)
 
 
 @pytest.mark.parametrize("kind", KINDS)
