@@ -507,8 +507,9 @@ void WriteMarker(const std::string& path, const char* name, QueueKind kind) {
   const std::string file = path + "/" + name;
   const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) ThrowErrno(file, "creating the queue's marker");
-  const bool written = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
-  if (!written && errno == 0) errno = EIO;
+  const ssize_t count = ::write(fd, text.data(), text.size());
+  const bool written = count == static_cast<ssize_t>(text.size());
+  if (count >= 0 && !written) errno = ENOSPC;  // A short write: the disk filled.
   const bool synced = written && ::fsync(fd) == 0;
   const int saved = errno;
   ::close(fd);
