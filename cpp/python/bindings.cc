@@ -960,8 +960,7 @@ void DefAckQueue(nb::module_& m) {
             Run(true, [&] { rocksq::AckQueue::Destroy(path_string); });
           },
           nb::arg("path"), nb::sig("def destroy(path: str | os.PathLike[str]) -> None"),
-          "Deletes the ack queue stored in `path` (its own files, then the directory if "
-          "left empty); does nothing if it does not exist.");
+          "Deletes the ack queue stored in `path`; does nothing if it does not exist.");
 }
 
 // --- End of the ack queue ---------------------------------------------------------
@@ -1177,9 +1176,8 @@ NB_MODULE(_core, m) {
           },
           nb::arg("path"),
           nb::sig("def destroy(path: str | os.PathLike[str]) -> None"),
-          "Deletes the queue stored in `path` (its own files, then the directory if "
-          "left empty); does nothing if it does not exist. Raises QueueAlreadyOpen if "
-          "it is open.");
+          "Deletes the queue stored in `path`; does nothing if it does not "
+          "exist. Raises QueueAlreadyOpen if it is open.");
   DefChangeFdAndWorker(
       fifo_class,
       "After each arm_change_fd(), the next push or pop writes one byte to\n"
@@ -1268,9 +1266,8 @@ NB_MODULE(_core, m) {
           },
           nb::arg("path"),
           nb::sig("def destroy(path: str | os.PathLike[str]) -> None"),
-          "Deletes the MPMC queue stored in `path` (its own files, then the directory "
-          "if left empty); does nothing if it does not exist. Raises QueueAlreadyOpen "
-          "if it is open.");
+          "Deletes the MPMC queue stored in `path`; does nothing if it does not "
+          "exist. Raises QueueAlreadyOpen if it is open.");
   DefChangeFdAndWorker(
       mpmc_class,
       "After each arm_change_fd(), the next add, or remove_label() that\n"
