@@ -122,8 +122,7 @@ struct FailedItem {
 class AckQueue {
  public:
   // Opens the queue stored in the directory `path`, creating the directory
-  // (and its parents) and an empty queue if it does not exist. An existing
-  // empty directory is used in place (its owner, mode and ACLs kept). Every stored
+  // (and its parents) and an empty queue if it does not exist. Every stored
   // item that is not failed is ready. Throws kAlreadyOpen if this process or
   // another has it open, kNotAQueue if `path` is a file or holds something
   // else (a FIFO or MPMC queue included), kInvalidArgument for bad options,

@@ -56,8 +56,7 @@ inline constexpr uint64_t kMaxElementsLimit = uint64_t{1} << 62;
 class FifoQueue {
  public:
   // Opens the queue stored in the directory `path`, creating the directory
-  // (and its parents) and an empty queue if it does not exist. An existing
-  // empty directory is used in place (its owner, mode and ACLs kept). Throws
+  // (and its parents) and an empty queue if it does not exist. Throws
   // kAlreadyOpen if this process or another has it open, kNotAQueue if
   // `path` is a file or a directory holding something else (which is left
   // untouched), kInvalidArgument for bad options, kStorage or kCorruption if

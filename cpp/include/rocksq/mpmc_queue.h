@@ -93,8 +93,7 @@ struct MpmcRead {
 class MpmcQueue {
  public:
   // Opens the queue stored in the directory `path`, creating the directory
-  // (and its parents) and an empty queue if it does not exist. An existing
-  // empty directory is used in place (its owner, mode and ACLs kept). Throws
+  // (and its parents) and an empty queue if it does not exist. Throws
   // kAlreadyOpen if this process or another has it open, kNotAQueue if the
   // directory holds something else (a FIFO queue included),
   // kInvalidArgument for bad options, kStorage or kCorruption if RocksDB
