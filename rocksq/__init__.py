@@ -79,7 +79,9 @@ __version__: str = version()
 def remove_queue(path: str | os.PathLike[str]) -> None:
     """Deletes the FIFO queue stored in the directory `path`.
 
-    Does nothing if the path does not exist. Raises QueueAlreadyOpen if a
+    Only the queue's own files go (RocksDB's and the rocksq.* files), then
+    the directory if that leaves it empty; other files stay. Does nothing if
+    the path does not exist. Raises QueueAlreadyOpen if a
     queue object, in this process or another, has it open.
     """
     _core.FifoQueue.destroy(path)
@@ -88,7 +90,9 @@ def remove_queue(path: str | os.PathLike[str]) -> None:
 def remove_mpmc_queue(path: str | os.PathLike[str]) -> None:
     """Deletes the MPMC queue (rocksq.blocking.MpmcQueue) stored in the directory `path`.
 
-    Does nothing if the path does not exist. Raises QueueAlreadyOpen if a
+    Only the queue's own files go (RocksDB's and the rocksq.* files), then
+    the directory if that leaves it empty; other files stay. Does nothing if
+    the path does not exist. Raises QueueAlreadyOpen if a
     queue object, in this process or another, has it open, and NotAQueueError
     if the path holds something else (a FIFO queue included).
     """
@@ -98,7 +102,9 @@ def remove_mpmc_queue(path: str | os.PathLike[str]) -> None:
 def remove_ack_queue(path: str | os.PathLike[str]) -> None:
     """Deletes the ack queue (rocksq.AckQueue) stored in the directory `path`.
 
-    Does nothing if the path does not exist. Raises QueueAlreadyOpen if a
+    Only the queue's own files go (RocksDB's and the rocksq.* files), then
+    the directory if that leaves it empty; other files stay. Does nothing if
+    the path does not exist. Raises QueueAlreadyOpen if a
     queue object, in this process or another, has it open, and NotAQueueError
     if the path holds something else.
     """

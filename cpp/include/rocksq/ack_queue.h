@@ -129,8 +129,10 @@ class AckQueue {
   // kStorage or kCorruption if RocksDB cannot open it.
   static std::unique_ptr<AckQueue> Open(const std::string& path, const AckOptions& options = {});
 
-  // Deletes the queue stored at `path` and its directory. Does nothing if
-  // `path` does not exist. Throws kAlreadyOpen if the queue is open,
+  // Deletes the queue stored at `path`: its own files only (RocksDB's, the
+  // rocksq.* files), then the directory if that leaves it empty (a mount
+  // point or a symbolic link's target stays). Does nothing if `path` does
+  // not exist. Throws kAlreadyOpen if the queue is open,
   // kNotAQueue if `path` holds something that is not an ack queue.
   static void Destroy(const std::string& path);
 

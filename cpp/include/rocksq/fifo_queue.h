@@ -64,8 +64,10 @@ class FifoQueue {
   static std::unique_ptr<FifoQueue> Open(const std::string& path,
                                          const FifoOptions& options = {});
 
-  // Deletes the queue stored at `path` and its directory. Does nothing if
-  // `path` does not exist. Throws kAlreadyOpen if the queue is open,
+  // Deletes the queue stored at `path`: its own files only (RocksDB's, the
+  // rocksq.* files), then the directory if that leaves it empty (a mount
+  // point or a symbolic link's target stays). Does nothing if `path` does
+  // not exist. Throws kAlreadyOpen if the queue is open,
   // kNotAQueue if `path` holds something that is not a RocksQ queue.
   static void Destroy(const std::string& path);
 
