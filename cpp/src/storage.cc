@@ -14,14 +14,20 @@
 #include <ctime>
 #include <random>
 #include <filesystem>
+#include <cstring>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <set>
+#include <tuple>
+#include <utility>
 #include <system_error>
 
 #include "rocksdb/cache.h"
 #include "rocksdb/env.h"
 #include "rocksdb/table.h"
+#include "process_owned.h"
+#include "rocksq/process.h"
 
 namespace rocksq {
 namespace fs = std::filesystem;
@@ -61,14 +67,46 @@ std::optional<QueueKind> KindOfFamilies(const std::vector<std::string>& names) {
   return std::nullopt;
 }
 
-std::mutex& ClaimsMutex() {
-  static std::mutex mutex;
-  return mutex;
+// The queues open in this process (see OpenPathClaim), each with the
+// process that opened it: in a fork() child, the parent.
+struct ClaimTable {
+  std::mutex mutex;
+  std::map<std::string, OpeningProcess> paths;
+  std::map<std::pair<uint64_t, uint64_t>, OpeningProcess> directories;  // (device, inode)
+};
+
+ClaimTable& Claims() {
+  static ClaimTable table;
+  return table;
 }
 
-std::set<std::string>& Claims() {
-  static std::set<std::string> claims;
-  return claims;
+// Why a claimed queue cannot be opened (or `action`ed) here.
+std::string ClaimedDetail(const OpeningProcess& holder, const std::string& action) {
+  if (holder.IsCurrent()) {
+    return action.empty()
+               ? "already opened by this process; share the open queue object between threads"
+               : "cannot " + action + " a queue this process has open";
+  }
+  // RocksDB keeps the files it locked in a set in memory, which the child
+  // copied with the parent's lock in it; only a new process starts empty.
+  return "the queue is open in process " + std::to_string(holder.pid()) +
+         ", which this process was created from by fork(); this process cannot " +
+         (action.empty() ? std::string("open") : action) +
+         " it, even after that process closes it (RocksDB's record of the lock was copied "
+         "into this process): open the queue in a process started with multiprocessing's "
+         "'spawn' or 'forkserver' method, or close it before the fork";
+}
+
+// The (device, inode) of the directory `path` names, following symlinks;
+// nothing if it does not exist.
+std::optional<std::pair<uint64_t, uint64_t>> DirectoryIdentity(const std::string& path) {
+  struct stat info;
+  if (::stat(path.c_str(), &info) != 0) {
+    if (errno == ENOENT || errno == ENOTDIR) return std::nullopt;
+    throw Error(ErrorKind::kStorage, path,
+                std::string("cannot inspect: ") + std::strerror(errno));
+  }
+  return std::make_pair(static_cast<uint64_t>(info.st_dev), static_cast<uint64_t>(info.st_ino));
 }
 
 // RocksDB's diagnostic log, the LOG file in the queue's directory. RocksDB's
@@ -268,23 +306,45 @@ void ThrowStatus(const std::string& path, const std::string& action,
   throw Error(kind, path, action + ": " + status.ToString());
 }
 
-OpenPathClaim::OpenPathClaim(std::string canonical_path)
-    : canonical_path_(std::move(canonical_path)) {
-  std::lock_guard<std::mutex> lock(ClaimsMutex());
-  if (!Claims().insert(canonical_path_).second) {
-    throw Error(ErrorKind::kAlreadyOpen, canonical_path_,
-                "already opened by this process; share the open queue object between threads");
-  }
+OpenPathClaim::OpenPathClaim(const std::string& path)
+    : path_(path), canonical_path_(CanonicalPath(path)) {
+  ClaimTable& claims = Claims();
+  std::lock_guard<std::mutex> lock(claims.mutex);
+  const auto [held, claimed] = claims.paths.emplace(canonical_path_, OpeningProcess());
+  if (!claimed) throw Error(ErrorKind::kAlreadyOpen, path_, ClaimedDetail(held->second, ""));
+}
+
+void OpenPathClaim::ClaimDirectory() {
+  const std::optional<std::pair<uint64_t, uint64_t>> identity = DirectoryIdentity(path_);
+  if (!identity) throw Error(ErrorKind::kStorage, path_, "the queue's directory is gone");
+  ClaimTable& claims = Claims();
+  std::lock_guard<std::mutex> lock(claims.mutex);
+  const auto [held, claimed] = claims.directories.emplace(*identity, OpeningProcess());
+  if (!claimed) throw Error(ErrorKind::kAlreadyOpen, path_, ClaimedDetail(held->second, ""));
+  holds_directory_ = true;
+  std::tie(device_, inode_) = *identity;
 }
 
 OpenPathClaim::~OpenPathClaim() {
-  std::lock_guard<std::mutex> lock(ClaimsMutex());
-  Claims().erase(canonical_path_);
+  ClaimTable& claims = Claims();
+  std::lock_guard<std::mutex> lock(claims.mutex);
+  claims.paths.erase(canonical_path_);
+  if (holds_directory_) claims.directories.erase({device_, inode_});
 }
 
-bool OpenPathClaim::IsClaimed(const std::string& canonical_path) {
-  std::lock_guard<std::mutex> lock(ClaimsMutex());
-  return Claims().count(canonical_path) != 0;
+void OpenPathClaim::ThrowIfClaimed(const std::string& path, const std::string& action) {
+  const std::optional<std::pair<uint64_t, uint64_t>> identity = DirectoryIdentity(path);
+  ClaimTable& claims = Claims();
+  std::lock_guard<std::mutex> lock(claims.mutex);
+  auto by_path = claims.paths.find(CanonicalPath(path));
+  if (by_path != claims.paths.end()) {
+    throw Error(ErrorKind::kAlreadyOpen, path, ClaimedDetail(by_path->second, action));
+  }
+  if (!identity) return;
+  auto by_directory = claims.directories.find(*identity);
+  if (by_directory != claims.directories.end()) {
+    throw Error(ErrorKind::kAlreadyOpen, path, ClaimedDetail(by_directory->second, action));
+  }
 }
 
 void QueueDatabase::Close() {
@@ -328,6 +388,7 @@ rocksdb::DB* OpenDatabase(const std::string& path, const std::string& directory,
   options.create_if_missing = create;
   options.create_missing_column_families = create;
   rocksdb::DB* db = nullptr;
+  NoteDatabaseOpened();
   rocksdb::Status opened = rocksdb::DB::Open(options, directory, descriptors, handles, &db);
   if (!opened.ok()) {
     if (IsLockError(opened)) {
@@ -412,9 +473,10 @@ QueueDatabase OpenQueueDatabase(const std::string& path, QueueKind kind,
   QueueDatabase result;
   result.path = path;
   // Claimed first, so two opens in this process cannot both create it.
-  result.claim = std::make_unique<OpenPathClaim>(CanonicalPath(path));
+  result.claim = std::make_unique<OpenPathClaim>(path);
   if (!InspectDirectory(path, kind)) CreateQueueDatabase(path, item_families);
   InspectDirectory(path, kind);  // What a concurrent creator made must be this kind too.
+  result.claim->ClaimDirectory();  // Another path to it may be open.
 
   result.block_cache = rocksdb::NewLRUCache(kBlockCacheBytes);
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
@@ -431,9 +493,7 @@ QueueDatabase OpenQueueDatabase(const std::string& path, QueueKind kind,
 void DestroyQueueDatabase(const std::string& path, QueueKind kind) {
   std::error_code error;
   if (!fs::exists(path, error)) return;
-  if (OpenPathClaim::IsClaimed(CanonicalPath(path))) {
-    throw Error(ErrorKind::kAlreadyOpen, path, "cannot remove a queue this process has open");
-  }
+  OpenPathClaim::ThrowIfClaimed(path, "remove");
   std::optional<std::vector<std::string>> names = InspectDirectory(path, kind);
   if (names) {
     rocksdb::Options options(QueueDbOptions(), rocksdb::ColumnFamilyOptions());
@@ -515,6 +575,7 @@ SecondaryQueueDatabase::SecondaryQueueDatabase(const std::string& path,
   // A live primary deletes a write-ahead log once its memtable is flushed,
   // and replaces the MANIFEST now and then: a file listed a moment ago can
   // be gone when the secondary reads it. A second try sees the new set.
+  NoteDatabaseOpened();
   for (int attempt = 0; attempt < 3; ++attempt) {
     families_.clear();
     opened = rocksdb::DB::OpenAsSecondary(options, path, secondary_directory_, descriptors,

@@ -29,21 +29,40 @@ const char* QueueKindName(QueueKind kind);
 [[noreturn]] void ThrowStatus(const std::string& path, const std::string& action,
                               const rocksdb::Status& status);
 
-// Marks a canonical path as open in this process for as long as it lives, so
-// that a second Open in the same process fails with a clear kAlreadyOpen
-// instead of RocksDB's lock error.
+// Marks a queue as open in this process for as long as it lives, so that a
+// second Open in this process fails with a clear kAlreadyOpen instead of
+// RocksDB's lock error, or worse: RocksDB's own lock is per process and
+// per path string, so a second path to the same directory (a symlink, a
+// bind mount) would open it twice and the two would overwrite each
+// other's writes. A claim names the canonical path (which keeps two opens
+// of a path that does not exist yet from both creating it) and, once the
+// directory exists, the directory's identity (device and inode), which
+// every path to it shares. A claim a fork() child inherited stays: the
+// child is told which process holds the queue.
 class OpenPathClaim {
  public:
-  // Throws kAlreadyOpen if the path is claimed.
-  explicit OpenPathClaim(std::string canonical_path);
+  // Claims the canonical spelling of `path`. Throws kAlreadyOpen (naming
+  // `path`) if it is claimed.
+  explicit OpenPathClaim(const std::string& path);
   ~OpenPathClaim();
   OpenPathClaim(const OpenPathClaim&) = delete;
   OpenPathClaim& operator=(const OpenPathClaim&) = delete;
 
-  static bool IsClaimed(const std::string& canonical_path);
+  // Claims the directory `path` names by its identity; call it once the
+  // directory exists. Throws kAlreadyOpen if another claim holds it, or
+  // kStorage if it cannot be inspected.
+  void ClaimDirectory();
+
+  // Throws kAlreadyOpen, saying it cannot `action` ("remove") the queue, if
+  // `path` or the directory it names is claimed.
+  static void ThrowIfClaimed(const std::string& path, const std::string& action);
 
  private:
-  std::string canonical_path_;
+  const std::string path_;
+  const std::string canonical_path_;
+  bool holds_directory_ = false;
+  uint64_t device_ = 0;
+  uint64_t inode_ = 0;
 };
 
 // An open database and its column families, in the order they were asked for.

@@ -17,6 +17,7 @@ enum class ErrorKind {
   kInvalidArgument,  // An argument or option is out of range.
   kClosed,           // The queue was closed.
   kNotOutstanding,   // An ack queue's id is not handed out (AckQueue::Ack).
+  kForkedProcess,    // The queue was opened by the process this one was fork()ed from.
 };
 
 // What went wrong, and to which queue. what() reads "KIND: PATH: DETAIL",
