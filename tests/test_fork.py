@@ -239,23 +239,33 @@ def test_submitted_but_unfinished_operation_in_child_raises(tmp_path):
     q.close()
 
 
-def test_child_cannot_open_what_the_parent_has_open(tmp_path):
+@pytest.mark.parametrize(
+    ("name", "remove"),
+    [
+        ("Queue", rocksq.remove_queue),
+        ("AckQueue", rocksq.remove_ack_queue),
+        ("MpmcQueue", rocksq.remove_mpmc_queue),
+    ],
+)
+def test_child_opens_what_the_parent_had_open_once_it_is_closed(tmp_path, name, remove):
+    """Refused while the parent holds it (naming the parent), opened once the parent closed it."""
+    face = FACES[name]
     path = tmp_path / "q"
-    q = rocksq.Queue(path)
-    q.put(b"parent's")
+    q = face.open(path)
+    face.fill(q)
     closed_read, closed_write = os.pipe()
 
     def child():
         with pytest.raises(rocksq.QueueAlreadyOpen, match=r"fork\(\)") as refused:
-            rocksq.Queue(path)
+            face.open(path)
         assert str(os.getppid()) in str(refused.value)
-        # Still refused once the parent closed it: RocksDB's record of the
-        # parent's lock lives in the memory this child copied.
-        os.read(closed_read, 1)
-        with pytest.raises(rocksq.QueueAlreadyOpen, match=r"even after"):
-            rocksq.Queue(path)
-        with pytest.raises(rocksq.QueueAlreadyOpen):
-            rocksq.remove_queue(path)
+        with pytest.raises(rocksq.QueueAlreadyOpen, match=r"fork\(\)"):
+            remove(path)
+        os.read(closed_read, 1)  # The parent closed it.
+        own = face.open(path)
+        assert face.stored(own) == 3
+        face.fill(own)
+        own.close()
 
     pid = os.fork()
     if pid == 0:
@@ -263,15 +273,16 @@ def test_child_cannot_open_what_the_parent_has_open(tmp_path):
         try:
             child()
             code = 0
-        except BaseException as error:  # noqa: BLE001
+        except BaseException as error:  # noqa: BLE001 - reported, then the child ends
             print(f"child failed: {error!r}", file=sys.stderr, flush=True)
         finally:
             os._exit(code)
     q.close()
     os.write(closed_write, b"x")
     assert wait_bounded(pid) == 0
-    with rocksq.Queue(path) as q:
-        assert q.get_nowait() == b"parent's"
+    reopened = face.open(path)
+    assert face.stored(reopened) == 6
+    reopened.close()
 
 
 def test_child_opens_a_queue_closed_before_the_fork(tmp_path):

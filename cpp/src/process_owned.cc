@@ -220,6 +220,8 @@ std::unique_ptr<AckQueue> OwnedByThisProcess(std::unique_ptr<AckQueue> queue) {
   return std::make_unique<ProcessOwnedAck>(std::move(queue));
 }
 
+uint64_t ForkGeneration() noexcept { return fork_generation.load(std::memory_order_relaxed); }
+
 void NoteDatabaseOpened() noexcept {
   RegisterForkHandler();
   database_opened.store(true, std::memory_order_relaxed);

@@ -22,6 +22,10 @@ std::unique_ptr<FifoQueue> OwnedByThisProcess(std::unique_ptr<FifoQueue> queue);
 std::unique_ptr<MpmcQueue> OwnedByThisProcess(std::unique_ptr<MpmcQueue> queue);
 std::unique_ptr<AckQueue> OwnedByThisProcess(std::unique_ptr<AckQueue> queue);
 
+// How many fork()s separate this process from the first one that used
+// RocksQ: 0 there, 1 in its children, 2 in theirs.
+uint64_t ForkGeneration() noexcept;
+
 // Called before RocksQ opens any RocksDB database: from then on RocksDB's
 // process-wide thread pools may have threads, and a fork() child of this
 // process ends through ExitSkippingStaticDestructors (process.cc).

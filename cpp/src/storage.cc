@@ -80,21 +80,65 @@ ClaimTable& Claims() {
   return table;
 }
 
-// Why a claimed queue cannot be opened (or `action`ed) here.
-std::string ClaimedDetail(const OpeningProcess& holder, const std::string& action) {
-  if (holder.IsCurrent()) {
-    return action.empty()
-               ? "already opened by this process; share the open queue object between threads"
-               : "cannot " + action + " a queue this process has open";
+// Why a queue this process has open cannot be opened (or `action`ed) again.
+std::string ClaimedDetail(const std::string& action) {
+  return action.empty()
+             ? "already opened by this process; share the open queue object between threads"
+             : "cannot " + action + " a queue this process has open";
+}
+
+// Takes the claim `key` in `claims` for this process; throws kAlreadyOpen
+// if this process holds it. A claim a fork() child inherited is an
+// ancestor's: this process has no such queue open, so it takes the claim
+// over, keeping the ancestor's in `*displaced` (to put back when it is
+// released: the queue may still be open there), and leaves it to the
+// operating system's lock, which a child does not inherit, to refuse the
+// queue while the ancestor holds it.
+template <typename Key>
+void TakeClaim(std::map<Key, OpeningProcess>& claims, const Key& key, const std::string& path,
+               std::optional<OpeningProcess>* displaced) {
+  const auto [held, claimed] = claims.emplace(key, OpeningProcess());
+  if (claimed) return;
+  if (held->second.IsCurrent()) throw Error(ErrorKind::kAlreadyOpen, path, ClaimedDetail(""));
+  *displaced = held->second;
+  held->second = OpeningProcess();
+}
+
+// Releases the claim `key`, putting back the ancestor's it displaced.
+template <typename Key>
+void ReleaseClaim(std::map<Key, OpeningProcess>& claims, const Key& key,
+                  const std::optional<OpeningProcess>& displaced) {
+  if (displaced) {
+    claims.insert_or_assign(key, *displaced);
+  } else {
+    claims.erase(key);
   }
-  // RocksDB keeps the files it locked in a set in memory, which the child
-  // copied with the parent's lock in it; only a new process starts empty.
-  return "the queue is open in process " + std::to_string(holder.pid()) +
-         ", which this process was created from by fork(); this process cannot " +
-         (action.empty() ? std::string("open") : action) +
-         " it, even after that process closes it (RocksDB's record of the lock was copied "
-         "into this process): open the queue in a process started with multiprocessing's "
-         "'spawn' or 'forkserver' method, or close it before the fork";
+}
+
+// The name under which RocksDB is given the directory `path`. RocksDB
+// remembers the LOCK files a process holds by name, in a process-wide set
+// that a fork() child copies and nothing ever empties of the parent's
+// entries: the child's own open of a queue its parent had open at the fork
+// would fail for ever, even after the parent closed it. So a process
+// created by fork() names the directory with one "/." per fork since the
+// first process that used RocksQ: the same directory, under a name no
+// ancestor used. The operating system's lock, which a child does not
+// inherit, still refuses the queue while another process holds it.
+std::string RocksDbDirectory(const std::string& path) {
+  std::string spelled = path;
+  for (uint64_t forks = ForkGeneration(); forks > 0; --forks) spelled += "/.";
+  return spelled;
+}
+
+// The error for a queue RocksDB found locked by another process after this
+// one took over a claim inherited from process `ancestor`.
+Error LockedByAncestor(const std::string& path, int ancestor, const std::string& action) {
+  return Error(ErrorKind::kAlreadyOpen, path,
+               "cannot " + action + ": locked by another process; process " +
+                   std::to_string(ancestor) +
+                   ", which this process was created from by fork(), had it open at the fork: " +
+                   action + " it after that process closes it, or in a process started with "
+                   "multiprocessing's 'spawn' or 'forkserver' method");
 }
 
 // The (device, inode) of the directory `path` names, following symlinks;
@@ -310,8 +354,12 @@ OpenPathClaim::OpenPathClaim(const std::string& path)
     : path_(path), canonical_path_(CanonicalPath(path)) {
   ClaimTable& claims = Claims();
   std::lock_guard<std::mutex> lock(claims.mutex);
-  const auto [held, claimed] = claims.paths.emplace(canonical_path_, OpeningProcess());
-  if (!claimed) throw Error(ErrorKind::kAlreadyOpen, path_, ClaimedDetail(held->second, ""));
+  TakeClaim(claims.paths, canonical_path_, path_, &displaced_path_claim_);
+}
+
+int OpenPathClaim::inherited_from() const {
+  if (displaced_directory_claim_) return displaced_directory_claim_->pid();
+  return displaced_path_claim_ ? displaced_path_claim_->pid() : 0;
 }
 
 void OpenPathClaim::ClaimDirectory() {
@@ -319,8 +367,7 @@ void OpenPathClaim::ClaimDirectory() {
   if (!identity) throw Error(ErrorKind::kStorage, path_, "the queue's directory is gone");
   ClaimTable& claims = Claims();
   std::lock_guard<std::mutex> lock(claims.mutex);
-  const auto [held, claimed] = claims.directories.emplace(*identity, OpeningProcess());
-  if (!claimed) throw Error(ErrorKind::kAlreadyOpen, path_, ClaimedDetail(held->second, ""));
+  TakeClaim(claims.directories, *identity, path_, &displaced_directory_claim_);
   holds_directory_ = true;
   std::tie(device_, inode_) = *identity;
 }
@@ -328,23 +375,28 @@ void OpenPathClaim::ClaimDirectory() {
 OpenPathClaim::~OpenPathClaim() {
   ClaimTable& claims = Claims();
   std::lock_guard<std::mutex> lock(claims.mutex);
-  claims.paths.erase(canonical_path_);
-  if (holds_directory_) claims.directories.erase({device_, inode_});
+  ReleaseClaim(claims.paths, canonical_path_, displaced_path_claim_);
+  if (holds_directory_) {
+    ReleaseClaim(claims.directories, {device_, inode_}, displaced_directory_claim_);
+  }
 }
 
-void OpenPathClaim::ThrowIfClaimed(const std::string& path, const std::string& action) {
+int OpenPathClaim::ThrowIfClaimed(const std::string& path, const std::string& action) {
   const std::optional<std::pair<uint64_t, uint64_t>> identity = DirectoryIdentity(path);
   ClaimTable& claims = Claims();
   std::lock_guard<std::mutex> lock(claims.mutex);
+  int inherited_from = 0;
+  auto check = [&](const OpeningProcess& holder) {
+    if (holder.IsCurrent()) throw Error(ErrorKind::kAlreadyOpen, path, ClaimedDetail(action));
+    inherited_from = holder.pid();
+  };
   auto by_path = claims.paths.find(CanonicalPath(path));
-  if (by_path != claims.paths.end()) {
-    throw Error(ErrorKind::kAlreadyOpen, path, ClaimedDetail(by_path->second, action));
+  if (by_path != claims.paths.end()) check(by_path->second);
+  if (identity) {
+    auto by_directory = claims.directories.find(*identity);
+    if (by_directory != claims.directories.end()) check(by_directory->second);
   }
-  if (!identity) return;
-  auto by_directory = claims.directories.find(*identity);
-  if (by_directory != claims.directories.end()) {
-    throw Error(ErrorKind::kAlreadyOpen, path, ClaimedDetail(by_directory->second, action));
-  }
+  return inherited_from;
 }
 
 void QueueDatabase::Close() {
@@ -480,8 +532,16 @@ QueueDatabase OpenQueueDatabase(const std::string& path, QueueKind kind,
 
   result.block_cache = rocksdb::NewLRUCache(kBlockCacheBytes);
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
-  result.db.reset(OpenDatabase(path, path, item_families, result.block_cache,
-                               /*create=*/false, &handles));
+  const int ancestor = result.claim->inherited_from();
+  try {
+    result.db.reset(OpenDatabase(path, RocksDbDirectory(path), item_families,
+                                 result.block_cache, /*create=*/false, &handles));
+  } catch (const Error& error) {
+    if (error.kind() == ErrorKind::kAlreadyOpen && ancestor != 0) {
+      throw LockedByAncestor(path, ancestor, "open");
+    }
+    throw;
+  }
   // handles[0] is the default family, which DB owns and closes itself.
   rocksdb::DB* db = result.db.get();
   db->DestroyColumnFamilyHandle(handles[0]);
@@ -493,7 +553,7 @@ QueueDatabase OpenQueueDatabase(const std::string& path, QueueKind kind,
 void DestroyQueueDatabase(const std::string& path, QueueKind kind) {
   std::error_code error;
   if (!fs::exists(path, error)) return;
-  OpenPathClaim::ThrowIfClaimed(path, "remove");
+  const int ancestor = OpenPathClaim::ThrowIfClaimed(path, "remove");
   std::optional<std::vector<std::string>> names = InspectDirectory(path, kind);
   if (names) {
     rocksdb::Options options(QueueDbOptions(), rocksdb::ColumnFamilyOptions());
@@ -504,8 +564,10 @@ void DestroyQueueDatabase(const std::string& path, QueueKind kind) {
     }
     // DestroyDB takes the database's lock first, so it fails if another
     // process has the queue open.
-    rocksdb::Status destroyed = rocksdb::DestroyDB(path, options, descriptors);
+    rocksdb::Status destroyed =
+        rocksdb::DestroyDB(RocksDbDirectory(path), options, descriptors);
     if (!destroyed.ok()) {
+      if (IsLockError(destroyed) && ancestor != 0) throw LockedByAncestor(path, ancestor, "remove");
       if (IsLockError(destroyed)) {
         throw Error(ErrorKind::kAlreadyOpen, path,
                     "cannot remove: locked by another process (" + destroyed.ToString() + ")");
