@@ -123,6 +123,7 @@ class Queue(SizedFace):
 
         Raises ValueError if called more times than there were items.
         """
+        self._queue.check_process()  # The count is the opening process's.
         with self._all_tasks_done:
             if self._unfinished_tasks <= 0:
                 raise ValueError("task_done() called too many times")
@@ -132,6 +133,8 @@ class Queue(SizedFace):
 
     def join(self) -> None:
         """Blocks until every item has been taken and marked done with task_done()."""
+        # In a fork() child nothing would ever mark the parent's items done.
+        self._queue.check_process()
         with self._all_tasks_done:
             while self._unfinished_tasks:
                 self._all_tasks_done.wait()

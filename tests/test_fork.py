@@ -15,6 +15,7 @@ import asyncio
 import gc
 import multiprocessing
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -224,6 +225,24 @@ def test_dropping_an_inherited_queue_in_the_child_leaves_it_alone(tmp_path, name
     reopened.close()
 
 
+def test_queue_join_and_task_done_in_child_raise(tmp_path):
+    """rocksq.Queue's task count lives in Python: nothing in the child would finish a join()."""
+    q = rocksq.Queue(tmp_path / "q")
+    q.put(b"unfinished")
+
+    def child():
+        with pytest.raises(rocksq.ForkedProcessError):
+            q.join()
+        with pytest.raises(rocksq.ForkedProcessError):
+            q.task_done()
+
+    assert in_child(child) == 0
+    q.get_nowait()
+    q.task_done()
+    q.join()
+    q.close()
+
+
 def test_submitted_but_unfinished_operation_in_child_raises(tmp_path):
     q = rocksq.nonblocking.PersistentQueueWithCapacity(tmp_path / "q")
     q.push(numbered(3)).get()
@@ -253,15 +272,19 @@ def test_child_opens_what_the_parent_had_open_once_it_is_closed(tmp_path, name, 
     path = tmp_path / "q"
     q = face.open(path)
     face.fill(q)
-    closed_read, closed_write = os.pipe()
+    tried_read, tried_write = os.pipe()  # The child tried while the parent held it.
+    closed_read, closed_write = os.pipe()  # Then the parent closed it.
 
     def child():
-        with pytest.raises(rocksq.QueueAlreadyOpen, match=r"fork\(\)") as refused:
-            face.open(path)
-        assert str(os.getppid()) in str(refused.value)
-        with pytest.raises(rocksq.QueueAlreadyOpen, match=r"fork\(\)"):
-            remove(path)
-        os.read(closed_read, 1)  # The parent closed it.
+        try:
+            with pytest.raises(rocksq.QueueAlreadyOpen, match=r"fork\(\)") as refused:
+                face.open(path)
+            assert str(os.getppid()) in str(refused.value)
+            with pytest.raises(rocksq.QueueAlreadyOpen, match=r"fork\(\)"):
+                remove(path)
+        finally:
+            os.write(tried_write, b"x")
+        os.read(closed_read, 1)
         own = face.open(path)
         assert face.stored(own) == 3
         face.fill(own)
@@ -277,9 +300,12 @@ def test_child_opens_what_the_parent_had_open_once_it_is_closed(tmp_path, name, 
             print(f"child failed: {error!r}", file=sys.stderr, flush=True)
         finally:
             os._exit(code)
+    assert select.select([tried_read], [], [], WAIT_SECONDS)[0]
     q.close()
     os.write(closed_write, b"x")
     assert wait_bounded(pid) == 0
+    for fd in (tried_read, tried_write, closed_read, closed_write):
+        os.close(fd)
     reopened = face.open(path)
     assert face.stored(reopened) == 6
     reopened.close()

@@ -436,9 +436,10 @@ class PendingOperation {
   PendingOperation& operator=(const PendingOperation&) = delete;
   ~PendingOperation() {
     if (!outcome_) return;  // Moved from.
-    if (!outcome_->Finished() && !outcome_->process.IsCurrent()) {
-      // A fork() child: nothing will finish it, and its condition variable
-      // may have had waiters in the parent; leak it untouched.
+    if (!outcome_->process.IsCurrent()) {
+      // A fork() child: nothing finishes an operation here, and its mutex
+      // and condition variable may have been in use in the parent; leak it
+      // untouched.
       new std::shared_ptr<Outcome>(std::move(outcome_));
       return;
     }
@@ -607,6 +608,10 @@ void DefChangeFdAndWorker(nb::class_<Holder>& queue_class, const char* set_chang
   queue_class
       .def("set_change_fd", &ChangeNotifier::Attach<Holder>, nb::arg("fd").none(),
            set_change_fd_doc)
+      .def("check_process",
+           [](const Holder& queue) { queue.process.Check(queue->Path()); },
+           "Raises ForkedProcessError in a child fork() created after the queue was\n"
+           "opened; for faces whose calls do not all reach the core.")
       .def("arm_change_fd",
            [](Holder& queue) {
              if (queue.notifier) queue.notifier->Arm();

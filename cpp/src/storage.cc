@@ -1,6 +1,7 @@
 #include "storage.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -77,6 +78,11 @@ struct ClaimTable {
 
 ClaimTable& Claims() {
   static ClaimTable table;
+  // Held across fork(), so that a child never inherits it locked by a
+  // thread that does not exist there (its opens would wait for ever).
+  static const bool guarded_across_fork = ::pthread_atfork(
+      [] { table.mutex.lock(); }, [] { table.mutex.unlock(); }, [] { table.mutex.unlock(); }) == 0;
+  (void)guarded_across_fork;
   return table;
 }
 

@@ -8,6 +8,7 @@
 #include "rocksq/rocksq.h"
 
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/wait.h>
@@ -165,7 +166,9 @@ TEST_F(ForkTest, ChildOfAProcessThatUsedRocksDbExitsWithItsStatus) {
 TEST_F(ForkTest, ChildOpensWhatTheParentHadOpenOnceItIsClosed) {
   auto queue = rocksq::FifoQueue::Open(QueuePath());
   queue->Push("from the parent");
-  int closed[2];
+  int tried[2];  // The child tried while the parent held the queue.
+  int closed[2];  // Then the parent closed it.
+  ASSERT_EQ(::pipe(tried), 0);
   ASSERT_EQ(::pipe(closed), 0);
   const pid_t child = ::fork();
   if (child == 0) {
@@ -180,7 +183,8 @@ TEST_F(ForkTest, ChildOpensWhatTheParentHadOpenOnceItIsClosed) {
         status = 2;
       }
     }
-    char byte;
+    char byte = 'x';
+    if (::write(tried[1], &byte, 1) != 1) status = 5;
     if (status == 0 && ::read(closed[0], &byte, 1) == 1) {
       try {
         auto own = rocksq::FifoQueue::Open(QueuePath());
@@ -193,11 +197,12 @@ TEST_F(ForkTest, ChildOpensWhatTheParentHadOpenOnceItIsClosed) {
     }
     ::_exit(status);
   }
+  pollfd child_tried{tried[0], POLLIN, 0};
+  EXPECT_EQ(::poll(&child_tried, 1, 20'000), 1);
   queue->Close();
   ASSERT_EQ(::write(closed[1], "x", 1), 1);
   EXPECT_EQ(WaitBounded(child), 0);
-  ::close(closed[0]);
-  ::close(closed[1]);
+  for (int fd : {tried[0], tried[1], closed[0], closed[1]}) ::close(fd);
   queue = rocksq::FifoQueue::Open(QueuePath());
   ASSERT_EQ(queue->Len(), 1u);
   EXPECT_EQ(queue->Pop(1).ToString(0), "from the child");
