@@ -12,14 +12,13 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <ctime>
 #include <random>
 #include <filesystem>
-#include <cstring>
 #include <map>
 #include <mutex>
 #include <optional>
-#include <set>
 #include <tuple>
 #include <utility>
 #include <system_error>
