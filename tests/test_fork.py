@@ -33,7 +33,12 @@ import rocksq.nonblocking
 
 WAIT_SECONDS = 30
 
-pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
+pytestmark = [
+    pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()"),
+    # Python 3.12+ warns that a process with threads (an open queue has
+    # some) forks; forking one is what these tests are about.
+    pytest.mark.filterwarnings("ignore:.*is multi-threaded, use of fork:DeprecationWarning"),
+]
 
 
 def wait_bounded(pid: int, seconds: float = WAIT_SECONDS) -> int | None:
@@ -380,3 +385,15 @@ def test_forked_child_exits_promptly_with_its_status(tmp_path, face, state):
     result = run_python(["-c", EXIT_SCRIPT, str(tmp_path / "q"), face, state], cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[0, 3, 0, 5]", result.stderr
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="Python 3.12 added the warning")
+@pytest.mark.filterwarnings("default")
+def test_python_warns_when_a_process_with_an_open_queue_forks(tmp_path):
+    """As docs/multiprocessing.rst says: an open queue has threads, and Python 3.12+ warns."""
+    with rocksq.Queue(tmp_path / "q"):
+        with pytest.warns(DeprecationWarning, match="multi-threaded"):
+            pid = os.fork()
+            if pid == 0:
+                os._exit(0)
+        assert wait_bounded(pid) == 0
