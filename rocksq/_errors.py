@@ -91,7 +91,7 @@ class NotOutstanding(RocksQError, KeyError):
 
 
 class ForkedProcessError(RocksQError):
-    """Raised by any call on a queue in a child process that fork() created after the queue was opened.
+    """Raised by any call on a queue in a child that fork() created after the queue was opened.
 
     A queue belongs to the process that opened it: the child has a copy of
     the object but none of its threads, and two processes writing one

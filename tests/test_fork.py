@@ -11,7 +11,6 @@ hanging the suite.
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import multiprocessing
 import os
@@ -150,16 +149,24 @@ FACES = {
         lambda q: q.pop(3),
         lambda q: q.len.get().len,
     ),
-    "Queue": Face(rocksq.Queue, lambda q: q.put_many(numbered(3)), lambda q: q.get_nowait(),
-                  lambda q: q.qsize()),
+    "Queue": Face(
+        rocksq.Queue,
+        lambda q: q.put_many(numbered(3)),
+        lambda q: q.get_nowait(),
+        lambda q: q.qsize(),
+    ),
     "aio": Face(
         rocksq.aio.Queue,
         lambda q: [q.put_nowait(item) for item in numbered(3)],
         lambda q: q.get_nowait(),
         lambda q: q.qsize(),
     ),
-    "AckQueue": Face(rocksq.AckQueue, lambda q: q.put_many(numbered(3)),
-                     lambda q: q.get_nowait(), lambda q: q.qsize()),
+    "AckQueue": Face(
+        rocksq.AckQueue,
+        lambda q: q.put_many(numbered(3)),
+        lambda q: q.get_nowait(),
+        lambda q: q.qsize(),
+    ),
     "aio.AckQueue": Face(
         rocksq.aio.AckQueue,
         lambda q: [q.put_nowait(item) for item in numbered(3)],
