@@ -1,6 +1,8 @@
 #include "storage.h"
 
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <sys/file.h>
@@ -11,12 +13,15 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <mutex>
 #include <optional>
-#include <set>
+#include <tuple>
+#include <utility>
 #include <system_error>
 
 #include "rocksdb/cache.h"
@@ -25,6 +30,8 @@
 #include "ack_log.h"
 #include "cursor_file.h"
 #include "file_io.h"
+#include "process_owned.h"
+#include "rocksq/process.h"
 
 namespace rocksq {
 namespace fs = std::filesystem;
@@ -64,14 +71,95 @@ std::optional<QueueKind> KindOfFamilies(const std::vector<std::string>& names) {
   return std::nullopt;
 }
 
-std::mutex& ClaimsMutex() {
-  static std::mutex mutex;
-  return mutex;
+// The queues open in this process (see OpenPathClaim), each with the
+// process that opened it: in a fork() child, the parent.
+struct ClaimTable {
+  std::mutex mutex;
+  std::map<std::string, OpeningProcess> paths;
+  std::map<std::pair<uint64_t, uint64_t>, OpeningProcess> directories;  // (device, inode)
+};
+
+ClaimTable& Claims() {
+  static ClaimTable table;
+  // Held across fork(), so that a child never inherits it locked by a
+  // thread that does not exist there (its opens would wait for ever).
+  static const bool guarded_across_fork = ::pthread_atfork(
+      [] { table.mutex.lock(); }, [] { table.mutex.unlock(); }, [] { table.mutex.unlock(); }) == 0;
+  (void)guarded_across_fork;
+  return table;
 }
 
-std::set<std::string>& Claims() {
-  static std::set<std::string> claims;
-  return claims;
+// Why a queue this process has open cannot be opened (or `action`ed) again.
+std::string ClaimedDetail(const std::string& action) {
+  return action.empty()
+             ? "already opened by this process; share the open queue object between threads"
+             : "cannot " + action + " a queue this process has open";
+}
+
+// Takes the claim `key` in `claims` for this process; throws kAlreadyOpen
+// if this process holds it. A claim a fork() child inherited is an
+// ancestor's: this process has no such queue open, so it takes the claim
+// over, keeping the ancestor's in `*displaced` (to put back when it is
+// released: the queue may still be open there), and leaves it to the
+// operating system's lock, which a child does not inherit, to refuse the
+// queue while the ancestor holds it.
+template <typename Key>
+void TakeClaim(std::map<Key, OpeningProcess>& claims, const Key& key, const std::string& path,
+               std::optional<OpeningProcess>* displaced) {
+  const auto [held, claimed] = claims.emplace(key, OpeningProcess());
+  if (claimed) return;
+  if (held->second.IsCurrent()) throw Error(ErrorKind::kAlreadyOpen, path, ClaimedDetail(""));
+  *displaced = held->second;
+  held->second = OpeningProcess();
+}
+
+// Releases the claim `key`, putting back the ancestor's it displaced.
+template <typename Key>
+void ReleaseClaim(std::map<Key, OpeningProcess>& claims, const Key& key,
+                  const std::optional<OpeningProcess>& displaced) {
+  if (displaced) {
+    claims.insert_or_assign(key, *displaced);
+  } else {
+    claims.erase(key);
+  }
+}
+
+// The name under which RocksDB is given the directory `path`. RocksDB
+// remembers the LOCK files a process holds by name, in a process-wide set
+// that a fork() child copies and nothing ever empties of the parent's
+// entries: the child's own open of a queue its parent had open at the fork
+// would fail for ever, even after the parent closed it. So a process
+// created by fork() names the directory with one "/." per fork since the
+// first process that used RocksQ: the same directory, under a name no
+// ancestor used. The operating system's lock, which a child does not
+// inherit, still refuses the queue while another process holds it.
+std::string RocksDbDirectory(const std::string& path) {
+  std::string spelled = path;
+  for (uint64_t forks = ForkGeneration(); forks > 0; --forks) spelled += "/.";
+  return spelled;
+}
+
+// The error for a queue RocksDB found locked by another process after this
+// one took over a claim inherited from process `ancestor`.
+Error LockedByAncestor(const std::string& path, int ancestor, const std::string& action) {
+  return Error(ErrorKind::kAlreadyOpen, path,
+               "cannot " + action + ": locked by another process; process " +
+                   std::to_string(ancestor) +
+                   ", which this process was created from by fork(), had it open at the fork: " +
+                   action + " it after that process closes it, or in a process started with "
+                   "multiprocessing's 'spawn' or 'forkserver' method");
+}
+
+// The (device, inode) of the directory `path` names, following symlinks;
+// nothing if it does not exist.
+std::optional<std::pair<uint64_t, uint64_t>> DirectoryIdentity(const std::string& path) {
+  struct stat info;
+  if (::stat(path.c_str(), &info) != 0) {
+    if (errno == ENOENT || errno == ENOTDIR) return std::nullopt;
+    throw Error(ErrorKind::kStorage, path,
+                std::string("cannot inspect: ") + std::strerror(errno));
+  }
+  return std::make_pair(static_cast<uint64_t>(info.st_dev), static_cast<uint64_t>(info.st_ino));
 }
 
 // RocksDB's diagnostic log, the LOG file in the queue's directory. RocksDB's
@@ -413,23 +501,53 @@ void ThrowStatus(const std::string& path, const std::string& action,
   throw Error(kind, path, action + ": " + status.ToString());
 }
 
-OpenPathClaim::OpenPathClaim(std::string canonical_path)
-    : canonical_path_(std::move(canonical_path)) {
-  std::lock_guard<std::mutex> lock(ClaimsMutex());
-  if (!Claims().insert(canonical_path_).second) {
-    throw Error(ErrorKind::kAlreadyOpen, canonical_path_,
-                "already opened by this process; share the open queue object between threads");
-  }
+OpenPathClaim::OpenPathClaim(const std::string& path)
+    : path_(path), canonical_path_(CanonicalPath(path)) {
+  ClaimTable& claims = Claims();
+  std::lock_guard<std::mutex> lock(claims.mutex);
+  TakeClaim(claims.paths, canonical_path_, path_, &displaced_path_claim_);
+}
+
+int OpenPathClaim::inherited_from() const {
+  if (displaced_directory_claim_) return displaced_directory_claim_->pid();
+  return displaced_path_claim_ ? displaced_path_claim_->pid() : 0;
+}
+
+void OpenPathClaim::ClaimDirectory() {
+  const std::optional<std::pair<uint64_t, uint64_t>> identity = DirectoryIdentity(path_);
+  if (!identity) throw Error(ErrorKind::kStorage, path_, "the queue's directory is gone");
+  ClaimTable& claims = Claims();
+  std::lock_guard<std::mutex> lock(claims.mutex);
+  TakeClaim(claims.directories, *identity, path_, &displaced_directory_claim_);
+  holds_directory_ = true;
+  std::tie(device_, inode_) = *identity;
 }
 
 OpenPathClaim::~OpenPathClaim() {
-  std::lock_guard<std::mutex> lock(ClaimsMutex());
-  Claims().erase(canonical_path_);
+  ClaimTable& claims = Claims();
+  std::lock_guard<std::mutex> lock(claims.mutex);
+  ReleaseClaim(claims.paths, canonical_path_, displaced_path_claim_);
+  if (holds_directory_) {
+    ReleaseClaim(claims.directories, {device_, inode_}, displaced_directory_claim_);
+  }
 }
 
-bool OpenPathClaim::IsClaimed(const std::string& canonical_path) {
-  std::lock_guard<std::mutex> lock(ClaimsMutex());
-  return Claims().count(canonical_path) != 0;
+int OpenPathClaim::ThrowIfClaimed(const std::string& path, const std::string& action) {
+  const std::optional<std::pair<uint64_t, uint64_t>> identity = DirectoryIdentity(path);
+  ClaimTable& claims = Claims();
+  std::lock_guard<std::mutex> lock(claims.mutex);
+  int inherited_from = 0;
+  auto check = [&](const OpeningProcess& holder) {
+    if (holder.IsCurrent()) throw Error(ErrorKind::kAlreadyOpen, path, ClaimedDetail(action));
+    inherited_from = holder.pid();
+  };
+  auto by_path = claims.paths.find(CanonicalPath(path));
+  if (by_path != claims.paths.end()) check(by_path->second);
+  if (identity) {
+    auto by_directory = claims.directories.find(*identity);
+    if (by_directory != claims.directories.end()) check(by_directory->second);
+  }
+  return inherited_from;
 }
 
 void QueueDatabase::Close() {
@@ -469,6 +587,7 @@ rocksdb::DB* OpenDatabase(const std::string& path, const std::string& directory,
   options.create_if_missing = create;
   options.create_missing_column_families = create;
   rocksdb::DB* db = nullptr;
+  NoteDatabaseOpened();
   rocksdb::Status opened = rocksdb::DB::Open(options, directory, descriptors, handles, &db);
   if (!opened.ok()) {
     if (IsLockError(opened)) {
@@ -534,7 +653,7 @@ void RemoveQueueFiles(const std::string& path) {
   options.info_log = std::make_shared<SilentLog>();
   // DestroyDB takes the database's lock first, so it fails if another
   // process has the queue open.
-  rocksdb::Status destroyed = rocksdb::DestroyDB(path, options);
+  rocksdb::Status destroyed = rocksdb::DestroyDB(RocksDbDirectory(path), options);
   if (!destroyed.ok()) {
     if (IsLockError(destroyed)) {
       throw Error(ErrorKind::kAlreadyOpen, path,
@@ -556,7 +675,7 @@ void CreateQueueInPlace(const std::string& path, QueueKind kind,
   WriteMarker(path, kCreatingMarker, kind);
   try {
     std::vector<rocksdb::ColumnFamilyHandle*> handles;
-    std::unique_ptr<rocksdb::DB> db(OpenDatabase(path, path, item_families,
+    std::unique_ptr<rocksdb::DB> db(OpenDatabase(path, RocksDbDirectory(path), item_families,
                                                  rocksdb::NewLRUCache(kBlockCacheBytes),
                                                  /*create=*/true, &handles));
     // RocksDB asserts (and Debian's build aborts) if a handle outlives its
@@ -658,12 +777,14 @@ std::unique_ptr<DirectoryLock> PrepareQueueDirectory(const std::string& path, Qu
   ThrowKeptChanging(path);
 }
 
-// Throws kAlreadyOpen if a process holds the database's lock.
-void CheckNotOpenElsewhere(const std::string& path) {
+// Throws kAlreadyOpen if a process holds the database's lock; `ancestor` is
+// the process this one inherited a claim of the queue from, if any.
+void CheckNotOpenElsewhere(const std::string& path, int ancestor) {
   rocksdb::Env* env = rocksdb::Env::Default();
   rocksdb::FileLock* lock = nullptr;
-  rocksdb::Status locked = env->LockFile(path + "/LOCK", &lock);
+  rocksdb::Status locked = env->LockFile(RocksDbDirectory(path) + "/LOCK", &lock);
   if (!locked.ok()) {
+    if (IsLockError(locked) && ancestor != 0) throw LockedByAncestor(path, ancestor, "remove");
     if (IsLockError(locked)) {
       throw Error(ErrorKind::kAlreadyOpen, path,
                   "cannot remove: locked by another process (" + locked.ToString() + ")");
@@ -680,15 +801,20 @@ QueueDatabase OpenQueueDatabase(const std::string& path, QueueKind kind,
   QueueDatabase result;
   result.path = path;
   // Claimed first, so two opens in this process cannot both create it.
-  result.claim = std::make_unique<OpenPathClaim>(CanonicalPath(path));
+  result.claim = std::make_unique<OpenPathClaim>(path);
   const std::unique_ptr<DirectoryLock> lock = PrepareQueueDirectory(path, kind, item_families);
+  result.claim->ClaimDirectory();  // Another path to it may be open.
 
   result.block_cache = rocksdb::NewLRUCache(kBlockCacheBytes);
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  const int ancestor = result.claim->inherited_from();
   try {
-    result.db.reset(OpenDatabase(path, path, item_families, result.block_cache,
-                                 /*create=*/false, &handles));
+    result.db.reset(OpenDatabase(path, RocksDbDirectory(path), item_families,
+                                 result.block_cache, /*create=*/false, &handles));
   } catch (const Error& error) {
+    if (error.kind() == ErrorKind::kAlreadyOpen && ancestor != 0) {
+      throw LockedByAncestor(path, ancestor, "open");
+    }
     // Nobody holds the database now: its column families can be read
     // safely, and say better what is wrong if they are not the queue's.
     if (error.kind() != ErrorKind::kAlreadyOpen) CheckFamiliesKind(path, kind, /*marked=*/true);
@@ -706,9 +832,7 @@ QueueDatabase OpenQueueDatabase(const std::string& path, QueueKind kind,
 // with the directory locked and nobody holding the database, `rocksq.queue`
 // becomes `rocksq.creating`, then the queue's files go, the marker last.
 void DestroyQueueDatabase(const std::string& path, QueueKind kind) {
-  if (OpenPathClaim::IsClaimed(CanonicalPath(path))) {
-    throw Error(ErrorKind::kAlreadyOpen, path, "cannot remove a queue this process has open");
-  }
+  const int ancestor = OpenPathClaim::ThrowIfClaimed(path, "remove");
   for (int attempt = 0; attempt < kMaxDirectoryAttempts; ++attempt) {
     if (Classify(path) == DirectoryState::kMissing) return;
     DirectoryLock lock(path, /*exclusive=*/true);
@@ -728,7 +852,7 @@ void DestroyQueueDatabase(const std::string& path, QueueKind kind) {
         const std::vector<std::string> families = CheckFamiliesKind(path, kind, marked);
         if (!marked) CheckUnmarkedQueue(path, families);
       }
-      CheckNotOpenElsewhere(path);
+      CheckNotOpenElsewhere(path, ancestor);
       if (marked) {
         const std::string queue_marker = path + "/" + kQueueMarker;
         if (::rename(queue_marker.c_str(), (path + "/" + kCreatingMarker).c_str()) != 0) {
@@ -815,6 +939,7 @@ SecondaryQueueDatabase::SecondaryQueueDatabase(const std::string& path,
   // A live primary deletes a write-ahead log once its memtable is flushed,
   // and replaces the MANIFEST now and then: a file listed a moment ago can
   // be gone when the secondary reads it. A second try sees the new set.
+  NoteDatabaseOpened();
   for (int attempt = 0; attempt < 3; ++attempt) {
     families_.clear();
     opened = rocksdb::DB::OpenAsSecondary(options, path, secondary_directory_, descriptors,
