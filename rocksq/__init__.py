@@ -17,6 +17,7 @@ from ._errors import (
     CorruptionError,
     Empty,
     Full,
+    ForkedProcessError,
     NotAQueueError,
     NotOutstanding,
     QueueAlreadyOpen,
@@ -37,6 +38,7 @@ __all__ = [
     "Delivery",
     "Empty",
     "Full",
+    "ForkedProcessError",
     "NotAQueueError",
     "NotOutstanding",
     "PersistentQueueWithCapacity",
@@ -63,7 +65,14 @@ class StartPosition(enum.IntEnum):
 
 def version() -> str:
     """The installed rocksq version, e.g. "0.4.0" (rocksq 0.3.0's spelling)."""
-    return metadata.version(__name__)
+    try:
+        return metadata.version(__name__)
+    except metadata.PackageNotFoundError:
+        # A copy without its distribution's metadata (vendored, frozen by
+        # PyInstaller): the version the extension was built as, from the one
+        # declaration CMake and the distribution share. (Not in the stub.)
+        built: str = getattr(_core, "__version__")  # noqa: B009
+        return built
 
 
 __version__: str = version()
@@ -72,7 +81,9 @@ __version__: str = version()
 def remove_queue(path: str | os.PathLike[str]) -> None:
     """Deletes the FIFO queue stored in the directory `path`.
 
-    Does nothing if the path does not exist. Raises QueueAlreadyOpen if a
+    Only the queue's own files go (RocksDB's and the rocksq.* files), then
+    the directory if that leaves it empty; other files stay. Does nothing if
+    the path does not exist. Raises QueueAlreadyOpen if a
     queue object, in this process or another, has it open.
     """
     _core.FifoQueue.destroy(path)
@@ -81,7 +92,9 @@ def remove_queue(path: str | os.PathLike[str]) -> None:
 def remove_mpmc_queue(path: str | os.PathLike[str]) -> None:
     """Deletes the MPMC queue (rocksq.blocking.MpmcQueue) stored in the directory `path`.
 
-    Does nothing if the path does not exist. Raises QueueAlreadyOpen if a
+    Only the queue's own files go (RocksDB's and the rocksq.* files), then
+    the directory if that leaves it empty; other files stay. Does nothing if
+    the path does not exist. Raises QueueAlreadyOpen if a
     queue object, in this process or another, has it open, and NotAQueueError
     if the path holds something else (a FIFO queue included).
     """
@@ -91,7 +104,9 @@ def remove_mpmc_queue(path: str | os.PathLike[str]) -> None:
 def remove_ack_queue(path: str | os.PathLike[str]) -> None:
     """Deletes the ack queue (rocksq.AckQueue) stored in the directory `path`.
 
-    Does nothing if the path does not exist. Raises QueueAlreadyOpen if a
+    Only the queue's own files go (RocksDB's and the rocksq.* files), then
+    the directory if that leaves it empty; other files stay. Does nothing if
+    the path does not exist. Raises QueueAlreadyOpen if a
     queue object, in this process or another, has it open, and NotAQueueError
     if the path holds something else.
     """

@@ -68,15 +68,22 @@ class PinnedItems {
   // `index` is not negative, its position in the caller's list.
   void Pin(PyObject* item, const char* function, Py_ssize_t index) {
     Py_buffer& buffer = buffers_[views_.size()];
-    if (PyObject_GetBuffer(item, &buffer, PyBUF_C_CONTIGUOUS) != 0) {
-      const bool has_buffer = PyObject_CheckBuffer(item);
-      PyErr_Clear();  // The BufferError, if any, is replaced by the TypeError.
+    auto refuse = [&](const char* why) {
       std::string message = std::string(function) + "(): item ";
       if (index >= 0) message += std::to_string(index) + " ";
-      message += std::string("is ") + Py_TYPE(item)->tp_name;
-      if (has_buffer) message += " whose data is not C-contiguous";
-      message += std::string(", ") + kExpectedItem;
+      message += std::string("is ") + Py_TYPE(item)->tp_name + why + ", " + kExpectedItem;
       throw nb::type_error(message.c_str());
+    };
+    if (PyObject_GetBuffer(item, &buffer, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) != 0) {
+      const bool has_buffer = PyObject_CheckBuffer(item);
+      PyErr_Clear();  // The BufferError, if any, is replaced by the TypeError.
+      refuse(has_buffer ? " whose data is not C-contiguous" : "");
+    }
+    // Object references (a NumPy dtype=object array) are addresses, valid
+    // only in this process: stored, they would read back as garbage.
+    if (HoldsObjectReferences(buffer.format)) {
+      PyBuffer_Release(&buffer);
+      refuse(" holding Python object references (buffer format 'O'), not data");
     }
     views_.emplace_back(static_cast<const char*>(buffer.buf),
                         static_cast<size_t>(buffer.len));
@@ -85,6 +92,20 @@ class PinnedItems {
   const std::vector<std::string_view>& views() const { return views_; }
 
  private:
+  // Whether the struct-module `format` (NULL: plain bytes) has an 'O' code.
+  // Field names, written ":name:" inside T{...}, are not codes.
+  static bool HoldsObjectReferences(const char* format) {
+    bool in_name = false;
+    for (const char* c = format; c != nullptr && *c != '\0'; ++c) {
+      if (*c == ':') {
+        in_name = !in_name;
+      } else if (*c == 'O' && !in_name) {
+        return true;
+      }
+    }
+    return false;
+  }
+
   // A Py_buffer may point into itself (PyBuffer_FillInfo sets shape to
   // &view->len), so the array never reallocates.
   std::unique_ptr<Py_buffer[]> buffers_;
@@ -143,6 +164,56 @@ uint64_t ToCount(nb::handle value) {
   return count;
 }
 
+// A count option of a constructor (max_elements, max_inflight_ops): as
+// ToCount, with the option's name in front of CPython's message, e.g.
+// "max_elements: 'NoneType' object cannot be interpreted as an integer".
+uint64_t ToCount(nb::handle value, const char* name) {
+  try {
+    return ToCount(value);
+  } catch (nb::python_error& error) {
+    // The same exception type, with the option's name in front.
+    const std::string message = std::string(name) + ": " + nb::str(error.value()).c_str();
+    error.restore();
+    PyObject* type = PyErr_Occurred();
+    PyErr_SetString(type, message.c_str());
+    throw nb::python_error();
+  }
+}
+
+// A flag option (sync): True or False. nanobind's bool caster would answer
+// 1 or "yes" with a dump of every signature; this names the option.
+bool ToFlag(nb::handle value, const char* name) {
+  if (value.ptr() == Py_True) return true;
+  if (value.ptr() == Py_False) return false;
+  const std::string message =
+      std::string(name) + " must be True or False, not " + Py_TYPE(value.ptr())->tp_name;
+  throw nb::type_error(message.c_str());
+}
+
+// Paths are bytes on Linux. A path argument (str, bytes or os.PathLike)
+// becomes those bytes as os.fsencode() makes them, so a str that is not
+// valid UTF-8 (surrogate escapes) keeps its bytes; a wrong type or an
+// embedded NUL raises TypeError or ValueError as open() does.
+std::string ToPath(nb::handle path) {
+  nb::object native_path = nb::steal(PyOS_FSPath(path.ptr()));
+  if (!native_path.is_valid()) throw nb::python_error();
+  PyObject* encoded = nullptr;
+  if (!PyUnicode_FSConverter(native_path.ptr(), &encoded)) throw nb::python_error();
+  nb::object bytes = nb::steal(encoded);  // Released on return.
+  return std::string(PyBytes_AS_STRING(bytes.ptr()),
+                     static_cast<size_t>(PyBytes_GET_SIZE(bytes.ptr())));
+}
+
+// Bytes that hold a path (or a message naming one) back to str as
+// os.fsdecode() does: bytes that do not decode become surrogate escapes,
+// so the str round-trips through ToPath.
+nb::str FromPathBytes(const std::string& bytes) {
+  PyObject* text =
+      PyUnicode_DecodeFSDefaultAndSize(bytes.data(), static_cast<Py_ssize_t>(bytes.size()));
+  if (text == nullptr) throw nb::python_error();
+  return nb::steal<nb::str>(text);
+}
+
 // The Python objects `rocksq._core.FifoQueue` (Core = rocksq::FifoQueue) and
 // `rocksq._core.MpmcQueue` (rocksq::MpmcQueue): each owns one open core queue,
 // and what the waiting and nonblocking faces attach to it.
@@ -156,6 +227,14 @@ class QueueHolder {
   QueueHolder& operator=(const QueueHolder&) = delete;
   // Closing an open queue flushes it to disk; other threads run meanwhile.
   ~QueueHolder() {
+    if (!process.IsCurrent()) {
+      // A fork() child: the worker's thread exists only in the parent, so
+      // joining it would never return, and the queue is the parent's. Both
+      // are leaked untouched (see rocksq/process.h).
+      (void)worker.release();
+      (void)queue_.release();
+      return;
+    }
     GilRelease released;
     worker.reset();  // Runs what was submitted, while the queue is open.
     queue_.reset();
@@ -163,10 +242,21 @@ class QueueHolder {
 
   Core* operator->() const { return queue_.get(); }
 
+  // Runs every operation submitted to the worker, so that their responses
+  // hold their results, then closes the queue (see the core's Close()). An
+  // operation submitted once this began is not run; its outcome is
+  // QueueClosed (see Submit). Call it without the GIL.
+  void Close() {
+    if (worker) worker->Stop();
+    queue_->Close();
+  }
+
   // Set by set_change_fd (see ChangeNotifier); shared with the core's listener.
   std::shared_ptr<class ChangeNotifier> notifier;
   // Started by start_worker, for rocksq.nonblocking.
   std::unique_ptr<rocksq_python::SerialWorker> worker;
+  // The process that opened the queue and runs the worker.
+  const rocksq::OpeningProcess process;
 
  private:
   std::unique_ptr<Core> queue_;
@@ -227,16 +317,19 @@ nb::list ToList(const rocksq::PoppedItems& items) {
   return result;
 }
 
-// Labels are UTF-8 when they come from Python; others (written by C++ code)
-// keep their bytes as surrogate escapes.
+// A label's bytes as a str: UTF-8, and any bytes that are not (written by
+// C++ code, or a str with surrogate escapes, see ToLabel) as surrogate
+// escapes, so that the str names the same label again.
+nb::str ToLabelStr(const std::string& name) {
+  PyObject* text = PyUnicode_DecodeUTF8(name.data(), static_cast<Py_ssize_t>(name.size()),
+                                        "surrogateescape");
+  if (text == nullptr) throw nb::python_error();
+  return nb::steal<nb::str>(text);
+}
+
 nb::list ToStrList(const std::vector<std::string>& names) {
   nb::list result;
-  for (const std::string& name : names) {
-    nb::object text = nb::steal(PyUnicode_DecodeUTF8(
-        name.data(), static_cast<Py_ssize_t>(name.size()), "surrogateescape"));
-    if (!text.is_valid()) throw nb::python_error();
-    result.append(text);
-  }
+  for (const std::string& name : names) result.append(ToLabelStr(name));
   return result;
 }
 
@@ -347,6 +440,9 @@ class ChangeNotifier {
   static void Attach(Holder& queue, std::optional<int> fd) {
     if (queue.notifier) queue.notifier->Detach();
     queue.notifier.reset();
+    // In a fork() child the queue is not this process's to change; its
+    // close (rocksq.aio's includes this call) only forgets it.
+    if (!fd && !queue.process.IsCurrent()) return;
     if (!fd) {
       queue->SetChangeListener(nullptr);
       return;
@@ -397,6 +493,12 @@ struct Outcome {
   // The caller's pinned buffers; released by the PendingOperation, with the
   // GIL, once the operation has finished with them.
   std::optional<PinnedItems> inputs;
+  // Where the worker runs, and its queue's path: a fork() child has no
+  // worker thread, so an operation unfinished at the fork never finishes
+  // there. The path is read only then, in the child, where the queue it
+  // belongs to is leaked and lives for ever.
+  const rocksq::OpeningProcess process;
+  const std::string* path = nullptr;
 
   bool Finished() {
     std::lock_guard<std::mutex> lock(mutex);
@@ -417,6 +519,13 @@ class PendingOperation {
   PendingOperation& operator=(const PendingOperation&) = delete;
   ~PendingOperation() {
     if (!outcome_) return;  // Moved from.
+    if (!outcome_->process.IsCurrent()) {
+      // A fork() child: nothing finishes an operation here, and its mutex
+      // and condition variable may have been in use in the parent; leak it
+      // untouched.
+      new std::shared_ptr<Outcome>(std::move(outcome_));
+      return;
+    }
     if (!outcome_->Finished()) {
       GilRelease released;  // The worker may still be reading the inputs.
       outcome_->WaitFinished(std::chrono::hours(24 * 365));
@@ -448,6 +557,7 @@ class PendingOperation {
           "Failed to get response: it was already taken by an earlier get() or try_get()");
     }
     if (!outcome_->Finished()) {
+      outcome_->process.Check(*outcome_->path);
       if (!wait) return nb::make_tuple(false, nb::none());
       WaitInSlices(std::nullopt, [&](std::chrono::nanoseconds slice) {
         return outcome_->WaitFinished(slice);
@@ -467,11 +577,15 @@ class PendingOperation {
 };
 
 // Queues `operation(core_queue, outcome)` on the queue's worker; waits for a
-// free slot (GIL released) if max_inflight operations are under way.
+// free slot (GIL released) if max_inflight operations are under way. Once
+// the queue's close() began, the operation is not queued and its outcome is
+// QueueClosed.
 template <typename Holder, typename Operation>
 PendingOperation Submit(Holder& queue, std::optional<PinnedItems> inputs, Operation operation) {
   if (!queue.worker) throw std::logic_error("start_worker() was not called");
+  queue.process.Check(queue->Path());  // A fork() child has no worker thread.
   auto outcome = std::make_shared<Outcome>();
+  outcome->path = &queue->Path();
   if (inputs) outcome->inputs.emplace(std::move(*inputs));
   typename Holder::CoreQueue* core = queue.operator->();
   auto task = [outcome, core, operation] {
@@ -486,9 +600,17 @@ PendingOperation Submit(Holder& queue, std::optional<PinnedItems> inputs, Operat
     }
     outcome->finished_signal.notify_all();
   };
+  bool accepted;
   {
     GilRelease released;
-    queue.worker->Submit(std::move(task));
+    accepted = queue.worker->Submit(std::move(task));
+  }
+  if (!accepted) {
+    // Submitted once close() began: not run; get() raises QueueClosed, as
+    // every other error of an operation.
+    outcome->error = std::make_exception_ptr(
+        rocksq::Error(rocksq::ErrorKind::kClosed, queue->Path(), "the queue was closed"));
+    outcome->finished = true;  // No other thread knows the outcome yet.
   }
   return PendingOperation(std::move(outcome));
 }
@@ -523,18 +645,20 @@ std::chrono::milliseconds ToTtl(nb::handle ttl) {
   return std::chrono::seconds(seconds);
 }
 
-// A label argument: a str, passed on as its UTF-8 bytes. The view lives as
-// long as the str object, which the caller's arguments hold.
-std::string_view ToLabel(nb::handle label, const char* function) {
+// A label argument: a str, passed on as its UTF-8 bytes. Surrogate escapes
+// (a label read back from bytes that are not UTF-8) become those bytes
+// again: the inverse of ToLabelStr.
+std::string ToLabel(nb::handle label, const char* function) {
   if (!PyUnicode_Check(label.ptr())) {
     const std::string message = std::string(function) + "(): label must be a str, not " +
                                 Py_TYPE(label.ptr())->tp_name;
     throw nb::type_error(message.c_str());
   }
-  Py_ssize_t size = 0;
-  const char* utf8 = PyUnicode_AsUTF8AndSize(label.ptr(), &size);
-  if (utf8 == nullptr) throw nb::python_error();
-  return std::string_view(utf8, static_cast<size_t>(size));
+  nb::object utf8 =
+      nb::steal(PyUnicode_AsEncodedString(label.ptr(), "utf-8", "surrogateescape"));
+  if (!utf8.is_valid()) throw nb::python_error();
+  return std::string(PyBytes_AS_STRING(utf8.ptr()),
+                     static_cast<size_t>(PyBytes_GET_SIZE(utf8.ptr())));
 }
 
 rocksq::StartPosition ToStartPosition(int start) {
@@ -554,7 +678,7 @@ void MpmcAdd(const PyMpmcQueue& queue, nb::handle items, bool no_gil) {
 
 nb::tuple MpmcNext(const PyMpmcQueue& queue, nb::handle label, int start,
                    nb::handle max_items, bool no_gil) {
-  const std::string_view name = ToLabel(label, "next");
+  const std::string name = ToLabel(label, "next");
   const rocksq::StartPosition position = ToStartPosition(start);
   const size_t count = ToItemCount(max_items);
   rocksq::MpmcRead read = Run(no_gil, [&] { return queue->Next(name, position, count); });
@@ -562,7 +686,7 @@ nb::tuple MpmcNext(const PyMpmcQueue& queue, nb::handle label, int start,
 }
 
 bool MpmcRemoveLabel(const PyMpmcQueue& queue, nb::handle label, bool no_gil) {
-  const std::string_view name = ToLabel(label, "remove_label");
+  const std::string name = ToLabel(label, "remove_label");
   return Run(no_gil, [&] { return queue->RemoveLabel(name); });
 }
 
@@ -579,6 +703,10 @@ void DefChangeFdAndWorker(nb::class_<Holder>& queue_class, const char* set_chang
   queue_class
       .def("set_change_fd", &ChangeNotifier::Attach<Holder>, nb::arg("fd").none(),
            set_change_fd_doc)
+      .def("check_process",
+           [](const Holder& queue) { queue.process.Check(queue->Path()); },
+           "Raises ForkedProcessError in a child fork() created after the queue was\n"
+           "opened; for faces whose calls do not all reach the core.")
       .def("arm_change_fd",
            [](Holder& queue) {
              if (queue.notifier) queue.notifier->Arm();
@@ -587,9 +715,11 @@ void DefChangeFdAndWorker(nb::class_<Holder>& queue_class, const char* set_chang
       .def("start_worker",
            [](Holder& queue, nb::handle max_inflight) {
              if (queue.worker) throw std::logic_error("the worker was already started");
-             queue.worker = std::make_unique<rocksq_python::SerialWorker>(ToCount(max_inflight));
+             queue.process.Check(queue->Path());
+             queue.worker = std::make_unique<rocksq_python::SerialWorker>(
+                 ToCount(max_inflight, "max_inflight_ops"));
            },
-           nb::arg("max_inflight"),
+           nb::arg("max_inflight").none(),
            "Starts the thread that runs submit_* operations in order; at most\n"
            "`max_inflight` wait unfinished, past that submitting waits.")
       .def_prop_ro(
@@ -625,6 +755,7 @@ struct ErrorClasses {
   PyObject* not_a_queue;
   PyObject* closed;
   PyObject* not_outstanding;
+  PyObject* forked_process;
 
   PyObject* For(rocksq::ErrorKind kind) const {
     switch (kind) {
@@ -636,6 +767,7 @@ struct ErrorClasses {
       case rocksq::ErrorKind::kInvalidArgument: return PyExc_ValueError;
       case rocksq::ErrorKind::kClosed: return closed;
       case rocksq::ErrorKind::kNotOutstanding: return not_outstanding;
+      case rocksq::ErrorKind::kForkedProcess: return forked_process;
     }
     return base;
   }
@@ -645,8 +777,11 @@ void TranslateError(const std::exception_ptr& error, void* payload) {
   try {
     std::rethrow_exception(error);
   } catch (const rocksq::Error& e) {
-    PyErr_SetString(static_cast<const ErrorClasses*>(payload)->For(e.kind()),
-                    e.what());
+    // The message names the queue's path: its bytes decode as a path does.
+    PyObject* message = PyUnicode_DecodeFSDefault(e.what());
+    if (message == nullptr) return;  // The decoding error is raised instead.
+    PyErr_SetObject(static_cast<const ErrorClasses*>(payload)->For(e.kind()), message);
+    Py_DECREF(message);
   }
 }
 
@@ -657,7 +792,23 @@ void TranslateError(const std::exception_ptr& error, void* payload) {
 using PyAckQueue = QueueHolder<rocksq::AckQueue>;
 
 // The visibility_timeout argument: seconds (int or float), 0 for never.
-std::chrono::milliseconds ToVisibilityTimeout(double seconds) {
+std::chrono::milliseconds ToVisibilityTimeout(nb::handle value) {
+  // A real number: anything float() takes but a str or bytes (a float,
+  // an int, numpy.float32, Decimal), and not a bool.
+  PyNumberMethods* number = Py_TYPE(value.ptr())->tp_as_number;
+  if (PyBool_Check(value.ptr()) || number == nullptr ||
+      (number->nb_float == nullptr && number->nb_index == nullptr)) {
+    const std::string message = std::string("visibility_timeout must be a number of seconds, not ") +
+                                Py_TYPE(value.ptr())->tp_name;
+    throw nb::type_error(message.c_str());
+  }
+  double seconds = PyFloat_AsDouble(value.ptr());
+  if (seconds == -1.0 && PyErr_Occurred()) {
+    if (!PyErr_ExceptionMatches(PyExc_OverflowError)) throw nb::python_error();
+    // An int too large for a float: out of range, as +inf is.
+    PyErr_Clear();
+    seconds = std::numeric_limits<double>::infinity();
+  }
   if (!(seconds >= 0) || seconds > 1e12) {
     const std::string message =
         "visibility_timeout must be between 0 and 1e12 seconds, got " + std::to_string(seconds);
@@ -824,18 +975,18 @@ void DefAckQueue(nb::module_& m) {
       "the exceptions of rocksq._errors.")
       .def(
           "__init__",
-          [](PyAckQueue* self, const std::filesystem::path& path, nb::handle max_elements,
-             bool sync, double visibility_timeout) {
+          [](PyAckQueue* self, nb::handle path, nb::handle max_elements, nb::handle sync,
+             nb::handle visibility_timeout) {
             rocksq::AckOptions options;
-            options.max_elements = ToCount(max_elements);
-            options.sync = sync;
+            options.max_elements = ToCount(max_elements, "max_elements");
+            options.sync = ToFlag(sync, "sync");
             options.visibility_timeout = ToVisibilityTimeout(visibility_timeout);
-            const std::string path_string = path.string();
+            const std::string path_string = ToPath(path);
             new (self) PyAckQueue(
                 Run(true, [&] { return rocksq::AckQueue::Open(path_string, options); }));
           },
-          nb::arg("path"), nb::arg("max_elements").none() = 1'000'000'000,
-          nb::arg("sync") = false, nb::arg("visibility_timeout") = 30.0,
+          nb::arg("path").none(), nb::arg("max_elements").none() = 1'000'000'000,
+          nb::arg("sync").none() = false, nb::arg("visibility_timeout").none() = 30.0,
           nb::sig("def __init__(self, path: str | os.PathLike[str], max_elements: int = 1000000000, "
                   "sync: bool = False, visibility_timeout: float = 30.0) -> None"),
           "Opens (creating if needed) the ack queue stored in `path`.")
@@ -987,7 +1138,7 @@ void DefAckQueue(nb::module_& m) {
           },
           "Seconds until the next handed-out item expires; None if none will.")
       .def_prop_ro(
-          "path", [](const PyAckQueue& queue) { return queue->Path(); },
+          "path", [](const PyAckQueue& queue) { return FromPathBytes(queue->Path()); },
           "The queue's directory, as given when it was opened.")
       .def("set_change_fd", &ChangeNotifier::Attach<PyAckQueue>, nb::arg("fd").none(),
            "After each arm_change_fd(), the next push, ack, nack, fail or requeue\n"
@@ -999,15 +1150,15 @@ void DefAckQueue(nb::module_& m) {
           },
           "Asks for one byte on the change fd after the next change.")
       .def(
-          "close", [](const PyAckQueue& queue) { queue->Close(); }, nb::call_guard<GilRelease>(),
+          "close", [](PyAckQueue& queue) { queue.Close(); }, nb::call_guard<GilRelease>(),
           "Closes the queue; unsettled items are ready at the next open.")
       .def_static(
           "destroy",
-          [](const std::filesystem::path& path) {
-            const std::string path_string = path.string();
+          [](nb::handle path) {
+            const std::string path_string = ToPath(path);
             Run(true, [&] { rocksq::AckQueue::Destroy(path_string); });
           },
-          nb::arg("path"), nb::sig("def destroy(path: str | os.PathLike[str]) -> None"),
+          nb::arg("path").none(), nb::sig("def destroy(path: str | os.PathLike[str]) -> None"),
           "Deletes the ack queue stored in `path`; does nothing if it does not exist.");
 }
 
@@ -1025,13 +1176,13 @@ nb::dict InspectQueue(const std::filesystem::path& path) {
   nb::list labels;
   for (const rocksq::LabelPosition& label : snapshot.labels) {
     nb::dict entry;
-    entry["label"] = label.label;
+    entry["label"] = ToLabelStr(label.label);
     entry["position"] = label.position;
     entry["unread"] = label.unread;
     labels.append(entry);
   }
   nb::dict result;
-  result["path"] = snapshot.path;
+  result["path"] = FromPathBytes(snapshot.path);
   result["kind"] = snapshot.kind;
   result["len"] = snapshot.length;
   result["payload_size"] = snapshot.payload_bytes;
@@ -1095,6 +1246,7 @@ NB_MODULE(_core, m) {
       class_named("StorageError"),    class_named("CorruptionError"),
       class_named("QueueAlreadyOpen"), class_named("NotAQueueError"),
       class_named("QueueClosed"),     class_named("NotOutstanding"),
+      class_named("ForkedProcessError"),
   };
   nb::register_exception_translator(
       TranslateError, const_cast<ErrorClasses*>(&error_classes));
@@ -1125,17 +1277,16 @@ NB_MODULE(_core, m) {
       "exceptions of rocksq._errors; a bad argument raises ValueError.")
       .def(
           "__init__",
-          [](PyFifoQueue* self, const std::filesystem::path& path,
-             nb::handle max_elements, bool sync) {
+          [](PyFifoQueue* self, nb::handle path, nb::handle max_elements, nb::handle sync) {
             rocksq::FifoOptions options;
-            options.max_elements = ToCount(max_elements);
-            options.sync = sync;
-            const std::string path_string = path.string();
+            options.max_elements = ToCount(max_elements, "max_elements");
+            options.sync = ToFlag(sync, "sync");
+            const std::string path_string = ToPath(path);
             new (self) PyFifoQueue(Run(
                 true, [&] { return rocksq::FifoQueue::Open(path_string, options); }));
           },
-          nb::arg("path"), nb::arg("max_elements").none() = 1'000'000'000,
-          nb::arg("sync") = false,
+          nb::arg("path").none(), nb::arg("max_elements").none() = 1'000'000'000,
+          nb::arg("sync").none() = false,
           nb::sig("def __init__(self, path: str | os.PathLike[str], "
                   "max_elements: int = 1000000000, sync: bool = False) -> None"),
           "Opens (creating if needed) the queue stored in `path`.")
@@ -1210,19 +1361,19 @@ NB_MODULE(_core, m) {
           [](const PyFifoQueue& queue) { return queue->MaxElements(); },
           "The most items the queue holds at once.")
       .def_prop_ro(
-          "path", [](const PyFifoQueue& queue) { return queue->Path(); },
+          "path", [](const PyFifoQueue& queue) { return FromPathBytes(queue->Path()); },
           "The queue's directory, as given when it was opened.")
       .def(
-          "close", [](const PyFifoQueue& queue) { queue->Close(); },
+          "close", [](PyFifoQueue& queue) { queue.Close(); },
           nb::call_guard<GilRelease>(),
           "Flushes and closes the queue; later calls raise QueueClosed.")
       .def_static(
           "destroy",
-          [](const std::filesystem::path& path) {
-            const std::string path_string = path.string();
+          [](nb::handle path) {
+            const std::string path_string = ToPath(path);
             Run(true, [&] { rocksq::FifoQueue::Destroy(path_string); });
           },
-          nb::arg("path"),
+          nb::arg("path").none(),
           nb::sig("def destroy(path: str | os.PathLike[str]) -> None"),
           "Deletes the queue stored in `path`; does nothing if it does not "
           "exist. Raises QueueAlreadyOpen if it is open.");
@@ -1246,16 +1397,15 @@ NB_MODULE(_core, m) {
       "ValueError naming it.")
       .def(
           "__init__",
-          [](PyMpmcQueue* self, const std::filesystem::path& path, nb::handle ttl,
-             bool sync) {
+          [](PyMpmcQueue* self, nb::handle path, nb::handle ttl, nb::handle sync) {
             rocksq::MpmcOptions options;
             options.ttl = ToTtl(ttl);
-            options.sync = sync;
-            const std::string path_string = path.string();
+            options.sync = ToFlag(sync, "sync");
+            const std::string path_string = ToPath(path);
             new (self) PyMpmcQueue(Run(
                 true, [&] { return rocksq::MpmcQueue::Open(path_string, options); }));
           },
-          nb::arg("path"), nb::arg("ttl").none(), nb::arg("sync") = false,
+          nb::arg("path").none(), nb::arg("ttl").none(), nb::arg("sync").none() = false,
           nb::sig("def __init__(self, path: str | os.PathLike[str], ttl: int, "
                   "sync: bool = False) -> None"),
           "Opens (creating if needed) the MPMC queue stored in `path`.")
@@ -1299,20 +1449,20 @@ NB_MODULE(_core, m) {
           },
           "Seconds an element lives after it was added.")
       .def_prop_ro(
-          "path", [](const PyMpmcQueue& queue) { return queue->Path(); },
+          "path", [](const PyMpmcQueue& queue) { return FromPathBytes(queue->Path()); },
           "The queue's directory, as given when it was opened.")
       .def(
-          "close", [](const PyMpmcQueue& queue) { queue->Close(); },
+          "close", [](PyMpmcQueue& queue) { queue.Close(); },
           nb::call_guard<GilRelease>(),
           "Stops expiry, flushes and closes the queue; later calls raise "
           "QueueClosed.")
       .def_static(
           "destroy",
-          [](const std::filesystem::path& path) {
-            const std::string path_string = path.string();
+          [](nb::handle path) {
+            const std::string path_string = ToPath(path);
             Run(true, [&] { rocksq::MpmcQueue::Destroy(path_string); });
           },
-          nb::arg("path"),
+          nb::arg("path").none(),
           nb::sig("def destroy(path: str | os.PathLike[str]) -> None"),
           "Deletes the MPMC queue stored in `path`; does nothing if it does not "
           "exist. Raises QueueAlreadyOpen if it is open.");
@@ -1335,7 +1485,7 @@ NB_MODULE(_core, m) {
            nb::arg("items").none())
       .def("submit_next",
            [](PyMpmcQueue& queue, nb::handle label, int start, nb::handle max_items) {
-             std::string name(ToLabel(label, "next"));
+             std::string name = ToLabel(label, "next");
              const rocksq::StartPosition position = ToStartPosition(start);
              const size_t count = ToItemCount(max_items);
              return Submit(queue, std::nullopt,
@@ -1347,7 +1497,7 @@ NB_MODULE(_core, m) {
            nb::arg("label").none(), nb::arg("start_position"), nb::arg("max_items").none())
       .def("submit_remove_label",
            [](PyMpmcQueue& queue, nb::handle label) {
-             std::string name(ToLabel(label, "remove_label"));
+             std::string name = ToLabel(label, "remove_label");
              return Submit(queue, std::nullopt,
                            [name = std::move(name)](rocksq::MpmcQueue& core, Outcome& outcome) {
                              outcome.result = core.RemoveLabel(name);
