@@ -16,6 +16,7 @@ __all__ = [
     "Empty",
     "Full",
     "CorruptionError",
+    "ForkedProcessError",
     "NotAQueueError",
     "NotOutstanding",
     "QueueAlreadyOpen",
@@ -64,8 +65,10 @@ class CorruptionError(RocksQError):
 class QueueAlreadyOpen(RocksQError):
     """Raised by opening or removing a queue that is open.
 
-    The message says whether this process or another one holds it. In this
-    process, share the open queue object between threads instead.
+    The message says whether this process, another one, or the process this
+    one was forked from holds it; a second path to an open queue's directory
+    (a symlink, a bind mount) counts as the same queue. In this process,
+    share the open queue object between threads instead.
     """
 
 
@@ -78,15 +81,29 @@ class QueueClosed(RocksQError):
 
 
 class NotOutstanding(RocksQError, KeyError):
-    """Raised by an ack queue's ack(), nack() or ack_failed() of an id that is not handed out.
+    """Raised by an ack queue's ack(), nack() or ack_failed() of a delivery not outstanding.
 
-    The id is unknown, already settled, expired (its visibility timeout
-    passed, so the item is ready again), or was handed out before the queue
-    was reopened. Nothing was changed. It is also a KeyError, as a lookup of
-    an unknown key is; its message reads as other RocksQ errors do.
+    The delivery was already settled, or expired (its visibility timeout
+    passed: the item is ready again, or handed out again by a later delivery,
+    which alone settles it now), or was handed out before the queue was
+    reopened or by another queue; or a batch lists an item twice. Nothing
+    was changed. It is also a KeyError, as a lookup of an unknown key is;
+    its message reads as other RocksQ errors do.
     """
 
     __str__ = RuntimeError.__str__
+
+
+class ForkedProcessError(RocksQError):
+    """Raised by any call on a queue in a child that fork() created after the queue was opened.
+
+    A queue belongs to the process that opened it: the child has a copy of
+    the object but none of its threads, and two processes writing one
+    queue would damage it. Nothing was read or written. Open the queue in
+    the child after the fork, or start workers with multiprocessing's
+    "spawn" or "forkserver" method. In the child, close() and garbage
+    collection leave the parent's queue untouched.
+    """
 
 
 if sys.version_info >= (3, 13):

@@ -16,7 +16,7 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ._ack_face import AckFace, Delivery, IdLike
+from ._ack_face import AckFace, Delivery
 from ._errors import Empty, QueueClosed, ShutDown
 from ._errors import QueueFull as _CoreQueueFull
 from ._face import CoreFace, StoredSizes, item_batch
@@ -317,6 +317,7 @@ class Queue(_WaitsForChanges, SizedFace):
 
         Raises ValueError if called more times than there were items.
         """
+        self._queue.check_process()  # The count is the opening process's.
         if self._unfinished_tasks <= 0:
             raise ValueError("task_done() called too many times")
         self._unfinished_tasks -= 1
@@ -328,6 +329,8 @@ class Queue(_WaitsForChanges, SizedFace):
 
         Raises QueueClosed if the queue is closed, before or while it waits.
         """
+        # In a fork() child nothing would ever mark the parent's items done.
+        self._queue.check_process()
         while True:
             if self._changes.closed:
                 raise QueueClosed(f"Queue closed: {self._queue.path}: the queue was closed")
@@ -477,34 +480,34 @@ class AckQueue(_WaitsForChanges, AckFace):
     # Settling makes room for putters (ack, ack_failed) or an item ready for
     # getters (nack, requeue_failed): the waiters of this loop wake at once.
 
-    def ack(self, item: IdLike) -> None:
+    def ack(self, delivery: Delivery) -> None:
         """As rocksq.AckQueue.ack(); a put waiting for room resumes in the next loop iteration."""
-        super().ack(item)
+        super().ack(delivery)
         self._changes.wake_here()
 
-    def ack_many(self, items: Iterable[IdLike]) -> None:
-        """As rocksq.AckQueue.ack_many(): every item or, if one is not handed out, none."""
-        super().ack_many(items)
+    def ack_many(self, deliveries: Iterable[Delivery]) -> None:
+        """As rocksq.AckQueue.ack_many(): every delivery or, if one is not outstanding, none."""
+        super().ack_many(deliveries)
         self._changes.wake_here()
 
-    def nack(self, item: IdLike) -> None:
+    def nack(self, delivery: Delivery) -> None:
         """As rocksq.AckQueue.nack(); a waiting get resumes in the next loop iteration."""
-        super().nack(item)
+        super().nack(delivery)
         self._changes.wake_here()
 
-    def nack_many(self, items: Iterable[IdLike]) -> None:
-        """As rocksq.AckQueue.nack_many(): every item or, if one is not handed out, none."""
-        super().nack_many(items)
+    def nack_many(self, deliveries: Iterable[Delivery]) -> None:
+        """As rocksq.AckQueue.nack_many(): every delivery or, if one is not outstanding, none."""
+        super().nack_many(deliveries)
         self._changes.wake_here()
 
-    def ack_failed(self, item: IdLike) -> None:
-        """As rocksq.AckQueue.ack_failed(): sets the handed-out item aside among the failed."""
-        super().ack_failed(item)
+    def ack_failed(self, delivery: Delivery) -> None:
+        """As rocksq.AckQueue.ack_failed(): sets the item handed out aside among the failed."""
+        super().ack_failed(delivery)
         self._changes.wake_here()
 
-    def ack_failed_many(self, items: Iterable[IdLike]) -> None:
-        """As rocksq.AckQueue.ack_failed_many(): every item or, if one is not handed out, none."""
-        super().ack_failed_many(items)
+    def ack_failed_many(self, deliveries: Iterable[Delivery]) -> None:
+        """As rocksq.AckQueue.ack_failed_many(): every delivery or, if one is not outstanding, none."""
+        super().ack_failed_many(deliveries)
         self._changes.wake_here()
 
     def requeue_failed(self, ids: Iterable[int] | None = None) -> int:

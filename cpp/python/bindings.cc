@@ -227,6 +227,14 @@ class QueueHolder {
   QueueHolder& operator=(const QueueHolder&) = delete;
   // Closing an open queue flushes it to disk; other threads run meanwhile.
   ~QueueHolder() {
+    if (!process.IsCurrent()) {
+      // A fork() child: the worker's thread exists only in the parent, so
+      // joining it would never return, and the queue is the parent's. Both
+      // are leaked untouched (see rocksq/process.h).
+      (void)worker.release();
+      (void)queue_.release();
+      return;
+    }
     GilRelease released;
     worker.reset();  // Runs what was submitted, while the queue is open.
     queue_.reset();
@@ -247,6 +255,8 @@ class QueueHolder {
   std::shared_ptr<class ChangeNotifier> notifier;
   // Started by start_worker, for rocksq.nonblocking.
   std::unique_ptr<rocksq_python::SerialWorker> worker;
+  // The process that opened the queue and runs the worker.
+  const rocksq::OpeningProcess process;
 
  private:
   std::unique_ptr<Core> queue_;
@@ -430,6 +440,9 @@ class ChangeNotifier {
   static void Attach(Holder& queue, std::optional<int> fd) {
     if (queue.notifier) queue.notifier->Detach();
     queue.notifier.reset();
+    // In a fork() child the queue is not this process's to change; its
+    // close (rocksq.aio's includes this call) only forgets it.
+    if (!fd && !queue.process.IsCurrent()) return;
     if (!fd) {
       queue->SetChangeListener(nullptr);
       return;
@@ -480,6 +493,12 @@ struct Outcome {
   // The caller's pinned buffers; released by the PendingOperation, with the
   // GIL, once the operation has finished with them.
   std::optional<PinnedItems> inputs;
+  // Where the worker runs, and its queue's path: a fork() child has no
+  // worker thread, so an operation unfinished at the fork never finishes
+  // there. The path is read only then, in the child, where the queue it
+  // belongs to is leaked and lives for ever.
+  const rocksq::OpeningProcess process;
+  const std::string* path = nullptr;
 
   bool Finished() {
     std::lock_guard<std::mutex> lock(mutex);
@@ -500,6 +519,13 @@ class PendingOperation {
   PendingOperation& operator=(const PendingOperation&) = delete;
   ~PendingOperation() {
     if (!outcome_) return;  // Moved from.
+    if (!outcome_->process.IsCurrent()) {
+      // A fork() child: nothing finishes an operation here, and its mutex
+      // and condition variable may have been in use in the parent; leak it
+      // untouched.
+      new std::shared_ptr<Outcome>(std::move(outcome_));
+      return;
+    }
     if (!outcome_->Finished()) {
       GilRelease released;  // The worker may still be reading the inputs.
       outcome_->WaitFinished(std::chrono::hours(24 * 365));
@@ -531,6 +557,7 @@ class PendingOperation {
           "Failed to get response: it was already taken by an earlier get() or try_get()");
     }
     if (!outcome_->Finished()) {
+      outcome_->process.Check(*outcome_->path);
       if (!wait) return nb::make_tuple(false, nb::none());
       WaitInSlices(std::nullopt, [&](std::chrono::nanoseconds slice) {
         return outcome_->WaitFinished(slice);
@@ -556,7 +583,9 @@ class PendingOperation {
 template <typename Holder, typename Operation>
 PendingOperation Submit(Holder& queue, std::optional<PinnedItems> inputs, Operation operation) {
   if (!queue.worker) throw std::logic_error("start_worker() was not called");
+  queue.process.Check(queue->Path());  // A fork() child has no worker thread.
   auto outcome = std::make_shared<Outcome>();
+  outcome->path = &queue->Path();
   if (inputs) outcome->inputs.emplace(std::move(*inputs));
   typename Holder::CoreQueue* core = queue.operator->();
   auto task = [outcome, core, operation] {
@@ -674,6 +703,10 @@ void DefChangeFdAndWorker(nb::class_<Holder>& queue_class, const char* set_chang
   queue_class
       .def("set_change_fd", &ChangeNotifier::Attach<Holder>, nb::arg("fd").none(),
            set_change_fd_doc)
+      .def("check_process",
+           [](const Holder& queue) { queue.process.Check(queue->Path()); },
+           "Raises ForkedProcessError in a child fork() created after the queue was\n"
+           "opened; for faces whose calls do not all reach the core.")
       .def("arm_change_fd",
            [](Holder& queue) {
              if (queue.notifier) queue.notifier->Arm();
@@ -682,6 +715,7 @@ void DefChangeFdAndWorker(nb::class_<Holder>& queue_class, const char* set_chang
       .def("start_worker",
            [](Holder& queue, nb::handle max_inflight) {
              if (queue.worker) throw std::logic_error("the worker was already started");
+             queue.process.Check(queue->Path());
              queue.worker = std::make_unique<rocksq_python::SerialWorker>(
                  ToCount(max_inflight, "max_inflight_ops"));
            },
@@ -721,6 +755,7 @@ struct ErrorClasses {
   PyObject* not_a_queue;
   PyObject* closed;
   PyObject* not_outstanding;
+  PyObject* forked_process;
   PyObject* shut_down;
 
   PyObject* For(rocksq::ErrorKind kind) const {
@@ -733,6 +768,7 @@ struct ErrorClasses {
       case rocksq::ErrorKind::kInvalidArgument: return PyExc_ValueError;
       case rocksq::ErrorKind::kClosed: return closed;
       case rocksq::ErrorKind::kNotOutstanding: return not_outstanding;
+      case rocksq::ErrorKind::kForkedProcess: return forked_process;
       case rocksq::ErrorKind::kShutDown: return shut_down;
     }
     return base;
@@ -752,8 +788,8 @@ void TranslateError(const std::exception_ptr& error, void* payload) {
 }
 
 // --- Ack queue (rocksq.AckQueue) ------------------------------------------------
-// Deliveries become (id, bytes, attempt) tuples, which rocksq/_ack_face.py
-// turns into rocksq.Delivery; ids are ints throughout.
+// Deliveries become (id, bytes, attempt, receipt) tuples, which
+// rocksq/_ack_face.py turns into rocksq.Delivery; settling takes them back.
 
 using PyAckQueue = QueueHolder<rocksq::AckQueue>;
 
@@ -786,8 +822,8 @@ std::chrono::milliseconds ToVisibilityTimeout(nb::handle value) {
   return seconds > 0 && timeout.count() == 0 ? std::chrono::milliseconds(1) : timeout;
 }
 
-// An id argument: an int, or a delivery (a tuple, such as rocksq.Delivery,
-// whose first field is the id).
+// A failed item's id: an int, or a tuple whose first field is the id (an
+// entry of failed(), or the Delivery the item was failed from).
 uint64_t ToId(nb::handle item) {
   if (PyTuple_Check(item.ptr()) && PyTuple_GET_SIZE(item.ptr()) > 0) {
     return ToCount(PyTuple_GET_ITEM(item.ptr(), 0));
@@ -795,7 +831,7 @@ uint64_t ToId(nb::handle item) {
   return ToCount(item);
 }
 
-// An iterable of ids, each an int or a delivery (see ToId).
+// An iterable of failed items' ids (see ToId).
 std::vector<uint64_t> ToIds(nb::handle ids) {
   std::vector<uint64_t> result;
   nb::object iterator = nb::steal(PyObject_GetIter(ids.ptr()));
@@ -808,19 +844,65 @@ std::vector<uint64_t> ToIds(nb::handle ids) {
   return result;
 }
 
+// A delivery's id or receipt: an int as get() made it (converted directly,
+// which settling each item needs to be quick), or anything ToCount takes.
+uint64_t ToDeliveryField(PyObject* field) {
+  if (!PyLong_CheckExact(field)) return ToCount(field);
+  const unsigned long long value = PyLong_AsUnsignedLongLong(field);
+  if (value == static_cast<unsigned long long>(-1) && PyErr_Occurred()) {
+    throw nb::python_error();
+  }
+  return value;
+}
+
+// A delivery to settle: a rocksq.Delivery, i.e. a tuple (id, data, attempt,
+// receipt), of which the id and the receipt count. A bare id is refused: it
+// cannot tell the delivery that holds an item from an earlier one whose
+// visibility timeout expired.
+rocksq::Delivery ToDelivery(nb::handle item, const char* function) {
+  if (!PyTuple_Check(item.ptr()) || PyTuple_GET_SIZE(item.ptr()) != 4) {
+    std::string message = std::string(function) +
+                          "(): expected a Delivery that get() returned, got " +
+                          Py_TYPE(item.ptr())->tp_name;
+    if (PyLong_Check(item.ptr())) {
+      message += " (an id alone cannot tell the item's current delivery from an expired one)";
+    }
+    throw nb::type_error(message.c_str());
+  }
+  return rocksq::Delivery{ToDeliveryField(PyTuple_GET_ITEM(item.ptr(), 0)), 0, {},
+                          ToDeliveryField(PyTuple_GET_ITEM(item.ptr(), 3))};
+}
+
+// An iterable of deliveries (see ToDelivery).
+std::vector<rocksq::Delivery> ToDeliveries(nb::handle items, const char* function) {
+  std::vector<rocksq::Delivery> result;
+  nb::object iterator = nb::steal(PyObject_GetIter(items.ptr()));
+  if (!iterator.is_valid()) throw nb::python_error();
+  while (PyObject* item = PyIter_Next(iterator.ptr())) {
+    nb::object owned = nb::steal(item);
+    result.push_back(ToDelivery(owned, function));
+  }
+  if (PyErr_Occurred()) throw nb::python_error();
+  return result;
+}
+
 nb::object ToDeliveryTuple(const rocksq::Delivery& delivery) {
-  nb::object tuple = nb::steal(PyTuple_New(3));
+  constexpr Py_ssize_t kFields = 4;
+  nb::object tuple = nb::steal(PyTuple_New(kFields));
   if (!tuple.is_valid()) throw nb::python_error();
-  PyObject* fields[3] = {
+  PyObject* fields[kFields] = {
       PyLong_FromUnsignedLongLong(delivery.id),
       PyBytes_FromStringAndSize(delivery.payload.data(),
                                 static_cast<Py_ssize_t>(delivery.payload.size())),
-      PyLong_FromUnsignedLong(delivery.attempt)};
-  for (Py_ssize_t field = 0; field < 3; ++field) {
+      PyLong_FromUnsignedLong(delivery.attempt),
+      PyLong_FromUnsignedLongLong(delivery.receipt)};
+  for (Py_ssize_t field = 0; field < kFields; ++field) {
     // The tuple owns each field, created or not, and releases it.
     PyTuple_SET_ITEM(tuple.ptr(), field, fields[field]);
   }
-  if (!fields[0] || !fields[1] || !fields[2]) throw nb::python_error();
+  for (PyObject* field : fields) {
+    if (!field) throw nb::python_error();
+  }
   return tuple;
 }
 
@@ -889,9 +971,10 @@ void DefAckQueue(nb::module_& m) {
   nb::class_<PyAckQueue>(
       m, "AckQueue",
       "A persistent at-least-once queue of byte strings in the directory `path`.\n\n"
-      "get() hands items out as (id, bytes, attempt) without removing them;\n"
-      "ack() removes, nack() returns, ack_failed() sets aside. Calls that touch\n"
-      "the disk release the GIL. Errors raise the exceptions of rocksq._errors.")
+      "get() hands items out as (id, bytes, attempt, receipt) without removing\n"
+      "them; ack() removes, nack() returns, ack_failed() sets aside the item of\n"
+      "such a delivery. Calls that touch the disk release the GIL. Errors raise\n"
+      "the exceptions of rocksq._errors.")
       .def(
           "__init__",
           [](PyAckQueue* self, nb::handle path, nb::handle max_elements, nb::handle sync,
@@ -950,8 +1033,8 @@ void DefAckQueue(nb::module_& m) {
                   "tuple[typing_extensions.Buffer, ...], timeout: float | None = None) -> None"),
           "Like push_many(), but waits up to `timeout` seconds for room for all.")
       .def("get", &AckGet, nb::arg("max_items").none() = 1,
-           nb::sig("def get(self, max_items: int = 1) -> list[tuple[int, bytes, int]]"),
-           "Hands out up to `max_items` ready items as (id, bytes, attempt); [] if none.")
+           nb::sig("def get(self, max_items: int = 1) -> list[tuple[int, bytes, int, int]]"),
+           "Hands out up to `max_items` ready items as (id, bytes, attempt, receipt); [] if none.")
       .def(
           "get_one",
           [](const PyAckQueue& queue) -> nb::object {
@@ -959,56 +1042,57 @@ void DefAckQueue(nb::module_& m) {
             if (deliveries.empty()) return nb::none();
             return ToDeliveryTuple(deliveries[0]);
           },
-          nb::sig("def get_one(self) -> tuple[int, bytes, int] | None"),
-          "Hands out the oldest ready item as (id, bytes, attempt), or None.")
+          nb::sig("def get_one(self) -> tuple[int, bytes, int, int] | None"),
+          "Hands out the oldest ready item as (id, bytes, attempt, receipt), or None.")
       .def("get_wait", &AckGetWait, nb::arg("max_items").none() = 1,
            nb::arg("timeout").none() = nb::none(),
            nb::sig("def get_wait(self, max_items: int = 1, timeout: float | None = None) "
-                   "-> list[tuple[int, bytes, int]]"),
+                   "-> list[tuple[int, bytes, int, int]]"),
            "Like get(), but waits up to `timeout` seconds (None: no limit) for an item;\n"
            "Ctrl-C interrupts it within 100 ms.")
       .def(
           "ack",
           [](const PyAckQueue& queue, nb::handle item) {
-            const uint64_t id = ToId(item);
-            Run(true, [&] { queue->Ack(id); });
+            const rocksq::Delivery delivery = ToDelivery(item, "ack");
+            Run(true, [&] { queue->Ack(delivery); });
           },
-          nb::arg("id"), "Removes the handed-out item `id` (an int or a delivery) for good.")
+          nb::arg("delivery"), "Removes the item handed out by `delivery` for good.")
       .def(
           "ack_many",
-          [](const PyAckQueue& queue, nb::handle ids) {
-            const std::vector<uint64_t> id_list = ToIds(ids);
-            Run(true, [&] { queue->AckBatch(id_list); });
+          [](const PyAckQueue& queue, nb::handle deliveries) {
+            const std::vector<rocksq::Delivery> settled = ToDeliveries(deliveries, "ack_many");
+            Run(true, [&] { queue->AckBatch(settled); });
           },
-          nb::arg("ids"), "Acks every id or none, in one record of the ack log.")
+          nb::arg("deliveries"), "Acks every delivery or none, in one record of the ack log.")
       .def(
           "nack",
           [](const PyAckQueue& queue, nb::handle item) {
-            const uint64_t id = ToId(item);
-            Run(true, [&] { queue->Nack(id); });
+            const rocksq::Delivery delivery = ToDelivery(item, "nack");
+            Run(true, [&] { queue->Nack(delivery); });
           },
-          nb::arg("id"), "Returns the handed-out item `id` to the head.")
+          nb::arg("delivery"), "Returns the item handed out by `delivery` to the head.")
       .def(
           "nack_many",
-          [](const PyAckQueue& queue, nb::handle ids) {
-            const std::vector<uint64_t> id_list = ToIds(ids);
-            Run(true, [&] { queue->NackBatch(id_list); });
+          [](const PyAckQueue& queue, nb::handle deliveries) {
+            const std::vector<rocksq::Delivery> settled = ToDeliveries(deliveries, "nack_many");
+            Run(true, [&] { queue->NackBatch(settled); });
           },
-          nb::arg("ids"), "Nacks every id or none.")
+          nb::arg("deliveries"), "Nacks every delivery or none.")
       .def(
           "ack_failed",
           [](const PyAckQueue& queue, nb::handle item) {
-            const uint64_t id = ToId(item);
-            Run(true, [&] { queue->AckFailed(id); });
+            const rocksq::Delivery delivery = ToDelivery(item, "ack_failed");
+            Run(true, [&] { queue->AckFailed(delivery); });
           },
-          nb::arg("id"), "Moves the handed-out item `id` among the failed ones.")
+          nb::arg("delivery"), "Moves the item handed out by `delivery` among the failed ones.")
       .def(
           "ack_failed_many",
-          [](const PyAckQueue& queue, nb::handle ids) {
-            const std::vector<uint64_t> id_list = ToIds(ids);
-            Run(true, [&] { queue->AckFailedBatch(id_list); });
+          [](const PyAckQueue& queue, nb::handle deliveries) {
+            const std::vector<rocksq::Delivery> settled =
+                ToDeliveries(deliveries, "ack_failed_many");
+            Run(true, [&] { queue->AckFailedBatch(settled); });
           },
-          nb::arg("ids"), "Fails every id or none, in one write.")
+          nb::arg("deliveries"), "Fails every delivery or none, in one write.")
       .def("failed", &AckFailedItems, nb::arg("max_items").none() = nb::none(),
            nb::sig("def failed(self, max_items: int | None = None) -> list[tuple[int, bytes]]"),
            "Up to `max_items` (None: all) failed items as (id, bytes), smallest id first.")
@@ -1164,6 +1248,7 @@ NB_MODULE(_core, m) {
       class_named("StorageError"),    class_named("CorruptionError"),
       class_named("QueueAlreadyOpen"), class_named("NotAQueueError"),
       class_named("QueueClosed"),     class_named("NotOutstanding"),
+      class_named("ForkedProcessError"),
       class_named("ShutDown"),
   };
   nb::register_exception_translator(
