@@ -22,6 +22,7 @@ from ._errors import (
     QueueAlreadyOpen,
     QueueClosed,
     QueueFull,
+    RecoveryWarning,
     RocksQError,
     StorageError,
 )
@@ -44,6 +45,7 @@ __all__ = [
     "QueueAlreadyOpen",
     "QueueClosed",
     "QueueFull",
+    "RecoveryWarning",
     "RocksQError",
     "StartPosition",
     "StorageError",

@@ -9,7 +9,14 @@ cannot add 1".
 
 from __future__ import annotations
 
+import os
 import queue
+import sys
+import warnings
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._core import AckQueue, FifoQueue, MpmcQueue
 
 __all__ = [
     "Empty",
@@ -20,6 +27,7 @@ __all__ = [
     "QueueAlreadyOpen",
     "QueueClosed",
     "QueueFull",
+    "RecoveryWarning",
     "RocksQError",
     "StorageError",
 ]
@@ -85,3 +93,33 @@ class NotOutstanding(RocksQError, KeyError):
     """
 
     __str__ = RuntimeError.__str__
+
+
+class RecoveryWarning(UserWarning):
+    """Opening a queue found its write-ahead log damaged before its end.
+
+    Recovery kept the records before the damage and dropped the rest: they
+    are lost, and nothing can bring them back, but the queue works on. A crash
+    only ever cuts a log's tail short, which loses nothing that was synced and
+    gives no warning. The loss is noted in the queue for good: ``rocksq
+    check`` and ``rocksq stats`` report it (docs/cli.rst).
+    """
+
+
+def warn_if_recovery_dropped(
+    queue: FifoQueue | MpmcQueue | AckQueue, path: str | os.PathLike[str]
+) -> None:
+    """Warns with RecoveryWarning, from the caller's line, if opening `queue` dropped records."""
+    message = queue.recovery_warning
+    if not message:
+        return
+    package = os.path.dirname(__file__) + os.sep
+    level, frame = 2, sys._getframe(1)  # Level 2: the caller of this function.
+    while frame is not None and frame.f_code.co_filename.startswith(package):
+        level, frame = level + 1, frame.f_back
+    try:
+        warnings.warn(RecoveryWarning(f"{os.fsdecode(path)}: {message}"), stacklevel=level)
+    except BaseException:
+        # Warnings turned into errors: the open fails, so let go of the queue now.
+        queue.close()
+        raise

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ._core import MAX_ELEMENTS_LIMIT, FifoQueue
+from ._errors import warn_if_recovery_dropped
 from ._face import CoreFace
 
 if TYPE_CHECKING:
@@ -26,6 +27,7 @@ class FifoFace(CoreFace):
         sync: bool = False,
     ) -> None:
         self._queue = FifoQueue(path, max_elements, sync)
+        warn_if_recovery_dropped(self._queue, path)
 
 
 

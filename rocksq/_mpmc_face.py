@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from . import StartPosition
 from ._core import MpmcQueue
+from ._errors import warn_if_recovery_dropped
 from ._face import CoreFace
 
 if TYPE_CHECKING:
@@ -34,3 +35,4 @@ class MpmcFace(CoreFace):
 
     def __init__(self, path: str | os.PathLike[str], ttl: int, *, sync: bool = False) -> None:
         self._queue = MpmcQueue(path, ttl, sync)
+        warn_if_recovery_dropped(self._queue, path)

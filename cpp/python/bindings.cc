@@ -240,6 +240,15 @@ nb::list ToStrList(const std::vector<std::string>& names) {
   return result;
 }
 
+// Text that may hold a path (a message naming a file): paths are bytes, and
+// decode as os.fsdecode() does, so one that is not UTF-8 round-trips.
+nb::object FsText(const std::string& text) {
+  nb::object result = nb::steal(
+      PyUnicode_DecodeFSDefaultAndSize(text.data(), static_cast<Py_ssize_t>(text.size())));
+  if (!result.is_valid()) throw nb::python_error();
+  return result;
+}
+
 size_t ToItemCount(nb::handle max_items) {
   return static_cast<size_t>(
       std::min<uint64_t>(ToCount(max_items), std::numeric_limits<size_t>::max()));
@@ -941,6 +950,11 @@ void DefAckQueue(nb::module_& m) {
       .def_prop_ro(
           "path", [](const PyAckQueue& queue) { return queue->Path(); },
           "The queue's directory, as given when it was opened.")
+      .def_prop_ro(
+          "recovery_warning",
+          [](const PyAckQueue& queue) { return FsText(queue->RecoveryWarning()); },
+          nb::sig("def recovery_warning(self) -> str"),
+          "Empty, or says that opening dropped records of a damaged write-ahead log.")
       .def("set_change_fd", &ChangeNotifier::Attach<PyAckQueue>, nb::arg("fd").none(),
            "After each arm_change_fd(), the next push, ack, nack, fail or requeue\n"
            "writes one byte to `fd`; None stops that.")
@@ -977,13 +991,13 @@ nb::dict InspectQueue(const std::filesystem::path& path) {
   nb::list labels;
   for (const rocksq::LabelPosition& label : snapshot.labels) {
     nb::dict entry;
-    entry["label"] = label.label;
+    entry["label"] = ToStrList({label.label})[0];
     entry["position"] = label.position;
     entry["unread"] = label.unread;
     labels.append(entry);
   }
   nb::dict result;
-  result["path"] = snapshot.path;
+  result["path"] = FsText(snapshot.path);
   result["kind"] = snapshot.kind;
   result["len"] = snapshot.length;
   result["payload_size"] = snapshot.payload_bytes;
@@ -995,12 +1009,37 @@ nb::dict InspectQueue(const std::filesystem::path& path) {
   result["labels"] = labels;
   result["failed_len"] = snapshot.failed_length;
   result["failed_payload_size"] = snapshot.failed_payload_bytes;
+  nb::list dropped;
+  for (const std::string& line : snapshot.dropped_records) dropped.append(FsText(line));
+  result["dropped_records"] = dropped;
+  return result;
+}
+
+nb::dict CheckQueue(const std::filesystem::path& path) {
+  const std::string path_string = path.string();
+  const rocksq::QueueCheck check = Run(true, [&] { return rocksq::CheckQueue(path_string); });
+  nb::list damage;
+  for (const std::string& line : check.damage) damage.append(FsText(line));
+  nb::list dropped;
+  for (const std::string& line : check.dropped_records) dropped.append(FsText(line));
+  nb::dict result;
+  result["path"] = FsText(check.path);
+  result["kind"] = check.kind;
+  result["damage"] = damage;
+  result["dropped_records"] = dropped;
+  result["records_checked"] = check.records_checked;
   return result;
 }
 
 nb::list PeekItems(const std::filesystem::path& path, nb::handle max_items,
-                   const std::string& label) {
+                   const nb::str& label_text) {
   const std::string path_string = path.string();
+  // As ToStrList decodes labels: a label that is not UTF-8 round-trips.
+  nb::object label_bytes =
+      nb::steal(PyUnicode_AsEncodedString(label_text.ptr(), "utf-8", "surrogateescape"));
+  if (!label_bytes.is_valid()) throw nb::python_error();
+  const std::string label(PyBytes_AS_STRING(label_bytes.ptr()),
+                          static_cast<size_t>(PyBytes_GET_SIZE(label_bytes.ptr())));
   const size_t count = ToItemCount(max_items);
   const std::vector<rocksq::StoredItem> items =
       Run(true, [&] { return rocksq::PeekItems(path_string, count, label); });
@@ -1018,6 +1057,9 @@ void DefInspection(nb::module_& m) {
         nb::sig("def inspect_queue(path: str | os.PathLike[str]) -> dict[str, typing.Any]"),
         "The kind, sizes, positions and labels of the queue in `path`, read\n"
         "without opening it (it may be open elsewhere); see rocksq.inspection.");
+  m.def("check_queue", &CheckQueue, nb::arg("path"),
+        nb::sig("def check_queue(path: str | os.PathLike[str]) -> dict[str, typing.Any]"),
+        "Checks every file and record of the queue in `path`; see rocksq.inspection.");
   m.def("peek_items", &PeekItems, nb::arg("path"), nb::arg("max_items").none() = 10,
         nb::arg("label") = "",
         nb::sig("def peek_items(path: str | os.PathLike[str], max_items: int = 10, "
@@ -1164,6 +1206,11 @@ NB_MODULE(_core, m) {
       .def_prop_ro(
           "path", [](const PyFifoQueue& queue) { return queue->Path(); },
           "The queue's directory, as given when it was opened.")
+      .def_prop_ro(
+          "recovery_warning",
+          [](const PyFifoQueue& queue) { return FsText(queue->RecoveryWarning()); },
+          nb::sig("def recovery_warning(self) -> str"),
+          "Empty, or says that opening dropped records of a damaged write-ahead log.")
       .def(
           "close", [](const PyFifoQueue& queue) { queue->Close(); },
           nb::call_guard<GilRelease>(),
@@ -1253,6 +1300,11 @@ NB_MODULE(_core, m) {
       .def_prop_ro(
           "path", [](const PyMpmcQueue& queue) { return queue->Path(); },
           "The queue's directory, as given when it was opened.")
+      .def_prop_ro(
+          "recovery_warning",
+          [](const PyMpmcQueue& queue) { return FsText(queue->RecoveryWarning()); },
+          nb::sig("def recovery_warning(self) -> str"),
+          "Empty, or says that opening dropped records of a damaged write-ahead log.")
       .def(
           "close", [](const PyMpmcQueue& queue) { queue->Close(); },
           nb::call_guard<GilRelease>(),

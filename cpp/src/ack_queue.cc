@@ -131,6 +131,9 @@ class AckQueueImpl final : public AckQueue, private GroupCommit::Owner {
     return options_.visibility_timeout;
   }
   const std::string& Path() const override { return database_.path; }
+  const std::string& RecoveryWarning() const override {
+    return database_.recovery_warning;
+  }
   void Close() override;
 
  private:

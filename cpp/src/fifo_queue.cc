@@ -80,6 +80,9 @@ class FifoQueueImpl final : public FifoQueue, private GroupCommit::Owner {
   uint64_t DiskBytes() const override;
   uint64_t MaxElements() const override { return options_.max_elements; }
   const std::string& Path() const override { return database_.path; }
+  const std::string& RecoveryWarning() const override {
+    return database_.recovery_warning;
+  }
   void Close() override;
 
  private:

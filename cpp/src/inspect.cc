@@ -1,6 +1,7 @@
 #include "rocksq/inspect.h"
 
 #include <algorithm>
+#include <cstdarg>
 #include <cstdint>
 #include <memory>
 #include <unordered_set>
@@ -9,6 +10,8 @@
 #include "ack_records.h"
 #include "cursor_file.h"
 #include "record.h"
+#include "rocksdb/db.h"
+#include "rocksdb/env.h"
 #include "rocksdb/iterator.h"
 #include "rocksdb/options.h"
 #include "rocksdb/slice.h"
@@ -124,6 +127,190 @@ void RefuseLabel(const std::string& path, const std::string& label, const char* 
   }
 }
 
+// --- The files, as an open would load them ---------------------------------------
+
+// A RocksDB secondary (storage.h) reads the MANIFEST to the last point where
+// every table it lists loads, so a table that is missing, cut short or
+// zeroed silently takes its items out of the secondary's view, where
+// opening the queue refuses it. And it replays a write-ahead log damaged in
+// the middle up to the damage without a word. So the files are first loaded
+// the way an open loads them, by a read-only open: that takes no lock and
+// writes nothing in the directory (its diagnostic log goes nowhere), and
+// replays the write-ahead log strictly (kTolerateCorruptedTailRecords, as
+// OpenQueueDatabase does) and, if that fails, the default way, to tell a
+// damaged log from damaged tables.
+
+class SilentLog final : public rocksdb::Logger {
+ public:
+  using rocksdb::Logger::Logv;
+  void Logv(const char* /*format*/, va_list /*ap*/) override {}
+};
+
+// A read-only open's database and handles, closed on destruction.
+class ReadOnlyDatabase {
+ public:
+  ReadOnlyDatabase(const std::string& path, const std::vector<std::string>& families,
+                   rocksdb::WALRecoveryMode recovery) {
+    std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+    descriptors.emplace_back(rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions());
+    for (const std::string& name : families) {
+      descriptors.emplace_back(name, rocksdb::ColumnFamilyOptions());
+    }
+    rocksdb::DBOptions options;
+    options.info_log = std::make_shared<SilentLog>();
+    options.max_open_files = -1;  // Load every table now, as an open does.
+    options.wal_recovery_mode = recovery;
+    rocksdb::DB* db = nullptr;
+    status_ = rocksdb::DB::OpenForReadOnly(options, path, descriptors, &handles_, &db);
+    db_.reset(db);
+  }
+  ~ReadOnlyDatabase() {
+    if (!db_) return;
+    for (rocksdb::ColumnFamilyHandle* handle : handles_) db_->DestroyColumnFamilyHandle(handle);
+    db_->Close();
+  }
+  ReadOnlyDatabase(const ReadOnlyDatabase&) = delete;
+  ReadOnlyDatabase& operator=(const ReadOnlyDatabase&) = delete;
+
+  const rocksdb::Status& status() const { return status_; }
+  rocksdb::DB* db() const { return db_.get(); }
+
+ private:
+  rocksdb::Status status_;
+  std::unique_ptr<rocksdb::DB> db_;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+};
+
+struct FileReport {
+  rocksdb::Status damage;  // Not ok if the files do not load or (verified) a checksum fails.
+  std::string log_damage;  // Non-empty if the write-ahead log is damaged before its end.
+};
+
+FileReport LoadFiles(const std::string& path, const std::vector<std::string>& families,
+                     bool verify_every_block) {
+  FileReport report;
+  // A live writer deletes a write-ahead log or a compacted table right after
+  // writing the MANIFEST that drops it: a read-only open that read the
+  // older MANIFEST misses the file. Real damage stays; a race goes away.
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    report.log_damage.clear();
+    std::unique_ptr<ReadOnlyDatabase> database = std::make_unique<ReadOnlyDatabase>(
+        path, families, rocksdb::WALRecoveryMode::kTolerateCorruptedTailRecords);
+    if (database->status().IsCorruption()) {
+      const std::string strict = database->status().ToString();
+      database = std::make_unique<ReadOnlyDatabase>(
+          path, families, rocksdb::WALRecoveryMode::kPointInTimeRecovery);
+      if (database->status().ok()) report.log_damage = strict;
+    }
+    report.damage = database->status();
+    if (report.damage.ok() && verify_every_block) report.damage = database->db()->VerifyChecksum();
+    const bool may_be_a_race = report.damage.IsIOError() || report.damage.IsPathNotFound() ||
+                               report.damage.ToString().find("No such file") != std::string::npos;
+    if (report.damage.ok() || !may_be_a_race) break;
+  }
+  return report;
+}
+
+std::string DamageText(const rocksdb::Status& status) {
+  return "the database's files do not load: " + status.ToString();
+}
+
+// Throws what opening the queue would throw if its files do not load.
+void RequireFilesLoad(const std::string& path, const FileReport& report) {
+  if (report.damage.ok()) return;
+  ErrorKind kind = report.damage.IsCorruption() ? ErrorKind::kCorruption : ErrorKind::kStorage;
+  // A table RocksDB cannot find is a lost file, not an unreadable disk.
+  if (report.damage.ToString().find("No such file") != std::string::npos) {
+    kind = ErrorKind::kCorruption;
+  }
+  throw Error(kind, path, DamageText(report.damage) + " (rocksq check tells more)");
+}
+
+std::vector<std::string> DroppedRecords(const SecondaryQueueDatabase& database,
+                                        const FileReport& files) {
+  std::vector<std::string> dropped;
+  if (!files.log_damage.empty()) {
+    dropped.push_back("the write-ahead log is damaged before its end (" + files.log_damage +
+                      "): the next open keeps the records before the damage and drops the "
+                      "damaged one and any after it");
+  }
+  std::string notes;
+  rocksdb::Status found = database.db()->Get(rocksdb::ReadOptions(), kRecoveryNotesKey, &notes);
+  if (!found.ok() && !found.IsNotFound()) {
+    ThrowStatus(database.path(), "reading the recovery notes", found);
+  }
+  for (size_t start = 0; start < notes.size();) {
+    size_t end = notes.find('\n', start);
+    if (end == std::string::npos) end = notes.size();
+    dropped.push_back("an open at " + notes.substr(start, end - start));
+    start = end + 1;
+  }
+  return dropped;
+}
+
+// Reads every record of an item family from `from` on, as CheckQueue does,
+// and checks what record.h promises: 8-byte keys, whole headers, positions
+// one after another, each header the running total of the payload before
+// it, and (timed records) added-at times that never decrease. Reports the
+// first break and stops there: what follows cannot be trusted to add up.
+struct ScannedRange {
+  bool empty = true;
+  uint64_t first_position = 0;
+  uint64_t last_position = 0;
+};
+
+ScannedRange ScanRecords(const SecondaryQueueDatabase& database,
+                         rocksdb::ColumnFamilyHandle* items, size_t header_bytes, uint64_t from,
+                         QueueCheck* check) {
+  ScannedRange range;
+  uint64_t payload_end = 0;  // The running total the next record must carry.
+  uint64_t added = 0;
+  std::unique_ptr<rocksdb::Iterator> it(database.db()->NewIterator(rocksdb::ReadOptions(), items));
+  const EncodedKey from_key(from);
+  for (it->Seek(KeySlice(from_key)); it->Valid(); it->Next()) {
+    if (it->key().size() != kKeyBytes || it->value().size() < header_bytes) {
+      check->damage.push_back("a record after position " + std::to_string(range.last_position) +
+                              " has a malformed key or header");
+      return range;
+    }
+    const uint64_t position = DecodeBigEndian64(it->key().data());
+    const uint64_t payload_before = DecodeBigEndian64(it->value().data());
+    const uint64_t added_at =
+        header_bytes == kTimedRecordHeaderBytes ? DecodeBigEndian64(it->value().data() + 8) : 0;
+    if (!range.empty) {
+      if (position != range.last_position + 1) {
+        check->damage.push_back("positions " + std::to_string(range.last_position + 1) + " to " +
+                                std::to_string(position - 1) + " are missing between stored items");
+        return range;
+      }
+      if (payload_before != payload_end) {
+        check->damage.push_back("the item at position " + std::to_string(position) +
+                                " says " + std::to_string(payload_before) +
+                                " payload bytes came before it; the items before it add up to " +
+                                std::to_string(payload_end));
+        return range;
+      }
+      if (added_at < added) {
+        check->damage.push_back("the element at position " + std::to_string(position) +
+                                " was added before the one ahead of it");
+        return range;
+      }
+    } else {
+      range.empty = false;
+      range.first_position = position;
+    }
+    range.last_position = position;
+    payload_end = payload_before + (it->value().size() - header_bytes);
+    added = added_at;
+    ++check->records_checked;
+  }
+  if (!it->status().ok()) {
+    check->damage.push_back("reading the items after position " +
+                            std::to_string(range.last_position) + ": " + it->status().ToString());
+  }
+  return range;
+}
+
 // --- FIFO queue: fifo_items --------------------------------------------------
 
 // Keys below the read cursor (cursor_file.h) are popped items whose keys are
@@ -140,6 +327,31 @@ std::vector<StoredItem> PeekFifo(const SecondaryQueueDatabase& database, uint64_
   RefuseLabel(database.path(), label, QueueKindName(QueueKind::kFifo));
   return ReadItems(database, database.family(0), kRecordHeaderBytes,
                    read_cursor, max_items);
+}
+
+void CheckFifo(const SecondaryQueueDatabase& database, QueueCheck* check) {
+  uint64_t read_cursor = 0;
+  try {
+    read_cursor = CursorFile::Peek(database.path());
+  } catch (const Error& error) {
+    check->damage.push_back(std::string("the read cursor file (") + CursorFile::kFileName +
+                            ") is damaged: " + error.what());
+  }
+  const ScannedRange range =
+      ScanRecords(database, database.family(0), kRecordHeaderBytes, read_cursor, check);
+  // Popped keys are deleted from the first on, so stored keys below the
+  // cursor mean that none past them was deleted.
+  if (range.empty && read_cursor > 0) {
+    std::unique_ptr<rocksdb::Iterator> it(
+        database.db()->NewIterator(rocksdb::ReadOptions(), database.family(0)));
+    it->SeekToLast();
+    if (it->Valid() && it->key().size() == kKeyBytes &&
+        DecodeBigEndian64(it->key().data()) + 1 < read_cursor) {
+      check->damage.push_back("the read cursor (" + std::to_string(read_cursor) +
+                              ") is past the last stored item (" +
+                              std::to_string(DecodeBigEndian64(it->key().data())) + ")");
+    }
+  }
 }
 
 // --- MPMC queue: mpmc_items, mpmc_labels, mpmc_meta ---------------------------
@@ -221,6 +433,28 @@ std::vector<StoredItem> PeekMpmc(const SecondaryQueueDatabase& database,
   return ReadItems(database, database.family(0), kTimedRecordHeaderBytes, from, max_items);
 }
 
+void CheckMpmc(const SecondaryQueueDatabase& database, QueueCheck* check) {
+  FirstLive first_live;
+  std::vector<LabelPosition> labels;
+  try {
+    first_live = ReadFirstLive(database);
+    labels = ReadLabels(database);
+  } catch (const Error& error) {
+    check->damage.push_back(error.what());
+    return;
+  }
+  const ScannedRange range = ScanRecords(database, database.family(0), kTimedRecordHeaderBytes,
+                                         first_live.position, check);
+  const uint64_t end = range.empty ? first_live.position : range.last_position + 1;
+  for (const LabelPosition& label : labels) {
+    if (label.position > end) {
+      check->damage.push_back("label '" + label.label + "' reads from position " +
+                              std::to_string(label.position) + ", past the last element (" +
+                              std::to_string(end) + " is the next to be added)");
+    }
+  }
+}
+
 // --- Ack queue: ack_items, ack_failed, ack_meta -----------------------------
 
 // The items that the ack log (ack_log.h) acks but that ack_items still
@@ -286,6 +520,74 @@ std::vector<StoredItem> PeekAck(const SecondaryQueueDatabase& database,
   return items;
 }
 
+// Every record of ack_items and ack_failed, against the removal counts
+// (ack_records.h), and the ack log's bytes (ack_log.h).
+void CheckAck(const SecondaryQueueDatabase& database, QueueCheck* check) {
+  AckStoredState state;
+  try {
+    state = ReadAckQueueState(database);
+  } catch (const Error& error) {
+    check->damage.push_back(error.what());
+    return;
+  }
+  uint64_t items = 0;
+  uint64_t payload_bytes = 0;
+  uint64_t payload_end = 0;  // Headers grow by at least each item's size.
+  std::unique_ptr<rocksdb::Iterator> it(
+      database.db()->NewIterator(rocksdb::ReadOptions(), database.family(0)));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    if (it->key().size() != kKeyBytes || it->value().size() < kRecordHeaderBytes) {
+      check->damage.push_back("an item's key or header is malformed");
+      return;
+    }
+    const uint64_t id = DecodeBigEndian64(it->key().data());
+    const uint64_t payload_before = DecodeBigEndian64(it->value().data());
+    if (id >= state.write_cursor || payload_before < payload_end) {
+      check->damage.push_back("item " + std::to_string(id) +
+                              "'s record does not fit between the items around it");
+      return;
+    }
+    payload_end = payload_before + (it->value().size() - kRecordHeaderBytes);
+    ++items;
+    payload_bytes += it->value().size() - kRecordHeaderBytes;
+    ++check->records_checked;
+  }
+  if (!it->status().ok()) {
+    check->damage.push_back("reading the items: " + it->status().ToString());
+    return;
+  }
+  if (items != state.items || payload_bytes != state.items_payload_bytes) {
+    check->damage.push_back(std::to_string(items) + " items of " +
+                            std::to_string(payload_bytes) +
+                            " payload bytes are stored, but the removal counts leave " +
+                            std::to_string(state.items) + " of " +
+                            std::to_string(state.items_payload_bytes));
+  }
+  std::unique_ptr<rocksdb::Iterator> failed(
+      database.db()->NewIterator(rocksdb::ReadOptions(), database.family(1)));
+  for (failed->SeekToFirst(); failed->Valid(); failed->Next()) {
+    const uint64_t id = DecodeBigEndian64(failed->key().data());  // Sizes: ReadAckState.
+    std::string ignored;
+    rocksdb::Status also_ready =
+        database.db()->Get(rocksdb::ReadOptions(), database.family(0), failed->key(), &ignored);
+    if (id >= state.write_cursor || also_ready.ok()) {
+      check->damage.push_back("failed item " + std::to_string(id) +
+                              (also_ready.ok() ? " is also among the ready items"
+                                               : " was never pushed"));
+    }
+    ++check->records_checked;
+  }
+  if (!failed->status().ok()) {
+    check->damage.push_back("reading the failed items: " + failed->status().ToString());
+  }
+  try {
+    const std::string log_damage = AckLog::DescribeDamage(database.path());
+    if (!log_damage.empty()) check->damage.push_back(log_damage);
+  } catch (const Error& error) {
+    check->damage.push_back(error.what());
+  }
+}
+
 // --- The kinds ------------------------------------------------------------------
 
 // The read cursor (cursor_file.h) of a kind that keeps one is read before
@@ -299,15 +601,16 @@ struct Inspector {
   void (*inspect)(const SecondaryQueueDatabase&, uint64_t read_cursor, QueueSnapshot*);
   std::vector<StoredItem> (*peek)(const SecondaryQueueDatabase&, uint64_t read_cursor,
                                   size_t max_items, const std::string& label);
+  void (*check)(const SecondaryQueueDatabase&, QueueCheck*);
 };
 
 const std::vector<Inspector>& Inspectors() {
   static const std::vector<Inspector> inspectors = {
-      {QueueKind::kFifo, "fifo", true, {kFifoItems}, &InspectFifo, &PeekFifo},
+      {QueueKind::kFifo, "fifo", true, {kFifoItems}, &InspectFifo, &PeekFifo, &CheckFifo},
       {QueueKind::kMpmc, "mpmc", false, {kMpmcItems, kMpmcLabels, kMpmcMeta}, &InspectMpmc,
-       &PeekMpmc},
+       &PeekMpmc, &CheckMpmc},
       {QueueKind::kAck, "ack", false, {kAckItemsFamily, kAckFailedFamily, kAckMetaFamily},
-       &InspectAck, &PeekAck},
+       &InspectAck, &PeekAck, &CheckAck},
   };
   return inspectors;
 }
@@ -326,12 +629,15 @@ const Inspector& InspectorFor(const std::string& path, const StoredQueue& stored
 QueueSnapshot InspectQueue(const std::string& path) {
   const StoredQueue stored = ReadStoredQueue(path);
   const Inspector& inspector = InspectorFor(path, stored);
+  const FileReport files = LoadFiles(path, stored.families, /*verify_every_block=*/false);
+  RequireFilesLoad(path, files);
   const uint64_t read_cursor = inspector.has_cursor_file ? CursorFile::Peek(path) : 0;
   SecondaryQueueDatabase database(path, inspector.families);
   QueueSnapshot snapshot;
   snapshot.path = path;
   snapshot.kind = inspector.short_name;
   inspector.inspect(database, read_cursor, &snapshot);
+  snapshot.dropped_records = DroppedRecords(database, files);
   snapshot.disk_bytes = DirectoryBytes(path);
   return snapshot;
 }
@@ -340,9 +646,28 @@ std::vector<StoredItem> PeekItems(const std::string& path, size_t max_items,
                                   const std::string& label) {
   const StoredQueue stored = ReadStoredQueue(path);
   const Inspector& inspector = InspectorFor(path, stored);
+  RequireFilesLoad(path, LoadFiles(path, stored.families, /*verify_every_block=*/false));
   const uint64_t read_cursor = inspector.has_cursor_file ? CursorFile::Peek(path) : 0;
   SecondaryQueueDatabase database(path, inspector.families);
   return inspector.peek(database, read_cursor, max_items, label);
+}
+
+QueueCheck CheckQueue(const std::string& path) {
+  const StoredQueue stored = ReadStoredQueue(path);
+  const Inspector& inspector = InspectorFor(path, stored);
+  QueueCheck check;
+  check.path = path;
+  check.kind = inspector.short_name;
+  const FileReport files = LoadFiles(path, stored.families, /*verify_every_block=*/true);
+  if (!files.damage.ok()) {
+    // What the queue's records say cannot be read past files that do not load.
+    check.damage.push_back(DamageText(files.damage));
+    return check;
+  }
+  SecondaryQueueDatabase database(path, inspector.families);
+  check.dropped_records = DroppedRecords(database, files);
+  inspector.check(database, &check);
+  return check;
 }
 
 }  // namespace rocksq

@@ -313,7 +313,9 @@ namespace {
 rocksdb::DB* OpenDatabase(const std::string& path, const std::string& directory,
                           const std::vector<std::string>& item_families,
                           const std::shared_ptr<rocksdb::Cache>& block_cache, bool create,
-                          std::vector<rocksdb::ColumnFamilyHandle*>* handles) {
+                          std::vector<rocksdb::ColumnFamilyHandle*>* handles,
+                          rocksdb::WALRecoveryMode recovery =
+                              rocksdb::WALRecoveryMode::kPointInTimeRecovery) {
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
   descriptors.emplace_back(rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions());
   for (const std::string& name : item_families) {
@@ -327,6 +329,7 @@ rocksdb::DB* OpenDatabase(const std::string& path, const std::string& directory,
   options.info_log = std::make_shared<DiagnosticLog>(directory);
   options.create_if_missing = create;
   options.create_missing_column_families = create;
+  options.wal_recovery_mode = recovery;
   rocksdb::DB* db = nullptr;
   rocksdb::Status opened = rocksdb::DB::Open(options, directory, descriptors, handles, &db);
   if (!opened.ok()) {
@@ -405,6 +408,58 @@ void CreateQueueDatabase(const std::string& path, const std::vector<std::string>
   }
 }
 
+// RocksDB's default recovery (kPointInTimeRecovery) stops at the first
+// damaged write-ahead log record and silently drops every record after it.
+// A crash only ever cuts a log's tail short, which kTolerateCorruptedTailRecords
+// accepts; it refuses damage before the end. So the open tries that mode
+// first, and only if it fails on the log opens again the default way, which
+// keeps what can be kept, and says so in `warning`. The refused attempt
+// stops while replaying the log, before RocksDB writes anything but LOG.
+rocksdb::DB* OpenRecoveringWriteAheadLog(const std::string& path,
+                                         const std::vector<std::string>& item_families,
+                                         const std::shared_ptr<rocksdb::Cache>& block_cache,
+                                         std::vector<rocksdb::ColumnFamilyHandle*>* handles,
+                                         std::string* warning) {
+  try {
+    return OpenDatabase(path, path, item_families, block_cache, /*create=*/false, handles,
+                        rocksdb::WALRecoveryMode::kTolerateCorruptedTailRecords);
+  } catch (const Error& strict) {
+    if (strict.kind() != ErrorKind::kCorruption) throw;
+    handles->clear();
+    rocksdb::DB* db = OpenDatabase(path, path, item_families, block_cache, /*create=*/false,
+                                   handles, rocksdb::WALRecoveryMode::kPointInTimeRecovery);
+    *warning = strict.what();
+    const std::string prefix = "Corruption: " + path + ": opening: ";
+    if (warning->rfind(prefix, 0) == 0) warning->erase(0, prefix.size());
+    *warning = "recovery dropped write-ahead log records: the log is damaged before its end (" +
+               *warning + "); the records before the damage were kept, the damaged one and "
+               "any after it are lost";
+    return db;
+  }
+}
+
+// Appends a line to the recovery notes (kRecoveryNotesKey), synced and
+// flushed before the queue is used: the damaged log is gone once RocksDB
+// flushes what it recovered.
+void NoteDroppedRecords(rocksdb::DB* db, const std::string& path, const std::string& warning) {
+  std::string notes;
+  rocksdb::Status found = db->Get(rocksdb::ReadOptions(), kRecoveryNotesKey, &notes);
+  if (!found.ok() && !found.IsNotFound()) ThrowStatus(path, "reading the recovery notes", found);
+  char when[32];
+  const std::time_t now = std::time(nullptr);
+  std::tm utc;
+  gmtime_r(&now, &utc);
+  std::strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &utc);
+  if (!notes.empty()) notes += '\n';
+  notes += std::string(when) + ": " + warning;
+  rocksdb::WriteOptions durable;
+  durable.sync = true;
+  rocksdb::Status written = db->Put(durable, kRecoveryNotesKey, notes);
+  if (!written.ok()) ThrowStatus(path, "writing the recovery notes", written);
+  rocksdb::Status flushed = db->Flush(rocksdb::FlushOptions(), db->DefaultColumnFamily());
+  if (!flushed.ok()) ThrowStatus(path, "flushing the recovery notes", flushed);
+}
+
 }  // namespace
 
 QueueDatabase OpenQueueDatabase(const std::string& path, QueueKind kind,
@@ -418,13 +473,14 @@ QueueDatabase OpenQueueDatabase(const std::string& path, QueueKind kind,
 
   result.block_cache = rocksdb::NewLRUCache(kBlockCacheBytes);
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
-  result.db.reset(OpenDatabase(path, path, item_families, result.block_cache,
-                               /*create=*/false, &handles));
+  result.db.reset(OpenRecoveringWriteAheadLog(path, item_families, result.block_cache, &handles,
+                                              &result.recovery_warning));
   // handles[0] is the default family, which DB owns and closes itself.
   rocksdb::DB* db = result.db.get();
   db->DestroyColumnFamilyHandle(handles[0]);
   result.families.assign(handles.begin() + 1, handles.end());
   CheckFormat(db, path);
+  if (!result.recovery_warning.empty()) NoteDroppedRecords(db, path, result.recovery_warning);
   return result;
 }
 

@@ -58,6 +58,9 @@ struct QueueDatabase {
   std::shared_ptr<rocksdb::Cache> block_cache;
   std::unique_ptr<OpenPathClaim> claim;
   std::unique_ptr<rocksdb::DB> db;
+  // Empty, or says that this open's recovery dropped write-ahead log records
+  // (see OpenQueueDatabase).
+  std::string recovery_warning;
   std::vector<rocksdb::ColumnFamilyHandle*> families;
 
   // Destroys the handles, then closes the database; throws kStorage if
@@ -68,8 +71,12 @@ struct QueueDatabase {
 
 // Opens (or creates, with its parent directories) the queue of `kind` at
 // `path` whose items are in the column families `item_families` (the
-// "default" family holds only the format marker). Refuses a path that holds
-// anything but such a queue (kNotAQueue), or one that is open (kAlreadyOpen).
+// "default" family holds only the format marker and recovery notes). Refuses
+// a path that holds anything but such a queue (kNotAQueue), or one that is
+// open (kAlreadyOpen). When the write-ahead log is damaged before its end,
+// recovery keeps the records before the damage and drops the rest (nothing
+// can bring them back): the open then succeeds, fills `recovery_warning` and
+// adds a line to the queue's recovery notes (kRecoveryNotesKey).
 QueueDatabase OpenQueueDatabase(const std::string& path, QueueKind kind,
                                 const std::vector<std::string>& item_families);
 
@@ -77,6 +84,11 @@ QueueDatabase OpenQueueDatabase(const std::string& path, QueueKind kind,
 // path does not exist.
 void DestroyQueueDatabase(const std::string& path, QueueKind kind);
 
+
+// The default family's key holding one line per open whose recovery dropped
+// write-ahead log records: when, and what RocksDB found. Kept for good, so
+// that `rocksq check` and `rocksq stats` say it long after the open.
+inline constexpr char kRecoveryNotesKey[] = "rocksq.recovery_dropped";
 
 // --- Reading a queue that may be open elsewhere (see rocksq/inspect.h) -------
 
