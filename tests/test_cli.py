@@ -190,10 +190,10 @@ def test_peek_with_a_label_shows_what_it_reads_next_without_moving_it(
     queue.close()
 
 
-def test_peek_with_an_unknown_label_exits_1(mpmc_path: str, tmp_path: Path) -> None:
+def test_peek_with_an_unknown_label_is_a_usage_error(mpmc_path: str, tmp_path: Path) -> None:
     completed = run_cli("peek", mpmc_path, "--label", "nobody", cwd=tmp_path)
 
-    assert completed.returncode == 1
+    assert completed.returncode == 2
     assert "no label 'nobody'" in completed.stderr
 
 
@@ -274,36 +274,37 @@ def test_stats_works_while_this_fixtures_process_holds_the_queue(
 # --- Errors and exit codes ---------------------------------------------------------
 
 
-def test_a_missing_path_exits_1_and_creates_nothing(tmp_path: Path) -> None:
+@pytest.mark.parametrize("command", ["stats", "peek", "check"])
+def test_a_missing_path_exits_3_and_creates_nothing(command: str, tmp_path: Path) -> None:
     missing = tmp_path / "missing"
 
-    completed = run_cli("stats", str(missing), cwd=tmp_path)
+    completed = run_cli(command, str(missing), cwd=tmp_path)
 
-    assert completed.returncode == 1
+    assert completed.returncode == 3
     assert "does not exist" in completed.stderr and str(missing) in completed.stderr
     assert not missing.exists()
 
 
-@pytest.mark.parametrize("command", ["stats", "peek"])
-def test_a_directory_without_a_queue_exits_1_with_not_a_queue(command: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("command", ["stats", "peek", "check"])
+def test_a_directory_without_a_queue_exits_3_with_not_a_queue(command: str, tmp_path: Path) -> None:
     directory = tmp_path / "photos"
     directory.mkdir()
     (directory / "cat.jpg").write_bytes(b"\xff\xd8")
 
     completed = run_cli(command, str(directory), cwd=tmp_path)
 
-    assert completed.returncode == 1
+    assert completed.returncode == 3
     assert completed.stderr.startswith(f"rocksq {command}: Not a queue: {directory}")
     assert sorted(os.listdir(directory)) == ["cat.jpg"]
 
 
-def test_a_file_exits_1_and_json_reports_the_error_type(tmp_path: Path) -> None:
+def test_a_file_exits_3_and_json_reports_the_error_type(tmp_path: Path) -> None:
     file = tmp_path / "file"
     file.write_text("hello")
 
     completed = run_cli("--json", "peek", str(file), cwd=tmp_path)
 
-    assert completed.returncode == 1
+    assert completed.returncode == 3
     error = json.loads(completed.stdout)["error"]
     assert error["type"] == "NotAQueueError"
     assert "is a file" in error["message"]
@@ -311,14 +312,35 @@ def test_a_file_exits_1_and_json_reports_the_error_type(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "args",
-    [[], ["stats"], ["frobnicate"], ["peek", "x", "-n", "-1"], ["peek", "x", "-n", "two"]],
-    ids=["no-command", "no-path", "unknown-command", "negative-n", "non-number-n"],
+    [
+        [],
+        ["stats"],
+        ["check"],
+        ["frobnicate"],
+        ["peek", "x", "-n", "-1"],
+        ["peek", "x", "-n", "two"],
+        ["peek", "x", "-n", "99999999999999999999999"],
+        ["peek", "x", "-n", str(2**63)],
+        ["bench", "--rounds", "99999999999999999999999"],
+    ],
+    ids=[
+        "no-command",
+        "no-path",
+        "check-no-path",
+        "unknown-command",
+        "negative-n",
+        "non-number-n",
+        "huge-n",
+        "n-past-64-bits",
+        "huge-rounds",
+    ],
 )
 def test_usage_errors_exit_2(args: list[str], tmp_path: Path) -> None:
     completed = run_cli(*args, cwd=tmp_path)
 
     assert completed.returncode == 2
     assert "usage: rocksq" in completed.stderr
+    assert "Traceback" not in completed.stderr
 
 
 # --- The console script and bench ----------------------------------------------------
@@ -345,7 +367,7 @@ def test_bench_help_describes_its_options(tmp_path: Path) -> None:
 def test_bench_outside_a_checkout_says_why_it_cannot_run(tmp_path: Path) -> None:
     completed = run_cli("bench", "--quick", cwd=tmp_path)
 
-    assert completed.returncode == 1
+    assert completed.returncode == 3
     assert "bench/compare.py" in completed.stderr and "--harness" in completed.stderr
 
 

@@ -37,6 +37,32 @@ constexpr size_t kMpmcFirstLiveBytes = 16;
 
 rocksdb::Slice KeySlice(const EncodedKey& key) { return rocksdb::Slice(key.bytes, kKeyBytes); }
 
+// A queue's database opened for reading: a RocksDB secondary (storage.h),
+// or, when the write-ahead log is damaged, a read-only open that sees what
+// the next open will keep (see LoadFiles).
+class QueueReader {
+ public:
+  virtual ~QueueReader() = default;
+  virtual rocksdb::DB* db() const = 0;
+  // The handle of the inspector's families[index].
+  virtual rocksdb::ColumnFamilyHandle* family(size_t index) const = 0;
+  virtual const std::string& path() const = 0;
+};
+
+class SecondaryReader final : public QueueReader {
+ public:
+  SecondaryReader(const std::string& path, const std::vector<std::string>& families)
+      : database_(path, families) {}
+  rocksdb::DB* db() const override { return database_.db(); }
+  rocksdb::ColumnFamilyHandle* family(size_t index) const override {
+    return database_.family(index);
+  }
+  const std::string& path() const override { return database_.path(); }
+
+ private:
+  SecondaryQueueDatabase database_;
+};
+
 // The first and last stored records of an item family, from `from` on.
 struct StoredRange {
   bool empty = true;
@@ -48,7 +74,7 @@ struct StoredRange {
   uint64_t last_added_micros = 0;
 };
 
-StoredRange ReadStoredRange(const SecondaryQueueDatabase& database,
+StoredRange ReadStoredRange(const QueueReader& database,
                             rocksdb::ColumnFamilyHandle* items, size_t header_bytes,
                             uint64_t from) {
   StoredRange range;
@@ -88,7 +114,7 @@ StoredRange ReadStoredRange(const SecondaryQueueDatabase& database,
 }
 
 // Copies up to `max_items` records from `from` on, in key order.
-std::vector<StoredItem> ReadItems(const SecondaryQueueDatabase& database,
+std::vector<StoredItem> ReadItems(const QueueReader& database,
                                   rocksdb::ColumnFamilyHandle* items, size_t header_bytes,
                                   uint64_t from, size_t max_items) {
   std::vector<StoredItem> result;
@@ -147,10 +173,11 @@ class SilentLog final : public rocksdb::Logger {
 };
 
 // A read-only open's database and handles, closed on destruction.
-class ReadOnlyDatabase {
+class ReadOnlyDatabase final : public QueueReader {
  public:
   ReadOnlyDatabase(const std::string& path, const std::vector<std::string>& families,
-                   rocksdb::WALRecoveryMode recovery) {
+                   rocksdb::WALRecoveryMode recovery)
+      : path_(path) {
     std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
     descriptors.emplace_back(rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions());
     for (const std::string& name : families) {
@@ -164,7 +191,7 @@ class ReadOnlyDatabase {
     status_ = rocksdb::DB::OpenForReadOnly(options, path, descriptors, &handles_, &db);
     db_.reset(db);
   }
-  ~ReadOnlyDatabase() {
+  ~ReadOnlyDatabase() override {
     if (!db_) return;
     for (rocksdb::ColumnFamilyHandle* handle : handles_) db_->DestroyColumnFamilyHandle(handle);
     db_->Close();
@@ -173,9 +200,14 @@ class ReadOnlyDatabase {
   ReadOnlyDatabase& operator=(const ReadOnlyDatabase&) = delete;
 
   const rocksdb::Status& status() const { return status_; }
-  rocksdb::DB* db() const { return db_.get(); }
+  rocksdb::DB* db() const override { return db_.get(); }
+  rocksdb::ColumnFamilyHandle* family(size_t index) const override {
+    return handles_[index + 1];
+  }
+  const std::string& path() const override { return path_; }
 
  private:
+  std::string path_;
   rocksdb::Status status_;
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
@@ -184,6 +216,9 @@ class ReadOnlyDatabase {
 struct FileReport {
   rocksdb::Status damage;  // Not ok if the files do not load or (verified) a checksum fails.
   std::string log_damage;  // Non-empty if the write-ahead log is damaged before its end.
+  // With log_damage: the database as the next open will recover it. (A
+  // secondary replays such a log differently: it may refuse to open.)
+  std::unique_ptr<ReadOnlyDatabase> recovered_view;
 };
 
 FileReport LoadFiles(const std::string& path, const std::vector<std::string>& families,
@@ -206,6 +241,9 @@ FileReport LoadFiles(const std::string& path, const std::vector<std::string>& fa
     if (report.damage.ok() && verify_every_block) report.damage = database->db()->VerifyChecksum();
     const bool may_be_a_race = report.damage.IsIOError() || report.damage.IsPathNotFound() ||
                                report.damage.ToString().find("No such file") != std::string::npos;
+    if (report.damage.ok() && !report.log_damage.empty()) {
+      report.recovered_view = std::move(database);
+    }
     if (report.damage.ok() || !may_be_a_race) break;
   }
   return report;
@@ -226,7 +264,15 @@ void RequireFilesLoad(const std::string& path, const FileReport& report) {
   throw Error(kind, path, DamageText(report.damage) + " (rocksq check tells more)");
 }
 
-std::vector<std::string> DroppedRecords(const SecondaryQueueDatabase& database,
+// What the reads go through: the secondary, unless the log is damaged.
+std::unique_ptr<QueueReader> OpenReader(const std::string& path,
+                                        const std::vector<std::string>& families,
+                                        FileReport* files) {
+  if (files->recovered_view) return std::move(files->recovered_view);
+  return std::make_unique<SecondaryReader>(path, families);
+}
+
+std::vector<std::string> DroppedRecords(const QueueReader& database,
                                         const FileReport& files) {
   std::vector<std::string> dropped;
   if (!files.log_damage.empty()) {
@@ -259,7 +305,7 @@ struct ScannedRange {
   uint64_t last_position = 0;
 };
 
-ScannedRange ScanRecords(const SecondaryQueueDatabase& database,
+ScannedRange ScanRecords(const QueueReader& database,
                          rocksdb::ColumnFamilyHandle* items, size_t header_bytes, uint64_t from,
                          QueueCheck* check) {
   ScannedRange range;
@@ -315,21 +361,21 @@ ScannedRange ScanRecords(const SecondaryQueueDatabase& database,
 
 // Keys below the read cursor (cursor_file.h) are popped items whose keys are
 // not deleted yet: the queue starts at the cursor or the first stored key.
-void InspectFifo(const SecondaryQueueDatabase& database, uint64_t read_cursor,
+void InspectFifo(const QueueReader& database, uint64_t read_cursor,
                  QueueSnapshot* snapshot) {
   snapshot->first_position = snapshot->end_position = read_cursor;
   FillFromRange(ReadStoredRange(database, database.family(0), kRecordHeaderBytes, read_cursor),
                 snapshot);
 }
 
-std::vector<StoredItem> PeekFifo(const SecondaryQueueDatabase& database, uint64_t read_cursor,
+std::vector<StoredItem> PeekFifo(const QueueReader& database, uint64_t read_cursor,
                                  size_t max_items, const std::string& label) {
   RefuseLabel(database.path(), label, QueueKindName(QueueKind::kFifo));
   return ReadItems(database, database.family(0), kRecordHeaderBytes,
                    read_cursor, max_items);
 }
 
-void CheckFifo(const SecondaryQueueDatabase& database, QueueCheck* check) {
+void CheckFifo(const QueueReader& database, QueueCheck* check) {
   uint64_t read_cursor = 0;
   try {
     read_cursor = CursorFile::Peek(database.path());
@@ -363,7 +409,7 @@ struct FirstLive {
   uint64_t payload_before = 0;
 };
 
-FirstLive ReadFirstLive(const SecondaryQueueDatabase& database) {
+FirstLive ReadFirstLive(const QueueReader& database) {
   FirstLive first_live;
   std::string value;
   rocksdb::Status found =
@@ -379,7 +425,7 @@ FirstLive ReadFirstLive(const SecondaryQueueDatabase& database) {
   return first_live;
 }
 
-std::vector<LabelPosition> ReadLabels(const SecondaryQueueDatabase& database) {
+std::vector<LabelPosition> ReadLabels(const QueueReader& database) {
   std::vector<LabelPosition> labels;
   std::unique_ptr<rocksdb::Iterator> it(
       database.db()->NewIterator(rocksdb::ReadOptions(), database.family(1)));
@@ -396,7 +442,7 @@ std::vector<LabelPosition> ReadLabels(const SecondaryQueueDatabase& database) {
   return labels;
 }
 
-void InspectMpmc(const SecondaryQueueDatabase& database, uint64_t /*no cursor file*/,
+void InspectMpmc(const QueueReader& database, uint64_t /*no cursor file*/,
                  QueueSnapshot* snapshot) {
   const FirstLive first_live = ReadFirstLive(database);
   const StoredRange range =
@@ -413,7 +459,7 @@ void InspectMpmc(const SecondaryQueueDatabase& database, uint64_t /*no cursor fi
   }
 }
 
-std::vector<StoredItem> PeekMpmc(const SecondaryQueueDatabase& database,
+std::vector<StoredItem> PeekMpmc(const QueueReader& database,
                                  uint64_t /*no cursor file*/, size_t max_items,
                                  const std::string& label) {
   uint64_t from = ReadFirstLive(database).position;
@@ -433,7 +479,7 @@ std::vector<StoredItem> PeekMpmc(const SecondaryQueueDatabase& database,
   return ReadItems(database, database.family(0), kTimedRecordHeaderBytes, from, max_items);
 }
 
-void CheckMpmc(const SecondaryQueueDatabase& database, QueueCheck* check) {
+void CheckMpmc(const QueueReader& database, QueueCheck* check) {
   FirstLive first_live;
   std::vector<LabelPosition> labels;
   try {
@@ -467,7 +513,7 @@ struct LoggedAcks {
   uint64_t payload_bytes = 0;
 };
 
-LoggedAcks ReadLoggedAcks(const SecondaryQueueDatabase& database, const AckStoredState& state) {
+LoggedAcks ReadLoggedAcks(const QueueReader& database, const AckStoredState& state) {
   LoggedAcks logged;
   for (uint64_t id : AckLog::Peek(database.path(), state.removal.epoch).ids) {
     if (logged.ids.count(id) != 0) continue;
@@ -486,12 +532,12 @@ LoggedAcks ReadLoggedAcks(const SecondaryQueueDatabase& database, const AckStore
   return logged;
 }
 
-AckStoredState ReadAckQueueState(const SecondaryQueueDatabase& database) {
+AckStoredState ReadAckQueueState(const QueueReader& database) {
   return ReadAckState(database.db(), rocksdb::ReadOptions(), database.family(0),
                       database.family(1), database.family(2), database.path());
 }
 
-void InspectAck(const SecondaryQueueDatabase& database, uint64_t /*no cursor file*/,
+void InspectAck(const QueueReader& database, uint64_t /*no cursor file*/,
                 QueueSnapshot* snapshot) {
   const AckStoredState state = ReadAckQueueState(database);
   const LoggedAcks logged = ReadLoggedAcks(database, state);
@@ -504,7 +550,7 @@ void InspectAck(const SecondaryQueueDatabase& database, uint64_t /*no cursor fil
   snapshot->failed_payload_bytes = state.failed_payload_bytes;
 }
 
-std::vector<StoredItem> PeekAck(const SecondaryQueueDatabase& database,
+std::vector<StoredItem> PeekAck(const QueueReader& database,
                                 uint64_t /*no cursor file*/, size_t max_items,
                                 const std::string& label) {
   RefuseLabel(database.path(), label, QueueKindName(QueueKind::kAck));
@@ -522,7 +568,7 @@ std::vector<StoredItem> PeekAck(const SecondaryQueueDatabase& database,
 
 // Every record of ack_items and ack_failed, against the removal counts
 // (ack_records.h), and the ack log's bytes (ack_log.h).
-void CheckAck(const SecondaryQueueDatabase& database, QueueCheck* check) {
+void CheckAck(const QueueReader& database, QueueCheck* check) {
   AckStoredState state;
   try {
     state = ReadAckQueueState(database);
@@ -598,10 +644,10 @@ struct Inspector {
   const char* short_name;            // QueueSnapshot::kind.
   bool has_cursor_file;
   std::vector<std::string> families;  // Opened in this order: family(0), family(1), ...
-  void (*inspect)(const SecondaryQueueDatabase&, uint64_t read_cursor, QueueSnapshot*);
-  std::vector<StoredItem> (*peek)(const SecondaryQueueDatabase&, uint64_t read_cursor,
+  void (*inspect)(const QueueReader&, uint64_t read_cursor, QueueSnapshot*);
+  std::vector<StoredItem> (*peek)(const QueueReader&, uint64_t read_cursor,
                                   size_t max_items, const std::string& label);
-  void (*check)(const SecondaryQueueDatabase&, QueueCheck*);
+  void (*check)(const QueueReader&, QueueCheck*);
 };
 
 const std::vector<Inspector>& Inspectors() {
@@ -629,15 +675,15 @@ const Inspector& InspectorFor(const std::string& path, const StoredQueue& stored
 QueueSnapshot InspectQueue(const std::string& path) {
   const StoredQueue stored = ReadStoredQueue(path);
   const Inspector& inspector = InspectorFor(path, stored);
-  const FileReport files = LoadFiles(path, stored.families, /*verify_every_block=*/false);
-  RequireFilesLoad(path, files);
   const uint64_t read_cursor = inspector.has_cursor_file ? CursorFile::Peek(path) : 0;
-  SecondaryQueueDatabase database(path, inspector.families);
+  FileReport files = LoadFiles(path, inspector.families, /*verify_every_block=*/false);
+  RequireFilesLoad(path, files);
+  const std::unique_ptr<QueueReader> database = OpenReader(path, inspector.families, &files);
   QueueSnapshot snapshot;
   snapshot.path = path;
   snapshot.kind = inspector.short_name;
-  inspector.inspect(database, read_cursor, &snapshot);
-  snapshot.dropped_records = DroppedRecords(database, files);
+  inspector.inspect(*database, read_cursor, &snapshot);
+  snapshot.dropped_records = DroppedRecords(*database, files);
   snapshot.disk_bytes = DirectoryBytes(path);
   return snapshot;
 }
@@ -646,10 +692,11 @@ std::vector<StoredItem> PeekItems(const std::string& path, size_t max_items,
                                   const std::string& label) {
   const StoredQueue stored = ReadStoredQueue(path);
   const Inspector& inspector = InspectorFor(path, stored);
-  RequireFilesLoad(path, LoadFiles(path, stored.families, /*verify_every_block=*/false));
   const uint64_t read_cursor = inspector.has_cursor_file ? CursorFile::Peek(path) : 0;
-  SecondaryQueueDatabase database(path, inspector.families);
-  return inspector.peek(database, read_cursor, max_items, label);
+  FileReport files = LoadFiles(path, inspector.families, /*verify_every_block=*/false);
+  RequireFilesLoad(path, files);
+  const std::unique_ptr<QueueReader> database = OpenReader(path, inspector.families, &files);
+  return inspector.peek(*database, read_cursor, max_items, label);
 }
 
 QueueCheck CheckQueue(const std::string& path) {
@@ -658,15 +705,15 @@ QueueCheck CheckQueue(const std::string& path) {
   QueueCheck check;
   check.path = path;
   check.kind = inspector.short_name;
-  const FileReport files = LoadFiles(path, stored.families, /*verify_every_block=*/true);
+  FileReport files = LoadFiles(path, inspector.families, /*verify_every_block=*/true);
   if (!files.damage.ok()) {
     // What the queue's records say cannot be read past files that do not load.
     check.damage.push_back(DamageText(files.damage));
     return check;
   }
-  SecondaryQueueDatabase database(path, inspector.families);
-  check.dropped_records = DroppedRecords(database, files);
-  inspector.check(database, &check);
+  const std::unique_ptr<QueueReader> database = OpenReader(path, inspector.families, &files);
+  check.dropped_records = DroppedRecords(*database, files);
+  inspector.check(*database, &check);
   return check;
 }
 
