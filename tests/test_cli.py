@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 import rocksq
+import rocksq.blocking
 from rocksq.blocking import MpmcQueue
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -205,6 +206,120 @@ def test_peek_an_empty_queue_says_so(tmp_path: Path) -> None:
 
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.strip() == "(no items)"
+
+
+# --- check, and what stats says about damage -------------------------------------
+
+
+def flushed_fifo_queue(path: Path) -> Path:
+    """A closed FIFO queue of 300 items of 1000 bytes, in a table file."""
+    queue = rocksq.blocking.PersistentQueueWithCapacity(str(path))
+    queue.push([b"%04d" % number * 250 for number in range(300)])
+    queue.close()
+    rocksq.PersistentQueueWithCapacity(str(path)).close()  # Flushes the recovered log.
+    return path
+
+
+def test_check_of_a_sound_queue_exits_0(fifo_path: str, tmp_path: Path) -> None:
+    completed = run_cli("check", fifo_path, cwd=tmp_path)
+
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.splitlines() == [
+        f"{fifo_path}: FIFO queue, 3 records checked",
+        "sound: every checksum and invariant holds",
+    ]
+    report = run_json("check", fifo_path, cwd=tmp_path)
+    assert report == {
+        "path": fifo_path,
+        "kind": "fifo",
+        "healthy": True,
+        "damage": [],
+        "dropped_records": [],
+        "records_checked": 3,
+        "exit_status": 0,
+    }
+
+
+def test_a_zeroed_table_makes_check_stats_and_peek_exit_1(tmp_path: Path) -> None:
+    # Before, stats and peek exited 0 and showed the queue as empty.
+    directory = flushed_fifo_queue(tmp_path / "queue")
+    table = max(directory.glob("*.sst"), key=lambda path: path.stat().st_size)
+    table.write_bytes(bytes(table.stat().st_size))
+
+    for command in ("check", "stats", "peek"):
+        completed = run_cli(command, str(directory), cwd=tmp_path)
+        assert completed.returncode == 1, (command, completed.stdout, completed.stderr)
+        assert "files do not load" in completed.stdout + completed.stderr, command
+        assert table.name in completed.stdout + completed.stderr, command
+    report = json.loads(run_cli("--json", "check", str(directory), cwd=tmp_path).stdout)
+    assert report["healthy"] is False and report["exit_status"] == 1 and len(report["damage"]) == 1
+
+
+def test_a_damaged_write_ahead_log_makes_check_exit_4_and_stats_say_so(tmp_path: Path) -> None:
+    directory = tmp_path / "queue"
+    queue = rocksq.PersistentQueueWithCapacity(str(directory))
+    for number in range(300):
+        queue.push(b"%04d" % number * 250)
+    queue.close()
+    log = max(directory.glob("*.log"), key=lambda path: path.stat().st_size)
+    data = bytearray(log.read_bytes())
+    data[len(data) // 2 : len(data) // 2 + 16] = bytes(byte ^ 0xFF for byte in data[len(data) // 2 : len(data) // 2 + 16])
+    log.write_bytes(bytes(data))
+
+    completed = run_cli("check", str(directory), cwd=tmp_path)
+    assert completed.returncode == 4, completed.stdout + completed.stderr
+    assert "dropped records: the write-ahead log is damaged before its end" in completed.stdout
+    stats = run_cli("stats", str(directory), cwd=tmp_path)
+    assert stats.returncode == 0, stats.stderr
+    assert "dropped records: the write-ahead log is damaged" in stats.stdout
+    assert len(run_json("stats", str(directory), cwd=tmp_path)["dropped_records"]) == 1
+
+
+# --- What reaches the terminal ---------------------------------------------------
+
+HOSTILE_LABEL = "\x1b]0;owned\x07\x1b[2J\r\u202eevil"
+
+
+def test_labels_are_escaped_and_huge_ones_cut_short_for_people_but_whole_in_json(tmp_path: Path) -> None:
+    path = str(tmp_path / "mpmc")
+    queue = MpmcQueue(path, ttl=3600)
+    queue.add([b"e1"])
+    queue.next(HOSTILE_LABEL, rocksq.StartPosition.Oldest, max_elements=0)
+    queue.next("x" * 100_000, rocksq.StartPosition.Oldest, max_elements=0)
+    queue.close()
+
+    completed = run_cli("stats", path, cwd=tmp_path)
+
+    assert completed.returncode == 0, completed.stderr
+    assert not any(character in completed.stdout for character in "\x1b\x07\r\u202e")
+    assert "\\x1b]0;owned\\x07\\x1b[2J\\r\\u202eevil" in completed.stdout
+    assert max(len(line) for line in completed.stdout.splitlines()) < 200
+    assert "x" * 64 + " ..." in completed.stdout
+    labels = {entry["label"] for entry in run_json("stats", path, cwd=tmp_path)["labels"]}
+    assert labels == {HOSTILE_LABEL, "x" * 100_000}
+    missing = run_cli("peek", path, "--label", HOSTILE_LABEL + "?", cwd=tmp_path)
+    assert missing.returncode == 2 and "\x1b" not in missing.stderr
+
+
+def test_a_path_that_is_not_utf8_works_in_every_command(tmp_path: Path) -> None:
+    raw = os.fsencode(tmp_path) + b"/queue-\xff\xfe"
+    path = os.fsdecode(raw)  # "...queue-\udcff\udcfe", as sys.argv holds it.
+    queue = rocksq.PersistentQueueWithCapacity(path)
+    queue.push(b"kept")
+    queue.close()
+
+    def run(*args: bytes) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(
+            [sys.executable, "-m", "rocksq", *args], cwd=tmp_path, capture_output=True, timeout=60
+        )
+
+    for command in (b"stats", b"check"):
+        completed = run(command, raw)
+        assert completed.returncode == 0, (command, completed.stderr)
+        assert b"queue-\\xff\\xfe" in completed.stdout, (command, completed.stdout)
+        assert json.loads(run(b"--json", command, raw).stdout)["path"] == path
+    peeked = run(b"peek", raw)
+    assert peeked.returncode == 0 and b"b'kept'" in peeked.stdout, peeked.stderr
 
 
 # --- While another process has the queue open -----------------------------------
