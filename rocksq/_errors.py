@@ -13,7 +13,8 @@ import os
 import queue
 import sys
 import warnings
-from typing import TYPE_CHECKING
+from types import FrameType
+from typing import TYPE_CHECKING, Optional
 
 if TYPE_CHECKING:
     from ._core import AckQueue, FifoQueue, MpmcQueue
@@ -114,7 +115,8 @@ def warn_if_recovery_dropped(
     if not message:
         return
     package = os.path.dirname(__file__) + os.sep
-    level, frame = 2, sys._getframe(1)  # Level 2: the caller of this function.
+    level = 2  # The caller of this function.
+    frame: Optional[FrameType] = sys._getframe(1)
     while frame is not None and frame.f_code.co_filename.startswith(package):
         level, frame = level + 1, frame.f_back
     try:

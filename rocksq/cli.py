@@ -9,7 +9,7 @@
     rocksq --json stats PATH       the same, as JSON for scripts
 
 ``stats``, ``peek`` and ``check`` work while another process has the queue
-open (see :mod:`rocksq.inspection`). Exit status (the EXIT_ constants below):
+open (see :mod:`rocksq.inspection`). Exit status (the ``EXIT_*`` constants below):
 
 - 0: success; for ``check``, the queue is sound.
 - 1: the queue is damaged: files that do not load, checksums that fail,
