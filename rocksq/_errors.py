@@ -104,6 +104,9 @@ class RecoveryWarning(UserWarning):
     only ever cuts a log's tail short, which loses nothing that was synced and
     gives no warning. The loss is noted in the queue for good: ``rocksq
     check`` and ``rocksq stats`` report it (docs/cli.rst).
+
+    An ack queue also warns when its ack log is damaged before its end: the
+    acks after the damage are lost, so their items are delivered again.
     """
 
 

@@ -476,6 +476,11 @@ def test_an_ack_log_cut_short_is_sound_but_damage_inside_it_is_reported(
     assert len(report.damage) == 1, report
     assert "ack log (rocksq.ack_log) is damaged after byte 0" in report.damage[0]
     assert "delivered again" in report.damage[0]
+    with pytest.warns(rocksq.RecoveryWarning, match=r"ack log \(rocksq.ack_log\) is damaged"):
+        queue = rocksq.AckQueue(str(ack_queue_with_a_log))
+    assert queue.qsize() == 10, "the lost acks' items come back"
+    queue.close()
+    assert inspection.check_queue(ack_queue_with_a_log).healthy  # The open emptied the log.
 
 
 @pytest.mark.parametrize("kind", ["fifo", "mpmc", "ack"])

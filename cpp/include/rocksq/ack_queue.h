@@ -250,6 +250,8 @@ class AckQueue {
   // then recovery kept the records before the damage and dropped the rest
   // (a crash only cuts a log's tail, which loses nothing that was synced),
   // and this says so. The queue works on; `rocksq check` reports the loss.
+  // Also says when the ack log was damaged before its end: the acks after
+  // the damage are lost, so their items are delivered again.
   virtual const std::string& RecoveryWarning() const = 0;
 
   // Closes the database, releasing the directory; waits for calls under way
