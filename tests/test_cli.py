@@ -320,6 +320,9 @@ def test_a_path_that_is_not_utf8_works_in_every_command(tmp_path: Path) -> None:
         assert json.loads(run(b"--json", command, raw).stdout)["path"] == path
     peeked = run(b"peek", raw)
     assert peeked.returncode == 0 and b"b'kept'" in peeked.stdout, peeked.stderr
+    missing = run(b"stats", raw + b"-missing")
+    assert missing.returncode == 3, missing.stderr
+    assert b"queue-\\xff\\xfe-missing: does not exist" in missing.stderr, missing.stderr
 
 
 # --- While another process has the queue open -----------------------------------

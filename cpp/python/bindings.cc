@@ -18,6 +18,7 @@
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <exception>
 #include <filesystem>
 #include <limits>
@@ -654,8 +655,12 @@ void TranslateError(const std::exception_ptr& error, void* payload) {
   try {
     std::rethrow_exception(error);
   } catch (const rocksq::Error& e) {
-    PyErr_SetString(static_cast<const ErrorClasses*>(payload)->For(e.kind()),
-                    e.what());
+    // The message names the path, which need not be UTF-8 (FsText).
+    PyObject* message =
+        PyUnicode_DecodeFSDefaultAndSize(e.what(), static_cast<Py_ssize_t>(std::strlen(e.what())));
+    if (message == nullptr) return;  // The decoding error is raised instead.
+    PyErr_SetObject(static_cast<const ErrorClasses*>(payload)->For(e.kind()), message);
+    Py_DECREF(message);
   }
 }
 
