@@ -334,7 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
         "for an MPMC queue its labels and their positions. Works while another process "
         "has the queue open; changes nothing.",
     )
-    stats_parser.add_argument("path", type=Path, help="the queue's directory")
+    stats_parser.add_argument("path", type=_queue_path, help="the queue's directory")
     stats_parser.set_defaults(run=stats)
 
     peek_parser = commands.add_parser(
@@ -344,7 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Prints the oldest stored items without consuming them (JSON: whole, "
         "in base64). Works while another process has the queue open; changes nothing.",
     )
-    peek_parser.add_argument("path", type=Path, help="the queue's directory")
+    peek_parser.add_argument("path", type=_queue_path, help="the queue's directory")
     peek_parser.add_argument(
         "-n", type=_count, default=10, metavar="N", help="how many items (default 10)"
     )
@@ -366,7 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
         "queue, 4 records were dropped by recovery from a damaged write-ahead log (or "
         "will be at the next open) and nothing else is wrong.",
     )
-    check_parser.add_argument("path", type=Path, help="the queue's directory")
+    check_parser.add_argument("path", type=_queue_path, help="the queue's directory")
     check_parser.set_defaults(run=check)
 
     bench_parser = commands.add_parser(
@@ -395,6 +395,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench_parser.set_defaults(run=bench)
     return parser
+
+
+def _queue_path(text: str) -> Path:
+    # Paths from sys.argv cannot hold NUL; ones given to main() can.
+    if "\0" in text:
+        raise argparse.ArgumentTypeError(f"a path cannot hold a NUL character: {text!r}")
+    return Path(text)
 
 
 def _count(text: str) -> int:

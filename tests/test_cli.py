@@ -17,6 +17,7 @@ import pytest
 
 import rocksq
 import rocksq.blocking
+from rocksq import cli
 from rocksq.blocking import MpmcQueue
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -426,6 +427,14 @@ def test_a_file_exits_3_and_json_reports_the_error_type(tmp_path: Path) -> None:
     error = json.loads(completed.stdout)["error"]
     assert error["type"] == "NotAQueueError"
     assert "is a file" in error["message"]
+
+
+def test_a_path_holding_nul_given_to_main_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["stats", "a\0b"])
+
+    assert exited.value.code == 2
+    assert "a path cannot hold a NUL character" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
