@@ -13,8 +13,9 @@ open (see :mod:`rocksq.inspection`). Exit status (the ``EXIT_*`` constants below
 
 - 0: success; for ``check``, the queue is sound.
 - 1: the queue is damaged: files that do not load, checksums that fail,
-  records that break the queue's invariants (``check`` lists them all;
-  ``stats`` and ``peek`` stop at the first).
+  records that break the queue's invariants. ``check`` reads everything and
+  lists what it finds; ``stats`` and ``peek`` refuse files that do not load
+  and records they read that do not check out.
 - 2: usage error: an unknown option, a bad number, a label the queue lacks.
 - 3: the path cannot be read: it does not exist, is not a queue, or a file
   cannot be opened (permissions, I/O errors); ``bench``: no harness to run.

@@ -363,14 +363,14 @@ def test_stats_and_peek_work_while_another_process_holds_the_queue_and_pushes(
         assert writer.stdout.readline() == "open\n"
         assert int(writer.stdout.readline()) >= 200  # It is pushing.
         lengths = []
-        for round in range(3):
+        for attempt in range(3):
             stats = run_json("stats", path, cwd=tmp_path)
             assert stats["kind"] == "fifo"
             lengths.append(stats["len"])
             peeked = run_json("peek", path, "-n", "5", cwd=tmp_path)["items"]
             data = [base64.b64decode(item["data_base64"]) for item in peeked]
             assert data == [b"item %d" % i for i in range(5)]  # Nothing is popped.
-            if round == 0:  # A log being appended to is not a damaged one.
+            if attempt == 0:  # A log being appended to is not a damaged one.
                 checked = run_json("check", path, cwd=tmp_path)
                 assert checked["healthy"], checked
             time.sleep(0.2)

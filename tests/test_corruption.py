@@ -414,7 +414,9 @@ def test_a_damaged_table_block_is_reported_by_check(flushed_any: tuple[str, Path
 
     report = inspection.check_queue(directory)
 
-    assert len(report.damage) == 1 and "checksum mismatch" in report.damage[0], report
+    assert len(report.damage) == 1, report
+    assert report.damage[0].startswith("a checksum of the database's files does not hold: ")
+    assert "checksum mismatch" in report.damage[0]
     assert table.split(".")[0] in report.damage[0]
 
 

@@ -215,6 +215,7 @@ class ReadOnlyDatabase final : public QueueReader {
 
 struct FileReport {
   rocksdb::Status damage;  // Not ok if the files do not load or (verified) a checksum fails.
+  bool loaded = false;     // The files loaded (damage, if any, is a checksum).
   std::string log_damage;  // Non-empty if the write-ahead log is damaged before its end.
   // With log_damage: the database as the next open will recover it. (A
   // secondary replays such a log differently: it may refuse to open.)
@@ -238,7 +239,8 @@ FileReport LoadFiles(const std::string& path, const std::vector<std::string>& fa
       if (database->status().ok()) report.log_damage = strict;
     }
     report.damage = database->status();
-    if (report.damage.ok() && verify_every_block) report.damage = database->db()->VerifyChecksum();
+    report.loaded = report.damage.ok();
+    if (report.loaded && verify_every_block) report.damage = database->db()->VerifyChecksum();
     const bool may_be_a_race = report.damage.IsIOError() || report.damage.IsPathNotFound() ||
                                report.damage.ToString().find("No such file") != std::string::npos;
     if (report.damage.ok() && !report.log_damage.empty()) {
@@ -249,8 +251,10 @@ FileReport LoadFiles(const std::string& path, const std::vector<std::string>& fa
   return report;
 }
 
-std::string DamageText(const rocksdb::Status& status) {
-  return "the database's files do not load: " + status.ToString();
+std::string DamageText(const FileReport& report) {
+  return (report.loaded ? "a checksum of the database's files does not hold: "
+                        : "the database's files do not load: ") +
+         report.damage.ToString();
 }
 
 // Throws what opening the queue would throw if its files do not load.
@@ -261,7 +265,7 @@ void RequireFilesLoad(const std::string& path, const FileReport& report) {
   if (report.damage.ToString().find("No such file") != std::string::npos) {
     kind = ErrorKind::kCorruption;
   }
-  throw Error(kind, path, DamageText(report.damage) + " (rocksq check tells more)");
+  throw Error(kind, path, DamageText(report) + " (rocksq check tells more)");
 }
 
 // What the reads go through: the secondary, unless the log is damaged.
@@ -385,8 +389,9 @@ void CheckFifo(const QueueReader& database, QueueCheck* check) {
   }
   const ScannedRange range =
       ScanRecords(database, database.family(0), kRecordHeaderBytes, read_cursor, check);
-  // Popped keys are deleted from the first on, so stored keys below the
-  // cursor mean that none past them was deleted.
+  // Nothing at or past the cursor. Popped keys may be left below it, not
+  // deleted yet; but they are deleted from the first on, so the last one
+  // left must lie just below the cursor.
   if (range.empty && read_cursor > 0) {
     std::unique_ptr<rocksdb::Iterator> it(
         database.db()->NewIterator(rocksdb::ReadOptions(), database.family(0)));
@@ -708,7 +713,7 @@ QueueCheck CheckQueue(const std::string& path) {
   FileReport files = LoadFiles(path, inspector.families, /*verify_every_block=*/true);
   if (!files.damage.ok()) {
     // What the queue's records say cannot be read past files that do not load.
-    check.damage.push_back(DamageText(files.damage));
+    check.damage.push_back(DamageText(files));
     return check;
   }
   const std::unique_ptr<QueueReader> database = OpenReader(path, inspector.families, &files);
