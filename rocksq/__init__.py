@@ -65,7 +65,14 @@ class StartPosition(enum.IntEnum):
 
 def version() -> str:
     """The installed rocksq version, e.g. "0.4.0" (rocksq 0.3.0's spelling)."""
-    return metadata.version(__name__)
+    try:
+        return metadata.version(__name__)
+    except metadata.PackageNotFoundError:
+        # A copy without its distribution's metadata (vendored, frozen by
+        # PyInstaller): the version the extension was built as, from the one
+        # declaration CMake and the distribution share. (Not in the stub.)
+        built: str = getattr(_core, "__version__")  # noqa: B009
+        return built
 
 
 __version__: str = version()

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, NamedTuple, Union
 
 from ._core import AckQueue as _CoreAckQueue
 from ._errors import Empty, warn_if_recovery_dropped
-from ._face import CoreFace, item_batch
+from ._face import CoreFace, checked_timeout, item_batch
 
 if TYPE_CHECKING:
     import os
@@ -32,11 +32,6 @@ class Delivery(NamedTuple):
 
 # An id, or the Delivery that carries it; the core reads either.
 IdLike = Union[int, Delivery]
-
-
-def _check_timeout(timeout: float | None) -> None:
-    if timeout is not None and timeout < 0:
-        raise ValueError("'timeout' must be a non-negative number")
 
 
 _make_delivery = Delivery._make
@@ -182,7 +177,7 @@ class AckQueue(AckFace):
     ) -> None:
         """Appends `item`, waiting for room if the queue is full; raises Full if none came."""
         if block:
-            _check_timeout(timeout)
+            timeout = checked_timeout(timeout)
             self._queue.push_wait(item, timeout)
         else:
             self._queue.push(item)
@@ -192,7 +187,7 @@ class AckQueue(AckFace):
     ) -> None:
         """Appends all of `items` in order, all or nothing, waiting for room for all."""
         if block:
-            _check_timeout(timeout)
+            timeout = checked_timeout(timeout)
             self._queue.push_many_wait(item_batch(items), timeout)
         else:
             self._queue.push_many(item_batch(items))
@@ -223,7 +218,7 @@ class AckQueue(AckFace):
         none came (max_items 0 returns []).
         """
         if block:
-            _check_timeout(timeout)
+            timeout = checked_timeout(timeout)
             got = self._queue.get_wait(max_items, timeout)
         else:
             got = self._queue.get(max_items)

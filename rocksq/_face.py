@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Union
 
 if TYPE_CHECKING:
@@ -16,6 +17,29 @@ if TYPE_CHECKING:
 def item_batch(items: Sequence[Buffer]) -> list[Buffer] | tuple[Buffer, ...]:
     """`items` as the core takes a batch: a list or tuple as it is, any other sequence copied."""
     return items if isinstance(items, (list, tuple)) else list(items)
+
+
+def checked_timeout(timeout: float | None) -> float | None:
+    """`timeout` as the core's waits take it: None (no limit) or seconds, at least 0.
+
+    TypeError if it is neither None nor a number float() takes (a str is
+    not one), ValueError if it is negative or NaN. An int too large for a
+    float waits without limit.
+    """
+    if timeout is None:
+        return None
+    kind = type(timeout)
+    if isinstance(timeout, bool) or not (hasattr(kind, "__float__") or hasattr(kind, "__index__")):
+        raise TypeError(
+            f"'timeout' must be None or a number of seconds, not {type(timeout).__name__}"
+        )
+    try:
+        seconds = float(timeout)
+    except OverflowError:
+        seconds = math.inf
+    if not seconds >= 0:
+        raise ValueError("'timeout' must be a non-negative number")
+    return seconds
 
 
 class CoreFace:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from typing import TYPE_CHECKING
 
 from ._core import MAX_ELEMENTS_LIMIT, FifoQueue
@@ -37,18 +38,23 @@ class SizedFace(FifoFace):
     `maxsize` <= 0 means no limit, as in queue.Queue.
     """
 
-    __slots__ = ()
+    __slots__ = ("_maxsize",)
 
     def __init__(
         self, path: str | os.PathLike[str], maxsize: int = 0, *, sync: bool = False
     ) -> None:
+        if not hasattr(type(maxsize), "__index__"):
+            raise TypeError(f"maxsize must be an int, not {type(maxsize).__name__}")
+        maxsize = operator.index(maxsize)
+        # Unbounded is the core's largest limit; the limit asked for is kept
+        # apart, so that a maxsize of exactly that limit is not reported as 0.
         super().__init__(path, maxsize if maxsize > 0 else MAX_ELEMENTS_LIMIT, sync=sync)
+        self._maxsize = max(maxsize, 0)
 
     @property
     def maxsize(self) -> int:
         """The most items the queue holds; 0 if unbounded."""
-        limit = self._queue.max_elements
-        return 0 if limit == MAX_ELEMENTS_LIMIT else limit
+        return self._maxsize
 
     def qsize(self) -> int:
         """The number of items stored."""

@@ -6,8 +6,8 @@ import contextlib
 import threading
 from typing import TYPE_CHECKING
 
-from ._errors import Empty
-from ._face import item_batch
+from ._errors import Empty, QueueClosed
+from ._face import checked_timeout, item_batch
 from ._fifo_face import SizedFace
 
 if TYPE_CHECKING:
@@ -17,11 +17,6 @@ if TYPE_CHECKING:
     from typing_extensions import Buffer
 
 __all__ = ["Queue"]
-
-
-def _check_timeout(timeout: float | None) -> None:
-    if timeout is not None and timeout < 0:
-        raise ValueError("'timeout' must be a non-negative number")
 
 
 class Queue(SizedFace):
@@ -39,10 +34,11 @@ class Queue(SizedFace):
     task_done() and join() count the items of this open queue object: those
     it found on disk when opened and those put since. An item taken but not
     marked done before the process ends is gone all the same: this queue
-    delivers at most once.
+    delivers at most once. join() after close(), or waiting when close() is
+    called, raises QueueClosed.
     """
 
-    __slots__ = ("_all_tasks_done", "_unfinished_tasks")
+    __slots__ = ("_all_tasks_done", "_closed", "_unfinished_tasks")
 
     def __init__(
         self,
@@ -54,6 +50,14 @@ class Queue(SizedFace):
         super().__init__(path, maxsize, sync=sync)
         self._all_tasks_done = threading.Condition()
         self._unfinished_tasks = self._queue.len
+        self._closed = False  # Guarded by _all_tasks_done.
+
+    def close(self) -> None:
+        """Flushes and closes the queue; later calls, and join() waiting now, raise QueueClosed."""
+        with self._all_tasks_done:
+            self._closed = True
+            self._all_tasks_done.notify_all()
+        super().close()
 
     def put(self, item: Buffer, block: bool = True, timeout: float | None = None) -> None:
         """Appends `item`, waiting for room if the queue is full.
@@ -62,7 +66,7 @@ class Queue(SizedFace):
         within `timeout` seconds.
         """
         if block:
-            _check_timeout(timeout)
+            timeout = checked_timeout(timeout)
         with self._new_tasks(1):
             if block:
                 self._queue.push_wait(item, timeout)
@@ -78,7 +82,7 @@ class Queue(SizedFace):
     ) -> None:
         """Appends all of `items` in order, all or nothing, waiting for room for all."""
         if block:
-            _check_timeout(timeout)
+            timeout = checked_timeout(timeout)
         with self._new_tasks(len(items)):
             if block:
                 self._queue.push_many_wait(item_batch(items), timeout)
@@ -106,7 +110,7 @@ class Queue(SizedFace):
         none came.
         """
         if block:
-            _check_timeout(timeout)
+            timeout = checked_timeout(timeout)
             items = self._queue.pop_wait(max_items, timeout)
         else:
             items = self._queue.pop(max_items)
@@ -131,9 +135,17 @@ class Queue(SizedFace):
                 self._all_tasks_done.notify_all()
 
     def join(self) -> None:
-        """Blocks until every item has been taken and marked done with task_done()."""
+        """Blocks until every item has been taken and marked done with task_done().
+
+        Raises QueueClosed if the queue is closed, before or while it waits:
+        no task_done() can be counted for items no one can take any more.
+        """
         with self._all_tasks_done:
-            while self._unfinished_tasks:
+            while True:
+                if self._closed:
+                    raise QueueClosed(f"Queue closed: {self._queue.path}: the queue was closed")
+                if not self._unfinished_tasks:
+                    return
                 self._all_tasks_done.wait()
 
     @contextlib.contextmanager

@@ -33,6 +33,14 @@ __all__ = ["AckQueue", "MpmcQueue", "Queue"]
 T = TypeVar("T")
 
 
+def _runs_in(loop: asyncio.AbstractEventLoop) -> bool:
+    """True if the calling thread is the one running `loop`."""
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False
+
+
 class _ChangeWaiters:
     """Futures of the tasks waiting for a queue to change, woken together."""
 
@@ -84,9 +92,22 @@ class _ChangeWaiters:
                 waiter.set_result(None)
 
     def close(self) -> None:
-        """Wakes every waiter and closes the pipe; a second call does nothing."""
+        """Wakes every waiter and closes the pipe; a second call does nothing.
+
+        From a thread other than the one running the event loop that watches
+        the pipe, this only asks that loop to do it: futures and readers may
+        be touched in their loop's thread alone (a future completed from
+        elsewhere would not wake its task).
+        """
         if self.closed:
             return
+        loop = self._loop
+        if loop is not None and loop.is_running() and not _runs_in(loop):
+            try:
+                loop.call_soon_threadsafe(self.close)
+                return
+            except RuntimeError:  # The loop was closed meanwhile: no one waits.
+                pass
         self._wake_all()
         if self._loop is not None and not self._loop.is_closed():
             self._loop.remove_reader(self._read_fd)
@@ -139,7 +160,8 @@ class _WaitsForChanges(CoreFace):
     def close(self) -> None:
         """Closes the queue; waiting tasks raise QueueClosed when they retry.
 
-        A second call does nothing.
+        Any thread may call it, the event loop's or another. A second call
+        does nothing.
         """
         if self._changes.closed:
             return
@@ -147,6 +169,15 @@ class _WaitsForChanges(CoreFace):
         self._queue.set_change_fd(None)
         super().close()  # The face's close().
         self._changes.close()
+
+    def __del__(self) -> None:
+        # Dropped without close(): the core queue closes itself when freed,
+        # as in the other faces, but the pipe is ours to close. Detached
+        # first, so the core never writes to an fd the process may reuse.
+        changes = getattr(self, "_changes", None)
+        if changes is not None and not changes.closed:
+            self._queue.set_change_fd(None)
+            changes.close()
 
     async def __aenter__(self) -> Self:
         return self

@@ -7,6 +7,11 @@ and returns a Response (an MpmcResponse) at once; `get()` waits for its
 result, `try_get()` does not. At most `max_inflight_ops` operations wait unfinished: submitting
 another waits until one finishes, as in 0.3.0.
 
+close() (and leaving a `with` block) first runs every operation submitted
+before it, so their responses hold their results, then closes the queue. An
+operation submitted once close() began, including one still waiting for a
+free slot, is not run: its response's get() raises QueueClosed.
+
 Unlike 0.3.0, which returned an empty ResponseVariant for a failed operation
 (a push to a full queue was silently dropped), get() and try_get() raise the
 operation's error: QueueFull, StorageError, ...
@@ -14,6 +19,7 @@ operation's error: QueueFull, StorageError, ...
 
 from __future__ import annotations
 
+import operator
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
 
 from ._fifo_face import FifoFace
@@ -221,6 +227,20 @@ class _SubmittedSizes:
         return self._response(self._queue.submit_len(), "len")
 
 
+def _inflight_limit(max_inflight_ops: int) -> int:
+    """`max_inflight_ops` checked before the queue is opened, so that a wrong one creates nothing.
+
+    Raises as the core's count options do (0.3.0's types), naming it.
+    """
+    try:
+        limit = operator.index(max_inflight_ops)
+    except TypeError as error:
+        raise TypeError(f"max_inflight_ops: {error}") from None
+    if not 0 <= limit < 2**64:
+        raise OverflowError(f"max_inflight_ops must be between 0 and 2**64 - 1, got {limit}")
+    return limit
+
+
 class PersistentQueueWithCapacity(FifoFace, _SubmittedSizes):
     """A persistent FIFO queue whose operations run on a worker thread.
 
@@ -240,8 +260,9 @@ class PersistentQueueWithCapacity(FifoFace, _SubmittedSizes):
         *,
         sync: bool = False,
     ) -> None:
+        limit = _inflight_limit(max_inflight_ops)
         super().__init__(path, max_elements, sync=sync)
-        self._queue.start_worker(max_inflight_ops)
+        self._queue.start_worker(limit)
 
     def push(self, items: list[Buffer], no_gil: bool = True) -> Response:
         """Submits appending the items in order, all or nothing.
@@ -278,8 +299,9 @@ class MpmcQueue(MpmcFace, _SubmittedSizes):
         *,
         sync: bool = False,
     ) -> None:
+        limit = _inflight_limit(max_inflight_ops)
         super().__init__(path, ttl, sync=sync)
-        self._queue.start_worker(max_inflight_ops)
+        self._queue.start_worker(limit)
 
     def add(self, items: list[Buffer], no_gil: bool = True) -> MpmcResponse:
         """Submits appending the items in order, all or nothing.

@@ -69,15 +69,22 @@ class PinnedItems {
   // `index` is not negative, its position in the caller's list.
   void Pin(PyObject* item, const char* function, Py_ssize_t index) {
     Py_buffer& buffer = buffers_[views_.size()];
-    if (PyObject_GetBuffer(item, &buffer, PyBUF_C_CONTIGUOUS) != 0) {
-      const bool has_buffer = PyObject_CheckBuffer(item);
-      PyErr_Clear();  // The BufferError, if any, is replaced by the TypeError.
+    auto refuse = [&](const char* why) {
       std::string message = std::string(function) + "(): item ";
       if (index >= 0) message += std::to_string(index) + " ";
-      message += std::string("is ") + Py_TYPE(item)->tp_name;
-      if (has_buffer) message += " whose data is not C-contiguous";
-      message += std::string(", ") + kExpectedItem;
+      message += std::string("is ") + Py_TYPE(item)->tp_name + why + ", " + kExpectedItem;
       throw nb::type_error(message.c_str());
+    };
+    if (PyObject_GetBuffer(item, &buffer, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) != 0) {
+      const bool has_buffer = PyObject_CheckBuffer(item);
+      PyErr_Clear();  // The BufferError, if any, is replaced by the TypeError.
+      refuse(has_buffer ? " whose data is not C-contiguous" : "");
+    }
+    // Object references (a NumPy dtype=object array) are addresses, valid
+    // only in this process: stored, they would read back as garbage.
+    if (HoldsObjectReferences(buffer.format)) {
+      PyBuffer_Release(&buffer);
+      refuse(" holding Python object references (buffer format 'O'), not data");
     }
     views_.emplace_back(static_cast<const char*>(buffer.buf),
                         static_cast<size_t>(buffer.len));
@@ -86,6 +93,20 @@ class PinnedItems {
   const std::vector<std::string_view>& views() const { return views_; }
 
  private:
+  // Whether the struct-module `format` (NULL: plain bytes) has an 'O' code.
+  // Field names, written ":name:" inside T{...}, are not codes.
+  static bool HoldsObjectReferences(const char* format) {
+    bool in_name = false;
+    for (const char* c = format; c != nullptr && *c != '\0'; ++c) {
+      if (*c == ':') {
+        in_name = !in_name;
+      } else if (*c == 'O' && !in_name) {
+        return true;
+      }
+    }
+    return false;
+  }
+
   // A Py_buffer may point into itself (PyBuffer_FillInfo sets shape to
   // &view->len), so the array never reallocates.
   std::unique_ptr<Py_buffer[]> buffers_;
@@ -144,6 +165,56 @@ uint64_t ToCount(nb::handle value) {
   return count;
 }
 
+// A count option of a constructor (max_elements, max_inflight_ops): as
+// ToCount, with the option's name in front of CPython's message, e.g.
+// "max_elements: 'NoneType' object cannot be interpreted as an integer".
+uint64_t ToCount(nb::handle value, const char* name) {
+  try {
+    return ToCount(value);
+  } catch (nb::python_error& error) {
+    // The same exception type, with the option's name in front.
+    const std::string message = std::string(name) + ": " + nb::str(error.value()).c_str();
+    error.restore();
+    PyObject* type = PyErr_Occurred();
+    PyErr_SetString(type, message.c_str());
+    throw nb::python_error();
+  }
+}
+
+// A flag option (sync): True or False. nanobind's bool caster would answer
+// 1 or "yes" with a dump of every signature; this names the option.
+bool ToFlag(nb::handle value, const char* name) {
+  if (value.ptr() == Py_True) return true;
+  if (value.ptr() == Py_False) return false;
+  const std::string message =
+      std::string(name) + " must be True or False, not " + Py_TYPE(value.ptr())->tp_name;
+  throw nb::type_error(message.c_str());
+}
+
+// Paths are bytes on Linux. A path argument (str, bytes or os.PathLike)
+// becomes those bytes as os.fsencode() makes them, so a str that is not
+// valid UTF-8 (surrogate escapes) keeps its bytes; a wrong type or an
+// embedded NUL raises TypeError or ValueError as open() does.
+std::string ToPath(nb::handle path) {
+  nb::object native_path = nb::steal(PyOS_FSPath(path.ptr()));
+  if (!native_path.is_valid()) throw nb::python_error();
+  PyObject* encoded = nullptr;
+  if (!PyUnicode_FSConverter(native_path.ptr(), &encoded)) throw nb::python_error();
+  nb::object bytes = nb::steal(encoded);  // Released on return.
+  return std::string(PyBytes_AS_STRING(bytes.ptr()),
+                     static_cast<size_t>(PyBytes_GET_SIZE(bytes.ptr())));
+}
+
+// Bytes that hold a path (or a message naming one) back to str as
+// os.fsdecode() does: bytes that do not decode become surrogate escapes,
+// so the str round-trips through ToPath.
+nb::str FromPathBytes(const std::string& bytes) {
+  PyObject* text =
+      PyUnicode_DecodeFSDefaultAndSize(bytes.data(), static_cast<Py_ssize_t>(bytes.size()));
+  if (text == nullptr) throw nb::python_error();
+  return nb::steal<nb::str>(text);
+}
+
 // The Python objects `rocksq._core.FifoQueue` (Core = rocksq::FifoQueue) and
 // `rocksq._core.MpmcQueue` (rocksq::MpmcQueue): each owns one open core queue,
 // and what the waiting and nonblocking faces attach to it.
@@ -163,6 +234,15 @@ class QueueHolder {
   }
 
   Core* operator->() const { return queue_.get(); }
+
+  // Runs every operation submitted to the worker, so that their responses
+  // hold their results, then closes the queue (see the core's Close()). An
+  // operation submitted once this began is not run; its outcome is
+  // QueueClosed (see Submit). Call it without the GIL.
+  void Close() {
+    if (worker) worker->Stop();
+    queue_->Close();
+  }
 
   // Set by set_change_fd (see ChangeNotifier); shared with the core's listener.
   std::shared_ptr<class ChangeNotifier> notifier;
@@ -228,25 +308,19 @@ nb::list ToList(const rocksq::PoppedItems& items) {
   return result;
 }
 
-// Labels are UTF-8 when they come from Python; others (written by C++ code)
-// keep their bytes as surrogate escapes.
-nb::list ToStrList(const std::vector<std::string>& names) {
-  nb::list result;
-  for (const std::string& name : names) {
-    nb::object text = nb::steal(PyUnicode_DecodeUTF8(
-        name.data(), static_cast<Py_ssize_t>(name.size()), "surrogateescape"));
-    if (!text.is_valid()) throw nb::python_error();
-    result.append(text);
-  }
-  return result;
+// A label's bytes as a str: UTF-8, and any bytes that are not (written by
+// C++ code, or a str with surrogate escapes, see ToLabel) as surrogate
+// escapes, so that the str names the same label again.
+nb::str ToLabelStr(const std::string& name) {
+  PyObject* text = PyUnicode_DecodeUTF8(name.data(), static_cast<Py_ssize_t>(name.size()),
+                                        "surrogateescape");
+  if (text == nullptr) throw nb::python_error();
+  return nb::steal<nb::str>(text);
 }
 
-// Text that may hold a path (a message naming a file): paths are bytes, and
-// decode as os.fsdecode() does, so one that is not UTF-8 round-trips.
-nb::object FsText(const std::string& text) {
-  nb::object result = nb::steal(
-      PyUnicode_DecodeFSDefaultAndSize(text.data(), static_cast<Py_ssize_t>(text.size())));
-  if (!result.is_valid()) throw nb::python_error();
+nb::list ToStrList(const std::vector<std::string>& names) {
+  nb::list result;
+  for (const std::string& name : names) result.append(ToLabelStr(name));
   return result;
 }
 
@@ -477,7 +551,9 @@ class PendingOperation {
 };
 
 // Queues `operation(core_queue, outcome)` on the queue's worker; waits for a
-// free slot (GIL released) if max_inflight operations are under way.
+// free slot (GIL released) if max_inflight operations are under way. Once
+// the queue's close() began, the operation is not queued and its outcome is
+// QueueClosed.
 template <typename Holder, typename Operation>
 PendingOperation Submit(Holder& queue, std::optional<PinnedItems> inputs, Operation operation) {
   if (!queue.worker) throw std::logic_error("start_worker() was not called");
@@ -496,9 +572,17 @@ PendingOperation Submit(Holder& queue, std::optional<PinnedItems> inputs, Operat
     }
     outcome->finished_signal.notify_all();
   };
+  bool accepted;
   {
     GilRelease released;
-    queue.worker->Submit(std::move(task));
+    accepted = queue.worker->Submit(std::move(task));
+  }
+  if (!accepted) {
+    // Submitted once close() began: not run; get() raises QueueClosed, as
+    // every other error of an operation.
+    outcome->error = std::make_exception_ptr(
+        rocksq::Error(rocksq::ErrorKind::kClosed, queue->Path(), "the queue was closed"));
+    outcome->finished = true;  // No other thread knows the outcome yet.
   }
   return PendingOperation(std::move(outcome));
 }
@@ -533,18 +617,20 @@ std::chrono::milliseconds ToTtl(nb::handle ttl) {
   return std::chrono::seconds(seconds);
 }
 
-// A label argument: a str, passed on as its UTF-8 bytes. The view lives as
-// long as the str object, which the caller's arguments hold.
-std::string_view ToLabel(nb::handle label, const char* function) {
+// A label argument: a str, passed on as its UTF-8 bytes. Surrogate escapes
+// (a label read back from bytes that are not UTF-8) become those bytes
+// again: the inverse of ToLabelStr.
+std::string ToLabel(nb::handle label, const char* function) {
   if (!PyUnicode_Check(label.ptr())) {
     const std::string message = std::string(function) + "(): label must be a str, not " +
                                 Py_TYPE(label.ptr())->tp_name;
     throw nb::type_error(message.c_str());
   }
-  Py_ssize_t size = 0;
-  const char* utf8 = PyUnicode_AsUTF8AndSize(label.ptr(), &size);
-  if (utf8 == nullptr) throw nb::python_error();
-  return std::string_view(utf8, static_cast<size_t>(size));
+  nb::object utf8 =
+      nb::steal(PyUnicode_AsEncodedString(label.ptr(), "utf-8", "surrogateescape"));
+  if (!utf8.is_valid()) throw nb::python_error();
+  return std::string(PyBytes_AS_STRING(utf8.ptr()),
+                     static_cast<size_t>(PyBytes_GET_SIZE(utf8.ptr())));
 }
 
 rocksq::StartPosition ToStartPosition(int start) {
@@ -564,7 +650,7 @@ void MpmcAdd(const PyMpmcQueue& queue, nb::handle items, bool no_gil) {
 
 nb::tuple MpmcNext(const PyMpmcQueue& queue, nb::handle label, int start,
                    nb::handle max_items, bool no_gil) {
-  const std::string_view name = ToLabel(label, "next");
+  const std::string name = ToLabel(label, "next");
   const rocksq::StartPosition position = ToStartPosition(start);
   const size_t count = ToItemCount(max_items);
   rocksq::MpmcRead read = Run(no_gil, [&] { return queue->Next(name, position, count); });
@@ -572,7 +658,7 @@ nb::tuple MpmcNext(const PyMpmcQueue& queue, nb::handle label, int start,
 }
 
 bool MpmcRemoveLabel(const PyMpmcQueue& queue, nb::handle label, bool no_gil) {
-  const std::string_view name = ToLabel(label, "remove_label");
+  const std::string name = ToLabel(label, "remove_label");
   return Run(no_gil, [&] { return queue->RemoveLabel(name); });
 }
 
@@ -597,9 +683,10 @@ void DefChangeFdAndWorker(nb::class_<Holder>& queue_class, const char* set_chang
       .def("start_worker",
            [](Holder& queue, nb::handle max_inflight) {
              if (queue.worker) throw std::logic_error("the worker was already started");
-             queue.worker = std::make_unique<rocksq_python::SerialWorker>(ToCount(max_inflight));
+             queue.worker = std::make_unique<rocksq_python::SerialWorker>(
+                 ToCount(max_inflight, "max_inflight_ops"));
            },
-           nb::arg("max_inflight"),
+           nb::arg("max_inflight").none(),
            "Starts the thread that runs submit_* operations in order; at most\n"
            "`max_inflight` wait unfinished, past that submitting waits.")
       .def_prop_ro(
@@ -655,9 +742,8 @@ void TranslateError(const std::exception_ptr& error, void* payload) {
   try {
     std::rethrow_exception(error);
   } catch (const rocksq::Error& e) {
-    // The message names the path, which need not be UTF-8 (FsText).
-    PyObject* message =
-        PyUnicode_DecodeFSDefaultAndSize(e.what(), static_cast<Py_ssize_t>(std::strlen(e.what())));
+    // The message names the queue's path: its bytes decode as a path does.
+    PyObject* message = PyUnicode_DecodeFSDefault(e.what());
     if (message == nullptr) return;  // The decoding error is raised instead.
     PyErr_SetObject(static_cast<const ErrorClasses*>(payload)->For(e.kind()), message);
     Py_DECREF(message);
@@ -671,7 +757,23 @@ void TranslateError(const std::exception_ptr& error, void* payload) {
 using PyAckQueue = QueueHolder<rocksq::AckQueue>;
 
 // The visibility_timeout argument: seconds (int or float), 0 for never.
-std::chrono::milliseconds ToVisibilityTimeout(double seconds) {
+std::chrono::milliseconds ToVisibilityTimeout(nb::handle value) {
+  // A real number: anything float() takes but a str or bytes (a float,
+  // an int, numpy.float32, Decimal), and not a bool.
+  PyNumberMethods* number = Py_TYPE(value.ptr())->tp_as_number;
+  if (PyBool_Check(value.ptr()) || number == nullptr ||
+      (number->nb_float == nullptr && number->nb_index == nullptr)) {
+    const std::string message = std::string("visibility_timeout must be a number of seconds, not ") +
+                                Py_TYPE(value.ptr())->tp_name;
+    throw nb::type_error(message.c_str());
+  }
+  double seconds = PyFloat_AsDouble(value.ptr());
+  if (seconds == -1.0 && PyErr_Occurred()) {
+    if (!PyErr_ExceptionMatches(PyExc_OverflowError)) throw nb::python_error();
+    // An int too large for a float: out of range, as +inf is.
+    PyErr_Clear();
+    seconds = std::numeric_limits<double>::infinity();
+  }
   if (!(seconds >= 0) || seconds > 1e12) {
     const std::string message =
         "visibility_timeout must be between 0 and 1e12 seconds, got " + std::to_string(seconds);
@@ -791,18 +893,18 @@ void DefAckQueue(nb::module_& m) {
       "the disk release the GIL. Errors raise the exceptions of rocksq._errors.")
       .def(
           "__init__",
-          [](PyAckQueue* self, const std::filesystem::path& path, nb::handle max_elements,
-             bool sync, double visibility_timeout) {
+          [](PyAckQueue* self, nb::handle path, nb::handle max_elements, nb::handle sync,
+             nb::handle visibility_timeout) {
             rocksq::AckOptions options;
-            options.max_elements = ToCount(max_elements);
-            options.sync = sync;
+            options.max_elements = ToCount(max_elements, "max_elements");
+            options.sync = ToFlag(sync, "sync");
             options.visibility_timeout = ToVisibilityTimeout(visibility_timeout);
-            const std::string path_string = path.string();
+            const std::string path_string = ToPath(path);
             new (self) PyAckQueue(
                 Run(true, [&] { return rocksq::AckQueue::Open(path_string, options); }));
           },
-          nb::arg("path"), nb::arg("max_elements").none() = 1'000'000'000,
-          nb::arg("sync") = false, nb::arg("visibility_timeout") = 30.0,
+          nb::arg("path").none(), nb::arg("max_elements").none() = 1'000'000'000,
+          nb::arg("sync").none() = false, nb::arg("visibility_timeout").none() = 30.0,
           nb::sig("def __init__(self, path: str | os.PathLike[str], max_elements: int = 1000000000, "
                   "sync: bool = False, visibility_timeout: float = 30.0) -> None"),
           "Opens (creating if needed) the ack queue stored in `path`.")
@@ -953,11 +1055,11 @@ void DefAckQueue(nb::module_& m) {
           },
           "Seconds until the next handed-out item expires; None if none will.")
       .def_prop_ro(
-          "path", [](const PyAckQueue& queue) { return queue->Path(); },
+          "path", [](const PyAckQueue& queue) { return FromPathBytes(queue->Path()); },
           "The queue's directory, as given when it was opened.")
       .def_prop_ro(
           "recovery_warning",
-          [](const PyAckQueue& queue) { return FsText(queue->RecoveryWarning()); },
+          [](const PyAckQueue& queue) { return FromPathBytes(queue->RecoveryWarning()); },
           nb::sig("def recovery_warning(self) -> str"),
           "Empty, or says that opening dropped records of a damaged write-ahead log.")
       .def("set_change_fd", &ChangeNotifier::Attach<PyAckQueue>, nb::arg("fd").none(),
@@ -970,15 +1072,15 @@ void DefAckQueue(nb::module_& m) {
           },
           "Asks for one byte on the change fd after the next change.")
       .def(
-          "close", [](const PyAckQueue& queue) { queue->Close(); }, nb::call_guard<GilRelease>(),
+          "close", [](PyAckQueue& queue) { queue.Close(); }, nb::call_guard<GilRelease>(),
           "Closes the queue; unsettled items are ready at the next open.")
       .def_static(
           "destroy",
-          [](const std::filesystem::path& path) {
-            const std::string path_string = path.string();
+          [](nb::handle path) {
+            const std::string path_string = ToPath(path);
             Run(true, [&] { rocksq::AckQueue::Destroy(path_string); });
           },
-          nb::arg("path"), nb::sig("def destroy(path: str | os.PathLike[str]) -> None"),
+          nb::arg("path").none(), nb::sig("def destroy(path: str | os.PathLike[str]) -> None"),
           "Deletes the ack queue stored in `path`; does nothing if it does not exist.");
 }
 
@@ -989,20 +1091,20 @@ void DefAckQueue(nb::module_& m) {
 // The core call runs with the GIL released; the Python objects are built
 // after it.
 
-nb::dict InspectQueue(const std::filesystem::path& path) {
-  const std::string path_string = path.string();
+nb::dict InspectQueue(nb::handle path) {
+  const std::string path_string = ToPath(path);
   const rocksq::QueueSnapshot snapshot =
       Run(true, [&] { return rocksq::InspectQueue(path_string); });
   nb::list labels;
   for (const rocksq::LabelPosition& label : snapshot.labels) {
     nb::dict entry;
-    entry["label"] = ToStrList({label.label})[0];
+    entry["label"] = ToLabelStr(label.label);
     entry["position"] = label.position;
     entry["unread"] = label.unread;
     labels.append(entry);
   }
   nb::dict result;
-  result["path"] = FsText(snapshot.path);
+  result["path"] = FromPathBytes(snapshot.path);
   result["kind"] = snapshot.kind;
   result["len"] = snapshot.length;
   result["payload_size"] = snapshot.payload_bytes;
@@ -1015,20 +1117,20 @@ nb::dict InspectQueue(const std::filesystem::path& path) {
   result["failed_len"] = snapshot.failed_length;
   result["failed_payload_size"] = snapshot.failed_payload_bytes;
   nb::list dropped;
-  for (const std::string& line : snapshot.dropped_records) dropped.append(FsText(line));
+  for (const std::string& line : snapshot.dropped_records) dropped.append(FromPathBytes(line));
   result["dropped_records"] = dropped;
   return result;
 }
 
-nb::dict CheckQueue(const std::filesystem::path& path) {
-  const std::string path_string = path.string();
+nb::dict CheckQueue(nb::handle path) {
+  const std::string path_string = ToPath(path);
   const rocksq::QueueCheck check = Run(true, [&] { return rocksq::CheckQueue(path_string); });
   nb::list damage;
-  for (const std::string& line : check.damage) damage.append(FsText(line));
+  for (const std::string& line : check.damage) damage.append(FromPathBytes(line));
   nb::list dropped;
-  for (const std::string& line : check.dropped_records) dropped.append(FsText(line));
+  for (const std::string& line : check.dropped_records) dropped.append(FromPathBytes(line));
   nb::dict result;
-  result["path"] = FsText(check.path);
+  result["path"] = FromPathBytes(check.path);
   result["kind"] = check.kind;
   result["damage"] = damage;
   result["dropped_records"] = dropped;
@@ -1036,15 +1138,9 @@ nb::dict CheckQueue(const std::filesystem::path& path) {
   return result;
 }
 
-nb::list PeekItems(const std::filesystem::path& path, nb::handle max_items,
-                   const nb::str& label_text) {
-  const std::string path_string = path.string();
-  // As ToStrList decodes labels: a label that is not UTF-8 round-trips.
-  nb::object label_bytes =
-      nb::steal(PyUnicode_AsEncodedString(label_text.ptr(), "utf-8", "surrogateescape"));
-  if (!label_bytes.is_valid()) throw nb::python_error();
-  const std::string label(PyBytes_AS_STRING(label_bytes.ptr()),
-                          static_cast<size_t>(PyBytes_GET_SIZE(label_bytes.ptr())));
+nb::list PeekItems(nb::handle path, nb::handle max_items, nb::handle label_text) {
+  const std::string path_string = ToPath(path);
+  const std::string label = ToLabel(label_text, "peek_items");
   const size_t count = ToItemCount(max_items);
   const std::vector<rocksq::StoredItem> items =
       Run(true, [&] { return rocksq::PeekItems(path_string, count, label); });
@@ -1124,17 +1220,16 @@ NB_MODULE(_core, m) {
       "exceptions of rocksq._errors; a bad argument raises ValueError.")
       .def(
           "__init__",
-          [](PyFifoQueue* self, const std::filesystem::path& path,
-             nb::handle max_elements, bool sync) {
+          [](PyFifoQueue* self, nb::handle path, nb::handle max_elements, nb::handle sync) {
             rocksq::FifoOptions options;
-            options.max_elements = ToCount(max_elements);
-            options.sync = sync;
-            const std::string path_string = path.string();
+            options.max_elements = ToCount(max_elements, "max_elements");
+            options.sync = ToFlag(sync, "sync");
+            const std::string path_string = ToPath(path);
             new (self) PyFifoQueue(Run(
                 true, [&] { return rocksq::FifoQueue::Open(path_string, options); }));
           },
-          nb::arg("path"), nb::arg("max_elements").none() = 1'000'000'000,
-          nb::arg("sync") = false,
+          nb::arg("path").none(), nb::arg("max_elements").none() = 1'000'000'000,
+          nb::arg("sync").none() = false,
           nb::sig("def __init__(self, path: str | os.PathLike[str], "
                   "max_elements: int = 1000000000, sync: bool = False) -> None"),
           "Opens (creating if needed) the queue stored in `path`.")
@@ -1209,24 +1304,24 @@ NB_MODULE(_core, m) {
           [](const PyFifoQueue& queue) { return queue->MaxElements(); },
           "The most items the queue holds at once.")
       .def_prop_ro(
-          "path", [](const PyFifoQueue& queue) { return queue->Path(); },
+          "path", [](const PyFifoQueue& queue) { return FromPathBytes(queue->Path()); },
           "The queue's directory, as given when it was opened.")
       .def_prop_ro(
           "recovery_warning",
-          [](const PyFifoQueue& queue) { return FsText(queue->RecoveryWarning()); },
+          [](const PyFifoQueue& queue) { return FromPathBytes(queue->RecoveryWarning()); },
           nb::sig("def recovery_warning(self) -> str"),
           "Empty, or says that opening dropped records of a damaged write-ahead log.")
       .def(
-          "close", [](const PyFifoQueue& queue) { queue->Close(); },
+          "close", [](PyFifoQueue& queue) { queue.Close(); },
           nb::call_guard<GilRelease>(),
           "Flushes and closes the queue; later calls raise QueueClosed.")
       .def_static(
           "destroy",
-          [](const std::filesystem::path& path) {
-            const std::string path_string = path.string();
+          [](nb::handle path) {
+            const std::string path_string = ToPath(path);
             Run(true, [&] { rocksq::FifoQueue::Destroy(path_string); });
           },
-          nb::arg("path"),
+          nb::arg("path").none(),
           nb::sig("def destroy(path: str | os.PathLike[str]) -> None"),
           "Deletes the queue stored in `path`; does nothing if it does not "
           "exist. Raises QueueAlreadyOpen if it is open.");
@@ -1250,16 +1345,15 @@ NB_MODULE(_core, m) {
       "ValueError naming it.")
       .def(
           "__init__",
-          [](PyMpmcQueue* self, const std::filesystem::path& path, nb::handle ttl,
-             bool sync) {
+          [](PyMpmcQueue* self, nb::handle path, nb::handle ttl, nb::handle sync) {
             rocksq::MpmcOptions options;
             options.ttl = ToTtl(ttl);
-            options.sync = sync;
-            const std::string path_string = path.string();
+            options.sync = ToFlag(sync, "sync");
+            const std::string path_string = ToPath(path);
             new (self) PyMpmcQueue(Run(
                 true, [&] { return rocksq::MpmcQueue::Open(path_string, options); }));
           },
-          nb::arg("path"), nb::arg("ttl").none(), nb::arg("sync") = false,
+          nb::arg("path").none(), nb::arg("ttl").none(), nb::arg("sync").none() = false,
           nb::sig("def __init__(self, path: str | os.PathLike[str], ttl: int, "
                   "sync: bool = False) -> None"),
           "Opens (creating if needed) the MPMC queue stored in `path`.")
@@ -1303,25 +1397,25 @@ NB_MODULE(_core, m) {
           },
           "Seconds an element lives after it was added.")
       .def_prop_ro(
-          "path", [](const PyMpmcQueue& queue) { return queue->Path(); },
+          "path", [](const PyMpmcQueue& queue) { return FromPathBytes(queue->Path()); },
           "The queue's directory, as given when it was opened.")
       .def_prop_ro(
           "recovery_warning",
-          [](const PyMpmcQueue& queue) { return FsText(queue->RecoveryWarning()); },
+          [](const PyMpmcQueue& queue) { return FromPathBytes(queue->RecoveryWarning()); },
           nb::sig("def recovery_warning(self) -> str"),
           "Empty, or says that opening dropped records of a damaged write-ahead log.")
       .def(
-          "close", [](const PyMpmcQueue& queue) { queue->Close(); },
+          "close", [](PyMpmcQueue& queue) { queue.Close(); },
           nb::call_guard<GilRelease>(),
           "Stops expiry, flushes and closes the queue; later calls raise "
           "QueueClosed.")
       .def_static(
           "destroy",
-          [](const std::filesystem::path& path) {
-            const std::string path_string = path.string();
+          [](nb::handle path) {
+            const std::string path_string = ToPath(path);
             Run(true, [&] { rocksq::MpmcQueue::Destroy(path_string); });
           },
-          nb::arg("path"),
+          nb::arg("path").none(),
           nb::sig("def destroy(path: str | os.PathLike[str]) -> None"),
           "Deletes the MPMC queue stored in `path`; does nothing if it does not "
           "exist. Raises QueueAlreadyOpen if it is open.");
@@ -1344,7 +1438,7 @@ NB_MODULE(_core, m) {
            nb::arg("items").none())
       .def("submit_next",
            [](PyMpmcQueue& queue, nb::handle label, int start, nb::handle max_items) {
-             std::string name(ToLabel(label, "next"));
+             std::string name = ToLabel(label, "next");
              const rocksq::StartPosition position = ToStartPosition(start);
              const size_t count = ToItemCount(max_items);
              return Submit(queue, std::nullopt,
@@ -1356,7 +1450,7 @@ NB_MODULE(_core, m) {
            nb::arg("label").none(), nb::arg("start_position"), nb::arg("max_items").none())
       .def("submit_remove_label",
            [](PyMpmcQueue& queue, nb::handle label) {
-             std::string name(ToLabel(label, "remove_label"));
+             std::string name = ToLabel(label, "remove_label");
              return Submit(queue, std::nullopt,
                            [name = std::move(name)](rocksq::MpmcQueue& core, Outcome& outcome) {
                              outcome.result = core.RemoveLabel(name);

@@ -21,25 +21,33 @@ class SerialWorker {
   explicit SerialWorker(size_t max_inflight)
       : max_inflight_(max_inflight == 0 ? 1 : max_inflight), thread_([this] { Run(); }) {}
 
-  // Runs every operation already submitted, then stops the thread.
-  ~SerialWorker() {
+  ~SerialWorker() { Stop(); }
+
+  SerialWorker(const SerialWorker&) = delete;
+  SerialWorker& operator=(const SerialWorker&) = delete;
+
+  // Queues `operation`; returns false, queuing nothing, once Stop() began
+  // (a call waiting for a free slot then returns false too).
+  bool Submit(std::function<void()> operation) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    changed_.wait(lock, [&] { return stopping_ || inflight_ < max_inflight_; });
+    if (stopping_) return false;
+    ++inflight_;
+    operations_.push_back(std::move(operation));
+    changed_.notify_all();
+    return true;
+  }
+
+  // Refuses new operations, runs every one already submitted, then ends the
+  // thread. Any thread but the worker's may call it, any number of times;
+  // each call returns once the thread has ended.
+  void Stop() {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       stopping_ = true;
     }
     changed_.notify_all();
-    thread_.join();
-  }
-
-  SerialWorker(const SerialWorker&) = delete;
-  SerialWorker& operator=(const SerialWorker&) = delete;
-
-  void Submit(std::function<void()> operation) {
-    std::unique_lock<std::mutex> lock(mutex_);
-    changed_.wait(lock, [&] { return inflight_ < max_inflight_; });
-    ++inflight_;
-    operations_.push_back(std::move(operation));
-    changed_.notify_all();
+    std::call_once(joined_, [this] { thread_.join(); });
   }
 
   size_t inflight() const {
@@ -69,6 +77,7 @@ class SerialWorker {
   std::deque<std::function<void()>> operations_;
   size_t inflight_ = 0;
   bool stopping_ = false;
+  std::once_flag joined_;
   std::thread thread_;  // Last: starts once the members above exist.
 };
 
