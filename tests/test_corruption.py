@@ -282,11 +282,29 @@ def test_a_log_damaged_in_the_middle_warns_at_open_keeps_the_items_before_and_no
 
     assert error is None
     assert 0 < len(items) < len(ITEMS) and items == ITEMS[: len(items)]
+    assert f"the {len(ITEMS) - len(items)} records from the damage on are lost" in message
     noted = inspection.check_queue(queue_in_its_log)
     assert noted.damage == () and len(noted.dropped_records) == 1
     assert noted.dropped_records[0].startswith("an open at ")
     assert inspection.inspect_queue(queue_in_its_log).dropped_records == noted.dropped_records
     PersistentQueueWithCapacity(str(queue_in_its_log)).close()  # No second warning (errors here).
+
+
+def test_a_damaged_last_log_record_as_a_power_loss_can_leave_opens_without_a_warning(
+    queue_in_its_log: Path,
+) -> None:
+    # Without sync, a machine crash can leave the last records garbage rather
+    # than cut short: that drops no intact record, and is no cause to warn.
+    log = largest(queue_in_its_log, "*.log")
+    with open(log, "r+b") as file:
+        file.seek(log.stat().st_size - 100)  # Inside the last item's record.
+        file.write(b"\xa5" * 16)
+    assert inspection.check_queue(queue_in_its_log).healthy
+
+    items, error = read_all(PersistentQueueWithCapacity(str(queue_in_its_log)))  # Warnings are errors.
+
+    assert error is None and items == ITEMS[:-1]
+    assert inspection.check_queue(queue_in_its_log).healthy
 
 
 def closed_queue_in_its_log(kind: str, directory: Path) -> Path:

@@ -1,7 +1,6 @@
 #include "rocksq/inspect.h"
 
 #include <algorithm>
-#include <cstdarg>
 #include <cstdint>
 #include <memory>
 #include <unordered_set>
@@ -11,7 +10,6 @@
 #include "cursor_file.h"
 #include "record.h"
 #include "rocksdb/db.h"
-#include "rocksdb/env.h"
 #include "rocksdb/iterator.h"
 #include "rocksdb/options.h"
 #include "rocksdb/slice.h"
@@ -164,13 +162,8 @@ void RefuseLabel(const std::string& path, const std::string& label, const char* 
 // writes nothing in the directory (its diagnostic log goes nowhere), and
 // replays the write-ahead log strictly (kTolerateCorruptedTailRecords, as
 // OpenQueueDatabase does) and, if that fails, the default way, to tell a
-// damaged log from damaged tables.
-
-class SilentLog final : public rocksdb::Logger {
- public:
-  using rocksdb::Logger::Logv;
-  void Logv(const char* /*format*/, va_list /*ap*/) override {}
-};
+// damaged log from damaged tables; then, as OpenQueueDatabase does, whether
+// intact records follow the damage (RecoveredSequence).
 
 // A read-only open's database and handles, closed on destruction.
 class ReadOnlyDatabase final : public QueueReader {
@@ -216,9 +209,12 @@ class ReadOnlyDatabase final : public QueueReader {
 struct FileReport {
   rocksdb::Status damage;  // Not ok if the files do not load or (verified) a checksum fails.
   bool loaded = false;     // The files loaded (damage, if any, is a checksum).
-  std::string log_damage;  // Non-empty if the write-ahead log is damaged before its end.
-  // With log_damage: the database as the next open will recover it. (A
-  // secondary replays such a log differently: it may refuse to open.)
+  // Non-empty if the write-ahead log is damaged before its end and the next
+  // open will drop intact records after the damage.
+  std::string log_damage;
+  // If the log is damaged anywhere but in a cut tail: the database as the
+  // next open will recover it. (A secondary replays such a log differently:
+  // it may refuse to open.)
   std::unique_ptr<ReadOnlyDatabase> recovered_view;
 };
 
@@ -236,16 +232,30 @@ FileReport LoadFiles(const std::string& path, const std::vector<std::string>& fa
       const std::string strict = database->status().ToString();
       database = std::make_unique<ReadOnlyDatabase>(
           path, families, rocksdb::WALRecoveryMode::kPointInTimeRecovery);
-      if (database->status().ok()) report.log_damage = strict;
+      if (database->status().ok()) {
+        const uint64_t kept = database->db()->GetLatestSequenceNumber();
+        const std::optional<uint64_t> intact = RecoveredSequence(
+            path, families, rocksdb::WALRecoveryMode::kSkipAnyCorruptedRecords);
+        if (!intact) {
+          report.log_damage = strict;
+        } else if (*intact > kept) {  // As in OpenRecoveringWriteAheadLog.
+          report.log_damage = strict + "; " + std::to_string(*intact - kept) +
+                              " records from the damage on";
+        }
+        report.recovered_view = std::move(database);
+      }
+    }
+    if (report.recovered_view) {
+      report.damage = rocksdb::Status::OK();
+      report.loaded = true;
+      if (verify_every_block) report.damage = report.recovered_view->db()->VerifyChecksum();
+      break;
     }
     report.damage = database->status();
     report.loaded = report.damage.ok();
     if (report.loaded && verify_every_block) report.damage = database->db()->VerifyChecksum();
     const bool may_be_a_race = report.damage.IsIOError() || report.damage.IsPathNotFound() ||
                                report.damage.ToString().find("No such file") != std::string::npos;
-    if (report.damage.ok() && !report.log_damage.empty()) {
-      report.recovered_view = std::move(database);
-    }
     if (report.damage.ok() || !may_be_a_race) break;
   }
   return report;
@@ -282,7 +292,7 @@ std::vector<std::string> DroppedRecords(const QueueReader& database,
   if (!files.log_damage.empty()) {
     dropped.push_back("the write-ahead log is damaged before its end (" + files.log_damage +
                       "): the next open keeps the records before the damage and drops the "
-                      "damaged one and any after it");
+                      "damaged one and those after it");
   }
   std::string notes;
   rocksdb::Status found = database.db()->Get(rocksdb::ReadOptions(), kRecoveryNotesKey, &notes);

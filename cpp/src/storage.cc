@@ -411,10 +411,12 @@ void CreateQueueDatabase(const std::string& path, const std::vector<std::string>
 // RocksDB's default recovery (kPointInTimeRecovery) stops at the first
 // damaged write-ahead log record and silently drops every record after it.
 // A crash only ever cuts a log's tail short, which kTolerateCorruptedTailRecords
-// accepts; it refuses damage before the end. So the open tries that mode
-// first, and only if it fails on the log opens again the default way, which
-// keeps what can be kept, and says so in `warning`. The refused attempt
-// stops while replaying the log, before RocksDB writes anything but LOG.
+// accepts, refusing damage before the end. So the open tries that mode
+// first (the refused attempt stops while replaying the log, before RocksDB
+// writes anything but LOG); if it refuses the log, RecoveredSequence tells
+// whether intact records follow the damage, and the open goes on the
+// default way, which keeps what can be kept, and says what it dropped in
+// `warning`.
 rocksdb::DB* OpenRecoveringWriteAheadLog(const std::string& path,
                                          const std::vector<std::string>& item_families,
                                          const std::shared_ptr<rocksdb::Cache>& block_cache,
@@ -425,15 +427,24 @@ rocksdb::DB* OpenRecoveringWriteAheadLog(const std::string& path,
                         rocksdb::WALRecoveryMode::kTolerateCorruptedTailRecords);
   } catch (const Error& strict) {
     if (strict.kind() != ErrorKind::kCorruption) throw;
+    const std::optional<uint64_t> kept = RecoveredSequence(
+        path, item_families, rocksdb::WALRecoveryMode::kPointInTimeRecovery);
+    const std::optional<uint64_t> intact = RecoveredSequence(
+        path, item_families, rocksdb::WALRecoveryMode::kSkipAnyCorruptedRecords);
     handles->clear();
     rocksdb::DB* db = OpenDatabase(path, path, item_families, block_cache, /*create=*/false,
                                    handles, rocksdb::WALRecoveryMode::kPointInTimeRecovery);
-    *warning = strict.what();
+    if (kept && intact && *intact <= *kept) return db;  // Only the tail was damaged.
+    std::string found = strict.what();
     const std::string prefix = "Corruption: " + path + ": opening: ";
-    if (warning->rfind(prefix, 0) == 0) warning->erase(0, prefix.size());
+    if (found.rfind(prefix, 0) == 0) found.erase(0, prefix.size());
+    // Records carry the sequence numbers they were written with, so the
+    // difference counts every record from the damage on, intact or not.
+    const std::string dropped =
+        kept && intact ? "the " + std::to_string(*intact - *kept) + " records from the damage on"
+                       : "the damaged one and those after it";
     *warning = "recovery dropped write-ahead log records: the log is damaged before its end (" +
-               *warning + "); the records before the damage were kept, the damaged one and "
-               "any after it are lost";
+               found + "); the records before the damage were kept, " + dropped + " are lost";
     return db;
   }
 }
@@ -514,6 +525,31 @@ void DestroyQueueDatabase(const std::string& path, QueueKind kind) {
 }
 
 // --- Reading a queue that may be open elsewhere -------------------------------
+
+std::optional<uint64_t> RecoveredSequence(const std::string& path,
+                                          const std::vector<std::string>& families,
+                                          rocksdb::WALRecoveryMode recovery) {
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  descriptors.emplace_back(rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions());
+  for (const std::string& name : families) {
+    descriptors.emplace_back(name, rocksdb::ColumnFamilyOptions());
+  }
+  rocksdb::DBOptions options = QueueDbOptions();
+  options.create_if_missing = false;
+  options.create_missing_column_families = false;
+  options.info_log = std::make_shared<SilentLog>();
+  options.wal_recovery_mode = recovery;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* db = nullptr;
+  if (!rocksdb::DB::OpenForReadOnly(options, path, descriptors, &handles, &db).ok()) {
+    return std::nullopt;
+  }
+  const uint64_t sequence = db->GetLatestSequenceNumber();
+  for (rocksdb::ColumnFamilyHandle* handle : handles) db->DestroyColumnFamilyHandle(handle);
+  db->Close();
+  delete db;
+  return sequence;
+}
 
 StoredQueue ReadStoredQueue(const std::string& path) {
   std::error_code error;

@@ -4,11 +4,14 @@
 #ifndef ROCKSQ_SRC_STORAGE_H_
 #define ROCKSQ_SRC_STORAGE_H_
 
+#include <cstdarg>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "rocksdb/env.h"
 #include "rocksdb/db.h"
 #include "rocksdb/options.h"
 #include "rocksdb/status.h"
@@ -84,6 +87,27 @@ QueueDatabase OpenQueueDatabase(const std::string& path, QueueKind kind,
 // path does not exist.
 void DestroyQueueDatabase(const std::string& path, QueueKind kind);
 
+
+// A RocksDB diagnostic log that logs nothing: for opens that must not
+// write in the queue's directory (reading it, probing its log).
+class SilentLog final : public rocksdb::Logger {
+ public:
+  using rocksdb::Logger::Logv;
+  void Logv(const char* /*format*/, va_list /*ap*/) override {}
+};
+
+// The latest sequence number (one per record written) that a read-only open
+// of the queue at `path`, with `families`, recovers from its tables and
+// write-ahead log replayed with `recovery`; nothing if it cannot open. Takes
+// no lock and writes nothing. How a damaged log is told from a torn tail:
+// kSkipAnyCorruptedRecords replays the intact records after the damage that
+// kPointInTimeRecovery drops, so a larger number means such records exist,
+// and the difference counts the records from the damage on.
+// Damage only in the last records (what a power loss can leave of unsynced
+// writes) drops nothing intact.
+std::optional<uint64_t> RecoveredSequence(const std::string& path,
+                                          const std::vector<std::string>& families,
+                                          rocksdb::WALRecoveryMode recovery);
 
 // The default family's key holding one line per open whose recovery dropped
 // write-ahead log records: when, and what RocksDB found. Kept for good, so
