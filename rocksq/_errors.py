@@ -101,8 +101,9 @@ class RecoveryWarning(UserWarning):
 
     Recovery kept the records before the damage and dropped the rest: they
     are lost, and nothing can bring them back, but the queue works on. A crash
-    only ever cuts a log's tail short, which loses nothing that was synced and
-    gives no warning. The loss is noted in the queue for good: ``rocksq
+    only ever cuts a log's tail short (or, after a power loss, leaves garbage
+    in its last unsynced records), which drops no intact record and gives no
+    warning. The loss is noted in the queue for good: ``rocksq
     check`` and ``rocksq stats`` report it (docs/cli.rst).
 
     An ack queue also warns when its ack log is damaged before its end: the
