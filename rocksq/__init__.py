@@ -17,6 +17,7 @@ from ._errors import (
     CorruptionError,
     Empty,
     Full,
+    ForkedProcessError,
     NotAQueueError,
     NotOutstanding,
     QueueAlreadyOpen,
@@ -38,6 +39,7 @@ __all__ = [
     "Delivery",
     "Empty",
     "Full",
+    "ForkedProcessError",
     "NotAQueueError",
     "NotOutstanding",
     "PersistentQueueWithCapacity",
@@ -81,7 +83,9 @@ __version__: str = version()
 def remove_queue(path: str | os.PathLike[str]) -> None:
     """Deletes the FIFO queue stored in the directory `path`.
 
-    Does nothing if the path does not exist. Raises QueueAlreadyOpen if a
+    Only the queue's own files go (RocksDB's and the rocksq.* files), then
+    the directory if that leaves it empty; other files stay. Does nothing if
+    the path does not exist. Raises QueueAlreadyOpen if a
     queue object, in this process or another, has it open.
     """
     _core.FifoQueue.destroy(path)
@@ -90,7 +94,9 @@ def remove_queue(path: str | os.PathLike[str]) -> None:
 def remove_mpmc_queue(path: str | os.PathLike[str]) -> None:
     """Deletes the MPMC queue (rocksq.blocking.MpmcQueue) stored in the directory `path`.
 
-    Does nothing if the path does not exist. Raises QueueAlreadyOpen if a
+    Only the queue's own files go (RocksDB's and the rocksq.* files), then
+    the directory if that leaves it empty; other files stay. Does nothing if
+    the path does not exist. Raises QueueAlreadyOpen if a
     queue object, in this process or another, has it open, and NotAQueueError
     if the path holds something else (a FIFO queue included).
     """
@@ -100,7 +106,9 @@ def remove_mpmc_queue(path: str | os.PathLike[str]) -> None:
 def remove_ack_queue(path: str | os.PathLike[str]) -> None:
     """Deletes the ack queue (rocksq.AckQueue) stored in the directory `path`.
 
-    Does nothing if the path does not exist. Raises QueueAlreadyOpen if a
+    Only the queue's own files go (RocksDB's and the rocksq.* files), then
+    the directory if that leaves it empty; other files stay. Does nothing if
+    the path does not exist. Raises QueueAlreadyOpen if a
     queue object, in this process or another, has it open, and NotAQueueError
     if the path holds something else.
     """

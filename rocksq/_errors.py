@@ -23,6 +23,7 @@ __all__ = [
     "Empty",
     "Full",
     "CorruptionError",
+    "ForkedProcessError",
     "NotAQueueError",
     "NotOutstanding",
     "QueueAlreadyOpen",
@@ -71,8 +72,10 @@ class CorruptionError(RocksQError):
 class QueueAlreadyOpen(RocksQError):
     """Raised by opening or removing a queue that is open.
 
-    The message says whether this process or another one holds it. In this
-    process, share the open queue object between threads instead.
+    The message says whether this process, another one, or the process this
+    one was forked from holds it; a second path to an open queue's directory
+    (a symlink, a bind mount) counts as the same queue. In this process,
+    share the open queue object between threads instead.
     """
 
 
@@ -94,6 +97,18 @@ class NotOutstanding(RocksQError, KeyError):
     """
 
     __str__ = RuntimeError.__str__
+
+
+class ForkedProcessError(RocksQError):
+    """Raised by any call on a queue in a child that fork() created after the queue was opened.
+
+    A queue belongs to the process that opened it: the child has a copy of
+    the object but none of its threads, and two processes writing one
+    queue would damage it. Nothing was read or written. Open the queue in
+    the child after the fork, or start workers with multiprocessing's
+    "spawn" or "forkserver" method. In the child, close() and garbage
+    collection leave the parent's queue untouched.
+    """
 
 
 class RecoveryWarning(UserWarning):

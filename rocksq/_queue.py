@@ -127,6 +127,7 @@ class Queue(SizedFace):
 
         Raises ValueError if called more times than there were items.
         """
+        self._queue.check_process()  # The count is the opening process's.
         with self._all_tasks_done:
             if self._unfinished_tasks <= 0:
                 raise ValueError("task_done() called too many times")
@@ -140,6 +141,8 @@ class Queue(SizedFace):
         Raises QueueClosed if the queue is closed, before or while it waits:
         no task_done() can be counted for items no one can take any more.
         """
+        # In a fork() child nothing would ever mark the parent's items done.
+        self._queue.check_process()
         with self._all_tasks_done:
             while True:
                 if self._closed:

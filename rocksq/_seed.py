@@ -52,6 +52,9 @@ class PersistentQueueWithCapacity(FifoFace):
     def remove_db(path: str | os.PathLike[str]) -> None:
         """Deletes the queue stored in `path`; does nothing if it does not exist.
 
+        Only the queue's own files go, then the directory if that leaves it
+        empty.
+
         Raises QueueAlreadyOpen if a queue object (in any process) has it open.
         """
         FifoQueue.destroy(path)

@@ -148,8 +148,10 @@ REFUSED = [
     ("current-cut-in-half", truncate("CURRENT", 0.5), rocksq.CorruptionError, ["CURRENT"]),
     ("current-names-a-missing-manifest", point_current_at_a_missing_manifest,
      rocksq.StorageError, ["{file}", "No such file"]),
-    ("current-deleted", delete("CURRENT"), rocksq.NotAQueueError, ["holds no RocksQ queue"]),
-    ("manifest-empty", truncate("MANIFEST-*", 0), rocksq.NotAQueueError, ["MANIFEST file is damaged"]),
+    # The queue's own marker (rocksq.queue) says it is a queue, so a missing
+    # RocksDB file is damage, not "some other directory".
+    ("current-deleted", delete("CURRENT"), rocksq.CorruptionError, ["CURRENT file is missing"]),
+    ("manifest-empty", truncate("MANIFEST-*", 0), rocksq.CorruptionError, ["MANIFEST file is damaged"]),
     # Whether the column families' records survive depends on where the cut falls.
     ("manifest-cut-in-half", truncate("MANIFEST-*", 0.5),
      (rocksq.NotAQueueError, rocksq.CorruptionError), ["MANIFEST"]),

@@ -405,9 +405,9 @@ def test_a_queue_whose_creation_was_killed_opens_afterwards(tmp_path: Path, kind
         _, stderr = worker.communicate(timeout=READY_TIMEOUT)
         assert worker.returncode == -signal.SIGKILL, f"creator ended by itself:\n{stderr}"
         # The creator opened q000000, q000001, ... in turn: every name up to the
-        # one it was creating when killed must open (a new queue is built in a
-        # hidden staging directory and renamed into place, so the name holds a
-        # whole queue or nothing).
+        # one it was creating when killed must open (a new queue is built in its
+        # directory behind the marker rocksq.creating, which the next open
+        # finds and starts over from).
         names = sorted(p.name for p in directory.iterdir() if not p.name.startswith("."))
         last = max((int(name[1:]) for name in names), default=-1)
         for path in [directory / f"q{index:06d}" for index in range(last + 2)]:
@@ -422,9 +422,9 @@ def test_a_queue_whose_creation_was_killed_opens_afterwards(tmp_path: Path, kind
                 continue
             assert (queue.len, queue.payload_size) == (0, 0), f"{path} is not empty"
             queue.close()
-        # Opening a name again removes what its killed creation left behind.
-        leftovers = [p.name for p in directory.iterdir() if ".creating-" in p.name]
-        assert not leftovers, f"staging directories left: {leftovers}"
+        # Opening a name again finishes what its killed creation left behind.
+        leftovers = [p.name for p in directory.iterdir() if (p / "rocksq.creating").exists()]
+        assert not leftovers, f"unfinished creations left: {leftovers}"
     assert not broken, f"{len(broken)} of {CREATION_KILLS} interrupted creations:\n" + "\n".join(
         broken
     )

@@ -228,6 +228,14 @@ class QueueHolder {
   QueueHolder& operator=(const QueueHolder&) = delete;
   // Closing an open queue flushes it to disk; other threads run meanwhile.
   ~QueueHolder() {
+    if (!process.IsCurrent()) {
+      // A fork() child: the worker's thread exists only in the parent, so
+      // joining it would never return, and the queue is the parent's. Both
+      // are leaked untouched (see rocksq/process.h).
+      (void)worker.release();
+      (void)queue_.release();
+      return;
+    }
     GilRelease released;
     worker.reset();  // Runs what was submitted, while the queue is open.
     queue_.reset();
@@ -248,6 +256,8 @@ class QueueHolder {
   std::shared_ptr<class ChangeNotifier> notifier;
   // Started by start_worker, for rocksq.nonblocking.
   std::unique_ptr<rocksq_python::SerialWorker> worker;
+  // The process that opened the queue and runs the worker.
+  const rocksq::OpeningProcess process;
 
  private:
   std::unique_ptr<Core> queue_;
@@ -431,6 +441,9 @@ class ChangeNotifier {
   static void Attach(Holder& queue, std::optional<int> fd) {
     if (queue.notifier) queue.notifier->Detach();
     queue.notifier.reset();
+    // In a fork() child the queue is not this process's to change; its
+    // close (rocksq.aio's includes this call) only forgets it.
+    if (!fd && !queue.process.IsCurrent()) return;
     if (!fd) {
       queue->SetChangeListener(nullptr);
       return;
@@ -481,6 +494,12 @@ struct Outcome {
   // The caller's pinned buffers; released by the PendingOperation, with the
   // GIL, once the operation has finished with them.
   std::optional<PinnedItems> inputs;
+  // Where the worker runs, and its queue's path: a fork() child has no
+  // worker thread, so an operation unfinished at the fork never finishes
+  // there. The path is read only then, in the child, where the queue it
+  // belongs to is leaked and lives for ever.
+  const rocksq::OpeningProcess process;
+  const std::string* path = nullptr;
 
   bool Finished() {
     std::lock_guard<std::mutex> lock(mutex);
@@ -501,6 +520,13 @@ class PendingOperation {
   PendingOperation& operator=(const PendingOperation&) = delete;
   ~PendingOperation() {
     if (!outcome_) return;  // Moved from.
+    if (!outcome_->process.IsCurrent()) {
+      // A fork() child: nothing finishes an operation here, and its mutex
+      // and condition variable may have been in use in the parent; leak it
+      // untouched.
+      new std::shared_ptr<Outcome>(std::move(outcome_));
+      return;
+    }
     if (!outcome_->Finished()) {
       GilRelease released;  // The worker may still be reading the inputs.
       outcome_->WaitFinished(std::chrono::hours(24 * 365));
@@ -532,6 +558,7 @@ class PendingOperation {
           "Failed to get response: it was already taken by an earlier get() or try_get()");
     }
     if (!outcome_->Finished()) {
+      outcome_->process.Check(*outcome_->path);
       if (!wait) return nb::make_tuple(false, nb::none());
       WaitInSlices(std::nullopt, [&](std::chrono::nanoseconds slice) {
         return outcome_->WaitFinished(slice);
@@ -557,7 +584,9 @@ class PendingOperation {
 template <typename Holder, typename Operation>
 PendingOperation Submit(Holder& queue, std::optional<PinnedItems> inputs, Operation operation) {
   if (!queue.worker) throw std::logic_error("start_worker() was not called");
+  queue.process.Check(queue->Path());  // A fork() child has no worker thread.
   auto outcome = std::make_shared<Outcome>();
+  outcome->path = &queue->Path();
   if (inputs) outcome->inputs.emplace(std::move(*inputs));
   typename Holder::CoreQueue* core = queue.operator->();
   auto task = [outcome, core, operation] {
@@ -675,6 +704,10 @@ void DefChangeFdAndWorker(nb::class_<Holder>& queue_class, const char* set_chang
   queue_class
       .def("set_change_fd", &ChangeNotifier::Attach<Holder>, nb::arg("fd").none(),
            set_change_fd_doc)
+      .def("check_process",
+           [](const Holder& queue) { queue.process.Check(queue->Path()); },
+           "Raises ForkedProcessError in a child fork() created after the queue was\n"
+           "opened; for faces whose calls do not all reach the core.")
       .def("arm_change_fd",
            [](Holder& queue) {
              if (queue.notifier) queue.notifier->Arm();
@@ -683,6 +716,7 @@ void DefChangeFdAndWorker(nb::class_<Holder>& queue_class, const char* set_chang
       .def("start_worker",
            [](Holder& queue, nb::handle max_inflight) {
              if (queue.worker) throw std::logic_error("the worker was already started");
+             queue.process.Check(queue->Path());
              queue.worker = std::make_unique<rocksq_python::SerialWorker>(
                  ToCount(max_inflight, "max_inflight_ops"));
            },
@@ -722,6 +756,7 @@ struct ErrorClasses {
   PyObject* not_a_queue;
   PyObject* closed;
   PyObject* not_outstanding;
+  PyObject* forked_process;
 
   PyObject* For(rocksq::ErrorKind kind) const {
     switch (kind) {
@@ -733,6 +768,7 @@ struct ErrorClasses {
       case rocksq::ErrorKind::kInvalidArgument: return PyExc_ValueError;
       case rocksq::ErrorKind::kClosed: return closed;
       case rocksq::ErrorKind::kNotOutstanding: return not_outstanding;
+      case rocksq::ErrorKind::kForkedProcess: return forked_process;
     }
     return base;
   }
@@ -1190,6 +1226,7 @@ NB_MODULE(_core, m) {
       class_named("StorageError"),    class_named("CorruptionError"),
       class_named("QueueAlreadyOpen"), class_named("NotAQueueError"),
       class_named("QueueClosed"),     class_named("NotOutstanding"),
+      class_named("ForkedProcessError"),
   };
   nb::register_exception_translator(
       TranslateError, const_cast<ErrorClasses*>(&error_classes));

@@ -23,6 +23,7 @@
 #include "rocksdb/options.h"
 #include "rocksdb/slice.h"
 #include "rocksdb/write_batch.h"
+#include "process_owned.h"
 #include "storage.h"
 #include "waiting.h"
 
@@ -1044,7 +1045,7 @@ std::unique_ptr<AckQueue> AckQueue::Open(const std::string& path, const AckOptio
   QueueDatabase database =
       OpenQueueDatabase(path, QueueKind::kAck,
                         {kAckItemsFamily, kAckFailedFamily, kAckMetaFamily});
-  return std::make_unique<AckQueueImpl>(std::move(database), options);
+  return OwnedByThisProcess(std::make_unique<AckQueueImpl>(std::move(database), options));
 }
 
 void AckQueue::Destroy(const std::string& path) { DestroyQueueDatabase(path, QueueKind::kAck); }

@@ -42,7 +42,25 @@ uint64_t Decode(int fd, const std::string& path) {
 CursorFile::CursorFile(const std::string& directory, bool sync)
     : path_(directory + "/" + kFileName),
       fd_(OpenOrCreate(directory, kFileName, 0, sync, "the read cursor file")),
-      sync_(sync) {}
+      sync_(sync) {
+  // A pop rewrites the 16 bytes in place, which needs no new disk space
+  // once they exist: write them now, so that draining a queue works on a
+  // full disk even if it was never popped before.
+  struct stat info;
+  if (::fstat(fd_, &info) != 0) {
+    const int saved = errno;
+    ::close(fd_);
+    errno = saved;
+    ThrowErrno(path_, "inspecting the read cursor file");
+  }
+  if (info.st_size != 0) return;
+  try {
+    Store(0);  // Reads as "no cursor", as the empty file did.
+  } catch (...) {
+    ::close(fd_);
+    throw;
+  }
+}
 
 CursorFile::~CursorFile() {
   if (fd_ >= 0) ::close(fd_);

@@ -32,8 +32,10 @@ class CursorFile {
   static constexpr char kFileName[] = "rocksq.read_cursor";
 
   // Opens (creating it if needed) the cursor file of the queue in
-  // `directory`. With `sync`, every Store() is fsynced, and creating the
-  // file also fsyncs the directory. Throws kStorage if it cannot.
+  // `directory`, and writes its 16 bytes if it is empty, so that no later
+  // Store() needs new disk space. With `sync`, every Store() is fsynced,
+  // and creating the file also fsyncs the directory. Throws kStorage if it
+  // cannot.
   CursorFile(const std::string& directory, bool sync);
   ~CursorFile();
   CursorFile(const CursorFile&) = delete;

@@ -20,6 +20,8 @@ const char* ErrorKindName(ErrorKind kind) noexcept {
       return "Queue closed";
     case ErrorKind::kNotOutstanding:
       return "Not outstanding";
+    case ErrorKind::kForkedProcess:
+      return "Used in a forked process";
   }
   return "Error";
 }

@@ -15,6 +15,7 @@
 #include "rocksdb/options.h"
 #include "rocksdb/slice.h"
 #include "rocksdb/write_batch.h"
+#include "process_owned.h"
 #include "storage.h"
 #include "waiting.h"
 
@@ -545,7 +546,7 @@ std::unique_ptr<FifoQueue> FifoQueue::Open(const std::string& path, const FifoOp
   if (path.empty()) throw Error(ErrorKind::kInvalidArgument, path, "the path is empty");
   QueueDatabase database =
       OpenQueueDatabase(path, QueueKind::kFifo, {kItemsFamily});
-  return std::make_unique<FifoQueueImpl>(std::move(database), options);
+  return OwnedByThisProcess(std::make_unique<FifoQueueImpl>(std::move(database), options));
 }
 
 void FifoQueue::Destroy(const std::string& path) { DestroyQueueDatabase(path, QueueKind::kFifo); }

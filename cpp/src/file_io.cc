@@ -23,14 +23,22 @@ int OpenOrCreate(const std::string& directory, const std::string& name, int flag
   fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | flags, 0644);
   if (fd < 0) ThrowErrno(path, "creating " + what);
   if (!sync) return fd;
+  try {
+    SyncDirectory(directory);
+  } catch (...) {
+    ::close(fd);
+    throw;
+  }
+  return fd;
+}
+
+void SyncDirectory(const std::string& directory) {
   const int dir = ::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   const bool synced = dir >= 0 && ::fsync(dir) == 0;
   const int saved = errno;
   if (dir >= 0) ::close(dir);
-  if (synced) return fd;
-  ::close(fd);
   errno = saved;
-  ThrowErrno(directory, "syncing the queue directory");
+  if (!synced) ThrowErrno(directory, "syncing the queue directory");
 }
 
 }  // namespace rocksq

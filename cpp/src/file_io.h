@@ -12,6 +12,10 @@ namespace rocksq {
 // Throws kStorage "PATH: ACTION: strerror(errno)".
 [[noreturn]] void ThrowErrno(const std::string& path, const std::string& action);
 
+// fsyncs the directory `directory`, so that names created, renamed or
+// removed in it survive a power loss. Throws kStorage.
+void SyncDirectory(const std::string& directory);
+
 // Opens the file `name` of the queue in `directory` read-write with
 // `flags` (O_CLOEXEC added), creating it if it does not exist; with
 // `sync`, a file it creates has its name fsynced into the directory before

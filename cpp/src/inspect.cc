@@ -8,6 +8,7 @@
 #include "ack_log.h"
 #include "ack_records.h"
 #include "cursor_file.h"
+#include "process_owned.h"
 #include "record.h"
 #include "rocksdb/db.h"
 #include "rocksdb/iterator.h"
@@ -181,6 +182,7 @@ class ReadOnlyDatabase final : public QueueReader {
     options.max_open_files = -1;  // Load every table now, as an open does.
     options.wal_recovery_mode = recovery;
     rocksdb::DB* db = nullptr;
+    NoteDatabaseOpened();
     status_ = rocksdb::DB::OpenForReadOnly(options, path, descriptors, &handles_, &db);
     db_.reset(db);
   }

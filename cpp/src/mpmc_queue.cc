@@ -17,6 +17,7 @@
 #include "rocksdb/options.h"
 #include "rocksdb/slice.h"
 #include "rocksdb/write_batch.h"
+#include "process_owned.h"
 #include "storage.h"
 #include "waiting.h"
 
@@ -909,7 +910,7 @@ std::unique_ptr<MpmcQueue> MpmcQueue::Open(const std::string& path, const MpmcOp
   if (path.empty()) throw Error(ErrorKind::kInvalidArgument, path, "the path is empty");
   QueueDatabase database = OpenQueueDatabase(
       path, QueueKind::kMpmc, {kItemsFamily, kLabelsFamily, kMarksFamily, kMetaFamily});
-  return std::make_unique<MpmcQueueImpl>(std::move(database), options);
+  return OwnedByThisProcess(std::make_unique<MpmcQueueImpl>(std::move(database), options));
 }
 
 void MpmcQueue::Destroy(const std::string& path) { DestroyQueueDatabase(path, QueueKind::kMpmc); }

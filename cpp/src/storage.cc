@@ -1,9 +1,11 @@
 #include "storage.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
 
+#include <sys/file.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -11,17 +13,25 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <ctime>
-#include <random>
 #include <filesystem>
+#include <fstream>
+#include <map>
 #include <mutex>
 #include <optional>
-#include <set>
+#include <tuple>
+#include <utility>
 #include <system_error>
 
 #include "rocksdb/cache.h"
 #include "rocksdb/env.h"
 #include "rocksdb/table.h"
+#include "ack_log.h"
+#include "cursor_file.h"
+#include "file_io.h"
+#include "process_owned.h"
+#include "rocksq/process.h"
 
 namespace rocksq {
 namespace fs = std::filesystem;
@@ -61,14 +71,95 @@ std::optional<QueueKind> KindOfFamilies(const std::vector<std::string>& names) {
   return std::nullopt;
 }
 
-std::mutex& ClaimsMutex() {
-  static std::mutex mutex;
-  return mutex;
+// The queues open in this process (see OpenPathClaim), each with the
+// process that opened it: in a fork() child, the parent.
+struct ClaimTable {
+  std::mutex mutex;
+  std::map<std::string, OpeningProcess> paths;
+  std::map<std::pair<uint64_t, uint64_t>, OpeningProcess> directories;  // (device, inode)
+};
+
+ClaimTable& Claims() {
+  static ClaimTable table;
+  // Held across fork(), so that a child never inherits it locked by a
+  // thread that does not exist there (its opens would wait for ever).
+  static const bool guarded_across_fork = ::pthread_atfork(
+      [] { table.mutex.lock(); }, [] { table.mutex.unlock(); }, [] { table.mutex.unlock(); }) == 0;
+  (void)guarded_across_fork;
+  return table;
 }
 
-std::set<std::string>& Claims() {
-  static std::set<std::string> claims;
-  return claims;
+// Why a queue this process has open cannot be opened (or `action`ed) again.
+std::string ClaimedDetail(const std::string& action) {
+  return action.empty()
+             ? "already opened by this process; share the open queue object between threads"
+             : "cannot " + action + " a queue this process has open";
+}
+
+// Takes the claim `key` in `claims` for this process; throws kAlreadyOpen
+// if this process holds it. A claim a fork() child inherited is an
+// ancestor's: this process has no such queue open, so it takes the claim
+// over, keeping the ancestor's in `*displaced` (to put back when it is
+// released: the queue may still be open there), and leaves it to the
+// operating system's lock, which a child does not inherit, to refuse the
+// queue while the ancestor holds it.
+template <typename Key>
+void TakeClaim(std::map<Key, OpeningProcess>& claims, const Key& key, const std::string& path,
+               std::optional<OpeningProcess>* displaced) {
+  const auto [held, claimed] = claims.emplace(key, OpeningProcess());
+  if (claimed) return;
+  if (held->second.IsCurrent()) throw Error(ErrorKind::kAlreadyOpen, path, ClaimedDetail(""));
+  *displaced = held->second;
+  held->second = OpeningProcess();
+}
+
+// Releases the claim `key`, putting back the ancestor's it displaced.
+template <typename Key>
+void ReleaseClaim(std::map<Key, OpeningProcess>& claims, const Key& key,
+                  const std::optional<OpeningProcess>& displaced) {
+  if (displaced) {
+    claims.insert_or_assign(key, *displaced);
+  } else {
+    claims.erase(key);
+  }
+}
+
+// The name under which RocksDB is given the directory `path`. RocksDB
+// remembers the LOCK files a process holds by name, in a process-wide set
+// that a fork() child copies and nothing ever empties of the parent's
+// entries: the child's own open of a queue its parent had open at the fork
+// would fail for ever, even after the parent closed it. So a process
+// created by fork() names the directory with one "/." per fork since the
+// first process that used RocksQ: the same directory, under a name no
+// ancestor used. The operating system's lock, which a child does not
+// inherit, still refuses the queue while another process holds it.
+std::string RocksDbDirectory(const std::string& path) {
+  std::string spelled = path;
+  for (uint64_t forks = ForkGeneration(); forks > 0; --forks) spelled += "/.";
+  return spelled;
+}
+
+// The error for a queue RocksDB found locked by another process after this
+// one took over a claim inherited from process `ancestor`.
+Error LockedByAncestor(const std::string& path, int ancestor, const std::string& action) {
+  return Error(ErrorKind::kAlreadyOpen, path,
+               "cannot " + action + ": locked by another process; process " +
+                   std::to_string(ancestor) +
+                   ", which this process was created from by fork(), had it open at the fork: " +
+                   action + " it after that process closes it, or in a process started with "
+                   "multiprocessing's 'spawn' or 'forkserver' method");
+}
+
+// The (device, inode) of the directory `path` names, following symlinks;
+// nothing if it does not exist.
+std::optional<std::pair<uint64_t, uint64_t>> DirectoryIdentity(const std::string& path) {
+  struct stat info;
+  if (::stat(path.c_str(), &info) != 0) {
+    if (errno == ENOENT || errno == ENOTDIR) return std::nullopt;
+    throw Error(ErrorKind::kStorage, path,
+                std::string("cannot inspect: ") + std::strerror(errno));
+  }
+  return std::make_pair(static_cast<uint64_t>(info.st_dev), static_cast<uint64_t>(info.st_ino));
 }
 
 // RocksDB's diagnostic log, the LOG file in the queue's directory. RocksDB's
@@ -155,56 +246,193 @@ std::string ListFamilies(const std::vector<std::string>& names) {
   return text;
 }
 
-bool IsQueueDirectory(const fs::path& directory) {
-  std::error_code ignored;
-  return fs::exists(directory / "CURRENT", ignored);
+// --- Recognising a queue's directory -------------------------------------------
+//
+// A queue is recognised by a file of RocksQ's own, not by RocksDB's files:
+// another program's RocksDB can have a column family named like a queue's,
+// and opening a RocksDB read-write writes into it, so what a directory holds
+// is decided from its names alone, before anything opens it.
+//
+// The queue's directory is used in place: created if missing, or taken as
+// it is when it exists and is empty, so its owner, group, mode, setgid bit,
+// ACLs and inode stay the user's, and a mount point or a symbolic link to a
+// directory works. Creation happens inside it, in three steps:
+//
+//   1. `rocksq.creating` is written and its name fsynced: from here on
+//      everything in the directory is an unfinished queue's.
+//   2. RocksDB creates the database, its column families and the format key
+//      (synced, and flushed so that it lives in a table).
+//   3. `rocksq.creating` is renamed to `rocksq.queue` and the directory
+//      fsynced: the queue is complete.
+//
+// rename(2) is atomic, so after step 1 the directory holds exactly one of
+// the two markers. A crash before step 1 leaves an empty directory; a crash
+// after it leaves `rocksq.creating`, and the next open deletes the queue's
+// own files and starts over: an unfinished queue never held an item. Removal
+// runs the same steps backwards (DestroyQueueDatabase), so an interrupted
+// removal also leaves `rocksq.creating`, which the next open or removal
+// finishes.
+//
+// Whoever creates, upgrades or removes holds an exclusive flock(2) on the
+// directory; an open holds a shared one from recognising the directory
+// until RocksDB holds its own lock, so it never opens a queue halfway
+// through being created or removed.
+//
+// Queues written before the marker existed hold a RocksDB database with the
+// format key and no marker: such a database is read (as a secondary, which
+// writes nothing in the directory) and, if it has the key, marked.
+constexpr char kQueueMarker[] = "rocksq.queue";
+constexpr char kCreatingMarker[] = "rocksq.creating";
+
+enum class DirectoryState {
+  kMissing,
+  kEmpty,
+  kUnfinished,        // `rocksq.creating`: a creation or removal was interrupted.
+  kQueue,             // `rocksq.queue`: a complete queue.
+  kUnmarkedDatabase,  // A RocksDB database without a marker: an older queue, or not one.
+};
+
+bool HasEntry(const std::string& directory, const char* name) {
+  struct stat info;
+  return ::lstat((directory + "/" + name).c_str(), &info) == 0;
 }
 
-bool IsEmptyDirectory(const fs::path& directory) {
-  std::error_code ignored;
-  return fs::is_empty(directory, ignored);
-}
-
-// Returns the non-default column families of the database at `path`, or
-// nothing if `path` does not exist or is an empty directory. Throws
-// kNotAQueue if `path` is a file, a directory holding other things, or a
-// database whose column families are not all of `kind`.
-std::optional<std::vector<std::string>> InspectDirectory(const std::string& path,
-                                                         QueueKind kind) {
+bool IsEmptyDirectory(const std::string& directory) {
   std::error_code error;
-  fs::file_status status = fs::status(path, error);
-  if (error && error != std::errc::no_such_file_or_directory) {
-    throw Error(ErrorKind::kStorage, path, "cannot inspect: " + error.message());
+  const bool empty = fs::is_empty(directory, error);
+  if (error) throw Error(ErrorKind::kStorage, directory, "cannot list: " + error.message());
+  return empty;
+}
+
+// What `path` holds. Throws kNotAQueue for a file, a dangling symbolic link
+// or a directory of other things, kStorage if it cannot be inspected.
+DirectoryState Classify(const std::string& path) {
+  struct stat info;
+  if (::stat(path.c_str(), &info) != 0) {
+    if (errno != ENOENT) ThrowErrno(path, "cannot inspect");
+    struct stat link;
+    if (::lstat(path.c_str(), &link) == 0 && S_ISLNK(link.st_mode)) {
+      std::error_code ignored;
+      throw Error(ErrorKind::kNotAQueue, path,
+                  "is a symbolic link to " + fs::read_symlink(path, ignored).string() +
+                      ", which does not exist; create that directory or open the target");
+    }
+    return DirectoryState::kMissing;
   }
-  if (!fs::exists(status)) return std::nullopt;
-  if (!fs::is_directory(status)) {
+  if (!S_ISDIR(info.st_mode)) {
     throw Error(ErrorKind::kNotAQueue, path, "is a file, not a queue directory");
   }
-  if (!IsQueueDirectory(path)) {
-    if (IsEmptyDirectory(path)) return std::nullopt;
-    throw Error(ErrorKind::kNotAQueue, path,
-                "the directory is not empty and holds no RocksQ queue; refusing to touch it");
-  }
+  if (HasEntry(path, kQueueMarker)) return DirectoryState::kQueue;
+  if (HasEntry(path, kCreatingMarker)) return DirectoryState::kUnfinished;
+  if (HasEntry(path, "CURRENT")) return DirectoryState::kUnmarkedDatabase;
+  if (IsEmptyDirectory(path)) return DirectoryState::kEmpty;
+  throw Error(ErrorKind::kNotAQueue, path,
+              "the directory is not empty and holds no RocksQ queue; refusing to touch it");
+}
+
+// The non-default column families of the database at `path`, read from its
+// MANIFEST without opening the database. A process that has the database
+// open replaces its MANIFEST now and then: a file named a moment ago can be
+// gone when it is read, and a second try reads the new one.
+std::vector<std::string> ListItemFamilies(const std::string& path) {
   std::vector<std::string> names;
-  rocksdb::Status listed = rocksdb::DB::ListColumnFamilies(QueueDbOptions(), path, &names);
+  rocksdb::Status listed;
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    names.clear();
+    listed = rocksdb::DB::ListColumnFamilies(QueueDbOptions(), path, &names);
+    if (listed.ok() || !(listed.IsIOError() || listed.IsPathNotFound())) break;
+  }
   if (!listed.ok()) ThrowStatus(path, "reading the database's column families", listed);
   names.erase(std::remove(names.begin(), names.end(), rocksdb::kDefaultColumnFamilyName),
               names.end());
+  return names;
+}
+
+// Returns the non-default column families of the database at `path`.
+// Throws kNotAQueue if they are another kind's; if they are no kind's,
+// kCorruption for a marked queue (its MANIFEST is damaged) and kNotAQueue
+// for an unmarked database.
+std::vector<std::string> CheckFamiliesKind(const std::string& path, QueueKind kind,
+                                           bool marked) {
+  if (marked && !HasEntry(path, "CURRENT")) {
+    throw Error(ErrorKind::kCorruption, path,
+                "the queue's CURRENT file is missing; the queue cannot be read");
+  }
+  const std::vector<std::string> names = ListItemFamilies(path);
   const std::optional<QueueKind> held = KindOfFamilies(names);
   if (held && *held != kind) {
     throw Error(ErrorKind::kNotAQueue, path,
                 std::string("holds a RocksQ ") + QueueKindName(*held) + ", not " +
                     (kind == QueueKind::kFifo ? "a " : "an ") + QueueKindName(kind));
   }
+  if (!held && marked) {
+    // A MANIFEST cut short reads as a database of the default family alone.
+    throw Error(ErrorKind::kCorruption, path,
+                std::string("the queue's column families are missing (") +
+                    (names.empty() ? std::string("default only") : ListFamilies(names)) +
+                    "); its MANIFEST file is damaged");
+  }
   if (!held) {
     throw Error(ErrorKind::kNotAQueue, path,
                 std::string("holds a RocksDB database that is not a RocksQ ") +
                     QueueKindName(kind) + " (column families: " +
-                    (names.empty() ? std::string("default only") : ListFamilies(names)) + ")" +
-                    // A MANIFEST cut short reads as a database of the default family alone.
-                    (names.empty() ? "; if it was a queue, its MANIFEST file is damaged" : ""));
+                    (names.empty() ? std::string("default only") : ListFamilies(names)) +
+                    "); refusing to touch it");
   }
   return names;
+}
+
+// An unmarked database whose families are a queue's is a queue written
+// before the marker existed if it holds the format key; reading it as a
+// secondary writes nothing in its directory. Throws kNotAQueue if not.
+void CheckUnmarkedQueue(const std::string& path, const std::vector<std::string>& families);
+
+// An flock(2) on a queue's directory (see above). Where the filesystem has
+// no flock (some network filesystems), it locks nothing and says valid.
+class DirectoryLock {
+ public:
+  DirectoryLock(const std::string& path, bool exclusive) : exclusive_(exclusive) {
+    fd_ = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd_ < 0) {
+      if (errno == ENOENT) return;  // Removed meanwhile: not valid, look again.
+      ThrowErrno(path, "cannot open the queue directory");
+    }
+    int locked;
+    do {
+      locked = ::flock(fd_, exclusive ? LOCK_EX : LOCK_SH);
+    } while (locked != 0 && errno == EINTR);
+    if (locked != 0 && errno != ENOLCK && errno != EOPNOTSUPP && errno != EBADF) {
+      ThrowErrno(path, "cannot lock the queue directory");
+    }
+    // The name may have been removed or replaced while this waited.
+    struct stat named;
+    struct stat held;
+    valid_ = ::stat(path.c_str(), &named) == 0 && ::fstat(fd_, &held) == 0 &&
+             named.st_dev == held.st_dev && named.st_ino == held.st_ino;
+  }
+  ~DirectoryLock() {
+    if (fd_ >= 0) ::close(fd_);  // Releases the lock.
+  }
+  DirectoryLock(const DirectoryLock&) = delete;
+  DirectoryLock& operator=(const DirectoryLock&) = delete;
+
+  // Whether the path names the directory locked.
+  bool valid() const { return valid_; }
+  bool exclusive() const { return exclusive_; }
+
+ private:
+  int fd_ = -1;
+  bool exclusive_;
+  bool valid_ = false;
+};
+
+// How many times an open or removal looks again when the directory changed
+// under it (another process created or removed it meanwhile).
+constexpr int kMaxDirectoryAttempts = 100;
+
+[[noreturn]] void ThrowKeptChanging(const std::string& path) {
+  throw Error(ErrorKind::kStorage, path,
+              "the directory kept being created and removed by other processes");
 }
 
 // RocksDB reports a LOCK file another process holds as "While lock file:
@@ -221,19 +449,24 @@ std::string CanonicalPath(const std::string& path) {
   return error ? fs::absolute(path).lexically_normal().string() : canonical.string();
 }
 
+// Writes the format key into a new queue's default family, synced and
+// flushed so that this lone entry does not pin the write-ahead log.
+void WriteFormat(rocksdb::DB* db, const std::string& path) {
+  rocksdb::WriteOptions durable;
+  durable.sync = true;
+  rocksdb::Status written = db->Put(durable, kFormatKey, kFormatVersion);
+  if (!written.ok()) ThrowStatus(path, "writing the format marker", written);
+  rocksdb::Status flushed = db->Flush(rocksdb::FlushOptions(), db->DefaultColumnFamily());
+  if (!flushed.ok()) ThrowStatus(path, "flushing the format marker", flushed);
+}
+
 void CheckFormat(rocksdb::DB* db, const std::string& path) {
   std::string version;
   rocksdb::Status found = db->Get(rocksdb::ReadOptions(), kFormatKey, &version);
   if (found.IsNotFound()) {
-    // A new queue, or one whose creation stopped before this key was written.
-    rocksdb::WriteOptions durable;
-    durable.sync = true;
-    rocksdb::Status written = db->Put(durable, kFormatKey, kFormatVersion);
-    if (!written.ok()) ThrowStatus(path, "writing the format marker", written);
-    // Flush so that this lone entry does not pin the write-ahead log.
-    rocksdb::Status flushed = db->Flush(rocksdb::FlushOptions(), db->DefaultColumnFamily());
-    if (!flushed.ok()) ThrowStatus(path, "flushing the format marker", flushed);
-    return;
+    // Creation writes it before it marks the queue complete.
+    throw Error(ErrorKind::kCorruption, path,
+                std::string("the format marker (key ") + kFormatKey + ") is missing");
   }
   if (!found.ok()) ThrowStatus(path, "reading the format marker", found);
   if (version != kFormatVersion) {
@@ -268,23 +501,53 @@ void ThrowStatus(const std::string& path, const std::string& action,
   throw Error(kind, path, action + ": " + status.ToString());
 }
 
-OpenPathClaim::OpenPathClaim(std::string canonical_path)
-    : canonical_path_(std::move(canonical_path)) {
-  std::lock_guard<std::mutex> lock(ClaimsMutex());
-  if (!Claims().insert(canonical_path_).second) {
-    throw Error(ErrorKind::kAlreadyOpen, canonical_path_,
-                "already opened by this process; share the open queue object between threads");
-  }
+OpenPathClaim::OpenPathClaim(const std::string& path)
+    : path_(path), canonical_path_(CanonicalPath(path)) {
+  ClaimTable& claims = Claims();
+  std::lock_guard<std::mutex> lock(claims.mutex);
+  TakeClaim(claims.paths, canonical_path_, path_, &displaced_path_claim_);
+}
+
+int OpenPathClaim::inherited_from() const {
+  if (displaced_directory_claim_) return displaced_directory_claim_->pid();
+  return displaced_path_claim_ ? displaced_path_claim_->pid() : 0;
+}
+
+void OpenPathClaim::ClaimDirectory() {
+  const std::optional<std::pair<uint64_t, uint64_t>> identity = DirectoryIdentity(path_);
+  if (!identity) throw Error(ErrorKind::kStorage, path_, "the queue's directory is gone");
+  ClaimTable& claims = Claims();
+  std::lock_guard<std::mutex> lock(claims.mutex);
+  TakeClaim(claims.directories, *identity, path_, &displaced_directory_claim_);
+  holds_directory_ = true;
+  std::tie(device_, inode_) = *identity;
 }
 
 OpenPathClaim::~OpenPathClaim() {
-  std::lock_guard<std::mutex> lock(ClaimsMutex());
-  Claims().erase(canonical_path_);
+  ClaimTable& claims = Claims();
+  std::lock_guard<std::mutex> lock(claims.mutex);
+  ReleaseClaim(claims.paths, canonical_path_, displaced_path_claim_);
+  if (holds_directory_) {
+    ReleaseClaim(claims.directories, {device_, inode_}, displaced_directory_claim_);
+  }
 }
 
-bool OpenPathClaim::IsClaimed(const std::string& canonical_path) {
-  std::lock_guard<std::mutex> lock(ClaimsMutex());
-  return Claims().count(canonical_path) != 0;
+int OpenPathClaim::ThrowIfClaimed(const std::string& path, const std::string& action) {
+  const std::optional<std::pair<uint64_t, uint64_t>> identity = DirectoryIdentity(path);
+  ClaimTable& claims = Claims();
+  std::lock_guard<std::mutex> lock(claims.mutex);
+  int inherited_from = 0;
+  auto check = [&](const OpeningProcess& holder) {
+    if (holder.IsCurrent()) throw Error(ErrorKind::kAlreadyOpen, path, ClaimedDetail(action));
+    inherited_from = holder.pid();
+  };
+  auto by_path = claims.paths.find(CanonicalPath(path));
+  if (by_path != claims.paths.end()) check(by_path->second);
+  if (identity) {
+    auto by_directory = claims.directories.find(*identity);
+    if (by_directory != claims.directories.end()) check(by_directory->second);
+  }
+  return inherited_from;
 }
 
 void QueueDatabase::Close() {
@@ -322,15 +585,12 @@ rocksdb::DB* OpenDatabase(const std::string& path, const std::string& directory,
     descriptors.emplace_back(name, ItemFamilyOptions(block_cache));
   }
   rocksdb::DBOptions options = QueueDbOptions();
-  if (create) {
-    std::error_code ignored;  // If this fails, DB::Open reports why.
-    fs::create_directories(directory, ignored);
-  }
   options.info_log = std::make_shared<DiagnosticLog>(directory);
   options.create_if_missing = create;
   options.create_missing_column_families = create;
   options.wal_recovery_mode = recovery;
   rocksdb::DB* db = nullptr;
+  NoteDatabaseOpened();
   rocksdb::Status opened = rocksdb::DB::Open(options, directory, descriptors, handles, &db);
   if (!opened.ok()) {
     if (IsLockError(opened)) {
@@ -342,70 +602,192 @@ rocksdb::DB* OpenDatabase(const std::string& path, const std::string& directory,
   return db;
 }
 
-constexpr char kStagingMarker[] = ".creating-";
+// "fifo", "mpmc", "ack": the kind as the marker names it.
+std::string KindWord(QueueKind kind) {
+  std::string prefix = FamilyPrefix(kind);
+  prefix.pop_back();  // The trailing '_'.
+  return prefix;
+}
 
-// Removes the staging directories of creations of `name` in `parent` whose
-// process is gone (killed while creating); a live creator's is left alone.
-void RemoveAbandonedStaging(const fs::path& parent, const std::string& name) {
-  const std::string prefix = "." + name + kStagingMarker;
-  std::error_code error;
-  for (fs::directory_iterator it(parent, error), end; !error && it != end; it.increment(error)) {
-    const std::string entry = it->path().filename().string();
-    if (entry.rfind(prefix, 0) != 0) continue;
-    const long pid = std::strtol(entry.c_str() + prefix.size(), nullptr, 10);
-    if (pid > 0 && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) {
-      std::error_code ignored;
-      fs::remove_all(it->path(), ignored);
+// The kind a marker names, if it names one this build knows.
+std::optional<QueueKind> MarkedKind(const std::string& path, const char* marker) {
+  std::ifstream file(path + "/" + marker);
+  std::string line;
+  while (std::getline(file, line)) {
+    for (QueueKind kind : {QueueKind::kFifo, QueueKind::kMpmc, QueueKind::kAck}) {
+      if (line == "kind: " + KindWord(kind)) return kind;
     }
+  }
+  return std::nullopt;
+}
+
+// Writes the marker `name` (for people reading the directory, it says what
+// the queue is), fsyncs it and its name.
+void WriteMarker(const std::string& path, const char* name, QueueKind kind) {
+  const std::string text = "RocksQ queue\nkind: " + KindWord(kind) +
+                           "\nformat: " + kFormatVersion + "\n";
+  const std::string file = path + "/" + name;
+  const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) ThrowErrno(file, "creating the queue's marker");
+  const ssize_t count = ::write(fd, text.data(), text.size());
+  const bool written = count == static_cast<ssize_t>(text.size());
+  if (count >= 0 && !written) errno = ENOSPC;  // A short write: the disk filled.
+  const bool synced = written && ::fsync(fd) == 0;
+  const int saved = errno;
+  ::close(fd);
+  errno = saved;
+  if (!synced) ThrowErrno(file, "writing the queue's marker");
+  SyncDirectory(path);
+}
+
+// Deletes the queue's own files in `path`: RocksDB's (DestroyDB deletes only
+// the names RocksDB gives its files), the cursor file, the ack log and the
+// markers, `rocksq.creating` last so that an interruption leaves it.
+// Anything else in the directory stays.
+void RemoveQueueFiles(const std::string& path) {
+  rocksdb::Options options(QueueDbOptions(), rocksdb::ColumnFamilyOptions());
+  options.info_log = std::make_shared<SilentLog>();
+  // DestroyDB takes the database's lock first, so it fails if another
+  // process has the queue open.
+  rocksdb::Status destroyed = rocksdb::DestroyDB(RocksDbDirectory(path), options);
+  if (!destroyed.ok()) {
+    if (IsLockError(destroyed)) {
+      throw Error(ErrorKind::kAlreadyOpen, path,
+                  "cannot remove: locked by another process (" + destroyed.ToString() + ")");
+    }
+    ThrowStatus(path, "removing the queue's files", destroyed);
+  }
+  for (const char* name : {CursorFile::kFileName, AckLog::kFileName, kQueueMarker,
+                           kCreatingMarker}) {
+    const std::string file = path + "/" + name;
+    if (::unlink(file.c_str()) != 0 && errno != ENOENT) ThrowErrno(file, "removing");
   }
 }
 
-// A new queue is built whole in a staging directory beside `path`, then
-// renamed onto it (rename(2) is atomic, and replaces an empty directory),
-// so `path` only ever holds a complete queue: RocksDB creates a database
-// and its column families in several steps, and a process killed between
-// them would otherwise leave a directory no later open accepts.
-void CreateQueueDatabase(const std::string& path, const std::vector<std::string>& item_families) {
-  fs::path target = fs::path(path).lexically_normal();
-  if (!target.has_filename()) target = target.parent_path();
-  const fs::path parent = target.has_parent_path() ? target.parent_path() : fs::path(".");
-  std::error_code error;
-  fs::create_directories(parent, error);
-  if (error) {
-    throw Error(ErrorKind::kStorage, path, "cannot create the parent directory: " + error.message());
-  }
-  const std::string name = target.filename().string();
-  RemoveAbandonedStaging(parent, name);
-  std::random_device random;
-  const fs::path staging = parent / ("." + name + kStagingMarker + std::to_string(::getpid()) +
-                                     "-" + std::to_string(random()));
+// Creates the queue in the empty directory `path` (steps 1-3 above). If it
+// fails, what it wrote is removed again, as far as it can be.
+void CreateQueueInPlace(const std::string& path, QueueKind kind,
+                        const std::vector<std::string>& item_families) {
+  WriteMarker(path, kCreatingMarker, kind);
   try {
     std::vector<rocksdb::ColumnFamilyHandle*> handles;
-    std::unique_ptr<rocksdb::DB> db(OpenDatabase(path, staging.string(), item_families,
+    std::unique_ptr<rocksdb::DB> db(OpenDatabase(path, RocksDbDirectory(path), item_families,
                                                  rocksdb::NewLRUCache(kBlockCacheBytes),
                                                  /*create=*/true, &handles));
-    CheckFormat(db.get(), path);
-    for (rocksdb::ColumnFamilyHandle* handle : handles) db->DestroyColumnFamilyHandle(handle);
+    // RocksDB asserts (and Debian's build aborts) if a handle outlives its
+    // database, as it would when the format key cannot be written.
+    const auto release_handles = [&] {
+      for (rocksdb::ColumnFamilyHandle* handle : handles) db->DestroyColumnFamilyHandle(handle);
+      handles.clear();
+    };
+    try {
+      WriteFormat(db.get(), path);
+    } catch (...) {
+      release_handles();
+      throw;
+    }
+    release_handles();
     rocksdb::Status closed = db->Close();
     if (!closed.ok()) ThrowStatus(path, "closing the new queue", closed);
+    const std::string creating = path + "/" + kCreatingMarker;
+    if (::rename(creating.c_str(), (path + "/" + kQueueMarker).c_str()) != 0) {
+      ThrowErrno(creating, "marking the new queue complete");
+    }
+    SyncDirectory(path);
   } catch (...) {
-    fs::remove_all(staging, error);
+    try {
+      RemoveQueueFiles(path);
+    } catch (const Error&) {
+      // `rocksq.creating` stays: the next open starts over.
+    }
     throw;
   }
-  fs::rename(staging, target, error);
-  if (error) {
-    std::error_code ignored;
-    fs::remove_all(staging, ignored);
-    // Another process moved its new queue into place first: open that one.
-    if (error == std::errc::directory_not_empty || error == std::errc::file_exists) return;
-    throw Error(ErrorKind::kStorage, path, "cannot move the new queue into place: " + error.message());
+}
+
+// Throws kNotAQueue if the complete queue at `path` is of another kind, as
+// its marker says, and kCorruption if its CURRENT file is gone. The column
+// families are read only if the marker names no kind: reading them races
+// with a process that has the queue open (see ListItemFamilies), and
+// RocksDB's open checks them anyway (OpenQueueDatabase).
+void CheckMarkedKind(const std::string& path, QueueKind kind) {
+  const std::optional<QueueKind> held = MarkedKind(path, kQueueMarker);
+  if (!held) {
+    CheckFamiliesKind(path, kind, /*marked=*/true);
+    return;
   }
-  // Make the rename itself durable.
-  const int parent_fd = ::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (parent_fd >= 0) {
-    ::fsync(parent_fd);
-    ::close(parent_fd);
+  if (*held != kind) {
+    throw Error(ErrorKind::kNotAQueue, path,
+                std::string("holds a RocksQ ") + QueueKindName(*held) + ", not " +
+                    (kind == QueueKind::kFifo ? "a " : "an ") + QueueKindName(kind));
   }
+  if (!HasEntry(path, "CURRENT")) {
+    throw Error(ErrorKind::kCorruption, path,
+                "the queue's CURRENT file is missing; the queue cannot be read");
+  }
+}
+
+// Leaves `path` a directory holding a complete queue of `kind` and returns
+// the lock that keeps it so until RocksDB has opened it (see above).
+std::unique_ptr<DirectoryLock> PrepareQueueDirectory(const std::string& path, QueueKind kind,
+                                                     const std::vector<std::string>& item_families) {
+  bool exclusive = false;
+  for (int attempt = 0; attempt < kMaxDirectoryAttempts; ++attempt) {
+    if (Classify(path) == DirectoryState::kMissing) {
+      std::error_code error;
+      fs::create_directories(path, error);
+      if (error) {
+        throw Error(ErrorKind::kStorage, path, "cannot create the directory: " + error.message());
+      }
+    }
+    auto lock = std::make_unique<DirectoryLock>(path, exclusive);
+    if (!lock->valid()) continue;
+    const DirectoryState state = Classify(path);
+    if (state == DirectoryState::kQueue) {
+      CheckMarkedKind(path, kind);
+      return lock;
+    }
+    if (state == DirectoryState::kMissing) continue;
+    if (!lock->exclusive()) {  // Creating or marking needs the directory to itself.
+      exclusive = true;
+      continue;
+    }
+    switch (state) {
+      case DirectoryState::kUnmarkedDatabase:
+        CheckUnmarkedQueue(path, CheckFamiliesKind(path, kind, /*marked=*/false));
+        WriteMarker(path, kQueueMarker, kind);
+        return lock;
+      case DirectoryState::kUnfinished:
+        RemoveQueueFiles(path);
+        if (!IsEmptyDirectory(path)) {
+          throw Error(ErrorKind::kNotAQueue, path,
+                      "holds an unfinished queue and other files; remove the other files to "
+                      "create the queue");
+        }
+        CreateQueueInPlace(path, kind, item_families);
+        return lock;
+      default:  // kEmpty
+        CreateQueueInPlace(path, kind, item_families);
+        return lock;
+    }
+  }
+  ThrowKeptChanging(path);
+}
+
+// Throws kAlreadyOpen if a process holds the database's lock; `ancestor` is
+// the process this one inherited a claim of the queue from, if any.
+void CheckNotOpenElsewhere(const std::string& path, int ancestor) {
+  rocksdb::Env* env = rocksdb::Env::Default();
+  rocksdb::FileLock* lock = nullptr;
+  rocksdb::Status locked = env->LockFile(RocksDbDirectory(path) + "/LOCK", &lock);
+  if (!locked.ok()) {
+    if (IsLockError(locked) && ancestor != 0) throw LockedByAncestor(path, ancestor, "remove");
+    if (IsLockError(locked)) {
+      throw Error(ErrorKind::kAlreadyOpen, path,
+                  "cannot remove: locked by another process (" + locked.ToString() + ")");
+    }
+    ThrowStatus(path, "locking the queue to remove it", locked);
+  }
+  env->UnlockFile(lock).PermitUncheckedError();
 }
 
 // RocksDB's default recovery (kPointInTimeRecovery) stops at the first
@@ -423,7 +805,8 @@ rocksdb::DB* OpenRecoveringWriteAheadLog(const std::string& path,
                                          std::vector<rocksdb::ColumnFamilyHandle*>* handles,
                                          std::string* warning) {
   try {
-    return OpenDatabase(path, path, item_families, block_cache, /*create=*/false, handles,
+    return OpenDatabase(path, RocksDbDirectory(path), item_families, block_cache,
+                        /*create=*/false, handles,
                         rocksdb::WALRecoveryMode::kTolerateCorruptedTailRecords);
   } catch (const Error& strict) {
     if (strict.kind() != ErrorKind::kCorruption) throw;
@@ -432,8 +815,9 @@ rocksdb::DB* OpenRecoveringWriteAheadLog(const std::string& path,
     const std::optional<uint64_t> intact = RecoveredSequence(
         path, item_families, rocksdb::WALRecoveryMode::kSkipAnyCorruptedRecords);
     handles->clear();
-    rocksdb::DB* db = OpenDatabase(path, path, item_families, block_cache, /*create=*/false,
-                                   handles, rocksdb::WALRecoveryMode::kPointInTimeRecovery);
+    rocksdb::DB* db = OpenDatabase(path, RocksDbDirectory(path), item_families, block_cache,
+                                   /*create=*/false, handles,
+                                   rocksdb::WALRecoveryMode::kPointInTimeRecovery);
     if (kept && intact && *intact <= *kept) return db;  // Only the tail was damaged.
     std::string found = strict.what();
     const std::string prefix = "Corruption: " + path + ": opening: ";
@@ -478,14 +862,25 @@ QueueDatabase OpenQueueDatabase(const std::string& path, QueueKind kind,
   QueueDatabase result;
   result.path = path;
   // Claimed first, so two opens in this process cannot both create it.
-  result.claim = std::make_unique<OpenPathClaim>(CanonicalPath(path));
-  if (!InspectDirectory(path, kind)) CreateQueueDatabase(path, item_families);
-  InspectDirectory(path, kind);  // What a concurrent creator made must be this kind too.
+  result.claim = std::make_unique<OpenPathClaim>(path);
+  const std::unique_ptr<DirectoryLock> lock = PrepareQueueDirectory(path, kind, item_families);
+  result.claim->ClaimDirectory();  // Another path to it may be open.
 
   result.block_cache = rocksdb::NewLRUCache(kBlockCacheBytes);
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
-  result.db.reset(OpenRecoveringWriteAheadLog(path, item_families, result.block_cache, &handles,
-                                              &result.recovery_warning));
+  const int ancestor = result.claim->inherited_from();
+  try {
+    result.db.reset(OpenRecoveringWriteAheadLog(path, item_families, result.block_cache,
+                                                &handles, &result.recovery_warning));
+  } catch (const Error& error) {
+    if (error.kind() == ErrorKind::kAlreadyOpen && ancestor != 0) {
+      throw LockedByAncestor(path, ancestor, "open");
+    }
+    // Nobody holds the database now: its column families can be read
+    // safely, and say better what is wrong if they are not the queue's.
+    if (error.kind() != ErrorKind::kAlreadyOpen) CheckFamiliesKind(path, kind, /*marked=*/true);
+    throw;
+  }
   // handles[0] is the default family, which DB owns and closes itself.
   rocksdb::DB* db = result.db.get();
   db->DestroyColumnFamilyHandle(handles[0]);
@@ -495,34 +890,56 @@ QueueDatabase OpenQueueDatabase(const std::string& path, QueueKind kind,
   return result;
 }
 
+// Removal is creation backwards (see "Recognising a queue's directory"):
+// with the directory locked and nobody holding the database, `rocksq.queue`
+// becomes `rocksq.creating`, then the queue's files go, the marker last.
 void DestroyQueueDatabase(const std::string& path, QueueKind kind) {
-  std::error_code error;
-  if (!fs::exists(path, error)) return;
-  if (OpenPathClaim::IsClaimed(CanonicalPath(path))) {
-    throw Error(ErrorKind::kAlreadyOpen, path, "cannot remove a queue this process has open");
-  }
-  std::optional<std::vector<std::string>> names = InspectDirectory(path, kind);
-  if (names) {
-    rocksdb::Options options(QueueDbOptions(), rocksdb::ColumnFamilyOptions());
-    std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
-    descriptors.emplace_back(rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions());
-    for (const std::string& name : *names) {
-      descriptors.emplace_back(name, rocksdb::ColumnFamilyOptions());
-    }
-    // DestroyDB takes the database's lock first, so it fails if another
-    // process has the queue open.
-    rocksdb::Status destroyed = rocksdb::DestroyDB(path, options, descriptors);
-    if (!destroyed.ok()) {
-      if (IsLockError(destroyed)) {
-        throw Error(ErrorKind::kAlreadyOpen, path,
-                    "cannot remove: locked by another process (" + destroyed.ToString() + ")");
+  const int ancestor = OpenPathClaim::ThrowIfClaimed(path, "remove");
+  for (int attempt = 0; attempt < kMaxDirectoryAttempts; ++attempt) {
+    if (Classify(path) == DirectoryState::kMissing) return;
+    DirectoryLock lock(path, /*exclusive=*/true);
+    if (!lock.valid()) continue;
+    const DirectoryState state = Classify(path);
+    if (state == DirectoryState::kQueue || state == DirectoryState::kUnmarkedDatabase) {
+      const bool marked = state == DirectoryState::kQueue;
+      // A marked queue's kind is in its marker, so a damaged one can go too.
+      const std::optional<QueueKind> held =
+          marked ? MarkedKind(path, kQueueMarker) : std::nullopt;
+      if (held && *held != kind) {
+        throw Error(ErrorKind::kNotAQueue, path,
+                    std::string("holds a RocksQ ") + QueueKindName(*held) + ", not " +
+                        (kind == QueueKind::kFifo ? "a " : "an ") + QueueKindName(kind));
       }
-      ThrowStatus(path, "removing", destroyed);
+      if (!held) {
+        const std::vector<std::string> families = CheckFamiliesKind(path, kind, marked);
+        if (!marked) CheckUnmarkedQueue(path, families);
+      }
+      CheckNotOpenElsewhere(path, ancestor);
+      if (marked) {
+        const std::string queue_marker = path + "/" + kQueueMarker;
+        if (::rename(queue_marker.c_str(), (path + "/" + kCreatingMarker).c_str()) != 0) {
+          ThrowErrno(queue_marker, "marking the queue for removal");
+        }
+        SyncDirectory(path);
+      } else {
+        WriteMarker(path, kCreatingMarker, kind);
+      }
     }
+    if (state == DirectoryState::kMissing) continue;
+    if (state != DirectoryState::kEmpty) RemoveQueueFiles(path);
+    // The directory goes only if nothing else is in it; a mount point or
+    // the target of a symbolic link stays.
+    struct stat link;
+    const bool is_link = ::lstat(path.c_str(), &link) == 0 && S_ISLNK(link.st_mode);
+    if (!is_link && ::rmdir(path.c_str()) != 0 && errno != ENOTEMPTY && errno != EEXIST &&
+        errno != EBUSY) {
+      ThrowErrno(path, "removing the directory");
+    }
+    return;
   }
-  fs::remove_all(path, error);
-  if (error) throw Error(ErrorKind::kStorage, path, "removing the directory: " + error.message());
+  ThrowKeptChanging(path);
 }
+
 
 // --- Reading a queue that may be open elsewhere -------------------------------
 
@@ -541,6 +958,7 @@ std::optional<uint64_t> RecoveredSequence(const std::string& path,
   options.wal_recovery_mode = recovery;
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* db = nullptr;
+  NoteDatabaseOpened();
   if (!rocksdb::DB::OpenForReadOnly(options, path, descriptors, &handles, &db).ok()) {
     return std::nullopt;
   }
@@ -552,30 +970,32 @@ std::optional<uint64_t> RecoveredSequence(const std::string& path,
 }
 
 StoredQueue ReadStoredQueue(const std::string& path) {
-  std::error_code error;
-  const fs::file_status status = fs::status(path, error);
-  if (error && error != std::errc::no_such_file_or_directory) {
-    throw Error(ErrorKind::kStorage, path, "cannot inspect: " + error.message());
+  const DirectoryState state = Classify(path);
+  switch (state) {
+    case DirectoryState::kMissing:
+      throw Error(ErrorKind::kNotAQueue, path, "does not exist");
+    case DirectoryState::kEmpty:
+      throw Error(ErrorKind::kNotAQueue, path, "is an empty directory, not a queue");
+    case DirectoryState::kUnfinished:
+      throw Error(ErrorKind::kNotAQueue, path,
+                  "holds a queue whose creation or removal did not finish; opening it "
+                  "creates it anew, empty");
+    default:
+      break;
   }
-  if (!fs::exists(status)) throw Error(ErrorKind::kNotAQueue, path, "does not exist");
-  if (!fs::is_directory(status)) {
-    throw Error(ErrorKind::kNotAQueue, path, "is a file, not a queue directory");
+  const bool marked = state == DirectoryState::kQueue;
+  if (marked && !HasEntry(path, "CURRENT")) {
+    throw Error(ErrorKind::kCorruption, path,
+                "the queue's CURRENT file is missing; the queue cannot be read");
   }
-  if (!IsQueueDirectory(path)) {
-    throw Error(ErrorKind::kNotAQueue, path,
-                IsEmptyDirectory(path) ? "is an empty directory, not a queue"
-                                       : "the directory holds no RocksQ queue");
-  }
-  std::vector<std::string> names;
-  rocksdb::Status listed = rocksdb::DB::ListColumnFamilies(QueueDbOptions(), path, &names);
-  if (!listed.ok()) ThrowStatus(path, "reading the database's column families", listed);
-  names.erase(std::remove(names.begin(), names.end(), rocksdb::kDefaultColumnFamilyName),
-              names.end());
+  std::vector<std::string> names = ListItemFamilies(path);
   const std::optional<QueueKind> kind = KindOfFamilies(names);
   if (!kind) {
-    throw Error(ErrorKind::kNotAQueue, path,
-                "holds a RocksDB database that is not a queue of a kind this build knows "
-                "(column families: " +
+    throw Error(marked ? ErrorKind::kCorruption : ErrorKind::kNotAQueue, path,
+                std::string(marked ? "the queue's column families are missing or unknown"
+                                   : "holds a RocksDB database that is not a queue of a kind "
+                                     "this build knows") +
+                    " (column families: " +
                     (names.empty() ? std::string("default only") : ListFamilies(names)) + ")");
   }
   return {*kind, std::move(names)};
@@ -607,6 +1027,7 @@ SecondaryQueueDatabase::SecondaryQueueDatabase(const std::string& path,
   // A live primary deletes a write-ahead log once its memtable is flushed,
   // and replaces the MANIFEST now and then: a file listed a moment ago can
   // be gone when the secondary reads it. A second try sees the new set.
+  NoteDatabaseOpened();
   for (int attempt = 0; attempt < 3; ++attempt) {
     families_.clear();
     opened = rocksdb::DB::OpenAsSecondary(options, path, secondary_directory_, descriptors,
@@ -621,12 +1042,23 @@ SecondaryQueueDatabase::SecondaryQueueDatabase(const std::string& path,
   try {
     std::string version;
     rocksdb::Status found = db->Get(rocksdb::ReadOptions(), kFormatKey, &version);
+    if (found.IsNotFound()) {
+      // A marked queue always has it (creation writes it first); an
+      // unmarked database without it is someone else's.
+      if (HasEntry(path, kQueueMarker)) {
+        throw Error(ErrorKind::kCorruption, path,
+                    std::string("the format marker (key ") + kFormatKey + ") is missing");
+      }
+      throw Error(ErrorKind::kNotAQueue, path,
+                  "holds a RocksDB database without RocksQ's format marker, not a queue; "
+                  "refusing to touch it");
+    }
     if (found.ok() && version != kFormatVersion) {
       throw Error(ErrorKind::kNotAQueue, path,
                   "on-disk format version " + version + " is not supported (this build reads " +
                       kFormatVersion + ")");
     }
-    if (!found.ok() && !found.IsNotFound()) ThrowStatus(path, "reading the format marker", found);
+    if (!found.ok()) ThrowStatus(path, "reading the format marker", found);
   } catch (...) {
     Release();
     throw;
@@ -645,6 +1077,14 @@ void SecondaryQueueDatabase::Release() noexcept {
   std::error_code ignored;
   fs::remove_all(secondary_directory_, ignored);
 }
+
+namespace {
+
+void CheckUnmarkedQueue(const std::string& path, const std::vector<std::string>& families) {
+  SecondaryQueueDatabase database(path, families);  // Throws unless it holds the format key.
+}
+
+}  // namespace
 
 uint64_t DirectoryBytes(const std::string& path) {
   uint64_t total = 0;

@@ -16,6 +16,7 @@
 #include "rocksdb/options.h"
 #include "rocksdb/status.h"
 #include "rocksq/error.h"
+#include "rocksq/process.h"
 
 namespace rocksq {
 
@@ -32,21 +33,50 @@ const char* QueueKindName(QueueKind kind);
 [[noreturn]] void ThrowStatus(const std::string& path, const std::string& action,
                               const rocksdb::Status& status);
 
-// Marks a canonical path as open in this process for as long as it lives, so
-// that a second Open in the same process fails with a clear kAlreadyOpen
-// instead of RocksDB's lock error.
+// Marks a queue as open in this process for as long as it lives, so that a
+// second Open in this process fails with a clear kAlreadyOpen instead of
+// RocksDB's lock error, or worse: RocksDB's own lock is per process and
+// per path string, so a second path to the same directory (a symlink, a
+// bind mount) would open it twice and the two would overwrite each
+// other's writes. A claim names the canonical path (which keeps two opens
+// of a path that does not exist yet from both creating it) and, once the
+// directory exists, the directory's identity (device and inode), which
+// every path to it shares. A claim a fork() child inherited from its parent
+// is the parent's: the child takes it over while it tries the queue, and
+// leaves it to the operating system's lock to refuse the queue while the
+// parent holds it (see RocksDbDirectory in storage.cc).
 class OpenPathClaim {
  public:
-  // Throws kAlreadyOpen if the path is claimed.
-  explicit OpenPathClaim(std::string canonical_path);
+  // Claims the canonical spelling of `path`. Throws kAlreadyOpen (naming
+  // `path`) if this process has it claimed.
+  explicit OpenPathClaim(const std::string& path);
   ~OpenPathClaim();
   OpenPathClaim(const OpenPathClaim&) = delete;
   OpenPathClaim& operator=(const OpenPathClaim&) = delete;
 
-  static bool IsClaimed(const std::string& canonical_path);
+  // Claims the directory `path` names by its identity; call it once the
+  // directory exists. Throws kAlreadyOpen if another claim of this process
+  // holds it, or kStorage if it cannot be inspected.
+  void ClaimDirectory();
+
+  // The pid of the ancestor process (this one was created from it by
+  // fork()) whose claim on the queue this one took over; 0 if none.
+  int inherited_from() const;
+
+  // Throws kAlreadyOpen, saying it cannot `action` ("remove") the queue, if
+  // this process has `path` or the directory it names claimed. Returns the
+  // pid of an ancestor whose claim on it this process inherited, or 0.
+  static int ThrowIfClaimed(const std::string& path, const std::string& action);
 
  private:
-  std::string canonical_path_;
+  const std::string path_;
+  const std::string canonical_path_;
+  bool holds_directory_ = false;
+  // The claims of an ancestor this one took over, put back on release.
+  std::optional<OpeningProcess> displaced_path_claim_;
+  std::optional<OpeningProcess> displaced_directory_claim_;
+  uint64_t device_ = 0;
+  uint64_t inode_ = 0;
 };
 
 // An open database and its column families, in the order they were asked for.
@@ -88,8 +118,8 @@ QueueDatabase OpenQueueDatabase(const std::string& path, QueueKind kind,
 void DestroyQueueDatabase(const std::string& path, QueueKind kind);
 
 
-// A RocksDB diagnostic log that logs nothing: for opens that must not
-// write in the queue's directory (reading it, probing its log).
+// A RocksDB diagnostic log that logs nothing, for RocksDB calls that must
+// not add a LOG: reading a queue, probing its log, removing it.
 class SilentLog final : public rocksdb::Logger {
  public:
   using rocksdb::Logger::Logv;

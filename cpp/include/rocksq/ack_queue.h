@@ -123,14 +123,17 @@ class AckQueue {
  public:
   // Opens the queue stored in the directory `path`, creating the directory
   // (and its parents) and an empty queue if it does not exist. Every stored
-  // item that is not failed is ready. Throws kAlreadyOpen if this process or
-  // another has it open, kNotAQueue if `path` is a file or holds something
-  // else (a FIFO or MPMC queue included), kInvalidArgument for bad options,
-  // kStorage or kCorruption if RocksDB cannot open it.
+  // item that is not failed is ready. Throws kAlreadyOpen if this process
+  // (through any path to the directory) or another has it open, kNotAQueue
+  // if `path` is a file or holds something else (a FIFO or MPMC queue
+  // included), kInvalidArgument for bad options, kStorage or kCorruption if
+  // RocksDB cannot open it.
   static std::unique_ptr<AckQueue> Open(const std::string& path, const AckOptions& options = {});
 
-  // Deletes the queue stored at `path` and its directory. Does nothing if
-  // `path` does not exist. Throws kAlreadyOpen if the queue is open,
+  // Deletes the queue stored at `path`: its own files only (RocksDB's, the
+  // rocksq.* files), then the directory if that leaves it empty (a mount
+  // point or a symbolic link's target stays). Does nothing if `path` does
+  // not exist. Throws kAlreadyOpen if the queue is open,
   // kNotAQueue if `path` holds something that is not an ack queue.
   static void Destroy(const std::string& path);
 
@@ -138,6 +141,10 @@ class AckQueue {
   AckQueue& operator=(const AckQueue&) = delete;
 
   // Closes the queue if Close() was not called; errors are then swallowed.
+  // A queue belongs to the process that opened it: in a child fork()
+  // creates afterwards, every method but Path() throws kForkedProcess and
+  // changes nothing, while Close() and this destructor leave the parent's
+  // queue untouched (see rocksq/process.h).
   virtual ~AckQueue();
 
   // Appends one item, ready to be delivered. Throws kQueueFull if the queue

@@ -12,11 +12,12 @@ enum class ErrorKind {
   kQueueFull,        // A push would exceed max_elements; nothing was stored.
   kStorage,          // RocksDB or the filesystem refused a read or a write.
   kCorruption,       // The files on disk are damaged or inconsistent.
-  kAlreadyOpen,      // The queue is open in this process or locked by another.
+  kAlreadyOpen,      // The queue is open in this process (by any path) or locked by another.
   kNotAQueue,        // The path holds something that is not this kind of queue.
   kInvalidArgument,  // An argument or option is out of range.
   kClosed,           // The queue was closed.
   kNotOutstanding,   // An ack queue's id is not handed out (AckQueue::Ack).
+  kForkedProcess,    // The queue was opened by the process this one was fork()ed from.
 };
 
 // What went wrong, and to which queue. what() reads "KIND: PATH: DETAIL",

@@ -94,15 +94,17 @@ class MpmcQueue {
  public:
   // Opens the queue stored in the directory `path`, creating the directory
   // (and its parents) and an empty queue if it does not exist. Throws
-  // kAlreadyOpen if this process or another has it open, kNotAQueue if the
-  // directory holds something else (a FIFO queue included),
-  // kInvalidArgument for bad options, kStorage or kCorruption if RocksDB
-  // cannot open it.
+  // kAlreadyOpen if this process (through any path to the directory) or
+  // another has it open, kNotAQueue if the directory holds something else
+  // (a FIFO queue included), kInvalidArgument for bad options, kStorage or
+  // kCorruption if RocksDB cannot open it.
   static std::unique_ptr<MpmcQueue> Open(const std::string& path,
                                          const MpmcOptions& options = {});
 
-  // Deletes the queue stored at `path` and its directory. Does nothing if
-  // `path` does not exist. Throws kAlreadyOpen if the queue is open,
+  // Deletes the queue stored at `path`: its own files only (RocksDB's, the
+  // rocksq.* files), then the directory if that leaves it empty (a mount
+  // point or a symbolic link's target stays). Does nothing if `path` does
+  // not exist. Throws kAlreadyOpen if the queue is open,
   // kNotAQueue if `path` holds something that is not a RocksQ MPMC queue.
   static void Destroy(const std::string& path);
 
@@ -110,6 +112,10 @@ class MpmcQueue {
   MpmcQueue& operator=(const MpmcQueue&) = delete;
 
   // Closes the queue if Close() was not called; errors are then swallowed.
+  // A queue belongs to the process that opened it: in a child fork()
+  // creates afterwards, every method but Path() throws kForkedProcess and
+  // changes nothing, while Close() and this destructor leave the parent's
+  // queue untouched (see rocksq/process.h).
   virtual ~MpmcQueue();
 
   // Appends one element. The bytes are copied; `item` need only live during

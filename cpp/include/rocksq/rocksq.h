@@ -9,5 +9,6 @@
 #include "rocksq/fifo_queue.h"
 #include "rocksq/mpmc_queue.h"
 #include "rocksq/popped_items.h"
+#include "rocksq/process.h"
 
 #endif  // ROCKSQ_ROCKSQ_H_

@@ -1,0 +1,236 @@
+#include "process_owned.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <string>
+#include <utility>
+
+#include "rocksq/error.h"
+
+namespace rocksq {
+namespace {
+
+// Bumped in the child by every fork(): an object stamped with another
+// generation was made in an ancestor process. A counter, not getpid(),
+// because comparing it costs no system call on every queue call.
+std::atomic<uint64_t> fork_generation{0};
+std::atomic<int> process_id{0};  // getpid(), kept here so stamping costs no system call.
+std::atomic<bool> database_opened{false};
+
+// A fork() child of a process that used RocksDB cannot run RocksDB's static
+// destructors: the default Env's thread pools destroy condition variables
+// that their threads wait on in the parent, and in the child, where those
+// threads do not exist, pthread_cond_destroy waits for them for ever
+// (facebook/rocksdb #6742): a child that merely returns from main() or
+// calls exit() never ends. RocksDB
+// registered those destructors in the parent, before the fork; a handler
+// registered in the child runs before every one of them, so it ends the
+// process there: it flushes stdio and calls _exit with the exit status.
+// What this skips in such a child: every atexit(), on_exit() and C++ static
+// destructor registered before the fork, in every library (RocksDB's
+// included), and shared libraries' destructors. Python's own shutdown (its
+// atexit callbacks, flushing sys.stdout) runs before exit() and is not
+// skipped; children started by multiprocessing end with os._exit anyway.
+void ExitSkippingStaticDestructors(int status, void*) {
+  std::fflush(nullptr);
+  ::_exit(status);
+}
+
+void InForkChild() {
+  fork_generation.fetch_add(1, std::memory_order_relaxed);
+  process_id.store(static_cast<int>(::getpid()), std::memory_order_relaxed);
+  if (database_opened.load(std::memory_order_relaxed)) {
+    ::on_exit(ExitSkippingStaticDestructors, nullptr);
+  }
+}
+
+// Once per process, before the first queue is stamped or opened.
+void RegisterForkHandler() noexcept {
+  static const bool registered = [] {
+    process_id.store(static_cast<int>(::getpid()), std::memory_order_relaxed);
+    return ::pthread_atfork(nullptr, nullptr, InForkChild) == 0;
+  }();
+  (void)registered;
+}
+
+// The object Open returns: forwards every call to the queue it owns (see
+// process_owned.h), so the three kinds share the check and the leak.
+template <typename Queue>
+class ProcessOwned : public Queue {
+ public:
+  explicit ProcessOwned(std::unique_ptr<Queue> queue)
+      : queue_(std::move(queue)),
+        path_(queue_->Path()),
+        recovery_warning_(queue_->RecoveryWarning()) {}
+
+  // In a fork() child the queue's destructor would close the parent's
+  // database (RocksDB may flush a memtable into its directory), join
+  // threads that do not exist here and destroy condition variables that
+  // had waiters in the parent (pthread_cond_destroy then blocks for ever):
+  // the child leaks the queue whole instead, untouched.
+  ~ProcessOwned() override {
+    if (!process_.IsCurrent()) (void)queue_.release();
+  }
+
+  const std::string& Path() const override { return path_; }
+  // What the open found, as Path(): no call on the queue, so fine in a child.
+  const std::string& RecoveryWarning() const override { return recovery_warning_; }
+
+  // In a child: forgets the queue, as the destructor does, and succeeds, so
+  // that cleanup code (a `with` block) does not fail over it.
+  void Close() override {
+    if (!process_.IsCurrent()) {
+      (void)queue_.release();
+      return;
+    }
+    queue_->Close();
+  }
+
+ protected:
+  Queue& Use() const {
+    process_.Check(path_);
+    return *queue_;
+  }
+
+ private:
+  std::unique_ptr<Queue> queue_;
+  const std::string path_;
+  const std::string recovery_warning_;
+  const OpeningProcess process_;
+};
+
+class ProcessOwnedFifo final : public ProcessOwned<FifoQueue> {
+ public:
+  using ProcessOwned::ProcessOwned;
+  void Push(std::string_view item) override { Use().Push(item); }
+  void PushBatch(const std::vector<std::string_view>& items) override { Use().PushBatch(items); }
+  PoppedItems Pop(size_t max_items) override { return Use().Pop(max_items); }
+  PoppedItems PopWait(size_t max_items, std::chrono::nanoseconds timeout) override {
+    return Use().PopWait(max_items, timeout);
+  }
+  void PushWait(std::string_view item, std::chrono::nanoseconds timeout) override {
+    Use().PushWait(item, timeout);
+  }
+  void PushBatchWait(const std::vector<std::string_view>& items,
+                     std::chrono::nanoseconds timeout) override {
+    Use().PushBatchWait(items, timeout);
+  }
+  void SetChangeListener(std::function<void()> listener) override {
+    Use().SetChangeListener(std::move(listener));
+  }
+  uint64_t Len() const override { return Use().Len(); }
+  uint64_t PayloadBytes() const override { return Use().PayloadBytes(); }
+  uint64_t DiskBytes() const override { return Use().DiskBytes(); }
+  uint64_t MaxElements() const override { return Use().MaxElements(); }
+};
+
+class ProcessOwnedMpmc final : public ProcessOwned<MpmcQueue> {
+ public:
+  using ProcessOwned::ProcessOwned;
+  void Add(std::string_view item) override { Use().Add(item); }
+  void AddBatch(const std::vector<std::string_view>& items) override { Use().AddBatch(items); }
+  MpmcRead Next(std::string_view label, StartPosition start, size_t max_items) override {
+    return Use().Next(label, start, max_items);
+  }
+  bool RemoveLabel(std::string_view label) override { return Use().RemoveLabel(label); }
+  std::vector<std::string> Labels() const override { return Use().Labels(); }
+  void SetChangeListener(std::function<void()> listener) override {
+    Use().SetChangeListener(std::move(listener));
+  }
+  uint64_t Len() const override { return Use().Len(); }
+  uint64_t PayloadBytes() const override { return Use().PayloadBytes(); }
+  uint64_t DiskBytes() const override { return Use().DiskBytes(); }
+  std::chrono::milliseconds Ttl() const override { return Use().Ttl(); }
+};
+
+class ProcessOwnedAck final : public ProcessOwned<AckQueue> {
+ public:
+  using ProcessOwned::ProcessOwned;
+  void Push(std::string_view item) override { Use().Push(item); }
+  void PushBatch(const std::vector<std::string_view>& items) override { Use().PushBatch(items); }
+  Deliveries Get(size_t max_items) override { return Use().Get(max_items); }
+  Deliveries GetWait(size_t max_items, std::chrono::nanoseconds timeout) override {
+    return Use().GetWait(max_items, timeout);
+  }
+  void PushWait(std::string_view item, std::chrono::nanoseconds timeout) override {
+    Use().PushWait(item, timeout);
+  }
+  void PushBatchWait(const std::vector<std::string_view>& items,
+                     std::chrono::nanoseconds timeout) override {
+    Use().PushBatchWait(items, timeout);
+  }
+  void Ack(uint64_t id) override { Use().Ack(id); }
+  void AckBatch(const std::vector<uint64_t>& ids) override { Use().AckBatch(ids); }
+  void Nack(uint64_t id) override { Use().Nack(id); }
+  void NackBatch(const std::vector<uint64_t>& ids) override { Use().NackBatch(ids); }
+  void AckFailed(uint64_t id) override { Use().AckFailed(id); }
+  void AckFailedBatch(const std::vector<uint64_t>& ids) override { Use().AckFailedBatch(ids); }
+  std::vector<FailedItem> Failed(size_t max_items) const override {
+    return Use().Failed(max_items);
+  }
+  uint64_t RequeueFailed(const std::vector<uint64_t>& ids) override {
+    return Use().RequeueFailed(ids);
+  }
+  uint64_t RequeueAllFailed() override { return Use().RequeueAllFailed(); }
+  void SetChangeListener(std::function<void()> listener) override {
+    Use().SetChangeListener(std::move(listener));
+  }
+  std::chrono::nanoseconds TimeToNextExpiry() const override { return Use().TimeToNextExpiry(); }
+  uint64_t ReadyLen() const override { return Use().ReadyLen(); }
+  uint64_t UnackedLen() const override { return Use().UnackedLen(); }
+  uint64_t FailedLen() const override { return Use().FailedLen(); }
+  uint64_t Len() const override { return Use().Len(); }
+  uint64_t PayloadBytes() const override { return Use().PayloadBytes(); }
+  uint64_t DiskBytes() const override { return Use().DiskBytes(); }
+  uint64_t MaxElements() const override { return Use().MaxElements(); }
+  std::chrono::milliseconds VisibilityTimeout() const override {
+    return Use().VisibilityTimeout();
+  }
+};
+
+}  // namespace
+
+OpeningProcess::OpeningProcess() noexcept {
+  RegisterForkHandler();
+  generation_ = fork_generation.load(std::memory_order_relaxed);
+  pid_ = process_id.load(std::memory_order_relaxed);
+}
+
+bool OpeningProcess::IsCurrent() const noexcept {
+  return generation_ == fork_generation.load(std::memory_order_relaxed);
+}
+
+void OpeningProcess::Check(const std::string& path) const {
+  if (IsCurrent()) return;
+  throw Error(ErrorKind::kForkedProcess, path,
+              "this queue was opened by process " + std::to_string(pid_) + "; this process (" +
+                  std::to_string(::getpid()) +
+                  ") is a child created by fork(), and a queue belongs to the process that "
+                  "opened it: open the queue in the child after the fork, or start workers "
+                  "with multiprocessing's 'spawn' or 'forkserver' method");
+}
+
+std::unique_ptr<FifoQueue> OwnedByThisProcess(std::unique_ptr<FifoQueue> queue) {
+  return std::make_unique<ProcessOwnedFifo>(std::move(queue));
+}
+
+std::unique_ptr<MpmcQueue> OwnedByThisProcess(std::unique_ptr<MpmcQueue> queue) {
+  return std::make_unique<ProcessOwnedMpmc>(std::move(queue));
+}
+
+std::unique_ptr<AckQueue> OwnedByThisProcess(std::unique_ptr<AckQueue> queue) {
+  return std::make_unique<ProcessOwnedAck>(std::move(queue));
+}
+
+uint64_t ForkGeneration() noexcept { return fork_generation.load(std::memory_order_relaxed); }
+
+void NoteDatabaseOpened() noexcept {
+  RegisterForkHandler();
+  database_opened.store(true, std::memory_order_relaxed);
+}
+
+}  // namespace rocksq

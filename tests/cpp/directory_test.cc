@@ -1,0 +1,130 @@
+// A RocksDB database that is not a RocksQ queue is never written into, even
+// if its column families are named like a queue's; a queue of the release
+// before the marker file (RocksDB's files with the format key, no
+// rocksq.queue) opens and gets the marker. The databases are made with
+// RocksDB's own API, as another program would.
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "rocksdb/db.h"
+#include "rocksq/inspect.h"
+#include "rocksq/rocksq.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using rocksq::ErrorKind;
+
+class ForeignDatabase : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::random_device random;
+    dir_ = fs::temp_directory_path() / ("rocksq_test_foreign_" + std::to_string(::getpid()) +
+                                        "_" + std::to_string(random()));
+    fs::create_directories(dir_);
+  }
+  void TearDown() override {
+    std::error_code ignored;
+    fs::remove_all(dir_, ignored);
+  }
+
+  // Makes a RocksDB database at `path` with the column families `families`
+  // (each holding one pair "key" -> "value" if `fill`) and, in the default
+  // family, the pairs `defaults`.
+  static void MakeDatabase(const std::string& path, const std::vector<std::string>& families,
+                           const std::map<std::string, std::string>& defaults, bool fill) {
+    rocksdb::Options options;
+    options.create_if_missing = true;
+    rocksdb::DB* raw = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(options, path, &raw).ok());
+    std::unique_ptr<rocksdb::DB> db(raw);
+    for (const std::string& name : families) {
+      rocksdb::ColumnFamilyHandle* handle = nullptr;
+      ASSERT_TRUE(db->CreateColumnFamily(rocksdb::ColumnFamilyOptions(), name, &handle).ok());
+      if (fill) ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), handle, "key", "value").ok());
+      db->DestroyColumnFamilyHandle(handle);
+    }
+    for (const auto& [key, value] : defaults) {
+      ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), key, value).ok());
+    }
+    ASSERT_TRUE(db->Close().ok());
+  }
+
+  // Every entry of `path` with its size and modification time.
+  static std::map<std::string, std::pair<uintmax_t, int64_t>> Snapshot(const std::string& path) {
+    std::map<std::string, std::pair<uintmax_t, int64_t>> entries;
+    for (const fs::directory_entry& entry : fs::directory_iterator(path)) {
+      struct stat info;
+      ::stat(entry.path().c_str(), &info);
+      entries[entry.path().filename().string()] = {
+          static_cast<uintmax_t>(info.st_size),
+          static_cast<int64_t>(info.st_mtim.tv_sec) * 1000000000 + info.st_mtim.tv_nsec};
+    }
+    return entries;
+  }
+
+  std::string Path() const { return (dir_ / "db").string(); }
+
+  fs::path dir_;
+};
+
+template <typename Call>
+ErrorKind KindThrownBy(Call call) {
+  try {
+    call();
+  } catch (const rocksq::Error& error) {
+    return error.kind();
+  }
+  ADD_FAILURE() << "no rocksq::Error thrown";
+  return ErrorKind::kStorage;
+}
+
+TEST_F(ForeignDatabase, WithQueueFamiliesIsRefusedByEveryKindAndLeftUnwritten) {
+  const std::vector<std::pair<const char*, std::vector<std::string>>> lookalikes = {
+      {"fifo", {"fifo_items"}},
+      {"mpmc", {"mpmc_items", "mpmc_labels", "mpmc_marks", "mpmc_meta"}},
+      {"ack", {"ack_items", "ack_failed", "ack_meta"}},
+  };
+  for (const auto& [kind, families] : lookalikes) {
+    SCOPED_TRACE(kind);
+    fs::remove_all(Path());
+    MakeDatabase(Path(), families, {{"their.key", "theirs"}}, /*fill=*/true);
+    const auto before = Snapshot(Path());
+
+    EXPECT_EQ(KindThrownBy([&] { rocksq::FifoQueue::Open(Path()); }), ErrorKind::kNotAQueue);
+    EXPECT_EQ(KindThrownBy([&] { rocksq::MpmcQueue::Open(Path()); }), ErrorKind::kNotAQueue);
+    EXPECT_EQ(KindThrownBy([&] { rocksq::AckQueue::Open(Path()); }), ErrorKind::kNotAQueue);
+    EXPECT_EQ(KindThrownBy([&] { rocksq::FifoQueue::Destroy(Path()); }), ErrorKind::kNotAQueue);
+    EXPECT_EQ(KindThrownBy([&] { rocksq::MpmcQueue::Destroy(Path()); }), ErrorKind::kNotAQueue);
+    EXPECT_EQ(KindThrownBy([&] { rocksq::AckQueue::Destroy(Path()); }), ErrorKind::kNotAQueue);
+    EXPECT_EQ(KindThrownBy([&] { rocksq::InspectQueue(Path()); }), ErrorKind::kNotAQueue);
+
+    EXPECT_EQ(Snapshot(Path()), before);
+  }
+}
+
+TEST_F(ForeignDatabase, OfTheReleaseBeforeTheMarkerOpensAndIsMarked) {
+  MakeDatabase(Path(), {"fifo_items"}, {{"rocksq.format", "1"}}, /*fill=*/false);
+  ASSERT_FALSE(fs::exists(fs::path(Path()) / "rocksq.queue"));
+
+  {
+    auto queue = rocksq::FifoQueue::Open(Path());
+    queue->Push("item");
+    queue->Close();
+  }
+
+  EXPECT_TRUE(fs::exists(fs::path(Path()) / "rocksq.queue"));
+  auto queue = rocksq::FifoQueue::Open(Path());
+  EXPECT_EQ(queue->Len(), 1u);
+}
+
+}  // namespace

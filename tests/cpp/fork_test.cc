@@ -1,0 +1,265 @@
+// A queue belongs to the process that opened it (rocksq/process.h): in a
+// fork() child every call on an inherited queue throws kForkedProcess and
+// changes nothing, dropping it leaves the parent's queue alone, and the
+// child exits promptly. Also: a second path to an open queue's directory is
+// refused. Every child ends with _exit (or exit, where exiting is what is
+// tested) and every wait is bounded, so a regression fails instead of hanging.
+
+#include "rocksq/rocksq.h"
+
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+namespace fs = std::filesystem;
+using rocksq::ErrorKind;
+using namespace std::chrono_literals;
+
+// The child's exit status, or -1 if it was killed or outlived `limit` (it
+// is then killed).
+int WaitBounded(pid_t child, std::chrono::seconds limit = 20s) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  int status = 0;
+  for (;;) {
+    const pid_t done = ::waitpid(child, &status, WNOHANG);
+    if (done == child) return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    if (done < 0 || std::chrono::steady_clock::now() > deadline) break;
+    std::this_thread::sleep_for(10ms);
+  }
+  ::kill(child, SIGKILL);
+  ::waitpid(child, &status, 0);
+  return -1;
+}
+
+// Runs `body` in a fork() child that then ends with _exit(body()); returns
+// its exit status (-1: killed, or hung).
+int InChild(const std::function<int()>& body) {
+  const pid_t child = ::fork();
+  if (child == 0) {
+    int status = 90;
+    try {
+      status = body();
+    } catch (...) {
+      status = 91;
+    }
+    ::_exit(status);
+  }
+  return WaitBounded(child);
+}
+
+// 0 if `call` throws rocksq::Error of `kind`, else 1.
+int Throws(ErrorKind kind, const std::function<void()>& call) {
+  try {
+    call();
+  } catch (const rocksq::Error& error) {
+    return error.kind() == kind ? 0 : 1;
+  }
+  return 1;
+}
+
+class ForkTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::random_device random;
+    dir_ = fs::temp_directory_path() /
+           ("rocksq_fork_test_" + std::to_string(::getpid()) + "_" + std::to_string(random()));
+    fs::create_directories(dir_);
+  }
+  void TearDown() override {
+    std::error_code ignored;
+    fs::remove_all(dir_, ignored);
+  }
+  std::string QueuePath() const { return (dir_ / "queue").string(); }
+
+  fs::path dir_;
+};
+
+TEST_F(ForkTest, InheritedFifoQueueRefusesEveryCallAndIsLeftAlone) {
+  auto queue = rocksq::FifoQueue::Open(QueuePath());
+  for (int i = 0; i < 100; ++i) queue->Push("item " + std::to_string(i));
+  const int status = InChild([&] {
+    constexpr ErrorKind kForked = ErrorKind::kForkedProcess;
+    int failures = Throws(kForked, [&] { queue->Pop(10); }) +
+                   Throws(kForked, [&] { queue->PopWait(1, 0s); }) +
+                   Throws(kForked, [&] { queue->Push("child"); }) +
+                   Throws(kForked, [&] { queue->PushBatch({"a", "b"}); }) +
+                   Throws(kForked, [&] { queue->Len(); }) +
+                   Throws(kForked, [&] { queue->DiskBytes(); }) +
+                   Throws(kForked, [&] { queue->SetChangeListener(nullptr); });
+    try {
+      queue->Pop(1);
+    } catch (const rocksq::Error& error) {
+      const std::string what = error.what();
+      if (what.find("fork()") == std::string::npos ||
+          what.find(std::to_string(::getppid())) == std::string::npos) {
+        ++failures;
+      }
+    }
+    queue->Close();  // Forgets the parent's queue; must not close it.
+    queue.reset();   // Must neither join the parent's threads nor hang.
+    return failures;
+  });
+  EXPECT_EQ(status, 0);
+  ASSERT_EQ(queue->Len(), 100u);
+  EXPECT_EQ(queue->Pop(1).ToString(0), "item 0");
+  queue->Close();
+  queue = rocksq::FifoQueue::Open(QueuePath());
+  EXPECT_EQ(queue->Len(), 99u);
+  EXPECT_EQ(queue->Pop(1).ToString(0), "item 1");
+}
+
+TEST_F(ForkTest, InheritedMpmcAndAckQueuesRefuseCallsInChild) {
+  auto mpmc = rocksq::MpmcQueue::Open((dir_ / "mpmc").string());
+  auto ack = rocksq::AckQueue::Open((dir_ / "ack").string());
+  mpmc->Add("m");
+  ack->Push("a");
+  const int status = InChild([&] {
+    constexpr ErrorKind kForked = ErrorKind::kForkedProcess;
+    const int failures =
+        Throws(kForked, [&] { mpmc->Next("reader", rocksq::StartPosition::kOldest, 1); }) +
+        Throws(kForked, [&] { mpmc->Labels(); }) + Throws(kForked, [&] { mpmc->Len(); }) +
+        Throws(kForked, [&] { ack->Get(1); }) + Throws(kForked, [&] { ack->Ack(0); }) +
+        Throws(kForked, [&] { ack->ReadyLen(); });
+    mpmc.reset();
+    ack.reset();
+    return failures;
+  });
+  EXPECT_EQ(status, 0);
+  EXPECT_EQ(mpmc->Next("reader", rocksq::StartPosition::kOldest, 5).items.size(), 1u);
+  EXPECT_EQ(ack->Get(5).size(), 1u);
+}
+
+// RocksDB's static destructors hang in a fork() child (facebook/rocksdb
+// #6742); RocksQ ends such a child before they run, keeping its status.
+TEST_F(ForkTest, ChildOfAProcessThatUsedRocksDbExitsWithItsStatus) {
+  rocksq::FifoQueue::Open(QueuePath())->Close();  // Closed before the fork.
+  for (int wanted : {0, 3}) {
+    const pid_t child = ::fork();
+    if (child == 0) std::exit(wanted);
+    EXPECT_EQ(WaitBounded(child), wanted);
+  }
+  auto open = rocksq::AckQueue::Open((dir_ / "open").string());  // Open at the fork.
+  const pid_t child = ::fork();
+  if (child == 0) std::exit(7);
+  EXPECT_EQ(WaitBounded(child), 7);
+  open->Push("still mine");
+  EXPECT_EQ(open->Len(), 1u);
+}
+
+// RocksDB's record of the parent's lock, copied into the child, must not
+// keep the child out once the parent closed the queue.
+TEST_F(ForkTest, ChildOpensWhatTheParentHadOpenOnceItIsClosed) {
+  auto queue = rocksq::FifoQueue::Open(QueuePath());
+  queue->Push("from the parent");
+  int tried[2];  // The child tried while the parent held the queue.
+  int closed[2];  // Then the parent closed it.
+  ASSERT_EQ(::pipe(tried), 0);
+  ASSERT_EQ(::pipe(closed), 0);
+  const pid_t child = ::fork();
+  if (child == 0) {
+    int status = 0;
+    try {
+      rocksq::FifoQueue::Open(QueuePath());
+      status = 1;
+    } catch (const rocksq::Error& error) {
+      const std::string what = error.what();
+      if (error.kind() != ErrorKind::kAlreadyOpen || what.find("fork()") == std::string::npos ||
+          what.find(std::to_string(::getppid())) == std::string::npos) {
+        status = 2;
+      }
+    }
+    char byte = 'x';
+    if (::write(tried[1], &byte, 1) != 1) status = 5;
+    if (status == 0 && ::read(closed[0], &byte, 1) == 1) {
+      try {
+        auto own = rocksq::FifoQueue::Open(QueuePath());
+        if (own->Pop(1).ToString(0) != "from the parent") status = 3;
+        own->Push("from the child");
+        own->Close();
+      } catch (...) {
+        status = 4;
+      }
+    }
+    ::_exit(status);
+  }
+  pollfd child_tried{tried[0], POLLIN, 0};
+  EXPECT_EQ(::poll(&child_tried, 1, 20'000), 1);
+  queue->Close();
+  ASSERT_EQ(::write(closed[1], "x", 1), 1);
+  EXPECT_EQ(WaitBounded(child), 0);
+  for (int fd : {tried[0], tried[1], closed[0], closed[1]}) ::close(fd);
+  queue = rocksq::FifoQueue::Open(QueuePath());
+  ASSERT_EQ(queue->Len(), 1u);
+  EXPECT_EQ(queue->Pop(1).ToString(0), "from the child");
+}
+
+TEST_F(ForkTest, ChildOpensAQueueClosedBeforeTheFork) {
+  rocksq::FifoQueue::Open(QueuePath())->Push("from the parent");
+  const int status = InChild([&] {
+    auto queue = rocksq::FifoQueue::Open(QueuePath());
+    const bool ok = queue->Pop(1).ToString(0) == "from the parent";
+    queue->Push("from the child");
+    queue->Close();
+    return ok ? 0 : 1;
+  });
+  EXPECT_EQ(status, 0);
+  auto queue = rocksq::FifoQueue::Open(QueuePath());
+  ASSERT_EQ(queue->Len(), 1u);
+  EXPECT_EQ(queue->Pop(1).ToString(0), "from the child");
+}
+
+// Open's check compares the directory, not the path's spelling: a symlink
+// and a bind mount (root only; skipped otherwise) reach the same directory
+// by another path, and RocksDB's own lock would let this process open it
+// twice through one of them.
+TEST_F(ForkTest, SecondPathToAnOpenQueueIsRefused) {
+  auto queue = rocksq::FifoQueue::Open(QueuePath());
+  const std::string link = (dir_ / "link").string();
+  fs::create_directory_symlink(QueuePath(), link);
+  std::vector<std::string> others = {link, (dir_ / "." / "queue").string(), QueuePath() + "/"};
+  const std::string bound = (dir_ / "bound").string();
+  fs::create_directory(bound);
+  const bool mounted = ::mount(QueuePath().c_str(), bound.c_str(), nullptr, MS_BIND, nullptr) == 0;
+  // Unmounted however the test ends, before TearDown removes the directory.
+  const std::unique_ptr<const char, void (*)(const char*)> unmount(
+      mounted ? bound.c_str() : nullptr, [](const char* target) { ::umount2(target, MNT_DETACH); });
+  if (mounted) others.push_back(bound);
+  for (const std::string& other : others) {
+    try {
+      rocksq::FifoQueue::Open(other);
+      ADD_FAILURE() << other << " opened twice";
+    } catch (const rocksq::Error& error) {
+      EXPECT_EQ(error.kind(), ErrorKind::kAlreadyOpen) << error.what();
+    }
+    try {
+      rocksq::FifoQueue::Destroy(other);
+      ADD_FAILURE() << other << " destroyed while open";
+    } catch (const rocksq::Error& error) {
+      EXPECT_EQ(error.kind(), ErrorKind::kAlreadyOpen) << error.what();
+    }
+  }
+  queue->Push("kept");
+  queue->Close();
+  {
+    auto through_link = rocksq::FifoQueue::Open(mounted ? bound : link);
+    EXPECT_EQ(through_link->Pop(1).ToString(0), "kept");
+  }
+  if (!mounted) GTEST_SKIP() << "no bind mount (needs root): only the symlink was tried";
+}
+
+}  // namespace
