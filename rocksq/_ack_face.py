@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NamedTuple, Union
+from typing import TYPE_CHECKING, NamedTuple
 
 from ._core import AckQueue as _CoreAckQueue
 from ._errors import Empty, warn_if_recovery_dropped
@@ -18,20 +18,20 @@ __all__ = ["AckQueue", "Delivery"]
 
 
 class Delivery(NamedTuple):
-    """An item handed out by an ack queue's get().
+    """An item handed out by an ack queue's get(): pass it to ack, nack or ack_failed.
 
-    `id` settles it (ack, nack, ack_failed); `attempt` is 1 on its first
-    delivery since the queue was opened, 2 after a nack or an expired
-    visibility timeout, and so on.
+    `id` is the item's, for as long as it is stored; `attempt` is 1 on its
+    first delivery since the queue was opened, 2 after a nack or an expired
+    visibility timeout, and so on. `receipt` names this one hand-out: only
+    the item's latest delivery settles it, so one whose visibility timeout
+    expired, already settled, handed out before a reopen or by another queue
+    raises NotOutstanding.
     """
 
     id: int
     data: bytes
     attempt: int
-
-
-# An id, or the Delivery that carries it; the core reads either.
-IdLike = Union[int, Delivery]
+    receipt: int
 
 
 _make_delivery = Delivery._make
@@ -59,37 +59,39 @@ class AckFace(CoreFace):
         """Appends `item` if there is room at once; else raises QueueFull (a queue.Full)."""
         self._queue.push(item)
 
-    def ack(self, item: IdLike) -> None:
-        """Removes the handed-out item (a Delivery or its id) for good.
+    def ack(self, delivery: Delivery) -> None:
+        """Removes the item `delivery` handed out, for good.
 
         The ack is on disk (in the queue's ack log; fsynced with sync=True)
-        before this returns. Raises NotOutstanding (a KeyError) if the item
-        is not handed out: unknown, already settled, expired, or handed out
-        before a reopen. Raises StorageError if the write fails (the item
-        stays handed out) or, with sync=True, if the fsync fails (the ack
-        took effect; whether it would survive a power loss is unknown).
+        before this returns. Raises NotOutstanding (a KeyError), changing
+        nothing, if the delivery no longer holds the item: already settled,
+        expired (even if the item was handed out again since), handed out
+        before a reopen or by another queue. Raises StorageError if the
+        write fails (the item stays handed out) or, with sync=True, if the
+        fsync fails (the ack took effect; whether it would survive a power
+        loss is unknown). A bare id raises TypeError.
         """
-        self._queue.ack(item)
+        self._queue.ack(delivery)
 
-    def ack_many(self, items: Iterable[IdLike]) -> None:
-        """Acks every item or, if one is not handed out (NotOutstanding), none."""
-        self._queue.ack_many(items)
+    def ack_many(self, deliveries: Iterable[Delivery]) -> None:
+        """Acks every delivery or, if one is not outstanding or an item is listed twice, none."""
+        self._queue.ack_many(deliveries)
 
-    def nack(self, item: IdLike) -> None:
-        """Returns the handed-out item to the head of the queue, to be delivered again."""
-        self._queue.nack(item)
+    def nack(self, delivery: Delivery) -> None:
+        """Puts the item `delivery` handed out back at the head of the queue, to go out again."""
+        self._queue.nack(delivery)
 
-    def nack_many(self, items: Iterable[IdLike]) -> None:
-        """Nacks every item or, if one is not handed out (NotOutstanding), none."""
-        self._queue.nack_many(items)
+    def nack_many(self, deliveries: Iterable[Delivery]) -> None:
+        """Nacks every delivery or, if one is not outstanding (NotOutstanding), none."""
+        self._queue.nack_many(deliveries)
 
-    def ack_failed(self, item: IdLike) -> None:
-        """Sets the handed-out item aside among the failed ones (see failed(), requeue_failed())."""
-        self._queue.ack_failed(item)
+    def ack_failed(self, delivery: Delivery) -> None:
+        """Sets the item `delivery` handed out aside among the failed ones (see failed())."""
+        self._queue.ack_failed(delivery)
 
-    def ack_failed_many(self, items: Iterable[IdLike]) -> None:
-        """Fails every item or, if one is not handed out (NotOutstanding), none."""
-        self._queue.ack_failed_many(items)
+    def ack_failed_many(self, deliveries: Iterable[Delivery]) -> None:
+        """Fails every delivery or, if one is not outstanding (NotOutstanding), none."""
+        self._queue.ack_failed_many(deliveries)
 
     def failed(self, max_items: int | None = None) -> list[tuple[int, bytes]]:
         """The failed items as (id, data), smallest id first; at most `max_items` (None: all)."""
@@ -154,12 +156,13 @@ class AckQueue(AckFace):
     """A persistent queue with at-least-once delivery, for threads.
 
     Items are bytes-like objects kept on disk in the directory `path`. get()
-    hands out the oldest ready item as a Delivery (id, data, attempt)
-    without removing it; ack() removes it for good, nack() puts it back at
-    the head, ack_failed() sets it aside (failed(), requeue_failed()). An
-    item neither acked, nacked nor failed within `visibility_timeout`
-    seconds (0: never) is delivered again; so is every unsettled item after
-    the process ends, at the next open. `max_elements` bounds every stored
+    hands out the oldest ready item as a Delivery (id, data, attempt,
+    receipt) without removing it; ack() of the delivery removes the item for
+    good, nack() puts it back at the head, ack_failed() sets it aside
+    (failed(), requeue_failed()). An item neither acked, nacked nor failed
+    within `visibility_timeout` seconds (0: never) is delivered again, and
+    only that new delivery settles it; so is every unsettled item after the
+    process ends, at the next open. `max_elements` bounds every stored
     item, failed ones included; only ack() makes room.
 
     put() and get() block as queue.Queue's do: with block=True and

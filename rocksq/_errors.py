@@ -88,12 +88,14 @@ class QueueClosed(RocksQError):
 
 
 class NotOutstanding(RocksQError, KeyError):
-    """Raised by an ack queue's ack(), nack() or ack_failed() of an id that is not handed out.
+    """Raised by an ack queue's ack(), nack() or ack_failed() of a delivery not outstanding.
 
-    The id is unknown, already settled, expired (its visibility timeout
-    passed, so the item is ready again), or was handed out before the queue
-    was reopened. Nothing was changed. It is also a KeyError, as a lookup of
-    an unknown key is; its message reads as other RocksQ errors do.
+    The delivery was already settled, or expired (its visibility timeout
+    passed: the item is ready again, or handed out again by a later delivery,
+    which alone settles it now), or was handed out before the queue was
+    reopened or by another queue; or a batch lists an item twice. Nothing
+    was changed. It is also a KeyError, as a lookup of an unknown key is;
+    its message reads as other RocksQ errors do.
     """
 
     __str__ = RuntimeError.__str__

@@ -5,8 +5,10 @@
 Opens rocksq.AckQueue(PATH, visibility_timeout=VISIBILITY_TIMEOUT), prints
 "ready", then gets batches of 1-5 items and settles each at random: ack
 (alone or with others, in one ack_many), nack, ack_failed, or nothing (it
-stays handed out, and comes back when its timeout expires). It never puts:
-the test fills the queue. Items are crash_worker.make_item(number).
+stays handed out, and comes back when its timeout expires). Now and then it
+settles a delivery it left to expire, once its timeout has passed: that must
+raise NotOutstanding and change nothing, or the worker stops with an error.
+It never puts: the test fills the queue. Items are crash_worker.make_item(number).
 
 Every event is one line of LOG, written with one write() and fsynced before
 the worker goes on:
@@ -27,6 +29,7 @@ from __future__ import annotations
 import os
 import random
 import sys
+import time
 import traceback
 
 from crash_worker import item_number
@@ -47,7 +50,22 @@ def main() -> None:
 
     queue = rocksq.AckQueue(path, visibility_timeout=VISIBILITY_TIMEOUT)
     print("ready", flush=True)
+    left_to_expire: list[tuple[float, rocksq.Delivery]] = []  # (handed out at, delivery)
     while True:
+        if left_to_expire and time.monotonic() - left_to_expire[0][0] > VISIBILITY_TIMEOUT:
+            _, stale = left_to_expire.pop(0)
+            how = rng.choice(["ack", "nack", "ack_failed"])
+            try:
+                if rng.random() < 0.5:
+                    getattr(queue, how)(stale)
+                else:
+                    getattr(queue, how + "_many")([stale])
+            except rocksq.NotOutstanding:
+                pass
+            else:
+                raise AssertionError(
+                    f"{how} of expired delivery {stale.id} #{stale.attempt} was accepted"
+                )
         try:
             got = queue.get_many(rng.randint(1, 5), timeout=0.05)
         except rocksq.Empty:
@@ -60,6 +78,7 @@ def main() -> None:
             write(f"G {number} {delivery.attempt}")
             numbers.append(number)
         to_ack = []
+        handed_out_at = time.monotonic()
         for delivery, number in zip(got, numbers):
             choice = rng.random()
             if choice < 0.65:
@@ -70,7 +89,8 @@ def main() -> None:
                 write(f"U {number}")
                 queue.ack_failed(delivery)
                 write(f"X {number}")
-            # Otherwise left handed out, to expire.
+            else:  # Left handed out, to expire.
+                left_to_expire.append((handed_out_at, delivery))
         if not to_ack:
             continue
         if len(to_ack) > 1 and rng.random() < 0.5:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import random
+import threading
 import time
 
 import pytest
@@ -118,5 +121,102 @@ def test_get_nowait_raises_empty(queue_path):
         async with AckQueue(queue_path) as q:
             with pytest.raises(rocksq.Empty):
                 q.get_nowait()
+
+    run(main())
+
+
+def test_an_expired_delivery_cannot_settle_the_item_handed_out_again(queue_path):
+    async def main():
+        async with AckQueue(queue_path, visibility_timeout=0.1) as q:
+            q.put_nowait(b"job")
+            first = await q.get()
+            second = await q.get()  # Woken by the expiry of `first`.
+            assert (second.id, second.attempt) == (first.id, 2)
+            for settle in (q.nack, q.ack, q.ack_failed):
+                with pytest.raises(rocksq.NotOutstanding, match="another delivery"):
+                    settle(first)
+            for settle_many in (q.nack_many, q.ack_many, q.ack_failed_many):
+                with pytest.raises(rocksq.NotOutstanding):
+                    settle_many([first])
+            assert (q.ready, q.unacked) == (0, 1)
+            with pytest.raises(rocksq.Empty):
+                q.get_nowait()
+            q.ack(second)
+            assert len(q) == 0
+
+    run(main())
+
+
+def test_a_delivery_settles_once_and_not_after_a_reopen(queue_path):
+    async def main():
+        async with AckQueue(queue_path) as q:
+            q.put_nowait(b"job")
+            delivery = await q.get()
+            q.nack(delivery)
+            with pytest.raises(rocksq.NotOutstanding):
+                q.ack(delivery)
+            kept = await q.get()
+        async with AckQueue(queue_path) as q:
+            again = await q.get()
+            assert again.id == kept.id
+            with pytest.raises(rocksq.NotOutstanding):
+                q.ack(kept)
+            with pytest.raises(TypeError, match="expected a Delivery"):
+                q.ack(again.id)
+            assert (q.ready, q.unacked) == (0, 1)
+            q.ack(again)
+
+    run(main())
+
+
+def test_settling_from_threads_while_the_loop_gets_expired_items_again(queue_path):
+    # Worker threads settle each delivery at about its expiry while the event
+    # loop gets the expired items again: only latest deliveries settle.
+    total = 100
+    workers = 4
+
+    async def main():
+        async with AckQueue(queue_path, visibility_timeout=0.003) as q:
+            await q.put_many([b"%d" % i for i in range(total)])
+            lock = threading.Lock()
+            latest: dict[int, int] = {}  # Id -> receipt of its latest delivery.
+            finished: set[bytes] = set()
+            stale_accepted = []
+
+            def settle_late(delivery, delay):
+                time.sleep(delay)
+                with lock:
+                    try:
+                        q.ack(delivery)
+                    except rocksq.NotOutstanding:
+                        return
+                    if latest[delivery.id] != delivery.receipt:
+                        stale_accepted.append(delivery)
+                    finished.add(delivery.data)
+
+            loop = asyncio.get_running_loop()
+            rng = random.Random(7)
+            free = asyncio.Semaphore(workers)  # A delivery waits for no worker.
+            pending = set()
+            deadline = time.monotonic() + 20
+            with concurrent.futures.ThreadPoolExecutor(workers) as executor:
+                while len(finished) < total and time.monotonic() < deadline:
+                    await free.acquire()
+                    try:
+                        delivery = await asyncio.wait_for(q.get(), 0.05)
+                    except asyncio.TimeoutError:
+                        free.release()
+                        continue
+                    with lock:
+                        latest[delivery.id] = delivery.receipt
+                    work = loop.run_in_executor(
+                        executor, settle_late, delivery, rng.uniform(0, 0.006)
+                    )
+                    work.add_done_callback(lambda _: free.release())
+                    pending.add(work)
+                await asyncio.gather(*pending)
+            assert not stale_accepted
+            assert len(finished) == total
+            assert (q.ready, q.unacked, len(q)) == (0, 0, 0)
 
     run(main())

@@ -30,6 +30,8 @@ from rocksq import StartPosition
 T = TypeVar("T")
 OLDEST = StartPosition.Oldest
 TTL = 3600
+# What ack queues settle (a bare id is a TypeError); no queue handed it out.
+A_DELIVERY = rocksq.Delivery(id=1, data=b"", attempt=1, receipt=1)
 # Long enough for a waiting call to start waiting; what the tests wait for
 # is an event, and this only bounds how long they may take.
 SETTLE = 0.2
@@ -389,8 +391,8 @@ FACE_CALLS: dict[str, tuple[Callable[[Path], Any], list[tuple[str, Callable[[Any
             ("put", lambda q: q.put(b"x")),
             ("get", lambda q: q.get(timeout=1)),
             ("get_nowait", lambda q: q.get_nowait()),
-            ("ack", lambda q: q.ack(1)),
-            ("nack_many", lambda q: q.nack_many([1])),
+            ("ack", lambda q: q.ack(A_DELIVERY)),
+            ("nack_many", lambda q: q.nack_many([A_DELIVERY])),
             ("failed", lambda q: q.failed()),
             ("requeue_failed", lambda q: q.requeue_failed()),
             ("qsize", lambda q: q.qsize()),
@@ -422,7 +424,7 @@ FACE_CALLS: dict[str, tuple[Callable[[Path], Any], list[tuple[str, Callable[[Any
             ("put", lambda q: run(q.put(b"x"))),
             ("get", lambda q: run(q.get())),
             ("get_nowait", lambda q: q.get_nowait()),
-            ("ack", lambda q: q.ack(1)),
+            ("ack", lambda q: q.ack(A_DELIVERY)),
         ],
     ),
 }

@@ -1,14 +1,16 @@
 """The ack queue behaves like a simple model, step by step, across reopens (Hypothesis).
 
 A rule-based state machine puts items and batches, gets up to n, acks,
-nacks and fails handed-out ids (and ids that are not handed out, which must
-raise NotOutstanding and change nothing), lists and requeues failed items,
-and closes and reopens the queue, comparing every result with a model: a
-dict of stored items by id, the set of ids handed out, the failed ids, and
-each id's attempt count. The model's rules are the header's: the ready item
-with the smallest id goes first; ids are positions and never reused;
-requeued items get new ids at the tail; a reopen makes every handed-out
-item ready again, with attempts starting over. The visibility timeout is 0
+nacks and fails the deliveries that hold items (and stale ones: settled,
+nacked before the item was handed out again, or from before a reopen,
+which must raise NotOutstanding and change nothing), lists and requeues
+failed items, and closes and reopens the queue, comparing every result
+with a model: a dict of stored items by id, the delivery that holds each
+handed-out id, the failed ids, and each id's attempt count. The model's
+rules are the header's: the ready item with the smallest id goes first;
+ids are positions and never reused; requeued items get new ids at the
+tail; only an item's latest delivery settles it; a reopen makes every
+handed-out item ready again, with attempts starting over. The visibility timeout is 0
 (never), so no step depends on time. After every step it checks ready,
 unacked, failed_count, len and payload_size.
 """
@@ -42,7 +44,8 @@ class AckQueueMachine(RuleBasedStateMachine):
         self.items: dict[
             int, bytes
         ] = {}  # Every stored item (ready, handed out, failed).
-        self.handed_out: set[int] = set()
+        self.handed_out: dict[int, rocksq.Delivery] = {}  # Id -> its current delivery.
+        self.stale: list[rocksq.Delivery] = []  # Deliveries that hold nothing.
         self.failed: set[int] = set()
         self.attempts: dict[int, int] = {}
         self.next_id = 0
@@ -58,7 +61,7 @@ class AckQueueMachine(RuleBasedStateMachine):
         self.open(max_elements, sync)
 
     def ready_ids(self) -> list[int]:
-        return sorted(set(self.items) - self.handed_out - self.failed)
+        return sorted(set(self.items) - set(self.handed_out) - self.failed)
 
     def pick(self, ids: set[int], index: int) -> int:
         return sorted(ids)[index % len(ids)]
@@ -98,16 +101,16 @@ class AckQueueMachine(RuleBasedStateMachine):
         assert [(d.id, d.data, d.attempt) for d in got] == [
             (id_, self.items[id_], self.attempts[id_]) for id_ in expected
         ]
-        self.handed_out.update(expected)
+        self.handed_out.update((d.id, d) for d in got)
 
     @rule(action=st.sampled_from(["ack", "nack", "ack_failed"]), index=PICKS)
     def settle_one(self, action: str, index: int) -> None:
         assert self.queue is not None
         if not self.handed_out:
             return
-        id_ = self.pick(self.handed_out, index)
-        getattr(self.queue, action)(id_)
-        self.handed_out.discard(id_)
+        id_ = self.pick(set(self.handed_out), index)
+        getattr(self.queue, action)(self.handed_out[id_])
+        self.stale.append(self.handed_out.pop(id_))
         if action == "ack":
             del self.items[id_]
         elif action == "ack_failed":
@@ -124,29 +127,42 @@ class AckQueueMachine(RuleBasedStateMachine):
         ids = data.draw(
             st.lists(st.sampled_from(sorted(self.handed_out)), unique=True, max_size=4)
         )
-        getattr(self.queue, action)(ids)
+        getattr(self.queue, action)([self.handed_out[id_] for id_ in ids])
         for id_ in ids:
-            self.handed_out.discard(id_)
+            self.stale.append(self.handed_out.pop(id_))
             if action == "ack_many":
                 del self.items[id_]
             elif action == "ack_failed_many":
                 self.failed.add(id_)
 
-    @rule(action=st.sampled_from(["ack", "nack", "ack_failed"]), id_=PICKS)
-    def settling_an_id_not_handed_out_changes_nothing(
-        self, action: str, id_: int
+    @rule(
+        action=st.sampled_from(
+            ["ack", "nack", "ack_failed", "ack_many", "nack_many", "ack_failed_many"]
+        ),
+        index=PICKS,
+        id_=PICKS,
+        with_current=st.booleans(),
+    )
+    def settling_a_stale_delivery_changes_nothing(
+        self, action: str, index: int, id_: int, with_current: bool
     ) -> None:
         assert self.queue is not None
-        if id_ in self.handed_out:
-            return
+        if self.stale:
+            stale = self.stale[index % len(self.stale)]
+        else:  # One that was never handed out, with a receipt no delivery has.
+            stale = rocksq.Delivery(id_ + 10_000, b"", 1, 0)
+        if action.endswith("_many"):
+            # All or none: a current delivery listed beside it stays handed out.
+            current = list(self.handed_out.values())[:1] if with_current else []
+            settling: object = current + [stale]
+        else:
+            settling = stale
         try:
-            getattr(self.queue, action)(id_)
+            getattr(self.queue, action)(settling)
         except rocksq.NotOutstanding:
             pass
         else:
-            raise AssertionError(
-                f"{action}({id_}) of an id not handed out did not raise"
-            )
+            raise AssertionError(f"{action} of stale {stale} did not raise")
 
     @rule(data=st.data(), everything=st.booleans())
     def requeue_failed(self, data: st.DataObject, everything: bool) -> None:
@@ -174,6 +190,7 @@ class AckQueueMachine(RuleBasedStateMachine):
     def reopen(self, extra_room: int, sync: bool) -> None:
         assert self.queue is not None
         self.queue.close()
+        self.stale.extend(self.handed_out.values())
         self.handed_out.clear()
         self.attempts.clear()
         self.open(max(1, len(self.items) + extra_room), sync)

@@ -134,7 +134,7 @@ def ack_api(directory: Path) -> None:
         assert_type(first.data, bytes)
         queue.ack(first)
         second = queue.get_nowait()
-        queue.nack(second.id)
+        queue.nack(second)
         batch = queue.get_many(10, block=False)
         assert_type(batch, "list[rocksq.Delivery]")
         queue.ack_failed_many(batch)

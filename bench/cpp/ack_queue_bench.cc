@@ -67,7 +67,7 @@ void BM_AckGetAck(benchmark::State& state) {
       break;
     }
     benchmark::DoNotOptimize(taken[0].payload.data());
-    queue->Ack(taken[0].id);
+    queue->Ack(taken[0]);
   }
   SetCounters(state, 1, kItemSize);
   queue->Close();
@@ -78,16 +78,16 @@ void BM_AckGetAckBatch(benchmark::State& state) {
   TempDir dir("ack_get_ack_batch");
   std::unique_ptr<rocksq::AckQueue> queue = rocksq::AckQueue::Open(dir.QueuePath());
   Fill(*queue, static_cast<int64_t>(state.max_iterations) * kBatchSize);
-  std::vector<uint64_t> ids;
+  std::vector<rocksq::Delivery> batch;
   for (auto _ : state) {
     rocksq::Deliveries taken = queue->Get(kBatchSize);
     if (taken.size() != static_cast<size_t>(kBatchSize)) {
       state.SkipWithError("queue ran dry");
       break;
     }
-    ids.clear();
-    for (size_t i = 0; i < taken.size(); ++i) ids.push_back(taken[i].id);
-    queue->AckBatch(ids);
+    batch.clear();
+    for (size_t i = 0; i < taken.size(); ++i) batch.push_back(taken[i]);
+    queue->AckBatch(batch);
   }
   SetCounters(state, kBatchSize, kItemSize);
   queue->Close();
@@ -114,7 +114,7 @@ void BM_AckSyncedThreaded(benchmark::State& state) {
       state.SkipWithError("queue ran dry");
       break;
     }
-    synced_queue->Ack(taken[0].id);
+    synced_queue->Ack(taken[0]);
   }
   SetCounters(state, 1, kItemSize);
   if (state.thread_index() == 0) {

@@ -787,8 +787,8 @@ void TranslateError(const std::exception_ptr& error, void* payload) {
 }
 
 // --- Ack queue (rocksq.AckQueue) ------------------------------------------------
-// Deliveries become (id, bytes, attempt) tuples, which rocksq/_ack_face.py
-// turns into rocksq.Delivery; ids are ints throughout.
+// Deliveries become (id, bytes, attempt, receipt) tuples, which
+// rocksq/_ack_face.py turns into rocksq.Delivery; settling takes them back.
 
 using PyAckQueue = QueueHolder<rocksq::AckQueue>;
 
@@ -821,8 +821,8 @@ std::chrono::milliseconds ToVisibilityTimeout(nb::handle value) {
   return seconds > 0 && timeout.count() == 0 ? std::chrono::milliseconds(1) : timeout;
 }
 
-// An id argument: an int, or a delivery (a tuple, such as rocksq.Delivery,
-// whose first field is the id).
+// A failed item's id: an int, or a tuple whose first field is the id (an
+// entry of failed(), or the Delivery the item was failed from).
 uint64_t ToId(nb::handle item) {
   if (PyTuple_Check(item.ptr()) && PyTuple_GET_SIZE(item.ptr()) > 0) {
     return ToCount(PyTuple_GET_ITEM(item.ptr(), 0));
@@ -830,7 +830,7 @@ uint64_t ToId(nb::handle item) {
   return ToCount(item);
 }
 
-// An iterable of ids, each an int or a delivery (see ToId).
+// An iterable of failed items' ids (see ToId).
 std::vector<uint64_t> ToIds(nb::handle ids) {
   std::vector<uint64_t> result;
   nb::object iterator = nb::steal(PyObject_GetIter(ids.ptr()));
@@ -843,19 +843,65 @@ std::vector<uint64_t> ToIds(nb::handle ids) {
   return result;
 }
 
+// A delivery's id or receipt: an int as get() made it (converted directly,
+// which settling each item needs to be quick), or anything ToCount takes.
+uint64_t ToDeliveryField(PyObject* field) {
+  if (!PyLong_CheckExact(field)) return ToCount(field);
+  const unsigned long long value = PyLong_AsUnsignedLongLong(field);
+  if (value == static_cast<unsigned long long>(-1) && PyErr_Occurred()) {
+    throw nb::python_error();
+  }
+  return value;
+}
+
+// A delivery to settle: a rocksq.Delivery, i.e. a tuple (id, data, attempt,
+// receipt), of which the id and the receipt count. A bare id is refused: it
+// cannot tell the delivery that holds an item from an earlier one whose
+// visibility timeout expired.
+rocksq::Delivery ToDelivery(nb::handle item, const char* function) {
+  if (!PyTuple_Check(item.ptr()) || PyTuple_GET_SIZE(item.ptr()) != 4) {
+    std::string message = std::string(function) +
+                          "(): expected a Delivery that get() returned, got " +
+                          Py_TYPE(item.ptr())->tp_name;
+    if (PyLong_Check(item.ptr())) {
+      message += " (an id alone cannot tell the item's current delivery from an expired one)";
+    }
+    throw nb::type_error(message.c_str());
+  }
+  return rocksq::Delivery{ToDeliveryField(PyTuple_GET_ITEM(item.ptr(), 0)), 0, {},
+                          ToDeliveryField(PyTuple_GET_ITEM(item.ptr(), 3))};
+}
+
+// An iterable of deliveries (see ToDelivery).
+std::vector<rocksq::Delivery> ToDeliveries(nb::handle items, const char* function) {
+  std::vector<rocksq::Delivery> result;
+  nb::object iterator = nb::steal(PyObject_GetIter(items.ptr()));
+  if (!iterator.is_valid()) throw nb::python_error();
+  while (PyObject* item = PyIter_Next(iterator.ptr())) {
+    nb::object owned = nb::steal(item);
+    result.push_back(ToDelivery(owned, function));
+  }
+  if (PyErr_Occurred()) throw nb::python_error();
+  return result;
+}
+
 nb::object ToDeliveryTuple(const rocksq::Delivery& delivery) {
-  nb::object tuple = nb::steal(PyTuple_New(3));
+  constexpr Py_ssize_t kFields = 4;
+  nb::object tuple = nb::steal(PyTuple_New(kFields));
   if (!tuple.is_valid()) throw nb::python_error();
-  PyObject* fields[3] = {
+  PyObject* fields[kFields] = {
       PyLong_FromUnsignedLongLong(delivery.id),
       PyBytes_FromStringAndSize(delivery.payload.data(),
                                 static_cast<Py_ssize_t>(delivery.payload.size())),
-      PyLong_FromUnsignedLong(delivery.attempt)};
-  for (Py_ssize_t field = 0; field < 3; ++field) {
+      PyLong_FromUnsignedLong(delivery.attempt),
+      PyLong_FromUnsignedLongLong(delivery.receipt)};
+  for (Py_ssize_t field = 0; field < kFields; ++field) {
     // The tuple owns each field, created or not, and releases it.
     PyTuple_SET_ITEM(tuple.ptr(), field, fields[field]);
   }
-  if (!fields[0] || !fields[1] || !fields[2]) throw nb::python_error();
+  for (PyObject* field : fields) {
+    if (!field) throw nb::python_error();
+  }
   return tuple;
 }
 
@@ -924,9 +970,10 @@ void DefAckQueue(nb::module_& m) {
   nb::class_<PyAckQueue>(
       m, "AckQueue",
       "A persistent at-least-once queue of byte strings in the directory `path`.\n\n"
-      "get() hands items out as (id, bytes, attempt) without removing them;\n"
-      "ack() removes, nack() returns, ack_failed() sets aside. Calls that touch\n"
-      "the disk release the GIL. Errors raise the exceptions of rocksq._errors.")
+      "get() hands items out as (id, bytes, attempt, receipt) without removing\n"
+      "them; ack() removes, nack() returns, ack_failed() sets aside the item of\n"
+      "such a delivery. Calls that touch the disk release the GIL. Errors raise\n"
+      "the exceptions of rocksq._errors.")
       .def(
           "__init__",
           [](PyAckQueue* self, nb::handle path, nb::handle max_elements, nb::handle sync,
@@ -985,8 +1032,8 @@ void DefAckQueue(nb::module_& m) {
                   "tuple[typing_extensions.Buffer, ...], timeout: float | None = None) -> None"),
           "Like push_many(), but waits up to `timeout` seconds for room for all.")
       .def("get", &AckGet, nb::arg("max_items").none() = 1,
-           nb::sig("def get(self, max_items: int = 1) -> list[tuple[int, bytes, int]]"),
-           "Hands out up to `max_items` ready items as (id, bytes, attempt); [] if none.")
+           nb::sig("def get(self, max_items: int = 1) -> list[tuple[int, bytes, int, int]]"),
+           "Hands out up to `max_items` ready items as (id, bytes, attempt, receipt); [] if none.")
       .def(
           "get_one",
           [](const PyAckQueue& queue) -> nb::object {
@@ -994,56 +1041,57 @@ void DefAckQueue(nb::module_& m) {
             if (deliveries.empty()) return nb::none();
             return ToDeliveryTuple(deliveries[0]);
           },
-          nb::sig("def get_one(self) -> tuple[int, bytes, int] | None"),
-          "Hands out the oldest ready item as (id, bytes, attempt), or None.")
+          nb::sig("def get_one(self) -> tuple[int, bytes, int, int] | None"),
+          "Hands out the oldest ready item as (id, bytes, attempt, receipt), or None.")
       .def("get_wait", &AckGetWait, nb::arg("max_items").none() = 1,
            nb::arg("timeout").none() = nb::none(),
            nb::sig("def get_wait(self, max_items: int = 1, timeout: float | None = None) "
-                   "-> list[tuple[int, bytes, int]]"),
+                   "-> list[tuple[int, bytes, int, int]]"),
            "Like get(), but waits up to `timeout` seconds (None: no limit) for an item;\n"
            "Ctrl-C interrupts it within 100 ms.")
       .def(
           "ack",
           [](const PyAckQueue& queue, nb::handle item) {
-            const uint64_t id = ToId(item);
-            Run(true, [&] { queue->Ack(id); });
+            const rocksq::Delivery delivery = ToDelivery(item, "ack");
+            Run(true, [&] { queue->Ack(delivery); });
           },
-          nb::arg("id"), "Removes the handed-out item `id` (an int or a delivery) for good.")
+          nb::arg("delivery"), "Removes the item handed out by `delivery` for good.")
       .def(
           "ack_many",
-          [](const PyAckQueue& queue, nb::handle ids) {
-            const std::vector<uint64_t> id_list = ToIds(ids);
-            Run(true, [&] { queue->AckBatch(id_list); });
+          [](const PyAckQueue& queue, nb::handle deliveries) {
+            const std::vector<rocksq::Delivery> settled = ToDeliveries(deliveries, "ack_many");
+            Run(true, [&] { queue->AckBatch(settled); });
           },
-          nb::arg("ids"), "Acks every id or none, in one record of the ack log.")
+          nb::arg("deliveries"), "Acks every delivery or none, in one record of the ack log.")
       .def(
           "nack",
           [](const PyAckQueue& queue, nb::handle item) {
-            const uint64_t id = ToId(item);
-            Run(true, [&] { queue->Nack(id); });
+            const rocksq::Delivery delivery = ToDelivery(item, "nack");
+            Run(true, [&] { queue->Nack(delivery); });
           },
-          nb::arg("id"), "Returns the handed-out item `id` to the head.")
+          nb::arg("delivery"), "Returns the item handed out by `delivery` to the head.")
       .def(
           "nack_many",
-          [](const PyAckQueue& queue, nb::handle ids) {
-            const std::vector<uint64_t> id_list = ToIds(ids);
-            Run(true, [&] { queue->NackBatch(id_list); });
+          [](const PyAckQueue& queue, nb::handle deliveries) {
+            const std::vector<rocksq::Delivery> settled = ToDeliveries(deliveries, "nack_many");
+            Run(true, [&] { queue->NackBatch(settled); });
           },
-          nb::arg("ids"), "Nacks every id or none.")
+          nb::arg("deliveries"), "Nacks every delivery or none.")
       .def(
           "ack_failed",
           [](const PyAckQueue& queue, nb::handle item) {
-            const uint64_t id = ToId(item);
-            Run(true, [&] { queue->AckFailed(id); });
+            const rocksq::Delivery delivery = ToDelivery(item, "ack_failed");
+            Run(true, [&] { queue->AckFailed(delivery); });
           },
-          nb::arg("id"), "Moves the handed-out item `id` among the failed ones.")
+          nb::arg("delivery"), "Moves the item handed out by `delivery` among the failed ones.")
       .def(
           "ack_failed_many",
-          [](const PyAckQueue& queue, nb::handle ids) {
-            const std::vector<uint64_t> id_list = ToIds(ids);
-            Run(true, [&] { queue->AckFailedBatch(id_list); });
+          [](const PyAckQueue& queue, nb::handle deliveries) {
+            const std::vector<rocksq::Delivery> settled =
+                ToDeliveries(deliveries, "ack_failed_many");
+            Run(true, [&] { queue->AckFailedBatch(settled); });
           },
-          nb::arg("ids"), "Fails every id or none, in one write.")
+          nb::arg("deliveries"), "Fails every delivery or none, in one write.")
       .def("failed", &AckFailedItems, nb::arg("max_items").none() = nb::none(),
            nb::sig("def failed(self, max_items: int | None = None) -> list[tuple[int, bytes]]"),
            "Up to `max_items` (None: all) failed items as (id, bytes), smallest id first.")

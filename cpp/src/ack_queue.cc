@@ -1,5 +1,8 @@
 #include "rocksq/ack_queue.h"
 
+#include <pthread.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -7,6 +10,7 @@
 #include <limits>
 #include <map>
 #include <mutex>
+#include <random>
 #include <set>
 #include <shared_mutex>
 #include <stdexcept>
@@ -37,6 +41,7 @@ struct Deliveries::Rep {
   std::vector<rocksdb::PinnableSlice> records;
   std::vector<uint64_t> ids;
   std::vector<uint32_t> attempts;
+  uint64_t first_receipt = 0;  // The deliveries' receipts are consecutive from it.
   size_t payload_bytes = 0;
 };
 
@@ -55,7 +60,8 @@ Delivery Deliveries::operator[](size_t index) const {
   const rocksdb::PinnableSlice& record = rep_->records[index];
   return Delivery{rep_->ids[index], rep_->attempts[index],
                   std::string_view(record.data() + kRecordHeaderBytes,
-                                   record.size() - kRecordHeaderBytes)};
+                                   record.size() - kRecordHeaderBytes),
+                  rep_->first_receipt + index};
 }
 
 namespace {
@@ -78,6 +84,41 @@ constexpr uint64_t kReclaimBytes = 64 << 20;
 constexpr std::chrono::microseconds kIdleBeforeReclaim = std::chrono::seconds(1);
 constexpr std::chrono::microseconds kNothingToReclaim = std::chrono::hours(1);
 constexpr std::chrono::microseconds kRetryReclaimAfter = std::chrono::seconds(5);
+
+// Receipts (Delivery::receipt) come from one counter for the whole process,
+// so no two deliveries of any ack queues in it ever share one, whichever
+// queue or open made them. It starts at a random number, so a delivery
+// carried over from another process (pickled, say) almost surely matches
+// none either; a forked child moves its counter far from its parent's.
+std::atomic<uint64_t> next_receipt{0};
+
+// A bijective mix of 64 bits (the splitmix64 finalizer).
+uint64_t Mix(uint64_t bits) {
+  bits = (bits ^ (bits >> 30)) * 0xBF58476D1CE4E5B9ull;
+  bits = (bits ^ (bits >> 27)) * 0x94D049BB133111EBull;
+  return bits ^ (bits >> 31);
+}
+
+// Runs in a forked child, where only async-signal-safe calls are allowed:
+// getpid and a lock-free atomic are.
+void MoveReceiptsAfterFork() {
+  const uint64_t pid = static_cast<uint64_t>(::getpid());
+  next_receipt.store(Mix(next_receipt.load(std::memory_order_relaxed) ^ (pid << 32 | pid)),
+                     std::memory_order_relaxed);
+}
+
+bool SeedReceipts() {
+  std::random_device random;
+  next_receipt.store(Mix(uint64_t{random()} << 32 ^ random()), std::memory_order_relaxed);
+  ::pthread_atfork(nullptr, nullptr, MoveReceiptsAfterFork);
+  return true;
+}
+
+// The first of `count` consecutive receipts no delivery had.
+uint64_t TakeReceipts(size_t count) {
+  [[maybe_unused]] static const bool seeded = SeedReceipts();  // By the process's first Get.
+  return next_receipt.fetch_add(count, std::memory_order_relaxed);
+}
 
 int64_t SteadyMicros() {
   return std::chrono::duration_cast<std::chrono::microseconds>(
@@ -104,13 +145,17 @@ class AckQueueImpl final : public AckQueue, private GroupCommit::Owner {
   Deliveries Get(size_t max_items) override;
   Deliveries GetWait(size_t max_items, std::chrono::nanoseconds timeout) override;
 
-  void Ack(uint64_t id) override { LogAcks(&id, 1); }
-  void AckBatch(const std::vector<uint64_t>& ids) override { LogAcks(ids.data(), ids.size()); }
-  void Nack(uint64_t id) override { Return(&id, 1); }
-  void NackBatch(const std::vector<uint64_t>& ids) override { Return(ids.data(), ids.size()); }
-  void AckFailed(uint64_t id) override { MoveToFailed(&id, 1); }
-  void AckFailedBatch(const std::vector<uint64_t>& ids) override {
-    MoveToFailed(ids.data(), ids.size());
+  void Ack(const Delivery& delivery) override { LogAcks(&delivery, 1); }
+  void AckBatch(const std::vector<Delivery>& deliveries) override {
+    LogAcks(deliveries.data(), deliveries.size());
+  }
+  void Nack(const Delivery& delivery) override { Return(&delivery, 1); }
+  void NackBatch(const std::vector<Delivery>& deliveries) override {
+    Return(deliveries.data(), deliveries.size());
+  }
+  void AckFailed(const Delivery& delivery) override { MoveToFailed(&delivery, 1); }
+  void AckFailedBatch(const std::vector<Delivery>& deliveries) override {
+    MoveToFailed(deliveries.data(), deliveries.size());
   }
   std::vector<FailedItem> Failed(size_t max_items) const override;
   uint64_t RequeueFailed(const std::vector<uint64_t>& ids) override;
@@ -143,25 +188,27 @@ class AckQueueImpl final : public AckQueue, private GroupCommit::Owner {
     Clock::time_point deadline;  // Meaningless if the timeout is zero.
     uint32_t attempt;
     uint64_t payload_bytes;
+    uint64_t receipt;  // The delivery's: only it settles the item.
   };
 
   void Append(const std::string_view* items, size_t count);
   void AppendWait(const std::string_view* items, size_t count, std::chrono::nanoseconds timeout);
   Deliveries Take(size_t max_items);
   void ReadPinned(uint64_t position, rocksdb::PinnableSlice* record, bool* found);
-  std::vector<Handout> TakeForSettling(const uint64_t* ids, size_t count);
-  void UndoTakeForSettling(const uint64_t* ids, const std::vector<Handout>& taken);
-  void LogAcks(const uint64_t* ids, size_t count);
+  std::vector<Handout> TakeForSettling(const Delivery* deliveries, size_t count);
+  void UndoTakeForSettling(const Delivery* deliveries, const std::vector<Handout>& taken);
+  void LogAcks(const Delivery* deliveries, size_t count);
   void ApplyLoggedAcks();
   void DeleteItems(const std::vector<uint64_t>& sorted_ids, rocksdb::WriteBatch* batch);
   void WriteRemoval(uint64_t count, uint64_t payload_bytes, uint64_t epoch, const char* action);
-  void MoveToFailed(const uint64_t* ids, size_t count);
-  void Return(const uint64_t* ids, size_t count);
+  void MoveToFailed(const Delivery* deliveries, size_t count);
+  void Return(const Delivery* deliveries, size_t count);
   uint64_t Requeue(const std::vector<uint64_t>& ids);
 
   // Under state_mutex_.
   void ExpireOverdue(Clock::time_point now) const;
-  std::vector<Handout> TakeOutstanding(const uint64_t* ids, size_t count);
+  std::vector<Handout> TakeOutstanding(const Delivery* deliveries, size_t count);
+  std::unordered_map<uint64_t, Handout>::iterator FindOutstanding(const Delivery& delivery) const;
   uint64_t ReadyUnlocked() const;
   Clock::time_point NextWakeUnlocked(Clock::time_point now) const;
 
@@ -179,7 +226,7 @@ class AckQueueImpl final : public AckQueue, private GroupCommit::Owner {
   void NoteRemoved(uint64_t payload_bytes, size_t count);
   std::chrono::microseconds Reclaim();
   void ThrowIfClosed() const;
-  [[noreturn]] void ThrowNotOutstanding(uint64_t id) const;
+  [[noreturn]] void ThrowNotOutstanding(uint64_t id, const char* why) const;
   rocksdb::ColumnFamilyHandle* items() const { return database_.families[0]; }
   rocksdb::ColumnFamilyHandle* failed() const { return database_.families[1]; }
   rocksdb::ColumnFamilyHandle* meta() const { return database_.families[2]; }
@@ -331,10 +378,8 @@ void AckQueueImpl::ThrowIfClosed() const {
   }
 }
 
-void AckQueueImpl::ThrowNotOutstanding(uint64_t id) const {
-  throw Error(ErrorKind::kNotOutstanding, Path(),
-              "item " + std::to_string(id) +
-                  " is not handed out (acked, nacked, failed, expired, or never delivered)");
+void AckQueueImpl::ThrowNotOutstanding(uint64_t id, const char* why) const {
+  throw Error(ErrorKind::kNotOutstanding, Path(), "item " + std::to_string(id) + why);
 }
 
 uint64_t AckQueueImpl::ItemsStored() const {
@@ -663,13 +708,15 @@ Deliveries AckQueueImpl::Take(size_t max_items) {
 
   const Clock::time_point deadline = DeadlineAfter(options_.visibility_timeout);
   const bool expires = options_.visibility_timeout.count() != 0;
+  rep->first_receipt = TakeReceipts(rep->ids.size());
   {
     std::lock_guard<std::mutex> state(state_mutex_);
     read_cursor_ = next_cursor;
     for (size_t i = 0; i < rep->ids.size(); ++i) {
       const uint64_t payload = rep->records[i].size() - kRecordHeaderBytes;
       rep->payload_bytes += payload;
-      outstanding_.emplace(rep->ids[i], Handout{deadline, rep->attempts[i], payload});
+      outstanding_.emplace(rep->ids[i],
+                           Handout{deadline, rep->attempts[i], payload, rep->first_receipt + i});
       if (expires) expiry_order_.emplace(deadline, rep->ids[i]);
     }
   }
@@ -678,51 +725,75 @@ Deliveries AckQueueImpl::Take(size_t max_items) {
 
 // --- Settling ------------------------------------------------------------------
 
-// Takes the handouts of `ids` out of outstanding_, all or none.
-std::vector<AckQueueImpl::Handout> AckQueueImpl::TakeOutstanding(const uint64_t* ids,
+// The handout of `delivery`'s item, if that delivery is what handed it
+// out; otherwise throws kNotOutstanding, saying why.
+std::unordered_map<uint64_t, AckQueueImpl::Handout>::iterator AckQueueImpl::FindOutstanding(
+    const Delivery& delivery) const {
+  auto handout = outstanding_.find(delivery.id);
+  if (handout == outstanding_.end()) {
+    ThrowNotOutstanding(delivery.id,
+                        " is not handed out (acked, nacked, failed, expired, or never delivered)");
+  }
+  if (handout->second.receipt != delivery.receipt) {
+    ThrowNotOutstanding(delivery.id,
+                        " is handed out by another delivery: this one expired or was nacked, "
+                        "or comes from another queue or an earlier open");
+  }
+  return handout;
+}
+
+// Takes the handouts of `deliveries` out of outstanding_, all or none.
+std::vector<AckQueueImpl::Handout> AckQueueImpl::TakeOutstanding(const Delivery* deliveries,
                                                                  size_t count) {
   ExpireOverdue(Clock::now());
-  if (count > 1) {
-    std::unordered_set<uint64_t> seen;
-    for (size_t i = 0; i < count; ++i) {
-      if (!seen.insert(ids[i]).second || outstanding_.count(ids[i]) == 0) {
-        ThrowNotOutstanding(ids[i]);
-      }
-    }
-  } else if (outstanding_.count(ids[0]) == 0) {
-    ThrowNotOutstanding(ids[0]);
-  }
   std::vector<Handout> taken;
   taken.reserve(count);
-  for (size_t i = 0; i < count; ++i) {
-    auto handout = outstanding_.find(ids[i]);
+  auto take = [&](std::unordered_map<uint64_t, Handout>::iterator handout) {
     taken.push_back(handout->second);
     if (options_.visibility_timeout.count() != 0) {
-      expiry_order_.erase({handout->second.deadline, ids[i]});
+      expiry_order_.erase({handout->second.deadline, handout->first});
     }
     outstanding_.erase(handout);
+  };
+  if (count == 1) {
+    take(FindOutstanding(deliveries[0]));
+    return taken;
   }
+  // Every one is checked before any is taken. Erasing one element of an
+  // unordered_map leaves iterators to the others valid.
+  std::vector<std::unordered_map<uint64_t, Handout>::iterator> found;
+  found.reserve(count);
+  std::unordered_set<uint64_t> seen;
+  for (size_t i = 0; i < count; ++i) {
+    if (!seen.insert(deliveries[i].id).second) {
+      ThrowNotOutstanding(deliveries[i].id, " is listed twice");
+    }
+    found.push_back(FindOutstanding(deliveries[i]));
+  }
+  for (auto handout : found) take(handout);
   return taken;
 }
 
-// Takes `ids` out of outstanding_ for a settle that writes: they are
+// Takes `deliveries` out of outstanding_ for a settle that writes: they are
 // counted in settling_ until it finishes (or UndoTakeForSettling).
-std::vector<AckQueueImpl::Handout> AckQueueImpl::TakeForSettling(const uint64_t* ids,
+std::vector<AckQueueImpl::Handout> AckQueueImpl::TakeForSettling(const Delivery* deliveries,
                                                                  size_t count) {
   std::lock_guard<std::mutex> state(state_mutex_);
-  std::vector<Handout> taken = TakeOutstanding(ids, count);
+  std::vector<Handout> taken = TakeOutstanding(deliveries, count);
   settling_ += count;
   return taken;
 }
 
-// A settle that wrote nothing: the items are handed out as before.
-void AckQueueImpl::UndoTakeForSettling(const uint64_t* ids, const std::vector<Handout>& taken) {
+// A settle that wrote nothing: the items are handed out as before, to the
+// same deliveries.
+void AckQueueImpl::UndoTakeForSettling(const Delivery* deliveries,
+                                       const std::vector<Handout>& taken) {
   std::lock_guard<std::mutex> state(state_mutex_);
   settling_ -= taken.size();
   for (size_t i = 0; i < taken.size(); ++i) {
-    outstanding_.emplace(ids[i], taken[i]);
+    outstanding_.emplace(deliveries[i].id, taken[i]);
     if (options_.visibility_timeout.count() != 0) {
-      expiry_order_.emplace(taken[i].deadline, ids[i]);
+      expiry_order_.emplace(taken[i].deadline, deliveries[i].id);
     }
   }
 }
@@ -731,15 +802,23 @@ void AckQueueImpl::UndoTakeForSettling(const uint64_t* ids, const std::vector<Ha
 // one); the items leave ack_items when the log is applied. With sync, the
 // record is fsynced after log_mutex_ is released, so acks from many threads
 // share fsyncs (AckLog::SyncThrough).
-void AckQueueImpl::LogAcks(const uint64_t* ids, size_t count) {
+void AckQueueImpl::LogAcks(const Delivery* deliveries, size_t count) {
   uint64_t payload_bytes = 0;
   std::exception_ptr sync_failure;
   {
     std::shared_lock<std::shared_mutex> lifetime(lifetime_mutex_);
     ThrowIfClosed();
     if (count == 0) return;
-    const std::vector<Handout> taken = TakeForSettling(ids, count);
+    const std::vector<Handout> taken = TakeForSettling(deliveries, count);
     for (const Handout& handout : taken) payload_bytes += handout.payload_bytes;
+    // The log records ids alone: receipts matter only while the queue is open.
+    std::vector<uint64_t> batch_ids;
+    const uint64_t* ids = &deliveries[0].id;
+    if (count > 1) {
+      batch_ids.reserve(count);
+      for (size_t i = 0; i < count; ++i) batch_ids.push_back(deliveries[i].id);
+      ids = batch_ids.data();
+    }
     bool apply_now = false;
     uint64_t record_end = 0;
     try {
@@ -751,7 +830,7 @@ void AckQueueImpl::LogAcks(const uint64_t* ids, size_t count) {
       items_payload_bytes_.fetch_sub(payload_bytes, std::memory_order_acq_rel);
       removed_count_.fetch_add(count, std::memory_order_release);
     } catch (...) {
-      UndoTakeForSettling(ids, taken);
+      UndoTakeForSettling(deliveries, taken);
       throw;
     }
     {
@@ -848,13 +927,13 @@ void AckQueueImpl::WriteRemoval(uint64_t count, uint64_t payload_bytes, uint64_t
 }
 
 // Moves items from ack_items to ack_failed, with the meta, in one WriteBatch.
-void AckQueueImpl::MoveToFailed(const uint64_t* ids, size_t count) {
+void AckQueueImpl::MoveToFailed(const Delivery* deliveries, size_t count) {
   uint64_t payload_bytes = 0;
   {
     std::shared_lock<std::shared_mutex> lifetime(lifetime_mutex_);
     ThrowIfClosed();
     if (count == 0) return;
-    const std::vector<Handout> taken = TakeForSettling(ids, count);
+    const std::vector<Handout> taken = TakeForSettling(deliveries, count);
     for (const Handout& handout : taken) payload_bytes += handout.payload_bytes;
     try {
       std::lock_guard<std::mutex> removal_lock(removal_mutex_);
@@ -862,13 +941,14 @@ void AckQueueImpl::MoveToFailed(const uint64_t* ids, size_t count) {
       batch.Clear();
       std::vector<rocksdb::PinnableSlice> records(count);
       for (size_t i = 0; i < count; ++i) {
-        const EncodedKey key(ids[i]);
+        const uint64_t id = deliveries[i].id;
+        const EncodedKey key(id);
         const rocksdb::Slice key_slice(key.bytes, kKeyBytes);
         bool found = false;
-        ReadPinned(ids[i], &records[i], &found);
+        ReadPinned(id, &records[i], &found);
         if (!found) {
           throw Error(ErrorKind::kCorruption, Path(),
-                      "item " + std::to_string(ids[i]) + " was handed out but is missing");
+                      "item " + std::to_string(id) + " was handed out but is missing");
         }
         batch.Put(failed(), key_slice, records[i]);
         batch.Delete(items(), key_slice);
@@ -880,7 +960,7 @@ void AckQueueImpl::MoveToFailed(const uint64_t* ids, size_t count) {
       items_payload_bytes_.fetch_sub(payload_bytes, std::memory_order_acq_rel);
       removed_count_.fetch_add(count, std::memory_order_release);
     } catch (...) {
-      UndoTakeForSettling(ids, taken);
+      UndoTakeForSettling(deliveries, taken);
       throw;
     }
     std::lock_guard<std::mutex> state(state_mutex_);
@@ -890,15 +970,14 @@ void AckQueueImpl::MoveToFailed(const uint64_t* ids, size_t count) {
   change_listener_.Fire();
 }
 
-void AckQueueImpl::Return(const uint64_t* ids, size_t count) {
+void AckQueueImpl::Return(const Delivery* deliveries, size_t count) {
   {
     std::shared_lock<std::shared_mutex> lifetime(lifetime_mutex_);
     ThrowIfClosed();
     if (count == 0) return;
     std::lock_guard<std::mutex> state(state_mutex_);
-    for (const Handout& handout : TakeOutstanding(ids, count)) {
-      returned_.emplace(*ids++, handout.attempt);
-    }
+    const std::vector<Handout> taken = TakeOutstanding(deliveries, count);
+    for (size_t i = 0; i < count; ++i) returned_.emplace(deliveries[i].id, taken[i].attempt);
   }
   items_ready_.Notify();
   change_listener_.Fire();

@@ -163,12 +163,14 @@ class ProcessOwnedAck final : public ProcessOwned<AckQueue> {
                      std::chrono::nanoseconds timeout) override {
     Use().PushBatchWait(items, timeout);
   }
-  void Ack(uint64_t id) override { Use().Ack(id); }
-  void AckBatch(const std::vector<uint64_t>& ids) override { Use().AckBatch(ids); }
-  void Nack(uint64_t id) override { Use().Nack(id); }
-  void NackBatch(const std::vector<uint64_t>& ids) override { Use().NackBatch(ids); }
-  void AckFailed(uint64_t id) override { Use().AckFailed(id); }
-  void AckFailedBatch(const std::vector<uint64_t>& ids) override { Use().AckFailedBatch(ids); }
+  void Ack(const Delivery& delivery) override { Use().Ack(delivery); }
+  void AckBatch(const std::vector<Delivery>& deliveries) override { Use().AckBatch(deliveries); }
+  void Nack(const Delivery& delivery) override { Use().Nack(delivery); }
+  void NackBatch(const std::vector<Delivery>& deliveries) override { Use().NackBatch(deliveries); }
+  void AckFailed(const Delivery& delivery) override { Use().AckFailed(delivery); }
+  void AckFailedBatch(const std::vector<Delivery>& deliveries) override {
+    Use().AckFailedBatch(deliveries);
+  }
   std::vector<FailedItem> Failed(size_t max_items) const override {
     return Use().Failed(max_items);
   }

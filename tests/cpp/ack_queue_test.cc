@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -106,8 +107,31 @@ std::vector<std::string> DrainAcking(rocksq::AckQueue& queue) {
     Deliveries deliveries = queue.Get(1);
     if (deliveries.empty()) return out;
     out.push_back(Payload(deliveries, 0));
-    queue.Ack(deliveries[0].id);
+    queue.Ack(deliveries[0]);
   }
+}
+
+// Runs `settle`, which must throw kNotOutstanding.
+template <typename Settle>
+void ExpectNotOutstanding(Settle settle) {
+  try {
+    settle();
+    ADD_FAILURE() << "expected kNotOutstanding";
+  } catch (const rocksq::Error& error) {
+    EXPECT_EQ(error.kind(), ErrorKind::kNotOutstanding) << error.what();
+  }
+}
+
+// Every way to settle one delivery, alone or as a batch of one.
+std::vector<std::function<void(rocksq::AckQueue&, const rocksq::Delivery&)>> EverySettle() {
+  return {
+      [](rocksq::AckQueue& queue, const rocksq::Delivery& d) { queue.Ack(d); },
+      [](rocksq::AckQueue& queue, const rocksq::Delivery& d) { queue.Nack(d); },
+      [](rocksq::AckQueue& queue, const rocksq::Delivery& d) { queue.AckFailed(d); },
+      [](rocksq::AckQueue& queue, const rocksq::Delivery& d) { queue.AckBatch({d}); },
+      [](rocksq::AckQueue& queue, const rocksq::Delivery& d) { queue.NackBatch({d}); },
+      [](rocksq::AckQueue& queue, const rocksq::Delivery& d) { queue.AckFailedBatch({d}); },
+  };
 }
 
 void ExpectCounts(const rocksq::AckQueue& queue, uint64_t ready, uint64_t unacked,
@@ -138,7 +162,7 @@ TEST_F(AckQueue, AckRemovesForGoodAndFreesPayload) {
   PushNumbered(*queue, 0, 2);
   Deliveries held;
   const rocksq::Delivery delivery = GetOne(*queue, &held);
-  queue->Ack(delivery.id);
+  queue->Ack(delivery);
   ExpectCounts(*queue, 1, 0, 0);
   EXPECT_EQ(queue->PayloadBytes(), 6u);
   EXPECT_EQ(DrainAcking(*queue), std::vector<std::string>{"item-1"});
@@ -157,8 +181,8 @@ TEST_F(AckQueue, NackPutsItemBackAtTheHeadBeforeNeverDeliveredItems) {
   AckQueuePtr queue = OpenQueue();
   PushNumbered(*queue, 0, 4);
   Deliveries taken = queue->Get(3);  // item-0, 1, 2
-  queue->Nack(taken[2].id);
-  queue->Nack(taken[0].id);
+  queue->Nack(taken[2]);
+  queue->Nack(taken[0]);
   Deliveries again = queue->Get(3);
   ASSERT_EQ(again.size(), 3u);
   EXPECT_EQ(Payload(again, 0), "item-0");  // Oldest nacked first...
@@ -170,14 +194,14 @@ TEST_F(AckQueue, NackPutsItemBackAtTheHeadBeforeNeverDeliveredItems) {
   EXPECT_EQ(again[0].id, taken[0].id);
 }
 
-TEST_F(AckQueue, BatchFormsSettleEveryIdOrNone) {
+TEST_F(AckQueue, BatchFormsSettleEveryDeliveryOrNone) {
   AckQueuePtr queue = OpenQueue();
   PushNumbered(*queue, 0, 4);
   Deliveries taken = queue->Get(4);
   EXPECT_THROW(
       {
         try {
-          queue->AckBatch({taken[0].id, taken[1].id, 999});
+          queue->AckBatch({taken[0], taken[1], rocksq::Delivery{999, 1, {}, 0}});
         } catch (const rocksq::Error& error) {
           EXPECT_EQ(error.kind(), ErrorKind::kNotOutstanding);
           throw;
@@ -185,11 +209,11 @@ TEST_F(AckQueue, BatchFormsSettleEveryIdOrNone) {
       },
       rocksq::Error);
   ExpectCounts(*queue, 0, 4, 0);
-  EXPECT_THROW(queue->AckBatch({taken[0].id, taken[0].id}), rocksq::Error);
+  EXPECT_THROW(queue->AckBatch({taken[0], taken[0]}), rocksq::Error);
   ExpectCounts(*queue, 0, 4, 0);
-  queue->AckBatch({taken[0].id, taken[1].id});
-  queue->NackBatch({taken[2].id});
-  queue->AckFailedBatch({taken[3].id});
+  queue->AckBatch({taken[0], taken[1]});
+  queue->NackBatch({taken[2]});
+  queue->AckFailedBatch({taken[3]});
   ExpectCounts(*queue, 1, 0, 1);
   EXPECT_EQ(DrainAcking(*queue), std::vector<std::string>{"item-2"});
 }
@@ -210,7 +234,7 @@ TEST_F(AckQueue, CapacityCountsReadyUnackedAndFailed) {
   AckQueuePtr queue = OpenQueue(WithMaxElements(3));
   PushNumbered(*queue, 0, 3);
   Deliveries taken = queue->Get(2);
-  queue->AckFailed(taken[0].id);
+  queue->AckFailed(taken[0]);
   try {
     queue->Push("more");
     FAIL() << "expected kQueueFull";
@@ -218,10 +242,10 @@ TEST_F(AckQueue, CapacityCountsReadyUnackedAndFailed) {
     EXPECT_EQ(error.kind(), ErrorKind::kQueueFull);
   }
   EXPECT_THROW(queue->PushBatch({"a", "b"}), rocksq::Error);
-  queue->Nack(taken[1].id);  // A nack makes no room either.
+  queue->Nack(taken[1]);  // A nack makes no room either.
   EXPECT_THROW(queue->Push("more"), rocksq::Error);
   Deliveries again = queue->Get(1);
-  queue->Ack(again[0].id);
+  queue->Ack(again[0]);
   queue->Push("more");
   EXPECT_EQ(queue->Len(), 3u);
 }
@@ -232,7 +256,7 @@ TEST_F(AckQueue, PushWaitWakesWhenAnAckMakesRoom) {
   Deliveries taken = queue->Get(1);
   std::thread acker([&] {
     std::this_thread::sleep_for(50ms);
-    queue->Ack(taken[0].id);
+    queue->Ack(taken[0]);
   });
   const auto start = std::chrono::steady_clock::now();
   queue->PushWait("b", 10s);
@@ -279,10 +303,10 @@ TEST_F(AckQueue, ChangeListenerFiresOnPushAckAndNack) {
   EXPECT_EQ(changes, 1);
   Deliveries taken = queue->Get(1);
   EXPECT_EQ(changes, 1);  // A get lets no waiter go on.
-  queue->Nack(taken[0].id);
+  queue->Nack(taken[0]);
   EXPECT_EQ(changes, 2);
   taken = queue->Get(1);
-  queue->Ack(taken[0].id);
+  queue->Ack(taken[0]);
   EXPECT_EQ(changes, 3);
 }
 
@@ -293,9 +317,9 @@ TEST_F(AckQueuePersistence, ReopenRedeliversExactlyTheUnackedItemsOldestFirst) {
     AckQueuePtr queue = OpenQueue();
     PushNumbered(*queue, 0, 6);
     Deliveries taken = queue->Get(4);  // 0..3 handed out, 4 and 5 never.
-    queue->Ack(taken[1].id);
-    queue->Ack(taken[3].id);
-    queue->Nack(taken[2].id);
+    queue->Ack(taken[1]);
+    queue->Ack(taken[3]);
+    queue->Nack(taken[2]);
     // Closed with item-0 handed out, item-2 returned: as a crash leaves it.
   }
   AckQueuePtr queue = OpenQueue();
@@ -311,7 +335,7 @@ TEST_F(AckQueuePersistence, HolesAfterReopenAreSkippedOneAtATimeAndInBatches) {
     PushNumbered(*queue, 0, 10);
     Deliveries taken = queue->Get(10);
     for (size_t i = 0; i < taken.size(); ++i) {
-      if (i % 3 != 0) queue->Ack(taken[i].id);  // Keep 0, 3, 6, 9.
+      if (i % 3 != 0) queue->Ack(taken[i]);  // Keep 0, 3, 6, 9.
     }
   }
   {
@@ -327,7 +351,7 @@ TEST_F(AckQueuePersistence, HolesAfterReopenAreSkippedOneAtATimeAndInBatches) {
     EXPECT_EQ(Payload(rest, 1), "item-9");
     EXPECT_TRUE(queue->Get(1).empty());
     ExpectCounts(*queue, 0, 4, 0);
-    queue->Ack(next[0].id);
+    queue->Ack(next[0]);
   }
   AckQueuePtr queue = OpenQueue();
   EXPECT_EQ(DrainAcking(*queue), (std::vector<std::string>{"item-0", "item-6", "item-9"}));
@@ -338,8 +362,8 @@ TEST_F(AckQueuePersistence, CountsAndPayloadSurviveReopenInEveryState) {
     AckQueuePtr queue = OpenQueue();
     queue->PushBatch({"a", "bb", "ccc", "dddd", "eeeee"});
     Deliveries taken = queue->Get(4);
-    queue->Ack(taken[0].id);        // a gone
-    queue->AckFailed(taken[2].id);  // ccc failed
+    queue->Ack(taken[0]);        // a gone
+    queue->AckFailed(taken[2]);  // ccc failed
     ExpectCounts(*queue, 1, 2, 1);
     EXPECT_EQ(queue->PayloadBytes(), 14u);
   }
@@ -367,7 +391,7 @@ TEST_F(AckQueuePersistence, AckingTheLastItemKeepsCountsAndIdsAcrossReopen) {
     AckQueuePtr queue = OpenQueue();
     queue->PushBatch({"a", "bb", "ccc"});
     Deliveries taken = queue->Get(3);
-    queue->Ack(taken[2].id);  // The last stored item: no record tells its position now.
+    queue->Ack(taken[2]);  // The last stored item: no record tells its position now.
   }
   {
     AckQueuePtr queue = OpenQueue();
@@ -378,7 +402,7 @@ TEST_F(AckQueuePersistence, AckingTheLastItemKeepsCountsAndIdsAcrossReopen) {
     ASSERT_EQ(all.size(), 3u);
     EXPECT_EQ(all[2].id, 3u);  // Not 2: ids are never reused.
     EXPECT_EQ(Payload(all, 2), "dddd");
-    queue->Ack(all[2].id);
+    queue->Ack(all[2]);
   }
   AckQueuePtr queue = OpenQueue();
   ExpectCounts(*queue, 2, 0, 0);
@@ -404,7 +428,7 @@ TEST_F(AckQueuePersistence, AnAckedItemIsNeverDeliveredAgainAcrossManyReopens) {
       const std::string item = Payload(taken, i);
       EXPECT_EQ(acked.count(item), 0u) << item << " was acked before";
       if (random() % 2 == 0) {
-        queue->Ack(taken[i].id);
+        queue->Ack(taken[i]);
         acked.insert(item);
       }
     }
@@ -418,16 +442,28 @@ TEST_F(AckQueuePersistence, AnAckedItemIsNeverDeliveredAgainAcrossManyReopens) {
   EXPECT_EQ(remaining.size() + acked.size(), pushed.size());
 }
 
-TEST_F(AckQueuePersistence, IdsHandedOutBeforeReopenAreNotOutstanding) {
-  uint64_t id;
+TEST_F(AckQueuePersistence, DeliveriesHandedOutBeforeReopenAreNotOutstanding) {
+  rocksq::Delivery before;
   {
     AckQueuePtr queue = OpenQueue();
     queue->Push("a");
-    id = queue->Get(1)[0].id;
+    before = queue->Get(1)[0];
   }
   AckQueuePtr queue = OpenQueue();
-  EXPECT_THROW(queue->Ack(id), rocksq::Error);
+  ExpectNotOutstanding([&] { queue->Ack(before); });
   EXPECT_EQ(queue->ReadyLen(), 1u);
+  // Handed out again by this open, under the same id: the earlier delivery
+  // still settles nothing, in any way.
+  Deliveries now = queue->Get(1);
+  ASSERT_EQ(now.size(), 1u);
+  ASSERT_EQ(now[0].id, before.id);
+  ExpectNotOutstanding([&] { queue->Ack(before); });
+  ExpectNotOutstanding([&] { queue->Nack(before); });
+  ExpectNotOutstanding([&] { queue->AckFailed(before); });
+  ExpectNotOutstanding([&] { queue->AckBatch({before}); });
+  ExpectCounts(*queue, 0, 1, 0);
+  queue->Ack(now[0]);
+  EXPECT_TRUE(queue->IsEmpty());
 }
 
 // --- Acks in the ack log at a crash ------------------------------------------------
@@ -450,8 +486,8 @@ TEST_F(AckQueuePersistence, AcksStillInTheLogAtACrashAreAppliedAtOpen) {
     AckQueuePtr queue = OpenQueue();
     PushNumbered(*queue, 0, 10);
     Deliveries taken = queue->Get(10);
-    queue->AckBatch({taken[0].id, taken[1].id, taken[2].id});
-    queue->Ack(taken[5].id);
+    queue->AckBatch({taken[0], taken[1], taken[2]});
+    queue->Ack(taken[5]);
     ASSERT_GT(fs::file_size(AckLogOf(QueuePath())), 0u);  // Logged, not applied yet.
     CopyAsCrashed(QueuePath(), crashed);
   }
@@ -472,8 +508,8 @@ TEST_F(AckQueuePersistence, LogRecordsAlreadyAppliedDoNotCountAgain) {
     AckQueuePtr queue = OpenQueue();
     PushNumbered(*queue, 0, 4);
     Deliveries taken = queue->Get(2);
-    queue->Ack(taken[0].id);
-    queue->Ack(taken[1].id);
+    queue->Ack(taken[0]);
+    queue->Ack(taken[1]);
     fs::copy_file(AckLogOf(QueuePath()), before_apply);
   }  // Closing applies the log and empties it.
   fs::copy_file(before_apply, AckLogOf(QueuePath()), fs::copy_options::overwrite_existing);
@@ -495,8 +531,8 @@ TEST_F(AckQueuePersistence, ATornRecordAtTheLogsEndIsIgnoredAndTheRestApplied) {
     AckQueuePtr queue = OpenQueue();
     PushNumbered(*queue, 0, 5);
     Deliveries taken = queue->Get(5);
-    queue->Ack(taken[0].id);
-    queue->AckBatch({taken[1].id, taken[2].id});
+    queue->Ack(taken[0]);
+    queue->AckBatch({taken[1], taken[2]});
     CopyAsCrashed(QueuePath(), crashed);
   }
   // Cut the batch's record short, as a kill in the middle of its write would.
@@ -513,7 +549,7 @@ TEST_F(AckQueuePersistence, ATornRecordAtTheLogsEndIsIgnoredAndTheRestApplied) {
   {
     AckQueuePtr queue = rocksq::AckQueue::Open(crashed.string());
     queue->Push("x");
-    queue->Ack(queue->Get(1)[0].id);
+    queue->Ack(queue->Get(1)[0]);
     queue->Push("y");
     CopyAsCrashed(crashed.string(), zeroed);
   }
@@ -538,7 +574,7 @@ TEST_F(AckQueuePersistence, ManyAcksAreAppliedAsTheyGoAndEveryCountHoldsAtACrash
   for (int i = 0; i < kItems - 7; ++i) {
     Deliveries taken = queue->Get(1);
     payload_left -= taken[0].payload.size();
-    queue->Ack(taken[0].id);
+    queue->Ack(taken[0]);
   }
   EXPECT_LT(fs::file_size(AckLogOf(QueuePath())), 1100u * 32);
   const fs::path crashed = dir_ / "crashed";
@@ -565,7 +601,7 @@ TEST_F(AckQueuePersistence, AnAckWhosePushAPowerLossUndidNeverRemovesALaterItem)
     CopyAsCrashed(QueuePath(), lost_push);
     PushNumbered(*queue, 2, 1);
     Deliveries taken = queue->Get(3);
-    queue->Ack(taken[2].id);
+    queue->Ack(taken[2]);
     fs::copy_file(AckLogOf(QueuePath()), stale_log);
   }
   fs::copy_file(stale_log, AckLogOf(lost_push), fs::copy_options::overwrite_existing);
@@ -588,9 +624,9 @@ TEST_F(AckQueuePersistence, AFailedMoveBetweenLoggedAcksKeepsBothCounted) {
     AckQueuePtr queue = OpenQueue();
     PushNumbered(*queue, 0, 6);
     Deliveries taken = queue->Get(6);
-    queue->Ack(taken[0].id);
-    queue->AckFailed(taken[1].id);
-    queue->Ack(taken[2].id);
+    queue->Ack(taken[0]);
+    queue->AckFailed(taken[1]);
+    queue->Ack(taken[2]);
     CopyAsCrashed(QueuePath(), crashed);
   }
   AckQueuePtr queue = rocksq::AckQueue::Open(crashed.string());
@@ -629,13 +665,43 @@ TEST_F(AckQueueTimeout, AnExpiredItemIsDeliveredAgainAndItsIdDies) {
   EXPECT_TRUE(queue->Get(1).empty());
   std::this_thread::sleep_for(150ms);
   ExpectCounts(*queue, 1, 0, 0);
-  EXPECT_THROW(queue->Ack(first[0].id), rocksq::Error);
+  EXPECT_THROW(queue->Ack(first[0]), rocksq::Error);
   Deliveries second = queue->Get(1);
   ASSERT_EQ(second.size(), 1u);
   EXPECT_EQ(second[0].id, first[0].id);
   EXPECT_EQ(second[0].attempt, 2u);
-  queue->Ack(second[0].id);
+  queue->Ack(second[0]);
   EXPECT_TRUE(queue->IsEmpty());
+}
+
+// Issue 16, defect 7: a late nack from the first consumer returned the item
+// while the second still worked on it, and a third got it too.
+TEST_F(AckQueueTimeout, AnExpiredDeliveryCannotSettleTheItemHandedOutAgain) {
+  for (const auto& settle : EverySettle()) {
+    AckQueuePtr queue = OpenQueue(WithTimeout(100ms));
+    queue->Push("job");
+    Deliveries first = queue->Get(1);
+    std::this_thread::sleep_for(150ms);
+    Deliveries second = queue->Get(1);
+    ASSERT_EQ(second.size(), 1u);
+    ASSERT_EQ(second[0].id, first[0].id);
+    EXPECT_NE(second[0].receipt, first[0].receipt);
+    try {
+      settle(*queue, first[0]);
+      ADD_FAILURE() << "expected kNotOutstanding";
+    } catch (const rocksq::Error& error) {
+      EXPECT_EQ(error.kind(), ErrorKind::kNotOutstanding);
+      EXPECT_EQ(std::string(error.what()),
+                "Not outstanding: " + QueuePath() + ": item " + std::to_string(first[0].id) +
+                    " is handed out by another delivery: this one expired or was nacked, or "
+                    "comes from another queue or an earlier open");
+    }
+    ExpectCounts(*queue, 0, 1, 0);
+    EXPECT_TRUE(queue->Get(1).empty());  // No third consumer gets it.
+    settle(*queue, second[0]);
+    queue->Close();
+    rocksq::AckQueue::Destroy(QueuePath());
+  }
 }
 
 TEST_F(AckQueueTimeout, GetWaitWakesWhenATimeoutExpires) {
@@ -657,7 +723,7 @@ TEST_F(AckQueueTimeout, ZeroTimeoutNeverExpires) {
   Deliveries first = queue->Get(1);
   EXPECT_EQ(queue->TimeToNextExpiry(), std::chrono::nanoseconds::max());
   EXPECT_TRUE(queue->GetWait(1, 100ms).empty());
-  queue->Ack(first[0].id);
+  queue->Ack(first[0]);
 }
 
 TEST_F(AckQueueTimeout, NegativeTimeoutIsInvalid) {
@@ -671,16 +737,17 @@ TEST_F(AckQueueTimeout, NegativeTimeoutIsInvalid) {
 
 // --- Errors ----------------------------------------------------------------------
 
-TEST_F(AckQueueErrors, SettlingAnUnknownOrSettledIdIsNotOutstanding) {
+TEST_F(AckQueueErrors, SettlingAnUnknownOrSettledDeliveryIsNotOutstanding) {
   AckQueuePtr queue = OpenQueue();
   queue->Push("a");
   Deliveries taken = queue->Get(1);
-  const uint64_t id = taken[0].id;
-  queue->Ack(id);
+  const rocksq::Delivery delivery = taken[0];
+  const uint64_t id = delivery.id;
+  queue->Ack(delivery);
   for (auto settle : {&rocksq::AckQueue::Ack, &rocksq::AckQueue::Nack,
                       &rocksq::AckQueue::AckFailed}) {
     try {
-      ((*queue).*settle)(id);
+      ((*queue).*settle)(delivery);
       FAIL() << "expected kNotOutstanding";
     } catch (const rocksq::Error& error) {
       EXPECT_EQ(error.kind(), ErrorKind::kNotOutstanding);
@@ -689,7 +756,7 @@ TEST_F(AckQueueErrors, SettlingAnUnknownOrSettledIdIsNotOutstanding) {
                     " is not handed out (acked, nacked, failed, expired, or never delivered)");
     }
   }
-  EXPECT_THROW(queue->Ack(12345), rocksq::Error);
+  EXPECT_THROW(queue->Ack(rocksq::Delivery{12345, 1, {}, delivery.receipt}), rocksq::Error);
   EXPECT_TRUE(queue->IsEmpty());
 }
 
@@ -697,10 +764,101 @@ TEST_F(AckQueueErrors, ANackedIdCannotBeAckedUntilHandedOutAgain) {
   AckQueuePtr queue = OpenQueue();
   queue->Push("a");
   Deliveries taken = queue->Get(1);
-  queue->Nack(taken[0].id);
-  EXPECT_THROW(queue->Ack(taken[0].id), rocksq::Error);
+  queue->Nack(taken[0]);
+  EXPECT_THROW(queue->Ack(taken[0]), rocksq::Error);
   Deliveries again = queue->Get(1);
-  queue->Ack(again[0].id);
+  queue->Ack(again[0]);
+  EXPECT_TRUE(queue->IsEmpty());
+}
+
+TEST_F(AckQueueErrors, ANackedDeliveryCannotSettleTheItemHandedOutAgain) {
+  AckQueuePtr queue = OpenQueue(WithTimeout(0ms));
+  queue->Push("job");
+  Deliveries first = queue->Get(1);
+  queue->Nack(first[0]);
+  Deliveries second = queue->Get(1);
+  ASSERT_EQ(second.size(), 1u);
+  for (const auto& settle : EverySettle()) {
+    ExpectNotOutstanding([&] { settle(*queue, first[0]); });
+    ExpectCounts(*queue, 0, 1, 0);
+  }
+  // All or none: the current delivery beside the stale one stays handed out.
+  ExpectNotOutstanding([&] { queue->AckBatch({second[0], first[0]}); });
+  ExpectCounts(*queue, 0, 1, 0);
+  queue->Ack(second[0]);
+  EXPECT_TRUE(queue->IsEmpty());
+}
+
+TEST_F(AckQueueErrors, ADeliverySettlesOnce) {
+  const std::vector<std::function<void(rocksq::AckQueue&, const rocksq::Delivery&)>> settles =
+      EverySettle();
+  for (size_t first = 0; first < settles.size(); ++first) {
+    for (size_t then = 0; then < settles.size(); ++then) {
+      AckQueuePtr queue = OpenQueue();
+      queue->Push("job");
+      Deliveries taken = queue->Get(1);
+      settles[first](*queue, taken[0]);
+      const uint64_t ready = queue->ReadyLen();
+      const uint64_t failed = queue->FailedLen();
+      ExpectNotOutstanding([&] { settles[then](*queue, taken[0]); });
+      ExpectCounts(*queue, ready, 0, failed);
+      queue->Close();
+      rocksq::AckQueue::Destroy(QueuePath());
+    }
+  }
+}
+
+TEST_F(AckQueueErrors, ADeliveryOfAFailedAndRequeuedItemSettlesNothing) {
+  AckQueuePtr queue = OpenQueue();
+  queue->Push("job");
+  Deliveries taken = queue->Get(1);
+  queue->AckFailed(taken[0]);
+  ASSERT_EQ(queue->RequeueAllFailed(), 1u);
+  Deliveries again = queue->Get(1);
+  ASSERT_EQ(again.size(), 1u);
+  for (const auto& settle : EverySettle()) {
+    ExpectNotOutstanding([&] { settle(*queue, taken[0]); });
+  }
+  ExpectCounts(*queue, 0, 1, 0);
+  queue->Ack(again[0]);
+  EXPECT_TRUE(queue->IsEmpty());
+}
+
+TEST_F(AckQueueErrors, ADeliveryFromAnotherQueueSettlesNothing) {
+  AckQueuePtr queue = OpenQueue();
+  AckQueuePtr other = rocksq::AckQueue::Open((dir_ / "other").string());
+  queue->Push("mine");
+  other->Push("theirs");
+  Deliveries mine = queue->Get(1);
+  Deliveries theirs = other->Get(1);
+  ASSERT_EQ(mine[0].id, theirs[0].id);
+  for (const auto& settle : EverySettle()) {
+    ExpectNotOutstanding([&] { settle(*queue, theirs[0]); });
+    ExpectCounts(*queue, 0, 1, 0);
+  }
+  queue->Ack(mine[0]);
+  other->Ack(theirs[0]);
+  EXPECT_TRUE(queue->IsEmpty());
+  EXPECT_TRUE(other->IsEmpty());
+}
+
+TEST_F(AckQueueErrors, ABatchListingAnItemTwiceSaysSoAndSettlesNothing) {
+  AckQueuePtr queue = OpenQueue();
+  PushNumbered(*queue, 0, 2);
+  Deliveries taken = queue->Get(2);
+  for (auto settle : {&rocksq::AckQueue::AckBatch, &rocksq::AckQueue::NackBatch,
+                      &rocksq::AckQueue::AckFailedBatch}) {
+    try {
+      ((*queue).*settle)({taken[0], taken[1], taken[0]});
+      ADD_FAILURE() << "expected kNotOutstanding";
+    } catch (const rocksq::Error& error) {
+      EXPECT_EQ(error.kind(), ErrorKind::kNotOutstanding);
+      EXPECT_EQ(std::string(error.what()), "Not outstanding: " + QueuePath() + ": item " +
+                                               std::to_string(taken[0].id) + " is listed twice");
+    }
+    ExpectCounts(*queue, 0, 2, 0);
+  }
+  queue->AckBatch({taken[0], taken[1]});
   EXPECT_TRUE(queue->IsEmpty());
 }
 
@@ -710,8 +868,8 @@ TEST_F(AckQueueFailed, FailedItemsAreListedAndRequeuedAtTheTail) {
   AckQueuePtr queue = OpenQueue();
   PushNumbered(*queue, 0, 4);
   Deliveries taken = queue->Get(2);
-  queue->AckFailed(taken[1].id);
-  queue->AckFailed(taken[0].id);
+  queue->AckFailed(taken[1]);
+  queue->AckFailed(taken[0]);
   ExpectCounts(*queue, 2, 0, 2);
   std::vector<rocksq::FailedItem> failed = queue->Failed(10);
   ASSERT_EQ(failed.size(), 2u);
@@ -736,9 +894,9 @@ TEST_F(AckQueueFailed, FailedAndRequeuedItemsSurviveReopen) {
     AckQueuePtr queue = OpenQueue();
     PushNumbered(*queue, 0, 3);
     Deliveries taken = queue->Get(3);
-    queue->AckFailed(taken[0].id);
-    queue->AckFailed(taken[1].id);
-    queue->Ack(taken[2].id);
+    queue->AckFailed(taken[0]);
+    queue->AckFailed(taken[1]);
+    queue->Ack(taken[2]);
   }
   {
     AckQueuePtr queue = OpenQueue();
@@ -772,7 +930,7 @@ TEST_F(AckQueueConcurrency, SyncedAcksFromManyThreadsAllCountAfterACrash) {
       try {
         for (int i = 0; i < kPerConsumer; ++i) {
           Deliveries got = queue->Get(1);
-          queue->Ack(got[0].id);
+          queue->Ack(got[0]);
         }
       } catch (const std::exception&) {
         ++failures;
@@ -791,6 +949,70 @@ TEST_F(AckQueueConcurrency, SyncedAcksFromManyThreadsAllCountAfterACrash) {
             (std::vector<std::string>{"item-" + std::to_string(first_left),
                                       "item-" + std::to_string(first_left + 1),
                                       "item-" + std::to_string(first_left + 2)}));
+}
+
+// Consumers settle at about the moment their deliveries expire while others
+// get the expired items again: a settle that is accepted comes from the
+// item's latest delivery, and every item ends acked or failed exactly once.
+TEST_F(AckQueueConcurrency, SettlesRacingVisibilityTimeoutsOnlyTakeTheLatestDelivery) {
+  constexpr int kItems = 400;
+  constexpr int kConsumers = 4;
+  AckQueuePtr queue = OpenQueue(WithTimeout(2ms));
+  PushNumbered(*queue, 0, kItems);
+  std::mutex ledger_mutex;
+  std::map<uint64_t, std::pair<uint32_t, uint64_t>> latest;  // Id -> attempt, receipt.
+  std::map<std::string, int> finished;
+  std::atomic<int> stale_accepted{0};
+  std::atomic<int> stale_refused{0};
+  const auto give_up = std::chrono::steady_clock::now() + 60s;
+  std::vector<std::thread> threads;
+  for (int c = 0; c < kConsumers; ++c) {
+    threads.emplace_back([&, c] {
+      std::mt19937 random(c);
+      for (;;) {
+        {
+          std::lock_guard<std::mutex> lock(ledger_mutex);
+          if (finished.size() == kItems || std::chrono::steady_clock::now() > give_up) return;
+        }
+        Deliveries got = queue->GetWait(1, 10ms);
+        if (got.empty()) continue;
+        const rocksq::Delivery delivery = got[0];
+        {
+          std::lock_guard<std::mutex> lock(ledger_mutex);
+          auto& last = latest[delivery.id];
+          last = std::max(last, std::make_pair(delivery.attempt, delivery.receipt));
+        }
+        std::this_thread::sleep_for(std::chrono::microseconds(random() % 4000));
+        const int how = static_cast<int>(random() % 4);  // Ack twice as often.
+        std::lock_guard<std::mutex> lock(ledger_mutex);
+        try {
+          if (how == 0) {
+            queue->Nack(delivery);
+          } else if (how == 1) {
+            queue->AckFailed(delivery);
+          } else {
+            queue->Ack(delivery);
+          }
+        } catch (const rocksq::Error& error) {
+          EXPECT_EQ(error.kind(), ErrorKind::kNotOutstanding);
+          ++stale_refused;
+          continue;
+        }
+        if (latest[delivery.id] != std::make_pair(delivery.attempt, delivery.receipt)) {
+          ++stale_accepted;
+        }
+        if (how != 0) ++finished[std::string(delivery.payload)];
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_EQ(stale_accepted.load(), 0);
+  EXPECT_GT(stale_refused.load(), 0) << "no settle raced an expiry";
+  EXPECT_EQ(finished.size(), static_cast<size_t>(kItems));
+  for (const auto& [item, count] : finished) EXPECT_EQ(count, 1) << item;
+  EXPECT_EQ(queue->ReadyLen(), 0u);
+  EXPECT_EQ(queue->UnackedLen(), 0u);
+  EXPECT_EQ(queue->Len(), queue->FailedLen());
 }
 
 TEST_F(AckQueueConcurrency, ManyConsumersAckEveryItemExactlyOnce) {
@@ -817,16 +1039,16 @@ TEST_F(AckQueueConcurrency, ManyConsumersAckEveryItemExactlyOnce) {
         Deliveries got = queue->GetWait(1 + random() % 5, 20ms);
         for (size_t i = 0; i < got.size(); ++i) {
           if (random() % 7 == 0) {
-            queue->Nack(got[i].id);  // Someone else (or this one) gets it again.
+            queue->Nack(got[i]);  // Someone else (or this one) gets it again.
             continue;
           }
           // Some fail instead: moves to the failed items interleave with
           // the ack log's applications (every 1,024 acks).
           const bool fail = random() % 11 == 0;
           if (fail) {
-            queue->AckFailed(got[i].id);
+            queue->AckFailed(got[i]);
           } else {
-            queue->Ack(got[i].id);
+            queue->Ack(got[i]);
           }
           std::lock_guard<std::mutex> lock(seen_mutex);
           ++seen[std::string(got[i].payload)];

@@ -133,7 +133,8 @@ TEST_F(ForkTest, InheritedMpmcAndAckQueuesRefuseCallsInChild) {
     const int failures =
         Throws(kForked, [&] { mpmc->Next("reader", rocksq::StartPosition::kOldest, 1); }) +
         Throws(kForked, [&] { mpmc->Labels(); }) + Throws(kForked, [&] { mpmc->Len(); }) +
-        Throws(kForked, [&] { ack->Get(1); }) + Throws(kForked, [&] { ack->Ack(0); }) +
+        Throws(kForked, [&] { ack->Get(1); }) +
+        Throws(kForked, [&] { ack->Ack(rocksq::Delivery{0, 1, {}, 0}); }) +
         Throws(kForked, [&] { ack->ReadyLen(); });
     mpmc.reset();
     ack.reset();

@@ -448,8 +448,8 @@ TEST_F(InspectTest, AnAckQueueShowsItsStoredAndFailedItemsAsItsOwnerCountsThem) 
   queue->PushBatch({"a", "bb", "ccc", "dddd"});
   rocksq::Deliveries got = queue->Get(3);
   ASSERT_EQ(got.size(), 3u);
-  queue->Ack(got[0].id);        // "a" leaves for good (logged, still stored)
-  queue->AckFailed(got[1].id);  // "bb" is set aside
+  queue->Ack(got[0]);           // "a" leaves for good (logged, still stored)
+  queue->AckFailed(got[1]);     // "bb" is set aside
   // "ccc" stays handed out: stored, and not known as such from outside.
 
   const rocksq::QueueSnapshot snapshot = rocksq::InspectQueue(QueuePath());

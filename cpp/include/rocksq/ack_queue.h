@@ -1,12 +1,13 @@
 // A persistent queue of byte strings with at-least-once delivery, stored in
 // RocksDB.
 //
-// Get() hands items out without deleting them; each comes with an id. The
-// consumer then settles it: Ack(id) deletes it for good, Nack(id) puts it
-// back at the head of the queue, AckFailed(id) sets it aside among the
-// failed items, which can be listed (Failed) and put back (RequeueFailed).
-// An item handed out and not settled within the visibility timeout becomes
-// ready again and is delivered anew.
+// Get() hands items out without deleting them, each as a Delivery. The
+// consumer then settles it: Ack(delivery) deletes the item for good,
+// Nack(delivery) puts it back at the head of the queue, AckFailed(delivery)
+// sets it aside among the failed items, which can be listed (Failed) and put
+// back (RequeueFailed). An item handed out and not settled within the
+// visibility timeout becomes ready again and is delivered anew, as a new
+// delivery: only the latest delivery of an item settles it.
 //
 // Which items are handed out is kept in memory only; Get() writes nothing to
 // disk, and Ack() appends one small record to a log file of the queue's
@@ -32,7 +33,7 @@
 //   queue->Push("job 1");
 //   rocksq::Deliveries jobs = queue->Get(10);
 //   for (size_t i = 0; i < jobs.size(); ++i) {
-//     if (Run(jobs[i].payload)) queue->Ack(jobs[i].id); else queue->Nack(jobs[i].id);
+//     if (Run(jobs[i].payload)) queue->Ack(jobs[i]); else queue->Nack(jobs[i]);
 //   }
 
 #ifndef ROCKSQ_ACK_QUEUE_H_
@@ -68,15 +69,18 @@ struct AckOptions {
   bool sync = false;
 
   // How long an item handed out by Get() stays handed out. If it is neither
-  // acked, nacked nor failed by then, it becomes ready again (its id is no
-  // longer valid) and is delivered anew. Zero means never: a handed-out item
-  // then stays handed out until it is settled or the queue is closed.
+  // acked, nacked nor failed by then, it becomes ready again (that delivery
+  // can no longer settle it) and is delivered anew. Zero means never: a
+  // handed-out item then stays handed out until it is settled or the queue
+  // is closed.
   // Must not be negative.
   // Default: 30 seconds.
   std::chrono::milliseconds visibility_timeout = std::chrono::seconds(30);
 };
 
-// One item handed out: a view into the Deliveries that holds it.
+// One item handed out: a view into the Deliveries that holds it. Settling
+// reads only `id` and `receipt`, so a Delivery may be kept, and settled,
+// after its Deliveries is gone (its payload then dangles).
 struct Delivery {
   // The item's id: its position in push order, unique in the queue's life.
   uint64_t id;
@@ -86,6 +90,12 @@ struct Delivery {
   uint32_t attempt;
   // The item's bytes; valid as long as the Deliveries lives.
   std::string_view payload;
+  // Names this one hand-out of the item: no two deliveries made in a
+  // process share a receipt (whichever ack queue made them, whenever it was
+  // opened), and receipts start at a random number in each process. An item
+  // handed out again gets a new receipt, so a settle from an earlier
+  // delivery of it, or from another queue or open, is refused.
+  uint64_t receipt = 0;
 };
 
 // The items one Get() handed out, in delivery order. The bytes stay pinned in
@@ -156,9 +166,9 @@ class AckQueue {
 
   // Hands out up to `max_items` ready items, in delivery order (see the
   // class comment), without removing them from disk: each stays handed out
-  // until Ack, Nack or AckFailed of its id, or until the visibility timeout
-  // expires. Returns nothing, without waiting, if no item is ready or
-  // `max_items` is 0.
+  // until its delivery is acked, nacked or failed, or until the visibility
+  // timeout expires. Returns nothing, without waiting, if no item is ready
+  // or `max_items` is 0.
   virtual Deliveries Get(size_t max_items = 1) = 0;
 
   // Waiting variants. Each waits at most `timeout` (zero does not wait)
@@ -177,16 +187,15 @@ class AckQueue {
   virtual void PushBatchWait(const std::vector<std::string_view>& items,
                              std::chrono::nanoseconds timeout) = 0;
 
-  // Settling. Each takes the id of an item handed out and not yet settled;
-  // an id that is not (unknown, already acked, nacked or failed, expired, or
-  // handed out before a reopen) throws kNotOutstanding and changes nothing.
-  // An id names the item, not one delivery of it: once an expired or
-  // nacked item is handed out again, its id is outstanding again, and a late
-  // Ack from the consumer it was first handed to settles it (its work was
-  // done, so nothing is lost; the second consumer's Ack then throws).
-  // The batch forms settle every id or none: one unknown id throws
-  // kNotOutstanding before anything is written; a repeated id counts as
-  // unknown the second time. Each Ack call (batch or not) is one record
+  // Settling. Each takes a delivery Get() returned whose item is still
+  // handed out by that very delivery; any other throws kNotOutstanding and
+  // changes nothing: a delivery already settled (acked, nacked or failed),
+  // one whose visibility timeout expired (even if the item was handed out
+  // again since, to this consumer or another: only the latest delivery
+  // settles it), one handed out before a reopen, or one from another queue.
+  // The batch forms settle every delivery or none: one that is not
+  // outstanding, or an item listed twice, throws kNotOutstanding before
+  // anything is written. Each Ack call (batch or not) is one record
   // appended to the queue's ack log, all of it or, after a crash mid-write,
   // none; the logged items leave the database in bulk later (see README.md,
   // "On disk"). Each AckFailed call is one atomic WriteBatch. Nacks write
@@ -196,18 +205,18 @@ class AckQueue {
   // fsync fails, Ack throws kStorage after the ack took effect.
 
   // Deletes the item for good: it is never delivered again.
-  virtual void Ack(uint64_t id) = 0;
-  virtual void AckBatch(const std::vector<uint64_t>& ids) = 0;
+  virtual void Ack(const Delivery& delivery) = 0;
+  virtual void AckBatch(const std::vector<Delivery>& deliveries) = 0;
 
   // Makes the item ready again, at the head of the queue (in id order among
   // the other returned items). Writes nothing to disk.
-  virtual void Nack(uint64_t id) = 0;
-  virtual void NackBatch(const std::vector<uint64_t>& ids) = 0;
+  virtual void Nack(const Delivery& delivery) = 0;
+  virtual void NackBatch(const std::vector<Delivery>& deliveries) = 0;
 
   // Moves the item among the failed ones, keeping its id and bytes: it is
   // not delivered again until RequeueFailed puts it back.
-  virtual void AckFailed(uint64_t id) = 0;
-  virtual void AckFailedBatch(const std::vector<uint64_t>& ids) = 0;
+  virtual void AckFailed(const Delivery& delivery) = 0;
+  virtual void AckFailedBatch(const std::vector<Delivery>& deliveries) = 0;
 
   // Up to `max_items` failed items, smallest id first, copied; they stay
   // failed.
