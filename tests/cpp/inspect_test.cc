@@ -135,8 +135,8 @@ TEST_F(InspectTest, CheckFindsASoundQueueOfEachKindSound) {
     auto ack = rocksq::AckQueue::Open(QueuePath() + "-ack");
     ack->PushBatch({"a", "bb", "ccc", "dddd"});
     rocksq::Deliveries got = ack->Get(2);
-    ack->Ack(got[0].id);
-    ack->AckFailed(got[1].id);
+    ack->Ack(got[0]);
+    ack->AckFailed(got[1]);
   }
   for (const auto& [suffix, records] :
        std::vector<std::pair<std::string, uint64_t>>{{"-fifo", 2}, {"-mpmc", 3}, {"-ack", 3}}) {
