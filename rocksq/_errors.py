@@ -9,8 +9,15 @@ cannot add 1".
 
 from __future__ import annotations
 
+import os
 import queue
 import sys
+import warnings
+from types import FrameType
+from typing import TYPE_CHECKING, Optional
+
+if TYPE_CHECKING:
+    from ._core import AckQueue, FifoQueue, MpmcQueue
 
 __all__ = [
     "Empty",
@@ -22,6 +29,7 @@ __all__ = [
     "QueueAlreadyOpen",
     "QueueClosed",
     "QueueFull",
+    "RecoveryWarning",
     "RocksQError",
     "ShutDown",
     "StorageError",
@@ -104,6 +112,41 @@ class ForkedProcessError(RocksQError):
     "spawn" or "forkserver" method. In the child, close() and garbage
     collection leave the parent's queue untouched.
     """
+
+
+class RecoveryWarning(UserWarning):
+    """Opening a queue found its write-ahead log damaged before its end.
+
+    Recovery kept the records before the damage and dropped the rest: they
+    are lost, and nothing can bring them back, but the queue works on. A crash
+    only ever cuts a log's tail short (or, after a power loss, leaves garbage
+    in its last unsynced records), which drops no intact record and gives no
+    warning. The loss is noted in the queue for good: ``rocksq
+    check`` and ``rocksq stats`` report it (docs/cli.rst).
+
+    An ack queue also warns when its ack log is damaged before its end: the
+    acks after the damage are lost, so their items are delivered again.
+    """
+
+
+def warn_if_recovery_dropped(
+    queue: FifoQueue | MpmcQueue | AckQueue, path: str | os.PathLike[str]
+) -> None:
+    """Warns with RecoveryWarning, from the caller's line, if opening `queue` dropped records."""
+    message = queue.recovery_warning
+    if not message:
+        return
+    package = os.path.dirname(__file__) + os.sep
+    level = 2  # The caller of this function.
+    frame: Optional[FrameType] = sys._getframe(1)
+    while frame is not None and frame.f_code.co_filename.startswith(package):
+        level, frame = level + 1, frame.f_back
+    try:
+        warnings.warn(RecoveryWarning(f"{os.fsdecode(path)}: {message}"), stacklevel=level)
+    except BaseException:
+        # Warnings turned into errors: the open fails, so let go of the queue now.
+        queue.close()
+        raise
 
 
 if sys.version_info >= (3, 13):

@@ -7,6 +7,7 @@ from types import GenericAlias
 from typing import TYPE_CHECKING, Any
 
 from ._core import MAX_ELEMENTS_LIMIT, FifoQueue
+from ._errors import warn_if_recovery_dropped
 from ._face import CoreFace
 
 if TYPE_CHECKING:
@@ -28,6 +29,7 @@ class FifoFace(CoreFace):
         sync: bool = False,
     ) -> None:
         self._queue = FifoQueue(path, max_elements, sync)
+        warn_if_recovery_dropped(self._queue, path)
 
 
 

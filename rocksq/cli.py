@@ -4,13 +4,27 @@
 
     rocksq stats PATH              kind, length, payload and disk size, positions, labels
     rocksq peek PATH [-n N]        the next N items, without consuming them
+    rocksq check PATH              every file and record checked; what is wrong
     rocksq bench [--quick] ...     the benchmark suite of a source checkout
     rocksq --json stats PATH       the same, as JSON for scripts
 
-``stats`` and ``peek`` work while another process has the queue open (see
-:mod:`rocksq.inspection`). Exit status: 0 on success, 1 when the queue
-cannot be read (no such path, not a queue, damaged files) or the
-benchmark harness cannot run or fails, 2 on a usage error.
+``stats``, ``peek`` and ``check`` work while another process has the queue
+open (see :mod:`rocksq.inspection`). Exit status (the ``EXIT_*`` constants below):
+
+- 0: success; for ``check``, the queue is sound.
+- 1: the queue is damaged: files that do not load, checksums that fail,
+  records that break the queue's invariants. ``check`` reads everything and
+  lists what it finds; ``stats`` and ``peek`` refuse files that do not load
+  and records they read that do not check out.
+- 2: usage error: an unknown option, a bad number, a label the queue lacks.
+- 3: the path cannot be read: it does not exist, is not a queue, or a file
+  cannot be opened (permissions, I/O errors); ``bench``: no harness to run.
+- 4: ``check`` only: nothing else is wrong, but a damaged write-ahead log
+  made an open drop records, or will make the next open drop them. The
+  queue keeps a note of such a loss for good, so ``check`` exits 4 from
+  then on; ``stats`` shows the note and exits 0.
+
+``bench`` exits with the harness's own status once the harness runs.
 """
 
 from __future__ import annotations
@@ -30,14 +44,22 @@ from . import _errors, inspection
 __all__ = ["main"]
 
 EXIT_OK = 0
-EXIT_QUEUE_ERROR = 1
+EXIT_DAMAGED = 1
 EXIT_USAGE = 2
+EXIT_UNREADABLE = 3
+EXIT_RECORDS_DROPPED = 4
 
 HARNESS = Path("bench") / "compare.py"
 """Where the benchmark harness lives in a source checkout."""
 
 PREVIEW_BYTES = 48
 """How much of an item ``peek`` shows to people (JSON carries it whole)."""
+
+LABEL_CHARACTERS = 64
+"""How much of a label ``stats`` shows to people (JSON carries it whole)."""
+
+MAX_COUNT = sys.maxsize
+"""The largest count an option takes (the core counts in 64 bits)."""
 
 
 # --- Formatting ------------------------------------------------------------------
@@ -88,6 +110,24 @@ def preview(data: bytes) -> str:
     return text + (" ..." if len(data) > len(shown) else "")
 
 
+def printable(text: str, limit: Optional[int] = None) -> str:
+    """`text` safe for a terminal: control and other unprintable characters
+    escaped as repr() escapes them, bytes a path or label held that are not
+    UTF-8 (surrogate escapes) as \\xNN, a backslash doubled; cut to `limit`
+    characters with "..." after."""
+    shown = []
+    for character in text[:limit] if limit is not None else text:
+        if "\udc80" <= character <= "\udcff":
+            shown.append(f"\\x{ord(character) - 0xDC00:02x}")
+        elif character == "\\":
+            shown.append("\\\\")
+        elif character.isprintable():
+            shown.append(character)
+        else:
+            shown.append(repr(character)[1:-1])
+    return "".join(shown) + (" ..." if limit is not None and len(text) > limit else "")
+
+
 def _iso(moment: Optional[datetime.datetime]) -> Optional[str]:
     return None if moment is None else moment.isoformat()
 
@@ -115,12 +155,13 @@ def stats(args: argparse.Namespace) -> int:
                 ],
                 "failed_len": snapshot.failed_len,
                 "failed_payload_size": snapshot.failed_payload_size,
+                "dropped_records": list(snapshot.dropped_records),
             }
         )
         return EXIT_OK
     mpmc = snapshot.kind == "mpmc"
     rows = [
-        ("path", snapshot.path),
+        ("path", printable(snapshot.path)),
         ("kind", snapshot.kind_name),
         ("elements stored" if mpmc else "items", f"{snapshot.len:,}"),
         ("payload size", _sizes(snapshot.payload_size)),
@@ -143,13 +184,48 @@ def stats(args: argparse.Namespace) -> int:
         print(f"{name + ':':<{width}} {value}")
     if mpmc:
         if snapshot.labels:
-            label_width = max(5, *(len(label.label) for label in snapshot.labels))
+            names = [printable(label.label, LABEL_CHARACTERS) for label in snapshot.labels]
+            label_width = max(5, *(len(name) for name in names))
             print(f"  {'label':<{label_width}}  {'position':>12}  {'unread':>12}")
-            for label in snapshot.labels:
-                print(f"  {label.label:<{label_width}}  {label.position:>12,}  {label.unread:>12,}")
+            for name, label in zip(names, snapshot.labels):
+                print(f"  {name:<{label_width}}  {label.position:>12,}  {label.unread:>12,}")
         print("(the ttl is the opener's option and is not stored: expired elements not yet")
         print(" deleted are counted)")
+    for line in snapshot.dropped_records:
+        print(f"dropped records: {printable(line)}")
     return EXIT_OK
+
+
+def check(args: argparse.Namespace) -> int:
+    report = inspection.check_queue(args.path)
+    if report.damage:
+        status = EXIT_DAMAGED
+    elif report.dropped_records:
+        status = EXIT_RECORDS_DROPPED
+    else:
+        status = EXIT_OK
+    if args.json:
+        _print_json(
+            {
+                "path": report.path,
+                "kind": report.kind,
+                "healthy": report.healthy,
+                "damage": list(report.damage),
+                "dropped_records": list(report.dropped_records),
+                "records_checked": report.records_checked,
+                "exit_status": status,
+            }
+        )
+        return status
+    print(f"{printable(report.path)}: {inspection.KIND_NAMES.get(report.kind, report.kind)}, "
+          f"{report.records_checked:,} records checked")
+    for line in report.damage:
+        print(f"damaged: {printable(line)}")
+    for line in report.dropped_records:
+        print(f"dropped records: {printable(line)}")
+    if status == EXIT_OK:
+        print("sound: every checksum and invariant holds")
+    return status
 
 
 def peek(args: argparse.Namespace) -> int:
@@ -172,7 +248,11 @@ def peek(args: argparse.Namespace) -> int:
         )
         return EXIT_OK
     if not items:
-        print("(no items)" if args.label is None else f"(nothing unread for label {args.label!r})")
+        print(
+            "(no items)"
+            if args.label is None
+            else f"(nothing unread for label '{printable(args.label, LABEL_CHARACTERS)}')"
+        )
         return EXIT_OK
     width = len(f"{items[-1].position:,}")
     for item in items:
@@ -234,8 +314,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rocksq",
         description="Look into RocksQ queues, and run the benchmark suite.",
-        epilog="Exit status: 0 success, 1 the queue cannot be read or the benchmark "
-        "failed, 2 usage error.",
+        epilog="Exit status: 0 success (check: the queue is sound), 1 the queue is "
+        "damaged, 2 usage error, 3 the path cannot be read or is not a queue, 4 (check) "
+        "records were dropped by recovery from a damaged write-ahead log; bench: the "
+        "harness's status.",
     )
     parser.add_argument("--json", action="store_true", help="print JSON, for scripts")
     # Each subcommand takes --json too; SUPPRESS keeps it from undoing the global one.
@@ -253,7 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
         "for an MPMC queue its labels and their positions. Works while another process "
         "has the queue open; changes nothing.",
     )
-    stats_parser.add_argument("path", type=Path, help="the queue's directory")
+    stats_parser.add_argument("path", type=_queue_path, help="the queue's directory")
     stats_parser.set_defaults(run=stats)
 
     peek_parser = commands.add_parser(
@@ -263,7 +345,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Prints the oldest stored items without consuming them (JSON: whole, "
         "in base64). Works while another process has the queue open; changes nothing.",
     )
-    peek_parser.add_argument("path", type=Path, help="the queue's directory")
+    peek_parser.add_argument("path", type=_queue_path, help="the queue's directory")
     peek_parser.add_argument(
         "-n", type=_count, default=10, metavar="N", help="how many items (default 10)"
     )
@@ -271,6 +353,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--label", help="MPMC queue: the items this label reads next (default: the oldest)"
     )
     peek_parser.set_defaults(run=peek)
+
+    check_parser = commands.add_parser(
+        "check",
+        parents=[json_option],
+        help="check every file and record of a queue; say what is wrong",
+        description="Loads every file of the queue and verifies every checksum, checks "
+        "that the write-ahead log is whole or only cut short at its end, and reads every "
+        "record to check the invariants of the queue's kind (positions, counts and payload "
+        "totals, the read cursor file, labels, the ack log). Prints what is wrong. Takes as "
+        "long as reading the queue once; works while another process has the queue open; "
+        "changes nothing. Exit status: 0 sound, 1 damaged, 3 cannot be read or not a "
+        "queue, 4 records were dropped by recovery from a damaged write-ahead log (or "
+        "will be at the next open) and nothing else is wrong.",
+    )
+    check_parser.add_argument("path", type=_queue_path, help="the queue's directory")
+    check_parser.set_defaults(run=check)
 
     bench_parser = commands.add_parser(
         "bench",
@@ -300,6 +398,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _queue_path(text: str) -> Path:
+    # Paths from sys.argv cannot hold NUL; ones given to main() can.
+    if "\0" in text:
+        raise argparse.ArgumentTypeError(f"a path cannot hold a NUL character: {text!r}")
+    return Path(text)
+
+
 def _count(text: str) -> int:
     try:
         value = int(text)
@@ -307,6 +412,8 @@ def _count(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"must not be negative: {value}")
+    if value > MAX_COUNT:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_COUNT}: {text}")
     return value
 
 
@@ -320,8 +427,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except (_errors.RocksQError, ValueError, HarnessMissing) as error:
         if args.json:
             _print_json({"error": {"type": type(error).__name__, "message": str(error)}})
-        print(f"rocksq {args.command}: {error}", file=sys.stderr)
-        return EXIT_QUEUE_ERROR
+        print(f"rocksq {args.command}: {printable(str(error))}", file=sys.stderr)
+        if isinstance(error, _errors.CorruptionError):
+            return EXIT_DAMAGED
+        if isinstance(error, ValueError):  # A label the queue lacks.
+            return EXIT_USAGE
+        return EXIT_UNREADABLE
     except BrokenPipeError:
         # `rocksq peek ... | head`: the reader left; that is not an error.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

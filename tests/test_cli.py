@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 
 import rocksq
+import rocksq.blocking
+from rocksq import cli
 from rocksq.blocking import MpmcQueue
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -190,10 +192,10 @@ def test_peek_with_a_label_shows_what_it_reads_next_without_moving_it(
     queue.close()
 
 
-def test_peek_with_an_unknown_label_exits_1(mpmc_path: str, tmp_path: Path) -> None:
+def test_peek_with_an_unknown_label_is_a_usage_error(mpmc_path: str, tmp_path: Path) -> None:
     completed = run_cli("peek", mpmc_path, "--label", "nobody", cwd=tmp_path)
 
-    assert completed.returncode == 1
+    assert completed.returncode == 2
     assert "no label 'nobody'" in completed.stderr
 
 
@@ -205,6 +207,123 @@ def test_peek_an_empty_queue_says_so(tmp_path: Path) -> None:
 
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.strip() == "(no items)"
+
+
+# --- check, and what stats says about damage -------------------------------------
+
+
+def flushed_fifo_queue(path: Path) -> Path:
+    """A closed FIFO queue of 300 items of 1000 bytes, in a table file."""
+    queue = rocksq.blocking.PersistentQueueWithCapacity(str(path))
+    queue.push([b"%04d" % number * 250 for number in range(300)])
+    queue.close()
+    rocksq.PersistentQueueWithCapacity(str(path)).close()  # Flushes the recovered log.
+    return path
+
+
+def test_check_of_a_sound_queue_exits_0(fifo_path: str, tmp_path: Path) -> None:
+    completed = run_cli("check", fifo_path, cwd=tmp_path)
+
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.splitlines() == [
+        f"{fifo_path}: FIFO queue, 3 records checked",
+        "sound: every checksum and invariant holds",
+    ]
+    report = run_json("check", fifo_path, cwd=tmp_path)
+    assert report == {
+        "path": fifo_path,
+        "kind": "fifo",
+        "healthy": True,
+        "damage": [],
+        "dropped_records": [],
+        "records_checked": 3,
+        "exit_status": 0,
+    }
+
+
+def test_a_zeroed_table_makes_check_stats_and_peek_exit_1(tmp_path: Path) -> None:
+    # Before, stats and peek exited 0 and showed the queue as empty.
+    directory = flushed_fifo_queue(tmp_path / "queue")
+    table = max(directory.glob("*.sst"), key=lambda path: path.stat().st_size)
+    table.write_bytes(bytes(table.stat().st_size))
+
+    for command in ("check", "stats", "peek"):
+        completed = run_cli(command, str(directory), cwd=tmp_path)
+        assert completed.returncode == 1, (command, completed.stdout, completed.stderr)
+        assert "files do not load" in completed.stdout + completed.stderr, command
+        assert table.name in completed.stdout + completed.stderr, command
+    report = json.loads(run_cli("--json", "check", str(directory), cwd=tmp_path).stdout)
+    assert report["healthy"] is False and report["exit_status"] == 1 and len(report["damage"]) == 1
+
+
+def test_a_damaged_write_ahead_log_makes_check_exit_4_and_stats_say_so(tmp_path: Path) -> None:
+    directory = tmp_path / "queue"
+    queue = rocksq.PersistentQueueWithCapacity(str(directory))
+    for number in range(300):
+        queue.push(b"%04d" % number * 250)
+    queue.close()
+    log = max(directory.glob("*.log"), key=lambda path: path.stat().st_size)
+    data = bytearray(log.read_bytes())
+    data[len(data) // 2 : len(data) // 2 + 16] = bytes(byte ^ 0xFF for byte in data[len(data) // 2 : len(data) // 2 + 16])
+    log.write_bytes(bytes(data))
+
+    completed = run_cli("check", str(directory), cwd=tmp_path)
+    assert completed.returncode == 4, completed.stdout + completed.stderr
+    assert "dropped records: the write-ahead log is damaged before its end" in completed.stdout
+    stats = run_cli("stats", str(directory), cwd=tmp_path)
+    assert stats.returncode == 0, stats.stderr
+    assert "dropped records: the write-ahead log is damaged" in stats.stdout
+    assert len(run_json("stats", str(directory), cwd=tmp_path)["dropped_records"]) == 1
+
+
+# --- What reaches the terminal ---------------------------------------------------
+
+HOSTILE_LABEL = "\x1b]0;owned\x07\x1b[2J\r\u202eevil"
+
+
+def test_labels_are_escaped_and_huge_ones_cut_short_for_people_but_whole_in_json(tmp_path: Path) -> None:
+    path = str(tmp_path / "mpmc")
+    queue = MpmcQueue(path, ttl=3600)
+    queue.add([b"e1"])
+    queue.next(HOSTILE_LABEL, rocksq.StartPosition.Oldest, max_elements=0)
+    queue.next("x" * 100_000, rocksq.StartPosition.Oldest, max_elements=0)
+    queue.close()
+
+    completed = run_cli("stats", path, cwd=tmp_path)
+
+    assert completed.returncode == 0, completed.stderr
+    assert not any(character in completed.stdout for character in "\x1b\x07\r\u202e")
+    assert "\\x1b]0;owned\\x07\\x1b[2J\\r\\u202eevil" in completed.stdout
+    assert max(len(line) for line in completed.stdout.splitlines()) < 200
+    assert "x" * 64 + " ..." in completed.stdout
+    labels = {entry["label"] for entry in run_json("stats", path, cwd=tmp_path)["labels"]}
+    assert labels == {HOSTILE_LABEL, "x" * 100_000}
+    missing = run_cli("peek", path, "--label", HOSTILE_LABEL + "?", cwd=tmp_path)
+    assert missing.returncode == 2 and "\x1b" not in missing.stderr
+
+
+def test_a_path_that_is_not_utf8_works_in_every_command(tmp_path: Path) -> None:
+    raw = os.fsencode(tmp_path) + b"/queue-\xff\xfe"
+    path = os.fsdecode(raw)  # "...queue-\udcff\udcfe", as sys.argv holds it.
+    queue = rocksq.PersistentQueueWithCapacity(path)
+    queue.push(b"kept")
+    queue.close()
+
+    def run(*args: bytes) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(
+            [sys.executable, "-m", "rocksq", *args], cwd=tmp_path, capture_output=True, timeout=60
+        )
+
+    for command in (b"stats", b"check"):
+        completed = run(command, raw)
+        assert completed.returncode == 0, (command, completed.stderr)
+        assert b"queue-\\xff\\xfe" in completed.stdout, (command, completed.stdout)
+        assert json.loads(run(b"--json", command, raw).stdout)["path"] == path
+    peeked = run(b"peek", raw)
+    assert peeked.returncode == 0 and b"b'kept'" in peeked.stdout, peeked.stderr
+    missing = run(b"stats", raw + b"-missing")
+    assert missing.returncode == 3, missing.stderr
+    assert b"queue-\\xff\\xfe-missing: does not exist" in missing.stderr, missing.stderr
 
 
 # --- While another process has the queue open -----------------------------------
@@ -244,13 +363,16 @@ def test_stats_and_peek_work_while_another_process_holds_the_queue_and_pushes(
         assert writer.stdout.readline() == "open\n"
         assert int(writer.stdout.readline()) >= 200  # It is pushing.
         lengths = []
-        for _ in range(3):
+        for attempt in range(3):
             stats = run_json("stats", path, cwd=tmp_path)
             assert stats["kind"] == "fifo"
             lengths.append(stats["len"])
             peeked = run_json("peek", path, "-n", "5", cwd=tmp_path)["items"]
             data = [base64.b64decode(item["data_base64"]) for item in peeked]
             assert data == [b"item %d" % i for i in range(5)]  # Nothing is popped.
+            if attempt == 0:  # A log being appended to is not a damaged one.
+                checked = run_json("check", path, cwd=tmp_path)
+                assert checked["healthy"], checked
             time.sleep(0.2)
         assert lengths[0] >= 200
         assert lengths == sorted(lengths) and lengths[-1] > lengths[0]
@@ -274,51 +396,81 @@ def test_stats_works_while_this_fixtures_process_holds_the_queue(
 # --- Errors and exit codes ---------------------------------------------------------
 
 
-def test_a_missing_path_exits_1_and_creates_nothing(tmp_path: Path) -> None:
+@pytest.mark.parametrize("command", ["stats", "peek", "check"])
+def test_a_missing_path_exits_3_and_creates_nothing(command: str, tmp_path: Path) -> None:
     missing = tmp_path / "missing"
 
-    completed = run_cli("stats", str(missing), cwd=tmp_path)
+    completed = run_cli(command, str(missing), cwd=tmp_path)
 
-    assert completed.returncode == 1
+    assert completed.returncode == 3
     assert "does not exist" in completed.stderr and str(missing) in completed.stderr
     assert not missing.exists()
 
 
-@pytest.mark.parametrize("command", ["stats", "peek"])
-def test_a_directory_without_a_queue_exits_1_with_not_a_queue(command: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("command", ["stats", "peek", "check"])
+def test_a_directory_without_a_queue_exits_3_with_not_a_queue(command: str, tmp_path: Path) -> None:
     directory = tmp_path / "photos"
     directory.mkdir()
     (directory / "cat.jpg").write_bytes(b"\xff\xd8")
 
     completed = run_cli(command, str(directory), cwd=tmp_path)
 
-    assert completed.returncode == 1
+    assert completed.returncode == 3
     assert completed.stderr.startswith(f"rocksq {command}: Not a queue: {directory}")
     assert sorted(os.listdir(directory)) == ["cat.jpg"]
 
 
-def test_a_file_exits_1_and_json_reports_the_error_type(tmp_path: Path) -> None:
+def test_a_file_exits_3_and_json_reports_the_error_type(tmp_path: Path) -> None:
     file = tmp_path / "file"
     file.write_text("hello")
 
     completed = run_cli("--json", "peek", str(file), cwd=tmp_path)
 
-    assert completed.returncode == 1
+    assert completed.returncode == 3
     error = json.loads(completed.stdout)["error"]
     assert error["type"] == "NotAQueueError"
     assert "is a file" in error["message"]
 
 
+def test_a_path_holding_nul_given_to_main_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["stats", "a\0b"])
+
+    assert exited.value.code == 2
+    assert "a path cannot hold a NUL character" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     "args",
-    [[], ["stats"], ["frobnicate"], ["peek", "x", "-n", "-1"], ["peek", "x", "-n", "two"]],
-    ids=["no-command", "no-path", "unknown-command", "negative-n", "non-number-n"],
+    [
+        [],
+        ["stats"],
+        ["check"],
+        ["frobnicate"],
+        ["peek", "x", "-n", "-1"],
+        ["peek", "x", "-n", "two"],
+        ["peek", "x", "-n", "99999999999999999999999"],
+        ["peek", "x", "-n", str(2**63)],
+        ["bench", "--rounds", "99999999999999999999999"],
+    ],
+    ids=[
+        "no-command",
+        "no-path",
+        "check-no-path",
+        "unknown-command",
+        "negative-n",
+        "non-number-n",
+        "huge-n",
+        "n-past-64-bits",
+        "huge-rounds",
+    ],
 )
 def test_usage_errors_exit_2(args: list[str], tmp_path: Path) -> None:
     completed = run_cli(*args, cwd=tmp_path)
 
     assert completed.returncode == 2
     assert "usage: rocksq" in completed.stderr
+    assert "Traceback" not in completed.stderr
 
 
 # --- The console script and bench ----------------------------------------------------
@@ -345,7 +497,7 @@ def test_bench_help_describes_its_options(tmp_path: Path) -> None:
 def test_bench_outside_a_checkout_says_why_it_cannot_run(tmp_path: Path) -> None:
     completed = run_cli("bench", "--quick", cwd=tmp_path)
 
-    assert completed.returncode == 1
+    assert completed.returncode == 3
     assert "bench/compare.py" in completed.stderr and "--harness" in completed.stderr
 
 

@@ -40,7 +40,8 @@ def test_the_docs_build_without_warnings(built_docs: Path) -> None:
                       "rocksq.blocking.MpmcQueue.next"]),
         ("nonblocking", ["rocksq.nonblocking.PersistentQueueWithCapacity.pop",
                          "rocksq.nonblocking.Response.get"]),
-        ("inspection", ["rocksq.inspection.inspect_queue", "rocksq.inspection.peek"]),
+        ("inspection", ["rocksq.inspection.inspect_queue", "rocksq.inspection.peek",
+                        "rocksq.inspection.check_queue"]),
         ("exceptions", ["rocksq._errors.QueueFull", "rocksq._errors.NotAQueueError"]),
     ],
 )
@@ -54,5 +55,5 @@ def test_each_face_has_its_page_from_the_docstrings(
 
 def test_the_cli_page_carries_each_subcommands_help(built_docs: Path) -> None:
     html = (built_docs / "cli.html").read_text(encoding="utf-8")
-    for usage in ("usage: rocksq stats", "usage: rocksq peek", "usage: rocksq bench"):
+    for usage in ("usage: rocksq stats", "usage: rocksq peek", "usage: rocksq check", "usage: rocksq bench"):
         assert usage in html

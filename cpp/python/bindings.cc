@@ -18,6 +18,7 @@
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <exception>
 #include <filesystem>
 #include <limits>
@@ -1142,6 +1143,11 @@ void DefAckQueue(nb::module_& m) {
       .def_prop_ro(
           "path", [](const PyAckQueue& queue) { return FromPathBytes(queue->Path()); },
           "The queue's directory, as given when it was opened.")
+      .def_prop_ro(
+          "recovery_warning",
+          [](const PyAckQueue& queue) { return FromPathBytes(queue->RecoveryWarning()); },
+          nb::sig("def recovery_warning(self) -> str"),
+          "Empty, or says that opening dropped records of a damaged write-ahead log.")
       .def("set_change_fd", &ChangeNotifier::Attach<PyAckQueue>, nb::arg("fd").none(),
            "After each arm_change_fd(), the next push, ack, nack, fail or requeue\n"
            "writes one byte to `fd`; None stops that.")
@@ -1171,8 +1177,8 @@ void DefAckQueue(nb::module_& m) {
 // The core call runs with the GIL released; the Python objects are built
 // after it.
 
-nb::dict InspectQueue(const std::filesystem::path& path) {
-  const std::string path_string = path.string();
+nb::dict InspectQueue(nb::handle path) {
+  const std::string path_string = ToPath(path);
   const rocksq::QueueSnapshot snapshot =
       Run(true, [&] { return rocksq::InspectQueue(path_string); });
   nb::list labels;
@@ -1196,12 +1202,31 @@ nb::dict InspectQueue(const std::filesystem::path& path) {
   result["labels"] = labels;
   result["failed_len"] = snapshot.failed_length;
   result["failed_payload_size"] = snapshot.failed_payload_bytes;
+  nb::list dropped;
+  for (const std::string& line : snapshot.dropped_records) dropped.append(FromPathBytes(line));
+  result["dropped_records"] = dropped;
   return result;
 }
 
-nb::list PeekItems(const std::filesystem::path& path, nb::handle max_items,
-                   const std::string& label) {
-  const std::string path_string = path.string();
+nb::dict CheckQueue(nb::handle path) {
+  const std::string path_string = ToPath(path);
+  const rocksq::QueueCheck check = Run(true, [&] { return rocksq::CheckQueue(path_string); });
+  nb::list damage;
+  for (const std::string& line : check.damage) damage.append(FromPathBytes(line));
+  nb::list dropped;
+  for (const std::string& line : check.dropped_records) dropped.append(FromPathBytes(line));
+  nb::dict result;
+  result["path"] = FromPathBytes(check.path);
+  result["kind"] = check.kind;
+  result["damage"] = damage;
+  result["dropped_records"] = dropped;
+  result["records_checked"] = check.records_checked;
+  return result;
+}
+
+nb::list PeekItems(nb::handle path, nb::handle max_items, nb::handle label_text) {
+  const std::string path_string = ToPath(path);
+  const std::string label = ToLabel(label_text, "peek_items");
   const size_t count = ToItemCount(max_items);
   const std::vector<rocksq::StoredItem> items =
       Run(true, [&] { return rocksq::PeekItems(path_string, count, label); });
@@ -1219,6 +1244,9 @@ void DefInspection(nb::module_& m) {
         nb::sig("def inspect_queue(path: str | os.PathLike[str]) -> dict[str, typing.Any]"),
         "The kind, sizes, positions and labels of the queue in `path`, read\n"
         "without opening it (it may be open elsewhere); see rocksq.inspection.");
+  m.def("check_queue", &CheckQueue, nb::arg("path"),
+        nb::sig("def check_queue(path: str | os.PathLike[str]) -> dict[str, typing.Any]"),
+        "Checks every file and record of the queue in `path`; see rocksq.inspection.");
   m.def("peek_items", &PeekItems, nb::arg("path"), nb::arg("max_items").none() = 10,
         nb::arg("label") = "",
         nb::sig("def peek_items(path: str | os.PathLike[str], max_items: int = 10, "
@@ -1374,6 +1402,11 @@ NB_MODULE(_core, m) {
       .def_prop_ro(
           "path", [](const PyFifoQueue& queue) { return FromPathBytes(queue->Path()); },
           "The queue's directory, as given when it was opened.")
+      .def_prop_ro(
+          "recovery_warning",
+          [](const PyFifoQueue& queue) { return FromPathBytes(queue->RecoveryWarning()); },
+          nb::sig("def recovery_warning(self) -> str"),
+          "Empty, or says that opening dropped records of a damaged write-ahead log.")
       .def(
           "close", [](PyFifoQueue& queue) { queue.Close(); },
           nb::call_guard<GilRelease>(),
@@ -1462,6 +1495,11 @@ NB_MODULE(_core, m) {
       .def_prop_ro(
           "path", [](const PyMpmcQueue& queue) { return FromPathBytes(queue->Path()); },
           "The queue's directory, as given when it was opened.")
+      .def_prop_ro(
+          "recovery_warning",
+          [](const PyMpmcQueue& queue) { return FromPathBytes(queue->RecoveryWarning()); },
+          nb::sig("def recovery_warning(self) -> str"),
+          "Empty, or says that opening dropped records of a damaged write-ahead log.")
       .def(
           "close", [](PyMpmcQueue& queue) { queue.Close(); },
           nb::call_guard<GilRelease>(),

@@ -43,10 +43,16 @@ std::string ReadAll(int fd, const std::string& path) {
   }
 }
 
-// The whole records of `epoch` or later in `bytes`.
-AckLog::Records Parse(const std::string& bytes, uint64_t epoch) {
+// The whole records of `epoch` or later in `bytes`; `end`, if given, is
+// set to where they end.
+AckLog::Records Parse(const std::string& bytes, uint64_t epoch, size_t* end = nullptr) {
   AckLog::Records records;
   size_t offset = 0;
+  struct SetEnd {
+    size_t* end;
+    const size_t& offset;
+    ~SetEnd() { if (end) *end = offset; }
+  } set_end{end, offset};
   while (bytes.size() - offset >= kHeaderBytes + kWordBytes) {
     const char* record = bytes.data() + offset;
     const uint64_t record_epoch = DecodeBigEndian64(record);
@@ -88,6 +94,38 @@ AckLog::~AckLog() {
 
 AckLog::Records AckLog::Load(uint64_t epoch) const {
   return Parse(ReadAll(fd_, path_), epoch);
+}
+
+std::string AckLog::DescribeDamage(const std::string& directory) {
+  const std::string path = directory + "/" + kFileName;
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return "";
+    ThrowErrno(path, "opening the ack log");
+  }
+  std::string bytes;
+  try {
+    bytes = ReadAll(fd, path);
+  } catch (...) {
+    ::close(fd);
+    throw;
+  }
+  ::close(fd);
+  size_t end = 0;
+  const size_t records = Parse(bytes, 0, &end).ids.size();
+  const std::string tail = bytes.substr(end);
+  if (tail.find_first_not_of('\0') == std::string::npos) return "";
+  // A crash cuts one append short: what is left is shorter than the record
+  // its header announces.
+  // (A header damaged into a huge count reads the same way.)
+  if (tail.size() < kHeaderBytes) return "";
+  const uint64_t count = DecodeBigEndian64(tail.data() + kWordBytes);
+  const uint64_t room = tail.size() / kWordBytes;
+  if (count != 0 && (count > room || room - count < 3)) return "";
+  return "the ack log (" + std::string(kFileName) + ") is damaged after byte " +
+         std::to_string(end) + " (" + std::to_string(records) + " acks before it): the " +
+         std::to_string(tail.size()) + " bytes from there do not check out, so the acks they "
+         "held are ignored and their items will be delivered again";
 }
 
 uint64_t AckLog::Append(uint64_t epoch, const uint64_t* ids, size_t count) {

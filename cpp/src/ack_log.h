@@ -89,6 +89,13 @@ class AckLog {
   // readers that must not change a queue (inspection).
   static Records Peek(const std::string& directory, uint64_t epoch);
 
+  // Empty if every byte of the log of the queue in `directory` is a whole
+  // record, zeros, or the start of one record that a crash cut short;
+  // otherwise says where the records stop checking out: the acks from
+  // there on are ignored, so their items are delivered again. For checks
+  // (rocksq check): a queue reads such a log as Load() does.
+  static std::string DescribeDamage(const std::string& directory);
+
  private:
   std::string path_;
   int fd_ = -1;

@@ -177,6 +177,9 @@ class AckQueueImpl final : public AckQueue, private GroupCommit::Owner {
     return options_.visibility_timeout;
   }
   const std::string& Path() const override { return database_.path; }
+  const std::string& RecoveryWarning() const override {
+    return database_.recovery_warning;
+  }
   void Close() override;
 
  private:
@@ -313,6 +316,14 @@ void AckQueueImpl::Recover() {
   AdoptStoredState(
       ReadAckState(database_.db.get(), read_options_, items(), failed(), meta(), Path()));
   ack_log_ = std::make_unique<AckLog>(Path(), options_.sync);
+  // Load() stops at the first record that does not check out, as it must
+  // for a torn tail; damage before the end loses the acks after it (their
+  // items are delivered again), which the open says rather than hides.
+  const std::string log_damage = AckLog::DescribeDamage(Path());
+  if (!log_damage.empty()) {
+    if (!database_.recovery_warning.empty()) database_.recovery_warning += "; ";
+    database_.recovery_warning += log_damage;
+  }
   const AckLog::Records logged = ack_log_->Load(log_epoch_);
   if (!logged.empty()) {
     ApplyLogAtOpen(logged);

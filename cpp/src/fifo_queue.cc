@@ -83,6 +83,9 @@ class FifoQueueImpl final : public FifoQueue, private GroupCommit::Owner {
     return max_elements_.load(std::memory_order_acquire);
   }
   const std::string& Path() const override { return database_.path; }
+  const std::string& RecoveryWarning() const override {
+    return database_.recovery_warning;
+  }
   void SetMaxElements(uint64_t max_elements) override;
   void Shutdown(bool immediate) override;
   void Close() override;

@@ -167,6 +167,9 @@ class MpmcQueueImpl final : public MpmcQueue, private GroupCommit::Owner {
   uint64_t DiskBytes() const override;
   std::chrono::milliseconds Ttl() const override { return options_.ttl; }
   const std::string& Path() const override { return database_.path; }
+  const std::string& RecoveryWarning() const override {
+    return database_.recovery_warning;
+  }
   void Close() override;
 
  private:

@@ -63,7 +63,9 @@ template <typename Queue>
 class ProcessOwned : public Queue {
  public:
   explicit ProcessOwned(std::unique_ptr<Queue> queue)
-      : queue_(std::move(queue)), path_(queue_->Path()) {}
+      : queue_(std::move(queue)),
+        path_(queue_->Path()),
+        recovery_warning_(queue_->RecoveryWarning()) {}
 
   // In a fork() child the queue's destructor would close the parent's
   // database (RocksDB may flush a memtable into its directory), join
@@ -75,6 +77,8 @@ class ProcessOwned : public Queue {
   }
 
   const std::string& Path() const override { return path_; }
+  // What the open found, as Path(): no call on the queue, so fine in a child.
+  const std::string& RecoveryWarning() const override { return recovery_warning_; }
 
   // In a child: forgets the queue, as the destructor does, and succeeds, so
   // that cleanup code (a `with` block) does not fail over it.
@@ -95,6 +99,7 @@ class ProcessOwned : public Queue {
  private:
   std::unique_ptr<Queue> queue_;
   const std::string path_;
+  const std::string recovery_warning_;
   const OpeningProcess process_;
 };
 

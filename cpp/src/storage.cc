@@ -576,7 +576,9 @@ namespace {
 rocksdb::DB* OpenDatabase(const std::string& path, const std::string& directory,
                           const std::vector<std::string>& item_families,
                           const std::shared_ptr<rocksdb::Cache>& block_cache, bool create,
-                          std::vector<rocksdb::ColumnFamilyHandle*>* handles) {
+                          std::vector<rocksdb::ColumnFamilyHandle*>* handles,
+                          rocksdb::WALRecoveryMode recovery =
+                              rocksdb::WALRecoveryMode::kPointInTimeRecovery) {
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
   descriptors.emplace_back(rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions());
   for (const std::string& name : item_families) {
@@ -586,6 +588,7 @@ rocksdb::DB* OpenDatabase(const std::string& path, const std::string& directory,
   options.info_log = std::make_shared<DiagnosticLog>(directory);
   options.create_if_missing = create;
   options.create_missing_column_families = create;
+  options.wal_recovery_mode = recovery;
   rocksdb::DB* db = nullptr;
   NoteDatabaseOpened();
   rocksdb::Status opened = rocksdb::DB::Open(options, directory, descriptors, handles, &db);
@@ -636,13 +639,6 @@ void WriteMarker(const std::string& path, const char* name, QueueKind kind) {
   if (!synced) ThrowErrno(file, "writing the queue's marker");
   SyncDirectory(path);
 }
-
-// A logger that writes nothing, for RocksDB calls that must not add a LOG.
-class SilentLog final : public rocksdb::Logger {
- public:
-  using rocksdb::Logger::Logv;
-  void Logv(const char*, va_list) override {}
-};
 
 // Deletes the queue's own files in `path`: RocksDB's (DestroyDB deletes only
 // the names RocksDB gives its files), the cursor file, the ack log and the
@@ -794,6 +790,71 @@ void CheckNotOpenElsewhere(const std::string& path, int ancestor) {
   env->UnlockFile(lock).PermitUncheckedError();
 }
 
+// RocksDB's default recovery (kPointInTimeRecovery) stops at the first
+// damaged write-ahead log record and silently drops every record after it.
+// A crash only ever cuts a log's tail short, which kTolerateCorruptedTailRecords
+// accepts, refusing damage before the end. So the open tries that mode
+// first (the refused attempt stops while replaying the log, before RocksDB
+// writes anything but LOG); if it refuses the log, RecoveredSequence tells
+// whether intact records follow the damage, and the open goes on the
+// default way, which keeps what can be kept, and says what it dropped in
+// `warning`.
+rocksdb::DB* OpenRecoveringWriteAheadLog(const std::string& path,
+                                         const std::vector<std::string>& item_families,
+                                         const std::shared_ptr<rocksdb::Cache>& block_cache,
+                                         std::vector<rocksdb::ColumnFamilyHandle*>* handles,
+                                         std::string* warning) {
+  try {
+    return OpenDatabase(path, RocksDbDirectory(path), item_families, block_cache,
+                        /*create=*/false, handles,
+                        rocksdb::WALRecoveryMode::kTolerateCorruptedTailRecords);
+  } catch (const Error& strict) {
+    if (strict.kind() != ErrorKind::kCorruption) throw;
+    const std::optional<uint64_t> kept = RecoveredSequence(
+        path, item_families, rocksdb::WALRecoveryMode::kPointInTimeRecovery);
+    const std::optional<uint64_t> intact = RecoveredSequence(
+        path, item_families, rocksdb::WALRecoveryMode::kSkipAnyCorruptedRecords);
+    handles->clear();
+    rocksdb::DB* db = OpenDatabase(path, RocksDbDirectory(path), item_families, block_cache,
+                                   /*create=*/false, handles,
+                                   rocksdb::WALRecoveryMode::kPointInTimeRecovery);
+    if (kept && intact && *intact <= *kept) return db;  // Only the tail was damaged.
+    std::string found = strict.what();
+    const std::string prefix = "Corruption: " + path + ": opening: ";
+    if (found.rfind(prefix, 0) == 0) found.erase(0, prefix.size());
+    // Records carry the sequence numbers they were written with, so the
+    // difference counts every record from the damage on, intact or not.
+    const std::string dropped =
+        kept && intact ? "the " + std::to_string(*intact - *kept) + " records from the damage on"
+                       : "the damaged one and those after it";
+    *warning = "recovery dropped write-ahead log records: the log is damaged before its end (" +
+               found + "); the records before the damage were kept, " + dropped + " are lost";
+    return db;
+  }
+}
+
+// Appends a line to the recovery notes (kRecoveryNotesKey), synced and
+// flushed before the queue is used: the damaged log is gone once RocksDB
+// flushes what it recovered.
+void NoteDroppedRecords(rocksdb::DB* db, const std::string& path, const std::string& warning) {
+  std::string notes;
+  rocksdb::Status found = db->Get(rocksdb::ReadOptions(), kRecoveryNotesKey, &notes);
+  if (!found.ok() && !found.IsNotFound()) ThrowStatus(path, "reading the recovery notes", found);
+  char when[32];
+  const std::time_t now = std::time(nullptr);
+  std::tm utc;
+  gmtime_r(&now, &utc);
+  std::strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &utc);
+  if (!notes.empty()) notes += '\n';
+  notes += std::string(when) + ": " + warning;
+  rocksdb::WriteOptions durable;
+  durable.sync = true;
+  rocksdb::Status written = db->Put(durable, kRecoveryNotesKey, notes);
+  if (!written.ok()) ThrowStatus(path, "writing the recovery notes", written);
+  rocksdb::Status flushed = db->Flush(rocksdb::FlushOptions(), db->DefaultColumnFamily());
+  if (!flushed.ok()) ThrowStatus(path, "flushing the recovery notes", flushed);
+}
+
 }  // namespace
 
 QueueDatabase OpenQueueDatabase(const std::string& path, QueueKind kind,
@@ -809,8 +870,8 @@ QueueDatabase OpenQueueDatabase(const std::string& path, QueueKind kind,
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   const int ancestor = result.claim->inherited_from();
   try {
-    result.db.reset(OpenDatabase(path, RocksDbDirectory(path), item_families,
-                                 result.block_cache, /*create=*/false, &handles));
+    result.db.reset(OpenRecoveringWriteAheadLog(path, item_families, result.block_cache,
+                                                &handles, &result.recovery_warning));
   } catch (const Error& error) {
     if (error.kind() == ErrorKind::kAlreadyOpen && ancestor != 0) {
       throw LockedByAncestor(path, ancestor, "open");
@@ -825,6 +886,7 @@ QueueDatabase OpenQueueDatabase(const std::string& path, QueueKind kind,
   db->DestroyColumnFamilyHandle(handles[0]);
   result.families.assign(handles.begin() + 1, handles.end());
   CheckFormat(db, path);
+  if (!result.recovery_warning.empty()) NoteDroppedRecords(db, path, result.recovery_warning);
   return result;
 }
 
@@ -880,6 +942,32 @@ void DestroyQueueDatabase(const std::string& path, QueueKind kind) {
 
 
 // --- Reading a queue that may be open elsewhere -------------------------------
+
+std::optional<uint64_t> RecoveredSequence(const std::string& path,
+                                          const std::vector<std::string>& families,
+                                          rocksdb::WALRecoveryMode recovery) {
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  descriptors.emplace_back(rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions());
+  for (const std::string& name : families) {
+    descriptors.emplace_back(name, rocksdb::ColumnFamilyOptions());
+  }
+  rocksdb::DBOptions options = QueueDbOptions();
+  options.create_if_missing = false;
+  options.create_missing_column_families = false;
+  options.info_log = std::make_shared<SilentLog>();
+  options.wal_recovery_mode = recovery;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* db = nullptr;
+  NoteDatabaseOpened();
+  if (!rocksdb::DB::OpenForReadOnly(options, path, descriptors, &handles, &db).ok()) {
+    return std::nullopt;
+  }
+  const uint64_t sequence = db->GetLatestSequenceNumber();
+  for (rocksdb::ColumnFamilyHandle* handle : handles) db->DestroyColumnFamilyHandle(handle);
+  db->Close();
+  delete db;
+  return sequence;
+}
 
 StoredQueue ReadStoredQueue(const std::string& path) {
   const DirectoryState state = Classify(path);

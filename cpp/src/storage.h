@@ -4,12 +4,14 @@
 #ifndef ROCKSQ_SRC_STORAGE_H_
 #define ROCKSQ_SRC_STORAGE_H_
 
+#include <cstdarg>
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "rocksdb/env.h"
 #include "rocksdb/db.h"
 #include "rocksdb/options.h"
 #include "rocksdb/status.h"
@@ -89,6 +91,9 @@ struct QueueDatabase {
   std::shared_ptr<rocksdb::Cache> block_cache;
   std::unique_ptr<OpenPathClaim> claim;
   std::unique_ptr<rocksdb::DB> db;
+  // Empty, or says that this open's recovery dropped write-ahead log records
+  // (see OpenQueueDatabase).
+  std::string recovery_warning;
   std::vector<rocksdb::ColumnFamilyHandle*> families;
 
   // Destroys the handles, then closes the database; throws kStorage if
@@ -99,8 +104,12 @@ struct QueueDatabase {
 
 // Opens (or creates, with its parent directories) the queue of `kind` at
 // `path` whose items are in the column families `item_families` (the
-// "default" family holds only the format marker). Refuses a path that holds
-// anything but such a queue (kNotAQueue), or one that is open (kAlreadyOpen).
+// "default" family holds only the format marker and recovery notes). Refuses
+// a path that holds anything but such a queue (kNotAQueue), or one that is
+// open (kAlreadyOpen). When the write-ahead log is damaged before its end,
+// recovery keeps the records before the damage and drops the rest (nothing
+// can bring them back): the open then succeeds, fills `recovery_warning` and
+// adds a line to the queue's recovery notes (kRecoveryNotesKey).
 QueueDatabase OpenQueueDatabase(const std::string& path, QueueKind kind,
                                 const std::vector<std::string>& item_families);
 
@@ -108,6 +117,32 @@ QueueDatabase OpenQueueDatabase(const std::string& path, QueueKind kind,
 // path does not exist.
 void DestroyQueueDatabase(const std::string& path, QueueKind kind);
 
+
+// A RocksDB diagnostic log that logs nothing, for RocksDB calls that must
+// not add a LOG: reading a queue, probing its log, removing it.
+class SilentLog final : public rocksdb::Logger {
+ public:
+  using rocksdb::Logger::Logv;
+  void Logv(const char* /*format*/, va_list /*ap*/) override {}
+};
+
+// The latest sequence number (one per record written) that a read-only open
+// of the queue at `path`, with `families`, recovers from its tables and
+// write-ahead log replayed with `recovery`; nothing if it cannot open. Takes
+// no lock and writes nothing. How a damaged log is told from a torn tail:
+// kSkipAnyCorruptedRecords replays the intact records after the damage that
+// kPointInTimeRecovery drops, so a larger number means such records exist,
+// and the difference counts the records from the damage on.
+// Damage only in the last records (what a power loss can leave of unsynced
+// writes) drops nothing intact.
+std::optional<uint64_t> RecoveredSequence(const std::string& path,
+                                          const std::vector<std::string>& families,
+                                          rocksdb::WALRecoveryMode recovery);
+
+// The default family's key holding one line per open whose recovery dropped
+// write-ahead log records: when, and what RocksDB found. Kept for good, so
+// that `rocksq check` and `rocksq stats` say it long after the open.
+inline constexpr char kRecoveryNotesKey[] = "rocksq.recovery_dropped";
 
 // --- Reading a queue that may be open elsewhere (see rocksq/inspect.h) -------
 

@@ -262,6 +262,13 @@ class AckQueue {
   virtual uint64_t MaxElements() const = 0;
   virtual std::chrono::milliseconds VisibilityTimeout() const = 0;
   virtual const std::string& Path() const = 0;
+  // Empty, unless opening found the write-ahead log damaged before its end:
+  // then recovery kept the records before the damage and dropped the rest
+  // (a crash only cuts a log's tail, which loses nothing that was synced),
+  // and this says so. The queue works on; `rocksq check` reports the loss.
+  // Also says when the ack log was damaged before its end: the acks after
+  // the damage are lost, so their items are delivered again.
+  virtual const std::string& RecoveryWarning() const = 0;
 
   // Closes the database, releasing the directory; waits for calls under way
   // to finish first. Items handed out and not settled stay stored and are

@@ -131,6 +131,11 @@ class FifoQueue {
 
   virtual uint64_t MaxElements() const = 0;
   virtual const std::string& Path() const = 0;
+  // Empty, unless opening found the write-ahead log damaged before its end:
+  // then recovery kept the records before the damage and dropped the rest
+  // (a crash only cuts a log's tail, which loses nothing that was synced),
+  // and this says so. The queue works on; `rocksq check` reports the loss.
+  virtual const std::string& RecoveryWarning() const = 0;
 
   // Changes the most items the queue holds, as FifoOptions::max_elements,
   // for this open queue only (the next Open() takes its own option). Items

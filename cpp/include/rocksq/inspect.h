@@ -14,7 +14,10 @@
 // Errors: throw rocksq::Error. kNotAQueue if `path` does not exist, is a
 // file or an empty directory, or holds something other than a queue of a
 // kind this build can inspect; kCorruption or kStorage if the files cannot
-// be read.
+// be read. InspectQueue and PeekItems first make sure every table file the
+// database lists loads (a missing, cut or zeroed one throws kCorruption,
+// as opening the queue would), and InspectQueue reads the write-ahead log
+// as an open would; CheckQueue goes further and reports instead of throwing.
 //
 //   rocksq::QueueSnapshot snapshot = rocksq::InspectQueue("/var/lib/app/frames");
 //   std::cout << snapshot.kind << ": " << snapshot.length << " items\n";
@@ -68,6 +71,23 @@ struct QueueSnapshot {
   // their payload bytes.
   uint64_t failed_length = 0;
   uint64_t failed_payload_bytes = 0;
+  // Records lost to a damaged write-ahead log, one sentence each: first,
+  // if the log is damaged before its end now, that the next open will drop
+  // the records after the damage; then every earlier open that did so,
+  // with its UTC time. Empty when nothing was lost that way.
+  std::vector<std::string> dropped_records;
+};
+
+// What CheckQueue found.
+struct QueueCheck {
+  std::string path;  // As given.
+  std::string kind;  // As QueueSnapshot::kind.
+  // Damage, one sentence each: files that do not load or whose checksums
+  // fail, and records that break the queue's invariants. Empty if healthy.
+  std::vector<std::string> damage;
+  // As QueueSnapshot::dropped_records.
+  std::vector<std::string> dropped_records;
+  uint64_t records_checked = 0;  // Item records read and checked.
 };
 
 // One stored item, copied out.
@@ -88,6 +108,20 @@ QueueSnapshot InspectQueue(const std::string& path);
 // an MPMC queue.
 std::vector<StoredItem> PeekItems(const std::string& path, size_t max_items,
                                   const std::string& label = "");
+
+// Checks the queue at `path` through: that every file RocksDB lists loads
+// and every block's checksum holds, that the write-ahead log is whole or
+// only cut short at its end, and the invariants of the queue's kind, read
+// from every record: FIFO and MPMC positions contiguous with payload totals
+// that add up, the FIFO read cursor file sound and within the items, MPMC
+// added-at times in order and labels within the elements; ack queue counts
+// and totals matching its removal counts, and the ack log's records sound.
+// Reads everything, so it takes as long as reading the queue once. Works
+// while the queue is open elsewhere, like InspectQueue (damage a live
+// writer is repairing, such as a file it deleted a moment ago, is retried
+// away). Throws only if `path` is not a queue (kNotAQueue) or cannot be
+// read at all (kStorage); damage is reported in the result.
+QueueCheck CheckQueue(const std::string& path);
 
 }  // namespace rocksq
 

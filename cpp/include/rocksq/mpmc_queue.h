@@ -164,6 +164,11 @@ class MpmcQueue {
 
   virtual std::chrono::milliseconds Ttl() const = 0;
   virtual const std::string& Path() const = 0;
+  // Empty, unless opening found the write-ahead log damaged before its end:
+  // then recovery kept the records before the damage and dropped the rest
+  // (a crash only cuts a log's tail, which loses nothing that was synced),
+  // and this says so. The queue works on; `rocksq check` reports the loss.
+  virtual const std::string& RecoveryWarning() const = 0;
 
   // Stops the expiry thread, flushes and closes the database, releasing the
   // directory for another opener. Throws kStorage if RocksDB reports an
