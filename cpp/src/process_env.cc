@@ -16,8 +16,8 @@ namespace rocksq {
 namespace {
 
 // One priority's background threads: they run the work RocksDB schedules
-// in the order it arrives. Threads start as work arrives, up to the limit
-// RocksDB asks for, and are detached: a pool is never destroyed (see
+// in the order it arrives. Threads start when work first arrives, up to the
+// limit RocksDB asks for, and are detached: a pool is never destroyed (see
 // ThisProcessEnv), so nothing ever waits for them at exit.
 class BackgroundPool {
  public:
@@ -84,8 +84,10 @@ class BackgroundPool {
     void (*unschedule)(void*);
   };
 
+  // Once there is work, as many threads as the limit allows (as RocksDB's
+  // own pools do): a job may take long, and the others must not wait on it.
   void StartThreadsLocked() {
-    while (threads_ < limit_ && static_cast<size_t>(threads_) < jobs_.size()) {
+    while (threads_ < limit_ && !jobs_.empty()) {
       std::thread(&BackgroundPool::Work, this).detach();
       ++threads_;
     }
