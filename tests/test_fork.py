@@ -367,6 +367,90 @@ def test_child_opens_a_queue_closed_before_the_fork(tmp_path):
         assert q.get_nowait() == b"from the child"
 
 
+# --- Background work in a child that opens its own queues ---------------------
+# RocksDB flushes and compacts on its Env's background threads, which fork()
+# does not copy: a child that waited for one there (creating a queue, which
+# flushes; a reclaim or a sweep, which flush and compact) waited for ever.
+# MIB_ITEMS items of 1 MiB fill a 64 MiB memtable and cross the reclaimers'
+# 64 MiB threshold; once taken, their space is given back.
+MIB_ITEMS = 72
+RECLAIMED_BYTES = 16 << 20
+
+
+def _pop_all(q, count):
+    taken = 0
+    while taken < count:
+        popped = q.pop(8)
+        assert popped
+        taken += len(popped)
+
+
+def _ack_all(q, count):
+    q.ack_many(q.get_many(count, block=False))
+
+
+class Kind(NamedTuple):
+    """How a test opens a queue kind, adds items, takes `count` of them
+    (MPMC: lets them expire, in one sweep since they were added at once),
+    and counts the items stored."""
+
+    open: Callable[[Path], Any]
+    add: Callable[[Any, list[bytes]], Any]
+    take: Callable[[Any, int], Any]
+    stored: Callable[[Any], int]
+
+
+KINDS = {
+    "PersistentQueueWithCapacity": Kind(
+        rocksq.blocking.PersistentQueueWithCapacity,
+        lambda q, items: q.push(items),
+        _pop_all,
+        lambda q: q.len,
+    ),
+    "AckQueue": Kind(
+        rocksq.AckQueue, lambda q, items: q.put_many(items), _ack_all, lambda q: q.qsize()
+    ),
+    "MpmcQueue": Kind(
+        lambda path: rocksq.blocking.MpmcQueue(path, ttl=1),
+        lambda q, items: q.add(items),
+        lambda q, count: None,
+        lambda q: q.len,
+    ),
+}
+
+
+def fill_take_and_reclaim(kind: Kind, path: Path, count: int) -> None:
+    q = kind.open(path)
+    kind.add(q, [bytes(1 << 20)] * count)
+    kind.take(q, count)
+    deadline = time.monotonic() + WAIT_SECONDS / 2
+    while kind.stored(q) or q.disk_size > RECLAIMED_BYTES:
+        assert time.monotonic() < deadline, f"{q.disk_size} bytes on disk"
+        time.sleep(0.02)
+    q.close()
+
+
+@pytest.mark.parametrize("name", KINDS)
+def test_child_creates_fills_and_reclaims_its_own_queues(tmp_path, name):
+    """Open after the fork, as docs/multiprocessing.rst advises: every RocksDB wait finishes."""
+    kind = KINDS[name]
+    parents = rocksq.Queue(tmp_path / "parents")  # Open at the fork.
+    parents.put(b"from the parent")
+    existing = tmp_path / "existing"
+    fill_take_and_reclaim(kind, existing, 1)  # Made before the fork.
+
+    def child():
+        fill_take_and_reclaim(kind, existing, MIB_ITEMS)
+        fill_take_and_reclaim(kind, tmp_path / "new", 1)
+
+    assert in_child(child) == 0
+    q = kind.open(existing)
+    assert kind.stored(q) == 0
+    q.close()
+    assert parents.get_nowait() == b"from the parent"
+    parents.close()
+
+
 # --- A forked child's exit (issue defect 2) -----------------------------------
 # A separate interpreter, since how the child exits is what is tested: it
 # forks one child per way of ending, each must end promptly with its status.

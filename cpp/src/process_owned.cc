@@ -22,11 +22,15 @@ std::atomic<int> process_id{0};  // getpid(), kept here so stamping costs no sys
 std::atomic<bool> database_opened{false};
 
 // A fork() child of a process that used RocksDB cannot run RocksDB's static
-// destructors: the default Env's thread pools destroy condition variables
-// that their threads wait on in the parent, and in the child, where those
-// threads do not exist, pthread_cond_destroy waits for them for ever
-// (facebook/rocksdb #6742): a child that merely returns from main() or
-// calls exit() never ends. RocksDB
+// destructors: they destroy condition variables that RocksDB's threads
+// wait on in the parent, and in the child, where those threads do not
+// exist, pthread_cond_destroy waits for them for ever (facebook/rocksdb
+// #6742): a child that merely returns from main() or calls exit() never
+// ends. RocksQ's databases keep their flushes and compactions off the
+// default Env's pools (process_env.h), but every open database also
+// registers tasks with RocksDB's process-wide periodic-task Timer, whose
+// destructor hangs so in a child forked while a queue was open; and a
+// program may use RocksDB directly besides. RocksDB
 // registered those destructors in the parent, before the fork; a handler
 // registered in the child runs before every one of them, so it ends the
 // process there: it flushes stdio and calls _exit with the exit status.

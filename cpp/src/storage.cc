@@ -30,6 +30,7 @@
 #include "ack_log.h"
 #include "cursor_file.h"
 #include "file_io.h"
+#include "process_env.h"
 #include "process_owned.h"
 #include "rocksq/process.h"
 
@@ -208,6 +209,9 @@ class DiagnosticLog final : public rocksdb::Logger {
 
 rocksdb::DBOptions QueueDbOptions() {
   rocksdb::DBOptions options;
+  // Background threads of this process's own, which a fork() child does
+  // not inherit half-made (process_env.h).
+  options.env = ThisProcessEnv();
   options.create_if_missing = true;
   options.create_missing_column_families = true;
   // Two cores are common where queues run; flushes and compactions share them.

@@ -21,6 +21,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -222,6 +223,98 @@ TEST_F(ForkTest, ChildOpensAQueueClosedBeforeTheFork) {
   auto queue = rocksq::FifoQueue::Open(QueuePath());
   ASSERT_EQ(queue->Len(), 1u);
   EXPECT_EQ(queue->Pop(1).ToString(0), "from the child");
+}
+
+// RocksDB runs flushes and compactions on its Env's background threads,
+// which fork() does not copy: a child that waited for one there (creating
+// a queue, which flushes; a reclaim or a sweep, which flush and compact)
+// waited for ever. kMiBItems items of 1 MiB fill a 64 MiB memtable and
+// cross the reclaimers' 64 MiB threshold.
+constexpr int kMiBItems = 72;
+constexpr uint64_t kReclaimedBytes = 16 << 20;
+
+enum class Kind { kFifo, kAck, kMpmc };
+
+// True once `done()`; false if it is still not after 15 s.
+bool Eventually(const std::function<bool()>& done) {
+  const auto deadline = std::chrono::steady_clock::now() + 15s;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(20ms);
+  }
+  return true;
+}
+
+// True once `queue`'s files take at most kReclaimedBytes.
+template <typename Queue>
+bool Reclaimed(const Queue& queue) {
+  return Eventually([&] { return queue.DiskBytes() <= kReclaimedBytes; });
+}
+
+// Opens (or creates) the queue of `kind` at `path`, adds `count` items of
+// 1 MiB, takes them all (MPMC: lets them expire), waits for their space to
+// be given back, closes the queue and reopens it to see it empty: 0 if all
+// went as it should.
+int FillDrainAndReclaim(Kind kind, const std::string& path, int count) {
+  const std::string item(1 << 20, 'x');
+  switch (kind) {
+    case Kind::kFifo: {
+      auto queue = rocksq::FifoQueue::Open(path);
+      for (int i = 0; i < count; ++i) queue->Push(item);
+      for (int taken = 0; taken < count;) {
+        const size_t popped = queue->Pop(8).size();
+        if (popped == 0) return 1;
+        taken += static_cast<int>(popped);
+      }
+      if (!Reclaimed(*queue)) return 2;
+      queue->Close();
+      return rocksq::FifoQueue::Open(path)->Len() == 0 ? 0 : 3;
+    }
+    case Kind::kAck: {
+      auto queue = rocksq::AckQueue::Open(path);
+      for (int i = 0; i < count; ++i) queue->Push(item);
+      for (int taken = 0; taken < count;) {
+        const rocksq::Deliveries got = queue->Get(8);
+        if (got.empty()) return 1;
+        for (size_t i = 0; i < got.size(); ++i) queue->Ack(got[i]);
+        taken += static_cast<int>(got.size());
+      }
+      if (!Reclaimed(*queue)) return 2;
+      queue->Close();
+      return rocksq::AckQueue::Open(path)->Len() == 0 ? 0 : 3;
+    }
+    case Kind::kMpmc: {
+      rocksq::MpmcOptions options;
+      options.ttl = 1s;  // Swept every 100 ms.
+      auto queue = rocksq::MpmcQueue::Open(path, options);
+      // One batch, so that all expire at once and one sweep reclaims them.
+      queue->AddBatch(std::vector<std::string_view>(count, item));
+      if (!Eventually([&] { return queue->Len() == 0; }) || !Reclaimed(*queue)) return 2;
+      queue->Close();
+      return rocksq::MpmcQueue::Open(path, options)->Len() == 0 ? 0 : 3;
+    }
+  }
+  return 4;
+}
+
+// The documented way to use queues in a fork() child, opening them there,
+// while the parent has a queue open: creating one, filling a memtable,
+// reclaiming or sweeping, and closing all finish in the child.
+TEST_F(ForkTest, ChildCreatesFillsAndReclaimsQueuesOfEveryKind) {
+  auto parents = rocksq::FifoQueue::Open(QueuePath());  // Open at the fork.
+  parents->Push("from the parent");
+  for (Kind kind : {Kind::kFifo, Kind::kAck, Kind::kMpmc}) {
+    const std::string name = std::to_string(static_cast<int>(kind));
+    const std::string existing = (dir_ / ("existing" + name)).string();
+    ASSERT_EQ(FillDrainAndReclaim(kind, existing, 1), 0);  // Made before the fork.
+    const int status = InChild([&] {
+      const int used = FillDrainAndReclaim(kind, existing, kMiBItems);
+      if (used != 0) return 10 + used;
+      return 20 + FillDrainAndReclaim(kind, (dir_ / ("new" + name)).string(), 1);
+    });
+    EXPECT_EQ(status, 20) << "kind " << name << " (-1: the child hung)";
+  }
+  EXPECT_EQ(parents->Pop(1).ToString(0), "from the parent");
 }
 
 // Open's check compares the directory, not the path's spelling: a symlink
