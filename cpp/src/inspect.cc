@@ -8,6 +8,7 @@
 #include "ack_log.h"
 #include "ack_records.h"
 #include "cursor_file.h"
+#include "process_env.h"
 #include "process_owned.h"
 #include "record.h"
 #include "rocksdb/db.h"
@@ -178,6 +179,9 @@ class ReadOnlyDatabase final : public QueueReader {
       descriptors.emplace_back(name, rocksdb::ColumnFamilyOptions());
     }
     rocksdb::DBOptions options;
+    // Opening raises the Env's thread limits: the threads must be this
+    // process's own (process_env.h), not RocksDB's default pools.
+    options.env = ThisProcessEnv();
     options.info_log = std::make_shared<SilentLog>();
     options.max_open_files = -1;  // Load every table now, as an open does.
     options.wal_recovery_mode = recovery;
