@@ -276,7 +276,8 @@ std::string ListFamilies(const std::vector<std::string>& names) {
 // Whoever creates, upgrades or removes holds an exclusive flock(2) on the
 // directory; an open holds a shared one from recognising the directory
 // until RocksDB holds its own lock, so it never opens a queue halfway
-// through being created or removed.
+// through being created or removed. Without the lock, only whether the
+// directory exists is looked at (see Classify).
 //
 // Queues written before the marker existed hold a RocksDB database with the
 // format key and no marker: such a database is read (as a secondary, which
