@@ -19,6 +19,7 @@ import stat
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ import pytest
 
 import rocksq
 import rocksq.aio
+import rocksq.inspection
 import rocksq.nonblocking
 from rocksq.blocking import MpmcQueue, PersistentQueueWithCapacity
 
@@ -502,8 +504,18 @@ RACER = textwrap.dedent(
     """
     import os, sys, time
     import rocksq
-    from rocksq.blocking import PersistentQueueWithCapacity
-    path, start, role = sys.argv[1:]
+    from rocksq.blocking import MpmcQueue, PersistentQueueWithCapacity
+    path, start, role, kind = sys.argv[1:]
+    open_queue = {
+        "fifo": lambda: PersistentQueueWithCapacity(path),
+        "mpmc": lambda: MpmcQueue(path, ttl=86400),
+        "ack": lambda: rocksq.AckQueue(path),
+    }[kind]
+    remove = {
+        "fifo": rocksq.remove_queue,
+        "mpmc": rocksq.remove_mpmc_queue,
+        "ack": rocksq.remove_ack_queue,
+    }[kind]
     while not os.path.exists(start):
         time.sleep(0.001)
     unexpected = []
@@ -512,16 +524,21 @@ RACER = textwrap.dedent(
     while stored < 10 and time.monotonic() < deadline:
         try:
             if role == "remover":
-                rocksq.remove_queue(path)
+                remove(path)
                 stored += 1
                 continue
-            queue = PersistentQueueWithCapacity(path)
+            queue = open_queue()
         except rocksq.QueueAlreadyOpen:
             continue
         except rocksq.RocksQError as error:
             unexpected.append(str(error))
             break
-        queue.push([role.encode()])
+        if kind == "fifo":
+            queue.push([role.encode()])
+        elif kind == "mpmc":
+            queue.add([role.encode()])
+        else:
+            queue.put(role.encode())
         queue.close()
         stored += 1
     print(repr(unexpected) if unexpected else stored, flush=True)
@@ -529,16 +546,17 @@ RACER = textwrap.dedent(
 )
 
 
+@pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("with_remover", [False, True], ids=["openers", "openers-and-a-remover"])
 def test_processes_creating_opening_and_removing_one_queue_at_once_see_only_already_open(
-    with_remover: bool, tmp_path: Path
+    with_remover: bool, kind: str, tmp_path: Path
 ) -> None:
     path = tmp_path / "queue"
     start = tmp_path / "start"
     roles = [f"opener{n}" for n in range(4)] + (["remover"] if with_remover else [])
     children = [
         subprocess.Popen(
-            [sys.executable, "-c", RACER, str(path), str(start), role],
+            [sys.executable, "-c", RACER, str(path), str(start), role, kind],
             cwd=tmp_path,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -559,9 +577,111 @@ def test_processes_creating_opening_and_removing_one_queue_at_once_see_only_alre
         results.append(out.strip())
 
     assert results == ["10"] * len(roles)
-    queue = PersistentQueueWithCapacity(path)
+    # Whatever the last step left opens: a removal leaves no file behind.
+    queue = open_queue(kind, path)
     try:
         if not with_remover:
-            assert queue.len == 40
+            assert count(kind, queue) == 40
     finally:
         queue.close()
+
+
+# A creation that fails and cleans up after itself, over and over: under an
+# exclusive flock on the empty directory, as RocksQ creates a queue, it
+# writes `rocksq.creating` and removes it again. The directory is empty only
+# for moments, and the marker comes and goes as fast as it can.
+FAILING_CREATOR = textwrap.dedent(
+    """
+    import fcntl, os, sys, time
+    path, stop = sys.argv[1:]
+    creating = os.path.join(path, "rocksq.creating")
+    while not os.path.exists(stop):
+        try:
+            os.makedirs(path, exist_ok=True)
+            fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+        except FileNotFoundError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            named, held = os.stat(path), os.fstat(fd)
+            if (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino) and not os.listdir(path):
+                for _ in range(200):
+                    os.close(os.open(creating, os.O_WRONLY | os.O_CREAT))
+                    os.unlink(creating)
+        except FileNotFoundError:
+            pass  # Removed while this waited for the lock.
+        finally:
+            os.close(fd)  # Releases the lock.
+        time.sleep(0.0002)  # Lets the others take the lock.
+    os._exit(0)
+    """
+)
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.0001)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_opening_and_removing_never_mistake_a_creation_in_progress_for_foreign_files(
+    kind: str, tmp_path: Path
+) -> None:
+    # The directory is looked at before its lock is taken only to see whether
+    # it exists: a look at its names then would see no marker and, a moment
+    # later, the one a creation just wrote, and raise NotAQueueError.
+    path = tmp_path / "queue"
+    stop = tmp_path / "stop"
+    creator = subprocess.Popen(
+        [sys.executable, "-c", FAILING_CREATOR, str(path), str(stop)], stderr=subprocess.PIPE
+    )
+    try:
+        for attempt in range(200):
+            wait_until(path.exists)  # The creator makes it again.
+            if attempt % 8 == 7:
+                queue = open_queue(kind, path)
+                push(kind, queue, [b"item"])
+                queue.close()
+            remove(kind, path)
+    finally:
+        stop.touch()
+        try:
+            _, err = creator.communicate(timeout=30)
+        finally:
+            if creator.poll() is None:
+                creator.kill()
+                creator.wait(timeout=30)
+    assert creator.returncode == 0, err
+    # Whatever the last step left opens as an empty queue: nothing was left behind.
+    queue = open_queue(kind, path)
+    try:
+        assert count(kind, queue) == 0
+    finally:
+        queue.close()
+
+
+def test_inspecting_never_mistakes_a_creation_in_progress_for_foreign_files(
+    tmp_path: Path,
+) -> None:
+    # Inspection looks at the names under the directory's lock, as an open does.
+    path = tmp_path / "queue"
+    stop = tmp_path / "stop"
+    creator = subprocess.Popen(
+        [sys.executable, "-c", FAILING_CREATOR, str(path), str(stop)], stderr=subprocess.PIPE
+    )
+    try:
+        wait_until(path.exists)
+        for _ in range(300):
+            with pytest.raises(rocksq.NotAQueueError, match="is an empty directory"):
+                rocksq.inspection.inspect_queue(path)
+    finally:
+        stop.touch()
+        try:
+            _, err = creator.communicate(timeout=30)
+        finally:
+            if creator.poll() is None:
+                creator.kill()
+                creator.wait(timeout=30)
+    assert creator.returncode == 0, err

@@ -280,7 +280,8 @@ std::string ListFamilies(const std::vector<std::string>& names) {
 // Whoever creates, upgrades or removes holds an exclusive flock(2) on the
 // directory; an open holds a shared one from recognising the directory
 // until RocksDB holds its own lock, so it never opens a queue halfway
-// through being created or removed.
+// through being created or removed. Without the lock, only whether the
+// directory exists is looked at (see Classify).
 //
 // Queues written before the marker existed hold a RocksDB database with the
 // format key and no marker: such a database is read (as a secondary, which
@@ -308,9 +309,10 @@ bool IsEmptyDirectory(const std::string& directory) {
   return empty;
 }
 
-// What `path` holds. Throws kNotAQueue for a file, a dangling symbolic link
-// or a directory of other things, kStorage if it cannot be inspected.
-DirectoryState Classify(const std::string& path) {
+// Whether `path` is a directory; false if nothing is there. Throws
+// kNotAQueue for a file or a dangling symbolic link, kStorage if it cannot
+// be inspected.
+bool DirectoryExists(const std::string& path) {
   struct stat info;
   if (::stat(path.c_str(), &info) != 0) {
     if (errno != ENOENT) ThrowErrno(path, "cannot inspect");
@@ -321,11 +323,23 @@ DirectoryState Classify(const std::string& path) {
                   "is a symbolic link to " + fs::read_symlink(path, ignored).string() +
                       ", which does not exist; create that directory or open the target");
     }
-    return DirectoryState::kMissing;
+    return false;
   }
   if (!S_ISDIR(info.st_mode)) {
     throw Error(ErrorKind::kNotAQueue, path, "is a file, not a queue directory");
   }
+  return true;
+}
+
+// What `path` holds. Throws kNotAQueue for a file, a dangling symbolic link
+// or a directory of other things, kStorage if it cannot be inspected.
+//
+// Call it holding the directory's lock (DirectoryLock): it looks at one
+// name after another, and a creation that writes `rocksq.creating` between
+// the look for the markers and the look for emptiness would read as a
+// directory of other things.
+DirectoryState Classify(const std::string& path) {
+  if (!DirectoryExists(path)) return DirectoryState::kMissing;
   if (HasEntry(path, kQueueMarker)) return DirectoryState::kQueue;
   if (HasEntry(path, kCreatingMarker)) return DirectoryState::kUnfinished;
   if (HasEntry(path, "CURRENT")) return DirectoryState::kUnmarkedDatabase;
@@ -736,7 +750,7 @@ std::unique_ptr<DirectoryLock> PrepareQueueDirectory(const std::string& path, Qu
                                                      const std::vector<std::string>& item_families) {
   bool exclusive = false;
   for (int attempt = 0; attempt < kMaxDirectoryAttempts; ++attempt) {
-    if (Classify(path) == DirectoryState::kMissing) {
+    if (!DirectoryExists(path)) {
       std::error_code error;
       fs::create_directories(path, error);
       if (error) {
@@ -900,7 +914,7 @@ QueueDatabase OpenQueueDatabase(const std::string& path, QueueKind kind,
 void DestroyQueueDatabase(const std::string& path, QueueKind kind) {
   const int ancestor = OpenPathClaim::ThrowIfClaimed(path, "remove");
   for (int attempt = 0; attempt < kMaxDirectoryAttempts; ++attempt) {
-    if (Classify(path) == DirectoryState::kMissing) return;
+    if (!DirectoryExists(path)) return;
     DirectoryLock lock(path, /*exclusive=*/true);
     if (!lock.valid()) continue;
     const DirectoryState state = Classify(path);
@@ -974,6 +988,10 @@ std::optional<uint64_t> RecoveredSequence(const std::string& path,
 }
 
 StoredQueue ReadStoredQueue(const std::string& path) {
+  // Shared, as an open's: a creation or removal going on is waited for, not
+  // read halfway (see Classify).
+  std::optional<DirectoryLock> lock;
+  if (DirectoryExists(path)) lock.emplace(path, /*exclusive=*/false);
   const DirectoryState state = Classify(path);
   switch (state) {
     case DirectoryState::kMissing:
