@@ -3,6 +3,7 @@
 #include <pthread.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <condition_variable>
 #include <deque>
 #include <memory>
@@ -18,7 +19,7 @@ namespace {
 // One priority's background threads: they run the work RocksDB schedules
 // in the order it arrives. Threads start when work first arrives, up to the
 // limit RocksDB asks for, and are detached: a pool is never destroyed (see
-// ThisProcessEnv), so nothing ever waits for them at exit.
+// ThisProcessEnv); at exit only the jobs under way are waited for (Drain).
 class BackgroundPool {
  public:
   explicit BackgroundPool(const char* thread_name) : thread_name_(thread_name) {}
@@ -64,6 +65,17 @@ class BackgroundPool {
     return limit_;
   }
 
+  // At exit: no job starts any more (those waiting are dropped, as
+  // RocksDB's own pools drop theirs), and this returns once the jobs under
+  // way have finished, so none runs while the process destroys the
+  // objects it uses.
+  void Drain() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    exiting_ = true;
+    work_.notify_all();
+    idle_.wait(lock, [this] { return running_ == 0; });
+  }
+
   // Sets the number of threads to `limit`; with `allow_lower` false, only
   // raises it. Threads past a lowered limit end when their job is done.
   void SetLimit(int limit, bool allow_lower) {
@@ -97,13 +109,15 @@ class BackgroundPool {
     ::pthread_setname_np(::pthread_self(), thread_name_);
     std::unique_lock<std::mutex> lock(mutex_);
     for (;;) {
-      work_.wait(lock, [this] { return threads_ > limit_ || !jobs_.empty(); });
-      if (threads_ > limit_) break;
+      work_.wait(lock, [this] { return exiting_ || threads_ > limit_ || !jobs_.empty(); });
+      if (exiting_ || threads_ > limit_) break;
       const Job job = jobs_.front();
       jobs_.pop_front();
+      ++running_;
       lock.unlock();
       job.function(job.arg);
       lock.lock();
+      if (--running_ == 0) idle_.notify_all();
     }
     --threads_;
   }
@@ -111,9 +125,12 @@ class BackgroundPool {
   const char* const thread_name_;  // At most 15 characters, as Linux allows.
   mutable std::mutex mutex_;
   std::condition_variable work_;
+  std::condition_variable idle_;  // Notified when running_ drops to 0.
   std::deque<Job> jobs_;
   int limit_ = 0;    // As RocksDB's own pools: none until DB::Open asks.
   int threads_ = 0;  // Started and not ended.
+  int running_ = 0;  // Threads inside a job.
+  bool exiting_ = false;
 };
 
 // Env::Default() but for background threads, which come from pools of
@@ -129,6 +146,11 @@ class ProcessEnv final : public rocksdb::EnvWrapper {
   }
 
   const char* Name() const override { return "RocksQProcessEnv"; }
+
+  // See BackgroundPool::Drain.
+  void DrainPools() {
+    for (const std::unique_ptr<BackgroundPool>& pool : pools_) pool->Drain();
+  }
 
   void Schedule(void (*function)(void*), void* arg, Priority priority, void* tag,
                 void (*unschedule)(void*)) override {
@@ -201,6 +223,18 @@ struct OwnedEnv {
 
 std::atomic<OwnedEnv*> current_env{nullptr};
 
+// Registered with atexit when a process makes its Env, so it runs before
+// the destructors of RocksDB's and the C++ library's statics registered
+// earlier: a queue left open at exit (by a daemon thread still inside a
+// call, say) may have a flush or compaction under way, which must not run
+// on while they are destroyed. RocksDB's own pools are joined at exit for
+// the same reason. Only this process's Env is drained: a fork() child's
+// copy of its parent's has threads that do not exist there.
+void DrainAtExit() {
+  OwnedEnv* owned = current_env.load(std::memory_order_acquire);
+  if (owned != nullptr && owned->owner.IsCurrent()) owned->env.DrainPools();
+}
+
 }  // namespace
 
 rocksdb::Env* ThisProcessEnv() {
@@ -213,6 +247,7 @@ rocksdb::Env* ThisProcessEnv() {
     auto made = std::make_unique<OwnedEnv>();
     if (current_env.compare_exchange_strong(owned, made.get(), std::memory_order_acq_rel,
                                             std::memory_order_acquire)) {
+      std::atexit(DrainAtExit);
       return &made.release()->env;
     }
   }

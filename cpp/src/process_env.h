@@ -22,7 +22,8 @@ namespace rocksq {
 // background threads started in this process as work arrives. Made on the
 // first call in each process; in a fork() child the parent's is left alone
 // (its locks and threads may be in any state there) and a new one is made.
-// Never destroyed, so that no exit waits for its threads. Thread-safe.
+// Never destroyed; at exit, jobs under way finish and no other starts.
+// Thread-safe.
 rocksdb::Env* ThisProcessEnv();
 
 }  // namespace rocksq
