@@ -8,7 +8,6 @@
 #include "ack_log.h"
 #include "ack_records.h"
 #include "cursor_file.h"
-#include "process_env.h"
 #include "process_owned.h"
 #include "record.h"
 #include "rocksdb/db.h"
@@ -173,16 +172,8 @@ class ReadOnlyDatabase final : public QueueReader {
   ReadOnlyDatabase(const std::string& path, const std::vector<std::string>& families,
                    rocksdb::WALRecoveryMode recovery)
       : path_(path) {
-    std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
-    descriptors.emplace_back(rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions());
-    for (const std::string& name : families) {
-      descriptors.emplace_back(name, rocksdb::ColumnFamilyOptions());
-    }
-    rocksdb::DBOptions options;
-    // Opening raises the Env's thread limits: the threads must be this
-    // process's own (process_env.h), not RocksDB's default pools.
-    options.env = ThisProcessEnv();
-    options.info_log = std::make_shared<SilentLog>();
+    const std::vector<rocksdb::ColumnFamilyDescriptor> descriptors = ReadingDescriptors(families);
+    rocksdb::DBOptions options = ReadingOptions();
     options.max_open_files = -1;  // Load every table now, as an open does.
     options.wal_recovery_mode = recovery;
     rocksdb::DB* db = nullptr;

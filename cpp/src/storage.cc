@@ -961,18 +961,29 @@ void DestroyQueueDatabase(const std::string& path, QueueKind kind) {
 
 // --- Reading a queue that may be open elsewhere -------------------------------
 
-std::optional<uint64_t> RecoveredSequence(const std::string& path,
-                                          const std::vector<std::string>& families,
-                                          rocksdb::WALRecoveryMode recovery) {
+rocksdb::DBOptions ReadingOptions() {
+  rocksdb::DBOptions options = QueueDbOptions();
+  options.create_if_missing = false;
+  options.create_missing_column_families = false;
+  options.info_log = std::make_shared<SilentLog>();
+  return options;
+}
+
+std::vector<rocksdb::ColumnFamilyDescriptor> ReadingDescriptors(
+    const std::vector<std::string>& families) {
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
   descriptors.emplace_back(rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions());
   for (const std::string& name : families) {
     descriptors.emplace_back(name, rocksdb::ColumnFamilyOptions());
   }
-  rocksdb::DBOptions options = QueueDbOptions();
-  options.create_if_missing = false;
-  options.create_missing_column_families = false;
-  options.info_log = std::make_shared<SilentLog>();
+  return descriptors;
+}
+
+std::optional<uint64_t> RecoveredSequence(const std::string& path,
+                                          const std::vector<std::string>& families,
+                                          rocksdb::WALRecoveryMode recovery) {
+  const std::vector<rocksdb::ColumnFamilyDescriptor> descriptors = ReadingDescriptors(families);
+  rocksdb::DBOptions options = ReadingOptions();
   options.wal_recovery_mode = recovery;
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* db = nullptr;
@@ -1033,14 +1044,8 @@ SecondaryQueueDatabase::SecondaryQueueDatabase(const std::string& path,
                 "cannot create a temporary directory for reading the queue");
   }
   secondary_directory_ = pattern;
-  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
-  descriptors.emplace_back(rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions());
-  for (const std::string& name : families) {
-    descriptors.emplace_back(name, rocksdb::ColumnFamilyOptions());
-  }
-  rocksdb::DBOptions options = QueueDbOptions();
-  options.create_if_missing = false;
-  options.create_missing_column_families = false;
+  const std::vector<rocksdb::ColumnFamilyDescriptor> descriptors = ReadingDescriptors(families);
+  rocksdb::DBOptions options = ReadingOptions();
   // A secondary keeps every table file open from the start, so a file the
   // primary's compaction deletes meanwhile stays readable.
   options.max_open_files = -1;

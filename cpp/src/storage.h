@@ -126,6 +126,13 @@ class SilentLog final : public rocksdb::Logger {
   void Logv(const char* /*format*/, va_list /*ap*/) override {}
 };
 
+// What every open that only reads a queue (read-only, secondary) passes
+// RocksDB: the queue's own options, creating nothing and logging nothing,
+// and the default family followed by `families`, with default options.
+rocksdb::DBOptions ReadingOptions();
+std::vector<rocksdb::ColumnFamilyDescriptor> ReadingDescriptors(
+    const std::vector<std::string>& families);
+
 // The latest sequence number (one per record written) that a read-only open
 // of the queue at `path`, with `families`, recovers from its tables and
 // write-ahead log replayed with `recovery`; nothing if it cannot open. Takes
