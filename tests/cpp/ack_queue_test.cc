@@ -27,10 +27,7 @@
 #include <thread>
 #include <vector>
 
-namespace rocksq {
-// Defined in fifo_queue_test.cc: prints an ErrorKind by name.
-void PrintTo(ErrorKind kind, std::ostream* os);
-}  // namespace rocksq
+#include "test_util.h"
 
 namespace {
 

@@ -36,10 +36,7 @@
 #include <utility>
 #include <vector>
 
-namespace rocksq {
-// Lets GoogleTest print an ErrorKind by name in failure messages.
-void PrintTo(ErrorKind kind, std::ostream* os) { *os << ErrorKindName(kind); }
-}  // namespace rocksq
+#include "test_util.h"
 
 namespace {
 
