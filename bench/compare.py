@@ -2,7 +2,7 @@
 
     python3 bench/compare.py                  # full: 5 rounds, ~15 min on 2 cores
     python3 bench/compare.py --quick          # CI smoke test: 1 round, small sizes, < 2 min
-    python3 bench/compare.py --update-readme  # also rewrite README.md's results block
+    python3 bench/compare.py --report docs/generated/performance.rst  # also the docs' page
 
 Every (workload, implementation) run is a fresh process running
 bench/workloads.py: ours with this interpreter, the peers (rocksq 0.3.0,
@@ -31,15 +31,13 @@ import sys
 import time
 from pathlib import Path
 
+import report
 from workloads import IMPLS, WORKLOADS
 
 REPO = Path(__file__).resolve().parent.parent
 WORKLOADS_SCRIPT = Path(__file__).resolve().parent / "workloads.py"
 PEER_VENV = REPO / "build" / "bench-venv"
 REQUIREMENTS = REPO / "bench" / "requirements.txt"
-README = REPO / "README.md"
-README_BEGIN = "<!-- bench:begin -->"
-README_END = "<!-- bench:end -->"
 RUN_TIMEOUT_SECONDS = 600
 
 OURS = "rocksq"
@@ -435,7 +433,7 @@ def markdown(data: dict) -> str:
 
 
 def markdown_details(data: dict) -> str:
-    """What results.md adds to the README's block: workloads, settings, versions."""
+    """What results.md adds to the table: workloads, settings, versions."""
     lines = ["", "## Workloads", ""]
     for key, bench in WORKLOADS.items():
         if key in data["medians"]:
@@ -522,17 +520,6 @@ def plot(data: dict, path: Path) -> None:
     plt.close(figure)
 
 
-def update_readme(table: str) -> None:
-    text = README.read_text()
-    if text.count(README_BEGIN) != 1 or text.count(README_END) != 1 or \
-            text.index(README_BEGIN) > text.index(README_END):
-        print(f"README.md needs one {README_BEGIN} ... {README_END} block", file=sys.stderr)
-        sys.exit(2)
-    head, rest = text.split(README_BEGIN)
-    _, tail = rest.split(README_END)
-    README.write_text(f"{head}{README_BEGIN}\n{table}{README_END}{tail}")
-
-
 def print_targets(data: dict) -> None:
     print("\nTargets (issue 5):")
     width = max(len(target["target"]) for target in data["targets"])
@@ -548,8 +535,9 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, help="rounds (default 5, quick 1)")
     parser.add_argument("--out", type=Path, default=Path("build/bench"),
                         help="output directory, relative to the repository (default build/bench)")
-    parser.add_argument("--update-readme", action="store_true",
-                        help=f"replace README.md's {README_BEGIN} block with the table")
+    parser.add_argument("--report", type=Path, metavar="PAGE",
+                        help="also render the table and plot into PAGE, a page of the docs "
+                             "(docs/generated/performance.rst), relative to the repository")
     parser.add_argument("--only", help="comma-separated workloads (default: all): "
                         + ",".join(WORKLOADS))
     parser.add_argument("--impls", help="comma-separated implementations (default: all): "
@@ -584,8 +572,9 @@ def main() -> int:
         plot(data, args.out / "results.png")
     except ImportError:
         print("matplotlib is not installed (pip install matplotlib): no plot", file=sys.stderr)
-    if args.update_readme:
-        update_readme(table)
+    if args.report:
+        report.write_report(args.report, table, f"{data['meta']['command']} --report {args.report}",
+                            args.out / "results.png")
 
     print(table)
     print_targets(data)
@@ -593,7 +582,7 @@ def main() -> int:
     print("\nwrote " + ", ".join(str((args.out / name).relative_to(REPO))
                                if (args.out / name).is_relative_to(REPO) else str(args.out / name)
                                for name in written)
-          + (" and README.md" if args.update_readme else ""))
+          + (f" and {args.report}" if args.report else ""))
     if data["failed"]:
         print(f"\n{len(data['failed'])} run(s) failed:", *data["failed"], sep="\n", file=sys.stderr)
         return 1

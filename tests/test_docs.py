@@ -1,15 +1,40 @@
-"""The API reference (docs/) builds from the installed package's docstrings with no warning."""
+"""The documentation site (docs/) builds with no warning, and its examples run."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = REPO_ROOT / "build" / "docs-html"
+DOCS = REPO_ROOT / "docs"
+
+
+def python_examples() -> list[tuple[str, str]]:
+    """(page:line, code) of every ``.. code-block:: python`` on the site's pages."""
+    examples = []
+    for page in sorted(DOCS.glob("*.rst")):
+        lines = page.read_text(encoding="utf-8").splitlines()
+        for number, line in enumerate(lines):
+            if line.strip() != ".. code-block:: python":
+                continue
+            body = []
+            for following in lines[number + 1:]:
+                if following.strip() and not following.startswith(" "):
+                    break
+                body.append(following)
+            code = textwrap.dedent("\n".join(
+                line for line in body if not line.strip().startswith(":"))).strip()
+            examples.append((f"{page.name}:{number + 1}", code + "\n"))
+    return examples
+
+
+EXAMPLES = python_examples()
 
 pytest.importorskip("sphinx", reason="sphinx is not installed (conan/bootstrap.sh installs it)")
 
@@ -57,3 +82,33 @@ def test_the_cli_page_carries_each_subcommands_help(built_docs: Path) -> None:
     html = (built_docs / "cli.html").read_text(encoding="utf-8")
     for usage in ("usage: rocksq stats", "usage: rocksq peek", "usage: rocksq check", "usage: rocksq bench"):
         assert usage in html
+
+
+def test_the_guides_have_python_examples() -> None:
+    pages = {where.split(":")[0] for where, _ in EXAMPLES}
+    assert {"getting-started.rst", "faces.rst", "delivery.rst", "mpmc.rst",
+            "multiprocessing.rst"} <= pages
+
+
+@pytest.mark.parametrize(("where", "code"), EXAMPLES, ids=[where for where, _ in EXAMPLES])
+def test_each_python_example_on_the_site_runs(where: str, code: str, run_example) -> None:
+    run_example(code, where)
+
+
+@pytest.mark.parametrize(("page", "toctree_caption"),
+                         [("faces", "Guides"), ("performance", "Reports"), ("queue", "API reference")])
+def test_the_index_groups_the_pages_in_three_toctrees(
+    built_docs: Path, page: str, toctree_caption: str
+) -> None:
+    index = (DOCS / "index.rst").read_text(encoding="utf-8")
+    caption = index.index(f":caption: {toctree_caption}")
+    following = index.find(":caption:", caption + 1)
+    assert f"   {page}\n" in index[caption:following if following > 0 else None]
+    assert (built_docs / f"{page}.html").is_file()
+
+
+def test_the_reports_are_the_generated_pages(built_docs: Path) -> None:
+    for report, command in [("performance", "bench/compare.py"),
+                            ("reliability", "tests/reliability_report.py")]:
+        html = (built_docs / f"{report}.html").read_text(encoding="utf-8")
+        assert f"by</em> <code class=\"docutils literal notranslate\"><span class=\"pre\">python3</span> <span class=\"pre\">{command}" in html, report
