@@ -65,6 +65,8 @@ def markdown_to_rst(markdown: str) -> str:
         if table:
             out += _table(table) + [""]
             table = []
+        if line.startswith("- ") and out and out[-1] and not out[-1].startswith("- "):
+            out.append("")  # rst needs a blank line before a list; markdown does not.
         out.append(_inline(line))
     return "\n".join(out).strip() + "\n"
 
@@ -91,5 +93,9 @@ def write_report(path: Path, markdown: str, command: str, plot: Path | None = No
     if plot is not None and plot.is_file():
         figure = path.with_suffix(".png")
         shutil.copyfile(plot, figure)
-        lines += [f".. image:: {figure.name}", f"   :alt: {path.stem}: the table as bars", ""]
+        # Sphinx resolves a path starting with / from the docs' root, wherever
+        # the page that includes this one lives.
+        docs = REPO / "docs"
+        shown = f"/{figure.relative_to(docs)}" if figure.is_relative_to(docs) else figure.name
+        lines += [f".. image:: {shown}", f"   :alt: {path.stem}: the table as bars", ""]
     path.write_text("\n".join(lines))
