@@ -56,7 +56,9 @@ class Outcomes:
         self.skip_reasons: dict[str, Counter[str]] = {}
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        file_name = Path(report.location[0]).name
+        # The node id, not report.location: a Hypothesis state machine's
+        # location is in Hypothesis's own source.
+        file_name = Path(report.nodeid.split("::")[0]).name
         counts = self.counts.setdefault(file_name, Counter())
         if report.when == "call" or (report.when == "setup" and not report.passed):
             counts["cases"] += 1
