@@ -42,15 +42,15 @@ def _inline(text: str) -> str:
 
 
 def _cells(row: str) -> list[str]:
-    return [_inline(cell.strip()) or r"\ " for cell in row.strip().strip("|").split("|")]
+    return [_inline(cell.strip()) for cell in row.strip().strip("|").split("|")]
 
 
 def _table(rows: list[str]) -> list[str]:
     header, body = _cells(rows[0]), [_cells(row) for row in rows[2:]]  # rows[1]: |---|
     lines = [".. list-table::", "   :header-rows: 1", "   :class: report-table", ""]
     for row in [header, *body]:
-        lines.append(f"   * - {row[0]}")
-        lines += [f"     - {cell}" for cell in row[1:]]
+        lines.append(f"   * - {row[0]}".rstrip())
+        lines += [f"     - {cell}".rstrip() for cell in row[1:]]  # "-" alone: an empty cell
     return lines
 
 

@@ -98,7 +98,7 @@ def render(outcomes: Outcomes, files: dict[str, list[Path]], seconds: float) -> 
         names = ", ".join(f"``{p.relative_to(REPO)}``" for p in paths)
         lines += [f"   * - {area}", f"     - {names}"]
         lines += [f"     - {counts[key]:,}" for key in ("cases", "passed", "skipped", "failed")]
-    lines += ["   * - **all areas**", "     - \\ "]
+    lines += ["   * - **all areas**", "     -"]
     lines += [f"     - **{total[key]:,}**" for key in ("cases", "passed", "skipped", "failed")]
     reasons = [(name, reason, count) for name, by_reason in outcomes.skip_reasons.items()
                for reason, count in by_reason.items()]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import subprocess
 import sys
@@ -115,3 +116,26 @@ def test_the_reports_are_the_generated_pages(built_docs: Path) -> None:
         html = (built_docs / f"{report}.html").read_text(encoding="utf-8")
         text = re.sub(r"<[^>]+>", "", html)
         assert re.search(rf"Generated \S+ by {re.escape(command)}", text), report
+
+
+def load_bench_report():
+    """bench/report.py, which renders the benchmark tables into the performance page."""
+    spec = importlib.util.spec_from_file_location("bench_report", REPO_ROOT / "bench" / "report.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_benchmark_table_renders_as_rst_that_docutils_reads_without_a_warning() -> None:
+    docutils_core = pytest.importorskip("docutils.core")
+    markdown = ("Measured with `compare.py`.\n\n| workload | ours |\n|---|---:|\n"
+                "| W1 push | **436** |\n| W2 pop | |\n\nn/a:\n- W4: not thread-safe\n")
+    rst = load_bench_report().markdown_to_rst(markdown)
+    # halt_level 2: a warning (a list without its blank line, a short row) raises.
+    tree = docutils_core.publish_doctree(rst, settings_overrides={"halt_level": 2})
+    rows = [row.astext().split() for row in tree.findall(
+        lambda node: node.tagname == "row")]
+    assert rows == [["workload", "ours"], ["W1", "push", "436"], ["W2", "pop"]]
+    assert "``compare.py``" in rst
+    assert [item.astext() for item in tree.findall(
+        lambda node: node.tagname == "list_item")] == ["W4: not thread-safe"]
