@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import re
 import subprocess
 import sys
@@ -139,3 +140,36 @@ def test_a_benchmark_table_renders_as_rst_that_docutils_reads_without_a_warning(
     assert "``compare.py``" in rst
     assert [item.astext() for item in tree.findall(
         lambda node: node.tagname == "list_item")] == ["W4: not thread-safe"]
+
+
+def test_the_reliability_report_counts_each_outcome_by_test_file(tmp_path: Path) -> None:
+    (tmp_path / "test_area.py").write_text(textwrap.dedent("""
+        import pytest
+
+        def test_passes(): pass
+
+        @pytest.mark.skip(reason="no such mechanism here")
+        def test_is_skipped(): pass
+
+        def test_fails(): assert False
+
+        @pytest.fixture
+        def broken(): raise RuntimeError
+
+        def test_errors_in_setup(broken): pass
+    """))
+    counting = textwrap.dedent(f"""
+        import importlib.util, json, sys, pytest
+        spec = importlib.util.spec_from_file_location(
+            "report", {str(REPO_ROOT / "tests" / "reliability_report.py")!r})
+        report = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(report)
+        outcomes = report.Outcomes()
+        pytest.main(["-q", "-p", "no:cacheprovider", "test_area.py"], plugins=[outcomes])
+        print(json.dumps([outcomes.counts, outcomes.skip_reasons]))
+    """)
+    completed = subprocess.run([sys.executable, "-c", counting], cwd=tmp_path,
+                               capture_output=True, text=True, timeout=60)
+    counts, skip_reasons = json.loads(completed.stdout.splitlines()[-1])
+    assert counts == {"test_area.py": {"cases": 4, "passed": 1, "skipped": 1, "failed": 2}}
+    assert skip_reasons == {"test_area.py": {"no such mechanism here": 1}}
