@@ -390,7 +390,7 @@ def run_threads(targets: Sequence[Callable[[], None]]) -> float:
     return time.perf_counter() - start
 
 
-def du_bytes(path: str) -> int:
+def du_bytes(path: str | os.PathLike[str]) -> int:
     """Bytes allocated on disk under `path`, as `du -s --block-size=1` counts them."""
     total = 0
     for root, _, files in os.walk(path):
