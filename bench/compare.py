@@ -4,8 +4,10 @@
     python3 bench/compare.py --quick          # CI smoke test: 1 round, small sizes, < 2 min
     python3 bench/compare.py --update-readme  # also rewrite README.md's results block
 
-Every (workload, implementation) run is a fresh process running
-bench/workloads.py: ours with this interpreter, the peers (rocksq 0.3.0,
+The workloads are the package's own (rocksq/benchmarks.py, which `rocksq
+bench` runs for ours alone; SIDE_BY_SIDE below lists those compared here);
+bench/workloads.py adds the peers' adapters. Every (workload, implementation)
+run is a fresh process running bench/workloads.py: ours with this interpreter, the peers (rocksq 0.3.0,
 persist-queue, queuelib, all from PyPI) with build/bench-venv's, which this
 script creates from bench/requirements.txt on first use. Within a round the
 implementations alternate run by run (A B C A B C ...); each metric is the

@@ -2,7 +2,7 @@
 
     python3 bench/versus.py --old OLD_VENV/bin/python --new NEW_VENV/bin/python
     python3 bench/versus.py --old ... --new ... --rounds 7 --only W2,queue,aio --json versus.json
-    python3 bench/versus.py --old ... --new ... --full     # the full sizes: about 4× longer
+    python3 bench/versus.py --old ... --new ... --quick    # the quick sizes: a smoke test
 
 Each interpreter runs the rocksq installed for it; the workload code is this
 checkout's (rocksq/benchmarks.py, through bench/workloads.py), which reaches
@@ -16,10 +16,12 @@ each a fresh process with its queue in a fresh directory (under --dir,
 default build/versus on the repository's filesystem; removed after); the
 order swaps every round (old then new, new then old, ...) so that neither
 side always runs first. For each metric the table gives the median time per
-item (or per MB) of old and of new, and the median over the rounds of new's
-speed / old's within the round (>= 1: new is faster), flagging those below
---threshold (default 0.95). Quick sizes and 5 rounds take about 5 minutes on
-2 cores.
+item (or per MB) of old and of new, the median over the rounds of new's
+speed / old's within the round (>= 1: new is faster) and the range of those
+ratios, flagging medians below --threshold (default 0.95); and new's best
+round over old's best, which a busy machine disturbs least (a run can only
+be slowed down by other work, not sped up). The full sizes and 5 rounds take
+about 8 minutes on 2 busy cores; the quick sizes about 2.
 
 Exit status: 0; 1 if a run failed or a metric is below the threshold; 2 on a
 usage error.
@@ -72,7 +74,7 @@ def build_of(python: str) -> str:
 
 
 def run_rounds(args, keys: list[str]) -> list[dict]:
-    mode = "full" if args.full else "quick"
+    mode = "quick" if args.quick else "full"
     pythons = {"old": args.old, "new": args.new}
     total, done = args.rounds * len(keys) * 2, 0
     records = []
@@ -114,23 +116,28 @@ def compare(records: list[dict], keys: list[str], threshold: float) -> list[dict
             time = {side: statistics.median(scale / speed for speed in speeds[side].values())
                     if speeds[side] else None for side in SIDES}
             ratio = statistics.median(ratios) if ratios else None
+            best = (max(speeds["new"].values()) / max(speeds["old"].values())
+                    if speeds["new"] and speeds["old"] else None)
             rows.append({"workload": key, "metric": metric, "label": spec.label,
                          "unit": TIME_UNITS[spec.unit][1], "old": time["old"],
-                         "new": time["new"], "ratio": ratio, "rounds": len(ratios),
+                         "new": time["new"], "ratio": ratio, "ratios": ratios, "best_ratio": best,
                          "below": ratio is None or ratio < threshold})
     return rows
 
 
 def table(rows: list[dict], threshold: float) -> str:
-    lines = ["| workload | metric | old | new | new/old speed | |",
-             "|---|---|---:|---:|---:|---|"]
+    lines = ["| workload | metric | old | new | new/old speed | rounds' new/old "
+             "| best new/best old | |",
+             "|---|---|---:|---:|---:|---|---:|---|"]
     for row in rows:
         times = [f"{row[side]:.3g} {row['unit']}" if row[side] is not None else "n/a"
                  for side in SIDES]
         ratio = f"{row['ratio']:.2f}" if row["ratio"] is not None else "n/a"
+        spread = f"{min(row['ratios']):.2f} to {max(row['ratios']):.2f}" if row["ratios"] else ""
+        best = f"{row['best_ratio']:.2f}" if row["best_ratio"] is not None else "n/a"
         flag = f"**below {threshold}**" if row["below"] else ""
         lines.append(f"| {row['workload']} | {row['label']} | {times[0]} | {times[1]} | "
-                     f"{ratio} | {flag} |")
+                     f"{ratio} | {spread} | {best} | {flag} |")
     return "\n".join(lines)
 
 
@@ -143,7 +150,7 @@ def main() -> int:
     parser.add_argument("--new", required=True, metavar="PYTHON",
                         help="the interpreter whose rocksq is the new build")
     parser.add_argument("--rounds", type=int, default=5, help="rounds (default 5)")
-    parser.add_argument("--full", action="store_true", help="the full sizes (default: quick)")
+    parser.add_argument("--quick", action="store_true", help="the quick sizes (default: full)")
     parser.add_argument("--only", help="comma-separated workloads (default: "
                         + ",".join(speed_workloads()) + ")")
     parser.add_argument("--threshold", type=float, default=0.95,
@@ -176,14 +183,14 @@ def main() -> int:
     failed = [f"{r['workload']} {r['side']} round {r['round'] + 1}: {r['error']}"
               for r in records if "error" in r]
     print(f"old: rocksq {builds['old']}\nnew: rocksq {builds['new']}\n"
-          f"{'full' if args.full else 'quick'} sizes, {args.rounds} rounds alternating, "
+          f"{'quick' if args.quick else 'full'} sizes, {args.rounds} rounds alternating, "
           f"each run a fresh process; time: median per unit; speed ratio: median of "
           f"the rounds' new/old\n")
     print(table(rows, args.threshold))
     if args.json:
         args.json.write_text(json.dumps(
             {"date": started, "builds": builds, "rounds": args.rounds,
-             "mode": "full" if args.full else "quick", "threshold": args.threshold,
+             "mode": "quick" if args.quick else "full", "threshold": args.threshold,
              "rows": rows, "failed": failed, "runs": records}, indent=1) + "\n")
     for line in failed:
         print(f"failed: {line}", file=sys.stderr)

@@ -15,7 +15,8 @@ open (see :mod:`rocksq.inspection`). Exit status (the ``EXIT_*`` constants below
 - 1: the queue is damaged: files that do not load, checksums that fail,
   records that break the queue's invariants. ``check`` reads everything and
   lists what it finds; ``stats`` and ``peek`` refuse files that do not load
-  and records they read that do not check out.
+  and records they read that do not check out. ``bench``: a run failed (the
+  table and the JSON say why).
 - 2: usage error: an unknown option, a bad number, a label the queue lacks.
 - 3: the path cannot be read: it does not exist, is not a queue, or a file
   cannot be opened (permissions, I/O errors); ``bench``: ``--dir`` cannot
@@ -24,8 +25,6 @@ open (see :mod:`rocksq.inspection`). Exit status (the ``EXIT_*`` constants below
   made an open drop records, or will make the next open drop them. The
   queue keeps a note of such a loss for good, so ``check`` exits 4 from
   then on; ``stats`` shows the note and exits 0.
-
-``bench`` exits 1 if a run failed (its error is in the table and the JSON).
 """
 
 from __future__ import annotations
@@ -50,6 +49,7 @@ EXIT_DAMAGED = 1
 EXIT_USAGE = 2
 EXIT_UNREADABLE = 3
 EXIT_RECORDS_DROPPED = 4
+EXIT_RUN_FAILED = 1  # bench: a workload's run failed
 
 PREVIEW_BYTES = 48
 """How much of an item ``peek`` shows to people (JSON carries it whole)."""
@@ -279,11 +279,11 @@ def bench(args: argparse.Namespace) -> int:
         _print_json(report)
     else:
         _print_bench_table(report)
-    return EXIT_DAMAGED if report["failed"] else EXIT_OK
+    return EXIT_RUN_FAILED if report["failed"] else EXIT_OK
 
 
-DEFAULT_ROUNDS = {"quick": 1, "full": 5}
-"""``bench``'s rounds unless --rounds says: one for a smoke test, five for figures."""
+DEFAULT_ROUNDS = {"quick": 1, "full": 3}
+"""``bench``'s rounds unless --rounds says: one for a smoke test, three for figures."""
 
 
 @contextlib.contextmanager
@@ -421,7 +421,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench_parser.add_argument("--quick", action="store_true", help="small sizes, 1 round")
     bench_parser.add_argument(
-        "--rounds", type=_rounds, help="rounds; each metric is their median (default 5, quick 1)"
+        "--rounds", type=_rounds, help="rounds; each metric is their median (default 3, quick 1)"
     )
     bench_parser.add_argument(
         "--only",
