@@ -21,7 +21,13 @@ speed / old's within the round (>= 1: new is faster) and the range of those
 ratios, flagging medians below --threshold (default 0.95); and new's best
 round over old's best, which a busy machine disturbs least (a run can only
 be slowed down by other work, not sped up). The full sizes and 5 rounds take
-about 8 minutes on 2 busy cores; the quick sizes about 2.
+about 5 minutes on 2 cores; the quick sizes about 2.
+
+Other work on the machine makes the ratios noisy: on 2 cores with a load
+average of 10, the same build on both sides gave medians from 0.73 to 1.85.
+Run it on a quiet machine, and give the same interpreter as --old and --new
+once to see the spread the machine allows; the script prints the load
+average before and after and warns when it exceeds half the cores.
 
 Exit status: 0; 1 if a run failed or a metric is below the threshold; 2 on a
 usage error.
@@ -177,7 +183,9 @@ def main() -> int:
     if builds["old"] == builds["new"]:
         print("note: old and new are the same build", file=sys.stderr)
     started = datetime.datetime.now().isoformat(timespec="seconds")
+    load = {"before": os.getloadavg()[0]}
     records = run_rounds(args, keys)
+    load["after"] = os.getloadavg()[0]
     shutil.rmtree(args.dir, ignore_errors=True)
     rows = compare(records, keys, args.threshold)
     failed = [f"{r['workload']} {r['side']} round {r['round'] + 1}: {r['error']}"
@@ -185,11 +193,16 @@ def main() -> int:
     print(f"old: rocksq {builds['old']}\nnew: rocksq {builds['new']}\n"
           f"{'quick' if args.quick else 'full'} sizes, {args.rounds} rounds alternating, "
           f"each run a fresh process; time: median per unit; speed ratio: median of "
-          f"the rounds' new/old\n")
+          f"the rounds' new/old; load average {load['before']:.1f} before, "
+          f"{load['after']:.1f} after, {os.cpu_count()} cores\n")
+    if max(load.values()) > os.cpu_count() / 2:
+        print("warning: other work shares the CPUs (load average above half the cores): "
+              "the ratios are noisy", file=sys.stderr)
     print(table(rows, args.threshold))
     if args.json:
         args.json.write_text(json.dumps(
-            {"date": started, "builds": builds, "rounds": args.rounds,
+            {"date": started, "builds": builds, "rounds": args.rounds, "load_average": load,
+             "cores": os.cpu_count(),
              "mode": "quick" if args.quick else "full", "threshold": args.threshold,
              "rows": rows, "failed": failed, "runs": records}, indent=1) + "\n")
     for line in failed:

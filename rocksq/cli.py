@@ -323,10 +323,10 @@ def _bench_report(
 
 def _print_bench_table(report: Dict[str, Any]) -> None:
     rounds = report["rounds"]
+    print(f"rocksq {', '.join(report['versions']) or '?'}, Python {report['python']}")
     print(
-        f"rocksq {', '.join(report['versions']) or '?'}, Python {report['python']}: "
-        f"{report['mode']} sizes, median of {rounds} round{'s' if rounds > 1 else ''}, "
-        f"each run a fresh process with its queue in {printable(report['directory'])}"
+        f"{report['mode']} sizes, median of {rounds} round{'s' if rounds > 1 else ''}; "
+        f"each run a fresh process, its queue in {printable(report['directory'])}"
     )
     rows = [
         (key, metric.label, benchmarks.format_value(value, metric.unit), metric.unit)
@@ -416,7 +416,7 @@ def build_parser() -> argparse.ArgumentParser:
         "small and large items, batches, threads, sync pushes, MPMC, and each face's "
         "calls), each run a fresh process with its queue in a fresh directory, and prints "
         "the median of the rounds of each metric. --quick (small sizes, 1 round) takes "
-        "about a minute on 2 cores; the full sizes about 3 minutes a round. The comparison "
+        "about 10 seconds on 2 cores; a round at the full sizes about a minute. The comparison "
         "with other queues is a script of the source repository (bench/compare.py).",
     )
     bench_parser.add_argument("--quick", action="store_true", help="small sizes, 1 round")
