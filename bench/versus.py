@@ -20,7 +20,12 @@ item (or per MB) of old and of new, the median over the rounds of new's
 speed / old's within the round (>= 1: new is faster) and the range of those
 ratios, flagging medians below --threshold (default 0.95); and new's best
 round over old's best, which a busy machine disturbs least (a run can only
-be slowed down by other work, not sped up). The full sizes and 5 rounds take
+be slowed down by other work, not sped up). A second table compares the CPU
+time of a run (every thread of its process) over the rounds where both
+sides did the same work: other work on the machine delays the clock far
+more than it adds CPU time, so a change in the CPU a workload takes shows
+there even on a busy machine (a change in waiting, such as fsync, does not).
+The full sizes and 5 rounds take
 about 5 minutes on 2 cores; the quick sizes about 2.
 
 Other work on the machine makes the ratios noisy: on 2 cores with a load
@@ -131,6 +136,43 @@ def compare(records: list[dict], keys: list[str], threshold: float) -> list[dict
     return rows
 
 
+def compare_cpu(records: list[dict], keys: list[str]) -> list[dict]:
+    """A row per workload: median CPU seconds of a run on each side, median of the
+    rounds' old/new, over the rounds where both sides did the same work (a
+    time cap can stop a phase early)."""
+    runs = {(r["workload"], r["side"], r["round"]): r["info"] for r in records
+            if "error" not in r}
+    rows = []
+    for key in keys:
+        pairs = []
+        for round_index in sorted({index for (k, _, index) in runs if k == key}):
+            old, new = (runs.get((key, side, round_index)) for side in SIDES)
+            if old and new and work(old) == work(new):
+                pairs.append((old["cpu_seconds"], new["cpu_seconds"]))
+        rows.append({
+            "workload": key, "rounds": len(pairs),
+            "old": statistics.median(old for old, _ in pairs) if pairs else None,
+            "new": statistics.median(new for _, new in pairs) if pairs else None,
+            "ratio": statistics.median(old / new for old, new in pairs) if pairs else None})
+    return rows
+
+
+def work(info: dict) -> dict:
+    """What a run did, as far as it can vary: the items its capped phases got through."""
+    return {name: value for name, value in info.items() if name.startswith("items")}
+
+
+def cpu_table(rows: list[dict]) -> str:
+    lines = ["| workload | old CPU s | new CPU s | old/new CPU | rounds |", "|---|---:|---:|---:|---:|"]
+    for row in rows:
+        cells = [f"{row[name]:.3g}" if row[name] is not None else "n/a"
+                 for name in ("old", "new")]
+        ratio = f"{row['ratio']:.2f}" if row["ratio"] is not None else "n/a"
+        lines.append(f"| {row['workload']} | {cells[0]} | {cells[1]} | {ratio} | "
+                     f"{row['rounds']} |")
+    return "\n".join(lines)
+
+
 def table(rows: list[dict], threshold: float) -> str:
     lines = ["| workload | metric | old | new | new/old speed | rounds' new/old "
              "| best new/best old | |",
@@ -199,12 +241,17 @@ def main() -> int:
         print("warning: other work shares the CPUs (load average above half the cores): "
               "the ratios are noisy", file=sys.stderr)
     print(table(rows, args.threshold))
+    cpu_rows = compare_cpu(records, keys)
+    print("\nCPU time of a run (every thread of its process; >= 1: new takes less), "
+          "which other work on the machine disturbs less than the clock:\n")
+    print(cpu_table(cpu_rows))
     if args.json:
         args.json.write_text(json.dumps(
             {"date": started, "builds": builds, "rounds": args.rounds, "load_average": load,
              "cores": os.cpu_count(),
              "mode": "quick" if args.quick else "full", "threshold": args.threshold,
-             "rows": rows, "failed": failed, "runs": records}, indent=1) + "\n")
+             "rows": rows, "cpu_rows": cpu_rows, "failed": failed, "runs": records},
+            indent=1) + "\n")
     for line in failed:
         print(f"failed: {line}", file=sys.stderr)
     return 1 if failed or any(row["below"] for row in rows) else 0

@@ -1,4 +1,4 @@
-"""One benchmark run for bench/compare.py: a workload against one queue implementation.
+"""One benchmark run for bench/compare.py and bench/versus.py: a workload against one queue.
 
     python bench/workloads.py '{"workload": "W2", "impl": "rocksq",
                                 "path": "build/bench/tmp/run", "mode": "quick"}'
@@ -42,7 +42,7 @@ def load_benchmarks():
     return module
 
 
-benchmarks = sys.modules.get("rocksq_benchmarks") or load_benchmarks()
+benchmarks = load_benchmarks()
 Impl, RocksQ, WORKLOADS = benchmarks.Impl, benchmarks.RocksQ, benchmarks.WORKLOADS
 
 

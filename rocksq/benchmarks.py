@@ -3,12 +3,12 @@
 A workload is one function registered with :func:`workload`: it opens a
 queue in a given directory, does a fixed amount of work (each phase capped
 in time, so that a slow queue still ends) and returns its metrics: items/s,
-MB/s, or MB. The fixed-size workloads (W1 to W6, ``drain``, ``rss``) reach
-the queue through an adapter, :class:`Impl`, so that the repository's
-comparison with other queues (``bench/compare.py``) runs the very same code
-against them; :class:`RocksQ` is ours. The faces' workloads (``queue``,
-``aio``, ``nonblocking``, ``ack``) call rocksq's faces directly: their
-per-call cost is what they measure.
+MB/s, or MB. The workloads W1 to W6, ``drain`` and ``rss`` reach the queue
+through an adapter, :class:`Impl`, so that the repository's comparison with
+other queues (``bench/compare.py``) runs the very same code against them;
+:class:`RocksQ` is ours. The faces' workloads (``queue``, ``aio``,
+``nonblocking``, ``ack``) call rocksq's faces directly: their per-call cost
+is what they measure.
 
 Every run is a fresh process (``python -m rocksq.benchmarks JOB``, see
 :func:`main`) in a fresh directory, so that one run's memory, threads and
@@ -16,10 +16,11 @@ writeback leave the next alone; :func:`run_suite` runs rounds of them and
 :func:`medians` sums them up.
 
 This module imports only the standard library at its top and reaches rocksq
-through its public API alone, imported when a workload opens a queue: the
-repository's scripts load this file by its path to run the same workloads
-under interpreters whose rocksq does not ship it (rocksq 0.3.0 for the
-comparison, an older build of RocksQ for ``bench/versus.py``).
+through its public API alone (and the extension's file, to name the build),
+imported when a workload opens a queue: the repository's scripts load this
+file by its path to run the same workloads under interpreters whose rocksq
+does not ship it (rocksq 0.3.0 for the comparison, an older build of RocksQ
+for ``bench/versus.py``).
 """
 
 from __future__ import annotations
@@ -948,12 +949,17 @@ def run(key: str, impl: Type[Impl], path: str, mode: str) -> Dict[str, Metrics]:
     if reason:
         raise ValueError(f"{key} does not run {impl.name}: {reason}")
     rss_before = max_rss_mb()
+    # CPU time of every thread of the process: other work on the machine
+    # delays a run's clock time, hardly the CPU time it takes.
+    cpu_before = time.process_time()
     values = bench.fn(impl, path, **bench.sizes[mode])
+    cpu_seconds = time.process_time() - cpu_before
     metrics = {name: values.pop(name) for name in bench.metrics}
     info = dict(
         values,
         version=impl.version(),
         python=sys.version.split()[0],
+        cpu_seconds=cpu_seconds,
         rss_before_mb=rss_before,
         max_rss_mb=max_rss_mb(),
     )

@@ -609,20 +609,26 @@ def test_compare_quick_smoke_of_one_workload_writes_the_table_and_plot(tmp_path:
 
 
 @needs_checkout
-def test_versus_alternates_the_two_builds_and_tabulates_each_speed(tmp_path: Path) -> None:
+def test_versus_alternates_the_two_builds_and_tabulates_each_speed_and_cpu(
+    tmp_path: Path,
+) -> None:
     # The same build on both sides: the script's plumbing, not a comparison.
     completed = subprocess.run(
         [sys.executable, str(REPO_ROOT / "bench" / "versus.py"), "--old", sys.executable,
-         "--new", sys.executable, "--quick", "--rounds", "2", "--only", "W2", "--threshold", "0",
-         "--dir", str(tmp_path / "queues"), "--json", str(tmp_path / "versus.json")],
+         "--new", sys.executable, "--quick", "--rounds", "2", "--only", "nonblocking",
+         "--threshold", "0", "--dir", str(tmp_path / "queues"),
+         "--json", str(tmp_path / "versus.json")],
         cwd=tmp_path, capture_output=True, text=True, timeout=120,
     )
 
     assert completed.returncode == 0, completed.stdout + completed.stderr
-    assert "| W2 | W2 push 100 B | " in completed.stdout
-    assert "| W2 | W2 pop 100 B | " in completed.stdout
+    assert "| nonblocking | nonblocking push + wait | " in completed.stdout
+    assert "| nonblocking | nonblocking pop + wait | " in completed.stdout
     report = json.loads((tmp_path / "versus.json").read_text())
     assert [(run["round"], run["side"]) for run in report["runs"]] == [
         (0, "old"), (0, "new"), (1, "new"), (1, "old")]
     assert [row["metric"] for row in report["rows"]] == ["push_ops", "pop_ops"]
     assert all(len(row["ratios"]) == 2 and row["ratio"] > 0 for row in report["rows"])
+    # A fixed amount of work on both sides: every round's CPU time compares.
+    [cpu] = report["cpu_rows"]
+    assert cpu["workload"] == "nonblocking" and cpu["rounds"] == 2 and cpu["ratio"] > 0
