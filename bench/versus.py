@@ -25,11 +25,12 @@ time of a run (every thread of its process) over the rounds where both
 sides did the same work: other work on the machine delays the clock far
 more than it adds CPU time, so a change in the CPU a workload takes shows
 there even on a busy machine (a change in waiting, such as fsync, does not).
-The full sizes and 5 rounds take
-about 5 minutes on 2 cores; the quick sizes about 2.
+The full sizes and 5 rounds take about 5 minutes on 2 cores; the quick sizes
+about 2.
 
-Other work on the machine makes the ratios noisy: on 2 cores with a load
-average of 10, the same build on both sides gave medians from 0.73 to 1.85.
+Other work on the machine makes the speed ratios noisy: on 2 cores with a
+load average of 8 to 10, the same build on both sides gave medians from 0.87
+to 1.33 (0.73 to 1.85 in another run), and CPU ratios from 0.97 to 1.04.
 Run it on a quiet machine, and give the same interpreter as --old and --new
 once to see the spread the machine allows; the script prints the load
 average before and after and warns when it exceeds half the cores.
