@@ -4,8 +4,10 @@
     python3 bench/compare.py --quick          # CI smoke test: 1 round, small sizes, < 2 min
     python3 bench/compare.py --report docs/generated/performance.rst  # also the docs' page
 
-Every (workload, implementation) run is a fresh process running
-bench/workloads.py: ours with this interpreter, the peers (rocksq 0.3.0,
+The workloads are the package's own (rocksq/benchmarks.py, which `rocksq
+bench` runs for ours alone; SIDE_BY_SIDE below lists those compared here);
+bench/workloads.py adds the peers' adapters. Every (workload, implementation)
+run is a fresh process running bench/workloads.py: ours with this interpreter, the peers (rocksq 0.3.0,
 persist-queue, queuelib, all from PyPI) with build/bench-venv's, which this
 script creates from bench/requirements.txt on first use. Within a round the
 implementations alternate run by run (A B C A B C ...); each metric is the
@@ -32,15 +34,18 @@ import time
 from pathlib import Path
 
 import report
-from workloads import IMPLS, WORKLOADS
+from workloads import IMPLS, WORKLOADS, benchmarks
 
 REPO = Path(__file__).resolve().parent.parent
 WORKLOADS_SCRIPT = Path(__file__).resolve().parent / "workloads.py"
 PEER_VENV = REPO / "build" / "bench-venv"
 REQUIREMENTS = REPO / "bench" / "requirements.txt"
-RUN_TIMEOUT_SECONDS = 600
 
 OURS = "rocksq"
+# The workloads run side by side with the peers, and ours' disk and memory.
+# The faces' own workloads (queue, aio, nonblocking, ack) measure ours alone:
+# `rocksq bench` and bench/versus.py run them.
+SIDE_BY_SIDE = ("W1", "W2", "W3", "W4", "W5", "W6", "drain", "rss")
 REFERENCE = "rocksq-0.3.0"
 RAW = "raw-file"
 RAW_FSYNC = "raw-file+fsync"
@@ -175,32 +180,6 @@ def format_seconds(seconds: float) -> str:
     return f"{int(seconds) // 60}m{int(seconds) % 60:02d}s"
 
 
-def run_one(python: Path, env: dict, workload: str, impl: str, mode: str,
-            run_dir: Path) -> dict:
-    """Runs one workload on one implementation in a fresh process."""
-    job = {"workload": workload, "impl": impl, "mode": mode,
-           "path": str(run_dir / "queue")}
-    run_dir.mkdir(parents=True)
-    start = time.monotonic()
-    try:
-        completed = subprocess.run(
-            [str(python), str(WORKLOADS_SCRIPT), json.dumps(job)], cwd=REPO, env=env,
-            capture_output=True, text=True, timeout=RUN_TIMEOUT_SECONDS)
-    except subprocess.TimeoutExpired:
-        return {"error": f"timed out after {RUN_TIMEOUT_SECONDS} s"}
-    finally:
-        shutil.rmtree(run_dir, ignore_errors=True)
-        os.sync()  # the next run should not pay for this one's writeback
-    result = {"seconds": round(time.monotonic() - start, 2)}
-    lines = completed.stdout.strip().splitlines()
-    if completed.returncode != 0 or not lines:
-        tail = "\n".join(completed.stderr.strip().splitlines()[-12:])
-        result["error"] = f"exit status {completed.returncode}: {tail}"
-        return result
-    result.update(json.loads(lines[-1]))
-    return result
-
-
 def snapshot_ours(out: Path, tmp: Path) -> dict:
     """Copies the installed rocksq package to <out>/ours; the environment to run it.
 
@@ -261,7 +240,9 @@ def run_all(args, workload_keys, impl_names) -> dict:
             progress.show(f"round {round_index + 1}/{args.rounds} {key} {name}")
             run_dir = tmp / f"{key}-{name}-r{round_index}"
             shutil.rmtree(run_dir, ignore_errors=True)
-            result = run_one(*starts[name], key, name, mode, run_dir)
+            python, env = starts[name]
+            result = benchmarks.run_job([str(python), str(WORKLOADS_SCRIPT)], key, name, mode,
+                                        run_dir, env)
             records.append(dict(round=round_index, workload=key, impl=name, **result))
             if "error" in result:
                 progress.note(f"FAILED: {key} {name} (round {round_index + 1}): {result['error']}")
@@ -336,23 +317,7 @@ def summarise(data: dict) -> dict:
     return data
 
 
-UNIT_FORMATS = {"MB/s": "{:,.0f}", "MB": "{:,.0f}"}
-
-
-def format_value(value, unit: str) -> str:
-    if value is None:
-        return "n/a"
-    if unit == "items/s":
-        if value >= 1e6:
-            return f"{value / 1e6:.2f} M"
-        if value >= 1e4:
-            return f"{value / 1e3:.0f} k"
-        if value >= 1e3:
-            return f"{value / 1e3:.1f} k"
-        return f"{value:.0f}"
-    if value < 10:
-        return f"{value:.1f}"
-    return UNIT_FORMATS.get(unit, "{:.3g}").format(value)
+format_value = benchmarks.format_value
 
 
 def format_ratio(value) -> str:
@@ -538,8 +503,9 @@ def main() -> int:
     parser.add_argument("--report", type=Path, metavar="PAGE",
                         help="also render the table and plot into PAGE, a page of the docs "
                              "(docs/generated/performance.rst), relative to the repository")
-    parser.add_argument("--only", help="comma-separated workloads (default: all): "
-                        + ",".join(WORKLOADS))
+    parser.add_argument("--only", help="comma-separated workloads (default: "
+                        + ",".join(SIDE_BY_SIDE) + "; also " + ",".join(
+                            key for key in WORKLOADS if key not in SIDE_BY_SIDE) + ")")
     parser.add_argument("--impls", help="comma-separated implementations (default: all): "
                         + ",".join(IMPLS))
     parser.add_argument("--render-only", action="store_true",
@@ -551,7 +517,7 @@ def main() -> int:
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
     args.out = args.out if args.out.is_absolute() else REPO / args.out
-    workload_keys = args.only.split(",") if args.only else list(WORKLOADS)
+    workload_keys = args.only.split(",") if args.only else list(SIDE_BY_SIDE)
     impl_names = args.impls.split(",") if args.impls else list(IMPLS)
     unknown = [k for k in workload_keys if k not in WORKLOADS] + \
               [n for n in impl_names if n not in IMPLS]

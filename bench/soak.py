@@ -46,6 +46,7 @@ from pathlib import Path
 
 import rocksq
 from rocksq import StartPosition
+from rocksq.benchmarks import du_bytes
 from rocksq.blocking import MpmcQueue, PersistentQueueWithCapacity
 
 HEADER = struct.Struct(">IQII")  # producer, sequence, body size, CRC-32 of body
@@ -84,18 +85,6 @@ def rss_bytes() -> int:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) * 1024
     return 0
-
-
-def disk_bytes(directory: Path) -> int:
-    """Space the directory's files take (allocated blocks, like du)."""
-    total = 0
-    for root, _, files in os.walk(directory):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(root, name)).st_blocks * 512
-            except FileNotFoundError:  # RocksDB deleted it meanwhile.
-                pass
-    return total
 
 
 class Ledger:
@@ -222,13 +211,13 @@ def soak_kind(kind: str, directory: Path, seconds: float, producers: int, consum
     deadline = drained + RECLAIM_WITHIN + (MPMC_TTL if kind == "mpmc" else 0)
     reclaimed_after = None
     while time.monotonic() < deadline:
-        now_disk = disk_bytes(directory)
+        now_disk = du_bytes(directory)
         peak_disk = max(peak_disk, now_disk)
         if now_disk < DISK_FRACTION * peak_disk:
             reclaimed_after = time.monotonic() - (drained if kind == "fifo" else last_add)
             break
         time.sleep(0.25)
-    final_disk = disk_bytes(directory)
+    final_disk = du_bytes(directory)
     queue.close()
 
     losses = ledger.losses()
@@ -268,7 +257,7 @@ def main() -> int:
         while not sampling.is_set():
             row = {"t": round(time.monotonic() - start, 2), "rss": rss_bytes()}
             for kind, directory in directories.items():
-                row[f"{kind}_disk"] = disk_bytes(directory) if directory.exists() else 0
+                row[f"{kind}_disk"] = du_bytes(directory) if directory.exists() else 0
             samples.append(row)
             sampling.wait(0.5)
 

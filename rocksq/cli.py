@@ -5,7 +5,7 @@
     rocksq stats PATH              kind, length, payload and disk size, positions, labels
     rocksq peek PATH [-n N]        the next N items, without consuming them
     rocksq check PATH              every file and record checked; what is wrong
-    rocksq bench [--quick] ...     the benchmark suite of a source checkout
+    rocksq bench [--quick] ...     RocksQ's own workloads, timed (rocksq.benchmarks)
     rocksq --json stats PATH       the same, as JSON for scripts
 
 ``stats``, ``peek`` and ``check`` work while another process has the queue
@@ -15,31 +15,32 @@ open (see :mod:`rocksq.inspection`). Exit status (the ``EXIT_*`` constants below
 - 1: the queue is damaged: files that do not load, checksums that fail,
   records that break the queue's invariants. ``check`` reads everything and
   lists what it finds; ``stats`` and ``peek`` refuse files that do not load
-  and records they read that do not check out.
+  and records they read that do not check out. ``bench``: a run failed (the
+  table and the JSON say why).
 - 2: usage error: an unknown option, a bad number, a label the queue lacks.
 - 3: the path cannot be read: it does not exist, is not a queue, or a file
-  cannot be opened (permissions, I/O errors); ``bench``: no harness to run.
+  cannot be opened (permissions, I/O errors); ``bench``: ``--dir`` cannot
+  be made or written.
 - 4: ``check`` only: nothing else is wrong, but a damaged write-ahead log
   made an open drop records, or will make the next open drop them. The
   queue keeps a note of such a loss for good, so ``check`` exits 4 from
   then on; ``stats`` shows the note and exits 0.
-
-``bench`` exits with the harness's own status once the harness runs.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import datetime
 import json
 import os
-import subprocess
 import sys
+import tempfile
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Dict, Iterator, List, Optional, Sequence
 
-from . import _errors, inspection
+from . import _errors, benchmarks, inspection
 
 __all__ = ["main"]
 
@@ -48,9 +49,7 @@ EXIT_DAMAGED = 1
 EXIT_USAGE = 2
 EXIT_UNREADABLE = 3
 EXIT_RECORDS_DROPPED = 4
-
-HARNESS = Path("bench") / "compare.py"
-"""Where the benchmark harness lives in a source checkout."""
+EXIT_RUN_FAILED = 1  # bench: a workload's run failed
 
 PREVIEW_BYTES = 48
 """How much of an item ``peek`` shows to people (JSON carries it whole)."""
@@ -261,45 +260,85 @@ def peek(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def find_harness(given: Optional[Path]) -> Path:
-    """bench/compare.py: `given`, else in the current directory or one of its parents."""
-    if given is not None:
-        if not given.is_file():
-            raise HarnessMissing(f"{given}: no such file")
-        return given
-    for directory in (Path.cwd(), *Path.cwd().parents):
-        candidate = directory / HARNESS
-        if candidate.is_file() and (directory / "pyproject.toml").is_file():
-            return candidate
-    raise HarnessMissing(
-        "the benchmark harness (bench/compare.py) ships with the source repository, not "
-        "with the installed package: run this command inside a checkout of RocksQ, or "
-        "pass --harness PATH/TO/bench/compare.py"
-    )
-
-
-class HarnessMissing(Exception):
-    """The benchmark harness cannot be found."""
+class BenchDirectoryError(Exception):
+    """``bench --dir`` names a directory that cannot be made or written."""
 
 
 def bench(args: argparse.Namespace) -> int:
-    harness = find_harness(args.harness)
-    command = [sys.executable, str(harness)]
-    if args.quick:
-        command.append("--quick")
-    if args.rounds is not None:
-        command += ["--rounds", str(args.rounds)]
-    if args.out is not None:
-        command += ["--out", str(args.out.resolve())]
-    if args.only:
-        command += ["--only", args.only]
-    if args.impls:
-        command += ["--impls", args.impls]
-    if args.update_readme:
-        command.append("--update-readme")
-    # The harness draws its own progress bar and writes the table
-    # (results.md) and the plot (results.png) under --out.
-    return subprocess.call(command)
+    mode = "quick" if args.quick else "full"
+    rounds = args.rounds if args.rounds is not None else DEFAULT_ROUNDS[mode]
+    keys = args.only or list(benchmarks.WORKLOADS)
+    with _bench_directory(args.dir) as directory:
+        records = benchmarks.run_suite(
+            keys, mode, rounds, directory, lambda line: print(line, file=sys.stderr, flush=True)
+        )
+    report = _bench_report(records, keys, mode, rounds, directory)
+    if isinstance(args.json, str):
+        Path(args.json).write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+    if args.json is True:
+        _print_json(report)
+    else:
+        _print_bench_table(report)
+    return EXIT_RUN_FAILED if report["failed"] else EXIT_OK
+
+
+DEFAULT_ROUNDS = {"quick": 1, "full": 3}
+"""``bench``'s rounds unless --rounds says: one for a smoke test, three for figures."""
+
+
+@contextlib.contextmanager
+def _bench_directory(given: Optional[Path]) -> Iterator[Path]:
+    """`given` (made if missing; runs remove their own queues), else a temporary directory."""
+    if given is None:
+        with tempfile.TemporaryDirectory(prefix="rocksq-bench-") as made:
+            yield Path(made)
+        return
+    try:
+        given.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=given):  # Can a run write there?
+            pass
+    except OSError as error:
+        raise BenchDirectoryError(f"--dir {given}: {error.strerror or error}") from None
+    yield given.resolve()
+
+
+def _bench_report(
+    records: List[Dict[str, Any]], keys: Sequence[str], mode: str, rounds: int, directory: Path
+) -> Dict[str, Any]:
+    versions = sorted({r["info"]["version"] for r in records if "error" not in r})
+    return {
+        "mode": mode,
+        "rounds": rounds,
+        "directory": str(directory),
+        "versions": versions,
+        "python": sys.version.split()[0],
+        "workloads": {key: benchmarks.WORKLOADS[key].title for key in keys},
+        "medians": benchmarks.medians(records),
+        "failed": [
+            f"{r['workload']} round {r['round'] + 1}: {r['error']}" for r in records if "error" in r
+        ],
+        "runs": records,
+    }
+
+
+def _print_bench_table(report: Dict[str, Any]) -> None:
+    rounds = report["rounds"]
+    print(f"rocksq {', '.join(report['versions']) or '?'}, Python {report['python']}")
+    print(
+        f"{report['mode']} sizes, median of {rounds} round{'s' if rounds > 1 else ''}; "
+        f"each run a fresh process, its queue in {printable(report['directory'])}"
+    )
+    rows = [
+        (key, metric.label, benchmarks.format_value(value, metric.unit), metric.unit)
+        for key in report["workloads"]
+        for name, metric in benchmarks.WORKLOADS[key].metrics.items()
+        for value in [report["medians"].get(key, {}).get(name)]
+    ]
+    widths = [max(len(row[column]) for row in rows) for column in range(3)]
+    for key, label, value, unit in rows:
+        print(f"  {key:<{widths[0]}}  {label:<{widths[1]}}  {value:>{widths[2]}} {unit}")
+    for line in report["failed"]:
+        print(f"failed: {printable(line)}")
 
 
 # --- Entry point ------------------------------------------------------------------
@@ -313,11 +352,11 @@ def _print_json(value: Any) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rocksq",
-        description="Look into RocksQ queues, and run the benchmark suite.",
+        description="Look into RocksQ queues, and time RocksQ's own workloads.",
         epilog="Exit status: 0 success (check: the queue is sound), 1 the queue is "
         "damaged, 2 usage error, 3 the path cannot be read or is not a queue, 4 (check) "
-        "records were dropped by recovery from a damaged write-ahead log; bench: the "
-        "harness's status.",
+        "records were dropped by recovery from a damaged write-ahead log; bench: 1 a run "
+        "failed, 3 --dir cannot be used.",
     )
     parser.add_argument("--json", action="store_true", help="print JSON, for scripts")
     # Each subcommand takes --json too; SUPPRESS keeps it from undoing the global one.
@@ -372,27 +411,39 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench_parser = commands.add_parser(
         "bench",
-        help="run the benchmark suite (bench/compare.py of a source checkout)",
-        description="Runs the benchmark suite, RocksQ against its peers side by side, with "
-        "a progress bar; writes results.md (the table) and results.png (the plot) under "
-        "--out. Needs a source checkout: the harness is not part of the installed package. "
-        "The full suite takes about 10 minutes on 2 cores; --quick about 1.",
+        help="time RocksQ's own workloads (the faces, FIFO, MPMC, ack, sync)",
+        description="Runs the workloads RocksQ measures itself with (rocksq.benchmarks: "
+        "small and large items, batches, threads, sync pushes, MPMC, and each face's "
+        "calls), each run a fresh process with its queue in a fresh directory, and prints "
+        "the median of the rounds of each metric. --quick (small sizes, 1 round) takes "
+        "about 10 seconds on 2 cores; a round at the full sizes about a minute. The comparison "
+        "with other queues is a script of the source repository (bench/compare.py).",
     )
     bench_parser.add_argument("--quick", action="store_true", help="small sizes, 1 round")
-    bench_parser.add_argument("--rounds", type=_count, help="rounds (default 5, quick 1)")
     bench_parser.add_argument(
-        "--out", type=Path, help="output directory (default: build/bench in the checkout)"
-    )
-    bench_parser.add_argument("--only", metavar="W1,W2,...", help="only these workloads")
-    bench_parser.add_argument(
-        "--impls", metavar="NAME,...", help="only these implementations (e.g. rocksq)"
+        "--rounds", type=_rounds, help="rounds; each metric is their median (default 3, quick 1)"
     )
     bench_parser.add_argument(
-        "--update-readme", action="store_true", help="also rewrite README.md's results table"
+        "--only",
+        type=_workload_keys,
+        metavar="NAME,...",
+        help="only these workloads: " + ",".join(benchmarks.WORKLOADS),
     )
     bench_parser.add_argument(
-        "--harness", type=Path, metavar="PATH", help="bench/compare.py to run (default: found "
-        "in the current directory or its parents)"
+        "--dir",
+        type=_queue_path,
+        metavar="DIR",
+        help="where the queues are made (default: a new temporary directory, which may be "
+        "in memory: give a directory on the disk to measure)",
+    )
+    bench_parser.add_argument(
+        "--json",
+        nargs="?",
+        const=True,
+        default=argparse.SUPPRESS,
+        metavar="FILE",
+        help="write every run and the medians as JSON to FILE (without FILE: print them "
+        "instead of the table)",
     )
     bench_parser.set_defaults(run=bench)
     return parser
@@ -417,6 +468,24 @@ def _count(text: str) -> int:
     return value
 
 
+def _rounds(text: str) -> int:
+    value = _count(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _workload_keys(text: str) -> List[str]:
+    keys = [key for key in text.split(",") if key]
+    unknown = [key for key in keys if key not in benchmarks.WORKLOADS]
+    if unknown or not keys:
+        raise argparse.ArgumentTypeError(
+            f"unknown workload {', '.join(map(repr, unknown)) or repr(text)}: "
+            f"the workloads are {', '.join(benchmarks.WORKLOADS)}"
+        )
+    return keys
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Runs the command line `argv` (default: sys.argv[1:]); returns the exit status."""
     parser = build_parser()
@@ -424,8 +493,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         status: int = args.run(args)
         return status
-    except (_errors.RocksQError, ValueError, HarnessMissing) as error:
-        if args.json:
+    except (_errors.RocksQError, ValueError, BenchDirectoryError) as error:
+        if args.json is True:
             _print_json({"error": {"type": type(error).__name__, "message": str(error)}})
         print(f"rocksq {args.command}: {printable(str(error))}", file=sys.stderr)
         if isinstance(error, _errors.CorruptionError):

@@ -490,52 +490,109 @@ def test_bench_help_describes_its_options(tmp_path: Path) -> None:
     completed = run_cli("bench", "--help", cwd=tmp_path)
 
     assert completed.returncode == 0
-    for option in ("--quick", "--out", "--only", "--harness", "--update-readme"):
+    for option in ("--quick", "--rounds", "--only", "--dir", "--json"):
         assert option in completed.stdout
 
 
-def test_bench_outside_a_checkout_says_why_it_cannot_run(tmp_path: Path) -> None:
-    completed = run_cli("bench", "--quick", cwd=tmp_path)
-
-    assert completed.returncode == 3
-    assert "bench/compare.py" in completed.stderr and "--harness" in completed.stderr
-
-
-def test_bench_passes_its_options_to_the_harness(tmp_path: Path) -> None:
-    harness = tmp_path / "compare.py"
-    harness.write_text("import json, sys\nprint(json.dumps(sys.argv[1:]))\nsys.exit(3)\n")
-
-    completed = run_cli(
-        "bench", "--harness", str(harness), "--quick", "--only", "W2", "--out", "out",
-        cwd=tmp_path,
+def run_bench(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """The installed console script's `rocksq bench ARGS`, at the quick sizes."""
+    return subprocess.run(
+        [console_script(), "bench", "--quick", *args],
+        cwd=cwd, capture_output=True, text=True, timeout=300,
     )
 
-    assert completed.returncode == 3  # The harness's own status.
-    assert json.loads(completed.stdout) == [
-        "--quick", "--out", str(tmp_path / "out"), "--only", "W2",
-    ]
+
+def test_bench_runs_the_installed_workloads_where_there_is_no_checkout(tmp_path: Path) -> None:
+    completed = run_bench("--only", "W2,queue", "--json", "out.json", cwd=tmp_path)
+
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert "quick sizes, median of 1 round" in completed.stdout
+    for label in ("W2 push 100 B", "W2 pop 100 B", "rocksq.Queue put", "rocksq.Queue get"):
+        assert label in completed.stdout
+    report = json.loads((tmp_path / "out.json").read_text())
+    assert [run["workload"] for run in report["runs"]] == ["W2", "queue"]
+    assert report["versions"][0].startswith(f"{rocksq.version()} (_core ")
+    assert set(report["medians"]["W2"]) == {"push_ops", "pop_ops"}
+    assert all(value > 0 for value in report["medians"]["queue"].values())
+    assert report["failed"] == []
 
 
-@pytest.mark.skipif(
-    not (REPO_ROOT / "bench" / "compare.py").is_file(), reason="needs the source checkout's bench/"
+def test_bench_ignores_a_source_checkout_around_it(tmp_path: Path) -> None:
+    # A checkout's harness would print this and exit 3; the installed workloads run instead.
+    (tmp_path / "pyproject.toml").write_text("")
+    (tmp_path / "bench").mkdir()
+    (tmp_path / "bench" / "compare.py").write_text("print('the checkout harness')\nexit(3)\n")
+    (tmp_path / "rocksq").mkdir()  # a source tree without the extension
+    (tmp_path / "rocksq" / "__init__.py").write_text("raise ImportError('the source tree')\n")
+
+    completed = run_bench("--only", "W3", cwd=tmp_path)
+
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert "the checkout harness" not in completed.stdout
+    assert "W3 push 100 × 100 B" in completed.stdout
+
+
+def test_bench_json_without_a_file_prints_the_report_and_makes_queues_in_dir(
+    tmp_path: Path,
+) -> None:
+    queues = tmp_path / "queues" / "here"
+
+    completed = run_bench("--only", "nonblocking", "--rounds", "2", "--dir", str(queues),
+                          "--json", cwd=tmp_path)
+
+    assert completed.returncode == 0, completed.stderr
+    report = json.loads(completed.stdout)
+    assert report["directory"] == str(queues)
+    assert report["rounds"] == 2
+    assert [(run["workload"], run["round"]) for run in report["runs"]] == [
+        ("nonblocking", 0), ("nonblocking", 1)]
+    assert list(queues.iterdir()) == []  # each run removes its queue
+
+
+def test_bench_refuses_a_dir_it_cannot_make(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+
+    completed = run_bench("--only", "W2", "--dir", str(tmp_path / "file" / "queues"),
+                          cwd=tmp_path)
+
+    assert completed.returncode == 3
+    assert "rocksq bench: --dir" in completed.stderr and "Traceback" not in completed.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--only", "W9"], ["--only", ""], ["--rounds", "0"], ["--rounds", "x"], ["--dir"]],
+    ids=["unknown-workload", "no-workload", "no-rounds", "non-number-rounds", "dir-missing"],
 )
-def test_bench_finds_the_checkouts_harness_from_a_subdirectory(tmp_path: Path) -> None:
-    # An unknown workload makes the real harness stop at once with a usage error.
-    completed = run_cli("bench", "--only", "no-such-workload", cwd=REPO_ROOT / "tests")
+def test_bench_usage_errors_exit_2(args: list[str], tmp_path: Path) -> None:
+    completed = run_cli("bench", *args, cwd=tmp_path)
 
     assert completed.returncode == 2
-    assert "unknown workload" in completed.stderr
+    assert "usage: rocksq bench" in completed.stderr
+    assert "Traceback" not in completed.stderr
 
 
-@pytest.mark.skipif(
+def test_bench_unknown_workload_names_the_known_ones(tmp_path: Path) -> None:
+    completed = run_cli("bench", "--only", "W2,W9", cwd=tmp_path)
+
+    assert "unknown workload 'W9'" in completed.stderr
+    assert "W1, W2, W3" in completed.stderr and "aio" in completed.stderr
+
+
+# --- The repository's scripts: bench/compare.py and bench/versus.py -----------------
+
+needs_checkout = pytest.mark.skipif(
     not (REPO_ROOT / "bench" / "compare.py").is_file(), reason="needs the source checkout's bench/"
 )
-def test_bench_quick_smoke_of_one_workload_writes_the_table_and_plot(tmp_path: Path) -> None:
+
+
+@needs_checkout
+def test_compare_quick_smoke_of_one_workload_writes_the_table_and_plot(tmp_path: Path) -> None:
     out = tmp_path / "bench"
 
     completed = subprocess.run(
-        [console_script(), "bench", "--quick", "--only", "W2", "--impls", "rocksq",
-         "--out", str(out)],
+        [sys.executable, str(REPO_ROOT / "bench" / "compare.py"), "--quick", "--only", "W2",
+         "--impls", "rocksq", "--out", str(out)],
         cwd=REPO_ROOT / "tests", capture_output=True, text=True, timeout=120,
     )
 
@@ -549,3 +606,29 @@ def test_bench_quick_smoke_of_one_workload_writes_the_table_and_plot(tmp_path: P
         assert "matplotlib is not installed" in completed.stderr
     else:
         assert (out / "results.png").stat().st_size > 0
+
+
+@needs_checkout
+def test_versus_alternates_the_two_builds_and_tabulates_each_speed_and_cpu(
+    tmp_path: Path,
+) -> None:
+    # The same build on both sides: the script's plumbing, not a comparison.
+    completed = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "bench" / "versus.py"), "--old", sys.executable,
+         "--new", sys.executable, "--quick", "--rounds", "2", "--only", "nonblocking",
+         "--threshold", "0", "--dir", str(tmp_path / "queues"),
+         "--json", str(tmp_path / "versus.json")],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )
+
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert "| nonblocking | nonblocking push + wait | " in completed.stdout
+    assert "| nonblocking | nonblocking pop + wait | " in completed.stdout
+    report = json.loads((tmp_path / "versus.json").read_text())
+    assert [(run["round"], run["side"]) for run in report["runs"]] == [
+        (0, "old"), (0, "new"), (1, "new"), (1, "old")]
+    assert [row["metric"] for row in report["rows"]] == ["push_ops", "pop_ops"]
+    assert all(len(row["ratios"]) == 2 and row["ratio"] > 0 for row in report["rows"])
+    # A fixed amount of work on both sides: every round's CPU time compares.
+    [cpu] = report["cpu_rows"]
+    assert cpu["workload"] == "nonblocking" and cpu["rounds"] == 2 and cpu["ratio"] > 0
