@@ -131,6 +131,10 @@ class AckFace(CoreFace):
         """True if no item is stored at all."""
         return self._queue.is_empty
 
+    def full(self) -> bool:
+        """True if the queue holds maxsize items (ready, unacked and failed together)."""
+        return self._queue.len >= self._queue.max_elements
+
     @property
     def maxsize(self) -> int:
         """The most items the queue holds (ready, unacked and failed together)."""
@@ -141,15 +145,6 @@ class AckFace(CoreFace):
         """Seconds a handed-out item stays handed out before it is delivered again; 0: for ever."""
         return self._queue.visibility_timeout
 
-    @property
-    def payload_size(self) -> int:
-        """The sum of the stored items' sizes, in bytes."""
-        return self._queue.payload_size
-
-    @property
-    def disk_size(self) -> int:
-        """The size of the queue's files on disk, in bytes; it lags behind acks."""
-        return self._queue.disk_size
 
 
 class AckQueue(AckFace):

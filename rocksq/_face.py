@@ -43,7 +43,11 @@ def checked_timeout(timeout: float | None) -> float | None:
 
 
 class CoreFace:
-    """Holds the core queue in `_queue`; closes it on close() and on leaving a with block."""
+    """Holds the core queue in `_queue`; closes it on close() and on leaving a with block.
+
+    Every face has these, except the nonblocking ones, whose sizes are
+    submitted operations (they override payload_size and disk_size).
+    """
 
     __slots__ = ("_queue",)
 
@@ -65,9 +69,23 @@ class CoreFace:
     ) -> None:
         self.close()
 
+    @property
+    def payload_size(self) -> int:
+        """The sum of the stored items' sizes, in bytes."""
+        return self._queue.payload_size
+
+    @property
+    def disk_size(self) -> int:
+        """The size of the queue's files on disk, in bytes.
+
+        It lags behind removals (pops, acks, expiry): RocksDB frees the
+        space of deleted items in the background.
+        """
+        return self._queue.disk_size
+
 
 class StoredSizes(CoreFace):
-    """rocksq 0.3.0's size properties, for the faces that return values directly.
+    """rocksq 0.3.0's size properties, for its faces that return values directly.
 
     For an MPMC queue "stored" means alive: added and not yet expired.
     """
@@ -83,13 +101,3 @@ class StoredSizes(CoreFace):
     def len(self) -> int:
         """The number of items stored."""
         return self._queue.len
-
-    @property
-    def payload_size(self) -> int:
-        """The sum of the stored items' sizes, in bytes."""
-        return self._queue.payload_size
-
-    @property
-    def disk_size(self) -> int:
-        """The size of the queue's files on disk, in bytes; it lags behind pops and expiry."""
-        return self._queue.disk_size

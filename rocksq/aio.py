@@ -20,7 +20,7 @@ from ._ack_face import AckFace, Delivery
 from ._errors import Empty, QueueClosed, ShutDown
 from ._errors import QueueFull as _CoreQueueFull
 from ._face import CoreFace, StoredSizes, item_batch
-from ._fifo_face import SizedFace
+from ._fifo_face import Item, QueueFace
 from ._mpmc_face import MpmcFace, start_position_value
 
 if TYPE_CHECKING:
@@ -225,7 +225,7 @@ class _WaitsForChanges(CoreFace):
         self.close()
 
 
-class Queue(_WaitsForChanges, SizedFace):
+class Queue(_WaitsForChanges, QueueFace[Item]):
     """A persistent FIFO queue for asyncio, with the interface of asyncio.Queue.
 
     Items are bytes-like objects, kept on disk in the directory `path` until
@@ -244,12 +244,11 @@ class Queue(_WaitsForChanges, SizedFace):
     asyncio's (QueueEmpty, QueueFull) and RocksQ's (Empty, QueueFull) at once.
     """
 
-    __slots__ = ("_changes", "_unfinished_tasks")
+    __slots__ = ("_changes",)
 
     def __init__(self, path: str | os.PathLike[str], maxsize: int = 0, *, sync: bool = False):
         super().__init__(path, maxsize, sync=sync)
         self._watch_changes()
-        self._unfinished_tasks = self._queue.len
 
     async def put(self, item: Buffer) -> None:
         """Appends `item`, waiting for room if the queue is full; QueueShutDown after shutdown()."""
@@ -279,7 +278,7 @@ class Queue(_WaitsForChanges, SizedFace):
             push(items)
         except (_CoreQueueFull, ShutDown) as error:
             raise _for_asyncio(error) from None
-        self._unfinished_tasks += len(items)
+        self._tasks_counted += len(items)
         self._changes.wake_here()
 
     async def get(self) -> bytes:
@@ -317,11 +316,7 @@ class Queue(_WaitsForChanges, SizedFace):
 
         Raises ValueError if called more times than there were items.
         """
-        self._queue.check_process()  # The count is the opening process's.
-        if self._unfinished_tasks <= 0:
-            raise ValueError("task_done() called too many times")
-        self._unfinished_tasks -= 1
-        if self._unfinished_tasks == 0:
+        if self._count_task_done():
             self._changes.wake_here()
 
     async def join(self) -> None:
@@ -334,7 +329,7 @@ class Queue(_WaitsForChanges, SizedFace):
         while True:
             if self._changes.closed:
                 raise QueueClosed(f"Queue closed: {self._queue.path}: the queue was closed")
-            if not self._unfinished_tasks:
+            if not self.unfinished_tasks:
                 return
             # Woken by every change as well; it only looks again.
             waiter = self._changes.add()
@@ -352,9 +347,7 @@ class Queue(_WaitsForChanges, SizedFace):
         deleted: they stay stored for the next open, which gives a queue that
         is not shut down.
         """
-        self._queue.shutdown(bool(immediate))
-        if immediate:
-            self._unfinished_tasks = max(0, self._unfinished_tasks - self._queue.len)
+        self._shut_down(immediate)
         self._changes.wake_here()
 
 
