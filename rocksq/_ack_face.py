@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, NamedTuple
 
 from ._core import AckQueue as _CoreAckQueue
-from ._errors import Empty, warn_if_recovery_dropped
+from ._errors import Empty
 from ._face import CoreFace, checked_timeout, item_batch
 
 if TYPE_CHECKING:
@@ -52,8 +52,7 @@ class AckFace(CoreFace):
         sync: bool = False,
         visibility_timeout: float = 30.0,
     ) -> None:
-        self._queue = _CoreAckQueue(path, max_elements, sync, visibility_timeout)
-        warn_if_recovery_dropped(self._queue, path)
+        self._open(_CoreAckQueue(path, max_elements, sync, visibility_timeout), path)
 
     def put_nowait(self, item: Buffer) -> None:
         """Appends `item` if there is room at once; else raises QueueFull (a queue.Full)."""

@@ -5,7 +5,10 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Union
 
+from ._errors import warn_if_recovery_dropped
+
 if TYPE_CHECKING:
+    import os
     from collections.abc import Sequence
     from types import TracebackType
 
@@ -53,6 +56,15 @@ class CoreFace:
 
     # Each kind's faces narrow it to their own core class.
     _queue: Union[FifoQueue, MpmcQueue, AckQueue]
+
+    def _open(self, queue: FifoQueue | MpmcQueue | AckQueue, path: str | os.PathLike[str]) -> None:
+        """Takes `queue`, just opened at `path`; warns if its recovery dropped records.
+
+        Each kind's face calls it from __init__; a face that must set up more
+        once the queue is open (the asyncio faces) extends it.
+        """
+        self._queue = queue
+        warn_if_recovery_dropped(queue, path)
 
     def close(self) -> None:
         """Flushes and closes the queue; later calls raise QueueClosed. A second call does nothing."""

@@ -8,7 +8,6 @@ import typing
 from typing import TYPE_CHECKING
 
 from ._core import MAX_ELEMENTS_LIMIT, FifoQueue
-from ._errors import warn_if_recovery_dropped
 from ._face import CoreFace
 
 if TYPE_CHECKING:
@@ -32,8 +31,7 @@ class FifoFace(CoreFace):
         *,
         sync: bool = False,
     ) -> None:
-        self._queue = FifoQueue(path, max_elements, sync)
-        warn_if_recovery_dropped(self._queue, path)
+        self._open(FifoQueue(path, max_elements, sync), path)
 
 
 

@@ -28,6 +28,9 @@ if TYPE_CHECKING:
 
     from typing_extensions import Buffer, Self
 
+    from ._core import AckQueue as _CoreAckQueue
+    from ._core import FifoQueue as _CoreFifoQueue
+    from ._core import MpmcQueue as _CoreMpmcQueue
     from ._mpmc_face import StartPosition
 
 __all__ = ["AckQueue", "MpmcQueue", "Queue", "QueueEmpty", "QueueFull", "QueueShutDown"]
@@ -158,20 +161,23 @@ class _ChangeWaiters:
 
 
 class _WaitsForChanges(CoreFace):
-    """What both asyncio faces share: waiting for their core queue to change.
+    """What the asyncio faces share: waiting for their core queue to change.
 
-    Mixed in before the face that owns the core queue (every core queue has
-    set_change_fd() and arm_change_fd()); the subclass declares the
-    `_changes` slot and calls _watch_changes() once the queue is open.
+    Mixed in before the face that opens the core queue (every core queue has
+    set_change_fd() and arm_change_fd()); the concrete class declares the
+    `_changes` slot (a slot of a class with several bases must be declared
+    by the class that combines them).
     """
 
     __slots__ = ()
     _changes: _ChangeWaiters
 
-    def _watch_changes(self) -> None:
-        # The concrete class declares the `_changes` slot (see above).
+    def _open(
+        self, queue: _CoreFifoQueue | _CoreMpmcQueue | _CoreAckQueue, path: str | os.PathLike[str]
+    ) -> None:
+        super()._open(queue, path)
         self._changes = _ChangeWaiters()  # type: ignore[misc]
-        self._queue.set_change_fd(self._changes.write_fd)
+        queue.set_change_fd(self._changes.write_fd)
 
     async def _retry(self, attempt: Callable[[], T | None]) -> T:
         """Returns attempt()'s first result that is not None, waiting for a change between tries.
@@ -245,10 +251,6 @@ class Queue(_WaitsForChanges, QueueFace[Item]):
     """
 
     __slots__ = ("_changes",)
-
-    def __init__(self, path: str | os.PathLike[str], maxsize: int = 0, *, sync: bool = False):
-        super().__init__(path, maxsize, sync=sync)
-        self._watch_changes()
 
     async def put(self, item: Buffer) -> None:
         """Appends `item`, waiting for room if the queue is full; QueueShutDown after shutdown()."""
@@ -366,10 +368,6 @@ class MpmcQueue(_WaitsForChanges, MpmcFace, StoredSizes):
 
     __slots__ = ("_changes",)
 
-    def __init__(self, path: str | os.PathLike[str], ttl: int, *, sync: bool = False) -> None:
-        super().__init__(path, ttl, sync=sync)
-        self._watch_changes()
-
     async def add(self, items: Sequence[Buffer]) -> None:
         """Appends `items` in order, all or nothing; never waits for anything else."""
         self.add_nowait(items)
@@ -429,19 +427,6 @@ class AckQueue(_WaitsForChanges, AckFace):
     """
 
     __slots__ = ("_changes",)
-
-    def __init__(
-        self,
-        path: str | os.PathLike[str],
-        max_elements: int = 1_000_000_000,
-        *,
-        sync: bool = False,
-        visibility_timeout: float = 30.0,
-    ) -> None:
-        super().__init__(
-            path, max_elements, sync=sync, visibility_timeout=visibility_timeout
-        )
-        self._watch_changes()
 
     async def put(self, item: Buffer) -> None:
         """Appends `item`, waiting for room if the queue is full."""
