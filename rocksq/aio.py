@@ -246,7 +246,8 @@ class Queue(_WaitsForChanges, QueueFace[Item]):
     task_done() and join() count as rocksq.Queue's do: the items found on
     disk at open and those put since; join() raises QueueClosed once the
     queue is closed. shutdown() is Python 3.13's, as rocksq.Queue's: the
-    items stay stored. The errors of get_nowait() and put_nowait() are
+    items stay stored. As rocksq.Queue, it also has len(), is_shutdown and
+    unfinished_tasks. The errors of get_nowait() and put_nowait() are
     asyncio's (QueueEmpty, QueueFull) and RocksQ's (Empty, QueueFull) at once.
     """
 
