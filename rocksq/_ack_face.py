@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from ._core import AckQueue as _CoreAckQueue
 from ._errors import Empty
-from ._face import CoreFace, checked_timeout, item_batch
+from ._face import QueueSizes, checked_timeout, item_batch
 
 if TYPE_CHECKING:
     import os
@@ -37,8 +37,11 @@ class Delivery(NamedTuple):
 _make_delivery = Delivery._make
 
 
-class AckFace(CoreFace):
-    """What both faces of the ack queue share: opening, settling, failed items and counts."""
+class AckFace(QueueSizes):
+    """What both faces of the ack queue share: opening, settling, failed items and counts.
+
+    Its sizes count every item stored: ready + unacked + failed_count.
+    """
 
     __slots__ = ()
 
@@ -117,22 +120,6 @@ class AckFace(CoreFace):
     def failed_count(self) -> int:
         """Items set aside by ack_failed()."""
         return self._queue.failed_count
-
-    def __len__(self) -> int:
-        """Every item stored: ready + unacked + failed_count."""
-        return self._queue.len
-
-    def qsize(self) -> int:
-        """Every item stored: ready + unacked + failed_count."""
-        return self._queue.len
-
-    def empty(self) -> bool:
-        """True if no item is stored at all."""
-        return self._queue.is_empty
-
-    def full(self) -> bool:
-        """True if the queue holds maxsize items (ready, unacked and failed together)."""
-        return self._queue.len >= self._queue.max_elements
 
     @property
     def maxsize(self) -> int:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING, Union, cast
 
 from ._errors import warn_if_recovery_dropped
 
@@ -94,6 +94,35 @@ class CoreFace:
         space of deleted items in the background.
         """
         return self._queue.disk_size
+
+
+class QueueSizes(CoreFace):
+    """queue.Queue's size queries, for the faces that claim its interface.
+
+    For an ack queue "stored" counts every item: ready, handed out and failed.
+    """
+
+    __slots__ = ()
+
+    def qsize(self) -> int:
+        """The number of items stored."""
+        return self._queue.len
+
+    def __len__(self) -> int:
+        return self._queue.len
+
+    def len(self) -> int:
+        """The number of items stored."""
+        return self._queue.len
+
+    def empty(self) -> bool:
+        """True if no item is stored."""
+        return self._queue.is_empty
+
+    def full(self) -> bool:
+        """True if the queue holds maxsize items."""
+        queue = cast("FifoQueue | AckQueue", self._queue)  # No MPMC face has these sizes.
+        return queue.len >= queue.max_elements
 
 
 class StoredSizes(CoreFace):

@@ -8,7 +8,7 @@ import typing
 from typing import TYPE_CHECKING
 
 from ._core import MAX_ELEMENTS_LIMIT, FifoQueue
-from ._face import CoreFace
+from ._face import CoreFace, QueueSizes
 
 if TYPE_CHECKING:
     import os
@@ -65,7 +65,7 @@ else:
         __class_getitem__ = classmethod(GenericAlias)
 
 
-class QueueFace(FifoFace, Subscriptable[Item]):
+class QueueFace(FifoFace, QueueSizes, Subscriptable[Item]):
     """What rocksq.Queue and rocksq.aio.Queue share: their sizes, task count and shutdown state.
 
     `maxsize` <= 0 means no limit, as in queue.Queue.
@@ -100,25 +100,6 @@ class QueueFace(FifoFace, Subscriptable[Item]):
         maxsize = _checked_maxsize(maxsize)
         self._queue.max_elements = _core_limit(maxsize)  # Wakes waiting puts.
         self._maxsize = max(maxsize, 0)
-
-    def qsize(self) -> int:
-        """The number of items stored."""
-        return self._queue.len
-
-    def __len__(self) -> int:
-        return self._queue.len
-
-    def len(self) -> int:
-        """The number of items stored."""
-        return self._queue.len
-
-    def empty(self) -> bool:
-        """True if no item is stored."""
-        return self._queue.is_empty
-
-    def full(self) -> bool:
-        """True if the queue holds maxsize items."""
-        return self._queue.len >= self._queue.max_elements
 
     @property
     def unfinished_tasks(self) -> int:
