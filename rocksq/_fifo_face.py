@@ -127,7 +127,8 @@ class QueueFace(FifoFace, QueueSizes, Subscriptable[Item]):
         Raises ValueError if no task was unfinished.
         """
         self._queue.check_process()  # The count is the opening process's.
-        if self.unfinished_tasks <= 0:
+        unfinished = self.unfinished_tasks
+        if unfinished <= 0:
             raise ValueError("task_done() called too many times")
         self._tasks_counted -= 1
-        return self.unfinished_tasks == 0
+        return unfinished == 1
