@@ -132,7 +132,6 @@ class AckFace(QueueSizes):
         return self._queue.visibility_timeout
 
 
-
 class AckQueue(AckFace):
     """A persistent queue with at-least-once delivery, for threads.
 

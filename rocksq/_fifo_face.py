@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import operator
-from types import GenericAlias
 import typing
+from types import GenericAlias
 from typing import TYPE_CHECKING
 
 from ._core import MAX_ELEMENTS_LIMIT, FifoQueue
@@ -34,7 +34,6 @@ class FifoFace(CoreFace):
         self._open(FifoQueue(path, max_elements, sync), path)
 
 
-
 def _checked_maxsize(maxsize: int) -> int:
     """`maxsize` as an int; TypeError if it is not an integer (a float included)."""
     if not hasattr(type(maxsize), "__index__"):
@@ -48,9 +47,10 @@ def _core_limit(maxsize: int) -> int:
     return maxsize if maxsize > 0 else MAX_ELEMENTS_LIMIT
 
 
-# rocksq.Queue[bytes] is a generic alias, as queue.Queue[bytes] is: for type
-# checkers the parameter is the type get() returns (bytes, the default); at
-# run time a types.GenericAlias, with no typing machinery in the class.
+# rocksq.Queue[bytes] is a generic alias, as queue.Queue[bytes] is. For type
+# checkers the parameter is what get() returns, so bytes (the default) is the
+# only one that fits; at run time it is a types.GenericAlias, and the class
+# carries no typing machinery.
 if TYPE_CHECKING:
     Item = TypeVar("Item", bound=bytes, default=bytes)
 

@@ -335,6 +335,3 @@ class MpmcQueue(_SubmittedSizes, MpmcFace):
     def labels(self) -> MpmcResponse:
         """Submits reading the labels, sorted; the response's `labels`."""
         return MpmcResponse(self._queue.submit_labels(), "labels")
-
-
-
