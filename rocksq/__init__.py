@@ -1,8 +1,11 @@
 """RocksQ: persistent in-process queues of byte strings on RocksDB.
 
-Two faces over one C++ core: `rocksq.PersistentQueueWithCapacity` (the
-seed's API: one item per call) and `rocksq.blocking.PersistentQueueWithCapacity`
-(rocksq 0.3.0's API: lists of items), plus rocksq 0.3.0's module functions.
+Faces over one C++ core, each holding one core queue: rocksq.Queue and
+rocksq.aio.Queue (the interfaces of queue.Queue and asyncio.Queue),
+rocksq.AckQueue and rocksq.aio.AckQueue (at-least-once delivery),
+rocksq.PersistentQueueWithCapacity (the seed's API: one item per call), and
+rocksq 0.3.0's API in rocksq.blocking and rocksq.nonblocking, with its
+module functions here.
 """
 
 from __future__ import annotations
@@ -10,23 +13,9 @@ from __future__ import annotations
 from importlib import metadata
 from typing import TYPE_CHECKING
 
-from . import _core
+from . import _core, _errors
 from ._ack_face import AckQueue, Delivery
-from ._errors import (
-    CorruptionError,
-    Empty,
-    Full,
-    ForkedProcessError,
-    NotAQueueError,
-    NotOutstanding,
-    QueueAlreadyOpen,
-    QueueClosed,
-    QueueFull,
-    RecoveryWarning,
-    RocksQError,
-    ShutDown,
-    StorageError,
-)
+from ._errors import *  # noqa: F403 - every exception, as _errors.__all__ lists them
 from ._mpmc_face import StartPosition
 from ._queue import Queue
 from ._seed import PersistentQueueWithCapacity
@@ -36,28 +25,16 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AckQueue",
-    "CorruptionError",
     "Delivery",
-    "Empty",
-    "Full",
-    "ForkedProcessError",
-    "NotAQueueError",
-    "NotOutstanding",
     "PersistentQueueWithCapacity",
     "Queue",
-    "QueueAlreadyOpen",
-    "QueueClosed",
-    "QueueFull",
-    "RecoveryWarning",
-    "RocksQError",
-    "ShutDown",
     "StartPosition",
-    "StorageError",
     "remove_ack_queue",
     "remove_mpmc_queue",
     "remove_queue",
     "version",
 ]
+__all__ += _errors.__all__
 
 
 def version() -> str:
@@ -89,11 +66,8 @@ def remove_queue(path: str | os.PathLike[str]) -> None:
 def remove_mpmc_queue(path: str | os.PathLike[str]) -> None:
     """Deletes the MPMC queue (rocksq.blocking.MpmcQueue) stored in the directory `path`.
 
-    Only the queue's own files go (RocksDB's and the rocksq.* files), then
-    the directory if that leaves it empty; other files stay. Does nothing if
-    the path does not exist. Raises QueueAlreadyOpen if a
-    queue object, in this process or another, has it open, and NotAQueueError
-    if the path holds something else (a FIFO queue included).
+    As remove_queue(); raises NotAQueueError if the path holds something
+    else (a FIFO queue included).
     """
     _core.MpmcQueue.destroy(path)
 
@@ -101,10 +75,6 @@ def remove_mpmc_queue(path: str | os.PathLike[str]) -> None:
 def remove_ack_queue(path: str | os.PathLike[str]) -> None:
     """Deletes the ack queue (rocksq.AckQueue) stored in the directory `path`.
 
-    Only the queue's own files go (RocksDB's and the rocksq.* files), then
-    the directory if that leaves it empty; other files stay. Does nothing if
-    the path does not exist. Raises QueueAlreadyOpen if a
-    queue object, in this process or another, has it open, and NotAQueueError
-    if the path holds something else.
+    As remove_queue(); raises NotAQueueError if the path holds something else.
     """
     _core.AckQueue.destroy(path)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, NamedTuple
 
 from ._core import AckQueue as _CoreAckQueue
-from ._errors import Empty, warn_if_recovery_dropped
-from ._face import CoreFace, checked_timeout, item_batch
+from ._errors import Empty
+from ._face import QueueSizes, checked_timeout, item_batch
 
 if TYPE_CHECKING:
     import os
@@ -37,8 +37,11 @@ class Delivery(NamedTuple):
 _make_delivery = Delivery._make
 
 
-class AckFace(CoreFace):
-    """What both faces of the ack queue share: opening, settling, failed items and counts."""
+class AckFace(QueueSizes):
+    """What both faces of the ack queue share: opening, settling, failed items and counts.
+
+    Its sizes count every item stored: ready + unacked + failed_count.
+    """
 
     __slots__ = ()
 
@@ -52,8 +55,7 @@ class AckFace(CoreFace):
         sync: bool = False,
         visibility_timeout: float = 30.0,
     ) -> None:
-        self._queue = _CoreAckQueue(path, max_elements, sync, visibility_timeout)
-        warn_if_recovery_dropped(self._queue, path)
+        self._open(_CoreAckQueue(path, max_elements, sync, visibility_timeout), path)
 
     def put_nowait(self, item: Buffer) -> None:
         """Appends `item` if there is room at once; else raises QueueFull (a queue.Full)."""
@@ -119,18 +121,6 @@ class AckFace(CoreFace):
         """Items set aside by ack_failed()."""
         return self._queue.failed_count
 
-    def __len__(self) -> int:
-        """Every item stored: ready + unacked + failed_count."""
-        return self._queue.len
-
-    def qsize(self) -> int:
-        """Every item stored: ready + unacked + failed_count."""
-        return self._queue.len
-
-    def empty(self) -> bool:
-        """True if no item is stored at all."""
-        return self._queue.is_empty
-
     @property
     def maxsize(self) -> int:
         """The most items the queue holds (ready, unacked and failed together)."""
@@ -140,16 +130,6 @@ class AckFace(CoreFace):
     def visibility_timeout(self) -> float:
         """Seconds a handed-out item stays handed out before it is delivered again; 0: for ever."""
         return self._queue.visibility_timeout
-
-    @property
-    def payload_size(self) -> int:
-        """The sum of the stored items' sizes, in bytes."""
-        return self._queue.payload_size
-
-    @property
-    def disk_size(self) -> int:
-        """The size of the queue's files on disk, in bytes; it lags behind acks."""
-        return self._queue.disk_size
 
 
 class AckQueue(AckFace):

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING, Union, cast
+
+from ._errors import warn_if_recovery_dropped
 
 if TYPE_CHECKING:
+    import os
     from collections.abc import Sequence
     from types import TracebackType
 
@@ -43,12 +46,25 @@ def checked_timeout(timeout: float | None) -> float | None:
 
 
 class CoreFace:
-    """Holds the core queue in `_queue`; closes it on close() and on leaving a with block."""
+    """Holds the core queue in `_queue`; closes it on close() and on leaving a with block.
+
+    Every face has these, except the nonblocking ones, whose sizes are
+    submitted operations (they override payload_size and disk_size).
+    """
 
     __slots__ = ("_queue",)
 
     # Each kind's faces narrow it to their own core class.
     _queue: Union[FifoQueue, MpmcQueue, AckQueue]
+
+    def _open(self, queue: FifoQueue | MpmcQueue | AckQueue, path: str | os.PathLike[str]) -> None:
+        """Takes `queue`, just opened at `path`; warns if its recovery dropped records.
+
+        Each kind's face calls it from __init__; a face that must set up more
+        once the queue is open (the asyncio faces) extends it.
+        """
+        self._queue = queue
+        warn_if_recovery_dropped(queue, path)
 
     def close(self) -> None:
         """Flushes and closes the queue; later calls raise QueueClosed. A second call does nothing."""
@@ -65,9 +81,52 @@ class CoreFace:
     ) -> None:
         self.close()
 
+    @property
+    def payload_size(self) -> int:
+        """The sum of the stored items' sizes, in bytes."""
+        return self._queue.payload_size
+
+    @property
+    def disk_size(self) -> int:
+        """The size of the queue's files on disk, in bytes.
+
+        It lags behind removals (pops, acks, expiry): RocksDB frees the
+        space of deleted items in the background.
+        """
+        return self._queue.disk_size
+
+
+class QueueSizes(CoreFace):
+    """queue.Queue's size queries, for the faces that claim its interface.
+
+    For an ack queue "stored" counts every item: ready, handed out and failed.
+    """
+
+    __slots__ = ()
+
+    def qsize(self) -> int:
+        """The number of items stored."""
+        return self._queue.len
+
+    def __len__(self) -> int:
+        return self._queue.len
+
+    def len(self) -> int:
+        """The number of items stored."""
+        return self._queue.len
+
+    def empty(self) -> bool:
+        """True if no item is stored."""
+        return self._queue.is_empty
+
+    def full(self) -> bool:
+        """True if the queue holds maxsize items."""
+        queue = cast("FifoQueue | AckQueue", self._queue)  # No MPMC face has these sizes.
+        return queue.len >= queue.max_elements
+
 
 class StoredSizes(CoreFace):
-    """rocksq 0.3.0's size properties, for the faces that return values directly.
+    """rocksq 0.3.0's size properties, for its faces that return values directly.
 
     For an MPMC queue "stored" means alive: added and not yet expired.
     """
@@ -83,13 +142,3 @@ class StoredSizes(CoreFace):
     def len(self) -> int:
         """The number of items stored."""
         return self._queue.len
-
-    @property
-    def payload_size(self) -> int:
-        """The sum of the stored items' sizes, in bytes."""
-        return self._queue.payload_size
-
-    @property
-    def disk_size(self) -> int:
-        """The size of the queue's files on disk, in bytes; it lags behind pops and expiry."""
-        return self._queue.disk_size

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import operator
+import typing
 from types import GenericAlias
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ._core import MAX_ELEMENTS_LIMIT, FifoQueue
-from ._errors import warn_if_recovery_dropped
-from ._face import CoreFace
+from ._face import CoreFace, QueueSizes
 
 if TYPE_CHECKING:
     import os
+    from typing import Generic
+
+    from typing_extensions import TypeVar
 
 
 class FifoFace(CoreFace):
@@ -28,9 +31,7 @@ class FifoFace(CoreFace):
         *,
         sync: bool = False,
     ) -> None:
-        self._queue = FifoQueue(path, max_elements, sync)
-        warn_if_recovery_dropped(self._queue, path)
-
+        self._open(FifoQueue(path, max_elements, sync), path)
 
 
 def _checked_maxsize(maxsize: int) -> int:
@@ -46,17 +47,39 @@ def _core_limit(maxsize: int) -> int:
     return maxsize if maxsize > 0 else MAX_ELEMENTS_LIMIT
 
 
-class SizedFace(FifoFace):
-    """The size queries of queue.Queue and asyncio.Queue, shared by their faces.
+# rocksq.Queue[bytes] is a generic alias, as queue.Queue[bytes] is. For type
+# checkers the parameter is what get() returns, so bytes (the default) is the
+# only one that fits; at run time it is a types.GenericAlias, and the class
+# carries no typing machinery.
+if TYPE_CHECKING:
+    Item = TypeVar("Item", bound=bytes, default=bytes)
+
+    class Subscriptable(Generic[Item]):
+        __slots__ = ()
+
+else:
+    Item = typing.TypeVar("Item", bound=bytes)
+
+    class Subscriptable:
+        __slots__ = ()
+        __class_getitem__ = classmethod(GenericAlias)
+
+
+class QueueFace(FifoFace, QueueSizes, Subscriptable[Item]):
+    """What rocksq.Queue and rocksq.aio.Queue share: their sizes, task count and shutdown state.
 
     `maxsize` <= 0 means no limit, as in queue.Queue.
+
+    The task count starts at the items found on disk at open; each put adds
+    its items and task_done() takes one away. After an immediate shutdown
+    the items left stored can no longer be got, so unfinished_tasks leaves
+    them out. It does so each time it is read, not once at the shutdown: a
+    get under way in another thread may still take an item (which then is
+    a task again, owed a task_done()), and a put under way may still store
+    one (which no get will take).
     """
 
-    __slots__ = ("_maxsize",)
-
-    def __class_getitem__(cls, item: Any) -> GenericAlias:
-        """`rocksq.Queue[bytes]`, as `queue.Queue[bytes]`, for annotations; `item` is not checked."""
-        return GenericAlias(cls, item)
+    __slots__ = ("_is_shutdown", "_maxsize", "_shut_down_immediately", "_tasks_counted")
 
     def __init__(
         self, path: str | os.PathLike[str], maxsize: int = 0, *, sync: bool = False
@@ -64,6 +87,9 @@ class SizedFace(FifoFace):
         maxsize = _checked_maxsize(maxsize)
         super().__init__(path, _core_limit(maxsize), sync=sync)
         self._maxsize = max(maxsize, 0)
+        self._tasks_counted = self._queue.len  # Items put or found at open, less task_done()s.
+        self._is_shutdown = False
+        self._shut_down_immediately = False
 
     @property
     def maxsize(self) -> int:
@@ -75,27 +101,34 @@ class SizedFace(FifoFace):
         self._queue.max_elements = _core_limit(maxsize)  # Wakes waiting puts.
         self._maxsize = max(maxsize, 0)
 
-    def qsize(self) -> int:
-        """The number of items stored."""
-        return self._queue.len
+    @property
+    def unfinished_tasks(self) -> int:
+        """Items put (or found at open) and not yet marked done, as queue.Queue's attribute.
 
-    def __len__(self) -> int:
-        return self._queue.len
-
-    def empty(self) -> bool:
-        """True if no item is stored."""
-        return self._queue.is_empty
-
-    def full(self) -> bool:
-        """True if the queue holds maxsize items."""
-        return self._queue.len >= self._queue.max_elements
+        After an immediate shutdown, only the items got and not yet marked done.
+        """
+        if not self._shut_down_immediately:
+            return self._tasks_counted
+        return max(0, self._tasks_counted - self._queue.len)
 
     @property
-    def payload_size(self) -> int:
-        """The sum of the stored items' sizes, in bytes."""
-        return self._queue.payload_size
+    def is_shutdown(self) -> bool:
+        """True once shutdown() was called on this object, as queue.Queue's attribute."""
+        return self._is_shutdown
 
-    @property
-    def disk_size(self) -> int:
-        """The size of the queue's files on disk, in bytes; it lags behind gets."""
-        return self._queue.disk_size
+    def _shut_down(self, immediate: bool) -> None:
+        self._queue.shutdown(bool(immediate))
+        self._is_shutdown = True
+        self._shut_down_immediately = self._shut_down_immediately or bool(immediate)
+
+    def _count_task_done(self) -> bool:
+        """Counts one task_done(); True if that leaves no unfinished task.
+
+        Raises ValueError if no task was unfinished.
+        """
+        self._queue.check_process()  # The count is the opening process's.
+        unfinished = self.unfinished_tasks
+        if unfinished <= 0:
+            raise ValueError("task_done() called too many times")
+        self._tasks_counted -= 1
+        return unfinished == 1

@@ -6,7 +6,6 @@ import enum
 from typing import TYPE_CHECKING
 
 from ._core import MpmcQueue
-from ._errors import warn_if_recovery_dropped
 from ._face import CoreFace
 
 if TYPE_CHECKING:
@@ -48,5 +47,4 @@ class MpmcFace(CoreFace):
     _queue: MpmcQueue
 
     def __init__(self, path: str | os.PathLike[str], ttl: int, *, sync: bool = False) -> None:
-        self._queue = MpmcQueue(path, ttl, sync)
-        warn_if_recovery_dropped(self._queue, path)
+        self._open(MpmcQueue(path, ttl, sync), path)

@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from typing import TYPE_CHECKING
 
 from ._errors import Empty, QueueClosed
 from ._face import checked_timeout, item_batch
-from ._fifo_face import SizedFace
+from ._fifo_face import Item, QueueFace
 
 if TYPE_CHECKING:
     import os
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Sequence
 
     from typing_extensions import Buffer
 
 __all__ = ["Queue"]
 
 
-class Queue(SizedFace):
+class Queue(QueueFace[Item]):
     """A persistent FIFO queue with the interface of queue.Queue.
 
     Items are bytes-like objects, kept on disk in the directory `path` until
@@ -42,7 +41,7 @@ class Queue(SizedFace):
     object only (see its docstring); put() and get() then raise ShutDown.
     """
 
-    __slots__ = ("_all_tasks_done", "_closed", "_is_shutdown", "_unfinished_tasks")
+    __slots__ = ("_all_tasks_done", "_closed")
 
     def __init__(
         self,
@@ -52,10 +51,9 @@ class Queue(SizedFace):
         sync: bool = False,
     ) -> None:
         super().__init__(path, maxsize, sync=sync)
+        # Guards the task count and _closed; join() waits on it.
         self._all_tasks_done = threading.Condition()
-        self._unfinished_tasks = self._queue.len
-        self._closed = False  # Guarded by _all_tasks_done.
-        self._is_shutdown = False
+        self._closed = False
 
     def close(self) -> None:
         """Flushes and closes the queue; later calls, and join() waiting now, raise QueueClosed."""
@@ -91,24 +89,9 @@ class Queue(SizedFace):
         not stored: reopening the path gives a queue that is not shut down.
         """
         with self._all_tasks_done:
-            self._queue.shutdown(bool(immediate))
-            self._is_shutdown = True
-            if immediate:
-                # No get() can take the stored items now: join() is done
-                # with them, as queue.Queue's is with the items it drops.
-                self._unfinished_tasks = max(0, self._unfinished_tasks - self._queue.len)
-                if self._unfinished_tasks == 0:
-                    self._all_tasks_done.notify_all()
-
-    @property
-    def is_shutdown(self) -> bool:
-        """True once shutdown() was called on this object, as queue.Queue's attribute."""
-        return self._is_shutdown
-
-    @property
-    def unfinished_tasks(self) -> int:
-        """Items put (or found at open) and not yet marked done, as queue.Queue's attribute."""
-        return self._unfinished_tasks
+            self._shut_down(immediate)
+            if not self.unfinished_tasks:
+                self._all_tasks_done.notify_all()
 
     def put(self, item: Buffer, block: bool = True, timeout: float | None = None) -> None:
         """Appends `item`, waiting for room if the queue is full.
@@ -118,11 +101,17 @@ class Queue(SizedFace):
         """
         if block:
             timeout = checked_timeout(timeout)
-        with self._new_tasks(1):
+        self._add_tasks(1)
+        try:
             if block:
                 self._queue.push_wait(item, timeout)
             else:
                 self._queue.push(item)
+        except BaseException:
+            self._add_tasks(-1)
+            raise
+        if self._is_shutdown:
+            self._add_tasks(0)
 
     def put_nowait(self, item: Buffer) -> None:
         """Appends `item` if there is room at once; else raises Full."""
@@ -134,11 +123,17 @@ class Queue(SizedFace):
         """Appends all of `items` in order, all or nothing, waiting for room for all."""
         if block:
             timeout = checked_timeout(timeout)
-        with self._new_tasks(len(items)):
+        self._add_tasks(len(items))
+        try:
             if block:
                 self._queue.push_many_wait(item_batch(items), timeout)
             else:
                 self._queue.push_many(item_batch(items))
+        except BaseException:
+            self._add_tasks(-len(items))
+            raise
+        if self._is_shutdown:
+            self._add_tasks(0)
 
     def get(self, block: bool = True, timeout: float | None = None) -> bytes:
         """Removes and returns the oldest item, waiting for one if the queue is empty.
@@ -169,21 +164,13 @@ class Queue(SizedFace):
             raise Empty(f"Queue is empty: {self._queue.path}")
         return items
 
-    def len(self) -> int:
-        """The number of items stored."""
-        return self._queue.len
-
     def task_done(self) -> None:
         """Marks one item taken by get() as processed, as queue.Queue.task_done.
 
         Raises ValueError if called more times than there were items.
         """
-        self._queue.check_process()  # The count is the opening process's.
         with self._all_tasks_done:
-            if self._unfinished_tasks <= 0:
-                raise ValueError("task_done() called too many times")
-            self._unfinished_tasks -= 1
-            if self._unfinished_tasks == 0:
+            if self._count_task_done():
                 self._all_tasks_done.notify_all()
 
     def join(self) -> None:
@@ -198,21 +185,17 @@ class Queue(SizedFace):
             while True:
                 if self._closed:
                     raise QueueClosed(f"Queue closed: {self._queue.path}: the queue was closed")
-                if not self._unfinished_tasks:
+                if not self.unfinished_tasks:
                     return
                 self._all_tasks_done.wait()
 
-    @contextlib.contextmanager
-    def _new_tasks(self, count: int) -> Iterator[None]:
-        # Counted before the items are stored: a consumer may take them and
-        # call task_done() before the put returns.
+    def _add_tasks(self, count: int) -> None:
+        # A put counts its items before storing them (a consumer may take
+        # them and call task_done() before the put returns), and takes them
+        # back if it fails. After a shutdown a put that succeeds calls this
+        # with 0: it was under way when an immediate shutdown came and stored
+        # an item no get can take, which may leave no unfinished task.
         with self._all_tasks_done:
-            self._unfinished_tasks += count
-        try:
-            yield
-        except BaseException:
-            with self._all_tasks_done:
-                self._unfinished_tasks -= count
-                if self._unfinished_tasks == 0:
-                    self._all_tasks_done.notify_all()
-            raise
+            self._tasks_counted += count
+            if count <= 0 and not self.unfinished_tasks:
+                self._all_tasks_done.notify_all()

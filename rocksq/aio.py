@@ -20,7 +20,7 @@ from ._ack_face import AckFace, Delivery
 from ._errors import Empty, QueueClosed, ShutDown
 from ._errors import QueueFull as _CoreQueueFull
 from ._face import CoreFace, StoredSizes, item_batch
-from ._fifo_face import SizedFace
+from ._fifo_face import Item, QueueFace
 from ._mpmc_face import MpmcFace, start_position_value
 
 if TYPE_CHECKING:
@@ -28,6 +28,9 @@ if TYPE_CHECKING:
 
     from typing_extensions import Buffer, Self
 
+    from ._core import AckQueue as _CoreAckQueue
+    from ._core import FifoQueue as _CoreFifoQueue
+    from ._core import MpmcQueue as _CoreMpmcQueue
     from ._mpmc_face import StartPosition
 
 __all__ = ["AckQueue", "MpmcQueue", "Queue", "QueueEmpty", "QueueFull", "QueueShutDown"]
@@ -158,20 +161,23 @@ class _ChangeWaiters:
 
 
 class _WaitsForChanges(CoreFace):
-    """What both asyncio faces share: waiting for their core queue to change.
+    """What the asyncio faces share: waiting for their core queue to change.
 
-    Mixed in before the face that owns the core queue (every core queue has
-    set_change_fd() and arm_change_fd()); the subclass declares the
-    `_changes` slot and calls _watch_changes() once the queue is open.
+    Mixed in before the face that opens the core queue (every core queue has
+    set_change_fd() and arm_change_fd()); the concrete class declares the
+    `_changes` slot (a slot of a class with several bases must be declared
+    by the class that combines them).
     """
 
     __slots__ = ()
     _changes: _ChangeWaiters
 
-    def _watch_changes(self) -> None:
-        # The concrete class declares the `_changes` slot (see above).
+    def _open(
+        self, queue: _CoreFifoQueue | _CoreMpmcQueue | _CoreAckQueue, path: str | os.PathLike[str]
+    ) -> None:
+        super()._open(queue, path)
         self._changes = _ChangeWaiters()  # type: ignore[misc]
-        self._queue.set_change_fd(self._changes.write_fd)
+        queue.set_change_fd(self._changes.write_fd)
 
     async def _retry(self, attempt: Callable[[], T | None]) -> T:
         """Returns attempt()'s first result that is not None, waiting for a change between tries.
@@ -225,7 +231,7 @@ class _WaitsForChanges(CoreFace):
         self.close()
 
 
-class Queue(_WaitsForChanges, SizedFace):
+class Queue(_WaitsForChanges, QueueFace[Item]):
     """A persistent FIFO queue for asyncio, with the interface of asyncio.Queue.
 
     Items are bytes-like objects, kept on disk in the directory `path` until
@@ -240,16 +246,12 @@ class Queue(_WaitsForChanges, SizedFace):
     task_done() and join() count as rocksq.Queue's do: the items found on
     disk at open and those put since; join() raises QueueClosed once the
     queue is closed. shutdown() is Python 3.13's, as rocksq.Queue's: the
-    items stay stored. The errors of get_nowait() and put_nowait() are
+    items stay stored. As rocksq.Queue, it also has len(), is_shutdown and
+    unfinished_tasks. The errors of get_nowait() and put_nowait() are
     asyncio's (QueueEmpty, QueueFull) and RocksQ's (Empty, QueueFull) at once.
     """
 
-    __slots__ = ("_changes", "_unfinished_tasks")
-
-    def __init__(self, path: str | os.PathLike[str], maxsize: int = 0, *, sync: bool = False):
-        super().__init__(path, maxsize, sync=sync)
-        self._watch_changes()
-        self._unfinished_tasks = self._queue.len
+    __slots__ = ("_changes",)
 
     async def put(self, item: Buffer) -> None:
         """Appends `item`, waiting for room if the queue is full; QueueShutDown after shutdown()."""
@@ -279,7 +281,7 @@ class Queue(_WaitsForChanges, SizedFace):
             push(items)
         except (_CoreQueueFull, ShutDown) as error:
             raise _for_asyncio(error) from None
-        self._unfinished_tasks += len(items)
+        self._tasks_counted += len(items)
         self._changes.wake_here()
 
     async def get(self) -> bytes:
@@ -317,11 +319,7 @@ class Queue(_WaitsForChanges, SizedFace):
 
         Raises ValueError if called more times than there were items.
         """
-        self._queue.check_process()  # The count is the opening process's.
-        if self._unfinished_tasks <= 0:
-            raise ValueError("task_done() called too many times")
-        self._unfinished_tasks -= 1
-        if self._unfinished_tasks == 0:
+        if self._count_task_done():
             self._changes.wake_here()
 
     async def join(self) -> None:
@@ -334,7 +332,7 @@ class Queue(_WaitsForChanges, SizedFace):
         while True:
             if self._changes.closed:
                 raise QueueClosed(f"Queue closed: {self._queue.path}: the queue was closed")
-            if not self._unfinished_tasks:
+            if not self.unfinished_tasks:
                 return
             # Woken by every change as well; it only looks again.
             waiter = self._changes.add()
@@ -352,9 +350,7 @@ class Queue(_WaitsForChanges, SizedFace):
         deleted: they stay stored for the next open, which gives a queue that
         is not shut down.
         """
-        self._queue.shutdown(bool(immediate))
-        if immediate:
-            self._unfinished_tasks = max(0, self._unfinished_tasks - self._queue.len)
+        self._shut_down(immediate)
         self._changes.wake_here()
 
 
@@ -372,10 +368,6 @@ class MpmcQueue(_WaitsForChanges, MpmcFace, StoredSizes):
     """
 
     __slots__ = ("_changes",)
-
-    def __init__(self, path: str | os.PathLike[str], ttl: int, *, sync: bool = False) -> None:
-        super().__init__(path, ttl, sync=sync)
-        self._watch_changes()
 
     async def add(self, items: Sequence[Buffer]) -> None:
         """Appends `items` in order, all or nothing; never waits for anything else."""
@@ -436,19 +428,6 @@ class AckQueue(_WaitsForChanges, AckFace):
     """
 
     __slots__ = ("_changes",)
-
-    def __init__(
-        self,
-        path: str | os.PathLike[str],
-        max_elements: int = 1_000_000_000,
-        *,
-        sync: bool = False,
-        visibility_timeout: float = 30.0,
-    ) -> None:
-        super().__init__(
-            path, max_elements, sync=sync, visibility_timeout=visibility_timeout
-        )
-        self._watch_changes()
 
     async def put(self, item: Buffer) -> None:
         """Appends `item`, waiting for room if the queue is full."""

@@ -54,10 +54,6 @@ class PersistentQueueWithCapacity(FifoFace, StoredSizes):
         return self._queue.pop(max_elements, no_gil)
 
 
-
-
-
-
 class MpmcQueue(MpmcFace, StoredSizes):
     """A persistent log of byte strings read by labelled consumers, with a ttl (rocksq 0.3.0).
 

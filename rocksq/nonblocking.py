@@ -199,7 +199,9 @@ class _SubmitsSizes(Protocol):
 class _SubmittedSizes:
     """The size properties both nonblocking queues submit, answered in `_response`s.
 
-    For an MPMC queue the items are the alive elements.
+    For an MPMC queue the items are the alive elements. Listed before the
+    face that opens the queue, so that these replace the sizes every other
+    face reads directly.
     """
 
     __slots__ = ()
@@ -241,7 +243,7 @@ def _inflight_limit(max_inflight_ops: int) -> int:
     return limit
 
 
-class PersistentQueueWithCapacity(FifoFace, _SubmittedSizes):
+class PersistentQueueWithCapacity(_SubmittedSizes, FifoFace):
     """A persistent FIFO queue whose operations run on a worker thread.
 
     The same queue as rocksq.blocking.PersistentQueueWithCapacity (the two
@@ -278,7 +280,7 @@ class PersistentQueueWithCapacity(FifoFace, _SubmittedSizes):
         return Response(self._queue.submit_pop(max_elements), "data")
 
 
-class MpmcQueue(MpmcFace, _SubmittedSizes):
+class MpmcQueue(_SubmittedSizes, MpmcFace):
     """A persistent MPMC queue whose operations run on a worker thread.
 
     The same queue as rocksq.blocking.MpmcQueue (the two can open the same
@@ -333,6 +335,3 @@ class MpmcQueue(MpmcFace, _SubmittedSizes):
     def labels(self) -> MpmcResponse:
         """Submits reading the labels, sorted; the response's `labels`."""
         return MpmcResponse(self._queue.submit_labels(), "labels")
-
-
-

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 from importlib import metadata
+from pathlib import Path
 
 import pytest
 
@@ -37,3 +39,66 @@ def test_every_queue_error_says_who_raises_it(error: type) -> None:
 def test_start_position_has_rocksq_0_3_0_values() -> None:
     assert (rocksq.StartPosition.Oldest, rocksq.StartPosition.Newest) == (0, 1)
 
+
+
+# --- The package's import graph -----------------------------------------------
+
+PACKAGE_DIR = Path(rocksq.__file__).parent
+SUBMODULES = {path.name.split(".")[0] for path in PACKAGE_DIR.iterdir()} - {"__pycache__", "py"}
+# Run as programs; no module of the package imports them.
+ENTRY_POINTS = {"cli", "__main__"}
+
+
+def imported_submodules(module: str) -> set[str]:
+    """The package's modules `module` imports anywhere in its source; "__init__" for the package itself."""
+    tree = ast.parse((PACKAGE_DIR / f"{module}.py").read_text(encoding="utf-8"))
+    imported: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                parts = alias.name.split(".")
+                if parts[0] == "rocksq":
+                    imported.add(parts[1] if len(parts) > 1 else "__init__")
+        elif isinstance(node, ast.ImportFrom):
+            if node.level == 0 and (node.module or "").split(".")[0] != "rocksq":
+                continue
+            if node.level > 1:
+                imported.add("__init__")  # Above the package: only a package of its own would do.
+                continue
+            parts = (node.module or "").split(".")
+            within = parts[1:] if node.level == 0 else parts
+            if within and within[0]:
+                imported.add(within[0])
+            else:  # `from . import name` or `from rocksq import name`.
+                imported |= {
+                    alias.name if alias.name in SUBMODULES else "__init__" for alias in node.names
+                }
+    imported.discard(module)
+    return imported
+
+
+PYTHON_MODULES = sorted(path.stem for path in PACKAGE_DIR.glob("*.py"))
+
+
+@pytest.mark.parametrize("module", sorted(set(PYTHON_MODULES) - ENTRY_POINTS - {"__init__"}))
+def test_no_module_of_the_package_imports_names_from_the_package_itself(module: str) -> None:
+    # rocksq/__init__.py imports the faces; a face that imported a name
+    # from rocksq would depend on the order __init__ imports them in.
+    assert "__init__" not in imported_submodules(module)
+
+
+def test_the_package_s_modules_import_each_other_without_a_cycle() -> None:
+    graph = {module: imported_submodules(module) & set(PYTHON_MODULES) for module in PYTHON_MODULES}
+    done: set[str] = set()
+
+    def visit(module: str, path: tuple[str, ...]) -> None:
+        assert module not in path, f"import cycle: {' -> '.join((*path, module))}"
+        if module in done:
+            return
+        for imported in sorted(graph[module]):
+            visit(imported, (*path, module))
+        done.add(module)
+
+    for module in PYTHON_MODULES:
+        visit(module, ())
+    assert graph["__init__"], "the graph is empty: the check read nothing"

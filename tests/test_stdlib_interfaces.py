@@ -13,6 +13,7 @@ import asyncio
 import queue
 import sys
 import threading
+import time
 import types
 from collections.abc import Awaitable, Coroutine
 from typing import Any, Callable, TypeVar
@@ -579,3 +580,199 @@ def test_shutdown_takes_any_truth_value_for_immediate_as_queue_queue_s(queue_pat
         q.shutdown(1)  # type: ignore[arg-type]
         with pytest.raises(rocksq.ShutDown):
             q.get_nowait()
+
+
+# --- shutdown(): the rest of what Python 3.13's suites check --------------------
+
+
+def test_a_shutdown_can_be_made_immediate_later_but_not_undone(queue_path: str) -> None:
+    with rocksq.Queue(queue_path) as q:
+        q.put_many([b"a", b"b"])
+        assert not q.is_shutdown
+        q.shutdown()
+        assert q.get() == b"a"  # Not immediate: the items can still be got.
+
+        q.shutdown(immediate=True)
+        with pytest.raises(rocksq.ShutDown):
+            q.get_nowait()
+        q.shutdown(immediate=False)
+        assert q.is_shutdown
+        for call in (q.get, q.get_nowait, lambda: q.put(b"c"), lambda: q.put_nowait(b"c")):
+            with pytest.raises(rocksq.ShutDown):
+                call()
+
+
+def test_after_a_shutdown_a_get_with_a_timeout_on_the_emptied_queue_raises_shut_down(
+    queue_path: str,
+) -> None:
+    with rocksq.Queue(queue_path) as q:
+        q.put(b"a")
+        q.shutdown()
+        q.get()
+        with pytest.raises(rocksq.ShutDown):
+            q.get(True, 1.0)
+        with pytest.raises(rocksq.ShutDown):
+            q.get_many(5, timeout=1.0)
+
+
+def test_a_shutdown_that_is_not_immediate_leaves_join_waiting_for_the_items(
+    queue_path: str,
+) -> None:
+    with rocksq.Queue(queue_path) as q:
+        q.put_many([b"a", b"b"])
+        joiner = Outcome(q.join)
+        q.shutdown()
+        assert joiner.waiting()
+
+        q.get_many(2)
+        q.task_done()
+        assert joiner.waiting(0.1)
+        q.task_done()
+        joiner.finish()
+        assert joiner.error is None
+
+
+def test_getters_racing_an_immediate_shutdown_each_owe_task_done_for_what_they_got(
+    queue_path: str,
+) -> None:
+    # The items still stored when the shutdown comes are no task any more,
+    # but a get under way then may take one after all: it must be counted
+    # as a task (task_done() for it must not raise), and join() must end.
+    for _ in range(3):
+        with rocksq.Queue(queue_path) as q:
+            q.put_many([b"x"] * 20_000)
+            started = threading.Barrier(5)
+
+            def get_until_shut_down() -> None:
+                started.wait()
+                while True:
+                    try:
+                        q.get_nowait()
+                    except rocksq.ShutDown:
+                        return
+                    q.task_done()
+
+            getters = [Outcome(get_until_shut_down) for _ in range(4)]
+            started.wait()
+            while q.qsize() > 15_000:  # Shut down while the getters are busy.
+                time.sleep(0.001)
+            q.shutdown(immediate=True)
+            for getter in getters:
+                getter.finish()
+                assert getter.error is None, repr(getter.error)
+            assert q.unfinished_tasks == 0
+            joiner = Outcome(q.join)
+            joiner.finish()
+        rocksq.remove_queue(queue_path)
+
+
+def test_aio_a_shutdown_that_is_not_immediate_leaves_join_waiting_for_the_items(
+    queue_path: str,
+) -> None:
+    async def main() -> None:
+        async with rocksq.aio.Queue(queue_path, maxsize=1) as q:
+            q.put_nowait(b"a")
+            joined = asyncio.ensure_future(q.join())
+            putter = asyncio.ensure_future(q.put(b"waits for room"))
+            await asyncio.sleep(0)
+            assert not q.is_shutdown
+            q.shutdown()
+            assert q.is_shutdown
+
+            with pytest.raises(rocksq.aio.QueueShutDown):
+                await asyncio.wait_for(putter, 5)
+            assert await q.get() == b"a"
+            await asyncio.sleep(0)
+            assert not joined.done()
+            q.task_done()
+            await asyncio.wait_for(joined, 5)
+            with pytest.raises(ValueError):
+                q.task_done()
+
+    run(main())
+
+
+def test_aio_an_immediate_shutdown_leaves_join_waiting_only_for_items_got(
+    queue_path: str,
+) -> None:
+    async def main() -> None:
+        async with rocksq.aio.Queue(queue_path) as q:
+            q.put_nowait(b"a")
+            q.put_nowait(b"b")
+            joined = asyncio.ensure_future(q.join())
+            assert await q.get() == b"a"
+            q.shutdown(immediate=True)
+            assert q.unfinished_tasks == 1  # b"a": got, not done; b"b" can no longer be got.
+            await asyncio.sleep(0)
+            assert not joined.done()
+
+            for call in (q.get_nowait, lambda: q.put_nowait(b"c")):
+                with pytest.raises(rocksq.aio.QueueShutDown):
+                    call()
+            for waiting in (q.get(), q.put(b"c")):
+                with pytest.raises(rocksq.aio.QueueShutDown):
+                    await waiting
+            q.task_done()
+            await asyncio.wait_for(joined, 5)
+            with pytest.raises(ValueError):
+                q.task_done()
+
+    run(main())
+
+
+# --- rocksq.aio: what asyncio.Queue's suite checks besides -----------------------
+
+
+def test_aio_putters_waiting_for_room_store_in_the_order_they_began_waiting(
+    queue_path: str,
+) -> None:
+    async def main() -> list[bytes]:
+        async with rocksq.aio.Queue(queue_path, maxsize=1) as q:
+            putters = [asyncio.ensure_future(q.put(item)) for item in (b"a", b"b", b"c")]
+            got = [await q.get() for _ in putters]
+            await asyncio.gather(*putters)
+            return got
+
+    assert run(main()) == [b"a", b"b", b"c"]
+
+
+def test_aio_putters_waiting_on_a_full_queue_all_get_in_as_a_task_drains_it(
+    queue_path: str,
+) -> None:
+    async def main() -> list[bytes]:
+        async with rocksq.aio.Queue(queue_path, maxsize=2) as q:
+            putters = [asyncio.ensure_future(q.put(b"%d" % i)) for i in range(4)]
+            got: list[bytes] = []
+            while len(got) < 4:
+                await asyncio.sleep(0)
+                got += [q.get_nowait() for _ in range(q.qsize())]
+            await asyncio.wait_for(asyncio.gather(*putters), 5)
+            return got
+
+    assert run(main()) == [b"0", b"1", b"2", b"3"]
+
+
+def test_aio_sizes_follow_puts_and_gets(queue_path: str) -> None:
+    async def main() -> list[tuple[int, int, bool, bool]]:
+        async with rocksq.aio.Queue(queue_path, maxsize=1) as q:
+            states = [(q.qsize(), q.len(), q.empty(), q.full())]
+            await q.put(b"a")
+            states.append((q.qsize(), q.len(), q.empty(), q.full()))
+            await q.get()
+            states.append((q.qsize(), q.len(), q.empty(), q.full()))
+            return states
+
+    assert run(main()) == [(0, 0, True, False), (1, 1, False, True), (0, 0, True, False)]
+
+
+def test_ack_queue_full_counts_every_stored_item_against_maxsize(queue_path: str) -> None:
+    with rocksq.AckQueue(queue_path, max_elements=2) as q:
+        q.put(b"a")
+        assert not q.full()
+        q.put(b"b")
+        assert q.full()
+        q.ack_failed(q.get())
+        q.nack(q.get())
+        assert q.full()  # Failed and ready items hold their room; only an ack frees it.
+        q.ack(q.get())
+        assert not q.full()

@@ -85,7 +85,8 @@ def nonblocking_api(directory: Path) -> None:
 
 
 def queue_api(directory: Path) -> None:
-    jobs = rocksq.Queue(directory / "jobs", maxsize=3)
+    # Generic, as queue.Queue[bytes] is; bytes is the only parameter that fits.
+    jobs: rocksq.Queue[bytes] = rocksq.Queue(directory / "jobs", maxsize=3)
     jobs.put(b"job 1")
     jobs.put_many([b"job 2", bytearray(b"job 3")], timeout=1.0)
     assert_type(jobs.qsize(), int)
@@ -103,7 +104,9 @@ def queue_api(directory: Path) -> None:
     except rocksq.Empty:
         pass
     jobs.maxsize = 5
+    assert_type(jobs.unfinished_tasks, int)
     jobs.shutdown(immediate=False)
+    assert_type(jobs.is_shutdown, bool)
     try:
         jobs.put(b"late")
     except rocksq.ShutDown as error:
@@ -113,7 +116,7 @@ def queue_api(directory: Path) -> None:
 
 async def asyncio_api(directory: Path) -> None:
     async with rocksq.aio.Queue(directory / "events", maxsize=10) as events:
-        assert_type(events, rocksq.aio.Queue)
+        assert_type(events, rocksq.aio.Queue[bytes])
         consumer = asyncio.create_task(events.get())
         await events.put(b"event")
         assert_type(await consumer, bytes)
@@ -128,6 +131,8 @@ async def asyncio_api(directory: Path) -> None:
         except asyncio.QueueEmpty as empty:
             assert isinstance(empty, rocksq.aio.QueueEmpty)
         events.shutdown(immediate=True)
+        assert_type(events.is_shutdown, bool)
+        assert_type(events.unfinished_tasks, int)
 
     async with rocksq.aio.MpmcQueue(directory / "aio-log", ttl=60) as log:
         reader = asyncio.create_task(log.next("audit", StartPosition.Oldest, 10))
@@ -159,6 +164,7 @@ def ack_api(directory: Path) -> None:
         assert_type(queue.ready, int)
         assert_type(queue.unacked, int)
         assert_type(queue.failed_count, int)
+        assert_type(queue.full(), bool)
     rocksq.remove_ack_queue(directory / "ack")
 
 
