@@ -180,6 +180,7 @@ class AckQueueImpl final : public AckQueue, private GroupCommit::Owner {
   const std::string& RecoveryWarning() const override {
     return database_.recovery_warning;
   }
+  std::string LastBackgroundError() const override { return failures_.Last(); }
   void Close() override;
 
  private:
@@ -291,6 +292,7 @@ class AckQueueImpl final : public AckQueue, private GroupCommit::Owner {
 
   std::atomic<uint64_t> unreclaimed_bytes_{0};
   std::atomic<int64_t> last_removal_micros_{0};
+  BackgroundFailures failures_;
   std::unique_ptr<BackgroundLoop> reclaimer_;  // Last: uses the members above.
 };
 
@@ -299,7 +301,9 @@ AckQueueImpl::AckQueueImpl(QueueDatabase database, const AckOptions& options)
   write_options_.sync = options.sync;
   group_commit_.SetGathering(options.sync);  // Synced groups wait for their callers.
   Recover();
-  reclaimer_ = std::make_unique<BackgroundLoop>([this] { return Reclaim(); }, kRetryReclaimAfter);
+  failures_.SetLog(database_.db->GetDBOptions().info_log);
+  reclaimer_ = std::make_unique<BackgroundLoop>([this] { return Reclaim(); }, kRetryReclaimAfter,
+                                                &failures_);
 }
 
 AckQueueImpl::~AckQueueImpl() {

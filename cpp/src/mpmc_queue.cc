@@ -11,6 +11,7 @@
 
 #include "background_loop.h"
 #include "group_commit.h"
+#include "item_log.h"
 #include "popped_items_rep.h"
 #include "record.h"
 #include "rocksdb/convenience.h"
@@ -170,6 +171,7 @@ class MpmcQueueImpl final : public MpmcQueue, private GroupCommit::Owner {
   const std::string& RecoveryWarning() const override {
     return database_.recovery_warning;
   }
+  std::string LastBackgroundError() const override { return failures_.Last(); }
   void Close() override;
 
  private:
@@ -264,6 +266,7 @@ class MpmcQueueImpl final : public MpmcQueue, private GroupCommit::Owner {
 
   uint64_t disk_first_ = 0;  // Sweeper only: positions below are deleted on disk.
   int range_deletes_unflushed_ = 0;  // Sweeper only: in the items' memtable, at most.
+  BackgroundFailures failures_;
   std::unique_ptr<BackgroundLoop> sweeper_;  // Last: its body uses the members above.
 };
 
@@ -286,7 +289,9 @@ MpmcQueueImpl::MpmcQueueImpl(QueueDatabase database, const MpmcOptions& options)
   Recover();
   // A failed sweep (a full disk, say) is retried; the elements it did not
   // delete are still expired for every reader.
-  sweeper_ = std::make_unique<BackgroundLoop>([this] { return SweepOnce(); }, sweep_interval_);
+  failures_.SetLog(database_.db->GetDBOptions().info_log);
+  sweeper_ = std::make_unique<BackgroundLoop>([this] { return SweepOnce(); }, sweep_interval_,
+                                              &failures_);
 }
 
 MpmcQueueImpl::~MpmcQueueImpl() {
@@ -315,11 +320,9 @@ void MpmcQueueImpl::Recover() {
   }
   disk_first_ = first_live;
 
-  std::unique_ptr<rocksdb::Iterator> it(database_.db->NewIterator(read_options_, items()));
-  const EncodedKey first_live_key(first_live);
-  it->Seek(KeySlice(first_live_key));
-  if (!it->Valid()) {
-    if (!it->status().ok()) ThrowStatus(Path(), "reading the first element", it->status());
+  const LogEnds ends =
+      ReadLogEnds(database_.db.get(), items(), Path(), kTimedRecordHeaderBytes, first_live);
+  if (ends.empty) {
     // Nothing stored, or everything expired and was deleted: positions go on
     // from where the deleted elements ended, so labels' positions stay valid.
     write_cursor_ = first_live;
@@ -327,28 +330,12 @@ void MpmcQueueImpl::Recover() {
     RecoverLabels();
     return;
   }
-  auto check_record = [&](const char* which) {
-    if (it->key().size() != kKeyBytes || it->value().size() < kTimedRecordHeaderBytes) {
-      throw Error(ErrorKind::kCorruption, Path(),
-                  std::string("the ") + which + " element's key or header is malformed");
-    }
-  };
-  check_record("first");
-  const uint64_t first_position = DecodeBigEndian64(it->key().data());
-  const uint64_t first_payload_before = DecodeBigEndian64(it->value().data());
-  const uint64_t first_micros = DecodeBigEndian64(it->value().data() + 8);
-
-  it->SeekToLast();
-  if (!it->Valid()) ThrowStatus(Path(), "reading the last element", it->status());
-  check_record("last");
-  const uint64_t last_position = DecodeBigEndian64(it->key().data());
-  const uint64_t added_through_last =
-      DecodeBigEndian64(it->value().data()) + (it->value().size() - kTimedRecordHeaderBytes);
-  const uint64_t last_micros = DecodeBigEndian64(it->value().data() + 8);
-  if (last_position < first_position || added_through_last < first_payload_before ||
-      last_micros < first_micros) {
-    throw Error(ErrorKind::kCorruption, Path(), "the first and last elements' records disagree");
-  }
+  const uint64_t first_position = ends.first_position;
+  const uint64_t first_payload_before = ends.first_header;
+  const uint64_t first_micros = ends.first_micros;
+  const uint64_t last_position = ends.last_position;
+  const uint64_t added_through_last = ends.pushed_through_last;
+  const uint64_t last_micros = ends.last_micros;
   write_cursor_ = last_position + 1;
   added_bytes_total_ = added_through_last;
   last_added_micros_ = last_micros;
@@ -539,7 +526,7 @@ void MpmcQueueImpl::GroupCommitted(const GroupCommit::Group& group) noexcept {
 
 std::exception_ptr MpmcQueueImpl::GroupFailed(const rocksdb::Status& status) noexcept {
   try {
-    ThrowStatus(Path(), "writing elements", status);
+    ThrowWriteFailure(database_, failures_, "writing elements", status);
   } catch (...) {
     return std::current_exception();
   }
