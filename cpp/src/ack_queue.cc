@@ -1,20 +1,13 @@
 #include "rocksq/ack_queue.h"
 
-#include <pthread.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <exception>
 #include <limits>
-#include <map>
 #include <mutex>
-#include <random>
-#include <set>
 #include <shared_mutex>
 #include <stdexcept>
-#include <unordered_map>
 #include <unordered_set>
 #include <utility>
 
@@ -22,6 +15,7 @@
 #include "ack_records.h"
 #include "background_loop.h"
 #include "group_commit.h"
+#include "lease_table.h"
 #include "record.h"
 #include "rocksdb/cache.h"
 #include "rocksdb/options.h"
@@ -84,41 +78,6 @@ constexpr uint64_t kReclaimBytes = 64 << 20;
 constexpr std::chrono::microseconds kIdleBeforeReclaim = std::chrono::seconds(1);
 constexpr std::chrono::microseconds kNothingToReclaim = std::chrono::hours(1);
 constexpr std::chrono::microseconds kRetryReclaimAfter = std::chrono::seconds(5);
-
-// Receipts (Delivery::receipt) come from one counter for the whole process,
-// so no two deliveries of any ack queues in it ever share one, whichever
-// queue or open made them. It starts at a random number, so a delivery
-// carried over from another process (pickled, say) almost surely matches
-// none either; a forked child moves its counter far from its parent's.
-std::atomic<uint64_t> next_receipt{0};
-
-// A bijective mix of 64 bits (the splitmix64 finalizer).
-uint64_t Mix(uint64_t bits) {
-  bits = (bits ^ (bits >> 30)) * 0xBF58476D1CE4E5B9ull;
-  bits = (bits ^ (bits >> 27)) * 0x94D049BB133111EBull;
-  return bits ^ (bits >> 31);
-}
-
-// Runs in a forked child, where only async-signal-safe calls are allowed:
-// getpid and a lock-free atomic are.
-void MoveReceiptsAfterFork() {
-  const uint64_t pid = static_cast<uint64_t>(::getpid());
-  next_receipt.store(Mix(next_receipt.load(std::memory_order_relaxed) ^ (pid << 32 | pid)),
-                     std::memory_order_relaxed);
-}
-
-bool SeedReceipts() {
-  std::random_device random;
-  next_receipt.store(Mix(uint64_t{random()} << 32 ^ random()), std::memory_order_relaxed);
-  ::pthread_atfork(nullptr, nullptr, MoveReceiptsAfterFork);
-  return true;
-}
-
-// The first of `count` consecutive receipts no delivery had.
-uint64_t TakeReceipts(size_t count) {
-  [[maybe_unused]] static const bool seeded = SeedReceipts();  // By the process's first Get.
-  return next_receipt.fetch_add(count, std::memory_order_relaxed);
-}
 
 int64_t SteadyMicros() {
   return std::chrono::duration_cast<std::chrono::microseconds>(
@@ -184,20 +143,12 @@ class AckQueueImpl final : public AckQueue, private GroupCommit::Owner {
   void Close() override;
 
  private:
-  // An item handed out and not settled.
-  struct Handout {
-    Clock::time_point deadline;  // Meaningless if the timeout is zero.
-    uint32_t attempt;
-    uint64_t payload_bytes;
-    uint64_t receipt;  // The delivery's: only it settles the item.
-  };
-
   void Append(const std::string_view* items, size_t count);
   void AppendWait(const std::string_view* items, size_t count, std::chrono::nanoseconds timeout);
   Deliveries Take(size_t max_items);
   void ReadPinned(uint64_t position, rocksdb::PinnableSlice* record, bool* found);
-  std::vector<Handout> TakeForSettling(const Delivery* deliveries, size_t count);
-  void UndoTakeForSettling(const Delivery* deliveries, const std::vector<Handout>& taken);
+  std::vector<LeaseTable::Lease> BeginSettle(const Delivery* deliveries, size_t count);
+  void UndoSettle(const Delivery* deliveries, const std::vector<LeaseTable::Lease>& leases);
   void LogAcks(const Delivery* deliveries, size_t count);
   void ApplyLoggedAcks();
   void DeleteItems(const std::vector<uint64_t>& sorted_ids, rocksdb::WriteBatch* batch);
@@ -206,12 +157,7 @@ class AckQueueImpl final : public AckQueue, private GroupCommit::Owner {
   void Return(const Delivery* deliveries, size_t count);
   uint64_t Requeue(const std::vector<uint64_t>& ids);
 
-  // Under state_mutex_.
-  void ExpireOverdue(Clock::time_point now) const;
-  std::vector<Handout> TakeOutstanding(const Delivery* deliveries, size_t count);
-  std::unordered_map<uint64_t, Handout>::iterator FindOutstanding(const Delivery& delivery) const;
-  uint64_t ReadyUnlocked() const;
-  Clock::time_point NextWakeUnlocked(Clock::time_point now) const;
+  uint64_t ReadyUnlocked() const;  // Under state_mutex_.
 
   // GroupCommit::Owner: pushes are written in groups (see group_commit.h).
   std::exception_ptr Admit(uint64_t admitted_items, size_t count) override;
@@ -227,7 +173,6 @@ class AckQueueImpl final : public AckQueue, private GroupCommit::Owner {
   void NoteRemoved(uint64_t payload_bytes, size_t count);
   std::chrono::microseconds Reclaim();
   void ThrowIfClosed() const;
-  [[noreturn]] void ThrowNotOutstanding(uint64_t id, const char* why) const;
   rocksdb::ColumnFamilyHandle* items() const { return database_.families[0]; }
   rocksdb::ColumnFamilyHandle* failed() const { return database_.families[1]; }
   rocksdb::ColumnFamilyHandle* meta() const { return database_.families[2]; }
@@ -276,15 +221,12 @@ class AckQueueImpl final : public AckQueue, private GroupCommit::Owner {
   // Gets run one at a time: each reads from where the last one stopped.
   std::mutex get_mutex_;
 
-  // Who holds what; every position in ack_items is in exactly one of:
-  // at or above read_cursor_ (never handed out since the open), returned_,
-  // outstanding_, or being settled (settling_) or being read by a Get.
+  // Who holds what; every position in ack_items is either at or above
+  // read_cursor_ (never handed out since the open), or named by leases_
+  // (handed out, being settled, or returned), or being read by a Get.
   mutable std::mutex state_mutex_;
   uint64_t read_cursor_ = 0;
-  mutable std::map<uint64_t, uint32_t> returned_;  // Ready again -> attempts so far.
-  mutable std::unordered_map<uint64_t, Handout> outstanding_;
-  mutable std::set<std::pair<Clock::time_point, uint64_t>> expiry_order_;
-  uint64_t settling_ = 0;
+  mutable LeaseTable leases_;  // Expiring a lease changes it in const reads.
 
   WaitSignal items_ready_;  // Notified by pushes, nacks and requeues.
   WaitSignal room_made_;    // Notified by acks.
@@ -297,7 +239,9 @@ class AckQueueImpl final : public AckQueue, private GroupCommit::Owner {
 };
 
 AckQueueImpl::AckQueueImpl(QueueDatabase database, const AckOptions& options)
-    : database_(std::move(database)), options_(options) {
+    : database_(std::move(database)),
+      options_(options),
+      leases_(database_.path, options.visibility_timeout) {
   write_options_.sync = options.sync;
   group_commit_.SetGathering(options.sync);  // Synced groups wait for their callers.
   Recover();
@@ -382,10 +326,6 @@ void AckQueueImpl::ThrowIfClosed() const {
   }
 }
 
-void AckQueueImpl::ThrowNotOutstanding(uint64_t id, const char* why) const {
-  throw Error(ErrorKind::kNotOutstanding, Path(), "item " + std::to_string(id) + why);
-}
-
 uint64_t AckQueueImpl::ItemsStored() const {
   // The removed count first: both only grow, so the difference is never
   // negative, and exact whenever no push or removal is under way.
@@ -393,62 +333,36 @@ uint64_t AckQueueImpl::ItemsStored() const {
   return write_cursor_.load(std::memory_order_acquire) - removed;
 }
 
-// Moves the handed-out items whose deadline passed back among the ready.
-void AckQueueImpl::ExpireOverdue(Clock::time_point now) const {
-  while (!expiry_order_.empty() && expiry_order_.begin()->first <= now) {
-    const uint64_t id = expiry_order_.begin()->second;
-    expiry_order_.erase(expiry_order_.begin());
-    auto handout = outstanding_.find(id);
-    returned_.emplace(id, handout->second.attempt);
-    outstanding_.erase(handout);
-  }
-}
-
 uint64_t AckQueueImpl::ReadyUnlocked() const {
   const uint64_t stored = ItemsStored();
-  const uint64_t taken = outstanding_.size() + settling_;
+  const uint64_t taken = leases_.unsettled();
   return stored > taken ? stored - taken : 0;
 }
 
 bool AckQueueImpl::HasReady() const {
   std::lock_guard<std::mutex> state(state_mutex_);
   if (ReadyUnlocked() != 0) return true;
-  return !expiry_order_.empty() && expiry_order_.begin()->first <= Clock::now();
-}
-
-// A waiter sleeps no later than the next expiry; with nothing handed out,
-// no later than one timeout from now, by which any item handed out
-// meanwhile expires at the earliest.
-Clock::time_point AckQueueImpl::NextWakeUnlocked(Clock::time_point now) const {
-  if (options_.visibility_timeout.count() == 0) return Clock::time_point::max();
-  if (!expiry_order_.empty()) return expiry_order_.begin()->first;
-  return now + options_.visibility_timeout;
+  return leases_.HasOverdue(Clock::now());
 }
 
 std::chrono::nanoseconds AckQueueImpl::TimeToNextExpiry() const {
   ThrowIfClosed();
   std::lock_guard<std::mutex> state(state_mutex_);
-  if (options_.visibility_timeout.count() == 0 || expiry_order_.empty()) {
-    return std::chrono::nanoseconds::max();
-  }
-  const Clock::time_point now = Clock::now();
-  const Clock::time_point next = expiry_order_.begin()->first;
-  return next <= now ? std::chrono::nanoseconds::zero()
-                     : std::chrono::duration_cast<std::chrono::nanoseconds>(next - now);
+  return leases_.TimeToNextExpiry(Clock::now());
 }
 
 uint64_t AckQueueImpl::ReadyLen() const {
   ThrowIfClosed();
   std::lock_guard<std::mutex> state(state_mutex_);
-  ExpireOverdue(Clock::now());
+  leases_.ExpireOverdue(Clock::now());
   return ReadyUnlocked();
 }
 
 uint64_t AckQueueImpl::UnackedLen() const {
   ThrowIfClosed();
   std::lock_guard<std::mutex> state(state_mutex_);
-  ExpireOverdue(Clock::now());
-  return outstanding_.size() + settling_;
+  leases_.ExpireOverdue(Clock::now());
+  return leases_.unsettled();
 }
 
 uint64_t AckQueueImpl::FailedLen() const {
@@ -595,7 +509,7 @@ Deliveries AckQueueImpl::GetWait(size_t max_items, std::chrono::nanoseconds time
     Clock::time_point wake;
     {
       std::lock_guard<std::mutex> state(state_mutex_);
-      wake = std::min(deadline, NextWakeUnlocked(now));
+      wake = std::min(deadline, leases_.NextWake(now));
     }
     // Woken by a push or nack, or at the next expiry: then try again.
     items_ready_.WaitUntil(wake, [&] {
@@ -626,18 +540,15 @@ Deliveries AckQueueImpl::Take(size_t max_items) {
 
   std::lock_guard<std::mutex> get_lock(get_mutex_);
   // Returned items first (their ids are below the read cursor), then from
-  // the read cursor on. Taken out of returned_ now, they are in no state
-  // until handed out below, so no settle can touch them meanwhile.
-  std::vector<std::pair<uint64_t, uint32_t>> again;  // Position, attempts so far.
+  // the read cursor on. Taken out of the lease table now, they are in no
+  // state until handed out below, so no settle can touch them meanwhile.
+  std::vector<LeaseTable::Returned> again;
   uint64_t cursor;
   const uint64_t end = write_cursor_.load(std::memory_order_acquire);
   {
     std::lock_guard<std::mutex> state(state_mutex_);
-    ExpireOverdue(Clock::now());
-    while (!returned_.empty() && again.size() < max_items) {
-      again.push_back(*returned_.begin());
-      returned_.erase(returned_.begin());
-    }
+    leases_.ExpireOverdue(Clock::now());
+    leases_.TakeReturned(max_items, &again);
     cursor = read_cursor_;
   }
   const size_t fresh_wanted =
@@ -652,16 +563,16 @@ Deliveries AckQueueImpl::Take(size_t max_items) {
   rep->attempts.reserve(again.size() + fresh_wanted);
   uint64_t next_cursor = cursor;
   try {
-    for (const auto& [position, attempts] : again) {
+    for (const LeaseTable::Returned& item : again) {
       rep->records.emplace_back();
       bool found = false;
-      ReadPinned(position, &rep->records.back(), &found);
+      ReadPinned(item.id, &rep->records.back(), &found);
       if (!found) {
         throw Error(ErrorKind::kCorruption, Path(),
-                    "item " + std::to_string(position) + " was handed out but is missing");
+                    "item " + std::to_string(item.id) + " was handed out but is missing");
       }
-      rep->ids.push_back(position);
-      rep->attempts.push_back(attempts + 1);
+      rep->ids.push_back(item.id);
+      rep->attempts.push_back(item.attempts + 1);
     }
     bool read_fresh = false;
     if (fresh_wanted == 1) {
@@ -706,12 +617,11 @@ Deliveries AckQueueImpl::Take(size_t max_items) {
     }
   } catch (...) {
     std::lock_guard<std::mutex> state(state_mutex_);
-    for (const auto& entry : again) returned_.insert(entry);
+    leases_.PutBackReturned(again);
     throw;
   }
 
-  const Clock::time_point deadline = DeadlineAfter(options_.visibility_timeout);
-  const bool expires = options_.visibility_timeout.count() != 0;
+  const Clock::time_point now = Clock::now();
   rep->first_receipt = TakeReceipts(rep->ids.size());
   {
     std::lock_guard<std::mutex> state(state_mutex_);
@@ -719,9 +629,7 @@ Deliveries AckQueueImpl::Take(size_t max_items) {
     for (size_t i = 0; i < rep->ids.size(); ++i) {
       const uint64_t payload = rep->records[i].size() - kRecordHeaderBytes;
       rep->payload_bytes += payload;
-      outstanding_.emplace(rep->ids[i],
-                           Handout{deadline, rep->attempts[i], payload, rep->first_receipt + i});
-      if (expires) expiry_order_.emplace(deadline, rep->ids[i]);
+      leases_.HandOut(rep->ids[i], rep->attempts[i], payload, rep->first_receipt + i, now);
     }
   }
   return Deliveries(std::move(rep));
@@ -729,77 +637,20 @@ Deliveries AckQueueImpl::Take(size_t max_items) {
 
 // --- Settling ------------------------------------------------------------------
 
-// The handout of `delivery`'s item, if that delivery is what handed it
-// out; otherwise throws kNotOutstanding, saying why.
-std::unordered_map<uint64_t, AckQueueImpl::Handout>::iterator AckQueueImpl::FindOutstanding(
-    const Delivery& delivery) const {
-  auto handout = outstanding_.find(delivery.id);
-  if (handout == outstanding_.end()) {
-    ThrowNotOutstanding(delivery.id,
-                        " is not handed out (acked, nacked, failed, expired, or never delivered)");
-  }
-  if (handout->second.receipt != delivery.receipt) {
-    ThrowNotOutstanding(delivery.id,
-                        " is handed out by another delivery: this one expired or was nacked, "
-                        "or comes from another queue or an earlier open");
-  }
-  return handout;
-}
-
-// Takes the handouts of `deliveries` out of outstanding_, all or none.
-std::vector<AckQueueImpl::Handout> AckQueueImpl::TakeOutstanding(const Delivery* deliveries,
-                                                                 size_t count) {
-  ExpireOverdue(Clock::now());
-  std::vector<Handout> taken;
-  taken.reserve(count);
-  auto take = [&](std::unordered_map<uint64_t, Handout>::iterator handout) {
-    taken.push_back(handout->second);
-    if (options_.visibility_timeout.count() != 0) {
-      expiry_order_.erase({handout->second.deadline, handout->first});
-    }
-    outstanding_.erase(handout);
-  };
-  if (count == 1) {
-    take(FindOutstanding(deliveries[0]));
-    return taken;
-  }
-  // Every one is checked before any is taken. Erasing one element of an
-  // unordered_map leaves iterators to the others valid.
-  std::vector<std::unordered_map<uint64_t, Handout>::iterator> found;
-  found.reserve(count);
-  std::unordered_set<uint64_t> seen;
-  for (size_t i = 0; i < count; ++i) {
-    if (!seen.insert(deliveries[i].id).second) {
-      ThrowNotOutstanding(deliveries[i].id, " is listed twice");
-    }
-    found.push_back(FindOutstanding(deliveries[i]));
-  }
-  for (auto handout : found) take(handout);
-  return taken;
-}
-
-// Takes `deliveries` out of outstanding_ for a settle that writes: they are
-// counted in settling_ until it finishes (or UndoTakeForSettling).
-std::vector<AckQueueImpl::Handout> AckQueueImpl::TakeForSettling(const Delivery* deliveries,
-                                                                 size_t count) {
+// Ends `deliveries`' leases for a settle that writes: they count as
+// settling until it finishes (or UndoSettle).
+std::vector<LeaseTable::Lease> AckQueueImpl::BeginSettle(const Delivery* deliveries,
+                                                         size_t count) {
   std::lock_guard<std::mutex> state(state_mutex_);
-  std::vector<Handout> taken = TakeOutstanding(deliveries, count);
-  settling_ += count;
-  return taken;
+  return leases_.BeginSettle(deliveries, count, Clock::now());
 }
 
 // A settle that wrote nothing: the items are handed out as before, to the
 // same deliveries.
-void AckQueueImpl::UndoTakeForSettling(const Delivery* deliveries,
-                                       const std::vector<Handout>& taken) {
+void AckQueueImpl::UndoSettle(const Delivery* deliveries,
+                              const std::vector<LeaseTable::Lease>& leases) {
   std::lock_guard<std::mutex> state(state_mutex_);
-  settling_ -= taken.size();
-  for (size_t i = 0; i < taken.size(); ++i) {
-    outstanding_.emplace(deliveries[i].id, taken[i]);
-    if (options_.visibility_timeout.count() != 0) {
-      expiry_order_.emplace(taken[i].deadline, deliveries[i].id);
-    }
-  }
+  leases_.UndoSettle(deliveries, leases);
 }
 
 // An ack is one record appended to the ack log (all the ids of a batch in
@@ -813,8 +664,8 @@ void AckQueueImpl::LogAcks(const Delivery* deliveries, size_t count) {
     std::shared_lock<std::shared_mutex> lifetime(lifetime_mutex_);
     ThrowIfClosed();
     if (count == 0) return;
-    const std::vector<Handout> taken = TakeForSettling(deliveries, count);
-    for (const Handout& handout : taken) payload_bytes += handout.payload_bytes;
+    const std::vector<LeaseTable::Lease> taken = BeginSettle(deliveries, count);
+    for (const LeaseTable::Lease& lease : taken) payload_bytes += lease.payload_bytes;
     // The log records ids alone: receipts matter only while the queue is open.
     std::vector<uint64_t> batch_ids;
     const uint64_t* ids = &deliveries[0].id;
@@ -834,12 +685,12 @@ void AckQueueImpl::LogAcks(const Delivery* deliveries, size_t count) {
       items_payload_bytes_.fetch_sub(payload_bytes, std::memory_order_acq_rel);
       removed_count_.fetch_add(count, std::memory_order_release);
     } catch (...) {
-      UndoTakeForSettling(deliveries, taken);
+      UndoSettle(deliveries, taken);
       throw;
     }
     {
       std::lock_guard<std::mutex> state(state_mutex_);
-      settling_ -= count;
+      leases_.FinishSettle(count);
     }
     if (options_.sync) {
       // The record is in the file, so the ack took effect here whatever the
@@ -937,8 +788,8 @@ void AckQueueImpl::MoveToFailed(const Delivery* deliveries, size_t count) {
     std::shared_lock<std::shared_mutex> lifetime(lifetime_mutex_);
     ThrowIfClosed();
     if (count == 0) return;
-    const std::vector<Handout> taken = TakeForSettling(deliveries, count);
-    for (const Handout& handout : taken) payload_bytes += handout.payload_bytes;
+    const std::vector<LeaseTable::Lease> taken = BeginSettle(deliveries, count);
+    for (const LeaseTable::Lease& lease : taken) payload_bytes += lease.payload_bytes;
     try {
       std::lock_guard<std::mutex> removal_lock(removal_mutex_);
       rocksdb::WriteBatch& batch = removal_batch_;
@@ -964,11 +815,11 @@ void AckQueueImpl::MoveToFailed(const Delivery* deliveries, size_t count) {
       items_payload_bytes_.fetch_sub(payload_bytes, std::memory_order_acq_rel);
       removed_count_.fetch_add(count, std::memory_order_release);
     } catch (...) {
-      UndoTakeForSettling(deliveries, taken);
+      UndoSettle(deliveries, taken);
       throw;
     }
     std::lock_guard<std::mutex> state(state_mutex_);
-    settling_ -= count;
+    leases_.FinishSettle(count);
   }
   NoteRemoved(payload_bytes, count);
   change_listener_.Fire();
@@ -980,8 +831,7 @@ void AckQueueImpl::Return(const Delivery* deliveries, size_t count) {
     ThrowIfClosed();
     if (count == 0) return;
     std::lock_guard<std::mutex> state(state_mutex_);
-    const std::vector<Handout> taken = TakeOutstanding(deliveries, count);
-    for (size_t i = 0; i < count; ++i) returned_.emplace(deliveries[i].id, taken[i].attempt);
+    leases_.Nack(deliveries, count, Clock::now());
   }
   items_ready_.Notify();
   change_listener_.Fire();
