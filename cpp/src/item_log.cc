@@ -9,10 +9,6 @@
 namespace rocksq {
 namespace {
 
-// A WriteBatch keeps its buffer between groups; one that grew past this for
-// a huge batch is released rather than held for the queue's lifetime.
-constexpr size_t kRetainedBatchBytes = 8 << 20;
-
 // A prefix-removing kind deletes its removed keys with one range tombstone
 // for every this many items or bytes removed, so that they rarely outlive
 // the memtable they were pushed into (and are never flushed to a table file).

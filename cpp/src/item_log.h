@@ -50,6 +50,10 @@
 
 namespace rocksq {
 
+// A WriteBatch kept between writes keeps its buffer; one that grew past this
+// for a huge batch is released rather than held for the queue's lifetime.
+inline constexpr size_t kRetainedBatchBytes = 8 << 20;
+
 // The first and last records of an item family, read at open.
 struct LogEnds {
   bool empty = true;

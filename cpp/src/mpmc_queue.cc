@@ -89,10 +89,6 @@ constexpr char kFirstLiveKey[] = "first_live";
 constexpr size_t kMarkBytes = 24;
 constexpr size_t kFirstLiveBytes = 16;
 
-// A WriteBatch keeps its buffer between groups; one that grew past this for
-// a huge batch is released rather than held for the queue's lifetime.
-constexpr size_t kRetainedBatchBytes = 8 << 20;
-
 // The sweeper wakes at least this often even with nothing to expire, so a
 // jump of the system clock is noticed.
 constexpr std::chrono::microseconds kLongestSweepWait = std::chrono::seconds(60);
