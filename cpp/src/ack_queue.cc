@@ -136,8 +136,8 @@ class AckQueueImpl final : public AckQueue {
  private:
   void Append(const std::string_view* items, size_t count);
   Deliveries Take(size_t max_items);
-  std::vector<LeaseTable::Lease> BeginSettle(const Delivery* deliveries, size_t count);
-  void UndoSettle(const Delivery* deliveries, const std::vector<LeaseTable::Lease>& leases);
+  template <typename Write>
+  uint64_t Settle(const Delivery* deliveries, size_t count, Write write);
   void LogAcks(const Delivery* deliveries, size_t count);
   void ApplyLoggedAcks();
   void WriteRemoval(uint64_t count, uint64_t payload_bytes, uint64_t epoch, const char* action);
@@ -198,19 +198,13 @@ class AckQueueImpl final : public AckQueue {
   ItemLog log_;  // Last: its reclaimer uses the members above.
 };
 
-ItemLog::Options LogOptions(const AckOptions& options, const std::atomic<uint64_t>* failed) {
-  ItemLog::Options log;
-  log.sync = options.sync;
-  log.max_elements = options.max_elements;
-  log.also_counted = failed;
-  return log;
-}
-
 AckQueueImpl::AckQueueImpl(QueueDatabase database, const AckOptions& options)
     : database_(std::move(database)),
       options_(options),
       leases_(database_.path, options.visibility_timeout),
-      log_(&database_, items(), LogOptions(options, &failed_count_)) {
+      log_(&database_, items(),
+           {options.sync, options.max_elements, /*also_counted=*/&failed_count_,
+            /*reads_ignore_range_deletions=*/false, ReclaimTuning()}) {
   write_options_.sync = options.sync;
   Recover();
   // Every key below the read cursor is acked, failed, or handed out (then
@@ -494,20 +488,30 @@ Deliveries AckQueueImpl::Take(size_t max_items) {
 
 // --- Settling ------------------------------------------------------------------
 
-// Ends `deliveries`' leases for a settle that writes: they count as
-// settling until it finishes (or UndoSettle).
-std::vector<LeaseTable::Lease> AckQueueImpl::BeginSettle(const Delivery* deliveries,
-                                                         size_t count) {
+// A settle that writes (an ack, a fail): ends `deliveries`' leases (they
+// count as settling meanwhile), then calls write(payload_bytes of their
+// items) to record the removal. If that throws, the items are handed out
+// as before, to the same deliveries, and the error goes on. Returns the
+// payload bytes.
+template <typename Write>
+uint64_t AckQueueImpl::Settle(const Delivery* deliveries, size_t count, Write write) {
+  std::vector<LeaseTable::Lease> taken;
+  {
+    std::lock_guard<std::mutex> state(state_mutex_);
+    taken = leases_.BeginSettle(deliveries, count, Clock::now());
+  }
+  uint64_t payload_bytes = 0;
+  for (const LeaseTable::Lease& lease : taken) payload_bytes += lease.payload_bytes;
+  try {
+    write(payload_bytes);
+  } catch (...) {
+    std::lock_guard<std::mutex> state(state_mutex_);
+    leases_.UndoSettle(deliveries, taken);
+    throw;
+  }
   std::lock_guard<std::mutex> state(state_mutex_);
-  return leases_.BeginSettle(deliveries, count, Clock::now());
-}
-
-// A settle that wrote nothing: the items are handed out as before, to the
-// same deliveries.
-void AckQueueImpl::UndoSettle(const Delivery* deliveries,
-                              const std::vector<LeaseTable::Lease>& leases) {
-  std::lock_guard<std::mutex> state(state_mutex_);
-  leases_.UndoSettle(deliveries, leases);
+  leases_.FinishSettle(count);
+  return payload_bytes;
 }
 
 // An ack is one record appended to the ack log (all the ids of a batch in
@@ -521,8 +525,6 @@ void AckQueueImpl::LogAcks(const Delivery* deliveries, size_t count) {
     std::shared_lock<std::shared_mutex> lifetime(lifetime_mutex_);
     ThrowIfClosed();
     if (count == 0) return;
-    const std::vector<LeaseTable::Lease> taken = BeginSettle(deliveries, count);
-    for (const LeaseTable::Lease& lease : taken) payload_bytes += lease.payload_bytes;
     // The log records ids alone: receipts matter only while the queue is open.
     std::vector<uint64_t> batch_ids;
     const uint64_t* ids = &deliveries[0].id;
@@ -533,21 +535,14 @@ void AckQueueImpl::LogAcks(const Delivery* deliveries, size_t count) {
     }
     bool apply_now = false;
     uint64_t record_end = 0;
-    try {
+    payload_bytes = Settle(deliveries, count, [&](uint64_t settled_bytes) {
       std::lock_guard<std::mutex> log(log_mutex_);
       record_end = ack_log_->Append(log_epoch_, ids, count);
       logged_ids_.insert(logged_ids_.end(), ids, ids + count);
-      logged_payload_bytes_ += payload_bytes;
+      logged_payload_bytes_ += settled_bytes;
       apply_now = logged_ids_.size() >= kApplyAckItems || logged_payload_bytes_ >= kApplyAckBytes;
-      log_.CountRemoved(count, payload_bytes);
-    } catch (...) {
-      UndoSettle(deliveries, taken);
-      throw;
-    }
-    {
-      std::lock_guard<std::mutex> state(state_mutex_);
-      leases_.FinishSettle(count);
-    }
+      log_.CountRemoved(count, settled_bytes);
+    });
     if (options_.sync) {
       // The record is in the file, so the ack took effect here whatever the
       // fsync says; if it fails, the caller learns that it may not survive
@@ -619,9 +614,7 @@ void AckQueueImpl::MoveToFailed(const Delivery* deliveries, size_t count) {
     std::shared_lock<std::shared_mutex> lifetime(lifetime_mutex_);
     ThrowIfClosed();
     if (count == 0) return;
-    const std::vector<LeaseTable::Lease> taken = BeginSettle(deliveries, count);
-    for (const LeaseTable::Lease& lease : taken) payload_bytes += lease.payload_bytes;
-    try {
+    payload_bytes = Settle(deliveries, count, [&](uint64_t settled_bytes) {
       std::lock_guard<std::mutex> removal_lock(removal_mutex_);
       rocksdb::WriteBatch& batch = removal_batch_;
       batch.Clear();
@@ -638,16 +631,11 @@ void AckQueueImpl::MoveToFailed(const Delivery* deliveries, size_t count) {
         batch.Delete(items(), key_slice);
       }
       // The epoch only changes under removal_mutex_, held here.
-      WriteRemoval(count, payload_bytes, log_epoch_, "moving items to the failed ones");
+      WriteRemoval(count, settled_bytes, log_epoch_, "moving items to the failed ones");
       failed_count_.fetch_add(count, std::memory_order_acq_rel);
-      failed_bytes_.fetch_add(payload_bytes, std::memory_order_acq_rel);
-      log_.CountRemoved(count, payload_bytes);
-    } catch (...) {
-      UndoSettle(deliveries, taken);
-      throw;
-    }
-    std::lock_guard<std::mutex> state(state_mutex_);
-    leases_.FinishSettle(count);
+      failed_bytes_.fetch_add(settled_bytes, std::memory_order_acq_rel);
+      log_.CountRemoved(count, settled_bytes);
+    });
   }
   log_.NoteRemoved(count, payload_bytes);
   change_listener_.Fire();

@@ -78,7 +78,8 @@ class FifoQueueImpl final : public FifoQueue {
   ItemLog log_;  // Last: its reclaimer uses the members above.
 };
 
-// A batch pop deletes its keys with one range tombstone (a pop of N keys
+// Reads skip the range-tombstone check (ItemLog::Options): a batch pop
+// deletes its keys with one range tombstone (a pop of N keys
 // would otherwise insert N tombstones into the memtable's skip list, which
 // measured slower than reading them). RocksDB checks every read against
 // every range tombstone in the memtable, which gets slower with each pop;
@@ -90,18 +91,12 @@ class FifoQueueImpl final : public FifoQueue {
 // again at 0 over old tombstones: the new entries are newer than those, and
 // pops never read past the write cursor, where older deleted entries may
 // lie.) Keys popped but not yet deleted also lie only below the read cursor.
-ItemLog::Options LogOptions(const FifoOptions& options) {
-  ItemLog::Options log;
-  log.sync = options.sync;
-  log.max_elements = options.max_elements;
-  log.reads_ignore_range_deletions = true;
-  return log;
-}
-
 FifoQueueImpl::FifoQueueImpl(QueueDatabase database, const FifoOptions& options)
     : database_(std::move(database)),
       cursor_file_(std::make_unique<CursorFile>(database_.path, options.sync)),
-      log_(&database_, items(), LogOptions(options)) {
+      log_(&database_, items(),
+           {options.sync, options.max_elements, /*also_counted=*/nullptr,
+            /*reads_ignore_range_deletions=*/true, ReclaimTuning()}) {
   log_.RecoverPrefix(cursor_file_->Load());
   log_.StartReclaimer([this] { return DeletePopped(); });
 }

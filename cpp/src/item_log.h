@@ -93,6 +93,16 @@ struct ReclaimTuning {
   std::chrono::microseconds retry_after = std::chrono::seconds(5);
 };
 
+// Calls visit(position, record) for the records of `family` in [first, end),
+// in order, through one iterator bounded to them (so it starts past the
+// tombstones below `first` and steps instead of searching once per key),
+// until visit returns false. The record lives only during the call. Throws
+// kCorruption for a malformed key or a record shorter than the plain header.
+template <typename Visit>
+void ScanRecords(rocksdb::DB* db, rocksdb::ReadOptions options,
+                 rocksdb::ColumnFamilyHandle* family, const std::string& path, uint64_t first,
+                 uint64_t end, Visit visit);
+
 class ItemLog final : private GroupCommit::Owner {
  public:
   enum ShutdownState : int { kRunning, kShutDown, kShutDownImmediately };
@@ -208,10 +218,7 @@ class ItemLog final : private GroupCommit::Owner {
   // none. Throws kCorruption if it is shorter than its header.
   bool ReadPinned(uint64_t position, rocksdb::PinnableSlice* record) const;
 
-  // Calls visit(position, record) for the records in [first, end), in
-  // order, through one bounded iterator (so it starts past the tombstones
-  // below `first` and steps instead of searching once per key), until visit
-  // returns false. The record lives only during the call.
+  // ScanRecords (above) over this log's records.
   template <typename Visit>
   void Scan(uint64_t first, uint64_t end, Visit visit) const;
 
@@ -333,24 +340,30 @@ void ItemLog::AppendWait(size_t count, Clock::time_point deadline, AppendCall ap
 }
 
 template <typename Visit>
-void ItemLog::Scan(uint64_t first, uint64_t end, Visit visit) const {
+void ScanRecords(rocksdb::DB* db, rocksdb::ReadOptions options,
+                 rocksdb::ColumnFamilyHandle* family, const std::string& path, uint64_t first,
+                 uint64_t end, Visit visit) {
   const EncodedKey lower(first);
   const EncodedKey upper(end);
   const rocksdb::Slice lower_slice(lower.bytes, kKeyBytes);
   const rocksdb::Slice upper_slice(upper.bytes, kKeyBytes);
-  rocksdb::ReadOptions bounded = read_options_;
-  bounded.iterate_lower_bound = &lower_slice;
-  bounded.iterate_upper_bound = &upper_slice;
-  std::unique_ptr<rocksdb::Iterator> it(database_->db->NewIterator(bounded, items_));
+  options.iterate_lower_bound = &lower_slice;
+  options.iterate_upper_bound = &upper_slice;
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(options, family));
   for (it->Seek(lower_slice); it->Valid(); it->Next()) {
     const rocksdb::Slice key = it->key();
     const rocksdb::Slice record = it->value();
     if (key.size() != kKeyBytes || record.size() < kRecordHeaderBytes) {
-      throw Error(ErrorKind::kCorruption, path(), "an item's key or record is malformed");
+      throw Error(ErrorKind::kCorruption, path, "an item's key or record is malformed");
     }
     if (!visit(DecodeBigEndian64(key.data()), record)) return;
   }
-  if (!it->status().ok()) ThrowStatus(path(), "reading items", it->status());
+  if (!it->status().ok()) ThrowStatus(path, "reading items", it->status());
+}
+
+template <typename Visit>
+void ItemLog::Scan(uint64_t first, uint64_t end, Visit visit) const {
+  ScanRecords(database_->db.get(), read_options_, items_, path(), first, end, visit);
 }
 
 }  // namespace rocksq

@@ -58,6 +58,18 @@
 // the write cursor that recovery derives from them. Close() wakes the
 // sweeper through a condition variable and cancels a running compaction.
 //
+// Its log and the item log (item_log.h). The elements are records of an
+// item log with a time added (record.h), but the FIFO and ack queues'
+// ItemLog does not fit whole: adds have no capacity to admit against (the
+// ttl bounds the queue instead), a group's elements share one added-at time
+// and may start a segment whose mark goes in the same batch, and elements
+// leave by expiry, a prefix found from the segments (not from a cursor),
+// deleted by the sweeper rather than by the readers. So this queue owns its
+// group-commit owner and its sweeper, and shares with the item log what is
+// the same: reading the ends at recovery (ReadLogEnds), bounded range reads
+// (ScanRecords), the record of background failures and the message of a
+// failed write (ThrowWriteFailure).
+//
 // Locking. Adds go through GroupCommit (one leader writes at a time, and
 // numbers the elements). The in-memory index (segments, write cursor,
 // payload total) is under index_mutex_, never held across I/O. Each label
@@ -676,45 +688,38 @@ size_t MpmcQueueImpl::ReadPinned(uint64_t position, uint64_t now, PoppedItems::R
 
 size_t MpmcQueueImpl::ReadCopies(uint64_t position, size_t count, uint64_t now,
                                  PoppedItems::Rep* rep, size_t* skipped) {
-  const EncodedKey lower(position);
-  const EncodedKey upper(position + count);
-  const rocksdb::Slice lower_slice = KeySlice(lower);
-  const rocksdb::Slice upper_slice = KeySlice(upper);
-  rocksdb::ReadOptions bounded = read_options_;
-  bounded.iterate_lower_bound = &lower_slice;
-  bounded.iterate_upper_bound = &upper_slice;
-  std::unique_ptr<rocksdb::Iterator> it(database_.db->NewIterator(bounded, items()));
   size_t added = 0;
   uint64_t expected = position;
-  for (it->Seek(lower_slice); it->Valid(); it->Next(), ++expected) {
-    const rocksdb::Slice key = it->key();
-    const uint64_t element = key.size() == kKeyBytes ? DecodeBigEndian64(key.data()) : expected;
-    if (key.size() != kKeyBytes || element < expected) {
-      throw Error(ErrorKind::kCorruption, Path(),
-                  "element " + std::to_string(expected) + "'s key is malformed");
-    }
-    if (element != expected) {
-      // Only the sweeper deletes elements, and only expired ones.
-      if (expected != position + *skipped || element - 1 >= Live(NowMicros()).first) {
-        throw Error(ErrorKind::kCorruption, Path(),
-                    "element " + std::to_string(expected) + " is missing");
-      }
-      *skipped += element - expected;
-      expected = element;
-    }
-    const rocksdb::Slice value = it->value();
-    CheckTimedRecord(element, value);
-    if (expected == position + *skipped && IsExpired(DecodeBigEndian64(value.data() + 8), now)) {
-      ++*skipped;
-      continue;
-    }
-    rep->copied.append(value.data() + kTimedRecordHeaderBytes,
-                       value.size() - kTimedRecordHeaderBytes);
-    rep->copied_ends.push_back(rep->copied.size());
-    rep->payload_bytes += value.size() - kTimedRecordHeaderBytes;
-    ++added;
-  }
-  if (!it->status().ok()) ThrowStatus(Path(), "reading elements", it->status());
+  ScanRecords(database_.db.get(), read_options_, items(), Path(), position, position + count,
+              [&](uint64_t element, const rocksdb::Slice& value) {
+                if (element < expected) {
+                  throw Error(ErrorKind::kCorruption, Path(),
+                              "element " + std::to_string(expected) + "'s key is malformed");
+                }
+                if (element != expected) {
+                  // Only the sweeper deletes elements, and only expired ones.
+                  if (expected != position + *skipped ||
+                      element - 1 >= Live(NowMicros()).first) {
+                    throw Error(ErrorKind::kCorruption, Path(),
+                                "element " + std::to_string(expected) + " is missing");
+                  }
+                  *skipped += element - expected;
+                  expected = element;
+                }
+                ++expected;
+                CheckTimedRecord(element, value);
+                if (element == position + *skipped &&
+                    IsExpired(DecodeBigEndian64(value.data() + 8), now)) {
+                  ++*skipped;
+                  return true;
+                }
+                rep->copied.append(value.data() + kTimedRecordHeaderBytes,
+                                   value.size() - kTimedRecordHeaderBytes);
+                rep->copied_ends.push_back(rep->copied.size());
+                rep->payload_bytes += value.size() - kTimedRecordHeaderBytes;
+                ++added;
+                return true;
+              });
   if (expected != position + count) {
     if (expected != position + *skipped || position + count - 1 >= Live(NowMicros()).first) {
       throw Error(ErrorKind::kCorruption, Path(),
