@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <iterator>
@@ -13,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "rocksq/fifo_queue.h"
 #include "test_util.h"
 
 namespace rocksq {
@@ -164,6 +166,47 @@ TEST_F(ItemLogTest, ExclusiveWritesContinueFromTheWriteCursor) {
   Open();
   log_->RecoverPrefix(0);
   EXPECT_EQ(log_->PayloadBytes(), 4u);
+}
+
+// Exclusive writes number their records from WriteMark() while other
+// threads append: each waits for the groups before it, and no group is
+// written while it runs, so no position is written twice or skipped.
+TEST_F(ItemLogTest, ExclusiveWritesAndConcurrentAppendsNeverShareAPosition) {
+  ItemLog::Options options;
+  options.max_elements = kMaxElementsLimit;
+  Open(options).RecoverPrefix(0);
+  constexpr int kAppenders = 3;
+  constexpr int kExclusiveWrites = 20;
+  std::atomic<bool> exclusive_done{false};
+  std::atomic<uint64_t> appended{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kAppenders; ++t) {
+    threads.emplace_back([&] {
+      // At least once, and for as long as the exclusive writes go on.
+      do {
+        Append({"appended"});
+        ++appended;
+      } while (!exclusive_done);
+    });
+  }
+  for (int call = 0; call < kExclusiveWrites; ++call) {
+    log_->Exclusively([&] {
+      const auto [position, pushed] = log_->WriteMark();
+      rocksdb::WriteBatch batch;
+      log_->EncodeRecord(position, pushed, "exclusive", &batch);
+      // Long enough for appends to pile up behind this write.
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      ASSERT_TRUE(database_->db->Write(rocksdb::WriteOptions(), &batch).ok());
+      log_->Published(1, 9);
+    });
+  }
+  exclusive_done = true;
+  for (std::thread& thread : threads) thread.join();
+  const size_t total = appended + kExclusiveWrites;
+  ASSERT_EQ(log_->write_cursor(), total);
+  const std::vector<std::string> items = Read(0, total);
+  EXPECT_EQ(std::count(items.begin(), items.end(), "exclusive"), kExclusiveWrites);
+  EXPECT_EQ(std::count(items.begin(), items.end(), "appended"), static_cast<long>(appended));
 }
 
 TEST_F(ItemLogTest, RangeReadOfAMissingItemIsCorruption) {

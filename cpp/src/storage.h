@@ -28,6 +28,9 @@ enum class QueueKind { kFifo, kMpmc, kAck };
 // "FIFO queue", "MPMC queue", "ack queue"
 const char* QueueKindName(QueueKind kind);
 
+// The engine's one error style (exceptions, converted from rocksdb::Status
+// here, at the boundary) is described at the top of item_log.h.
+//
 // Throws the Error that `status` (not ok) stands for, prefixed by `action`:
 // "Storage error: /q: writing items: IO error: No space left on device".
 [[noreturn]] void ThrowStatus(const std::string& path, const std::string& action,
