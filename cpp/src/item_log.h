@@ -13,8 +13,9 @@
 // A queue kind is a policy around it: the FIFO queue adds a read cursor
 // file, the ack queue a lease table, an ack log and the failed items. The
 // MPMC queue's log differs (timed records, segments, a sweeper instead of a
-// reclaimer): it shares the group commit, the recovery of the ends
-// (ReadLogEnds) and the failure record, and says why the rest differs.
+// reclaimer): it shares GroupCommit, the recovery of the ends (ReadLogEnds),
+// range reads (ScanRecords) and the failure record, and says why the rest
+// differs (mpmc_queue.cc).
 //
 // Errors. The engine reports every failure by throwing rocksq::Error; a
 // rocksdb::Status becomes one at the boundary, through ThrowStatus
@@ -114,8 +115,8 @@ class ItemLog final : private GroupCommit::Owner {
     // (the ack queue's failed items); may be null.
     const std::atomic<uint64_t>* also_counted = nullptr;
     // Reads skip RocksDB's range-tombstone check: safe only for a kind that
-    // never reads a position at or above a range delete it wrote (the FIFO
-    // queue: see fifo_queue.cc).
+    // never reads a key a range delete covers (the FIFO queue, whose range
+    // deletes lie below its read cursor: see fifo_queue.cc).
     bool reads_ignore_range_deletions = false;
     ReclaimTuning reclaim;
   };
