@@ -9,9 +9,9 @@
 
 #include "background_loop.h"
 #include "cursor_file.h"
+#include "format.h"
 #include "group_commit.h"
 #include "popped_items_rep.h"
-#include "record.h"
 #include "rocksdb/options.h"
 #include "rocksdb/slice.h"
 #include "rocksdb/write_batch.h"
@@ -22,7 +22,6 @@
 namespace rocksq {
 namespace {
 
-constexpr char kItemsFamily[] = "fifo_items";
 
 // A WriteBatch keeps its buffer between groups; one that grew past this for
 // a huge batch is released rather than held for the queue's lifetime.
@@ -191,7 +190,7 @@ FifoQueueImpl::~FifoQueueImpl() {
 // The read cursor is the stored one (cursor_file.h) or the first stored key,
 // whichever is later; the write cursor is one past the last stored key, or
 // the read cursor if nothing lies at or past it. The payload total is
-// derived from the records at both ends (record.h), so no crash can make it
+// derived from the records at both ends (format.h), so no crash can make it
 // disagree with the items. Keys below the read cursor are popped items
 // whose deletion a crash or a close interrupted: they are deleted now.
 void FifoQueueImpl::RecoverCursors() {
@@ -599,7 +598,7 @@ std::unique_ptr<FifoQueue> FifoQueue::Open(const std::string& path, const FifoOp
   }
   if (path.empty()) throw Error(ErrorKind::kInvalidArgument, path, "the path is empty");
   QueueDatabase database =
-      OpenQueueDatabase(path, QueueKind::kFifo, {kItemsFamily});
+      OpenQueueDatabase(path, QueueKind::kFifo, {kFifoItemsFamily});
   return OwnedByThisProcess(std::make_unique<FifoQueueImpl>(std::move(database), options));
 }
 

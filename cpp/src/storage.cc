@@ -27,9 +27,8 @@
 #include "rocksdb/cache.h"
 #include "rocksdb/env.h"
 #include "rocksdb/table.h"
-#include "ack_log.h"
-#include "cursor_file.h"
 #include "file_io.h"
+#include "format.h"
 #include "process_env.h"
 #include "process_owned.h"
 #include "rocksq/process.h"
@@ -38,11 +37,6 @@ namespace rocksq {
 namespace fs = std::filesystem;
 
 namespace {
-
-// Written once into the default column family when a queue is created, so a
-// future on-disk format can tell the queues it must convert.
-constexpr char kFormatKey[] = "rocksq.format";
-constexpr char kFormatVersion[] = "1";
 
 // Popped items are read once, so the cache only needs to hold the blocks of
 // the pops under way.
@@ -286,8 +280,6 @@ std::string ListFamilies(const std::vector<std::string>& names) {
 // Queues written before the marker existed hold a RocksDB database with the
 // format key and no marker: such a database is read (as a secondary, which
 // writes nothing in the directory) and, if it has the key, marked.
-constexpr char kQueueMarker[] = "rocksq.queue";
-constexpr char kCreatingMarker[] = "rocksq.creating";
 
 enum class DirectoryState {
   kMissing,
@@ -340,8 +332,8 @@ bool DirectoryExists(const std::string& path) {
 // directory of other things.
 DirectoryState Classify(const std::string& path) {
   if (!DirectoryExists(path)) return DirectoryState::kMissing;
-  if (HasEntry(path, kQueueMarker)) return DirectoryState::kQueue;
-  if (HasEntry(path, kCreatingMarker)) return DirectoryState::kUnfinished;
+  if (HasEntry(path, kQueueMarkerFile)) return DirectoryState::kQueue;
+  if (HasEntry(path, kCreatingMarkerFile)) return DirectoryState::kUnfinished;
   if (HasEntry(path, "CURRENT")) return DirectoryState::kUnmarkedDatabase;
   if (IsEmptyDirectory(path)) return DirectoryState::kEmpty;
   throw Error(ErrorKind::kNotAQueue, path,
@@ -472,7 +464,7 @@ std::string CanonicalPath(const std::string& path) {
 void WriteFormat(rocksdb::DB* db, const std::string& path) {
   rocksdb::WriteOptions durable;
   durable.sync = true;
-  rocksdb::Status written = db->Put(durable, kFormatKey, kFormatVersion);
+  rocksdb::Status written = db->Put(durable, kFormatKey, std::to_string(kFormatVersion));
   if (!written.ok()) ThrowStatus(path, "writing the format marker", written);
   rocksdb::Status flushed = db->Flush(rocksdb::FlushOptions(), db->DefaultColumnFamily());
   if (!flushed.ok()) ThrowStatus(path, "flushing the format marker", flushed);
@@ -487,10 +479,10 @@ void CheckFormat(rocksdb::DB* db, const std::string& path) {
                 std::string("the format marker (key ") + kFormatKey + ") is missing");
   }
   if (!found.ok()) ThrowStatus(path, "reading the format marker", found);
-  if (version != kFormatVersion) {
+  if (version != std::to_string(kFormatVersion)) {
     throw Error(ErrorKind::kNotAQueue, path,
                 "on-disk format version " + version + " is not supported (this build reads " +
-                    kFormatVersion + ")");
+                    std::to_string(kFormatVersion) + ")");
   }
 }
 
@@ -643,7 +635,7 @@ std::optional<QueueKind> MarkedKind(const std::string& path, const char* marker)
 // the queue is), fsyncs it and its name.
 void WriteMarker(const std::string& path, const char* name, QueueKind kind) {
   const std::string text = "RocksQ queue\nkind: " + KindWord(kind) +
-                           "\nformat: " + kFormatVersion + "\n";
+                           "\nformat: " + std::to_string(kFormatVersion) + "\n";
   const std::string file = path + "/" + name;
   const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) ThrowErrno(file, "creating the queue's marker");
@@ -675,8 +667,8 @@ void RemoveQueueFiles(const std::string& path) {
     }
     ThrowStatus(path, "removing the queue's files", destroyed);
   }
-  for (const char* name : {CursorFile::kFileName, AckLog::kFileName, kQueueMarker,
-                           kCreatingMarker}) {
+  for (const char* name : {kCursorFileName, kAckLogFileName, kQueueMarkerFile,
+                           kCreatingMarkerFile}) {
     const std::string file = path + "/" + name;
     if (::unlink(file.c_str()) != 0 && errno != ENOENT) ThrowErrno(file, "removing");
   }
@@ -686,7 +678,7 @@ void RemoveQueueFiles(const std::string& path) {
 // fails, what it wrote is removed again, as far as it can be.
 void CreateQueueInPlace(const std::string& path, QueueKind kind,
                         const std::vector<std::string>& item_families) {
-  WriteMarker(path, kCreatingMarker, kind);
+  WriteMarker(path, kCreatingMarkerFile, kind);
   try {
     std::vector<rocksdb::ColumnFamilyHandle*> handles;
     std::unique_ptr<rocksdb::DB> db(OpenDatabase(path, RocksDbDirectory(path), item_families,
@@ -707,8 +699,8 @@ void CreateQueueInPlace(const std::string& path, QueueKind kind,
     release_handles();
     rocksdb::Status closed = db->Close();
     if (!closed.ok()) ThrowStatus(path, "closing the new queue", closed);
-    const std::string creating = path + "/" + kCreatingMarker;
-    if (::rename(creating.c_str(), (path + "/" + kQueueMarker).c_str()) != 0) {
+    const std::string creating = path + "/" + kCreatingMarkerFile;
+    if (::rename(creating.c_str(), (path + "/" + kQueueMarkerFile).c_str()) != 0) {
       ThrowErrno(creating, "marking the new queue complete");
     }
     SyncDirectory(path);
@@ -728,7 +720,7 @@ void CreateQueueInPlace(const std::string& path, QueueKind kind,
 // with a process that has the queue open (see ListItemFamilies), and
 // RocksDB's open checks them anyway (OpenQueueDatabase).
 void CheckMarkedKind(const std::string& path, QueueKind kind) {
-  const std::optional<QueueKind> held = MarkedKind(path, kQueueMarker);
+  const std::optional<QueueKind> held = MarkedKind(path, kQueueMarkerFile);
   if (!held) {
     CheckFamiliesKind(path, kind, /*marked=*/true);
     return;
@@ -772,7 +764,7 @@ std::unique_ptr<DirectoryLock> PrepareQueueDirectory(const std::string& path, Qu
     switch (state) {
       case DirectoryState::kUnmarkedDatabase:
         CheckUnmarkedQueue(path, CheckFamiliesKind(path, kind, /*marked=*/false));
-        WriteMarker(path, kQueueMarker, kind);
+        WriteMarker(path, kQueueMarkerFile, kind);
         return lock;
       case DirectoryState::kUnfinished:
         RemoveQueueFiles(path);
@@ -922,7 +914,7 @@ void DestroyQueueDatabase(const std::string& path, QueueKind kind) {
       const bool marked = state == DirectoryState::kQueue;
       // A marked queue's kind is in its marker, so a damaged one can go too.
       const std::optional<QueueKind> held =
-          marked ? MarkedKind(path, kQueueMarker) : std::nullopt;
+          marked ? MarkedKind(path, kQueueMarkerFile) : std::nullopt;
       if (held && *held != kind) {
         throw Error(ErrorKind::kNotAQueue, path,
                     std::string("holds a RocksQ ") + QueueKindName(*held) + ", not " +
@@ -934,13 +926,13 @@ void DestroyQueueDatabase(const std::string& path, QueueKind kind) {
       }
       CheckNotOpenElsewhere(path, ancestor);
       if (marked) {
-        const std::string queue_marker = path + "/" + kQueueMarker;
-        if (::rename(queue_marker.c_str(), (path + "/" + kCreatingMarker).c_str()) != 0) {
+        const std::string queue_marker = path + "/" + kQueueMarkerFile;
+        if (::rename(queue_marker.c_str(), (path + "/" + kCreatingMarkerFile).c_str()) != 0) {
           ThrowErrno(queue_marker, "marking the queue for removal");
         }
         SyncDirectory(path);
       } else {
-        WriteMarker(path, kCreatingMarker, kind);
+        WriteMarker(path, kCreatingMarkerFile, kind);
       }
     }
     if (state == DirectoryState::kMissing) continue;
@@ -1072,7 +1064,7 @@ SecondaryQueueDatabase::SecondaryQueueDatabase(const std::string& path,
     if (found.IsNotFound()) {
       // A marked queue always has it (creation writes it first); an
       // unmarked database without it is someone else's.
-      if (HasEntry(path, kQueueMarker)) {
+      if (HasEntry(path, kQueueMarkerFile)) {
         throw Error(ErrorKind::kCorruption, path,
                     std::string("the format marker (key ") + kFormatKey + ") is missing");
       }
@@ -1080,10 +1072,10 @@ SecondaryQueueDatabase::SecondaryQueueDatabase(const std::string& path,
                   "holds a RocksDB database without RocksQ's format marker, not a queue; "
                   "refusing to touch it");
     }
-    if (found.ok() && version != kFormatVersion) {
+    if (found.ok() && version != std::to_string(kFormatVersion)) {
       throw Error(ErrorKind::kNotAQueue, path,
                   "on-disk format version " + version + " is not supported (this build reads " +
-                      kFormatVersion + ")");
+                      std::to_string(kFormatVersion) + ")");
     }
     if (!found.ok()) ThrowStatus(path, "reading the format marker", found);
   } catch (...) {

@@ -146,11 +146,6 @@ std::optional<uint64_t> RecoveredSequence(const std::string& path,
                                           const std::vector<std::string>& families,
                                           rocksdb::WALRecoveryMode recovery);
 
-// The default family's key holding one line per open whose recovery dropped
-// write-ahead log records: when, and what RocksDB found. Kept for good, so
-// that `rocksq check` and `rocksq stats` say it long after the open.
-inline constexpr char kRecoveryNotesKey[] = "rocksq.recovery_dropped";
-
 // --- Reading a queue that may be open elsewhere (see rocksq/inspect.h) -------
 
 // Which kind of queue a directory holds and its non-default column families,
