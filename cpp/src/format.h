@@ -21,16 +21,19 @@ namespace rocksq {
 
 // The default column family's key holding the format version, in decimal
 // ASCII ("1"). Written, synced and flushed when a queue is created, before
-// the queue is marked complete; read at every open and by inspection.
+// the queue is marked complete; read at every open and by inspection. It is
+// the version's home: inside RocksDB, a migration changes it atomically
+// with the records it rewrites. The marker repeats it (kQueueMarkerFile).
 inline constexpr char kFormatKey[] = "rocksq.format";
 
 // The format this build writes. A build opens a queue of this version or
 // of an older one it knows how to migrate (none so far: version 1 is the
 // first), and refuses a newer one with kUnsupportedFormat, writing nothing.
-// Migrating, when a version is added, runs at open under the directory's
-// exclusive lock, and rewrites the version key in the same synced
-// WriteBatch as the last change it makes, so a crash leaves the old version
-// (and a layout the migration can start over from) or the new one.
+// The version changes only when a release writes something an earlier one
+// would misread. Migrating then runs at open, holding RocksDB's lock, and
+// writes the new version in the same synced WriteBatch as the last change
+// it makes, so a crash leaves the old version (and a layout the migration
+// can start over from) or the new one; the marker follows (kQueueMarkerFile).
 inline constexpr uint64_t kFormatVersion = 1;
 
 // The default column family's key holding one line per open whose recovery
@@ -41,15 +44,19 @@ inline constexpr char kRecoveryNotesKey[] = "rocksq.recovery_dropped";
 
 // --- Files beside RocksDB's ---------------------------------------------------
 
-// The markers (storage.cc: "Recognising a queue's directory"). Exactly one
-// is present in a queue's directory: `rocksq.creating` while a creation or
-// removal is under way (what it marks is deleted by the next open),
-// `rocksq.queue` once the queue is complete. Both hold the text
+// The markers (storage.cc: "A queue is recognised by a file of RocksQ's
+// own"). Exactly one is present in a queue's directory: `rocksq.creating`
+// while a creation or removal is under way (what it marks is deleted by
+// the next open), `rocksq.queue` once the queue is complete. Both hold
 //   "RocksQ queue\nkind: <fifo|mpmc|ack>\nformat: <version>\n"
-// (written by storage.cc's WriteMarker); only the kind line is read, and
-// a marker whose kind cannot be read defers to the column families.
+// (written by storage.cc's WriteMarkerFile). The kind saves reading the
+// column families; a format newer than this build's is refused before
+// RocksDB opens (and writes) anything. A marker that says less defers to
+// the column families and kFormatKey, and the next open rewrites it whole:
+// to kQueueMarkerTempFile first, renamed over `rocksq.queue`.
 inline constexpr char kQueueMarkerFile[] = "rocksq.queue";
 inline constexpr char kCreatingMarkerFile[] = "rocksq.creating";
+inline constexpr char kQueueMarkerTempFile[] = "rocksq.queue.new";
 
 // The FIFO queue's read cursor (cursor_file.h): 16 bytes at offset 0, the
 // position of the first item not popped, then its bitwise complement. All

@@ -657,8 +657,9 @@ struct Inspector {
 const std::vector<Inspector>& Inspectors() {
   static const std::vector<Inspector> inspectors = {
       {QueueKind::kFifo, "fifo", true, {kFifoItemsFamily}, &InspectFifo, &PeekFifo, &CheckFifo},
-      {QueueKind::kMpmc, "mpmc", false, {kMpmcItemsFamily, kMpmcLabelsFamily, kMpmcMetaFamily}, &InspectMpmc,
-       &PeekMpmc, &CheckMpmc},
+      {QueueKind::kMpmc, "mpmc", false,
+       {kMpmcItemsFamily, kMpmcLabelsFamily, kMpmcMetaFamily}, &InspectMpmc, &PeekMpmc,
+       &CheckMpmc},
       {QueueKind::kAck, "ack", false, {kAckItemsFamily, kAckFailedFamily, kAckMetaFamily},
        &InspectAck, &PeekAck, &CheckAck},
   };
@@ -686,6 +687,7 @@ QueueSnapshot InspectQueue(const std::string& path) {
   QueueSnapshot snapshot;
   snapshot.path = path;
   snapshot.kind = inspector.short_name;
+  snapshot.format_version = ReadFormatVersion(database->db(), path);
   inspector.inspect(*database, read_cursor, &snapshot);
   snapshot.dropped_records = DroppedRecords(*database, files);
   snapshot.disk_bytes = DirectoryBytes(path);
@@ -716,6 +718,7 @@ QueueCheck CheckQueue(const std::string& path) {
     return check;
   }
   const std::unique_ptr<QueueReader> database = OpenReader(path, inspector.families, &files);
+  check.format_version = ReadFormatVersion(database->db(), path);
   check.dropped_records = DroppedRecords(*database, files);
   inspector.check(*database, &check);
   return check;
