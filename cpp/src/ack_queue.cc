@@ -14,9 +14,9 @@
 
 #include "ack_log.h"
 #include "ack_records.h"
+#include "format.h"
 #include "item_log.h"
 #include "lease_table.h"
-#include "record.h"
 #include "rocksdb/cache.h"
 #include "rocksdb/options.h"
 #include "rocksdb/slice.h"
@@ -27,7 +27,7 @@
 
 namespace rocksq {
 
-// Each value a stored record (see record.h), pinned in RocksDB's memory or,
+// Each value a stored record (see format.h), pinned in RocksDB's memory or,
 // when read through an iterator, copied into the PinnableSlice itself.
 struct Deliveries::Rep {
   // Declared first so it is destroyed last (see PoppedItems::Rep).
@@ -60,7 +60,7 @@ Delivery Deliveries::operator[](size_t index) const {
 
 namespace {
 
-// How an ack queue is stored: see ack_records.h.
+// How an ack queue is stored: see format.h.
 
 // Logged acks are applied (ApplyLoggedAcks) once this many are pending or
 // their items hold this many payload bytes, as a FIFO queue deletes its

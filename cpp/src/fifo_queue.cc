@@ -6,6 +6,7 @@
 #include <shared_mutex>
 
 #include "cursor_file.h"
+#include "format.h"
 #include "item_log.h"
 #include "popped_items_rep.h"
 #include "process_owned.h"
@@ -14,8 +15,6 @@
 
 namespace rocksq {
 namespace {
-
-constexpr char kItemsFamily[] = "fifo_items";
 
 // A FIFO queue is the item log (item_log.h) with a read cursor: positions
 // [read cursor, write cursor) hold the stored items. A pop records itself by
@@ -236,7 +235,7 @@ std::unique_ptr<FifoQueue> FifoQueue::Open(const std::string& path, const FifoOp
   ItemLog::CheckMaxElements(path, options.max_elements);
   if (path.empty()) throw Error(ErrorKind::kInvalidArgument, path, "the path is empty");
   QueueDatabase database =
-      OpenQueueDatabase(path, QueueKind::kFifo, {kItemsFamily});
+      OpenQueueDatabase(path, QueueKind::kFifo, {kFifoItemsFamily});
   return OwnedByThisProcess(std::make_unique<FifoQueueImpl>(std::move(database), options));
 }
 

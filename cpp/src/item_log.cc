@@ -92,7 +92,7 @@ void ItemLog::Adopt(const State& state) {
 // The first position is the stored cursor or the first stored key,
 // whichever is later; the write cursor is one past the last stored key, or
 // the first position if nothing lies at or past it. The payload total is
-// derived from the records at both ends (record.h), so no crash can make it
+// derived from the records at both ends (format.h), so no crash can make it
 // disagree with the items. Keys below the first position are removed items
 // whose deletion a crash or a close interrupted: they are deleted now.
 uint64_t ItemLog::RecoverPrefix(uint64_t removed_below) {

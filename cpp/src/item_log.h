@@ -1,5 +1,5 @@
 // The item log: the column family of records, keyed by position, that every
-// queue kind appends to (record.h has the encoding). It owns what the kinds
+// queue kind appends to (format.h has the encoding). It owns what the kinds
 // share about it, written once:
 //   - positions: the write cursor, and how many positions below it are no
 //     longer stored (removed), so Len() is one subtraction;
@@ -41,7 +41,7 @@
 #include "background_loop.h"
 #include "group_commit.h"
 #include "popped_items_rep.h"
-#include "record.h"
+#include "format.h"
 #include "rocksdb/db.h"
 #include "rocksdb/options.h"
 #include "rocksdb/write_batch.h"

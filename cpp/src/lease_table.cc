@@ -16,7 +16,8 @@ LeaseTable::LeaseTable(std::string path, std::chrono::milliseconds visibility_ti
 
 // Saturates instead of overflowing for "practically never" timeouts.
 Clock::time_point LeaseTable::DeadlineFrom(Clock::time_point now) const {
-  const auto room = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::time_point::max() - now);
+  const auto room =
+      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::time_point::max() - now);
   if (visibility_timeout_ >= room) return Clock::time_point::max();
   return now + std::chrono::duration_cast<Clock::duration>(visibility_timeout_);
 }

@@ -10,10 +10,10 @@
 #include <shared_mutex>
 
 #include "background_loop.h"
+#include "format.h"
 #include "group_commit.h"
 #include "item_log.h"
 #include "popped_items_rep.h"
-#include "record.h"
 #include "rocksdb/convenience.h"
 #include "rocksdb/options.h"
 #include "rocksdb/slice.h"
@@ -22,17 +22,10 @@
 #include "storage.h"
 #include "waiting.h"
 
-// On disk, four column families:
-//   mpmc_items   position -> timed record (see record.h): the elements.
-//   mpmc_labels  label (its UTF-8 bytes) -> the next position it reads,
-//                8 bytes big-endian.
-//   mpmc_marks   position -> [payload bytes added before it: 8]
-//                [added-at of its element: 8][bound: 8], all big-endian: the
-//                first element of each segment (below).
-//   mpmc_meta    "first_live" -> [position: 8][payload bytes added before
-//                it: 8]: where the expired prefix deleted from disk ends.
+// The column families, keys and records are in format.h (described in
+// docs/format.rst).
 //
-// Expiry. Added-at times never decrease with the position (record.h), so
+// Expiry. Added-at times never decrease with the position (format.h), so
 // the expired elements are a prefix. To know where it ends without reading
 // elements, the queue groups them into segments: consecutive elements added
 // less than ttl / 1000 apart from the segment's first. A segment has a mark,
@@ -59,7 +52,7 @@
 // sweeper through a condition variable and cancels a running compaction.
 //
 // Its log and the item log (item_log.h). The elements are records of an
-// item log with a time added (record.h), but the FIFO and ack queues'
+// item log with a time added (format.h), but the FIFO and ack queues'
 // ItemLog does not fit whole: adds have no capacity to admit against (the
 // ttl bounds the queue instead), a group's elements share one added-at time
 // and may start a segment whose mark goes in the same batch, and elements
@@ -91,15 +84,6 @@
 
 namespace rocksq {
 namespace {
-
-constexpr char kItemsFamily[] = "mpmc_items";
-constexpr char kLabelsFamily[] = "mpmc_labels";
-constexpr char kMarksFamily[] = "mpmc_marks";
-constexpr char kMetaFamily[] = "mpmc_meta";
-constexpr char kFirstLiveKey[] = "first_live";
-
-constexpr size_t kMarkBytes = 24;
-constexpr size_t kFirstLiveBytes = 16;
 
 // The sweeper wakes at least this often even with nothing to expire, so a
 // jump of the system clock is noticed.
@@ -316,9 +300,10 @@ void MpmcQueueImpl::Recover() {
   uint64_t first_live = 0;
   uint64_t payload_before_first_live = 0;
   std::string first_live_value;
-  rocksdb::Status found = database_.db->Get(read_options_, meta(), kFirstLiveKey, &first_live_value);
+  rocksdb::Status found =
+      database_.db->Get(read_options_, meta(), kMpmcFirstLiveKey, &first_live_value);
   if (found.ok()) {
-    if (first_live_value.size() != kFirstLiveBytes) {
+    if (first_live_value.size() != kMpmcFirstLiveBytes) {
       throw Error(ErrorKind::kCorruption, Path(), "the first live position's record is malformed");
     }
     first_live = DecodeBigEndian64(first_live_value.data());
@@ -356,7 +341,7 @@ void MpmcQueueImpl::RecoverSegments(uint64_t first_position, uint64_t first_payl
   std::unique_ptr<rocksdb::Iterator> it(database_.db->NewIterator(read_options_, marks()));
   const EncodedKey first_key(first_position);
   for (it->Seek(KeySlice(first_key)); it->Valid(); it->Next()) {
-    if (it->key().size() != kKeyBytes || it->value().size() != kMarkBytes) {
+    if (it->key().size() != kKeyBytes || it->value().size() != kMpmcMarkBytes) {
       throw Error(ErrorKind::kCorruption, Path(), "a segment mark is malformed");
     }
     Segment segment;
@@ -390,7 +375,7 @@ void MpmcQueueImpl::RecoverSegments(uint64_t first_position, uint64_t first_payl
 void MpmcQueueImpl::RecoverLabels() {
   std::unique_ptr<rocksdb::Iterator> it(database_.db->NewIterator(read_options_, labels()));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    if (it->value().size() != kKeyBytes) {  // Any key, "" included, is a label.
+    if (it->value().size() != kMpmcLabelBytes) {  // Any key, "" included, is a label.
       throw Error(ErrorKind::kCorruption, Path(), "a label's record is malformed");
     }
     auto state = std::make_shared<Label>();
@@ -465,13 +450,13 @@ rocksdb::Status MpmcQueueImpl::WriteGroup(const GroupCommit::Group& group) {
     segment.oldest_micros = pending_.added_micros;
     segment.bound_micros = pending_.added_micros + segment_span_micros_;
     segment.newest_micros = pending_.added_micros;
-    char mark[kMarkBytes];
+    char mark[kMpmcMarkBytes];
     EncodeBigEndian64(segment.payload_before, mark);
     EncodeBigEndian64(segment.oldest_micros, mark + 8);
     EncodeBigEndian64(segment.bound_micros, mark + 16);
     const EncodedKey key(segment.first_position);
     rocksdb::Status added =
-        group_batch_.Put(marks(), KeySlice(key), rocksdb::Slice(mark, kMarkBytes));
+        group_batch_.Put(marks(), KeySlice(key), rocksdb::Slice(mark, kMpmcMarkBytes));
     if (!added.ok()) return added;
   }
 
@@ -815,11 +800,11 @@ std::chrono::microseconds MpmcQueueImpl::SweepOnce() {
       const EncodedKey from(0);
       status = batch.DeleteRange(marks(), KeySlice(from), to_slice);
     }
-    char first_live[kFirstLiveBytes];
+    char first_live[kMpmcFirstLiveBytes];
     EncodeBigEndian64(live.first, first_live);
     EncodeBigEndian64(live.payload_before_first, first_live + 8);
     if (status.ok()) {
-      status = batch.Put(meta(), kFirstLiveKey, rocksdb::Slice(first_live, kFirstLiveBytes));
+      status = batch.Put(meta(), kMpmcFirstLiveKey, rocksdb::Slice(first_live, kMpmcFirstLiveBytes));
     }
     if (status.ok()) status = database_.db->Write(write_options_, &batch);
     if (!status.ok()) ThrowStatus(Path(), "deleting expired elements", status);
@@ -896,7 +881,8 @@ std::unique_ptr<MpmcQueue> MpmcQueue::Open(const std::string& path, const MpmcOp
   }
   if (path.empty()) throw Error(ErrorKind::kInvalidArgument, path, "the path is empty");
   QueueDatabase database = OpenQueueDatabase(
-      path, QueueKind::kMpmc, {kItemsFamily, kLabelsFamily, kMarksFamily, kMetaFamily});
+      path, QueueKind::kMpmc,
+      {kMpmcItemsFamily, kMpmcLabelsFamily, kMpmcMarksFamily, kMpmcMetaFamily});
   return OwnedByThisProcess(std::make_unique<MpmcQueueImpl>(std::move(database), options));
 }
 
