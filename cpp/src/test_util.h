@@ -9,14 +9,22 @@
 #define ROCKSQ_TEST_UTIL_H_
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <filesystem>
+#include <map>
 #include <ostream>
 #include <random>
 #include <string>
 #include <system_error>
+#include <utility>
+#include <vector>
 
+#include "rocksdb/db.h"
+#include "rocksdb/options.h"
 #include "rocksq/error.h"
 
 namespace rocksq {
@@ -65,6 +73,53 @@ ErrorKind KindThrownBy(Call&& call, std::string* message = nullptr) {
   }
   ADD_FAILURE() << "no rocksq::Error thrown";
   return ErrorKind::kStorage;
+}
+
+// Every entry of `directory` with its size and modification time: equal
+// before and after a call, the call wrote nothing there.
+inline std::map<std::string, std::pair<uintmax_t, int64_t>> DirectorySnapshot(
+    const std::filesystem::path& directory) {
+  std::map<std::string, std::pair<uintmax_t, int64_t>> entries;
+  for (const std::filesystem::directory_entry& entry :
+       std::filesystem::directory_iterator(directory)) {
+    struct stat info;
+    ::stat(entry.path().c_str(), &info);
+    entries[entry.path().filename().string()] = {
+        static_cast<uintmax_t>(info.st_size),
+        static_cast<int64_t>(info.st_mtim.tv_sec) * 1000000000 + info.st_mtim.tv_nsec};
+  }
+  return entries;
+}
+
+// Opens the closed queue at `path` as a plain RocksDB database with every
+// column family it has, hands `change` the database and the handles of
+// `families` (in that order; the default family's writes go through the
+// database itself), and closes it: how a test writes a queue's records as
+// another release, or damage, would, without touching its files otherwise.
+template <typename Change>
+void ChangeRecords(const std::string& path, const std::vector<std::string>& families,
+                   Change&& change) {
+  std::vector<std::string> stored;
+  ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), path, &stored).ok());
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  for (const std::string& name : stored) {
+    descriptors.emplace_back(name, rocksdb::ColumnFamilyOptions());
+  }
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* db = nullptr;
+  const rocksdb::Status opened =
+      rocksdb::DB::Open(rocksdb::DBOptions(), path, descriptors, &handles, &db);
+  ASSERT_TRUE(opened.ok()) << opened.ToString();
+  std::vector<rocksdb::ColumnFamilyHandle*> wanted;
+  for (const std::string& name : families) {
+    const auto found = std::find(stored.begin(), stored.end(), name);
+    ASSERT_NE(found, stored.end()) << name;
+    wanted.push_back(handles[found - stored.begin()]);
+  }
+  change(db, wanted);
+  for (rocksdb::ColumnFamilyHandle* handle : handles) db->DestroyColumnFamilyHandle(handle);
+  ASSERT_TRUE(db->Close().ok());
+  delete db;
 }
 
 }  // namespace testing
