@@ -15,12 +15,13 @@
 #include <algorithm>
 #include <cstdint>
 #include <filesystem>
-#include <map>
+#include <fstream>
+#include <iterator>
 #include <ostream>
 #include <random>
 #include <string>
 #include <system_error>
-#include <utility>
+#include <tuple>
 #include <vector>
 
 #include "rocksdb/db.h"
@@ -61,33 +62,21 @@ class TempDirTest : public ::testing::Test {
   std::filesystem::path dir_;
 };
 
-// The kind of the rocksq::Error `call` throws (its message in *message);
-// fails the test if it throws none.
-template <typename Call>
-ErrorKind KindThrownBy(Call&& call, std::string* message = nullptr) {
-  try {
-    call();
-  } catch (const Error& error) {
-    if (message) *message = error.what();
-    return error.kind();
-  }
-  ADD_FAILURE() << "no rocksq::Error thrown";
-  return ErrorKind::kStorage;
-}
-
-// Every entry of `directory` with its size and modification time: equal
-// before and after a call, the call wrote nothing there.
-inline std::map<std::string, std::pair<uintmax_t, int64_t>> DirectorySnapshot(
+// Every entry of `directory`, by name, with its size and modification time:
+// equal before and after a call, the call wrote nothing there.
+inline std::vector<std::tuple<std::string, uintmax_t, int64_t>> DirectorySnapshot(
     const std::filesystem::path& directory) {
-  std::map<std::string, std::pair<uintmax_t, int64_t>> entries;
+  std::vector<std::tuple<std::string, uintmax_t, int64_t>> entries;
   for (const std::filesystem::directory_entry& entry :
        std::filesystem::directory_iterator(directory)) {
     struct stat info;
     ::stat(entry.path().c_str(), &info);
-    entries[entry.path().filename().string()] = {
-        static_cast<uintmax_t>(info.st_size),
-        static_cast<int64_t>(info.st_mtim.tv_sec) * 1000000000 + info.st_mtim.tv_nsec};
+    const int64_t modified = static_cast<int64_t>(info.st_mtim.tv_sec) * 1000000000 +
+                             info.st_mtim.tv_nsec;
+    entries.emplace_back(entry.path().filename().string(), static_cast<uintmax_t>(info.st_size),
+                         modified);
   }
+  std::sort(entries.begin(), entries.end());
   return entries;
 }
 
@@ -120,6 +109,33 @@ void ChangeRecords(const std::string& path, const std::vector<std::string>& fami
   for (rocksdb::ColumnFamilyHandle* handle : handles) db->DestroyColumnFamilyHandle(handle);
   ASSERT_TRUE(db->Close().ok());
   delete db;
+}
+
+// The kind of the rocksq::Error `call` throws (its message in *message);
+// fails the test if it throws none.
+template <typename Call>
+ErrorKind KindThrownBy(Call&& call, std::string* message = nullptr) {
+  try {
+    call();
+  } catch (const Error& error) {
+    if (message) *message = error.what();
+    return error.kind();
+  }
+  ADD_FAILURE() << "no rocksq::Error thrown";
+  return ErrorKind::kStorage;
+}
+
+// The whole contents of `file` ("" if it cannot be read).
+inline std::string ReadFile(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+// Replaces the contents of `file` (creating it) with `contents`: how a test
+// damages a queue's file.
+inline void WriteFile(const std::filesystem::path& file, const std::string& contents) {
+  std::ofstream out(file, std::ios::binary | std::ios::trunc);
+  out << contents;
 }
 
 }  // namespace testing

@@ -7,9 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
-#include <fstream>
 #include <functional>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -25,19 +23,9 @@ namespace {
 namespace fs = std::filesystem;
 using testing::DirectorySnapshot;
 using testing::KindThrownBy;
+using testing::ReadFile;
+using testing::WriteFile;
 using FormatVersion = testing::TempDirTest;
-
-std::string ReadFile(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-void WriteFile(const fs::path& file, const std::string& text) {
-  std::ofstream out(file, std::ios::binary | std::ios::trunc);
-  out << text;
-}
 
 // Stores `version` as the format key of the closed queue at `path`, as a
 // release writing another format would.
