@@ -37,10 +37,15 @@
 #include <string>
 #include <vector>
 
+#include "format.h"
+
 namespace rocksq {
 
 class AckLog {
  public:
+  // The file's name inside the queue's directory.
+  static constexpr const char* kFileName = kAckLogFileName;
+
   // Opens (creating it if needed) the ack log of the queue in `directory`.
   // With `sync`, creating the file also fsyncs the directory, and
   // SyncThrough() makes appends durable. Throws kStorage if it cannot.

@@ -24,10 +24,15 @@
 #include <cstdint>
 #include <string>
 
+#include "format.h"
+
 namespace rocksq {
 
 class CursorFile {
  public:
+  // The file's name inside the queue's directory.
+  static constexpr const char* kFileName = kCursorFileName;
+
   // Opens (creating it if needed) the cursor file of the queue in
   // `directory`, and writes its 16 bytes if it is empty, so that no later
   // Store() needs new disk space. With `sync`, every Store() is fsynced,

@@ -5,14 +5,9 @@
 // open.
 
 #include <gtest/gtest.h>
-#include <sys/stat.h>
 
 #include <filesystem>
-#include <fstream>
 #include <functional>
-#include <map>
-#include <memory>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -26,52 +21,20 @@ namespace rocksq {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::DirectorySnapshot;
 using testing::KindThrownBy;
+using testing::ReadFile;
+using testing::WriteFile;
 using FormatVersion = testing::TempDirTest;
 
-std::string ReadFile(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-void WriteFile(const fs::path& file, const std::string& text) {
-  std::ofstream out(file, std::ios::binary | std::ios::trunc);
-  out << text;
-}
-
-// Every entry of `path` with its size and modification time.
-std::map<std::string, std::pair<uintmax_t, int64_t>> Snapshot(const std::string& path) {
-  std::map<std::string, std::pair<uintmax_t, int64_t>> entries;
-  for (const fs::directory_entry& entry : fs::directory_iterator(path)) {
-    struct stat info;
-    ::stat(entry.path().c_str(), &info);
-    entries[entry.path().filename().string()] = {
-        static_cast<uintmax_t>(info.st_size),
-        static_cast<int64_t>(info.st_mtim.tv_sec) * 1000000000 + info.st_mtim.tv_nsec};
-  }
-  return entries;
-}
-
-// Stores `version` as the format key of the closed queue at `path`, with
-// RocksDB's own API, as a release writing another format would.
+// Stores `version` as the format key of the closed queue at `path`, as a
+// release writing another format would.
 void WriteFormatKey(const std::string& path, const std::string& version) {
-  std::vector<std::string> names;
-  ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), path, &names).ok());
-  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
-  for (const std::string& name : names) {
-    descriptors.emplace_back(name, rocksdb::ColumnFamilyOptions());
-  }
-  std::vector<rocksdb::ColumnFamilyHandle*> handles;
-  rocksdb::DB* raw = nullptr;
-  ASSERT_TRUE(rocksdb::DB::Open(rocksdb::DBOptions(), path, descriptors, &handles, &raw).ok());
-  std::unique_ptr<rocksdb::DB> db(raw);
-  rocksdb::WriteOptions synced;
-  synced.sync = true;
-  ASSERT_TRUE(db->Put(synced, kFormatKey, version).ok());
-  for (rocksdb::ColumnFamilyHandle* handle : handles) db->DestroyColumnFamilyHandle(handle);
-  ASSERT_TRUE(db->Close().ok());
+  testing::ChangeRecords(path, {}, [&](rocksdb::DB* db, auto) {
+    rocksdb::WriteOptions synced;
+    synced.sync = true;
+    ASSERT_TRUE(db->Put(synced, kFormatKey, version).ok());
+  });
 }
 
 std::string MarkerText(const char* kind) {
@@ -116,7 +79,7 @@ TEST_F(FormatVersion, AMarkerNamingANewerFormatIsRefusedAndNothingIsWritten) {
     kind.make(path);
     WriteFile(fs::path(path) / kQueueMarkerFile,
               std::string("RocksQ queue\nkind: ") + kind.name + "\nformat: 2\n");
-    const auto before = Snapshot(path);
+    const auto before = DirectorySnapshot(path);
     std::string message;
     EXPECT_EQ(KindThrownBy([&] { kind.open(path); }, &message), ErrorKind::kUnsupportedFormat);
     EXPECT_NE(message.find("Unsupported format: " + path + ": written in on-disk format version 2 "
@@ -125,7 +88,7 @@ TEST_F(FormatVersion, AMarkerNamingANewerFormatIsRefusedAndNothingIsWritten) {
         << message;
     EXPECT_EQ(KindThrownBy([&] { InspectQueue(path); }), ErrorKind::kUnsupportedFormat);
     EXPECT_EQ(KindThrownBy([&] { CheckQueue(path); }), ErrorKind::kUnsupportedFormat);
-    EXPECT_EQ(Snapshot(path), before);
+    EXPECT_EQ(DirectorySnapshot(path), before);
   }
 }
 
@@ -143,9 +106,9 @@ TEST_F(FormatVersion, AnUnmarkedQueueOfANewerFormatIsRefusedUnwritten) {
   FifoQueue::Open(QueuePath())->Push("item");
   WriteFormatKey(QueuePath(), "2");
   fs::remove(fs::path(QueuePath()) / kQueueMarkerFile);
-  const auto before = Snapshot(QueuePath());
+  const auto before = DirectorySnapshot(QueuePath());
   EXPECT_EQ(KindThrownBy([&] { FifoQueue::Open(QueuePath()); }), ErrorKind::kUnsupportedFormat);
-  EXPECT_EQ(Snapshot(QueuePath()), before);
+  EXPECT_EQ(DirectorySnapshot(QueuePath()), before);
 }
 
 TEST_F(FormatVersion, AMalformedVersionIsCorruption) {
