@@ -33,6 +33,7 @@ __all__ = [
     "RocksQError",
     "ShutDown",
     "StorageError",
+    "UnsupportedFormatError",
 ]
 
 
@@ -82,6 +83,14 @@ class QueueAlreadyOpen(RocksQError):
 
 class NotAQueueError(RocksQError):
     """Raised by opening or removing a path that holds something other than a RocksQ queue."""
+
+
+class UnsupportedFormatError(RocksQError):
+    """Raised by opening or inspecting a queue stored in a newer on-disk format than this version reads.
+
+    A newer RocksQ wrote it; nothing of it was written or changed. Open it
+    with that release or a later one (docs/format.rst: "Format version").
+    """
 
 
 class QueueClosed(RocksQError):

@@ -8,27 +8,14 @@
 #include <vector>
 
 #include "file_io.h"
-#include "record.h"
+#include "format.h"
 
 namespace rocksq {
 namespace {
 
-constexpr size_t kWordBytes = 8;
-constexpr size_t kHeaderBytes = 2 * kWordBytes;  // Epoch, count.
+constexpr size_t kHeaderBytes = 2 * kAckLogWordBytes;  // Epoch, count.
 // Records of up to this many ids (every single ack) are built on the stack.
 constexpr size_t kInlineIds = 8;
-
-// A 64-bit checksum of `words` big-endian words at `bytes`: enough to tell a
-// whole record from a torn or zeroed one (not meant against tampering).
-uint64_t Checksum(const char* bytes, size_t words) {
-  uint64_t hash = 0x243F6A8885A308D3ull;  // Nonzero: a zeroed record never checks out.
-  for (size_t i = 0; i < words; ++i) {
-    hash ^= DecodeBigEndian64(bytes + i * kWordBytes);
-    hash *= 0x9E3779B97F4A7C15ull;
-    hash ^= hash >> 31;
-  }
-  return hash;
-}
 
 std::string ReadAll(int fd, const std::string& path) {
   std::string bytes;
@@ -53,21 +40,21 @@ AckLog::Records Parse(const std::string& bytes, uint64_t epoch, size_t* end = nu
     const size_t& offset;
     ~SetEnd() { if (end) *end = offset; }
   } set_end{end, offset};
-  while (bytes.size() - offset >= kHeaderBytes + kWordBytes) {
+  while (bytes.size() - offset >= kHeaderBytes + kAckLogWordBytes) {
     const char* record = bytes.data() + offset;
     const uint64_t record_epoch = DecodeBigEndian64(record);
-    const uint64_t count = DecodeBigEndian64(record + kWordBytes);
-    const size_t room = (bytes.size() - offset) / kWordBytes;
+    const uint64_t count = DecodeBigEndian64(record + kAckLogWordBytes);
+    const size_t room = (bytes.size() - offset) / kAckLogWordBytes;
     if (count == 0 || count > room || room - count < 3) break;  // Torn, or no record.
     const size_t words = 2 + static_cast<size_t>(count);
-    if (Checksum(record, words) != DecodeBigEndian64(record + words * kWordBytes)) break;
+    if (AckLogChecksum(record, words) != DecodeBigEndian64(record + words * kAckLogWordBytes)) break;
     if (record_epoch >= epoch) {
       for (size_t i = 0; i < count; ++i) {
-        records.ids.push_back(DecodeBigEndian64(record + (2 + i) * kWordBytes));
+        records.ids.push_back(DecodeBigEndian64(record + (2 + i) * kAckLogWordBytes));
       }
       if (record_epoch > records.last_epoch) records.last_epoch = record_epoch;
     }
-    offset += (words + 1) * kWordBytes;
+    offset += (words + 1) * kAckLogWordBytes;
   }
   return records;
 }
@@ -75,8 +62,8 @@ AckLog::Records Parse(const std::string& bytes, uint64_t epoch, size_t* end = nu
 }  // namespace
 
 AckLog::AckLog(const std::string& directory, bool sync)
-    : path_(directory + "/" + kFileName),
-      fd_(OpenOrCreate(directory, kFileName, O_APPEND, sync, "the ack log")),
+    : path_(directory + "/" + kAckLogFileName),
+      fd_(OpenOrCreate(directory, kAckLogFileName, O_APPEND, sync, "the ack log")),
       sync_(sync) {
   struct stat status;
   if (::fstat(fd_, &status) != 0) {
@@ -97,7 +84,7 @@ AckLog::Records AckLog::Load(uint64_t epoch) const {
 }
 
 std::string AckLog::DescribeDamage(const std::string& directory) {
-  const std::string path = directory + "/" + kFileName;
+  const std::string path = directory + "/" + kAckLogFileName;
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     if (errno == ENOENT) return "";
@@ -119,10 +106,10 @@ std::string AckLog::DescribeDamage(const std::string& directory) {
   // its header announces.
   // (A header damaged into a huge count reads the same way.)
   if (tail.size() < kHeaderBytes) return "";
-  const uint64_t count = DecodeBigEndian64(tail.data() + kWordBytes);
-  const uint64_t room = tail.size() / kWordBytes;
+  const uint64_t count = DecodeBigEndian64(tail.data() + kAckLogWordBytes);
+  const uint64_t room = tail.size() / kAckLogWordBytes;
   if (count != 0 && (count > room || room - count < 3)) return "";
-  return "the ack log (" + std::string(kFileName) + ") is damaged after byte " +
+  return "the ack log (" + std::string(kAckLogFileName) + ") is damaged after byte " +
          std::to_string(end) + " (" + std::to_string(records) + " acks before it): the " +
          std::to_string(tail.size()) + " bytes from there do not check out, so the acks they "
          "held are ignored and their items will be delivered again";
@@ -138,14 +125,14 @@ uint64_t AckLog::Append(uint64_t epoch, const uint64_t* ids, size_t count) {
   }
   if (count == 0) return appended_total_.load(std::memory_order_relaxed);
   const size_t words = 2 + count;
-  const size_t record_bytes = (words + 1) * kWordBytes;
-  char inline_record[(2 + kInlineIds + 1) * kWordBytes];
+  const size_t record_bytes = (words + 1) * kAckLogWordBytes;
+  char inline_record[(2 + kInlineIds + 1) * kAckLogWordBytes];
   std::vector<char> large_record(count > kInlineIds ? record_bytes : 0);
   char* record = count > kInlineIds ? large_record.data() : inline_record;
   EncodeBigEndian64(epoch, record);
-  EncodeBigEndian64(count, record + kWordBytes);
-  for (size_t i = 0; i < count; ++i) EncodeBigEndian64(ids[i], record + (2 + i) * kWordBytes);
-  EncodeBigEndian64(Checksum(record, words), record + words * kWordBytes);
+  EncodeBigEndian64(count, record + kAckLogWordBytes);
+  for (size_t i = 0; i < count; ++i) EncodeBigEndian64(ids[i], record + (2 + i) * kAckLogWordBytes);
+  EncodeBigEndian64(AckLogChecksum(record, words), record + words * kAckLogWordBytes);
   size_t done = 0;
   while (done < record_bytes) {
     const ssize_t written = ::write(fd_, record + done, record_bytes - done);
@@ -193,7 +180,7 @@ void AckLog::Clear() {
 }
 
 AckLog::Records AckLog::Peek(const std::string& directory, uint64_t epoch) {
-  const std::string path = directory + "/" + kFileName;
+  const std::string path = directory + "/" + kAckLogFileName;
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     if (errno == ENOENT) return {};

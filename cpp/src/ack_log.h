@@ -10,8 +10,8 @@
 // per run of consecutive ids, and advances the epoch in the removal counts;
 // then the log is emptied.
 //
-// Records: [epoch][count][count ids][checksum], all 8-byte big-endian; the
-// checksum covers the rest. A record acks all its ids or, cut short by a
+// Records (format.h, kAckLogFileName): [epoch][count][count ids][checksum],
+// 8-byte words; the checksum covers the rest. A record acks all its ids or, cut short by a
 // crash mid-write, none: so AckBatch stays all or nothing. Reading stops at
 // the first record that does not check out: the tail of an append that a
 // crash cut short, or zeros left by a machine crash after an unsynced
@@ -19,7 +19,7 @@
 // items come back, as unsynced writes may after a power loss; an item whose
 // ack returned (and was synced, with sync) never does.
 //
-// The epoch is the removal counts' epoch (ack_records.h) when the record
+// The epoch is the removal counts' epoch (format.h's RemovalMeta) when the record
 // was written. Applying the log advances it, so the records of an older
 // epoch, left when a crash came between applying them and emptying the
 // file, are skipped: the file's emptying need not be durable. Ids are never
@@ -37,12 +37,14 @@
 #include <string>
 #include <vector>
 
+#include "format.h"
+
 namespace rocksq {
 
 class AckLog {
  public:
   // The file's name inside the queue's directory.
-  static constexpr char kFileName[] = "rocksq.ack_log";
+  static constexpr const char* kFileName = kAckLogFileName;
 
   // Opens (creating it if needed) the ack log of the queue in `directory`.
   // With `sync`, creating the file also fsyncs the directory, and

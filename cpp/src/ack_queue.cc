@@ -1,28 +1,22 @@
 #include "rocksq/ack_queue.h"
 
-#include <pthread.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <exception>
 #include <limits>
-#include <map>
 #include <mutex>
-#include <random>
-#include <set>
 #include <shared_mutex>
 #include <stdexcept>
-#include <unordered_map>
+#include <tuple>
 #include <unordered_set>
 #include <utility>
 
 #include "ack_log.h"
 #include "ack_records.h"
-#include "background_loop.h"
-#include "group_commit.h"
-#include "record.h"
+#include "format.h"
+#include "item_log.h"
+#include "lease_table.h"
 #include "rocksdb/cache.h"
 #include "rocksdb/options.h"
 #include "rocksdb/slice.h"
@@ -33,7 +27,7 @@
 
 namespace rocksq {
 
-// Each value a stored record (see record.h), pinned in RocksDB's memory or,
+// Each value a stored record (see format.h), pinned in RocksDB's memory or,
 // when read through an iterator, copied into the PinnableSlice itself.
 struct Deliveries::Rep {
   // Declared first so it is destroyed last (see PoppedItems::Rep).
@@ -66,9 +60,7 @@ Delivery Deliveries::operator[](size_t index) const {
 
 namespace {
 
-// How an ack queue is stored: see ack_records.h.
-
-constexpr size_t kRetainedBatchBytes = 8 << 20;
+// How an ack queue is stored: see format.h.
 
 // Logged acks are applied (ApplyLoggedAcks) once this many are pending or
 // their items hold this many payload bytes, as a FIFO queue deletes its
@@ -77,56 +69,11 @@ constexpr size_t kRetainedBatchBytes = 8 << 20;
 constexpr size_t kApplyAckItems = 1024;
 constexpr uint64_t kApplyAckBytes = 1 << 20;
 
-// Reclaiming disk space, as in fifo_queue.cc: compact the acked prefix of
-// the keys once this many payload bytes were removed, or once no item has
-// been stored for kIdleBeforeReclaim after a removal.
-constexpr uint64_t kReclaimBytes = 64 << 20;
-constexpr std::chrono::microseconds kIdleBeforeReclaim = std::chrono::seconds(1);
-constexpr std::chrono::microseconds kNothingToReclaim = std::chrono::hours(1);
-constexpr std::chrono::microseconds kRetryReclaimAfter = std::chrono::seconds(5);
-
-// Receipts (Delivery::receipt) come from one counter for the whole process,
-// so no two deliveries of any ack queues in it ever share one, whichever
-// queue or open made them. It starts at a random number, so a delivery
-// carried over from another process (pickled, say) almost surely matches
-// none either; a forked child moves its counter far from its parent's.
-std::atomic<uint64_t> next_receipt{0};
-
-// A bijective mix of 64 bits (the splitmix64 finalizer).
-uint64_t Mix(uint64_t bits) {
-  bits = (bits ^ (bits >> 30)) * 0xBF58476D1CE4E5B9ull;
-  bits = (bits ^ (bits >> 27)) * 0x94D049BB133111EBull;
-  return bits ^ (bits >> 31);
-}
-
-// Runs in a forked child, where only async-signal-safe calls are allowed:
-// getpid and a lock-free atomic are.
-void MoveReceiptsAfterFork() {
-  const uint64_t pid = static_cast<uint64_t>(::getpid());
-  next_receipt.store(Mix(next_receipt.load(std::memory_order_relaxed) ^ (pid << 32 | pid)),
-                     std::memory_order_relaxed);
-}
-
-bool SeedReceipts() {
-  std::random_device random;
-  next_receipt.store(Mix(uint64_t{random()} << 32 ^ random()), std::memory_order_relaxed);
-  ::pthread_atfork(nullptr, nullptr, MoveReceiptsAfterFork);
-  return true;
-}
-
-// The first of `count` consecutive receipts no delivery had.
-uint64_t TakeReceipts(size_t count) {
-  [[maybe_unused]] static const bool seeded = SeedReceipts();  // By the process's first Get.
-  return next_receipt.fetch_add(count, std::memory_order_relaxed);
-}
-
-int64_t SteadyMicros() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
-class AckQueueImpl final : public AckQueue, private GroupCommit::Owner {
+// An ack queue is the item log (item_log.h) with a lease table
+// (lease_table.h), an ack log (ack_log.h) and the failed items: positions
+// are ids, removed out of order by acks and fails; a read cursor marks the
+// first never handed out since the open.
+class AckQueueImpl final : public AckQueue {
  public:
   AckQueueImpl(QueueDatabase database, const AckOptions& options);
   ~AckQueueImpl() override;
@@ -136,11 +83,12 @@ class AckQueueImpl final : public AckQueue, private GroupCommit::Owner {
     Append(items.data(), items.size());
   }
   void PushWait(std::string_view item, std::chrono::nanoseconds timeout) override {
-    AppendWait(&item, 1, timeout);
+    log_.AppendWait(1, DeadlineAfter(timeout), [&] { Append(&item, 1); });
   }
   void PushBatchWait(const std::vector<std::string_view>& items,
                      std::chrono::nanoseconds timeout) override {
-    AppendWait(items.data(), items.size(), timeout);
+    log_.AppendWait(items.size(), DeadlineAfter(timeout),
+                    [&] { Append(items.data(), items.size()); });
   }
   Deliveries Get(size_t max_items) override;
   Deliveries GetWait(size_t max_items, std::chrono::nanoseconds timeout) override;
@@ -172,7 +120,7 @@ class AckQueueImpl final : public AckQueue, private GroupCommit::Owner {
   uint64_t Len() const override;
   uint64_t PayloadBytes() const override;
   uint64_t DiskBytes() const override;
-  uint64_t MaxElements() const override { return options_.max_elements; }
+  uint64_t MaxElements() const override { return log_.MaxElements(); }
   std::chrono::milliseconds VisibilityTimeout() const override {
     return options_.visibility_timeout;
   }
@@ -180,53 +128,30 @@ class AckQueueImpl final : public AckQueue, private GroupCommit::Owner {
   const std::string& RecoveryWarning() const override {
     return database_.recovery_warning;
   }
+  std::string LastBackgroundError() const override {
+    return log_.background_failures().Last();
+  }
   void Close() override;
 
  private:
-  // An item handed out and not settled.
-  struct Handout {
-    Clock::time_point deadline;  // Meaningless if the timeout is zero.
-    uint32_t attempt;
-    uint64_t payload_bytes;
-    uint64_t receipt;  // The delivery's: only it settles the item.
-  };
-
   void Append(const std::string_view* items, size_t count);
-  void AppendWait(const std::string_view* items, size_t count, std::chrono::nanoseconds timeout);
   Deliveries Take(size_t max_items);
-  void ReadPinned(uint64_t position, rocksdb::PinnableSlice* record, bool* found);
-  std::vector<Handout> TakeForSettling(const Delivery* deliveries, size_t count);
-  void UndoTakeForSettling(const Delivery* deliveries, const std::vector<Handout>& taken);
+  template <typename Write>
+  uint64_t Settle(const Delivery* deliveries, size_t count, Write write);
   void LogAcks(const Delivery* deliveries, size_t count);
   void ApplyLoggedAcks();
-  void DeleteItems(const std::vector<uint64_t>& sorted_ids, rocksdb::WriteBatch* batch);
   void WriteRemoval(uint64_t count, uint64_t payload_bytes, uint64_t epoch, const char* action);
   void MoveToFailed(const Delivery* deliveries, size_t count);
   void Return(const Delivery* deliveries, size_t count);
   uint64_t Requeue(const std::vector<uint64_t>& ids);
 
-  // Under state_mutex_.
-  void ExpireOverdue(Clock::time_point now) const;
-  std::vector<Handout> TakeOutstanding(const Delivery* deliveries, size_t count);
-  std::unordered_map<uint64_t, Handout>::iterator FindOutstanding(const Delivery& delivery) const;
-  uint64_t ReadyUnlocked() const;
-  Clock::time_point NextWakeUnlocked(Clock::time_point now) const;
-
-  // GroupCommit::Owner: pushes are written in groups (see group_commit.h).
-  std::exception_ptr Admit(uint64_t admitted_items, size_t count) override;
-  rocksdb::Status WriteGroup(const GroupCommit::Group& group) override;
-  void GroupCommitted(const GroupCommit::Group& group) noexcept override;
-  std::exception_ptr GroupFailed(const rocksdb::Status& status) noexcept override;
+  uint64_t ReadyUnlocked() const;  // Under state_mutex_.
 
   void Recover();
   void AdoptStoredState(const AckStoredState& state);
   void ApplyLogAtOpen(const AckLog::Records& logged);
-  uint64_t ItemsStored() const;  // In ack_items: ready and handed out.
   bool HasReady() const;
-  void NoteRemoved(uint64_t payload_bytes, size_t count);
-  std::chrono::microseconds Reclaim();
-  void ThrowIfClosed() const;
-  [[noreturn]] void ThrowNotOutstanding(uint64_t id, const char* why) const;
+  void ThrowIfClosed() const { log_.ThrowIfClosed(); }
   rocksdb::ColumnFamilyHandle* items() const { return database_.families[0]; }
   rocksdb::ColumnFamilyHandle* failed() const { return database_.families[1]; }
   rocksdb::ColumnFamilyHandle* meta() const { return database_.families[2]; }
@@ -238,21 +163,8 @@ class AckQueueImpl final : public AckQueue, private GroupCommit::Owner {
 
   // Every operation holds this shared; Close() holds it exclusively.
   mutable std::shared_mutex lifetime_mutex_;
-  std::atomic<bool> closed_{false};
 
-  // Pushes hold this shared; RequeueFailed holds it exclusively, so it can
-  // number its items from the write cursor with no group under way.
-  std::shared_mutex append_gate_;
-  GroupCommit group_commit_{this};
-  rocksdb::WriteBatch group_batch_;  // Used by the group's leader only.
-  uint64_t pushed_bytes_total_ = 0;  // Running total for record headers.
-
-  // Positions [0, write_cursor_) were pushed; removed_count_ of them are
-  // acked or failed: no longer in ack_items, or acked in the ack log and
-  // about to leave it. Both only grow.
-  std::atomic<uint64_t> write_cursor_{0};
-  std::atomic<uint64_t> removed_count_{0};
-  std::atomic<uint64_t> items_payload_bytes_{0};
+  // The failed items, which count against the capacity too.
   std::atomic<uint64_t> failed_count_{0};
   std::atomic<uint64_t> failed_bytes_{0};
 
@@ -275,31 +187,36 @@ class AckQueueImpl final : public AckQueue, private GroupCommit::Owner {
   // Gets run one at a time: each reads from where the last one stopped.
   std::mutex get_mutex_;
 
-  // Who holds what; every position in ack_items is in exactly one of:
-  // at or above read_cursor_ (never handed out since the open), returned_,
-  // outstanding_, or being settled (settling_) or being read by a Get.
+  // Who holds what; every position in ack_items is either at or above
+  // read_cursor_ (never handed out since the open), or named by leases_
+  // (handed out, being settled, or returned), or being read by a Get.
   mutable std::mutex state_mutex_;
   uint64_t read_cursor_ = 0;
-  mutable std::map<uint64_t, uint32_t> returned_;  // Ready again -> attempts so far.
-  mutable std::unordered_map<uint64_t, Handout> outstanding_;
-  mutable std::set<std::pair<Clock::time_point, uint64_t>> expiry_order_;
-  uint64_t settling_ = 0;
+  mutable LeaseTable leases_;  // Expiring a lease changes it in const reads.
 
-  WaitSignal items_ready_;  // Notified by pushes, nacks and requeues.
-  WaitSignal room_made_;    // Notified by acks.
   ChangeListener change_listener_;
-
-  std::atomic<uint64_t> unreclaimed_bytes_{0};
-  std::atomic<int64_t> last_removal_micros_{0};
-  std::unique_ptr<BackgroundLoop> reclaimer_;  // Last: uses the members above.
+  ItemLog log_;  // Last: its reclaimer uses the members above.
 };
 
 AckQueueImpl::AckQueueImpl(QueueDatabase database, const AckOptions& options)
-    : database_(std::move(database)), options_(options) {
+    : database_(std::move(database)),
+      options_(options),
+      leases_(database_.path, options.visibility_timeout),
+      log_(&database_, items(),
+           {options.sync, options.max_elements, /*also_counted=*/&failed_count_,
+            /*reads_ignore_range_deletions=*/false, ReclaimTuning()}) {
   write_options_.sync = options.sync;
-  group_commit_.SetGathering(options.sync);  // Synced groups wait for their callers.
   Recover();
-  reclaimer_ = std::make_unique<BackgroundLoop>([this] { return Reclaim(); }, kRetryReclaimAfter);
+  // Every key below the read cursor is acked, failed, or handed out (then
+  // returned or leased): compacting that range rewrites the few live ones.
+  // The meta family holds one key, rewritten by every application of the
+  // ack log and every move to the failed items.
+  log_.StartReclaimer(
+      [this] {
+        std::lock_guard<std::mutex> state(state_mutex_);
+        return read_cursor_;
+      },
+      {meta()});
 }
 
 AckQueueImpl::~AckQueueImpl() {
@@ -338,11 +255,13 @@ void AckQueueImpl::AdoptStoredState(const AckStoredState& state) {
   log_epoch_ = state.removal.epoch;
   applied_removed_count_ = state.removal.removed_count;
   removed_payload_bytes_ = state.removal.removed_payload_bytes;
-  write_cursor_.store(state.write_cursor);
-  pushed_bytes_total_ = state.pushed_total;
-  items_payload_bytes_.store(state.items_payload_bytes);
+  ItemLog::State log;
+  log.write_cursor = state.write_cursor;
+  log.removed = state.removal.removed_count;
+  log.pushed_total = state.pushed_total;
+  log.payload_bytes = state.items_payload_bytes;
+  log_.Adopt(log);
   read_cursor_ = state.first_position;
-  removed_count_.store(state.removal.removed_count);
   failed_count_.store(state.failed_count);
   failed_bytes_.store(state.failed_payload_bytes);
 }
@@ -359,92 +278,47 @@ void AckQueueImpl::ApplyLogAtOpen(const AckLog::Records& logged) {
   uint64_t payload_bytes = 0;
   for (uint64_t id : ids) {
     rocksdb::PinnableSlice record;
-    bool found = false;
-    ReadPinned(id, &record, &found);
-    if (!found) continue;
+    if (!log_.ReadPinned(id, &record)) continue;
     stored.push_back(id);
     payload_bytes += record.size() - kRecordHeaderBytes;
   }
   std::lock_guard<std::mutex> removal_lock(removal_mutex_);
   removal_batch_.Clear();
-  DeleteItems(stored, &removal_batch_);
+  log_.AddDeletions(stored, &removal_batch_);
   WriteRemoval(stored.size(), payload_bytes, std::max(log_epoch_, logged.last_epoch) + 1,
                "applying the ack log");
 }
 
-void AckQueueImpl::ThrowIfClosed() const {
-  if (closed_.load(std::memory_order_acquire)) {
-    throw Error(ErrorKind::kClosed, Path(), "the queue was closed");
-  }
-}
-
-void AckQueueImpl::ThrowNotOutstanding(uint64_t id, const char* why) const {
-  throw Error(ErrorKind::kNotOutstanding, Path(), "item " + std::to_string(id) + why);
-}
-
-uint64_t AckQueueImpl::ItemsStored() const {
-  // The removed count first: both only grow, so the difference is never
-  // negative, and exact whenever no push or removal is under way.
-  const uint64_t removed = removed_count_.load(std::memory_order_acquire);
-  return write_cursor_.load(std::memory_order_acquire) - removed;
-}
-
-// Moves the handed-out items whose deadline passed back among the ready.
-void AckQueueImpl::ExpireOverdue(Clock::time_point now) const {
-  while (!expiry_order_.empty() && expiry_order_.begin()->first <= now) {
-    const uint64_t id = expiry_order_.begin()->second;
-    expiry_order_.erase(expiry_order_.begin());
-    auto handout = outstanding_.find(id);
-    returned_.emplace(id, handout->second.attempt);
-    outstanding_.erase(handout);
-  }
-}
-
 uint64_t AckQueueImpl::ReadyUnlocked() const {
-  const uint64_t stored = ItemsStored();
-  const uint64_t taken = outstanding_.size() + settling_;
+  const uint64_t stored = log_.StoredItems();
+  const uint64_t taken = leases_.unsettled();
   return stored > taken ? stored - taken : 0;
 }
 
 bool AckQueueImpl::HasReady() const {
   std::lock_guard<std::mutex> state(state_mutex_);
   if (ReadyUnlocked() != 0) return true;
-  return !expiry_order_.empty() && expiry_order_.begin()->first <= Clock::now();
-}
-
-// A waiter sleeps no later than the next expiry; with nothing handed out,
-// no later than one timeout from now, by which any item handed out
-// meanwhile expires at the earliest.
-Clock::time_point AckQueueImpl::NextWakeUnlocked(Clock::time_point now) const {
-  if (options_.visibility_timeout.count() == 0) return Clock::time_point::max();
-  if (!expiry_order_.empty()) return expiry_order_.begin()->first;
-  return now + options_.visibility_timeout;
+  return leases_.HasOverdue(Clock::now());
 }
 
 std::chrono::nanoseconds AckQueueImpl::TimeToNextExpiry() const {
   ThrowIfClosed();
   std::lock_guard<std::mutex> state(state_mutex_);
-  if (options_.visibility_timeout.count() == 0 || expiry_order_.empty()) {
-    return std::chrono::nanoseconds::max();
-  }
-  const Clock::time_point now = Clock::now();
-  const Clock::time_point next = expiry_order_.begin()->first;
-  return next <= now ? std::chrono::nanoseconds::zero()
-                     : std::chrono::duration_cast<std::chrono::nanoseconds>(next - now);
+  return leases_.TimeToNextExpiry(Clock::now());
 }
 
 uint64_t AckQueueImpl::ReadyLen() const {
   ThrowIfClosed();
   std::lock_guard<std::mutex> state(state_mutex_);
-  ExpireOverdue(Clock::now());
+  leases_.ExpireOverdue(Clock::now());
   return ReadyUnlocked();
 }
 
 uint64_t AckQueueImpl::UnackedLen() const {
   ThrowIfClosed();
   std::lock_guard<std::mutex> state(state_mutex_);
-  ExpireOverdue(Clock::now());
-  return outstanding_.size() + settling_;
+  leases_.ExpireOverdue(Clock::now());
+  return leases_.unsettled();
 }
 
 uint64_t AckQueueImpl::FailedLen() const {
@@ -454,13 +328,12 @@ uint64_t AckQueueImpl::FailedLen() const {
 
 uint64_t AckQueueImpl::Len() const {
   ThrowIfClosed();
-  return ItemsStored() + failed_count_.load(std::memory_order_acquire);
+  return log_.StoredItems() + failed_count_.load(std::memory_order_acquire);
 }
 
 uint64_t AckQueueImpl::PayloadBytes() const {
   ThrowIfClosed();
-  return items_payload_bytes_.load(std::memory_order_acquire) +
-         failed_bytes_.load(std::memory_order_acquire);
+  return log_.PayloadBytes() + failed_bytes_.load(std::memory_order_acquire);
 }
 
 uint64_t AckQueueImpl::DiskBytes() const {
@@ -469,14 +342,9 @@ uint64_t AckQueueImpl::DiskBytes() const {
 }
 
 void AckQueueImpl::Close() {
-  closed_.store(true, std::memory_order_release);
-  items_ready_.Notify();
-  room_made_.Notify();
+  log_.BeginClose();
   std::unique_lock<std::shared_mutex> lifetime(lifetime_mutex_);
-  if (reclaimer_) {
-    if (database_.db) database_.db->DisableManualCompaction();
-    reclaimer_->Stop();
-  }
+  log_.StopReclaimer();
   // The log's acks are applied now so the next open need not; if that
   // fails they stay logged, and the next open applies them.
   std::exception_ptr failure;
@@ -501,80 +369,10 @@ void AckQueueImpl::Append(const std::string_view* items, size_t count) {
   {
     std::shared_lock<std::shared_mutex> lifetime(lifetime_mutex_);
     ThrowIfClosed();
+    log_.Append(items, count);
     if (count == 0) return;
-    std::shared_lock<std::shared_mutex> gate(append_gate_);
-    group_commit_.Append(items, count);
   }
   change_listener_.Fire();
-}
-
-void AckQueueImpl::AppendWait(const std::string_view* items, size_t count,
-                              std::chrono::nanoseconds timeout) {
-  const Clock::time_point deadline = DeadlineAfter(timeout);
-  for (;;) {
-    try {
-      Append(items, count);
-      return;
-    } catch (const Error& error) {
-      if (error.kind() != ErrorKind::kQueueFull || count > options_.max_elements) throw;
-      const bool room = room_made_.WaitUntil(deadline, [&] {
-        return ItemsStored() + failed_count_.load() + count <= options_.max_elements ||
-               closed_.load(std::memory_order_acquire);
-      });
-      ThrowIfClosed();
-      if (!room) throw;
-    }
-  }
-}
-
-std::exception_ptr AckQueueImpl::Admit(uint64_t admitted_items, size_t count) {
-  // Removals only shrink the queue meanwhile, and requeues cannot run
-  // during a group (append_gate_), so this can never overfill it.
-  const uint64_t stored = ItemsStored() + failed_count_.load() + admitted_items;
-  if (stored + count <= options_.max_elements) return nullptr;
-  return std::make_exception_ptr(
-      Error(ErrorKind::kQueueFull, Path(),
-            std::to_string(stored) + " of " + std::to_string(options_.max_elements) +
-                " items stored, cannot add " + std::to_string(count)));
-}
-
-rocksdb::Status AckQueueImpl::WriteGroup(const GroupCommit::Group& group) {
-  group_batch_.Clear();
-  uint64_t position = write_cursor_.load(std::memory_order_relaxed);
-  uint64_t pushed_bytes = pushed_bytes_total_;
-  for (const GroupCommit::Span& span : group.spans) {
-    for (size_t i = 0; i < span.count; ++i) {
-      const std::string_view item = span.items[i];
-      EncodedKey key(position++);
-      char header[kRecordHeaderBytes];
-      EncodeBigEndian64(pushed_bytes, header);
-      pushed_bytes += item.size();
-      const rocksdb::Slice key_slice(key.bytes, kKeyBytes);
-      const rocksdb::Slice value_parts[2] = {rocksdb::Slice(header, kRecordHeaderBytes),
-                                             rocksdb::Slice(item.data(), item.size())};
-      rocksdb::Status added = group_batch_.Put(items(), rocksdb::SliceParts(&key_slice, 1),
-                                               rocksdb::SliceParts(value_parts, 2));
-      if (!added.ok()) return added;
-    }
-  }
-  rocksdb::Status written = database_.db->Write(write_options_, &group_batch_);
-  if (group_batch_.GetDataSize() > kRetainedBatchBytes) group_batch_ = rocksdb::WriteBatch();
-  return written;
-}
-
-void AckQueueImpl::GroupCommitted(const GroupCommit::Group& group) noexcept {
-  pushed_bytes_total_ += group.payload_bytes;
-  items_payload_bytes_.fetch_add(group.payload_bytes, std::memory_order_acq_rel);
-  write_cursor_.fetch_add(group.item_count, std::memory_order_release);
-  items_ready_.Notify();
-}
-
-std::exception_ptr AckQueueImpl::GroupFailed(const rocksdb::Status& status) noexcept {
-  try {
-    ThrowStatus(Path(), "writing items", status);
-  } catch (...) {
-    return std::current_exception();
-  }
 }
 
 // --- Getting -------------------------------------------------------------------
@@ -591,27 +389,11 @@ Deliveries AckQueueImpl::GetWait(size_t max_items, std::chrono::nanoseconds time
     Clock::time_point wake;
     {
       std::lock_guard<std::mutex> state(state_mutex_);
-      wake = std::min(deadline, NextWakeUnlocked(now));
+      wake = std::min(deadline, leases_.NextWake(now));
     }
     // Woken by a push or nack, or at the next expiry: then try again.
-    items_ready_.WaitUntil(wake, [&] {
-      return HasReady() || closed_.load(std::memory_order_acquire);
-    });
+    log_.items_arrived().WaitUntil(wake, [&] { return HasReady() || log_.closed(); });
     ThrowIfClosed();
-  }
-}
-
-// One record by a point read, pinned in place; `found` false if there is
-// none at `position` (an item acked before the queue was reopened).
-void AckQueueImpl::ReadPinned(uint64_t position, rocksdb::PinnableSlice* record, bool* found) {
-  const EncodedKey key(position);
-  rocksdb::Status read = database_.db->Get(read_options_, items(),
-                                           rocksdb::Slice(key.bytes, kKeyBytes), record);
-  *found = !read.IsNotFound();
-  if (!*found) return;
-  if (!read.ok()) ThrowStatus(Path(), "reading item " + std::to_string(position), read);
-  if (record->size() < kRecordHeaderBytes) {
-    throw Error(ErrorKind::kCorruption, Path(), "an item's record is shorter than its header");
   }
 }
 
@@ -622,18 +404,15 @@ Deliveries AckQueueImpl::Take(size_t max_items) {
 
   std::lock_guard<std::mutex> get_lock(get_mutex_);
   // Returned items first (their ids are below the read cursor), then from
-  // the read cursor on. Taken out of returned_ now, they are in no state
-  // until handed out below, so no settle can touch them meanwhile.
-  std::vector<std::pair<uint64_t, uint32_t>> again;  // Position, attempts so far.
+  // the read cursor on. Taken out of the lease table now, they are in no
+  // state until handed out below, so no settle can touch them meanwhile.
+  std::vector<LeaseTable::Returned> again;
   uint64_t cursor;
-  const uint64_t end = write_cursor_.load(std::memory_order_acquire);
+  const uint64_t end = log_.write_cursor();
   {
     std::lock_guard<std::mutex> state(state_mutex_);
-    ExpireOverdue(Clock::now());
-    while (!returned_.empty() && again.size() < max_items) {
-      again.push_back(*returned_.begin());
-      returned_.erase(returned_.begin());
-    }
+    leases_.ExpireOverdue(Clock::now());
+    leases_.TakeReturned(max_items, &again);
     cursor = read_cursor_;
   }
   const size_t fresh_wanted =
@@ -648,22 +427,20 @@ Deliveries AckQueueImpl::Take(size_t max_items) {
   rep->attempts.reserve(again.size() + fresh_wanted);
   uint64_t next_cursor = cursor;
   try {
-    for (const auto& [position, attempts] : again) {
+    for (const LeaseTable::Returned& item : again) {
       rep->records.emplace_back();
-      bool found = false;
-      ReadPinned(position, &rep->records.back(), &found);
-      if (!found) {
+      if (!log_.ReadPinned(item.id, &rep->records.back())) {
         throw Error(ErrorKind::kCorruption, Path(),
-                    "item " + std::to_string(position) + " was handed out but is missing");
+                    "item " + std::to_string(item.id) + " was handed out but is missing");
       }
-      rep->ids.push_back(position);
-      rep->attempts.push_back(attempts + 1);
+      rep->ids.push_back(item.id);
+      rep->attempts.push_back(item.attempts + 1);
     }
     bool read_fresh = false;
     if (fresh_wanted == 1) {
       // The common case: a point read of the next item, pinned.
       rep->records.emplace_back();
-      ReadPinned(cursor, &rep->records.back(), &read_fresh);
+      read_fresh = log_.ReadPinned(cursor, &rep->records.back());
       if (read_fresh) {
         rep->ids.push_back(cursor);
         rep->attempts.push_back(1);
@@ -673,41 +450,29 @@ Deliveries AckQueueImpl::Take(size_t max_items) {
       }
     }
     if (fresh_wanted > 1 || (fresh_wanted == 1 && !read_fresh)) {
-      // A batch, or a hole left by items acked before a reopen: an iterator
-      // bounded to [cursor, end), so it never walks the tombstones below.
-      // Its values live only until it moves, so they are copied.
-      const EncodedKey lower(cursor);
-      const EncodedKey upper(end);
-      const rocksdb::Slice lower_slice(lower.bytes, kKeyBytes);
-      const rocksdb::Slice upper_slice(upper.bytes, kKeyBytes);
-      rocksdb::ReadOptions bounded = read_options_;
-      bounded.iterate_lower_bound = &lower_slice;
-      bounded.iterate_upper_bound = &upper_slice;
-      std::unique_ptr<rocksdb::Iterator> it(database_.db->NewIterator(bounded, items()));
+      // A batch, or a hole left by items acked before a reopen: one Scan of
+      // [cursor, end), which never walks the tombstones below. Its values
+      // live only until it moves, so they are copied.
       size_t taken = 0;
       next_cursor = end;  // Unless the batch fills first.
-      for (it->Seek(lower_slice); it->Valid() && taken < fresh_wanted; it->Next()) {
-        if (it->key().size() != kKeyBytes || it->value().size() < kRecordHeaderBytes) {
-          throw Error(ErrorKind::kCorruption, Path(), "an item's key or record is malformed");
-        }
-        const uint64_t position = DecodeBigEndian64(it->key().data());
+      log_.Scan(cursor, end, [&](uint64_t position, const rocksdb::Slice& record) {
+        if (taken == fresh_wanted) return false;
         rep->records.emplace_back();
-        rep->records.back().PinSelf(it->value());
+        rep->records.back().PinSelf(record);
         rep->ids.push_back(position);
         rep->attempts.push_back(1);
         ++taken;
         next_cursor = position + 1;
-      }
-      if (!it->status().ok()) ThrowStatus(Path(), "reading items", it->status());
+        return true;
+      });
     }
   } catch (...) {
     std::lock_guard<std::mutex> state(state_mutex_);
-    for (const auto& entry : again) returned_.insert(entry);
+    leases_.PutBackReturned(again);
     throw;
   }
 
-  const Clock::time_point deadline = DeadlineAfter(options_.visibility_timeout);
-  const bool expires = options_.visibility_timeout.count() != 0;
+  const Clock::time_point now = Clock::now();
   rep->first_receipt = TakeReceipts(rep->ids.size());
   {
     std::lock_guard<std::mutex> state(state_mutex_);
@@ -715,9 +480,7 @@ Deliveries AckQueueImpl::Take(size_t max_items) {
     for (size_t i = 0; i < rep->ids.size(); ++i) {
       const uint64_t payload = rep->records[i].size() - kRecordHeaderBytes;
       rep->payload_bytes += payload;
-      outstanding_.emplace(rep->ids[i],
-                           Handout{deadline, rep->attempts[i], payload, rep->first_receipt + i});
-      if (expires) expiry_order_.emplace(deadline, rep->ids[i]);
+      leases_.HandOut(rep->ids[i], rep->attempts[i], payload, rep->first_receipt + i, now);
     }
   }
   return Deliveries(std::move(rep));
@@ -725,77 +488,30 @@ Deliveries AckQueueImpl::Take(size_t max_items) {
 
 // --- Settling ------------------------------------------------------------------
 
-// The handout of `delivery`'s item, if that delivery is what handed it
-// out; otherwise throws kNotOutstanding, saying why.
-std::unordered_map<uint64_t, AckQueueImpl::Handout>::iterator AckQueueImpl::FindOutstanding(
-    const Delivery& delivery) const {
-  auto handout = outstanding_.find(delivery.id);
-  if (handout == outstanding_.end()) {
-    ThrowNotOutstanding(delivery.id,
-                        " is not handed out (acked, nacked, failed, expired, or never delivered)");
+// A settle that writes (an ack, a fail): ends `deliveries`' leases (they
+// count as settling meanwhile), then calls write(payload_bytes of their
+// items) to record the removal. If that throws, the items are handed out
+// as before, to the same deliveries, and the error goes on. Returns the
+// payload bytes.
+template <typename Write>
+uint64_t AckQueueImpl::Settle(const Delivery* deliveries, size_t count, Write write) {
+  std::vector<LeaseTable::Lease> taken;
+  {
+    std::lock_guard<std::mutex> state(state_mutex_);
+    taken = leases_.BeginSettle(deliveries, count, Clock::now());
   }
-  if (handout->second.receipt != delivery.receipt) {
-    ThrowNotOutstanding(delivery.id,
-                        " is handed out by another delivery: this one expired or was nacked, "
-                        "or comes from another queue or an earlier open");
+  uint64_t payload_bytes = 0;
+  for (const LeaseTable::Lease& lease : taken) payload_bytes += lease.payload_bytes;
+  try {
+    write(payload_bytes);
+  } catch (...) {
+    std::lock_guard<std::mutex> state(state_mutex_);
+    leases_.UndoSettle(deliveries, taken);
+    throw;
   }
-  return handout;
-}
-
-// Takes the handouts of `deliveries` out of outstanding_, all or none.
-std::vector<AckQueueImpl::Handout> AckQueueImpl::TakeOutstanding(const Delivery* deliveries,
-                                                                 size_t count) {
-  ExpireOverdue(Clock::now());
-  std::vector<Handout> taken;
-  taken.reserve(count);
-  auto take = [&](std::unordered_map<uint64_t, Handout>::iterator handout) {
-    taken.push_back(handout->second);
-    if (options_.visibility_timeout.count() != 0) {
-      expiry_order_.erase({handout->second.deadline, handout->first});
-    }
-    outstanding_.erase(handout);
-  };
-  if (count == 1) {
-    take(FindOutstanding(deliveries[0]));
-    return taken;
-  }
-  // Every one is checked before any is taken. Erasing one element of an
-  // unordered_map leaves iterators to the others valid.
-  std::vector<std::unordered_map<uint64_t, Handout>::iterator> found;
-  found.reserve(count);
-  std::unordered_set<uint64_t> seen;
-  for (size_t i = 0; i < count; ++i) {
-    if (!seen.insert(deliveries[i].id).second) {
-      ThrowNotOutstanding(deliveries[i].id, " is listed twice");
-    }
-    found.push_back(FindOutstanding(deliveries[i]));
-  }
-  for (auto handout : found) take(handout);
-  return taken;
-}
-
-// Takes `deliveries` out of outstanding_ for a settle that writes: they are
-// counted in settling_ until it finishes (or UndoTakeForSettling).
-std::vector<AckQueueImpl::Handout> AckQueueImpl::TakeForSettling(const Delivery* deliveries,
-                                                                 size_t count) {
   std::lock_guard<std::mutex> state(state_mutex_);
-  std::vector<Handout> taken = TakeOutstanding(deliveries, count);
-  settling_ += count;
-  return taken;
-}
-
-// A settle that wrote nothing: the items are handed out as before, to the
-// same deliveries.
-void AckQueueImpl::UndoTakeForSettling(const Delivery* deliveries,
-                                       const std::vector<Handout>& taken) {
-  std::lock_guard<std::mutex> state(state_mutex_);
-  settling_ -= taken.size();
-  for (size_t i = 0; i < taken.size(); ++i) {
-    outstanding_.emplace(deliveries[i].id, taken[i]);
-    if (options_.visibility_timeout.count() != 0) {
-      expiry_order_.emplace(taken[i].deadline, deliveries[i].id);
-    }
-  }
+  leases_.FinishSettle(count);
+  return payload_bytes;
 }
 
 // An ack is one record appended to the ack log (all the ids of a batch in
@@ -809,8 +525,6 @@ void AckQueueImpl::LogAcks(const Delivery* deliveries, size_t count) {
     std::shared_lock<std::shared_mutex> lifetime(lifetime_mutex_);
     ThrowIfClosed();
     if (count == 0) return;
-    const std::vector<Handout> taken = TakeForSettling(deliveries, count);
-    for (const Handout& handout : taken) payload_bytes += handout.payload_bytes;
     // The log records ids alone: receipts matter only while the queue is open.
     std::vector<uint64_t> batch_ids;
     const uint64_t* ids = &deliveries[0].id;
@@ -821,22 +535,14 @@ void AckQueueImpl::LogAcks(const Delivery* deliveries, size_t count) {
     }
     bool apply_now = false;
     uint64_t record_end = 0;
-    try {
+    payload_bytes = Settle(deliveries, count, [&](uint64_t settled_bytes) {
       std::lock_guard<std::mutex> log(log_mutex_);
       record_end = ack_log_->Append(log_epoch_, ids, count);
       logged_ids_.insert(logged_ids_.end(), ids, ids + count);
-      logged_payload_bytes_ += payload_bytes;
+      logged_payload_bytes_ += settled_bytes;
       apply_now = logged_ids_.size() >= kApplyAckItems || logged_payload_bytes_ >= kApplyAckBytes;
-      items_payload_bytes_.fetch_sub(payload_bytes, std::memory_order_acq_rel);
-      removed_count_.fetch_add(count, std::memory_order_release);
-    } catch (...) {
-      UndoTakeForSettling(deliveries, taken);
-      throw;
-    }
-    {
-      std::lock_guard<std::mutex> state(state_mutex_);
-      settling_ -= count;
-    }
+      log_.CountRemoved(count, settled_bytes);
+    });
     if (options_.sync) {
       // The record is in the file, so the ack took effect here whatever the
       // fsync says; if it fails, the caller learns that it may not survive
@@ -856,8 +562,7 @@ void AckQueueImpl::LogAcks(const Delivery* deliveries, size_t count) {
       }
     }
   }
-  NoteRemoved(payload_bytes, count);
-  room_made_.Notify();
+  log_.NoteRemoved(count, payload_bytes);
   change_listener_.Fire();
   if (sync_failure) std::rethrow_exception(sync_failure);
 }
@@ -871,7 +576,7 @@ void AckQueueImpl::ApplyLoggedAcks() {
   if (logged_ids_.empty()) return;
   std::sort(logged_ids_.begin(), logged_ids_.end());
   removal_batch_.Clear();
-  DeleteItems(logged_ids_, &removal_batch_);
+  log_.AddDeletions(logged_ids_, &removal_batch_);
   WriteRemoval(logged_ids_.size(), logged_payload_bytes_, log_epoch_ + 1, "applying logged acks");
   log_epoch_ += 1;
   logged_ids_.clear();
@@ -879,24 +584,6 @@ void AckQueueImpl::ApplyLoggedAcks() {
   // If this fails the records stay, retired by their epoch; the next
   // append tries again (see AckLog).
   ack_log_->Clear();
-}
-
-// Adds to `batch` the deletion of the items `sorted_ids` (distinct, each
-// stored in ack_items): a range tombstone per run of consecutive ids.
-void AckQueueImpl::DeleteItems(const std::vector<uint64_t>& sorted_ids, rocksdb::WriteBatch* batch) {
-  for (size_t first = 0; first < sorted_ids.size();) {
-    size_t last = first;
-    while (last + 1 < sorted_ids.size() && sorted_ids[last + 1] == sorted_ids[last] + 1) ++last;
-    const EncodedKey begin(sorted_ids[first]);
-    const rocksdb::Slice begin_slice(begin.bytes, kKeyBytes);
-    if (last == first) {
-      batch->Delete(items(), begin_slice);
-    } else {
-      const EncodedKey end(sorted_ids[last] + 1);
-      batch->DeleteRange(items(), begin_slice, rocksdb::Slice(end.bytes, kKeyBytes));
-    }
-    first = last + 1;
-  }
 }
 
 // Writes removal_batch_, which removes `count` items of `payload_bytes` from
@@ -907,13 +594,7 @@ void AckQueueImpl::WriteRemoval(uint64_t count, uint64_t payload_bytes, uint64_t
   RemovalMeta removal;
   removal.removed_count = applied_removed_count_ + count;
   removal.removed_payload_bytes = removed_payload_bytes_ + payload_bytes;
-  {
-    // A consistent pair: both change together, under this mutex (or under
-    // removal_mutex_ and append_gate_, in Requeue).
-    std::lock_guard<std::mutex> appends(group_commit_.mutex());
-    removal.write_mark = write_cursor_.load(std::memory_order_acquire);
-    removal.pushed_at_mark = pushed_bytes_total_;
-  }
+  std::tie(removal.write_mark, removal.pushed_at_mark) = log_.WriteMark();
   removal.epoch = epoch;
   char meta_value[kAckMetaBytes];
   removal.Encode(meta_value);
@@ -921,7 +602,7 @@ void AckQueueImpl::WriteRemoval(uint64_t count, uint64_t payload_bytes, uint64_t
   batch.Put(meta(), kAckRemovedKey, rocksdb::Slice(meta_value, kAckMetaBytes));
   rocksdb::Status written = database_.db->Write(write_options_, &batch);
   if (batch.GetDataSize() > kRetainedBatchBytes) batch = rocksdb::WriteBatch();
-  if (!written.ok()) ThrowStatus(Path(), action, written);
+  if (!written.ok()) log_.ThrowWriteFailure(action, written);
   applied_removed_count_ = removal.removed_count;
   removed_payload_bytes_ = removal.removed_payload_bytes;
 }
@@ -933,9 +614,7 @@ void AckQueueImpl::MoveToFailed(const Delivery* deliveries, size_t count) {
     std::shared_lock<std::shared_mutex> lifetime(lifetime_mutex_);
     ThrowIfClosed();
     if (count == 0) return;
-    const std::vector<Handout> taken = TakeForSettling(deliveries, count);
-    for (const Handout& handout : taken) payload_bytes += handout.payload_bytes;
-    try {
+    payload_bytes = Settle(deliveries, count, [&](uint64_t settled_bytes) {
       std::lock_guard<std::mutex> removal_lock(removal_mutex_);
       rocksdb::WriteBatch& batch = removal_batch_;
       batch.Clear();
@@ -944,9 +623,7 @@ void AckQueueImpl::MoveToFailed(const Delivery* deliveries, size_t count) {
         const uint64_t id = deliveries[i].id;
         const EncodedKey key(id);
         const rocksdb::Slice key_slice(key.bytes, kKeyBytes);
-        bool found = false;
-        ReadPinned(id, &records[i], &found);
-        if (!found) {
+        if (!log_.ReadPinned(id, &records[i])) {
           throw Error(ErrorKind::kCorruption, Path(),
                       "item " + std::to_string(id) + " was handed out but is missing");
         }
@@ -954,19 +631,13 @@ void AckQueueImpl::MoveToFailed(const Delivery* deliveries, size_t count) {
         batch.Delete(items(), key_slice);
       }
       // The epoch only changes under removal_mutex_, held here.
-      WriteRemoval(count, payload_bytes, log_epoch_, "moving items to the failed ones");
+      WriteRemoval(count, settled_bytes, log_epoch_, "moving items to the failed ones");
       failed_count_.fetch_add(count, std::memory_order_acq_rel);
-      failed_bytes_.fetch_add(payload_bytes, std::memory_order_acq_rel);
-      items_payload_bytes_.fetch_sub(payload_bytes, std::memory_order_acq_rel);
-      removed_count_.fetch_add(count, std::memory_order_release);
-    } catch (...) {
-      UndoTakeForSettling(deliveries, taken);
-      throw;
-    }
-    std::lock_guard<std::mutex> state(state_mutex_);
-    settling_ -= count;
+      failed_bytes_.fetch_add(settled_bytes, std::memory_order_acq_rel);
+      log_.CountRemoved(count, settled_bytes);
+    });
   }
-  NoteRemoved(payload_bytes, count);
+  log_.NoteRemoved(count, payload_bytes);
   change_listener_.Fire();
 }
 
@@ -976,10 +647,9 @@ void AckQueueImpl::Return(const Delivery* deliveries, size_t count) {
     ThrowIfClosed();
     if (count == 0) return;
     std::lock_guard<std::mutex> state(state_mutex_);
-    const std::vector<Handout> taken = TakeOutstanding(deliveries, count);
-    for (size_t i = 0; i < count; ++i) returned_.emplace(deliveries[i].id, taken[i].attempt);
+    leases_.Nack(deliveries, count, Clock::now());
   }
-  items_ready_.Notify();
+  log_.items_arrived().Notify();
   change_listener_.Fire();
 }
 
@@ -1009,100 +679,53 @@ uint64_t AckQueueImpl::RequeueAllFailed() {
   return Requeue(ids);
 }
 
-// The failed items are pushed again, with the running total of the items
-// pushed so far, in the same batch that deletes them from ack_failed. The
-// meta does not change: their old positions stay removed.
+// The failed items are appended again to the item log in the same batch
+// that deletes them from ack_failed, written with no group under way
+// (ItemLog::Exclusively). The meta does not change: their old positions
+// stay removed.
 uint64_t AckQueueImpl::Requeue(const std::vector<uint64_t>& ids) {
   uint64_t count = 0;
   {
     std::shared_lock<std::shared_mutex> lifetime(lifetime_mutex_);
     ThrowIfClosed();
     if (ids.empty()) return 0;
-    std::unique_lock<std::shared_mutex> gate(append_gate_);
-    std::lock_guard<std::mutex> removal_lock(removal_mutex_);
-    std::vector<rocksdb::PinnableSlice> records(ids.size());
-    std::unordered_set<uint64_t> seen;
-    rocksdb::WriteBatch batch;
-    uint64_t position = write_cursor_.load(std::memory_order_relaxed);
-    uint64_t pushed_bytes = pushed_bytes_total_;
-    uint64_t payload_bytes = 0;
-    for (size_t i = 0; i < ids.size(); ++i) {
-      if (!seen.insert(ids[i]).second) continue;
-      const EncodedKey old_key(ids[i]);
-      const rocksdb::Slice old_slice(old_key.bytes, kKeyBytes);
-      rocksdb::Status read = database_.db->Get(read_options_, failed(), old_slice, &records[i]);
-      if (read.IsNotFound()) continue;
-      if (!read.ok()) ThrowStatus(Path(), "reading failed item " + std::to_string(ids[i]), read);
-      if (records[i].size() < kRecordHeaderBytes) {
-        throw Error(ErrorKind::kCorruption, Path(), "a failed item's header is malformed");
+    log_.Exclusively([&] {
+      std::lock_guard<std::mutex> removal_lock(removal_mutex_);
+      std::vector<rocksdb::PinnableSlice> records(ids.size());
+      std::unordered_set<uint64_t> seen;
+      rocksdb::WriteBatch batch;
+      auto [position, pushed_bytes] = log_.WriteMark();
+      uint64_t payload_bytes = 0;
+      for (size_t i = 0; i < ids.size(); ++i) {
+        if (!seen.insert(ids[i]).second) continue;
+        const EncodedKey old_key(ids[i]);
+        const rocksdb::Slice old_slice(old_key.bytes, kKeyBytes);
+        rocksdb::Status read = database_.db->Get(read_options_, failed(), old_slice, &records[i]);
+        if (read.IsNotFound()) continue;
+        if (!read.ok()) ThrowStatus(Path(), "reading failed item " + std::to_string(ids[i]), read);
+        if (records[i].size() < kRecordHeaderBytes) {
+          throw Error(ErrorKind::kCorruption, Path(), "a failed item's header is malformed");
+        }
+        const std::string_view item(records[i].data() + kRecordHeaderBytes,
+                                    records[i].size() - kRecordHeaderBytes);
+        log_.EncodeRecord(position++, pushed_bytes, item, &batch);
+        pushed_bytes += item.size();
+        payload_bytes += item.size();
+        batch.Delete(failed(), old_slice);
+        ++count;
       }
-      const size_t size = records[i].size() - kRecordHeaderBytes;
-      const EncodedKey new_key(position++);
-      char header[kRecordHeaderBytes];
-      EncodeBigEndian64(pushed_bytes, header);
-      pushed_bytes += size;
-      payload_bytes += size;
-      const rocksdb::Slice key_slice(new_key.bytes, kKeyBytes);
-      const rocksdb::Slice value_parts[2] = {
-          rocksdb::Slice(header, kRecordHeaderBytes),
-          rocksdb::Slice(records[i].data() + kRecordHeaderBytes, size)};
-      batch.Put(items(), rocksdb::SliceParts(&key_slice, 1), rocksdb::SliceParts(value_parts, 2));
-      batch.Delete(failed(), old_slice);
-      ++count;
-    }
+      if (count == 0) return;
+      rocksdb::Status written = database_.db->Write(write_options_, &batch);
+      if (!written.ok()) log_.ThrowWriteFailure("requeueing failed items", written);
+      failed_count_.fetch_sub(count, std::memory_order_acq_rel);
+      failed_bytes_.fetch_sub(payload_bytes, std::memory_order_acq_rel);
+      log_.Published(count, payload_bytes);
+    });
     if (count == 0) return 0;
-    rocksdb::Status written = database_.db->Write(write_options_, &batch);
-    if (!written.ok()) ThrowStatus(Path(), "requeueing failed items", written);
-    pushed_bytes_total_ = pushed_bytes;
-    failed_count_.fetch_sub(count, std::memory_order_acq_rel);
-    failed_bytes_.fetch_sub(payload_bytes, std::memory_order_acq_rel);
-    items_payload_bytes_.fetch_add(payload_bytes, std::memory_order_acq_rel);
-    write_cursor_.fetch_add(count, std::memory_order_release);
   }
-  items_ready_.Notify();
+  log_.items_arrived().Notify();
   change_listener_.Fire();
   return count;
-}
-
-// --- Reclaiming ------------------------------------------------------------------
-
-void AckQueueImpl::NoteRemoved(uint64_t payload_bytes, size_t count) {
-  last_removal_micros_.store(SteadyMicros(), std::memory_order_relaxed);
-  // Empty items count too: their keys and tombstones take space.
-  const uint64_t weight = payload_bytes + count;
-  const uint64_t before = unreclaimed_bytes_.fetch_add(weight);
-  if (before == 0 || (before < kReclaimBytes && before + weight >= kReclaimBytes)) {
-    reclaimer_->Wake();
-  }
-}
-
-std::chrono::microseconds AckQueueImpl::Reclaim() {
-  const uint64_t unreclaimed = unreclaimed_bytes_.load();
-  if (unreclaimed == 0) return kNothingToReclaim;
-  if (unreclaimed < kReclaimBytes) {
-    const std::chrono::microseconds idle(SteadyMicros() - last_removal_micros_.load());
-    if (ItemsStored() != 0) return kIdleBeforeReclaim;
-    if (idle < kIdleBeforeReclaim) return kIdleBeforeReclaim - idle;
-  }
-  // Every key below the lowest item handed out or returned, and below the
-  // read cursor, is deleted; the few live ones in the range are rewritten.
-  uint64_t below;
-  {
-    std::lock_guard<std::mutex> state(state_mutex_);
-    below = read_cursor_;
-  }
-  const EncodedKey end(below);
-  const rocksdb::Slice end_slice(end.bytes, kKeyBytes);
-  rocksdb::CompactRangeOptions compaction;
-  compaction.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForceOptimized;
-  rocksdb::Status compacted = database_.db->CompactRange(compaction, items(), nullptr, &end_slice);
-  if (!compacted.ok()) ThrowStatus(Path(), "reclaiming acked items' space", compacted);
-  // The meta family holds one key, rewritten by every application of the
-  // ack log and every move to the failed items.
-  compacted = database_.db->CompactRange(compaction, meta(), nullptr, nullptr);
-  if (!compacted.ok()) ThrowStatus(Path(), "reclaiming the removal counts' space", compacted);
-  unreclaimed_bytes_.fetch_sub(unreclaimed);
-  return std::chrono::microseconds::zero();
 }
 
 }  // namespace
@@ -1110,11 +733,7 @@ std::chrono::microseconds AckQueueImpl::Reclaim() {
 AckQueue::~AckQueue() = default;
 
 std::unique_ptr<AckQueue> AckQueue::Open(const std::string& path, const AckOptions& options) {
-  if (options.max_elements == 0 || options.max_elements > kMaxElementsLimit) {
-    throw Error(ErrorKind::kInvalidArgument, path,
-                "max_elements must be between 1 and " + std::to_string(kMaxElementsLimit) +
-                    ", got " + std::to_string(options.max_elements));
-  }
+  ItemLog::CheckMaxElements(path, options.max_elements);
   if (options.visibility_timeout.count() < 0) {
     throw Error(ErrorKind::kInvalidArgument, path,
                 "visibility_timeout must not be negative, got " +

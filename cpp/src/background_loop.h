@@ -1,26 +1,75 @@
 // A thread a queue owns for housekeeping (reclaiming disk space): it runs a
 // body again and again, sleeping between runs as long as the body asks or
-// until woken, and stops promptly when asked.
+// until woken, and stops promptly when asked. What fails there is kept in
+// BackgroundFailures, never dropped.
 
 #ifndef ROCKSQ_SRC_BACKGROUND_LOOP_H_
 #define ROCKSQ_SRC_BACKGROUND_LOOP_H_
 
 #include <chrono>
 #include <condition_variable>
+#include <ctime>
+#include <exception>
 #include <functional>
+#include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
 
+#include "rocksdb/env.h"
+
 namespace rocksq {
+
+// The last failure of a queue's background work (reclaiming, expiring):
+// written to the queue's RocksDB info log (the LOG file in its directory)
+// and kept, with its time, for `stats` (LastBackgroundError()) and for the
+// message of a write that fails after it.
+class BackgroundFailures {
+ public:
+  // Where Record() writes: the database's info log; null logs nothing.
+  void SetLog(std::shared_ptr<rocksdb::Logger> log) { log_ = std::move(log); }
+
+  void Record(const std::string& what) noexcept {
+    try {
+      const std::time_t now = std::time(nullptr);
+      std::tm utc{};
+      gmtime_r(&now, &utc);
+      char when[32];
+      std::strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", &utc);
+      std::string described = what + " (at " + when + ")";
+      if (log_) rocksdb::Error(log_, "[rocksq] background work failed: %s", described.c_str());
+      std::lock_guard<std::mutex> lock(mutex_);
+      last_ = std::move(described);
+    } catch (...) {
+      // Out of memory while describing a failure: nothing better to do.
+    }
+  }
+
+  // "" if nothing failed since the queue opened; else the last failure's
+  // message and time.
+  std::string Last() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return last_;
+  }
+
+ private:
+  std::shared_ptr<rocksdb::Logger> log_;
+  mutable std::mutex mutex_;
+  std::string last_;
+};
 
 class BackgroundLoop {
  public:
   // `body` returns how long to sleep before running again. An exception it
-  // throws is swallowed and the body runs again after `retry_after`: the
-  // work it failed to do (a compaction on a full disk, say) is retried.
+  // throws is recorded in `failures` and the body runs again after
+  // `retry_after`: the work it failed to do (a compaction on a full disk,
+  // say) is retried.
   BackgroundLoop(std::function<std::chrono::microseconds()> body,
-                 std::chrono::microseconds retry_after)
-      : body_(std::move(body)), retry_after_(retry_after), thread_([this] { Run(); }) {}
+                 std::chrono::microseconds retry_after, BackgroundFailures* failures)
+      : body_(std::move(body)),
+        retry_after_(retry_after),
+        failures_(failures),
+        thread_([this] { Run(); }) {}
 
   ~BackgroundLoop() { Stop(); }
   BackgroundLoop(const BackgroundLoop&) = delete;
@@ -56,7 +105,10 @@ class BackgroundLoop {
       std::chrono::microseconds sleep = retry_after_;
       try {
         sleep = body_();
+      } catch (const std::exception& error) {
+        failures_->Record(error.what());
       } catch (...) {
+        failures_->Record("an unknown error");
       }
       lock.lock();
       wake_.wait_for(lock, sleep, [&] { return stopping_ || woken_; });
@@ -65,6 +117,7 @@ class BackgroundLoop {
 
   const std::function<std::chrono::microseconds()> body_;
   const std::chrono::microseconds retry_after_;
+  BackgroundFailures* const failures_;
   std::mutex mutex_;
   std::condition_variable wake_;
   bool woken_ = false;     // Guarded by mutex_.

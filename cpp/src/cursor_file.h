@@ -10,13 +10,13 @@
 // below the cursor, so a crash between a pop and that deletion only leaves
 // dead keys for the next open to delete.
 //
-// Layout: 16 bytes at offset 0, the cursor then its bitwise complement, both
-// 8-byte big-endian. Rewriting 16 bytes at the start of one page is atomic
-// against a process crash. A machine crash can leave the file empty or
-// zeroed when the write was not synced: that reads as "no cursor" (the
-// first stored key counts, so popped items may come back, as unsynced pops
-// may after a power loss). Any other pair that does not check out is
-// corruption and refuses to open, rather than guess.
+// Layout (format.h, kCursorFileName): the cursor then its bitwise
+// complement. Rewriting 16 bytes at the start of one page is atomic against
+// a process crash. A machine crash can leave the file empty or zeroed when
+// the write was not synced: that reads as "no cursor" (the first stored key
+// counts, so popped items may come back, as unsynced pops may after a power
+// loss). Any other pair that does not check out is corruption and refuses
+// to open, rather than guess.
 
 #ifndef ROCKSQ_SRC_CURSOR_FILE_H_
 #define ROCKSQ_SRC_CURSOR_FILE_H_
@@ -24,12 +24,14 @@
 #include <cstdint>
 #include <string>
 
+#include "format.h"
+
 namespace rocksq {
 
 class CursorFile {
  public:
   // The file's name inside the queue's directory.
-  static constexpr char kFileName[] = "rocksq.read_cursor";
+  static constexpr const char* kFileName = kCursorFileName;
 
   // Opens (creating it if needed) the cursor file of the queue in
   // `directory`, and writes its 16 bytes if it is empty, so that no later

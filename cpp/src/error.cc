@@ -24,6 +24,8 @@ const char* ErrorKindName(ErrorKind kind) noexcept {
       return "Used in a forked process";
     case ErrorKind::kShutDown:
       return "Queue shut down";
+    case ErrorKind::kUnsupportedFormat:
+      return "Unsupported format";
   }
   return "Error";
 }

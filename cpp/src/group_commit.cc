@@ -25,6 +25,16 @@ GroupCommit::Call::Call(const std::string_view* items, size_t count) : span{item
 
 void GroupCommit::Append(const std::string_view* items, size_t count) {
   Call self(items, count);
+  Run(self);
+}
+
+void GroupCommit::Exclusively(const std::function<void()>& write) {
+  Call self(nullptr, 0);
+  self.exclusive = &write;
+  Run(self);
+}
+
+void GroupCommit::Run(Call& self) {
   std::unique_lock<std::mutex> lock(mutex_);
   peak_active_ = std::max(peak_active_, ++active_);
   calls_.push_back(&self);
@@ -42,6 +52,21 @@ void GroupCommit::Append(const std::string_view* items, size_t count) {
     lock.lock();
   }
   self.turn.wait(lock, [&] { return self.done || calls_.front() == &self; });
+  if (!self.done && self.exclusive) {
+    lock.unlock();
+    try {
+      (*self.exclusive)();
+    } catch (...) {
+      self.error = std::current_exception();
+    }
+    lock.lock();
+    self.done = true;
+    calls_.pop_front();
+    if (!calls_.empty()) {
+      calls_.front()->signaled.store(true, std::memory_order_release);
+      calls_.front()->turn.notify_one();
+    }
+  }
   if (!self.done) {
     if (gather_) Gather(lock, self);
     Group group;
@@ -97,6 +122,7 @@ std::vector<GroupCommit::Call*> GroupCommit::FormGroup(Group* group) {
   const size_t byte_budget = std::max(kMaxGroupBytes, calls_.front()->bytes);
   size_t group_bytes = 0;
   for (Call* call : calls_) {
+    if (call->exclusive) break;  // It runs alone, as the next leader.
     if (!members.empty() && group_bytes + call->bytes > byte_budget) break;
     members.push_back(call);
     try {

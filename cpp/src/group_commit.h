@@ -30,6 +30,7 @@
 #include <cstdint>
 #include <deque>
 #include <exception>
+#include <functional>
 #include <mutex>
 #include <string_view>
 #include <vector>
@@ -80,6 +81,12 @@ class GroupCommit {
   // throws the error Admit or GroupFailed gave this call.
   void Append(const std::string_view* items, size_t count);
 
+  // Waits its turn in line as an Append does, then runs `write` alone: no
+  // group is written meanwhile, so `write` may number items from where the
+  // last group ended (the ack queue's requeue, which writes them in one
+  // batch with other changes). Throws what `write` throws.
+  void Exclusively(const std::function<void()>& write);
+
   // Held by Admit, GroupCommitted and GroupFailed; owners may take it to
   // read what those change.
   std::mutex& mutex() { return mutex_; }
@@ -92,6 +99,7 @@ class GroupCommit {
   struct Call {
     Call(const std::string_view* items, size_t count);
     Span span;
+    const std::function<void()>* exclusive = nullptr;  // Set: runs alone.
     size_t bytes = 0;
     bool done = false;
     bool admitted = false;
@@ -102,6 +110,7 @@ class GroupCommit {
     std::condition_variable turn;
   };
 
+  void Run(Call& self);  // Append and Exclusively.
   std::vector<Call*> FormGroup(Group* group);  // Needs mutex_.
   void Gather(std::unique_lock<std::mutex>& lock, Call& leader);  // Needs mutex_.
 

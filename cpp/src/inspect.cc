@@ -8,8 +8,8 @@
 #include "ack_log.h"
 #include "ack_records.h"
 #include "cursor_file.h"
+#include "format.h"
 #include "process_owned.h"
-#include "record.h"
 #include "rocksdb/db.h"
 #include "rocksdb/iterator.h"
 #include "rocksdb/options.h"
@@ -25,14 +25,6 @@
 
 namespace rocksq {
 namespace {
-
-// Column families and keys, as fifo_queue.cc and mpmc_queue.cc write them.
-constexpr char kFifoItems[] = "fifo_items";
-constexpr char kMpmcItems[] = "mpmc_items";
-constexpr char kMpmcLabels[] = "mpmc_labels";
-constexpr char kMpmcMeta[] = "mpmc_meta";
-constexpr char kMpmcFirstLiveKey[] = "first_live";
-constexpr size_t kMpmcFirstLiveBytes = 16;
 
 rocksdb::Slice KeySlice(const EncodedKey& key) { return rocksdb::Slice(key.bytes, kKeyBytes); }
 
@@ -306,7 +298,7 @@ std::vector<std::string> DroppedRecords(const QueueReader& database,
 }
 
 // Reads every record of an item family from `from` on, as CheckQueue does,
-// and checks what record.h promises: 8-byte keys, whole headers, positions
+// and checks what format.h promises: 8-byte keys, whole headers, positions
 // one after another, each header the running total of the payload before
 // it, and (timed records) added-at times that never decrease. Reports the
 // first break and stops there: what follows cannot be trusted to add up.
@@ -391,7 +383,7 @@ void CheckFifo(const QueueReader& database, QueueCheck* check) {
   try {
     read_cursor = CursorFile::Peek(database.path());
   } catch (const Error& error) {
-    check->damage.push_back(std::string("the read cursor file (") + CursorFile::kFileName +
+    check->damage.push_back(std::string("the read cursor file (") + kCursorFileName +
                             ") is damaged: " + error.what());
   }
   const ScannedRange range =
@@ -442,7 +434,7 @@ std::vector<LabelPosition> ReadLabels(const QueueReader& database) {
   std::unique_ptr<rocksdb::Iterator> it(
       database.db()->NewIterator(rocksdb::ReadOptions(), database.family(1)));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    if (it->value().size() != kKeyBytes) {  // Any key, "" included, is a label.
+    if (it->value().size() != kMpmcLabelBytes) {  // Any key, "" included, is a label.
       throw Error(ErrorKind::kCorruption, database.path(), "a label's record is malformed");
     }
     LabelPosition label;
@@ -664,9 +656,10 @@ struct Inspector {
 
 const std::vector<Inspector>& Inspectors() {
   static const std::vector<Inspector> inspectors = {
-      {QueueKind::kFifo, "fifo", true, {kFifoItems}, &InspectFifo, &PeekFifo, &CheckFifo},
-      {QueueKind::kMpmc, "mpmc", false, {kMpmcItems, kMpmcLabels, kMpmcMeta}, &InspectMpmc,
-       &PeekMpmc, &CheckMpmc},
+      {QueueKind::kFifo, "fifo", true, {kFifoItemsFamily}, &InspectFifo, &PeekFifo, &CheckFifo},
+      {QueueKind::kMpmc, "mpmc", false,
+       {kMpmcItemsFamily, kMpmcLabelsFamily, kMpmcMetaFamily}, &InspectMpmc, &PeekMpmc,
+       &CheckMpmc},
       {QueueKind::kAck, "ack", false, {kAckItemsFamily, kAckFailedFamily, kAckMetaFamily},
        &InspectAck, &PeekAck, &CheckAck},
   };
@@ -694,6 +687,7 @@ QueueSnapshot InspectQueue(const std::string& path) {
   QueueSnapshot snapshot;
   snapshot.path = path;
   snapshot.kind = inspector.short_name;
+  snapshot.format_version = ReadFormatVersion(database->db(), path);
   inspector.inspect(*database, read_cursor, &snapshot);
   snapshot.dropped_records = DroppedRecords(*database, files);
   snapshot.disk_bytes = DirectoryBytes(path);
@@ -724,6 +718,7 @@ QueueCheck CheckQueue(const std::string& path) {
     return check;
   }
   const std::unique_ptr<QueueReader> database = OpenReader(path, inspector.families, &files);
+  check.format_version = ReadFormatVersion(database->db(), path);
   check.dropped_records = DroppedRecords(*database, files);
   inspector.check(*database, &check);
   return check;

@@ -10,9 +10,10 @@
 #include <shared_mutex>
 
 #include "background_loop.h"
+#include "format.h"
 #include "group_commit.h"
+#include "item_log.h"
 #include "popped_items_rep.h"
-#include "record.h"
 #include "rocksdb/convenience.h"
 #include "rocksdb/options.h"
 #include "rocksdb/slice.h"
@@ -21,17 +22,10 @@
 #include "storage.h"
 #include "waiting.h"
 
-// On disk, four column families:
-//   mpmc_items   position -> timed record (see record.h): the elements.
-//   mpmc_labels  label (its UTF-8 bytes) -> the next position it reads,
-//                8 bytes big-endian.
-//   mpmc_marks   position -> [payload bytes added before it: 8]
-//                [added-at of its element: 8][bound: 8], all big-endian: the
-//                first element of each segment (below).
-//   mpmc_meta    "first_live" -> [position: 8][payload bytes added before
-//                it: 8]: where the expired prefix deleted from disk ends.
+// The column families, keys and records are in format.h (described in
+// docs/format.rst).
 //
-// Expiry. Added-at times never decrease with the position (record.h), so
+// Expiry. Added-at times never decrease with the position (format.h), so
 // the expired elements are a prefix. To know where it ends without reading
 // elements, the queue groups them into segments: consecutive elements added
 // less than ttl / 1000 apart from the segment's first. A segment has a mark,
@@ -57,6 +51,18 @@
 // the write cursor that recovery derives from them. Close() wakes the
 // sweeper through a condition variable and cancels a running compaction.
 //
+// Its log and the item log (item_log.h). The elements are records of an
+// item log with a time added (format.h), but the FIFO and ack queues'
+// ItemLog does not fit whole: adds have no capacity to admit against (the
+// ttl bounds the queue instead), a group's elements share one added-at time
+// and may start a segment whose mark goes in the same batch, and elements
+// leave by expiry, a prefix found from the segments (not from a cursor),
+// deleted by the sweeper rather than by the readers. So this queue owns its
+// group-commit owner and its sweeper, and shares with the item log what is
+// the same: reading the ends at recovery (ReadLogEnds), bounded range reads
+// (ScanRecords), the record of background failures and the message of a
+// failed write (ThrowWriteFailure).
+//
 // Locking. Adds go through GroupCommit (one leader writes at a time, and
 // numbers the elements). The in-memory index (segments, write cursor,
 // payload total) is under index_mutex_, never held across I/O. Each label
@@ -78,19 +84,6 @@
 
 namespace rocksq {
 namespace {
-
-constexpr char kItemsFamily[] = "mpmc_items";
-constexpr char kLabelsFamily[] = "mpmc_labels";
-constexpr char kMarksFamily[] = "mpmc_marks";
-constexpr char kMetaFamily[] = "mpmc_meta";
-constexpr char kFirstLiveKey[] = "first_live";
-
-constexpr size_t kMarkBytes = 24;
-constexpr size_t kFirstLiveBytes = 16;
-
-// A WriteBatch keeps its buffer between groups; one that grew past this for
-// a huge batch is released rather than held for the queue's lifetime.
-constexpr size_t kRetainedBatchBytes = 8 << 20;
 
 // The sweeper wakes at least this often even with nothing to expire, so a
 // jump of the system clock is noticed.
@@ -170,6 +163,7 @@ class MpmcQueueImpl final : public MpmcQueue, private GroupCommit::Owner {
   const std::string& RecoveryWarning() const override {
     return database_.recovery_warning;
   }
+  std::string LastBackgroundError() const override { return failures_.Last(); }
   void Close() override;
 
  private:
@@ -264,6 +258,7 @@ class MpmcQueueImpl final : public MpmcQueue, private GroupCommit::Owner {
 
   uint64_t disk_first_ = 0;  // Sweeper only: positions below are deleted on disk.
   int range_deletes_unflushed_ = 0;  // Sweeper only: in the items' memtable, at most.
+  BackgroundFailures failures_;
   std::unique_ptr<BackgroundLoop> sweeper_;  // Last: its body uses the members above.
 };
 
@@ -286,7 +281,9 @@ MpmcQueueImpl::MpmcQueueImpl(QueueDatabase database, const MpmcOptions& options)
   Recover();
   // A failed sweep (a full disk, say) is retried; the elements it did not
   // delete are still expired for every reader.
-  sweeper_ = std::make_unique<BackgroundLoop>([this] { return SweepOnce(); }, sweep_interval_);
+  failures_.SetLog(database_.db->GetDBOptions().info_log);
+  sweeper_ = std::make_unique<BackgroundLoop>([this] { return SweepOnce(); }, sweep_interval_,
+                                              &failures_);
 }
 
 MpmcQueueImpl::~MpmcQueueImpl() {
@@ -303,9 +300,10 @@ void MpmcQueueImpl::Recover() {
   uint64_t first_live = 0;
   uint64_t payload_before_first_live = 0;
   std::string first_live_value;
-  rocksdb::Status found = database_.db->Get(read_options_, meta(), kFirstLiveKey, &first_live_value);
+  rocksdb::Status found =
+      database_.db->Get(read_options_, meta(), kMpmcFirstLiveKey, &first_live_value);
   if (found.ok()) {
-    if (first_live_value.size() != kFirstLiveBytes) {
+    if (first_live_value.size() != kMpmcFirstLiveBytes) {
       throw Error(ErrorKind::kCorruption, Path(), "the first live position's record is malformed");
     }
     first_live = DecodeBigEndian64(first_live_value.data());
@@ -315,11 +313,9 @@ void MpmcQueueImpl::Recover() {
   }
   disk_first_ = first_live;
 
-  std::unique_ptr<rocksdb::Iterator> it(database_.db->NewIterator(read_options_, items()));
-  const EncodedKey first_live_key(first_live);
-  it->Seek(KeySlice(first_live_key));
-  if (!it->Valid()) {
-    if (!it->status().ok()) ThrowStatus(Path(), "reading the first element", it->status());
+  const LogEnds ends =
+      ReadLogEnds(database_.db.get(), items(), Path(), kTimedRecordHeaderBytes, first_live);
+  if (ends.empty) {
     // Nothing stored, or everything expired and was deleted: positions go on
     // from where the deleted elements ended, so labels' positions stay valid.
     write_cursor_ = first_live;
@@ -327,28 +323,12 @@ void MpmcQueueImpl::Recover() {
     RecoverLabels();
     return;
   }
-  auto check_record = [&](const char* which) {
-    if (it->key().size() != kKeyBytes || it->value().size() < kTimedRecordHeaderBytes) {
-      throw Error(ErrorKind::kCorruption, Path(),
-                  std::string("the ") + which + " element's key or header is malformed");
-    }
-  };
-  check_record("first");
-  const uint64_t first_position = DecodeBigEndian64(it->key().data());
-  const uint64_t first_payload_before = DecodeBigEndian64(it->value().data());
-  const uint64_t first_micros = DecodeBigEndian64(it->value().data() + 8);
-
-  it->SeekToLast();
-  if (!it->Valid()) ThrowStatus(Path(), "reading the last element", it->status());
-  check_record("last");
-  const uint64_t last_position = DecodeBigEndian64(it->key().data());
-  const uint64_t added_through_last =
-      DecodeBigEndian64(it->value().data()) + (it->value().size() - kTimedRecordHeaderBytes);
-  const uint64_t last_micros = DecodeBigEndian64(it->value().data() + 8);
-  if (last_position < first_position || added_through_last < first_payload_before ||
-      last_micros < first_micros) {
-    throw Error(ErrorKind::kCorruption, Path(), "the first and last elements' records disagree");
-  }
+  const uint64_t first_position = ends.first_position;
+  const uint64_t first_payload_before = ends.first_header;
+  const uint64_t first_micros = ends.first_micros;
+  const uint64_t last_position = ends.last_position;
+  const uint64_t added_through_last = ends.pushed_through_last;
+  const uint64_t last_micros = ends.last_micros;
   write_cursor_ = last_position + 1;
   added_bytes_total_ = added_through_last;
   last_added_micros_ = last_micros;
@@ -361,7 +341,7 @@ void MpmcQueueImpl::RecoverSegments(uint64_t first_position, uint64_t first_payl
   std::unique_ptr<rocksdb::Iterator> it(database_.db->NewIterator(read_options_, marks()));
   const EncodedKey first_key(first_position);
   for (it->Seek(KeySlice(first_key)); it->Valid(); it->Next()) {
-    if (it->key().size() != kKeyBytes || it->value().size() != kMarkBytes) {
+    if (it->key().size() != kKeyBytes || it->value().size() != kMpmcMarkBytes) {
       throw Error(ErrorKind::kCorruption, Path(), "a segment mark is malformed");
     }
     Segment segment;
@@ -395,7 +375,7 @@ void MpmcQueueImpl::RecoverSegments(uint64_t first_position, uint64_t first_payl
 void MpmcQueueImpl::RecoverLabels() {
   std::unique_ptr<rocksdb::Iterator> it(database_.db->NewIterator(read_options_, labels()));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    if (it->value().size() != kKeyBytes) {  // Any key, "" included, is a label.
+    if (it->value().size() != kMpmcLabelBytes) {  // Any key, "" included, is a label.
       throw Error(ErrorKind::kCorruption, Path(), "a label's record is malformed");
     }
     auto state = std::make_shared<Label>();
@@ -470,13 +450,13 @@ rocksdb::Status MpmcQueueImpl::WriteGroup(const GroupCommit::Group& group) {
     segment.oldest_micros = pending_.added_micros;
     segment.bound_micros = pending_.added_micros + segment_span_micros_;
     segment.newest_micros = pending_.added_micros;
-    char mark[kMarkBytes];
+    char mark[kMpmcMarkBytes];
     EncodeBigEndian64(segment.payload_before, mark);
     EncodeBigEndian64(segment.oldest_micros, mark + 8);
     EncodeBigEndian64(segment.bound_micros, mark + 16);
     const EncodedKey key(segment.first_position);
     rocksdb::Status added =
-        group_batch_.Put(marks(), KeySlice(key), rocksdb::Slice(mark, kMarkBytes));
+        group_batch_.Put(marks(), KeySlice(key), rocksdb::Slice(mark, kMpmcMarkBytes));
     if (!added.ok()) return added;
   }
 
@@ -539,7 +519,7 @@ void MpmcQueueImpl::GroupCommitted(const GroupCommit::Group& group) noexcept {
 
 std::exception_ptr MpmcQueueImpl::GroupFailed(const rocksdb::Status& status) noexcept {
   try {
-    ThrowStatus(Path(), "writing elements", status);
+    ThrowWriteFailure(database_, failures_, "writing elements", status);
   } catch (...) {
     return std::current_exception();
   }
@@ -693,45 +673,38 @@ size_t MpmcQueueImpl::ReadPinned(uint64_t position, uint64_t now, PoppedItems::R
 
 size_t MpmcQueueImpl::ReadCopies(uint64_t position, size_t count, uint64_t now,
                                  PoppedItems::Rep* rep, size_t* skipped) {
-  const EncodedKey lower(position);
-  const EncodedKey upper(position + count);
-  const rocksdb::Slice lower_slice = KeySlice(lower);
-  const rocksdb::Slice upper_slice = KeySlice(upper);
-  rocksdb::ReadOptions bounded = read_options_;
-  bounded.iterate_lower_bound = &lower_slice;
-  bounded.iterate_upper_bound = &upper_slice;
-  std::unique_ptr<rocksdb::Iterator> it(database_.db->NewIterator(bounded, items()));
   size_t added = 0;
   uint64_t expected = position;
-  for (it->Seek(lower_slice); it->Valid(); it->Next(), ++expected) {
-    const rocksdb::Slice key = it->key();
-    const uint64_t element = key.size() == kKeyBytes ? DecodeBigEndian64(key.data()) : expected;
-    if (key.size() != kKeyBytes || element < expected) {
-      throw Error(ErrorKind::kCorruption, Path(),
-                  "element " + std::to_string(expected) + "'s key is malformed");
-    }
-    if (element != expected) {
-      // Only the sweeper deletes elements, and only expired ones.
-      if (expected != position + *skipped || element - 1 >= Live(NowMicros()).first) {
-        throw Error(ErrorKind::kCorruption, Path(),
-                    "element " + std::to_string(expected) + " is missing");
-      }
-      *skipped += element - expected;
-      expected = element;
-    }
-    const rocksdb::Slice value = it->value();
-    CheckTimedRecord(element, value);
-    if (expected == position + *skipped && IsExpired(DecodeBigEndian64(value.data() + 8), now)) {
-      ++*skipped;
-      continue;
-    }
-    rep->copied.append(value.data() + kTimedRecordHeaderBytes,
-                       value.size() - kTimedRecordHeaderBytes);
-    rep->copied_ends.push_back(rep->copied.size());
-    rep->payload_bytes += value.size() - kTimedRecordHeaderBytes;
-    ++added;
-  }
-  if (!it->status().ok()) ThrowStatus(Path(), "reading elements", it->status());
+  ScanRecords(database_.db.get(), read_options_, items(), Path(), position, position + count,
+              [&](uint64_t element, const rocksdb::Slice& value) {
+                if (element < expected) {
+                  throw Error(ErrorKind::kCorruption, Path(),
+                              "element " + std::to_string(expected) + "'s key is malformed");
+                }
+                if (element != expected) {
+                  // Only the sweeper deletes elements, and only expired ones.
+                  if (expected != position + *skipped ||
+                      element - 1 >= Live(NowMicros()).first) {
+                    throw Error(ErrorKind::kCorruption, Path(),
+                                "element " + std::to_string(expected) + " is missing");
+                  }
+                  *skipped += element - expected;
+                  expected = element;
+                }
+                ++expected;
+                CheckTimedRecord(element, value);
+                if (element == position + *skipped &&
+                    IsExpired(DecodeBigEndian64(value.data() + 8), now)) {
+                  ++*skipped;
+                  return true;
+                }
+                rep->copied.append(value.data() + kTimedRecordHeaderBytes,
+                                   value.size() - kTimedRecordHeaderBytes);
+                rep->copied_ends.push_back(rep->copied.size());
+                rep->payload_bytes += value.size() - kTimedRecordHeaderBytes;
+                ++added;
+                return true;
+              });
   if (expected != position + count) {
     if (expected != position + *skipped || position + count - 1 >= Live(NowMicros()).first) {
       throw Error(ErrorKind::kCorruption, Path(),
@@ -827,11 +800,11 @@ std::chrono::microseconds MpmcQueueImpl::SweepOnce() {
       const EncodedKey from(0);
       status = batch.DeleteRange(marks(), KeySlice(from), to_slice);
     }
-    char first_live[kFirstLiveBytes];
+    char first_live[kMpmcFirstLiveBytes];
     EncodeBigEndian64(live.first, first_live);
     EncodeBigEndian64(live.payload_before_first, first_live + 8);
     if (status.ok()) {
-      status = batch.Put(meta(), kFirstLiveKey, rocksdb::Slice(first_live, kFirstLiveBytes));
+      status = batch.Put(meta(), kMpmcFirstLiveKey, rocksdb::Slice(first_live, kMpmcFirstLiveBytes));
     }
     if (status.ok()) status = database_.db->Write(write_options_, &batch);
     if (!status.ok()) ThrowStatus(Path(), "deleting expired elements", status);
@@ -908,7 +881,8 @@ std::unique_ptr<MpmcQueue> MpmcQueue::Open(const std::string& path, const MpmcOp
   }
   if (path.empty()) throw Error(ErrorKind::kInvalidArgument, path, "the path is empty");
   QueueDatabase database = OpenQueueDatabase(
-      path, QueueKind::kMpmc, {kItemsFamily, kLabelsFamily, kMarksFamily, kMetaFamily});
+      path, QueueKind::kMpmc,
+      {kMpmcItemsFamily, kMpmcLabelsFamily, kMpmcMarksFamily, kMpmcMetaFamily});
   return OwnedByThisProcess(std::make_unique<MpmcQueueImpl>(std::move(database), options));
 }
 

@@ -22,7 +22,7 @@ struct PoppedItems::Rep {
   // and its database were closed first.
   std::shared_ptr<rocksdb::Cache> block_cache;
 
-  // Either pinned values, each a stored record (see record.h) whose item is
+  // Either pinned values, each a stored record (see format.h) whose item is
   // the record minus its first `header_bytes`...
   std::vector<rocksdb::PinnableSlice> values;
   size_t header_bytes = 0;

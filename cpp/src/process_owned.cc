@@ -83,6 +83,7 @@ class ProcessOwned : public Queue {
   const std::string& Path() const override { return path_; }
   // What the open found, as Path(): no call on the queue, so fine in a child.
   const std::string& RecoveryWarning() const override { return recovery_warning_; }
+  std::string LastBackgroundError() const override { return Use().LastBackgroundError(); }
 
   // In a child: forgets the queue, as the destructor does, and succeeds, so
   // that cleanup code (a `with` block) does not fail over it.

@@ -27,9 +27,8 @@
 #include "rocksdb/cache.h"
 #include "rocksdb/env.h"
 #include "rocksdb/table.h"
-#include "ack_log.h"
-#include "cursor_file.h"
 #include "file_io.h"
+#include "format.h"
 #include "process_env.h"
 #include "process_owned.h"
 #include "rocksq/process.h"
@@ -38,11 +37,6 @@ namespace rocksq {
 namespace fs = std::filesystem;
 
 namespace {
-
-// Written once into the default column family when a queue is created, so a
-// future on-disk format can tell the queues it must convert.
-constexpr char kFormatKey[] = "rocksq.format";
-constexpr char kFormatVersion[] = "1";
 
 // Popped items are read once, so the cache only needs to hold the blocks of
 // the pops under way.
@@ -286,8 +280,6 @@ std::string ListFamilies(const std::vector<std::string>& names) {
 // Queues written before the marker existed hold a RocksDB database with the
 // format key and no marker: such a database is read (as a secondary, which
 // writes nothing in the directory) and, if it has the key, marked.
-constexpr char kQueueMarker[] = "rocksq.queue";
-constexpr char kCreatingMarker[] = "rocksq.creating";
 
 enum class DirectoryState {
   kMissing,
@@ -340,8 +332,8 @@ bool DirectoryExists(const std::string& path) {
 // directory of other things.
 DirectoryState Classify(const std::string& path) {
   if (!DirectoryExists(path)) return DirectoryState::kMissing;
-  if (HasEntry(path, kQueueMarker)) return DirectoryState::kQueue;
-  if (HasEntry(path, kCreatingMarker)) return DirectoryState::kUnfinished;
+  if (HasEntry(path, kQueueMarkerFile)) return DirectoryState::kQueue;
+  if (HasEntry(path, kCreatingMarkerFile)) return DirectoryState::kUnfinished;
   if (HasEntry(path, "CURRENT")) return DirectoryState::kUnmarkedDatabase;
   if (IsEmptyDirectory(path)) return DirectoryState::kEmpty;
   throw Error(ErrorKind::kNotAQueue, path,
@@ -402,8 +394,9 @@ std::vector<std::string> CheckFamiliesKind(const std::string& path, QueueKind ki
 
 // An unmarked database whose families are a queue's is a queue written
 // before the marker existed if it holds the format key; reading it as a
-// secondary writes nothing in its directory. Throws kNotAQueue if not.
-void CheckUnmarkedQueue(const std::string& path, const std::vector<std::string>& families);
+// secondary writes nothing in its directory. Returns its format version;
+// throws kNotAQueue if it is no queue, kUnsupportedFormat if it is newer.
+uint64_t CheckUnmarkedQueue(const std::string& path, const std::vector<std::string>& families);
 
 // An flock(2) on a queue's directory (see above). Where the filesystem has
 // no flock (some network filesystems), it locks nothing and says valid.
@@ -467,31 +460,24 @@ std::string CanonicalPath(const std::string& path) {
   return error ? fs::absolute(path).lexically_normal().string() : canonical.string();
 }
 
-// Writes the format key into a new queue's default family, synced and
+// Writes the format version into a new queue's default family, synced and
 // flushed so that this lone entry does not pin the write-ahead log.
 void WriteFormat(rocksdb::DB* db, const std::string& path) {
   rocksdb::WriteOptions durable;
   durable.sync = true;
-  rocksdb::Status written = db->Put(durable, kFormatKey, kFormatVersion);
-  if (!written.ok()) ThrowStatus(path, "writing the format marker", written);
+  rocksdb::Status written = db->Put(durable, kFormatKey, std::to_string(kFormatVersion));
+  if (!written.ok()) ThrowStatus(path, "writing the format version", written);
   rocksdb::Status flushed = db->Flush(rocksdb::FlushOptions(), db->DefaultColumnFamily());
-  if (!flushed.ok()) ThrowStatus(path, "flushing the format marker", flushed);
+  if (!flushed.ok()) ThrowStatus(path, "flushing the format version", flushed);
 }
 
-void CheckFormat(rocksdb::DB* db, const std::string& path) {
-  std::string version;
-  rocksdb::Status found = db->Get(rocksdb::ReadOptions(), kFormatKey, &version);
-  if (found.IsNotFound()) {
-    // Creation writes it before it marks the queue complete.
-    throw Error(ErrorKind::kCorruption, path,
-                std::string("the format marker (key ") + kFormatKey + ") is missing");
-  }
-  if (!found.ok()) ThrowStatus(path, "reading the format marker", found);
-  if (version != kFormatVersion) {
-    throw Error(ErrorKind::kNotAQueue, path,
-                "on-disk format version " + version + " is not supported (this build reads " +
-                    kFormatVersion + ")");
-  }
+// A format version as stored: decimal digits, at least 1; nothing if not.
+std::optional<uint64_t> ParseFormatVersion(const std::string& text) {
+  const bool digits = text.find_first_not_of("0123456789") == std::string::npos;
+  if (text.empty() || text.size() > 19 || !digits) return std::nullopt;  // 19 digits fit.
+  const uint64_t version = std::stoull(text);
+  if (version == 0) return std::nullopt;
+  return version;
 }
 
 }  // namespace
@@ -517,6 +503,39 @@ void ThrowStatus(const std::string& path, const std::string& action,
     kind = ErrorKind::kInvalidArgument;
   }
   throw Error(kind, path, action + ": " + status.ToString());
+}
+
+void ThrowIfNewerFormat(uint64_t version, const std::string& path) {
+  if (version <= kFormatVersion) return;
+  throw Error(ErrorKind::kUnsupportedFormat, path,
+              "written in on-disk format version " + std::to_string(version) +
+                  " by a newer RocksQ; this build reads versions up to " +
+                  std::to_string(kFormatVersion) + ": open it with a newer RocksQ");
+}
+
+uint64_t ReadFormatVersion(rocksdb::DB* db, const std::string& path) {
+  std::string text;
+  rocksdb::Status found = db->Get(rocksdb::ReadOptions(), kFormatKey, &text);
+  if (found.IsNotFound()) {
+    // Creation writes it before it marks the queue complete; an unmarked
+    // database without it is someone else's.
+    if (HasEntry(path, kQueueMarkerFile)) {
+      throw Error(ErrorKind::kCorruption, path,
+                  std::string("the format version (key ") + kFormatKey + ") is missing");
+    }
+    throw Error(ErrorKind::kNotAQueue, path,
+                "holds a RocksDB database without RocksQ's format version, not a queue; "
+                "refusing to touch it");
+  }
+  if (!found.ok()) ThrowStatus(path, "reading the format version", found);
+  const std::optional<uint64_t> version = ParseFormatVersion(text);
+  if (!version) {
+    throw Error(ErrorKind::kCorruption, path,
+                std::string("the format version (key ") + kFormatKey + ") is malformed: \"" +
+                    text.substr(0, 32) + "\"");
+  }
+  ThrowIfNewerFormat(*version, path);
+  return *version;
 }
 
 OpenPathClaim::OpenPathClaim(const std::string& path)
@@ -627,24 +646,34 @@ std::string KindWord(QueueKind kind) {
   return prefix;
 }
 
-// The kind a marker names, if it names one this build knows.
-std::optional<QueueKind> MarkedKind(const std::string& path, const char* marker) {
-  std::ifstream file(path + "/" + marker);
+// What a marker says (format.h): the kind, if it names one this build
+// knows, and the format version, if it has a readable one.
+struct Marker {
+  std::optional<QueueKind> kind;
+  std::optional<uint64_t> format_version;
+};
+
+Marker ReadMarker(const std::string& path, const char* name) {
+  Marker marker;
+  std::ifstream file(path + "/" + name);
   std::string line;
+  const std::string format_prefix = "format: ";
   while (std::getline(file, line)) {
     for (QueueKind kind : {QueueKind::kFifo, QueueKind::kMpmc, QueueKind::kAck}) {
-      if (line == "kind: " + KindWord(kind)) return kind;
+      if (line == "kind: " + KindWord(kind)) marker.kind = kind;
+    }
+    if (line.rfind(format_prefix, 0) == 0) {
+      marker.format_version = ParseFormatVersion(line.substr(format_prefix.size()));
     }
   }
-  return std::nullopt;
+  return marker;
 }
 
-// Writes the marker `name` (for people reading the directory, it says what
-// the queue is), fsyncs it and its name.
-void WriteMarker(const std::string& path, const char* name, QueueKind kind) {
+// Writes `file` holding the marker text of a queue of `kind` and format
+// `version`, and fsyncs it.
+void WriteMarkerFile(const std::string& file, QueueKind kind, uint64_t version) {
   const std::string text = "RocksQ queue\nkind: " + KindWord(kind) +
-                           "\nformat: " + kFormatVersion + "\n";
-  const std::string file = path + "/" + name;
+                           "\nformat: " + std::to_string(version) + "\n";
   const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) ThrowErrno(file, "creating the queue's marker");
   const ssize_t count = ::write(fd, text.data(), text.size());
@@ -655,6 +684,28 @@ void WriteMarker(const std::string& path, const char* name, QueueKind kind) {
   ::close(fd);
   errno = saved;
   if (!synced) ThrowErrno(file, "writing the queue's marker");
+}
+
+// Writes `rocksq.creating` for a queue of `kind` being created or removed,
+// and fsyncs it and its name. Written in place: a crash that leaves it
+// partial still leaves the name, which is all that it has to say.
+void WriteCreatingMarker(const std::string& path, QueueKind kind) {
+  WriteMarkerFile(path + "/" + kCreatingMarkerFile, kind, kFormatVersion);
+  SyncDirectory(path);
+}
+
+// Marks the database in `path` a complete queue of `kind` in format
+// `version` (a queue from before the marker existed, or one whose marker
+// is out of date), crash-safely: the text goes to kQueueMarkerTempFile,
+// which is renamed over `rocksq.queue`, so a crash leaves the old marker
+// (or none: the database is then marked at the next open) or the new one,
+// never a partial one.
+void StampQueueMarker(const std::string& path, QueueKind kind, uint64_t version) {
+  const std::string temporary = path + "/" + kQueueMarkerTempFile;
+  WriteMarkerFile(temporary, kind, version);
+  if (::rename(temporary.c_str(), (path + "/" + kQueueMarkerFile).c_str()) != 0) {
+    ThrowErrno(temporary, "marking the queue");
+  }
   SyncDirectory(path);
 }
 
@@ -675,8 +726,8 @@ void RemoveQueueFiles(const std::string& path) {
     }
     ThrowStatus(path, "removing the queue's files", destroyed);
   }
-  for (const char* name : {CursorFile::kFileName, AckLog::kFileName, kQueueMarker,
-                           kCreatingMarker}) {
+  for (const char* name : {kCursorFileName, kAckLogFileName, kQueueMarkerTempFile, kQueueMarkerFile,
+                           kCreatingMarkerFile}) {
     const std::string file = path + "/" + name;
     if (::unlink(file.c_str()) != 0 && errno != ENOENT) ThrowErrno(file, "removing");
   }
@@ -686,7 +737,7 @@ void RemoveQueueFiles(const std::string& path) {
 // fails, what it wrote is removed again, as far as it can be.
 void CreateQueueInPlace(const std::string& path, QueueKind kind,
                         const std::vector<std::string>& item_families) {
-  WriteMarker(path, kCreatingMarker, kind);
+  WriteCreatingMarker(path, kind);
   try {
     std::vector<rocksdb::ColumnFamilyHandle*> handles;
     std::unique_ptr<rocksdb::DB> db(OpenDatabase(path, RocksDbDirectory(path), item_families,
@@ -707,8 +758,8 @@ void CreateQueueInPlace(const std::string& path, QueueKind kind,
     release_handles();
     rocksdb::Status closed = db->Close();
     if (!closed.ok()) ThrowStatus(path, "closing the new queue", closed);
-    const std::string creating = path + "/" + kCreatingMarker;
-    if (::rename(creating.c_str(), (path + "/" + kQueueMarker).c_str()) != 0) {
+    const std::string creating = path + "/" + kCreatingMarkerFile;
+    if (::rename(creating.c_str(), (path + "/" + kQueueMarkerFile).c_str()) != 0) {
       ThrowErrno(creating, "marking the new queue complete");
     }
     SyncDirectory(path);
@@ -722,13 +773,16 @@ void CreateQueueInPlace(const std::string& path, QueueKind kind,
   }
 }
 
-// Throws kNotAQueue if the complete queue at `path` is of another kind, as
-// its marker says, and kCorruption if its CURRENT file is gone. The column
-// families are read only if the marker names no kind: reading them races
-// with a process that has the queue open (see ListItemFamilies), and
+// Throws kUnsupportedFormat if the complete queue at `path` is in a newer
+// format, as its marker says (so nothing of it is written), kNotAQueue if it
+// is of another kind, and kCorruption if its CURRENT file is gone. The
+// column families are read only if the marker names no kind: reading them
+// races with a process that has the queue open (see ListItemFamilies), and
 // RocksDB's open checks them anyway (OpenQueueDatabase).
 void CheckMarkedKind(const std::string& path, QueueKind kind) {
-  const std::optional<QueueKind> held = MarkedKind(path, kQueueMarker);
+  const Marker marker = ReadMarker(path, kQueueMarkerFile);
+  if (marker.format_version) ThrowIfNewerFormat(*marker.format_version, path);
+  const std::optional<QueueKind> held = marker.kind;
   if (!held) {
     CheckFamiliesKind(path, kind, /*marked=*/true);
     return;
@@ -771,8 +825,8 @@ std::unique_ptr<DirectoryLock> PrepareQueueDirectory(const std::string& path, Qu
     }
     switch (state) {
       case DirectoryState::kUnmarkedDatabase:
-        CheckUnmarkedQueue(path, CheckFamiliesKind(path, kind, /*marked=*/false));
-        WriteMarker(path, kQueueMarker, kind);
+        StampQueueMarker(
+            path, kind, CheckUnmarkedQueue(path, CheckFamiliesKind(path, kind, /*marked=*/false)));
         return lock;
       case DirectoryState::kUnfinished:
         RemoveQueueFiles(path);
@@ -903,7 +957,15 @@ QueueDatabase OpenQueueDatabase(const std::string& path, QueueKind kind,
   rocksdb::DB* db = result.db.get();
   db->DestroyColumnFamilyHandle(handles[0]);
   result.families.assign(handles.begin() + 1, handles.end());
-  CheckFormat(db, path);
+  const uint64_t version = ReadFormatVersion(db, path);
+  // An older version would be migrated here, before the marker says the
+  // current one (format.h); version 1 is the first. A marker cut short by a
+  // crash (or written before it named the format) is made whole. Holding
+  // RocksDB's lock, this open is the only one that can.
+  const Marker marker = ReadMarker(path, kQueueMarkerFile);
+  if (marker.kind != kind || marker.format_version != version) {
+    StampQueueMarker(path, kind, version);
+  }
   if (!result.recovery_warning.empty()) NoteDroppedRecords(db, path, result.recovery_warning);
   return result;
 }
@@ -922,7 +984,7 @@ void DestroyQueueDatabase(const std::string& path, QueueKind kind) {
       const bool marked = state == DirectoryState::kQueue;
       // A marked queue's kind is in its marker, so a damaged one can go too.
       const std::optional<QueueKind> held =
-          marked ? MarkedKind(path, kQueueMarker) : std::nullopt;
+          marked ? ReadMarker(path, kQueueMarkerFile).kind : std::nullopt;
       if (held && *held != kind) {
         throw Error(ErrorKind::kNotAQueue, path,
                     std::string("holds a RocksQ ") + QueueKindName(*held) + ", not " +
@@ -934,13 +996,13 @@ void DestroyQueueDatabase(const std::string& path, QueueKind kind) {
       }
       CheckNotOpenElsewhere(path, ancestor);
       if (marked) {
-        const std::string queue_marker = path + "/" + kQueueMarker;
-        if (::rename(queue_marker.c_str(), (path + "/" + kCreatingMarker).c_str()) != 0) {
+        const std::string queue_marker = path + "/" + kQueueMarkerFile;
+        if (::rename(queue_marker.c_str(), (path + "/" + kCreatingMarkerFile).c_str()) != 0) {
           ThrowErrno(queue_marker, "marking the queue for removal");
         }
         SyncDirectory(path);
       } else {
-        WriteMarker(path, kCreatingMarker, kind);
+        WriteCreatingMarker(path, kind);
       }
     }
     if (state == DirectoryState::kMissing) continue;
@@ -1017,6 +1079,10 @@ StoredQueue ReadStoredQueue(const std::string& path) {
       break;
   }
   const bool marked = state == DirectoryState::kQueue;
+  if (marked) {
+    const std::optional<uint64_t> version = ReadMarker(path, kQueueMarkerFile).format_version;
+    if (version) ThrowIfNewerFormat(*version, path);
+  }
   if (marked && !HasEntry(path, "CURRENT")) {
     throw Error(ErrorKind::kCorruption, path,
                 "the queue's CURRENT file is missing; the queue cannot be read");
@@ -1067,25 +1133,7 @@ SecondaryQueueDatabase::SecondaryQueueDatabase(const std::string& path,
   }
   db_.reset(db);
   try {
-    std::string version;
-    rocksdb::Status found = db->Get(rocksdb::ReadOptions(), kFormatKey, &version);
-    if (found.IsNotFound()) {
-      // A marked queue always has it (creation writes it first); an
-      // unmarked database without it is someone else's.
-      if (HasEntry(path, kQueueMarker)) {
-        throw Error(ErrorKind::kCorruption, path,
-                    std::string("the format marker (key ") + kFormatKey + ") is missing");
-      }
-      throw Error(ErrorKind::kNotAQueue, path,
-                  "holds a RocksDB database without RocksQ's format marker, not a queue; "
-                  "refusing to touch it");
-    }
-    if (found.ok() && version != kFormatVersion) {
-      throw Error(ErrorKind::kNotAQueue, path,
-                  "on-disk format version " + version + " is not supported (this build reads " +
-                      kFormatVersion + ")");
-    }
-    if (!found.ok()) ThrowStatus(path, "reading the format marker", found);
+    format_version_ = ReadFormatVersion(db, path);
   } catch (...) {
     Release();
     throw;
@@ -1107,8 +1155,9 @@ void SecondaryQueueDatabase::Release() noexcept {
 
 namespace {
 
-void CheckUnmarkedQueue(const std::string& path, const std::vector<std::string>& families) {
+uint64_t CheckUnmarkedQueue(const std::string& path, const std::vector<std::string>& families) {
   SecondaryQueueDatabase database(path, families);  // Throws unless it holds the format key.
+  return database.format_version();
 }
 
 }  // namespace

@@ -28,6 +28,9 @@ enum class QueueKind { kFifo, kMpmc, kAck };
 // "FIFO queue", "MPMC queue", "ack queue"
 const char* QueueKindName(QueueKind kind);
 
+// The engine's one error style (exceptions, converted from rocksdb::Status
+// here, at the boundary) is described at the top of item_log.h.
+//
 // Throws the Error that `status` (not ok) stands for, prefixed by `action`:
 // "Storage error: /q: writing items: IO error: No space left on device".
 [[noreturn]] void ThrowStatus(const std::string& path, const std::string& action,
@@ -104,7 +107,7 @@ struct QueueDatabase {
 
 // Opens (or creates, with its parent directories) the queue of `kind` at
 // `path` whose items are in the column families `item_families` (the
-// "default" family holds only the format marker and recovery notes). Refuses
+// "default" family holds only the format version and recovery notes). Refuses
 // a path that holds anything but such a queue (kNotAQueue), or one that is
 // open (kAlreadyOpen). When the write-ahead log is damaged before its end,
 // recovery keeps the records before the damage and drops the rest (nothing
@@ -112,6 +115,16 @@ struct QueueDatabase {
 // adds a line to the queue's recovery notes (kRecoveryNotesKey).
 QueueDatabase OpenQueueDatabase(const std::string& path, QueueKind kind,
                                 const std::vector<std::string>& item_families);
+
+// The on-disk format version (format.h) of the queue whose database is `db`.
+// Throws kUnsupportedFormat if it is newer than this build's (see
+// ThrowIfNewerFormat), kCorruption if a marked queue's is missing or
+// malformed, kNotAQueue if an unmarked database has none (not a queue).
+uint64_t ReadFormatVersion(rocksdb::DB* db, const std::string& path);
+
+// Throws kUnsupportedFormat, saying so, if `version` is newer than the
+// format this build reads (kFormatVersion).
+void ThrowIfNewerFormat(uint64_t version, const std::string& path);
 
 // Deletes the queue of `kind` at `path` and the directory; nothing if the
 // path does not exist.
@@ -146,11 +159,6 @@ std::optional<uint64_t> RecoveredSequence(const std::string& path,
                                           const std::vector<std::string>& families,
                                           rocksdb::WALRecoveryMode recovery);
 
-// The default family's key holding one line per open whose recovery dropped
-// write-ahead log records: when, and what RocksDB found. Kept for good, so
-// that `rocksq check` and `rocksq stats` say it long after the open.
-inline constexpr char kRecoveryNotesKey[] = "rocksq.recovery_dropped";
-
 // --- Reading a queue that may be open elsewhere (see rocksq/inspect.h) -------
 
 // Which kind of queue a directory holds and its non-default column families,
@@ -175,7 +183,7 @@ StoredQueue ReadStoredQueue(const std::string& path);
 class SecondaryQueueDatabase {
  public:
   // Opens the default family and `families` (all must exist). Throws
-  // kNotAQueue if the format marker names another format, kStorage or
+  // as ReadFormatVersion if the format version is not one it reads, kStorage or
   // kCorruption if RocksDB cannot open the files.
   SecondaryQueueDatabase(const std::string& path, const std::vector<std::string>& families);
   ~SecondaryQueueDatabase();
@@ -183,6 +191,7 @@ class SecondaryQueueDatabase {
   SecondaryQueueDatabase& operator=(const SecondaryQueueDatabase&) = delete;
 
   rocksdb::DB* db() const { return db_.get(); }
+  uint64_t format_version() const { return format_version_; }
   // The handle of families[index], in the order given to the constructor.
   rocksdb::ColumnFamilyHandle* family(size_t index) const { return families_[index + 1]; }
   const std::string& path() const { return path_; }
@@ -194,6 +203,7 @@ class SecondaryQueueDatabase {
   std::string secondary_directory_;
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> families_;  // Default family first.
+  uint64_t format_version_ = 0;
 };
 
 // Total size of the regular files below `path`, in bytes.

@@ -9,14 +9,23 @@
 #define ROCKSQ_TEST_UTIL_H_
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <ostream>
 #include <random>
 #include <string>
 #include <system_error>
+#include <tuple>
+#include <vector>
 
+#include "rocksdb/db.h"
+#include "rocksdb/options.h"
 #include "rocksq/error.h"
 
 namespace rocksq {
@@ -53,6 +62,55 @@ class TempDirTest : public ::testing::Test {
   std::filesystem::path dir_;
 };
 
+// Every entry of `directory`, by name, with its size and modification time:
+// equal before and after a call, the call wrote nothing there.
+inline std::vector<std::tuple<std::string, uintmax_t, int64_t>> DirectorySnapshot(
+    const std::filesystem::path& directory) {
+  std::vector<std::tuple<std::string, uintmax_t, int64_t>> entries;
+  for (const std::filesystem::directory_entry& entry :
+       std::filesystem::directory_iterator(directory)) {
+    struct stat info;
+    ::stat(entry.path().c_str(), &info);
+    const int64_t modified = static_cast<int64_t>(info.st_mtim.tv_sec) * 1000000000 +
+                             info.st_mtim.tv_nsec;
+    entries.emplace_back(entry.path().filename().string(), static_cast<uintmax_t>(info.st_size),
+                         modified);
+  }
+  std::sort(entries.begin(), entries.end());
+  return entries;
+}
+
+// Opens the closed queue at `path` as a plain RocksDB database with every
+// column family it has, hands `change` the database and the handles of
+// `families` (in that order; the default family's writes go through the
+// database itself), and closes it: how a test writes a queue's records as
+// another release, or damage, would, without touching its files otherwise.
+template <typename Change>
+void ChangeRecords(const std::string& path, const std::vector<std::string>& families,
+                   Change&& change) {
+  std::vector<std::string> stored;
+  ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), path, &stored).ok());
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  for (const std::string& name : stored) {
+    descriptors.emplace_back(name, rocksdb::ColumnFamilyOptions());
+  }
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* db = nullptr;
+  const rocksdb::Status opened =
+      rocksdb::DB::Open(rocksdb::DBOptions(), path, descriptors, &handles, &db);
+  ASSERT_TRUE(opened.ok()) << opened.ToString();
+  std::vector<rocksdb::ColumnFamilyHandle*> wanted;
+  for (const std::string& name : families) {
+    const auto found = std::find(stored.begin(), stored.end(), name);
+    ASSERT_NE(found, stored.end()) << name;
+    wanted.push_back(handles[found - stored.begin()]);
+  }
+  change(db, wanted);
+  for (rocksdb::ColumnFamilyHandle* handle : handles) db->DestroyColumnFamilyHandle(handle);
+  ASSERT_TRUE(db->Close().ok());
+  delete db;
+}
+
 // The kind of the rocksq::Error `call` throws (its message in *message);
 // fails the test if it throws none.
 template <typename Call>
@@ -65,6 +123,19 @@ ErrorKind KindThrownBy(Call&& call, std::string* message = nullptr) {
   }
   ADD_FAILURE() << "no rocksq::Error thrown";
   return ErrorKind::kStorage;
+}
+
+// The whole contents of `file` ("" if it cannot be read).
+inline std::string ReadFile(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+// Replaces the contents of `file` (creating it) with `contents`: how a test
+// damages a queue's file.
+inline void WriteFile(const std::filesystem::path& file, const std::string& contents) {
+  std::ofstream out(file, std::ios::binary | std::ios::trunc);
+  out << contents;
 }
 
 }  // namespace testing

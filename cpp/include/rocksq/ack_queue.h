@@ -270,6 +270,13 @@ class AckQueue {
   // the damage are lost, so their items are delivered again.
   virtual const std::string& RecoveryWarning() const = 0;
 
+  // Empty, unless the queue's background work (reclaiming the disk space of acked items) failed
+  // since the queue opened: then the last failure's message and when it
+  // happened (UTC). Such work is retried, and each failure is also written
+  // to the LOG file in the queue's directory; a write that fails after one
+  // names it in its message.
+  virtual std::string LastBackgroundError() const = 0;
+
   // Closes the database, releasing the directory; waits for calls under way
   // to finish first. Items handed out and not settled stay stored and are
   // ready at the next open. Throws kStorage if RocksDB reports an error

@@ -19,6 +19,7 @@ enum class ErrorKind {
   kNotOutstanding,   // An ack queue's id is not handed out (AckQueue::Ack).
   kForkedProcess,    // The queue was opened by the process this one was fork()ed from.
   kShutDown,         // The queue was shut down (FifoQueue::Shutdown).
+  kUnsupportedFormat,  // The queue was written in a newer on-disk format than this build reads.
 };
 
 // What went wrong, and to which queue. what() reads "KIND: PATH: DETAIL",

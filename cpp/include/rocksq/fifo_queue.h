@@ -137,6 +137,13 @@ class FifoQueue {
   // and this says so. The queue works on; `rocksq check` reports the loss.
   virtual const std::string& RecoveryWarning() const = 0;
 
+  // Empty, unless the queue's background work (reclaiming the disk space of popped items) failed
+  // since the queue opened: then the last failure's message and when it
+  // happened (UTC). Such work is retried, and each failure is also written
+  // to the LOG file in the queue's directory; a write that fails after one
+  // names it in its message.
+  virtual std::string LastBackgroundError() const = 0;
+
   // Changes the most items the queue holds, as FifoOptions::max_elements,
   // for this open queue only (the next Open() takes its own option). Items
   // already stored stay even above the new limit; pushes then fail until

@@ -13,7 +13,8 @@
 //
 // Errors: throw rocksq::Error. kNotAQueue if `path` does not exist, is a
 // file or an empty directory, or holds something other than a queue of a
-// kind this build can inspect; kCorruption or kStorage if the files cannot
+// kind this build can inspect; kUnsupportedFormat if the queue is stored in
+// a newer on-disk format than this build reads; kCorruption or kStorage if the files cannot
 // be read. InspectQueue and PeekItems first make sure every table file the
 // database lists loads (a missing, cut or zeroed one throws kCorruption,
 // as opening the queue would), and InspectQueue reads the write-ahead log
@@ -49,6 +50,8 @@ struct QueueSnapshot {
   // "fifo" (FifoQueue), "mpmc" (MpmcQueue) or "ack" (AckQueue): the kind's
   // short name.
   std::string kind;
+  // The on-disk format version the queue is stored in (docs/format.rst).
+  uint64_t format_version = 0;
   // Items stored. For an MPMC queue: elements stored, including any that
   // expired but are not deleted yet. The ttl is an option of the opener and
   // not stored, so only an opener knows which are alive.
@@ -82,6 +85,7 @@ struct QueueSnapshot {
 struct QueueCheck {
   std::string path;  // As given.
   std::string kind;  // As QueueSnapshot::kind.
+  uint64_t format_version = 0;  // As QueueSnapshot::format_version.
   // Damage, one sentence each: files that do not load or whose checksums
   // fail, and records that break the queue's invariants. Empty if healthy.
   std::vector<std::string> damage;
@@ -119,8 +123,9 @@ std::vector<StoredItem> PeekItems(const std::string& path, size_t max_items,
 // Reads everything, so it takes as long as reading the queue once. Works
 // while the queue is open elsewhere, like InspectQueue (damage a live
 // writer is repairing, such as a file it deleted a moment ago, is retried
-// away). Throws only if `path` is not a queue (kNotAQueue) or cannot be
-// read at all (kStorage); damage is reported in the result.
+// away). Throws only if `path` is not a queue (kNotAQueue), is in a newer
+// format (kUnsupportedFormat) or cannot be read at all (kStorage); damage
+// is reported in the result.
 QueueCheck CheckQueue(const std::string& path);
 
 }  // namespace rocksq

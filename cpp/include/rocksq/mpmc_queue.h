@@ -170,6 +170,13 @@ class MpmcQueue {
   // and this says so. The queue works on; `rocksq check` reports the loss.
   virtual const std::string& RecoveryWarning() const = 0;
 
+  // Empty, unless the queue's background work (deleting expired elements and reclaiming their space) failed
+  // since the queue opened: then the last failure's message and when it
+  // happened (UTC). Such work is retried, and each failure is also written
+  // to the LOG file in the queue's directory; a write that fails after one
+  // names it in its message.
+  virtual std::string LastBackgroundError() const = 0;
+
   // Stops the expiry thread, flushes and closes the database, releasing the
   // directory for another opener. Throws kStorage if RocksDB reports an
   // error while closing. Calls made after Close() (or racing with it) throw
