@@ -35,9 +35,26 @@ struct Deliveries::Rep {
   std::vector<rocksdb::PinnableSlice> records;
   std::vector<uint64_t> ids;
   std::vector<uint32_t> attempts;
-  uint64_t first_receipt = 0;  // The deliveries' receipts are consecutive from it.
+  uint64_t first_receipt = 0;  // The deliveries' receipts are consecutive from it...
+  std::vector<uint64_t> receipts;  // ...unless listed here (Deliveries::Copy).
+  size_t header_bytes = kRecordHeaderBytes;  // Copies have no record header.
   size_t payload_bytes = 0;
 };
+
+Deliveries Deliveries::Copy(const std::vector<Delivery>& deliveries) {
+  auto rep = std::make_unique<Rep>();
+  rep->header_bytes = 0;
+  rep->records.resize(deliveries.size());
+  for (size_t i = 0; i < deliveries.size(); ++i) {
+    const Delivery& delivery = deliveries[i];
+    rep->records[i].PinSelf(rocksdb::Slice(delivery.payload.data(), delivery.payload.size()));
+    rep->ids.push_back(delivery.id);
+    rep->attempts.push_back(delivery.attempt);
+    rep->receipts.push_back(delivery.receipt);
+    rep->payload_bytes += delivery.payload.size();
+  }
+  return Deliveries(std::move(rep));
+}
 
 Deliveries::Deliveries() noexcept = default;
 Deliveries::Deliveries(std::unique_ptr<Rep> rep) noexcept : rep_(std::move(rep)) {}
@@ -52,10 +69,12 @@ size_t Deliveries::payload_bytes() const noexcept { return rep_ ? rep_->payload_
 Delivery Deliveries::operator[](size_t index) const {
   if (index >= size()) throw std::out_of_range("Deliveries index out of range");
   const rocksdb::PinnableSlice& record = rep_->records[index];
+  const uint64_t receipt =
+      rep_->receipts.empty() ? rep_->first_receipt + index : rep_->receipts[index];
   return Delivery{rep_->ids[index], rep_->attempts[index],
-                  std::string_view(record.data() + kRecordHeaderBytes,
-                                   record.size() - kRecordHeaderBytes),
-                  rep_->first_receipt + index};
+                  std::string_view(record.data() + rep_->header_bytes,
+                                   record.size() - rep_->header_bytes),
+                  receipt};
 }
 
 namespace {

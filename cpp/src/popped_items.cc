@@ -12,6 +12,17 @@ PoppedItems::PoppedItems(PoppedItems&&) noexcept = default;
 PoppedItems& PoppedItems::operator=(PoppedItems&&) noexcept = default;
 PoppedItems::~PoppedItems() = default;
 
+PoppedItems PoppedItems::Copy(const std::vector<std::string_view>& items) {
+  auto rep = std::make_unique<Rep>();
+  rep->copied_ends.reserve(items.size());
+  for (std::string_view item : items) {
+    rep->copied.append(item);
+    rep->copied_ends.push_back(rep->copied.size());
+  }
+  rep->payload_bytes = rep->copied.size();
+  return PoppedItems(std::move(rep));
+}
+
 size_t PoppedItems::size() const noexcept { return rep_ ? rep_->size() : 0; }
 
 size_t PoppedItems::payload_bytes() const noexcept { return rep_ ? rep_->payload_bytes : 0; }

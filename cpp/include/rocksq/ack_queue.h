@@ -116,6 +116,11 @@ class Deliveries {
   // Sum of the items' sizes, in bytes.
   size_t payload_bytes() const noexcept;
 
+  // Deliveries that own their bytes: a copy of `deliveries` (ids, attempts,
+  // receipts and payloads). For implementations of AckQueue that do not read
+  // from RocksDB (a test double, a queue reached through another process).
+  static Deliveries Copy(const std::vector<Delivery>& deliveries);
+
   struct Rep;  // Defined by the implementation.
   explicit Deliveries(std::unique_ptr<Rep> rep) noexcept;
 

@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace rocksq {
 
@@ -32,6 +33,11 @@ class PoppedItems {
 
   // Copies item `index` out.
   std::string ToString(size_t index) const { return std::string((*this)[index]); }
+
+  // Items that own their bytes: a copy of `items`. For implementations of
+  // the queue interfaces that do not read from RocksDB (a test double, a
+  // queue reached through another process).
+  static PoppedItems Copy(const std::vector<std::string_view>& items);
 
   struct Rep;  // Defined by the implementation.
   explicit PoppedItems(std::unique_ptr<Rep> rep) noexcept;
