@@ -18,8 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from support import REPO_ROOT
 
 sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != REPO_ROOT]
 
@@ -95,3 +94,12 @@ def queue_held_by_another_process(queue_path: str, tmp_path: Path) -> Iterator[s
     finally:
         holder.communicate(timeout=30)
     assert holder.returncode == 0
+
+
+@pytest.fixture
+def short_switch_interval() -> Iterator[None]:
+    """Bounds how long a thread waits for the GIL after its holder could give it up."""
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(0.001)
+    yield
+    sys.setswitchinterval(previous)

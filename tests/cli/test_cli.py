@@ -14,13 +14,13 @@ import time
 from pathlib import Path
 
 import pytest
+from support import REPO_ROOT
 
 import rocksq
 import rocksq.blocking
 from rocksq import cli
 from rocksq.blocking import MpmcQueue
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def run_cli(*args: str, cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:

@@ -6,7 +6,7 @@ QUEUE_DIR. Only what 0.3.0 callers could rely on is printed: values, result
 types and exception families; labels sorted (0.3.0 lists them in hash
 order); of disk_size only its type. Cases where 0.3.0 is wrong and this
 package differs on purpose (expired elements it still returns, an empty
-label, ttl=0, a tuple of items, payload_size) are left out; tests/test_mpmc*.py
+label, ttl=0, a tuple of items, payload_size) are left out; tests/mpmc/
 cover them.
 """
 

@@ -1,8 +1,8 @@
 // GoogleTest suite of the RocksQ C++ core, written against the public header
 // only: every expectation here is a promise made in cpp/include/rocksq/.
 //
-// Each test gets its own temporary directory (TempDirTest) and opens its
-// queue at QueuePath() inside it; the directory is removed in TearDown.
+// Each test gets its own temporary directory (rocksq::testing::TempDirTest,
+// test_util.h) and opens its queue at QueuePath() inside it.
 
 #include "rocksq/rocksq.h"
 
@@ -49,46 +49,23 @@ using namespace std::chrono_literals;
 
 // --- Fixture -----------------------------------------------------------------
 
-class TempDirTest : public ::testing::Test {
+class FifoQueueTest : public rocksq::testing::TempDirTest {
  protected:
-  void SetUp() override {
-    const ::testing::TestInfo* info =
-        ::testing::UnitTest::GetInstance()->current_test_info();
-    // The pid and a random suffix keep parallel ctest runs (and reruns after
-    // a crash left a directory behind) apart.
-    std::random_device random;
-    dir_ = fs::temp_directory_path() /
-           ("rocksq_test_" + std::string(info->test_suite_name()) + "_" +
-            info->name() + "_" + std::to_string(::getpid()) + "_" +
-            std::to_string(random()));
-    fs::create_directories(dir_);
-  }
-
-  void TearDown() override {
-    std::error_code ignored;
-    fs::remove_all(dir_, ignored);
-  }
-
-  // Where the test's queue lives; Open() creates it.
-  std::string QueuePath() const { return (dir_ / "queue").string(); }
-
   QueuePtr OpenQueue(const FifoOptions& options = {}) const {
     return rocksq::FifoQueue::Open(QueuePath(), options);
   }
-
-  fs::path dir_;
 };
 
 // Suites group the behaviours; all share the temporary-directory fixture.
-using FifoQueue = TempDirTest;
-using FifoQueueCapacity = TempDirTest;
-using FifoQueuePersistence = TempDirTest;
-using FifoQueueLifecycle = TempDirTest;
-using FifoQueueOptions = TempDirTest;
-using FifoQueueErrors = TempDirTest;
-using FifoQueueAfterClose = TempDirTest;
-using PoppedItemsLifetime = TempDirTest;
-using FifoQueueConcurrency = TempDirTest;
+using FifoQueue = FifoQueueTest;
+using FifoQueueCapacity = FifoQueueTest;
+using FifoQueuePersistence = FifoQueueTest;
+using FifoQueueLifecycle = FifoQueueTest;
+using FifoQueueOptions = FifoQueueTest;
+using FifoQueueErrors = FifoQueueTest;
+using FifoQueueAfterClose = FifoQueueTest;
+using PoppedItemsLifetime = FifoQueueTest;
+using FifoQueueConcurrency = FifoQueueTest;
 
 // --- Helpers -----------------------------------------------------------------
 
@@ -1417,7 +1394,7 @@ TEST_F(FifoQueue, BatchPopsInterleavedWithSinglePopsKeepOrder) {
 // are deleted later, in bulk. A process that dies between the two leaves
 // popped keys behind, which must never come back.
 
-using FifoQueueReadCursor = TempDirTest;
+using FifoQueueReadCursor = FifoQueueTest;
 
 // What a crash would leave on disk now: a copy of the open queue's files,
 // taken while no call runs (every write has reached the operating system,

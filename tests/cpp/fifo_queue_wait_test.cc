@@ -2,44 +2,31 @@
 // PushBatchWait and the change listener.
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <filesystem>
 #include <future>
 #include <optional>
-#include <random>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "rocksq/rocksq.h"
+#include "test_util.h"
 
 namespace {
 
-namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
-class FifoQueueWait : public ::testing::Test {
+class FifoQueueWait : public rocksq::testing::TempDirTest {
  protected:
-  void SetUp() override {
-    std::random_device random;
-    dir_ = fs::temp_directory_path() /
-           ("rocksq_wait_test_" + std::to_string(::getpid()) + "_" + std::to_string(random()));
-  }
-  void TearDown() override {
-    std::error_code ignored;
-    fs::remove_all(dir_, ignored);
-  }
   std::unique_ptr<rocksq::FifoQueue> Open(uint64_t max_elements = 1000) {
     rocksq::FifoOptions options;
     options.max_elements = max_elements;
-    return rocksq::FifoQueue::Open((dir_ / "queue").string(), options);
+    return rocksq::FifoQueue::Open(QueuePath(), options);
   }
-  fs::path dir_;
 };
 
 double SecondsSince(Clock::time_point start) {

@@ -13,27 +13,12 @@ import statistics
 import threading
 import time
 from collections import Counter
-from collections.abc import Coroutine
-from typing import Any, TypeVar
 
 import pytest
+from support.aio import run, settle
 
 import rocksq
 import rocksq.aio
-
-T = TypeVar("T")
-
-
-def run(coroutine: Coroutine[Any, Any, T], deadline: float = 10) -> T:
-    """Runs `coroutine` in a new event loop; fails if it takes over `deadline` seconds."""
-    return asyncio.run(asyncio.wait_for(coroutine, deadline))
-
-
-async def settle() -> None:
-    """Lets every ready task run until it waits (a few loop iterations)."""
-    for _ in range(5):
-        await asyncio.sleep(0)
-    await asyncio.sleep(0.01)
 
 
 def test_get_returns_items_in_put_order(queue_path: str) -> None:

@@ -11,32 +11,18 @@ import random
 import statistics
 import threading
 import time
-from collections.abc import Coroutine
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
+from support.aio import run, settle
 
 import rocksq
 import rocksq.aio
 from rocksq import StartPosition
 
-T = TypeVar("T")
-
 OLDEST = StartPosition.Oldest
 NEWEST = StartPosition.Newest
 TTL = 3600
-
-
-def run(coroutine: Coroutine[Any, Any, T], deadline: float = 10) -> T:
-    """Runs `coroutine` in a new event loop; fails if it takes over `deadline` seconds."""
-    return asyncio.run(asyncio.wait_for(coroutine, deadline))
-
-
-async def settle() -> None:
-    """Lets every ready task run until it waits (a few loop iterations)."""
-    for _ in range(5):
-        await asyncio.sleep(0)
-    await asyncio.sleep(0.01)
 
 
 def test_next_returns_what_is_there_without_waiting(queue_path: str) -> None:

@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import textwrap
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pytest
-from test_reference import reference_python  # noqa: F401 - the fixture
 
 import rocksq
 from rocksq import StartPosition
 from rocksq.blocking import MpmcQueue as BlockingMpmcQueue
 from rocksq.nonblocking import MpmcQueue, MpmcResponse, MpmcResponseVariant
-
-if TYPE_CHECKING:
-    from conftest import RunPython
 
 OLDEST = StartPosition.Oldest
 NEWEST = StartPosition.Newest
@@ -198,55 +192,3 @@ def test_the_blocking_face_reopens_what_the_nonblocking_one_stored(tmp_path: Pat
 
     with BlockingMpmcQueue(tmp_path / "q", TTL) as reopened:
         assert reopened.next("reader", OLDEST, 10) == ([b"b"], False)
-
-
-REFERENCE_SCRIPT = textwrap.dedent(
-    """
-    import sys
-    from rocksq import StartPosition
-    from rocksq.nonblocking import MpmcQueue
-
-    queue = MpmcQueue(sys.argv[1] + "/q", 60, max_inflight_ops=3)
-    responses = [
-        ("add", queue.add([b"a", b"b", b"c"])),
-        ("next", queue.next("x", StartPosition.Oldest, 2)),
-        ("next", queue.next("y", StartPosition.Newest)),
-        ("next", queue.next("x", StartPosition.Oldest, 10)),
-        ("next", queue.next("x", StartPosition.Oldest, 10)),
-        ("labels", queue.labels),
-        ("len", queue.len),
-        ("disk_size", queue.disk_size),
-        ("remove_label", queue.remove_label("x")),
-        ("remove_label", queue.remove_label("x")),
-    ]
-    print("inflight_ops type", type(queue.inflight_ops).__name__)
-    for name, response in responses:
-        variant = response.get()
-        size = variant.size if name != "disk_size" else type(variant.size).__name__
-        print(name, type(response).__name__, type(variant).__name__, variant.data,
-              variant.labels and sorted(variant.labels), variant.removed_label,
-              variant.len, size)
-        try:
-            response.get()
-        except RuntimeError as error:
-            print("second get:", str(error).split(":")[0])
-    """
-)
-
-
-@pytest.mark.reference
-def test_the_same_calls_observe_the_same_as_with_rocksq_0_3_0(
-    reference_python: Path,  # noqa: F811 - the imported fixture
-    run_python: RunPython,
-    tmp_path: Path,
-) -> None:
-    (tmp_path / "ours").mkdir()
-    (tmp_path / "reference").mkdir()
-
-    ours = run_python(REFERENCE_SCRIPT, str(tmp_path / "ours"))
-    reference = run_python(
-        REFERENCE_SCRIPT, str(tmp_path / "reference"), python=str(reference_python)
-    )
-
-    assert ours.splitlines() == reference.splitlines()
-    assert "next MpmcResponse MpmcResponseVariant ([b'a', b'b'], False)" in ours

@@ -22,40 +22,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 import pytest
+from support.threads import run_threads, start_thread
 
 import rocksq
 
 if TYPE_CHECKING:
     from conftest import RunPython
-
-
-def start_thread(target: Callable[[], None]) -> threading.Thread:
-    """Starts `target` in a daemon thread, so a test that fails cannot hang the run."""
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    return thread
-
-
-def run_threads(targets: list[Callable[[], None]], timeout: float = 30) -> None:
-    """Runs the targets in threads at once; re-raises the first error of any."""
-    errors: list[BaseException] = []
-
-    def guarded(target: Callable[[], None]) -> Callable[[], None]:
-        def run() -> None:
-            try:
-                target()
-            except BaseException as error:  # noqa: BLE001 - handed to the test
-                errors.append(error)
-
-        return run
-
-    threads = [start_thread(guarded(target)) for target in targets]
-    deadline = time.monotonic() + timeout
-    for thread in threads:
-        thread.join(max(0.0, deadline - time.monotonic()))
-    assert not any(thread.is_alive() for thread in threads), "threads did not finish in time"
-    if errors:
-        raise errors[0]
 
 
 def elapsed(call: Callable[[], object]) -> float:

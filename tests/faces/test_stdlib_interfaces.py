@@ -15,19 +15,13 @@ import sys
 import threading
 import types
 from collections.abc import Awaitable, Coroutine
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable
 
 import pytest
+from support.aio import run
 
 import rocksq
 import rocksq.aio
-
-T = TypeVar("T")
-
-
-def run(coroutine: Coroutine[Any, Any, T], deadline: float = 10) -> T:
-    """Runs `coroutine` in a new event loop; fails if it takes over `deadline` seconds."""
-    return asyncio.run(asyncio.wait_for(coroutine, deadline))
 
 
 class Outcome:

@@ -1,6 +1,6 @@
 """Typing: the installed package ships stubs for its extension and checks under mypy --strict.
 
-tests/typed_usage.py uses every face with assert_type() on its results;
+typed_usage.py (beside this file) uses every face with assert_type() on its results;
 mypy checks it against the installed package (its py.typed, its faces'
 annotations and the generated rocksq/_core.pyi), from a directory where the
 source tree's rocksq/ cannot be found instead. The package itself passes

@@ -1,4 +1,4 @@
-"""Every face of rocksq used as typed code would use it; tests/test_typing.py runs
+"""Every face of rocksq used as typed code would use it; test_typing.py runs
 `mypy --strict` on this file against the installed package, then runs it.
 
 assert_type() makes each result's static type part of the check: a face

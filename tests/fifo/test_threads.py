@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 import pytest
+from support.threads import SpinMeter, run_threads
 
 import rocksq
 from rocksq._core import FifoQueue
@@ -21,30 +20,6 @@ if TYPE_CHECKING:
 PRODUCERS = 4
 CONSUMERS = 4
 ITEMS_PER_PRODUCER = 1000
-
-
-def run_threads(targets: list[Callable[[], None]], timeout: float = 30) -> None:
-    """Runs the targets in threads at once; re-raises the first error of any."""
-    errors: list[BaseException] = []
-
-    def guarded(target: Callable[[], None]) -> Callable[[], None]:
-        def run() -> None:
-            try:
-                target()
-            except BaseException as error:  # noqa: BLE001 - handed to the test
-                errors.append(error)
-
-        return run
-
-    threads = [threading.Thread(target=guarded(target)) for target in targets]
-    for thread in threads:
-        thread.start()
-    deadline = time.monotonic() + timeout
-    for thread in threads:
-        thread.join(max(0.0, deadline - time.monotonic()))
-    assert not any(thread.is_alive() for thread in threads), "threads did not finish in time"
-    if errors:
-        raise errors[0]
 
 
 def test_concurrent_producers_and_consumers_deliver_every_item_once_in_producer_order(
@@ -93,54 +68,6 @@ def test_concurrent_producers_and_consumers_deliver_every_item_once_in_producer_
             sequences = [s for p, s in items if p == producer]
             assert sequences == sorted(sequences)
     assert queue.len == 0
-
-
-class SpinMeter:
-    """Finds the longest time a spinning Python thread stood still during a call.
-
-    A call that holds the GIL stops every other Python thread from its start
-    to its end: the spinner's longest stall covers nearly all of the call.
-    A call that releases it lets the spinner run whenever the OS schedules
-    it, even on a busy machine with one free core, so its longest stall is a
-    small part of a long call. Stalls are measured, not the spinner's share of
-    the CPU, because that share depends on how many cores are free.
-    """
-
-    def __init__(self) -> None:
-        self.stop = False
-        self.stalls: list[tuple[float, float]] = []
-        self.thread = threading.Thread(target=self._spin)
-
-    def _spin(self) -> None:
-        previous = time.perf_counter()
-        while not self.stop:
-            now = time.perf_counter()
-            if now - previous > 0.0005:
-                self.stalls.append((previous, now))
-            previous = now
-
-    def longest_stall_share(self, call: Callable[[], object]) -> float:
-        """The longest spinner stall within `call`, as a share of the call's duration."""
-        self.thread.start()
-        try:
-            time.sleep(0.01)  # Let the spinner start spinning.
-            start = time.perf_counter()
-            call()
-            end = time.perf_counter()
-        finally:
-            self.stop = True
-            self.thread.join()
-        overlaps = (min(stop, end) - max(begin, start) for begin, stop in self.stalls)
-        return max(overlaps, default=0.0) / (end - start)
-
-
-@pytest.fixture
-def short_switch_interval() -> Iterator[None]:
-    """Bounds how long a thread waits for the GIL after its holder could give it up."""
-    previous = sys.getswitchinterval()
-    sys.setswitchinterval(0.001)
-    yield
-    sys.setswitchinterval(previous)
 
 
 # Calls long enough (0.1 s to 1 s) that the switch intervals around them are

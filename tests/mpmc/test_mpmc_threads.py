@@ -6,7 +6,7 @@ import threading
 from collections import Counter
 
 import pytest
-from test_threads import SpinMeter, run_threads, short_switch_interval  # noqa: F401
+from support.threads import SpinMeter, run_threads
 
 from rocksq import StartPosition
 from rocksq.blocking import MpmcQueue

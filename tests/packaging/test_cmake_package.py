@@ -1,7 +1,7 @@
 """The C++ package: `cmake --install` and a program that does find_package(rocksq).
 
 The core is built in build/pkg-cmake (incremental after the first run) and
-installed into a fresh prefix; tests/cmake_consumer is then configured against
+installed into a fresh prefix; tests/packaging/cmake_consumer is then configured against
 that prefix alone, built and run. RocksDB is found the way the core found it:
 through Conan's toolchain when bootstrap.sh made one (ROCKSQ_TOOLCHAIN), else
 through the system's own CMake package.
@@ -16,10 +16,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from support import REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 CORE_BUILD_DIR = REPO_ROOT / "build" / "pkg-cmake"
-CONSUMER_SOURCE_DIR = REPO_ROOT / "tests" / "cmake_consumer"
+CONSUMER_SOURCE_DIR = Path(__file__).with_name("cmake_consumer")
 DEFAULT_TOOLCHAIN = REPO_ROOT / "build/conan/build/Release/generators/conan_toolchain.cmake"
 
 pytestmark = pytest.mark.skipif(shutil.which("cmake") is None, reason="cmake is not installed")

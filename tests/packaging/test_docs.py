@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from support import REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = REPO_ROOT / "build" / "docs-html"
 
 pytest.importorskip("sphinx", reason="sphinx is not installed (conan/bootstrap.sh installs it)")

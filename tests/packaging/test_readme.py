@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import pathlib
 import re
 
 import pytest
+from support import REPO_ROOT
 
-README = pathlib.Path(__file__).resolve().parent.parent / "README.md"
+README = REPO_ROOT / "README.md"
 BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
 
 

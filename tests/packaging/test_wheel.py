@@ -21,8 +21,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from support import REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 
 pytestmark = [
     pytest.mark.skipif(not sys.platform.startswith("linux"), reason="manylinux wheels are Linux-only"),

@@ -1,7 +1,7 @@
 """An ack queue survives SIGKILL between get and ack: unacked items come back, acked ones never.
 
 The test fills a queue with numbered items (crash_worker.make_item), then
-runs tests/ack_crash_worker.py on it again and again, killing it with
+runs ack_crash_worker.py on it again and again, killing it with
 SIGKILL after a seeded random delay. The worker gets items and acks, nacks,
 fails or holds them, logging every step to an fsynced file (see the
 worker). After every kill the test copies the queue's directory, opens the
@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import os
 import random
-import select
 import shutil
 import signal
 import subprocess
@@ -37,6 +36,7 @@ import time
 from pathlib import Path
 
 from crash_worker import item_number, make_item
+from killed_workers import READY_TIMEOUT, read_log, wait_until_ready
 
 import rocksq
 
@@ -47,14 +47,6 @@ ITEMS = 3000
 # A fast machine acks thousands of items between two kills: whenever fewer
 # than this many are ready, the test adds ITEMS more, numbered on.
 TOP_UP_BELOW = 1500
-READY_TIMEOUT = 30.0
-
-
-def read_log(path: Path) -> list[list[str]]:
-    """The log's complete lines, split into words; a line cut off by the kill is dropped."""
-    if not path.exists():
-        return []
-    return [line.split() for line in path.read_text().split("\n")[:-1]]
 
 
 class History:
@@ -87,16 +79,6 @@ class History:
                 started = None
         if started is not None:
             self.in_flight.update(started[1])
-
-
-def wait_until_ready(worker: subprocess.Popen[str]) -> None:
-    assert worker.stdout is not None
-    ready, _, _ = select.select([worker.stdout], [], [], READY_TIMEOUT)
-    line = worker.stdout.readline() if ready else ""
-    if line != "ready\n":
-        worker.kill()
-        _, stderr = worker.communicate()
-        raise AssertionError(f"worker did not start: {line!r}\n{stderr}")
 
 
 def run_and_kill(

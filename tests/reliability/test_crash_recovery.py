@@ -1,6 +1,6 @@
 """Queues survive SIGKILL at random points: nothing acknowledged is lost, duplicated or torn.
 
-Each test runs tests/crash_worker.py again and again on one queue: a
+Each test runs crash_worker.py again and again on one queue: a
 producer thread and/or consumer threads in one worker process (a queue is
 open in one process at a time), killed with SIGKILL after a seeded random
 delay, sometimes while the queue is still opening. Every thread logs to an
@@ -57,7 +57,6 @@ from __future__ import annotations
 import collections
 import os
 import random
-import select
 import shutil
 import signal
 import subprocess
@@ -68,6 +67,7 @@ from pathlib import Path
 
 import pytest
 from crash_worker import FIFO_MAX_ELEMENTS, MPMC_LABELS, MPMC_TTL, item_number
+from killed_workers import READY_TIMEOUT, read_log, wait_until_ready
 
 import rocksq
 from rocksq import StartPosition
@@ -78,7 +78,6 @@ BASE_SEED = int(os.environ.get("ROCKSQ_CRASH_SEED", "20240601"))
 FIFO_KILLS_PER_SCHEDULE = 16  # x 2 schedules = 32 FIFO kills
 MPMC_KILLS_PER_SCHEDULE = 11  # x 2 schedules = 22 MPMC kills
 CREATION_KILLS = 12  # per kind
-READY_TIMEOUT = 30.0
 
 
 @dataclass
@@ -134,15 +133,6 @@ class ConsumerHistory:
             asked = None
         if asked is not None:
             self.allowed_gaps[len(self.received)] += asked
-
-
-def read_log(path: Path) -> list[list[str]]:
-    """The log's complete lines, split into words; a line cut off by the kill is dropped."""
-    if not path.exists():
-        return []
-    text = path.read_text()
-    lines = text.split("\n")[:-1]  # the last piece has no newline: cut off, or empty
-    return [line.split() for line in lines]
 
 
 def check_sequence(
@@ -236,16 +226,6 @@ def check_fifo(path: Path, producer: ProducerHistory, consumer: ConsumerHistory,
     check_sequence(
         f"{when}: popped log + queue", seen, sorted(required), consumer.allowed_gaps, True
     )
-
-
-def wait_until_ready(worker: subprocess.Popen[str]) -> None:
-    assert worker.stdout is not None
-    ready, _, _ = select.select([worker.stdout], [], [], READY_TIMEOUT)
-    line = worker.stdout.readline() if ready else ""
-    if line != "ready\n":
-        worker.kill()
-        _, stderr = worker.communicate()
-        raise AssertionError(f"worker did not start: {line!r}\n{stderr}")
 
 
 def run_and_kill(

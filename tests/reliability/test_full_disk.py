@@ -13,7 +13,7 @@ a ballast file until not one more byte fits. Then:
 - an MPMC queue answers len(), while a read, which stores the label's new
   position in RocksDB, raises StorageError and moves nothing.
 
-tests/test_write_failures.py covers what the failed pushes leave.
+test_write_failures.py covers what the failed pushes leave.
 """
 
 from __future__ import annotations

@@ -1,0 +1,31 @@
+"""What the crash tests do with the worker processes they kill (crash_worker.py, ack_crash_worker.py).
+
+A worker prints "ready" once its queue is open, and logs every step to an
+fsynced file, one line a step; the kill may cut the last line short.
+"""
+
+from __future__ import annotations
+
+import select
+import subprocess
+from pathlib import Path
+
+READY_TIMEOUT = 30.0
+
+
+def wait_until_ready(worker: subprocess.Popen[str]) -> None:
+    assert worker.stdout is not None
+    ready, _, _ = select.select([worker.stdout], [], [], READY_TIMEOUT)
+    line = worker.stdout.readline() if ready else ""
+    if line != "ready\n":
+        worker.kill()
+        _, stderr = worker.communicate()
+        raise AssertionError(f"worker did not start: {line!r}\n{stderr}")
+
+
+def read_log(path: Path) -> list[list[str]]:
+    """The log's complete lines, split into words; a line cut off by the kill is dropped."""
+    if not path.exists():
+        return []
+    lines = path.read_text().split("\n")[:-1]  # The last piece has no newline: cut off, or empty.
+    return [line.split() for line in lines]
