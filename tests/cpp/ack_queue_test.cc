@@ -4,7 +4,7 @@
 // Each test gets its own temporary directory and opens its queue at
 // QueuePath() inside it. A process crash is a reopen as far as the queue's
 // state goes (which items are handed out lives in memory only); the real
-// SIGKILL test is tests/test_ack_crash.py.
+// SIGKILL test is tests/reliability/test_ack_crash.py.
 
 #include "rocksq/rocksq.h"
 
