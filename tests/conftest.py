@@ -43,13 +43,18 @@ def queue_path(tmp_path: Path) -> str:
 def run_python(tmp_path: Path) -> RunPython:
     """Runs a Python script in a fresh interpreter and returns its stdout.
 
-    The child starts in tmp_path, so it too imports the installed rocksq.
-    Extra arguments become sys.argv[1:]; a non-zero exit fails the test.
+    The script is source text, or the Path of a script file (whose folder the
+    child can import from). The child starts in tmp_path, so it too imports
+    the installed rocksq. Extra arguments become sys.argv[1:]; a non-zero exit
+    fails the test.
     """
 
-    def run(script: str, *args: str, python: str = sys.executable, timeout: float = 60) -> str:
+    def run(
+        script: str | Path, *args: str, python: str = sys.executable, timeout: float = 60
+    ) -> str:
+        program = [str(script)] if isinstance(script, Path) else ["-c", textwrap.dedent(script)]
         completed = subprocess.run(
-            [python, "-c", textwrap.dedent(script), *args],
+            [python, *program, *args],
             cwd=tmp_path,
             capture_output=True,
             text=True,

@@ -73,7 +73,7 @@ def reference_python() -> Path:
 @pytest.fixture
 def run_under_both(reference_python: Path, run_python: RunPython, tmp_path: Path) -> RunUnderBoth:
     def run(script_name: str) -> tuple[str, str]:
-        script = (Path(__file__).parent / script_name).read_text()
+        script = Path(__file__).with_name(script_name)
         (tmp_path / "ours").mkdir()
         (tmp_path / "reference").mkdir()
         ours = run_python(script, str(tmp_path / "ours"))

@@ -12,13 +12,10 @@ import os
 import sys
 
 import rocksq
+from observing import error_family, show
 from rocksq.blocking import PersistentQueueWithCapacity
 
 ROOT = sys.argv[1]
-
-
-def show(label, value):
-    print(f"{label}: {value!r}")
 
 
 def outcome(call, *args, **kwargs):
@@ -26,12 +23,7 @@ def outcome(call, *args, **kwargs):
     try:
         return ("returned", call(*args, **kwargs))
     except Exception as error:  # noqa: BLE001 - reporting it is the point
-        family = next(
-            kind.__name__
-            for kind in (OverflowError, TypeError, ValueError, RuntimeError, Exception)
-            if isinstance(error, kind)
-        )
-        return ("raised", family, "Queue is full" in str(error))
+        return ("raised", error_family(error), "Queue is full" in str(error))
 
 
 path = os.path.join(ROOT, "q")

@@ -16,29 +16,13 @@ import sys
 import time
 
 import rocksq
+from observing import outcome, show
 from rocksq import StartPosition
 from rocksq.blocking import MpmcQueue
 
 ROOT = sys.argv[1]
 OLDEST = StartPosition.Oldest
 NEWEST = StartPosition.Newest
-
-
-def show(label, value):
-    print(f"{label}: {value!r}")
-
-
-def outcome(call, *args, **kwargs):
-    """The result of a call, or the builtin family of what it raised."""
-    try:
-        return ("returned", call(*args, **kwargs))
-    except Exception as error:  # noqa: BLE001 - reporting it is the point
-        family = next(
-            kind.__name__
-            for kind in (OverflowError, TypeError, ValueError, RuntimeError, Exception)
-            if isinstance(error, kind)
-        )
-        return ("raised", family)
 
 
 path = os.path.join(ROOT, "q")
