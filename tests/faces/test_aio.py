@@ -15,7 +15,7 @@ import time
 from collections import Counter
 
 import pytest
-from support.aio import run, settle
+from support.aio import cancel_waiters_at_random, run, settle
 
 import rocksq
 import rocksq.aio
@@ -198,34 +198,19 @@ def test_cancelled_gets_lose_no_item(queue_path: str) -> None:
     async def main() -> tuple[list[bytes], list[bytes], list[bytes], int]:
         put: list[bytes] = []
         received: list[bytes] = []
-        cancelled = 0
 
         async def get_one(aq: rocksq.aio.Queue) -> None:
             received.append(await aq.get())
 
         async with rocksq.aio.Queue(queue_path) as aq:
-            getters: set[asyncio.Task[None]] = set()
-            for round_number in range(300):
-                while len(getters) < 20:
-                    getter = asyncio.ensure_future(get_one(aq))
-                    getters.add(getter)
-                    getter.add_done_callback(getters.discard)
+
+            def put_some() -> None:
                 for _ in range(rng.randint(0, 3)):
                     item = b"item %d" % len(put)
                     aq.put_nowait(item)
                     put.append(item)
-                # Cancel some getters at random points of their wake-up: at
-                # once, after the loop read the change, or after they retried.
-                for step in range(3):
-                    for getter in rng.sample(sorted(getters, key=id), k=rng.randint(0, 3)):
-                        cancelled += getter.cancel()
-                    if rng.random() < 0.5 or step == 2:
-                        await asyncio.sleep(0)
-                if round_number % 50 == 0:
-                    await asyncio.sleep(0.001)
-            for getter in list(getters):
-                cancelled += getter.cancel()
-            await asyncio.gather(*getters, return_exceptions=True)
+
+            cancelled = await cancel_waiters_at_random(rng, lambda: get_one(aq), put_some)
             left = []
             while not aq.empty():
                 left.append(aq.get_nowait())

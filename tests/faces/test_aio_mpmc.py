@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 import pytest
-from support.aio import run, settle
+from support.aio import cancel_waiters_at_random, run, settle
 
 import rocksq
 import rocksq.aio
@@ -238,35 +238,20 @@ def test_cancelled_next_calls_never_lose_elements_for_their_label(queue_path: st
     async def main() -> tuple[list[bytes], list[bytes], list[bytes], int]:
         added: list[bytes] = []
         received: list[bytes] = []
-        cancelled = 0
 
         async def read_one(aq: rocksq.aio.MpmcQueue) -> None:
             elements, _ = await aq.next("reader", OLDEST, rng.randint(1, 2))
             received.extend(elements)
 
         async with rocksq.aio.MpmcQueue(queue_path, TTL) as aq:
-            readers: set[asyncio.Task[None]] = set()
-            for round_number in range(300):
-                while len(readers) < 20:
-                    reader = asyncio.ensure_future(read_one(aq))
-                    readers.add(reader)
-                    reader.add_done_callback(readers.discard)
+
+            def add_some() -> None:
                 for _ in range(rng.randint(0, 3)):
                     element = b"%06d" % len(added)
                     aq.add_nowait([element])
                     added.append(element)
-                # Cancel some readers at random points of their wake-up: at
-                # once, after the loop read the change, or after they retried.
-                for step in range(3):
-                    for reader in rng.sample(sorted(readers, key=id), k=rng.randint(0, 3)):
-                        cancelled += reader.cancel()
-                    if rng.random() < 0.5 or step == 2:
-                        await asyncio.sleep(0)
-                if round_number % 50 == 0:
-                    await asyncio.sleep(0.001)
-            for reader in list(readers):
-                cancelled += reader.cancel()
-            await asyncio.gather(*readers, return_exceptions=True)
+
+            cancelled = await cancel_waiters_at_random(rng, lambda: read_one(aq), add_some)
             left, _ = aq.next_nowait("reader", OLDEST, 1_000_000)
         return added, received, left, cancelled
 

@@ -12,11 +12,11 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 from support import REPO_ROOT
+from support.processes import run_checked
 
 CORE_BUILD_DIR = REPO_ROOT / "build" / "pkg-cmake"
 CONSUMER_SOURCE_DIR = Path(__file__).with_name("cmake_consumer")
@@ -34,20 +34,6 @@ def _toolchain_arguments() -> list[str]:
 
 def _generator_arguments() -> list[str]:
     return ["-G", "Ninja"] if shutil.which("ninja") else []
-
-
-def _run(command: Sequence[str | os.PathLike[str]], timeout: float = 600) -> str:
-    completed = subprocess.run(
-        [str(part) for part in command],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    assert completed.returncode == 0, (
-        f"{' '.join(map(str, command))} exited with {completed.returncode}\n"
-        f"stdout:\n{completed.stdout}\nstderr:\n{completed.stderr}"
-    )
-    return completed.stdout
 
 
 def _configure_consumer(prefix: Path, build_dir: Path) -> subprocess.CompletedProcess[str]:
@@ -74,7 +60,7 @@ def installed_prefix(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A prefix holding what `cmake --install` installs from a build of the core."""
     if CORE_BUILD_DIR.exists() and not (CORE_BUILD_DIR / "CMakeCache.txt").exists():
         shutil.rmtree(CORE_BUILD_DIR)
-    _run(
+    run_checked(
         [
             "cmake",
             "-S",
@@ -84,11 +70,12 @@ def installed_prefix(tmp_path_factory: pytest.TempPathFactory) -> Path:
             *_generator_arguments(),
             *_toolchain_arguments(),
             "-DCMAKE_BUILD_TYPE=Release",
-        ]
+        ],
+        timeout=600,
     )
-    _run(["cmake", "--build", CORE_BUILD_DIR, "-j2"], timeout=1200)
+    run_checked(["cmake", "--build", CORE_BUILD_DIR, "-j2"], timeout=1200)
     prefix = tmp_path_factory.mktemp("prefix")
-    _run(["cmake", "--install", CORE_BUILD_DIR, "--prefix", prefix])
+    run_checked(["cmake", "--install", CORE_BUILD_DIR, "--prefix", prefix], timeout=600)
     return prefix
 
 
@@ -125,8 +112,8 @@ def test_a_program_using_find_package_builds_and_runs_against_the_installed_pack
     # The package came from the prefix, not from this repository's build tree.
     cache = (build_dir / "CMakeCache.txt").read_text()
     assert f"rocksq_DIR:PATH={installed_prefix}/lib/cmake/rocksq" in cache
-    _run(["cmake", "--build", build_dir])
-    output = _run([build_dir / "rocksq_consumer", tmp_path / "queue"], timeout=60)
+    run_checked(["cmake", "--build", build_dir], timeout=600)
+    output = run_checked([build_dir / "rocksq_consumer", tmp_path / "queue"], timeout=60)
     assert output == "rocksq consumer: pushed and popped 3 items\n"
     assert not (tmp_path / "queue").exists()  # Destroy() removed it.
 

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 from support import REPO_ROOT
+from support.processes import run_checked
 
 
 pytestmark = [
@@ -36,35 +37,13 @@ SYSTEM_LIBRARY = re.compile(
 )
 
 
-def _run(
-    command: list[str | os.PathLike[str]],
-    *,
-    timeout: float = 120,
-    cwd: Path | None = None,
-    env: dict[str, str] | None = None,
-) -> str:
-    completed = subprocess.run(
-        [str(part) for part in command],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=cwd,
-        env=env,
-    )
-    assert completed.returncode == 0, (
-        f"{' '.join(map(str, command))} exited with {completed.returncode}\n"
-        f"stdout:\n{completed.stdout}\nstderr:\n{completed.stderr}"
-    )
-    return completed.stdout
-
-
 @pytest.fixture(scope="module")
 def repaired_wheel() -> Path:
     named = os.environ.get("ROCKSQ_WHEEL")
     if named:
         wheel = Path(named)
     else:
-        output = _run(["bash", REPO_ROOT / "conan" / "build_wheel.sh"], timeout=1800)
+        output = run_checked(["bash", REPO_ROOT / "conan" / "build_wheel.sh"], timeout=1800)
         wheel = Path(output.strip().splitlines()[-1])
     assert wheel.is_file(), wheel
     return wheel
@@ -74,8 +53,8 @@ def repaired_wheel() -> Path:
 def wheel_venv(repaired_wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A new virtual environment, without the system's site-packages, holding the wheel."""
     venv = tmp_path_factory.mktemp("wheel-venv") / "venv"
-    _run([sys.executable, "-m", "venv", venv], timeout=300)
-    _run(
+    run_checked([sys.executable, "-m", "venv", venv], timeout=300)
+    run_checked(
         [venv / "bin" / "python", "-m", "pip", "install", "--quiet", "--no-index", "--no-deps", repaired_wheel],
         timeout=300,
         env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"},
@@ -94,7 +73,7 @@ def _clean_environment() -> dict[str, str]:
 def _ldd(library: Path) -> dict[str, str]:
     """What the loader resolves each of `library`'s dependencies to: {soname: path}."""
     resolved: dict[str, str] = {}
-    for line in _run(["ldd", library], env=_clean_environment()).splitlines():
+    for line in run_checked(["ldd", library], env=_clean_environment()).splitlines():
         line = line.strip()
         assert "not found" not in line, f"{library}: {line}"
         if "=>" in line:
@@ -155,7 +134,7 @@ def test_the_installed_queue_works_in_a_fresh_venv_with_only_the_wheels_rocksdb_
                           "path": sys.path, "rocksdb_mapped": mapped}))
         """
     )
-    output = _run(
+    output = run_checked(
         [wheel_venv / "bin" / "python", "-I", "-c", script, tmp_path],
         cwd=tmp_path,
         env=_clean_environment(),

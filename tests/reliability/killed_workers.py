@@ -8,9 +8,21 @@ from __future__ import annotations
 
 import select
 import subprocess
+import sys
 from pathlib import Path
 
 READY_TIMEOUT = 30.0
+
+
+def start_worker(script: Path, *args: str, cwd: Path) -> subprocess.Popen[str]:
+    """Starts `script` with `args` in a new interpreter, its outputs piped to the test."""
+    return subprocess.Popen(
+        [sys.executable, str(script), *args],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def wait_until_ready(worker: subprocess.Popen[str]) -> None:

@@ -30,13 +30,11 @@ import os
 import random
 import shutil
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 from crash_worker import item_number, make_item
-from killed_workers import READY_TIMEOUT, read_log, wait_until_ready
+from killed_workers import READY_TIMEOUT, read_log, start_worker, wait_until_ready
 
 import rocksq
 
@@ -84,13 +82,7 @@ class History:
 def run_and_kill(
     path: Path, log: Path, seed: int, rng: random.Random, cwd: Path
 ) -> None:
-    worker = subprocess.Popen(
-        [sys.executable, str(WORKER), str(path), str(log), str(seed)],
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    worker = start_worker(WORKER, str(path), str(log), str(seed), cwd=cwd)
     wait_until_ready(worker)
     time.sleep(rng.uniform(0.02, 0.4))
     alive = worker.poll() is None

@@ -59,15 +59,13 @@ import os
 import random
 import shutil
 import signal
-import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 from crash_worker import FIFO_MAX_ELEMENTS, MPMC_LABELS, MPMC_TTL, item_number
-from killed_workers import READY_TIMEOUT, read_log, wait_until_ready
+from killed_workers import READY_TIMEOUT, read_log, start_worker, wait_until_ready
 
 import rocksq
 from rocksq import StartPosition
@@ -232,13 +230,7 @@ def run_and_kill(
     args: list[str], cwd: Path, rng: random.Random, may_interrupt_opening: bool = True
 ) -> None:
     """Starts a worker, SIGKILLs it after a random delay, and waits for it to die."""
-    worker = subprocess.Popen(
-        [sys.executable, str(WORKER), *args],
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    worker = start_worker(WORKER, *args, cwd=cwd)
     if may_interrupt_opening and rng.random() < 0.15:
         time.sleep(rng.uniform(0.0, 0.15))  # possibly while it imports or opens the queue
     else:
@@ -372,13 +364,7 @@ def test_a_queue_whose_creation_was_killed_opens_afterwards(tmp_path: Path, kind
     for attempt in range(CREATION_KILLS):
         directory = tmp_path / f"attempt{attempt}"
         directory.mkdir()
-        worker = subprocess.Popen(
-            [sys.executable, str(WORKER), "create", kind, str(directory)],
-            cwd=tmp_path,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        worker = start_worker(WORKER, "create", kind, str(directory), cwd=tmp_path)
         wait_until_ready(worker)
         time.sleep(rng.uniform(0.02, 0.2))
         worker.send_signal(signal.SIGKILL)
