@@ -9,7 +9,6 @@
 
 #include <cstdint>
 #include <filesystem>
-#include <fstream>
 #include <string>
 #include <vector>
 
@@ -29,14 +28,8 @@ class AckLogTest : public testing::TempDirTest {
   std::string Directory() const { return Dir().string(); }
   fs::path File() const { return Dir() / AckLog::kFileName; }
 
-  std::string Bytes() const {
-    std::ifstream in(File(), std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(in), {});
-  }
-  void Overwrite(const std::string& bytes) const {
-    std::ofstream out(File(), std::ios::binary | std::ios::trunc);
-    out << bytes;
-  }
+  std::string Bytes() const { return testing::ReadFile(File()); }
+  void Overwrite(const std::string& bytes) const { testing::WriteFile(File(), bytes); }
 
   static uint64_t Append(AckLog& log, uint64_t epoch, const Ids& ids) {
     return log.Append(epoch, ids.data(), ids.size());

@@ -8,7 +8,6 @@
 
 #include <cstdint>
 #include <filesystem>
-#include <fstream>
 #include <string>
 
 #include "rocksq/error.h"
@@ -27,14 +26,8 @@ class CursorFileContents : public testing::TempDirTest {
  protected:
   fs::path File() const { return dir_ / CursorFile::kFileName; }
 
-  std::string Bytes() const {
-    std::ifstream in(File(), std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(in), {});
-  }
-  void Overwrite(const std::string& bytes) const {
-    std::ofstream out(File(), std::ios::binary | std::ios::trunc);
-    out << bytes;
-  }
+  std::string Bytes() const { return testing::ReadFile(File()); }
+  void Overwrite(const std::string& bytes) const { testing::WriteFile(File(), bytes); }
 };
 
 TEST_F(CursorFileTest, ANewFileHoldsNoCursorAndIsWrittenInFullAtOnce) {

@@ -12,6 +12,8 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <ostream>
 #include <random>
 #include <string>
@@ -65,6 +67,19 @@ ErrorKind KindThrownBy(Call&& call, std::string* message = nullptr) {
   }
   ADD_FAILURE() << "no rocksq::Error thrown";
   return ErrorKind::kStorage;
+}
+
+// The whole contents of `file` ("" if it cannot be read).
+inline std::string ReadFile(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+// Replaces the contents of `file` (creating it) with `contents`: how a test
+// damages a queue's file.
+inline void WriteFile(const std::filesystem::path& file, const std::string& contents) {
+  std::ofstream out(file, std::ios::binary | std::ios::trunc);
+  out << contents;
 }
 
 }  // namespace testing

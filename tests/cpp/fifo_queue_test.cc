@@ -20,7 +20,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <future>
 #include <iterator>
 #include <limits>
@@ -175,15 +174,8 @@ std::set<std::string> DirectoryListing(const fs::path& dir) {
   return names;
 }
 
-std::string ReadFile(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-void WriteFile(const fs::path& file, const std::string& contents) {
-  std::ofstream out(file, std::ios::binary);
-  out << contents;
-}
+using rocksq::testing::ReadFile;
+using rocksq::testing::WriteFile;
 
 // Another process holding a queue open is this test binary started again
 // with ROCKSQ_TEST_HOLD_QUEUE set: the global environment below then opens
@@ -1460,11 +1452,7 @@ TEST_F(FifoQueueReadCursor, AZeroedCursorFileCountsAsNoCursor) {
     queue->Pop(2);
     queue->Close();  // Deletes the popped keys.
   }
-  {
-    std::ofstream zeroed(fs::path(QueuePath()) / "rocksq.read_cursor",
-                         std::ios::binary | std::ios::trunc);
-    zeroed << std::string(16, '\0');
-  }
+  WriteFile(fs::path(QueuePath()) / "rocksq.read_cursor", std::string(16, '\0'));
   QueuePtr queue = OpenQueue();
 
   EXPECT_EQ(PopAll(*queue), (std::vector<std::string>{"item-2", "item-3", "item-4"}));
@@ -1478,10 +1466,7 @@ TEST_F(FifoQueueReadCursor, ADamagedCursorFileThrowsCorruptionAndKeepsTheItems) 
     queue->Close();
   }
   const fs::path cursor = fs::path(QueuePath()) / "rocksq.read_cursor";
-  {
-    std::ofstream damaged(cursor, std::ios::binary | std::ios::trunc);
-    damaged << "not a cursor, 16";
-  }
+  WriteFile(cursor, "not a cursor, 16");
   try {
     OpenQueue();
     FAIL() << "opened a queue whose read cursor is damaged";
