@@ -1,6 +1,6 @@
 """One script of rocksq 0.3.0 MpmcQueue calls, printing what a caller can observe.
 
-test_reference_mpmc.py runs it against this package and against rocksq 0.3.0
+test_reference.py runs it against this package and against rocksq 0.3.0
 and compares the output line by line. Usage: python reference_mpmc_calls.py
 QUEUE_DIR. Only what 0.3.0 callers could rely on is printed: values, result
 types and exception families; labels sorted (0.3.0 lists them in hash

@@ -1,6 +1,6 @@
 """One script of rocksq 0.3.0 nonblocking MpmcQueue calls, printing what a caller can observe.
 
-test_reference_nonblocking_mpmc.py runs it against this package and against
+test_reference.py runs it against this package and against
 rocksq 0.3.0 and compares the output line by line. Usage: python
 reference_nonblocking_mpmc_calls.py QUEUE_DIR.
 """
