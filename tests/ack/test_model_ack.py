@@ -17,12 +17,9 @@ unacked, failed_count, len and payload_size.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-
 import hypothesis.strategies as st
-from hypothesis import HealthCheck, settings
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+from hypothesis.stateful import initialize, invariant, rule
+from support.models import MODEL_SETTINGS, QueueMachine
 
 import rocksq
 
@@ -32,13 +29,11 @@ CAPACITIES = st.integers(min_value=1, max_value=8)
 PICKS = st.integers(min_value=0, max_value=1000)
 
 
-class AckQueueMachine(RuleBasedStateMachine):
+class AckQueueMachine(QueueMachine):
     """Drives one ack queue and the model with the same calls."""
 
     def __init__(self) -> None:
-        super().__init__()
-        self.directory = tempfile.mkdtemp(prefix="rocksq-model-ack-")
-        self.path = self.directory + "/queue"
+        super().__init__("ack")
         self.queue: rocksq.AckQueue | None = None
         self.max_elements = 1
         self.items: dict[
@@ -216,18 +211,7 @@ class AckQueueMachine(RuleBasedStateMachine):
         )
         assert observed == expected
 
-    def teardown(self) -> None:
-        if self.queue is not None:
-            self.queue.close()
-        shutil.rmtree(self.directory, ignore_errors=True)
 
-
-AckQueueMachine.TestCase.settings = settings(
-    max_examples=50,
-    stateful_step_count=30,
-    deadline=None,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
+AckQueueMachine.TestCase.settings = MODEL_SETTINGS
 
 TestAckQueueAgainstAModel = AckQueueMachine.TestCase

@@ -10,18 +10,15 @@ len, payload_size and is_empty. Each example uses its own fresh directory.
 from __future__ import annotations
 
 import collections
-import shutil
-import tempfile
 
 import hypothesis.strategies as st
-from hypothesis import HealthCheck, settings
 from hypothesis.stateful import (
-    RuleBasedStateMachine,
     initialize,
     invariant,
     precondition,
     rule,
 )
+from support.models import MODEL_SETTINGS, QueueMachine
 
 import rocksq
 from rocksq.blocking import PersistentQueueWithCapacity as BlockingQueue
@@ -31,13 +28,11 @@ BATCHES = st.lists(ITEMS, max_size=6)
 CAPACITIES = st.integers(min_value=1, max_value=8)
 
 
-class FifoQueueMachine(RuleBasedStateMachine):
+class FifoQueueMachine(QueueMachine):
     """Drives one queue and a deque model with the same calls."""
 
     def __init__(self) -> None:
-        super().__init__()
-        self.directory = tempfile.mkdtemp(prefix="rocksq-model-fifo-")
-        self.path = self.directory + "/queue"
+        super().__init__("fifo")
         self.model: collections.deque[bytes] = collections.deque()
         self.max_elements = 1
         self.face = "blocking"
@@ -127,18 +122,7 @@ class FifoQueueMachine(RuleBasedStateMachine):
             observed = (self.queue.len(), self.queue.is_empty())  # type: ignore[operator]
             assert observed == (len(self.model), not self.model)
 
-    def teardown(self) -> None:
-        if self.queue is not None:
-            self.queue.close()
-        shutil.rmtree(self.directory, ignore_errors=True)
 
-
-FifoQueueMachine.TestCase.settings = settings(
-    max_examples=50,
-    stateful_step_count=30,
-    deadline=None,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
+FifoQueueMachine.TestCase.settings = MODEL_SETTINGS
 
 TestFifoQueueAgainstADequeModel = FifoQueueMachine.TestCase

@@ -13,12 +13,9 @@ Each example uses its own fresh directory.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-
 import hypothesis.strategies as st
-from hypothesis import HealthCheck, settings
-from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+from hypothesis.stateful import invariant, rule
+from support.models import MODEL_SETTINGS, QueueMachine
 
 from rocksq import StartPosition
 from rocksq.blocking import MpmcQueue
@@ -30,13 +27,11 @@ ITEMS = st.binary(max_size=40)
 LABELS = st.sampled_from(["a", "Z", "é"])
 
 
-class MpmcQueueMachine(RuleBasedStateMachine):
+class MpmcQueueMachine(QueueMachine):
     """Drives one MPMC queue and its model with the same calls."""
 
     def __init__(self) -> None:
-        super().__init__()
-        self.directory = tempfile.mkdtemp(prefix="rocksq-model-mpmc-")
-        self.path = self.directory + "/queue"
+        super().__init__("mpmc")
         self.elements: list[bytes] = []
         self.positions: dict[str, int] = {}
         self.queue = MpmcQueue(self.path, TTL)
@@ -81,17 +76,7 @@ class MpmcQueueMachine(RuleBasedStateMachine):
         )
         assert observed == expected
 
-    def teardown(self) -> None:
-        self.queue.close()
-        shutil.rmtree(self.directory, ignore_errors=True)
 
-
-MpmcQueueMachine.TestCase.settings = settings(
-    max_examples=50,
-    stateful_step_count=30,
-    deadline=None,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
+MpmcQueueMachine.TestCase.settings = MODEL_SETTINGS
 
 TestMpmcQueueAgainstAListModel = MpmcQueueMachine.TestCase
