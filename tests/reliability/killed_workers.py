@@ -7,6 +7,7 @@ fsynced file, one line a step; the kill may cut the last line short.
 from __future__ import annotations
 
 import select
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -41,3 +42,13 @@ def read_log(path: Path) -> list[list[str]]:
         return []
     lines = path.read_text().split("\n")[:-1]  # The last piece has no newline: cut off, or empty.
     return [line.split() for line in lines]
+
+
+def kill(worker: subprocess.Popen[str], name: str = "worker") -> None:
+    """SIGKILLs `worker` and waits for it to die; fails the test if it had ended by itself."""
+    alive = worker.poll() is None
+    worker.send_signal(signal.SIGKILL)
+    _, stderr = worker.communicate(timeout=READY_TIMEOUT)
+    assert alive and worker.returncode == -signal.SIGKILL, (
+        f"{name} ended by itself with {worker.returncode}:\n{stderr}"
+    )

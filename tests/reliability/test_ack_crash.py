@@ -29,12 +29,11 @@ from __future__ import annotations
 import os
 import random
 import shutil
-import signal
 import time
 from pathlib import Path
 
 from crash_worker import item_number, make_item
-from killed_workers import READY_TIMEOUT, read_log, start_worker, wait_until_ready
+from killed_workers import kill, read_log, start_worker, wait_until_ready
 
 import rocksq
 
@@ -85,12 +84,7 @@ def run_and_kill(
     worker = start_worker(WORKER, str(path), str(log), str(seed), cwd=cwd)
     wait_until_ready(worker)
     time.sleep(rng.uniform(0.02, 0.4))
-    alive = worker.poll() is None
-    worker.send_signal(signal.SIGKILL)
-    _, stderr = worker.communicate(timeout=READY_TIMEOUT)
-    assert alive and worker.returncode == -signal.SIGKILL, (
-        f"worker ended by itself with {worker.returncode}:\n{stderr}"
-    )
+    kill(worker)
 
 
 def read_out(path: Path) -> tuple[list[int], list[int], tuple[int, int, int, int, int]]:

@@ -58,14 +58,13 @@ import collections
 import os
 import random
 import shutil
-import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 from crash_worker import FIFO_MAX_ELEMENTS, MPMC_LABELS, MPMC_TTL, item_number
-from killed_workers import READY_TIMEOUT, read_log, start_worker, wait_until_ready
+from killed_workers import kill, read_log, start_worker, wait_until_ready
 
 import rocksq
 from rocksq import StartPosition
@@ -236,12 +235,7 @@ def run_and_kill(
     else:
         wait_until_ready(worker)
         time.sleep(rng.uniform(0.01, 0.25))
-    alive = worker.poll() is None
-    worker.send_signal(signal.SIGKILL)
-    _, stderr = worker.communicate(timeout=READY_TIMEOUT)
-    assert alive and worker.returncode == -signal.SIGKILL, (
-        f"worker {args} ended by itself with {worker.returncode}:\n{stderr}"
-    )
+    kill(worker, f"worker {args}")
 
 
 @pytest.mark.parametrize("schedule", [0, 1])
@@ -367,9 +361,7 @@ def test_a_queue_whose_creation_was_killed_opens_afterwards(tmp_path: Path, kind
         worker = start_worker(WORKER, "create", kind, str(directory), cwd=tmp_path)
         wait_until_ready(worker)
         time.sleep(rng.uniform(0.02, 0.2))
-        worker.send_signal(signal.SIGKILL)
-        _, stderr = worker.communicate(timeout=READY_TIMEOUT)
-        assert worker.returncode == -signal.SIGKILL, f"creator ended by itself:\n{stderr}"
+        kill(worker, "creator")
         # The creator opened q000000, q000001, ... in turn: every name up to the
         # one it was creating when killed must open (a new queue is built in its
         # directory behind the marker rocksq.creating, which the next open
