@@ -12,6 +12,7 @@ allows it; those cases skip, saying why, elsewhere.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import signal
@@ -625,26 +626,14 @@ def wait_until(condition: Callable[[], bool], timeout: float = 30) -> None:
         time.sleep(0.0001)
 
 
-@pytest.mark.parametrize("kind", KINDS)
-def test_opening_and_removing_never_mistake_a_creation_in_progress_for_foreign_files(
-    kind: str, tmp_path: Path
-) -> None:
-    # The directory is looked at before its lock is taken only to see whether
-    # it exists: a look at its names then would see no marker and, a moment
-    # later, the one a creation just wrote, and raise NotAQueueError.
-    path = tmp_path / "queue"
-    stop = tmp_path / "stop"
+@contextlib.contextmanager
+def failing_creator(path: Path, stop: Path) -> Iterator[None]:
+    """Runs FAILING_CREATOR on `path` for the duration; it must stop cleanly once `stop` exists."""
     creator = subprocess.Popen(
         [sys.executable, "-c", FAILING_CREATOR, str(path), str(stop)], stderr=subprocess.PIPE
     )
     try:
-        for attempt in range(200):
-            wait_until(path.exists)  # The creator makes it again.
-            if attempt % 8 == 7:
-                queue = open_queue(kind, path)
-                push(kind, queue, [b"item"])
-                queue.close()
-            remove(kind, path)
+        yield
     finally:
         stop.touch()
         try:
@@ -654,6 +643,25 @@ def test_opening_and_removing_never_mistake_a_creation_in_progress_for_foreign_f
                 creator.kill()
                 creator.wait(timeout=30)
     assert creator.returncode == 0, err
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_opening_and_removing_never_mistake_a_creation_in_progress_for_foreign_files(
+    kind: str, tmp_path: Path
+) -> None:
+    # The directory is looked at before its lock is taken only to see whether
+    # it exists: a look at its names then would see no marker and, a moment
+    # later, the one a creation just wrote, and raise NotAQueueError.
+    path = tmp_path / "queue"
+    stop = tmp_path / "stop"
+    with failing_creator(path, stop):
+        for attempt in range(200):
+            wait_until(path.exists)  # The creator makes it again.
+            if attempt % 8 == 7:
+                queue = open_queue(kind, path)
+                push(kind, queue, [b"item"])
+                queue.close()
+            remove(kind, path)
     # Whatever the last step left opens as an empty queue: nothing was left behind.
     queue = open_queue(kind, path)
     try:
@@ -668,20 +676,8 @@ def test_inspecting_never_mistakes_a_creation_in_progress_for_foreign_files(
     # Inspection looks at the names under the directory's lock, as an open does.
     path = tmp_path / "queue"
     stop = tmp_path / "stop"
-    creator = subprocess.Popen(
-        [sys.executable, "-c", FAILING_CREATOR, str(path), str(stop)], stderr=subprocess.PIPE
-    )
-    try:
+    with failing_creator(path, stop):
         wait_until(path.exists)
         for _ in range(300):
             with pytest.raises(rocksq.NotAQueueError, match="is an empty directory"):
                 rocksq.inspection.inspect_queue(path)
-    finally:
-        stop.touch()
-        try:
-            _, err = creator.communicate(timeout=30)
-        finally:
-            if creator.poll() is None:
-                creator.kill()
-                creator.wait(timeout=30)
-    assert creator.returncode == 0, err
