@@ -12,10 +12,10 @@ import random
 import statistics
 import threading
 import time
-from collections import Counter
 
 import pytest
 from support.aio import cancel_waiters_at_random, run, settle
+from support.ordering import assert_each_item_once_in_producer_order
 
 import rocksq
 import rocksq.aio
@@ -184,12 +184,7 @@ def test_many_producer_and_consumer_tasks_deliver_every_item_once(queue_path: st
 
     received = run(main(), deadline=30)
 
-    delivered = Counter(item for items in received for item in items)
-    assert delivered == Counter((p, s) for p in range(PRODUCERS) for s in range(ITEMS_PER_PRODUCER))
-    for items in received:
-        for producer in range(PRODUCERS):
-            sequences = [s for p, s in items if p == producer]
-            assert sequences == sorted(sequences)
+    assert_each_item_once_in_producer_order(received, PRODUCERS, ITEMS_PER_PRODUCER)
 
 
 def test_cancelled_gets_lose_no_item(queue_path: str) -> None:

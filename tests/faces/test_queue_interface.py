@@ -17,11 +17,11 @@ import sys
 import textwrap
 import threading
 import time
-from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 import pytest
+from support.ordering import assert_each_item_once_in_producer_order
 from support.threads import run_threads, start_thread
 
 import rocksq
@@ -503,12 +503,7 @@ def test_blocking_producers_and_consumers_deliver_every_item_once_in_producer_or
         )
         assert q.empty()
 
-    delivered = Counter(item for items in received for item in items)
-    assert delivered == Counter((p, s) for p in range(PRODUCERS) for s in range(ITEMS_PER_PRODUCER))
-    for items in received:
-        for producer in range(PRODUCERS):
-            sequences = [s for p, s in items if p == producer]
-            assert sequences == sorted(sequences)
+    assert_each_item_once_in_producer_order(received, PRODUCERS, ITEMS_PER_PRODUCER)
 
 
 # --- Persistence and Ctrl-C --------------------------------------------------

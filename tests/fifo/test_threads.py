@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import Counter
 from typing import TYPE_CHECKING
 
 import pytest
+from support.ordering import assert_each_item_once_in_producer_order
 from support.threads import SpinMeter, run_threads
 
 import rocksq
@@ -60,13 +60,7 @@ def test_concurrent_producers_and_consumers_deliver_every_item_once_in_producer_
         + [wait_for_producers]
     )
 
-    everything = Counter(item for items in received for item in items)
-    expected = Counter((p, s) for p in range(PRODUCERS) for s in range(ITEMS_PER_PRODUCER))
-    assert everything == expected
-    for items in received:
-        for producer in range(PRODUCERS):
-            sequences = [s for p, s in items if p == producer]
-            assert sequences == sorted(sequences)
+    assert_each_item_once_in_producer_order(received, PRODUCERS, ITEMS_PER_PRODUCER)
     assert queue.len == 0
 
 
