@@ -17,6 +17,8 @@
 
 namespace {
 
+using rocksq::ErrorKind;
+using rocksq::testing::KindThrownBy;
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
@@ -84,12 +86,7 @@ TEST_F(FifoQueueWait, PushWaitThrowsQueueFullAfterItsTimeout) {
   auto queue = Open(1);
   queue->Push("only");
   const auto start = Clock::now();
-  try {
-    queue->PushWait("more", 200ms);
-    FAIL() << "PushWait on a full queue returned";
-  } catch (const rocksq::Error& error) {
-    EXPECT_EQ(error.kind(), rocksq::ErrorKind::kQueueFull);
-  }
+  EXPECT_EQ(KindThrownBy([&] { queue->PushWait("more", 200ms); }), ErrorKind::kQueueFull);
   EXPECT_GE(SecondsSince(start), 0.19);
   EXPECT_EQ(queue->Len(), 1u);
 }
@@ -97,12 +94,8 @@ TEST_F(FifoQueueWait, PushWaitThrowsQueueFullAfterItsTimeout) {
 TEST_F(FifoQueueWait, PushBatchWaitThatCanNeverFitThrowsAtOnce) {
   auto queue = Open(2);
   const auto start = Clock::now();
-  try {
-    queue->PushBatchWait({"a", "b", "c"}, 10s);
-    FAIL() << "three items fitted a queue of two";
-  } catch (const rocksq::Error& error) {
-    EXPECT_EQ(error.kind(), rocksq::ErrorKind::kQueueFull);
-  }
+  EXPECT_EQ(KindThrownBy([&] { queue->PushBatchWait({"a", "b", "c"}, 10s); }),
+            ErrorKind::kQueueFull);
   EXPECT_LT(SecondsSince(start), 1.0);
 }
 
@@ -110,12 +103,7 @@ TEST_F(FifoQueueWait, CloseWakesAPushWaiterOfAFullQueue) {
   auto queue = Open(1);
   queue->Push("fills it");
   auto waiting = std::async(std::launch::async, [&] {
-    try {
-      queue->PushWait("more", 30s);
-    } catch (const rocksq::Error& error) {
-      return error.kind() == rocksq::ErrorKind::kClosed;
-    }
-    return false;
+    return KindThrownBy([&] { queue->PushWait("more", 30s); }) == ErrorKind::kClosed;
   });
   std::this_thread::sleep_for(100ms);
   const auto start = Clock::now();
@@ -127,12 +115,7 @@ TEST_F(FifoQueueWait, CloseWakesAPushWaiterOfAFullQueue) {
 TEST_F(FifoQueueWait, CloseWakesAPopWaiterOfAnEmptyQueue) {
   auto queue = Open();
   auto waiting = std::async(std::launch::async, [&] {
-    try {
-      queue->PopWait(1, 30s);
-    } catch (const rocksq::Error& error) {
-      return error.kind() == rocksq::ErrorKind::kClosed;
-    }
-    return false;
+    return KindThrownBy([&] { queue->PopWait(1, 30s); }) == ErrorKind::kClosed;
   });
   std::this_thread::sleep_for(100ms);
   const auto start = Clock::now();
