@@ -32,6 +32,17 @@ def _toolchain_arguments() -> list[str]:
     return [f"-DCMAKE_TOOLCHAIN_FILE={toolchain}"] if toolchain else []
 
 
+def _cached_toolchain(build_dir: Path) -> list[str] | None:
+    """The toolchain argument `build_dir` was configured with; None if it was not configured."""
+    cache = build_dir / "CMakeCache.txt"
+    if not cache.is_file():
+        return None
+    for line in cache.read_text().splitlines():
+        if line.startswith("CMAKE_TOOLCHAIN_FILE:"):
+            return [f"-DCMAKE_TOOLCHAIN_FILE={line.partition('=')[2]}"]
+    return []
+
+
 def _generator_arguments() -> list[str]:
     return ["-G", "Ninja"] if shutil.which("ninja") else []
 
@@ -58,7 +69,10 @@ def _configure_consumer(prefix: Path, build_dir: Path) -> subprocess.CompletedPr
 @pytest.fixture(scope="module")
 def installed_prefix(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A prefix holding what `cmake --install` installs from a build of the core."""
-    if CORE_BUILD_DIR.exists() and not (CORE_BUILD_DIR / "CMakeCache.txt").exists():
+    # A build configured with another toolchain (or none: build/conan appears
+    # once conan/build_wheel.sh ran) keeps the RocksDB its cache found, which
+    # the consumer, configured afresh, would not find: start that build over.
+    if CORE_BUILD_DIR.exists() and _cached_toolchain(CORE_BUILD_DIR) != _toolchain_arguments():
         shutil.rmtree(CORE_BUILD_DIR)
     run_checked(
         [
