@@ -1,6 +1,6 @@
 """Sphinx configuration: the guides, the reports and the API reference of rocksq.
 
-Build it (warnings are errors; tests/test_docs.py runs the same command):
+Build it (warnings are errors; tests/packaging/test_docs.py runs the same command):
 
     python3 -m sphinx -W -b html docs build/docs-html
 

@@ -1,11 +1,22 @@
 """Fixtures shared by the tests of the rocksq package.
 
+The tests are grouped by what they test: fifo/, mpmc/ and ack/ the queue
+kinds' behaviour; faces/ what each Python face adds (queue.Queue- and
+asyncio-style, nonblocking, the seed API, typing); reliability/ crashes,
+damage, full disks, fork, directories and misuse; cli/ the `rocksq`
+command; packaging/ the wheel, the CMake package, the docs and the README;
+compat/ comparisons with rocksq 0.3.0 itself; cpp/ the C++ tests of the
+public API (the engine's unit tests sit beside the engine, in cpp/src/). Helpers
+that several folders import are in support/; a script a test runs sits
+beside it.
+
 The tests exercise the *installed* package (`pip install .`), whose rocksq/
 holds the compiled rocksq._core. The source tree's rocksq/ has no _core, and
 `python -m pytest` run from the repository root puts that root first on
 sys.path, where it would shadow the installed package. So the checkout is
 taken off sys.path here, before any test module imports rocksq; plain
-`pytest` never puts it there (the default import mode adds tests/ only).
+`pytest` never puts it there (it adds each test's folder, and tests/ for
+support/: pyproject.toml's `pythonpath`).
 """
 
 from __future__ import annotations
@@ -18,8 +29,8 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from support import REPO_ROOT
+from support.processes import run_checked
 
 sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != REPO_ROOT]
 
@@ -44,23 +55,17 @@ def queue_path(tmp_path: Path) -> str:
 def run_python(tmp_path: Path) -> RunPython:
     """Runs a Python script in a fresh interpreter and returns its stdout.
 
-    The child starts in tmp_path, so it too imports the installed rocksq.
-    Extra arguments become sys.argv[1:]; a non-zero exit fails the test.
+    The script is source text, or the Path of a script file (whose folder the
+    child can import from). The child starts in tmp_path, so it too imports
+    the installed rocksq. Extra arguments become sys.argv[1:]; a non-zero exit
+    fails the test.
     """
 
-    def run(script: str, *args: str, python: str = sys.executable, timeout: float = 60) -> str:
-        completed = subprocess.run(
-            [python, "-c", textwrap.dedent(script), *args],
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-        assert completed.returncode == 0, (
-            f"child exited with {completed.returncode}\n"
-            f"stdout:\n{completed.stdout}\nstderr:\n{completed.stderr}"
-        )
-        return completed.stdout
+    def run(
+        script: str | Path, *args: str, python: str = sys.executable, timeout: float = 60
+    ) -> str:
+        program = [str(script)] if isinstance(script, Path) else ["-c", textwrap.dedent(script)]
+        return run_checked([python, *program, *args], cwd=tmp_path, timeout=timeout)
 
     return run
 
@@ -115,3 +120,12 @@ def queue_held_by_another_process(queue_path: str, tmp_path: Path) -> Iterator[s
     finally:
         holder.communicate(timeout=30)
     assert holder.returncode == 0
+
+
+@pytest.fixture
+def short_switch_interval() -> Iterator[None]:
+    """Bounds how long a thread waits for the GIL after its holder could give it up."""
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(0.001)
+    yield
+    sys.setswitchinterval(previous)

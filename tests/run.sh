@@ -13,7 +13,7 @@ cmake -S "$repo" -B "$repo/build/cpp" -G Ninja \
 cmake --build "$repo/build/cpp"
 ctest --test-dir "$repo/build/cpp" --output-on-failure --parallel 2
 
-# --- Packaging: the repaired wheel that tests/test_wheel.py installs -------
+# --- Packaging: the repaired wheel that tests/packaging/test_wheel.py installs -------
 echo "== Wheel"
 bash "$repo/conan/build_wheel.sh" | tee "$repo/build/build-wheel.log"
 ROCKSQ_WHEEL="$(tail -n 1 "$repo/build/build-wheel.log")"

@@ -77,7 +77,7 @@ if [ -z "$only" ] || [ "$only" = python ]; then
   cd "$repo"
   status=0
   "$venv/bin/python" -m pytest -q -p no:cacheprovider \
-    tests/test_threads.py tests/test_mpmc_threads.py tests/test_aio.py tests/test_nonblocking.py \
+    tests/fifo/test_threads.py tests/mpmc/test_mpmc_threads.py tests/faces/test_aio.py tests/faces/test_nonblocking.py \
     || status=$?
   unset LD_PRELOAD
   if compgen -G "$reports/*" >/dev/null; then

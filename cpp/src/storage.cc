@@ -162,7 +162,7 @@ std::optional<std::pair<uint64_t, uint64_t>> DirectoryIdentity(const std::string
 // LOG failed (an assertion that Debian's librocksdb keeps), and a full disk
 // makes that write fail: a queue left on a full filesystem died within
 // seconds, when RocksDB's free-space poll logged its next line
-// (tests/test_write_failures.py). This log writes each line with one
+// (tests/reliability/test_write_failures.py). This log writes each line with one
 // write(2) and ignores failures, since a line lost to a full disk costs
 // nothing. It starts the file over past kMaxBytes.
 class DiagnosticLog final : public rocksdb::Logger {

@@ -4,12 +4,11 @@
 // Each test gets its own temporary directory and opens its queue at
 // QueuePath() inside it. A process crash is a reopen as far as the queue's
 // state goes (which items are handed out lives in memory only); the real
-// SIGKILL test is tests/test_ack_crash.py.
+// SIGKILL test is tests/reliability/test_ack_crash.py.
 
 #include "rocksq/rocksq.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -38,29 +37,11 @@ using rocksq::ErrorKind;
 using AckQueuePtr = std::unique_ptr<rocksq::AckQueue>;
 using namespace std::chrono_literals;
 
-class AckTempDirTest : public ::testing::Test {
+class AckTempDirTest : public rocksq::testing::TempDirTest {
  protected:
-  void SetUp() override {
-    const ::testing::TestInfo* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    std::random_device random;
-    dir_ = fs::temp_directory_path() /
-           ("rocksq_test_" + std::string(info->test_suite_name()) + "_" + info->name() + "_" +
-            std::to_string(::getpid()) + "_" + std::to_string(random()));
-    fs::create_directories(dir_);
-  }
-
-  void TearDown() override {
-    std::error_code ignored;
-    fs::remove_all(dir_, ignored);
-  }
-
-  std::string QueuePath() const { return (dir_ / "queue").string(); }
-
   AckQueuePtr OpenQueue(const AckOptions& options = {}) const {
     return rocksq::AckQueue::Open(QueuePath(), options);
   }
-
-  fs::path dir_;
 };
 
 using AckQueue = AckTempDirTest;

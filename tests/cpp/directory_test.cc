@@ -11,32 +11,21 @@
 #include <filesystem>
 #include <map>
 #include <memory>
-#include <random>
 #include <string>
 #include <vector>
 
 #include "rocksdb/db.h"
 #include "rocksq/inspect.h"
 #include "rocksq/rocksq.h"
+#include "test_util.h"
 
 namespace {
 
 namespace fs = std::filesystem;
 using rocksq::ErrorKind;
 
-class ForeignDatabase : public ::testing::Test {
+class ForeignDatabase : public rocksq::testing::TempDirTest {
  protected:
-  void SetUp() override {
-    std::random_device random;
-    dir_ = fs::temp_directory_path() / ("rocksq_test_foreign_" + std::to_string(::getpid()) +
-                                        "_" + std::to_string(random()));
-    fs::create_directories(dir_);
-  }
-  void TearDown() override {
-    std::error_code ignored;
-    fs::remove_all(dir_, ignored);
-  }
-
   // Makes a RocksDB database at `path` with the column families `families`
   // (each holding one pair "key" -> "value" if `fill`) and, in the default
   // family, the pairs `defaults`.
@@ -73,20 +62,9 @@ class ForeignDatabase : public ::testing::Test {
   }
 
   std::string Path() const { return (dir_ / "db").string(); }
-
-  fs::path dir_;
 };
 
-template <typename Call>
-ErrorKind KindThrownBy(Call call) {
-  try {
-    call();
-  } catch (const rocksq::Error& error) {
-    return error.kind();
-  }
-  ADD_FAILURE() << "no rocksq::Error thrown";
-  return ErrorKind::kStorage;
-}
+using rocksq::testing::KindThrownBy;
 
 TEST_F(ForeignDatabase, WithQueueFamiliesIsRefusedByEveryKindAndLeftUnwritten) {
   const std::vector<std::pair<const char*, std::vector<std::string>>> lookalikes = {

@@ -1,8 +1,8 @@
 // GoogleTest suite of the RocksQ C++ core, written against the public header
 // only: every expectation here is a promise made in cpp/include/rocksq/.
 //
-// Each test gets its own temporary directory (TempDirTest) and opens its
-// queue at QueuePath() inside it; the directory is removed in TearDown.
+// Each test gets its own temporary directory (rocksq::testing::TempDirTest,
+// test_util.h) and opens its queue at QueuePath() inside it.
 
 #include "rocksq/rocksq.h"
 
@@ -20,7 +20,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <future>
 #include <iterator>
 #include <limits>
@@ -49,46 +48,23 @@ using namespace std::chrono_literals;
 
 // --- Fixture -----------------------------------------------------------------
 
-class TempDirTest : public ::testing::Test {
+class FifoQueueTest : public rocksq::testing::TempDirTest {
  protected:
-  void SetUp() override {
-    const ::testing::TestInfo* info =
-        ::testing::UnitTest::GetInstance()->current_test_info();
-    // The pid and a random suffix keep parallel ctest runs (and reruns after
-    // a crash left a directory behind) apart.
-    std::random_device random;
-    dir_ = fs::temp_directory_path() /
-           ("rocksq_test_" + std::string(info->test_suite_name()) + "_" +
-            info->name() + "_" + std::to_string(::getpid()) + "_" +
-            std::to_string(random()));
-    fs::create_directories(dir_);
-  }
-
-  void TearDown() override {
-    std::error_code ignored;
-    fs::remove_all(dir_, ignored);
-  }
-
-  // Where the test's queue lives; Open() creates it.
-  std::string QueuePath() const { return (dir_ / "queue").string(); }
-
   QueuePtr OpenQueue(const FifoOptions& options = {}) const {
     return rocksq::FifoQueue::Open(QueuePath(), options);
   }
-
-  fs::path dir_;
 };
 
 // Suites group the behaviours; all share the temporary-directory fixture.
-using FifoQueue = TempDirTest;
-using FifoQueueCapacity = TempDirTest;
-using FifoQueuePersistence = TempDirTest;
-using FifoQueueLifecycle = TempDirTest;
-using FifoQueueOptions = TempDirTest;
-using FifoQueueErrors = TempDirTest;
-using FifoQueueAfterClose = TempDirTest;
-using PoppedItemsLifetime = TempDirTest;
-using FifoQueueConcurrency = TempDirTest;
+using FifoQueue = FifoQueueTest;
+using FifoQueueCapacity = FifoQueueTest;
+using FifoQueuePersistence = FifoQueueTest;
+using FifoQueueLifecycle = FifoQueueTest;
+using FifoQueueOptions = FifoQueueTest;
+using FifoQueueErrors = FifoQueueTest;
+using FifoQueueAfterClose = FifoQueueTest;
+using PoppedItemsLifetime = FifoQueueTest;
+using FifoQueueConcurrency = FifoQueueTest;
 
 // --- Helpers -----------------------------------------------------------------
 
@@ -198,15 +174,8 @@ std::set<std::string> DirectoryListing(const fs::path& dir) {
   return names;
 }
 
-std::string ReadFile(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-void WriteFile(const fs::path& file, const std::string& contents) {
-  std::ofstream out(file, std::ios::binary);
-  out << contents;
-}
+using rocksq::testing::ReadFile;
+using rocksq::testing::WriteFile;
 
 // Another process holding a queue open is this test binary started again
 // with ROCKSQ_TEST_HOLD_QUEUE set: the global environment below then opens
@@ -1417,7 +1386,7 @@ TEST_F(FifoQueue, BatchPopsInterleavedWithSinglePopsKeepOrder) {
 // are deleted later, in bulk. A process that dies between the two leaves
 // popped keys behind, which must never come back.
 
-using FifoQueueReadCursor = TempDirTest;
+using FifoQueueReadCursor = FifoQueueTest;
 
 // What a crash would leave on disk now: a copy of the open queue's files,
 // taken while no call runs (every write has reached the operating system,
@@ -1483,11 +1452,7 @@ TEST_F(FifoQueueReadCursor, AZeroedCursorFileCountsAsNoCursor) {
     queue->Pop(2);
     queue->Close();  // Deletes the popped keys.
   }
-  {
-    std::ofstream zeroed(fs::path(QueuePath()) / "rocksq.read_cursor",
-                         std::ios::binary | std::ios::trunc);
-    zeroed << std::string(16, '\0');
-  }
+  WriteFile(fs::path(QueuePath()) / "rocksq.read_cursor", std::string(16, '\0'));
   QueuePtr queue = OpenQueue();
 
   EXPECT_EQ(PopAll(*queue), (std::vector<std::string>{"item-2", "item-3", "item-4"}));
@@ -1501,10 +1466,7 @@ TEST_F(FifoQueueReadCursor, ADamagedCursorFileThrowsCorruptionAndKeepsTheItems) 
     queue->Close();
   }
   const fs::path cursor = fs::path(QueuePath()) / "rocksq.read_cursor";
-  {
-    std::ofstream damaged(cursor, std::ios::binary | std::ios::trunc);
-    damaged << "not a cursor, 16";
-  }
+  WriteFile(cursor, "not a cursor, 16");
   try {
     OpenQueue();
     FAIL() << "opened a queue whose read cursor is damaged";

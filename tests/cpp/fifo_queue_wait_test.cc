@@ -2,44 +2,33 @@
 // PushBatchWait and the change listener.
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <filesystem>
 #include <future>
 #include <optional>
-#include <random>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "rocksq/rocksq.h"
+#include "test_util.h"
 
 namespace {
 
-namespace fs = std::filesystem;
+using rocksq::ErrorKind;
+using rocksq::testing::KindThrownBy;
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
-class FifoQueueWait : public ::testing::Test {
+class FifoQueueWait : public rocksq::testing::TempDirTest {
  protected:
-  void SetUp() override {
-    std::random_device random;
-    dir_ = fs::temp_directory_path() /
-           ("rocksq_wait_test_" + std::to_string(::getpid()) + "_" + std::to_string(random()));
-  }
-  void TearDown() override {
-    std::error_code ignored;
-    fs::remove_all(dir_, ignored);
-  }
   std::unique_ptr<rocksq::FifoQueue> Open(uint64_t max_elements = 1000) {
     rocksq::FifoOptions options;
     options.max_elements = max_elements;
-    return rocksq::FifoQueue::Open((dir_ / "queue").string(), options);
+    return rocksq::FifoQueue::Open(QueuePath(), options);
   }
-  fs::path dir_;
 };
 
 double SecondsSince(Clock::time_point start) {
@@ -97,12 +86,7 @@ TEST_F(FifoQueueWait, PushWaitThrowsQueueFullAfterItsTimeout) {
   auto queue = Open(1);
   queue->Push("only");
   const auto start = Clock::now();
-  try {
-    queue->PushWait("more", 200ms);
-    FAIL() << "PushWait on a full queue returned";
-  } catch (const rocksq::Error& error) {
-    EXPECT_EQ(error.kind(), rocksq::ErrorKind::kQueueFull);
-  }
+  EXPECT_EQ(KindThrownBy([&] { queue->PushWait("more", 200ms); }), ErrorKind::kQueueFull);
   EXPECT_GE(SecondsSince(start), 0.19);
   EXPECT_EQ(queue->Len(), 1u);
 }
@@ -110,12 +94,8 @@ TEST_F(FifoQueueWait, PushWaitThrowsQueueFullAfterItsTimeout) {
 TEST_F(FifoQueueWait, PushBatchWaitThatCanNeverFitThrowsAtOnce) {
   auto queue = Open(2);
   const auto start = Clock::now();
-  try {
-    queue->PushBatchWait({"a", "b", "c"}, 10s);
-    FAIL() << "three items fitted a queue of two";
-  } catch (const rocksq::Error& error) {
-    EXPECT_EQ(error.kind(), rocksq::ErrorKind::kQueueFull);
-  }
+  EXPECT_EQ(KindThrownBy([&] { queue->PushBatchWait({"a", "b", "c"}, 10s); }),
+            ErrorKind::kQueueFull);
   EXPECT_LT(SecondsSince(start), 1.0);
 }
 
@@ -123,12 +103,7 @@ TEST_F(FifoQueueWait, CloseWakesAPushWaiterOfAFullQueue) {
   auto queue = Open(1);
   queue->Push("fills it");
   auto waiting = std::async(std::launch::async, [&] {
-    try {
-      queue->PushWait("more", 30s);
-    } catch (const rocksq::Error& error) {
-      return error.kind() == rocksq::ErrorKind::kClosed;
-    }
-    return false;
+    return KindThrownBy([&] { queue->PushWait("more", 30s); }) == ErrorKind::kClosed;
   });
   std::this_thread::sleep_for(100ms);
   const auto start = Clock::now();
@@ -140,12 +115,7 @@ TEST_F(FifoQueueWait, CloseWakesAPushWaiterOfAFullQueue) {
 TEST_F(FifoQueueWait, CloseWakesAPopWaiterOfAnEmptyQueue) {
   auto queue = Open();
   auto waiting = std::async(std::launch::async, [&] {
-    try {
-      queue->PopWait(1, 30s);
-    } catch (const rocksq::Error& error) {
-      return error.kind() == rocksq::ErrorKind::kClosed;
-    }
-    return false;
+    return KindThrownBy([&] { queue->PopWait(1, 30s); }) == ErrorKind::kClosed;
   });
   std::this_thread::sleep_for(100ms);
   const auto start = Clock::now();

@@ -19,11 +19,12 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
-#include <random>
 #include <string>
 #include <string_view>
 #include <thread>
 #include <vector>
+
+#include "test_util.h"
 
 namespace {
 
@@ -73,22 +74,7 @@ int Throws(ErrorKind kind, const std::function<void()>& call) {
   return 1;
 }
 
-class ForkTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    std::random_device random;
-    dir_ = fs::temp_directory_path() /
-           ("rocksq_fork_test_" + std::to_string(::getpid()) + "_" + std::to_string(random()));
-    fs::create_directories(dir_);
-  }
-  void TearDown() override {
-    std::error_code ignored;
-    fs::remove_all(dir_, ignored);
-  }
-  std::string QueuePath() const { return (dir_ / "queue").string(); }
-
-  fs::path dir_;
-};
+using ForkTest = rocksq::testing::TempDirTest;
 
 TEST_F(ForkTest, InheritedFifoQueueRefusesEveryCallAndIsLeftAlone) {
   auto queue = rocksq::FifoQueue::Open(QueuePath());

@@ -10,7 +10,6 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <random>
 #include <thread>
 #include <algorithm>
 #include <string>
@@ -19,6 +18,7 @@
 #include "rocksdb/db.h"
 #include "rocksdb/options.h"
 #include "rocksq/rocksq.h"
+#include "test_util.h"
 
 namespace {
 
@@ -26,34 +26,8 @@ namespace fs = std::filesystem;
 using rocksq::ErrorKind;
 using namespace std::chrono_literals;
 
-class InspectTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    std::random_device random;
-    directory_ = fs::temp_directory_path() /
-                 ("rocksq-inspect-test-" + std::to_string(::getpid()) + "-" +
-                  std::to_string(random()));
-    fs::create_directories(directory_);
-  }
-  void TearDown() override { fs::remove_all(directory_); }
-
-  std::string QueuePath() const { return (directory_ / "queue").string(); }
-
-  // The kind of the Error `call` throws; fails the test if it throws none.
-  template <typename Call>
-  static ErrorKind KindThrownBy(Call&& call, std::string* message = nullptr) {
-    try {
-      call();
-    } catch (const rocksq::Error& error) {
-      if (message) *message = error.what();
-      return error.kind();
-    }
-    ADD_FAILURE() << "no rocksq::Error thrown";
-    return ErrorKind::kStorage;
-  }
-
-  fs::path directory_;
-};
+using InspectTest = rocksq::testing::TempDirTest;
+using rocksq::testing::KindThrownBy;
 
 // --- Checking (CheckQueue) and what recovery drops ------------------------------
 
@@ -335,7 +309,7 @@ TEST_F(InspectTest, LeavesNoFilesBehindInTheQueueOrTheTemporaryDirectory) {
   const std::vector<std::string> before = listing(QueuePath());
   // The secondary instance's files go to the temporary directory: this
   // test's own, so that nothing else running meanwhile can confuse it.
-  const fs::path temporary = directory_ / "tmp";
+  const fs::path temporary = dir_ / "tmp";
   fs::create_directories(temporary);
   const char* old_tmpdir = std::getenv("TMPDIR");
   const std::string saved = old_tmpdir ? old_tmpdir : "";
@@ -424,14 +398,14 @@ TEST_F(InspectTest, MissingPathIsNotAQueue) {
 }
 
 TEST_F(InspectTest, FileEmptyDirectoryAndForeignDirectoryAreNotQueues) {
-  const std::string file = (directory_ / "file").string();
+  const std::string file = (dir_ / "file").string();
   std::ofstream(file) << "not a queue";
   EXPECT_EQ(KindThrownBy([&] { rocksq::InspectQueue(file); }), ErrorKind::kNotAQueue);
-  const std::string empty = (directory_ / "empty").string();
+  const std::string empty = (dir_ / "empty").string();
   fs::create_directories(empty);
   EXPECT_EQ(KindThrownBy([&] { rocksq::PeekItems(empty, 1); }), ErrorKind::kNotAQueue);
   EXPECT_TRUE(fs::is_empty(empty));
-  const std::string foreign = (directory_ / "foreign").string();
+  const std::string foreign = (dir_ / "foreign").string();
   fs::create_directories(foreign);
   std::ofstream(foreign + "/notes.txt") << "hello";
   std::string message;

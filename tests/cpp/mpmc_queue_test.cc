@@ -9,7 +9,6 @@
 #include "rocksq/rocksq.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -20,11 +19,12 @@
 #include <map>
 #include <memory>
 #include <optional>
-#include <random>
 #include <string>
 #include <string_view>
 #include <thread>
 #include <vector>
+
+#include "test_util.h"
 
 namespace {
 
@@ -39,33 +39,13 @@ using namespace std::chrono_literals;
 constexpr StartPosition kOldest = StartPosition::kOldest;
 constexpr StartPosition kNewest = StartPosition::kNewest;
 
-class MpmcTempDirTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    const ::testing::TestInfo* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    std::random_device random;
-    dir_ = fs::temp_directory_path() /
-           ("rocksq_test_" + std::string(info->test_suite_name()) + "_" + info->name() + "_" +
-            std::to_string(::getpid()) + "_" + std::to_string(random()));
-    fs::create_directories(dir_);
-  }
-
-  void TearDown() override {
-    std::error_code ignored;
-    fs::remove_all(dir_, ignored);
-  }
-
+class MpmcTempDirTest : public rocksq::testing::TempDirTest {
  public:
-  std::string QueuePath() const { return (dir_ / "queue").string(); }
-
   QueuePtr OpenQueue(std::chrono::milliseconds ttl = 1h) const {
     MpmcOptions options;
     options.ttl = ttl;
     return rocksq::MpmcQueue::Open(QueuePath(), options);
   }
-
- protected:
-  fs::path dir_;
 };
 
 using MpmcQueue = MpmcTempDirTest;
