@@ -48,19 +48,6 @@ class ForeignDatabase : public rocksq::testing::TempDirTest {
     ASSERT_TRUE(db->Close().ok());
   }
 
-  // Every entry of `path` with its size and modification time.
-  static std::map<std::string, std::pair<uintmax_t, int64_t>> Snapshot(const std::string& path) {
-    std::map<std::string, std::pair<uintmax_t, int64_t>> entries;
-    for (const fs::directory_entry& entry : fs::directory_iterator(path)) {
-      struct stat info;
-      ::stat(entry.path().c_str(), &info);
-      entries[entry.path().filename().string()] = {
-          static_cast<uintmax_t>(info.st_size),
-          static_cast<int64_t>(info.st_mtim.tv_sec) * 1000000000 + info.st_mtim.tv_nsec};
-    }
-    return entries;
-  }
-
   std::string Path() const { return (dir_ / "db").string(); }
 };
 
@@ -76,7 +63,7 @@ TEST_F(ForeignDatabase, WithQueueFamiliesIsRefusedByEveryKindAndLeftUnwritten) {
     SCOPED_TRACE(kind);
     fs::remove_all(Path());
     MakeDatabase(Path(), families, {{"their.key", "theirs"}}, /*fill=*/true);
-    const auto before = Snapshot(Path());
+    const auto before = rocksq::testing::DirectorySnapshot(Path());
 
     EXPECT_EQ(KindThrownBy([&] { rocksq::FifoQueue::Open(Path()); }), ErrorKind::kNotAQueue);
     EXPECT_EQ(KindThrownBy([&] { rocksq::MpmcQueue::Open(Path()); }), ErrorKind::kNotAQueue);
@@ -86,7 +73,7 @@ TEST_F(ForeignDatabase, WithQueueFamiliesIsRefusedByEveryKindAndLeftUnwritten) {
     EXPECT_EQ(KindThrownBy([&] { rocksq::AckQueue::Destroy(Path()); }), ErrorKind::kNotAQueue);
     EXPECT_EQ(KindThrownBy([&] { rocksq::InspectQueue(Path()); }), ErrorKind::kNotAQueue);
 
-    EXPECT_EQ(Snapshot(Path()), before);
+    EXPECT_EQ(rocksq::testing::DirectorySnapshot(Path()), before);
   }
 }
 

@@ -27,6 +27,7 @@ using rocksq::ErrorKind;
 using namespace std::chrono_literals;
 
 using InspectTest = rocksq::testing::TempDirTest;
+using rocksq::testing::ChangeRecords;
 using rocksq::testing::KindThrownBy;
 
 // --- Checking (CheckQueue) and what recovery drops ------------------------------
@@ -36,36 +37,6 @@ std::string BigEndian(uint64_t value) {
   std::string bytes(8, '\0');
   for (int i = 7; i >= 0; --i, value >>= 8) bytes[i] = static_cast<char>(value & 0xff);
   return bytes;
-}
-
-// Opens the closed queue at `path` as a plain RocksDB database with its
-// default family and `families`, hands `change` the database and the
-// families' handles (in that order), and closes it: how a test damages a
-// queue's records without damaging its files.
-template <typename Change>
-void ChangeRecords(const std::string& path, const std::vector<std::string>& families,
-                   Change&& change) {
-  std::vector<std::string> stored;
-  ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), path, &stored).ok());
-  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
-  for (const std::string& name : stored) {
-    descriptors.emplace_back(name, rocksdb::ColumnFamilyOptions());
-  }
-  std::vector<rocksdb::ColumnFamilyHandle*> handles;
-  rocksdb::DB* db = nullptr;
-  const rocksdb::Status opened =
-      rocksdb::DB::Open(rocksdb::DBOptions(), path, descriptors, &handles, &db);
-  ASSERT_TRUE(opened.ok()) << opened.ToString();
-  std::vector<rocksdb::ColumnFamilyHandle*> wanted;
-  for (const std::string& name : families) {
-    const auto found = std::find(stored.begin(), stored.end(), name);
-    ASSERT_NE(found, stored.end()) << name;
-    wanted.push_back(handles[found - stored.begin()]);
-  }
-  change(db, wanted);
-  for (rocksdb::ColumnFamilyHandle* handle : handles) db->DestroyColumnFamilyHandle(handle);
-  ASSERT_TRUE(db->Close().ok());
-  delete db;
 }
 
 std::string Joined(const std::vector<std::string>& lines) {
