@@ -7,6 +7,7 @@ from types import GenericAlias
 from typing import TYPE_CHECKING, Any
 
 from ._core import MAX_ELEMENTS_LIMIT, FifoQueue
+from ._defaults import MAX_ELEMENTS, SYNC
 from ._errors import warn_if_recovery_dropped
 from ._face import CoreFace
 
@@ -24,9 +25,9 @@ class FifoFace(CoreFace):
     def __init__(
         self,
         path: str | os.PathLike[str],
-        max_elements: int = 1_000_000_000,
+        max_elements: int = MAX_ELEMENTS,
         *,
-        sync: bool = False,
+        sync: bool = SYNC,
     ) -> None:
         self._queue = FifoQueue(path, max_elements, sync)
         warn_if_recovery_dropped(self._queue, path)
@@ -59,7 +60,7 @@ class SizedFace(FifoFace):
         return GenericAlias(cls, item)
 
     def __init__(
-        self, path: str | os.PathLike[str], maxsize: int = 0, *, sync: bool = False
+        self, path: str | os.PathLike[str], maxsize: int = 0, *, sync: bool = SYNC
     ) -> None:
         maxsize = _checked_maxsize(maxsize)
         super().__init__(path, _core_limit(maxsize), sync=sync)

@@ -6,6 +6,7 @@ import contextlib
 import threading
 from typing import TYPE_CHECKING
 
+from ._defaults import SYNC
 from ._errors import Empty, QueueClosed
 from ._face import checked_timeout, item_batch
 from ._fifo_face import SizedFace
@@ -49,7 +50,7 @@ class Queue(SizedFace):
         path: str | os.PathLike[str],
         maxsize: int = 0,
         *,
-        sync: bool = False,
+        sync: bool = SYNC,
     ) -> None:
         super().__init__(path, maxsize, sync=sync)
         self._all_tasks_done = threading.Condition()

@@ -17,18 +17,19 @@ import sys
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._ack_face import AckFace, Delivery
+from ._defaults import MAX_ELEMENTS, SYNC, VISIBILITY_TIMEOUT
 from ._errors import Empty, QueueClosed, ShutDown
 from ._errors import QueueFull as _CoreQueueFull
 from ._face import CoreFace, StoredSizes, item_batch
 from ._fifo_face import SizedFace
-from ._mpmc_face import MpmcFace, start_position_value
+from ._mpmc_face import MpmcFace
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
 
     from typing_extensions import Buffer, Self
 
-    from ._mpmc_face import StartPosition
+    from ._core import StartPosition
 
 __all__ = ["AckQueue", "MpmcQueue", "Queue", "QueueEmpty", "QueueFull", "QueueShutDown"]
 
@@ -246,7 +247,7 @@ class Queue(_WaitsForChanges, SizedFace):
 
     __slots__ = ("_changes", "_unfinished_tasks")
 
-    def __init__(self, path: str | os.PathLike[str], maxsize: int = 0, *, sync: bool = False):
+    def __init__(self, path: str | os.PathLike[str], maxsize: int = 0, *, sync: bool = SYNC):
         super().__init__(path, maxsize, sync=sync)
         self._watch_changes()
         self._unfinished_tasks = self._queue.len
@@ -373,7 +374,7 @@ class MpmcQueue(_WaitsForChanges, MpmcFace, StoredSizes):
 
     __slots__ = ("_changes",)
 
-    def __init__(self, path: str | os.PathLike[str], ttl: int, *, sync: bool = False) -> None:
+    def __init__(self, path: str | os.PathLike[str], ttl: int, *, sync: bool = SYNC) -> None:
         super().__init__(path, ttl, sync=sync)
         self._watch_changes()
 
@@ -397,12 +398,11 @@ class MpmcQueue(_WaitsForChanges, MpmcFace, StoredSizes):
         places it and returns ([], False) at once. Closing the queue makes a
         waiting call raise QueueClosed.
         """
-        start = start_position_value(start_position, "next")
         expired = False
 
         def attempt() -> tuple[list[bytes], bool] | None:
             nonlocal expired
-            items, skipped = self._queue.next(label, start, max_elements)
+            items, skipped = self._queue.next(label, start_position, max_elements)
             expired = expired or skipped
             return (items, expired) if items or max_elements == 0 else None
 
@@ -412,8 +412,7 @@ class MpmcQueue(_WaitsForChanges, MpmcFace, StoredSizes):
         self, label: str, start_position: StartPosition, max_elements: int = 1
     ) -> tuple[list[bytes], bool]:
         """Like rocksq.blocking.MpmcQueue.next(): ([], expired) if `label` has read everything."""
-        start = start_position_value(start_position, "next_nowait")
-        return self._queue.next(label, start, max_elements)
+        return self._queue.next(label, start_position, max_elements)
 
     def remove_label(self, label: str) -> bool:
         """Deletes the label and its position; False if there was no such label."""
@@ -440,10 +439,10 @@ class AckQueue(_WaitsForChanges, AckFace):
     def __init__(
         self,
         path: str | os.PathLike[str],
-        max_elements: int = 1_000_000_000,
+        max_elements: int = MAX_ELEMENTS,
         *,
-        sync: bool = False,
-        visibility_timeout: float = 30.0,
+        sync: bool = SYNC,
+        visibility_timeout: float = VISIBILITY_TIMEOUT,
     ) -> None:
         super().__init__(
             path, max_elements, sync=sync, visibility_timeout=visibility_timeout
