@@ -90,11 +90,12 @@ void init_inspect(nb::module_& m) {
         }
         return result;
       },
-      nb::arg("path"), nb::arg("max_items").none() = 10, nb::arg("label") = "",
-      nb::sig("def peek_items(path: str | os.PathLike[str], max_items: int = 10, "
-              "label: str = '') -> list[tuple[int, bytes, int]]"),
+      nb::arg("path"), nb::arg("max_items").none(), nb::arg("label"),
+      nb::sig("def peek_items(path: str | os.PathLike[str], max_items: int, label: str) "
+              "-> list[tuple[int, bytes, int]]"),
       "Up to `max_items` stored items as (position, data, added_micros),\n"
-      "oldest first (from `label`'s position if given), without consuming them.");
+      "oldest first (from `label`'s position unless it is ''), without\n"
+      "consuming them. rocksq.inspection.peek() holds the defaults.");
 }
 
 }  // namespace rocksq_python
