@@ -186,24 +186,6 @@ void init_ack(nb::module_& m) {
                   "tuple[typing_extensions.Buffer, ...]) -> None"),
           "Appends the items in order, all or nothing.")
       .def(
-          "push_wait",
-          [](const PyAckQueue& queue, nb::handle item, std::optional<double> timeout) {
-            PushWaiting(queue, PinItem(item, "put"), timeout);
-          },
-          nb::arg("item").none(), nb::arg("timeout").none() = nb::none(),
-          nb::sig("def push_wait(self, item: typing_extensions.Buffer, "
-                  "timeout: float | None = None) -> None"),
-          "Like push(), but waits up to `timeout` seconds (None: no limit) for room.")
-      .def(
-          "push_many_wait",
-          [](const PyAckQueue& queue, nb::handle items, std::optional<double> timeout) {
-            PushWaiting(queue, PinItems(items, "put_many"), timeout);
-          },
-          nb::arg("items").none(), nb::arg("timeout").none() = nb::none(),
-          nb::sig("def push_many_wait(self, items: list[typing_extensions.Buffer] | "
-                  "tuple[typing_extensions.Buffer, ...], timeout: float | None = None) -> None"),
-          "Like push_many(), but waits up to `timeout` seconds for room for all.")
-      .def(
           "get",
           [](const PyAckQueue& queue, nb::handle max_items) {
             const size_t count = ToItemCount(max_items);
@@ -298,6 +280,7 @@ void init_ack(nb::module_& m) {
                &rocksq::AckQueue::AckFailedBatch,
                "Moves the item handed out by `delivery` among the failed ones.",
                "Fails every delivery or none, in one write.");
+  BindPushWaiting(queue_class, "put", "put_many");
   BindQueueBasics(queue_class, "Closes the queue; unsettled items are ready at the next open.");
   BindChangeNotifier(queue_class, "push, ack, nack, fail or requeue");
 }

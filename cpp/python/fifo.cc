@@ -94,25 +94,6 @@ void init_fifo(nb::module_& m) {
           "Like pop(), but waits up to `timeout` seconds (None: no limit) for an\n"
           "item; [] if none came. Releases the GIL while waiting; Ctrl-C\n"
           "interrupts it within 100 ms.")
-      .def(
-          "push_wait",
-          [](const PyFifoQueue& queue, nb::handle item, std::optional<double> timeout) {
-            PushWaiting(queue, PinItem(item, "push_wait"), timeout);
-          },
-          nb::arg("item").none(), nb::arg("timeout").none() = nb::none(),
-          nb::sig("def push_wait(self, item: typing_extensions.Buffer, "
-                  "timeout: float | None = None) -> None"),
-          "Like push(), but waits up to `timeout` seconds (None: no limit) for\n"
-          "room; then raises QueueFull.")
-      .def(
-          "push_many_wait",
-          [](const PyFifoQueue& queue, nb::handle items, std::optional<double> timeout) {
-            PushWaiting(queue, PinItems(items, "push_many_wait"), timeout);
-          },
-          nb::arg("items").none(), nb::arg("timeout").none() = nb::none(),
-          nb::sig("def push_many_wait(self, items: list[typing_extensions.Buffer] | "
-                  "tuple[typing_extensions.Buffer, ...], timeout: float | None = None) -> None"),
-          "Like push_many(), but waits up to `timeout` seconds for room for all.")
       .def_prop_rw(
           "max_elements", [](const PyFifoQueue& queue) { return queue->MaxElements(); },
           [](PyFifoQueue& queue, nb::handle max_elements) {
@@ -124,6 +105,7 @@ void init_fifo(nb::module_& m) {
           nb::arg("immediate") = false,
           "Later pushes raise ShutDown; pops raise it once the queue is empty, "
           "or at once if `immediate` (the items stay stored).");
+  BindPushWaiting(queue_class, "push_wait", "push_many_wait");
   BindQueueBasics(queue_class, "Flushes and closes the queue; later calls raise QueueClosed.");
   BindChangeNotifier(queue_class, "push or pop");
   BindWorker(queue_class);

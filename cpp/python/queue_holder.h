@@ -1,7 +1,7 @@
 // What the three queue classes of rocksq._core (FifoQueue, MpmcQueue,
 // AckQueue) share: the Python object that owns one open core queue, the
-// methods every kind has (BindQueueBasics), and the push that waits for
-// room (PushWaiting, FIFO and ack).
+// methods every kind has (BindQueueBasics), and the pushes that wait for
+// room (BindPushWaiting, FIFO and ack).
 
 #ifndef ROCKSQ_PYTHON_QUEUE_HOLDER_H_
 #define ROCKSQ_PYTHON_QUEUE_HOLDER_H_
@@ -147,6 +147,35 @@ void PushWaiting(const Holder& queue, const PinnedItems& pinned,
   });
   // Timed out: one more zero-wait attempt raises the current QueueFull.
   if (!done) queue->PushBatchWait(pinned.views(), std::chrono::nanoseconds::zero());
+}
+
+// push_wait and push_many_wait, for the kinds with a capacity (FIFO, ack).
+// A bad item's TypeError names `item_function` or `items_function`, the
+// face's method that took it.
+template <typename Holder>
+void BindPushWaiting(nb::class_<Holder>& queue_class, const char* item_function,
+                     const char* items_function) {
+  queue_class
+      .def(
+          "push_wait",
+          [item_function](const Holder& queue, nb::handle item, std::optional<double> timeout) {
+            PushWaiting(queue, PinItem(item, item_function), timeout);
+          },
+          nb::arg("item").none(), nb::arg("timeout").none() = nb::none(),
+          nb::sig("def push_wait(self, item: typing_extensions.Buffer, "
+                  "timeout: float | None = None) -> None"),
+          "Like push(), but waits up to `timeout` seconds (None: no limit) for\n"
+          "room; then raises QueueFull.")
+      .def(
+          "push_many_wait",
+          [items_function](const Holder& queue, nb::handle items,
+                           std::optional<double> timeout) {
+            PushWaiting(queue, PinItems(items, items_function), timeout);
+          },
+          nb::arg("items").none(), nb::arg("timeout").none() = nb::none(),
+          nb::sig("def push_many_wait(self, items: list[typing_extensions.Buffer] | "
+                  "tuple[typing_extensions.Buffer, ...], timeout: float | None = None) -> None"),
+          "Like push_many(), but waits up to `timeout` seconds for room for all.");
 }
 
 }  // namespace rocksq_python
