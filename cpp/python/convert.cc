@@ -235,16 +235,20 @@ double Seconds(std::chrono::milliseconds duration) {
 }
 
 rocksq::StartPosition ToStartPosition(nb::handle value, const char* function) {
+  // Looked up once, on the first call, after the module bound the type:
+  // next() is a hot path, and the type lives as long as the module.
+  static PyTypeObject* const start_position_type =
+      reinterpret_cast<PyTypeObject*>(nb::type<rocksq::StartPosition>().ptr());
   // The enum's own members only: an int with the same value is refused.
-  nb::handle type = nb::type<rocksq::StartPosition>();
-  if (!type.is_valid() || !PyObject_TypeCheck(value.ptr(), (PyTypeObject*)type.ptr())) {
+  if (!PyObject_TypeCheck(value.ptr(), start_position_type)) {
     const std::string message = std::string(function) +
                                 "(): start_position must be rocksq.StartPosition.Oldest or "
                                 ".Newest, not " +
                                 Py_TYPE(value.ptr())->tp_name;
     throw nb::type_error(message.c_str());
   }
-  return nb::cast<rocksq::StartPosition>(value);
+  // A member is an int (an IntEnum) whose value is its enumerator's.
+  return static_cast<rocksq::StartPosition>(PyLong_AsLong(value.ptr()));
 }
 
 nb::list ToList(const rocksq::PoppedItems& items) {
