@@ -15,13 +15,17 @@ from typing import TYPE_CHECKING
 
 from . import _core, _errors
 from ._ack_face import AckQueue, Delivery
+from ._core import StartPosition
 from ._errors import *  # noqa: F403 - every exception, as _errors.__all__ lists them
-from ._mpmc_face import StartPosition
 from ._queue import Queue
 from ._seed import PersistentQueueWithCapacity
 
 if TYPE_CHECKING:
     import os
+
+# The core's enum (rocksq::StartPosition, which checks and converts it),
+# public here: named rocksq.StartPosition in pickles and in the docs.
+StartPosition.__module__ = __name__
 
 __all__ = [
     "AckQueue",

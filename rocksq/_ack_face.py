@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, NamedTuple
 
 from ._core import AckQueue as _CoreAckQueue
+from ._defaults import MAX_ELEMENTS, SYNC, VISIBILITY_TIMEOUT
 from ._errors import Empty
 from ._face import QueueSizes, checked_timeout, item_batch
 
@@ -50,10 +51,10 @@ class AckFace(QueueSizes):
     def __init__(
         self,
         path: str | os.PathLike[str],
-        max_elements: int = 1_000_000_000,
+        max_elements: int = MAX_ELEMENTS,
         *,
-        sync: bool = False,
-        visibility_timeout: float = 30.0,
+        sync: bool = SYNC,
+        visibility_timeout: float = VISIBILITY_TIMEOUT,
     ) -> None:
         self._open(_CoreAckQueue(path, max_elements, sync, visibility_timeout), path)
 

@@ -1,7 +1,7 @@
 """The exceptions RocksQ raises.
 
 Each kind of failure the C++ core reports (rocksq::ErrorKind) has one class
-here; the extension module maps them in one place (cpp/python/bindings.cc).
+here; the extension module maps them in one place (cpp/python/errors.cc).
 An invalid argument raises the builtin ValueError instead. Messages read
 "KIND: PATH: DETAIL", e.g. "Queue is full: /data/q: 3 of 3 items stored,
 cannot add 1".

@@ -8,6 +8,7 @@ from types import GenericAlias
 from typing import TYPE_CHECKING
 
 from ._core import MAX_ELEMENTS_LIMIT, FifoQueue
+from ._defaults import MAX_ELEMENTS, SYNC
 from ._face import CoreFace, QueueSizes
 
 if TYPE_CHECKING:
@@ -27,9 +28,9 @@ class FifoFace(CoreFace):
     def __init__(
         self,
         path: str | os.PathLike[str],
-        max_elements: int = 1_000_000_000,
+        max_elements: int = MAX_ELEMENTS,
         *,
-        sync: bool = False,
+        sync: bool = SYNC,
     ) -> None:
         self._open(FifoQueue(path, max_elements, sync), path)
 
@@ -82,7 +83,7 @@ class QueueFace(FifoFace, QueueSizes, Subscriptable[Item]):
     __slots__ = ("_is_shutdown", "_maxsize", "_shut_down_immediately", "_tasks_counted")
 
     def __init__(
-        self, path: str | os.PathLike[str], maxsize: int = 0, *, sync: bool = False
+        self, path: str | os.PathLike[str], maxsize: int = 0, *, sync: bool = SYNC
     ) -> None:
         maxsize = _checked_maxsize(maxsize)
         super().__init__(path, _core_limit(maxsize), sync=sync)

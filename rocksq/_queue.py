@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING
 
+from ._defaults import SYNC
 from ._errors import Empty, QueueClosed
 from ._face import checked_timeout, item_batch
 from ._fifo_face import Item, QueueFace
@@ -48,7 +49,7 @@ class Queue(QueueFace[Item]):
         path: str | os.PathLike[str],
         maxsize: int = 0,
         *,
-        sync: bool = False,
+        sync: bool = SYNC,
     ) -> None:
         super().__init__(path, maxsize, sync=sync)
         # Guards the task count and _closed; join() waits on it.

@@ -21,7 +21,7 @@ from ._errors import Empty, QueueClosed, ShutDown
 from ._errors import QueueFull as _CoreQueueFull
 from ._face import CoreFace, StoredSizes, item_batch
 from ._fifo_face import Item, QueueFace
-from ._mpmc_face import MpmcFace, start_position_value
+from ._mpmc_face import MpmcFace
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from ._core import AckQueue as _CoreAckQueue
     from ._core import FifoQueue as _CoreFifoQueue
     from ._core import MpmcQueue as _CoreMpmcQueue
-    from ._mpmc_face import StartPosition
+    from ._core import StartPosition
 
 __all__ = ["AckQueue", "MpmcQueue", "Queue", "QueueEmpty", "QueueFull", "QueueShutDown"]
 
@@ -389,12 +389,11 @@ class MpmcQueue(_WaitsForChanges, MpmcFace, StoredSizes):
         places it and returns ([], False) at once. Closing the queue makes a
         waiting call raise QueueClosed.
         """
-        start = start_position_value(start_position, "next")
         expired = False
 
         def attempt() -> tuple[list[bytes], bool] | None:
             nonlocal expired
-            items, skipped = self._queue.next(label, start, max_elements)
+            items, skipped = self._queue.next(label, start_position, max_elements)
             expired = expired or skipped
             return (items, expired) if items or max_elements == 0 else None
 
@@ -404,8 +403,7 @@ class MpmcQueue(_WaitsForChanges, MpmcFace, StoredSizes):
         self, label: str, start_position: StartPosition, max_elements: int = 1
     ) -> tuple[list[bytes], bool]:
         """Like rocksq.blocking.MpmcQueue.next(): ([], expired) if `label` has read everything."""
-        start = start_position_value(start_position, "next_nowait")
-        return self._queue.next(label, start, max_elements)
+        return self._queue.next(label, start_position, max_elements)
 
     def remove_label(self, label: str) -> bool:
         """Deletes the label and its position; False if there was no such label."""

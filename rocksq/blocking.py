@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING
 
 from ._face import StoredSizes
 from ._fifo_face import FifoFace
-from ._mpmc_face import MpmcFace, start_position_value
+from ._mpmc_face import MpmcFace
 
 if TYPE_CHECKING:
     from typing_extensions import Buffer
 
-    from ._mpmc_face import StartPosition
+    from ._core import StartPosition
 
 __all__ = ["MpmcQueue", "PersistentQueueWithCapacity"]
 
@@ -96,8 +96,7 @@ class MpmcQueue(MpmcFace, StoredSizes):
         label that does not exist yet; the label is stored even if
         max_elements is 0.
         """
-        position = start_position_value(start_position, "next")
-        return self._queue.next(label, position, max_elements, no_gil)
+        return self._queue.next(label, start_position, max_elements, no_gil)
 
     def remove_label(self, label: str, no_gil: bool = True) -> bool:
         """Deletes the label and its position; False if there was no such label."""

@@ -22,15 +22,16 @@ from __future__ import annotations
 import operator
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
 
+from ._defaults import MAX_ELEMENTS, MAX_INFLIGHT_OPS, SYNC
 from ._fifo_face import FifoFace
-from ._mpmc_face import MpmcFace, start_position_value
+from ._mpmc_face import MpmcFace
 
 if TYPE_CHECKING:
     import os
 
     from typing_extensions import Buffer
 
-    from ._mpmc_face import StartPosition
+    from ._core import StartPosition
     from collections.abc import Callable
 
     from ._core import FifoQueue as _CoreFifoQueue
@@ -257,10 +258,10 @@ class PersistentQueueWithCapacity(_SubmittedSizes, FifoFace):
     def __init__(
         self,
         path: str | os.PathLike[str],
-        max_elements: int = 1_000_000_000,
-        max_inflight_ops: int = 1_000,
+        max_elements: int = MAX_ELEMENTS,
+        max_inflight_ops: int = MAX_INFLIGHT_OPS,
         *,
-        sync: bool = False,
+        sync: bool = SYNC,
     ) -> None:
         limit = _inflight_limit(max_inflight_ops)
         super().__init__(path, max_elements, sync=sync)
@@ -296,9 +297,9 @@ class MpmcQueue(_SubmittedSizes, MpmcFace):
         self,
         path: str | os.PathLike[str],
         ttl: int,
-        max_inflight_ops: int = 1_000,
+        max_inflight_ops: int = MAX_INFLIGHT_OPS,
         *,
-        sync: bool = False,
+        sync: bool = SYNC,
     ) -> None:
         limit = _inflight_limit(max_inflight_ops)
         super().__init__(path, ttl, sync=sync)
@@ -324,8 +325,7 @@ class MpmcQueue(_SubmittedSizes, MpmcFace):
         The response's `data` is (elements, whether unread elements expired),
         as rocksq.blocking.MpmcQueue.next() returns it.
         """
-        start = start_position_value(start_position, "next")
-        return MpmcResponse(self._queue.submit_next(label, start, max_elements), "data")
+        return MpmcResponse(self._queue.submit_next(label, start_position, max_elements), "data")
 
     def remove_label(self, label: str, no_gil: bool = True) -> MpmcResponse:
         """Submits deleting the label; the response's `removed_label`."""

@@ -1,6 +1,6 @@
 // The thread behind rocksq.nonblocking: runs a queue's operations one at a
 // time, in the order they were submitted, while the submitting Python
-// thread goes on. Support for bindings.cc; no Python in here.
+// thread goes on. Support for worker.h; no Python in here.
 
 #ifndef ROCKSQ_PYTHON_SERIAL_WORKER_H_
 #define ROCKSQ_PYTHON_SERIAL_WORKER_H_
@@ -16,6 +16,10 @@ namespace rocksq_python {
 
 class SerialWorker {
  public:
+  // How many operations may wait unfinished unless the caller says
+  // otherwise (rocksq 0.3.0's max_inflight_ops).
+  static constexpr size_t kDefaultMaxInflight = 1000;
+
   // At most `max_inflight` operations are submitted and unfinished at once;
   // Submit() waits for one to finish past that (rocksq 0.3.0's behaviour).
   explicit SerialWorker(size_t max_inflight)

@@ -62,9 +62,9 @@ def test_a_queue_of_a_newer_format_is_refused_and_left_unwritten(tmp_path: Path,
     before = snapshot(path)
 
     refusal = f"Unsupported format: {path}: written in on-disk format version 2 by a newer RocksQ"
-    with pytest.raises(rocksq.RocksQError, match=refusal):
+    with pytest.raises(rocksq.UnsupportedFormatError, match=refusal):
         open_queue(kind, path)
-    with pytest.raises(rocksq.RocksQError, match=refusal):
+    with pytest.raises(rocksq.UnsupportedFormatError, match=refusal):
         rocksq.inspection.inspect_queue(path)
 
     assert snapshot(path) == before

@@ -58,8 +58,8 @@ struct AckOptions {
   // The most items the queue holds at once: ready, handed out and failed
   // together. A push that would exceed it throws kQueueFull and stores
   // nothing. Must be at least 1 and at most kMaxElementsLimit.
-  // Default: 1'000'000'000 (as FifoOptions).
-  uint64_t max_elements = 1'000'000'000;
+  // Default: FifoOptions's (1'000'000'000).
+  uint64_t max_elements = FifoOptions().max_elements;
 
   // If true, every push, ack, fail and requeue is written to the write-ahead
   // log and the log is fsynced before the call returns: the change survives

@@ -1,0 +1,134 @@
+// Binds rocksq._core.FifoQueue (rocksq::FifoQueue), under rocksq.Queue,
+// rocksq.aio.Queue and the seed, blocking and nonblocking FIFO faces.
+
+#include <nanobind/nanobind.h>
+#include <nanobind/stl/optional.h>
+#include <nanobind/stl/string.h>
+
+#include <chrono>
+#include <optional>
+#include <string>
+
+#include "convert.h"
+#include "notifier.h"
+#include "queue_holder.h"
+#include "rocksq/rocksq.h"
+#include "worker.h"
+
+namespace rocksq_python {
+
+void init_fifo(nb::module_& m) {
+  const rocksq::FifoOptions defaults;
+  const std::string init_signature =
+      "def __init__(self, path: str | os.PathLike[str], max_elements: int = " +
+      Repr(defaults.max_elements) + ", sync: bool = " + Repr(defaults.sync) + ") -> None";
+
+  auto queue_class = nb::class_<PyFifoQueue>(
+      m, "FifoQueue",
+      "A persistent FIFO queue of byte strings in the directory `path`.\n\n"
+      "Every method that reads or writes the queue releases the GIL while the\n"
+      "core works, unless its `no_gil` argument is False. Errors raise the\n"
+      "exceptions of rocksq._errors; a bad argument raises ValueError.");
+  queue_class
+      .def(
+          "__init__",
+          [](PyFifoQueue* self, nb::handle path, nb::handle max_elements, nb::handle sync) {
+            rocksq::FifoOptions options;
+            options.max_elements = ToCount(max_elements, "max_elements");
+            options.sync = ToFlag(sync, "sync");
+            OpenQueue(self, path, options);
+          },
+          nb::arg("path").none(), nb::arg("max_elements").none() = defaults.max_elements,
+          nb::arg("sync").none() = defaults.sync, nb::sig(init_signature.c_str()),
+          "Opens (creating if needed) the queue stored in `path`.")
+      .def(
+          "push",
+          [](const PyFifoQueue& queue, nb::handle item, bool no_gil) {
+            PinnedItems pinned = PinItem(item, "push");
+            Run(no_gil, [&] { queue->Push(pinned.views().front()); });
+          },
+          nb::arg("item").none(), nb::arg("no_gil") = true,
+          nb::sig("def push(self, item: typing_extensions.Buffer, no_gil: bool = True) -> None"),
+          "Appends one bytes-like item; raises QueueFull if the queue is full.")
+      .def(
+          "push_many",
+          [](const PyFifoQueue& queue, nb::handle items, bool no_gil) {
+            PinnedItems pinned = PinItems(items, "push_many");
+            Run(no_gil, [&] { queue->PushBatch(pinned.views()); });
+          },
+          nb::arg("items").none(), nb::arg("no_gil") = true,
+          nb::sig("def push_many(self, items: list[typing_extensions.Buffer] | "
+                  "tuple[typing_extensions.Buffer, ...], no_gil: bool = True) -> None"),
+          "Appends the items in order, all or nothing.")
+      .def(
+          "pop",
+          [](const PyFifoQueue& queue, nb::handle max_items, bool no_gil) {
+            const size_t count = ToItemCount(max_items);
+            return ToList(Run(no_gil, [&] { return queue->Pop(count); }));
+          },
+          nb::arg("max_items").none() = 1, nb::arg("no_gil") = true,
+          nb::sig("def pop(self, max_items: int = 1, no_gil: bool = True) -> list[bytes]"),
+          "Removes and returns up to `max_items` items, oldest first; [] if the queue is empty.")
+      .def(
+          "pop_one",
+          [](const PyFifoQueue& queue, bool no_gil) -> nb::object {
+            rocksq::PoppedItems items = Run(no_gil, [&] { return queue->Pop(1); });
+            if (items.empty()) return nb::none();
+            const std::string_view item = items[0];
+            return nb::bytes(item.data(), item.size());
+          },
+          nb::arg("no_gil") = true,
+          nb::sig("def pop_one(self, no_gil: bool = True) -> bytes | None"),
+          "Removes and returns the oldest item, or None if the queue is empty.")
+      .def(
+          "pop_wait",
+          [](const PyFifoQueue& queue, nb::handle max_items, std::optional<double> timeout) {
+            const size_t count = ToItemCount(max_items);
+            return ToList(ReadWaiting(timeout, count, [&](auto slice) {
+              return queue->PopWait(count, slice);
+            }));
+          },
+          nb::arg("max_items").none() = 1, nb::arg("timeout").none() = nb::none(),
+          nb::sig("def pop_wait(self, max_items: int = 1, timeout: float | None = None) "
+                  "-> list[bytes]"),
+          "Like pop(), but waits up to `timeout` seconds (None: no limit) for an\n"
+          "item; [] if none came. Releases the GIL while waiting; Ctrl-C\n"
+          "interrupts it within 100 ms.")
+      .def_prop_rw(
+          "max_elements", [](const PyFifoQueue& queue) { return queue->MaxElements(); },
+          [](PyFifoQueue& queue, nb::handle max_elements) {
+            queue->SetMaxElements(ToCount(max_elements, "max_elements"));
+          },
+          "The most items the queue holds at once; setting it wakes waiting pushes.")
+      .def(
+          "shutdown", [](PyFifoQueue& queue, bool immediate) { queue->Shutdown(immediate); },
+          nb::arg("immediate") = false,
+          "Later pushes raise ShutDown; pops raise it once the queue is empty, "
+          "or at once if `immediate` (the items stay stored).");
+  BindPushWaiting(queue_class, "push_wait", "push_many_wait");
+  BindQueueBasics(queue_class, "Flushes and closes the queue; later calls raise QueueClosed.");
+  BindChangeNotifier(queue_class, "push or pop");
+  BindWorker(queue_class);
+  queue_class
+      .def(
+          "submit_push_many",
+          [](PyFifoQueue& queue, nb::handle items) {
+            return Submit(queue, PinItems(items, "push"),
+                          [](rocksq::FifoQueue& core, Outcome& outcome) {
+                            core.PushBatch(outcome.inputs->views());
+                          });
+          },
+          nb::arg("items").none())
+      .def(
+          "submit_pop",
+          [](PyFifoQueue& queue, nb::handle max_items) {
+            const size_t count = ToItemCount(max_items);
+            return Submit(queue, std::nullopt,
+                          [count](rocksq::FifoQueue& core, Outcome& outcome) {
+                            outcome.result = core.Pop(count);
+                          });
+          },
+          nb::arg("max_items").none());
+}
+
+}  // namespace rocksq_python

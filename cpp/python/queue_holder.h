@@ -1,0 +1,183 @@
+// What the three queue classes of rocksq._core (FifoQueue, MpmcQueue,
+// AckQueue) share: the Python object that owns one open core queue, the
+// methods every kind has (BindQueueBasics), and the pushes that wait for
+// room (BindPushWaiting, FIFO and ack).
+
+#ifndef ROCKSQ_PYTHON_QUEUE_HOLDER_H_
+#define ROCKSQ_PYTHON_QUEUE_HOLDER_H_
+
+#include <nanobind/nanobind.h>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "convert.h"
+#include "rocksq/rocksq.h"
+#include "serial_worker.h"
+
+namespace rocksq_python {
+
+class ChangeNotifier;  // notifier.h
+
+// Owns one open core queue (Core: rocksq::FifoQueue, MpmcQueue or
+// AckQueue), and what the waiting and nonblocking faces attach to it.
+template <typename Core>
+class QueueHolder {
+ public:
+  using CoreQueue = Core;
+
+  explicit QueueHolder(std::unique_ptr<Core> queue) : queue_(std::move(queue)) {}
+  QueueHolder(const QueueHolder&) = delete;
+  QueueHolder& operator=(const QueueHolder&) = delete;
+  // Closing an open queue flushes it to disk; other threads run meanwhile.
+  ~QueueHolder() {
+    if (!process.IsCurrent()) {
+      // A fork() child: the worker's thread exists only in the parent, so
+      // joining it would never return, and the queue is the parent's. Both
+      // are leaked untouched (see rocksq/process.h).
+      (void)worker.release();
+      (void)queue_.release();
+      return;
+    }
+    GilRelease released;
+    worker.reset();  // Runs what was submitted, while the queue is open.
+    queue_.reset();
+  }
+
+  Core* operator->() const { return queue_.get(); }
+  Core& operator*() const { return *queue_; }
+
+  // Runs every operation submitted to the worker, so that their responses
+  // hold their results, then closes the queue (see the core's Close()). An
+  // operation submitted once this began is not run; its outcome is
+  // QueueClosed (see Submit). Call it without the GIL.
+  void Close() {
+    if (worker) worker->Stop();
+    queue_->Close();
+  }
+
+  // Set by set_change_fd (see notifier.h); shared with the core's listener.
+  std::shared_ptr<ChangeNotifier> notifier;
+  // Started by start_worker (see worker.h), for rocksq.nonblocking.
+  std::unique_ptr<SerialWorker> worker;
+  // The process that opened the queue and runs the worker.
+  const rocksq::OpeningProcess process;
+
+ private:
+  std::unique_ptr<Core> queue_;
+};
+
+using PyFifoQueue = QueueHolder<rocksq::FifoQueue>;
+using PyMpmcQueue = QueueHolder<rocksq::MpmcQueue>;
+using PyAckQueue = QueueHolder<rocksq::AckQueue>;
+
+// Opens the Core queue in `path` with the GIL released.
+template <typename Core, typename Options>
+void OpenQueue(QueueHolder<Core>* self, nb::handle path, const Options& options) {
+  const std::string path_string = ToPath(path);
+  new (self) QueueHolder<Core>(Run(true, [&] { return Core::Open(path_string, options); }));
+}
+
+// The methods every queue kind has. The sizes read atomics or memory under
+// a short lock: cheaper than a GIL hand-off, so they keep the GIL;
+// disk_size walks the directory. `close_doc` says what closing this kind
+// does.
+template <typename Holder>
+void BindQueueBasics(nb::class_<Holder>& queue_class, const char* close_doc) {
+  using Core = typename Holder::CoreQueue;
+  queue_class
+      .def_prop_ro(
+          "len", [](const Holder& queue) { return queue->Len(); },
+          "The number of items stored (for an MPMC queue: alive).")
+      .def_prop_ro(
+          "payload_size", [](const Holder& queue) { return queue->PayloadBytes(); },
+          "The sum of the stored items' sizes, in bytes.")
+      .def_prop_ro(
+          "disk_size", [](const Holder& queue) { return queue->DiskBytes(); },
+          nb::call_guard<GilRelease>(),
+          "The size of the queue's files, in bytes; lags behind removals.")
+      .def_prop_ro(
+          "is_empty", [](const Holder& queue) { return queue->IsEmpty(); },
+          "True if no item is stored.")
+      .def_prop_ro(
+          "path", [](const Holder& queue) { return FromPathBytes(queue->Path()); },
+          "The queue's directory, as given when it was opened.")
+      .def_prop_ro(
+          "recovery_warning",
+          [](const Holder& queue) { return FromPathBytes(queue->RecoveryWarning()); },
+          nb::sig("def recovery_warning(self) -> str"),
+          "Empty, or says that opening dropped records of a damaged write-ahead log.")
+      .def(
+          "check_process", [](const Holder& queue) { queue.process.Check(queue->Path()); },
+          "Raises ForkedProcessError in a child fork() created after the queue was\n"
+          "opened; for faces whose calls do not all reach the core.")
+      .def(
+          "close", [](Holder& queue) { queue.Close(); }, nb::call_guard<GilRelease>(),
+          close_doc)
+      .def_static(
+          "destroy",
+          [](nb::handle path) {
+            const std::string path_string = ToPath(path);
+            Run(true, [&] { Core::Destroy(path_string); });
+          },
+          nb::arg("path").none(), nb::sig("def destroy(path: str | os.PathLike[str]) -> None"),
+          "Deletes the queue stored in `path`; does nothing if it does not exist.\n"
+          "Raises QueueAlreadyOpen if it is open.");
+}
+
+// Pushes the pinned items, waiting up to `timeout` seconds (None: no limit)
+// for room; the last slice's QueueFull is the timeout's.
+template <typename Holder>
+void PushWaiting(const Holder& queue, const PinnedItems& pinned,
+                 std::optional<double> timeout) {
+  const bool done = WaitInSlices(timeout, [&](std::chrono::nanoseconds slice) {
+    try {
+      queue->PushBatchWait(pinned.views(), slice);
+      return true;
+    } catch (const rocksq::Error& error) {
+      if (error.kind() != rocksq::ErrorKind::kQueueFull ||
+          pinned.views().size() > queue->MaxElements()) {
+        throw;
+      }
+      return false;
+    }
+  });
+  // Timed out: one more zero-wait attempt raises the current QueueFull.
+  if (!done) queue->PushBatchWait(pinned.views(), std::chrono::nanoseconds::zero());
+}
+
+// push_wait and push_many_wait, for the kinds with a capacity (FIFO, ack).
+// A bad item's TypeError names `item_function` or `items_function`, the
+// face's method that took it.
+template <typename Holder>
+void BindPushWaiting(nb::class_<Holder>& queue_class, const char* item_function,
+                     const char* items_function) {
+  queue_class
+      .def(
+          "push_wait",
+          [item_function](const Holder& queue, nb::handle item, std::optional<double> timeout) {
+            PushWaiting(queue, PinItem(item, item_function), timeout);
+          },
+          nb::arg("item").none(), nb::arg("timeout").none() = nb::none(),
+          nb::sig("def push_wait(self, item: typing_extensions.Buffer, "
+                  "timeout: float | None = None) -> None"),
+          "Like push(), but waits up to `timeout` seconds (None: no limit) for\n"
+          "room; then raises QueueFull.")
+      .def(
+          "push_many_wait",
+          [items_function](const Holder& queue, nb::handle items,
+                           std::optional<double> timeout) {
+            PushWaiting(queue, PinItems(items, items_function), timeout);
+          },
+          nb::arg("items").none(), nb::arg("timeout").none() = nb::none(),
+          nb::sig("def push_many_wait(self, items: list[typing_extensions.Buffer] | "
+                  "tuple[typing_extensions.Buffer, ...], timeout: float | None = None) -> None"),
+          "Like push_many(), but waits up to `timeout` seconds for room for all.");
+}
+
+}  // namespace rocksq_python
+
+#endif  // ROCKSQ_PYTHON_QUEUE_HOLDER_H_
