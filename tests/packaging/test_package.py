@@ -45,8 +45,10 @@ def test_start_position_has_rocksq_0_3_0_values() -> None:
 
 PACKAGE_DIR = Path(rocksq.__file__).parent
 SUBMODULES = {path.name.split(".")[0] for path in PACKAGE_DIR.iterdir()} - {"__pycache__", "py"}
-# Run as programs; no module of the package imports them.
-ENTRY_POINTS = {"cli", "__main__"}
+# Run as programs; no module of the package imports them. The workloads of
+# benchmarks.py import rocksq as a user's program does (bench/versus.py also
+# runs them against an older build of the package).
+ENTRY_POINTS = {"cli", "__main__", "benchmarks"}
 
 
 def imported_submodules(module: str) -> set[str]:
