@@ -68,7 +68,7 @@ def test_concurrent_producers_and_consumers_deliver_every_item_once_in_producer_
 # a small part: a push writes 64 MiB; a pop reads many small items, so that
 # building the bytes objects (with the GIL) is a small part of it too.
 BIG_PUSH = [bytes(1 << 20)] * 64
-MANY_SMALL_ITEMS = [b"%015d" % n for n in range(100_000)]
+MANY_SMALL_ITEMS = [b"%015d" % n for n in range(500_000)]
 
 
 @pytest.mark.usefixtures("short_switch_interval")
