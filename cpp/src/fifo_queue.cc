@@ -71,7 +71,7 @@ class FifoQueueImpl final : public FifoQueue {
   // database is never closed under a running call.
   mutable std::shared_mutex lifetime_mutex_;
 
-  std::mutex pop_mutex_;  // Pops, and deletions of popped keys.
+  std::mutex pop_mutex_;  // Pops, deletions of popped keys, and Shutdown().
   std::unique_ptr<CursorFile> cursor_file_;  // Stores the read cursor (pops only).
   ChangeListener change_listener_;
   ItemLog log_;  // Last: its reclaimer uses the members above.
@@ -121,6 +121,9 @@ void FifoQueueImpl::Shutdown(bool immediate) {
   {
     std::shared_lock<std::shared_mutex> lifetime(lifetime_mutex_);
     log_.ThrowIfClosed();
+    // Pops read the shutdown state under this lock: a pop under way
+    // finishes before the shutdown, and none takes items after it returned.
+    std::lock_guard<std::mutex> lock(pop_mutex_);
     log_.Shutdown(immediate);
   }
   change_listener_.Fire();
@@ -195,10 +198,9 @@ PoppedItems FifoQueueImpl::Pop(size_t max_items) {
 PoppedItems FifoQueueImpl::Take(size_t max_items) {
   std::shared_lock<std::shared_mutex> lifetime(lifetime_mutex_);
   log_.ThrowIfClosed();
+  std::lock_guard<std::mutex> lock(pop_mutex_);
   const ItemLog::ShutdownState shutdown = log_.shutdown_state();
   if (shutdown == ItemLog::kShutDownImmediately) log_.ThrowShutDown();
-
-  std::lock_guard<std::mutex> lock(pop_mutex_);
   const uint64_t first = log_.removed();
   const uint64_t end = log_.write_cursor();
   if (shutdown != ItemLog::kRunning && first == end) log_.ThrowShutDown();

@@ -9,6 +9,7 @@
 #include <future>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -265,6 +266,41 @@ TEST_F(FifoQueueWait, ALaterShutdownCanMakeItImmediateButNeverUndoesIt) {
   queue->Shutdown(true);
   queue->Shutdown(false);
   EXPECT_EQ(ErrorOf([&] { queue->Pop(1); }), rocksq::ErrorKind::kShutDown);
+}
+
+// Once Shutdown(true) returns no pop takes an item, not even one that
+// began before: what is stored when it returns is still stored when every
+// pop has ended. Four threads contend for the pop lock, so at any moment
+// some are between starting a pop and taking items; each round shuts down
+// while they are.
+TEST_F(FifoQueueWait, NoPopTakesAnItemOnceAnImmediateShutdownReturned) {
+  constexpr int kRounds = 10;
+  constexpr int kPoppers = 4;
+  const std::vector<std::string_view> items(20000, "item");
+  for (int round = 0; round < kRounds; ++round) {
+    rocksq::FifoOptions options;
+    options.max_elements = items.size();
+    auto queue = rocksq::FifoQueue::Open((Dir() / std::to_string(round)).string(), options);
+    queue->PushBatch(items);
+    std::atomic<int> popping{0};
+    std::vector<std::thread> poppers;
+    for (int i = 0; i < kPoppers; ++i) {
+      poppers.emplace_back([&] {
+        popping.fetch_add(1);
+        EXPECT_EQ(KindThrownBy([&] {
+                    for (;;) queue->Pop(1);
+                  }),
+                  ErrorKind::kShutDown);
+      });
+    }
+    while (popping.load() < kPoppers) std::this_thread::yield();
+    std::this_thread::sleep_for(1ms);
+    queue->Shutdown(true);
+    const uint64_t stored_when_shutdown_returned = queue->Len();
+    for (std::thread& popper : poppers) popper.join();
+    ASSERT_GT(stored_when_shutdown_returned, 0u) << "the pops ended before the shutdown";
+    ASSERT_EQ(queue->Len(), stored_when_shutdown_returned) << "in round " << round;
+  }
 }
 
 }  // namespace

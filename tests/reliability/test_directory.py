@@ -600,7 +600,9 @@ FAILING_CREATOR = textwrap.dedent(
         try:
             os.makedirs(path, exist_ok=True)
             fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-        except FileNotFoundError:
+        except (FileExistsError, FileNotFoundError):
+            # makedirs raises FileExistsError when the directory it found
+            # is removed before it checks that it is one.
             continue
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
@@ -627,13 +629,13 @@ def wait_until(condition: Callable[[], bool], timeout: float = 30) -> None:
 
 
 @contextlib.contextmanager
-def failing_creator(path: Path, stop: Path) -> Iterator[None]:
+def failing_creator(path: Path, stop: Path) -> Iterator[subprocess.Popen[bytes]]:
     """Runs FAILING_CREATOR on `path` for the duration; it must stop cleanly once `stop` exists."""
     creator = subprocess.Popen(
         [sys.executable, "-c", FAILING_CREATOR, str(path), str(stop)], stderr=subprocess.PIPE
     )
     try:
-        yield
+        yield creator
     finally:
         stop.touch()
         try:
@@ -654,9 +656,10 @@ def test_opening_and_removing_never_mistake_a_creation_in_progress_for_foreign_f
     # later, the one a creation just wrote, and raise NotAQueueError.
     path = tmp_path / "queue"
     stop = tmp_path / "stop"
-    with failing_creator(path, stop):
+    with failing_creator(path, stop) as creator:
         for attempt in range(200):
-            wait_until(path.exists)  # The creator makes it again.
+            # The creator makes it again; if it stopped, its error is reported below.
+            wait_until(lambda: path.exists() or creator.poll() is not None)
             if attempt % 8 == 7:
                 queue = open_queue(kind, path)
                 push(kind, queue, [b"item"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from typing import Callable
@@ -73,3 +74,39 @@ class SpinMeter:
             self.thread.join()
         overlaps = (min(stop, end) - max(begin, start) for begin, stop in self.stalls)
         return max(overlaps, default=0.0) / (end - start)
+
+
+def runs_of_other_threads_during(call: Callable[[], object]) -> int:
+    """How many times another Python thread ran while `call` ran: 0 if `call` held the GIL.
+
+    A counting thread gives the GIL up after every count (time.sleep(0)
+    releases it), and the switch interval is set far beyond the call, so the
+    interpreter never takes the GIL from the caller: the count moves during
+    `call` only where `call` releases the GIL itself. Unlike SpinMeter this
+    measures no time, so a loaded machine cannot change the answer for a call
+    that holds the GIL.
+    """
+    counted = 0
+    stop = False
+
+    def count() -> None:
+        nonlocal counted
+        while not stop:
+            counted += 1
+            time.sleep(0)
+
+    previous_interval = sys.getswitchinterval()
+    sys.setswitchinterval(60.0)
+    counter = threading.Thread(target=count)
+    counter.start()
+    try:
+        while counted == 0:
+            time.sleep(0)
+        before = counted
+        call()
+        after = counted
+    finally:
+        stop = True
+        counter.join()
+        sys.setswitchinterval(previous_interval)
+    return after - before
