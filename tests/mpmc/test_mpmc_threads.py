@@ -116,8 +116,10 @@ def test_add_holds_the_gil_when_no_gil_is_false(queue_path: str) -> None:
 @pytest.mark.usefixtures("short_switch_interval")
 def test_next_lets_other_threads_run(queue_path: str) -> None:
     queue = MpmcQueue(queue_path, 3600)
-    queue.add([b"%015d" % n for n in range(100_000)])
+    # Enough elements that the read takes about 0.1 s: a shorter one is
+    # mostly the hand-back of the GIL at its end, which a busy machine delays.
+    queue.add([b"%015d" % n for n in range(500_000)])
 
-    share = SpinMeter().longest_stall_share(lambda: queue.next("reader", OLDEST, 100_000))
+    share = SpinMeter().longest_stall_share(lambda: queue.next("reader", OLDEST, 500_000))
 
     assert share < 0.5
