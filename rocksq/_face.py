@@ -49,7 +49,8 @@ class CoreFace:
     """Holds the core queue in `_queue`; closes it on close() and on leaving a with block.
 
     Every face has these, except the nonblocking ones, whose sizes are
-    submitted operations (they override payload_size and disk_size).
+    submitted operations (they override payload_size and disk_size);
+    last_background_error is read at once on every face.
     """
 
     __slots__ = ("_queue",)
@@ -94,6 +95,18 @@ class CoreFace:
         space of deleted items in the background.
         """
         return self._queue.disk_size
+
+    @property
+    def last_background_error(self) -> str:
+        """Empty, or the last failure of background work since the queue opened, and when (UTC).
+
+        Background work reclaims the disk space of removed items (and, for
+        an MPMC queue, deletes expired elements). A failure there (a full
+        disk, say) is retried; each one is also written to the LOG file in
+        the queue's directory, where ``rocksq stats`` finds it, and a write
+        that fails after it names it in its error.
+        """
+        return self._queue.last_background_error
 
 
 class QueueSizes(CoreFace):

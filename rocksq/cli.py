@@ -2,7 +2,7 @@
 
 ::
 
-    rocksq stats PATH              kind, length, payload and disk size, positions, labels
+    rocksq stats PATH              kind, format, length, sizes, positions, labels, failures
     rocksq peek PATH [-n N]        the next N items, without consuming them
     rocksq check PATH              every file and record checked; what is wrong
     rocksq bench [--quick] ...     RocksQ's own workloads, timed (rocksq.benchmarks)
@@ -141,6 +141,7 @@ def stats(args: argparse.Namespace) -> int:
             {
                 "path": snapshot.path,
                 "kind": snapshot.kind,
+                "format_version": snapshot.format_version,
                 "len": snapshot.len,
                 "payload_size": snapshot.payload_size,
                 "disk_size": snapshot.disk_size,
@@ -155,6 +156,7 @@ def stats(args: argparse.Namespace) -> int:
                 "failed_len": snapshot.failed_len,
                 "failed_payload_size": snapshot.failed_payload_size,
                 "dropped_records": list(snapshot.dropped_records),
+                "last_background_failure": snapshot.last_background_failure or None,
             }
         )
         return EXIT_OK
@@ -162,10 +164,12 @@ def stats(args: argparse.Namespace) -> int:
     rows = [
         ("path", printable(snapshot.path)),
         ("kind", snapshot.kind_name),
+        ("format version", str(snapshot.format_version)),
         ("elements stored" if mpmc else "items", f"{snapshot.len:,}"),
         ("payload size", _sizes(snapshot.payload_size)),
         ("disk size", _sizes(snapshot.disk_size)),
         ("positions", f"{snapshot.first_position:,} to {snapshot.end_position:,} (end excluded)"),
+        ("background failure", printable(snapshot.last_background_failure) or "none logged"),
     ]
     if snapshot.kind == "ack":
         rows += [
@@ -208,6 +212,7 @@ def check(args: argparse.Namespace) -> int:
             {
                 "path": report.path,
                 "kind": report.kind,
+                "format_version": report.format_version,
                 "healthy": report.healthy,
                 "damage": list(report.damage),
                 "dropped_records": list(report.dropped_records),
@@ -216,7 +221,8 @@ def check(args: argparse.Namespace) -> int:
             }
         )
         return status
-    print(f"{printable(report.path)}: {inspection.KIND_NAMES.get(report.kind, report.kind)}, "
+    kind = inspection.KIND_NAMES.get(report.kind, report.kind)
+    print(f"{printable(report.path)}: {kind} (format version {report.format_version}), "
           f"{report.records_checked:,} records checked")
     for line in report.damage:
         print(f"damaged: {printable(line)}")
@@ -370,8 +376,9 @@ def build_parser() -> argparse.ArgumentParser:
         "stats",
         parents=[json_option],
         help="kind, length, payload and disk size, positions and labels of a queue",
-        description="Shows a queue's kind, length, payload and disk size, positions, and "
-        "for an MPMC queue its labels and their positions. Works while another process "
+        description="Shows a queue's kind, format version, length, payload and disk size, "
+        "positions, the last background failure in its LOG, and for an MPMC queue its labels "
+        "and their positions. Works while another process "
         "has the queue open; changes nothing.",
     )
     stats_parser.add_argument("path", type=_queue_path, help="the queue's directory")

@@ -101,6 +101,14 @@ class QueueStats:
     the records after the damage; then each earlier open that dropped some
     (with its UTC time; the queue keeps these notes for good). Empty when
     nothing was lost that way."""
+    format_version: int = 0
+    """The on-disk format version the queue is stored in (docs/format.rst)."""
+    last_background_failure: str = ""
+    """The newest failure of the queue's background work (reclaiming disk
+    space, deleting expired elements) written to the LOG file in its
+    directory, with its UTC time, as the opener's
+    ``last_background_error`` gave it; empty if the LOG holds none. The LOG
+    starts over past 1 MiB, so an old failure may be gone."""
 
     @property
     def kind_name(self) -> str:
@@ -123,6 +131,8 @@ class QueueCheck:
     """As :attr:`QueueStats.dropped_records`."""
     records_checked: int
     """Item records read and checked."""
+    format_version: int = 0
+    """As :attr:`QueueStats.format_version`."""
 
     @property
     def healthy(self) -> bool:
@@ -149,6 +159,7 @@ def inspect_queue(path: str | os.PathLike[str]) -> QueueStats:
     return QueueStats(
         path=raw["path"],
         kind=raw["kind"],
+        format_version=raw["format_version"],
         len=raw["len"],
         payload_size=raw["payload_size"],
         disk_size=raw["disk_size"],
@@ -160,6 +171,7 @@ def inspect_queue(path: str | os.PathLike[str]) -> QueueStats:
         failed_len=raw["failed_len"],
         failed_payload_size=raw["failed_payload_size"],
         dropped_records=tuple(raw["dropped_records"]),
+        last_background_failure=raw["last_background_failure"],
     )
 
 
@@ -181,6 +193,7 @@ def check_queue(path: str | os.PathLike[str]) -> QueueCheck:
     return QueueCheck(
         path=raw["path"],
         kind=raw["kind"],
+        format_version=raw["format_version"],
         damage=tuple(raw["damage"]),
         dropped_records=tuple(raw["dropped_records"]),
         records_checked=raw["records_checked"],

@@ -41,6 +41,7 @@ void init_inspect(nb::module_& m) {
         nb::dict result;
         result["path"] = FromPathBytes(snapshot.path);
         result["kind"] = snapshot.kind;
+        result["format_version"] = snapshot.format_version;
         result["len"] = snapshot.length;
         result["payload_size"] = snapshot.payload_bytes;
         result["disk_size"] = snapshot.disk_bytes;
@@ -52,6 +53,7 @@ void init_inspect(nb::module_& m) {
         result["failed_len"] = snapshot.failed_length;
         result["failed_payload_size"] = snapshot.failed_payload_bytes;
         result["dropped_records"] = ToPathStrList(snapshot.dropped_records);
+        result["last_background_failure"] = FromPathBytes(snapshot.last_background_failure);
         return result;
       },
       nb::arg("path"),
@@ -67,6 +69,7 @@ void init_inspect(nb::module_& m) {
         nb::dict result;
         result["path"] = FromPathBytes(check.path);
         result["kind"] = check.kind;
+        result["format_version"] = check.format_version;
         result["damage"] = ToPathStrList(check.damage);
         result["dropped_records"] = ToPathStrList(check.dropped_records);
         result["records_checked"] = check.records_checked;

@@ -110,6 +110,12 @@ void BindQueueBasics(nb::class_<Holder>& queue_class, const char* close_doc) {
           [](const Holder& queue) { return FromPathBytes(queue->RecoveryWarning()); },
           nb::sig("def recovery_warning(self) -> str"),
           "Empty, or says that opening dropped records of a damaged write-ahead log.")
+      .def_prop_ro(
+          "last_background_error",
+          [](const Holder& queue) { return FromPathBytes(queue->LastBackgroundError()); },
+          nb::sig("def last_background_error(self) -> str"),
+          "Empty, or the last failure of background work since the queue opened,\n"
+          "with its UTC time.")
       .def(
           "check_process", [](const Holder& queue) { queue.process.Check(queue->Path()); },
           "Raises ForkedProcessError in a child fork() created after the queue was\n"

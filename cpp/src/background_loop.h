@@ -10,6 +10,7 @@
 #include <condition_variable>
 #include <ctime>
 #include <exception>
+#include <fstream>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -22,10 +23,14 @@ namespace rocksq {
 
 // The last failure of a queue's background work (reclaiming, expiring):
 // written to the queue's RocksDB info log (the LOG file in its directory)
-// and kept, with its time, for `stats` (LastBackgroundError()) and for the
-// message of a write that fails after it.
+// and kept, with its time, for LastBackgroundError() and for the message
+// of a write that fails after it. `rocksq stats` reads it back from the
+// LOG (LastLogged), so a failure outlives the process that had it.
 class BackgroundFailures {
  public:
+  // What precedes a failure's message and time in a LOG line.
+  static constexpr char kLogTag[] = "[rocksq] background work failed: ";
+
   // Where Record() writes: the database's info log; null logs nothing.
   void SetLog(std::shared_ptr<rocksdb::Logger> log) { log_ = std::move(log); }
 
@@ -37,7 +42,7 @@ class BackgroundFailures {
       char when[32];
       std::strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", &utc);
       std::string described = what + " (at " + when + ")";
-      if (log_) rocksdb::Error(log_, "[rocksq] background work failed: %s", described.c_str());
+      if (log_) rocksdb::Error(log_, "%s%s", kLogTag, described.c_str());
       std::lock_guard<std::mutex> lock(mutex_);
       last_ = std::move(described);
     } catch (...) {
@@ -50,6 +55,22 @@ class BackgroundFailures {
   std::string Last() const {
     std::lock_guard<std::mutex> lock(mutex_);
     return last_;
+  }
+
+  // The newest failure Record() wrote to the LOG in `directory`, as Last()
+  // gave it then; "" if there is none (or no LOG). Only the LOG file is
+  // read: the queue's info log (storage.cc's DiagnosticLog) appends to that
+  // one file and starts it over past 1 MiB, so RocksDB keeps no LOG.old.*
+  // of it, and a failure older than the last restart is gone.
+  static std::string LastLogged(const std::string& directory) {
+    std::ifstream log(directory + "/LOG");
+    std::string line;
+    std::string last;
+    while (std::getline(log, line)) {
+      const size_t tag = line.find(kLogTag);
+      if (tag != std::string::npos) last = line.substr(tag + sizeof(kLogTag) - 1);
+    }
+    return last;
   }
 
  private:

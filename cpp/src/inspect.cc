@@ -7,6 +7,7 @@
 
 #include "ack_log.h"
 #include "ack_records.h"
+#include "background_loop.h"
 #include "cursor_file.h"
 #include "format.h"
 #include "process_owned.h"
@@ -690,6 +691,7 @@ QueueSnapshot InspectQueue(const std::string& path) {
   snapshot.format_version = ReadFormatVersion(database->db(), path);
   inspector.inspect(*database, read_cursor, &snapshot);
   snapshot.dropped_records = DroppedRecords(*database, files);
+  snapshot.last_background_failure = BackgroundFailures::LastLogged(path);
   snapshot.disk_bytes = DirectoryBytes(path);
   return snapshot;
 }

@@ -290,6 +290,7 @@ TEST_F(ItemLogTest, RecordsAFailedReclaimAndNamesItInLaterWriteFailures) {
   const std::string logged((std::istreambuf_iterator<char>(info_log)),
                            std::istreambuf_iterator<char>());
   EXPECT_NE(logged.find("[rocksq] background work failed: " + failure), std::string::npos);
+  EXPECT_EQ(BackgroundFailures::LastLogged(QueuePath()), failure);  // What `rocksq stats` shows.
 }
 
 }  // namespace

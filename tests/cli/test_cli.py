@@ -18,6 +18,7 @@ from support import REPO_ROOT
 
 import rocksq
 import rocksq.blocking
+import rocksq.inspection
 from rocksq import cli
 from rocksq.blocking import MpmcQueue
 
@@ -130,6 +131,31 @@ def test_stats_for_people_shows_units_and_exact_bytes(fifo_path: str, tmp_path: 
     assert "2.0 KiB (2,010 bytes)" in completed.stdout
 
 
+def test_stats_shows_the_format_version_and_the_newest_background_failure_in_the_log(
+    fifo_path: str, tmp_path: Path
+) -> None:
+    assert run_json("stats", fifo_path, cwd=tmp_path)["last_background_failure"] is None
+    shown = run_cli("stats", fifo_path, cwd=tmp_path).stdout
+    assert "background failure: none logged\n" in shown
+    # Lines as the queue writes them (cpp/src/background_loop.h), then one of RocksDB's own.
+    failure = "reclaiming removed items' space: IO error: disk gone (at 2026-01-02 03:05:05 UTC)"
+    with open(Path(fifo_path) / "LOG", "a") as log:
+        log.write("2026/01/02-03:04:05 [ERROR] [rocksq] background work failed: an older one\n")
+        log.write(f"2026/01/02-03:05:05 [ERROR] [rocksq] background work failed: {failure}\n")
+        log.write("2026/01/02-03:06:05 ------- DUMPING STATS -------\n")
+
+    stats = run_json("stats", fifo_path, cwd=tmp_path)
+    assert stats["format_version"] == 1
+    assert stats["last_background_failure"] == failure
+    completed = run_cli("stats", fifo_path, cwd=tmp_path)
+    assert completed.returncode == 0, completed.stderr
+    assert "format version:" in completed.stdout
+    assert f"background failure: {failure}\n" in completed.stdout
+    snapshot = rocksq.inspection.inspect_queue(fifo_path)
+    assert (snapshot.format_version, snapshot.last_background_failure) == (1, failure)
+    assert rocksq.inspection.check_queue(fifo_path).format_version == 1
+
+
 def test_stats_for_people_shows_mpmc_labels(mpmc_path: str, tmp_path: Path) -> None:
     completed = run_cli("stats", mpmc_path, cwd=tmp_path)
 
@@ -226,13 +252,14 @@ def test_check_of_a_sound_queue_exits_0(fifo_path: str, tmp_path: Path) -> None:
 
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.splitlines() == [
-        f"{fifo_path}: FIFO queue, 3 records checked",
+        f"{fifo_path}: FIFO queue (format version 1), 3 records checked",
         "sound: every checksum and invariant holds",
     ]
     report = run_json("check", fifo_path, cwd=tmp_path)
     assert report == {
         "path": fifo_path,
         "kind": "fifo",
+        "format_version": 1,
         "healthy": True,
         "damage": [],
         "dropped_records": [],

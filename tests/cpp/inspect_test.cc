@@ -239,6 +239,29 @@ TEST_F(InspectTest, EmptyFifoQueueHasLengthZero) {
   EXPECT_TRUE(rocksq::PeekItems(QueuePath(), 5).empty());
 }
 
+// Background failures are lines of the queue's LOG, written as
+// BackgroundFailures::Record writes them through storage.cc's DiagnosticLog
+// (item_log_test.cc makes one for real); the newest is reported, also once
+// the queue is open again.
+TEST_F(InspectTest, SnapshotReportsTheNewestBackgroundFailureInTheLog) {
+  rocksq::FifoQueue::Open(QueuePath())->Push("x");
+  EXPECT_EQ(rocksq::InspectQueue(QueuePath()).last_background_failure, "");
+  {
+    std::ofstream log(QueuePath() + "/LOG", std::ios::app);
+    log << "2026/01/02-03:04:05 [ERROR] [rocksq] background work failed: reclaiming removed "
+           "items' space: IO error: No space left on device (at 2026-01-02 03:04:05 UTC)\n"
+        << "2026/01/02-03:05:05 [ERROR] [rocksq] background work failed: reclaiming removed "
+           "items' space: IO error: disk gone (at 2026-01-02 03:05:05 UTC)\n"
+        << "2026/01/02-03:06:05 ------- DUMPING STATS -------\n";
+  }
+  const std::string newest =
+      "reclaiming removed items' space: IO error: disk gone (at 2026-01-02 03:05:05 UTC)";
+  EXPECT_EQ(rocksq::InspectQueue(QueuePath()).last_background_failure, newest);
+  auto queue = rocksq::FifoQueue::Open(QueuePath());
+  EXPECT_EQ(queue->LastBackgroundError(), "");  // Only since this open.
+  EXPECT_EQ(rocksq::InspectQueue(QueuePath()).last_background_failure, newest);
+}
+
 TEST_F(InspectTest, PeekReturnsTheOldestItemsWithoutPoppingThem) {
   auto queue = rocksq::FifoQueue::Open(QueuePath());
   queue->PushBatch({"a", "bb", "ccc"});

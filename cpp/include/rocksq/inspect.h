@@ -79,6 +79,12 @@ struct QueueSnapshot {
   // the records after the damage; then every earlier open that did so,
   // with its UTC time. Empty when nothing was lost that way.
   std::vector<std::string> dropped_records;
+  // The newest failure of the queue's background work (reclaiming disk
+  // space, expiring elements) written to the LOG file in its directory: its
+  // message and UTC time, as the opener's LastBackgroundError() gave it.
+  // Empty if the LOG holds none; the LOG starts over past 1 MiB, so an old
+  // failure may be gone.
+  std::string last_background_failure;
 };
 
 // What CheckQueue found.
