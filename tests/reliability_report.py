@@ -35,6 +35,7 @@ AREAS = {
         "test_model_fifo.py", "test_model_mpmc.py", "test_model_ack.py"],
     "Refused writes and full disks": ["test_write_failures.py", "test_full_disk.py"],
     "Damaged files": ["test_corruption.py"],
+    "Queues of another format version": ["test_format_version.py"],
     "Children created by fork()": ["test_fork.py"],
     "Directories, second paths, opening twice": [
         "test_directory.py", "test_remove.py", "test_second_path.py", "test_open_once.py"],
