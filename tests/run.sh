@@ -7,11 +7,11 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$repo/conan/bootstrap.sh" --install
 
 echo "== C++ tests"
-cmake -S "$repo" -B "$repo/build/cpp" -G Ninja \
+cmake -S "$repo" -B "$repo/build/cpp$ROCKSQ_BUILD_SUFFIX" -G Ninja \
   -DCMAKE_TOOLCHAIN_FILE="$ROCKSQ_TOOLCHAIN" -DCMAKE_BUILD_TYPE=Release \
   -DROCKSQ_BUILD_TESTS=ON >/dev/null
-cmake --build "$repo/build/cpp"
-ctest --test-dir "$repo/build/cpp" --output-on-failure --parallel 2
+cmake --build "$repo/build/cpp$ROCKSQ_BUILD_SUFFIX"
+ctest --test-dir "$repo/build/cpp$ROCKSQ_BUILD_SUFFIX" --output-on-failure --parallel 2
 
 # --- Packaging: the repaired wheel that tests/packaging/test_wheel.py installs -------
 echo "== Wheel"
