@@ -34,7 +34,7 @@ if [ "$ROCKSQ_BUILD" = release ]; then
   rm -rf "$venv"
   python3 -m venv --system-site-packages "$venv"
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-index --no-deps "$ROCKSQ_WHEEL"
-  "$venv/bin/python" -c 'import rocksq, sys; assert rocksq.__file__.startswith(sys.prefix), rocksq.__file__'
+  "$venv/bin/python" -I -c 'import rocksq, sys; assert rocksq.__file__.startswith(sys.prefix), rocksq.__file__'
   python="$venv/bin/python"
   export PATH="$venv/bin:$PATH"  # the wheel's `rocksq` command
 fi
