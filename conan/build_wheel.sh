@@ -4,8 +4,8 @@
 #   bash conan/build_wheel.sh --arch aarch64  aarch64, cross-compiled for the
 #                                             same Python version
 # The extension links the release build's RocksDB (conan/profiles/release,
-# release-aarch64) statically, and libstdc++ and libgcc too, so the wheel
-# vendors no shared library. The wheel as built goes to build/dist, the
+# release-aarch64) statically, so the wheel vendors no shared library: it
+# needs only glibc and libstdc++, which every manylinux system has. The wheel as built goes to build/dist, the
 # tagged one to build/wheelhouse; the last line printed is its path.
 #
 # The first run for an architecture compiles RocksDB (conan/bootstrap.sh
@@ -34,12 +34,13 @@ python_tag="$(python3 -c 'import sys; print(f"cp{sys.version_info[0]}{sys.versio
 python_version="$(python3 -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')"
 dist="$repo/build/dist"
 wheelhouse="$repo/build/wheelhouse"
-# The C++ runtime goes inside the extension, its symbols hidden: the wheel
-# then needs only glibc, whose newest symbol sets the manylinux tag (see
-# docs/building.rst), not Debian 12's libstdc++ (GLIBCXX_3.4.30).
-static_runtime="-static-libstdc++ -static-libgcc -Wl,--exclude-libs,ALL"
+# RocksDB's symbols stay inside the extension (hidden), so another module
+# with a RocksDB of its own cannot interpose on them. libstdc++ and libgcc_s
+# stay the system's: linked statically, GCC 12's runtime on Debian 12 brings
+# arc4random (glibc 2.36) and _dl_find_object (2.35), a higher tag than
+# the dynamic runtime's GLIBCXX_3.4.30 (manylinux_2_35; docs/building.rst).
 config=(-C "build-dir=build/wheel-{wheel_tag}"
-        -C "cmake.define.CMAKE_MODULE_LINKER_FLAGS=$static_runtime")
+        -C "cmake.define.CMAKE_MODULE_LINKER_FLAGS=-Wl,--exclude-libs,ALL")
 environment=(CMAKE_TOOLCHAIN_FILE="$ROCKSQ_TOOLCHAIN")
 
 if [ "$arch" = aarch64 ]; then
