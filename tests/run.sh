@@ -33,7 +33,9 @@ if [ "$ROCKSQ_BUILD" = release ]; then
   venv="$repo/build/wheel-venv"
   rm -rf "$venv"
   python3 -m venv --system-site-packages "$venv"
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-index --no-deps "$ROCKSQ_WHEEL"
+  # --ignore-installed: a rocksq in the system's site-packages must not count as installed.
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-index --no-deps \
+    --ignore-installed "$ROCKSQ_WHEEL"
   "$venv/bin/python" -I -c 'import rocksq, sys; assert rocksq.__file__.startswith(sys.prefix), rocksq.__file__'
   python="$venv/bin/python"
   export PATH="$venv/bin:$PATH"  # the wheel's `rocksq` command
