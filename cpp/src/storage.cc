@@ -219,6 +219,25 @@ rocksdb::DBOptions QueueDbOptions() {
   return options;
 }
 
+// Tables that every RocksDB this project builds against reads: the release
+// build's 9.10 writes format_version 6 by default, which RocksDB before 8.6
+// (Debian 12's 7.8.3, the development build) refuses to open, and a queue
+// written by either build must open with the other. Version 6 only adds a
+// checksum of each table's footer.
+rocksdb::BlockBasedTableOptions QueueTableOptions() {
+  rocksdb::BlockBasedTableOptions table;
+  table.format_version = 5;
+  return table;
+}
+
+// Column family options for the default family, which holds the queue's
+// records of its own (format.h).
+rocksdb::ColumnFamilyOptions DefaultFamilyOptions() {
+  rocksdb::ColumnFamilyOptions options;
+  options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(QueueTableOptions()));
+  return options;
+}
+
 // Column family options for queue items: uncompressed (payloads are
 // usually compressed already: images, video, protobufs), large write buffers
 // for streaming writes.
@@ -229,7 +248,7 @@ rocksdb::ColumnFamilyOptions ItemFamilyOptions(std::shared_ptr<rocksdb::Cache> b
   options.write_buffer_size = 64ull << 20;
   options.max_write_buffer_number = 3;
   options.level_compaction_dynamic_level_bytes = true;
-  rocksdb::BlockBasedTableOptions table;
+  rocksdb::BlockBasedTableOptions table = QueueTableOptions();
   table.block_cache = std::move(block_cache);
   options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   return options;
@@ -617,7 +636,7 @@ rocksdb::DB* OpenDatabase(const std::string& path, const std::string& directory,
                           rocksdb::WALRecoveryMode recovery =
                               rocksdb::WALRecoveryMode::kPointInTimeRecovery) {
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
-  descriptors.emplace_back(rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions());
+  descriptors.emplace_back(rocksdb::kDefaultColumnFamilyName, DefaultFamilyOptions());
   for (const std::string& name : item_families) {
     descriptors.emplace_back(name, ItemFamilyOptions(block_cache));
   }

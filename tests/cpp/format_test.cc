@@ -13,6 +13,8 @@
 
 #include "format.h"
 #include "rocksdb/db.h"
+#include "rocksdb/table.h"
+#include "rocksdb/utilities/options_util.h"
 #include "rocksq/inspect.h"
 #include "rocksq/rocksq.h"
 #include "test_util.h"
@@ -69,6 +71,26 @@ TEST_F(FormatVersion, ANewQueueRecordsTheCurrentVersionAndInspectionReportsIt) {
     EXPECT_EQ(ReadFile(fs::path(path) / kQueueMarkerFile), MarkerText(kind.name));
     EXPECT_EQ(InspectQueue(path).format_version, kFormatVersion);
     EXPECT_EQ(CheckQueue(path).format_version, kFormatVersion);
+  }
+}
+
+// The release build (RocksDB 9.10) and the development build (Debian 12's
+// RocksDB 7.8.3) open each other's queues: 7.8.3 reads tables up to
+// format_version 5. RocksDB's OPTIONS file records each family's table options.
+TEST_F(FormatVersion, EveryKindWritesTablesThatRocksDB7Reads) {
+  for (const Kind& kind : Kinds()) {
+    const std::string path = (dir_ / kind.name).string();
+    kind.make(path);
+    rocksdb::DBOptions options;
+    std::vector<rocksdb::ColumnFamilyDescriptor> families;
+    const rocksdb::Status loaded =
+        rocksdb::LoadLatestOptions(rocksdb::ConfigOptions(), path, &options, &families);
+    ASSERT_TRUE(loaded.ok()) << loaded.ToString();
+    for (const rocksdb::ColumnFamilyDescriptor& family : families) {
+      const auto* table = family.options.table_factory->GetOptions<rocksdb::BlockBasedTableOptions>();
+      ASSERT_NE(table, nullptr) << kind.name << ": " << family.name;
+      EXPECT_LE(table->format_version, 5u) << kind.name << ": " << family.name;
+    }
   }
 }
 
