@@ -28,6 +28,9 @@ class RocksQConan(ConanFile):
         # RocksDB checksums every WAL record; a software CRC32C caps pushes near
         # 1.6 GB/s. SSE4.2 is in every x86-64-v2 processor (2009 on).
         "rocksdb/*:enable_sse": "sse42",
+        # RocksQ subclasses RocksDB's Logger and EnvWrapper: their typeinfo
+        # must be in the library, which a release build drops unless asked.
+        "rocksdb/*:use_rtti": True,
         # Queue payloads are usually already compressed (images, video, protobufs).
         "rocksdb/*:with_snappy": False,
         "rocksdb/*:with_lz4": False,
@@ -42,7 +45,10 @@ class RocksQConan(ConanFile):
             self.options["rocksdb"].enable_sse = False
 
     def requirements(self):
-        self.requires("rocksdb/[>=7.8 <11]")
+        # Pinned: Conan Center's rocksdb/9.10.0 compiles the same source bytes
+        # (same sha256) as conan/recipes/rocksdb, which the release profiles
+        # build, test and measure here; so the wheel released is the build measured.
+        self.requires("rocksdb/9.10.0")
 
     def build_requirements(self):
         self.test_requires("gtest/[>=1.12 <2]")

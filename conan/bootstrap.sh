@@ -1,10 +1,18 @@
 #!/usr/bin/env bash
-# Prepares this machine to build RocksQ against the operating system's
-# packages, with nothing fetched from anywhere but PyPI and Debian:
+# Prepares this machine to build RocksQ, with nothing fetched from anywhere
+# but PyPI and Debian:
 #   1. the Python build, test and documentation tools, from PyPI;
-#   2. RocksDB, GoogleTest and Google Benchmark, through Conan's `system`
-#      recipes in conan/recipes (they run apt), resolved offline;
-#   3. Conan's CMake toolchain in build/conan, which CMake and pip then use.
+#   2. RocksDB, GoogleTest and Google Benchmark, through the recipes in
+#      conan/recipes (a Conan local recipes index), resolved offline;
+#   3. Conan's CMake toolchain, which CMake and pip then use.
+# ROCKSQ_BUILD chooses which RocksDB (docs/building.rst):
+#   debian   (default) Debian's shared library, through apt: the quick path
+#            for development, a few seconds.
+#   release  RocksDB compiled from source, static, with hardware CRC32C: what
+#            the wheels ship and the benchmarks measure. The first run
+#            compiles it (showing progress); Conan's cache keeps it after.
+# Each build has its own directories (ROCKSQ_BUILD_SUFFIX: build/conan,
+# build/cpp; build/conan-release, build/cpp-release).
 # Idempotent: a second run takes seconds. Source it to get ROCKSQ_TOOLCHAIN.
 set -euo pipefail
 
@@ -25,12 +33,44 @@ conan remote add rocksq-system "$repo/conan" --type=local-recipes-index --force 
 sudo_conf=()
 if [ "$(id -u)" != 0 ]; then sudo_conf=(-c tools.system.package_manager:sudo=True); fi
 
-# Only our local index is consulted: no request goes to any other remote.
-conan install "$repo" -pr:a "$repo/conan/profiles/debian" "${sudo_conf[@]}" \
-  --build=missing --update -r rocksq-system -of "$repo/build/conan" >"$repo/build/conan-install.log" 2>&1 \
-  || { cat "$repo/build/conan-install.log"; exit 1; }
+export ROCKSQ_BUILD="${ROCKSQ_BUILD:-debian}"
+case "$ROCKSQ_BUILD" in
+  debian) ROCKSQ_BUILD_SUFFIX="" ;;
+  release) ROCKSQ_BUILD_SUFFIX="-release" ;;
+  *) echo "bootstrap: ROCKSQ_BUILD must be debian or release, not '$ROCKSQ_BUILD'" >&2; exit 2 ;;
+esac
+export ROCKSQ_BUILD_SUFFIX
+conan_output="$repo/build/conan$ROCKSQ_BUILD_SUFFIX"
+conan_log="$conan_output-install.log"
 
-export ROCKSQ_TOOLCHAIN="$repo/build/conan/build/Release/generators/conan_toolchain.cmake"
+# Conan's output goes to the log; on the terminal only a line when a
+# package is compiled from source and one per tenth of its build.
+show_progress() {
+  local line step done_files total percent shown=-1 started=$SECONDS
+  : >"$conan_log"
+  while IFS= read -r line; do
+    printf '%s\n' "$line" >>"$conan_log"
+    case "$line" in
+      *": Building your package in "*)
+        echo "bootstrap: compiling ${line%%:*} from source, once: about 20 minutes on 2 cores" \
+          "(log: $conan_log)" ;;
+      "["[0-9]*/[0-9]*"]"*)
+        step="${line%%]*}"; step="${step#[}"; done_files="${step%/*}"; total="${step#*/}"
+        percent=$((100 * done_files / total / 10 * 10))
+        if [ "$percent" -gt "$shown" ]; then
+          shown="$percent"
+          echo "bootstrap: $percent% ($done_files/$total files, $(((SECONDS - started) / 60)) min)"
+        fi ;;
+    esac
+  done
+}
+
+# Only our local index is consulted: no request goes to any other remote.
+conan install "$repo" -pr:a "$repo/conan/profiles/$ROCKSQ_BUILD" "${sudo_conf[@]}" \
+  --build=missing --update -r rocksq-system -of "$conan_output" 2>&1 | show_progress \
+  || { cat "$conan_log"; exit 1; }
+
+export ROCKSQ_TOOLCHAIN="$conan_output/build/Release/generators/conan_toolchain.cmake"
 test -f "$ROCKSQ_TOOLCHAIN"
 
 # --install: also build and install the rocksq package itself, with Conan's

@@ -13,9 +13,15 @@ from __future__ import annotations
 from importlib import metadata
 from typing import TYPE_CHECKING
 
+from . import _cpu
+
+# Before the extension loads: on a processor it cannot run on, an ImportError
+# that says why rather than SIGILL at the first checksum.
+_cpu.require_supported_processor()
+
 from . import _core, _errors
 from ._ack_face import AckQueue, Delivery
-from ._core import StartPosition
+from ._core import StartPosition, build_info
 from ._errors import *  # noqa: F403 - every exception, as _errors.__all__ lists them
 from ._queue import Queue
 from ._seed import PersistentQueueWithCapacity
@@ -33,6 +39,7 @@ __all__ = [
     "PersistentQueueWithCapacity",
     "Queue",
     "StartPosition",
+    "build_info",
     "remove_ack_queue",
     "remove_mpmc_queue",
     "remove_queue",

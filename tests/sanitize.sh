@@ -33,27 +33,27 @@ configure() {  # configure DIR FLAGS
 
 if [ -z "$only" ] || [ "$only" = asan ]; then
   echo "== C++ tests under AddressSanitizer + UndefinedBehaviorSanitizer"
-  configure "$repo/build/asan" "$sanitize_flags"
-  cmake --build "$repo/build/asan" -j "$jobs"
-  ctest --test-dir "$repo/build/asan" --output-on-failure --parallel "$jobs"
+  configure "$repo/build/asan$ROCKSQ_BUILD_SUFFIX" "$sanitize_flags"
+  cmake --build "$repo/build/asan$ROCKSQ_BUILD_SUFFIX" -j "$jobs"
+  ctest --test-dir "$repo/build/asan$ROCKSQ_BUILD_SUFFIX" --output-on-failure --parallel "$jobs"
 fi
 
 if [ -z "$only" ] || [ "$only" = tsan ]; then
   echo "== C++ concurrency tests under ThreadSanitizer"
-  configure "$repo/build/tsan" "-fsanitize=thread -fno-omit-frame-pointer"
-  cmake --build "$repo/build/tsan" -j "$jobs"
+  configure "$repo/build/tsan$ROCKSQ_BUILD_SUFFIX" "-fsanitize=thread -fno-omit-frame-pointer"
+  cmake --build "$repo/build/tsan$ROCKSQ_BUILD_SUFFIX" -j "$jobs"
   # The tests where threads meet: concurrent pushes and pops, waits,
   # close. Not the expiry tests: they time ttl in seconds, which TSan's
   # slowdown upsets. Not the fork tests (some match *Close*): TSan ends a
   # fork() child of a threaded process that starts a thread, as every
   # queue opened there does.
-  "$repo/build/tsan/rocksq_tests" --gtest_brief=1 \
+  "$repo/build/tsan$ROCKSQ_BUILD_SUFFIX/rocksq_tests" --gtest_brief=1 \
     --gtest_filter='*Concurrency*:*Wait*:*Close*:*Thread*:*Race*:-*Expir*:*ForkTest.*'
 fi
 
 if [ -z "$only" ] || [ "$only" = python ]; then
   echo "== Python concurrency tests, extension under AddressSanitizer + UndefinedBehaviorSanitizer"
-  venv="$repo/build/venv-asan"
+  venv="$repo/build/venv-asan$ROCKSQ_BUILD_SUFFIX"
   [ -x "$venv/bin/python" ] || python3 -m venv --system-site-packages "$venv"
   # The interpreter is not instrumented, so the ASan runtime must be loaded
   # first, also while building: the stub generator imports the extension.
@@ -63,13 +63,13 @@ if [ -z "$only" ] || [ "$only" = python ]; then
   # libstdc++ too, or ASan finds no __cxa_throw to intercept (CPython does
   # not load it) and aborts at the first C++ exception. Reports go to files:
   # pytest captures a dying test's stderr.
-  reports="$repo/build/asan-python"
+  reports="$repo/build/asan-python$ROCKSQ_BUILD_SUFFIX"
   rm -rf "$reports" && mkdir -p "$reports"
   export LD_PRELOAD="$(g++ -print-file-name=libasan.so):$(g++ -print-file-name=libstdc++.so)"
   export ASAN_OPTIONS="$ASAN_OPTIONS:detect_leaks=0:log_path=$reports/asan"
   export UBSAN_OPTIONS="$UBSAN_OPTIONS:log_path=$reports/ubsan"
   CMAKE_TOOLCHAIN_FILE="$ROCKSQ_TOOLCHAIN" "$venv/bin/pip" install --quiet --no-build-isolation \
-    --config-settings=build-dir="$repo/build/wheel-asan" \
+    --config-settings=build-dir="$repo/build/wheel-asan$ROCKSQ_BUILD_SUFFIX" \
     --config-settings=cmake.define.CMAKE_CXX_FLAGS="$sanitize_flags" \
     --config-settings=cmake.define.CMAKE_CXX_FLAGS_RELEASE="-O1 -g" \
     --config-settings=cmake.define.CMAKE_SHARED_LINKER_FLAGS="$sanitize_flags" \

@@ -17,6 +17,7 @@ void init_fifo(nb::module_& m);     // fifo.cc: FifoQueue
 void init_mpmc(nb::module_& m);     // mpmc.cc: MpmcQueue
 void init_ack(nb::module_& m);      // ack.cc: AckQueue
 void init_inspect(nb::module_& m);  // inspect.cc: inspect_queue, check_queue, peek_items
+void init_build_info(nb::module_& m);  // build_info.cc: build_info
 }  // namespace rocksq_python
 
 NB_MODULE(_core, m) {
@@ -41,4 +42,5 @@ NB_MODULE(_core, m) {
   rocksq_python::init_mpmc(m);
   rocksq_python::init_ack(m);
   rocksq_python::init_inspect(m);
+  rocksq_python::init_build_info(m);
 }
