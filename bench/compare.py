@@ -2,7 +2,7 @@
 
     python3 bench/compare.py                  # full: 5 rounds, ~15 min on 2 cores
     python3 bench/compare.py --quick          # CI smoke test: 1 round, small sizes, < 2 min
-    python3 bench/compare.py --report docs/generated/performance.rst  # also the docs' page
+    build/wheel-venv/bin/python bench/compare.py --report docs/generated/performance.rst  # the docs' page
 
 The workloads are the package's own (rocksq/benchmarks.py, which `rocksq
 bench` runs for ours alone; SIDE_BY_SIDE below lists those compared here);
@@ -13,6 +13,13 @@ script creates from bench/requirements.txt on first use. Within a round the
 implementations alternate run by run (A B C A B C ...); each metric is the
 median over the rounds. Queue directories live under <out>/tmp, on the
 repository's filesystem, and are removed after each run.
+
+Ours is the rocksq this interpreter imports, named in every run and report
+by its build (rocksq.build_info(): release or debian, RocksDB version,
+CRC32C). The docs' figures are the release build's: run the script with the
+Python of an environment holding the release wheel (`ROCKSQ_BUILD=release
+bash tests/run.sh` makes build/wheel-venv); --report refuses any other build
+unless --any-build is given.
 
 Writes <out>/results.json (every run), results.md (the tables), results.png
 (the plot), and prints the issue's targets as met or gap. Exits 1 if a run
@@ -492,6 +499,14 @@ def print_targets(data: dict) -> None:
         print(f"  {target['status']:>12}  {target['target']:<{width}}  {target['measured']}")
 
 
+def ours_build() -> str:
+    """This interpreter's rocksq build: "release", "debian", "unknown" (or not reported)."""
+    import rocksq
+
+    build_info = getattr(rocksq, "build_info", None)
+    return build_info()["build"] if build_info else "not reported"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -508,6 +523,8 @@ def main() -> int:
                             key for key in WORKLOADS if key not in SIDE_BY_SIDE) + ")")
     parser.add_argument("--impls", help="comma-separated implementations (default: all): "
                         + ",".join(IMPLS))
+    parser.add_argument("--any-build", action="store_true",
+                        help="let --report publish a build other than the release build")
     parser.add_argument("--render-only", action="store_true",
                         help="rewrite the outputs from <out>/results.json without running")
     args = parser.parse_args()
@@ -523,6 +540,13 @@ def main() -> int:
               [n for n in impl_names if n not in IMPLS]
     if unknown:
         parser.error(f"unknown workload or implementation: {', '.join(unknown)}")
+
+    if args.report and not args.render_only and not args.any_build:
+        build = ours_build()
+        if build != "release":
+            parser.error(f"--report publishes the release build's figures, and this "
+                         f"interpreter's rocksq is the {build} build: run with the release "
+                         f"wheel's Python (see the top of this script), or add --any-build")
 
     args.out.mkdir(parents=True, exist_ok=True)
     results_path = args.out / "results.json"

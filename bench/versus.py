@@ -74,7 +74,7 @@ def side_env() -> dict:
 
 
 def build_of(python: str) -> str:
-    """The rocksq version and extension build `python` runs, e.g. "0.4.0 (_core 1a2b...)"."""
+    """The rocksq version and build `python` runs (RocksQ.version(): names the RocksDB build)."""
     with tempfile.TemporaryDirectory() as empty:  # no source tree to shadow the installed one
         completed = subprocess.run(
             [python, "-c", "import sys; sys.path.insert(0, sys.argv[1]); "

@@ -92,7 +92,9 @@ class CoreFace:
         """The size of the queue's files on disk, in bytes.
 
         It lags behind removals (pops, acks, expiry): RocksDB frees the
-        space of deleted items in the background.
+        space of deleted items in the background. It counts up to 1 MiB that
+        the write-ahead log is extended ahead of its records, so that synced
+        writes change no file size.
         """
         return self._queue.disk_size
 

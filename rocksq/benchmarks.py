@@ -199,10 +199,18 @@ class RocksQ(Impl):
         import rocksq
         from rocksq import _core
 
-        # A build can be reinstalled during a long run: name the extension built.
+        # A build can be reinstalled during a long run: name the extension built,
+        # and the RocksDB it measures (rocksq.build_info(); builds before it
+        # existed say so).
         with open(_core.__file__, "rb") as core:
             build = hashlib.sha256(core.read()).hexdigest()[:10]
-        return f"{rocksq.version()} (_core {build})"
+        build_info = getattr(rocksq, "build_info", None)
+        if build_info is None:
+            return f"{rocksq.version()} (_core {build}, RocksDB build not reported)"
+        info = build_info()
+        crc32c = "hardware" if info["crc32c_hardware"] else "software"
+        return (f"{rocksq.version()} (_core {build}, {info['build']} build, "
+                f"RocksDB {info['rocksdb_version']}, CRC32C in {crc32c})")
 
 
 # --- The registry -----------------------------------------------------------------

@@ -636,6 +636,26 @@ def test_compare_quick_smoke_of_one_workload_writes_the_table_and_plot(tmp_path:
 
 
 @needs_checkout
+def test_compare_refuses_to_publish_a_report_of_a_build_other_than_the_release_build(
+    tmp_path: Path,
+) -> None:
+    build = rocksq.build_info()["build"]
+    if build == "release":
+        pytest.skip("this interpreter's rocksq is the release build, which --report publishes")
+    page = tmp_path / "performance.rst"
+
+    completed = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "bench" / "compare.py"), "--quick", "--only", "W2",
+         "--impls", "rocksq", "--out", str(tmp_path / "bench"), "--report", str(page)],
+        cwd=REPO_ROOT / "tests", capture_output=True, text=True, timeout=120,
+    )
+
+    assert completed.returncode == 2, completed.stdout + completed.stderr
+    assert f"is the {build} build" in completed.stderr
+    assert not page.exists()
+
+
+@needs_checkout
 def test_versus_alternates_the_two_builds_and_tabulates_each_speed_and_cpu(
     tmp_path: Path,
 ) -> None:

@@ -26,3 +26,12 @@ def test_the_release_build_checksums_with_the_processor_s_crc32c_instructions() 
         assert os.environ.get("ROCKSQ_BUILD") != "release", f"the release build was asked for, got {info}"
         return
     assert info["crc32c_hardware"], info
+
+
+def test_every_benchmark_figure_names_the_rocksdb_build_it_measured() -> None:
+    from rocksq.benchmarks import RocksQ
+
+    info = rocksq.build_info()
+    version = RocksQ.version()
+
+    assert f"{info['build']} build, RocksDB {info['rocksdb_version']}" in version, version
