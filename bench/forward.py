@@ -35,18 +35,17 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))  # support.brokers: the tests' broker servers
 
-from support.brokers import LOOPBACK, Broker, NatsServer, RedisServer, find_binary  # noqa: E402
+from support.brokers import (  # noqa: E402
+    LOOPBACK, PAYLOAD_FIELD, Broker, running)
 
 SMALL, LARGE = 100, 64 * 1024
-PAYLOAD_FIELD = b"payload"
 
 
 @dataclass(frozen=True)
@@ -193,23 +192,12 @@ def methods(kind: str, sizes: Sizes) -> dict[str, Callable[[Broker, str, list[by
     return found
 
 
-@contextmanager
-def started(kind: str, directory: Path) -> Iterator[Broker]:
-    broker: Broker = (NatsServer(find_binary("nats-server"), directory / "nats") if kind == "nats"
-                      else RedisServer(find_binary("redis-server"), directory / "redis"))
-    broker.start()
-    try:
-        yield broker
-    finally:
-        broker.stop()
-
-
 def measure(sizes: Sizes, rounds: int, kinds: list[str], scratch: Path,
             skip_forward: bool) -> list[Run]:
     runs: list[Run] = []
     counter = 0
     for kind in kinds:
-        with started(kind, scratch) as broker:
+        with running(kind, scratch / kind) as broker:
             for size, count in sizes.items.items():
                 items = payloads(size, count)
                 ways = methods(kind, sizes)

@@ -21,6 +21,7 @@ except where ROCKSQ_REQUIRE_BROKERS=1 (.ci/run sets it): there it fails.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import signal
@@ -28,6 +29,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 
@@ -42,6 +44,8 @@ REQUIRE_VARIABLE = "ROCKSQ_REQUIRE_BROKERS"
 # gigabyte, Redis replaying its append-only file) or to stop on SIGTERM.
 START_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 10.0
+# The field of a Redis stream entry that holds the payload (rocksq.bridge's).
+PAYLOAD_FIELD = b"data"
 
 
 def unavailable(reason: str) -> None:
@@ -103,6 +107,18 @@ class Broker:
         self.log_path = directory / "server.log"
 
     def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def payloads(self, stream: str) -> list[bytes]:
+        """Every message's payload in the stream (a JetStream stream, a Redis stream key), in stream order."""
+        raise NotImplementedError
+
+    def publish(self, stream: str, payloads: list[bytes]) -> None:
+        """Appends `payloads` to the stream, creating it (JetStream: bound to the subject of its name)."""
+        raise NotImplementedError
+
+    def unacknowledged(self, stream: str, consumer: str) -> int:
+        """How many messages the consumer (JetStream durable, Redis group) was given and has not acknowledged."""
         raise NotImplementedError
 
     def url(self, name: str) -> str:
@@ -168,6 +184,58 @@ class NatsServer(Broker):
                 "--addr", LOOPBACK, "--port", str(self.port)]
 
 
+    def payloads(self, stream: str) -> list[bytes]:
+        return asyncio.run(self._payloads(stream))
+
+    async def _payloads(self, stream: str) -> list[bytes]:
+        import nats
+        from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+        client = await nats.connect(self.address, allow_reconnect=False)
+        try:
+            jetstream = client.jetstream()
+            info = await jetstream.stream_info(stream)
+            subject = info.config.subjects[0] if info.config.subjects else stream
+            reader = await jetstream.pull_subscribe(
+                subject, stream=stream,
+                config=ConsumerConfig(ack_policy=AckPolicy.NONE, deliver_policy=DeliverPolicy.ALL))
+            found: list[bytes] = []
+            while len(found) < info.state.messages:
+                found += [message.data for message in await reader.fetch(batch=256, timeout=10)]
+            await reader.unsubscribe()
+            return found
+        finally:
+            await client.close()
+
+    def publish(self, stream: str, payloads: list[bytes]) -> None:
+        asyncio.run(self._publish(stream, payloads))
+
+    async def _publish(self, stream: str, payloads: list[bytes]) -> None:
+        import nats
+
+        client = await nats.connect(self.address, allow_reconnect=False)
+        try:
+            jetstream = client.jetstream()
+            await jetstream.add_stream(name=stream, subjects=[stream])
+            futures = [await jetstream.publish_async(stream, payload) for payload in payloads]
+            await asyncio.gather(*futures)
+        finally:
+            await client.close()
+
+    def unacknowledged(self, stream: str, consumer: str) -> int:
+        return asyncio.run(self._unacknowledged(stream, consumer))
+
+    async def _unacknowledged(self, stream: str, consumer: str) -> int:
+        import nats
+
+        client = await nats.connect(self.address, allow_reconnect=False)
+        try:
+            info = await client.jetstream().consumer_info(stream, consumer)
+            return int(info.num_ack_pending)
+        finally:
+            await client.close()
+
+
 class RedisServer(Broker):
     """redis-server fsyncing its append-only file before every reply, with no snapshots."""
 
@@ -184,8 +252,43 @@ class RedisServer(Broker):
                 "--appendfsync", self.appendfsync, "--save", "", "--daemonize", "no",
                 "--protected-mode", "yes", "--logfile", ""]
 
+    def client(self) -> object:
+        import redis
 
-def running(broker: Broker) -> Iterator[Broker]:
+        return redis.Redis(host=LOOPBACK, port=self.port)
+
+    def payloads(self, stream: str) -> list[bytes]:
+        client = self.client()
+        found: list[bytes] = []
+        after = "-"
+        while entries := client.xrange(stream, min=after, count=1000):  # type: ignore[attr-defined]
+            found += [fields[PAYLOAD_FIELD] for _, fields in entries]
+            after = "(" + entries[-1][0].decode()
+        client.close()  # type: ignore[attr-defined]
+        return found
+
+    def publish(self, stream: str, payloads: list[bytes]) -> None:
+        client = self.client()
+        for start in range(0, len(payloads), 1000):
+            batch = client.pipeline(transaction=False)  # type: ignore[attr-defined]
+            for payload in payloads[start:start + 1000]:
+                batch.xadd(stream, {PAYLOAD_FIELD: payload})
+            batch.execute()
+        client.close()  # type: ignore[attr-defined]
+
+    def unacknowledged(self, stream: str, consumer: str) -> int:
+        client = self.client()
+        pending = client.xpending(stream, consumer)  # type: ignore[attr-defined]
+        client.close()  # type: ignore[attr-defined]
+        return int(pending["pending"])
+
+
+@contextmanager
+def running(kind: str, directory: Path) -> Iterator[Broker]:
+    """A started server of `kind` ("nats" or "redis") keeping its files in `directory`; stopped after."""
+    require_module(kind, kind)
+    broker: Broker = (NatsServer(find_binary("nats-server"), directory) if kind == "nats"
+                      else RedisServer(find_binary("redis-server"), directory))
     broker.start()
     try:
         yield broker
@@ -196,15 +299,15 @@ def running(broker: Broker) -> Iterator[Broker]:
 @pytest.fixture
 def nats_server(tmp_path: Path) -> Iterator[Broker]:
     """A running nats-server -js on a free loopback port, its store in tmp_path; nats-py importable."""
-    require_module("nats", "nats")
-    yield from running(NatsServer(find_binary("nats-server"), tmp_path / "nats"))
+    with running("nats", tmp_path / "nats") as server:
+        yield server
 
 
 @pytest.fixture
 def redis_server(tmp_path: Path) -> Iterator[Broker]:
     """A running redis-server (appendonly yes, appendfsync always) on a free loopback port; redis-py importable."""
-    require_module("redis", "redis")
-    yield from running(RedisServer(find_binary("redis-server"), tmp_path / "redis"))
+    with running("redis", tmp_path / "redis") as server:
+        yield server
 
 
 @pytest.fixture(params=["nats", "redis"])
