@@ -65,6 +65,10 @@ async def _connect(endpoint: Endpoint, auth: Auth, on_closed: Any = None) -> Any
         "servers": [f"{scheme}://{endpoint.host}:{endpoint.port}"],
         "allow_reconnect": False,
         "connect_timeout": CONNECT_TIMEOUT,
+        # Without these nats-py tries the server again for two minutes
+        # before the first connect() fails (and 0 means for ever).
+        "max_reconnect_attempts": 1,
+        "reconnect_time_wait": 0,
         "error_cb": quiet,
         "tls": auth.tls_context(endpoint.tls),
         "user": auth.user,
@@ -75,10 +79,13 @@ async def _connect(endpoint: Endpoint, auth: Auth, on_closed: Any = None) -> Any
     if on_closed is not None:
         options["closed_cb"] = on_closed
         options["disconnected_cb"] = on_closed
+    client = nats.aio.client.Client()
     try:
-        return await nats.connect(**{key: value for key, value in options.items() if value is not None})
+        await client.connect(**{key: value for key, value in options.items() if value is not None})
     except Exception as error:  # nats-py raises several unrelated types here.
+        await client.close()  # A failed connect leaves its socket open otherwise.
         raise BrokerError(f"cannot connect to {endpoint.describe()}: {_describe(error)}") from error
+    return client
 
 
 def _describe(error: BaseException) -> str:
@@ -96,6 +103,7 @@ class JetStreamSink(Sink):
         create_stream: Optional[str] = None,
         confirm_timeout: float = CONFIRM_TIMEOUT,
     ) -> None:
+        _nats()  # A missing client library is an error now, not a retried failure later.
         self._endpoint = endpoint
         self._auth = auth
         self._create_stream = create_stream
@@ -224,6 +232,7 @@ class JetStreamSource(Source):
     """Reads the stream that binds the endpoint's subject through a durable pull consumer."""
 
     def __init__(self, endpoint: Endpoint, auth: Auth, *, consumer: str) -> None:
+        _nats()
         self._endpoint = endpoint
         self._auth = auth
         self._consumer = consumer

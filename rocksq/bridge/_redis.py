@@ -127,6 +127,7 @@ class RedisStreamSink(Sink):
         dedup_window: int = DEDUP_WINDOW,
         confirm_timeout: float = CONFIRM_TIMEOUT,
     ) -> None:
+        _redis()  # A missing client library is an error now, not a retried failure later.
         if dedup_window < 1:
             raise ValueError(f"dedup_window must be at least 1: {dedup_window}")
         self._endpoint = endpoint
@@ -194,6 +195,7 @@ class RedisStreamSource(Source):
     """
 
     def __init__(self, endpoint: Endpoint, auth: Auth, *, consumer: str) -> None:
+        _redis()
         self._endpoint = endpoint
         self._auth = auth
         self._consumer = consumer
