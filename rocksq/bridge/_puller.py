@@ -62,7 +62,8 @@ class Puller(Service):
     id), and acknowledged to the broker only after that returned (with a
     queue opened sync=True: after it was fsynced). A crash between the two
     makes the broker deliver the batch again, and the keys keep it from being
-    stored twice (within the queue's dedup window). When the local queue is
+    stored twice: unless the queue took in more than its dedup_window other
+    keys in between, or was re-created. When the local queue is
     full, nothing is acknowledged: the push is retried with backoff.
 
     Whether the push is fsynced before the broker's ack is the queue's own

@@ -78,7 +78,7 @@ def test_the_command_reads_user_from_the_environment_and_password_from_a_file(
     result = subprocess.run(
         [sys.executable, "-m", "rocksq", "forward", str(tmp_path / "q"), guarded.url(STREAM),
          "--until-empty", "--password-file", str(secret), *create],
-        capture_output=True, text=True, timeout=DRAIN_TIMEOUT, env=env,
+        capture_output=True, text=True, timeout=DRAIN_TIMEOUT, env=env, cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
     assert PASSWORD not in result.stderr

@@ -14,10 +14,11 @@ from support.brokers import Broker
 import rocksq
 
 
-def rocksq_command(*args: str, **options) -> subprocess.CompletedProcess[str]:
+def rocksq_command(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    # Run outside the checkout, whose rocksq/ (without _core) would shadow the installed one.
     return subprocess.run(
         [sys.executable, "-m", "rocksq", *args], capture_output=True, text=True,
-        timeout=DRAIN_TIMEOUT, **options,
+        timeout=DRAIN_TIMEOUT, cwd=cwd,
     )
 
 
@@ -30,12 +31,13 @@ def test_forward_until_empty_then_pull_until_idle(broker: Broker, tmp_path: Path
         queue.put_many(items(500))
     forwarded = rocksq_command(
         "forward", str(tmp_path / "out"), broker.url(STREAM), "--until-empty",
-        "--batch-size", "50", *create_stream_option(broker),
+        "--batch-size", "50", *create_stream_option(broker), cwd=tmp_path,
     )
     assert forwarded.returncode == 0, forwarded.stderr
     assert "forwarded 500" in forwarded.stderr
     assert broker.payloads(STREAM) == items(500)
-    pulled = rocksq_command("pull", broker.url(STREAM), str(tmp_path / "in"), "--until-idle", "0.5")
+    pulled = rocksq_command("pull", broker.url(STREAM), str(tmp_path / "in"), "--until-idle", "0.5", cwd=tmp_path
+    )
     assert pulled.returncode == 0, pulled.stderr
     with rocksq.AckQueue(tmp_path / "in") as queue:
         assert [d.data for d in queue.get_many(501, block=False)] == items(500)
@@ -46,7 +48,8 @@ def test_forward_refuses_a_queue_another_process_holds_in_one_line(
 ) -> None:
     with rocksq.AckQueue(tmp_path / "held"):
         result = rocksq_command(
-            "forward", str(tmp_path / "held"), redis_server.url(STREAM), "--until-empty"
+            "forward", str(tmp_path / "held"), redis_server.url(STREAM), "--until-empty",
+            cwd=tmp_path,
         )
     assert result.returncode == 3
     assert result.stderr.count("\n") == 1 and "Queue already open" in result.stderr
@@ -57,7 +60,7 @@ def test_sigterm_stops_forward_cleanly_with_nothing_held(redis_server: Broker, t
         queue.put_many(items(200_000))
     process = subprocess.Popen(
         [sys.executable, "-m", "rocksq", "forward", str(tmp_path / "out"), redis_server.url(STREAM)],
-        stderr=subprocess.PIPE, text=True,
+        stderr=subprocess.PIPE, text=True, cwd=tmp_path,
     )
     deadline = time.monotonic() + DRAIN_TIMEOUT
     while not redis_server.payloads(STREAM) and time.monotonic() < deadline:
@@ -73,7 +76,7 @@ def test_sigterm_stops_forward_cleanly_with_nothing_held(redis_server: Broker, t
 
 
 def test_a_password_on_the_command_line_is_refused(tmp_path: Path) -> None:
-    result = rocksq_command("forward", str(tmp_path / "q"), "redis://u:pw@127.0.0.1/s")
+    result = rocksq_command("forward", str(tmp_path / "q"), "redis://u:pw@127.0.0.1/s", cwd=tmp_path)
     assert result.returncode == 2
     assert "ROCKSQ_REDIS_PASSWORD" in result.stderr and "pw@" not in result.stderr
 

@@ -12,9 +12,9 @@ import rocksq
 from rocksq.bridge import Forwarder, MissingExtraError, Puller
 
 
-def test_importing_rocksq_and_its_bridge_loads_no_broker_client() -> None:
+def test_importing_rocksq_and_its_bridge_loads_no_broker_client(tmp_path) -> None:
     code = "import sys, rocksq, rocksq.bridge, rocksq.cli; print(sorted({'nats', 'redis'} & set(sys.modules)))"
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path)
     assert result.stdout.strip() == "[]"
 
 
@@ -47,7 +47,7 @@ def test_the_command_says_which_extra_to_install(tmp_path) -> None:
     )
     result = subprocess.run(
         [sys.executable, "-c", code, "forward", str(tmp_path / "q"), "redis://127.0.0.1:1/s"],
-        capture_output=True, text=True,
+        capture_output=True, text=True, cwd=tmp_path,
     )
     assert result.returncode == 2
     assert "pip install 'rocksq[redis]'" in result.stderr
