@@ -13,7 +13,7 @@ from ._interface import Source
 from ._service import RETRY_INITIAL, RETRY_MAX, Service, open_queue
 
 if TYPE_CHECKING:
-    from .._ack_face import AckQueue
+    import rocksq
     from ._interface import Incoming
 
 __all__ = ["PullStats", "Puller"]
@@ -74,7 +74,7 @@ class Puller(Service):
     def __init__(
         self,
         url: Union[str, Source],
-        queue: AckQueue,
+        queue: rocksq.AckQueue,
         *,
         consumer: str = CONSUMER,
         batch_size: int = BATCH_SIZE,
@@ -97,7 +97,7 @@ class Puller(Service):
         self._last_activity = time.monotonic()
 
     @property
-    def queue(self) -> AckQueue:
+    def queue(self) -> rocksq.AckQueue:
         """The local queue this pulls into."""
         return self._queue
 

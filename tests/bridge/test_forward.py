@@ -242,3 +242,32 @@ def test_bad_options_are_refused(make_queue) -> None:
         Forwarder(queue, "redis://127.0.0.1:1/s", retry_initial=2, retry_max=1)
     with pytest.raises(TypeError, match="AckQueue"):
         Forwarder(object(), "redis://127.0.0.1:1/s")  # type: ignore[arg-type]
+
+
+class Unreachable(Sink):
+    """A sink that connects but fails every send, as a broker that drops each connection."""
+
+    def __init__(self) -> None:
+        self.sends = 0
+
+    async def open(self) -> None:
+        pass
+
+    async def send(self, messages: Sequence[Message]) -> Awaitable[list[Outcome]]:
+        self.sends += 1
+        raise BrokerError("connection reset")
+
+    async def close(self) -> None:
+        pass
+
+
+def test_items_whose_send_failed_are_released_during_the_backoff(make_queue) -> None:
+    queue = make_queue()
+    queue.put_many(items(20))
+    sink = Unreachable()
+    with Forwarder(queue, sink, batch_size=5, retry_initial=0.05, retry_max=0.05) as forwarder:
+        assert forwarder.wait_for(lambda: sink.sends >= 3, DRAIN_TIMEOUT)
+        assert (queue.ready, queue.unacked) == (20, 0)
+        assert forwarder.stats().retries >= 3
+        assert "connection reset" in str(forwarder.stats().last_error)
+    assert queue.get(block=False).data == items(20)[0]  # Still first: order kept.
