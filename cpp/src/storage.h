@@ -97,6 +97,8 @@ struct QueueDatabase {
   // Empty, or says that this open's recovery dropped write-ahead log records
   // (see OpenQueueDatabase).
   std::string recovery_warning;
+  // The queue's identity (format.h, kQueueIdKey), read or written by the open.
+  std::string queue_id;
   std::vector<rocksdb::ColumnFamilyHandle*> families;
 
   // Destroys the handles, then closes the database; throws kStorage if
@@ -121,6 +123,11 @@ QueueDatabase OpenQueueDatabase(const std::string& path, QueueKind kind,
 // ThrowIfNewerFormat), kCorruption if a marked queue's is missing or
 // malformed, kNotAQueue if an unmarked database has none (not a queue).
 uint64_t ReadFormatVersion(rocksdb::DB* db, const std::string& path);
+
+// The queue identity (format.h, kQueueIdKey) stored in `db`; empty if none
+// is stored (a queue an earlier release created and this one has not
+// opened yet). Throws kCorruption if it is malformed.
+std::string ReadQueueId(rocksdb::DB* db, const std::string& path);
 
 // Throws kUnsupportedFormat, saying so, if `version` is newer than the
 // format this build reads (kFormatVersion).
