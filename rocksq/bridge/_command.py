@@ -177,10 +177,10 @@ def forward(args: argparse.Namespace) -> int:
             done = forwarder.drained if args.until_empty else None
             asyncio.run(_serve("forward", forwarder, done, lambda: _forward_progress(forwarder)))
             stats = forwarder.stats()
+            _say("forward", f"stopped: {_forward_progress(forwarder)}")
     except (MissingExtraError, OSError) as error:
         _say("forward", str(error))
         return EXIT_USAGE
-    _say("forward", f"stopped: {_forward_progress(forwarder)}")
     if stats.refused:
         _say(
             "forward",
@@ -202,10 +202,10 @@ def pull(args: argparse.Namespace) -> int:
             idle = args.until_idle
             done = None if idle is None else lambda: puller.stats().idle_seconds >= idle
             asyncio.run(_serve("pull", puller, done, lambda: _pull_progress(puller)))
+            _say("pull", f"stopped: {_pull_progress(puller)}")
     except (MissingExtraError, OSError) as error:
         _say("pull", str(error))
         return EXIT_USAGE
-    _say("pull", f"stopped: {_pull_progress(puller)}")
     return EXIT_OK
 
 

@@ -15,7 +15,8 @@ from ._service import POLL_INTERVAL, RETRY_INITIAL, RETRY_MAX, Service, open_que
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Sequence
 
-    from .._ack_face import AckQueue, Delivery
+    import rocksq
+    from rocksq import Delivery
     from ._interface import Outcome
 
 __all__ = ["ForwardStats", "Forwarder"]
@@ -80,7 +81,7 @@ class Forwarder(Service):
 
     def __init__(
         self,
-        queue: AckQueue,
+        queue: rocksq.AckQueue,
         url: Union[str, Sink],
         *,
         batch_size: int = BATCH_SIZE,
@@ -108,7 +109,7 @@ class Forwarder(Service):
         self._connected = False
 
     @property
-    def queue(self) -> AckQueue:
+    def queue(self) -> rocksq.AckQueue:
         """The local queue this forwards from."""
         return self._queue
 

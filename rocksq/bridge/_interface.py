@@ -42,6 +42,11 @@ class Refused(BrokerError):
     """
 
 
+def describe_error(error: BaseException) -> str:
+    """"Kind: text" of a client library's exception, for BrokerError messages."""
+    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+
+
 class Message(NamedTuple):
     """One item on its way out: its stable identity and its bytes, unchanged."""
 

@@ -7,6 +7,11 @@ with a PubAck marked duplicate, which confirms it. Only a PubAck confirms: an
 error reply, no reply (timeout), "no responders" (no stream binds the
 subject) or a closed connection does not.
 
+What can still store an item twice: a resend later than the stream's
+duplicate_window after the first send (the broker or the network away that
+long while a publish was unconfirmed, or a forwarder restarted that much
+later), and a stream deleted and created again in between.
+
 Deduplication in: a message's key is the stream's name, its creation time
 and the message's stream sequence, stable across redeliveries and distinct
 for a stream deleted and created again.
@@ -15,12 +20,21 @@ for a stream deleted and created again.
 from __future__ import annotations
 
 import asyncio
-import json
 import itertools
+import json
 from typing import TYPE_CHECKING, Any, Optional
 
 from ._endpoint import require_extra
-from ._interface import BrokerError, Confirmed, Incoming, Outcome, Refused, Sink, Source
+from ._interface import (
+    BrokerError,
+    Confirmed,
+    Incoming,
+    Outcome,
+    Refused,
+    Sink,
+    Source,
+    describe_error,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Sequence
@@ -65,6 +79,10 @@ async def _connect(endpoint: Endpoint, auth: Auth, on_closed: Any = None) -> Any
         "servers": [f"{scheme}://{endpoint.host}:{endpoint.port}"],
         "allow_reconnect": False,
         "connect_timeout": CONNECT_TIMEOUT,
+        # Without these nats-py tries the server again for two minutes
+        # before the first connect() fails (and 0 means for ever).
+        "max_reconnect_attempts": 1,
+        "reconnect_time_wait": 0,
         "error_cb": quiet,
         "tls": auth.tls_context(endpoint.tls),
         "user": auth.user,
@@ -75,14 +93,13 @@ async def _connect(endpoint: Endpoint, auth: Auth, on_closed: Any = None) -> Any
     if on_closed is not None:
         options["closed_cb"] = on_closed
         options["disconnected_cb"] = on_closed
+    client = nats.aio.client.Client()
     try:
-        return await nats.connect(**{key: value for key, value in options.items() if value is not None})
+        await client.connect(**{key: value for key, value in options.items() if value is not None})
     except Exception as error:  # nats-py raises several unrelated types here.
-        raise BrokerError(f"cannot connect to {endpoint.describe()}: {_describe(error)}") from error
-
-
-def _describe(error: BaseException) -> str:
-    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+        await client.close()  # A failed connect leaves its socket open otherwise.
+        raise BrokerError(f"cannot connect to {endpoint.describe()}: {describe_error(error)}") from error
+    return client
 
 
 class JetStreamSink(Sink):
@@ -96,6 +113,7 @@ class JetStreamSink(Sink):
         create_stream: Optional[str] = None,
         confirm_timeout: float = CONFIRM_TIMEOUT,
     ) -> None:
+        _nats()  # A missing client library is an error now, not a retried failure later.
         self._endpoint = endpoint
         self._auth = auth
         self._create_stream = create_stream
@@ -123,7 +141,7 @@ class JetStreamSink(Sink):
             await connection.flush()
         except Exception as error:
             await connection.close()
-            raise BrokerError(f"{self.describe()}: {_describe(error)}") from error
+            raise BrokerError(f"{self.describe()}: {describe_error(error)}") from error
         self._connection = connection
 
     async def _ensure_stream(self, connection: Any) -> None:
@@ -161,7 +179,7 @@ class JetStreamSink(Sink):
                 )
         except Exception as error:
             self._forget(replies)
-            raise BrokerError(f"{self.describe()}: {_describe(error)}") from error
+            raise BrokerError(f"{self.describe()}: {describe_error(error)}") from error
         return self._outcomes(replies)
 
     async def _outcomes(self, replies: list[str]) -> list[Outcome]:
@@ -224,6 +242,7 @@ class JetStreamSource(Source):
     """Reads the stream that binds the endpoint's subject through a durable pull consumer."""
 
     def __init__(self, endpoint: Endpoint, auth: Auth, *, consumer: str) -> None:
+        _nats()
         self._endpoint = endpoint
         self._auth = auth
         self._consumer = consumer
@@ -248,7 +267,7 @@ class JetStreamSource(Source):
             )
         except Exception as error:
             await connection.close()
-            raise BrokerError(f"{self.describe()}: {_describe(error)}") from error
+            raise BrokerError(f"{self.describe()}: {describe_error(error)}") from error
         created = info.created.isoformat() if info.created else ""
         self._key_prefix = f"{stream}@{created}#"
         self._connection = connection
@@ -262,7 +281,7 @@ class JetStreamSource(Source):
         except nats.errors.TimeoutError:
             return []
         except Exception as error:
-            raise BrokerError(f"{self.describe()}: {_describe(error)}") from error
+            raise BrokerError(f"{self.describe()}: {describe_error(error)}") from error
         return [
             Incoming(self._key_prefix + str(msg.metadata.sequence.stream), msg.data, msg)
             for msg in batch
@@ -275,7 +294,7 @@ class JetStreamSource(Source):
             # The acks are on their way once the server answered the flush's ping.
             await self._connection.flush()
         except Exception as error:
-            raise BrokerError(f"{self.describe()}: {_describe(error)}") from error
+            raise BrokerError(f"{self.describe()}: {describe_error(error)}") from error
 
     async def close(self) -> None:
         connection, self._connection, self._subscription = self._connection, None, None

@@ -13,7 +13,7 @@ from ._interface import Source
 from ._service import RETRY_INITIAL, RETRY_MAX, Service, open_queue
 
 if TYPE_CHECKING:
-    from .._ack_face import AckQueue
+    import rocksq
     from ._interface import Incoming
 
 __all__ = ["PullStats", "Puller"]
@@ -62,7 +62,8 @@ class Puller(Service):
     id), and acknowledged to the broker only after that returned (with a
     queue opened sync=True: after it was fsynced). A crash between the two
     makes the broker deliver the batch again, and the keys keep it from being
-    stored twice (within the queue's dedup window). When the local queue is
+    stored twice: unless the queue took in more than its dedup_window other
+    keys in between, or was re-created. When the local queue is
     full, nothing is acknowledged: the push is retried with backoff.
 
     Whether the push is fsynced before the broker's ack is the queue's own
@@ -73,7 +74,7 @@ class Puller(Service):
     def __init__(
         self,
         url: Union[str, Source],
-        queue: AckQueue,
+        queue: rocksq.AckQueue,
         *,
         consumer: str = CONSUMER,
         batch_size: int = BATCH_SIZE,
@@ -96,7 +97,7 @@ class Puller(Service):
         self._last_activity = time.monotonic()
 
     @property
-    def queue(self) -> AckQueue:
+    def queue(self) -> rocksq.AckQueue:
         """The local queue this pulls into."""
         return self._queue
 

@@ -17,6 +17,12 @@ and ":old", each mapping a dedup id to the entry id it was stored as:
   a "#!lua" line so that a Redis out of memory refuses it before it starts
   rather than failing between the XADD and the HSET.
 
+What can still store an item twice: a resend after more than dedup_window
+(up to twice that) other ids were added to the stream since the first send;
+the dedup hashes deleted or evicted; a failover to a replica that had not
+received the first write (Redis replicates asynchronously) while the first
+reply reached the Forwarder.
+
 A batch is confirmed only by the script's reply; an error reply (a key of
 the wrong type, say), a timeout or a broken connection confirm nothing.
 Redis 7.0 or newer; for the guarantee, run Redis with appendonly yes
@@ -33,7 +39,7 @@ import asyncio
 from typing import TYPE_CHECKING, Any, Optional
 
 from ._endpoint import require_extra
-from ._interface import BrokerError, Confirmed, Incoming, Outcome, Sink, Source
+from ._interface import BrokerError, Confirmed, Incoming, Outcome, Sink, Source, describe_error
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Sequence
@@ -112,10 +118,6 @@ def _client(endpoint: Endpoint, auth: Auth) -> Any:
     return redis.Redis(**options)
 
 
-def _describe(error: BaseException) -> str:
-    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
-
-
 class RedisStreamSink(Sink):
     """Adds each message as an entry {data: payload} of the endpoint's stream, once."""
 
@@ -127,6 +129,7 @@ class RedisStreamSink(Sink):
         dedup_window: int = DEDUP_WINDOW,
         confirm_timeout: float = CONFIRM_TIMEOUT,
     ) -> None:
+        _redis()  # A missing client library is an error now, not a retried failure later.
         if dedup_window < 1:
             raise ValueError(f"dedup_window must be at least 1: {dedup_window}")
         self._endpoint = endpoint
@@ -150,7 +153,7 @@ class RedisStreamSink(Sink):
         try:
             await asyncio.wait_for(self._client.ping(), self._confirm_timeout)
         except Exception as error:
-            raise BrokerError(f"cannot reach {self.describe()}: {_describe(error)}") from error
+            raise BrokerError(f"cannot reach {self.describe()}: {describe_error(error)}") from error
 
     async def send(self, messages: Sequence[Message]) -> Awaitable[list[Outcome]]:
         if self._client is None:
@@ -172,7 +175,7 @@ class RedisStreamSink(Sink):
                 self._script(keys=self._keys, args=args), self._confirm_timeout
             )
         except Exception as error:
-            failure = BrokerError(f"{self.describe()}: {_describe(error)}")
+            failure = BrokerError(f"{self.describe()}: {describe_error(error)}")
             return [failure] * count
         return [Confirmed(duplicate=bool(duplicate)) for _entry, duplicate in replies]
 
@@ -194,6 +197,7 @@ class RedisStreamSource(Source):
     """
 
     def __init__(self, endpoint: Endpoint, auth: Auth, *, consumer: str) -> None:
+        _redis()
         self._endpoint = endpoint
         self._auth = auth
         self._consumer = consumer
@@ -213,9 +217,9 @@ class RedisStreamSource(Source):
             )
         except redis.ResponseError as error:
             if "BUSYGROUP" not in str(error):
-                raise BrokerError(f"{self.describe()}: {_describe(error)}") from error
+                raise BrokerError(f"{self.describe()}: {describe_error(error)}") from error
         except Exception as error:
-            raise BrokerError(f"cannot reach {self.describe()}: {_describe(error)}") from error
+            raise BrokerError(f"cannot reach {self.describe()}: {describe_error(error)}") from error
         # Whatever was read before a crash or a lost connection comes first.
         self._reading_pending = True
 
@@ -241,7 +245,7 @@ class RedisStreamSource(Source):
                 )
                 entries = replies[0][1] if replies else []
         except Exception as error:
-            raise BrokerError(f"{self.describe()}: {_describe(error)}") from error
+            raise BrokerError(f"{self.describe()}: {describe_error(error)}") from error
         return [
             # A pending entry deleted since it was read has no fields: nothing to store.
             Incoming(f"{stream}#{entry_id.decode()}", (fields or {}).get(PAYLOAD_FIELD), entry_id)
@@ -256,7 +260,7 @@ class RedisStreamSource(Source):
                 self._endpoint.name, self._consumer, *[message.handle for message in messages]
             )
         except Exception as error:
-            raise BrokerError(f"{self.describe()}: {_describe(error)}") from error
+            raise BrokerError(f"{self.describe()}: {describe_error(error)}") from error
 
     async def close(self) -> None:
         client, self._client = self._client, None
