@@ -58,9 +58,9 @@ class Sizes:
     redis_parallel: tuple[int, ...]
 
 
-FULL = Sizes(items={SMALL: 50_000, LARGE: 3_000}, nats_windows=(1, 16, 256, 4096),
+FULL = Sizes(items={SMALL: 10_000, LARGE: 500}, nats_windows=(1, 16, 256, 4096),
              redis_pipelines=(1, 16, 256, 1024), redis_parallel=(1, 4))
-QUICK = Sizes(items={SMALL: 5_000, LARGE: 300}, nats_windows=(1, 256),
+QUICK = Sizes(items={SMALL: 2_000, LARGE: 100}, nats_windows=(1, 256),
               redis_pipelines=(1, 256), redis_parallel=(1,))
 
 
@@ -274,8 +274,8 @@ def main() -> int:
         sys.path.insert(0, str(REPO / "bench"))
         import report
 
-        command = "python3 bench/forward.py --report " + str(
-            args.report if not args.report.is_absolute() else args.report.relative_to(REPO))
+        page = args.report if not args.report.is_absolute() else args.report.relative_to(REPO)
+        command = f"python3 bench/forward.py{' --quick' if args.quick else ''} --report {page}"
         report.write_report(args.report, markdown, command)
     return 0
 

@@ -172,7 +172,8 @@ class Forwarder(Service):
                 if not deliveries:
                     break
                 if not await self._send(deliveries):
-                    return await self._settle_all()
+                    await self._settle_all()
+                    return False  # A failed send is a failure: reconnect, after the backoff.
             if not self._in_flight:
                 continue
             assert self._stop_event is not None

@@ -109,16 +109,24 @@ class Broker:
     def command(self) -> list[str]:
         raise NotImplementedError
 
-    def payloads(self, stream: str) -> list[bytes]:
-        """Every message's payload in the stream (a JetStream stream, a Redis stream key), in stream order."""
+    def payloads(self, stream: str, keep: int | None = None) -> list[bytes]:
+        """Every message's payload in the stream (a JetStream stream, a Redis stream key), in stream order.
+
+        With `keep`, only each payload's first `keep` bytes (a stream of a gigabyte stays small).
+        """
         raise NotImplementedError
 
     def publish(self, stream: str, payloads: list[bytes]) -> None:
         """Appends `payloads` to the stream, creating it (JetStream: bound to the subject of its name)."""
         raise NotImplementedError
 
-    def unacknowledged(self, stream: str, consumer: str) -> int:
-        """How many messages the consumer (JetStream durable, Redis group) was given and has not acknowledged."""
+    def length(self, stream: str) -> int:
+        """How many messages the stream holds; 0 if it does not exist."""
+        raise NotImplementedError
+
+    def consumer_counts(self, stream: str, consumer: str) -> tuple[int, int]:
+        """(acknowledged, unacknowledged): messages of the stream the consumer (JetStream durable,
+        Redis group) acknowledged, and those it was given and has not acknowledged."""
         raise NotImplementedError
 
     def url(self, name: str) -> str:
@@ -184,10 +192,10 @@ class NatsServer(Broker):
                 "--addr", LOOPBACK, "--port", str(self.port)]
 
 
-    def payloads(self, stream: str) -> list[bytes]:
-        return asyncio.run(self._payloads(stream))
+    def payloads(self, stream: str, keep: int | None = None) -> list[bytes]:
+        return asyncio.run(self._payloads(stream, keep))
 
-    async def _payloads(self, stream: str) -> list[bytes]:
+    async def _payloads(self, stream: str, keep: int | None) -> list[bytes]:
         import nats
         from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
@@ -201,7 +209,7 @@ class NatsServer(Broker):
                 config=ConsumerConfig(ack_policy=AckPolicy.NONE, deliver_policy=DeliverPolicy.ALL))
             found: list[bytes] = []
             while len(found) < info.state.messages:
-                found += [message.data for message in await reader.fetch(batch=256, timeout=10)]
+                found += [message.data[:keep] for message in await reader.fetch(batch=256, timeout=10)]
             await reader.unsubscribe()
             return found
         finally:
@@ -222,18 +230,40 @@ class NatsServer(Broker):
         finally:
             await client.close()
 
-    def unacknowledged(self, stream: str, consumer: str) -> int:
-        return asyncio.run(self._unacknowledged(stream, consumer))
+    def length(self, stream: str) -> int:
+        return asyncio.run(self._length(stream))
 
-    async def _unacknowledged(self, stream: str, consumer: str) -> int:
+    async def _length(self, stream: str) -> int:
         import nats
+        from nats.js.errors import NotFoundError
 
         client = await nats.connect(self.address, allow_reconnect=False)
         try:
-            info = await client.jetstream().consumer_info(stream, consumer)
-            return int(info.num_ack_pending)
+            return int((await client.jetstream().stream_info(stream)).state.messages)
+        except NotFoundError:
+            return 0
         finally:
             await client.close()
+
+    def consumer_counts(self, stream: str, consumer: str) -> tuple[int, int]:
+        return asyncio.run(self._consumer_counts(stream, consumer))
+
+    async def _consumer_counts(self, stream: str, consumer: str) -> tuple[int, int]:
+        import nats
+        from nats.js.errors import NotFoundError
+
+        client = await nats.connect(self.address, allow_reconnect=False)
+        try:
+            jetstream = client.jetstream()
+            messages = (await jetstream.stream_info(stream)).state.messages
+            info = await jetstream.consumer_info(stream, consumer)
+        except NotFoundError:
+            return 0, 0
+        finally:
+            await client.close()
+        # Messages not yet delivered (num_pending) and delivered, not acknowledged.
+        unacknowledged = int(info.num_ack_pending or 0)
+        return int(messages) - int(info.num_pending or 0) - unacknowledged, unacknowledged
 
 
 class RedisServer(Broker):
@@ -257,12 +287,12 @@ class RedisServer(Broker):
 
         return redis.Redis(host=LOOPBACK, port=self.port)
 
-    def payloads(self, stream: str) -> list[bytes]:
+    def payloads(self, stream: str, keep: int | None = None) -> list[bytes]:
         client = self.client()
         found: list[bytes] = []
         after = "-"
-        while entries := client.xrange(stream, min=after, count=1000):  # type: ignore[attr-defined]
-            found += [fields[PAYLOAD_FIELD] for _, fields in entries]
+        while entries := client.xrange(stream, min=after, count=100):  # type: ignore[attr-defined]
+            found += [fields[PAYLOAD_FIELD][:keep] for _, fields in entries]
             after = "(" + entries[-1][0].decode()
         client.close()  # type: ignore[attr-defined]
         return found
@@ -276,19 +306,34 @@ class RedisServer(Broker):
             batch.execute()
         client.close()  # type: ignore[attr-defined]
 
-    def unacknowledged(self, stream: str, consumer: str) -> int:
+    def length(self, stream: str) -> int:
         client = self.client()
-        pending = client.xpending(stream, consumer)  # type: ignore[attr-defined]
+        length = int(client.xlen(stream))  # type: ignore[attr-defined]
         client.close()  # type: ignore[attr-defined]
-        return int(pending["pending"])
+        return length
+
+    def consumer_counts(self, stream: str, consumer: str) -> tuple[int, int]:
+        client = self.client()
+        groups = client.xinfo_groups(stream) if client.exists(stream) else []  # type: ignore[attr-defined]
+        client.close()  # type: ignore[attr-defined]
+        for group in groups:
+            if group["name"].decode() == consumer:
+                # entries-read counts each entry once, however often it was delivered (Redis 7).
+                unacknowledged = int(group["pending"])
+                return int(group["entries-read"] or 0) - unacknowledged, unacknowledged
+        return 0, 0
 
 
 @contextmanager
-def running(kind: str, directory: Path) -> Iterator[Broker]:
-    """A started server of `kind` ("nats" or "redis") keeping its files in `directory`; stopped after."""
+def running(kind: str, directory: Path, appendfsync: str = "always") -> Iterator[Broker]:
+    """A started server of `kind` ("nats" or "redis") keeping its files in `directory`; stopped after.
+
+    `appendfsync` is Redis's: "always" for tests that kill it, "everysec" where
+    it is only stopped and the test writes more than a disk fsyncs quickly.
+    """
     require_module(kind, kind)
     broker: Broker = (NatsServer(find_binary("nats-server"), directory) if kind == "nats"
-                      else RedisServer(find_binary("redis-server"), directory))
+                      else RedisServer(find_binary("redis-server"), directory, appendfsync))
     broker.start()
     try:
         yield broker
