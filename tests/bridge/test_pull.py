@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from conftest import DRAIN_TIMEOUT, STREAM, items
+from bridge_support import DRAIN_TIMEOUT, STREAM, items
 from support.brokers import Broker
 
 from rocksq.bridge import BrokerError, Incoming, Puller, Source
