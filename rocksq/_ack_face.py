@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, NamedTuple
 
 from ._core import AckQueue as _CoreAckQueue
-from ._defaults import MAX_ELEMENTS, SYNC, VISIBILITY_TIMEOUT
+from ._defaults import DEDUP_WINDOW, MAX_ELEMENTS, SYNC, VISIBILITY_TIMEOUT
 from ._errors import Empty
 from ._face import QueueSizes, checked_timeout, item_batch
 
@@ -55,12 +55,38 @@ class AckFace(QueueSizes):
         *,
         sync: bool = SYNC,
         visibility_timeout: float = VISIBILITY_TIMEOUT,
+        dedup_window: int = DEDUP_WINDOW,
     ) -> None:
-        self._open(_CoreAckQueue(path, max_elements, sync, visibility_timeout), path)
+        self._open(
+            _CoreAckQueue(path, max_elements, sync, visibility_timeout, dedup_window), path
+        )
 
     def put_nowait(self, item: Buffer) -> None:
         """Appends `item` if there is room at once; else raises QueueFull (a queue.Full)."""
         self._queue.push(item)
+
+    def put_unique_nowait(self, key: bytes | str, item: Buffer) -> bool:
+        """As put_unique(), without waiting: raises QueueFull if a new item does not fit at once."""
+        return self._queue.push_unique(key, item)
+
+    def extend(self, delivery: Delivery, visibility_timeout: float | None = None) -> None:
+        """Keeps the item `delivery` handed out for `visibility_timeout` seconds from now.
+
+        The same delivery keeps the item (ack, nack and ack_failed of it
+        still work) until then instead of its old deadline, sooner or later.
+        None means the queue's visibility_timeout, 0 until it is settled or
+        the queue closes; in a queue whose visibility_timeout is 0 it only
+        checks. Raises NotOutstanding (a KeyError), changing nothing, as
+        ack() does. Nothing is written: after a reopen every unsettled item
+        is ready again, extended or not.
+        """
+        self._queue.extend(delivery, visibility_timeout)
+
+    def extend_many(
+        self, deliveries: Iterable[Delivery], visibility_timeout: float | None = None
+    ) -> None:
+        """Extends every delivery or, if one is not outstanding (NotOutstanding), none."""
+        self._queue.extend_many(deliveries, visibility_timeout)
 
     def ack(self, delivery: Delivery) -> None:
         """Removes the item `delivery` handed out, for good.
@@ -128,6 +154,11 @@ class AckFace(QueueSizes):
         return self._queue.max_elements
 
     @property
+    def dedup_window(self) -> int:
+        """How many keys of put_unique() the queue remembers: the newest this many."""
+        return self._queue.dedup_window
+
+    @property
     def visibility_timeout(self) -> float:
         """Seconds a handed-out item stays handed out before it is delivered again; 0: for ever."""
         return self._queue.visibility_timeout
@@ -175,6 +206,38 @@ class AckQueue(AckFace):
             self._queue.push_many_wait(item_batch(items), timeout)
         else:
             self._queue.push_many(item_batch(items))
+
+    def put_unique(
+        self, key: bytes | str, item: Buffer, block: bool = True, timeout: float | None = None
+    ) -> bool:
+        """Appends `item` unless `key` was put before; returns whether it did.
+
+        For a producer that may repeat a put it cannot tell succeeded (a
+        crash, a lost reply): the key check and the put are one atomic
+        write (fsynced with sync=True). The queue remembers the newest
+        `dedup_window` keys, across reopens and whether or not their items
+        were acked; an older key is new again. A str key is its UTF-8
+        bytes. Waits for room as put() does, only if the item is new.
+        """
+        if block:
+            return self._queue.push_unique_wait(key, item, checked_timeout(timeout))
+        return self._queue.push_unique(key, item)
+
+    def put_many_unique(
+        self,
+        pairs: Iterable[tuple[bytes | str, Buffer]],
+        block: bool = True,
+        timeout: float | None = None,
+    ) -> list[bool]:
+        """Appends, in order and all or nothing, the items of the (key, item) pairs whose keys are new.
+
+        Returns whether each pair's item was stored; a key listed twice
+        stores its first item only. Waits for room for the new items as
+        put_many() does, except that more pairs than maxsize never wait.
+        """
+        if block:
+            return self._queue.push_many_unique_wait(pairs, checked_timeout(timeout))
+        return self._queue.push_many_unique(pairs)
 
     def get(self, block: bool = True, timeout: float | None = None) -> Delivery:
         """Hands out the oldest ready item, waiting for one if none is ready.

@@ -20,3 +20,6 @@ VISIBILITY_TIMEOUT: float = AckOptions().visibility_timeout
 
 MAX_INFLIGHT_OPS: int = DEFAULT_MAX_INFLIGHT_OPS
 """How many operations a nonblocking queue lets wait unfinished unless told otherwise."""
+
+DEDUP_WINDOW: int = AckOptions().dedup_window
+"""How many keys of an ack queue's put_unique() it remembers unless told otherwise."""

@@ -99,6 +99,18 @@ class CoreFace:
         return self._queue.disk_size
 
     @property
+    def queue_id(self) -> str:
+        """The queue's identity: 32 lowercase hex digits (128 random bits).
+
+        Chosen when the queue was created and the same at every open; a
+        queue removed and created again at the same path gets another, so
+        (queue_id, item id) names an item across every queue and machine.
+        A queue an earlier release created gets its identity at its first
+        open by this one.
+        """
+        return self._queue.queue_id
+
+    @property
     def last_background_error(self) -> str:
         """Empty, or the last failure of background work since the queue opened, and when (UTC).
 

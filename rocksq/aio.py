@@ -454,6 +454,35 @@ class AckQueue(_WaitsForChanges, AckFace):
             raise _for_asyncio(error) from None
         self._changes.wake_here()
 
+    async def put_unique(self, key: bytes | str, item: Buffer) -> bool:
+        """As rocksq.AckQueue.put_unique(), waiting for room if the item is new and does not fit."""
+        return (await self.put_many_unique(((key, item),)))[0]
+
+    async def put_many_unique(self, pairs: Iterable[tuple[bytes | str, Buffer]]) -> list[bool]:
+        """As rocksq.AckQueue.put_many_unique(): stores the items whose keys are new, all or none."""
+        pairs = tuple(pairs)
+
+        def attempt() -> list[bool] | None:
+            try:
+                stored = self._queue.push_many_unique(pairs)
+            except _CoreQueueFull as error:
+                if len(pairs) > self._queue.max_elements:
+                    raise _for_asyncio(error) from None
+                return None
+            self._changes.wake_here()
+            return stored
+
+        return await self._retry(attempt)
+
+    def put_unique_nowait(self, key: bytes | str, item: Buffer) -> bool:
+        """As rocksq.AckQueue.put_unique_nowait(); raises QueueFull (an asyncio.QueueFull)."""
+        try:
+            stored = self._queue.push_unique(key, item)
+        except _CoreQueueFull as error:
+            raise _for_asyncio(error) from None
+        self._changes.wake_here()
+        return stored
+
     # Settling makes room for putters (ack, ack_failed) or an item ready for
     # getters (nack, requeue_failed): the waiters of this loop wake at once.
 

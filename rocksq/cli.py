@@ -6,6 +6,8 @@
     rocksq peek PATH [-n N]        the next N items, without consuming them
     rocksq check PATH              every file and record checked; what is wrong
     rocksq bench [--quick] ...     RocksQ's own workloads, timed (rocksq.benchmarks)
+    rocksq forward QUEUE_PATH URL  a local ack queue into JetStream or Redis (rocksq.bridge)
+    rocksq pull URL QUEUE_PATH     a JetStream or Redis stream into a local ack queue
     rocksq --json stats PATH       the same, as JSON for scripts
 
 ``stats``, ``peek`` and ``check`` work while another process has the queue
@@ -41,6 +43,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Sequence
 
 from . import _errors, benchmarks, inspection
+from .bridge import _command as bridge_commands
 
 __all__ = ["main"]
 
@@ -142,6 +145,7 @@ def stats(args: argparse.Namespace) -> int:
                 "path": snapshot.path,
                 "kind": snapshot.kind,
                 "format_version": snapshot.format_version,
+                "queue_id": snapshot.queue_id,
                 "len": snapshot.len,
                 "payload_size": snapshot.payload_size,
                 "disk_size": snapshot.disk_size,
@@ -165,6 +169,7 @@ def stats(args: argparse.Namespace) -> int:
         ("path", printable(snapshot.path)),
         ("kind", snapshot.kind_name),
         ("format version", str(snapshot.format_version)),
+        ("queue id", snapshot.queue_id or "none yet (created by an earlier release)"),
         ("elements stored" if mpmc else "items", f"{snapshot.len:,}"),
         ("payload size", _sizes(snapshot.payload_size)),
         ("disk size", _sizes(snapshot.disk_size)),
@@ -453,6 +458,7 @@ def build_parser() -> argparse.ArgumentParser:
         "instead of the table)",
     )
     bench_parser.set_defaults(run=bench)
+    bridge_commands.add_commands(commands, _queue_path, _count)
     return parser
 
 

@@ -103,6 +103,9 @@ class QueueStats:
     nothing was lost that way."""
     format_version: int = 0
     """The on-disk format version the queue is stored in (docs/format.rst)."""
+    queue_id: Optional[str] = None
+    """The queue's identity, as the open queue's ``queue_id``; None for a
+    queue an earlier release created and no release since has opened."""
     last_background_failure: str = ""
     """The newest failure of the queue's background work (reclaiming disk
     space, deleting expired elements) written to the LOG file in its
@@ -160,6 +163,7 @@ def inspect_queue(path: str | os.PathLike[str]) -> QueueStats:
         path=raw["path"],
         kind=raw["kind"],
         format_version=raw["format_version"],
+        queue_id=raw["queue_id"] or None,
         len=raw["len"],
         payload_size=raw["payload_size"],
         disk_size=raw["disk_size"],

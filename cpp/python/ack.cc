@@ -81,6 +81,95 @@ std::vector<uint64_t> ToIds(nb::handle ids) {
   });
 }
 
+// A unique push's key: bytes as they are, a str as UTF-8 (so "a" and b"a"
+// are one key).
+std::string ToUniqueKey(nb::handle key, const char* function) {
+  if (PyBytes_Check(key.ptr())) {
+    return std::string(PyBytes_AS_STRING(key.ptr()),
+                       static_cast<size_t>(PyBytes_GET_SIZE(key.ptr())));
+  }
+  if (PyUnicode_Check(key.ptr())) {
+    Py_ssize_t size = 0;
+    const char* utf8 = PyUnicode_AsUTF8AndSize(key.ptr(), &size);
+    if (!utf8) throw nb::python_error();
+    return std::string(utf8, static_cast<size_t>(size));
+  }
+  const std::string message = std::string(function) + "(): a key must be bytes or str, got " +
+                              Py_TYPE(key.ptr())->tp_name;
+  throw nb::type_error(message.c_str());
+}
+
+// The (key, item) pairs of a unique push: the keys copied, the items pinned.
+struct KeyedBatch {
+  std::vector<std::string> keys;
+  PinnedItems items;
+
+  // Views into the two above, taken once the batch stays where it is (a
+  // moved short string's bytes move with it).
+  std::vector<rocksq::KeyedItem> Keyed() const {
+    std::vector<rocksq::KeyedItem> keyed;
+    keyed.reserve(keys.size());
+    for (size_t i = 0; i < keys.size(); ++i) keyed.push_back({keys[i], items.views()[i]});
+    return keyed;
+  }
+};
+
+KeyedBatch ToKeyedBatch(nb::handle pairs, const char* function) {
+  // A tuple of the iterable's pairs, which stays put while items are pinned.
+  nb::object snapshot = nb::steal(PySequence_Tuple(pairs.ptr()));
+  if (!snapshot.is_valid()) throw nb::python_error();
+  const Py_ssize_t count = PyTuple_GET_SIZE(snapshot.ptr());
+  KeyedBatch batch{{}, PinnedItems(static_cast<size_t>(count))};
+  batch.keys.reserve(static_cast<size_t>(count));
+  for (Py_ssize_t i = 0; i < count; ++i) {
+    PyObject* pair = PyTuple_GET_ITEM(snapshot.ptr(), i);
+    if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2) {
+      const std::string message = std::string(function) + "(): entry " + std::to_string(i) +
+                                  " is " + Py_TYPE(pair)->tp_name + ", expected a (key, item) tuple";
+      throw nb::type_error(message.c_str());
+    }
+    batch.keys.push_back(ToUniqueKey(PyTuple_GET_ITEM(pair, 0), function));
+    batch.items.Pin(PyTuple_GET_ITEM(pair, 1), function, i);
+  }
+  return batch;
+}
+
+nb::list ToBoolList(const std::vector<bool>& flags) {
+  nb::list result;
+  for (bool flag : flags) result.append(nb::bool_(flag));
+  return result;
+}
+
+// A unique push of `batch` waiting up to `timeout` seconds (None: no limit)
+// for room, in slices as PushWaiting. A batch of more entries than the
+// queue holds may hold fewer new items, so it is tried once without waiting.
+std::vector<bool> PushUniqueWaiting(const PyAckQueue& queue, const KeyedBatch& batch,
+                                    std::optional<double> timeout) {
+  const std::vector<rocksq::KeyedItem> keyed = batch.Keyed();
+  std::vector<bool> stored;
+  if (keyed.size() > queue->MaxElements()) {
+    return Run(true, [&] { return queue->PushBatchUnique(keyed); });
+  }
+  const bool done = WaitInSlices(timeout, [&](std::chrono::nanoseconds slice) {
+    try {
+      stored = queue->PushBatchUniqueWait(keyed, slice);
+      return true;
+    } catch (const rocksq::Error& error) {
+      if (error.kind() != rocksq::ErrorKind::kQueueFull) throw;
+      return false;
+    }
+  });
+  // Timed out: one more zero-wait attempt raises the current QueueFull.
+  if (!done) stored = queue->PushBatchUniqueWait(keyed, std::chrono::nanoseconds::zero());
+  return stored;
+}
+
+// An extension's timeout: the queue's for None.
+std::chrono::milliseconds ToExtension(const PyAckQueue& queue, nb::handle visibility_timeout) {
+  if (visibility_timeout.is_none()) return queue->VisibilityTimeout();
+  return ToVisibilityTimeout(visibility_timeout);
+}
+
 nb::object ToDeliveryTuple(const rocksq::Delivery& delivery) {
   constexpr Py_ssize_t kFields = 4;
   nb::object tuple = nb::steal(PyTuple_New(kFields));
@@ -142,7 +231,7 @@ void init_ack(nb::module_& m) {
       "def __init__(self, path: str | os.PathLike[str], max_elements: int = " +
       Repr(defaults.max_elements) + ", sync: bool = " + Repr(defaults.sync) +
       ", visibility_timeout: float = " + Repr(Seconds(defaults.visibility_timeout)) +
-      ") -> None";
+      ", dedup_window: int = " + Repr(defaults.dedup_window) + ") -> None";
 
   auto queue_class = nb::class_<PyAckQueue>(
       m, "AckQueue",
@@ -155,16 +244,18 @@ void init_ack(nb::module_& m) {
       .def(
           "__init__",
           [](PyAckQueue* self, nb::handle path, nb::handle max_elements, nb::handle sync,
-             nb::handle visibility_timeout) {
+             nb::handle visibility_timeout, nb::handle dedup_window) {
             rocksq::AckOptions options;
             options.max_elements = ToCount(max_elements, "max_elements");
             options.sync = ToFlag(sync, "sync");
             options.visibility_timeout = ToVisibilityTimeout(visibility_timeout);
+            options.dedup_window = ToCount(dedup_window, "dedup_window");
             OpenQueue(self, path, options);
           },
           nb::arg("path").none(), nb::arg("max_elements").none() = defaults.max_elements,
           nb::arg("sync").none() = defaults.sync,
           nb::arg("visibility_timeout").none() = Seconds(defaults.visibility_timeout),
+          nb::arg("dedup_window").none() = defaults.dedup_window,
           nb::sig(init_signature.c_str()),
           "Opens (creating if needed) the ack queue stored in `path`.")
       .def(
@@ -185,6 +276,73 @@ void init_ack(nb::module_& m) {
           nb::sig("def push_many(self, items: list[typing_extensions.Buffer] | "
                   "tuple[typing_extensions.Buffer, ...]) -> None"),
           "Appends the items in order, all or nothing.")
+      .def(
+          "push_unique",
+          [](const PyAckQueue& queue, nb::handle key, nb::handle item) {
+            const std::string key_bytes = ToUniqueKey(key, "put_unique");
+            PinnedItems pinned = PinItem(item, "put_unique");
+            return Run(true, [&] { return queue->PushUnique(key_bytes, pinned.views().front()); });
+          },
+          nb::arg("key").none(), nb::arg("item").none(),
+          nb::sig("def push_unique(self, key: bytes | str, item: typing_extensions.Buffer) "
+                  "-> bool"),
+          "Appends `item` unless `key` was pushed before; returns whether it did.")
+      .def(
+          "push_many_unique",
+          [](const PyAckQueue& queue, nb::handle pairs) {
+            const KeyedBatch batch = ToKeyedBatch(pairs, "put_many_unique");
+            const std::vector<rocksq::KeyedItem> keyed = batch.Keyed();
+            return ToBoolList(Run(true, [&] { return queue->PushBatchUnique(keyed); }));
+          },
+          nb::arg("pairs").none(),
+          nb::sig("def push_many_unique(self, pairs: collections.abc.Iterable[tuple[bytes | str, "
+                  "typing_extensions.Buffer]]) -> list[bool]"),
+          "Appends the items whose keys are new, all or nothing; whether each was stored.")
+      .def(
+          "push_unique_wait",
+          [](const PyAckQueue& queue, nb::handle key, nb::handle item,
+             std::optional<double> timeout) {
+            KeyedBatch batch = ToKeyedBatch(nb::make_tuple(nb::make_tuple(key, item)), "put_unique");
+            return static_cast<bool>(PushUniqueWaiting(queue, batch, timeout).front());
+          },
+          nb::arg("key").none(), nb::arg("item").none(), nb::arg("timeout").none() = nb::none(),
+          nb::sig("def push_unique_wait(self, key: bytes | str, item: typing_extensions.Buffer, "
+                  "timeout: float | None = None) -> bool"),
+          "Like push_unique(), but waits up to `timeout` seconds (None: no limit) for\n"
+          "room; then raises QueueFull.")
+      .def(
+          "push_many_unique_wait",
+          [](const PyAckQueue& queue, nb::handle pairs, std::optional<double> timeout) {
+            const KeyedBatch batch = ToKeyedBatch(pairs, "put_many_unique");
+            return ToBoolList(PushUniqueWaiting(queue, batch, timeout));
+          },
+          nb::arg("pairs").none(), nb::arg("timeout").none() = nb::none(),
+          nb::sig("def push_many_unique_wait(self, pairs: collections.abc.Iterable[tuple[bytes | "
+                  "str, typing_extensions.Buffer]], timeout: float | None = None) -> list[bool]"),
+          "Like push_many_unique(), but waits up to `timeout` seconds for room.")
+      .def(
+          "extend",
+          [](const PyAckQueue& queue, nb::handle item, nb::handle visibility_timeout) {
+            const rocksq::Delivery delivery = ToDelivery(item, "extend");
+            const std::chrono::milliseconds timeout = ToExtension(queue, visibility_timeout);
+            Run(true, [&] { queue->Extend(delivery, timeout); });
+          },
+          nb::arg("delivery"), nb::arg("visibility_timeout").none() = nb::none(),
+          nb::sig("def extend(self, delivery: tuple[int, bytes, int, int], "
+                  "visibility_timeout: float | None = None) -> None"),
+          "Keeps the delivery's item handed out `visibility_timeout` seconds from now\n"
+          "(None: the queue's; 0: for ever).")
+      .def(
+          "extend_many",
+          [](const PyAckQueue& queue, nb::handle deliveries, nb::handle visibility_timeout) {
+            const std::vector<rocksq::Delivery> extended = ToDeliveries(deliveries, "extend_many");
+            const std::chrono::milliseconds timeout = ToExtension(queue, visibility_timeout);
+            Run(true, [&] { queue->ExtendBatch(extended, timeout); });
+          },
+          nb::arg("deliveries"), nb::arg("visibility_timeout").none() = nb::none(),
+          nb::sig("def extend_many(self, deliveries: collections.abc.Iterable[tuple[int, bytes, "
+                  "int, int]], visibility_timeout: float | None = None) -> None"),
+          "Extends every delivery or, if one is not outstanding, none.")
       .def(
           "get",
           [](const PyAckQueue& queue, nb::handle max_items) {
@@ -257,6 +415,9 @@ void init_ack(nb::module_& m) {
       .def_prop_ro(
           "max_elements", [](const PyAckQueue& queue) { return queue->MaxElements(); },
           "The most items the queue holds at once.")
+      .def_prop_ro(
+          "dedup_window", [](const PyAckQueue& queue) { return queue->DedupWindow(); },
+          "How many keys of push_unique the queue remembers.")
       .def_prop_ro(
           "visibility_timeout",
           [](const PyAckQueue& queue) { return Seconds(queue->VisibilityTimeout()); },

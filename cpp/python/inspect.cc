@@ -42,6 +42,7 @@ void init_inspect(nb::module_& m) {
         result["path"] = FromPathBytes(snapshot.path);
         result["kind"] = snapshot.kind;
         result["format_version"] = snapshot.format_version;
+        result["queue_id"] = snapshot.queue_id;
         result["len"] = snapshot.length;
         result["payload_size"] = snapshot.payload_bytes;
         result["disk_size"] = snapshot.disk_bytes;

@@ -63,7 +63,13 @@ void init_options(nb::module_& m) {
           [](rocksq::AckOptions& options, nb::handle value) {
             options.visibility_timeout = ToVisibilityTimeout(value);
           },
-          kAnyValue, "Seconds a handed-out item stays handed out; 0 for ever.");
+          kAnyValue, "Seconds a handed-out item stays handed out; 0 for ever.")
+      .def_prop_rw(
+          "dedup_window", [](const rocksq::AckOptions& options) { return options.dedup_window; },
+          [](rocksq::AckOptions& options, nb::handle value) {
+            options.dedup_window = ToCount(value, "dedup_window");
+          },
+          kAnyValue, "How many keys of put_unique the queue remembers, the newest.");
   BindMaxElements(ack_options,
                   "The most items the queue holds at once: ready, handed out and failed.");
   BindSync(ack_options);

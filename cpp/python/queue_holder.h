@@ -106,6 +106,9 @@ void BindQueueBasics(nb::class_<Holder>& queue_class, const char* close_doc) {
           "path", [](const Holder& queue) { return FromPathBytes(queue->Path()); },
           "The queue's directory, as given when it was opened.")
       .def_prop_ro(
+          "queue_id", [](const Holder& queue) { return queue->QueueId(); },
+          "The queue's identity: 32 lowercase hex digits chosen when it was created.")
+      .def_prop_ro(
           "recovery_warning",
           [](const Holder& queue) { return FromPathBytes(queue->RecoveryWarning()); },
           nb::sig("def recovery_warning(self) -> str"),

@@ -109,6 +109,23 @@ class AckQueueImpl final : public AckQueue {
     log_.AppendWait(items.size(), DeadlineAfter(timeout),
                     [&] { Append(items.data(), items.size()); });
   }
+  bool PushUnique(std::string_view key, std::string_view item) override {
+    const KeyedItem keyed{key, item};
+    return AppendUnique(&keyed, 1).front();
+  }
+  std::vector<bool> PushBatchUnique(const std::vector<KeyedItem>& keyed_items) override {
+    return AppendUnique(keyed_items.data(), keyed_items.size());
+  }
+  bool PushUniqueWait(std::string_view key, std::string_view item,
+                      std::chrono::nanoseconds timeout) override {
+    const KeyedItem keyed{key, item};
+    return AppendUniqueWait(&keyed, 1, timeout).front();
+  }
+  std::vector<bool> PushBatchUniqueWait(const std::vector<KeyedItem>& keyed_items,
+                                        std::chrono::nanoseconds timeout) override {
+    return AppendUniqueWait(keyed_items.data(), keyed_items.size(), timeout);
+  }
+  uint64_t DedupWindow() const override { return options_.dedup_window; }
   Deliveries Get(size_t max_items) override;
   Deliveries GetWait(size_t max_items, std::chrono::nanoseconds timeout) override;
 
@@ -119,6 +136,13 @@ class AckQueueImpl final : public AckQueue {
   void Nack(const Delivery& delivery) override { Return(&delivery, 1); }
   void NackBatch(const std::vector<Delivery>& deliveries) override {
     Return(deliveries.data(), deliveries.size());
+  }
+  void Extend(const Delivery& delivery, std::chrono::milliseconds visibility_timeout) override {
+    ExtendLeases(&delivery, 1, visibility_timeout);
+  }
+  void ExtendBatch(const std::vector<Delivery>& deliveries,
+                   std::chrono::milliseconds visibility_timeout) override {
+    ExtendLeases(deliveries.data(), deliveries.size(), visibility_timeout);
   }
   void AckFailed(const Delivery& delivery) override { MoveToFailed(&delivery, 1); }
   void AckFailedBatch(const std::vector<Delivery>& deliveries) override {
@@ -144,6 +168,7 @@ class AckQueueImpl final : public AckQueue {
     return options_.visibility_timeout;
   }
   const std::string& Path() const override { return database_.path; }
+  const std::string& QueueId() const override { return database_.queue_id; }
   const std::string& RecoveryWarning() const override {
     return database_.recovery_warning;
   }
@@ -154,6 +179,11 @@ class AckQueueImpl final : public AckQueue {
 
  private:
   void Append(const std::string_view* items, size_t count);
+  std::vector<bool> AppendUnique(const KeyedItem* keyed_items, size_t count,
+                                 size_t* new_items = nullptr);
+  std::vector<bool> AppendUniqueWait(const KeyedItem* keyed_items, size_t count,
+                                     std::chrono::nanoseconds timeout);
+  void LoadUniqueRange();
   Deliveries Take(size_t max_items);
   template <typename Write>
   uint64_t Settle(const Delivery* deliveries, size_t count, Write write);
@@ -162,6 +192,8 @@ class AckQueueImpl final : public AckQueue {
   void WriteRemoval(uint64_t count, uint64_t payload_bytes, uint64_t epoch, const char* action);
   void MoveToFailed(const Delivery* deliveries, size_t count);
   void Return(const Delivery* deliveries, size_t count);
+  void ExtendLeases(const Delivery* deliveries, size_t count,
+                    std::chrono::milliseconds visibility_timeout);
   uint64_t Requeue(const std::vector<uint64_t>& ids);
 
   uint64_t ReadyUnlocked() const;  // Under state_mutex_.
@@ -174,6 +206,9 @@ class AckQueueImpl final : public AckQueue {
   rocksdb::ColumnFamilyHandle* items() const { return database_.families[0]; }
   rocksdb::ColumnFamilyHandle* failed() const { return database_.families[1]; }
   rocksdb::ColumnFamilyHandle* meta() const { return database_.families[2]; }
+  // The default family: the reclaimer, which compacts ack_meta whole, never
+  // rewrites the index, and earlier releases never read it (format.h).
+  rocksdb::ColumnFamilyHandle* unique_keys() const { return database_.db->DefaultColumnFamily(); }
 
   QueueDatabase database_;
   const AckOptions options_;
@@ -202,6 +237,12 @@ class AckQueueImpl final : public AckQueue {
   uint64_t log_epoch_ = 0;                  // Changed under both mutexes.
   std::vector<uint64_t> logged_ids_;        // Guarded by log_mutex_.
   uint64_t logged_payload_bytes_ = 0;       // Guarded by log_mutex_.
+
+  // The unique keys stored (format.h) are those numbered [unique_oldest_,
+  // unique_next_). Changed only by AppendUnique, which runs alone
+  // (ItemLog::Exclusively).
+  uint64_t unique_oldest_ = 0;
+  uint64_t unique_next_ = 0;
 
   // Gets run one at a time: each reads from where the last one stopped.
   std::mutex get_mutex_;
@@ -268,6 +309,50 @@ void AckQueueImpl::Recover() {
   }
   // Records of past epochs are applied already; a torn tail goes too.
   ack_log_->Clear();
+  LoadUniqueRange();
+}
+
+namespace {
+
+std::string UniqueKeyEntry(std::string_view key) {
+  std::string entry(kAckUniqueKeyPrefix);
+  entry.append(key.data(), key.size());
+  return entry;
+}
+
+std::string UniqueOrderEntry(uint64_t number) {
+  std::string entry(kAckUniqueOrderPrefix);
+  char bytes[8];
+  EncodeBigEndian64(number, bytes);
+  entry.append(bytes, sizeof(bytes));
+  return entry;
+}
+
+}  // namespace
+
+// The stored keys' numbers run from the first order entry to the last.
+void AckQueueImpl::LoadUniqueRange() {
+  const std::string lower = kAckUniqueOrderPrefix;
+  std::string upper = lower;
+  upper.back() += 1;  // The first string past every order entry.
+  const rocksdb::Slice lower_slice(lower), upper_slice(upper);
+  rocksdb::ReadOptions bounded = read_options_;
+  bounded.iterate_lower_bound = &lower_slice;
+  bounded.iterate_upper_bound = &upper_slice;
+  std::unique_ptr<rocksdb::Iterator> it(database_.db->NewIterator(bounded, unique_keys()));
+  auto number = [&] {
+    if (it->key().size() != lower.size() + 8) {
+      throw Error(ErrorKind::kCorruption, Path(), "a unique key's order entry is malformed");
+    }
+    return DecodeBigEndian64(it->key().data() + lower.size());
+  };
+  it->SeekToFirst();
+  if (it->Valid()) {
+    unique_oldest_ = number();
+    it->SeekToLast();
+    if (it->Valid()) unique_next_ = number() + 1;
+  }
+  if (!it->status().ok()) ThrowStatus(Path(), "reading the unique keys", it->status());
 }
 
 void AckQueueImpl::AdoptStoredState(const AckStoredState& state) {
@@ -505,6 +590,92 @@ Deliveries AckQueueImpl::Take(size_t max_items) {
   return Deliveries(std::move(rep));
 }
 
+// --- Unique pushes ------------------------------------------------------------
+
+// Runs alone (ItemLog::Exclusively), so the keys it reads cannot be written
+// meanwhile, and its capacity check holds: removals only make room. Keys
+// pushed in this call and already past the window are neither written nor
+// deleted. Sets `*new_items` to how many items were new, also when they do
+// not fit (kQueueFull).
+std::vector<bool> AckQueueImpl::AppendUnique(const KeyedItem* keyed_items, size_t count,
+                                             size_t* new_items) {
+  std::vector<bool> stored(count, false);
+  {
+    std::shared_lock<std::shared_mutex> lifetime(lifetime_mutex_);
+    ThrowIfClosed();
+    if (count == 0) return stored;
+    uint64_t added = 0;
+    log_.Exclusively([&] {
+      std::unordered_set<std::string_view> keys_in_call;
+      std::vector<size_t> fresh;
+      std::string found;
+      for (size_t i = 0; i < count; ++i) {
+        if (!keys_in_call.insert(keyed_items[i].key).second) continue;
+        rocksdb::Status read =
+            database_.db->Get(read_options_, unique_keys(), UniqueKeyEntry(keyed_items[i].key), &found);
+        if (read.ok()) continue;
+        if (!read.IsNotFound()) ThrowStatus(Path(), "reading a unique key", read);
+        fresh.push_back(i);
+      }
+      if (new_items) *new_items = fresh.size();
+      if (fresh.empty()) return;
+      const uint64_t held = log_.StoredItems() + failed_count_.load(std::memory_order_acquire);
+      if (held + fresh.size() > log_.MaxElements()) {
+        throw Error(ErrorKind::kQueueFull, Path(),
+                    std::to_string(held) + " of " + std::to_string(log_.MaxElements()) +
+                        " items stored, cannot add " + std::to_string(fresh.size()));
+      }
+      rocksdb::WriteBatch batch;
+      auto [position, pushed_bytes] = log_.WriteMark();
+      uint64_t payload_bytes = 0;
+      const uint64_t next = unique_next_ + fresh.size();
+      const uint64_t oldest = next - std::min<uint64_t>(next - unique_oldest_, options_.dedup_window);
+      for (size_t n = 0; n < fresh.size(); ++n) {
+        const KeyedItem& keyed = keyed_items[fresh[n]];
+        log_.EncodeRecord(position++, pushed_bytes, keyed.item, &batch);
+        pushed_bytes += keyed.item.size();
+        payload_bytes += keyed.item.size();
+        const uint64_t number = unique_next_ + n;
+        if (number < oldest) continue;
+        char number_bytes[8];
+        EncodeBigEndian64(number, number_bytes);
+        batch.Put(unique_keys(), UniqueKeyEntry(keyed.key), rocksdb::Slice(number_bytes, 8));
+        batch.Put(unique_keys(), UniqueOrderEntry(number),
+                  rocksdb::Slice(keyed.key.data(), keyed.key.size()));
+      }
+      // The oldest stored keys past the window, found through their order entries.
+      for (uint64_t number = unique_oldest_; number < std::min(oldest, unique_next_); ++number) {
+        const std::string order = UniqueOrderEntry(number);
+        rocksdb::Status read = database_.db->Get(read_options_, unique_keys(), order, &found);
+        if (!read.ok()) ThrowStatus(Path(), "reading the oldest unique key", read);
+        batch.Delete(unique_keys(), UniqueKeyEntry(found));
+        batch.Delete(unique_keys(), order);
+      }
+      rocksdb::Status written = database_.db->Write(write_options_, &batch);
+      if (!written.ok()) log_.ThrowWriteFailure("writing items with unique keys", written);
+      unique_next_ = next;
+      unique_oldest_ = oldest;
+      log_.Published(fresh.size(), payload_bytes);
+      for (size_t i : fresh) stored[i] = true;
+      added = fresh.size();
+    });
+    if (added == 0) return stored;
+  }
+  log_.items_arrived().Notify();
+  change_listener_.Fire();
+  return stored;
+}
+
+std::vector<bool> AckQueueImpl::AppendUniqueWait(const KeyedItem* keyed_items, size_t count,
+                                                 std::chrono::nanoseconds timeout) {
+  std::vector<bool> stored;
+  // How many items must fit is known only once the keys are read.
+  size_t needed = count;
+  log_.AppendWait(needed, DeadlineAfter(timeout),
+                  [&] { stored = AppendUnique(keyed_items, count, &needed); });
+  return stored;
+}
+
 // --- Settling ------------------------------------------------------------------
 
 // A settle that writes (an ack, a fail): ends `deliveries`' leases (they
@@ -672,6 +843,22 @@ void AckQueueImpl::Return(const Delivery* deliveries, size_t count) {
   change_listener_.Fire();
 }
 
+// Only a deadline moved sooner could end a wait early, and no caller needs
+// that: a GetWait already waiting sees it when the wake it chose comes.
+void AckQueueImpl::ExtendLeases(const Delivery* deliveries, size_t count,
+                                std::chrono::milliseconds visibility_timeout) {
+  std::shared_lock<std::shared_mutex> lifetime(lifetime_mutex_);
+  ThrowIfClosed();
+  if (visibility_timeout.count() < 0) {
+    throw Error(ErrorKind::kInvalidArgument, Path(),
+                "visibility_timeout must not be negative, got " +
+                    std::to_string(visibility_timeout.count()) + " ms");
+  }
+  if (count == 0) return;
+  std::lock_guard<std::mutex> state(state_mutex_);
+  leases_.Extend(deliveries, count, Clock::now(), visibility_timeout);
+}
+
 std::vector<FailedItem> AckQueueImpl::Failed(size_t max_items) const {
   std::shared_lock<std::shared_mutex> lifetime(lifetime_mutex_);
   ThrowIfClosed();
@@ -757,6 +944,9 @@ std::unique_ptr<AckQueue> AckQueue::Open(const std::string& path, const AckOptio
     throw Error(ErrorKind::kInvalidArgument, path,
                 "visibility_timeout must not be negative, got " +
                     std::to_string(options.visibility_timeout.count()) + " ms");
+  }
+  if (options.dedup_window == 0) {
+    throw Error(ErrorKind::kInvalidArgument, path, "dedup_window must be at least 1");
   }
   if (path.empty()) throw Error(ErrorKind::kInvalidArgument, path, "the path is empty");
   QueueDatabase database =

@@ -49,6 +49,7 @@ class FifoQueueImpl final : public FifoQueue {
   uint64_t DiskBytes() const override;
   uint64_t MaxElements() const override { return log_.MaxElements(); }
   const std::string& Path() const override { return database_.path; }
+  const std::string& QueueId() const override { return database_.queue_id; }
   const std::string& RecoveryWarning() const override {
     return database_.recovery_warning;
   }

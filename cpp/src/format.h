@@ -36,6 +36,17 @@ inline constexpr char kFormatKey[] = "rocksq.format";
 // can start over from) or the new one; the marker follows (kQueueMarkerFile).
 inline constexpr uint64_t kFormatVersion = 1;
 
+// The default column family's key holding the queue's identity: 32
+// lowercase hex digits, 128 random bits, so that a queue re-created at the
+// same path gets another (a bridge's deduplication ids build on it).
+// Written in the same synced WriteBatch as kFormatKey when a queue is
+// created. A queue an earlier release created has none: its first open by
+// this one writes it, synced, before the open returns, so no caller ever
+// sees an id that a crash could replace. Earlier releases ignore the key,
+// so it does not change the format version.
+inline constexpr char kQueueIdKey[] = "rocksq.queue_id";
+inline constexpr size_t kQueueIdChars = 32;
+
 // The default column family's key holding one line per open whose recovery
 // dropped write-ahead log records: when, and what RocksDB found. Kept for
 // good, so `rocksq check` and `rocksq stats` report it long after the open
@@ -122,7 +133,8 @@ inline constexpr size_t kTimedRecordHeaderBytes = 16;
 // --- Column families ----------------------------------------------------------------
 // Each kind's families start with its own prefix ("fifo_", "mpmc_", "ack_"),
 // so a directory's families tell its kind before it is opened (storage.cc).
-// The default family holds kFormatKey and kRecoveryNotesKey only.
+// The default family holds kFormatKey, kQueueIdKey and kRecoveryNotesKey,
+// and in an ack queue its unique keys (below).
 
 // FIFO queue: position -> item record. Its read cursor is in kCursorFileName.
 inline constexpr char kFifoItemsFamily[] = "fifo_items";
@@ -154,10 +166,22 @@ inline constexpr size_t kMpmcFirstLiveBytes = 16;
 //               push). Absent means all zeros.
 // The acks in kAckLogFileName whose epoch is the meta's or later are not
 // applied to ack_items yet. ack_records.h derives the counts.
+// The default family also holds the ack queue's unique keys
+// (AckQueue::PushUnique), written in the same WriteBatch as the items they
+// admit:
+//   kAckUniqueKeyPrefix + key -> its number: 8 bytes;
+//   kAckUniqueOrderPrefix + number: 8 bytes -> the key.
+// Numbers count the keys from 0 in the order they were stored; the stored
+// ones are a range of them, the newest AckOptions::dedup_window: a write
+// that adds keys past it deletes the oldest in the same batch. They are not
+// in ack_meta, which the reclaimer compacts whole. Earlier releases only
+// read named keys of the default family, so the index needs no new version.
 inline constexpr char kAckItemsFamily[] = "ack_items";
 inline constexpr char kAckFailedFamily[] = "ack_failed";
 inline constexpr char kAckMetaFamily[] = "ack_meta";
 inline constexpr char kAckRemovedKey[] = "removed";
+inline constexpr char kAckUniqueKeyPrefix[] = "unique_key:";
+inline constexpr char kAckUniqueOrderPrefix[] = "unique_order:";
 inline constexpr size_t kAckMetaBytes = 40;
 // Written before the ack log existed, with no epoch (read as epoch 0).
 inline constexpr size_t kAckMetaBytesBeforeEpoch = 32;

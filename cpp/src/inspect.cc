@@ -689,6 +689,7 @@ QueueSnapshot InspectQueue(const std::string& path) {
   snapshot.path = path;
   snapshot.kind = inspector.short_name;
   snapshot.format_version = ReadFormatVersion(database->db(), path);
+  snapshot.queue_id = ReadQueueId(database->db(), path);
   inspector.inspect(*database, read_cursor, &snapshot);
   snapshot.dropped_records = DroppedRecords(*database, files);
   snapshot.last_background_failure = BackgroundFailures::LastLogged(path);

@@ -158,10 +158,12 @@ class ItemLog final : private GroupCommit::Owner {
 
   // Calls `append` (the queue's own Append, with its locks and
   // notifications) until it does not throw kQueueFull or `deadline` passes,
-  // sleeping until removals make room, the limit grows, or the log is
-  // closed or shut down (then `append` throws what it must).
+  // sleeping until removals make room for `count` items, the limit grows,
+  // or the log is closed or shut down (then `append` throws what it must).
+  // `count` is read again after each attempt, which may change it (a
+  // unique push learns how many of its items are new only then).
   template <typename AppendCall>
-  void AppendWait(size_t count, Clock::time_point deadline, AppendCall append);
+  void AppendWait(const size_t& count, Clock::time_point deadline, AppendCall append);
 
   // Runs `write` with no group being written, once the groups queued before
   // it are: it may append records itself (EncodeRecord, then Published).
@@ -321,7 +323,7 @@ class ItemLog final : private GroupCommit::Owner {
 };
 
 template <typename AppendCall>
-void ItemLog::AppendWait(size_t count, Clock::time_point deadline, AppendCall append) {
+void ItemLog::AppendWait(const size_t& count, Clock::time_point deadline, AppendCall append) {
   for (;;) {
     try {
       append();

@@ -15,16 +15,17 @@ LeaseTable::LeaseTable(std::string path, std::chrono::milliseconds visibility_ti
     : path_(std::move(path)), visibility_timeout_(visibility_timeout) {}
 
 // Saturates instead of overflowing for "practically never" timeouts.
-Clock::time_point LeaseTable::DeadlineFrom(Clock::time_point now) const {
+Clock::time_point LeaseTable::DeadlineFrom(Clock::time_point now,
+                                           std::chrono::milliseconds timeout) {
   const auto room =
       std::chrono::duration_cast<std::chrono::milliseconds>(Clock::time_point::max() - now);
-  if (visibility_timeout_ >= room) return Clock::time_point::max();
-  return now + std::chrono::duration_cast<Clock::duration>(visibility_timeout_);
+  if (timeout.count() == 0 || timeout >= room) return Clock::time_point::max();
+  return now + std::chrono::duration_cast<Clock::duration>(timeout);
 }
 
 void LeaseTable::HandOut(uint64_t id, uint32_t attempt, uint64_t payload_bytes, uint64_t receipt,
                          Clock::time_point now) {
-  const Clock::time_point deadline = DeadlineFrom(now);
+  const Clock::time_point deadline = DeadlineFrom(now, visibility_timeout_);
   leased_.emplace(id, Lease{deadline, attempt, payload_bytes, receipt});
   if (expires()) expiry_order_.emplace(deadline, id);
 }
@@ -57,6 +58,7 @@ bool LeaseTable::HasOverdue(Clock::time_point now) const {
 std::chrono::nanoseconds LeaseTable::TimeToNextExpiry(Clock::time_point now) const {
   if (expiry_order_.empty()) return std::chrono::nanoseconds::max();
   const Clock::time_point next = expiry_order_.begin()->first;
+  if (next == Clock::time_point::max()) return std::chrono::nanoseconds::max();  // Extended for ever.
   return next <= now ? std::chrono::nanoseconds::zero()
                      : std::chrono::duration_cast<std::chrono::nanoseconds>(next - now);
 }
@@ -64,7 +66,7 @@ std::chrono::nanoseconds LeaseTable::TimeToNextExpiry(Clock::time_point now) con
 Clock::time_point LeaseTable::NextWake(Clock::time_point now) const {
   if (!expires()) return Clock::time_point::max();
   if (!expiry_order_.empty()) return expiry_order_.begin()->first;
-  return DeadlineFrom(now);
+  return DeadlineFrom(now, visibility_timeout_);
 }
 
 void LeaseTable::ThrowNotOutstanding(uint64_t id, const char* why) const {
@@ -87,25 +89,16 @@ LeaseTable::Leases::iterator LeaseTable::FindLease(const Delivery& delivery) {
   return lease;
 }
 
-// Removes the deliveries' leases, all or none.
-std::vector<LeaseTable::Lease> LeaseTable::EndLeases(const Delivery* deliveries, size_t count,
-                                                     Clock::time_point now) {
-  ExpireOverdue(now);
-  std::vector<Lease> ended;
-  ended.reserve(count);
-  auto end = [&](Leases::iterator lease) {
-    ended.push_back(lease->second);
-    if (expires()) expiry_order_.erase({lease->second.deadline, lease->first});
-    leased_.erase(lease);
-  };
-  if (count == 1) {  // The common case, with no set of the ids seen.
-    end(FindLease(deliveries[0]));
-    return ended;
-  }
-  // Every one is checked before any is ended. Erasing one element of an
-  // unordered_map leaves iterators to the others valid.
+// The deliveries' leases, in their order, once every one is checked: throws
+// kNotOutstanding if one does not hold its item or an item is listed twice.
+std::vector<LeaseTable::Leases::iterator> LeaseTable::FindLeases(const Delivery* deliveries,
+                                                                 size_t count) {
   std::vector<Leases::iterator> found;
   found.reserve(count);
+  if (count == 1) {  // The common case, with no set of the ids seen.
+    found.push_back(FindLease(deliveries[0]));
+    return found;
+  }
   std::unordered_set<uint64_t> seen;
   for (size_t i = 0; i < count; ++i) {
     if (!seen.insert(deliveries[i].id).second) {
@@ -113,8 +106,35 @@ std::vector<LeaseTable::Lease> LeaseTable::EndLeases(const Delivery* deliveries,
     }
     found.push_back(FindLease(deliveries[i]));
   }
-  for (auto lease : found) end(lease);
+  return found;
+}
+
+// Removes the deliveries' leases, all or none. Erasing one element of an
+// unordered_map leaves iterators to the others valid.
+std::vector<LeaseTable::Lease> LeaseTable::EndLeases(const Delivery* deliveries, size_t count,
+                                                     Clock::time_point now) {
+  ExpireOverdue(now);
+  std::vector<Lease> ended;
+  ended.reserve(count);
+  for (Leases::iterator lease : FindLeases(deliveries, count)) {
+    ended.push_back(lease->second);
+    if (expires()) expiry_order_.erase({lease->second.deadline, lease->first});
+    leased_.erase(lease);
+  }
   return ended;
+}
+
+void LeaseTable::Extend(const Delivery* deliveries, size_t count, Clock::time_point now,
+                        std::chrono::milliseconds visibility_timeout) {
+  ExpireOverdue(now);
+  const std::vector<Leases::iterator> found = FindLeases(deliveries, count);
+  if (!expires()) return;
+  const Clock::time_point deadline = DeadlineFrom(now, visibility_timeout);
+  for (Leases::iterator lease : found) {
+    expiry_order_.erase({lease->second.deadline, lease->first});
+    lease->second.deadline = deadline;
+    expiry_order_.emplace(deadline, lease->first);
+  }
 }
 
 std::vector<LeaseTable::Lease> LeaseTable::BeginSettle(const Delivery* deliveries, size_t count,

@@ -110,6 +110,13 @@ class LeaseTable {
   // Ends the deliveries' leases and returns their items, ready again.
   void Nack(const Delivery* deliveries, size_t count, Clock::time_point now);
 
+  // Moves the deliveries' deadlines to `visibility_timeout` after `now`
+  // (zero: never), whether that is later or sooner than before; the same
+  // deliveries keep their items. If the table's leases never expire, it
+  // only checks the deliveries: their leases already last for ever.
+  void Extend(const Delivery* deliveries, size_t count, Clock::time_point now,
+              std::chrono::milliseconds visibility_timeout);
+
   // --- Counts
 
   // Items handed out and not settled yet: leased or settling.
@@ -120,8 +127,11 @@ class LeaseTable {
   using Leases = std::unordered_map<uint64_t, Lease>;
 
   bool expires() const { return visibility_timeout_.count() != 0; }
-  Clock::time_point DeadlineFrom(Clock::time_point now) const;
+  // `timeout` after `now`; never (time_point::max()) for zero or a
+  // timeout past the clock's end.
+  static Clock::time_point DeadlineFrom(Clock::time_point now, std::chrono::milliseconds timeout);
   std::vector<Lease> EndLeases(const Delivery* deliveries, size_t count, Clock::time_point now);
+  std::vector<Leases::iterator> FindLeases(const Delivery* deliveries, size_t count);
   Leases::iterator FindLease(const Delivery& delivery);
   [[noreturn]] void ThrowNotOutstanding(uint64_t id, const char* why) const;
 

@@ -216,5 +216,69 @@ TEST(LeaseTable, ReceiptsAreConsecutiveAndNeverRepeat) {
   EXPECT_EQ(TakeReceipts(0), first + 4);
 }
 
+// --- Extending a lease
+
+TEST(LeaseTable, ExtendMovesTheDeadlineAndTheSameReceiptKeepsTheItem) {
+  LeaseTable leases("q", seconds(30));
+  leases.HandOut(7, 1, 10, 100, kStart);
+  const Delivery delivery = DeliveryOf(7, 100);
+  leases.Extend(&delivery, 1, kStart + seconds(20), seconds(60));
+  EXPECT_EQ(leases.TimeToNextExpiry(kStart + seconds(20)), seconds(60));
+  leases.ExpireOverdue(kStart + seconds(79));  // Long past the old deadline.
+  EXPECT_EQ(leases.returned(), 0u);
+  EXPECT_EQ(leases.unsettled(), 1u);
+  leases.ExpireOverdue(kStart + seconds(80));
+  EXPECT_EQ(leases.returned(), 1u);
+}
+
+TEST(LeaseTable, ExtendCanShortenALeaseAndZeroMeansNever) {
+  LeaseTable leases("q", seconds(30));
+  leases.HandOut(7, 1, 10, 100, kStart);
+  leases.HandOut(8, 1, 10, 101, kStart);
+  const Delivery sooner = DeliveryOf(7, 100);
+  const Delivery never = DeliveryOf(8, 101);
+  leases.Extend(&sooner, 1, kStart, seconds(5));
+  leases.Extend(&never, 1, kStart, seconds(0));
+  leases.ExpireOverdue(kStart + seconds(5));
+  std::vector<LeaseTable::Returned> returned;
+  leases.TakeReturned(10, &returned);
+  EXPECT_EQ(IdsOf(returned), std::vector<uint64_t>{7});
+  leases.ExpireOverdue(kStart + hours(24 * 365));
+  EXPECT_EQ(leases.returned(), 0u);
+  EXPECT_EQ(leases.TimeToNextExpiry(kStart), nanoseconds::max());
+  const Delivery held = DeliveryOf(8, 101);
+  leases.BeginSettle(&held, 1, kStart + hours(1));  // Still its delivery's.
+}
+
+TEST(LeaseTable, ExtendRefusesEveryDeliveryIfOneIsNotOutstanding) {
+  LeaseTable leases("q", seconds(30));
+  leases.HandOut(7, 1, 10, 100, kStart);
+  leases.HandOut(8, 1, 10, 101, kStart);
+  const std::vector<Delivery> stale = {DeliveryOf(7, 100), DeliveryOf(8, 99)};
+  EXPECT_EQ(KindThrownBy([&] { leases.Extend(stale.data(), 2, kStart, seconds(60)); }),
+            ErrorKind::kNotOutstanding);
+  const std::vector<Delivery> twice = {DeliveryOf(7, 100), DeliveryOf(7, 100)};
+  EXPECT_EQ(KindThrownBy([&] { leases.Extend(twice.data(), 2, kStart, seconds(60)); }),
+            ErrorKind::kNotOutstanding);
+  // Neither call moved item 7's deadline.
+  leases.ExpireOverdue(kStart + seconds(30));
+  EXPECT_EQ(leases.returned(), 2u);
+  const Delivery expired = DeliveryOf(7, 100);
+  EXPECT_EQ(KindThrownBy([&] { leases.Extend(&expired, 1, kStart + seconds(31), seconds(60)); }),
+            ErrorKind::kNotOutstanding);
+}
+
+TEST(LeaseTable, ExtendInATableThatNeverExpiresOnlyChecks) {
+  LeaseTable leases("q", seconds(0));
+  leases.HandOut(7, 1, 10, 100, kStart);
+  const Delivery delivery = DeliveryOf(7, 100);
+  leases.Extend(&delivery, 1, kStart, seconds(5));
+  leases.ExpireOverdue(kStart + hours(1));
+  EXPECT_EQ(leases.returned(), 0u);
+  const Delivery stale = DeliveryOf(7, 99);
+  EXPECT_EQ(KindThrownBy([&] { leases.Extend(&stale, 1, kStart, seconds(5)); }),
+            ErrorKind::kNotOutstanding);
+}
+
 }  // namespace
 }  // namespace rocksq

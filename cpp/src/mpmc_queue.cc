@@ -160,6 +160,7 @@ class MpmcQueueImpl final : public MpmcQueue, private GroupCommit::Owner {
   uint64_t DiskBytes() const override;
   std::chrono::milliseconds Ttl() const override { return options_.ttl; }
   const std::string& Path() const override { return database_.path; }
+  const std::string& QueueId() const override { return database_.queue_id; }
   const std::string& RecoveryWarning() const override {
     return database_.recovery_warning;
   }

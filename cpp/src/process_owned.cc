@@ -69,6 +69,7 @@ class ProcessOwned : public Queue {
   explicit ProcessOwned(std::unique_ptr<Queue> queue)
       : queue_(std::move(queue)),
         path_(queue_->Path()),
+        queue_id_(queue_->QueueId()),
         recovery_warning_(queue_->RecoveryWarning()) {}
 
   // In a fork() child the queue's destructor would close the parent's
@@ -81,6 +82,8 @@ class ProcessOwned : public Queue {
   }
 
   const std::string& Path() const override { return path_; }
+  // Fixed at the open, as Path().
+  const std::string& QueueId() const override { return queue_id_; }
   // What the open found, as Path(): no call on the queue, so fine in a child.
   const std::string& RecoveryWarning() const override { return recovery_warning_; }
   std::string LastBackgroundError() const override { return Use().LastBackgroundError(); }
@@ -104,6 +107,7 @@ class ProcessOwned : public Queue {
  private:
   std::unique_ptr<Queue> queue_;
   const std::string path_;
+  const std::string queue_id_;
   const std::string recovery_warning_;
   const OpeningProcess process_;
 };
@@ -159,6 +163,21 @@ class ProcessOwnedAck final : public ProcessOwned<AckQueue> {
   using ProcessOwned::ProcessOwned;
   void Push(std::string_view item) override { Use().Push(item); }
   void PushBatch(const std::vector<std::string_view>& items) override { Use().PushBatch(items); }
+  bool PushUnique(std::string_view key, std::string_view item) override {
+    return Use().PushUnique(key, item);
+  }
+  std::vector<bool> PushBatchUnique(const std::vector<KeyedItem>& keyed_items) override {
+    return Use().PushBatchUnique(keyed_items);
+  }
+  bool PushUniqueWait(std::string_view key, std::string_view item,
+                      std::chrono::nanoseconds timeout) override {
+    return Use().PushUniqueWait(key, item, timeout);
+  }
+  std::vector<bool> PushBatchUniqueWait(const std::vector<KeyedItem>& keyed_items,
+                                        std::chrono::nanoseconds timeout) override {
+    return Use().PushBatchUniqueWait(keyed_items, timeout);
+  }
+  uint64_t DedupWindow() const override { return Use().DedupWindow(); }
   Deliveries Get(size_t max_items) override { return Use().Get(max_items); }
   Deliveries GetWait(size_t max_items, std::chrono::nanoseconds timeout) override {
     return Use().GetWait(max_items, timeout);
@@ -177,6 +196,13 @@ class ProcessOwnedAck final : public ProcessOwned<AckQueue> {
   void AckFailed(const Delivery& delivery) override { Use().AckFailed(delivery); }
   void AckFailedBatch(const std::vector<Delivery>& deliveries) override {
     Use().AckFailedBatch(deliveries);
+  }
+  void Extend(const Delivery& delivery, std::chrono::milliseconds visibility_timeout) override {
+    Use().Extend(delivery, visibility_timeout);
+  }
+  void ExtendBatch(const std::vector<Delivery>& deliveries,
+                   std::chrono::milliseconds visibility_timeout) override {
+    Use().ExtendBatch(deliveries, visibility_timeout);
   }
   std::vector<FailedItem> Failed(size_t max_items) const override {
     return Use().Failed(max_items);

@@ -20,6 +20,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <random>
 #include <tuple>
 #include <utility>
 #include <system_error>
@@ -27,6 +28,7 @@
 #include "rocksdb/cache.h"
 #include "rocksdb/env.h"
 #include "rocksdb/table.h"
+#include "rocksdb/write_batch.h"
 #include "file_io.h"
 #include "format.h"
 #include "process_env.h"
@@ -479,15 +481,51 @@ std::string CanonicalPath(const std::string& path) {
   return error ? fs::absolute(path).lexically_normal().string() : canonical.string();
 }
 
-// Writes the format version into a new queue's default family, synced and
-// flushed so that this lone entry does not pin the write-ahead log.
-void WriteFormat(rocksdb::DB* db, const std::string& path) {
+// A new queue identity: 128 bits from the operating system's random source,
+// as kQueueIdChars lowercase hex digits.
+std::string NewQueueId() {
+  std::random_device random;
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string id;
+  id.reserve(kQueueIdChars);
+  while (id.size() < kQueueIdChars) {
+    uint32_t bits = random();
+    for (int nibble = 0; nibble < 8; ++nibble, bits >>= 4) id.push_back(kDigits[bits & 0xf]);
+  }
+  return id;
+}
+
+// Writes `batch` to the default family, synced, and flushes it so that its
+// lone entries do not pin the write-ahead log; `what` names them in errors.
+void WriteDurably(rocksdb::DB* db, const std::string& path, rocksdb::WriteBatch* batch,
+                  const std::string& what) {
   rocksdb::WriteOptions durable;
   durable.sync = true;
-  rocksdb::Status written = db->Put(durable, kFormatKey, std::to_string(kFormatVersion));
-  if (!written.ok()) ThrowStatus(path, "writing the format version", written);
+  rocksdb::Status written = db->Write(durable, batch);
+  if (!written.ok()) ThrowStatus(path, "writing " + what, written);
   rocksdb::Status flushed = db->Flush(rocksdb::FlushOptions(), db->DefaultColumnFamily());
-  if (!flushed.ok()) ThrowStatus(path, "flushing the format version", flushed);
+  if (!flushed.ok()) ThrowStatus(path, "flushing " + what, flushed);
+}
+
+// Writes the format version and a new queue identity into a new queue's
+// default family, in one write.
+void WriteFormat(rocksdb::DB* db, const std::string& path) {
+  rocksdb::WriteBatch batch;
+  batch.Put(kFormatKey, std::to_string(kFormatVersion));
+  batch.Put(kQueueIdKey, NewQueueId());
+  WriteDurably(db, path, &batch, "the format version");
+}
+
+// The queue's identity; a queue an earlier release created gets one now,
+// written durably before any caller can see it (format.h, kQueueIdKey).
+std::string EnsureQueueId(rocksdb::DB* db, const std::string& path) {
+  std::string id = ReadQueueId(db, path);
+  if (!id.empty()) return id;
+  id = NewQueueId();
+  rocksdb::WriteBatch batch;
+  batch.Put(kQueueIdKey, id);
+  WriteDurably(db, path, &batch, "the queue id");
+  return id;
 }
 
 // A format version as stored: decimal digits, at least 1; nothing if not.
@@ -530,6 +568,18 @@ void ThrowIfNewerFormat(uint64_t version, const std::string& path) {
               "written in on-disk format version " + std::to_string(version) +
                   " by a newer RocksQ; this build reads versions up to " +
                   std::to_string(kFormatVersion) + ": open it with a newer RocksQ");
+}
+
+std::string ReadQueueId(rocksdb::DB* db, const std::string& path) {
+  std::string id;
+  rocksdb::Status found = db->Get(rocksdb::ReadOptions(), kQueueIdKey, &id);
+  if (found.IsNotFound()) return "";
+  if (!found.ok()) ThrowStatus(path, "reading the queue id", found);
+  if (id.size() != kQueueIdChars || id.find_first_not_of("0123456789abcdef") != std::string::npos) {
+    throw Error(ErrorKind::kCorruption, path,
+                std::string("the queue id (key ") + kQueueIdKey + ") is malformed");
+  }
+  return id;
 }
 
 uint64_t ReadFormatVersion(rocksdb::DB* db, const std::string& path) {
@@ -986,6 +1036,7 @@ QueueDatabase OpenQueueDatabase(const std::string& path, QueueKind kind,
     StampQueueMarker(path, kind, version);
   }
   if (!result.recovery_warning.empty()) NoteDroppedRecords(db, path, result.recovery_warning);
+  result.queue_id = EnsureQueueId(db, path);
   return result;
 }
 

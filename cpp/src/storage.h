@@ -97,6 +97,8 @@ struct QueueDatabase {
   // Empty, or says that this open's recovery dropped write-ahead log records
   // (see OpenQueueDatabase).
   std::string recovery_warning;
+  // The queue's identity (format.h, kQueueIdKey), read or written by the open.
+  std::string queue_id;
   std::vector<rocksdb::ColumnFamilyHandle*> families;
 
   // Destroys the handles, then closes the database; throws kStorage if
@@ -107,7 +109,8 @@ struct QueueDatabase {
 
 // Opens (or creates, with its parent directories) the queue of `kind` at
 // `path` whose items are in the column families `item_families` (the
-// "default" family holds only the format version and recovery notes). Refuses
+// "default" family holds the format version, the queue id, the recovery
+// notes and an ack queue's unique keys: see format.h). Refuses
 // a path that holds anything but such a queue (kNotAQueue), or one that is
 // open (kAlreadyOpen). When the write-ahead log is damaged before its end,
 // recovery keeps the records before the damage and drops the rest (nothing
@@ -121,6 +124,11 @@ QueueDatabase OpenQueueDatabase(const std::string& path, QueueKind kind,
 // ThrowIfNewerFormat), kCorruption if a marked queue's is missing or
 // malformed, kNotAQueue if an unmarked database has none (not a queue).
 uint64_t ReadFormatVersion(rocksdb::DB* db, const std::string& path);
+
+// The queue identity (format.h, kQueueIdKey) stored in `db`; empty if none
+// is stored (a queue an earlier release created and this one has not
+// opened yet). Throws kCorruption if it is malformed.
+std::string ReadQueueId(rocksdb::DB* db, const std::string& path);
 
 // Throws kUnsupportedFormat, saying so, if `version` is newer than the
 // format this build reads (kFormatVersion).

@@ -1048,4 +1048,175 @@ TEST_F(AckQueueConcurrency, ManyConsumersAckEveryItemExactlyOnce) {
   EXPECT_TRUE(reopened->Get(1).empty());
 }
 
+// --- Extending a delivery ----------------------------------------------------------
+
+using AckQueueExtend = AckTempDirTest;
+
+TEST_F(AckQueueExtend, AnExtendedDeliveryOutlivesItsOldDeadlineAndStillSettles) {
+  AckQueuePtr queue = OpenQueue(WithTimeout(300ms));
+  PushNumbered(*queue, 0, 2);
+  Deliveries taken = queue->Get(2);
+  queue->ExtendBatch({taken[0], taken[1]}, 60s);
+  std::this_thread::sleep_for(600ms);  // Twice the queue's timeout.
+  ExpectCounts(*queue, 0, 2, 0);
+  EXPECT_TRUE(queue->Get(1).empty());
+  queue->Ack(taken[0]);
+  queue->Extend(taken[1], queue->VisibilityTimeout());
+  queue->Nack(taken[1]);
+  ExpectCounts(*queue, 1, 0, 0);
+}
+
+TEST_F(AckQueueExtend, ADeliveryNoLongerOutstandingIsRefusedAndNothingChanges) {
+  AckQueuePtr queue = OpenQueue(WithTimeout(300ms));
+  PushNumbered(*queue, 0, 3);
+  Deliveries taken = queue->Get(3);
+  queue->Ack(taken[0]);
+  ExpectNotOutstanding([&] { queue->Extend(taken[0], 60s); });
+  ExpectNotOutstanding([&] { queue->ExtendBatch({taken[1], taken[0]}, 60s); });
+  ExpectNotOutstanding([&] { queue->ExtendBatch({taken[1], taken[1]}, 60s); });
+  // taken[1] was not extended by the refused batches: it expires on time.
+  std::this_thread::sleep_for(600ms);
+  ExpectCounts(*queue, 2, 0, 0);
+  ExpectNotOutstanding([&] { queue->Extend(taken[1], 60s); });
+  EXPECT_EQ(rocksq::testing::KindThrownBy([&] { queue->Extend(taken[2], -1ms); }),
+            ErrorKind::kInvalidArgument);
+}
+
+TEST_F(AckQueueExtend, ADeliveryFromBeforeAReopenIsNotOutstanding) {
+  rocksq::Delivery before;
+  {
+    AckQueuePtr queue = OpenQueue();
+    queue->Push("item");
+    Deliveries taken = queue->Get(1);
+    before = taken[0];
+  }
+  AckQueuePtr queue = OpenQueue();
+  Deliveries again = queue->Get(1);
+  ExpectNotOutstanding([&] { queue->Extend(before, 60s); });
+  queue->Extend(again[0], 60s);
+}
+
+// --- Unique pushes -----------------------------------------------------------------
+
+using AckQueueUnique = AckTempDirTest;
+
+AckOptions WithDedupWindow(uint64_t dedup_window) {
+  AckOptions options;
+  options.dedup_window = dedup_window;
+  return options;
+}
+
+TEST_F(AckQueueUnique, AKeyStoresItsItemOnceAcrossAckAndReopen) {
+  {
+    AckQueuePtr queue = OpenQueue();
+    EXPECT_TRUE(queue->PushUnique("key", "first"));
+    EXPECT_FALSE(queue->PushUnique("key", "second"));
+    EXPECT_EQ(queue->Len(), 1u);
+    Deliveries taken = queue->Get(1);
+    EXPECT_EQ(Payload(taken, 0), "first");
+    queue->Ack(taken[0]);
+    EXPECT_FALSE(queue->PushUnique("key", "third"));  // Seen, though no longer stored.
+  }
+  AckQueuePtr queue = OpenQueue();
+  EXPECT_FALSE(queue->PushUnique("key", "fourth"));
+  EXPECT_TRUE(queue->PushUnique("other", "fifth"));
+  EXPECT_EQ(queue->Len(), 1u);
+}
+
+TEST_F(AckQueueUnique, ABatchStoresTheNewKeysInOrderAndARepeatedKeyOnce) {
+  AckQueuePtr queue = OpenQueue();
+  queue->Push("plain");
+  EXPECT_TRUE(queue->PushUnique("a", "a-1"));
+  const std::vector<bool> stored =
+      queue->PushBatchUnique({{"a", "a-2"}, {"b", "b-1"}, {"b", "b-2"}, {"c", "c-1"}});
+  EXPECT_EQ(stored, (std::vector<bool>{false, true, false, true}));
+  Deliveries taken = queue->Get(10);
+  ASSERT_EQ(taken.size(), 4u);
+  EXPECT_EQ(Payload(taken, 1), "a-1");
+  EXPECT_EQ(Payload(taken, 2), "b-1");
+  EXPECT_EQ(Payload(taken, 3), "c-1");
+  EXPECT_EQ(taken[3].id, 3u);  // Ids continue those of plain pushes.
+  EXPECT_TRUE(queue->PushBatchUnique({}).empty());
+}
+
+TEST_F(AckQueueUnique, TheWindowForgetsTheOldestKeysFirstAcrossReopens) {
+  {
+    AckQueuePtr queue = OpenQueue(WithDedupWindow(3));
+    for (int i = 0; i < 5; ++i) EXPECT_TRUE(queue->PushUnique("k" + std::to_string(i), "x"));
+    EXPECT_FALSE(queue->PushUnique("k2", "x"));  // k2, k3, k4 are remembered.
+  }
+  {
+    AckQueuePtr queue = OpenQueue(WithDedupWindow(3));
+    EXPECT_FALSE(queue->PushUnique("k2", "x"));
+    EXPECT_TRUE(queue->PushUnique("k0", "x"));  // Forgotten: new again; k2 goes.
+    EXPECT_TRUE(queue->PushUnique("k2", "x"));
+  }
+  // A smaller window forgets the excess at the next unique push.
+  AckQueuePtr queue = OpenQueue(WithDedupWindow(1));
+  EXPECT_FALSE(queue->PushUnique("k2", "x"));  // Remembered: k4, k0, k2.
+  EXPECT_TRUE(queue->PushUnique("new", "x"));  // Keeps only "new".
+  EXPECT_FALSE(queue->PushUnique("new", "x"));
+  EXPECT_TRUE(queue->PushUnique("k4", "x"));
+  EXPECT_TRUE(queue->PushUnique("new", "x"));
+}
+
+TEST_F(AckQueueUnique, ABatchLargerThanTheWindowKeepsItsNewestKeys) {
+  AckQueuePtr queue = OpenQueue(WithDedupWindow(2));
+  EXPECT_TRUE(queue->PushUnique("old", "x"));
+  EXPECT_EQ(queue->PushBatchUnique({{"k0", "x"}, {"k1", "x"}, {"k2", "x"}, {"k3", "x"}}),
+            std::vector<bool>(4, true));
+  EXPECT_FALSE(queue->PushUnique("k3", "x"));
+  EXPECT_FALSE(queue->PushUnique("k2", "x"));
+  EXPECT_TRUE(queue->PushUnique("k1", "x"));
+  EXPECT_TRUE(queue->PushUnique("old", "x"));
+  EXPECT_EQ(queue->Len(), 7u);
+}
+
+TEST_F(AckQueueUnique, OnlyNewItemsCountAgainstTheCapacityAndAFullPushForgetsItsKey) {
+  AckQueuePtr queue = OpenQueue(WithMaxElements(2));
+  EXPECT_TRUE(queue->PushUnique("a", "x"));
+  EXPECT_TRUE(queue->PushUnique("b", "x"));
+  EXPECT_FALSE(queue->PushUnique("a", "x"));  // Full, but nothing to store.
+  EXPECT_EQ(rocksq::testing::KindThrownBy([&] { queue->PushUnique("c", "x"); }),
+            ErrorKind::kQueueFull);
+  EXPECT_EQ(rocksq::testing::KindThrownBy([&] { queue->PushBatchUnique({{"a", "x"}, {"d", "x"}}); }),
+            ErrorKind::kQueueFull);
+  Deliveries taken = queue->Get(1);
+  queue->Ack(taken[0]);
+  // Room for one: a batch of a known key and a new one fits.
+  EXPECT_EQ(queue->PushBatchUnique({{"a", "x"}, {"c", "x"}}), (std::vector<bool>{false, true}));
+  EXPECT_EQ(queue->Len(), 2u);
+}
+
+TEST_F(AckQueueUnique, PushUniqueWaitWakesWhenAnAckMakesRoom) {
+  AckQueuePtr queue = OpenQueue(WithMaxElements(1));
+  queue->Push("held");
+  Deliveries taken = queue->Get(1);
+  EXPECT_EQ(rocksq::testing::KindThrownBy([&] { queue->PushUniqueWait("new", "x", 50ms); }),
+            ErrorKind::kQueueFull);
+  std::thread acker([&] {
+    std::this_thread::sleep_for(100ms);
+    queue->Ack(taken[0]);
+  });
+  EXPECT_TRUE(queue->PushUniqueWait("new", "x", 10s));
+  acker.join();
+  EXPECT_FALSE(queue->PushUniqueWait("new", "x", 0ms));  // Seen: no wait, no error.
+}
+
+TEST_F(AckQueueUnique, ACrashKeepsEachItemWithItsKey) {
+  const fs::path crashed = dir_ / "crashed";
+  {
+    AckOptions options;
+    options.sync = true;
+    AckQueuePtr queue = OpenQueue(options);
+    EXPECT_EQ(queue->PushBatchUnique({{"a", "1"}, {"b", "2"}}), std::vector<bool>(2, true));
+    EXPECT_TRUE(queue->PushUnique("c", "3"));
+    CopyAsCrashed(QueuePath(), crashed);
+  }
+  AckQueuePtr queue = rocksq::AckQueue::Open(crashed.string());
+  EXPECT_EQ(queue->Len(), 3u);
+  EXPECT_EQ(queue->PushBatchUnique({{"a", "x"}, {"b", "x"}, {"c", "x"}, {"d", "4"}}),
+            (std::vector<bool>{false, false, false, true}));
+}
+
 }  // namespace

@@ -184,5 +184,76 @@ TEST_F(FormatVersion, RemovalDeletesAStampLeftHalfDone) {
   EXPECT_FALSE(fs::exists(QueuePath()));
 }
 
+// --- The queue id (kQueueIdKey) ---------------------------------------------------
+
+bool IsQueueId(const std::string& id) {
+  return id.size() == 32 && id.find_first_not_of("0123456789abcdef") == std::string::npos;
+}
+
+std::string QueueIdOf(const std::string& kind, const std::string& path) {
+  if (kind == "fifo") return FifoQueue::Open(path)->QueueId();
+  if (kind == "mpmc") return MpmcQueue::Open(path)->QueueId();
+  return AckQueue::Open(path)->QueueId();
+}
+
+TEST_F(FormatVersion, ANewQueueGetsARandomIdThatLastsUntilItIsRemoved) {
+  for (const Kind& kind : Kinds()) {
+    SCOPED_TRACE(kind.name);
+    const std::string path = (Dir() / kind.name).string();
+    kind.make(path);
+    const std::string id = QueueIdOf(kind.name, path);
+    EXPECT_TRUE(IsQueueId(id)) << id;
+    EXPECT_EQ(QueueIdOf(kind.name, path), id);
+    EXPECT_EQ(InspectQueue(path).queue_id, id);
+    const std::string other = (Dir() / (std::string(kind.name) + "-other")).string();
+    EXPECT_NE(QueueIdOf(kind.name, other), id);
+    // Removed and created again at the same path: another queue, another id.
+    if (std::string(kind.name) == "fifo") FifoQueue::Destroy(path);
+    if (std::string(kind.name) == "mpmc") MpmcQueue::Destroy(path);
+    if (std::string(kind.name) == "ack") AckQueue::Destroy(path);
+    EXPECT_NE(QueueIdOf(kind.name, path), id);
+  }
+}
+
+// A queue an earlier release created has no id. Its first open here writes
+// one, durably, before returning it: a crash right after the open (a copy
+// of the directory taken while it is open) keeps that id.
+TEST_F(FormatVersion, AQueueWithoutAnIdGetsOneAtItsFirstOpenThatACrashKeeps) {
+  for (const Kind& kind : Kinds()) {
+    SCOPED_TRACE(kind.name);
+    const std::string path = (Dir() / kind.name).string();
+    kind.make(path);
+    testing::ChangeRecords(path, {}, [&](rocksdb::DB* db, auto) {
+      rocksdb::WriteOptions synced;
+      synced.sync = true;
+      ASSERT_TRUE(db->Delete(synced, kQueueIdKey).ok());
+    });
+    EXPECT_EQ(InspectQueue(path).queue_id, "");
+    const fs::path crashed = Dir() / (std::string(kind.name) + "-crashed");
+    std::string id;
+    {
+      std::unique_ptr<FifoQueue> fifo;
+      std::unique_ptr<MpmcQueue> mpmc;
+      std::unique_ptr<AckQueue> ack;
+      if (std::string(kind.name) == "fifo") id = (fifo = FifoQueue::Open(path))->QueueId();
+      if (std::string(kind.name) == "mpmc") id = (mpmc = MpmcQueue::Open(path))->QueueId();
+      if (std::string(kind.name) == "ack") id = (ack = AckQueue::Open(path))->QueueId();
+      fs::copy(path, crashed, fs::copy_options::recursive);
+    }
+    EXPECT_TRUE(IsQueueId(id)) << id;
+    EXPECT_EQ(QueueIdOf(kind.name, crashed.string()), id);
+    EXPECT_EQ(QueueIdOf(kind.name, path), id);
+    EXPECT_EQ(InspectQueue(path).length, 1u);
+  }
+}
+
+TEST_F(FormatVersion, AMalformedQueueIdIsCorruption) {
+  AckQueue::Open(QueuePath())->Push("item");
+  testing::ChangeRecords(QueuePath(), {}, [&](rocksdb::DB* db, auto) {
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), kQueueIdKey, "not hex").ok());
+  });
+  EXPECT_EQ(KindThrownBy([&] { AckQueue::Open(QueuePath()); }), ErrorKind::kCorruption);
+}
+
 }  // namespace
 }  // namespace rocksq

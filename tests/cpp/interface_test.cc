@@ -54,6 +54,7 @@ class InMemoryFifoQueue final : public rocksq::FifoQueue {
   uint64_t DiskBytes() const override { return 0; }
   uint64_t MaxElements() const override { return max_elements_; }
   const std::string& Path() const override { return path_; }
+  const std::string& QueueId() const override { return queue_id_; }
   const std::string& RecoveryWarning() const override { return no_warning_; }
   std::string LastBackgroundError() const override { return ""; }
   void SetMaxElements(uint64_t max_elements) override { max_elements_ = max_elements; }
@@ -64,6 +65,7 @@ class InMemoryFifoQueue final : public rocksq::FifoQueue {
   std::deque<std::string> items_;
   uint64_t max_elements_ = 3;
   std::string path_ = "memory";
+  std::string queue_id_ = "0123456789abcdef0123456789abcdef";
   std::string no_warning_;
 };
 

@@ -76,6 +76,22 @@ struct AckOptions {
   // Must not be negative.
   // Default: 30 seconds.
   std::chrono::milliseconds visibility_timeout = std::chrono::seconds(30);
+
+  // How many keys of PushUnique the queue remembers: the newest this many.
+  // A key forgotten is new again. They are stored in the queue's directory
+  // (about twice the key's length plus 40 bytes each, before RocksDB's
+  // compression), not in memory, and each PushUnique key costs one read.
+  // Lowering it deletes the excess, oldest first, at the next PushUnique.
+  // Must be at least 1.
+  // Default: 1'000'000.
+  uint64_t dedup_window = 1'000'000;
+};
+
+// One item of PushBatchUnique, with the key that tells whether it was
+// pushed before.
+struct KeyedItem {
+  std::string_view key;
+  std::string_view item;
 };
 
 // One item handed out: a view into the Deliveries that holds it. Settling
@@ -169,6 +185,34 @@ class AckQueue {
   // Appends `items` in order, all or nothing. An empty vector does nothing.
   virtual void PushBatch(const std::vector<std::string_view>& items) = 0;
 
+  // Idempotent pushes, for a producer that may repeat a push it cannot tell
+  // succeeded (a crash, a lost reply): each item comes with a key, and an
+  // item whose key the queue holds is not stored again. The keys are kept
+  // apart from the items: acking an item does not forget its key, only
+  // the key's age does (AckOptions::dedup_window). The key check and the
+  // push are one atomic write (fsynced with AckOptions::sync), so a crash
+  // leaves both or neither. Capacity errors as Push and PushBatch, counting
+  // only the items not pushed before.
+
+  // Appends `item` unless `key` was pushed before (within the window);
+  // returns whether it did.
+  virtual bool PushUnique(std::string_view key, std::string_view item) = 0;
+
+  // Appends, in order and all or nothing, the items whose keys were not
+  // pushed before; a key listed twice admits its first item only. Returns,
+  // for each entry, whether its item was stored.
+  virtual std::vector<bool> PushBatchUnique(const std::vector<KeyedItem>& keyed_items) = 0;
+
+  // Like PushUnique and PushBatchUnique, but if the new items do not fit,
+  // wait for acks to make room, as PushWait does.
+  virtual bool PushUniqueWait(std::string_view key, std::string_view item,
+                              std::chrono::nanoseconds timeout) = 0;
+  virtual std::vector<bool> PushBatchUniqueWait(const std::vector<KeyedItem>& keyed_items,
+                                                std::chrono::nanoseconds timeout) = 0;
+
+  // The queue's AckOptions::dedup_window.
+  virtual uint64_t DedupWindow() const = 0;
+
   // Hands out up to `max_items` ready items, in delivery order (see the
   // class comment), without removing them from disk: each stays handed out
   // until its delivery is acked, nacked or failed, or until the visibility
@@ -217,6 +261,18 @@ class AckQueue {
   // the other returned items). Writes nothing to disk.
   virtual void Nack(const Delivery& delivery) = 0;
   virtual void NackBatch(const std::vector<Delivery>& deliveries) = 0;
+
+  // Keeps the item handed out to the same delivery (same receipt: acks,
+  // nacks and fails of it still work) until `visibility_timeout` from now,
+  // instead of the deadline it had, sooner or later; zero means until it is
+  // settled or the queue closes. Pass VisibilityTimeout() for the queue's
+  // own. A queue whose leases never expire (a zero VisibilityTimeout())
+  // only checks the deliveries. Throws kNotOutstanding, changing nothing,
+  // as settling does. Writes nothing: like every lease, an extension ends
+  // with the process. Throws kInvalidArgument for a negative timeout.
+  virtual void Extend(const Delivery& delivery, std::chrono::milliseconds visibility_timeout) = 0;
+  virtual void ExtendBatch(const std::vector<Delivery>& deliveries,
+                           std::chrono::milliseconds visibility_timeout) = 0;
 
   // Moves the item among the failed ones, keeping its id and bytes: it is
   // not delivered again until RequeueFailed puts it back.
@@ -267,6 +323,11 @@ class AckQueue {
   virtual uint64_t MaxElements() const = 0;
   virtual std::chrono::milliseconds VisibilityTimeout() const = 0;
   virtual const std::string& Path() const = 0;
+  // The queue's identity: 32 lowercase hex digits (128 random bits) chosen
+  // when the queue was created, the same at every open, and another for a
+  // queue created anew at the same path. (A queue an earlier release
+  // created gets its identity at its first open by this one.)
+  virtual const std::string& QueueId() const = 0;
   // Empty, unless opening found the write-ahead log damaged before its end:
   // then recovery kept the records before the damage and dropped the rest
   // (a crash only cuts a log's tail, which loses nothing that was synced),

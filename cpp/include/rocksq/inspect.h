@@ -52,6 +52,9 @@ struct QueueSnapshot {
   std::string kind;
   // The on-disk format version the queue is stored in (docs/format.rst).
   uint64_t format_version = 0;
+  // The queue's identity (as the queues' QueueId()); empty for a queue an
+  // earlier release created and no release since has opened.
+  std::string queue_id;
   // Items stored. For an MPMC queue: elements stored, including any that
   // expired but are not deleted yet. The ttl is an option of the opener and
   // not stored, so only an opener knows which are alive.

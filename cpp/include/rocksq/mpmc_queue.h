@@ -164,6 +164,11 @@ class MpmcQueue {
 
   virtual std::chrono::milliseconds Ttl() const = 0;
   virtual const std::string& Path() const = 0;
+  // The queue's identity: 32 lowercase hex digits (128 random bits) chosen
+  // when the queue was created, the same at every open, and another for a
+  // queue created anew at the same path. (A queue an earlier release
+  // created gets its identity at its first open by this one.)
+  virtual const std::string& QueueId() const = 0;
   // Empty, unless opening found the write-ahead log damaged before its end:
   // then recovery kept the records before the damage and dropped the rest
   // (a crash only cuts a log's tail, which loses nothing that was synced),
