@@ -229,7 +229,7 @@ class AckQueue(AckFace):
         block: bool = True,
         timeout: float | None = None,
     ) -> list[bool]:
-        """Appends, in order and all or nothing, the items of the (key, item) pairs whose keys are new.
+        """Appends, in order and all or nothing, the items of (key, item) `pairs` with new keys.
 
         Returns whether each pair's item was stored; a key listed twice
         stores its first item only. Waits for room for the new items as

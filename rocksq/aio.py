@@ -459,7 +459,7 @@ class AckQueue(_WaitsForChanges, AckFace):
         return (await self.put_many_unique(((key, item),)))[0]
 
     async def put_many_unique(self, pairs: Iterable[tuple[bytes | str, Buffer]]) -> list[bool]:
-        """As rocksq.AckQueue.put_many_unique(): stores the items whose keys are new, all or none."""
+        """As rocksq.AckQueue.put_many_unique(): stores the items with new keys, all or none."""
         pairs = tuple(pairs)
 
         def attempt() -> list[bool] | None:

@@ -125,7 +125,8 @@ KeyedBatch ToKeyedBatch(nb::handle pairs, const char* function) {
     PyObject* pair = PyTuple_GET_ITEM(snapshot.ptr(), i);
     if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2) {
       const std::string message = std::string(function) + "(): entry " + std::to_string(i) +
-                                  " is " + Py_TYPE(pair)->tp_name + ", expected a (key, item) tuple";
+                                  " is " + Py_TYPE(pair)->tp_name +
+                                  ", expected a (key, item) tuple";
       throw nb::type_error(message.c_str());
     }
     batch.keys.push_back(ToUniqueKey(PyTuple_GET_ITEM(pair, 0), function));
@@ -302,7 +303,8 @@ void init_ack(nb::module_& m) {
           "push_unique_wait",
           [](const PyAckQueue& queue, nb::handle key, nb::handle item,
              std::optional<double> timeout) {
-            KeyedBatch batch = ToKeyedBatch(nb::make_tuple(nb::make_tuple(key, item)), "put_unique");
+            const KeyedBatch batch =
+                ToKeyedBatch(nb::make_tuple(nb::make_tuple(key, item)), "put_unique");
             return static_cast<bool>(PushUniqueWaiting(queue, batch, timeout).front());
           },
           nb::arg("key").none(), nb::arg("item").none(), nb::arg("timeout").none() = nb::none(),

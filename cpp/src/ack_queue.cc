@@ -208,7 +208,9 @@ class AckQueueImpl final : public AckQueue {
   rocksdb::ColumnFamilyHandle* meta() const { return database_.families[2]; }
   // The default family: the reclaimer, which compacts ack_meta whole, never
   // rewrites the index, and earlier releases never read it (format.h).
-  rocksdb::ColumnFamilyHandle* unique_keys() const { return database_.db->DefaultColumnFamily(); }
+  rocksdb::ColumnFamilyHandle* unique_keys() const {
+    return database_.db->DefaultColumnFamily();
+  }
 
   QueueDatabase database_;
   const AckOptions options_;
@@ -611,8 +613,8 @@ std::vector<bool> AckQueueImpl::AppendUnique(const KeyedItem* keyed_items, size_
       std::string found;
       for (size_t i = 0; i < count; ++i) {
         if (!keys_in_call.insert(keyed_items[i].key).second) continue;
-        rocksdb::Status read =
-            database_.db->Get(read_options_, unique_keys(), UniqueKeyEntry(keyed_items[i].key), &found);
+        rocksdb::Status read = database_.db->Get(read_options_, unique_keys(),
+                                                 UniqueKeyEntry(keyed_items[i].key), &found);
         if (read.ok()) continue;
         if (!read.IsNotFound()) ThrowStatus(Path(), "reading a unique key", read);
         fresh.push_back(i);
@@ -629,7 +631,8 @@ std::vector<bool> AckQueueImpl::AppendUnique(const KeyedItem* keyed_items, size_
       auto [position, pushed_bytes] = log_.WriteMark();
       uint64_t payload_bytes = 0;
       const uint64_t next = unique_next_ + fresh.size();
-      const uint64_t oldest = next - std::min<uint64_t>(next - unique_oldest_, options_.dedup_window);
+      const uint64_t oldest =
+          next - std::min<uint64_t>(next - unique_oldest_, options_.dedup_window);
       for (size_t n = 0; n < fresh.size(); ++n) {
         const KeyedItem& keyed = keyed_items[fresh[n]];
         log_.EncodeRecord(position++, pushed_bytes, keyed.item, &batch);

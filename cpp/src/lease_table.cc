@@ -58,7 +58,8 @@ bool LeaseTable::HasOverdue(Clock::time_point now) const {
 std::chrono::nanoseconds LeaseTable::TimeToNextExpiry(Clock::time_point now) const {
   if (expiry_order_.empty()) return std::chrono::nanoseconds::max();
   const Clock::time_point next = expiry_order_.begin()->first;
-  if (next == Clock::time_point::max()) return std::chrono::nanoseconds::max();  // Extended for ever.
+  // A lease extended for ever (Extend with zero) is no expiry.
+  if (next == Clock::time_point::max()) return std::chrono::nanoseconds::max();
   return next <= now ? std::chrono::nanoseconds::zero()
                      : std::chrono::duration_cast<std::chrono::nanoseconds>(next - now);
 }

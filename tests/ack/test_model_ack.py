@@ -29,7 +29,8 @@ ITEMS = st.binary(max_size=30)
 BATCHES = st.lists(ITEMS, min_size=1, max_size=5)
 CAPACITIES = st.integers(min_value=1, max_value=8)
 PICKS = st.integers(min_value=0, max_value=1000)
-KEYED_BATCHES = st.lists(st.tuples(st.sampled_from([b"a", b"b", b"c", b"d", b"e"]), ITEMS), max_size=4)
+KEYS = st.sampled_from([b"a", b"b", b"c", b"d", b"e"])
+KEYED_BATCHES = st.lists(st.tuples(KEYS, ITEMS), max_size=4)
 DEDUP_WINDOW = 3
 
 

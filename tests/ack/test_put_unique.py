@@ -35,7 +35,8 @@ def test_a_str_key_is_its_utf8_bytes(queue_path):
         assert not q.put_unique("clé".encode(), b"2")
         assert q.put_unique(b"", b"3")  # The empty key is a key like any other.
         assert not q.put_unique("", b"4")
-        with pytest.raises(TypeError, match="put_unique\\(\\): a key must be bytes or str, got int"):
+        refused = "put_unique\\(\\): a key must be bytes or str, got int"
+        with pytest.raises(TypeError, match=refused):
             q.put_unique(7, b"5")
         with pytest.raises(TypeError, match="put_many_unique\\(\\): entry 1 is bytes"):
             q.put_many_unique([(b"a", b"x"), b"not a pair"])
@@ -45,7 +46,9 @@ def test_a_str_key_is_its_utf8_bytes(queue_path):
 def test_put_many_unique_stores_the_new_keys_in_order_and_a_repeated_key_once(queue_path):
     with AckQueue(queue_path) as q:
         q.put_unique(b"a", b"a-1")
-        pairs = iter([(b"a", b"a-2"), (b"b", b"b-1"), ("b", bytearray(b"b-2")), (b"c", memoryview(b"c-1"))])
+        pairs = iter(
+            [(b"a", b"a-2"), (b"b", b"b-1"), ("b", bytearray(b"b-2")), (b"c", memoryview(b"c-1"))]
+        )
         assert q.put_many_unique(pairs) == [False, True, False, True]
         assert q.put_many_unique([]) == []
         assert stored_data(q) == [b"a-1", b"b-1", b"c-1"]

@@ -1179,8 +1179,9 @@ TEST_F(AckQueueUnique, OnlyNewItemsCountAgainstTheCapacityAndAFullPushForgetsIts
   EXPECT_FALSE(queue->PushUnique("a", "x"));  // Full, but nothing to store.
   EXPECT_EQ(rocksq::testing::KindThrownBy([&] { queue->PushUnique("c", "x"); }),
             ErrorKind::kQueueFull);
-  EXPECT_EQ(rocksq::testing::KindThrownBy([&] { queue->PushBatchUnique({{"a", "x"}, {"d", "x"}}); }),
-            ErrorKind::kQueueFull);
+  EXPECT_EQ(
+      rocksq::testing::KindThrownBy([&] { queue->PushBatchUnique({{"a", "x"}, {"d", "x"}}); }),
+      ErrorKind::kQueueFull);
   Deliveries taken = queue->Get(1);
   queue->Ack(taken[0]);
   // Room for one: a batch of a known key and a new one fits.

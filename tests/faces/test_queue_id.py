@@ -80,5 +80,7 @@ def test_rocksq_stats_shows_it(queue_path: str, tmp_path: Path) -> None:
     command = [sys.executable, "-m", "rocksq", "stats", queue_path]
     shown = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, check=True)
     assert f"queue id:           {queue_id}\n" in shown.stdout
-    as_json = subprocess.run([*command, "--json"], capture_output=True, text=True, cwd=tmp_path, check=True)
+    as_json = subprocess.run(
+        [*command, "--json"], capture_output=True, text=True, cwd=tmp_path, check=True
+    )
     assert json.loads(as_json.stdout)["queue_id"] == queue_id

@@ -1,4 +1,4 @@
-"""put_unique survives SIGKILL: each key's item is stored once, and never lost once its put returned.
+"""put_unique survives SIGKILL: each key's item is stored once, never lost once its put returned.
 
 The test runs unique_crash_worker.py again and again on one queue, killing
 it with SIGKILL after a seeded random delay. Each new worker starts REPLAY
@@ -34,7 +34,8 @@ def test_sigkill_never_stores_a_key_without_its_item_or_an_item_twice(tmp_path: 
     log = tmp_path / "log"
     last_logged = -1
     for _ in range(KILLS):
-        worker = start_worker(WORKER, path, str(log), str(max(0, last_logged - REPLAY)), cwd=tmp_path)
+        first = max(0, last_logged - REPLAY)
+        worker = start_worker(WORKER, path, str(log), str(first), cwd=tmp_path)
         wait_until_ready(worker)
         time.sleep(schedule.uniform(0.1, 0.5))
         kill(worker)
