@@ -34,8 +34,9 @@ export ROCKSQ_TOOLCHAIN="$repo/build/conan/build/Release/generators/conan_toolch
 test -f "$ROCKSQ_TOOLCHAIN"
 
 # --install: also build and install the rocksq package itself, with Conan's
-# toolchain (an incremental build after the first: see pyproject.toml).
+# toolchain (an incremental build after the first: see pyproject.toml), and
+# the broker clients of its extras, which rocksq.bridge's tests use.
 if [ "${1:-}" = "--install" ]; then
   CMAKE_TOOLCHAIN_FILE="$ROCKSQ_TOOLCHAIN" \
-    python3 -m pip install --quiet --no-build-isolation "$repo"
+    python3 -m pip install --quiet --no-build-isolation "$repo[nats,redis]"
 fi

@@ -30,7 +30,11 @@ DEFAULT_PAGE = REPO / "docs" / "generated" / "reliability.rst"
 # Each area of docs/reliability.rst and the test files that try it. Files are
 # found by name anywhere under tests/, so grouping them in folders moves nothing.
 AREAS = {
-    "Processes killed at any instant": ["test_crash_recovery.py", "test_ack_crash.py"],
+    "Processes killed at any instant": [
+        "test_crash_recovery.py",
+        "test_ack_crash.py",
+        "test_unique_crash.py",
+    ],
     "Call sequences against an in-memory model": [
         "test_model_fifo.py", "test_model_mpmc.py", "test_model_ack.py"],
     "Refused writes and full disks": ["test_write_failures.py", "test_full_disk.py"],

@@ -206,6 +206,9 @@ class AckQueueImpl final : public AckQueue {
   rocksdb::ColumnFamilyHandle* items() const { return database_.families[0]; }
   rocksdb::ColumnFamilyHandle* failed() const { return database_.families[1]; }
   rocksdb::ColumnFamilyHandle* meta() const { return database_.families[2]; }
+  // The default family: the reclaimer, which compacts ack_meta whole, never
+  // rewrites the index, and earlier releases never read it (format.h).
+  rocksdb::ColumnFamilyHandle* unique_keys() const { return database_.db->DefaultColumnFamily(); }
 
   QueueDatabase database_;
   const AckOptions options_;
@@ -336,7 +339,7 @@ void AckQueueImpl::LoadUniqueRange() {
   rocksdb::ReadOptions bounded = read_options_;
   bounded.iterate_lower_bound = &lower_slice;
   bounded.iterate_upper_bound = &upper_slice;
-  std::unique_ptr<rocksdb::Iterator> it(database_.db->NewIterator(bounded, meta()));
+  std::unique_ptr<rocksdb::Iterator> it(database_.db->NewIterator(bounded, unique_keys()));
   auto number = [&] {
     if (it->key().size() != lower.size() + 8) {
       throw Error(ErrorKind::kCorruption, Path(), "a unique key's order entry is malformed");
@@ -609,7 +612,7 @@ std::vector<bool> AckQueueImpl::AppendUnique(const KeyedItem* keyed_items, size_
       for (size_t i = 0; i < count; ++i) {
         if (!keys_in_call.insert(keyed_items[i].key).second) continue;
         rocksdb::Status read =
-            database_.db->Get(read_options_, meta(), UniqueKeyEntry(keyed_items[i].key), &found);
+            database_.db->Get(read_options_, unique_keys(), UniqueKeyEntry(keyed_items[i].key), &found);
         if (read.ok()) continue;
         if (!read.IsNotFound()) ThrowStatus(Path(), "reading a unique key", read);
         fresh.push_back(i);
@@ -636,17 +639,17 @@ std::vector<bool> AckQueueImpl::AppendUnique(const KeyedItem* keyed_items, size_
         if (number < oldest) continue;
         char number_bytes[8];
         EncodeBigEndian64(number, number_bytes);
-        batch.Put(meta(), UniqueKeyEntry(keyed.key), rocksdb::Slice(number_bytes, 8));
-        batch.Put(meta(), UniqueOrderEntry(number),
+        batch.Put(unique_keys(), UniqueKeyEntry(keyed.key), rocksdb::Slice(number_bytes, 8));
+        batch.Put(unique_keys(), UniqueOrderEntry(number),
                   rocksdb::Slice(keyed.key.data(), keyed.key.size()));
       }
       // The oldest stored keys past the window, found through their order entries.
       for (uint64_t number = unique_oldest_; number < std::min(oldest, unique_next_); ++number) {
         const std::string order = UniqueOrderEntry(number);
-        rocksdb::Status read = database_.db->Get(read_options_, meta(), order, &found);
+        rocksdb::Status read = database_.db->Get(read_options_, unique_keys(), order, &found);
         if (!read.ok()) ThrowStatus(Path(), "reading the oldest unique key", read);
-        batch.Delete(meta(), UniqueKeyEntry(found));
-        batch.Delete(meta(), order);
+        batch.Delete(unique_keys(), UniqueKeyEntry(found));
+        batch.Delete(unique_keys(), order);
       }
       rocksdb::Status written = database_.db->Write(write_options_, &batch);
       if (!written.ok()) log_.ThrowWriteFailure("writing items with unique keys", written);

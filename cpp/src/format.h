@@ -133,8 +133,8 @@ inline constexpr size_t kTimedRecordHeaderBytes = 16;
 // --- Column families ----------------------------------------------------------------
 // Each kind's families start with its own prefix ("fifo_", "mpmc_", "ack_"),
 // so a directory's families tell its kind before it is opened (storage.cc).
-// The default family holds kFormatKey, kQueueIdKey and kRecoveryNotesKey
-// only.
+// The default family holds kFormatKey, kQueueIdKey and kRecoveryNotesKey,
+// and in an ack queue its unique keys (below).
 
 // FIFO queue: position -> item record. Its read cursor is in kCursorFileName.
 inline constexpr char kFifoItemsFamily[] = "fifo_items";
@@ -164,17 +164,18 @@ inline constexpr size_t kMpmcFirstLiveBytes = 16;
 //   ack_meta    kAckRemovedKey -> RemovalMeta, rewritten in the same
 //               WriteBatch as every removal from ack_items (never by a
 //               push). Absent means all zeros.
-//               Also the unique keys (AckQueue::PushUnique), written in
-//               the same WriteBatch as the items they admit:
-//                 kAckUniqueKeyPrefix + key -> its number: 8 bytes;
-//                 kAckUniqueOrderPrefix + number: 8 bytes -> the key.
-//               Numbers count the keys from 0 in the order they were
-//               stored; the stored ones are a range of them, the newest
-//               AckOptions::dedup_window: a write that adds keys past it
-//               deletes the oldest in the same batch. Earlier releases read
-//               only kAckRemovedKey here, so the index needs no new version.
 // The acks in kAckLogFileName whose epoch is the meta's or later are not
 // applied to ack_items yet. ack_records.h derives the counts.
+// The default family also holds the ack queue's unique keys
+// (AckQueue::PushUnique), written in the same WriteBatch as the items they
+// admit:
+//   kAckUniqueKeyPrefix + key -> its number: 8 bytes;
+//   kAckUniqueOrderPrefix + number: 8 bytes -> the key.
+// Numbers count the keys from 0 in the order they were stored; the stored
+// ones are a range of them, the newest AckOptions::dedup_window: a write
+// that adds keys past it deletes the oldest in the same batch. They are not
+// in ack_meta, which the reclaimer compacts whole. Earlier releases only
+// read named keys of the default family, so the index needs no new version.
 inline constexpr char kAckItemsFamily[] = "ack_items";
 inline constexpr char kAckFailedFamily[] = "ack_failed";
 inline constexpr char kAckMetaFamily[] = "ack_meta";

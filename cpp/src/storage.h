@@ -109,7 +109,8 @@ struct QueueDatabase {
 
 // Opens (or creates, with its parent directories) the queue of `kind` at
 // `path` whose items are in the column families `item_families` (the
-// "default" family holds only the format version and recovery notes). Refuses
+// "default" family holds the format version, the queue id, the recovery
+// notes and an ack queue's unique keys: see format.h). Refuses
 // a path that holds anything but such a queue (kNotAQueue), or one that is
 // open (kAlreadyOpen). When the write-ahead log is damaged before its end,
 // recovery keeps the records before the damage and drops the rest (nothing

@@ -57,6 +57,17 @@ MESSAGE_TOO_LARGE = 10054
 NO_RESPONDERS = "503"
 
 
+async def _close(client: Any) -> None:
+    """Closes a nats-py client, giving up after CONNECT_TIMEOUT.
+
+    (nats-py's close() never returns after a failed TLS handshake.)
+    """
+    try:
+        await asyncio.wait_for(client.close(), CONNECT_TIMEOUT)
+    except Exception:  # Broken or stuck: the connection is gone either way.
+        pass
+
+
 def _nats() -> Any:
     return require_extra("nats", "nats", "nats-py")
 
@@ -97,7 +108,7 @@ async def _connect(endpoint: Endpoint, auth: Auth, on_closed: Any = None) -> Any
     try:
         await client.connect(**{key: value for key, value in options.items() if value is not None})
     except Exception as error:  # nats-py raises several unrelated types here.
-        await client.close()  # A failed connect leaves its socket open otherwise.
+        await _close(client)  # A failed connect leaves its socket open otherwise.
         raise BrokerError(f"cannot connect to {endpoint.describe()}: {describe_error(error)}") from error
     return client
 
@@ -140,7 +151,7 @@ class JetStreamSink(Sink):
             await connection.subscribe(self._reply_prefix + "*", cb=self._on_reply)
             await connection.flush()
         except Exception as error:
-            await connection.close()
+            await _close(connection)
             raise BrokerError(f"{self.describe()}: {describe_error(error)}") from error
         self._connection = connection
 
@@ -231,10 +242,7 @@ class JetStreamSink(Sink):
     async def close(self) -> None:
         connection, self._connection = self._connection, None
         if connection is not None:
-            try:
-                await connection.close()
-            except Exception:  # Closing a broken connection may fail too; it is gone either way.
-                pass
+            await _close(connection)
         await self._closed()
 
 
@@ -266,7 +274,7 @@ class JetStreamSource(Source):
                 self._endpoint.name, durable=self._consumer, stream=stream
             )
         except Exception as error:
-            await connection.close()
+            await _close(connection)
             raise BrokerError(f"{self.describe()}: {describe_error(error)}") from error
         created = info.created.isoformat() if info.created else ""
         self._key_prefix = f"{stream}@{created}#"
@@ -299,7 +307,4 @@ class JetStreamSource(Source):
     async def close(self) -> None:
         connection, self._connection, self._subscription = self._connection, None, None
         if connection is not None:
-            try:
-                await connection.close()
-            except Exception:
-                pass
+            await _close(connection)

@@ -4,9 +4,10 @@ A rule-based state machine puts items and batches, gets up to n, acks,
 nacks and fails the deliveries that hold items (and stale ones: settled,
 nacked before the item was handed out again, or from before a reopen,
 which must raise NotOutstanding and change nothing), lists and requeues
-failed items, and closes and reopens the queue, comparing every result
-with a model: a dict of stored items by id, the delivery that holds each
-handed-out id, the failed ids, and each id's attempt count. The model's
+failed items, puts keyed items with put_many_unique, extends deliveries,
+and closes and reopens the queue, comparing every result with a model: a
+dict of stored items by id, the delivery that holds each handed-out id,
+the failed ids, each id's attempt count, and the newest DEDUP_WINDOW keys. The model's
 rules are the header's: the ready item with the smallest id goes first;
 ids are positions and never reused; requeued items get new ids at the
 tail; only an item's latest delivery settles it; a reopen makes every
@@ -18,6 +19,7 @@ unacked, failed_count, len and payload_size.
 from __future__ import annotations
 
 import hypothesis.strategies as st
+import pytest
 from hypothesis.stateful import initialize, invariant, rule
 from support.models import MODEL_SETTINGS, QueueMachine
 
@@ -27,6 +29,8 @@ ITEMS = st.binary(max_size=30)
 BATCHES = st.lists(ITEMS, min_size=1, max_size=5)
 CAPACITIES = st.integers(min_value=1, max_value=8)
 PICKS = st.integers(min_value=0, max_value=1000)
+KEYED_BATCHES = st.lists(st.tuples(st.sampled_from([b"a", b"b", b"c", b"d", b"e"]), ITEMS), max_size=4)
+DEDUP_WINDOW = 3
 
 
 class AckQueueMachine(QueueMachine):
@@ -44,10 +48,11 @@ class AckQueueMachine(QueueMachine):
         self.failed: set[int] = set()
         self.attempts: dict[int, int] = {}
         self.next_id = 0
+        self.keys: list[bytes] = []  # The keys remembered, oldest first.
 
     def open(self, max_elements: int, sync: bool) -> None:
         self.queue = rocksq.AckQueue(
-            self.path, max_elements, sync=sync, visibility_timeout=0
+            self.path, max_elements, sync=sync, visibility_timeout=0, dedup_window=DEDUP_WINDOW
         )
         self.max_elements = max_elements
 
@@ -82,6 +87,36 @@ class AckQueueMachine(QueueMachine):
         else:
             assert fits, "put stored items beyond max_elements"
             self.store(items)
+
+    @rule(pairs=KEYED_BATCHES)
+    def put_many_unique(self, pairs: list[tuple[bytes, bytes]]) -> None:
+        assert self.queue is not None
+        new_keys: list[bytes] = []
+        expected = []
+        for key, _ in pairs:
+            expected.append(key not in self.keys and key not in new_keys)
+            if expected[-1]:
+                new_keys.append(key)
+        fits = len(self.items) + len(new_keys) <= self.max_elements
+        try:
+            stored = self.queue.put_many_unique(pairs, block=False)
+        except rocksq.Full:
+            assert not fits, "put_many_unique raised Full though the new items fit"
+        else:
+            assert fits, "put_many_unique stored items beyond max_elements"
+            assert stored == expected
+            self.store([item for (_, item), new in zip(pairs, expected) if new])
+            self.keys = (self.keys + new_keys)[-DEDUP_WINDOW:]
+
+    @rule(index=PICKS, stale=st.booleans())
+    def extend(self, index: int, stale: bool) -> None:
+        # Leases never expire here (visibility_timeout 0): extending only checks.
+        assert self.queue is not None
+        if stale and self.stale:
+            with pytest.raises(rocksq.NotOutstanding):
+                self.queue.extend(self.stale[index % len(self.stale)], 1)
+        elif self.handed_out:
+            self.queue.extend(self.handed_out[self.pick(set(self.handed_out), index)], 1)
 
     @rule(count=st.integers(min_value=0, max_value=5))
     def get(self, count: int) -> None:

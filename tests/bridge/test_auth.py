@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import DRAIN_TIMEOUT, STREAM, items
+from bridge_support import DRAIN_TIMEOUT, STREAM, items
 from support.brokers import NatsServer, RedisServer, find_binary, require_module
 
 import rocksq

@@ -7,7 +7,7 @@ import threading
 from collections.abc import Awaitable, Sequence
 
 import pytest
-from conftest import DRAIN_TIMEOUT, STREAM, forward_options, items
+from bridge_support import DRAIN_TIMEOUT, STREAM, forward_options, items
 from support.brokers import Broker
 
 import rocksq

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from conftest import DRAIN_TIMEOUT, STREAM, items
+from bridge_support import DRAIN_TIMEOUT, STREAM, items
 from support.brokers import Broker
 
 from rocksq.bridge import BrokerError, Incoming, Puller, Source
@@ -26,7 +26,7 @@ def test_pulled_messages_arrive_once_each_in_order(broker: Broker, make_queue) -
         assert puller.wait_until_idle(IDLE, DRAIN_TIMEOUT)
     assert local_items(queue) == items(2000)
     assert puller.stats().pulled == 2000
-    assert broker.unacknowledged(STREAM, "rocksq") == 0
+    assert broker.consumer_counts(STREAM, "rocksq")[1] == 0
 
 
 def test_a_second_run_of_the_same_consumer_takes_only_new_messages(
@@ -83,7 +83,7 @@ def test_a_batch_delivered_again_after_a_lost_ack_is_not_stored_twice(
     stats = puller.stats()
     assert stats.duplicates == 10 and stats.pulled == 30, stats
     assert local_items(queue) == items(30)
-    assert broker.unacknowledged(STREAM, "rocksq") == 0
+    assert broker.consumer_counts(STREAM, "rocksq")[1] == 0
 
 
 async def _durable_with_short_ack_wait(broker: Broker) -> None:
@@ -108,7 +108,7 @@ def test_redis_entries_read_before_a_crash_come_first(redis_server: Broker, make
     with Puller(redis_server.url(STREAM), queue) as puller:
         assert puller.wait_until_idle(IDLE, DRAIN_TIMEOUT)
     assert local_items(queue) == items(20)
-    assert redis_server.unacknowledged(STREAM, "rocksq") == 0
+    assert redis_server.consumer_counts(STREAM, "rocksq")[1] == 0
 
 
 def test_redis_entries_without_a_data_field_are_skipped(redis_server: Broker, make_queue) -> None:

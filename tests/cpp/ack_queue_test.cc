@@ -1183,7 +1183,8 @@ TEST_F(AckQueueUnique, OnlyNewItemsCountAgainstTheCapacityAndAFullPushForgetsIts
             ErrorKind::kQueueFull);
   Deliveries taken = queue->Get(1);
   queue->Ack(taken[0]);
-  EXPECT_TRUE(queue->PushUnique("c", "x"));
+  // Room for one: a batch of a known key and a new one fits.
+  EXPECT_EQ(queue->PushBatchUnique({{"a", "x"}, {"c", "x"}}), (std::vector<bool>{false, true}));
   EXPECT_EQ(queue->Len(), 2u);
 }
 

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import DRAIN_TIMEOUT, STREAM, items
+from bridge_support import DRAIN_TIMEOUT, STREAM, items
 from support.brokers import Broker
 
 import rocksq
