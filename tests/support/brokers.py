@@ -129,6 +129,10 @@ class Broker:
         Redis group) acknowledged, and those it was given and has not acknowledged."""
         raise NotImplementedError
 
+    def unacknowledged(self, stream: str, consumer: str) -> int:
+        """How many messages the consumer was given and has not acknowledged."""
+        return self.consumer_counts(stream, consumer)[1]
+
     def url(self, name: str) -> str:
         return f"{self.kind}://{LOOPBACK}:{self.port}/{name}"
 
