@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from typing import TYPE_CHECKING, Optional, Union
+from typing import TYPE_CHECKING, Any, Optional, Union
 
 from .._errors import Empty, NotOutstanding
 from ._endpoint import Auth, open_sink
@@ -177,9 +177,10 @@ class Forwarder(Service):
             if not self._in_flight:
                 continue
             assert self._stop_event is not None
-            stop = asyncio.ensure_future(self._stop_event.wait())
+            stop: asyncio.Future[Any] = asyncio.ensure_future(self._stop_event.wait())
+            waiting: list[asyncio.Future[Any]] = [*self._in_flight, stop]
             done, _ = await asyncio.wait(
-                [*self._in_flight, stop], timeout=lease_renewal, return_when=asyncio.FIRST_COMPLETED
+                waiting, timeout=lease_renewal, return_when=asyncio.FIRST_COMPLETED
             )
             stop.cancel()
             if time.monotonic() >= next_renewal:

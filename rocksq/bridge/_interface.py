@@ -70,7 +70,9 @@ class Incoming(NamedTuple):
 
     key: str
     """The broker's stable identity of the message (stream and sequence or entry id)."""
-    payload: bytes
+    payload: bytes | None
+    """None when the broker no longer has it (a Redis pending entry deleted since it was
+    read): the Puller acknowledges it and stores nothing."""
     handle: object
     """What the Source needs to acknowledge the message (its own type)."""
 
