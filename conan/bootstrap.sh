@@ -53,7 +53,7 @@ show_progress() {
     printf '%s\n' "$line" >>"$conan_log"
     case "$line" in
       *": Building your package in "*)
-        echo "bootstrap: compiling ${line%%:*} from source, once: about 20 minutes on 2 cores" \
+        echo "bootstrap: compiling ${line%%:*} from source, once: up to an hour on 2 cores" \
           "(log: $conan_log)" ;;
       "["[0-9]*/[0-9]*"]"*)
         step="${line%%]*}"; step="${step#[}"; done_files="${step%/*}"; total="${step#*/}"
@@ -75,9 +75,11 @@ export ROCKSQ_TOOLCHAIN="$conan_output/build/Release/generators/conan_toolchain.
 test -f "$ROCKSQ_TOOLCHAIN"
 
 # --install: also build and install the rocksq package itself, with Conan's
-# toolchain (an incremental build after the first: see pyproject.toml), and
-# the broker clients of its extras, which rocksq.bridge's tests use.
+# toolchain (an incremental build after the first: see pyproject.toml), in a
+# build directory of this build's own: CMake keeps the toolchain it was first
+# configured with.
 if [ "${1:-}" = "--install" ]; then
   CMAKE_TOOLCHAIN_FILE="$ROCKSQ_TOOLCHAIN" \
-    python3 -m pip install --quiet --no-build-isolation "$repo[nats,redis]"
+    python3 -m pip install --quiet --no-build-isolation \
+    --config-settings=build-dir="build/{wheel_tag}$ROCKSQ_BUILD_SUFFIX" "$repo"
 fi

@@ -5,7 +5,9 @@
 #   2. the C++ concurrency tests under ThreadSanitizer (build/tsan);
 #   3. the Python concurrency tests against an extension built with ASan +
 #      UBSan (build/venv-asan), in an interpreter that preloads libasan.
-# Only our code is instrumented: RocksDB is the system library. Takes about
+# The directories get ROCKSQ_BUILD's suffix (bootstrap.sh: build/asan-release
+# with ROCKSQ_BUILD=release). Only our code is instrumented: RocksDB is
+# Debian's library or the release build's, compiled without sanitizers. Takes about
 # 10 minutes on 2 cores (each part about a third). `--only asan|tsan|python`
 # runs one part.
 set -euo pipefail
