@@ -1,6 +1,7 @@
 #include "rocksq/fifo_queue.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <mutex>
 #include <shared_mutex>
@@ -73,6 +74,10 @@ class FifoQueueImpl final : public FifoQueue {
   mutable std::shared_mutex lifetime_mutex_;
 
   std::mutex pop_mutex_;  // Pops, deletions of popped keys, and Shutdown().
+  // Set by Shutdown(true) before it waits for pop_mutex_: a pop that gets the
+  // lock first gives way instead of taking items, so threads popping without
+  // pause cannot keep an immediate shutdown waiting (std::mutex is not fair).
+  std::atomic<bool> immediate_shutdown_asked_{false};
   std::unique_ptr<CursorFile> cursor_file_;  // Stores the read cursor (pops only).
   ChangeListener change_listener_;
   ItemLog log_;  // Last: its reclaimer uses the members above.
@@ -124,6 +129,7 @@ void FifoQueueImpl::Shutdown(bool immediate) {
     log_.ThrowIfClosed();
     // Pops read the shutdown state under this lock: a pop under way
     // finishes before the shutdown, and none takes items after it returned.
+    if (immediate) immediate_shutdown_asked_.store(true);
     std::lock_guard<std::mutex> lock(pop_mutex_);
     log_.Shutdown(immediate);
   }
@@ -201,7 +207,9 @@ PoppedItems FifoQueueImpl::Take(size_t max_items) {
   log_.ThrowIfClosed();
   std::lock_guard<std::mutex> lock(pop_mutex_);
   const ItemLog::ShutdownState shutdown = log_.shutdown_state();
-  if (shutdown == ItemLog::kShutDownImmediately) log_.ThrowShutDown();
+  if (shutdown == ItemLog::kShutDownImmediately || immediate_shutdown_asked_.load()) {
+    log_.ThrowShutDown();
+  }
   const uint64_t first = log_.removed();
   const uint64_t end = log_.write_cursor();
   if (shutdown != ItemLog::kRunning && first == end) log_.ThrowShutDown();
