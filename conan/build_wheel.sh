@@ -89,9 +89,11 @@ case "$platform" in
   manylinux_*) ;;
   *) echo "build_wheel: auditwheel gives no manylinux tag: $audit" >&2; exit 1 ;;
 esac
-python3 -m auditwheel repair --plat "$platform" --only-plat --wheel-dir "$wheelhouse" "${built[0]}" \
+# --plat auto: repair accepts named platforms of the build machine's own
+# architecture only; auto takes the wheel's, the tag `show` printed above.
+python3 -m auditwheel repair --plat auto --only-plat --wheel-dir "$wheelhouse" "${built[0]}" \
   >"$repo/build/auditwheel-$arch.log" 2>&1 || { cat "$repo/build/auditwheel-$arch.log"; exit 1; }
-tagged=("$wheelhouse"/rocksq-*-"$python_tag"-*"$arch".whl)
+tagged=("$wheelhouse"/rocksq-*-"$python_tag"-"$platform".whl)
 test -f "${tagged[0]}"
 python3 -m auditwheel show "${tagged[0]}"
 echo "${tagged[0]}"
