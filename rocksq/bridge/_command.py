@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
 from .._ack_face import AckQueue
 from ._endpoint import Auth, MissingExtraError, parse_url, read_secret_file
-from ._forwarder import BATCH_SIZE, MAX_IN_FLIGHT, Forwarder
+from ._forwarder import BATCH_SIZE, MAX_IN_FLIGHT, MAX_IN_FLIGHT_BYTES, Forwarder
 from ._puller import CONSUMER, Puller
 
 if TYPE_CHECKING:
@@ -82,6 +82,10 @@ def add_commands(
     forward_parser.add_argument(
         "--max-in-flight", type=_positive(count), default=MAX_IN_FLIGHT, metavar="N",
         help=f"batches unconfirmed at once (default {MAX_IN_FLIGHT})",
+    )
+    forward_parser.add_argument(
+        "--max-in-flight-bytes", type=_positive(count), default=MAX_IN_FLIGHT_BYTES, metavar="N",
+        help=f"payload bytes unconfirmed at once (default {MAX_IN_FLIGHT_BYTES})",
     )
     forward_parser.set_defaults(run=forward)
 
@@ -171,6 +175,7 @@ def forward(args: argparse.Namespace) -> int:
                 args.url,
                 batch_size=args.batch_size,
                 max_in_flight=args.max_in_flight,
+                max_in_flight_bytes=args.max_in_flight_bytes,
                 create_stream=args.create_stream,
                 auth=auth,
             )

@@ -27,6 +27,10 @@ BATCH_SIZE = 256
 MAX_IN_FLIGHT = 8
 """Batches sent and not yet confirmed, at most."""
 
+MAX_IN_FLIGHT_BYTES = 16 << 20
+"""Payload bytes sent and not yet confirmed, at most (give or take one batch's spread of
+item sizes): what bounds a Forwarder's memory when items are large."""
+
 
 @dataclasses.dataclass(frozen=True)
 class ForwardStats:
@@ -62,8 +66,8 @@ class Forwarder(Service):
     docs/forwarding.rst for exactly when).
 
     Items go out in batches of up to `batch_size`, with up to
-    `max_in_flight` batches unconfirmed at once, in the local queue's
-    order. A batch not entirely confirmed is released (nacked) at once and
+    `max_in_flight` batches and about `max_in_flight_bytes` of payload
+    unconfirmed at once, in the local queue's order. A batch not entirely confirmed is released (nacked) at once and
     sent again after a backoff (`retry_initial` seconds, doubling up to
     `retry_max`), so while the broker is away nothing is held: the local
     queue keeps buffering. Deliveries in flight are extended while they wait
@@ -86,23 +90,30 @@ class Forwarder(Service):
         *,
         batch_size: int = BATCH_SIZE,
         max_in_flight: int = MAX_IN_FLIGHT,
+        max_in_flight_bytes: int = MAX_IN_FLIGHT_BYTES,
         create_stream: Optional[str] = None,
         retry_initial: float = RETRY_INITIAL,
         retry_max: float = RETRY_MAX,
         auth: Optional[Auth] = None,
     ) -> None:
         super().__init__(retry_initial, retry_max)
-        if batch_size < 1 or max_in_flight < 1:
+        if batch_size < 1 or max_in_flight < 1 or max_in_flight_bytes < 1:
             raise ValueError(
-                f"batch_size and max_in_flight must be at least 1: {batch_size}, {max_in_flight}"
+                "batch_size, max_in_flight and max_in_flight_bytes must be at least 1: "
+                f"{batch_size}, {max_in_flight}, {max_in_flight_bytes}"
             )
         self._queue = open_queue(queue)
         self._sink = url if isinstance(url, Sink) else open_sink(url, auth, create_stream=create_stream)
         self._batch_size = batch_size
         self._max_in_flight = max_in_flight
+        self._max_in_flight_bytes = max_in_flight_bytes
         self._queue_id: str = self._queue.queue_id
         self._in_flight: dict[asyncio.Future[list[Outcome]], list[Delivery]] = {}
         self._in_flight_items = 0
+        self._in_flight_bytes = 0
+        # The size of the items last taken: how many the next batch may take
+        # within max_in_flight_bytes (None until a first batch of one item).
+        self._item_bytes: Optional[float] = None
         self._forwarded = 0
         self._duplicates = 0
         self._refused = 0
@@ -167,8 +178,11 @@ class Forwarder(Service):
         lease_renewal = self._lease_renewal_interval()
         next_renewal = time.monotonic() + lease_renewal
         while not self.stopping():
-            while len(self._in_flight) < self._max_in_flight:
-                deliveries = await self._take(wait=not self._in_flight)
+            while (
+                len(self._in_flight) < self._max_in_flight
+                and self._in_flight_bytes < self._max_in_flight_bytes
+            ):
+                deliveries = await self._take(self._next_batch_items(), wait=not self._in_flight)
                 if not deliveries:
                     break
                 if not await self._send(deliveries):
@@ -195,15 +209,22 @@ class Forwarder(Service):
                 return False
         return True
 
-    async def _take(self, wait: bool) -> list[Delivery]:
+    def _next_batch_items(self) -> int:
+        """Items the next batch may take: batch_size, fewer if large items would exceed the bytes."""
+        if self._item_bytes is None:
+            return 1
+        room = self._max_in_flight_bytes - self._in_flight_bytes
+        return max(1, min(self._batch_size, int(room / max(self._item_bytes, 1.0))))
+
+    async def _take(self, max_items: int, wait: bool) -> list[Delivery]:
         """Up to batch_size items from the local queue; with `wait`, waits a little for one."""
         if not wait:
             try:
-                return self._queue.get_many(self._batch_size, block=False)
+                return self._queue.get_many(max_items, block=False)
             except Empty:
                 return []
         loop = asyncio.get_running_loop()
-        taking = loop.run_in_executor(None, self._take_waiting)
+        taking = loop.run_in_executor(None, self._take_waiting, max_items)
         try:
             return await asyncio.shield(taking)
         except asyncio.CancelledError:
@@ -213,9 +234,9 @@ class Forwarder(Service):
                 self._release(deliveries)
             raise
 
-    def _take_waiting(self) -> list[Delivery]:
+    def _take_waiting(self, max_items: int) -> list[Delivery]:
         try:
-            return self._queue.get_many(self._batch_size, timeout=POLL_INTERVAL)
+            return self._queue.get_many(max_items, timeout=POLL_INTERVAL)
         except Empty:
             return []
 
@@ -230,12 +251,16 @@ class Forwarder(Service):
         batch = asyncio.ensure_future(outcomes)
         self._in_flight[batch] = deliveries
         self._in_flight_items += len(deliveries)
+        batch_bytes = sum(len(item.data) for item in deliveries)
+        self._in_flight_bytes += batch_bytes
+        self._item_bytes = batch_bytes / len(deliveries)
         return True
 
     def _settle(self, batch: asyncio.Future[list[Outcome]]) -> bool:
         """Acks what the broker confirmed and releases the rest; False if anything was not confirmed."""
         deliveries = self._in_flight.pop(batch)
         self._in_flight_items -= len(deliveries)
+        self._in_flight_bytes -= sum(len(item.data) for item in deliveries)
         try:
             outcomes: Sequence[Outcome] = batch.result()
         except asyncio.CancelledError:

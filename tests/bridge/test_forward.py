@@ -271,3 +271,40 @@ def test_items_whose_send_failed_are_released_during_the_backoff(make_queue) -> 
         assert forwarder.stats().retries >= 3
         assert "connection reset" in str(forwarder.stats().last_error)
     assert queue.get(block=False).data == items(20)[0]  # Still first: order kept.
+
+
+class SlowConfirmations(Sink):
+    """A sink that confirms each batch a little later and records the most bytes it held unconfirmed."""
+
+    def __init__(self) -> None:
+        self.unconfirmed_bytes = 0
+        self.most_unconfirmed_bytes = 0
+
+    async def open(self) -> None:
+        pass
+
+    async def send(self, messages: Sequence[Message]) -> Awaitable[list[Outcome]]:
+        batch_bytes = sum(len(message.payload) for message in messages)
+        self.unconfirmed_bytes += batch_bytes
+        self.most_unconfirmed_bytes = max(self.most_unconfirmed_bytes, self.unconfirmed_bytes)
+
+        async def confirm() -> list[Outcome]:
+            await asyncio.sleep(0.01)
+            self.unconfirmed_bytes -= batch_bytes
+            return [Confirmed()] * len(messages)
+
+        return confirm()
+
+    async def close(self) -> None:
+        pass
+
+
+def test_large_items_in_flight_stay_within_max_in_flight_bytes(make_queue) -> None:
+    item_bytes, limit = 256 << 10, 1 << 20
+    queue = make_queue()
+    queue.put_many([bytes([n]) * item_bytes for n in range(64)])  # 16 MiB: one default batch
+    sink = SlowConfirmations()
+    with Forwarder(queue, sink, max_in_flight_bytes=limit) as forwarder:
+        assert forwarder.wait_until_drained(DRAIN_TIMEOUT), forwarder.stats()
+    assert forwarder.stats().forwarded == 64
+    assert sink.most_unconfirmed_bytes <= limit

@@ -28,11 +28,6 @@ from rocksq.bridge import Forwarder
 from tally import item
 
 PUSH_BATCH_BYTES = 1 << 20
-# The Forwarder holds batch_size x max_in_flight items in flight (8 batches by
-# default): 32 items of 64 KiB make that 16 MiB, where the default 256 would
-# make it 128 MiB (docs/forwarding.rst, "Tuning").
-BATCH_SIZE = 32
-
 
 def rss() -> int:
     with open("/proc/self/statm") as statm:
@@ -54,7 +49,7 @@ def main() -> None:
     warmup_items, outage_items, item_size = int(warmup), int(outage), int(size)
     queue = rocksq.AckQueue(path, max_elements=warmup_items + outage_items)
     forwarder = Forwarder(queue, url, create_stream=None if create == "-" else create,
-                          batch_size=BATCH_SIZE, retry_initial=0.05, retry_max=1.0)
+                          retry_initial=0.05, retry_max=1.0)
     forwarder.start()
     push(queue, 0, warmup_items, item_size)
     assert forwarder.wait_until_drained(timeout=300), forwarder.stats()
