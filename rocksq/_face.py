@@ -92,9 +92,7 @@ class CoreFace:
         """The size of the queue's files on disk, in bytes.
 
         It lags behind removals (pops, acks, expiry): RocksDB frees the
-        space of deleted items in the background. It counts up to 1 MiB that
-        the write-ahead log is extended ahead of its records, so that synced
-        writes change no file size.
+        space of deleted items in the background.
         """
         return self._queue.disk_size
 
