@@ -2,78 +2,19 @@
 
 #include <pthread.h>
 
-#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <condition_variable>
 #include <deque>
 #include <memory>
 #include <mutex>
-#include <string>
 #include <thread>
 #include <vector>
 
-#include "rocksdb/file_system.h"
 #include "rocksq/process.h"
 
 namespace rocksq {
 namespace {
-
-// How far ahead of what it holds a write-ahead log file is extended.
-// Each extension is one metadata change; the bytes past the records read
-// as zeros until written, and `disk_size` counts them (at most this much).
-constexpr size_t kWalExtensionBytes = 1 << 20;
-
-// Default's files, but a write-ahead log file is extended ahead of its
-// records (fallocate without FALLOC_FL_KEEP_SIZE) instead of reserving
-// blocks past its end (RocksDB's own choice, kept only for a transaction
-// log iterator RocksQ does not use: env/fs_posix.cc's OptimizeForLogWrite
-// says so). A synced write that makes a file longer must also commit its
-// new size to the filesystem's journal before fdatasync returns, a second
-// flush of the device; a write inside the file needs only its own data
-// flushed (and a journal commit for the first write into each block, to
-// mark it written). That is what single synced pushes wait for.
-//
-// Recovery reads the zeros of an unfinished extension, left by a crash,
-// as the end of the records: a zero header is the padding RocksDB's log
-// reader skips (db/log_reader.cc). A clean close trims the file to its
-// records.
-class QueueFileSystem final : public rocksdb::FileSystemWrapper {
- public:
-  QueueFileSystem() : FileSystemWrapper(rocksdb::FileSystem::Default()) {}
-
-  const char* Name() const override { return "RocksQFileSystem"; }
-
-  rocksdb::FileOptions OptimizeForLogWrite(const rocksdb::FileOptions& file_options,
-                                           const rocksdb::DBOptions& db_options) const override {
-    rocksdb::FileOptions log_options = target()->OptimizeForLogWrite(file_options, db_options);
-    log_options.fallocate_with_keep_size = false;
-    return log_options;
-  }
-
-  rocksdb::IOStatus NewWritableFile(const std::string& name,
-                                    const rocksdb::FileOptions& file_options,
-                                    std::unique_ptr<rocksdb::FSWritableFile>* file,
-                                    rocksdb::IODebugContext* debug) override {
-    rocksdb::IOStatus opened = target()->NewWritableFile(name, file_options, file, debug);
-    // Only log files get the options above.
-    if (opened.ok() && !file_options.fallocate_with_keep_size) {
-      *file = std::make_unique<WalFile>(std::move(*file));
-    }
-    return opened;
-  }
-
- private:
-  // RocksDB extends a log by 1.1 write buffers at once (70 MB for the item
-  // family's 64 MB): visible in `disk_size` now, so extend by less.
-  class WalFile final : public rocksdb::FSWritableFileOwnerWrapper {
-   public:
-    using FSWritableFileOwnerWrapper::FSWritableFileOwnerWrapper;
-    void SetPreallocationBlockSize(size_t size) override {
-      FSWritableFileOwnerWrapper::SetPreallocationBlockSize(std::min(size, kWalExtensionBytes));
-    }
-  };
-};
 
 // One priority's background threads: they run the work RocksDB schedules
 // in the order it arrives. Threads start when work first arrives, up to the
@@ -197,11 +138,10 @@ class BackgroundPool {
 class ProcessEnv final : public rocksdb::EnvWrapper {
  public:
   ProcessEnv() : EnvWrapper(rocksdb::Env::Default()) {
-    // The default Env's file system (but for how write-ahead logs grow,
-    // QueueFileSystem) and clock themselves, so that files behave as they
-    // would under Env::Default() (EnvWrapper alone would route them through
-    // the older Env file interface).
-    file_system_ = std::make_shared<QueueFileSystem>();
+    // The default Env's file system and clock themselves, so that files
+    // behave exactly as they would under Env::Default() (EnvWrapper alone
+    // would route them through the older Env file interface).
+    file_system_ = rocksdb::Env::Default()->GetFileSystem();
     system_clock_ = rocksdb::Env::Default()->GetSystemClock();
   }
 

@@ -9,8 +9,7 @@
 // reclaim, a close) waits for ever. So RocksQ gives its databases an Env
 // whose background threads belong to the calling process: file and clock
 // operations are Env::Default()'s, and the pools are its own, made again
-// in a child the first time it needs them. It also grows write-ahead log
-// files ahead of their records, for synced writes (process_env.cc).
+// in a child the first time it needs them.
 
 #ifndef ROCKSQ_SRC_PROCESS_ENV_H_
 #define ROCKSQ_SRC_PROCESS_ENV_H_
@@ -19,8 +18,7 @@
 
 namespace rocksq {
 
-// This process's Env for RocksDB: Env::Default()'s files (write-ahead logs
-// extended ahead) and clock, with
+// This process's Env for RocksDB: Env::Default()'s files and clock, with
 // background threads started in this process as work arrives. Made on the
 // first call in each process; in a fork() child the parent's is left alone
 // (its locks and threads may be in any state there) and a new one is made.

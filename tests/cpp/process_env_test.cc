@@ -1,10 +1,7 @@
 // The Env RocksQ's databases run their background work on (process_env.h):
 // its pools run what is scheduled, unschedule what has not started, follow
 // the thread limits RocksDB sets, and a fork() child gets an Env of its own
-// whose threads run there. Its file system grows write-ahead logs ahead of
-// their records, so that a synced write changes no file size; a clean close
-// trims them, and what a crash leaves (the zeros past the records) recovers
-// every synced write.
+// whose threads run there.
 
 #include "process_env.h"
 
@@ -16,17 +13,8 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
-#include <cstdint>
-#include <filesystem>
-#include <map>
-#include <memory>
 #include <mutex>
-#include <string>
 #include <thread>
-
-#include "rocksdb/db.h"
-#include "rocksdb/options.h"
-#include "test_util.h"
 
 namespace {
 
@@ -157,81 +145,6 @@ TEST(ProcessEnvForkTest, ChildGetsAnEnvOfItsOwnThatRunsWork) {
   }
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 0);
-}
-
-namespace fs = std::filesystem;
-using WriteAheadLogGrowth = rocksq::testing::TempDirTest;
-
-constexpr int kSyncedWrites = 100;
-
-std::unique_ptr<rocksdb::DB> OpenDatabase(const fs::path& path) {
-  rocksdb::Options options;
-  options.env = rocksq::ThisProcessEnv();
-  options.create_if_missing = true;
-  rocksdb::DB* db = nullptr;
-  rocksdb::Status opened = rocksdb::DB::Open(options, path.string(), &db);
-  EXPECT_TRUE(opened.ok()) << opened.ToString();
-  return std::unique_ptr<rocksdb::DB>(db);
-}
-
-// The size of each write-ahead log file in `path`, by name.
-std::map<std::string, uintmax_t> LogSizes(const fs::path& path) {
-  std::map<std::string, uintmax_t> sizes;
-  for (const fs::directory_entry& entry : fs::directory_iterator(path)) {
-    if (entry.path().extension() == ".log") {
-      sizes[entry.path().filename().string()] = entry.file_size();
-    }
-  }
-  return sizes;
-}
-
-void PutSynced(rocksdb::DB* db, int index) {
-  rocksdb::WriteOptions synced;
-  synced.sync = true;
-  const rocksdb::Status put =
-      db->Put(synced, "key" + std::to_string(index), std::string(100, 'x'));
-  ASSERT_TRUE(put.ok()) << put.ToString();
-}
-
-TEST_F(WriteAheadLogGrowth, SyncedWritesChangeNoLogSizeAndACleanCloseTrimsTheLog) {
-  const fs::path path = Dir() / "db";
-  std::unique_ptr<rocksdb::DB> db = OpenDatabase(path);
-  PutSynced(db.get(), 0);
-  const std::map<std::string, uintmax_t> extended = LogSizes(path);
-  for (int i = 1; i < kSyncedWrites; ++i) PutSynced(db.get(), i);
-
-  EXPECT_EQ(LogSizes(path), extended);
-  ASSERT_TRUE(db->Close().ok());
-  db.reset();
-  uintmax_t extended_bytes = 0;
-  for (const auto& [name, size] : extended) extended_bytes += size;
-  uintmax_t closed_bytes = 0;
-  for (const auto& [name, size] : LogSizes(path)) closed_bytes += size;
-  EXPECT_LT(closed_bytes, extended_bytes);
-  EXPECT_GT(closed_bytes, uintmax_t{kSyncedWrites} * 100);
-}
-
-TEST_F(WriteAheadLogGrowth, ADatabaseCopiedWhileOpenRecoversEverySyncedWrite) {
-  const fs::path path = Dir() / "db";
-  const fs::path crashed = Dir() / "crashed";
-  std::unique_ptr<rocksdb::DB> db = OpenDatabase(path);
-  for (int i = 0; i < kSyncedWrites; ++i) PutSynced(db.get(), i);
-  // What a crash leaves: the files as they are, the log's zeros included.
-  fs::copy(path, crashed, fs::copy_options::recursive);
-  db.reset();
-  uintmax_t log_bytes = 0;
-  for (const auto& [name, size] : LogSizes(crashed)) log_bytes += size;
-  ASSERT_GE(log_bytes, uintmax_t{1} << 20) << "the copied log was not extended ahead";
-
-  std::unique_ptr<rocksdb::DB> recovered = OpenDatabase(crashed);
-  ASSERT_NE(recovered, nullptr);
-  for (int i = 0; i < kSyncedWrites; ++i) {
-    std::string value;
-    const rocksdb::Status read =
-        recovered->Get(rocksdb::ReadOptions(), "key" + std::to_string(i), &value);
-    ASSERT_TRUE(read.ok()) << i << ": " << read.ToString();
-    EXPECT_EQ(value, std::string(100, 'x'));
-  }
 }
 
 }  // namespace
