@@ -4,7 +4,8 @@
 // differ): a raw file appended to, a raw file written inside a range
 // fallocate() already added to its size, a raw file overwriting blocks it
 // already holds, RocksDB with Env::Default() (logs grow record by record),
-// and RocksDB with RocksQ's Env (logs extended ahead: process_env.cc).
+// and RocksDB with RocksQ's Env (the same growth since the extension ahead
+// was withdrawn: docs/performance.rst, W5).
 // Prints each way's latency median and quartiles, and the median over
 // operations of the per-operation ratios that matter.
 //
