@@ -210,10 +210,18 @@ class Forwarder(Service):
         return True
 
     def _next_batch_items(self) -> int:
-        """Items the next batch may take: batch_size, fewer if large items would exceed the bytes."""
+        """Items the next batch may take: batch_size, fewer if large items would exceed the bytes.
+
+        A batch gets at most its share of max_in_flight_bytes (1/max_in_flight
+        of it): a client copies a batch whole while it sends it, so the size of
+        one batch, not only the total in flight, sets the memory a send takes.
+        """
         if self._item_bytes is None:
             return 1
-        room = self._max_in_flight_bytes - self._in_flight_bytes
+        room = min(
+            self._max_in_flight_bytes - self._in_flight_bytes,
+            self._max_in_flight_bytes / self._max_in_flight,
+        )
         return max(1, min(self._batch_size, int(room / max(self._item_bytes, 1.0))))
 
     async def _take(self, max_items: int, wait: bool) -> list[Delivery]:

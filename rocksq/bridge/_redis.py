@@ -19,6 +19,10 @@ and ":old", each mapping a dedup id to the entry id it was stored as:
 
 What can still store an item twice: a resend after more than dedup_window
 (up to twice that) other ids were added to the stream since the first send;
+a Redis killed while appending a script's effects to its AOF, whose later
+start replays part of that transaction (seen with Redis 7.0.15, which logs
+"MULTI calls can not be nested" while loading): the script adds the entry
+before it records the dedup id, so a cut-short script duplicates, never loses;
 the dedup hashes deleted or evicted; a failover to a replica that had not
 received the first write (Redis replicates asynchronously) while the first
 reply reached the Forwarder.
