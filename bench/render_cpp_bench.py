@@ -31,12 +31,22 @@ def bench_name(row: dict) -> str:
     return "/".join(parts).removeprefix("BM_")
 
 
+def build_of(context: dict) -> str:
+    """The build the benches ran against, as bench/cpp/bench_main.cc records it."""
+    return context.get("rocksq_build", "not recorded")
+
+
 def render(results: dict) -> str:
     context = results["context"]
     repetitions = max((b.get("repetitions", 1) for b in results["benchmarks"]), default=1)
+    build = build_of(context)
+    if "rocksdb_version" in context:
+        build += (f" build, RocksDB {context['rocksdb_version']}, "
+                  f"CRC32C in {context['crc32c']}, {context['compiler']}")
     lines = [
-        f"Measured {context['date'][:10]} with `bash bench/run_cpp_bench.sh` "
-        f"({'median of ' + str(repetitions) + ' repetitions' if repetitions > 1 else 'one run'}; "
+        f"Measured {context['date'][:10]} with `ROCKSQ_BUILD=release bash bench/run_cpp_bench.sh` "
+        f"({build}; "
+        f"{'median of ' + str(repetitions) + ' repetitions' if repetitions > 1 else 'one run'}; "
         f"{context['num_cpus']} CPUs at {context['mhz_per_cpu']} MHz). "
         "Threaded rows use wall-clock time for all threads together.",
         "",
@@ -58,8 +68,15 @@ def main() -> None:
     parser.add_argument("results_md", type=Path)
     parser.add_argument("--report", type=Path, metavar="PAGE",
                         help="also render the table into PAGE, relative to the repository")
+    parser.add_argument("--any-build", action="store_true",
+                        help="let --report publish a build other than the release build")
     args = parser.parse_args()
-    table = render(json.loads(args.results_json.read_text()))
+    results = json.loads(args.results_json.read_text())
+    if args.report and not args.any_build and build_of(results["context"]) != "release":
+        parser.error(f"--report publishes the release build's figures, and these are the "
+                     f"{build_of(results['context'])} build's: run with ROCKSQ_BUILD=release "
+                     f"(or pass --any-build)")
+    table = render(results)
     args.results_md.write_text(table)
     print(table)
     if args.report:

@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Builds and runs the Google Benchmark benches of the C++ core
 # (bench/cpp/*_bench.cc) and writes their results:
-#   build/cpp-bench/results.json   Google Benchmark's own JSON
-#   build/cpp-bench/results.md     a markdown table of items/s and MB/s
+#   build/cpp-bench*/results.json   Google Benchmark's own JSON
+#   build/cpp-bench*/results.md     a markdown table of items/s and MB/s
 #
 #   bash bench/run_cpp_bench.sh                    # every bench, 3 repetitions (~4 min)
 #   bash bench/run_cpp_bench.sh --quick            # one repetition, short runs
-#   bash bench/run_cpp_bench.sh --report docs/generated/performance-cpp.rst   # also the docs' page
+#   ROCKSQ_BUILD=release bash bench/run_cpp_bench.sh --report docs/generated/performance-cpp.rst
+#                                                  # also the docs' page: the release build's only
 #   bash bench/run_cpp_bench.sh -- --benchmark_filter=Mpmc   # flags to the binary
+# ROCKSQ_BUILD picks the RocksDB (conan/bootstrap.sh; Debian's by default);
+# each build has its own directory, build/cpp-bench or build/cpp-bench-release.
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -24,7 +27,7 @@ while [ $# -gt 0 ]; do
 done
 
 source "$repo/conan/bootstrap.sh"
-out="$repo/build/cpp-bench"
+out="$repo/build/cpp-bench$ROCKSQ_BUILD_SUFFIX"
 cmake -S "$repo" -B "$out" -G Ninja \
   -DCMAKE_TOOLCHAIN_FILE="$ROCKSQ_TOOLCHAIN" -DCMAKE_BUILD_TYPE=Release \
   -DROCKSQ_BUILD_BENCHMARKS=ON >/dev/null

@@ -172,5 +172,3 @@ void BM_PopBatch(benchmark::State& state) {
 BENCHMARK(BM_PopBatch)->ArgName("item_bytes")->Arg(kKiB)->Iterations(500);
 
 }  // namespace
-
-BENCHMARK_MAIN();

@@ -655,6 +655,45 @@ def test_compare_refuses_to_publish_a_report_of_a_build_other_than_the_release_b
     assert not page.exists()
 
 
+def google_benchmark_results(build: str) -> dict:
+    """What bench/cpp/bench_main.cc's binary writes with --benchmark_out, trimmed to one row."""
+    return {
+        "context": {"date": "2026-12-01T10:00:00+00:00", "num_cpus": 2, "mhz_per_cpu": 2445,
+                    "rocksq_build": build, "rocksdb_version": "9.10.0",
+                    "crc32c": "hardware", "compiler": "GCC 12.2.0"},
+        "benchmarks": [{"name": "BM_Push/item_bytes:64", "run_name": "BM_Push/item_bytes:64",
+                        "run_type": "iteration", "repetitions": 1, "real_time": 3.5,
+                        "time_unit": "us", "items_per_second": 285714.0,
+                        "bytes_per_second": 18285714.0}],
+    }
+
+
+@needs_checkout
+@pytest.mark.parametrize("build", ["release", "debian"])
+def test_the_cpp_bench_table_names_its_build_and_only_a_release_build_is_published(
+    tmp_path: Path, build: str,
+) -> None:
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps(google_benchmark_results(build)))
+    page = tmp_path / "performance-cpp.rst"
+
+    completed = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "bench" / "render_cpp_bench.py"), str(results),
+         str(tmp_path / "results.md"), "--report", str(page)],
+        cwd=REPO_ROOT / "bench", capture_output=True, text=True, timeout=60,
+    )
+
+    if build == "release":
+        assert completed.returncode == 0, completed.stdout + completed.stderr
+        text = page.read_text()
+        assert "release build, RocksDB 9.10.0, CRC32C in hardware, GCC 12.2.0" in text
+        assert "Push/item_bytes:64" in text
+    else:
+        assert completed.returncode == 2, completed.stdout + completed.stderr
+        assert "these are the debian build's" in completed.stderr
+        assert not page.exists()
+
+
 @needs_checkout
 def test_versus_alternates_the_two_builds_and_tabulates_each_speed_and_cpu(
     tmp_path: Path,
