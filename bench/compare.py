@@ -275,9 +275,15 @@ def machine_info(args, mode) -> dict:
         "mode": mode, "rounds": args.rounds, "cpu": cpu, "cores": os.cpu_count(),
         "kernel": platform.release(), "filesystem": filesystem,
         "python": platform.python_version(),
-        "command": "python3 bench/compare.py" + (" --quick" if args.quick else "")
+        "command": f"{interpreter_in_command()} bench/compare.py" + (" --quick" if args.quick else "")
                    + (f" --rounds {args.rounds}" if args.rounds_given else ""),
     }
+
+
+def interpreter_in_command() -> str:
+    """This interpreter as the page's command names it: its path in the checkout, or python3."""
+    interpreter = Path(sys.executable)
+    return str(interpreter.relative_to(REPO)) if interpreter.is_relative_to(REPO) else "python3"
 
 
 # ---------------------------------------------------------------------------

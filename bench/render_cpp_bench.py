@@ -36,13 +36,18 @@ def build_of(context: dict) -> str:
     return context.get("rocksq_build", "not recorded")
 
 
+def build_description(context: dict) -> str:
+    """"release build, RocksDB 9.10.0, CRC32C in hardware", as report.build_of() says it."""
+    if "rocksdb_version" not in context:
+        return "build not recorded"
+    return (f"{build_of(context)} build, RocksDB {context['rocksdb_version']}, "
+            f"CRC32C in {context['crc32c']}")
+
+
 def render(results: dict) -> str:
     context = results["context"]
     repetitions = max((b.get("repetitions", 1) for b in results["benchmarks"]), default=1)
-    build = build_of(context)
-    if "rocksdb_version" in context:
-        build += (f" build, RocksDB {context['rocksdb_version']}, "
-                  f"CRC32C in {context['crc32c']}, {context['compiler']}")
+    build = f"{build_description(context)}, {context.get('compiler', 'compiler not recorded')}"
     lines = [
         f"Measured {context['date'][:10]} with `ROCKSQ_BUILD=release bash bench/run_cpp_bench.sh` "
         f"({build}; "
@@ -81,7 +86,8 @@ def main() -> None:
     print(table)
     if args.report:
         report.write_report(args.report, table,
-                            f"bash bench/run_cpp_bench.sh --report {args.report}")
+                            f"ROCKSQ_BUILD=release bash bench/run_cpp_bench.sh --report {args.report}",
+                            build=build_description(results["context"]))
         print(f"wrote {args.report}")
 
 

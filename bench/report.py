@@ -20,20 +20,26 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 
-# The library the installed extension loaded, as the dynamic loader found it.
-# A wheel from Conan Center links RocksDB statically and shows none.
-_ROCKSDB_PROBE = """
-import re, rocksq._core
-maps = open("/proc/self/maps").read()
-found = re.search(r"librocksdb[^/\\s]*\\.so\\.([0-9.]+)", maps)
-print(found.group(1) if found else "linked statically")
+# The build an interpreter's rocksq is (rocksq.build_info()); a build older
+# than build_info() is named by the RocksDB library its extension loaded.
+_BUILD_PROBE = """
+import re, rocksq, rocksq._core
+info = getattr(rocksq, "build_info", None)
+if info:
+    build = info()
+    crc = "hardware" if build["crc32c_hardware"] else "software"
+    print(f"{build['build']} build, RocksDB {build['rocksdb_version']}, CRC32C in {crc}")
+else:
+    found = re.search(r"librocksdb[^/\\s]*\\.so\\.([0-9.]+)", open("/proc/self/maps").read())
+    print(f"RocksDB {found.group(1)}" if found else "RocksDB linked statically")
 """
 
 
-def rocksdb_version(python: str = sys.executable) -> str:
-    probe = subprocess.run([python, "-P", "-c", _ROCKSDB_PROBE], capture_output=True,
+def build_of(python: str = sys.executable) -> str:
+    """What `python`'s rocksq was built with: "release build, RocksDB 9.10.0, CRC32C in hardware"."""
+    probe = subprocess.run([python, "-P", "-c", _BUILD_PROBE], capture_output=True,
                            text=True, cwd=REPO / "build" if (REPO / "build").is_dir() else None)
-    return probe.stdout.strip() or "unknown"
+    return probe.stdout.strip() or "RocksDB unknown"
 
 
 def _inline(text: str) -> str:
@@ -72,11 +78,12 @@ def markdown_to_rst(markdown: str) -> str:
 
 
 def write_report(path: Path, markdown: str, command: str, plot: Path | None = None,
-                 python: str = sys.executable) -> None:
+                 build: str | None = None) -> None:
     """Writes `markdown` (a run's table) to `path` as an rst page fragment.
 
     `command` is what regenerates the page; `plot`, if given, is copied
-    beside the page and shown under the table.
+    beside the page and shown under the table; `build` names what was
+    measured (by default this interpreter's rocksq: build_of()).
     """
     path = path if path.is_absolute() else REPO / path
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -86,7 +93,7 @@ def write_report(path: Path, markdown: str, command: str, plot: Path | None = No
         "",
         f"*Generated {now} by* ``{command}`` *on Linux {platform.release()} "
         f"({platform.machine()}, {os.cpu_count()} cores), Python {platform.python_version()}, "
-        f"RocksDB {rocksdb_version(python)}.*",
+        f"{build or build_of()}.*",
         "",
         markdown_to_rst(markdown),
     ]
