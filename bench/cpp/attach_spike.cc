@@ -30,12 +30,15 @@
 //   ./attach_spike [RUNS] [SECONDS_PER_MEASUREMENT]     # defaults: 5, 0.3
 //
 // Prints, per transport and operation, the median over RUNS of round trips
-// per second and items per second, and the ratio to the in-process call.
+// per second, items per second, the calling side's CPU time per call (which
+// other work on the machine disturbs far less than the clock), and the
+// ratio to the in-process call.
 // Runs are interleaved (every transport and operation once, RUNS times), so
 // that a change in the machine's load falls on all of them alike.
 
 #include <fcntl.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -442,15 +445,24 @@ struct Client {
   }
 };
 
-struct Measured {
+// CPU time (user + system) this thread has used, in microseconds.
+double ThreadCpuMicros() {
+  struct rusage usage {};
+  ::getrusage(RUSAGE_THREAD, &usage);
+  return (usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) * 1e6 + usage.ru_utime.tv_usec +
+         usage.ru_stime.tv_usec;
+}
+
+struct Rate {
   double calls_per_second;
-  uint32_t items_per_call;
+  double client_cpu_micros_per_call;  // The calling side's CPU only.
 };
 
-// Calls `call` for about `seconds`; returns calls per second.
-double CallsPerSecond(double seconds, const std::function<void()>& call) {
+// Calls `call` for about `seconds`.
+Rate Measure(double seconds, const std::function<void()>& call) {
   // Warm up caches and the scheduler's view of both processes.
   for (int i = 0; i < 200; ++i) call();
+  const double cpu_start = ThreadCpuMicros();
   const auto start = Clock::now();
   const auto stop = start + std::chrono::duration_cast<Clock::duration>(
                                 std::chrono::duration<double>(seconds));
@@ -461,7 +473,8 @@ double CallsPerSecond(double seconds, const std::function<void()>& call) {
     calls += 64;
     now = Clock::now();
   }
-  return static_cast<double>(calls) / std::chrono::duration<double>(now - start).count();
+  return Rate{static_cast<double>(calls) / std::chrono::duration<double>(now - start).count(),
+              (ThreadCpuMicros() - cpu_start) / static_cast<double>(calls)};
 }
 
 struct Case {
@@ -516,6 +529,11 @@ int main(int argc, char** argv) {
   // results[transport + 1][case][run]; index 0 is in-process.
   std::vector<std::vector<std::vector<double>>> results(
       kTransportCount + 1, std::vector<std::vector<double>>(kCaseCount));
+  std::vector<std::vector<std::vector<double>>> client_cpu = results;
+  auto record = [&](size_t row, size_t c, const Rate& rate) {
+    results[row][c].push_back(rate.calls_per_second);
+    client_cpu[row][c].push_back(rate.client_cpu_micros_per_call);
+  };
 
   StandInQueue local_queue;
   std::vector<const char*> local_items;
@@ -523,7 +541,7 @@ int main(int argc, char** argv) {
   for (int run = 0; run < runs; ++run) {
     for (size_t c = 0; c < kCaseCount; ++c) {
       const Case& what = kCases[c];
-      results[0][c].push_back(CallsPerSecond(seconds, [&] {
+      record(0, c, Measure(seconds, [&] {
         if (what.operation == kPush) {
           local_queue.Push(payloads.data(), payload_lengths.data(), what.items);
         } else {
@@ -541,7 +559,7 @@ int main(int argc, char** argv) {
                     transport == Transport::kSeqpacket);
       for (size_t c = 0; c < kCaseCount; ++c) {
         const Case& what = kCases[c];
-        results[t + 1][c].push_back(CallsPerSecond(seconds, [&] {
+        record(t + 1, c, Measure(seconds, [&] {
           if (what.operation == kPush) {
             client.Push(payloads.data(), payload_lengths.data(), what.items);
           } else {
@@ -565,15 +583,16 @@ int main(int argc, char** argv) {
   }
 
   std::printf("median of %d runs, %.2f s each\n", runs, seconds);
-  std::printf("%-13s %-24s %14s %14s %10s %12s\n", "transport", "operation", "calls/s",
-              "items/s", "us/call", "x in-process");
+  std::printf("%-13s %-24s %12s %12s %9s %13s %12s\n", "transport", "operation", "calls/s",
+              "items/s", "us/call", "client cpu us", "x in-process");
   for (size_t t = 0; t <= kTransportCount; ++t) {
     for (size_t c = 0; c < kCaseCount; ++c) {
       const double calls = Median(results[t][c]);
       const double local = Median(results[0][c]);
-      std::printf("%-13s %-24s %14.0f %14.0f %10.2f %12.4f\n",
+      std::printf("%-13s %-24s %12.0f %12.0f %9.2f %13.2f %12.4f\n",
                   t == 0 ? "in-process" : TransportName(kTransports[t - 1]), kCases[c].name,
-                  calls, calls * kCases[c].items, 1e6 / calls, calls / local);
+                  calls, calls * kCases[c].items, 1e6 / calls, Median(client_cpu[t][c]),
+                  calls / local);
     }
   }
   return 0;
