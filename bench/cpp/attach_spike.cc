@@ -14,6 +14,9 @@
 //   seqpacket   SOCK_SEQPACKET, one message per frame, blocking recv
 //   stream+hop  SOCK_STREAM, the server's I/O thread hands each request to a
 //               worker thread and waits for it (what the design must avoid)
+//   stream+spin SOCK_STREAM, both sides poll with MSG_DONTWAIT for up to
+//               kSpinMicros before blocking in recv (trades CPU for the
+//               wake-up; only worth it where cores are idle)
 // Operations: push of one 100-byte item, pop of one, push of a batch of 100,
 // pop of a batch of 100. Each request and reply is one frame: a 16-byte
 // header (body length, operation, status, request id), then for items a
@@ -68,6 +71,7 @@ using Clock = std::chrono::steady_clock;
 constexpr size_t kItemBytes = 100;
 constexpr uint32_t kBatchItems = 100;
 constexpr size_t kMaxFrameBytes = 1 << 20;
+constexpr int64_t kSpinMicros = 50;
 
 [[noreturn]] void Die(const char* what) {
   std::fprintf(stderr, "attach_spike: %s: %s\n", what, std::strerror(errno));
@@ -149,8 +153,8 @@ void SendAll(int fd, struct iovec* iov, int iov_count) {
 // On a seqpacket socket, one recv is one frame. Returns false at EOF.
 class FrameReader {
  public:
-  explicit FrameReader(int fd, bool seqpacket)
-      : fd_(fd), seqpacket_(seqpacket), buffer_(kMaxFrameBytes) {}
+  FrameReader(int fd, bool seqpacket, bool spin)
+      : fd_(fd), seqpacket_(seqpacket), spin_(spin), buffer_(kMaxFrameBytes) {}
 
   bool Next(FrameHeader* header, const char** body) {
     if (seqpacket_) {
@@ -186,6 +190,14 @@ class FrameReader {
     return body;
   }
   ssize_t Recv(char* into, size_t capacity) {
+    if (spin_) {
+      const auto give_up = Clock::now() + std::chrono::microseconds(kSpinMicros);
+      do {
+        const ssize_t got = ::recv(fd_, into, capacity, MSG_DONTWAIT);
+        if (got >= 0) return got;
+        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) Die("recv");
+      } while (Clock::now() < give_up);
+    }
     for (;;) {
       const ssize_t got = ::recv(fd_, into, capacity, 0);
       if (got >= 0) return got;
@@ -194,6 +206,7 @@ class FrameReader {
   }
   int fd_;
   bool seqpacket_;
+  bool spin_;
   std::vector<char> buffer_;
   size_t filled_ = 0;
   size_t consumed_ = 0;
@@ -240,13 +253,14 @@ uint32_t ParseItems(const char* body, std::vector<const char*>* items,
 
 // --- The server -------------------------------------------------------------------
 
-enum class Transport { kStream, kStreamEpoll, kSeqpacket, kStreamHop };
+enum class Transport { kStream, kStreamEpoll, kSeqpacket, kStreamHop, kStreamSpin };
 const char* TransportName(Transport transport) {
   switch (transport) {
     case Transport::kStream: return "stream";
     case Transport::kStreamEpoll: return "stream+epoll";
     case Transport::kSeqpacket: return "seqpacket";
     case Transport::kStreamHop: return "stream+hop";
+    case Transport::kStreamSpin: return "stream+spin";
   }
   return "?";
 }
@@ -324,7 +338,7 @@ void ServeConnection(int fd, Transport transport) {
     std::exit(3);
   }
   StandInQueue queue;
-  FrameReader reader(fd, transport == Transport::kSeqpacket);
+  FrameReader reader(fd, transport == Transport::kSeqpacket, transport == Transport::kStreamSpin);
   std::vector<const char*> items;
   std::vector<uint32_t> lengths;
   int epoll_fd = -1;
@@ -419,7 +433,8 @@ struct Client {
   std::vector<uint32_t> lengths;
   std::vector<char> popped;  // Where a pop's payloads are copied to.
 
-  Client(int socket_fd, bool seqpacket) : fd(socket_fd), reader(socket_fd, seqpacket) {}
+  Client(int socket_fd, bool seqpacket, bool spin)
+      : fd(socket_fd), reader(socket_fd, seqpacket, spin) {}
 
   void Push(const char* const* push_items, const uint32_t* push_lengths, uint32_t count) {
     SendItems(fd, kPush, next_request++, count, push_items, push_lengths);
@@ -490,7 +505,8 @@ const Case kCases[] = {
 };
 constexpr size_t kCaseCount = sizeof(kCases) / sizeof(kCases[0]);
 const Transport kTransports[] = {Transport::kStream, Transport::kStreamEpoll,
-                                 Transport::kSeqpacket, Transport::kStreamHop};
+                                 Transport::kSeqpacket, Transport::kStreamHop,
+                                 Transport::kStreamSpin};
 constexpr size_t kTransportCount = sizeof(kTransports) / sizeof(kTransports[0]);
 
 double Median(std::vector<double> values) {
@@ -556,7 +572,7 @@ int main(int argc, char** argv) {
       const Transport transport = kTransports[t];
       const pid_t server = StartServer(directory, "rocksq.sock", transport);
       Client client(Connect(directory, "rocksq.sock", transport),
-                    transport == Transport::kSeqpacket);
+                    transport == Transport::kSeqpacket, transport == Transport::kStreamSpin);
       for (size_t c = 0; c < kCaseCount; ++c) {
         const Case& what = kCases[c];
         record(t + 1, c, Measure(seconds, [&] {
