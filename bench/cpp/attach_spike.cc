@@ -384,20 +384,32 @@ int SocketType(Transport transport) {
   return transport == Transport::kSeqpacket ? SOCK_SEQPACKET : SOCK_STREAM;
 }
 
+// A socket of `transport`'s type in `directory`, named `name`, reached
+// through the directory's descriptor: bound (after removing a socket an
+// earlier server left) if `listening`, else connected.
+int SocketIn(const std::string& directory, const char* name, Transport transport,
+             bool listening) {
+  const int directory_fd = ::open(directory.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (directory_fd < 0) Die("open O_PATH");
+  const int fd = ::socket(AF_UNIX, SocketType(transport) | SOCK_CLOEXEC, 0);
+  if (fd < 0) Die("socket");
+  const struct sockaddr_un address = AddressIn(directory_fd, name);
+  const auto* named = reinterpret_cast<const struct sockaddr*>(&address);
+  if (listening) {
+    ::unlinkat(directory_fd, name, 0);
+    if (::bind(fd, named, sizeof(address)) != 0) Die("bind through /proc/self/fd");
+    if (::listen(fd, 16) != 0) Die("listen");
+  } else if (::connect(fd, named, sizeof(address)) != 0) {
+    Die("connect through /proc/self/fd");
+  }
+  ::close(directory_fd);
+  return fd;
+}
+
 // Starts a server process listening in `directory`; returns its pid once the
 // socket accepts connections.
 pid_t StartServer(const std::string& directory, const char* name, Transport transport) {
-  const int directory_fd = ::open(directory.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
-  if (directory_fd < 0) Die("open O_PATH");
-  const int listener = ::socket(AF_UNIX, SocketType(transport) | SOCK_CLOEXEC, 0);
-  if (listener < 0) Die("socket");
-  const struct sockaddr_un address = AddressIn(directory_fd, name);
-  ::unlink((directory + "/" + name).c_str());
-  if (::bind(listener, reinterpret_cast<const struct sockaddr*>(&address), sizeof(address)) != 0) {
-    Die("bind through /proc/self/fd");
-  }
-  if (::listen(listener, 16) != 0) Die("listen");
-  ::close(directory_fd);
+  const int listener = SocketIn(directory, name, transport, /*listening=*/true);
   const pid_t pid = ::fork();
   if (pid < 0) Die("fork");
   if (pid == 0) {
@@ -411,16 +423,7 @@ pid_t StartServer(const std::string& directory, const char* name, Transport tran
 }
 
 int Connect(const std::string& directory, const char* name, Transport transport) {
-  const int directory_fd = ::open(directory.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
-  if (directory_fd < 0) Die("open O_PATH");
-  const int fd = ::socket(AF_UNIX, SocketType(transport) | SOCK_CLOEXEC, 0);
-  if (fd < 0) Die("socket");
-  const struct sockaddr_un address = AddressIn(directory_fd, name);
-  if (::connect(fd, reinterpret_cast<const struct sockaddr*>(&address), sizeof(address)) != 0) {
-    Die("connect through /proc/self/fd");
-  }
-  ::close(directory_fd);
-  return fd;
+  return SocketIn(directory, name, transport, /*listening=*/false);
 }
 
 // --- The client's operations, and their in-process counterparts ---------------
