@@ -33,9 +33,10 @@
 //   ./attach_spike [RUNS] [SECONDS_PER_MEASUREMENT]     # defaults: 5, 0.3
 //
 // Prints, per transport and operation, the median over RUNS of round trips
-// per second, items per second, the calling side's CPU time per call (which
-// other work on the machine disturbs far less than the clock), and the
-// ratio to the in-process call.
+// per second, items per second, the CPU time per call of the calling thread
+// and of the server process (which other work on the machine disturbs far
+// less than the clock; their sum bounds how many calls a machine whose
+// cores are all busy can serve), and the ratio to the in-process call.
 // Runs are interleaved (every transport and operation once, RUNS times), so
 // that a change in the machine's load falls on all of them alike.
 
@@ -112,7 +113,9 @@ class StandInQueue {
 
 // --- Frames -----------------------------------------------------------------------
 
-enum Operation : uint16_t { kPush = 1, kPop = 2 };
+// kCpu asks the server for the CPU time its process has used (8 bytes,
+// microseconds), read before and after each measurement.
+enum Operation : uint16_t { kPush = 1, kPop = 2, kCpu = 3 };
 
 struct FrameHeader {
   uint32_t body_bytes;
@@ -265,10 +268,24 @@ const char* TransportName(Transport transport) {
   return "?";
 }
 
+// CPU time (user + system) that `who` (RUSAGE_SELF, RUSAGE_THREAD) used, in
+// microseconds.
+uint64_t CpuMicros(int who) {
+  struct rusage usage {};
+  ::getrusage(who, &usage);
+  return static_cast<uint64_t>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) * 1000000 +
+         static_cast<uint64_t>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec);
+}
+
 // Serves one request: runs it on `queue` and sends the reply.
 void Serve(int fd, StandInQueue& queue, const FrameHeader& request, const char* body,
            std::vector<const char*>& items, std::vector<uint32_t>& lengths) {
-  if (request.operation == kPush) {
+  if (request.operation == kCpu) {
+    uint64_t micros = CpuMicros(RUSAGE_SELF);  // Every thread of the server.
+    FrameHeader reply{sizeof(micros), kCpu, 0, request.request_id};
+    struct iovec iov[2] = {{&reply, sizeof(reply)}, {&micros, sizeof(micros)}};
+    SendAll(fd, iov, 2);
+  } else if (request.operation == kPush) {
     const uint32_t count = ParseItems(body, &items, &lengths);
     queue.Push(items.data(), lengths.data(), count);
     FrameHeader reply{0, kPush, 0, request.request_id};
@@ -461,26 +478,33 @@ struct Client {
       at += lengths[i];
     }
   }
+  uint64_t ServerCpuMicros() {
+    FrameHeader request{0, kCpu, 0, next_request++};
+    struct iovec iov = {&request, sizeof(request)};
+    SendAll(fd, &iov, 1);
+    FrameHeader reply;
+    const char* body;
+    if (!reader.Next(&reply, &body) || reply.body_bytes != sizeof(uint64_t)) Die("cpu reply");
+    uint64_t micros;
+    std::memcpy(&micros, body, sizeof(micros));
+    return micros;
+  }
 };
-
-// CPU time (user + system) this thread has used, in microseconds.
-double ThreadCpuMicros() {
-  struct rusage usage {};
-  ::getrusage(RUSAGE_THREAD, &usage);
-  return (usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) * 1e6 + usage.ru_utime.tv_usec +
-         usage.ru_stime.tv_usec;
-}
 
 struct Rate {
   double calls_per_second;
-  double client_cpu_micros_per_call;  // The calling side's CPU only.
+  double client_cpu_micros_per_call;  // The calling thread's CPU.
+  double server_cpu_micros_per_call;  // The serving process's; 0 in-process.
 };
 
-// Calls `call` for about `seconds`.
-Rate Measure(double seconds, const std::function<void()>& call) {
+// Calls `call` for about `seconds`; `server_cpu` (may be empty) reads the
+// server's CPU time.
+Rate Measure(double seconds, const std::function<void()>& call,
+             const std::function<uint64_t()>& server_cpu = {}) {
   // Warm up caches and the scheduler's view of both processes.
   for (int i = 0; i < 200; ++i) call();
-  const double cpu_start = ThreadCpuMicros();
+  const uint64_t server_start = server_cpu ? server_cpu() : 0;
+  const uint64_t cpu_start = CpuMicros(RUSAGE_THREAD);
   const auto start = Clock::now();
   const auto stop = start + std::chrono::duration_cast<Clock::duration>(
                                 std::chrono::duration<double>(seconds));
@@ -491,8 +515,11 @@ Rate Measure(double seconds, const std::function<void()>& call) {
     calls += 64;
     now = Clock::now();
   }
+  const uint64_t cpu_end = CpuMicros(RUSAGE_THREAD);
+  const uint64_t server_end = server_cpu ? server_cpu() : 0;
   return Rate{static_cast<double>(calls) / std::chrono::duration<double>(now - start).count(),
-              (ThreadCpuMicros() - cpu_start) / static_cast<double>(calls)};
+              static_cast<double>(cpu_end - cpu_start) / static_cast<double>(calls),
+              static_cast<double>(server_end - server_start) / static_cast<double>(calls)};
 }
 
 struct Case {
@@ -549,9 +576,11 @@ int main(int argc, char** argv) {
   std::vector<std::vector<std::vector<double>>> results(
       kTransportCount + 1, std::vector<std::vector<double>>(kCaseCount));
   std::vector<std::vector<std::vector<double>>> client_cpu = results;
+  std::vector<std::vector<std::vector<double>>> server_cpu = results;
   auto record = [&](size_t row, size_t c, const Rate& rate) {
     results[row][c].push_back(rate.calls_per_second);
     client_cpu[row][c].push_back(rate.client_cpu_micros_per_call);
+    server_cpu[row][c].push_back(rate.server_cpu_micros_per_call);
   };
 
   StandInQueue local_queue;
@@ -578,13 +607,17 @@ int main(int argc, char** argv) {
                     transport == Transport::kSeqpacket, transport == Transport::kStreamSpin);
       for (size_t c = 0; c < kCaseCount; ++c) {
         const Case& what = kCases[c];
-        record(t + 1, c, Measure(seconds, [&] {
-          if (what.operation == kPush) {
-            client.Push(payloads.data(), payload_lengths.data(), what.items);
-          } else {
-            client.Pop(what.items);
-          }
-        }));
+        record(t + 1, c, Measure(
+                             seconds,
+                             [&] {
+                               if (what.operation == kPush) {
+                                 client.Push(payloads.data(), payload_lengths.data(),
+                                             what.items);
+                               } else {
+                                 client.Pop(what.items);
+                               }
+                             },
+                             [&] { return client.ServerCpuMicros(); }));
       }
       ::close(client.fd);
       int status;
@@ -602,16 +635,16 @@ int main(int argc, char** argv) {
   }
 
   std::printf("median of %d runs, %.2f s each\n", runs, seconds);
-  std::printf("%-13s %-24s %12s %12s %9s %13s %12s\n", "transport", "operation", "calls/s",
-              "items/s", "us/call", "client cpu us", "x in-process");
+  std::printf("%-13s %-24s %11s %11s %8s %11s %11s %12s\n", "transport", "operation",
+              "calls/s", "items/s", "us/call", "client cpu", "server cpu", "x in-process");
   for (size_t t = 0; t <= kTransportCount; ++t) {
     for (size_t c = 0; c < kCaseCount; ++c) {
       const double calls = Median(results[t][c]);
       const double local = Median(results[0][c]);
-      std::printf("%-13s %-24s %12.0f %12.0f %9.2f %13.2f %12.4f\n",
+      std::printf("%-13s %-24s %11.0f %11.0f %8.2f %11.2f %11.2f %12.4f\n",
                   t == 0 ? "in-process" : TransportName(kTransports[t - 1]), kCases[c].name,
                   calls, calls * kCases[c].items, 1e6 / calls, Median(client_cpu[t][c]),
-                  calls / local);
+                  Median(server_cpu[t][c]), calls / local);
     }
   }
   return 0;
