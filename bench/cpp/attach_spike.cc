@@ -17,6 +17,8 @@
 //   stream+spin SOCK_STREAM, both sides poll with MSG_DONTWAIT for up to
 //               kSpinMicros before blocking in recv (trades CPU for the
 //               wake-up; only worth it where cores are idle)
+//   shm+futex   no socket: request and reply in a shared mapping, each side
+//               sleeping on a futex; what is left is the wake-ups alone
 // Operations: push of one 100-byte item, pop of one, push of a batch of 100,
 // pop of a batch of 100. Each request and reply is one frame: a 16-byte
 // header (body length, operation, status, request id), then for items a
@@ -41,7 +43,10 @@
 // that a change in the machine's load falls on all of them alike.
 
 #include <fcntl.h>
+#include <linux/futex.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -51,6 +56,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
@@ -443,6 +449,101 @@ int Connect(const std::string& directory, const char* name, Transport transport)
   return SocketIn(directory, name, transport, /*listening=*/false);
 }
 
+// --- Shared memory and futexes ------------------------------------------------
+
+// One request or reply at a time in a mapping both processes share; `turn`
+// says whose it is, and each side sleeps on it with a futex (not a private
+// one: the two sides are processes).
+struct SharedChannel {
+  enum Turn : uint32_t { kClient, kServer, kStop };
+  std::atomic<uint32_t> turn{kClient};
+  uint16_t operation = 0;
+  uint32_t count = 0;
+  uint64_t server_cpu_micros = 0;
+  char payload[kBatchItems * kItemBytes];
+};
+static_assert(std::atomic<uint32_t>::is_always_lock_free, "a futex word");
+
+void FutexWait(std::atomic<uint32_t>* word, uint32_t while_value) {
+  ::syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAIT, while_value, nullptr,
+            nullptr, 0);
+}
+void FutexWake(std::atomic<uint32_t>* word) {
+  ::syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAKE, 1, nullptr, nullptr, 0);
+}
+
+// Hands the channel to the server and sleeps until it hands it back.
+void PassToServerAndWait(SharedChannel* channel) {
+  channel->turn.store(SharedChannel::kServer, std::memory_order_release);
+  FutexWake(&channel->turn);
+  while (channel->turn.load(std::memory_order_acquire) == SharedChannel::kServer) {
+    FutexWait(&channel->turn, SharedChannel::kServer);
+  }
+}
+
+SharedChannel* MapSharedChannel() {
+  void* mapped = ::mmap(nullptr, sizeof(SharedChannel), PROT_READ | PROT_WRITE,
+                        MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (mapped == MAP_FAILED) Die("mmap");
+  return new (mapped) SharedChannel();
+}
+
+pid_t StartSharedServer(SharedChannel* channel) {
+  const pid_t pid = ::fork();
+  if (pid < 0) Die("fork");
+  if (pid != 0) return pid;
+  StandInQueue queue;
+  std::vector<const char*> items;
+  std::vector<uint32_t> lengths(kBatchItems, kItemBytes);
+  for (;;) {
+    uint32_t now = channel->turn.load(std::memory_order_acquire);
+    while (now == SharedChannel::kClient) {
+      FutexWait(&channel->turn, SharedChannel::kClient);
+      now = channel->turn.load(std::memory_order_acquire);
+    }
+    if (now == SharedChannel::kStop) ::_exit(0);
+    if (channel->operation == kPush) {
+      items.clear();
+      for (uint32_t i = 0; i < channel->count; ++i) {
+        items.push_back(channel->payload + i * kItemBytes);
+      }
+      queue.Push(items.data(), lengths.data(), channel->count);
+    } else if (channel->operation == kPop) {
+      queue.Pop(channel->count, &items);
+      for (uint32_t i = 0; i < channel->count; ++i) {
+        std::memcpy(channel->payload + i * kItemBytes, items[i], kItemBytes);
+      }
+    } else {
+      channel->server_cpu_micros = CpuMicros(RUSAGE_SELF);
+    }
+    channel->turn.store(SharedChannel::kClient, std::memory_order_release);
+    FutexWake(&channel->turn);
+  }
+}
+
+// One call over the channel: the request's items copied in (as a socket
+// copies them into the kernel), a pop's copied out (as into bytes).
+void SharedCall(SharedChannel* channel, uint16_t operation, uint32_t count,
+                const char* const* items, std::vector<char>* popped) {
+  channel->operation = operation;
+  channel->count = count;
+  if (operation == kPush) {
+    for (uint32_t i = 0; i < count; ++i) {
+      std::memcpy(channel->payload + i * kItemBytes, items[i], kItemBytes);
+    }
+  }
+  PassToServerAndWait(channel);
+  if (operation == kPop) {
+    popped->resize(kBatchItems * kItemBytes);
+    std::memcpy(popped->data(), channel->payload, count * kItemBytes);
+  }
+}
+
+uint64_t SharedServerCpu(SharedChannel* channel) {
+  SharedCall(channel, kCpu, 0, nullptr, nullptr);
+  return channel->server_cpu_micros;
+}
+
 // --- The client's operations, and their in-process counterparts ---------------
 
 struct Client {
@@ -572,9 +673,11 @@ int main(int argc, char** argv) {
   std::vector<uint32_t> payload_lengths(kBatchItems, kItemBytes);
   for (uint32_t i = 0; i < kBatchItems; ++i) payloads.push_back(&payload_bytes[i * kItemBytes]);
 
-  // results[transport + 1][case][run]; index 0 is in-process.
+  // results[row][case][run]: row 0 is in-process, rows 1..kTransportCount
+  // the sockets, the last shared memory.
+  const size_t shared_row = kTransportCount + 1;
   std::vector<std::vector<std::vector<double>>> results(
-      kTransportCount + 1, std::vector<std::vector<double>>(kCaseCount));
+      kTransportCount + 2, std::vector<std::vector<double>>(kCaseCount));
   std::vector<std::vector<std::vector<double>>> client_cpu = results;
   std::vector<std::vector<std::vector<double>>> server_cpu = results;
   auto record = [&](size_t row, size_t c, const Rate& rate) {
@@ -627,6 +730,29 @@ int main(int argc, char** argv) {
         return 1;
       }
     }
+    SharedChannel* channel = MapSharedChannel();
+    const pid_t shared_server = StartSharedServer(channel);
+    std::vector<char> shared_popped;
+    for (size_t c = 0; c < kCaseCount; ++c) {
+      const Case& what = kCases[c];
+      record(shared_row, c,
+             Measure(
+                 seconds,
+                 [&] {
+                   SharedCall(channel, what.operation, what.items, payloads.data(),
+                              &shared_popped);
+                 },
+                 [&] { return SharedServerCpu(channel); }));
+    }
+    channel->turn.store(SharedChannel::kStop, std::memory_order_release);
+    FutexWake(&channel->turn);
+    int shared_status;
+    ::waitpid(shared_server, &shared_status, 0);
+    ::munmap(channel, sizeof(SharedChannel));
+    if (!WIFEXITED(shared_status) || WEXITSTATUS(shared_status) != 0) {
+      std::fprintf(stderr, "attach_spike: the shared-memory server failed\n");
+      return 1;
+    }
   }
   ::unlink((directory + "/rocksq.sock").c_str());
   for (std::string gone = directory; gone.size() >= std::strlen(base_template);
@@ -637,12 +763,15 @@ int main(int argc, char** argv) {
   std::printf("median of %d runs, %.2f s each\n", runs, seconds);
   std::printf("%-13s %-24s %11s %11s %8s %11s %11s %12s\n", "transport", "operation",
               "calls/s", "items/s", "us/call", "client cpu", "server cpu", "x in-process");
-  for (size_t t = 0; t <= kTransportCount; ++t) {
+  for (size_t t = 0; t <= shared_row; ++t) {
     for (size_t c = 0; c < kCaseCount; ++c) {
       const double calls = Median(results[t][c]);
       const double local = Median(results[0][c]);
       std::printf("%-13s %-24s %11.0f %11.0f %8.2f %11.2f %11.2f %12.4f\n",
-                  t == 0 ? "in-process" : TransportName(kTransports[t - 1]), kCases[c].name,
+                  t == 0            ? "in-process"
+                  : t == shared_row ? "shm+futex"
+                                    : TransportName(kTransports[t - 1]),
+                  kCases[c].name,
                   calls, calls * kCases[c].items, 1e6 / calls, Median(client_cpu[t][c]),
                   Median(server_cpu[t][c]), calls / local);
     }
