@@ -64,6 +64,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -658,9 +659,9 @@ int main(int argc, char** argv) {
 
   // A directory whose path is longer than sockaddr_un allows, so that only
   // the /proc/self/fd route can reach a socket in it.
-  char base_template[] = "/tmp/attach-spike-XXXXXX";
-  if (::mkdtemp(base_template) == nullptr) Die("mkdtemp");
-  std::string directory = base_template;
+  std::string base = (std::filesystem::temp_directory_path() / "attach-spike-XXXXXX").string();
+  if (::mkdtemp(base.data()) == nullptr) Die("mkdtemp");
+  std::string directory = base;
   while (directory.size() <= sizeof(sockaddr_un::sun_path) + 20) {
     directory += "/a-rather-long-directory-name";
     if (::mkdir(directory.c_str(), 0700) != 0) Die("mkdir");
@@ -755,7 +756,7 @@ int main(int argc, char** argv) {
     }
   }
   ::unlink((directory + "/rocksq.sock").c_str());
-  for (std::string gone = directory; gone.size() >= std::strlen(base_template);
+  for (std::string gone = directory; gone.size() >= base.size();
        gone.erase(gone.rfind('/'))) {
     ::rmdir(gone.c_str());
   }
