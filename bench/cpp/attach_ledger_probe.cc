@@ -1,4 +1,4 @@
-// What the attach design's ledger costs a push (docs/attach-design.md,
+// What the attach design's ledger costs a push (docs/design/many-processes.md,
 // section 5): a write of one 100-byte item (or a batch of 100) into an item
 // column family, against the same write carrying the (client id, lane) ->
 // (sequence, outcome) record that lets a retried push be recognised, in the
@@ -8,6 +8,7 @@
 // Unsynced, WAL on, as a push with sync=False. The three ways alternate one
 // write at a time, so that all meet the same machine.
 //
+//   cmake target rocksq_attach_ledger_probe (-DROCKSQ_BUILD_BENCHMARKS=ON), or by hand:
 //   g++ -std=c++17 -O2 -pthread bench/cpp/attach_ledger_probe.cc -lrocksdb -o attach_ledger_probe
 //   ./attach_ledger_probe DIR [WRITES] [RUNS]   # DIR is created, then removed
 

@@ -5,7 +5,7 @@
 // The "queue" is a stand-in, not RocksQ: a mutex-guarded ring of bytes that
 // a push copies into and a pop copies out of, so the figures are the cost of
 // the transport alone. The real cost of an attached call is roughly the
-// in-process call's plus the transport's extra (see docs/attach-design.md).
+// in-process call's plus the transport's extra (see docs/design/many-processes.md).
 //
 // Transports, each to a server in another process (fork()), one connection:
 //   stream      SOCK_STREAM, the server blocks in recv() on its connection
@@ -31,6 +31,7 @@
 // sockaddr_un's 108 bytes on purpose: that check is part of the spike. The
 // server checks the peer's credentials (SO_PEERCRED) once per connection.
 //
+//   cmake target rocksq_attach_spike (-DROCKSQ_BUILD_BENCHMARKS=ON), or by hand:
 //   g++ -std=c++17 -O2 -pthread bench/cpp/attach_spike.cc -o attach_spike
 //   ./attach_spike [RUNS] [SECONDS_PER_MEASUREMENT]     # defaults: 5, 0.3
 //
