@@ -36,7 +36,9 @@ from support.brokers import Broker
 from tally import item, tally
 
 KILLS_PER_WINDOW = 5
-MAX_ATTEMPTS = 60
+# The window between the local push and the broker's ack is narrow, and on a
+# loaded machine a kill lands in it about one attempt in thirty.
+MAX_ATTEMPTS = 300
 ITEMS = 100_000
 STREAM = "inbound"
 CONSUMER = "chaos"
