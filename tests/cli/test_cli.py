@@ -606,7 +606,7 @@ def test_bench_unknown_workload_names_the_known_ones(tmp_path: Path) -> None:
     assert "W1, W2, W3" in completed.stderr and "aio" in completed.stderr
 
 
-# --- The repository's scripts: bench/compare.py and bench/versus.py -----------------
+# --- The repository's scripts: bench/compare.py, bench/versus.py, bench/processes.py -----
 
 needs_checkout = pytest.mark.skipif(
     not (REPO_ROOT / "bench" / "compare.py").is_file(), reason="needs the source checkout's bench/"
@@ -679,3 +679,24 @@ def test_versus_alternates_the_two_builds_and_tabulates_each_speed_and_cpu(
     # A fixed amount of work on both sides: every round's CPU time compares.
     [cpu] = report["cpu_rows"]
     assert cpu["workload"] == "nonblocking" and cpu["rounds"] == 2 and cpu["ratio"] > 0
+
+
+@needs_checkout
+def test_processes_quick_run_of_ours_with_threads_checks_every_item_and_tabulates_it(
+    tmp_path: Path,
+) -> None:
+    completed = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "bench" / "processes.py"), "--quick", "--only",
+         "threads", "--dir", str(tmp_path / "queues"), "--json", str(tmp_path / "processes.json")],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+    )
+
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert "| rocksq, 8 threads | **" in completed.stdout
+    assert "| ok |" in completed.stdout
+    report = json.loads((tmp_path / "processes.json").read_text())
+    [run] = report["runs"]
+    assert run["case"] == "threads" and run["metrics"]["items_per_s"] > 0
+    assert run["info"]["check"] == {"missing": 0, "repeated": 0, "out_of_order": 0, "corrupt": 0}
+    assert run["info"]["items"] == run["info"]["pushed"] > 0
+    assert report["summary"]["medians"]["threads"]["items_per_s"] > 0
