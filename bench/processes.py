@@ -241,7 +241,7 @@ def produce(queue: Impl, producer: int, items: int, deadline: float) -> Dict[str
     clock = time.monotonic
     pushed = 0
     # The clock is read after every push: a peer's fsync per push makes 64
-    # pushes (compare.py's granularity) take seconds.
+    # pushes (benchmarks.push_singles' granularity) take seconds.
     while pushed < items and clock() < deadline:
         push(pack(producer, pushed) + payload)
         pushed += 1
@@ -251,9 +251,9 @@ def produce(queue: Impl, producer: int, items: int, deadline: float) -> Dict[str
 def consume(queue: Impl, producers_done, items_per_producer: int) -> Dict[str, Any]:
     """Pops until the queue is empty after every producer finished; checks each item.
 
-    Returns the times each item of each producer arrived here (a byte per
-    item), how many arrived out of their producer's order or corrupt, and
-    the time of the last pop.
+    Returns how many times each item of each producer arrived here (a byte
+    per item), how many items arrived out of their producer's order or
+    corrupt, and the time of the last pop.
     """
     pop, unpack = queue.pop, ITEM_HEADER.unpack_from
     payloads = [payload_of(producer) for producer in range(PRODUCERS)]
