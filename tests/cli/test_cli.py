@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import importlib.util
 import json
 import os
 import shutil
@@ -700,3 +701,27 @@ def test_processes_quick_run_of_ours_with_threads_checks_every_item_and_tabulate
     assert run["info"]["check"] == {"missing": 0, "repeated": 0, "out_of_order": 0, "corrupt": 0}
     assert run["info"]["items"] == run["info"]["pushed"] > 0
     assert report["summary"]["medians"]["threads"]["items_per_s"] > 0
+
+
+@needs_checkout
+def test_processes_check_counts_items_lost_and_items_delivered_twice(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.syspath_prepend(str(REPO_ROOT / "bench"))  # its `import workloads`
+    spec = importlib.util.spec_from_file_location(
+        "bench_processes", REPO_ROOT / "bench" / "processes.py")
+    processes = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, processes)  # its dataclasses look it up there
+    spec.loader.exec_module(processes)
+    nothing = bytes(3)
+
+    def consumer(first_producers_arrivals: bytes) -> dict:
+        return {"arrivals": [first_producers_arrivals] + [nothing] * (processes.PRODUCERS - 1),
+                "out_of_order": 0, "corrupt": 0}
+
+    # The first producer pushed 3 items: item 0 arrived once, item 1 at both
+    # consumers, item 2 nowhere.
+    check = processes.check_arrivals([3] + [0] * (processes.PRODUCERS - 1),
+                                     [consumer(bytes([1, 1, 0])), consumer(bytes([0, 1, 0]))])
+
+    assert check == {"missing": 1, "repeated": 1, "out_of_order": 0, "corrupt": 0}
