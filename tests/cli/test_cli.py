@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import importlib.util
 import json
 import os
 import shutil
@@ -606,7 +607,7 @@ def test_bench_unknown_workload_names_the_known_ones(tmp_path: Path) -> None:
     assert "W1, W2, W3" in completed.stderr and "aio" in completed.stderr
 
 
-# --- The repository's scripts: bench/compare.py and bench/versus.py -----------------
+# --- The repository's scripts: bench/compare.py, bench/versus.py, bench/processes.py -----
 
 needs_checkout = pytest.mark.skipif(
     not (REPO_ROOT / "bench" / "compare.py").is_file(), reason="needs the source checkout's bench/"
@@ -718,3 +719,48 @@ def test_versus_alternates_the_two_builds_and_tabulates_each_speed_and_cpu(
     # A fixed amount of work on both sides: every round's CPU time compares.
     [cpu] = report["cpu_rows"]
     assert cpu["workload"] == "nonblocking" and cpu["rounds"] == 2 and cpu["ratio"] > 0
+
+
+@needs_checkout
+def test_processes_quick_run_of_ours_with_threads_checks_every_item_and_tabulates_it(
+    tmp_path: Path,
+) -> None:
+    completed = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "bench" / "processes.py"), "--quick", "--only",
+         "threads", "--dir", str(tmp_path / "queues"), "--json", str(tmp_path / "processes.json")],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+    )
+
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert "| rocksq, 8 threads | **" in completed.stdout
+    assert "| ok |" in completed.stdout
+    report = json.loads((tmp_path / "processes.json").read_text())
+    [run] = report["runs"]
+    assert run["case"] == "threads" and run["metrics"]["items_per_s"] > 0
+    assert run["info"]["check"] == {"missing": 0, "repeated": 0, "out_of_order": 0, "corrupt": 0}
+    assert run["info"]["items"] == run["info"]["pushed"] > 0
+    assert report["summary"]["medians"]["threads"]["items_per_s"] > 0
+
+
+@needs_checkout
+def test_processes_check_counts_items_lost_and_items_delivered_twice(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.syspath_prepend(str(REPO_ROOT / "bench"))  # its `import workloads`
+    spec = importlib.util.spec_from_file_location(
+        "bench_processes", REPO_ROOT / "bench" / "processes.py")
+    processes = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, processes)  # its dataclasses look it up there
+    spec.loader.exec_module(processes)
+    nothing = bytes(3)
+
+    def consumer(first_producers_arrivals: bytes) -> dict:
+        return {"arrivals": [first_producers_arrivals] + [nothing] * (processes.PRODUCERS - 1),
+                "out_of_order": 0, "corrupt": 0}
+
+    # The first producer pushed 3 items: item 0 arrived once, item 1 at both
+    # consumers, item 2 nowhere.
+    check = processes.check_arrivals([3] + [0] * (processes.PRODUCERS - 1),
+                                     [consumer(bytes([1, 1, 0])), consumer(bytes([0, 1, 0]))])
+
+    assert check == {"missing": 1, "repeated": 1, "out_of_order": 0, "corrupt": 0}
