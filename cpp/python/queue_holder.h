@@ -55,7 +55,10 @@ class QueueHolder {
   // operation submitted once this began is not run; its outcome is
   // QueueClosed (see Submit). Call it without the GIL.
   void Close() {
-    if (worker) worker->Stop();
+    // In a fork() child the worker is the parent's, as in ~QueueHolder: its
+    // thread is not there to stop, and its lock may have been copied while
+    // that thread held it. The core queue forgets the parent's queue.
+    if (worker && process.IsCurrent()) worker->Stop();
     queue_->Close();
   }
 

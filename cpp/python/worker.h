@@ -131,7 +131,11 @@ void BindWorker(nb::class_<Holder>& queue_class) {
           "`max_inflight` wait unfinished, past that submitting waits.")
       .def_prop_ro(
           "inflight_ops",
-          [](const Holder& queue) { return queue.worker ? queue.worker->inflight() : 0; },
+          [](const Holder& queue) -> size_t {
+            if (!queue.worker) return 0;
+            queue.process.Check(queue->Path());  // The worker, and its lock, are the parent's.
+            return queue.worker->inflight();
+          },
           "Operations submitted and not finished.")
       .def("submit_len",
            [](Holder& queue) {

@@ -20,6 +20,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 from typing import Any, Callable, NamedTuple
@@ -54,7 +55,7 @@ def wait_bounded(pid: int, seconds: float = WAIT_SECONDS) -> int | None:
     return None
 
 
-def in_child(body) -> int | None:
+def in_child(body, seconds: float = WAIT_SECONDS) -> int | None:
     """Runs body() in a fork() child that ends with os._exit: 0 if it returned, 1 if it raised."""
     pid = os.fork()
     if pid == 0:
@@ -66,7 +67,7 @@ def in_child(body) -> int | None:
             print(f"child failed: {error!r}", file=sys.stderr, flush=True)
         finally:
             os._exit(code)
-    return wait_bounded(pid)
+    return wait_bounded(pid, seconds)
 
 
 def numbered(count: int) -> list[bytes]:
@@ -216,6 +217,37 @@ def test_inherited_queue_refuses_calls_and_is_left_alone(tmp_path, name):
     reopened = face.open(path)
     assert face.stored(reopened) == 3
     reopened.close()
+
+
+def test_closing_an_inherited_nonblocking_queue_never_waits_for_the_parents_worker(tmp_path):
+    """close() in a child forked while the parent's worker runs operations returns at once.
+
+    The worker's thread exists only in the parent, and fork() may copy its
+    lock while that thread holds it: a close() that stopped the worker in
+    the child waited for ever (found under load, 1 fork in thousands). Here
+    a thread keeps the worker busy while the parent forks 60 times.
+    """
+    q = rocksq.nonblocking.PersistentQueueWithCapacity(tmp_path / "q", max_inflight_ops=4)
+    stop = threading.Event()
+
+    def keep_the_worker_busy():
+        while not stop.is_set():
+            q.push([b"x"])  # Responses dropped: only the worker's churn matters.
+
+    def child():
+        with pytest.raises(rocksq.ForkedProcessError):
+            q.inflight_ops  # Counted under the same lock.
+        q.close()
+
+    busy = threading.Thread(target=keep_the_worker_busy)
+    busy.start()
+    try:
+        codes = [in_child(child, seconds=10) for _ in range(60)]
+    finally:
+        stop.set()
+        busy.join()
+    assert codes == [0] * 60
+    q.close()
 
 
 @pytest.mark.parametrize("name", ["Queue", "nonblocking", "aio", "AckQueue", "MpmcQueue"])
