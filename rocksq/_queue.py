@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING
 
-from ._defaults import SYNC
+from ._defaults import ATTACH, SYNC
 from ._errors import Empty, QueueClosed
 from ._face import checked_timeout, item_batch
 from ._fifo_face import Item, QueueFace
@@ -50,8 +50,9 @@ class Queue(QueueFace[Item]):
         maxsize: int = 0,
         *,
         sync: bool = SYNC,
+        attach: bool = ATTACH,
     ) -> None:
-        super().__init__(path, maxsize, sync=sync)
+        super().__init__(path, maxsize, sync=sync, attach=attach)
         # Guards the task count and _closed; join() waits on it.
         self._all_tasks_done = threading.Condition()
         self._closed = False

@@ -700,8 +700,7 @@ rocksdb::DB* OpenDatabase(const std::string& path, const std::string& directory,
   rocksdb::Status opened = rocksdb::DB::Open(options, directory, descriptors, handles, &db);
   if (!opened.ok()) {
     if (IsLockError(opened)) {
-      throw Error(ErrorKind::kAlreadyOpen, path,
-                  "locked by another process (" + opened.ToString() + ")");
+      throw LockedByAnotherProcess(path, "locked by another process (" + opened.ToString() + ")");
     }
     ThrowStatus(path, create ? "creating" : "opening", opened);
   }
