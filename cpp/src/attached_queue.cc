@@ -72,8 +72,8 @@ bool Handshake(int fd, const std::string& path, std::string* welcome_body) {
 class AttachedFifoQueue final : public FifoQueue {
  public:
   AttachedFifoQueue(const std::string& path, int first_fd, const Welcome& welcome)
-      : path_(path), welcome_(welcome), claim_(path) {
-    claim_.ClaimDirectory();  // A second open in this process stays refused.
+      : path_(path), welcome_(welcome), claim_(std::make_unique<OpenPathClaim>(path)) {
+    claim_->ClaimDirectory();  // A second open in this process stays refused.
     idle_.push_back(first_fd);
     all_.insert(first_fd);
   }
@@ -146,6 +146,7 @@ class AttachedFifoQueue final : public FifoQueue {
     for (int fd : all_) ::close(fd);
     all_.clear();
     idle_.clear();
+    claim_.reset();  // This process may open the queue again.
   }
 
  private:
@@ -187,7 +188,7 @@ class AttachedFifoQueue final : public FifoQueue {
 
   const std::string path_;
   const Welcome welcome_;
-  OpenPathClaim claim_;
+  std::unique_ptr<OpenPathClaim> claim_;
   std::atomic<bool> closed_{false};
   // Calls hold it shared; Close() exclusively, before closing the sockets.
   mutable std::shared_mutex lifetime_mutex_;

@@ -7,7 +7,7 @@ import signal
 import time
 from typing import Any, Callable
 
-from rocksq._core import FifoQueue
+from rocksq._core import FifoOptions, FifoQueue
 
 CAPACITY = 4
 
@@ -132,6 +132,12 @@ def open_attached(path: str, max_elements: int, sync: bool, attach: bool = True)
     return "attached"
 
 
+def open_attached_as_user(path: str, uid: int) -> str:
+    """Becomes user `uid` (the process runs as root), then opens the queue with attach=True."""
+    os.setuid(uid)
+    return open_attached(path, FifoOptions().max_elements, FifoOptions().sync)
+
+
 def push_and_pop(path: str) -> list[bytes]:
     queue = FifoQueue(path, attach=True)
     queue.push(b"from the attached process")
@@ -192,6 +198,3 @@ def wait_when_owner_leaves(path: str, attached: Any) -> tuple[str, str, float]:
         return type(error).__name__, str(error), time.monotonic() - started
     return "no error", "", time.monotonic() - started
 
-
-def pid() -> int:
-    return os.getpid()
