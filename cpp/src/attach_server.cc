@@ -133,10 +133,7 @@ void SocketServer::Bind() {
   }
   listen_fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (listen_fd_ < 0) ThrowSystem(path, "making the attach socket");
-  sockaddr_un address{};
-  address.sun_family = AF_UNIX;
-  const std::string address_path = SocketAddressPath(directory_fd_);
-  std::memcpy(address.sun_path, address_path.c_str(), address_path.size() + 1);
+  const sockaddr_un address = SocketAddress(directory_fd_, path);
   if (::bind(listen_fd_, reinterpret_cast<const sockaddr*>(&address), sizeof(address)) != 0) {
     ThrowSystem(path, "binding the attach socket " + std::string(kAttachSocketName));
   }

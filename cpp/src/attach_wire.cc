@@ -242,8 +242,16 @@ bool ReceiveFrame(int fd, FrameHeader* header, std::string* body, const std::str
   return ReceiveExactly(fd, body->data(), body->size(), path);
 }
 
-std::string SocketAddressPath(int directory_fd) {
-  return "/proc/self/fd/" + std::to_string(directory_fd) + "/" + kAttachSocketName;
+sockaddr_un SocketAddress(int directory_fd, const std::string& path) {
+  const std::string address_path =
+      "/proc/self/fd/" + std::to_string(directory_fd) + "/" + kAttachSocketName;
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  if (address_path.size() >= sizeof(address.sun_path)) {
+    throw Error(ErrorKind::kInvalidArgument, path, "the attach socket's address is too long");
+  }
+  std::memcpy(address.sun_path, address_path.c_str(), address_path.size() + 1);
+  return address;
 }
 
 }  // namespace rocksq

@@ -12,6 +12,8 @@
 #ifndef ROCKSQ_SRC_ATTACH_WIRE_H_
 #define ROCKSQ_SRC_ATTACH_WIRE_H_
 
+#include <sys/un.h>
+
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -140,9 +142,10 @@ bool SendFrame(int fd, const FrameHeader& header, std::string_view body,
                const std::string& path);
 bool ReceiveFrame(int fd, FrameHeader* header, std::string* body, const std::string& path);
 
-// `/proc/self/fd/N/rocksq.sock` for the directory descriptor `directory_fd`,
-// so that a queue path of any length has a socket address under 108 bytes.
-std::string SocketAddressPath(int directory_fd);
+// The address of the socket in the directory open as `directory_fd`:
+// `/proc/self/fd/N/rocksq.sock`, so that a queue path of any length has an
+// address that fits a sockaddr_un (108 bytes).
+sockaddr_un SocketAddress(int directory_fd, const std::string& path);
 
 }  // namespace rocksq
 

@@ -30,9 +30,13 @@ int ConnectToOwner(const std::string& path) {
   }
   const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_un address{};
-  address.sun_family = AF_UNIX;
-  const std::string address_path = SocketAddressPath(directory_fd);
-  std::memcpy(address.sun_path, address_path.c_str(), address_path.size() + 1);
+  try {
+    address = SocketAddress(directory_fd, path);
+  } catch (const Error&) {
+    ::close(directory_fd);
+    ::close(fd);
+    throw;
+  }
   int connected;
   do {
     connected = ::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof(address));
