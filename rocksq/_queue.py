@@ -40,6 +40,9 @@ class Queue(QueueFace[Item]):
     maxsize may be changed on the open queue, as queue.Queue's; a larger one
     wakes waiting puts at once. shutdown() is Python 3.13's, for the open
     object only (see its docstring); put() and get() then raise ShutDown.
+
+    `attach=True`: if another process has the queue open, attach to it instead
+    of raising QueueAlreadyOpen (docs: Processes and fork()).
     """
 
     __slots__ = ("_all_tasks_done", "_closed")

@@ -250,6 +250,9 @@ class PersistentQueueWithCapacity(_SubmittedSizes, FifoFace):
     The same queue as rocksq.blocking.PersistentQueueWithCapacity (the two
     can open the same directory, one at a time); each method returns a
     Response instead of the result.
+
+    `attach=True`: if another process has the queue open, attach to it instead
+    of raising QueueAlreadyOpen (docs: Processes and fork()).
     """
 
     __slots__ = ()

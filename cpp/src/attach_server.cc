@@ -1,6 +1,7 @@
 #include "attach_server.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -33,6 +34,46 @@ std::string UserName(uid_t uid) {
   return entry != nullptr ? std::string(entry->pw_name) + " (" + number + ")" : number;
 }
 
+// The descriptors of every server in this process, as fd + 1 (0: free), so
+// that a fork() child closes them: a child holding the owner's listener or
+// connections would keep attached processes waiting on a dead owner instead
+// of seeing the connection end. Lock-free, for the fork handler.
+constexpr size_t kTrackedDescriptors = 4096;
+std::atomic<int> tracked_descriptors[kTrackedDescriptors];
+
+void CloseServerDescriptorsInForkChild() {
+  for (std::atomic<int>& slot : tracked_descriptors) {
+    const int tracked = slot.exchange(0);
+    if (tracked != 0) ::close(tracked - 1);
+  }
+}
+
+// Registered once, at the first server's start.
+void Track(int fd) {
+  static const bool registered =
+      ::pthread_atfork(nullptr, nullptr, CloseServerDescriptorsInForkChild) == 0;
+  (void)registered;
+  for (std::atomic<int>& slot : tracked_descriptors) {
+    int free_slot = 0;
+    if (slot.load(std::memory_order_relaxed) == 0 &&
+        slot.compare_exchange_strong(free_slot, fd + 1)) {
+      return;
+    }
+  }
+  // All slots taken (thousands of connections): this one stays open in a
+  // child, as before this tracking.
+}
+
+void CloseTracked(int fd) {
+  for (std::atomic<int>& slot : tracked_descriptors) {
+    int mine = fd + 1;
+    if (slot.load(std::memory_order_relaxed) == mine && slot.compare_exchange_strong(mine, 0)) {
+      break;
+    }
+  }
+  ::close(fd);
+}
+
 int64_t NanosecondsSinceEpoch(Clock::time_point when) {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(when.time_since_epoch()).count();
 }
@@ -44,7 +85,7 @@ class SocketServer final : public AttachServer {
     Stop();
     if (!started_) {  // Bind() failed: Shutdown() never ran.
       for (int fd : {listen_fd_, epoll_fd_, wake_fd_, timer_fd_, directory_fd_}) {
-        if (fd >= 0) ::close(fd);
+        if (fd >= 0) CloseTracked(fd);
       }
     }
   }
@@ -147,6 +188,7 @@ void SocketServer::Bind() {
   wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   timer_fd_ = ::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
   if (epoll_fd_ < 0 || wake_fd_ < 0 || timer_fd_ < 0) ThrowSystem(path, "starting the attach server");
+  for (int fd : {directory_fd_, listen_fd_, epoll_fd_, wake_fd_, timer_fd_}) Track(fd);
   for (int fd : {listen_fd_, wake_fd_, timer_fd_}) {
     epoll_event event{};
     event.events = EPOLLIN;
@@ -194,6 +236,7 @@ void SocketServer::Accept() {
   }
   const timeval send_timeout{kSendTimeoutSeconds, 0};
   ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &send_timeout, sizeof(send_timeout));
+  Track(fd);
   Connection& connection = connections_[fd];
   connection.fd = fd;
   connection.uid = peer.uid;
@@ -406,7 +449,10 @@ void SocketServer::Drop(int fd) {
   if (connections_.erase(fd) == 0) return;
   parked_.remove_if([fd](const ParkedCall& call) { return call.fd == fd; });
   ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
-  ::close(fd);
+  // Ends the connection itself, not just this descriptor: the client sees
+  // it end even if a descriptor of it outlived the tracking.
+  ::shutdown(fd, SHUT_RDWR);
+  CloseTracked(fd);
 }
 
 void SocketServer::Shutdown() {
@@ -418,7 +464,7 @@ void SocketServer::Shutdown() {
   for (const ParkedCall& call : parked) ReplyError(call.fd, call.header, closing);
   while (!connections_.empty()) Drop(connections_.begin()->first);
   ::unlinkat(directory_fd_, kAttachSocketName, 0);
-  for (int fd : {listen_fd_, epoll_fd_, wake_fd_, timer_fd_, directory_fd_}) ::close(fd);
+  for (int fd : {listen_fd_, epoll_fd_, wake_fd_, timer_fd_, directory_fd_}) CloseTracked(fd);
 }
 
 }  // namespace

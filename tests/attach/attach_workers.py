@@ -175,6 +175,21 @@ def own_until_killed(path: str, ready: Any) -> None:
     queue.close()  # pragma: no cover - killed first
 
 
+def own_with_a_forked_child_until_killed(path: str, ready: Any, child_pids: Any) -> None:
+    """As own_until_killed, after fork()ing a child that outlives it (its pid in `child_pids`)."""
+    queue = FifoQueue(path, attach=True)
+    queue.push(b"stored by the killed owner")
+    child = os.fork()
+    if child == 0:
+        while True:
+            signal.pause()
+    child_pids.append(child)
+    ready.set()
+    while True:
+        signal.pause()
+    queue.close()  # pragma: no cover - killed first
+
+
 def call_after_owner_left(path: str, attached: Any, owner_left: Any) -> tuple[str, str]:
     """Attaches, signals, waits for the owner to leave, then calls: the error's type and message."""
     queue = FifoQueue(path, attach=True)

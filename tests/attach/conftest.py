@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 
 import pytest
@@ -31,6 +31,24 @@ def processes(start_method: str) -> Iterator[ProcessPoolExecutor]:
         for process in list(getattr(pool, "_processes", {}).values()):
             process.kill()
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+@pytest.fixture
+def start_process(start_method: str) -> Iterator[Callable[..., multiprocessing.process.BaseProcess]]:
+    """Starts target(*args) in a process of its own (one a test may kill), killed and reaped after."""
+    context = multiprocessing.get_context(start_method)
+    started = []
+
+    def start(target: Callable[..., object], *args: object) -> multiprocessing.process.BaseProcess:
+        process = context.Process(target=target, args=args)
+        process.start()
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.kill()
+        process.join()
 
 
 @pytest.fixture

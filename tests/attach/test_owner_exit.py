@@ -7,6 +7,7 @@ lost, and the socket a killed owner leaves never blocks the next open.
 from __future__ import annotations
 
 import os
+import select
 import signal
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -53,15 +54,13 @@ def test_an_attached_pop_wait_raises_queue_closed_when_the_owner_closes(
 
 
 def test_a_killed_owner_leaves_a_stale_socket_that_does_not_block_the_next_open(
-    queue_path: str, processes: ProcessPoolExecutor, manager
+    queue_path: str, start_process, manager
 ) -> None:
     ready = manager.Event()
-    processes.submit(attach_workers.own_until_killed, queue_path, ready)
+    owner = start_process(attach_workers.own_until_killed, queue_path, ready)
     assert ready.wait(WAIT_SECONDS)
-    owners = [p for p in processes._processes.values() if _holds_lock(p.pid, queue_path)]
-    assert len(owners) == 1
-    os.kill(owners[0].pid, signal.SIGKILL)
-    owners[0].join(WAIT_SECONDS)
+    owner.kill()
+    owner.join(WAIT_SECONDS)
     assert (Path(queue_path) / "rocksq.sock").exists()
 
     queue = FifoQueue(queue_path, attach=True)
@@ -71,19 +70,18 @@ def test_a_killed_owner_leaves_a_stale_socket_that_does_not_block_the_next_open(
 
 
 def test_an_attached_queue_raises_queue_closed_naming_the_owner_when_it_is_killed(
-    queue_path: str, processes: ProcessPoolExecutor, manager
+    queue_path: str, start_process, manager
 ) -> None:
     ready = manager.Event()
-    processes.submit(attach_workers.own_until_killed, queue_path, ready)
+    owner = start_process(attach_workers.own_until_killed, queue_path, ready)
     assert ready.wait(WAIT_SECONDS)
     queue = FifoQueue(queue_path, attach=True)
     assert queue.pop(5) == [b"stored by the killed owner"]
     queue.push(b"acknowledged by the owner")
-    owners = [p for p in processes._processes.values() if _holds_lock(p.pid, queue_path)]
-    os.kill(owners[0].pid, signal.SIGKILL)
-    owners[0].join(WAIT_SECONDS)
+    owner.kill()
+    owner.join(WAIT_SECONDS)
 
-    with pytest.raises(Exception, match=f"the owning process {owners[0].pid} ") as raised:
+    with pytest.raises(Exception, match=f"the owning process {owner.pid} ") as raised:
         queue.len  # noqa: B018 - the call is the test
     assert type(raised.value).__name__ == "QueueClosed"
     queue.close()
@@ -92,17 +90,32 @@ def test_an_attached_queue_raises_queue_closed_naming_the_owner_when_it_is_kille
     reopened.close()
 
 
-def _holds_lock(pid: int, queue_path: str) -> bool:
-    """Whether process `pid` has the queue's RocksDB LOCK file open (the owner does)."""
-    lock = os.path.realpath(os.path.join(queue_path, "LOCK"))
+@pytest.mark.filterwarnings("ignore:.*is multi-threaded, use of fork:DeprecationWarning")
+def test_an_owner_killed_while_its_forked_child_lives_still_ends_the_attached_calls(
+    queue_path: str, start_process, processes: ProcessPoolExecutor, manager
+) -> None:
+    ready, child_pids = manager.Event(), manager.list()
+    owner = start_process(
+        attach_workers.own_with_a_forked_child_until_killed, queue_path, ready, child_pids
+    )
+    assert ready.wait(WAIT_SECONDS)
+    attached, owner_left = manager.Event(), manager.Event()
+    call = processes.submit(
+        attach_workers.call_after_owner_left, queue_path, attached, owner_left
+    )
+    assert attached.wait(WAIT_SECONDS)
+    # Its death, seen through a pidfd: join() would wait for the child too,
+    # which inherited the end of the pipe that join() watches (spawn).
+    owner_death = os.pidfd_open(owner.pid)
     try:
-        descriptors = os.listdir(f"/proc/{pid}/fd")
-    except FileNotFoundError:
-        return False
-    for descriptor in descriptors:
-        try:
-            if os.readlink(f"/proc/{pid}/fd/{descriptor}") == lock:
-                return True
-        except FileNotFoundError:
-            continue
-    return False
+        owner.kill()
+        assert select.select([owner_death], [], [], WAIT_SECONDS)[0]
+        owner_left.set()
+
+        # The child holds no copy of the owner's connections: the call ends.
+        error, message = call.result(WAIT_SECONDS)
+    finally:
+        os.kill(child_pids[0], signal.SIGKILL)
+        os.close(owner_death)
+    assert error == "QueueClosed"
+    assert f"the owning process {owner.pid} " in message
