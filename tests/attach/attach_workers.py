@@ -175,16 +175,23 @@ def own_until_killed(path: str, ready: Any) -> None:
     queue.close()  # pragma: no cover - killed first
 
 
-def own_with_a_forked_child_until_killed(path: str, ready: Any, child_pids: Any) -> None:
-    """As own_until_killed, after fork()ing a child that outlives it (its pid in `child_pids`)."""
+def own_with_a_forked_child_until_killed(
+    path: str, serving: Any, attached: Any, forked: Any, child_pids: Any
+) -> None:
+    """Owns the queue (then sets `serving`); once `attached` is set, fork()s a child that outlives it.
+
+    The child inherits the connection of the process that attached; its pid
+    goes to `child_pids`, then `forked` is set.
+    """
     queue = FifoQueue(path, attach=True)
-    queue.push(b"stored by the killed owner")
+    serving.set()
+    attached.wait(30)
     child = os.fork()
     if child == 0:
         while True:
             signal.pause()
     child_pids.append(child)
-    ready.set()
+    forked.set()
     while True:
         signal.pause()
     queue.close()  # pragma: no cover - killed first

@@ -94,16 +94,22 @@ def test_an_attached_queue_raises_queue_closed_naming_the_owner_when_it_is_kille
 def test_an_owner_killed_while_its_forked_child_lives_still_ends_the_attached_calls(
     queue_path: str, start_process, processes: ProcessPoolExecutor, manager
 ) -> None:
-    ready, child_pids = manager.Event(), manager.list()
+    serving, attached, forked = manager.Event(), manager.Event(), manager.Event()
+    child_pids = manager.list()
     owner = start_process(
-        attach_workers.own_with_a_forked_child_until_killed, queue_path, ready, child_pids
+        attach_workers.own_with_a_forked_child_until_killed,
+        queue_path,
+        serving,
+        attached,
+        forked,
+        child_pids,
     )
-    assert ready.wait(WAIT_SECONDS)
-    attached, owner_left = manager.Event(), manager.Event()
+    assert serving.wait(WAIT_SECONDS)
+    owner_left = manager.Event()
     call = processes.submit(
         attach_workers.call_after_owner_left, queue_path, attached, owner_left
     )
-    assert attached.wait(WAIT_SECONDS)
+    assert forked.wait(WAIT_SECONDS)
     # Its death, seen through a pidfd: join() would wait for the child too,
     # which inherited the end of the pipe that join() watches (spawn).
     owner_death = os.pidfd_open(owner.pid)
