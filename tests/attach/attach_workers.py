@@ -165,6 +165,22 @@ def face_push_and_pop(path: str, face_name: str) -> list[bytes]:
     return items
 
 
+def open_aio_attached(path: str) -> str:
+    """Opens rocksq.aio.Queue with attach=True; the error's type and message, or "attached"."""
+    import asyncio
+
+    import rocksq.aio
+
+    async def open_queue() -> str:
+        try:
+            rocksq.aio.Queue(path, attach=True).close()
+        except Exception as error:  # noqa: BLE001 - reported to the test
+            return f"{type(error).__name__}: {error}"
+        return "attached"
+
+    return asyncio.run(open_queue())
+
+
 def own_until_killed(path: str, ready: Any) -> None:
     """Owns the queue (attach=True), pushes one item, signals `ready`, and waits to be killed."""
     queue = FifoQueue(path, attach=True)
