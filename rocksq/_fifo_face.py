@@ -8,7 +8,7 @@ from types import GenericAlias
 from typing import TYPE_CHECKING
 
 from ._core import MAX_ELEMENTS_LIMIT, FifoQueue
-from ._defaults import MAX_ELEMENTS, SYNC
+from ._defaults import ATTACH, MAX_ELEMENTS, SYNC
 from ._face import CoreFace, QueueSizes
 
 if TYPE_CHECKING:
@@ -19,7 +19,12 @@ if TYPE_CHECKING:
 
 
 class FifoFace(CoreFace):
-    """Opens the core FIFO queue in `path`; subclasses add the API."""
+    """Opens the core FIFO queue in `path`; subclasses add the API.
+
+    `attach=True`: if another process has the queue open, attach to it
+    instead of raising QueueAlreadyOpen; every call then goes to that
+    process (see docs/multiprocessing.rst).
+    """
 
     __slots__ = ()
 
@@ -31,8 +36,9 @@ class FifoFace(CoreFace):
         max_elements: int = MAX_ELEMENTS,
         *,
         sync: bool = SYNC,
+        attach: bool = ATTACH,
     ) -> None:
-        self._open(FifoQueue(path, max_elements, sync), path)
+        self._open(FifoQueue(path, max_elements, sync, attach), path)
 
 
 def _checked_maxsize(maxsize: int) -> int:
@@ -83,10 +89,15 @@ class QueueFace(FifoFace, QueueSizes, Subscriptable[Item]):
     __slots__ = ("_is_shutdown", "_maxsize", "_shut_down_immediately", "_tasks_counted")
 
     def __init__(
-        self, path: str | os.PathLike[str], maxsize: int = 0, *, sync: bool = SYNC
+        self,
+        path: str | os.PathLike[str],
+        maxsize: int = 0,
+        *,
+        sync: bool = SYNC,
+        attach: bool = ATTACH,
     ) -> None:
         maxsize = _checked_maxsize(maxsize)
-        super().__init__(path, _core_limit(maxsize), sync=sync)
+        super().__init__(path, _core_limit(maxsize), sync=sync, attach=attach)
         self._maxsize = max(maxsize, 0)
         self._tasks_counted = self._queue.len  # Items put or found at open, less task_done()s.
         self._is_shutdown = False

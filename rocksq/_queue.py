@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING
 
-from ._defaults import SYNC
+from ._defaults import ATTACH, SYNC
 from ._errors import Empty, QueueClosed
 from ._face import checked_timeout, item_batch
 from ._fifo_face import Item, QueueFace
@@ -40,6 +40,9 @@ class Queue(QueueFace[Item]):
     maxsize may be changed on the open queue, as queue.Queue's; a larger one
     wakes waiting puts at once. shutdown() is Python 3.13's, for the open
     object only (see its docstring); put() and get() then raise ShutDown.
+
+    `attach=True`: if another process has the queue open, attach to it instead
+    of raising QueueAlreadyOpen (docs: Processes and fork()).
     """
 
     __slots__ = ("_all_tasks_done", "_closed")
@@ -50,8 +53,9 @@ class Queue(QueueFace[Item]):
         maxsize: int = 0,
         *,
         sync: bool = SYNC,
+        attach: bool = ATTACH,
     ) -> None:
-        super().__init__(path, maxsize, sync=sync)
+        super().__init__(path, maxsize, sync=sync, attach=attach)
         # Guards the task count and _closed; join() waits on it.
         self._all_tasks_done = threading.Condition()
         self._closed = False

@@ -24,6 +24,9 @@ class PersistentQueueWithCapacity(FifoFace):
     push() on a full one raises QueueFull. push() and pop() release the GIL
     while the core works unless no_gil=False; one object may be shared by any
     number of threads.
+
+    `attach=True`: if another process has the queue open, attach to it instead
+    of raising QueueAlreadyOpen (docs: Processes and fork()).
     """
 
     __slots__ = ()

@@ -22,7 +22,7 @@ from __future__ import annotations
 import operator
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
 
-from ._defaults import MAX_ELEMENTS, MAX_INFLIGHT_OPS, SYNC
+from ._defaults import ATTACH, MAX_ELEMENTS, MAX_INFLIGHT_OPS, SYNC
 from ._fifo_face import FifoFace
 from ._mpmc_face import MpmcFace
 
@@ -250,6 +250,9 @@ class PersistentQueueWithCapacity(_SubmittedSizes, FifoFace):
     The same queue as rocksq.blocking.PersistentQueueWithCapacity (the two
     can open the same directory, one at a time); each method returns a
     Response instead of the result.
+
+    `attach=True`: if another process has the queue open, attach to it instead
+    of raising QueueAlreadyOpen (docs: Processes and fork()).
     """
 
     __slots__ = ()
@@ -262,9 +265,10 @@ class PersistentQueueWithCapacity(_SubmittedSizes, FifoFace):
         max_inflight_ops: int = MAX_INFLIGHT_OPS,
         *,
         sync: bool = SYNC,
+        attach: bool = ATTACH,
     ) -> None:
         limit = _inflight_limit(max_inflight_ops)
-        super().__init__(path, max_elements, sync=sync)
+        super().__init__(path, max_elements, sync=sync, attach=attach)
         self._queue.start_worker(limit)
 
     def push(self, items: list[Buffer], no_gil: bool = True) -> Response:

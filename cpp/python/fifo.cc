@@ -21,7 +21,8 @@ void init_fifo(nb::module_& m) {
   const rocksq::FifoOptions defaults;
   const std::string init_signature =
       "def __init__(self, path: str | os.PathLike[str], max_elements: int = " +
-      Repr(defaults.max_elements) + ", sync: bool = " + Repr(defaults.sync) + ") -> None";
+      Repr(defaults.max_elements) + ", sync: bool = " + Repr(defaults.sync) +
+      ", attach: bool = " + Repr(defaults.attach) + ") -> None";
 
   auto queue_class = nb::class_<PyFifoQueue>(
       m, "FifoQueue",
@@ -32,15 +33,19 @@ void init_fifo(nb::module_& m) {
   queue_class
       .def(
           "__init__",
-          [](PyFifoQueue* self, nb::handle path, nb::handle max_elements, nb::handle sync) {
+          [](PyFifoQueue* self, nb::handle path, nb::handle max_elements, nb::handle sync,
+             nb::handle attach) {
             rocksq::FifoOptions options;
             options.max_elements = ToCount(max_elements, "max_elements");
             options.sync = ToFlag(sync, "sync");
+            options.attach = ToFlag(attach, "attach");
             OpenQueue(self, path, options);
           },
           nb::arg("path").none(), nb::arg("max_elements").none() = defaults.max_elements,
-          nb::arg("sync").none() = defaults.sync, nb::sig(init_signature.c_str()),
-          "Opens (creating if needed) the queue stored in `path`.")
+          nb::arg("sync").none() = defaults.sync, nb::arg("attach").none() = defaults.attach,
+          nb::sig(init_signature.c_str()),
+          "Opens (creating if needed) the queue stored in `path`; with `attach`, attaches\n"
+          "to the process that has it open instead of raising QueueAlreadyOpen.")
       .def(
           "push",
           [](const PyFifoQueue& queue, nb::handle item, bool no_gil) {

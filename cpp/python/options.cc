@@ -44,6 +44,12 @@ void init_options(nb::module_& m) {
   fifo_options.def(nb::init<>());
   BindMaxElements(fifo_options, "The most items the queue holds at once.");
   BindSync(fifo_options);
+  fifo_options.def_prop_rw(
+      "attach", [](const rocksq::FifoOptions& options) { return options.attach; },
+      [](rocksq::FifoOptions& options, nb::handle value) {
+        options.attach = ToFlag(value, "attach");
+      },
+      kAnyValue, "Whether an open attaches to the process that has the queue open.");
 
   auto mpmc_options = nb::class_<rocksq::MpmcOptions>(
       m, "MpmcOptions", "The options of an MPMC queue, holding their defaults.");

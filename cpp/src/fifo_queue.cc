@@ -5,7 +5,12 @@
 #include <chrono>
 #include <mutex>
 #include <shared_mutex>
+#include <thread>
 
+#include <unistd.h>
+
+#include "attach_server.h"
+#include "attached_queue.h"
 #include "cursor_file.h"
 #include "format.h"
 #include "item_log.h"
@@ -61,6 +66,9 @@ class FifoQueueImpl final : public FifoQueue {
   void Shutdown(bool immediate) override;
   void Close() override;
 
+  // Serves this queue to the processes that attach to it, until Close().
+  void StartAttachServer(bool sync);
+
  private:
   void Append(const std::string_view* items, size_t count);
   PoppedItems Take(size_t max_items);  // Pop without the notifications.
@@ -80,6 +88,7 @@ class FifoQueueImpl final : public FifoQueue {
   std::atomic<bool> immediate_shutdown_asked_{false};
   std::unique_ptr<CursorFile> cursor_file_;  // Stores the read cursor (pops only).
   ChangeListener change_listener_;
+  std::unique_ptr<AttachServer> attach_server_;  // Only if opened with attach.
   ItemLog log_;  // Last: its reclaimer uses the members above.
 };
 
@@ -151,7 +160,25 @@ uint64_t FifoQueueImpl::DiskBytes() const {
   return DirectoryBytes(Path());
 }
 
+void FifoQueueImpl::StartAttachServer(bool sync) {
+  Welcome welcome;
+  welcome.owner_pid = static_cast<uint32_t>(::getpid());
+  welcome.version = ROCKSQ_VERSION;
+  welcome.queue_id = QueueId();
+  welcome.recovery_warning = RecoveryWarning();
+  welcome.sync = sync;
+  attach_server_ = AttachServer::Start(this, welcome);
+  AttachServer* server = attach_server_.get();
+  change_listener_.SetServer([server] { server->NoteChange(); });
+}
+
 void FifoQueueImpl::Close() {
+  // The attached processes go first, while the queue still serves their
+  // calls under way.
+  if (attach_server_) {
+    attach_server_->Stop();
+    change_listener_.SetServer(nullptr);
+  }
   log_.BeginClose();
   std::unique_lock<std::shared_mutex> lifetime(lifetime_mutex_);
   if (database_.db) {
@@ -245,9 +272,33 @@ FifoQueue::~FifoQueue() = default;
 std::unique_ptr<FifoQueue> FifoQueue::Open(const std::string& path, const FifoOptions& options) {
   ItemLog::CheckMaxElements(path, options.max_elements);
   if (path.empty()) throw Error(ErrorKind::kInvalidArgument, path, "the path is empty");
-  QueueDatabase database =
-      OpenQueueDatabase(path, QueueKind::kFifo, {kFifoItemsFamily});
-  return OwnedByThisProcess(std::make_unique<FifoQueueImpl>(std::move(database), options));
+  // Between another process taking the queue's lock and binding its socket
+  // (or after it died, leaving a stale one), nobody answers: open again,
+  // backing off, for at most this long.
+  constexpr auto kAttachPatience = std::chrono::seconds(10);
+  const Clock::time_point give_up = Clock::now() + kAttachPatience;
+  auto backoff = std::chrono::microseconds(100);
+  for (;;) {
+    try {
+      QueueDatabase database = OpenQueueDatabase(path, QueueKind::kFifo, {kFifoItemsFamily});
+      auto queue = std::make_unique<FifoQueueImpl>(std::move(database), options);
+      if (options.attach) queue->StartAttachServer(options.sync);
+      return OwnedByThisProcess(std::move(queue));
+    } catch (const LockedByAnotherProcess& locked) {
+      if (!options.attach) throw;
+      if (std::unique_ptr<FifoQueue> attached = AttachFifoQueue(path, options)) {
+        return OwnedByThisProcess(std::move(attached));
+      }
+      if (Clock::now() >= give_up) {
+        throw Error(ErrorKind::kAlreadyOpen, path,
+                    locked.detail() +
+                        ", which accepts no attached processes (it opened the queue without "
+                        "attach)");
+      }
+      std::this_thread::sleep_for(backoff);
+      backoff = std::min<std::chrono::microseconds>(backoff * 2, std::chrono::milliseconds(50));
+    }
+  }
 }
 
 void FifoQueue::Destroy(const std::string& path) { DestroyQueueDatabase(path, QueueKind::kFifo); }

@@ -29,6 +29,7 @@
 #include "rocksdb/env.h"
 #include "rocksdb/table.h"
 #include "rocksdb/write_batch.h"
+#include "attach_wire.h"
 #include "file_io.h"
 #include "format.h"
 #include "process_env.h"
@@ -700,8 +701,7 @@ rocksdb::DB* OpenDatabase(const std::string& path, const std::string& directory,
   rocksdb::Status opened = rocksdb::DB::Open(options, directory, descriptors, handles, &db);
   if (!opened.ok()) {
     if (IsLockError(opened)) {
-      throw Error(ErrorKind::kAlreadyOpen, path,
-                  "locked by another process (" + opened.ToString() + ")");
+      throw LockedByAnotherProcess(path, "locked by another process (" + opened.ToString() + ")");
     }
     ThrowStatus(path, create ? "creating" : "opening", opened);
   }
@@ -795,8 +795,9 @@ void RemoveQueueFiles(const std::string& path) {
     }
     ThrowStatus(path, "removing the queue's files", destroyed);
   }
-  for (const char* name : {kCursorFileName, kAckLogFileName, kQueueMarkerTempFile, kQueueMarkerFile,
-                           kCreatingMarkerFile}) {
+  // A killed owner's attach socket may be left; DestroyDB holds the lock now.
+  for (const char* name : {kCursorFileName, kAckLogFileName, kAttachSocketName,
+                           kQueueMarkerTempFile, kQueueMarkerFile, kCreatingMarkerFile}) {
     const std::string file = path + "/" + name;
     if (::unlink(file.c_str()) != 0 && errno != ENOENT) ThrowErrno(file, "removing");
   }

@@ -107,6 +107,15 @@ struct QueueDatabase {
   ~QueueDatabase();
 };
 
+// The kAlreadyOpen an open throws when another process holds the queue's
+// database (RocksDB's LOCK), told apart from this process holding it, so
+// that an Open asked to attach (FifoOptions::attach) can attach instead.
+class LockedByAnotherProcess : public Error {
+ public:
+  LockedByAnotherProcess(const std::string& path, const std::string& detail)
+      : Error(ErrorKind::kAlreadyOpen, path, detail) {}
+};
+
 // Opens (or creates, with its parent directories) the queue of `kind` at
 // `path` whose items are in the column families `item_families` (the
 // "default" family holds the format version, the queue id, the recovery

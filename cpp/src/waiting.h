@@ -56,26 +56,43 @@ class WaitSignal {
   std::atomic<int> waiters_{0};
 };
 
-// One optional callback, called after changes. Set and Fire may race.
+// Two optional callbacks, called after changes: the user's (Set) and the
+// attach server's (SetServer), in slots of their own so that neither
+// displaces the other. Set, SetServer and Fire may race.
 class ChangeListener {
  public:
-  void Set(std::function<void()> listener) {
-    std::shared_ptr<const std::function<void()>> next;
-    if (listener) next = std::make_shared<const std::function<void()>>(std::move(listener));
-    const bool present = next != nullptr;
-    std::atomic_store(&listener_, std::move(next));
-    present_.store(present, std::memory_order_release);
-  }
+  void Set(std::function<void()> listener) { user_.Set(std::move(listener)); }
+  void SetServer(std::function<void()> listener) { server_.Set(std::move(listener)); }
 
   void Fire() const {
-    if (!present_.load(std::memory_order_acquire)) return;  // The usual case, lock-free.
-    std::shared_ptr<const std::function<void()>> listener = std::atomic_load(&listener_);
-    if (listener) (*listener)();
+    server_.Fire();
+    user_.Fire();
   }
 
  private:
-  std::atomic<bool> present_{false};
-  std::shared_ptr<const std::function<void()>> listener_;
+  class Slot {
+   public:
+    void Set(std::function<void()> listener) {
+      std::shared_ptr<const std::function<void()>> next;
+      if (listener) next = std::make_shared<const std::function<void()>>(std::move(listener));
+      const bool present = next != nullptr;
+      std::atomic_store(&listener_, std::move(next));
+      present_.store(present, std::memory_order_release);
+    }
+
+    void Fire() const {
+      if (!present_.load(std::memory_order_acquire)) return;  // The usual case, lock-free.
+      std::shared_ptr<const std::function<void()>> listener = std::atomic_load(&listener_);
+      if (listener) (*listener)();
+    }
+
+   private:
+    std::atomic<bool> present_{false};
+    std::shared_ptr<const std::function<void()>> listener_;
+  };
+
+  Slot user_;
+  Slot server_;
 };
 
 }  // namespace rocksq

@@ -48,6 +48,20 @@ struct FifoOptions {
   // Concurrent synced pushes share one fsync.
   // Default: false (RocksDB's default).
   bool sync = false;
+  // If true and another process has the queue open, Open() attaches to it
+  // instead of throwing kAlreadyOpen: the queue it returns sends each call
+  // to that process (the owner) over the Unix socket `rocksq.sock` in the
+  // queue's directory, with the same semantics as the owner's own calls.
+  // Its max_elements (the owner's current limit) and sync must equal the
+  // owner's, or Open() throws kInvalidArgument naming both values. When the
+  // owner closes the queue or exits, the attached queue's calls throw
+  // kClosed naming it (no other process takes over yet). If true and this
+  // process opens the queue, it serves the processes that attach (one
+  // thread, from Open() to Close()); only an owner opened with attach
+  // serves them. Only the same user may attach. Not for a fork() child (it
+  // still gets kForkedProcess). Per handle: each Open() chooses.
+  // Default: false.
+  bool attach = false;
 };
 
 // Keys are 64-bit counters; this keeps every cursor far from wrapping.

@@ -1,0 +1,152 @@
+// The attach protocol (docs/format.rst, "Attach protocol"): the frames an
+// attached process and the owner of a queue exchange over the queue's Unix
+// socket. This header is the one home of the format, shared by the owner's
+// AttachServer and the attached queues, as format.h is for the files.
+//
+// Every frame is a 24-byte little-endian header, then `body_bytes` of body.
+// A connection starts with a Hello, answered by a Welcome (or a refusal:
+// a reply whose status is not 0). Then the client sends one request at a
+// time and reads its reply before the next: a reply follows the owner's
+// write, so nothing is acknowledged before it is stored.
+
+#ifndef ROCKSQ_SRC_ATTACH_WIRE_H_
+#define ROCKSQ_SRC_ATTACH_WIRE_H_
+
+#include <sys/un.h>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "rocksq/error.h"
+
+namespace rocksq {
+
+// The socket an owner listens on, in the queue's directory.
+inline constexpr char kAttachSocketName[] = "rocksq.sock";
+
+// Bumped by any change to a frame's layout or a new operation; both sides
+// must run the same one.
+inline constexpr uint32_t kAttachProtocol = 1;
+inline constexpr char kAttachMagic[8] = {'R', 'Q', 'A', 'T', 'T', 'A', 'C', 'H'};
+inline constexpr size_t kFrameHeaderBytes = 24;
+// A body larger than this is refused: it guards the owner's memory against
+// a garbled length. Batches are one frame, so this bounds a batch's bytes.
+inline constexpr uint64_t kMaxFrameBodyBytes = uint64_t{1} << 32;
+
+enum class AttachOp : uint16_t {
+  kHello = 1,      // First frame of a connection (layout frozen: EncodeHello).
+  kPushBatch = 2,  // items; a single push is a batch of one.
+  kPushBatchWait = 3,  // i64 timeout ns, items.
+  kPop = 4,        // u64 max items; replies items.
+  kPopWait = 5,    // u64 max items, i64 timeout ns; replies items.
+  kLen = 6,        // replies u64 (as the next three).
+  kPayloadBytes = 7,
+  kDiskBytes = 8,
+  kMaxElements = 9,
+  kSetMaxElements = 10,  // u64.
+  kShutdown = 11,        // u8 immediate.
+  kLastBackgroundError = 12,  // replies the text.
+};
+
+struct FrameHeader {
+  uint64_t body_bytes = 0;
+  AttachOp op = AttachOp::kHello;
+  uint16_t flags = 0;   // None defined yet; sent as 0.
+  uint32_t status = 0;  // In replies: 0, or WireCode(kind) with the detail as body.
+  uint64_t seq = 0;     // The connection's request number, echoed by the reply.
+};
+
+void EncodeHeader(const FrameHeader& header, char* out);
+FrameHeader DecodeHeader(const char* in);
+
+// The explicit code of each ErrorKind on the wire (never its ordinal), and
+// back; an unknown code reads as kStorage.
+uint32_t WireCode(ErrorKind kind);
+ErrorKind KindOfWireCode(uint32_t code);
+
+// Appends little-endian integers and length-prefixed strings to a body, and
+// reads them back; a Reader throws kStorage ("malformed frame") past the end.
+class BodyWriter {
+ public:
+  void U8(uint8_t value) { bytes_.push_back(static_cast<char>(value)); }
+  void U32(uint32_t value);
+  void U64(uint64_t value);
+  void I64(int64_t value) { U64(static_cast<uint64_t>(value)); }
+  void Bytes(std::string_view bytes) { bytes_.append(bytes.data(), bytes.size()); }
+  void String(std::string_view text) {  // u32 length, then the bytes.
+    U32(static_cast<uint32_t>(text.size()));
+    Bytes(text);
+  }
+  // u32 count, count x u32 lengths, then the payloads.
+  void Items(const std::string_view* items, size_t count);
+  std::string& bytes() { return bytes_; }
+
+ private:
+  std::string bytes_;
+};
+
+class BodyReader {
+ public:
+  BodyReader(std::string_view body, const std::string& path) : rest_(body), path_(path) {}
+  uint8_t U8();
+  uint32_t U32();
+  uint64_t U64();
+  int64_t I64() { return static_cast<int64_t>(U64()); }
+  std::string_view Bytes(size_t count);
+  std::string_view String() { return Bytes(U32()); }
+  // Views into the body (see BodyWriter::Items).
+  std::vector<std::string_view> Items();
+
+ private:
+  std::string_view rest_;
+  const std::string& path_;
+};
+
+// The Hello: the magic, the protocol, the RocksQ version (so that either
+// side can name both versions in a refusal), the queue kind (1: FIFO) and
+// the client's pid. Its layout never changes, so that any release can read
+// and refuse another's.
+struct Hello {
+  uint32_t protocol = kAttachProtocol;
+  std::string version;
+  uint32_t kind = 1;
+  uint32_t pid = 0;
+};
+std::string EncodeHello(const Hello& hello);
+// Throws kUnsupportedFormat if `body` is not a Hello of this protocol.
+Hello DecodeHello(std::string_view body, const std::string& path);
+
+// The Welcome: what the attached queue answers locally, and the options it
+// must agree with.
+struct Welcome {
+  uint32_t protocol = kAttachProtocol;
+  uint32_t owner_pid = 0;
+  std::string version;
+  std::string queue_id;
+  std::string recovery_warning;
+  uint64_t max_elements = 0;  // The owner's current limit.
+  bool sync = false;
+};
+std::string EncodeWelcome(const Welcome& welcome);
+Welcome DecodeWelcome(std::string_view body, const std::string& path);
+
+// A connected stream socket's frame I/O, blocking. SendFrame sends header
+// and body in one sendmsg (MSG_NOSIGNAL), looping on short writes. Both
+// return false when the peer closed the connection (or reset it); other
+// failures throw kStorage naming `path`.
+bool SendFrame(int fd, const FrameHeader& header, std::string_view body,
+               const std::string& path);
+bool ReceiveFrame(int fd, FrameHeader* header, std::string* body, const std::string& path);
+
+// The address of the socket in the directory open as `directory_fd`:
+// `/proc/self/fd/N/rocksq.sock`, so that a queue path of any length has an
+// address that fits a sockaddr_un (108 bytes).
+sockaddr_un SocketAddress(int directory_fd, const std::string& path);
+
+}  // namespace rocksq
+
+#endif  // ROCKSQ_SRC_ATTACH_WIRE_H_

@@ -1,0 +1,206 @@
+"""A FIFO queue opened with attach=True in another process behaves as in the owner (issue 17, stage 2).
+
+The test process owns each queue (attach=True); the processes of the
+`processes` pool attach to it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import defaultdict
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import attach_workers
+import pytest
+from conftest import WAIT_SECONDS
+
+import rocksq
+import rocksq.blocking
+import rocksq.nonblocking
+from rocksq._core import FifoQueue
+
+
+def test_every_call_gives_the_same_results_attached_as_in_the_owner(
+    tmp_path: Path, processes: ProcessPoolExecutor
+) -> None:
+    in_owner = attach_workers.parity_script(
+        FifoQueue(str(tmp_path / "owned"), attach_workers.CAPACITY, attach=True)
+    )
+    served = FifoQueue(str(tmp_path / "served"), attach_workers.CAPACITY, attach=True)
+
+    attached = processes.submit(
+        attach_workers.attached_parity_script, served.path
+    ).result(WAIT_SECONDS)
+
+    assert attached == in_owner
+    served.close()
+
+
+def test_items_of_two_producer_processes_reach_two_consumer_processes_once_each_in_order(
+    queue_path: str, processes: ProcessPoolExecutor
+) -> None:
+    owner = FifoQueue(queue_path, attach=True)
+    count = 600
+    consumers = [processes.submit(attach_workers.consume, queue_path) for _ in range(2)]
+    producers = [
+        processes.submit(attach_workers.produce, queue_path, producer, count)
+        for producer in range(2)
+    ]
+    for producer in producers:
+        producer.result(WAIT_SECONDS)
+    owner.push_many([b"stop", b"stop"])
+    taken = [consumer.result(WAIT_SECONDS) for consumer in consumers]
+
+    everything = sorted(item for items in taken for item in items)
+    assert everything == sorted(b"%d %d" % (p, n) for p in range(2) for n in range(count))
+    for items in taken:
+        numbers = defaultdict(list)
+        for item in items:
+            producer, n = item.split()
+            numbers[producer].append(int(n))
+        assert all(sequence == sorted(sequence) for sequence in numbers.values())
+    owner.close()
+
+
+def test_a_full_queue_refuses_an_attached_push_and_stores_nothing(
+    queue_path: str, processes: ProcessPoolExecutor
+) -> None:
+    owner = FifoQueue(queue_path, 3, attach=True)
+    owner.push_many([b"1", b"2", b"3"])
+
+    outcomes = processes.submit(attach_workers.push_to_full_queue, queue_path, 3).result(
+        WAIT_SECONDS
+    )
+
+    assert outcomes == ["QueueFull", "QueueFull", "3"]
+    assert owner.pop(5) == [b"1", b"2", b"3"]
+    owner.close()
+
+
+def test_an_attached_pop_wait_wakes_on_a_push_in_the_owner(
+    queue_path: str, processes: ProcessPoolExecutor, manager
+) -> None:
+    owner = FifoQueue(queue_path, attach=True)
+    ready = manager.Event()
+    waiting = processes.submit(attach_workers.pop_waiting, queue_path, ready, WAIT_SECONDS)
+    assert ready.wait(WAIT_SECONDS)
+
+    owner.push(b"wake up")
+
+    items, elapsed = waiting.result(WAIT_SECONDS)
+    assert items == [b"wake up"]
+    assert elapsed < WAIT_SECONDS / 2
+    owner.close()
+
+
+def test_an_attached_pop_wait_returns_nothing_at_its_timeout(
+    queue_path: str, processes: ProcessPoolExecutor, manager
+) -> None:
+    owner = FifoQueue(queue_path, attach=True)
+
+    items, elapsed = processes.submit(
+        attach_workers.pop_waiting, queue_path, manager.Event(), 0.3
+    ).result(WAIT_SECONDS)
+
+    assert items == []
+    assert 0.3 <= elapsed < 10
+    owner.close()
+
+
+@pytest.mark.parametrize(
+    ("max_elements", "sync", "message"),
+    [
+        (5, False, "max_elements 5 differs from the owning process .*'s 10"),
+        (10, True, "sync True differs from the owning process .*'s False"),
+    ],
+)
+def test_an_attached_open_with_other_options_than_the_owner_raises_naming_both_values(
+    queue_path: str,
+    processes: ProcessPoolExecutor,
+    max_elements: int,
+    sync: bool,
+    message: str,
+) -> None:
+    owner = FifoQueue(queue_path, 10, attach=True)
+
+    outcome = processes.submit(
+        attach_workers.open_attached, queue_path, max_elements, sync
+    ).result(WAIT_SECONDS)
+
+    assert outcome.startswith("ValueError: ")
+    assert re.search(message, outcome), outcome
+    owner.close()
+
+
+def test_a_queue_whose_path_is_too_long_for_a_socket_address_attaches(
+    tmp_path: Path, processes: ProcessPoolExecutor
+) -> None:
+    path = tmp_path / ("d" * 60) / ("e" * 60) / "queue"
+    assert len(os.fsencode(path)) > 108
+    owner = FifoQueue(str(path), attach=True)
+    owner.push(b"from the owner")
+
+    items = processes.submit(attach_workers.push_and_pop, str(path)).result(WAIT_SECONDS)
+
+    assert items == [b"from the owner", b"from the attached process"]
+    owner.close()
+
+
+def test_opening_without_attach_still_raises_queue_already_open_in_another_process(
+    queue_path: str, processes: ProcessPoolExecutor
+) -> None:
+    owner = FifoQueue(queue_path, attach=True)
+
+    outcome = processes.submit(
+        attach_workers.open_attached, queue_path, owner.max_elements, False, False
+    ).result(WAIT_SECONDS)
+
+    assert outcome.startswith("QueueAlreadyOpen: "), outcome
+    assert "another process" in outcome
+    owner.close()
+
+
+def test_opening_a_queue_this_process_owns_with_attach_still_raises_queue_already_open(
+    queue_path: str,
+) -> None:
+    owner = FifoQueue(queue_path, attach=True)
+
+    with pytest.raises(rocksq.QueueAlreadyOpen, match="this process"):
+        FifoQueue(queue_path, attach=True)
+    owner.close()
+
+
+FACES = {
+    "seed": rocksq.PersistentQueueWithCapacity,
+    "blocking": rocksq.blocking.PersistentQueueWithCapacity,
+    "nonblocking": rocksq.nonblocking.PersistentQueueWithCapacity,
+    "Queue": rocksq.Queue,
+}
+
+
+@pytest.mark.parametrize("face_name", FACES)
+def test_each_fifo_face_attaches_when_asked(
+    queue_path: str, processes: ProcessPoolExecutor, face_name: str
+) -> None:
+    owner = FACES[face_name](queue_path, attach=True)
+
+    items = processes.submit(attach_workers.face_push_and_pop, queue_path, face_name).result(
+        WAIT_SECONDS
+    )
+
+    assert items == [b"from the attached process"]
+    owner.close()
+
+
+def test_rocksq_aio_refuses_to_attach_with_a_clear_error(
+    queue_path: str, processes: ProcessPoolExecutor
+) -> None:
+    owner = rocksq.Queue(queue_path, attach=True)
+
+    outcome = processes.submit(attach_workers.open_aio_attached, queue_path).result(WAIT_SECONDS)
+
+    assert outcome.startswith("ValueError: "), outcome
+    assert "asyncio faces cannot attach in this release" in outcome
+    owner.close()
