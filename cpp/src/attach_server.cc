@@ -1,6 +1,7 @@
 #include "attach_server.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <pwd.h>
 #include <sys/epoll.h>
@@ -135,6 +136,8 @@ class SocketServer final : public AttachServer {
   // deadline) answers instead.
   Outcome Run(int fd, const FrameHeader& header, std::string_view body, bool final);
   void RetryParked();
+  // Runs a parked call taken out of parked_, unless its client hung up.
+  Outcome RunParked(const ParkedCall& call, bool final);
   void AnswerExpired();
   void ArmTimer();
   void Reply(int fd, const FrameHeader& request, std::string_view body, uint32_t status = 0);
@@ -394,11 +397,17 @@ void SocketServer::RetryParked() {
   bool pushes_blocked = false;
   for (auto call = parked_.begin(); call != parked_.end();) {
     bool& blocked = call->header.op == AttachOp::kPopWait ? pops_blocked : pushes_blocked;
-    if (blocked || Run(call->fd, call->header, call->body, false) == Outcome::kMustWait) {
-      blocked = true;
+    if (blocked) {
       ++call;
-    } else {
-      call = parked_.erase(call);
+      continue;
+    }
+    // Out of the list while it runs: a reply that fails drops the
+    // connection, and with it whatever of it is parked.
+    ParkedCall taken = std::move(*call);
+    call = parked_.erase(call);
+    if (RunParked(taken, /*final=*/false) == Outcome::kMustWait) {
+      parked_.insert(call, std::move(taken));
+      blocked = true;
     }
   }
   ArmTimer();
@@ -408,13 +417,26 @@ void SocketServer::AnswerExpired() {
   const Clock::time_point now = Clock::now();
   for (auto call = parked_.begin(); call != parked_.end();) {
     if (call->deadline <= now) {
-      Run(call->fd, call->header, call->body, /*final=*/true);
+      ParkedCall taken = std::move(*call);  // Out of the list first, as in RetryParked.
       call = parked_.erase(call);
+      RunParked(taken, /*final=*/true);
     } else {
       ++call;
     }
   }
   ArmTimer();
+}
+
+SocketServer::Outcome SocketServer::RunParked(const ParkedCall& call, bool final) {
+  // A client that died while its call waited must not have items popped
+  // for it: they would go down a closed socket. Its hang-up may still be
+  // queued behind this event, so the socket is asked directly.
+  pollfd state{call.fd, POLLRDHUP, 0};
+  if (::poll(&state, 1, 0) < 0 || (state.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0) {
+    Drop(call.fd);
+    return Outcome::kDone;
+  }
+  return Run(call.fd, call.header, call.body, final);
 }
 
 void SocketServer::ArmTimer() {

@@ -236,3 +236,12 @@ def wait_when_owner_leaves(path: str, attached: Any) -> tuple[str, str, float]:
         return type(error).__name__, str(error), time.monotonic() - started
     return "no error", "", time.monotonic() - started
 
+
+
+def get_until_killed(path: str, ready: Any) -> None:
+    """Signals `ready` once attached, then waits in rocksq.Queue.get (100 ms pop_waits) until killed."""
+    import rocksq
+
+    queue = rocksq.Queue(path, attach=True)
+    ready.set()
+    queue.get(timeout=60)

@@ -9,11 +9,13 @@ from __future__ import annotations
 import os
 import select
 import signal
+import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import attach_workers
 import pytest
+import rocksq
 from conftest import WAIT_SECONDS
 
 from rocksq._core import FifoQueue
@@ -125,3 +127,30 @@ def test_an_owner_killed_while_its_forked_child_lives_still_ends_the_attached_ca
         os.close(owner_death)
     assert error == "QueueClosed"
     assert f"the owning process {owner.pid} " in message
+
+
+def test_an_attached_process_killed_while_it_waits_gets_nothing_popped_for_it(
+    queue_path: str, start_process, manager
+) -> None:
+    """The owner neither crashes nor pops for a dead client: the item stays for the living.
+
+    rocksq.Queue.get waits in 100 ms pop_waits, so the owner holds a parked
+    call of the killed process, which its deadline or the next push would
+    run. Both once sent popped items down the closed socket, and the
+    owner's server, dropping the connection while it walked its parked
+    calls, crashed the process.
+    """
+    owner = rocksq.Queue(queue_path, attach=True)
+    ready = manager.Event()
+    waiting = start_process(attach_workers.get_until_killed, queue_path, ready)
+    assert ready.wait(WAIT_SECONDS)
+    time.sleep(0.3)  # Parked and re-parked a few times: nothing to wait on from here.
+    waiting.kill()
+    waiting.join(WAIT_SECONDS)
+
+    owner.put(b"precious")
+    time.sleep(0.3)  # Past the dead call's deadline.
+
+    assert owner.get_nowait() == b"precious"
+    owner.close()
+
