@@ -309,7 +309,7 @@ void SocketServer::Serve(Connection* connection, const FrameHeader& header,
       const uint32_t kind = static_cast<uint32_t>(handler_->Kind());
       if (hello.kind != kind) {
         throw Error(ErrorKind::kNotAQueue, path,
-                    "holds a " + AttachKindName(kind) + " (" + owner + "), not a " +
+                    "holds " + AttachKindName(kind) + " (" + owner + "), not " +
                         AttachKindName(hello.kind));
       }
       Welcome welcome = welcome_;

@@ -132,11 +132,11 @@ std::vector<std::string_view> BodyReader::Items() {
 std::string AttachKindName(uint32_t kind) {
   switch (static_cast<AttachKind>(kind)) {
     case AttachKind::kFifo:
-      return "FIFO queue";
+      return "a FIFO queue";
     case AttachKind::kAck:
-      return "ack queue";
+      return "an ack queue";
   }
-  return "queue of kind " + std::to_string(kind);
+  return "a queue of kind " + std::to_string(kind);
 }
 
 void ThrowUnknownOperation(const std::string& path, AttachOp op) {

@@ -85,7 +85,7 @@ enum class AttachKind : uint32_t {
   kFifo = 1,
   kAck = 3,
 };
-// "FIFO queue", "ack queue": for messages.
+// "a FIFO queue", "an ack queue": for messages.
 std::string AttachKindName(uint32_t kind);
 // A request whose operation the served kind does not have.
 [[noreturn]] void ThrowUnknownOperation(const std::string& path, AttachOp op);

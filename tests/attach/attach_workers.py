@@ -70,8 +70,11 @@ def attached_parity_script(path: str) -> list[tuple[str, Any]]:
 
 
 def produce(path: str, producer: int, count: int) -> None:
-    """Pushes (producer, n) for n in range(count), singly and in batches."""
-    queue = FifoQueue(path, attach=True)
+    push_numbered(FifoQueue(path, attach=True), producer, count)
+
+
+def push_numbered(queue: Any, producer: int, count: int) -> None:
+    """Pushes (producer, n) for n in range(count), singly and in batches, then closes `queue`."""
     n = 0
     while n < count:
         batch = [b"%d %d" % (producer, i) for i in range(n, min(count, n + n % 7 + 1))]
