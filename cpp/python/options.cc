@@ -62,6 +62,7 @@ void init_options(nb::module_& m) {
           [](rocksq::MpmcOptions& options, nb::handle value) { options.ttl = ToTtl(value); },
           kAnyValue, "Seconds an element lives after it was added.");
   BindSync(mpmc_options);
+  BindAttach(mpmc_options);
 
   auto ack_options = nb::class_<rocksq::AckOptions>(
       m, "AckOptions", "The options of an ack queue, holding their defaults.");

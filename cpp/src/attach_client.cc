@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "popped_items_rep.h"
 #include "rocksq/build_info.h"
 
 namespace rocksq {
@@ -68,6 +69,19 @@ bool Handshake(int fd, const std::string& path, AttachKind kind, std::string* we
 }
 
 }  // namespace
+
+PoppedItems ReadPoppedItems(BodyReader* body) {
+  const std::vector<std::string_view> items = body->Items();
+  if (items.empty()) return PoppedItems();
+  auto rep = std::make_unique<PoppedItems::Rep>();
+  rep->copied_ends.reserve(items.size());
+  for (std::string_view item : items) {
+    rep->copied.append(item.data(), item.size());
+    rep->copied_ends.push_back(rep->copied.size());
+  }
+  rep->payload_bytes = rep->copied.size();
+  return PoppedItems(std::move(rep));
+}
 
 std::string SecondsText(int64_t milliseconds) {
   std::string text = std::to_string(milliseconds / 1000);

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "attach_wire.h"
+#include "rocksq/popped_items.h"
 #include "storage.h"
 #include "waiting.h"
 
@@ -78,6 +79,9 @@ class AttachClient {
   mutable std::set<int> all_;
   mutable std::atomic<uint64_t> next_seq_{1};
 };
+
+// Items of a reply (BodyWriter::Items), copied.
+PoppedItems ReadPoppedItems(BodyReader* body);
 
 // An option's value in CheckOptionAgrees' messages, as Python spells it.
 inline std::string FlagText(bool value) { return value ? "True" : "False"; }

@@ -133,6 +133,8 @@ std::string AttachKindName(uint32_t kind) {
   switch (static_cast<AttachKind>(kind)) {
     case AttachKind::kFifo:
       return "a FIFO queue";
+    case AttachKind::kMpmc:
+      return "an MPMC queue";
     case AttachKind::kAck:
       return "an ack queue";
   }
@@ -180,6 +182,7 @@ std::string EncodeWelcome(const Welcome& welcome) {
   body.U8(welcome.sync ? 1 : 0);
   body.I64(welcome.visibility_timeout_ms);
   body.U64(welcome.dedup_window);
+  body.I64(welcome.ttl_ms);
   return std::move(body.bytes());
 }
 
@@ -195,6 +198,7 @@ Welcome DecodeWelcome(std::string_view body, const std::string& path) {
   welcome.sync = reader.U8() != 0;
   welcome.visibility_timeout_ms = reader.I64();
   welcome.dedup_window = reader.U64();
+  welcome.ttl_ms = reader.I64();
   return welcome;
 }
 

@@ -78,14 +78,27 @@ enum class AttachOp : uint16_t {
   kAckDiskBytes = 51,
   kAckMaxElements = 52,
   kAckLastBackgroundError = 53,  // replies the text.
+
+  // MPMC queues (AttachKind::kMpmc). None waits: MpmcQueue has no waiting
+  // call.
+  kMpmcAddBatch = 64,     // items.
+  kMpmcNext = 65,         // label, u8 start (0: oldest, 1: newest), u64 max items;
+                          // replies u8 expired, items.
+  kMpmcRemoveLabel = 66,  // label; replies u8 removed.
+  kMpmcLabels = 67,       // replies u32 count, count x label.
+  kMpmcLen = 68,          // replies u64 (as the next two).
+  kMpmcPayloadBytes = 69,
+  kMpmcDiskBytes = 70,
+  kMpmcLastBackgroundError = 71,  // replies the text.
 };
 
 // The kinds of queue a Hello names (0 is reserved for an inspector).
 enum class AttachKind : uint32_t {
   kFifo = 1,
+  kMpmc = 2,
   kAck = 3,
 };
-// "a FIFO queue", "an ack queue": for messages.
+// "a FIFO queue", "an MPMC queue", "an ack queue": for messages.
 std::string AttachKindName(uint32_t kind);
 // A request whose operation the served kind does not have.
 [[noreturn]] void ThrowUnknownOperation(const std::string& path, AttachOp op);
@@ -171,6 +184,8 @@ struct Welcome {
   // Ack queues only (0 for the others).
   int64_t visibility_timeout_ms = 0;
   uint64_t dedup_window = 0;
+  // MPMC queues only (0 for the others).
+  int64_t ttl_ms = 0;
 };
 std::string EncodeWelcome(const Welcome& welcome);
 Welcome DecodeWelcome(std::string_view body, const std::string& path);

@@ -4,7 +4,6 @@
 #include <vector>
 
 #include "attach_client.h"
-#include "popped_items_rep.h"
 
 namespace rocksq {
 namespace {
@@ -72,16 +71,7 @@ class AttachedFifoQueue final : public FifoQueue {
  private:
   PoppedItems ToPoppedItems(const std::string& reply) const {
     BodyReader reader(reply, Path());
-    const std::vector<std::string_view> items = reader.Items();
-    if (items.empty()) return PoppedItems();
-    auto rep = std::make_unique<PoppedItems::Rep>();
-    rep->copied_ends.reserve(items.size());
-    for (std::string_view item : items) {
-      rep->copied.append(item.data(), item.size());
-      rep->copied_ends.push_back(rep->copied.size());
-    }
-    rep->payload_bytes = rep->copied.size();
-    return PoppedItems(std::move(rep));
+    return ReadPoppedItems(&reader);
   }
 
   const std::unique_ptr<AttachClient> client_;

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import signal
 import time
-from typing import Any, Callable
+from typing import Any
 
-from attach_workers import push_numbered
+from attach_workers import outcome, push_numbered, recorder
 
 from rocksq._core import AckQueue
 
@@ -21,13 +21,8 @@ def without_receipts(deliveries: list[tuple[int, bytes, int, int]]) -> list[tupl
 def parity_script(queue: AckQueue) -> list[tuple[str, Any]]:
     """Every AckQueue call, on a fresh queue of CAPACITY items: each result, or its error's type."""
     results: list[tuple[str, Any]] = []
+    record = recorder(results)
     held: dict[str, Any] = {}
-
-    def record(name: str, call: Callable[[], Any]) -> None:
-        try:
-            results.append((name, call()))
-        except Exception as error:  # noqa: BLE001 - the error's type is the result
-            results.append((name, type(error).__name__))
 
     def hand_out(name: str, max_items: int) -> list[tuple[int, bytes, int]]:
         held[name] = queue.get(max_items)
@@ -164,22 +159,14 @@ def get_waiting(path: str, ready: Any, timeout: float, visibility_timeout: float
 def open_attached(path: str, **options: Any) -> str:
     """Opens the ack queue with `options` (attach=True unless told); the error's type and message, or "attached"."""
     options.setdefault("attach", True)
-    try:
-        AckQueue(path, **options).close()
-    except Exception as error:  # noqa: BLE001 - reported to the test
-        return f"{type(error).__name__}: {error}"
-    return "attached"
+    return outcome(lambda: AckQueue(path, **options).close())
 
 
 def open_fifo_attached(path: str) -> str:
     """Opens the queue as a FIFO queue with attach=True; the error's type and message, or "attached"."""
     from rocksq._core import FifoQueue
 
-    try:
-        FifoQueue(path, attach=True).close()
-    except Exception as error:  # noqa: BLE001 - reported to the test
-        return f"{type(error).__name__}: {error}"
-    return "attached"
+    return outcome(lambda: FifoQueue(path, attach=True).close())
 
 
 def face_put_get_ack(path: str) -> list[bytes]:
@@ -195,21 +182,3 @@ def face_put_get_ack(path: str) -> list[bytes]:
         taken.append(delivery.data)
     queue.close()
     return taken
-
-
-def open_aio_attached(path: str) -> str:
-    """Opens rocksq.aio.AckQueue with attach=True; the error's type and message, or "attached"."""
-    import asyncio
-
-    import rocksq.aio
-
-    async def open_queue() -> str:
-        try:
-            rocksq.aio.AckQueue(path, attach=True).close()
-        except Exception as error:  # noqa: BLE001 - reported to the test
-            return f"{type(error).__name__}: {error}"
-        return "attached"
-
-    return asyncio.run(open_queue())
-
-

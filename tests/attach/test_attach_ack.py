@@ -12,6 +12,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import ack_workers
+import attach_workers
 import pytest
 from conftest import WAIT_SECONDS
 
@@ -204,7 +205,9 @@ def test_rocksq_aio_ack_queue_refuses_to_attach_with_a_clear_error(
 ) -> None:
     owner = rocksq.AckQueue(queue_path, attach=True)
 
-    outcome = processes.submit(ack_workers.open_aio_attached, queue_path).result(WAIT_SECONDS)
+    outcome = processes.submit(
+        attach_workers.open_aio_attached, queue_path, "AckQueue"
+    ).result(WAIT_SECONDS)
 
     assert outcome.startswith("ValueError: "), outcome
     assert "asyncio faces cannot attach in this release" in outcome
