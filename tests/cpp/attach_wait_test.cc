@@ -1,7 +1,8 @@
 // A call parked by the owner of a queue wakes when the owner's queue lets
 // it go on, not at its deadline: after a change (the queue's change
-// listener) and after a lease expires (the server's timer). Each waiter is
-// one GetWait call in a fork() child attached to this process, the owner.
+// listener) and after an ack queue's lease expires (the server's timer).
+// Each waiter is one waiting call in a fork() child attached to this
+// process, the owner.
 // (Python's waits are sliced into 100 ms calls, which would hide a missed
 // wake-up; the tests in tests/attach/ cover the rest across processes.)
 
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -40,10 +42,28 @@ bool ReadByte(int fd) {
 
 class AttachWaitTest : public rocksq::testing::TempDirTest {
  protected:
-  // Forks a child that, once StartOwning() opened the queue, attaches with
-  // `options` and makes one GetWait(1, kLongWait); its exit status says
-  // whether it got an item within kPrompt.
+  // Forks a child that, once the owner opened the queue, attaches
+  // with `options` and makes one GetWait(1, kLongWait); its exit status
+  // says whether it got an item within kPrompt.
   void StartWaiter(const rocksq::AckOptions& options) {
+    StartWaiter([this, options] {
+      auto queue = rocksq::AckQueue::Open(QueuePath(), options);
+      (void)!::write(waiting_[1], "w", 1);
+      return !queue->GetWait(1, kLongWait).empty();
+    });
+  }
+  // The same with a FIFO queue's PopWait.
+  void StartWaiter(const rocksq::FifoOptions& options) {
+    StartWaiter([this, options] {
+      auto queue = rocksq::FifoQueue::Open(QueuePath(), options);
+      (void)!::write(waiting_[1], "w", 1);
+      return !queue->PopWait(1, kLongWait).empty();
+    });
+  }
+
+  // `attach_and_wait` attaches, writes to waiting_, makes its one waiting
+  // call and says whether it got an item.
+  void StartWaiter(const std::function<bool()>& attach_and_wait) {
     ASSERT_EQ(::pipe(go_), 0);
     ASSERT_EQ(::pipe(waiting_), 0);
     waiter_ = ::fork();
@@ -51,13 +71,10 @@ class AttachWaitTest : public rocksq::testing::TempDirTest {
       int status = kFailed;
       try {
         if (ReadByte(go_[0])) {
-          auto queue = rocksq::AckQueue::Open(QueuePath(), options);
-          (void)!::write(waiting_[1], "w", 1);
           const auto started = std::chrono::steady_clock::now();
-          rocksq::Deliveries got = queue->GetWait(1, kLongWait);
+          const bool got = attach_and_wait();
           const bool prompt = std::chrono::steady_clock::now() - started < kPrompt;
-          status = got.empty() ? kGotNothing : prompt ? kWokePromptly : kWokeLate;
-          queue->Close();
+          status = !got ? kGotNothing : prompt ? kWokePromptly : kWokeLate;
         }
       } catch (...) {
       }
@@ -67,8 +84,9 @@ class AttachWaitTest : public rocksq::testing::TempDirTest {
 
   // Opens the queue as its owner, lets the waiter attach, and returns once
   // its call is (most likely) parked.
-  std::unique_ptr<rocksq::AckQueue> StartOwning(const rocksq::AckOptions& options) {
-    auto owner = rocksq::AckQueue::Open(QueuePath(), options);
+  template <typename Queue, typename Options>
+  std::unique_ptr<Queue> StartOwning(const Options& options) {
+    auto owner = Queue::Open(QueuePath(), options);
     EXPECT_EQ(::write(go_[1], "g", 1), 1);
     EXPECT_TRUE(ReadByte(waiting_[0]));
     // Nothing tells the owner's caller when the child's call is parked:
@@ -95,12 +113,25 @@ TEST_F(AttachWaitTest, AParkedGetWaitWakesOnAPushInTheOwner) {
   rocksq::AckOptions options;
   options.attach = true;
   StartWaiter(options);
-  auto owner = StartOwning(options);
+  auto owner = StartOwning<rocksq::AckQueue>(options);
 
   owner->Push("wake up");
 
   EXPECT_EQ(rocksq::testing::WaitBounded(waiter_, 30s), kWokePromptly);
   EXPECT_EQ(owner->Len(), 1u);  // Handed out to the child, which closed without acking.
+  owner->Close();
+}
+
+TEST_F(AttachWaitTest, AParkedFifoPopWaitWakesOnAPushInTheOwner) {
+  rocksq::FifoOptions options;
+  options.attach = true;
+  StartWaiter(options);
+  auto owner = StartOwning<rocksq::FifoQueue>(options);
+
+  owner->Push("wake up");
+
+  EXPECT_EQ(rocksq::testing::WaitBounded(waiter_, 30s), kWokePromptly);
+  EXPECT_EQ(owner->Len(), 0u);
   owner->Close();
 }
 
