@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, NamedTuple
 
 from ._core import AckQueue as _CoreAckQueue
-from ._defaults import DEDUP_WINDOW, MAX_ELEMENTS, SYNC, VISIBILITY_TIMEOUT
+from ._defaults import ATTACH, DEDUP_WINDOW, MAX_ELEMENTS, SYNC, VISIBILITY_TIMEOUT
 from ._errors import Empty
 from ._face import QueueSizes, checked_timeout, item_batch
 
@@ -42,6 +42,10 @@ class AckFace(QueueSizes):
     """What both faces of the ack queue share: opening, settling, failed items and counts.
 
     Its sizes count every item stored: ready + unacked + failed_count.
+
+    `attach=True`: if another process has the queue open, attach to it
+    instead of raising QueueAlreadyOpen; every call then goes to that
+    process, which keeps the deliveries' leases (see docs/multiprocessing.rst).
     """
 
     __slots__ = ()
@@ -56,9 +60,11 @@ class AckFace(QueueSizes):
         sync: bool = SYNC,
         visibility_timeout: float = VISIBILITY_TIMEOUT,
         dedup_window: int = DEDUP_WINDOW,
+        attach: bool = ATTACH,
     ) -> None:
         self._open(
-            _CoreAckQueue(path, max_elements, sync, visibility_timeout, dedup_window), path
+            _CoreAckQueue(path, max_elements, sync, visibility_timeout, dedup_window, attach),
+            path,
         )
 
     def put_nowait(self, item: Buffer) -> None:

@@ -16,7 +16,7 @@ SYNC: bool = FifoOptions().sync
 """Whether a queue fsyncs each write unless told otherwise (every kind alike)."""
 
 ATTACH: bool = FifoOptions().attach
-"""Whether a FIFO queue attaches to the process that has it open unless told otherwise."""
+"""Whether a queue attaches to the process that has it open unless told otherwise (every kind alike)."""
 
 VISIBILITY_TIMEOUT: float = AckOptions().visibility_timeout
 """Seconds an ack queue's handed-out item stays handed out unless told otherwise."""

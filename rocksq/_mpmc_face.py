@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ._core import MpmcQueue
-from ._defaults import SYNC
+from ._defaults import ATTACH, SYNC
 from ._face import CoreFace
 
 if TYPE_CHECKING:
@@ -13,11 +13,19 @@ if TYPE_CHECKING:
 
 
 class MpmcFace(CoreFace):
-    """Opens the core MPMC queue in `path`; subclasses add the API."""
+    """Opens the core MPMC queue in `path`; subclasses add the API.
+
+    `attach=True`: if another process has the queue open, attach to it
+    instead of raising QueueAlreadyOpen; every call then goes to that
+    process, whose labels are shared by every process (see
+    docs/multiprocessing.rst).
+    """
 
     __slots__ = ()
 
     _queue: MpmcQueue
 
-    def __init__(self, path: str | os.PathLike[str], ttl: int, *, sync: bool = SYNC) -> None:
-        self._open(MpmcQueue(path, ttl, sync), path)
+    def __init__(
+        self, path: str | os.PathLike[str], ttl: int, *, sync: bool = SYNC, attach: bool = ATTACH
+    ) -> None:
+        self._open(MpmcQueue(path, ttl, sync, attach), path)

@@ -304,9 +304,10 @@ class MpmcQueue(_SubmittedSizes, MpmcFace):
         max_inflight_ops: int = MAX_INFLIGHT_OPS,
         *,
         sync: bool = SYNC,
+        attach: bool = ATTACH,
     ) -> None:
         limit = _inflight_limit(max_inflight_ops)
-        super().__init__(path, ttl, sync=sync)
+        super().__init__(path, ttl, sync=sync, attach=attach)
         self._queue.start_worker(limit)
 
     def add(self, items: list[Buffer], no_gil: bool = True) -> MpmcResponse:

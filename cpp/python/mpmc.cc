@@ -21,7 +21,7 @@ void init_mpmc(nb::module_& m) {
   const rocksq::MpmcOptions defaults;
   const std::string init_signature =
       "def __init__(self, path: str | os.PathLike[str], ttl: int, sync: bool = " +
-      Repr(defaults.sync) + ") -> None";
+      Repr(defaults.sync) + ", attach: bool = " + Repr(defaults.attach) + ") -> None";
 
   auto queue_class = nb::class_<PyMpmcQueue>(
       m, "MpmcQueue",
@@ -35,15 +35,18 @@ void init_mpmc(nb::module_& m) {
   queue_class
       .def(
           "__init__",
-          [](PyMpmcQueue* self, nb::handle path, nb::handle ttl, nb::handle sync) {
+          [](PyMpmcQueue* self, nb::handle path, nb::handle ttl, nb::handle sync,
+             nb::handle attach) {
             rocksq::MpmcOptions options;
             options.ttl = ToTtl(ttl);
             options.sync = ToFlag(sync, "sync");
+            options.attach = ToFlag(attach, "attach");
             OpenQueue(self, path, options);
           },
           nb::arg("path").none(), nb::arg("ttl").none(), nb::arg("sync").none() = defaults.sync,
-          nb::sig(init_signature.c_str()),
-          "Opens (creating if needed) the MPMC queue stored in `path`.")
+          nb::arg("attach").none() = defaults.attach, nb::sig(init_signature.c_str()),
+          "Opens (creating if needed) the MPMC queue stored in `path`; with `attach`,\n"
+          "attaches to the process that has it open instead of raising QueueAlreadyOpen.")
       .def(
           "add",
           [](const PyMpmcQueue& queue, nb::handle items, bool no_gil) {

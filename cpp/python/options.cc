@@ -36,6 +36,14 @@ void BindSync(nb::class_<Options>& options_class) {
       kAnyValue, "Whether each write is fsynced before it returns.");
 }
 
+template <typename Options>
+void BindAttach(nb::class_<Options>& options_class) {
+  options_class.def_prop_rw(
+      "attach", [](const Options& options) { return options.attach; },
+      [](Options& options, nb::handle value) { options.attach = ToFlag(value, "attach"); },
+      kAnyValue, "Whether an open attaches to the process that has the queue open.");
+}
+
 }  // namespace
 
 void init_options(nb::module_& m) {
@@ -44,12 +52,7 @@ void init_options(nb::module_& m) {
   fifo_options.def(nb::init<>());
   BindMaxElements(fifo_options, "The most items the queue holds at once.");
   BindSync(fifo_options);
-  fifo_options.def_prop_rw(
-      "attach", [](const rocksq::FifoOptions& options) { return options.attach; },
-      [](rocksq::FifoOptions& options, nb::handle value) {
-        options.attach = ToFlag(value, "attach");
-      },
-      kAnyValue, "Whether an open attaches to the process that has the queue open.");
+  BindAttach(fifo_options);
 
   auto mpmc_options = nb::class_<rocksq::MpmcOptions>(
       m, "MpmcOptions", "The options of an MPMC queue, holding their defaults.");
@@ -59,6 +62,7 @@ void init_options(nb::module_& m) {
           [](rocksq::MpmcOptions& options, nb::handle value) { options.ttl = ToTtl(value); },
           kAnyValue, "Seconds an element lives after it was added.");
   BindSync(mpmc_options);
+  BindAttach(mpmc_options);
 
   auto ack_options = nb::class_<rocksq::AckOptions>(
       m, "AckOptions", "The options of an ack queue, holding their defaults.");
@@ -79,6 +83,7 @@ void init_options(nb::module_& m) {
   BindMaxElements(ack_options,
                   "The most items the queue holds at once: ready, handed out and failed.");
   BindSync(ack_options);
+  BindAttach(ack_options);
 
   // The largest max_elements a queue accepts ("unbounded" for rocksq.Queue).
   m.attr("MAX_ELEMENTS_LIMIT") = rocksq::kMaxElementsLimit;

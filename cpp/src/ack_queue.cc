@@ -12,8 +12,12 @@
 #include <unordered_set>
 #include <utility>
 
+#include "ack_attach_handler.h"
 #include "ack_log.h"
 #include "ack_records.h"
+#include "attach_client.h"
+#include "attach_server.h"
+#include "attached_ack_queue.h"
 #include "format.h"
 #include "item_log.h"
 #include "lease_table.h"
@@ -177,6 +181,11 @@ class AckQueueImpl final : public AckQueue {
   }
   void Close() override;
 
+  // Serves this queue to the processes that attach to it, until Close().
+  void StartAttachServer() {
+    attach_server_ = StartServing(MakeAckAttachHandler(this, options_), &change_listener_);
+  }
+
  private:
   void Append(const std::string_view* items, size_t count);
   std::vector<bool> AppendUnique(const KeyedItem* keyed_items, size_t count,
@@ -257,6 +266,7 @@ class AckQueueImpl final : public AckQueue {
   mutable LeaseTable leases_;  // Expiring a lease changes it in const reads.
 
   ChangeListener change_listener_;
+  std::unique_ptr<AttachServer> attach_server_;  // Only if opened with attach.
   ItemLog log_;  // Last: its reclaimer uses the members above.
 };
 
@@ -448,6 +458,12 @@ uint64_t AckQueueImpl::DiskBytes() const {
 }
 
 void AckQueueImpl::Close() {
+  // The attached processes go first, while the queue still serves their
+  // calls under way.
+  if (attach_server_) {
+    attach_server_->Stop();
+    change_listener_.SetServer(nullptr);
+  }
   log_.BeginClose();
   std::unique_lock<std::shared_mutex> lifetime(lifetime_mutex_);
   log_.StopReclaimer();
@@ -952,10 +968,20 @@ std::unique_ptr<AckQueue> AckQueue::Open(const std::string& path, const AckOptio
     throw Error(ErrorKind::kInvalidArgument, path, "dedup_window must be at least 1");
   }
   if (path.empty()) throw Error(ErrorKind::kInvalidArgument, path, "the path is empty");
-  QueueDatabase database =
-      OpenQueueDatabase(path, QueueKind::kAck,
-                        {kAckItemsFamily, kAckFailedFamily, kAckMetaFamily});
-  return OwnedByThisProcess(std::make_unique<AckQueueImpl>(std::move(database), options));
+  return OpenOwnedOrAttached<AckQueue>(
+      path, options.attach,
+      [&] {
+        QueueDatabase database =
+            OpenQueueDatabase(path, QueueKind::kAck,
+                              {kAckItemsFamily, kAckFailedFamily, kAckMetaFamily});
+        auto queue = std::make_unique<AckQueueImpl>(std::move(database), options);
+        if (options.attach) queue->StartAttachServer();
+        return OwnedByThisProcess(std::move(queue));
+      },
+      [&]() -> std::unique_ptr<AckQueue> {
+        std::unique_ptr<AckQueue> attached = AttachAckQueue(path, options);
+        return attached ? OwnedByThisProcess(std::move(attached)) : nullptr;
+      });
 }
 
 void AckQueue::Destroy(const std::string& path) { DestroyQueueDatabase(path, QueueKind::kAck); }

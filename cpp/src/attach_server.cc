@@ -17,10 +17,11 @@
 #include <cstring>
 #include <list>
 #include <map>
+#include <set>
 #include <thread>
-#include <vector>
+#include <utility>
 
-#include "waiting.h"
+#include "rocksq/build_info.h"
 
 namespace rocksq {
 namespace {
@@ -81,7 +82,10 @@ int64_t NanosecondsSinceEpoch(Clock::time_point when) {
 
 class SocketServer final : public AttachServer {
  public:
-  SocketServer(FifoQueue* queue, const Welcome& welcome) : queue_(queue), welcome_(welcome) {}
+  explicit SocketServer(std::unique_ptr<AttachHandler> handler) : handler_(std::move(handler)) {
+    welcome_.owner_pid = static_cast<uint32_t>(::getpid());
+    welcome_.version = ROCKSQ_VERSION;
+  }
   ~SocketServer() override {
     Stop();
     if (!started_) {  // Bind() failed: Shutdown() never ran.
@@ -121,7 +125,7 @@ class SocketServer final : public AttachServer {
     Clock::time_point deadline;
   };
 
-  enum class Outcome { kDone, kMustWait };
+  using Outcome = AttachHandler::Outcome;
 
   void Wake() {
     const uint64_t one = 1;
@@ -131,9 +135,8 @@ class SocketServer final : public AttachServer {
   void Accept();
   void Receive(Connection* connection);
   void Serve(Connection* connection, const FrameHeader& header, std::string_view body);
-  // Runs a request once without waiting: kMustWait if it is a waiting call
-  // that found no item or no room and may still wait; `final` (at the
-  // deadline) answers instead.
+  // Runs a request once without waiting (AttachHandler::Run) and replies,
+  // unless it must wait.
   Outcome Run(int fd, const FrameHeader& header, std::string_view body, bool final);
   void RetryParked();
   // Runs a parked call taken out of parked_, unless its client hung up.
@@ -147,8 +150,8 @@ class SocketServer final : public AttachServer {
   void Drop(int fd);
   void Shutdown();
 
-  FifoQueue* const queue_;
-  const Welcome welcome_;
+  const std::unique_ptr<AttachHandler> handler_;
+  Welcome welcome_;  // Its protocol, version and pid; the handler adds the rest at each Hello.
   int directory_fd_ = -1;
   int listen_fd_ = -1;
   int epoll_fd_ = -1;
@@ -167,7 +170,7 @@ class SocketServer final : public AttachServer {
 }
 
 void SocketServer::Bind() {
-  const std::string& path = queue_->Path();
+  const std::string& path = handler_->Path();
   directory_fd_ = ::open(path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (directory_fd_ < 0) ThrowSystem(path, "opening the queue's directory");
   // Only the LOCK holder gets here: a socket left by a killed owner is
@@ -218,6 +221,8 @@ void SocketServer::Loop() {
         uint64_t expirations;
         (void)!::read(timer_fd_, &expirations, sizeof(expirations));
         AnswerExpired();
+        // The queue may have changed by itself (NextChangeWithoutCall).
+        changed_.store(true, std::memory_order_release);
       } else {
         auto found = connections_.find(fd);
         if (found != connections_.end()) Receive(&found->second);
@@ -283,7 +288,7 @@ void SocketServer::Receive(Connection* connection) {
 void SocketServer::Serve(Connection* connection, const FrameHeader& header,
                          std::string_view body) {
   const int fd = connection->fd;
-  const std::string& path = queue_->Path();
+  const std::string& path = handler_->Path();
   if (!connection->welcomed) {
     try {
       const Hello hello = DecodeHello(body, path);
@@ -293,16 +298,22 @@ void SocketServer::Serve(Connection* connection, const FrameHeader& header,
                     owner + " of user " + UserName(::geteuid()) + "; user " +
                         UserName(connection->uid) + " may not attach (same user only)");
       }
-      if (hello.protocol != kAttachProtocol || hello.kind != 1) {
+      if (hello.protocol != kAttachProtocol) {
         throw Error(ErrorKind::kUnsupportedFormat, path,
                     owner + ", which runs RocksQ " + welcome_.version + " (attach protocol " +
-                        std::to_string(kAttachProtocol) + ", FIFO queue); process " +
+                        std::to_string(kAttachProtocol) + "); process " +
                         std::to_string(hello.pid) + " runs RocksQ " + hello.version +
                         " (attach protocol " + std::to_string(hello.protocol) +
                         "): use one RocksQ version per queue");
       }
+      const uint32_t kind = static_cast<uint32_t>(handler_->Kind());
+      if (hello.kind != kind) {
+        throw Error(ErrorKind::kNotAQueue, path,
+                    "holds " + AttachKindName(kind) + " (" + owner + "), not " +
+                        AttachKindName(hello.kind));
+      }
       Welcome welcome = welcome_;
-      welcome.max_elements = queue_->MaxElements();
+      handler_->DescribeQueue(&welcome);
       Reply(fd, header, EncodeWelcome(welcome));
       connection->welcomed = true;
     } catch (const Error& refused) {
@@ -312,9 +323,7 @@ void SocketServer::Serve(Connection* connection, const FrameHeader& header,
     return;
   }
   if (Run(fd, header, body, /*final=*/false) == Outcome::kMustWait) {
-    BodyReader reader(body, path);
-    if (header.op == AttachOp::kPopWait) reader.U64();
-    const std::chrono::nanoseconds timeout(reader.I64());
+    const std::chrono::nanoseconds timeout = handler_->WaitTimeout(header.op, body);
     parked_.push_back({fd, header, std::string(body), DeadlineAfter(timeout)});
     ArmTimer();
   }
@@ -322,65 +331,10 @@ void SocketServer::Serve(Connection* connection, const FrameHeader& header,
 
 SocketServer::Outcome SocketServer::Run(int fd, const FrameHeader& header,
                                         std::string_view body, bool final) {
-  BodyReader reader(body, queue_->Path());
   BodyWriter reply;
   try {
-    switch (header.op) {
-      case AttachOp::kPushBatch:
-        queue_->PushBatch(reader.Items());
-        break;
-      case AttachOp::kPushBatchWait: {
-        const int64_t timeout = reader.I64();
-        const std::vector<std::string_view> items = reader.Items();
-        try {
-          queue_->PushBatchWait(items, std::chrono::nanoseconds::zero());
-        } catch (const Error& full) {
-          // Items that could never fit are refused at once, as in-process.
-          if (full.kind() != ErrorKind::kQueueFull || final || timeout <= 0 ||
-              items.size() > queue_->MaxElements()) {
-            throw;
-          }
-          return Outcome::kMustWait;
-        }
-        break;
-      }
-      case AttachOp::kPop:
-      case AttachOp::kPopWait: {
-        const uint64_t max_items = reader.U64();
-        const int64_t timeout = header.op == AttachOp::kPopWait ? reader.I64() : 0;
-        PoppedItems items = queue_->Pop(static_cast<size_t>(max_items));
-        if (items.empty() && max_items != 0 && timeout > 0 && !final) return Outcome::kMustWait;
-        std::vector<std::string_view> views;
-        views.reserve(items.size());
-        for (size_t i = 0; i < items.size(); ++i) views.push_back(items[i]);
-        reply.Items(views.data(), views.size());
-        break;
-      }
-      case AttachOp::kLen:
-        reply.U64(queue_->Len());
-        break;
-      case AttachOp::kPayloadBytes:
-        reply.U64(queue_->PayloadBytes());
-        break;
-      case AttachOp::kDiskBytes:
-        reply.U64(queue_->DiskBytes());
-        break;
-      case AttachOp::kMaxElements:
-        reply.U64(queue_->MaxElements());
-        break;
-      case AttachOp::kSetMaxElements:
-        queue_->SetMaxElements(reader.U64());
-        break;
-      case AttachOp::kShutdown:
-        queue_->Shutdown(reader.U8() != 0);
-        break;
-      case AttachOp::kLastBackgroundError:
-        reply.Bytes(queue_->LastBackgroundError());
-        break;
-      default:
-        throw Error(ErrorKind::kUnsupportedFormat, queue_->Path(),
-                    "unknown attach operation " +
-                        std::to_string(static_cast<unsigned>(header.op)));
+    if (handler_->Run(header.op, body, &reply, final) == Outcome::kMustWait) {
+      return Outcome::kMustWait;
     }
   } catch (const Error& error) {
     ReplyError(fd, header, error);
@@ -391,13 +345,12 @@ SocketServer::Outcome SocketServer::Run(int fd, const FrameHeader& header,
 }
 
 void SocketServer::RetryParked() {
-  // In arrival order, as threads queue on a mutex; once a pop finds nothing
-  // (or a push no room), the later ones of its sort would too.
-  bool pops_blocked = false;
-  bool pushes_blocked = false;
+  // In arrival order, as threads queue on a mutex; once a call of a blocked
+  // class must wait, the later ones of its class would too.
+  std::set<int> blocked_classes;
   for (auto call = parked_.begin(); call != parked_.end();) {
-    bool& blocked = call->header.op == AttachOp::kPopWait ? pops_blocked : pushes_blocked;
-    if (blocked) {
+    const int blocked_class = handler_->BlockedClass(call->header.op);
+    if (blocked_classes.count(blocked_class) != 0) {
       ++call;
       continue;
     }
@@ -407,7 +360,7 @@ void SocketServer::RetryParked() {
     call = parked_.erase(call);
     if (RunParked(taken, /*final=*/false) == Outcome::kMustWait) {
       parked_.insert(call, std::move(taken));
-      blocked = true;
+      blocked_classes.insert(blocked_class);
     }
   }
   ArmTimer();
@@ -444,6 +397,7 @@ void SocketServer::ArmTimer() {
   if (!parked_.empty()) {
     Clock::time_point earliest = Clock::time_point::max();
     for (const ParkedCall& call : parked_) earliest = std::min(earliest, call.deadline);
+    earliest = std::min(earliest, handler_->NextChangeWithoutCall());
     if (earliest != Clock::time_point::max()) {
       // steady_clock is CLOCK_MONOTONIC on Linux, the timer's clock.
       const int64_t nanoseconds = std::max<int64_t>(NanosecondsSinceEpoch(earliest), 1);
@@ -460,7 +414,7 @@ void SocketServer::Reply(int fd, const FrameHeader& request, std::string_view bo
   header.status = status;
   bool sent = false;
   try {
-    sent = SendFrame(fd, header, body, queue_->Path());
+    sent = SendFrame(fd, header, body, handler_->Path());
   } catch (const Error&) {
     // A client that stopped reading (the send timed out): dropped below.
   }
@@ -478,7 +432,7 @@ void SocketServer::Drop(int fd) {
 }
 
 void SocketServer::Shutdown() {
-  const Error closing(ErrorKind::kClosed, queue_->Path(),
+  const Error closing(ErrorKind::kClosed, handler_->Path(),
                       "the owning process " + std::to_string(welcome_.owner_pid) +
                           " closed the queue");
   std::list<ParkedCall> parked;
@@ -491,9 +445,17 @@ void SocketServer::Shutdown() {
 
 }  // namespace
 
-std::unique_ptr<AttachServer> AttachServer::Start(FifoQueue* queue, const Welcome& welcome) {
-  auto server = std::make_unique<SocketServer>(queue, welcome);
+std::unique_ptr<AttachServer> AttachServer::Start(std::unique_ptr<AttachHandler> handler) {
+  auto server = std::make_unique<SocketServer>(std::move(handler));
   server->Bind();
+  return server;
+}
+
+std::unique_ptr<AttachServer> StartServing(std::unique_ptr<AttachHandler> handler,
+                                           ChangeListener* change_listener) {
+  std::unique_ptr<AttachServer> server = AttachServer::Start(std::move(handler));
+  AttachServer* serving = server.get();
+  change_listener->SetServer([serving] { serving->NoteChange(); });
   return server;
 }
 

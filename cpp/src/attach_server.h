@@ -2,13 +2,14 @@
 // serves a queue this process owns to the processes that attach to it, over
 // the Unix socket `rocksq.sock` in the queue's directory (attach_wire.h).
 //
-// One epoll thread per served queue accepts connections, checks each
-// peer's user, and runs each request inline, in order, through the queue's
-// own methods, so an attached call has the in-process call's semantics.
-// Waiting calls (PopWait, PushBatchWait) run once without waiting; if they
-// would wait they are parked, with no thread of their own, and retried in
-// arrival order after each change of the queue (its change listener) or
-// answered at their deadline (a timerfd).
+// The server is the transport, the same for every kind of queue: one epoll
+// thread per served queue accepts connections, checks each peer's user and
+// Hello, and hands each request to the queue kind's AttachHandler, inline
+// and in order, so an attached call has the in-process call's semantics.
+// Waiting calls run once without waiting; if they would wait they are
+// parked, with no thread of their own, and retried in arrival order after
+// each change of the queue (its change listener) or answered at their
+// deadline (a timerfd).
 //
 // Only the holder of the queue's RocksDB LOCK makes one, so only it unlinks
 // a stale socket or binds a new one.
@@ -16,22 +17,57 @@
 #ifndef ROCKSQ_SRC_ATTACH_SERVER_H_
 #define ROCKSQ_SRC_ATTACH_SERVER_H_
 
+#include <chrono>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "attach_wire.h"
-#include "rocksq/fifo_queue.h"
+#include "waiting.h"
 
 namespace rocksq {
 
+// What one kind of queue adds to the server: its operations. Called on the
+// server's thread only.
+class AttachHandler {
+ public:
+  enum class Outcome { kDone, kMustWait };
+
+  virtual ~AttachHandler() = default;
+
+  virtual const std::string& Path() const = 0;
+  // The Hello kind it serves (attach_wire.h, AttachKind).
+  virtual AttachKind Kind() const = 0;
+  // Fills what the Welcome says of the queue now (the server fills the
+  // protocol, version and pid).
+  virtual void DescribeQueue(Welcome* welcome) const = 0;
+
+  // Runs one request once, without waiting, writing its reply's body to
+  // `reply`; throws the queue's Error, which the server sends back. Returns
+  // kMustWait if it is a waiting call that cannot go on yet and may still
+  // wait; `final` (at its deadline) answers instead.
+  virtual Outcome Run(AttachOp op, std::string_view body, BodyWriter* reply, bool final) = 0;
+
+  // Of a call Run() said must wait: how long it may wait, from its arrival,
+  // and its blocked class. Parked calls are retried in arrival order, and
+  // once one of a class must wait again the later ones of that class are
+  // not tried (they would find the same empty queue, or the same lack of
+  // room), as threads queue on a mutex.
+  virtual std::chrono::nanoseconds WaitTimeout(AttachOp op, std::string_view body) const = 0;
+  virtual int BlockedClass(AttachOp op) const = 0;
+
+  // When the queue may change by itself, with no call (an expired lease),
+  // so that parked calls are retried then; time_point::max() if never.
+  virtual Clock::time_point NextChangeWithoutCall() const { return Clock::time_point::max(); }
+};
+
 class AttachServer {
  public:
-  // Binds `path`'s socket (replacing a stale one), mode 0600, and serves
-  // `queue` until Stop(). `welcome` holds what every attached process is
-  // told (its max_elements is read from the queue at each Hello). Throws
-  // kStorage if the socket cannot be made, kInvalidArgument if the path is
-  // too long for a socket address and /proc is missing.
-  static std::unique_ptr<AttachServer> Start(FifoQueue* queue, const Welcome& welcome);
+  // Binds the socket in `handler`'s queue's directory (replacing a stale
+  // one), mode 0600, and serves the queue until Stop(). Throws kStorage if
+  // the socket cannot be made, kInvalidArgument if the path is too long for
+  // a socket address and /proc is missing.
+  static std::unique_ptr<AttachServer> Start(std::unique_ptr<AttachHandler> handler);
 
   virtual ~AttachServer() = default;
 
@@ -44,6 +80,11 @@ class AttachServer {
   // The queue must stay open until this returns. A second call does nothing.
   virtual void Stop() = 0;
 };
+
+// Starts serving with `handler` and has `change_listener` wake the server:
+// what a queue opened with attach does in its Open().
+std::unique_ptr<AttachServer> StartServing(std::unique_ptr<AttachHandler> handler,
+                                           ChangeListener* change_listener);
 
 }  // namespace rocksq
 

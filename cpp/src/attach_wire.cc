@@ -129,6 +129,23 @@ std::vector<std::string_view> BodyReader::Items() {
   return items;
 }
 
+std::string AttachKindName(uint32_t kind) {
+  switch (static_cast<AttachKind>(kind)) {
+    case AttachKind::kFifo:
+      return "a FIFO queue";
+    case AttachKind::kMpmc:
+      return "an MPMC queue";
+    case AttachKind::kAck:
+      return "an ack queue";
+  }
+  return "a queue of kind " + std::to_string(kind);
+}
+
+void ThrowUnknownOperation(const std::string& path, AttachOp op) {
+  throw Error(ErrorKind::kUnsupportedFormat, path,
+              "unknown attach operation " + std::to_string(static_cast<unsigned>(op)));
+}
+
 std::string EncodeHello(const Hello& hello) {
   BodyWriter body;
   body.Bytes(std::string_view(kAttachMagic, sizeof(kAttachMagic)));
@@ -163,6 +180,9 @@ std::string EncodeWelcome(const Welcome& welcome) {
   body.String(welcome.recovery_warning);
   body.U64(welcome.max_elements);
   body.U8(welcome.sync ? 1 : 0);
+  body.I64(welcome.visibility_timeout_ms);
+  body.U64(welcome.dedup_window);
+  body.I64(welcome.ttl_ms);
   return std::move(body.bytes());
 }
 
@@ -176,6 +196,9 @@ Welcome DecodeWelcome(std::string_view body, const std::string& path) {
   welcome.recovery_warning = std::string(reader.String());
   welcome.max_elements = reader.U64();
   welcome.sync = reader.U8() != 0;
+  welcome.visibility_timeout_ms = reader.I64();
+  welcome.dedup_window = reader.U64();
+  welcome.ttl_ms = reader.I64();
   return welcome;
 }
 

@@ -50,7 +50,58 @@ enum class AttachOp : uint16_t {
   kSetMaxElements = 10,  // u64.
   kShutdown = 11,        // u8 immediate.
   kLastBackgroundError = 12,  // replies the text.
+
+  // Ack queues (AttachKind::kAck). Deliveries are u32 count, then each
+  // one's u64 id, u32 attempt, u64 receipt and u32-length-prefixed payload;
+  // settled deliveries are u32 count, then each one's u64 id and u64
+  // receipt (all that settling reads); keyed items are u32 count, then each
+  // one's key and item, u32-length-prefixed.
+  kAckPushBatch = 32,         // items.
+  kAckPushBatchWait = 33,     // i64 timeout ns, items.
+  kAckPushBatchUnique = 34,   // keyed items; replies u32 count, count x u8 stored.
+  kAckPushBatchUniqueWait = 35,  // i64 timeout ns, keyed items; replies as 34.
+  kAckGet = 36,               // u64 max items; replies deliveries.
+  kAckGetWait = 37,           // u64 max items, i64 timeout ns; replies deliveries.
+  kAckAckBatch = 38,          // settled deliveries.
+  kAckNackBatch = 39,         // settled deliveries.
+  kAckExtendBatch = 40,       // i64 visibility timeout ms, settled deliveries.
+  kAckFailBatch = 41,         // settled deliveries.
+  kAckFailed = 42,            // u64 max items; replies u32 count, count x (u64 id, payload).
+  kAckRequeueFailed = 43,     // u32 count, count x u64 id; replies u64.
+  kAckRequeueAllFailed = 44,  // replies u64.
+  kAckTimeToNextExpiry = 45,  // replies i64 ns.
+  kAckReadyLen = 46,          // replies u64 (as the next five).
+  kAckUnackedLen = 47,
+  kAckFailedLen = 48,
+  kAckLen = 49,
+  kAckPayloadBytes = 50,
+  kAckDiskBytes = 51,
+  kAckMaxElements = 52,
+  kAckLastBackgroundError = 53,  // replies the text.
+
+  // MPMC queues (AttachKind::kMpmc). None waits: MpmcQueue has no waiting
+  // call.
+  kMpmcAddBatch = 64,     // items.
+  kMpmcNext = 65,         // label, u8 start (0: oldest, 1: newest), u64 max items;
+                          // replies u8 expired, items.
+  kMpmcRemoveLabel = 66,  // label; replies u8 removed.
+  kMpmcLabels = 67,       // replies u32 count, count x label.
+  kMpmcLen = 68,          // replies u64 (as the next two).
+  kMpmcPayloadBytes = 69,
+  kMpmcDiskBytes = 70,
+  kMpmcLastBackgroundError = 71,  // replies the text.
 };
+
+// The kinds of queue a Hello names (0 is reserved for an inspector).
+enum class AttachKind : uint32_t {
+  kFifo = 1,
+  kMpmc = 2,
+  kAck = 3,
+};
+// "a FIFO queue", "an MPMC queue", "an ack queue": for messages.
+std::string AttachKindName(uint32_t kind);
+// A request whose operation the served kind does not have.
+[[noreturn]] void ThrowUnknownOperation(const std::string& path, AttachOp op);
 
 struct FrameHeader {
   uint64_t body_bytes = 0;
@@ -107,13 +158,13 @@ class BodyReader {
 };
 
 // The Hello: the magic, the protocol, the RocksQ version (so that either
-// side can name both versions in a refusal), the queue kind (1: FIFO) and
+// side can name both versions in a refusal), the queue kind (AttachKind) and
 // the client's pid. Its layout never changes, so that any release can read
 // and refuse another's.
 struct Hello {
   uint32_t protocol = kAttachProtocol;
   std::string version;
-  uint32_t kind = 1;
+  uint32_t kind = static_cast<uint32_t>(AttachKind::kFifo);
   uint32_t pid = 0;
 };
 std::string EncodeHello(const Hello& hello);
@@ -130,6 +181,11 @@ struct Welcome {
   std::string recovery_warning;
   uint64_t max_elements = 0;  // The owner's current limit.
   bool sync = false;
+  // Ack queues only (0 for the others).
+  int64_t visibility_timeout_ms = 0;
+  uint64_t dedup_window = 0;
+  // MPMC queues only (0 for the others).
+  int64_t ttl_ms = 0;
 };
 std::string EncodeWelcome(const Welcome& welcome);
 Welcome DecodeWelcome(std::string_view body, const std::string& path);

@@ -95,11 +95,17 @@ TEST(AttachWireTest, AWelcomeRoundTrips) {
   welcome.queue_id = std::string(32, 'a');
   welcome.max_elements = 10;
   welcome.sync = true;
+  welcome.visibility_timeout_ms = 1500;
+  welcome.dedup_window = 9;
+  welcome.ttl_ms = 60'000;
   const Welcome decoded = DecodeWelcome(EncodeWelcome(welcome), "/q");
   EXPECT_EQ(decoded.owner_pid, 7u);
   EXPECT_EQ(decoded.queue_id, welcome.queue_id);
   EXPECT_EQ(decoded.max_elements, 10u);
   EXPECT_TRUE(decoded.sync);
+  EXPECT_EQ(decoded.visibility_timeout_ms, 1500);
+  EXPECT_EQ(decoded.dedup_window, 9u);
+  EXPECT_EQ(decoded.ttl_ms, 60'000);
 }
 
 }  // namespace

@@ -9,8 +9,10 @@
 
 #include <unistd.h>
 
+#include "attach_client.h"
 #include "attach_server.h"
-#include "attached_queue.h"
+#include "attached_fifo_queue.h"
+#include "fifo_attach_handler.h"
 #include "cursor_file.h"
 #include "format.h"
 #include "item_log.h"
@@ -67,7 +69,9 @@ class FifoQueueImpl final : public FifoQueue {
   void Close() override;
 
   // Serves this queue to the processes that attach to it, until Close().
-  void StartAttachServer(bool sync);
+  void StartAttachServer(const FifoOptions& options) {
+    attach_server_ = StartServing(MakeFifoAttachHandler(this, options), &change_listener_);
+  }
 
  private:
   void Append(const std::string_view* items, size_t count);
@@ -158,18 +162,6 @@ uint64_t FifoQueueImpl::PayloadBytes() const {
 uint64_t FifoQueueImpl::DiskBytes() const {
   log_.ThrowIfClosed();
   return DirectoryBytes(Path());
-}
-
-void FifoQueueImpl::StartAttachServer(bool sync) {
-  Welcome welcome;
-  welcome.owner_pid = static_cast<uint32_t>(::getpid());
-  welcome.version = ROCKSQ_VERSION;
-  welcome.queue_id = QueueId();
-  welcome.recovery_warning = RecoveryWarning();
-  welcome.sync = sync;
-  attach_server_ = AttachServer::Start(this, welcome);
-  AttachServer* server = attach_server_.get();
-  change_listener_.SetServer([server] { server->NoteChange(); });
 }
 
 void FifoQueueImpl::Close() {
@@ -272,33 +264,18 @@ FifoQueue::~FifoQueue() = default;
 std::unique_ptr<FifoQueue> FifoQueue::Open(const std::string& path, const FifoOptions& options) {
   ItemLog::CheckMaxElements(path, options.max_elements);
   if (path.empty()) throw Error(ErrorKind::kInvalidArgument, path, "the path is empty");
-  // Between another process taking the queue's lock and binding its socket
-  // (or after it died, leaving a stale one), nobody answers: open again,
-  // backing off, for at most this long.
-  constexpr auto kAttachPatience = std::chrono::seconds(10);
-  const Clock::time_point give_up = Clock::now() + kAttachPatience;
-  auto backoff = std::chrono::microseconds(100);
-  for (;;) {
-    try {
-      QueueDatabase database = OpenQueueDatabase(path, QueueKind::kFifo, {kFifoItemsFamily});
-      auto queue = std::make_unique<FifoQueueImpl>(std::move(database), options);
-      if (options.attach) queue->StartAttachServer(options.sync);
-      return OwnedByThisProcess(std::move(queue));
-    } catch (const LockedByAnotherProcess& locked) {
-      if (!options.attach) throw;
-      if (std::unique_ptr<FifoQueue> attached = AttachFifoQueue(path, options)) {
-        return OwnedByThisProcess(std::move(attached));
-      }
-      if (Clock::now() >= give_up) {
-        throw Error(ErrorKind::kAlreadyOpen, path,
-                    locked.detail() +
-                        ", which accepts no attached processes (it opened the queue without "
-                        "attach)");
-      }
-      std::this_thread::sleep_for(backoff);
-      backoff = std::min<std::chrono::microseconds>(backoff * 2, std::chrono::milliseconds(50));
-    }
-  }
+  return OpenOwnedOrAttached<FifoQueue>(
+      path, options.attach,
+      [&] {
+        QueueDatabase database = OpenQueueDatabase(path, QueueKind::kFifo, {kFifoItemsFamily});
+        auto queue = std::make_unique<FifoQueueImpl>(std::move(database), options);
+        if (options.attach) queue->StartAttachServer(options);
+        return OwnedByThisProcess(std::move(queue));
+      },
+      [&]() -> std::unique_ptr<FifoQueue> {
+        std::unique_ptr<FifoQueue> attached = AttachFifoQueue(path, options);
+        return attached ? OwnedByThisProcess(std::move(attached)) : nullptr;
+      });
 }
 
 void FifoQueue::Destroy(const std::string& path) { DestroyQueueDatabase(path, QueueKind::kFifo); }

@@ -9,10 +9,14 @@
 #include <mutex>
 #include <shared_mutex>
 
+#include "attach_client.h"
+#include "attach_server.h"
+#include "attached_mpmc_queue.h"
 #include "background_loop.h"
 #include "format.h"
 #include "group_commit.h"
 #include "item_log.h"
+#include "mpmc_attach_handler.h"
 #include "popped_items_rep.h"
 #include "rocksdb/convenience.h"
 #include "rocksdb/options.h"
@@ -167,6 +171,11 @@ class MpmcQueueImpl final : public MpmcQueue, private GroupCommit::Owner {
   std::string LastBackgroundError() const override { return failures_.Last(); }
   void Close() override;
 
+  // Serves this queue to the processes that attach to it, until Close().
+  void StartAttachServer(const MpmcOptions& options) {
+    attach_server_ = StartServing(MakeMpmcAttachHandler(this, options), &change_listener_);
+  }
+
  private:
   // The live elements at some instant: positions [first, end).
   struct LiveRange {
@@ -229,6 +238,7 @@ class MpmcQueueImpl final : public MpmcQueue, private GroupCommit::Owner {
   std::mutex close_mutex_;  // One Close() at a time.
 
   ChangeListener change_listener_;  // Fired after adds and label removals.
+  std::unique_ptr<AttachServer> attach_server_;  // Only if opened with attach.
 
   GroupCommit group_commit_{this};
   // Used by the group's leader only (one at a time, see group_commit.h).
@@ -863,6 +873,12 @@ void MpmcQueueImpl::StopSweeper() {
 }
 
 void MpmcQueueImpl::Close() {
+  // The attached processes go first, while the queue still serves their
+  // calls under way.
+  if (attach_server_) {
+    attach_server_->Stop();
+    change_listener_.SetServer(nullptr);
+  }
   std::lock_guard<std::mutex> close_lock(close_mutex_);
   closed_.store(true, std::memory_order_release);
   StopSweeper();
@@ -881,10 +897,20 @@ std::unique_ptr<MpmcQueue> MpmcQueue::Open(const std::string& path, const MpmcOp
                     " ms, got " + std::to_string(options.ttl.count()) + " ms");
   }
   if (path.empty()) throw Error(ErrorKind::kInvalidArgument, path, "the path is empty");
-  QueueDatabase database = OpenQueueDatabase(
-      path, QueueKind::kMpmc,
-      {kMpmcItemsFamily, kMpmcLabelsFamily, kMpmcMarksFamily, kMpmcMetaFamily});
-  return OwnedByThisProcess(std::make_unique<MpmcQueueImpl>(std::move(database), options));
+  return OpenOwnedOrAttached<MpmcQueue>(
+      path, options.attach,
+      [&] {
+        QueueDatabase database = OpenQueueDatabase(
+            path, QueueKind::kMpmc,
+            {kMpmcItemsFamily, kMpmcLabelsFamily, kMpmcMarksFamily, kMpmcMetaFamily});
+        auto queue = std::make_unique<MpmcQueueImpl>(std::move(database), options);
+        if (options.attach) queue->StartAttachServer(options);
+        return OwnedByThisProcess(std::move(queue));
+      },
+      [&]() -> std::unique_ptr<MpmcQueue> {
+        std::unique_ptr<MpmcQueue> attached = AttachMpmcQueue(path, options);
+        return attached ? OwnedByThisProcess(std::move(attached)) : nullptr;
+      });
 }
 
 void MpmcQueue::Destroy(const std::string& path) { DestroyQueueDatabase(path, QueueKind::kMpmc); }

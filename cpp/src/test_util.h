@@ -9,10 +9,13 @@
 #define ROCKSQ_TEST_UTIL_H_
 
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -21,6 +24,7 @@
 #include <random>
 #include <string>
 #include <system_error>
+#include <thread>
 #include <tuple>
 #include <vector>
 
@@ -136,6 +140,22 @@ inline std::string ReadFile(const std::filesystem::path& file) {
 inline void WriteFile(const std::filesystem::path& file, const std::string& contents) {
   std::ofstream out(file, std::ios::binary | std::ios::trunc);
   out << contents;
+}
+
+// The exit status of the fork() child `child`, or -1 if it was killed or
+// outlived `limit` (it is then killed): every child is reaped.
+inline int WaitBounded(pid_t child, std::chrono::seconds limit = std::chrono::seconds(20)) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  int status = 0;
+  for (;;) {
+    const pid_t done = ::waitpid(child, &status, WNOHANG);
+    if (done == child) return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    if (done < 0 || std::chrono::steady_clock::now() > deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ::kill(child, SIGKILL);
+  ::waitpid(child, &status, 0);
+  return -1;
 }
 
 }  // namespace testing

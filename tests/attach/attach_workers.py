@@ -12,15 +12,31 @@ from rocksq._core import FifoOptions, FifoQueue
 CAPACITY = 4
 
 
-def parity_script(queue: FifoQueue) -> list[tuple[str, Any]]:
-    """Every FifoQueue call, on a fresh queue of CAPACITY items: each result, or its error's type."""
-    results: list[tuple[str, Any]] = []
+def recorder(results: list[tuple[str, Any]]) -> Callable[[str, Callable[[], Any]], None]:
+    """record(name, call) appends (name, call's result), or (name, its error's type), to `results`."""
 
     def record(name: str, call: Callable[[], Any]) -> None:
         try:
             results.append((name, call()))
         except Exception as error:  # noqa: BLE001 - the error's type is the result
             results.append((name, type(error).__name__))
+
+    return record
+
+
+def outcome(call: Callable[[], object]) -> str:
+    """"attached" if call() returns, else its error's type and message (reported to the test)."""
+    try:
+        call()
+    except Exception as error:  # noqa: BLE001 - reported to the test
+        return f"{type(error).__name__}: {error}"
+    return "attached"
+
+
+def parity_script(queue: FifoQueue) -> list[tuple[str, Any]]:
+    """Every FifoQueue call, on a fresh queue of CAPACITY items: each result, or its error's type."""
+    results: list[tuple[str, Any]] = []
+    record = recorder(results)
 
     def set_max_elements(value: int) -> None:
         queue.max_elements = value
@@ -70,8 +86,11 @@ def attached_parity_script(path: str) -> list[tuple[str, Any]]:
 
 
 def produce(path: str, producer: int, count: int) -> None:
-    """Pushes (producer, n) for n in range(count), singly and in batches."""
-    queue = FifoQueue(path, attach=True)
+    push_numbered(FifoQueue(path, attach=True), producer, count)
+
+
+def push_numbered(queue: Any, producer: int, count: int) -> None:
+    """Pushes (producer, n) for n in range(count), singly and in batches, then closes `queue`."""
     n = 0
     while n < count:
         batch = [b"%d %d" % (producer, i) for i in range(n, min(count, n + n % 7 + 1))]
@@ -125,11 +144,7 @@ def pop_waiting(path: str, ready: Any, timeout: float) -> tuple[list[bytes], flo
 
 def open_attached(path: str, max_elements: int, sync: bool, attach: bool = True) -> str:
     """Opens the queue; the error's type and message, or "attached"."""
-    try:
-        FifoQueue(path, max_elements, sync, attach).close()
-    except Exception as error:  # noqa: BLE001 - reported to the test
-        return f"{type(error).__name__}: {error}"
-    return "attached"
+    return outcome(lambda: FifoQueue(path, max_elements, sync, attach).close())
 
 
 def open_attached_as_user(path: str, uid: int) -> str:
@@ -165,18 +180,15 @@ def face_push_and_pop(path: str, face_name: str) -> list[bytes]:
     return items
 
 
-def open_aio_attached(path: str) -> str:
-    """Opens rocksq.aio.Queue with attach=True; the error's type and message, or "attached"."""
+def open_aio_attached(path: str, class_name: str = "Queue", *args: object) -> str:
+    """Opens rocksq.aio.`class_name`(path, *args, attach=True) in an event loop; as outcome()."""
     import asyncio
 
     import rocksq.aio
 
     async def open_queue() -> str:
-        try:
-            rocksq.aio.Queue(path, attach=True).close()
-        except Exception as error:  # noqa: BLE001 - reported to the test
-            return f"{type(error).__name__}: {error}"
-        return "attached"
+        face = getattr(rocksq.aio, class_name)
+        return outcome(lambda: face(path, *args, attach=True).close())
 
     return asyncio.run(open_queue())
 

@@ -32,21 +32,7 @@ namespace fs = std::filesystem;
 using rocksq::ErrorKind;
 using namespace std::chrono_literals;
 
-// The child's exit status, or -1 if it was killed or outlived `limit` (it
-// is then killed).
-int WaitBounded(pid_t child, std::chrono::seconds limit = 20s) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  int status = 0;
-  for (;;) {
-    const pid_t done = ::waitpid(child, &status, WNOHANG);
-    if (done == child) return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    if (done < 0 || std::chrono::steady_clock::now() > deadline) break;
-    std::this_thread::sleep_for(10ms);
-  }
-  ::kill(child, SIGKILL);
-  ::waitpid(child, &status, 0);
-  return -1;
-}
+using rocksq::testing::WaitBounded;
 
 // Runs `body` in a fork() child that then ends with _exit(body()); returns
 // its exit status (-1: killed, or hung).

@@ -85,6 +85,18 @@ struct AckOptions {
   // Must be at least 1.
   // Default: 1'000'000.
   uint64_t dedup_window = 1'000'000;
+
+  // As FifoOptions::attach: if true and another process has the queue
+  // open, Open() attaches to it instead of throwing kAlreadyOpen, and an
+  // owner opened with it serves the processes that attach. max_elements,
+  // sync, visibility_timeout and dedup_window must equal the owner's, or
+  // Open() throws kInvalidArgument naming both values. Deliveries are the
+  // owner's: it keeps their leases, so the items an attached process holds
+  // when it ends are delivered again once their visibility timeout expires
+  // (never, with a zero timeout, until the owner closes the queue), and a
+  // delivery settles in any process attached to the same owner.
+  // Default: false.
+  bool attach = false;
 };
 
 // One item of PushBatchUnique, with the key that tells whether it was

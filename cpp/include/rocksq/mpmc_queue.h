@@ -66,6 +66,15 @@ struct MpmcOptions {
   // the machine. Concurrent synced adds share one fsync.
   // Default: false (RocksDB's default).
   bool sync = false;
+
+  // As FifoOptions::attach: if true and another process has the queue
+  // open, Open() attaches to it instead of throwing kAlreadyOpen, and an
+  // owner opened with it serves the processes that attach. ttl and sync
+  // must equal the owner's, or Open() throws kInvalidArgument naming both
+  // values. Labels are the owner's: a label read through any process
+  // attached to the same owner, or by the owner, is one position.
+  // Default: false.
+  bool attach = false;
 };
 
 // Expiry times are kept in microseconds since 1970 in 64 bits; this keeps

@@ -1,9 +1,9 @@
-// The attached side (docs/design/many-processes.md, sections 1 and 4): a
-// FifoQueue whose calls go to the process that owns the queue, over the
-// queue's Unix socket (attach_wire.h), served by its AttachServer.
+// A FifoQueue whose calls go to the process that owns the queue
+// (attach_client.h), served by its AttachServer with the FIFO handler
+// (fifo_attach_handler.h).
 
-#ifndef ROCKSQ_SRC_ATTACHED_QUEUE_H_
-#define ROCKSQ_SRC_ATTACHED_QUEUE_H_
+#ifndef ROCKSQ_SRC_ATTACHED_FIFO_QUEUE_H_
+#define ROCKSQ_SRC_ATTACHED_FIFO_QUEUE_H_
 
 #include <memory>
 #include <string>
@@ -16,10 +16,9 @@ namespace rocksq {
 // process listens on the queue's socket (none is there, or it is stale:
 // the caller tries to open the queue again). Throws kInvalidArgument if
 // `options` disagree with the owner's (naming both values), the owner's
-// refusal (another user: kAlreadyOpen; another protocol:
-// kUnsupportedFormat), or kStorage.
+// refusal (AttachClient::Connect), or kStorage.
 std::unique_ptr<FifoQueue> AttachFifoQueue(const std::string& path, const FifoOptions& options);
 
 }  // namespace rocksq
 
-#endif  // ROCKSQ_SRC_ATTACHED_QUEUE_H_
+#endif  // ROCKSQ_SRC_ATTACHED_FIFO_QUEUE_H_

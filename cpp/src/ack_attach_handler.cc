@@ -1,0 +1,275 @@
+#include "ack_attach_handler.h"
+
+#include <algorithm>
+#include <string_view>
+
+namespace rocksq {
+
+void WriteKeyedItems(const std::vector<KeyedItem>& keyed_items, BodyWriter* body) {
+  body->U32(static_cast<uint32_t>(keyed_items.size()));
+  for (const KeyedItem& keyed : keyed_items) {
+    body->String(keyed.key);
+    body->String(keyed.item);
+  }
+}
+
+std::vector<KeyedItem> ReadKeyedItems(BodyReader* body) {
+  const uint32_t count = body->U32();
+  std::vector<KeyedItem> keyed_items;
+  for (uint32_t i = 0; i < count; ++i) {
+    const std::string_view key = body->String();
+    keyed_items.push_back({key, body->String()});
+  }
+  return keyed_items;
+}
+
+void WriteStoredFlags(const std::vector<bool>& stored, BodyWriter* body) {
+  body->U32(static_cast<uint32_t>(stored.size()));
+  for (bool flag : stored) body->U8(flag ? 1 : 0);
+}
+
+std::vector<bool> ReadStoredFlags(BodyReader* body) {
+  const uint32_t count = body->U32();
+  std::vector<bool> stored;
+  for (uint32_t i = 0; i < count; ++i) stored.push_back(body->U8() != 0);
+  return stored;
+}
+
+void WriteDeliveries(const Deliveries& deliveries, BodyWriter* body) {
+  body->U32(static_cast<uint32_t>(deliveries.size()));
+  for (size_t i = 0; i < deliveries.size(); ++i) {
+    const Delivery delivery = deliveries[i];
+    body->U64(delivery.id);
+    body->U32(delivery.attempt);
+    body->U64(delivery.receipt);
+    body->String(delivery.payload);
+  }
+}
+
+Deliveries ReadDeliveries(BodyReader* body) {
+  const uint32_t count = body->U32();
+  if (count == 0) return Deliveries();
+  std::vector<Delivery> deliveries;
+  for (uint32_t i = 0; i < count; ++i) {
+    Delivery delivery{};
+    delivery.id = body->U64();
+    delivery.attempt = body->U32();
+    delivery.receipt = body->U64();
+    delivery.payload = body->String();
+    deliveries.push_back(delivery);
+  }
+  return Deliveries::Copy(deliveries);
+}
+
+void WriteSettled(const std::vector<Delivery>& deliveries, BodyWriter* body) {
+  body->U32(static_cast<uint32_t>(deliveries.size()));
+  for (const Delivery& delivery : deliveries) {
+    body->U64(delivery.id);
+    body->U64(delivery.receipt);
+  }
+}
+
+std::vector<Delivery> ReadSettled(BodyReader* body) {
+  const uint32_t count = body->U32();
+  std::vector<Delivery> deliveries;
+  for (uint32_t i = 0; i < count; ++i) {
+    Delivery delivery{};
+    delivery.id = body->U64();
+    delivery.receipt = body->U64();
+    deliveries.push_back(delivery);
+  }
+  return deliveries;
+}
+
+void WriteFailedItems(const std::vector<FailedItem>& failed, BodyWriter* body) {
+  body->U32(static_cast<uint32_t>(failed.size()));
+  for (const FailedItem& item : failed) {
+    body->U64(item.id);
+    body->String(item.payload);
+  }
+}
+
+std::vector<FailedItem> ReadFailedItems(BodyReader* body) {
+  const uint32_t count = body->U32();
+  std::vector<FailedItem> failed;
+  for (uint32_t i = 0; i < count; ++i) {
+    const uint64_t id = body->U64();
+    failed.push_back({id, std::string(body->String())});
+  }
+  return failed;
+}
+
+void WriteIds(const std::vector<uint64_t>& ids, BodyWriter* body) {
+  body->U32(static_cast<uint32_t>(ids.size()));
+  for (uint64_t id : ids) body->U64(id);
+}
+
+std::vector<uint64_t> ReadIds(BodyReader* body) {
+  const uint32_t count = body->U32();
+  std::vector<uint64_t> ids;
+  for (uint32_t i = 0; i < count; ++i) ids.push_back(body->U64());
+  return ids;
+}
+
+namespace {
+
+// The parked calls' blocked classes.
+constexpr int kWaitsForItems = 0;
+constexpr int kWaitsForRoom = 1;
+
+// An expired lease makes an item ready with no call; a parked get is
+// retried then, but not more often than this when leases keep expiring.
+constexpr auto kLeaseRetryFloor = std::chrono::milliseconds(1);
+
+class AckAttachHandler final : public AttachHandler {
+ public:
+  AckAttachHandler(AckQueue* queue, const AckOptions& options)
+      : queue_(queue), sync_(options.sync) {}
+
+  const std::string& Path() const override { return queue_->Path(); }
+  AttachKind Kind() const override { return AttachKind::kAck; }
+  void DescribeQueue(Welcome* welcome) const override {
+    welcome->queue_id = queue_->QueueId();
+    welcome->recovery_warning = queue_->RecoveryWarning();
+    welcome->max_elements = queue_->MaxElements();
+    welcome->sync = sync_;
+    welcome->visibility_timeout_ms = queue_->VisibilityTimeout().count();
+    welcome->dedup_window = queue_->DedupWindow();
+  }
+  Outcome Run(AttachOp op, std::string_view body, BodyWriter* reply, bool final) override;
+  std::chrono::nanoseconds WaitTimeout(AttachOp op, std::string_view body) const override {
+    BodyReader reader(body, Path());
+    if (op == AttachOp::kAckGetWait) reader.U64();  // Its max items come first.
+    return std::chrono::nanoseconds(reader.I64());
+  }
+  int BlockedClass(AttachOp op) const override {
+    return op == AttachOp::kAckGetWait ? kWaitsForItems : kWaitsForRoom;
+  }
+  Clock::time_point NextChangeWithoutCall() const override {
+    const std::chrono::nanoseconds until_expiry = queue_->TimeToNextExpiry();
+    if (until_expiry == std::chrono::nanoseconds::max()) return Clock::time_point::max();
+    return DeadlineAfter(std::max<std::chrono::nanoseconds>(until_expiry, kLeaseRetryFloor));
+  }
+
+ private:
+  // Runs a push that may wait for room once, without waiting: kMustWait if
+  // there is no room yet and the call may still wait.
+  template <typename Push>
+  Outcome PushOrWait(int64_t timeout, size_t count, bool final, Push push) {
+    try {
+      push();
+    } catch (const Error& full) {
+      // Items that could never fit are refused at once, as in-process. (A
+      // unique push's count includes keys pushed before, which in-process
+      // are not counted: such a batch waits for its deadline here.)
+      if (full.kind() != ErrorKind::kQueueFull || final || timeout <= 0 ||
+          count > queue_->MaxElements()) {
+        throw;
+      }
+      return Outcome::kMustWait;
+    }
+    return Outcome::kDone;
+  }
+
+  AckQueue* const queue_;
+  const bool sync_;
+};
+
+AttachHandler::Outcome AckAttachHandler::Run(AttachOp op, std::string_view body,
+                                             BodyWriter* reply, bool final) {
+  BodyReader reader(body, Path());
+  constexpr auto kNoWait = std::chrono::nanoseconds::zero();
+  switch (op) {
+    case AttachOp::kAckPushBatch:
+      queue_->PushBatch(reader.Items());
+      break;
+    case AttachOp::kAckPushBatchWait: {
+      const int64_t timeout = reader.I64();
+      const std::vector<std::string_view> items = reader.Items();
+      return PushOrWait(timeout, items.size(), final,
+                        [&] { queue_->PushBatchWait(items, kNoWait); });
+    }
+    case AttachOp::kAckPushBatchUnique:
+      WriteStoredFlags(queue_->PushBatchUnique(ReadKeyedItems(&reader)), reply);
+      break;
+    case AttachOp::kAckPushBatchUniqueWait: {
+      const int64_t timeout = reader.I64();
+      const std::vector<KeyedItem> keyed_items = ReadKeyedItems(&reader);
+      return PushOrWait(timeout, keyed_items.size(), final, [&] {
+        WriteStoredFlags(queue_->PushBatchUniqueWait(keyed_items, kNoWait), reply);
+      });
+    }
+    case AttachOp::kAckGet:
+    case AttachOp::kAckGetWait: {
+      const uint64_t max_items = reader.U64();
+      const int64_t timeout = op == AttachOp::kAckGetWait ? reader.I64() : 0;
+      Deliveries deliveries = queue_->Get(static_cast<size_t>(max_items));
+      if (deliveries.empty() && max_items != 0 && timeout > 0 && !final) {
+        return Outcome::kMustWait;
+      }
+      WriteDeliveries(deliveries, reply);
+      break;
+    }
+    case AttachOp::kAckAckBatch:
+      queue_->AckBatch(ReadSettled(&reader));
+      break;
+    case AttachOp::kAckNackBatch:
+      queue_->NackBatch(ReadSettled(&reader));
+      break;
+    case AttachOp::kAckExtendBatch: {
+      const std::chrono::milliseconds visibility_timeout(reader.I64());
+      queue_->ExtendBatch(ReadSettled(&reader), visibility_timeout);
+      break;
+    }
+    case AttachOp::kAckFailBatch:
+      queue_->AckFailedBatch(ReadSettled(&reader));
+      break;
+    case AttachOp::kAckFailed:
+      WriteFailedItems(queue_->Failed(static_cast<size_t>(reader.U64())), reply);
+      break;
+    case AttachOp::kAckRequeueFailed:
+      reply->U64(queue_->RequeueFailed(ReadIds(&reader)));
+      break;
+    case AttachOp::kAckRequeueAllFailed:
+      reply->U64(queue_->RequeueAllFailed());
+      break;
+    case AttachOp::kAckTimeToNextExpiry:
+      reply->I64(queue_->TimeToNextExpiry().count());
+      break;
+    case AttachOp::kAckReadyLen:
+      reply->U64(queue_->ReadyLen());
+      break;
+    case AttachOp::kAckUnackedLen:
+      reply->U64(queue_->UnackedLen());
+      break;
+    case AttachOp::kAckFailedLen:
+      reply->U64(queue_->FailedLen());
+      break;
+    case AttachOp::kAckLen:
+      reply->U64(queue_->Len());
+      break;
+    case AttachOp::kAckPayloadBytes:
+      reply->U64(queue_->PayloadBytes());
+      break;
+    case AttachOp::kAckDiskBytes:
+      reply->U64(queue_->DiskBytes());
+      break;
+    case AttachOp::kAckMaxElements:
+      reply->U64(queue_->MaxElements());
+      break;
+    case AttachOp::kAckLastBackgroundError:
+      reply->Bytes(queue_->LastBackgroundError());
+      break;
+    default:
+      ThrowUnknownOperation(Path(), op);
+  }
+  return Outcome::kDone;
+}
+
+}  // namespace
+
+std::unique_ptr<AttachHandler> MakeAckAttachHandler(AckQueue* queue, const AckOptions& options) {
+  return std::make_unique<AckAttachHandler>(queue, options);
+}
+
+}  // namespace rocksq

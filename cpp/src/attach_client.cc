@@ -1,0 +1,243 @@
+#include "attach_client.h"
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "popped_items_rep.h"
+#include "rocksq/build_info.h"
+
+namespace rocksq {
+namespace {
+
+// Connects to the owner's socket; -1 if nobody listens there (ENOENT: not
+// bound yet or never; ECONNREFUSED: stale). Other failures throw.
+int ConnectToOwner(const std::string& path) {
+  const int directory_fd = ::open(path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (directory_fd < 0) {
+    throw Error(ErrorKind::kStorage, path,
+                std::string("opening the queue's directory: ") + std::strerror(errno));
+  }
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un address{};
+  try {
+    address = SocketAddress(directory_fd, path);
+  } catch (const Error&) {
+    ::close(directory_fd);
+    ::close(fd);
+    throw;
+  }
+  int connected;
+  do {
+    connected = ::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof(address));
+  } while (connected != 0 && errno == EINTR);
+  const int connect_error = errno;
+  ::close(directory_fd);
+  if (connected == 0) return fd;
+  ::close(fd);
+  if (connect_error == ENOENT || connect_error == ECONNREFUSED) return -1;
+  if (connect_error == EACCES) {
+    throw Error(ErrorKind::kAlreadyOpen, path,
+                std::string("locked by another process, whose attach socket ") +
+                    kAttachSocketName + " this user may not use (same user only)");
+  }
+  throw Error(ErrorKind::kStorage, path,
+              std::string("connecting to the attach socket: ") + std::strerror(connect_error));
+}
+
+// Sends this process's Hello on `fd` and reads the answer into
+// `welcome_body`. False if the owner closed the connection (it was closing);
+// throws its refusal.
+bool Handshake(int fd, const std::string& path, AttachKind kind, std::string* welcome_body) {
+  FrameHeader hello;
+  hello.op = AttachOp::kHello;
+  Hello mine;
+  mine.version = ROCKSQ_VERSION;
+  mine.kind = static_cast<uint32_t>(kind);
+  mine.pid = static_cast<uint32_t>(::getpid());
+  FrameHeader reply;
+  if (!SendFrame(fd, hello, EncodeHello(mine), path) ||
+      !ReceiveFrame(fd, &reply, welcome_body, path)) {
+    return false;
+  }
+  if (reply.status != 0) throw Error(KindOfWireCode(reply.status), path, *welcome_body);
+  return true;
+}
+
+}  // namespace
+
+PoppedItems ReadPoppedItems(BodyReader* body) {
+  const std::vector<std::string_view> items = body->Items();
+  if (items.empty()) return PoppedItems();
+  auto rep = std::make_unique<PoppedItems::Rep>();
+  rep->copied_ends.reserve(items.size());
+  for (std::string_view item : items) {
+    rep->copied.append(item.data(), item.size());
+    rep->copied_ends.push_back(rep->copied.size());
+  }
+  rep->payload_bytes = rep->copied.size();
+  return PoppedItems(std::move(rep));
+}
+
+std::string SecondsText(int64_t milliseconds) {
+  std::string text = std::to_string(milliseconds / 1000);
+  const int64_t fraction = milliseconds % 1000;
+  if (fraction != 0) {
+    std::string digits = std::to_string(1000 + fraction).substr(1);
+    while (digits.back() == '0') digits.pop_back();
+    text += "." + digits;
+  }
+  return text;
+}
+
+std::unique_ptr<AttachClient> AttachClient::Connect(const std::string& path, AttachKind kind) {
+  const int fd = ConnectToOwner(path);
+  if (fd < 0) return nullptr;
+  std::string reply_body;
+  bool answered = false;
+  try {
+    answered = Handshake(fd, path, kind, &reply_body);
+  } catch (const Error&) {
+    ::close(fd);
+    throw;
+  }
+  if (!answered) {  // The owner was closing: try again.
+    ::close(fd);
+    return nullptr;
+  }
+  try {
+    const Welcome welcome = DecodeWelcome(reply_body, path);
+    if (welcome.protocol != kAttachProtocol) {
+      throw Error(ErrorKind::kUnsupportedFormat, path,
+                  "owner process " + std::to_string(welcome.owner_pid) + " runs RocksQ " +
+                      welcome.version + " (attach protocol " + std::to_string(welcome.protocol) +
+                      "); this process runs " + ROCKSQ_VERSION + " (protocol " +
+                      std::to_string(kAttachProtocol) + "): use one RocksQ version per queue");
+    }
+    return std::make_unique<AttachClient>(path, kind, fd, welcome);
+  } catch (...) {
+    ::close(fd);
+    throw;
+  }
+}
+
+AttachClient::AttachClient(const std::string& path, AttachKind kind, int first_fd,
+                           const Welcome& welcome)
+    : path_(path), kind_(kind), welcome_(welcome), claim_(std::make_unique<OpenPathClaim>(path)) {
+  claim_->ClaimDirectory();  // A second open in this process stays refused.
+  idle_.push_back(first_fd);
+  all_.insert(first_fd);
+}
+
+void AttachClient::CheckOptionAgrees(const char* name, const std::string& mine,
+                                     const std::string& owners) const {
+  if (mine == owners) return;
+  throw Error(ErrorKind::kInvalidArgument, path_,
+              std::string(name) + " " + mine + " differs from the owning process " +
+                  std::to_string(welcome_.owner_pid) + "'s " + owners +
+                  ": an attached process opens with the owner's options");
+}
+
+void AttachClient::RefuseChangeListener() const {
+  throw Error(ErrorKind::kInvalidArgument, path_,
+              "an attached queue does not report changes yet (the owning process " +
+                  std::to_string(welcome_.owner_pid) +
+                  " does): asyncio faces cannot attach in this release");
+}
+
+void AttachClient::Close() {
+  if (closed_.exchange(true)) return;
+  {
+    std::lock_guard<std::mutex> lock(connections_mutex_);
+    for (int fd : all_) ::shutdown(fd, SHUT_RDWR);
+  }
+  std::unique_lock<std::shared_mutex> lifetime(lifetime_mutex_);
+  for (int fd : all_) ::close(fd);
+  all_.clear();
+  idle_.clear();
+  claim_.reset();
+}
+
+uint64_t AttachClient::CallForCount(AttachOp op) const {
+  const std::string reply = Call(op, {});
+  return BodyReader(reply, path_).U64();
+}
+
+void AttachClient::ThrowOwnerGone() const {
+  if (closed_.load()) throw Error(ErrorKind::kClosed, path_, "the queue was closed");
+  throw Error(ErrorKind::kClosed, path_,
+              "the owning process " + std::to_string(welcome_.owner_pid) +
+                  " closed the queue or exited (another process does not take over yet)");
+}
+
+void AttachClient::ForgetConnection(int fd) const {
+  std::lock_guard<std::mutex> lock(connections_mutex_);
+  all_.erase(fd);
+  ::close(fd);
+}
+
+int AttachClient::TakeConnection() const {
+  {
+    std::lock_guard<std::mutex> lock(connections_mutex_);
+    if (!idle_.empty()) {
+      const int fd = idle_.back();
+      idle_.pop_back();
+      return fd;
+    }
+  }
+  const int fd = ConnectToOwner(path_);
+  if (fd < 0) ThrowOwnerGone();
+  // Every connection starts with the handshake; the options were agreed on
+  // by the first.
+  std::string welcome;
+  bool welcomed = false;
+  try {
+    welcomed = Handshake(fd, path_, kind_, &welcome);
+  } catch (const Error&) {
+    ::close(fd);
+    throw;
+  }
+  if (!welcomed) {
+    ::close(fd);
+    ThrowOwnerGone();
+  }
+  std::lock_guard<std::mutex> lock(connections_mutex_);
+  all_.insert(fd);
+  return fd;
+}
+
+std::string AttachClient::Call(AttachOp op, std::string_view body) const {
+  std::shared_lock<std::shared_mutex> lifetime(lifetime_mutex_);
+  if (closed_.load()) throw Error(ErrorKind::kClosed, path_, "the queue was closed");
+  const int fd = TakeConnection();
+  FrameHeader request;
+  request.op = op;
+  request.seq = next_seq_.fetch_add(1, std::memory_order_relaxed);
+  FrameHeader reply;
+  std::string reply_body;
+  bool answered = false;
+  try {
+    answered = SendFrame(fd, request, body, path_) &&
+               ReceiveFrame(fd, &reply, &reply_body, path_);
+  } catch (const Error&) {
+    ForgetConnection(fd);
+    if (closed_.load()) ThrowOwnerGone();
+    throw;
+  }
+  if (!answered || reply.seq != request.seq) {
+    ForgetConnection(fd);
+    ThrowOwnerGone();
+  }
+  {
+    std::lock_guard<std::mutex> lock(connections_mutex_);
+    idle_.push_back(fd);
+  }
+  if (reply.status != 0) throw Error(KindOfWireCode(reply.status), path_, reply_body);
+  return reply_body;
+}
+
+}  // namespace rocksq

@@ -1,0 +1,124 @@
+// The attached side's transport (docs/design/many-processes.md, sections 1
+// and 4): the connections of one attached queue to the process that owns
+// the queue, over the queue's Unix socket (attach_wire.h), whatever its
+// kind. The attached queues (attached_*_queue.h) are thin over it.
+
+#ifndef ROCKSQ_SRC_ATTACH_CLIENT_H_
+#define ROCKSQ_SRC_ATTACH_CLIENT_H_
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "attach_wire.h"
+#include "rocksq/popped_items.h"
+#include "storage.h"
+#include "waiting.h"
+
+namespace rocksq {
+
+class AttachClient {
+ public:
+  // Connects to the owner of the queue at `path`, says Hello as a queue of
+  // `kind` and reads the Welcome. Returns null if no process listens on the
+  // queue's socket (none is there, or it is stale: the caller tries to open
+  // the queue again). Throws the owner's refusal (another user:
+  // kAlreadyOpen; another protocol: kUnsupportedFormat; another kind:
+  // kNotAQueue) or kStorage.
+  static std::unique_ptr<AttachClient> Connect(const std::string& path, AttachKind kind);
+
+  AttachClient(const std::string& path, AttachKind kind, int first_fd, const Welcome& welcome);
+  ~AttachClient() { Close(); }
+
+  const std::string& path() const { return path_; }
+  const Welcome& welcome() const { return welcome_; }
+
+  // One request on a connection no other thread uses meanwhile (so that a
+  // waiting call in one thread never holds up another's): an idle one, or
+  // a new one. Returns the reply's body; rethrows the owner's error, and
+  // throws kClosed if the owner is gone or Close() was called.
+  std::string Call(AttachOp op, std::string_view body) const;
+  // A call whose reply is a u64 (the counts).
+  uint64_t CallForCount(AttachOp op) const;
+
+  // Throws kInvalidArgument if this open's value of an option that shapes
+  // the queue, `mine`, is not the owner's, naming both.
+  void CheckOptionAgrees(const char* name, const std::string& mine,
+                         const std::string& owners) const;
+
+  // Throws kInvalidArgument for a change listener: attached queues do not
+  // report changes (the owner does), so asyncio faces cannot attach.
+  void RefuseChangeListener() const;
+
+  // Wakes the calls under way (they throw kClosed), waits for them, and
+  // closes every connection; the owner forgets their parked calls. This
+  // process may then open the queue again. A second call does nothing.
+  void Close();
+
+ private:
+  int TakeConnection() const;
+  void ForgetConnection(int fd) const;
+  [[noreturn]] void ThrowOwnerGone() const;
+
+  const std::string path_;
+  const AttachKind kind_;
+  const Welcome welcome_;
+  std::unique_ptr<OpenPathClaim> claim_;
+  std::atomic<bool> closed_{false};
+  // Calls hold it shared; Close() exclusively, before closing the sockets.
+  mutable std::shared_mutex lifetime_mutex_;
+  mutable std::mutex connections_mutex_;
+  mutable std::vector<int> idle_;
+  mutable std::set<int> all_;
+  mutable std::atomic<uint64_t> next_seq_{1};
+};
+
+// Items of a reply (BodyWriter::Items), copied.
+PoppedItems ReadPoppedItems(BodyReader* body);
+
+// An option's value in CheckOptionAgrees' messages, as Python spells it.
+inline std::string FlagText(bool value) { return value ? "True" : "False"; }
+// A duration in milliseconds, as the Python faces take it: "1.5" (seconds).
+std::string SecondsText(int64_t milliseconds);
+
+// What Open() does for every kind: opens the queue with `open_owned`; if
+// another process holds it and `attach` is set, attaches with
+// `attach_to_owner` (null: nobody answered yet) instead, retrying both
+// until one works or the patience runs out.
+template <typename Queue, typename OpenOwned, typename AttachToOwner>
+std::unique_ptr<Queue> OpenOwnedOrAttached(const std::string& path, bool attach,
+                                           OpenOwned open_owned, AttachToOwner attach_to_owner) {
+  // Between another process taking the queue's lock and binding its socket
+  // (or after it died, leaving a stale one), nobody answers: open again,
+  // backing off, for at most this long.
+  constexpr auto kAttachPatience = std::chrono::seconds(10);
+  const Clock::time_point give_up = Clock::now() + kAttachPatience;
+  auto backoff = std::chrono::microseconds(100);
+  for (;;) {
+    try {
+      return open_owned();
+    } catch (const LockedByAnotherProcess& locked) {
+      if (!attach) throw;
+      if (std::unique_ptr<Queue> attached = attach_to_owner()) return attached;
+      if (Clock::now() >= give_up) {
+        throw Error(ErrorKind::kAlreadyOpen, path,
+                    locked.detail() +
+                        ", which accepts no attached processes (it opened the queue without "
+                        "attach)");
+      }
+      std::this_thread::sleep_for(backoff);
+      backoff = std::min<std::chrono::microseconds>(backoff * 2, std::chrono::milliseconds(50));
+    }
+  }
+}
+
+}  // namespace rocksq
+
+#endif  // ROCKSQ_SRC_ATTACH_CLIENT_H_
