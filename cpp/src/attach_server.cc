@@ -80,6 +80,10 @@ int64_t NanosecondsSinceEpoch(Clock::time_point when) {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(when.time_since_epoch()).count();
 }
 
+class SocketServer;
+// The server whose loop runs on this thread, if any.
+thread_local const SocketServer* serving_thread = nullptr;
+
 class SocketServer final : public AttachServer {
  public:
   explicit SocketServer(std::unique_ptr<AttachHandler> handler) : handler_(std::move(handler)) {
@@ -98,6 +102,12 @@ class SocketServer final : public AttachServer {
   void Bind();
 
   void NoteChange() override {
+    // The server's own thread (an attached push or pop) checks for changes
+    // before it waits again: no wake-up to send.
+    if (serving_thread == this) {
+      changed_.store(true, std::memory_order_release);
+      return;
+    }
     if (changed_.exchange(true, std::memory_order_acq_rel)) return;
     Wake();
   }
@@ -117,6 +127,16 @@ class SocketServer final : public AttachServer {
     std::string inbox;  // Bytes received and not yet served.
   };
 
+  // A request received and not yet run: each epoll wake-up first reads
+  // every ready connection, then runs what arrived (ServeReceived), so
+  // that requests of several processes can be merged.
+  struct ReceivedCall {
+    int fd;
+    FrameHeader header;
+    std::string frame;  // Header and body.
+    std::string_view body() const { return std::string_view(frame).substr(kFrameHeaderBytes); }
+  };
+
   // A waiting call that could not go on yet: its request, kept whole.
   struct ParkedCall {
     int fd;
@@ -134,7 +154,14 @@ class SocketServer final : public AttachServer {
   void Loop();
   void Accept();
   void Receive(Connection* connection);
-  void Serve(Connection* connection, const FrameHeader& header, std::string_view body);
+  // Answers a connection's Hello, or refuses and drops it.
+  void Greet(Connection* connection, const FrameHeader& header, std::string_view body);
+  // Runs the requests received in this wake-up: each merge group of the
+  // handler as one call, then the rest in arrival order.
+  void ServeReceived();
+  void Serve(int fd, const FrameHeader& header, std::string_view body);
+  void ServeMerged(const std::vector<ReceivedCall*>& calls);
+  void Park(int fd, const FrameHeader& header, std::string_view body);
   // Runs a request once without waiting (AttachHandler::Run) and replies,
   // unless it must wait.
   Outcome Run(int fd, const FrameHeader& header, std::string_view body, bool final);
@@ -160,7 +187,8 @@ class SocketServer final : public AttachServer {
   std::atomic<bool> changed_{false};
   std::atomic<bool> stopping_{false};
   std::map<int, Connection> connections_;
-  std::list<ParkedCall> parked_;  // In arrival order.
+  std::vector<ReceivedCall> received_;  // In arrival order.
+  std::list<ParkedCall> parked_;        // In arrival order.
   bool started_ = false;
   std::thread thread_;
 };
@@ -206,6 +234,7 @@ void SocketServer::Bind() {
 }
 
 void SocketServer::Loop() {
+  serving_thread = this;
   epoll_event events[32];
   while (!stopping_.load(std::memory_order_acquire)) {
     const int ready = ::epoll_wait(epoll_fd_, events, 32, -1);
@@ -228,6 +257,7 @@ void SocketServer::Loop() {
         if (found != connections_.end()) Receive(&found->second);
       }
     }
+    if (!stopping_.load(std::memory_order_acquire)) ServeReceived();
     if (changed_.exchange(false, std::memory_order_acq_rel)) RetryParked();
   }
   Shutdown();
@@ -254,6 +284,11 @@ void SocketServer::Accept() {
   ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &event);
 }
 
+bool HoldsWholeFrame(const std::string& bytes) {
+  return bytes.size() >= kFrameHeaderBytes &&
+         bytes.size() - kFrameHeaderBytes >= DecodeHeader(bytes.data()).body_bytes;
+}
+
 void SocketServer::Receive(Connection* connection) {
   const int fd = connection->fd;
   char buffer[64 * 1024];
@@ -261,6 +296,9 @@ void SocketServer::Receive(Connection* connection) {
     const ssize_t received = ::recv(fd, buffer, sizeof(buffer), MSG_DONTWAIT);
     if (received > 0) {
       connection->inbox.append(buffer, static_cast<size_t>(received));
+      // Once a whole frame is in, the rest (or the client's hang-up) can
+      // wait for the next wake-up: epoll reports it again.
+      if (HoldsWholeFrame(connection->inbox)) break;
       continue;
     }
     if (received < 0 && errno == EINTR) continue;
@@ -278,18 +316,22 @@ void SocketServer::Receive(Connection* connection) {
     }
     const size_t frame_bytes = kFrameHeaderBytes + header.body_bytes;
     if (connection->inbox.size() < frame_bytes) return;
-    const std::string frame = connection->inbox.substr(0, frame_bytes);
+    std::string frame = connection->inbox.substr(0, frame_bytes);
     connection->inbox.erase(0, frame_bytes);
-    Serve(connection, header, std::string_view(frame).substr(kFrameHeaderBytes));
-    if (connections_.find(fd) == connections_.end()) return;  // Dropped.
+    if (!connection->welcomed) {
+      Greet(connection, header, std::string_view(frame).substr(kFrameHeaderBytes));
+      if (connections_.find(fd) == connections_.end()) return;  // Refused.
+    } else {
+      received_.push_back({fd, header, std::move(frame)});
+    }
   }
 }
 
-void SocketServer::Serve(Connection* connection, const FrameHeader& header,
+void SocketServer::Greet(Connection* connection, const FrameHeader& header,
                          std::string_view body) {
   const int fd = connection->fd;
   const std::string& path = handler_->Path();
-  if (!connection->welcomed) {
+  {
     try {
       const Hello hello = DecodeHello(body, path);
       const std::string owner = "owned by process " + std::to_string(welcome_.owner_pid);
@@ -320,13 +362,65 @@ void SocketServer::Serve(Connection* connection, const FrameHeader& header,
       ReplyError(fd, header, refused);
       Drop(fd);
     }
+  }
+}
+
+void SocketServer::ServeReceived() {
+  if (received_.empty()) return;
+  std::vector<ReceivedCall> calls;
+  calls.swap(received_);
+  std::map<int, std::vector<ReceivedCall*>> groups;  // By merge group, in order.
+  std::vector<ReceivedCall*> alone;
+  for (ReceivedCall& call : calls) {
+    const int group = handler_->MergeGroup(call.header.op);
+    (group == 0 ? alone : groups[group]).push_back(&call);
+  }
+  for (const auto& [group, members] : groups) {
+    if (members.size() == 1) {
+      alone.insert(alone.begin(), members.front());
+    } else {
+      ServeMerged(members);
+    }
+  }
+  for (const ReceivedCall* call : alone) {
+    // An earlier reply that failed dropped its connection; nothing else
+    // closes one here, so a descriptor still listed is the same client's.
+    if (connections_.count(call->fd) != 0) Serve(call->fd, call->header, call->body());
+  }
+}
+
+void SocketServer::Serve(int fd, const FrameHeader& header, std::string_view body) {
+  if (Run(fd, header, body, /*final=*/false) == Outcome::kMustWait) Park(fd, header, body);
+}
+
+void SocketServer::ServeMerged(const std::vector<ReceivedCall*>& calls) {
+  std::vector<AttachHandler::MergedCall> merged;
+  merged.reserve(calls.size());
+  for (const ReceivedCall* call : calls) merged.push_back({call->header.op, call->body(), {}});
+  try {
+    handler_->RunMerged(&merged);
+  } catch (const Error&) {
+    // Nothing was done: each runs alone, and gets its own answer.
+    for (const ReceivedCall* call : calls) {
+      if (connections_.count(call->fd) != 0) Serve(call->fd, call->header, call->body());
+    }
     return;
   }
-  if (Run(fd, header, body, /*final=*/false) == Outcome::kMustWait) {
-    const std::chrono::nanoseconds timeout = handler_->WaitTimeout(header.op, body);
-    parked_.push_back({fd, header, std::string(body), DeadlineAfter(timeout)});
-    ArmTimer();
+  for (size_t i = 0; i < calls.size(); ++i) {
+    const ReceivedCall& call = *calls[i];
+    if (connections_.count(call.fd) == 0) continue;
+    if (merged[i].outcome == Outcome::kMustWait) {
+      Park(call.fd, call.header, call.body());
+    } else {
+      Reply(call.fd, call.header, merged[i].reply.bytes());
+    }
   }
+}
+
+void SocketServer::Park(int fd, const FrameHeader& header, std::string_view body) {
+  const std::chrono::nanoseconds timeout = handler_->WaitTimeout(header.op, body);
+  parked_.push_back({fd, header, std::string(body), DeadlineAfter(timeout)});
+  ArmTimer();
 }
 
 SocketServer::Outcome SocketServer::Run(int fd, const FrameHeader& header,
@@ -438,6 +532,11 @@ void SocketServer::Shutdown() {
   std::list<ParkedCall> parked;
   parked.swap(parked_);
   for (const ParkedCall& call : parked) ReplyError(call.fd, call.header, closing);
+  std::vector<ReceivedCall> received;
+  received.swap(received_);
+  for (const ReceivedCall& call : received) {
+    if (connections_.count(call.fd) != 0) ReplyError(call.fd, call.header, closing);
+  }
   while (!connections_.empty()) Drop(connections_.begin()->first);
   ::unlinkat(directory_fd_, kAttachSocketName, 0);
   for (int fd : {listen_fd_, epoll_fd_, wake_fd_, timer_fd_, directory_fd_}) CloseTracked(fd);

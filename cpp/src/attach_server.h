@@ -21,6 +21,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "attach_wire.h"
 #include "waiting.h"
@@ -55,6 +56,25 @@ class AttachHandler {
   // room), as threads queue on a mutex.
   virtual std::chrono::nanoseconds WaitTimeout(AttachOp op, std::string_view body) const = 0;
   virtual int BlockedClass(AttachOp op) const = 0;
+
+  // Requests of different attached processes that arrive together may run
+  // as one call on the queue, so that they share one write and one sync as
+  // the owner's threads share a group commit. MergeGroup names the group an
+  // operation merges with (0: it runs alone); groups run in increasing
+  // order (a kind puts its pushes before its pops, so that pops find what
+  // arrived with them). RunMerged runs `calls`, all of one group, in
+  // arrival order, and fills in each one's reply and outcome, exactly as
+  // if each had run alone in that order; it throws, having changed
+  // nothing, if they cannot run as one (a merged push that does not fit,
+  // a failed write), and then the server runs each alone.
+  struct MergedCall {
+    AttachOp op;
+    std::string_view body;
+    BodyWriter reply;
+    Outcome outcome = Outcome::kDone;
+  };
+  virtual int MergeGroup(AttachOp /*op*/) const { return 0; }
+  virtual void RunMerged(std::vector<MergedCall>* /*calls*/) {}
 
   // When the queue may change by itself, with no call (an expired lease),
   // so that parked calls are retried then; time_point::max() if never.

@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -257,12 +258,28 @@ bool ReceiveExactly(int fd, char* out, size_t count, const std::string& path) {
 }  // namespace
 
 bool ReceiveFrame(int fd, FrameHeader* header, std::string* body, const std::string& path) {
-  char header_bytes[kFrameHeaderBytes];
-  if (!ReceiveExactly(fd, header_bytes, kFrameHeaderBytes, path)) return false;
-  *header = DecodeHeader(header_bytes);
+  // One recv takes most replies whole (a call's cost is mostly system
+  // calls); a larger body's rest is read into place after.
+  constexpr size_t kFirstRead = 16 * 1024;
+  char first[kFirstRead];
+  size_t have = 0;
+  while (have < kFrameHeaderBytes) {
+    const ssize_t received = ::recv(fd, first + have, kFirstRead - have, 0);
+    if (received == 0) return false;
+    if (received < 0) {
+      if (errno == EINTR) continue;
+      if (errno == ECONNRESET) return false;
+      ThrowSocketError(path, "reading from");
+    }
+    have += static_cast<size_t>(received);
+  }
+  *header = DecodeHeader(first);
   if (header->body_bytes > kMaxFrameBodyBytes) ThrowMalformed(path, "body too large");
-  body->resize(header->body_bytes);
-  return ReceiveExactly(fd, body->data(), body->size(), path);
+  const size_t body_bytes = static_cast<size_t>(header->body_bytes);
+  const size_t received_body = std::min(have - kFrameHeaderBytes, body_bytes);
+  body->assign(first + kFrameHeaderBytes, received_body);
+  body->resize(body_bytes);
+  return ReceiveExactly(fd, body->data() + received_body, body_bytes - received_body, path);
 }
 
 sockaddr_un SocketAddress(int directory_fd, const std::string& path) {

@@ -193,7 +193,9 @@ Welcome DecodeWelcome(std::string_view body, const std::string& path);
 // A connected stream socket's frame I/O, blocking. SendFrame sends header
 // and body in one sendmsg (MSG_NOSIGNAL), looping on short writes. Both
 // return false when the peer closed the connection (or reset it); other
-// failures throw kStorage naming `path`.
+// failures throw kStorage naming `path`. ReceiveFrame reads the header and
+// the start of the body in one call, so it may read past the frame: it is
+// for replies, after which the owner sends nothing until the next request.
 bool SendFrame(int fd, const FrameHeader& header, std::string_view body,
                const std::string& path);
 bool ReceiveFrame(int fd, FrameHeader* header, std::string* body, const std::string& path);

@@ -1,5 +1,7 @@
 #include "fifo_attach_handler.h"
 
+#include <algorithm>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -26,11 +28,70 @@ class FifoAttachHandler final : public AttachHandler {
     return std::chrono::nanoseconds(reader.I64());
   }
   int BlockedClass(AttachOp op) const override { return op == AttachOp::kPopWait ? 0 : 1; }
+  int MergeGroup(AttachOp op) const override {
+    switch (op) {
+      case AttachOp::kPushBatch:
+      case AttachOp::kPushBatchWait:
+        return kPushes;
+      case AttachOp::kPop:
+      case AttachOp::kPopWait:
+        return kPops;
+      default:
+        return 0;
+    }
+  }
+  void RunMerged(std::vector<MergedCall>* calls) override;
 
  private:
+  // Pushes first, so that pops that arrived with them find their items.
+  static constexpr int kPushes = 1;
+  static constexpr int kPops = 2;
+
   FifoQueue* const queue_;
   const bool sync_;
 };
+
+void FifoAttachHandler::RunMerged(std::vector<MergedCall>* calls) {
+  if (MergeGroup(calls->front().op) == kPushes) {
+    // One batch, each call's items in a row: all stored, or none (and each
+    // call then runs alone, to get its own answer).
+    std::vector<std::string_view> items;
+    for (const MergedCall& call : *calls) {
+      BodyReader reader(call.body, Path());
+      if (call.op == AttachOp::kPushBatchWait) reader.I64();  // Its timeout comes first.
+      const std::vector<std::string_view> own = reader.Items();
+      items.insert(items.end(), own.begin(), own.end());
+    }
+    queue_->PushBatch(items);
+    return;
+  }
+  // One pop of what they all asked for, handed out in arrival order: what
+  // they would have got one after another.
+  std::vector<uint64_t> wanted;
+  std::vector<bool> may_wait;
+  uint64_t total = 0;
+  for (const MergedCall& call : *calls) {
+    BodyReader reader(call.body, Path());
+    wanted.push_back(reader.U64());
+    may_wait.push_back(call.op == AttachOp::kPopWait && reader.I64() > 0);
+    total = wanted.back() > UINT64_MAX - total ? UINT64_MAX : total + wanted.back();
+  }
+  PoppedItems items = queue_->Pop(static_cast<size_t>(std::min<uint64_t>(total, SIZE_MAX)));
+  size_t next = 0;
+  for (size_t i = 0; i < calls->size(); ++i) {
+    MergedCall& call = (*calls)[i];
+    const size_t count = static_cast<size_t>(std::min<uint64_t>(wanted[i], items.size() - next));
+    if (count == 0 && wanted[i] != 0 && may_wait[i]) {
+      call.outcome = Outcome::kMustWait;
+      continue;
+    }
+    std::vector<std::string_view> share;
+    share.reserve(count);
+    for (size_t j = next; j < next + count; ++j) share.push_back(items[j]);
+    call.reply.Items(share.data(), share.size());
+    next += count;
+  }
+}
 
 AttachHandler::Outcome FifoAttachHandler::Run(AttachOp op, std::string_view body,
                                               BodyWriter* reply, bool final) {

@@ -1,0 +1,149 @@
+// The FIFO queue's attach handler merging requests that arrived together
+// (AttachHandler::RunMerged): each call gets what it would have got running
+// alone in arrival order, and a merge that cannot run does nothing.
+
+#include "fifo_attach_handler.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "test_util.h"
+
+namespace rocksq {
+namespace {
+
+using FifoAttachHandlerTest = testing::TempDirTest;
+using MergedCall = AttachHandler::MergedCall;
+
+std::string PushBody(const std::vector<std::string_view>& items) {
+  BodyWriter body;
+  body.Items(items.data(), items.size());
+  return body.bytes();
+}
+
+std::string PushWaitBody(int64_t timeout_ns, const std::vector<std::string_view>& items) {
+  BodyWriter body;
+  body.I64(timeout_ns);
+  body.Items(items.data(), items.size());
+  return body.bytes();
+}
+
+std::string PopBody(uint64_t max_items) {
+  BodyWriter body;
+  body.U64(max_items);
+  return body.bytes();
+}
+
+std::string PopWaitBody(uint64_t max_items, int64_t timeout_ns) {
+  BodyWriter body;
+  body.U64(max_items);
+  body.I64(timeout_ns);
+  return body.bytes();
+}
+
+std::vector<std::string> ReplyItems(MergedCall& call, const std::string& path) {
+  BodyReader reader(call.reply.bytes(), path);
+  std::vector<std::string> items;
+  for (std::string_view item : reader.Items()) items.emplace_back(item);
+  return items;
+}
+
+std::vector<std::string> Drain(FifoQueue* queue) {
+  PoppedItems popped = queue->Pop(1000);
+  std::vector<std::string> items;
+  for (size_t i = 0; i < popped.size(); ++i) items.emplace_back(popped[i]);
+  return items;
+}
+
+TEST_F(FifoAttachHandlerTest, PushesAndPopsMergeInOneGroupEach) {
+  FifoOptions options;
+  std::unique_ptr<FifoQueue> queue = FifoQueue::Open(QueuePath(), options);
+  std::unique_ptr<AttachHandler> handler = MakeFifoAttachHandler(queue.get(), options);
+  const int pushes = handler->MergeGroup(AttachOp::kPushBatch);
+  EXPECT_NE(pushes, 0);
+  EXPECT_EQ(handler->MergeGroup(AttachOp::kPushBatchWait), pushes);
+  const int pops = handler->MergeGroup(AttachOp::kPop);
+  EXPECT_GT(pops, pushes);  // Pops after the pushes that came with them.
+  EXPECT_EQ(handler->MergeGroup(AttachOp::kPopWait), pops);
+  EXPECT_EQ(handler->MergeGroup(AttachOp::kLen), 0);
+  EXPECT_EQ(handler->MergeGroup(AttachOp::kSetMaxElements), 0);
+}
+
+TEST_F(FifoAttachHandlerTest, MergedPushesStoreEachCallsItemsInArrivalOrder) {
+  FifoOptions options;
+  std::unique_ptr<FifoQueue> queue = FifoQueue::Open(QueuePath(), options);
+  std::unique_ptr<AttachHandler> handler = MakeFifoAttachHandler(queue.get(), options);
+  const std::string first = PushBody({"a1", "a2"});
+  const std::string second = PushWaitBody(1'000'000, {"b1"});
+  const std::string third = PushBody({"c1", "c2", "c3"});
+  std::vector<MergedCall> calls;
+  calls.push_back({AttachOp::kPushBatch, first, {}});
+  calls.push_back({AttachOp::kPushBatchWait, second, {}});
+  calls.push_back({AttachOp::kPushBatch, third, {}});
+  handler->RunMerged(&calls);
+  for (MergedCall& call : calls) {
+    EXPECT_EQ(call.outcome, AttachHandler::Outcome::kDone);
+    EXPECT_TRUE(call.reply.bytes().empty());
+  }
+  EXPECT_EQ(Drain(queue.get()), (std::vector<std::string>{"a1", "a2", "b1", "c1", "c2", "c3"}));
+}
+
+TEST_F(FifoAttachHandlerTest, MergedPushesThatDoNotFitStoreNothingAndThrow) {
+  FifoOptions options;
+  options.max_elements = 4;
+  std::unique_ptr<FifoQueue> queue = FifoQueue::Open(QueuePath(), options);
+  std::unique_ptr<AttachHandler> handler = MakeFifoAttachHandler(queue.get(), options);
+  queue->Push("old");
+  const std::string first = PushBody({"a1", "a2"});
+  const std::string second = PushBody({"b1", "b2"});  // Alone, the first would fit.
+  std::vector<MergedCall> calls;
+  calls.push_back({AttachOp::kPushBatch, first, {}});
+  calls.push_back({AttachOp::kPushBatch, second, {}});
+  try {
+    handler->RunMerged(&calls);
+    FAIL() << "a merged push past max_elements was stored";
+  } catch (const Error& error) {
+    EXPECT_EQ(error.kind(), ErrorKind::kQueueFull);
+  }
+  EXPECT_EQ(queue->Len(), 1u);
+}
+
+TEST_F(FifoAttachHandlerTest, MergedPopsHandOutItemsInArrivalOrderAndParkOnlyWaiters) {
+  FifoOptions options;
+  std::unique_ptr<FifoQueue> queue = FifoQueue::Open(QueuePath(), options);
+  std::unique_ptr<AttachHandler> handler = MakeFifoAttachHandler(queue.get(), options);
+  queue->PushBatch({"i1", "i2", "i3"});
+  const std::string two = PopBody(2);
+  const std::string two_waiting = PopWaitBody(2, 1'000'000'000);
+  const std::string none_asked = PopWaitBody(0, 1'000'000'000);
+  const std::string one = PopBody(1);
+  const std::string one_waiting = PopWaitBody(1, 1'000'000'000);
+  const std::string one_not_waiting = PopWaitBody(1, 0);
+  std::vector<MergedCall> calls;
+  for (const auto& [op, body] : std::vector<std::pair<AttachOp, const std::string*>>{
+           {AttachOp::kPop, &two},
+           {AttachOp::kPopWait, &two_waiting},
+           {AttachOp::kPopWait, &none_asked},
+           {AttachOp::kPop, &one},
+           {AttachOp::kPopWait, &one_waiting},
+           {AttachOp::kPopWait, &one_not_waiting}}) {
+    calls.push_back({op, *body, {}});
+  }
+  handler->RunMerged(&calls);
+  const std::string& path = QueuePath();
+  EXPECT_EQ(ReplyItems(calls[0], path), (std::vector<std::string>{"i1", "i2"}));
+  EXPECT_EQ(ReplyItems(calls[1], path), (std::vector<std::string>{"i3"}));
+  EXPECT_EQ(calls[2].outcome, AttachHandler::Outcome::kDone);  // Asked for none.
+  EXPECT_TRUE(ReplyItems(calls[2], path).empty());
+  EXPECT_EQ(calls[3].outcome, AttachHandler::Outcome::kDone);  // A pop does not wait.
+  EXPECT_TRUE(ReplyItems(calls[3], path).empty());
+  EXPECT_EQ(calls[4].outcome, AttachHandler::Outcome::kMustWait);
+  EXPECT_EQ(calls[5].outcome, AttachHandler::Outcome::kDone);  // No time to wait.
+  EXPECT_TRUE(ReplyItems(calls[5], path).empty());
+  EXPECT_EQ(queue->Len(), 0u);
+}
+
+}  // namespace
+}  // namespace rocksq
