@@ -36,8 +36,12 @@ std::vector<bool> ReadStoredFlags(BodyReader* body) {
 }
 
 void WriteDeliveries(const Deliveries& deliveries, BodyWriter* body) {
-  body->U32(static_cast<uint32_t>(deliveries.size()));
-  for (size_t i = 0; i < deliveries.size(); ++i) {
+  WriteDeliveries(deliveries, 0, deliveries.size(), body);
+}
+
+void WriteDeliveries(const Deliveries& deliveries, size_t first, size_t count, BodyWriter* body) {
+  body->U32(static_cast<uint32_t>(count));
+  for (size_t i = first; i < first + count; ++i) {
     const Delivery delivery = deliveries[i];
     body->U64(delivery.id);
     body->U32(delivery.attempt);
@@ -117,6 +121,12 @@ namespace {
 constexpr int kWaitsForItems = 0;
 constexpr int kWaitsForRoom = 1;
 
+// The merge groups (AttachHandler::MergeGroup): pushes first, so that gets
+// that arrived with them find their items.
+constexpr int kPushes = 1;
+constexpr int kGets = 2;
+constexpr int kAcks = 3;
+
 // An expired lease makes an item ready with no call; a parked get is
 // retried then, but not more often than this when leases keep expiring.
 constexpr auto kLeaseRetryFloor = std::chrono::milliseconds(1);
@@ -145,6 +155,21 @@ class AckAttachHandler final : public AttachHandler {
   int BlockedClass(AttachOp op) const override {
     return op == AttachOp::kAckGetWait ? kWaitsForItems : kWaitsForRoom;
   }
+  int MergeGroup(AttachOp op) const override {
+    switch (op) {
+      case AttachOp::kAckPushBatch:
+      case AttachOp::kAckPushBatchWait:
+        return kPushes;
+      case AttachOp::kAckGet:
+      case AttachOp::kAckGetWait:
+        return kGets;
+      case AttachOp::kAckAckBatch:
+        return kAcks;
+      default:
+        return 0;
+    }
+  }
+  void RunMerged(std::vector<MergedCall>* calls) override;
   Clock::time_point NextChangeWithoutCall() const override {
     const std::chrono::nanoseconds until_expiry = queue_->TimeToNextExpiry();
     if (until_expiry == std::chrono::nanoseconds::max()) return Clock::time_point::max();
@@ -174,6 +199,53 @@ class AckAttachHandler final : public AttachHandler {
   AckQueue* const queue_;
   const bool sync_;
 };
+
+void AckAttachHandler::RunMerged(std::vector<MergedCall>* calls) {
+  switch (MergeGroup(calls->front().op)) {
+    case kPushes: {  // One batch, all stored or none, as FIFO's.
+      std::vector<std::string_view> items;
+      for (const MergedCall& call : *calls) {
+        BodyReader reader(call.body, Path());
+        if (call.op == AttachOp::kAckPushBatchWait) reader.I64();  // Its timeout comes first.
+        const std::vector<std::string_view> own = reader.Items();
+        items.insert(items.end(), own.begin(), own.end());
+      }
+      queue_->PushBatch(items);
+      return;
+    }
+    case kAcks: {  // One ack record; one not outstanding (or two calls settling one item) settles none.
+      std::vector<Delivery> settled;
+      for (const MergedCall& call : *calls) {
+        BodyReader reader(call.body, Path());
+        const std::vector<Delivery> own = ReadSettled(&reader);
+        settled.insert(settled.end(), own.begin(), own.end());
+      }
+      queue_->AckBatch(settled);
+      return;
+    }
+    default: {  // One get, handed out in arrival order.
+      std::vector<uint64_t> wanted;
+      std::vector<bool> may_wait;
+      for (const MergedCall& call : *calls) {
+        BodyReader reader(call.body, Path());
+        wanted.push_back(reader.U64());
+        may_wait.push_back(call.op == AttachOp::kAckGetWait && reader.I64() > 0);
+      }
+      Deliveries deliveries = queue_->Get(TotalWanted(wanted));
+      const std::vector<size_t> shares = ShareInArrivalOrder(wanted, deliveries.size());
+      size_t next = 0;
+      for (size_t i = 0; i < calls->size(); ++i) {
+        MergedCall& call = (*calls)[i];
+        if (shares[i] == 0 && wanted[i] != 0 && may_wait[i]) {
+          call.outcome = Outcome::kMustWait;
+          continue;
+        }
+        WriteDeliveries(deliveries, next, shares[i], &call.reply);
+        next += shares[i];
+      }
+    }
+  }
+}
 
 AttachHandler::Outcome AckAttachHandler::Run(AttachOp op, std::string_view body,
                                              BodyWriter* reply, bool final) {

@@ -23,6 +23,8 @@ std::vector<KeyedItem> ReadKeyedItems(BodyReader* body);
 void WriteStoredFlags(const std::vector<bool>& stored, BodyWriter* body);
 std::vector<bool> ReadStoredFlags(BodyReader* body);
 void WriteDeliveries(const Deliveries& deliveries, BodyWriter* body);
+// Deliveries [first, first + count) only.
+void WriteDeliveries(const Deliveries& deliveries, size_t first, size_t count, BodyWriter* body);
 Deliveries ReadDeliveries(BodyReader* body);  // Owns its payloads.
 void WriteSettled(const std::vector<Delivery>& deliveries, BodyWriter* body);
 std::vector<Delivery> ReadSettled(BodyReader* body);  // Without payloads.

@@ -12,8 +12,10 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <list>
 #include <map>
@@ -543,6 +545,24 @@ void SocketServer::Shutdown() {
 }
 
 }  // namespace
+
+std::vector<size_t> AttachHandler::ShareInArrivalOrder(const std::vector<uint64_t>& wanted,
+                                                      size_t found) {
+  std::vector<size_t> shares;
+  shares.reserve(wanted.size());
+  for (uint64_t asked : wanted) {
+    const size_t share = static_cast<size_t>(std::min<uint64_t>(asked, found));
+    shares.push_back(share);
+    found -= share;
+  }
+  return shares;
+}
+
+size_t AttachHandler::TotalWanted(const std::vector<uint64_t>& wanted) {
+  uint64_t total = 0;
+  for (uint64_t asked : wanted) total = asked > UINT64_MAX - total ? UINT64_MAX : total + asked;
+  return static_cast<size_t>(std::min<uint64_t>(total, SIZE_MAX));
+}
 
 std::unique_ptr<AttachServer> AttachServer::Start(std::unique_ptr<AttachHandler> handler) {
   auto server = std::make_unique<SocketServer>(std::move(handler));

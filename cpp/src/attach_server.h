@@ -76,6 +76,14 @@ class AttachHandler {
   virtual int MergeGroup(AttachOp /*op*/) const { return 0; }
   virtual void RunMerged(std::vector<MergedCall>* /*calls*/) {}
 
+  // For RunMerged of takes (pops, gets): the calls asked for `wanted[i]`
+  // items each, in arrival order, and one take found `found`: how many go
+  // to each, as one take after another would have shared them.
+  static std::vector<size_t> ShareInArrivalOrder(const std::vector<uint64_t>& wanted,
+                                                 size_t found);
+  // What they ask for together (saturated: a take of every item).
+  static size_t TotalWanted(const std::vector<uint64_t>& wanted);
+
   // When the queue may change by itself, with no call (an expired lease),
   // so that parked calls are retried then; time_point::max() if never.
   virtual Clock::time_point NextChangeWithoutCall() const { return Clock::time_point::max(); }

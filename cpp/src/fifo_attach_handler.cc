@@ -69,18 +69,17 @@ void FifoAttachHandler::RunMerged(std::vector<MergedCall>* calls) {
   // they would have got one after another.
   std::vector<uint64_t> wanted;
   std::vector<bool> may_wait;
-  uint64_t total = 0;
   for (const MergedCall& call : *calls) {
     BodyReader reader(call.body, Path());
     wanted.push_back(reader.U64());
     may_wait.push_back(call.op == AttachOp::kPopWait && reader.I64() > 0);
-    total = wanted.back() > UINT64_MAX - total ? UINT64_MAX : total + wanted.back();
   }
-  PoppedItems items = queue_->Pop(static_cast<size_t>(std::min<uint64_t>(total, SIZE_MAX)));
+  PoppedItems items = queue_->Pop(TotalWanted(wanted));
+  const std::vector<size_t> shares = ShareInArrivalOrder(wanted, items.size());
   size_t next = 0;
   for (size_t i = 0; i < calls->size(); ++i) {
     MergedCall& call = (*calls)[i];
-    const size_t count = static_cast<size_t>(std::min<uint64_t>(wanted[i], items.size() - next));
+    const size_t count = shares[i];
     if (count == 0 && wanted[i] != 0 && may_wait[i]) {
       call.outcome = Outcome::kMustWait;
       continue;

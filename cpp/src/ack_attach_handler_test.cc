@@ -1,0 +1,111 @@
+// The ack queue's attach handler merging requests that arrived together
+// (AttachHandler::RunMerged), as fifo_attach_handler_test.cc does for FIFO.
+
+#include "ack_attach_handler.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "test_util.h"
+
+namespace rocksq {
+namespace {
+
+using AckAttachHandlerTest = testing::TempDirTest;
+using MergedCall = AttachHandler::MergedCall;
+
+std::string PushBody(const std::vector<std::string_view>& items) {
+  BodyWriter body;
+  body.Items(items.data(), items.size());
+  return body.bytes();
+}
+
+std::string GetWaitBody(uint64_t max_items, int64_t timeout_ns) {
+  BodyWriter body;
+  body.U64(max_items);
+  body.I64(timeout_ns);
+  return body.bytes();
+}
+
+std::string AckBody(const std::vector<Delivery>& deliveries) {
+  BodyWriter body;
+  WriteSettled(deliveries, &body);
+  return body.bytes();
+}
+
+std::vector<std::string> Payloads(MergedCall& call, const std::string& path) {
+  BodyReader reader(call.reply.bytes(), path);
+  const Deliveries deliveries = ReadDeliveries(&reader);
+  std::vector<std::string> payloads;
+  for (size_t i = 0; i < deliveries.size(); ++i) payloads.emplace_back(deliveries[i].payload);
+  return payloads;
+}
+
+TEST_F(AckAttachHandlerTest, MergedPushesAndGetsKeepArrivalOrder) {
+  AckOptions options;
+  std::unique_ptr<AckQueue> queue = AckQueue::Open(QueuePath(), options);
+  std::unique_ptr<AttachHandler> handler = MakeAckAttachHandler(queue.get(), options);
+  EXPECT_LT(handler->MergeGroup(AttachOp::kAckPushBatch), handler->MergeGroup(AttachOp::kAckGet));
+  EXPECT_EQ(handler->MergeGroup(AttachOp::kAckGetWait), handler->MergeGroup(AttachOp::kAckGet));
+  EXPECT_EQ(handler->MergeGroup(AttachOp::kAckNackBatch), 0);
+
+  const std::string first = PushBody({"a1", "a2"});
+  const std::string second = PushBody({"b1"});
+  std::vector<MergedCall> pushes;
+  pushes.push_back({AttachOp::kAckPushBatch, first, {}});
+  pushes.push_back({AttachOp::kAckPushBatch, second, {}});
+  handler->RunMerged(&pushes);
+  EXPECT_EQ(queue->Len(), 3u);
+
+  const std::string two = GetWaitBody(2, 1'000'000'000);
+  const std::string two_more = GetWaitBody(2, 1'000'000'000);
+  const std::string one_waiting = GetWaitBody(1, 1'000'000'000);
+  std::vector<MergedCall> gets;
+  gets.push_back({AttachOp::kAckGetWait, two, {}});
+  gets.push_back({AttachOp::kAckGetWait, two_more, {}});
+  gets.push_back({AttachOp::kAckGetWait, one_waiting, {}});
+  handler->RunMerged(&gets);
+  EXPECT_EQ(Payloads(gets[0], QueuePath()), (std::vector<std::string>{"a1", "a2"}));
+  EXPECT_EQ(Payloads(gets[1], QueuePath()), (std::vector<std::string>{"b1"}));
+  EXPECT_EQ(gets[2].outcome, AttachHandler::Outcome::kMustWait);
+  EXPECT_EQ(queue->UnackedLen(), 3u);
+}
+
+TEST_F(AckAttachHandlerTest, MergedAcksSettleAllOrNone) {
+  AckOptions options;
+  std::unique_ptr<AckQueue> queue = AckQueue::Open(QueuePath(), options);
+  std::unique_ptr<AttachHandler> handler = MakeAckAttachHandler(queue.get(), options);
+  queue->PushBatch({"x", "y", "z"});
+  Deliveries handed_out = queue->Get(3);
+  const Delivery x = handed_out[0], y = handed_out[1], z = handed_out[2];
+  Delivery stale = z;
+  stale.receipt += 1000;  // Not the latest delivery of z.
+
+  const std::string ack_x = AckBody({x});
+  const std::string ack_stale = AckBody({stale});
+  std::vector<MergedCall> with_stale;
+  with_stale.push_back({AttachOp::kAckAckBatch, ack_x, {}});
+  with_stale.push_back({AttachOp::kAckAckBatch, ack_stale, {}});
+  try {
+    handler->RunMerged(&with_stale);
+    FAIL() << "a merged ack with a stale delivery settled";
+  } catch (const Error& error) {
+    EXPECT_EQ(error.kind(), ErrorKind::kNotOutstanding);
+  }
+  EXPECT_EQ(queue->UnackedLen(), 3u);  // x too: the server then acks each alone.
+
+  const std::string ack_y = AckBody({y});
+  const std::string ack_z = AckBody({z});
+  std::vector<MergedCall> valid;
+  valid.push_back({AttachOp::kAckAckBatch, ack_x, {}});
+  valid.push_back({AttachOp::kAckAckBatch, ack_y, {}});
+  valid.push_back({AttachOp::kAckAckBatch, ack_z, {}});
+  handler->RunMerged(&valid);
+  EXPECT_EQ(queue->UnackedLen(), 0u);
+  EXPECT_EQ(queue->Len(), 0u);
+}
+
+}  // namespace
+}  // namespace rocksq
