@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <string_view>
+#include <unordered_map>
 
 namespace rocksq {
 
@@ -146,7 +147,8 @@ class AckAttachHandler final : public AttachHandler {
     welcome->visibility_timeout_ms = queue_->VisibilityTimeout().count();
     welcome->dedup_window = queue_->DedupWindow();
   }
-  Outcome Run(AttachOp op, std::string_view body, BodyWriter* reply, bool final) override;
+  Outcome Run(AttachOp op, std::string_view body, BodyWriter* reply, bool final,
+              uint32_t client) override;
   std::chrono::nanoseconds WaitTimeout(AttachOp op, std::string_view body) const override {
     BodyReader reader(body, Path());
     if (op == AttachOp::kAckGetWait) reader.U64();  // Its max items come first.
@@ -170,6 +172,11 @@ class AckAttachHandler final : public AttachHandler {
     }
   }
   void RunMerged(std::vector<MergedCall>* calls) override;
+  // Its deliveries still outstanding are made ready again at once, as a
+  // crash and reopen would (the leases end with the process that held
+  // them), rather than when their visibility timeout expires, or never
+  // with a zero one.
+  void ClientGone(uint32_t client) override;
   Clock::time_point NextChangeWithoutCall() const override {
     const std::chrono::nanoseconds until_expiry = queue_->TimeToNextExpiry();
     if (until_expiry == std::chrono::nanoseconds::max()) return Clock::time_point::max();
@@ -196,9 +203,49 @@ class AckAttachHandler final : public AttachHandler {
     return Outcome::kDone;
   }
 
+  // Who got each delivery handed out through the server, by item id:
+  // recorded as it is handed out, forgotten when settled through the
+  // server; one settled otherwise (expired, then handed out in the owner)
+  // stays until its client leaves, and is then found not outstanding.
+  struct Lent {
+    uint32_t client;
+    uint64_t receipt;
+  };
+  void NoteLent(uint32_t client, const Deliveries& deliveries, size_t first, size_t count) {
+    for (size_t i = first; i < first + count; ++i) {
+      const Delivery delivery = deliveries[i];
+      lent_[delivery.id] = {client, delivery.receipt};
+    }
+  }
+  void NoteSettled(const std::vector<Delivery>& settled) {
+    for (const Delivery& delivery : settled) {
+      const auto found = lent_.find(delivery.id);
+      if (found != lent_.end() && found->second.receipt == delivery.receipt) lent_.erase(found);
+    }
+  }
+
   AckQueue* const queue_;
   const bool sync_;
+  std::unordered_map<uint64_t, Lent> lent_;
 };
+
+void AckAttachHandler::ClientGone(uint32_t client) {
+  for (auto entry = lent_.begin(); entry != lent_.end();) {
+    if (entry->second.client != client) {
+      ++entry;
+      continue;
+    }
+    Delivery delivery{};
+    delivery.id = entry->first;
+    delivery.receipt = entry->second.receipt;
+    entry = lent_.erase(entry);
+    try {
+      queue_->Nack(delivery);
+    } catch (const Error&) {
+      // Settled or expired since: nothing of it is held any more.
+    }
+  }
+}
 
 void AckAttachHandler::RunMerged(std::vector<MergedCall>* calls) {
   switch (MergeGroup(calls->front().op)) {
@@ -221,6 +268,7 @@ void AckAttachHandler::RunMerged(std::vector<MergedCall>* calls) {
         settled.insert(settled.end(), own.begin(), own.end());
       }
       queue_->AckBatch(settled);
+      NoteSettled(settled);
       return;
     }
     default: {  // One get, handed out in arrival order.
@@ -241,6 +289,7 @@ void AckAttachHandler::RunMerged(std::vector<MergedCall>* calls) {
           continue;
         }
         WriteDeliveries(deliveries, next, shares[i], &call.reply);
+        NoteLent(call.client, deliveries, next, shares[i]);
         next += shares[i];
       }
     }
@@ -248,7 +297,7 @@ void AckAttachHandler::RunMerged(std::vector<MergedCall>* calls) {
 }
 
 AttachHandler::Outcome AckAttachHandler::Run(AttachOp op, std::string_view body,
-                                             BodyWriter* reply, bool final) {
+                                             BodyWriter* reply, bool final, uint32_t client) {
   BodyReader reader(body, Path());
   constexpr auto kNoWait = std::chrono::nanoseconds::zero();
   switch (op) {
@@ -280,22 +329,28 @@ AttachHandler::Outcome AckAttachHandler::Run(AttachOp op, std::string_view body,
         return Outcome::kMustWait;
       }
       WriteDeliveries(deliveries, reply);
+      NoteLent(client, deliveries, 0, deliveries.size());
       break;
     }
     case AttachOp::kAckAckBatch:
-      queue_->AckBatch(ReadSettled(&reader));
-      break;
     case AttachOp::kAckNackBatch:
-      queue_->NackBatch(ReadSettled(&reader));
+    case AttachOp::kAckFailBatch: {
+      const std::vector<Delivery> settled = ReadSettled(&reader);
+      if (op == AttachOp::kAckAckBatch) {
+        queue_->AckBatch(settled);
+      } else if (op == AttachOp::kAckNackBatch) {
+        queue_->NackBatch(settled);
+      } else {
+        queue_->AckFailedBatch(settled);
+      }
+      NoteSettled(settled);
       break;
+    }
     case AttachOp::kAckExtendBatch: {
       const std::chrono::milliseconds visibility_timeout(reader.I64());
       queue_->ExtendBatch(ReadSettled(&reader), visibility_timeout);
       break;
     }
-    case AttachOp::kAckFailBatch:
-      queue_->AckFailedBatch(ReadSettled(&reader));
-      break;
     case AttachOp::kAckFailed:
       WriteFailedItems(queue_->Failed(static_cast<size_t>(reader.U64())), reply);
       break;

@@ -125,6 +125,7 @@ class SocketServer final : public AttachServer {
   struct Connection {
     int fd = -1;
     uid_t uid = 0;
+    uint32_t pid = 0;  // At connect time (SO_PEERCRED).
     bool welcomed = false;
     std::string inbox;  // Bytes received and not yet served.
   };
@@ -280,6 +281,7 @@ void SocketServer::Accept() {
   Connection& connection = connections_[fd];
   connection.fd = fd;
   connection.uid = peer.uid;
+  connection.pid = static_cast<uint32_t>(peer.pid);
   epoll_event event{};
   event.events = EPOLLIN | EPOLLRDHUP;
   event.data.fd = fd;
@@ -398,7 +400,10 @@ void SocketServer::Serve(int fd, const FrameHeader& header, std::string_view bod
 void SocketServer::ServeMerged(const std::vector<ReceivedCall*>& calls) {
   std::vector<AttachHandler::MergedCall> merged;
   merged.reserve(calls.size());
-  for (const ReceivedCall* call : calls) merged.push_back({call->header.op, call->body(), {}});
+  for (const ReceivedCall* call : calls) {
+    merged.push_back({call->header.op, call->body(), {}});
+    merged.back().client = connections_.at(call->fd).pid;
+  }
   try {
     handler_->RunMerged(&merged);
   } catch (const Error&) {
@@ -429,7 +434,9 @@ SocketServer::Outcome SocketServer::Run(int fd, const FrameHeader& header,
                                         std::string_view body, bool final) {
   BodyWriter reply;
   try {
-    if (handler_->Run(header.op, body, &reply, final) == Outcome::kMustWait) {
+    const auto connection = connections_.find(fd);
+    const uint32_t client = connection != connections_.end() ? connection->second.pid : 0;
+    if (handler_->Run(header.op, body, &reply, final, client) == Outcome::kMustWait) {
       return Outcome::kMustWait;
     }
   } catch (const Error& error) {
@@ -518,13 +525,22 @@ void SocketServer::Reply(int fd, const FrameHeader& request, std::string_view bo
 }
 
 void SocketServer::Drop(int fd) {
-  if (connections_.erase(fd) == 0) return;
+  const auto found = connections_.find(fd);
+  if (found == connections_.end()) return;
+  const uint32_t pid = found->second.pid;
+  const bool attached = found->second.welcomed;
+  connections_.erase(found);
   parked_.remove_if([fd](const ParkedCall& call) { return call.fd == fd; });
   ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
   // Ends the connection itself, not just this descriptor: the client sees
   // it end even if a descriptor of it outlived the tracking.
   ::shutdown(fd, SHUT_RDWR);
   CloseTracked(fd);
+  if (!attached || stopping_.load(std::memory_order_acquire)) return;
+  for (const auto& [other_fd, other] : connections_) {
+    if (other.pid == pid && other.welcomed) return;  // The process still has the queue.
+  }
+  handler_->ClientGone(pid);
 }
 
 void SocketServer::Shutdown() {

@@ -46,8 +46,14 @@ class AttachHandler {
   // Runs one request once, without waiting, writing its reply's body to
   // `reply`; throws the queue's Error, which the server sends back. Returns
   // kMustWait if it is a waiting call that cannot go on yet and may still
-  // wait; `final` (at its deadline) answers instead.
-  virtual Outcome Run(AttachOp op, std::string_view body, BodyWriter* reply, bool final) = 0;
+  // wait; `final` (at its deadline) answers instead. `client` is the pid of
+  // the attached process that sent it.
+  virtual Outcome Run(AttachOp op, std::string_view body, BodyWriter* reply, bool final,
+                      uint32_t client) = 0;
+
+  // Every connection of the attached process `client` ended: it closed its
+  // queue, or exited. Not called when the server stops.
+  virtual void ClientGone(uint32_t /*client*/) {}
 
   // Of a call Run() said must wait: how long it may wait, from its arrival,
   // and its blocked class. Parked calls are retried in arrival order, and
@@ -72,6 +78,7 @@ class AttachHandler {
     std::string_view body;
     BodyWriter reply;
     Outcome outcome = Outcome::kDone;
+    uint32_t client = 0;
   };
   virtual int MergeGroup(AttachOp /*op*/) const { return 0; }
   virtual void RunMerged(std::vector<MergedCall>* /*calls*/) {}

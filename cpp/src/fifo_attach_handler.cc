@@ -21,7 +21,8 @@ class FifoAttachHandler final : public AttachHandler {
     welcome->max_elements = queue_->MaxElements();
     welcome->sync = sync_;
   }
-  Outcome Run(AttachOp op, std::string_view body, BodyWriter* reply, bool final) override;
+  Outcome Run(AttachOp op, std::string_view body, BodyWriter* reply, bool final,
+              uint32_t client) override;
   std::chrono::nanoseconds WaitTimeout(AttachOp op, std::string_view body) const override {
     BodyReader reader(body, Path());
     if (op == AttachOp::kPopWait) reader.U64();  // Its max items come first.
@@ -93,7 +94,7 @@ void FifoAttachHandler::RunMerged(std::vector<MergedCall>* calls) {
 }
 
 AttachHandler::Outcome FifoAttachHandler::Run(AttachOp op, std::string_view body,
-                                              BodyWriter* reply, bool final) {
+                                              BodyWriter* reply, bool final, uint32_t /*client*/) {
   BodyReader reader(body, Path());
   switch (op) {
     case AttachOp::kPushBatch:

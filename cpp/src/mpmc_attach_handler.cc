@@ -19,7 +19,8 @@ class MpmcAttachHandler final : public AttachHandler {
     welcome->sync = sync_;
     welcome->ttl_ms = queue_->Ttl().count();
   }
-  Outcome Run(AttachOp op, std::string_view body, BodyWriter* reply, bool final) override;
+  Outcome Run(AttachOp op, std::string_view body, BodyWriter* reply, bool final,
+              uint32_t client) override;
   // No MPMC operation waits, so none is parked.
   std::chrono::nanoseconds WaitTimeout(AttachOp, std::string_view) const override {
     return std::chrono::nanoseconds::zero();
@@ -32,7 +33,8 @@ class MpmcAttachHandler final : public AttachHandler {
 };
 
 AttachHandler::Outcome MpmcAttachHandler::Run(AttachOp op, std::string_view body,
-                                              BodyWriter* reply, bool /*final*/) {
+                                              BodyWriter* reply, bool /*final*/,
+                                              uint32_t /*client*/) {
   BodyReader reader(body, Path());
   switch (op) {
     case AttachOp::kMpmcAddBatch:

@@ -142,6 +142,18 @@ def hold_until_killed(path: str, visibility_timeout: float, count: int, holding:
         signal.pause()
 
 
+def settle_some_then_close(path: str) -> dict[str, list[int]]:
+    """Gets 4 items; acks the first, nacks the second, fails the third, keeps the
+    fourth; closes the queue with it still handed out. The ids of each."""
+    queue = AckQueue(path, visibility_timeout=0, attach=True)
+    first, second, third, fourth = queue.get(4)
+    queue.ack(first)
+    queue.nack(second)
+    queue.ack_failed(third)
+    queue.close()
+    return {"acked": [first[0]], "nacked": [second[0]], "failed": [third[0]], "held": [fourth[0]]}
+
+
 def get_waiting(path: str, ready: Any, timeout: float, visibility_timeout: float = 30.0) -> tuple[
     list[tuple[int, bytes, int]], float
 ]:

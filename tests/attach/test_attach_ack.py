@@ -63,10 +63,13 @@ def test_items_of_two_producer_processes_are_acked_once_each_by_two_consumer_pro
     owner.close()
 
 
-def test_items_an_attached_consumer_held_when_killed_are_delivered_again_after_the_visibility_timeout(
-    queue_path: str, start_process, manager
+@pytest.mark.parametrize("visibility_timeout", [0, 600.0], ids=["leases-never-expire", "10-minute-leases"])
+def test_items_an_attached_consumer_held_when_killed_are_delivered_again_at_once(
+    queue_path: str, start_process, manager, visibility_timeout: float
 ) -> None:
-    visibility_timeout = 0.5
+    # The leases end with the process that held them, as a crash and reopen
+    # would end them: not at their timeout (10 minutes, far past WAIT_SECONDS), and
+    # not never (a zero timeout).
     owner = AckQueue(queue_path, visibility_timeout=visibility_timeout, attach=True)
     owner.push_many([b"1", b"2", b"3"])
     holding = manager.Event()
@@ -74,14 +77,32 @@ def test_items_an_attached_consumer_held_when_killed_are_delivered_again_after_t
         ack_workers.hold_until_killed, queue_path, visibility_timeout, 2, holding
     )
     assert holding.wait(WAIT_SECONDS)
+    assert owner.unacked == 2
 
     consumer.kill()
     consumer.join()
 
-    assert owner.unacked == 2
     again = owner.get_wait(3, WAIT_SECONDS)
     again += owner.get_wait(3 - len(again), WAIT_SECONDS)
     assert sorted(ack_workers.without_receipts(again)) == [(0, b"1", 2), (1, b"2", 2), (2, b"3", 1)]
+    owner.close()
+
+
+def test_items_an_attached_consumer_held_when_it_closed_the_queue_are_delivered_again(
+    queue_path: str, processes: ProcessPoolExecutor
+) -> None:
+    owner = AckQueue(queue_path, visibility_timeout=0, attach=True)
+    owner.push_many([b"1", b"2", b"3", b"4"])
+
+    settled = processes.submit(ack_workers.settle_some_then_close, queue_path).result(WAIT_SECONDS)
+
+    assert settled == {"acked": [0], "nacked": [1], "failed": [2], "held": [3]}
+    again = owner.get_wait(2, WAIT_SECONDS)
+    if len(again) < 2:
+        again += owner.get_wait(1, WAIT_SECONDS)
+    # The nacked one and the held one; the acked and failed ones stay settled.
+    assert sorted(ack_workers.without_receipts(again)) == [(1, b"2", 2), (3, b"4", 2)]
+    assert (owner.ready, owner.unacked, owner.failed_count) == (0, 2, 1)
     owner.close()
 
 
