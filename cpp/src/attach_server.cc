@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "attach_stats.h"
 #include "waiting.h"
 
 namespace rocksq {
@@ -108,8 +109,10 @@ class SocketServer final : public AttachServer {
  private:
   struct Connection {
     int fd = -1;
-    uid_t uid = 0;
+    uid_t uid = 0;  // The peer's, from SO_PEERCRED at accept.
+    pid_t pid = 0;
     bool welcomed = false;
+    bool inspector = false;  // Hello kind 0: `rocksq stats`, not an attached process.
     std::string inbox;  // Bytes received and not yet served.
   };
 
@@ -146,6 +149,9 @@ class SocketServer final : public AttachServer {
   }
   void Drop(int fd);
   void Shutdown();
+  // kStats: the attached processes (welcomed connections, inspectors
+  // apart), grouped by pid, and the queue's figures.
+  QueueOwner Stats() const;
 
   FifoQueue* const queue_;
   const Welcome welcome_;
@@ -243,6 +249,7 @@ void SocketServer::Accept() {
   Connection& connection = connections_[fd];
   connection.fd = fd;
   connection.uid = peer.uid;
+  connection.pid = peer.pid;
   epoll_event event{};
   event.events = EPOLLIN | EPOLLRDHUP;
   event.data.fd = fd;
@@ -293,7 +300,8 @@ void SocketServer::Serve(Connection* connection, const FrameHeader& header,
                     owner + " of user " + UserName(::geteuid()) + "; user " +
                         UserName(connection->uid) + " may not attach (same user only)");
       }
-      if (hello.protocol != kAttachProtocol || hello.kind != 1) {
+      if (hello.protocol != kAttachProtocol ||
+          (hello.kind != kFifoHelloKind && hello.kind != kInspectorHelloKind)) {
         throw Error(ErrorKind::kUnsupportedFormat, path,
                     owner + ", which runs RocksQ " + welcome_.version + " (attach protocol " +
                         std::to_string(kAttachProtocol) + ", FIFO queue); process " +
@@ -305,10 +313,17 @@ void SocketServer::Serve(Connection* connection, const FrameHeader& header,
       welcome.max_elements = queue_->MaxElements();
       Reply(fd, header, EncodeWelcome(welcome));
       connection->welcomed = true;
+      connection->inspector = hello.kind == kInspectorHelloKind;
     } catch (const Error& refused) {
       ReplyError(fd, header, refused);
       Drop(fd);
     }
+    return;
+  }
+  if (connection->inspector && header.op != AttachOp::kStats) {
+    ReplyError(fd, header,
+               Error(ErrorKind::kInvalidArgument, path,
+                     "an inspector connection (Hello kind 0) may only ask for stats"));
     return;
   }
   if (Run(fd, header, body, /*final=*/false) == Outcome::kMustWait) {
@@ -376,6 +391,9 @@ SocketServer::Outcome SocketServer::Run(int fd, const FrameHeader& header,
         break;
       case AttachOp::kLastBackgroundError:
         reply.Bytes(queue_->LastBackgroundError());
+        break;
+      case AttachOp::kStats:
+        reply.Bytes(EncodeOwnerStats(Stats()));
         break;
       default:
         throw Error(ErrorKind::kUnsupportedFormat, queue_->Path(),
@@ -475,6 +493,28 @@ void SocketServer::Drop(int fd) {
   // it end even if a descriptor of it outlived the tracking.
   ::shutdown(fd, SHUT_RDWR);
   CloseTracked(fd);
+}
+
+QueueOwner SocketServer::Stats() const {
+  QueueOwner stats;
+  stats.pid = welcome_.owner_pid;
+  stats.version = welcome_.version;
+  stats.kind = "fifo";
+  stats.queue_id = welcome_.queue_id;
+  std::map<pid_t, AttachedProcess> processes;
+  for (const auto& [fd, connection] : connections_) {
+    if (!connection.welcomed || connection.inspector) continue;
+    AttachedProcess& process = processes[connection.pid];
+    process.pid = static_cast<uint32_t>(connection.pid);
+    process.uid = static_cast<uint32_t>(connection.uid);
+    ++process.connections;
+  }
+  for (const auto& [pid, process] : processes) stats.attached.push_back(process);
+  stats.length = queue_->Len();
+  stats.payload_bytes = queue_->PayloadBytes();
+  stats.disk_bytes = queue_->DiskBytes();
+  // oldest_age_micros stays unknown: FIFO records carry no time (format.h).
+  return stats;
 }
 
 void SocketServer::Shutdown() {

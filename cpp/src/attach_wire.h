@@ -50,6 +50,9 @@ enum class AttachOp : uint16_t {
   kSetMaxElements = 10,  // u64.
   kShutdown = 11,        // u8 immediate.
   kLastBackgroundError = 12,  // replies the text.
+  // Any kind; the only operation of an inspector connection (Hello kind 0):
+  // replies the owner's view (attach_stats.h, EncodeOwnerStats).
+  kStats = 13,
 };
 
 struct FrameHeader {
@@ -106,14 +109,20 @@ class BodyReader {
   const std::string& path_;
 };
 
+// What a Hello's `kind` says the connection is for: an inspector (`rocksq
+// stats`: kStats only, not counted as an attached process) or an attached
+// queue of a kind (1: FIFO; 2: MPMC and 3: ack are reserved).
+inline constexpr uint32_t kInspectorHelloKind = 0;
+inline constexpr uint32_t kFifoHelloKind = 1;
+
 // The Hello: the magic, the protocol, the RocksQ version (so that either
-// side can name both versions in a refusal), the queue kind (1: FIFO) and
-// the client's pid. Its layout never changes, so that any release can read
+// side can name both versions in a refusal), the kind (above) and the
+// client's pid. Its layout never changes, so that any release can read
 // and refuse another's.
 struct Hello {
   uint32_t protocol = kAttachProtocol;
   std::string version;
-  uint32_t kind = 1;
+  uint32_t kind = kFifoHelloKind;
   uint32_t pid = 0;
 };
 std::string EncodeHello(const Hello& hello);

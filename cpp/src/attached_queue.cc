@@ -18,10 +18,7 @@
 #include "storage.h"
 
 namespace rocksq {
-namespace {
 
-// Connects to the owner's socket; -1 if nobody listens there (ENOENT: not
-// bound yet or never; ECONNREFUSED: stale). Other failures throw.
 int ConnectToOwner(const std::string& path) {
   const int directory_fd = ::open(path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (directory_fd < 0) {
@@ -55,14 +52,12 @@ int ConnectToOwner(const std::string& path) {
               std::string("connecting to the attach socket: ") + std::strerror(connect_error));
 }
 
-// Sends this process's Hello on `fd` and reads the answer into
-// `welcome_body`. False if the owner closed the connection (it was closing);
-// throws its refusal.
-bool Handshake(int fd, const std::string& path, std::string* welcome_body) {
+bool Handshake(int fd, const std::string& path, uint32_t kind, std::string* welcome_body) {
   FrameHeader hello;
   hello.op = AttachOp::kHello;
   Hello mine;
   mine.version = ROCKSQ_VERSION;
+  mine.kind = kind;
   mine.pid = static_cast<uint32_t>(::getpid());
   FrameHeader reply;
   if (!SendFrame(fd, hello, EncodeHello(mine), path) ||
@@ -72,6 +67,8 @@ bool Handshake(int fd, const std::string& path, std::string* welcome_body) {
   if (reply.status != 0) throw Error(KindOfWireCode(reply.status), path, *welcome_body);
   return true;
 }
+
+namespace {
 
 class AttachedFifoQueue final : public FifoQueue {
  public:
@@ -218,7 +215,7 @@ int AttachedFifoQueue::TakeConnection() const {
   std::string welcome;
   bool welcomed = false;
   try {
-    welcomed = Handshake(fd, path_, &welcome);
+    welcomed = Handshake(fd, path_, kFifoHelloKind, &welcome);
   } catch (const Error&) {
     ::close(fd);
     throw;
@@ -289,7 +286,7 @@ std::unique_ptr<FifoQueue> AttachFifoQueue(const std::string& path, const FifoOp
   std::string reply_body;
   bool answered = false;
   try {
-    answered = Handshake(fd, path, &reply_body);
+    answered = Handshake(fd, path, kFifoHelloKind, &reply_body);
   } catch (const Error&) {
     ::close(fd);
     throw;

@@ -245,3 +245,11 @@ def get_until_killed(path: str, ready: Any) -> None:
     queue = rocksq.Queue(path, attach=True)
     ready.set()
     queue.get(timeout=60)
+
+
+def attach_until_released(path: str, attached: Any, release: Any) -> None:
+    """Attaches (one connection), sets `attached`, and stays attached until `release` is set."""
+    queue = FifoQueue(path, attach=True)
+    attached.set()
+    release.wait(60)
+    queue.close()
