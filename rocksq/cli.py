@@ -148,7 +148,7 @@ def stats(args: argparse.Namespace) -> int:
     now = datetime.datetime.now(datetime.timezone.utc)
     # The owner's live figures when it answers; else the files', as of the inspection.
     counted: Any = owner if owner.answered else snapshot
-    oldest_age = _oldest_age_seconds(snapshot, owner, now)
+    oldest_age = _oldest_item_age_seconds(snapshot, owner, now)
     if args.json:
         _print_json(
             {
@@ -173,7 +173,7 @@ def stats(args: argparse.Namespace) -> int:
                 "len": counted.len,
                 "payload_size": counted.payload_size,
                 "disk_size": counted.disk_size,
-                "oldest_age_seconds": oldest_age,
+                "oldest_item_age_seconds": oldest_age,
                 "first_position": snapshot.first_position,
                 "end_position": snapshot.end_position,
                 "oldest_added": _iso(snapshot.oldest_added),
@@ -237,7 +237,7 @@ def stats(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _oldest_age_seconds(
+def _oldest_item_age_seconds(
     snapshot: inspection.QueueStats, owner: inspection.QueueOwner, now: datetime.datetime
 ) -> Optional[float]:
     """The oldest item's age from the owner when it answers, else from the files

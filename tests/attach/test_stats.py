@@ -28,7 +28,7 @@ from rocksq._core import FifoQueue
 # The keys of `stats --json`, documented in docs/cli.rst.
 DOCUMENTED_KEYS = {
     "schema", "path", "kind", "format_version", "queue_id", "owner", "attached", "counted_by",
-    "len", "payload_size", "disk_size", "oldest_age_seconds", "first_position", "end_position",
+    "len", "payload_size", "disk_size", "oldest_item_age_seconds", "first_position", "end_position",
     "oldest_added", "newest_added", "labels", "failed_len", "failed_payload_size",
     "dropped_records", "last_background_failure",
 }
@@ -96,7 +96,7 @@ def test_stats_names_the_owner_and_its_two_attached_processes_but_not_itself(
     )
     assert inspector.pid not in {entry["pid"] for entry in stats["attached"]}
     assert (stats["counted_by"], stats["len"], stats["payload_size"]) == ("owner", 3, 6)
-    assert stats["oldest_age_seconds"] is None  # FIFO items carry no time.
+    assert stats["oldest_item_age_seconds"] is None  # FIFO items carry no time.
     assert f"owner:" in shown and f"process {os.getpid()} (RocksQ" in shown
     assert "attached:" in shown and "2 processes" in shown
     assert "unknown (a FIFO queue's items carry no time)" in shown
@@ -140,7 +140,7 @@ def test_the_oldest_mpmc_elements_age_follows_the_clock(tmp_path: Path) -> None:
     ages = []
     for _ in range(2):
         before_stats = time.time()
-        age = stats_json(path)["oldest_age_seconds"]
+        age = stats_json(path)["oldest_item_age_seconds"]
         after_stats = time.time()
         # The age is "now" in the stats process minus the time of the push;
         # its clock read lies between ours. Added-at times are whole microseconds.
