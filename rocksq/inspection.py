@@ -9,6 +9,10 @@ push that had returned by then included. Each call opens the database anew
 (milliseconds, plus reading the write-ahead log): these are for tools and
 checks, not for a hot path.
 
+:func:`inspect_owner` names the process that has the queue open and, when
+it opened the queue with ``attach=True``, asks it for the processes attached
+to it and its own counts (over the queue's socket, as ``rocksq stats`` does).
+
 Before reading, both load every file the queue's database lists, as
 opening the queue would: a table file that is missing, cut short or zeroed
 raises :class:`rocksq.CorruptionError`, as opening the queue does, rather
