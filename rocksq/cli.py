@@ -254,7 +254,7 @@ def _oldest_age_text(age: Optional[float], snapshot: inspection.QueueStats) -> s
         return _age(age)
     if snapshot.kind == "mpmc":
         return "- (none stored)"
-    return f"unknown (a {snapshot.kind_name}'s items carry no time)"
+    return f"unknown (the items of {snapshot.kind_name}s carry no time)"
 
 
 def _attached_text(owner: inspection.QueueOwner) -> str:

@@ -7,11 +7,14 @@ stats` runs as a process of its own, as monitoring runs it.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from multiprocessing.managers import SyncManager
 from pathlib import Path
 from typing import Any
@@ -24,6 +27,8 @@ import rocksq
 import rocksq.blocking
 import rocksq.inspection
 from rocksq._core import FifoQueue
+
+NOBODY = 65534
 
 # The keys of `stats --json`, documented in docs/cli.rst.
 DOCUMENTED_KEYS = {
@@ -90,16 +95,16 @@ def test_stats_names_the_owner_and_its_two_attached_processes_but_not_itself(
     assert stats["owner"] == {
         "pid": os.getpid(), "attach": True, "version": rocksq.__version__, "refusal": None
     }
-    assert sorted(stats["attached"], key=lambda entry: entry["pid"]) == sorted(
-        ({"pid": process.pid, "uid": os.getuid(), "connections": 1} for process in attached),
-        key=lambda entry: entry["pid"],
-    )
+    assert stats["attached"] == [  # By pid.
+        {"pid": pid, "uid": os.getuid(), "connections": 1}
+        for pid in sorted(process.pid for process in attached)
+    ]
     assert inspector.pid not in {entry["pid"] for entry in stats["attached"]}
     assert (stats["counted_by"], stats["len"], stats["payload_size"]) == ("owner", 3, 6)
     assert stats["oldest_item_age_seconds"] is None  # FIFO items carry no time.
-    assert f"owner:" in shown and f"process {os.getpid()} (RocksQ" in shown
-    assert "attached:" in shown and "2 processes" in shown
-    assert "unknown (a FIFO queue's items carry no time)" in shown
+    assert f"owner:              process {os.getpid()} (RocksQ" in shown
+    assert "attached:           2 processes\n" in shown
+    assert "unknown (the items of FIFO queues carry no time)" in shown
 
 
 def test_stats_finds_an_owner_without_attach_by_its_lock_and_leaves_the_lock_held(
@@ -125,9 +130,30 @@ def test_stats_of_a_queue_nobody_has_open_has_no_owner(queue_path: str) -> None:
     stats = stats_json(queue_path)
 
     assert (stats["owner"], stats["attached"], stats["counted_by"]) == (None, [], "files")
-    assert "owner:" in finish(stats_process(queue_path)) and "none" in finish(
+    assert "owner:              none (no process has the queue open)\n" in finish(
         stats_process(queue_path)
     )
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="needs root")
+def test_an_owner_refuses_stats_to_another_user_who_still_learns_its_pid_from_the_lock() -> None:
+    with tempfile.TemporaryDirectory() as directory:
+        os.chmod(directory, 0o777)
+        queue_path = Path(directory) / "queue"
+        owner = FifoQueue(str(queue_path), attach=True)
+        # Every file open to every user, the socket included: only the owner's
+        # check of its peer's credentials is left to refuse.
+        for entry in [queue_path, *queue_path.iterdir()]:
+            os.chmod(entry, 0o777 if entry.is_dir() else 0o666)
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=1, mp_context=context) as other_user:
+            pid, answered, refusal = other_user.submit(
+                attach_workers.inspect_owner_as_user, str(queue_path), NOBODY
+            ).result(WAIT_SECONDS)
+        owner.close()
+
+    assert (pid, answered) == (os.getpid(), False)
+    assert "(65534) may not attach (same user only)" in refusal
 
 
 def test_the_oldest_mpmc_elements_age_follows_the_clock(tmp_path: Path) -> None:
