@@ -258,6 +258,8 @@ def _oldest_age_text(age: Optional[float], snapshot: inspection.QueueStats) -> s
 
 
 def _attached_text(owner: inspection.QueueOwner) -> str:
+    if owner.refusal:
+        return "unknown (the owner did not answer)"
     if not owner.answered:
         return "none" if owner.pid is None else "none (the owner did not open with attach)"
     count = len(owner.attached)
