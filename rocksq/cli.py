@@ -2,7 +2,8 @@
 
 ::
 
-    rocksq stats PATH              kind, format, length, sizes, positions, labels, failures
+    rocksq stats PATH              owner and attached processes, kind, format, length,
+                                   sizes, oldest item age, positions, labels, failures
     rocksq peek PATH [-n N]        the next N items, without consuming them
     rocksq check PATH              every file and record checked; what is wrong
     rocksq bench [--quick] ...     RocksQ's own workloads, timed (rocksq.benchmarks)
@@ -137,18 +138,42 @@ def _iso(moment: Optional[datetime.datetime]) -> Optional[str]:
 # --- Subcommands ------------------------------------------------------------------
 
 
+STATS_SCHEMA = 1
+"""``stats --json``'s ``schema``: raised when a key changes meaning or goes (keys may be added)."""
+
+
 def stats(args: argparse.Namespace) -> int:
     snapshot = inspection.inspect_queue(args.path)
+    owner = inspection.inspect_owner(args.path)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    # The owner's live figures when it answers; else the files', as of the inspection.
+    counted: Any = owner if owner.answered else snapshot
+    oldest_age = _oldest_item_age_seconds(snapshot, owner, now)
     if args.json:
         _print_json(
             {
+                "schema": STATS_SCHEMA,
                 "path": snapshot.path,
                 "kind": snapshot.kind,
                 "format_version": snapshot.format_version,
                 "queue_id": snapshot.queue_id,
-                "len": snapshot.len,
-                "payload_size": snapshot.payload_size,
-                "disk_size": snapshot.disk_size,
+                "owner": None
+                if owner.pid is None
+                else {
+                    "pid": owner.pid,
+                    "attach": owner.answered,
+                    "version": owner.version,
+                    "refusal": owner.refusal,
+                },
+                "attached": [
+                    {"pid": process.pid, "uid": process.uid, "connections": process.connections}
+                    for process in owner.attached
+                ],
+                "counted_by": "owner" if owner.answered else "files",
+                "len": counted.len,
+                "payload_size": counted.payload_size,
+                "disk_size": counted.disk_size,
+                "oldest_item_age_seconds": oldest_age,
                 "first_position": snapshot.first_position,
                 "end_position": snapshot.end_position,
                 "oldest_added": _iso(snapshot.oldest_added),
@@ -170,9 +195,13 @@ def stats(args: argparse.Namespace) -> int:
         ("kind", snapshot.kind_name),
         ("format version", str(snapshot.format_version)),
         ("queue id", snapshot.queue_id or "none yet (created by an earlier release)"),
-        ("elements stored" if mpmc else "items", f"{snapshot.len:,}"),
-        ("payload size", _sizes(snapshot.payload_size)),
-        ("disk size", _sizes(snapshot.disk_size)),
+        ("owner", _owner_text(owner)),
+        ("attached", _attached_text(owner)),
+        ("elements stored" if mpmc else "items", f"{counted.len:,}"),
+        ("payload size", _sizes(counted.payload_size)),
+        ("disk size", _sizes(counted.disk_size)),
+        ("counted by", "the owner" if owner.answered else "the queue's files"),
+        ("oldest item age", _oldest_age_text(oldest_age, snapshot)),
         ("positions", f"{snapshot.first_position:,} to {snapshot.end_position:,} (end excluded)"),
         ("background failure", printable(snapshot.last_background_failure) or "none logged"),
     ]
@@ -190,6 +219,10 @@ def stats(args: argparse.Namespace) -> int:
     width = max(len(name) for name, _ in rows) + 1
     for name, value in rows:
         print(f"{name + ':':<{width}} {value}")
+    if owner.attached:
+        print(f"  {'pid':>10}  {'uid':>10}  {'connections':>11}")
+        for process in owner.attached:
+            print(f"  {process.pid:>10}  {process.uid:>10}  {process.connections:>11}")
     if mpmc:
         if snapshot.labels:
             names = [printable(label.label, LABEL_CHARACTERS) for label in snapshot.labels]
@@ -202,6 +235,46 @@ def stats(args: argparse.Namespace) -> int:
     for line in snapshot.dropped_records:
         print(f"dropped records: {printable(line)}")
     return EXIT_OK
+
+
+def _oldest_item_age_seconds(
+    snapshot: inspection.QueueStats, owner: inspection.QueueOwner, now: datetime.datetime
+) -> Optional[float]:
+    """The oldest item's age from the owner when it answers with one, else from
+    the files (MPMC elements carry their time); None for items without a time, or
+    none."""
+    if owner.answered and owner.oldest_age is not None:
+        return owner.oldest_age.total_seconds()
+    if snapshot.oldest_added is None:
+        return None
+    return max((now - snapshot.oldest_added).total_seconds(), 0.0)
+
+
+def _oldest_age_text(age: Optional[float], snapshot: inspection.QueueStats) -> str:
+    if age is not None:
+        return _age(age)
+    if snapshot.kind == "mpmc":
+        return "- (none stored)"
+    return f"unknown (the items of {snapshot.kind_name}s carry no time)"
+
+
+def _attached_text(owner: inspection.QueueOwner) -> str:
+    if owner.refusal:
+        return "unknown (the owner did not answer)"
+    if not owner.answered:
+        return "none" if owner.pid is None else "none (the owner did not open with attach)"
+    count = len(owner.attached)
+    return f"{count} process{'' if count == 1 else 'es'}"
+
+
+def _owner_text(owner: inspection.QueueOwner) -> str:
+    if owner.pid is None:
+        return "none (no process has the queue open)"
+    if owner.answered:
+        return f"process {owner.pid} (RocksQ {owner.version}, attach=True)"
+    if owner.refusal:
+        return f"process {owner.pid} (did not answer: {printable(owner.refusal)})"
+    return f"process {owner.pid} (opened without attach)"
 
 
 def check(args: argparse.Namespace) -> int:
@@ -380,8 +453,9 @@ def build_parser() -> argparse.ArgumentParser:
     stats_parser = commands.add_parser(
         "stats",
         parents=[json_option],
-        help="kind, length, payload and disk size, positions and labels of a queue",
-        description="Shows a queue's kind, format version, length, payload and disk size, "
+        help="owner, attached processes, length, sizes, oldest item's age, positions and labels",
+        description="Shows a queue's kind, format version, owning process and the processes "
+        "attached to it, length, payload and disk size, the age of its oldest item (MPMC), "
         "positions, the last background failure in its LOG, and for an MPMC queue its labels "
         "and their positions. Works while another process "
         "has the queue open; changes nothing.",

@@ -9,6 +9,10 @@ push that had returned by then included. Each call opens the database anew
 (milliseconds, plus reading the write-ahead log): these are for tools and
 checks, not for a hot path.
 
+:func:`inspect_owner` names the process that has the queue open and, when
+it opened the queue with ``attach=True``, asks it for the processes attached
+to it and its own counts (over the queue's socket, as ``rocksq stats`` does).
+
 Before reading, both load every file the queue's database lists, as
 opening the queue would: a table file that is missing, cut short or zeroed
 raises :class:`rocksq.CorruptionError`, as opening the queue does, rather
@@ -33,11 +37,14 @@ if TYPE_CHECKING:
     import os
 
 __all__ = [
+    "AttachedProcess",
     "LabelPosition",
     "QueueCheck",
+    "QueueOwner",
     "QueueStats",
     "StoredItem",
     "check_queue",
+    "inspect_owner",
     "inspect_queue",
     "peek",
 ]
@@ -120,6 +127,47 @@ class QueueStats:
 
 
 @dataclass(frozen=True)
+class AttachedProcess:
+    """A process attached to a queue's owner, as the kernel named it when it connected."""
+
+    pid: int
+    uid: int
+    connections: int
+    """One per thread of it calling at once."""
+
+
+@dataclass(frozen=True)
+class QueueOwner:
+    """Which process has a queue open, and what it says; returned by :func:`inspect_owner`."""
+
+    pid: Optional[int]
+    """The process holding the queue's database (RocksDB's ``LOCK`` file);
+    None if no process has the queue open."""
+    answered: bool
+    """True if the owner opened the queue with ``attach=True`` and answered on
+    the queue's socket: the fields below are its own, live figures. False for
+    an owner without ``attach`` (:attr:`pid` comes from the lock on ``LOCK``)
+    and when there is none: the fields below are then None or empty, and
+    :func:`inspect_queue` gives the figures from the queue's files."""
+    version: Optional[str]
+    """The owner's RocksQ release."""
+    attached: tuple[AttachedProcess, ...]
+    """The processes attached to the owner, by pid; the inspecting connection
+    is not among them."""
+    len: Optional[int]
+    """As the owner's ``len``, ``payload_size`` and ``disk_size``."""
+    payload_size: Optional[int]
+    disk_size: Optional[int]
+    oldest_age: Optional[datetime.timedelta]
+    """How long ago the oldest item was added; None when unknown: FIFO and
+    ack queues store no time with their items."""
+    refusal: Optional[str] = None
+    """Why an owner that listens did not answer (it runs another RocksQ
+    release, or belongs to another user); :attr:`pid` then comes from
+    ``LOCK``."""
+
+
+@dataclass(frozen=True)
 class QueueCheck:
     """What :func:`check_queue` found."""
 
@@ -176,6 +224,32 @@ def inspect_queue(path: str | os.PathLike[str]) -> QueueStats:
         failed_payload_size=raw["failed_payload_size"],
         dropped_records=tuple(raw["dropped_records"]),
         last_background_failure=raw["last_background_failure"],
+    )
+
+
+def inspect_owner(path: str | os.PathLike[str]) -> QueueOwner:
+    """Which process owns the queue in `path`, and what it says of the queue.
+
+    Asks the owner on the queue's socket (the attach protocol's stats
+    operation) if it opened the queue with ``attach=True``; otherwise reads
+    which process holds the ``fcntl`` lock on the queue's ``LOCK`` file. In a
+    process that has the queue open itself without ``attach``, :attr:`pid
+    <QueueOwner.pid>` is its own. Takes milliseconds; changes nothing. Raises
+    as :func:`inspect_queue` for a path that is not a queue.
+    """
+    raw = _core.inspect_owner(path)
+    answered = raw["answered"]
+    age = raw["oldest_age_micros"]
+    return QueueOwner(
+        pid=raw["pid"] or None,
+        answered=answered,
+        version=raw["version"] if answered else None,
+        attached=tuple(AttachedProcess(**process) for process in raw["attached"]),
+        len=raw["len"] if answered else None,
+        payload_size=raw["payload_size"] if answered else None,
+        disk_size=raw["disk_size"] if answered else None,
+        oldest_age=datetime.timedelta(microseconds=age) if age >= 0 else None,
+        refusal=raw["refusal"] or None,
     )
 
 

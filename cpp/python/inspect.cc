@@ -62,6 +62,36 @@ void init_inspect(nb::module_& m) {
       "The kind, sizes, positions and labels of the queue in `path`, read\n"
       "without opening it (it may be open elsewhere); see rocksq.inspection.");
   m.def(
+      "inspect_owner",
+      [](nb::handle path) {
+        const std::string path_string = ToPath(path);
+        const rocksq::QueueOwner owner =
+            Run(true, [&] { return rocksq::InspectOwner(path_string); });
+        nb::list attached;
+        for (const rocksq::AttachedProcess& process : owner.attached) {
+          nb::dict entry;
+          entry["pid"] = process.pid;
+          entry["uid"] = process.uid;
+          entry["connections"] = process.connections;
+          attached.append(entry);
+        }
+        nb::dict result;
+        result["pid"] = owner.pid;
+        result["answered"] = owner.answered;
+        result["version"] = owner.version;
+        result["attached"] = attached;
+        result["len"] = owner.length;
+        result["payload_size"] = owner.payload_bytes;
+        result["disk_size"] = owner.disk_bytes;
+        result["oldest_age_micros"] = owner.oldest_age_micros;
+        result["refusal"] = owner.refusal;
+        return result;
+      },
+      nb::arg("path"),
+      nb::sig("def inspect_owner(path: str | os.PathLike[str]) -> dict[str, typing.Any]"),
+      "The process that owns the queue in `path`, and what it says of the\n"
+      "queue and its attached processes; see rocksq.inspection.");
+  m.def(
       "check_queue",
       [](nb::handle path) {
         const std::string path_string = ToPath(path);

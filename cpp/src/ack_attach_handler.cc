@@ -139,6 +139,14 @@ class AckAttachHandler final : public AttachHandler {
 
   const std::string& Path() const override { return queue_->Path(); }
   AttachKind Kind() const override { return AttachKind::kAck; }
+  void DescribeBacklog(QueueOwner* stats) const override {
+    stats->kind = "ack";
+    stats->queue_id = queue_->QueueId();
+    stats->length = queue_->Len();
+    stats->payload_bytes = queue_->PayloadBytes();
+    stats->disk_bytes = queue_->DiskBytes();
+    // The oldest item's age stays unknown: ack records carry no time.
+  }
   void DescribeQueue(Welcome* welcome) const override {
     welcome->queue_id = queue_->QueueId();
     welcome->recovery_warning = queue_->RecoveryWarning();

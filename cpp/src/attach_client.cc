@@ -12,10 +12,7 @@
 #include "rocksq/build_info.h"
 
 namespace rocksq {
-namespace {
 
-// Connects to the owner's socket; -1 if nobody listens there (ENOENT: not
-// bound yet or never; ECONNREFUSED: stale). Other failures throw.
 int ConnectToOwner(const std::string& path) {
   const int directory_fd = ::open(path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (directory_fd < 0) {
@@ -49,15 +46,12 @@ int ConnectToOwner(const std::string& path) {
               std::string("connecting to the attach socket: ") + std::strerror(connect_error));
 }
 
-// Sends this process's Hello on `fd` and reads the answer into
-// `welcome_body`. False if the owner closed the connection (it was closing);
-// throws its refusal.
-bool Handshake(int fd, const std::string& path, AttachKind kind, std::string* welcome_body) {
+bool Handshake(int fd, const std::string& path, uint32_t kind, std::string* welcome_body) {
   FrameHeader hello;
   hello.op = AttachOp::kHello;
   Hello mine;
   mine.version = ROCKSQ_VERSION;
-  mine.kind = static_cast<uint32_t>(kind);
+  mine.kind = kind;
   mine.pid = static_cast<uint32_t>(::getpid());
   FrameHeader reply;
   if (!SendFrame(fd, hello, EncodeHello(mine), path) ||
@@ -67,8 +61,6 @@ bool Handshake(int fd, const std::string& path, AttachKind kind, std::string* we
   if (reply.status != 0) throw Error(KindOfWireCode(reply.status), path, *welcome_body);
   return true;
 }
-
-}  // namespace
 
 PoppedItems ReadPoppedItems(BodyReader* body) {
   const std::vector<std::string_view> items = body->Items();
@@ -100,7 +92,7 @@ std::unique_ptr<AttachClient> AttachClient::Connect(const std::string& path, Att
   std::string reply_body;
   bool answered = false;
   try {
-    answered = Handshake(fd, path, kind, &reply_body);
+    answered = Handshake(fd, path, static_cast<uint32_t>(kind), &reply_body);
   } catch (const Error&) {
     ::close(fd);
     throw;
@@ -196,7 +188,7 @@ int AttachClient::TakeConnection() const {
   std::string welcome;
   bool welcomed = false;
   try {
-    welcomed = Handshake(fd, path_, kind_, &welcome);
+    welcomed = Handshake(fd, path_, static_cast<uint32_t>(kind_), &welcome);
   } catch (const Error&) {
     ::close(fd);
     throw;

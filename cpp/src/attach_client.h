@@ -24,6 +24,15 @@
 
 namespace rocksq {
 
+// Connects to the owner's socket; -1 if nobody listens there (ENOENT: not
+// bound yet or never; ECONNREFUSED: stale). Other failures throw.
+int ConnectToOwner(const std::string& path);
+
+// Sends this process's Hello as `kind` (AttachKind, or kInspectorHelloKind)
+// on `fd` and reads the answer into `welcome_body`. False if the owner
+// closed the connection (it was closing); throws its refusal.
+bool Handshake(int fd, const std::string& path, uint32_t kind, std::string* welcome_body);
+
 class AttachClient {
  public:
   // Connects to the owner of the queue at `path`, says Hello as a queue of

@@ -23,7 +23,9 @@
 #include <thread>
 #include <utility>
 
+#include "attach_stats.h"
 #include "rocksq/build_info.h"
+#include "waiting.h"
 
 namespace rocksq {
 namespace {
@@ -124,9 +126,10 @@ class SocketServer final : public AttachServer {
  private:
   struct Connection {
     int fd = -1;
-    uid_t uid = 0;
-    uint32_t pid = 0;  // At connect time (SO_PEERCRED).
+    uid_t uid = 0;     // The peer's, from SO_PEERCRED at accept,
+    uint32_t pid = 0;  // as its pid.
     bool welcomed = false;
+    bool inspector = false;  // Hello kind 0: `rocksq stats`, not an attached process.
     std::string inbox;  // Bytes received and not yet served.
   };
 
@@ -179,6 +182,9 @@ class SocketServer final : public AttachServer {
   }
   void Drop(int fd);
   void Shutdown();
+  // kStats: the attached processes (welcomed connections, inspectors
+  // apart), grouped by pid, and the queue's figures.
+  QueueOwner Stats() const;
 
   const std::unique_ptr<AttachHandler> handler_;
   Welcome welcome_;  // Its protocol, version and pid; the handler adds the rest at each Hello.
@@ -353,7 +359,7 @@ void SocketServer::Greet(Connection* connection, const FrameHeader& header,
                         "): use one RocksQ version per queue");
       }
       const uint32_t kind = static_cast<uint32_t>(handler_->Kind());
-      if (hello.kind != kind) {
+      if (hello.kind != kind && hello.kind != kInspectorHelloKind) {
         throw Error(ErrorKind::kNotAQueue, path,
                     "holds " + AttachKindName(kind) + " (" + owner + "), not " +
                         AttachKindName(hello.kind));
@@ -362,6 +368,7 @@ void SocketServer::Greet(Connection* connection, const FrameHeader& header,
       handler_->DescribeQueue(&welcome);
       Reply(fd, header, EncodeWelcome(welcome));
       connection->welcomed = true;
+      connection->inspector = hello.kind == kInspectorHelloKind;
     } catch (const Error& refused) {
       ReplyError(fd, header, refused);
       Drop(fd);
@@ -394,6 +401,25 @@ void SocketServer::ServeReceived() {
 }
 
 void SocketServer::Serve(int fd, const FrameHeader& header, std::string_view body) {
+  // The transport's own operation, for any kind; the only one an
+  // inspector may ask for.
+  if (header.op == AttachOp::kStats) {
+    std::string stats;
+    try {
+      stats = EncodeOwnerStats(Stats());
+    } catch (const Error& error) {
+      ReplyError(fd, header, error);
+      return;
+    }
+    Reply(fd, header, stats);
+    return;
+  }
+  if (connections_.at(fd).inspector) {
+    ReplyError(fd, header,
+               Error(ErrorKind::kInvalidArgument, handler_->Path(),
+                     "an inspector connection (Hello kind 0) may only ask for stats"));
+    return;
+  }
   if (Run(fd, header, body, /*final=*/false) == Outcome::kMustWait) Park(fd, header, body);
 }
 
@@ -528,7 +554,7 @@ void SocketServer::Drop(int fd) {
   const auto found = connections_.find(fd);
   if (found == connections_.end()) return;
   const uint32_t pid = found->second.pid;
-  const bool attached = found->second.welcomed;
+  const bool attached = found->second.welcomed && !found->second.inspector;
   connections_.erase(found);
   parked_.remove_if([fd](const ParkedCall& call) { return call.fd == fd; });
   ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
@@ -541,6 +567,23 @@ void SocketServer::Drop(int fd) {
     if (other.pid == pid && other.welcomed) return;  // The process still has the queue.
   }
   handler_->ClientGone(pid);
+}
+
+QueueOwner SocketServer::Stats() const {
+  QueueOwner stats;
+  stats.pid = welcome_.owner_pid;
+  stats.version = welcome_.version;
+  std::map<pid_t, AttachedProcess> processes;
+  for (const auto& [fd, connection] : connections_) {
+    if (!connection.welcomed || connection.inspector) continue;
+    AttachedProcess& process = processes[connection.pid];
+    process.pid = static_cast<uint32_t>(connection.pid);
+    process.uid = static_cast<uint32_t>(connection.uid);
+    ++process.connections;
+  }
+  for (const auto& [pid, process] : processes) stats.attached.push_back(process);
+  handler_->DescribeBacklog(&stats);
+  return stats;
 }
 
 void SocketServer::Shutdown() {

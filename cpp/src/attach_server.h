@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "attach_wire.h"
+#include "rocksq/inspect.h"
 #include "waiting.h"
 
 namespace rocksq {
@@ -42,6 +43,10 @@ class AttachHandler {
   // Fills what the Welcome says of the queue now (the server fills the
   // protocol, version and pid).
   virtual void DescribeQueue(Welcome* welcome) const = 0;
+  // Fills what `rocksq stats` shows of the queue now (the server fills the
+  // owner and the attached processes): its kind, id, length, payload and disk
+  // bytes, and the oldest item's age if the kind knows it.
+  virtual void DescribeBacklog(QueueOwner* stats) const = 0;
 
   // Runs one request once, without waiting, writing its reply's body to
   // `reply`; throws the queue's Error, which the server sends back. Returns

@@ -50,6 +50,9 @@ enum class AttachOp : uint16_t {
   kSetMaxElements = 10,  // u64.
   kShutdown = 11,        // u8 immediate.
   kLastBackgroundError = 12,  // replies the text.
+  // Any kind; the only operation of an inspector connection (Hello kind 0):
+  // replies the owner's view (attach_stats.h, EncodeOwnerStats).
+  kStats = 13,
 
   // Ack queues (AttachKind::kAck). Deliveries are u32 count, then each
   // one's u64 id, u32 attempt, u64 receipt and u32-length-prefixed payload;
@@ -156,6 +159,10 @@ class BodyReader {
   std::string_view rest_;
   const std::string& path_;
 };
+
+// A Hello's `kind` for an inspector (`rocksq stats`: kStats only, not
+// counted as an attached process) rather than a queue (AttachKind).
+inline constexpr uint32_t kInspectorHelloKind = 0;
 
 // The Hello: the magic, the protocol, the RocksQ version (so that either
 // side can name both versions in a refusal), the queue kind (AttachKind) and

@@ -5,6 +5,7 @@
 #ifndef ROCKSQ_SRC_ATTACHED_FIFO_QUEUE_H_
 #define ROCKSQ_SRC_ATTACHED_FIFO_QUEUE_H_
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -18,6 +19,15 @@ namespace rocksq {
 // `options` disagree with the owner's (naming both values), the owner's
 // refusal (AttachClient::Connect), or kStorage.
 std::unique_ptr<FifoQueue> AttachFifoQueue(const std::string& path, const FifoOptions& options);
+
+// Connects to the owner's socket; -1 if nobody listens there (ENOENT: not
+// bound yet or never; ECONNREFUSED: stale). Other failures throw.
+int ConnectToOwner(const std::string& path);
+
+// Sends this process's Hello for a queue of `kind` (attach_wire.h) on `fd`
+// and reads the answer into `welcome_body`. False if the owner closed the
+// connection (it was closing); throws its refusal.
+bool Handshake(int fd, const std::string& path, uint32_t kind, std::string* welcome_body);
 
 }  // namespace rocksq
 

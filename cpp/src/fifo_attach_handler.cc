@@ -15,6 +15,14 @@ class FifoAttachHandler final : public AttachHandler {
 
   const std::string& Path() const override { return queue_->Path(); }
   AttachKind Kind() const override { return AttachKind::kFifo; }
+  void DescribeBacklog(QueueOwner* stats) const override {
+    stats->kind = "fifo";
+    stats->queue_id = queue_->QueueId();
+    stats->length = queue_->Len();
+    stats->payload_bytes = queue_->PayloadBytes();
+    stats->disk_bytes = queue_->DiskBytes();
+    // The oldest item's age stays unknown: FIFO records carry no time.
+  }
   void DescribeQueue(Welcome* welcome) const override {
     welcome->queue_id = queue_->QueueId();
     welcome->recovery_warning = queue_->RecoveryWarning();

@@ -13,6 +13,14 @@ class MpmcAttachHandler final : public AttachHandler {
 
   const std::string& Path() const override { return queue_->Path(); }
   AttachKind Kind() const override { return AttachKind::kMpmc; }
+  void DescribeBacklog(QueueOwner* stats) const override {
+    stats->kind = "mpmc";
+    stats->queue_id = queue_->QueueId();
+    stats->length = queue_->Len();
+    stats->payload_bytes = queue_->PayloadBytes();
+    stats->disk_bytes = queue_->DiskBytes();
+    // The oldest element's age: `rocksq stats` reads its time from the files.
+  }
   void DescribeQueue(Welcome* welcome) const override {
     welcome->queue_id = queue_->QueueId();
     welcome->recovery_warning = queue_->RecoveryWarning();

@@ -257,3 +257,20 @@ def get_until_killed(path: str, ready: Any) -> None:
     queue = rocksq.Queue(path, attach=True)
     ready.set()
     queue.get(timeout=60)
+
+
+def attach_until_released(path: str, attached: Any, release: Any) -> None:
+    """Attaches (one connection), sets `attached`, and stays attached until `release` is set."""
+    queue = FifoQueue(path, attach=True)
+    attached.set()
+    release.wait(60)
+    queue.close()
+
+
+def inspect_owner_as_user(path: str, uid: int) -> tuple[Any, bool, Any]:
+    """Becomes user `uid` (the process runs as root), then asks who owns the queue."""
+    import rocksq.inspection
+
+    os.setuid(uid)
+    owner = rocksq.inspection.inspect_owner(path)
+    return owner.pid, owner.answered, owner.refusal

@@ -4,6 +4,7 @@
 #include "rocksq/inspect.h"
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -29,6 +30,52 @@ using namespace std::chrono_literals;
 using InspectTest = rocksq::testing::TempDirTest;
 using rocksq::testing::ChangeRecords;
 using rocksq::testing::KindThrownBy;
+
+// --- Who owns a queue (InspectOwner) ---------------------------------------------
+
+TEST_F(InspectTest, AQueueNobodyHasOpenHasNoOwner) {
+  rocksq::FifoQueue::Open(QueuePath())->Close();
+
+  const rocksq::QueueOwner owner = rocksq::InspectOwner(QueuePath());
+
+  EXPECT_EQ(owner.pid, 0u);
+  EXPECT_FALSE(owner.answered);
+  EXPECT_TRUE(owner.attached.empty());
+}
+
+TEST_F(InspectTest, AnOwnerServingAttachAnswersWithItsOwnFigures) {
+  rocksq::FifoOptions options;
+  options.attach = true;
+  auto queue = rocksq::FifoQueue::Open(QueuePath(), options);
+  queue->PushBatch({"a", "bb", "ccc"});
+
+  const rocksq::QueueOwner owner = rocksq::InspectOwner(QueuePath());
+
+  EXPECT_TRUE(owner.answered);
+  EXPECT_EQ(owner.pid, static_cast<uint32_t>(::getpid()));
+  EXPECT_EQ(owner.kind, "fifo");
+  EXPECT_EQ(owner.queue_id, queue->QueueId());
+  EXPECT_EQ(owner.length, 3u);
+  EXPECT_EQ(owner.payload_bytes, 6u);
+  EXPECT_EQ(owner.oldest_age_micros, -1);  // FIFO records carry no time.
+  EXPECT_TRUE(owner.attached.empty());     // The inspecting connection is not attached.
+}
+
+TEST_F(InspectTest, AnOwnerWithoutAttachInThisProcessIsThisProcessAndKeepsItsLock) {
+  auto queue = rocksq::FifoQueue::Open(QueuePath());
+
+  EXPECT_EQ(rocksq::InspectOwner(QueuePath()).pid, static_cast<uint32_t>(::getpid()));
+
+  // Had LOCK been opened and closed here, RocksDB's lock would be gone.
+  pid_t child = ::fork();
+  if (child == 0) {
+    const uint32_t seen = rocksq::InspectOwner(QueuePath()).pid;
+    ::_exit(seen == static_cast<uint32_t>(::getppid()) ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
 
 // --- Checking (CheckQueue) and what recovery drops ------------------------------
 

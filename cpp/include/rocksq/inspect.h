@@ -110,8 +110,50 @@ struct StoredItem {
   uint64_t added_micros = 0;  // MPMC: when it was added (as above). FIFO: 0.
 };
 
+// A process attached to a queue's owner (FifoOptions::attach), as the
+// kernel named it when it connected (SO_PEERCRED).
+struct AttachedProcess {
+  uint32_t pid = 0;
+  uint32_t uid = 0;
+  uint32_t connections = 0;  // One per thread of it calling at once.
+};
+
+// Which process has a queue open, and what that owner says of it.
+struct QueueOwner {
+  // The process holding the queue's database (RocksDB's LOCK file); 0 if
+  // none does (or it is in a PID namespace this process cannot see).
+  uint32_t pid = 0;
+  // True if the owner opened the queue with attach and answered on the
+  // queue's socket: the fields below are then its own, live figures. False
+  // for an owner without attach (`pid` comes from the LOCK file's lock),
+  // and for none: the fields below stay empty, and InspectQueue gives the
+  // queue's figures from its files.
+  bool answered = false;
+  std::string version;  // The owner's RocksQ release.
+  std::string kind;     // As QueueSnapshot::kind.
+  std::string queue_id;
+  // Ordered by pid. The inspecting connection is not among them.
+  std::vector<AttachedProcess> attached;
+  uint64_t length = 0;  // As the owner's Len(), PayloadBytes(), DiskBytes().
+  uint64_t payload_bytes = 0;
+  uint64_t disk_bytes = 0;
+  // How long ago the oldest item was added, in microseconds; -1 if unknown:
+  // FIFO and ack queues store no time with their items (docs/format.rst).
+  int64_t oldest_age_micros = -1;
+  // The owner's refusal, when it listens but would not answer this build
+  // (another RocksQ release, another user); `pid` then comes from LOCK.
+  std::string refusal;
+};
+
 // The kind, sizes, positions and (MPMC) labels of the queue at `path`.
 QueueSnapshot InspectQueue(const std::string& path);
+
+// Who owns the queue at `path`: asks the owner on the queue's socket
+// (docs/format.rst, "Attach protocol", kStats), or, if no owner listens
+// there, reads which process holds the LOCK file's fcntl lock. In a
+// process that has the queue open itself without attach, `pid` is its own.
+// Takes milliseconds; throws as InspectQueue for a path that is not a queue.
+QueueOwner InspectOwner(const std::string& path);
 
 // Up to `max_items` stored items, oldest first, without consuming them: the
 // items the next pops would return (FIFO), the oldest stored elements
