@@ -82,7 +82,8 @@ int64_t NanosecondsSinceEpoch(Clock::time_point when) {
 
 class SocketServer final : public AttachServer {
  public:
-  SocketServer(FifoQueue* queue, const Welcome& welcome) : queue_(queue), welcome_(welcome) {}
+  SocketServer(FifoQueue* queue, const Welcome& welcome, std::function<ItemAge()> oldest_item_age)
+      : queue_(queue), welcome_(welcome), oldest_item_age_(std::move(oldest_item_age)) {}
   ~SocketServer() override {
     Stop();
     if (!started_) {  // Bind() failed: Shutdown() never ran.
@@ -155,6 +156,7 @@ class SocketServer final : public AttachServer {
 
   FifoQueue* const queue_;
   const Welcome welcome_;
+  const std::function<ItemAge()> oldest_item_age_;
   int directory_fd_ = -1;
   int listen_fd_ = -1;
   int epoll_fd_ = -1;
@@ -513,7 +515,9 @@ QueueOwner SocketServer::Stats() const {
   stats.length = queue_->Len();
   stats.payload_bytes = queue_->PayloadBytes();
   stats.disk_bytes = queue_->DiskBytes();
-  // oldest_age_micros stays unknown: FIFO records carry no time (format.h).
+  const ItemAge age = oldest_item_age_();
+  stats.oldest_age_micros = age.micros;
+  stats.oldest_age_is_lower_bound = age.lower_bound;
   return stats;
 }
 
@@ -531,8 +535,9 @@ void SocketServer::Shutdown() {
 
 }  // namespace
 
-std::unique_ptr<AttachServer> AttachServer::Start(FifoQueue* queue, const Welcome& welcome) {
-  auto server = std::make_unique<SocketServer>(queue, welcome);
+std::unique_ptr<AttachServer> AttachServer::Start(FifoQueue* queue, const Welcome& welcome,
+                                                  std::function<ItemAge()> oldest_item_age) {
+  auto server = std::make_unique<SocketServer>(queue, welcome, std::move(oldest_item_age));
   server->Bind();
   return server;
 }

@@ -16,9 +16,11 @@
 #ifndef ROCKSQ_SRC_ATTACH_SERVER_H_
 #define ROCKSQ_SRC_ATTACH_SERVER_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 
+#include "age_marks.h"
 #include "attach_wire.h"
 #include "rocksq/fifo_queue.h"
 
@@ -31,7 +33,9 @@ class AttachServer {
   // told (its max_elements is read from the queue at each Hello). Throws
   // kStorage if the socket cannot be made, kInvalidArgument if the path is
   // too long for a socket address and /proc is missing.
-  static std::unique_ptr<AttachServer> Start(FifoQueue* queue, const Welcome& welcome);
+  // `oldest_item_age` answers for the queue in kStats (age_marks.h).
+  static std::unique_ptr<AttachServer> Start(FifoQueue* queue, const Welcome& welcome,
+                                             std::function<ItemAge()> oldest_item_age);
 
   virtual ~AttachServer() = default;
 

@@ -68,6 +68,8 @@ class FifoQueueImpl final : public FifoQueue {
 
   // Serves this queue to the processes that attach to it, until Close().
   void StartAttachServer(bool sync);
+  // The oldest item's age (age_marks.h): the item at the read cursor.
+  ItemAge OldestItemAge();
 
  private:
   void Append(const std::string_view* items, size_t count);
@@ -110,7 +112,7 @@ FifoQueueImpl::FifoQueueImpl(QueueDatabase database, const FifoOptions& options)
       cursor_file_(std::make_unique<CursorFile>(database_.path, options.sync)),
       log_(&database_, items(),
            {options.sync, options.max_elements, /*also_counted=*/nullptr,
-            /*reads_ignore_range_deletions=*/true, ReclaimTuning()}) {
+            /*reads_ignore_range_deletions=*/true, ReclaimTuning(), /*removes_prefix=*/true}) {
   log_.RecoverPrefix(cursor_file_->Load());
   log_.StartReclaimer([this] { return DeletePopped(); });
 }
@@ -167,9 +169,16 @@ void FifoQueueImpl::StartAttachServer(bool sync) {
   welcome.queue_id = QueueId();
   welcome.recovery_warning = RecoveryWarning();
   welcome.sync = sync;
-  attach_server_ = AttachServer::Start(this, welcome);
+  attach_server_ = AttachServer::Start(this, welcome, [this] { return OldestItemAge(); });
   AttachServer* server = attach_server_.get();
   change_listener_.SetServer([server] { server->NoteChange(); });
+}
+
+ItemAge FifoQueueImpl::OldestItemAge() {
+  // The read cursor is the removed count; items at and past it are stored.
+  const uint64_t read_cursor = log_.removed();
+  if (read_cursor == log_.write_cursor()) return ItemAge();  // None stored.
+  return log_.OldestItemAge(read_cursor);
 }
 
 void FifoQueueImpl::Close() {
