@@ -174,6 +174,8 @@ def stats(args: argparse.Namespace) -> int:
                 "payload_size": counted.payload_size,
                 "disk_size": counted.disk_size,
                 "oldest_item_age_seconds": oldest_age,
+                "oldest_item_age_is_lower_bound": owner.answered
+                and owner.oldest_age_is_lower_bound,
                 "first_position": snapshot.first_position,
                 "end_position": snapshot.end_position,
                 "oldest_added": _iso(snapshot.oldest_added),
@@ -201,7 +203,7 @@ def stats(args: argparse.Namespace) -> int:
         ("payload size", _sizes(counted.payload_size)),
         ("disk size", _sizes(counted.disk_size)),
         ("counted by", "the owner" if owner.answered else "the queue's files"),
-        ("oldest item age", _oldest_age_text(oldest_age, snapshot)),
+        ("oldest item age", _oldest_age_text(oldest_age, snapshot, owner)),
         ("positions", f"{snapshot.first_position:,} to {snapshot.end_position:,} (end excluded)"),
         ("background failure", printable(snapshot.last_background_failure) or "none logged"),
     ]
@@ -250,12 +252,19 @@ def _oldest_item_age_seconds(
     return max((now - snapshot.oldest_added).total_seconds(), 0.0)
 
 
-def _oldest_age_text(age: Optional[float], snapshot: inspection.QueueStats) -> str:
+def _oldest_age_text(
+    age: Optional[float], snapshot: inspection.QueueStats, owner: inspection.QueueOwner
+) -> str:
     if age is not None:
+        if owner.answered and owner.oldest_age_is_lower_bound:
+            return f"at least {_age(age)} (stored before the owner opened the queue)"
         return _age(age)
-    if snapshot.kind == "mpmc":
+    if snapshot.kind == "mpmc" or owner.answered:
         return "- (none stored)"
-    return f"unknown (the items of {snapshot.kind_name}s carry no time)"
+    return (
+        f"unknown (the items of {snapshot.kind_name}s carry no time: only an owner"
+        " serving attach knows it)"
+    )
 
 
 def _attached_text(owner: inspection.QueueOwner) -> str:

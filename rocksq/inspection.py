@@ -159,8 +159,14 @@ class QueueOwner:
     payload_size: Optional[int]
     disk_size: Optional[int]
     oldest_age: Optional[datetime.timedelta]
-    """How long ago the oldest item was added; None when unknown: FIFO and
-    ack queues store no time with their items."""
+    """How long ago the oldest item was added; None when none is stored or the
+    owner does not know. FIFO and ack queues store no time with their items:
+    their owner notes when each write committed, to within 10 ms, so the age
+    may be that much too old, never too young."""
+    oldest_age_is_lower_bound: bool
+    """True if the oldest item was stored before the owner opened the queue:
+    :attr:`oldest_age` is then the time since the open, and the item is at
+    least that old."""
     refusal: Optional[str] = None
     """Why an owner that listens did not answer (it runs another RocksQ
     release, or belongs to another user); :attr:`pid` then comes from
@@ -249,6 +255,7 @@ def inspect_owner(path: str | os.PathLike[str]) -> QueueOwner:
         payload_size=raw["payload_size"] if answered else None,
         disk_size=raw["disk_size"] if answered else None,
         oldest_age=datetime.timedelta(microseconds=age) if age >= 0 else None,
+        oldest_age_is_lower_bound=raw["oldest_age_is_lower_bound"],
         refusal=raw["refusal"] or None,
     )
 

@@ -84,6 +84,7 @@ void init_inspect(nb::module_& m) {
         result["payload_size"] = owner.payload_bytes;
         result["disk_size"] = owner.disk_bytes;
         result["oldest_age_micros"] = owner.oldest_age_micros;
+        result["oldest_age_is_lower_bound"] = owner.oldest_age_is_lower_bound;
         result["refusal"] = owner.refusal;
         return result;
       },

@@ -134,8 +134,8 @@ constexpr auto kLeaseRetryFloor = std::chrono::milliseconds(1);
 
 class AckAttachHandler final : public AttachHandler {
  public:
-  AckAttachHandler(AckQueue* queue, const AckOptions& options)
-      : queue_(queue), sync_(options.sync) {}
+  AckAttachHandler(AckQueue* queue, const AckOptions& options, std::function<ItemAge()> oldest_item_age)
+      : queue_(queue), sync_(options.sync), oldest_item_age_(std::move(oldest_item_age)) {}
 
   const std::string& Path() const override { return queue_->Path(); }
   AttachKind Kind() const override { return AttachKind::kAck; }
@@ -145,7 +145,9 @@ class AckAttachHandler final : public AttachHandler {
     stats->length = queue_->Len();
     stats->payload_bytes = queue_->PayloadBytes();
     stats->disk_bytes = queue_->DiskBytes();
-    // The oldest item's age stays unknown: ack records carry no time.
+    const ItemAge age = oldest_item_age_();
+    stats->oldest_age_micros = age.micros;
+    stats->oldest_age_is_lower_bound = age.lower_bound;
   }
   void DescribeQueue(Welcome* welcome) const override {
     welcome->queue_id = queue_->QueueId();
@@ -234,6 +236,7 @@ class AckAttachHandler final : public AttachHandler {
 
   AckQueue* const queue_;
   const bool sync_;
+  const std::function<ItemAge()> oldest_item_age_;
   std::unordered_map<uint64_t, Lent> lent_;
 };
 
@@ -403,8 +406,9 @@ AttachHandler::Outcome AckAttachHandler::Run(AttachOp op, std::string_view body,
 
 }  // namespace
 
-std::unique_ptr<AttachHandler> MakeAckAttachHandler(AckQueue* queue, const AckOptions& options) {
-  return std::make_unique<AckAttachHandler>(queue, options);
+std::unique_ptr<AttachHandler> MakeAckAttachHandler(AckQueue* queue, const AckOptions& options,
+                                                    std::function<ItemAge()> oldest_item_age) {
+  return std::make_unique<AckAttachHandler>(queue, options, std::move(oldest_item_age));
 }
 
 }  // namespace rocksq

@@ -5,17 +5,21 @@
 #ifndef ROCKSQ_SRC_ACK_ATTACH_HANDLER_H_
 #define ROCKSQ_SRC_ACK_ATTACH_HANDLER_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "age_marks.h"
 #include "attach_server.h"
 #include "rocksq/ack_queue.h"
 
 namespace rocksq {
 
 // Serves `queue`, opened with `options`; the queue outlives the server.
-std::unique_ptr<AttachHandler> MakeAckAttachHandler(AckQueue* queue, const AckOptions& options);
+// `oldest_item_age` answers for it in Stats (age_marks.h).
+std::unique_ptr<AttachHandler> MakeAckAttachHandler(AckQueue* queue, const AckOptions& options,
+                                                    std::function<ItemAge()> oldest_item_age);
 
 // The bodies of attach_wire.h's ack operations.
 void WriteKeyedItems(const std::vector<KeyedItem>& keyed_items, BodyWriter* body);

@@ -16,6 +16,9 @@ namespace {
 using AckAttachHandlerTest = testing::TempDirTest;
 using MergedCall = AttachHandler::MergedCall;
 
+// The handlers' Stats age, which these tests do not ask for.
+ItemAge NoAge() { return ItemAge(); }
+
 std::string PushBody(const std::vector<std::string_view>& items) {
   BodyWriter body;
   body.Items(items.data(), items.size());
@@ -46,7 +49,7 @@ std::vector<std::string> Payloads(MergedCall& call, const std::string& path) {
 TEST_F(AckAttachHandlerTest, MergedPushesAndGetsKeepArrivalOrder) {
   AckOptions options;
   std::unique_ptr<AckQueue> queue = AckQueue::Open(QueuePath(), options);
-  std::unique_ptr<AttachHandler> handler = MakeAckAttachHandler(queue.get(), options);
+  std::unique_ptr<AttachHandler> handler = MakeAckAttachHandler(queue.get(), options, NoAge);
   EXPECT_LT(handler->MergeGroup(AttachOp::kAckPushBatch), handler->MergeGroup(AttachOp::kAckGet));
   EXPECT_EQ(handler->MergeGroup(AttachOp::kAckGetWait), handler->MergeGroup(AttachOp::kAckGet));
   EXPECT_EQ(handler->MergeGroup(AttachOp::kAckNackBatch), 0);
@@ -76,7 +79,7 @@ TEST_F(AckAttachHandlerTest, MergedPushesAndGetsKeepArrivalOrder) {
 TEST_F(AckAttachHandlerTest, MergedAcksSettleAllOrNone) {
   AckOptions options;
   std::unique_ptr<AckQueue> queue = AckQueue::Open(QueuePath(), options);
-  std::unique_ptr<AttachHandler> handler = MakeAckAttachHandler(queue.get(), options);
+  std::unique_ptr<AttachHandler> handler = MakeAckAttachHandler(queue.get(), options, NoAge);
   queue->PushBatch({"x", "y", "z"});
   Deliveries handed_out = queue->Get(3);
   const Delivery x = handed_out[0], y = handed_out[1], z = handed_out[2];

@@ -183,7 +183,9 @@ class AckQueueImpl final : public AckQueue {
 
   // Serves this queue to the processes that attach to it, until Close().
   void StartAttachServer() {
-    attach_server_ = StartServing(MakeAckAttachHandler(this, options_), &change_listener_);
+    attach_server_ = StartServing(
+        MakeAckAttachHandler(this, options_, [this] { return OldestItemAge(); }),
+        &change_listener_);
   }
 
  private:
@@ -206,6 +208,10 @@ class AckQueueImpl final : public AckQueue {
   uint64_t Requeue(const std::vector<uint64_t>& ids);
 
   uint64_t ReadyUnlocked() const;  // Under state_mutex_.
+  // The age of the oldest item not yet acked (age_marks.h), handed out or
+  // not: an item a consumer keeps failing or holding is what a backlog's
+  // age must show. For the owner's kStats answer.
+  ItemAge OldestItemAge();
 
   void Recover();
   void AdoptStoredState(const AckStoredState& state);
@@ -409,6 +415,19 @@ uint64_t AckQueueImpl::ReadyUnlocked() const {
   const uint64_t stored = log_.StoredItems();
   const uint64_t taken = leases_.unsettled();
   return stored > taken ? stored - taken : 0;
+}
+
+ItemAge AckQueueImpl::OldestItemAge() {
+  // Every stored item is at or past the read cursor, named by the leases,
+  // or being read by a Get, which holds get_mutex_ (see state_mutex_).
+  std::lock_guard<std::mutex> get_lock(get_mutex_);
+  uint64_t oldest;
+  {
+    std::lock_guard<std::mutex> state(state_mutex_);
+    oldest = leases_.SmallestId(read_cursor_);
+  }
+  if (oldest >= log_.write_cursor()) return ItemAge();  // None stored.
+  return log_.OldestItemAge(oldest);
 }
 
 bool AckQueueImpl::HasReady() const {

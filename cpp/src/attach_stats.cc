@@ -129,6 +129,7 @@ std::string EncodeOwnerStats(const QueueOwner& stats) {
   body.U64(stats.payload_bytes);
   body.U64(stats.disk_bytes);
   body.I64(stats.oldest_age_micros);
+  body.U8(stats.oldest_age_is_lower_bound ? 1 : 0);
   body.U32(static_cast<uint32_t>(stats.attached.size()));
   for (const AttachedProcess& process : stats.attached) {
     body.U32(process.pid);
@@ -150,6 +151,7 @@ QueueOwner DecodeOwnerStats(std::string_view body, const std::string& path) {
   stats.payload_bytes = reader.U64();
   stats.disk_bytes = reader.U64();
   stats.oldest_age_micros = reader.I64();
+  stats.oldest_age_is_lower_bound = reader.U8() != 0;
   const uint32_t count = reader.U32();
   for (uint32_t i = 0; i < count; ++i) {
     AttachedProcess process;

@@ -5,7 +5,8 @@
 // The reply's body, little-endian (docs/format.rst, "Attach protocol"):
 //   u32 owner pid, string version, u32 kind (the Hello's numbering), string
 //   queue id, u64 length, u64 payload bytes, u64 disk bytes, i64 age of the
-//   oldest item in microseconds (-1: unknown), u32 count, then count x
+//   oldest item in microseconds (-1: unknown or none), u8 1 if that age is
+//   a lower bound (age_marks.h), u32 count, then count x
 //   (u32 pid, u32 uid, u32 connections).
 // Strings are a u32 length, then the bytes. The request's body is empty.
 

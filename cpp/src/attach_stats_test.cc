@@ -22,6 +22,8 @@ QueueOwner TwoAttachedProcesses() {
   stats.payload_bytes = 6;
   stats.disk_bytes = 4096;
   stats.attached = {{11, 1000, 1}, {12, 1000, 2}};
+  stats.oldest_age_micros = 2'000'000;
+  stats.oldest_age_is_lower_bound = true;
   return stats;
 }
 
@@ -36,7 +38,8 @@ TEST(AttachStatsTest, TheReplyHasTheLayoutOfTheFormatGuide) {
   EXPECT_EQ(reader.U64(), 3u);
   EXPECT_EQ(reader.U64(), 6u);
   EXPECT_EQ(reader.U64(), 4096u);
-  EXPECT_EQ(reader.I64(), -1);  // A FIFO item's age is unknown.
+  EXPECT_EQ(reader.I64(), 2'000'000);  // The oldest item's age...
+  EXPECT_EQ(reader.U8(), 1u);          // ...a lower bound.
   EXPECT_EQ(reader.U32(), 2u);
   for (uint32_t expected : {11u, 1000u, 1u, 12u, 1000u, 2u}) EXPECT_EQ(reader.U32(), expected);
   EXPECT_THROW(reader.U8(), Error);  // Nothing after the last process.
@@ -51,6 +54,7 @@ TEST(AttachStatsTest, TheReplyRoundTripsAndIsMarkedAnswered) {
   EXPECT_EQ(read.pid, 7u);
   EXPECT_EQ(read.kind, "mpmc");
   EXPECT_EQ(read.oldest_age_micros, 1'500'000);
+  EXPECT_TRUE(read.oldest_age_is_lower_bound);
   ASSERT_EQ(read.attached.size(), 2u);
   EXPECT_EQ(read.attached[1].pid, 12u);
   EXPECT_EQ(read.attached[1].connections, 2u);

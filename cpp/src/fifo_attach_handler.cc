@@ -10,8 +10,8 @@ namespace {
 
 class FifoAttachHandler final : public AttachHandler {
  public:
-  FifoAttachHandler(FifoQueue* queue, const FifoOptions& options)
-      : queue_(queue), sync_(options.sync) {}
+  FifoAttachHandler(FifoQueue* queue, const FifoOptions& options, std::function<ItemAge()> oldest_item_age)
+      : queue_(queue), sync_(options.sync), oldest_item_age_(std::move(oldest_item_age)) {}
 
   const std::string& Path() const override { return queue_->Path(); }
   AttachKind Kind() const override { return AttachKind::kFifo; }
@@ -21,7 +21,9 @@ class FifoAttachHandler final : public AttachHandler {
     stats->length = queue_->Len();
     stats->payload_bytes = queue_->PayloadBytes();
     stats->disk_bytes = queue_->DiskBytes();
-    // The oldest item's age stays unknown: FIFO records carry no time.
+    const ItemAge age = oldest_item_age_();
+    stats->oldest_age_micros = age.micros;
+    stats->oldest_age_is_lower_bound = age.lower_bound;
   }
   void DescribeQueue(Welcome* welcome) const override {
     welcome->queue_id = queue_->QueueId();
@@ -58,6 +60,7 @@ class FifoAttachHandler final : public AttachHandler {
 
   FifoQueue* const queue_;
   const bool sync_;
+  const std::function<ItemAge()> oldest_item_age_;
 };
 
 void FifoAttachHandler::RunMerged(std::vector<MergedCall>* calls) {
@@ -164,8 +167,9 @@ AttachHandler::Outcome FifoAttachHandler::Run(AttachOp op, std::string_view body
 
 }  // namespace
 
-std::unique_ptr<AttachHandler> MakeFifoAttachHandler(FifoQueue* queue, const FifoOptions& options) {
-  return std::make_unique<FifoAttachHandler>(queue, options);
+std::unique_ptr<AttachHandler> MakeFifoAttachHandler(FifoQueue* queue, const FifoOptions& options,
+                                                     std::function<ItemAge()> oldest_item_age) {
+  return std::make_unique<FifoAttachHandler>(queue, options, std::move(oldest_item_age));
 }
 
 }  // namespace rocksq

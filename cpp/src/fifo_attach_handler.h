@@ -4,15 +4,19 @@
 #ifndef ROCKSQ_SRC_FIFO_ATTACH_HANDLER_H_
 #define ROCKSQ_SRC_FIFO_ATTACH_HANDLER_H_
 
+#include <functional>
 #include <memory>
 
+#include "age_marks.h"
 #include "attach_server.h"
 #include "rocksq/fifo_queue.h"
 
 namespace rocksq {
 
 // Serves `queue`, opened with `options`; the queue outlives the server.
-std::unique_ptr<AttachHandler> MakeFifoAttachHandler(FifoQueue* queue, const FifoOptions& options);
+// `oldest_item_age` answers for it in Stats (age_marks.h).
+std::unique_ptr<AttachHandler> MakeFifoAttachHandler(FifoQueue* queue, const FifoOptions& options,
+                                                     std::function<ItemAge()> oldest_item_age);
 
 }  // namespace rocksq
 

@@ -17,6 +17,9 @@ namespace {
 using FifoAttachHandlerTest = testing::TempDirTest;
 using MergedCall = AttachHandler::MergedCall;
 
+// The handlers' Stats age, which these tests do not ask for.
+ItemAge NoAge() { return ItemAge(); }
+
 std::string PushBody(const std::vector<std::string_view>& items) {
   BodyWriter body;
   body.Items(items.data(), items.size());
@@ -60,7 +63,7 @@ std::vector<std::string> Drain(FifoQueue* queue) {
 TEST_F(FifoAttachHandlerTest, PushesAndPopsMergeInOneGroupEach) {
   FifoOptions options;
   std::unique_ptr<FifoQueue> queue = FifoQueue::Open(QueuePath(), options);
-  std::unique_ptr<AttachHandler> handler = MakeFifoAttachHandler(queue.get(), options);
+  std::unique_ptr<AttachHandler> handler = MakeFifoAttachHandler(queue.get(), options, NoAge);
   const int pushes = handler->MergeGroup(AttachOp::kPushBatch);
   EXPECT_NE(pushes, 0);
   EXPECT_EQ(handler->MergeGroup(AttachOp::kPushBatchWait), pushes);
@@ -74,7 +77,7 @@ TEST_F(FifoAttachHandlerTest, PushesAndPopsMergeInOneGroupEach) {
 TEST_F(FifoAttachHandlerTest, MergedPushesStoreEachCallsItemsInArrivalOrder) {
   FifoOptions options;
   std::unique_ptr<FifoQueue> queue = FifoQueue::Open(QueuePath(), options);
-  std::unique_ptr<AttachHandler> handler = MakeFifoAttachHandler(queue.get(), options);
+  std::unique_ptr<AttachHandler> handler = MakeFifoAttachHandler(queue.get(), options, NoAge);
   const std::string first = PushBody({"a1", "a2"});
   const std::string second = PushWaitBody(1'000'000, {"b1"});
   const std::string third = PushBody({"c1", "c2", "c3"});
@@ -94,7 +97,7 @@ TEST_F(FifoAttachHandlerTest, MergedPushesThatDoNotFitStoreNothingAndThrow) {
   FifoOptions options;
   options.max_elements = 4;
   std::unique_ptr<FifoQueue> queue = FifoQueue::Open(QueuePath(), options);
-  std::unique_ptr<AttachHandler> handler = MakeFifoAttachHandler(queue.get(), options);
+  std::unique_ptr<AttachHandler> handler = MakeFifoAttachHandler(queue.get(), options, NoAge);
   queue->Push("old");
   const std::string first = PushBody({"a1", "a2"});
   const std::string second = PushBody({"b1", "b2"});  // Alone, the first would fit.
@@ -113,7 +116,7 @@ TEST_F(FifoAttachHandlerTest, MergedPushesThatDoNotFitStoreNothingAndThrow) {
 TEST_F(FifoAttachHandlerTest, MergedPopsHandOutItemsInArrivalOrderAndParkOnlyWaiters) {
   FifoOptions options;
   std::unique_ptr<FifoQueue> queue = FifoQueue::Open(QueuePath(), options);
-  std::unique_ptr<AttachHandler> handler = MakeFifoAttachHandler(queue.get(), options);
+  std::unique_ptr<AttachHandler> handler = MakeFifoAttachHandler(queue.get(), options, NoAge);
   queue->PushBatch({"i1", "i2", "i3"});
   const std::string two = PopBody(2);
   const std::string two_waiting = PopWaitBody(2, 1'000'000'000);

@@ -70,8 +70,12 @@ class FifoQueueImpl final : public FifoQueue {
 
   // Serves this queue to the processes that attach to it, until Close().
   void StartAttachServer(const FifoOptions& options) {
-    attach_server_ = StartServing(MakeFifoAttachHandler(this, options), &change_listener_);
+    attach_server_ = StartServing(
+        MakeFifoAttachHandler(this, options, [this] { return OldestItemAge(); }),
+        &change_listener_);
   }
+  // The oldest item's age (age_marks.h): the item at the read cursor.
+  ItemAge OldestItemAge();
 
  private:
   void Append(const std::string_view* items, size_t count);
@@ -114,7 +118,7 @@ FifoQueueImpl::FifoQueueImpl(QueueDatabase database, const FifoOptions& options)
       cursor_file_(std::make_unique<CursorFile>(database_.path, options.sync)),
       log_(&database_, items(),
            {options.sync, options.max_elements, /*also_counted=*/nullptr,
-            /*reads_ignore_range_deletions=*/true, ReclaimTuning()}) {
+            /*reads_ignore_range_deletions=*/true, ReclaimTuning(), /*removes_prefix=*/true}) {
   log_.RecoverPrefix(cursor_file_->Load());
   log_.StartReclaimer([this] { return DeletePopped(); });
 }
@@ -162,6 +166,13 @@ uint64_t FifoQueueImpl::PayloadBytes() const {
 uint64_t FifoQueueImpl::DiskBytes() const {
   log_.ThrowIfClosed();
   return DirectoryBytes(Path());
+}
+
+ItemAge FifoQueueImpl::OldestItemAge() {
+  // The read cursor is the removed count; items at and past it are stored.
+  const uint64_t read_cursor = log_.removed();
+  if (read_cursor == log_.write_cursor()) return ItemAge();  // None stored.
+  return log_.OldestItemAge(read_cursor);
 }
 
 void FifoQueueImpl::Close() {

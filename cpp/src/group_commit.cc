@@ -82,9 +82,9 @@ void GroupCommit::Run(Call& self) {
       } catch (...) {  // std::bad_alloc while encoding: the group fails.
         failure = std::current_exception();
       }
-      const auto write_time = std::chrono::steady_clock::now() - write_start;
+      group.written_at = std::chrono::steady_clock::now();
       lock.lock();
-      last_write_ = write_time;
+      last_write_ = group.written_at - write_start;
     }
     if (!status.ok()) {
       failure = owner_->GroupFailed(status);

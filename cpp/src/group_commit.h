@@ -52,6 +52,10 @@ class GroupCommit {
     std::vector<Span> spans;  // The admitted calls' items, in call order.
     uint64_t item_count = 0;
     uint64_t payload_bytes = 0;
+    // When its write returned (steady clock): set before GroupCommitted,
+    // from the clock read that times the write, so owners that note the
+    // time (age_marks.h) read no clock of their own.
+    std::chrono::steady_clock::time_point written_at{};
   };
 
   // What the queue that owns the items decides.

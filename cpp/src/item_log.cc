@@ -70,6 +70,8 @@ ItemLog::ItemLog(QueueDatabase* database, rocksdb::ColumnFamilyHandle* items,
       items_(items),
       also_counted_(options.also_counted),
       reclaim_tuning_(options.reclaim),
+      age_marks_(std::make_unique<AgeMarks>(0, AgeMarks::Clock::now())),
+      removes_prefix_(options.removes_prefix),
       max_elements_(options.max_elements) {
   write_options_.sync = options.sync;
   read_options_.ignore_range_deletions = options.reads_ignore_range_deletions;
@@ -87,6 +89,7 @@ void ItemLog::Adopt(const State& state) {
   pushed_total_ = state.pushed_total;
   payload_bytes_.store(state.payload_bytes);
   deleted_below_ = state.removed;
+  age_marks_ = std::make_unique<AgeMarks>(state.write_cursor, AgeMarks::Clock::now());
 }
 
 // The first position is the stored cursor or the first stored key,
@@ -233,6 +236,8 @@ rocksdb::Status ItemLog::WriteGroup(const GroupCommit::Group& group) {
 }
 
 void ItemLog::GroupCommitted(const GroupCommit::Group& group) noexcept {
+  age_marks_->NoteWrite(write_cursor(), group.written_at,
+                        removes_prefix_ ? removed() : 0);
   pushed_total_ += group.payload_bytes;
   payload_bytes_.fetch_add(group.payload_bytes, std::memory_order_acq_rel);
   write_cursor_.fetch_add(group.item_count, std::memory_order_release);
@@ -249,6 +254,10 @@ std::exception_ptr ItemLog::GroupFailed(const rocksdb::Status& status) noexcept 
 
 void ItemLog::Published(uint64_t count, uint64_t payload_bytes) {
   std::lock_guard<std::mutex> lock(group_commit_.mutex());
+  if (count != 0) {
+    age_marks_->NoteWrite(write_cursor(), AgeMarks::Clock::now(),
+                          removes_prefix_ ? removed() : 0);
+  }
   pushed_total_ += payload_bytes;
   payload_bytes_.fetch_add(payload_bytes, std::memory_order_acq_rel);
   write_cursor_.fetch_add(count, std::memory_order_release);

@@ -38,6 +38,7 @@
 #include <string_view>
 #include <vector>
 
+#include "age_marks.h"
 #include "background_loop.h"
 #include "group_commit.h"
 #include "popped_items_rep.h"
@@ -119,6 +120,9 @@ class ItemLog final : private GroupCommit::Owner {
     // deletes lie below its read cursor: see fifo_queue.cc).
     bool reads_ignore_range_deletions = false;
     ReclaimTuning reclaim;
+    // Items are removed in position order only (the FIFO queue): the
+    // removed count is then the oldest stored position.
+    bool removes_prefix = false;
   };
 
   // `database` (which must outlive the log) holds the family `items`.
@@ -211,6 +215,14 @@ class ItemLog final : private GroupCommit::Owner {
   // The write cursor and the payload pushed before it, as one consistent pair.
   std::pair<uint64_t, uint64_t> WriteMark();
 
+  // The age of the item at `oldest_position`, the oldest stored (the
+  // caller's: this log does not know which positions a kind removed), from
+  // the marks every committed write leaves (age_marks.h). Positions passed
+  // to it only grow. Call after recovery.
+  ItemAge OldestItemAge(uint64_t oldest_position) {
+    return age_marks_->AgeOf(oldest_position, AgeMarks::Clock::now());
+  }
+
   // Notified by every committed group; the kind notifies it on its own
   // changes that make items ready (nacks, requeues).
   WaitSignal& items_arrived() { return items_arrived_; }
@@ -298,6 +310,13 @@ class ItemLog final : private GroupCommit::Owner {
   GroupCommit group_commit_{this};
   rocksdb::WriteBatch group_batch_;  // Used by the group's leader only.
   uint64_t pushed_total_ = 0;        // Running total for record headers.
+
+  // Made again by Adopt: the positions it finds were stored before the open.
+  // Written under the group commit's lock, which orders NoteWrite calls.
+  std::unique_ptr<AgeMarks> age_marks_;
+  // For a kind that removes a prefix, removed() is the oldest position
+  // stored, which lets each new mark drop the passed ones.
+  const bool removes_prefix_;
 
   std::atomic<uint64_t> write_cursor_{0};
   std::atomic<uint64_t> removed_{0};

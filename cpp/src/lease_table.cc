@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <random>
 #include <unordered_set>
@@ -193,6 +194,12 @@ bool SeedReceipts() {
 uint64_t TakeReceipts(size_t count) {
   [[maybe_unused]] static const bool seeded = SeedReceipts();  // By the process's first Get.
   return next_receipt.fetch_add(count, std::memory_order_relaxed);
+}
+
+uint64_t LeaseTable::SmallestId(uint64_t none) const {
+  uint64_t smallest = returned_.empty() ? none : std::min(none, returned_.begin()->first);
+  for (const auto& [id, lease] : leased_) smallest = std::min(smallest, id);
+  return smallest;
 }
 
 }  // namespace rocksq

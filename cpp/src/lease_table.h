@@ -122,6 +122,9 @@ class LeaseTable {
   // Items handed out and not settled yet: leased or settling.
   uint64_t unsettled() const { return leased_.size() + settling_; }
   uint64_t returned() const { return returned_.size(); }
+  // The smallest id the table names, leased or returned; `none` if it names
+  // none. Walks every lease: for rare callers (the oldest item's age).
+  uint64_t SmallestId(uint64_t none) const;
 
  private:
   using Leases = std::unordered_map<uint64_t, Lease>;

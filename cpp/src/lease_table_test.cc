@@ -280,5 +280,21 @@ TEST(LeaseTable, ExtendInATableThatNeverExpiresOnlyChecks) {
             ErrorKind::kNotOutstanding);
 }
 
+TEST(LeaseTable, TheSmallestIdIsTheSmallestLeasedOrReturned) {
+  LeaseTable leases("q", seconds(30));
+  EXPECT_EQ(leases.SmallestId(99), 99u);  // Names none.
+  leases.HandOut(9, 1, 1, 100, kStart);
+  leases.HandOut(4, 1, 1, 101, kStart);
+  leases.HandOut(6, 1, 1, 102, kStart);
+  EXPECT_EQ(leases.SmallestId(99), 4u);
+  EXPECT_EQ(leases.SmallestId(2), 2u);  // Below every id named.
+  const Delivery fourth = DeliveryOf(4, 101);
+  leases.Nack(&fourth, 1, kStart);  // Returned: still named.
+  EXPECT_EQ(leases.SmallestId(99), 4u);
+  std::vector<LeaseTable::Returned> again;
+  leases.TakeReturned(1, &again);
+  EXPECT_EQ(leases.SmallestId(99), 6u);
+}
+
 }  // namespace
 }  // namespace rocksq

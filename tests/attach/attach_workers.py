@@ -274,3 +274,16 @@ def inspect_owner_as_user(path: str, uid: int) -> tuple[Any, bool, Any]:
     os.setuid(uid)
     owner = rocksq.inspection.inspect_owner(path)
     return owner.pid, owner.answered, owner.refusal
+
+
+def timed_oldest_item_age(path: str) -> tuple[float, Any, bool, float]:
+    """Asks the owner for its oldest item's age: (monotonic clock before, age in seconds or
+    None, whether it is a lower bound, monotonic clock after)."""
+    import rocksq.inspection
+
+    before = time.monotonic()
+    owner = rocksq.inspection.inspect_owner(path)
+    after = time.monotonic()
+    age = None if owner.oldest_age is None else owner.oldest_age.total_seconds()
+    return before, age, owner.oldest_age_is_lower_bound, after
+

@@ -47,9 +47,13 @@ TEST_F(InspectTest, AnOwnerServingAttachAnswersWithItsOwnFigures) {
   rocksq::FifoOptions options;
   options.attach = true;
   auto queue = rocksq::FifoQueue::Open(QueuePath(), options);
+  const auto before_push = std::chrono::steady_clock::now();
   queue->PushBatch({"a", "bb", "ccc"});
+  const auto after_push = std::chrono::steady_clock::now();
 
+  const auto before_stats = std::chrono::steady_clock::now();
   const rocksq::QueueOwner owner = rocksq::InspectOwner(QueuePath());
+  const auto after_stats = std::chrono::steady_clock::now();
 
   EXPECT_TRUE(owner.answered);
   EXPECT_EQ(owner.pid, static_cast<uint32_t>(::getpid()));
@@ -57,7 +61,13 @@ TEST_F(InspectTest, AnOwnerServingAttachAnswersWithItsOwnFigures) {
   EXPECT_EQ(owner.queue_id, queue->QueueId());
   EXPECT_EQ(owner.length, 3u);
   EXPECT_EQ(owner.payload_bytes, 6u);
-  EXPECT_EQ(owner.oldest_age_micros, -1);  // FIFO records carry no time.
+  // The owner marked when the push committed.
+  const auto micros = [](auto duration) {
+    return std::chrono::duration_cast<std::chrono::microseconds>(duration).count();
+  };
+  EXPECT_GE(owner.oldest_age_micros, micros(before_stats - after_push));
+  EXPECT_LE(owner.oldest_age_micros, micros(after_stats - before_push));
+  EXPECT_FALSE(owner.oldest_age_is_lower_bound);
   EXPECT_TRUE(owner.attached.empty());     // The inspecting connection is not attached.
 }
 

@@ -137,9 +137,15 @@ struct QueueOwner {
   uint64_t length = 0;  // As the owner's Len(), PayloadBytes(), DiskBytes().
   uint64_t payload_bytes = 0;
   uint64_t disk_bytes = 0;
-  // How long ago the oldest item was added, in microseconds; -1 if unknown:
-  // FIFO and ack queues store no time with their items (docs/format.rst).
+  // How long ago the oldest item was added, in microseconds; -1 if none is
+  // stored. FIFO and ack queues store no time with their items
+  // (docs/format.rst): their owner notes when each write committed, to
+  // within 10 ms, so the age may be up to that much too old, never too
+  // young. For an item stored before the owner opened the queue, it is the
+  // time since the open, and oldest_age_is_lower_bound is set: the item is
+  // at least that old.
   int64_t oldest_age_micros = -1;
+  bool oldest_age_is_lower_bound = false;
   // The owner's refusal, when it listens but would not answer this build
   // (another RocksQ release, another user); `pid` then comes from LOCK.
   std::string refusal;
