@@ -259,9 +259,16 @@ def get_until_killed(path: str, ready: Any) -> None:
     queue.get(timeout=60)
 
 
-def attach_until_released(path: str, attached: Any, release: Any) -> None:
-    """Attaches (one connection), sets `attached`, and stays attached until `release` is set."""
-    queue = FifoQueue(path, attach=True)
+def attach_until_released(path: str, attached: Any, release: Any, kind: str = "fifo") -> None:
+    """Attaches to a queue of `kind` (one connection), sets `attached`, and stays attached
+    until `release` is set."""
+    from rocksq._core import AckQueue, MpmcQueue
+
+    if kind == "mpmc":
+        queue: Any = MpmcQueue(path, 3600, attach=True)  # The owner's ttl (test_stats.py).
+    else:
+        queue = {"fifo": FifoQueue, "ack": AckQueue}[kind](path, attach=True)
+    queue.len  # The first call after the open: the connection is made and welcomed.
     attached.set()
     release.wait(60)
     queue.close()

@@ -107,6 +107,38 @@ def test_stats_names_the_owner_and_its_two_attached_processes_but_not_itself(
     assert "attached:           2 processes\n" in shown
 
 
+@pytest.mark.parametrize("kind", ["ack", "mpmc"])
+def test_stats_of_an_ack_or_mpmc_queue_names_its_owner_its_attached_process_and_its_age(
+    queue_path: str, start_process: Callable[..., Any], manager: SyncManager, kind: str
+) -> None:
+    from rocksq._core import AckQueue, MpmcQueue
+
+    if kind == "ack":
+        owner: Any = AckQueue(queue_path, attach=True)
+        owner.push_many([b"a", b"bb"])
+        owner.get(1)  # Handed out, not acked: still the oldest item.
+    else:
+        owner = MpmcQueue(queue_path, 3600, attach=True)
+        owner.add([b"a", b"bb"])
+    release, attached_event = manager.Event(), manager.Event()
+    attached = start_process(
+        attach_workers.attach_until_released, queue_path, attached_event, release, kind
+    )
+    assert attached_event.wait(WAIT_SECONDS)
+
+    stats = stats_json(queue_path)
+
+    release.set()
+    attached.join(WAIT_SECONDS)
+    owner.close()
+    assert stats["kind"] == kind
+    assert stats["owner"]["pid"] == os.getpid() and stats["owner"]["attach"] is True
+    assert stats["attached"] == [{"pid": attached.pid, "uid": os.getuid(), "connections": 1}]
+    assert (stats["counted_by"], stats["len"], stats["payload_size"]) == ("owner", 2, 3)
+    assert stats["oldest_item_age_seconds"] is not None and stats["oldest_item_age_seconds"] >= 0
+    assert stats["oldest_item_age_is_lower_bound"] is False
+
+
 def test_stats_finds_an_owner_without_attach_by_its_lock_and_leaves_the_lock_held(
     queue_path: str,
 ) -> None:
