@@ -15,6 +15,7 @@
 
 #include "attach_wire.h"
 #include "popped_items_rep.h"
+#include "process_owned.h"
 #include "storage.h"
 
 namespace rocksq {
@@ -80,6 +81,7 @@ class AttachedFifoQueue final : public FifoQueue {
     claim_->ClaimDirectory();  // A second open in this process stays refused.
     idle_.push_back(first_fd);
     all_.insert(first_fd);
+    CloseInForkChild(first_fd);  // A child makes its own connections.
   }
   ~AttachedFifoQueue() override { Close(); }
 
@@ -147,7 +149,7 @@ class AttachedFifoQueue final : public FifoQueue {
       for (int fd : all_) ::shutdown(fd, SHUT_RDWR);
     }
     std::unique_lock<std::shared_mutex> lifetime(lifetime_mutex_);
-    for (int fd : all_) ::close(fd);
+    for (int fd : all_) CloseTrackedDescriptor(fd);
     all_.clear();
     idle_.clear();
     claim_.reset();  // This process may open the queue again.
@@ -187,7 +189,7 @@ class AttachedFifoQueue final : public FifoQueue {
   void ForgetConnection(int fd) const {
     std::lock_guard<std::mutex> lock(connections_mutex_);
     all_.erase(fd);
-    ::close(fd);
+    CloseTrackedDescriptor(fd);
   }
 
   const std::string path_;
@@ -229,6 +231,7 @@ int AttachedFifoQueue::TakeConnection() const {
   }
   std::lock_guard<std::mutex> lock(connections_mutex_);
   all_.insert(fd);
+  CloseInForkChild(fd);
   return fd;
 }
 

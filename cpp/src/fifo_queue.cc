@@ -269,9 +269,11 @@ uint64_t FifoQueueImpl::DeletePopped() {
 
 FifoQueue::~FifoQueue() = default;
 
-std::unique_ptr<FifoQueue> FifoQueue::Open(const std::string& path, const FifoOptions& options) {
-  ItemLog::CheckMaxElements(path, options.max_elements);
-  if (path.empty()) throw Error(ErrorKind::kInvalidArgument, path, "the path is empty");
+namespace {
+
+// Opens the queue for this process: owns it, or attaches to the process
+// that does (options.attach). Not yet wrapped by OwnedByThisProcess.
+std::unique_ptr<FifoQueue> OpenInThisProcess(const std::string& path, const FifoOptions& options) {
   // Between another process taking the queue's lock and binding its socket
   // (or after it died, leaving a stale one), nobody answers: open again,
   // backing off, for at most this long.
@@ -283,12 +285,10 @@ std::unique_ptr<FifoQueue> FifoQueue::Open(const std::string& path, const FifoOp
       QueueDatabase database = OpenQueueDatabase(path, QueueKind::kFifo, {kFifoItemsFamily});
       auto queue = std::make_unique<FifoQueueImpl>(std::move(database), options);
       if (options.attach) queue->StartAttachServer(options.sync);
-      return OwnedByThisProcess(std::move(queue));
+      return queue;
     } catch (const LockedByAnotherProcess& locked) {
       if (!options.attach) throw;
-      if (std::unique_ptr<FifoQueue> attached = AttachFifoQueue(path, options)) {
-        return OwnedByThisProcess(std::move(attached));
-      }
+      if (std::unique_ptr<FifoQueue> attached = AttachFifoQueue(path, options)) return attached;
       if (Clock::now() >= give_up) {
         throw Error(ErrorKind::kAlreadyOpen, path,
                     locked.detail() +
@@ -299,6 +299,18 @@ std::unique_ptr<FifoQueue> FifoQueue::Open(const std::string& path, const FifoOp
       backoff = std::min<std::chrono::microseconds>(backoff * 2, std::chrono::milliseconds(50));
     }
   }
+}
+
+}  // namespace
+
+std::unique_ptr<FifoQueue> FifoQueue::Open(const std::string& path, const FifoOptions& options) {
+  ItemLog::CheckMaxElements(path, options.max_elements);
+  if (path.empty()) throw Error(ErrorKind::kInvalidArgument, path, "the path is empty");
+  // A fork() child that inherits the queue opens it again the same way.
+  return OwnedByThisProcess(OpenInThisProcess(path, options), options,
+                            [path](const FifoOptions& options) {
+                              return OpenInThisProcess(path, options);
+                            });
 }
 
 void FifoQueue::Destroy(const std::string& path) { DestroyQueueDatabase(path, QueueKind::kFifo); }
