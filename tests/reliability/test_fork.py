@@ -688,7 +688,7 @@ def test_inherited_attached_queue_serves_the_child_through_its_own_connections(t
             face.fill(q)
             q.close()
 
-        assert in_child(child) == 0
+        assert in_child(child, seconds=10) == 0  # Within the outer child's bound.
         # The child's calls reached the owner.
         assert face.stored(q) == 3 - taken + 3 - taken + 3
         face.fill(q)  # The parent's own connections still work.
@@ -847,7 +847,7 @@ def own_the_inherited_queue_and_serve(q: rocksq.blocking.PersistentQueueWithCapa
         assert q.pop(3) == numbered(3)
         q.close()
 
-    assert in_child(attached) == 0
+    assert in_child(attached, seconds=10) == 0  # Within the outer child's bound.
     assert q.len == MIB_ITEMS
     q.close()
 
