@@ -43,7 +43,8 @@ class Queue(QueueFace[Item]):
     object only (see its docstring); put() and get() then raise ShutDown.
 
     `attach=True`: if another process has the queue open, attach to it instead
-    of raising QueueAlreadyOpen (docs: Processes and fork()).
+    of raising QueueAlreadyOpen; a fork() child that inherits this object
+    attaches too (docs: Processes and fork()).
     """
 
     __slots__ = ("__weakref__", "_all_tasks_done", "_closed")
