@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import threading
 import weakref
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ._defaults import ATTACH, SYNC
 from ._errors import Empty, QueueClosed
@@ -213,7 +213,7 @@ class Queue(QueueFace[Item]):
 # one's Condition as it was at the fork, held for ever if a parent thread
 # held it then; a queue opened with attach=True serves the child, whose
 # put() and get() take that Condition, so the child gets new ones.
-_open_queues: weakref.WeakSet[Queue] = weakref.WeakSet()
+_open_queues: weakref.WeakSet[Queue[Any]] = weakref.WeakSet()
 
 
 def _new_conditions_in_child() -> None:
