@@ -4,8 +4,9 @@
 // owner, or owning the queue once no process has it open); on any other
 // queue every call throws kForkedProcess and changes nothing. Dropping an
 // inherited queue leaves the parent's alone, and the child exits promptly.
-// Also: a second path to an open queue's directory is refused. Every child ends with _exit (or exit, where exiting is what is
-// tested) and every wait is bounded, so a regression fails instead of hanging.
+// Also: a second path to an open queue's directory is refused. Every child
+// ends with _exit (or exit, where exiting is what is tested) and every wait
+// is bounded, so a regression fails instead of hanging.
 
 #include "rocksq/rocksq.h"
 

@@ -234,26 +234,31 @@ def test_closing_an_inherited_nonblocking_queue_never_waits_for_the_parents_work
     a thread keeps the worker busy while the parent forks 60 times.
     """
     q = rocksq.nonblocking.PersistentQueueWithCapacity(tmp_path / "q", max_inflight_ops=4)
-    stop = threading.Event()
-
-    def keep_the_worker_busy():
-        while not stop.is_set():
-            q.push([b"x"])  # Responses dropped: only the worker's churn matters.
 
     def child():
         with pytest.raises(rocksq.ForkedProcessError):
             q.inflight_ops  # Counted under the same lock.
         q.close()
 
+    assert forked_while_the_worker_is_busy(q, child, 60) == [0] * 60
+    q.close()
+
+
+def forked_while_the_worker_is_busy(q, child: Callable[[], Any], forks: int) -> list[int | None]:
+    """The exit codes of `forks` children running child(), forked while q's worker is busy."""
+    stop = threading.Event()
+
+    def keep_the_worker_busy():
+        while not stop.is_set():
+            q.push([b"x"])  # Responses dropped: only the worker's churn matters.
+
     busy = threading.Thread(target=keep_the_worker_busy)
     busy.start()
     try:
-        codes = [in_child(child, seconds=10) for _ in range(60)]
+        return [in_child(child, seconds=10) for _ in range(forks)]
     finally:
         stop.set()
         busy.join()
-    assert codes == [0] * 60
-    q.close()
 
 
 @pytest.mark.parametrize("name", ["Queue", "nonblocking", "aio", "AckQueue", "MpmcQueue"])
@@ -700,15 +705,10 @@ def test_inherited_attached_queue_serves_the_child_through_its_own_connections(t
 
 
 def test_nonblocking_attach_queue_gets_a_worker_of_its_own_in_each_child(tmp_path):
-    """Forked 40 times while the parent's worker runs operations: each child's own worker serves it."""
+    """Forked 40 times while the parent's worker runs operations: each child gets its own."""
     q = rocksq.nonblocking.PersistentQueueWithCapacity(
         tmp_path / "q", max_inflight_ops=4, attach=True
     )
-    stop = threading.Event()
-
-    def keep_the_worker_busy():
-        while not stop.is_set():
-            q.push([b"x"])  # Responses dropped: only the worker's churn matters.
 
     def child():
         assert q.inflight_ops == 0  # The parent's worker is not this process's.
@@ -716,20 +716,13 @@ def test_nonblocking_attach_queue_gets_a_worker_of_its_own_in_each_child(tmp_pat
         assert q.len.get().len >= 1
         q.close()
 
-    busy = threading.Thread(target=keep_the_worker_busy)
-    busy.start()
-    try:
-        codes = [in_child(child, seconds=10) for _ in range(40)]
-    finally:
-        stop.set()
-        busy.join()
-    assert codes == [0] * 40
+    assert forked_while_the_worker_is_busy(q, child, 40) == [0] * 40
     assert q.pop(q.len.get().len).get().data.count(b"from a child") == 40
     q.close()
 
 
 def test_queue_condition_held_by_a_parent_thread_at_the_fork_is_new_in_the_child(tmp_path):
-    """rocksq.Queue's put() takes a lock; a parent thread holding it at the fork never releases it there."""
+    """put() takes a lock; a parent thread holding it at the fork never releases it in the child."""
     q = rocksq.Queue(tmp_path / "q", attach=True)
     holding, release = threading.Event(), threading.Event()
 
@@ -811,7 +804,7 @@ def _pool_task(task: tuple[str, int, int]) -> list[bytes]:
 
 
 def test_fork_pool_workers_push_and_pop_through_an_inherited_queue(tmp_path):
-    """multiprocessing's fork Pool, the queue handed to the workers by inheritance: each item once."""
+    """multiprocessing's fork Pool, the workers inheriting the queue: each item taken once."""
     path = tmp_path / "q"
     q = rocksq.Queue(path, attach=True)
     puts = [("put", n * 250, 250) for n in range(8)]
