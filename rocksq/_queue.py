@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import threading
-from typing import TYPE_CHECKING
+import weakref
+from typing import TYPE_CHECKING, Any
 
 from ._defaults import ATTACH, SYNC
 from ._errors import Empty, QueueClosed
@@ -11,7 +13,6 @@ from ._face import checked_timeout, item_batch
 from ._fifo_face import Item, QueueFace
 
 if TYPE_CHECKING:
-    import os
     from collections.abc import Sequence
 
     from typing_extensions import Buffer
@@ -42,10 +43,11 @@ class Queue(QueueFace[Item]):
     object only (see its docstring); put() and get() then raise ShutDown.
 
     `attach=True`: if another process has the queue open, attach to it instead
-    of raising QueueAlreadyOpen (docs: Processes and fork()).
+    of raising QueueAlreadyOpen; a fork() child that inherits this object
+    attaches too (docs: Processes and fork()).
     """
 
-    __slots__ = ("_all_tasks_done", "_closed")
+    __slots__ = ("__weakref__", "_all_tasks_done", "_closed")
 
     def __init__(
         self,
@@ -59,6 +61,7 @@ class Queue(QueueFace[Item]):
         # Guards the task count and _closed; join() waits on it.
         self._all_tasks_done = threading.Condition()
         self._closed = False
+        _open_queues.add(self)
 
     def close(self) -> None:
         """Flushes and closes the queue; later calls, and join() waiting now, raise QueueClosed."""
@@ -204,3 +207,19 @@ class Queue(QueueFace[Item]):
             self._tasks_counted += count
             if count <= 0 and not self.unfinished_tasks:
                 self._all_tasks_done.notify_all()
+
+
+# The rocksq.Queue objects alive in this process. A fork() child gets each
+# one's Condition as it was at the fork, held for ever if a parent thread
+# held it then; a queue opened with attach=True serves the child, whose
+# put() and get() take that Condition, so the child gets new ones.
+_open_queues: weakref.WeakSet[Queue[Any]] = weakref.WeakSet()
+
+
+def _new_conditions_in_child() -> None:
+    for queue in list(_open_queues):
+        queue._all_tasks_done = threading.Condition()  # noqa: SLF001 - this module's own
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_conditions_in_child)

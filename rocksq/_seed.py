@@ -26,7 +26,8 @@ class PersistentQueueWithCapacity(FifoFace):
     number of threads.
 
     `attach=True`: if another process has the queue open, attach to it instead
-    of raising QueueAlreadyOpen (docs: Processes and fork()).
+    of raising QueueAlreadyOpen; a fork() child that inherits this object
+    attaches too (docs: Processes and fork()).
     """
 
     __slots__ = ()

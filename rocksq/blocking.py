@@ -40,7 +40,8 @@ class PersistentQueueWithCapacity(FifoFace, StoredSizes):
     unless no_gil=False; one object may be shared by any number of threads.
 
     `attach=True`: if another process has the queue open, attach to it instead
-    of raising QueueAlreadyOpen (docs: Processes and fork()).
+    of raising QueueAlreadyOpen; a fork() child that inherits this object
+    attaches too (docs: Processes and fork()).
     """
 
     __slots__ = ()

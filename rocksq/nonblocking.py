@@ -252,7 +252,8 @@ class PersistentQueueWithCapacity(_SubmittedSizes, FifoFace):
     Response instead of the result.
 
     `attach=True`: if another process has the queue open, attach to it instead
-    of raising QueueAlreadyOpen (docs: Processes and fork()).
+    of raising QueueAlreadyOpen; a fork() child that inherits this object
+    attaches too (docs: Processes and fork()).
     """
 
     __slots__ = ()

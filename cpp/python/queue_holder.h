@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <utility>
 
 #include "convert.h"
@@ -28,20 +29,21 @@ template <typename Core>
 class QueueHolder {
  public:
   using CoreQueue = Core;
+  // Only FIFO queues can attach (FifoOptions::attach), and so serve a fork()
+  // child: the messages refusing a child say so.
+  static constexpr bool kCanAttach = std::is_same_v<Core, rocksq::FifoQueue>;
 
-  explicit QueueHolder(std::unique_ptr<Core> queue) : queue_(std::move(queue)) {}
+  // `serves_fork_child`: the core queue was opened with attach, so a fork()
+  // child's calls go through it (rocksq/process.h).
+  QueueHolder(std::unique_ptr<Core> queue, bool serves_fork_child)
+      : serves_fork_child(serves_fork_child), queue_(std::move(queue)) {}
   QueueHolder(const QueueHolder&) = delete;
   QueueHolder& operator=(const QueueHolder&) = delete;
   // Closing an open queue flushes it to disk; other threads run meanwhile.
+  // In a fork() child the core leaves the inherited queue alone (see
+  // rocksq/process.h) and closes the child's own, if it opened one.
   ~QueueHolder() {
-    if (!process.IsCurrent()) {
-      // A fork() child: the worker's thread exists only in the parent, so
-      // joining it would never return, and the queue is the parent's. Both
-      // are leaked untouched (see rocksq/process.h).
-      (void)worker.release();
-      (void)queue_.release();
-      return;
-    }
+    LeakAncestorsWorker();
     GilRelease released;
     worker.reset();  // Runs what was submitted, while the queue is open.
     queue_.reset();
@@ -55,21 +57,44 @@ class QueueHolder {
   // operation submitted once this began is not run; its outcome is
   // QueueClosed (see Submit). Call it without the GIL.
   void Close() {
-    // In a fork() child the worker is the parent's, as in ~QueueHolder: its
-    // thread is not there to stop, and its lock may have been copied while
-    // that thread held it. The core queue forgets the parent's queue.
-    if (worker && process.IsCurrent()) worker->Stop();
+    LeakAncestorsWorker();
+    if (worker) worker->Stop();
     queue_->Close();
+  }
+
+  // The worker for this process (see worker.h). In a fork() child, the
+  // parent's worker has no thread: a queue that serves the child gets a
+  // worker of its own, with the same limit; any other raises
+  // ForkedProcessError. Call it with the GIL held (it serializes the
+  // threads that get here first in a child).
+  SerialWorker& WorkerOfThisProcess() {
+    if (worker_process.IsCurrent()) return *worker;
+    if (!serves_fork_child) process.Check(queue_->Path(), kCanAttach);
+    const size_t max_inflight = worker->max_inflight();
+    LeakAncestorsWorker();
+    worker = std::make_unique<SerialWorker>(max_inflight);
+    worker_process = rocksq::OpeningProcess();
+    return *worker;
   }
 
   // Set by set_change_fd (see notifier.h); shared with the core's listener.
   std::shared_ptr<ChangeNotifier> notifier;
   // Started by start_worker (see worker.h), for rocksq.nonblocking.
   std::unique_ptr<SerialWorker> worker;
-  // The process that opened the queue and runs the worker.
+  // The process that started the worker: the only one where it has a thread.
+  rocksq::OpeningProcess worker_process;
+  // The process that opened the queue.
   const rocksq::OpeningProcess process;
+  const bool serves_fork_child;
 
  private:
+  // A fork() child: the worker's thread exists only in an ancestor, so
+  // stopping or joining it would never return, and its lock may have been
+  // copied held. Leaked untouched.
+  void LeakAncestorsWorker() {
+    if (worker && !worker_process.IsCurrent()) (void)worker.release();
+  }
+
   std::unique_ptr<Core> queue_;
 };
 
@@ -81,7 +106,10 @@ using PyAckQueue = QueueHolder<rocksq::AckQueue>;
 template <typename Core, typename Options>
 void OpenQueue(QueueHolder<Core>* self, nb::handle path, const Options& options) {
   const std::string path_string = ToPath(path);
-  new (self) QueueHolder<Core>(Run(true, [&] { return Core::Open(path_string, options); }));
+  bool attach = false;
+  if constexpr (QueueHolder<Core>::kCanAttach) attach = options.attach;
+  new (self)
+      QueueHolder<Core>(Run(true, [&] { return Core::Open(path_string, options); }), attach);
 }
 
 // The methods every queue kind has. The sizes read atomics or memory under
@@ -123,9 +151,11 @@ void BindQueueBasics(nb::class_<Holder>& queue_class, const char* close_doc) {
           "Empty, or the last failure of background work since the queue opened,\n"
           "with its UTC time.")
       .def(
-          "check_process", [](const Holder& queue) { queue.process.Check(queue->Path()); },
+          "check_process",
+          [](const Holder& queue) { queue.process.Check(queue->Path(), Holder::kCanAttach); },
           "Raises ForkedProcessError in a child fork() created after the queue was\n"
-          "opened; for faces whose calls do not all reach the core.")
+          "opened, even if the queue serves the child (attach=True); for faces whose\n"
+          "state is per process, not in the core (task counts).")
       .def(
           "close", [](Holder& queue) { queue.Close(); }, nb::call_guard<GilRelease>(),
           close_doc)

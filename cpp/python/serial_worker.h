@@ -59,6 +59,8 @@ class SerialWorker {
     return inflight_;
   }
 
+  size_t max_inflight() const { return max_inflight_; }
+
  private:
   void Run() {
     std::unique_lock<std::mutex> lock(mutex_);

@@ -85,7 +85,7 @@ class PendingOperation {
 template <typename Holder, typename Operation>
 PendingOperation Submit(Holder& queue, std::optional<PinnedItems> inputs, Operation operation) {
   if (!queue.worker) throw std::logic_error("start_worker() was not called");
-  queue.process.Check(queue->Path());  // A fork() child has no worker thread.
+  SerialWorker& worker = queue.WorkerOfThisProcess();
   auto outcome = std::make_shared<Outcome>();
   outcome->path = &queue->Path();
   if (inputs) outcome->inputs.emplace(std::move(*inputs));
@@ -101,7 +101,7 @@ PendingOperation Submit(Holder& queue, std::optional<PinnedItems> inputs, Operat
   bool accepted;
   {
     GilRelease released;
-    accepted = queue.worker->Submit(std::move(task));
+    accepted = worker.Submit(std::move(task));
   }
   if (!accepted) {
     // Submitted once close() began: not run; get() raises QueueClosed, as
@@ -122,9 +122,10 @@ void BindWorker(nb::class_<Holder>& queue_class) {
           "start_worker",
           [](Holder& queue, nb::handle max_inflight) {
             if (queue.worker) throw std::logic_error("the worker was already started");
-            queue.process.Check(queue->Path());
+            if (!queue.serves_fork_child) queue.process.Check(queue->Path(), Holder::kCanAttach);
             queue.worker =
                 std::make_unique<SerialWorker>(ToCount(max_inflight, "max_inflight_ops"));
+            queue.worker_process = rocksq::OpeningProcess();
           },
           nb::arg("max_inflight").none(),
           "Starts the thread that runs submit_* operations in order; at most\n"
@@ -133,7 +134,11 @@ void BindWorker(nb::class_<Holder>& queue_class) {
           "inflight_ops",
           [](const Holder& queue) -> size_t {
             if (!queue.worker) return 0;
-            queue.process.Check(queue->Path());  // The worker, and its lock, are the parent's.
+            if (!queue.worker_process.IsCurrent()) {
+              // The worker, and its lock, are an ancestor's.
+              if (queue.serves_fork_child) return 0;  // This process's is not started yet.
+              queue.process.Check(queue->Path(), Holder::kCanAttach);
+            }
             return queue.worker->inflight();
           },
           "Operations submitted and not finished.")

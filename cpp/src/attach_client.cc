@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "popped_items_rep.h"
+#include "process_owned.h"
 #include "rocksq/build_info.h"
 
 namespace rocksq {
@@ -123,6 +124,7 @@ AttachClient::AttachClient(const std::string& path, AttachKind kind, int first_f
   claim_->ClaimDirectory();  // A second open in this process stays refused.
   idle_.push_back(first_fd);
   all_.insert(first_fd);
+  CloseInForkChild(first_fd);  // A child makes its own connections.
 }
 
 void AttachClient::CheckOptionAgrees(const char* name, const std::string& mine,
@@ -148,7 +150,7 @@ void AttachClient::Close() {
     for (int fd : all_) ::shutdown(fd, SHUT_RDWR);
   }
   std::unique_lock<std::shared_mutex> lifetime(lifetime_mutex_);
-  for (int fd : all_) ::close(fd);
+  for (int fd : all_) CloseTrackedDescriptor(fd);
   all_.clear();
   idle_.clear();
   claim_.reset();
@@ -169,7 +171,7 @@ void AttachClient::ThrowOwnerGone() const {
 void AttachClient::ForgetConnection(int fd) const {
   std::lock_guard<std::mutex> lock(connections_mutex_);
   all_.erase(fd);
-  ::close(fd);
+  CloseTrackedDescriptor(fd);
 }
 
 int AttachClient::TakeConnection() const {
@@ -199,6 +201,7 @@ int AttachClient::TakeConnection() const {
   }
   std::lock_guard<std::mutex> lock(connections_mutex_);
   all_.insert(fd);
+  CloseInForkChild(fd);
   return fd;
 }
 

@@ -24,6 +24,7 @@
 #include <utility>
 
 #include "attach_stats.h"
+#include "process_owned.h"
 #include "rocksq/build_info.h"
 #include "waiting.h"
 
@@ -40,45 +41,11 @@ std::string UserName(uid_t uid) {
   return entry != nullptr ? std::string(entry->pw_name) + " (" + number + ")" : number;
 }
 
-// The descriptors of every server in this process, as fd + 1 (0: free), so
-// that a fork() child closes them: a child holding the owner's listener or
-// connections would keep attached processes waiting on a dead owner instead
-// of seeing the connection end. Lock-free, for the fork handler.
-constexpr size_t kTrackedDescriptors = 4096;
-std::atomic<int> tracked_descriptors[kTrackedDescriptors];
-
-void CloseServerDescriptorsInForkChild() {
-  for (std::atomic<int>& slot : tracked_descriptors) {
-    const int tracked = slot.exchange(0);
-    if (tracked != 0) ::close(tracked - 1);
-  }
-}
-
-// Registered once, at the first server's start.
-void Track(int fd) {
-  static const bool registered =
-      ::pthread_atfork(nullptr, nullptr, CloseServerDescriptorsInForkChild) == 0;
-  (void)registered;
-  for (std::atomic<int>& slot : tracked_descriptors) {
-    int free_slot = 0;
-    if (slot.load(std::memory_order_relaxed) == 0 &&
-        slot.compare_exchange_strong(free_slot, fd + 1)) {
-      return;
-    }
-  }
-  // All slots taken (thousands of connections): this one stays open in a
-  // child, as before this tracking.
-}
-
-void CloseTracked(int fd) {
-  for (std::atomic<int>& slot : tracked_descriptors) {
-    int mine = fd + 1;
-    if (slot.load(std::memory_order_relaxed) == mine && slot.compare_exchange_strong(mine, 0)) {
-      break;
-    }
-  }
-  ::close(fd);
-}
+// A fork() child closes the server's descriptors: a child holding the
+// owner's listener or connections would keep attached processes waiting on
+// a dead owner instead of seeing the connection end.
+void Track(int fd) { CloseInForkChild(fd); }
+void CloseTracked(int fd) { CloseTrackedDescriptor(fd); }
 
 int64_t NanosecondsSinceEpoch(Clock::time_point when) {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(when.time_since_epoch()).count();

@@ -272,21 +272,32 @@ uint64_t FifoQueueImpl::DeletePopped() {
 
 FifoQueue::~FifoQueue() = default;
 
-std::unique_ptr<FifoQueue> FifoQueue::Open(const std::string& path, const FifoOptions& options) {
-  ItemLog::CheckMaxElements(path, options.max_elements);
-  if (path.empty()) throw Error(ErrorKind::kInvalidArgument, path, "the path is empty");
+namespace {
+
+// Opens the queue for this process: owns it, or attaches to the process
+// that does (options.attach). Not yet wrapped by OwnedByThisProcess.
+std::unique_ptr<FifoQueue> OpenInThisProcess(const std::string& path, const FifoOptions& options) {
   return OpenOwnedOrAttached<FifoQueue>(
       path, options.attach,
-      [&] {
+      [&]() -> std::unique_ptr<FifoQueue> {
         QueueDatabase database = OpenQueueDatabase(path, QueueKind::kFifo, {kFifoItemsFamily});
         auto queue = std::make_unique<FifoQueueImpl>(std::move(database), options);
         if (options.attach) queue->StartAttachServer(options);
-        return OwnedByThisProcess(std::move(queue));
+        return queue;
       },
-      [&]() -> std::unique_ptr<FifoQueue> {
-        std::unique_ptr<FifoQueue> attached = AttachFifoQueue(path, options);
-        return attached ? OwnedByThisProcess(std::move(attached)) : nullptr;
-      });
+      [&] { return AttachFifoQueue(path, options); });
+}
+
+}  // namespace
+
+std::unique_ptr<FifoQueue> FifoQueue::Open(const std::string& path, const FifoOptions& options) {
+  ItemLog::CheckMaxElements(path, options.max_elements);
+  if (path.empty()) throw Error(ErrorKind::kInvalidArgument, path, "the path is empty");
+  // A fork() child that inherits the queue opens it again the same way.
+  return OwnedByThisProcess(OpenInThisProcess(path, options), options,
+                            [path](const FifoOptions& options) {
+                              return OpenInThisProcess(path, options);
+                            });
 }
 
 void FifoQueue::Destroy(const std::string& path) { DestroyQueueDatabase(path, QueueKind::kFifo); }

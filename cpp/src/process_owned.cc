@@ -5,8 +5,10 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <string>
+#include <thread>
 #include <utility>
 
 #include "rocksq/error.h"
@@ -44,11 +46,19 @@ void ExitSkippingStaticDestructors(int status, void*) {
   ::_exit(status);
 }
 
+// The descriptors CloseInForkChild tracks, as fd + 1 (0: a free slot).
+constexpr size_t kTrackedDescriptors = 4096;
+std::atomic<int> tracked_descriptors[kTrackedDescriptors];
+
 void InForkChild() {
   fork_generation.fetch_add(1, std::memory_order_relaxed);
   process_id.store(static_cast<int>(::getpid()), std::memory_order_relaxed);
   if (database_opened.load(std::memory_order_relaxed)) {
     ::on_exit(ExitSkippingStaticDestructors, nullptr);
+  }
+  for (std::atomic<int>& slot : tracked_descriptors) {
+    const int tracked = slot.exchange(0);
+    if (tracked != 0) ::close(tracked - 1);
   }
 }
 
@@ -61,60 +71,151 @@ void RegisterForkHandler() noexcept {
   (void)registered;
 }
 
-// The object Open returns: forwards every call to the queue it owns (see
-// process_owned.h), so the three kinds share the check and the leak.
+// What a fork() child is told when it calls a queue it inherited and cannot
+// use; `could_attach`: the queue's kind can attach, so opening it with
+// attach=True would have let the child use it.
+Error InheritedQueueRefused(const std::string& path, int opening_pid, bool could_attach) {
+  return Error(ErrorKind::kForkedProcess, path,
+               "this queue was opened by process " + std::to_string(opening_pid) +
+                   "; this process (" + std::to_string(::getpid()) +
+                   ") is a child created by fork(), and a queue belongs to the process that "
+                   "opened it: " +
+                   (could_attach ? "open it with attach=True (FifoOptions::attach) and a child "
+                                   "attaches to its owner instead; or "
+                                 : "") +
+                   "open the queue in the child after the fork, or start workers with "
+                   "multiprocessing's 'spawn' or 'forkserver' method");
+}
+
+// The object Open returns: forwards every call to the queue it holds (see
+// process_owned.h), so the three kinds share the check, the leak and the
+// child's own queue.
 template <typename Queue>
 class ProcessOwned : public Queue {
  public:
-  explicit ProcessOwned(std::unique_ptr<Queue> queue)
+  // `could_attach`: the kind can attach (see InheritedQueueRefused).
+  ProcessOwned(std::unique_ptr<Queue> queue, bool could_attach)
       : queue_(std::move(queue)),
         path_(queue_->Path()),
         queue_id_(queue_->QueueId()),
-        recovery_warning_(queue_->RecoveryWarning()) {}
+        recovery_warning_(queue_->RecoveryWarning()),
+        could_attach_(could_attach) {}
 
   // In a fork() child the queue's destructor would close the parent's
   // database (RocksDB may flush a memtable into its directory), join
   // threads that do not exist here and destroy condition variables that
   // had waiters in the parent (pthread_cond_destroy then blocks for ever):
-  // the child leaks the queue whole instead, untouched.
+  // the child leaks the queue whole instead, untouched. A queue opened for
+  // an ancestor that was itself a child is leaked the same way; the one
+  // opened for this process is closed.
   ~ProcessOwned() override {
     if (!process_.IsCurrent()) (void)queue_.release();
+    delete ChildQueueOfThisProcess();
   }
 
   const std::string& Path() const override { return path_; }
-  // Fixed at the open, as Path().
+  // Fixed at the open, as Path(): the child's own queue is the same queue.
   const std::string& QueueId() const override { return queue_id_; }
   // What the open found, as Path(): no call on the queue, so fine in a child.
   const std::string& RecoveryWarning() const override { return recovery_warning_; }
   std::string LastBackgroundError() const override { return Use().LastBackgroundError(); }
 
-  // In a child: forgets the queue, as the destructor does, and succeeds, so
-  // that cleanup code (a `with` block) does not fail over it.
+  // In a child: closes the child's own queue, if it has one, and forgets the
+  // inherited one; it succeeds either way, so that cleanup code (a `with`
+  // block) does not fail over it, and later calls throw kClosed.
   void Close() override {
-    if (!process_.IsCurrent()) {
-      (void)queue_.release();
+    if (process_.IsCurrent()) {
+      queue_->Close();
       return;
     }
-    queue_->Close();
+    closed_in_generation_.store(ForkGeneration());
+    if (Queue* own = ChildQueueOfThisProcess()) own->Close();
   }
 
  protected:
+  // Opens the queue again for a fork() child; null if a child cannot use it.
+  void SetOpenInChild(std::function<std::unique_ptr<Queue>()> open_in_child) {
+    open_in_child_ = std::move(open_in_child);
+  }
+
+  // The queue this process uses: one atomic load in the opening process.
   Queue& Use() const {
-    process_.Check(path_);
-    return *queue_;
+    if (process_.IsCurrent()) return *queue_;
+    return ChildQueue();
   }
 
  private:
+  static constexpr uint64_t kNoGeneration = ~uint64_t{0};
+
+  Queue* ChildQueueOfThisProcess() const {
+    if (child_generation_.load(std::memory_order_acquire) != ForkGeneration()) return nullptr;
+    return child_queue_.load(std::memory_order_acquire);
+  }
+
+  // The child's own queue, opened by the first thread that asks; the others
+  // wait for it. Generations, not a mutex, tell who opens: a mutex could
+  // have been copied locked by a parent thread that was opening it for the
+  // parent (itself a child) at the fork.
+  Queue& ChildQueue() const {
+    const uint64_t generation = ForkGeneration();
+    for (;;) {
+      if (Queue* own = ChildQueueOfThisProcess()) return *own;
+      if (!open_in_child_) throw InheritedQueueRefused(path_, process_.pid(), could_attach_);
+      if (closed_in_generation_.load() == generation) {
+        throw Error(ErrorKind::kClosed, path_, "the queue was closed");
+      }
+      uint64_t claimed = opening_generation_.load();
+      if (claimed != generation &&
+          opening_generation_.compare_exchange_strong(claimed, generation)) {
+        std::unique_ptr<Queue> opened;
+        try {
+          opened = open_in_child_();
+        } catch (...) {
+          opening_generation_.store(kNoGeneration);  // Another call tries again.
+          throw;
+        }
+        child_queue_.store(opened.release(), std::memory_order_release);
+        child_generation_.store(generation, std::memory_order_release);
+        continue;
+      }
+      // Another thread of this process is opening it (attaching waits at
+      // most the owner's start, see FifoQueue::Open).
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
+  }
+
   std::unique_ptr<Queue> queue_;
   const std::string path_;
   const std::string queue_id_;
   const std::string recovery_warning_;
+  const bool could_attach_;
   const OpeningProcess process_;
+  std::function<std::unique_ptr<Queue>()> open_in_child_;
+  // The queue open_in_child_ opened, valid in the process of fork
+  // generation child_generation_ only (written before it); older ones are
+  // leaked, as queue_ is.
+  mutable std::atomic<Queue*> child_queue_{nullptr};
+  mutable std::atomic<uint64_t> child_generation_{kNoGeneration};
+  // The generation whose thread is opening child_queue_, if any.
+  mutable std::atomic<uint64_t> opening_generation_{kNoGeneration};
+  // The generation that closed this object before using it.
+  std::atomic<uint64_t> closed_in_generation_{kNoGeneration};
 };
 
 class ProcessOwnedFifo final : public ProcessOwned<FifoQueue> {
  public:
-  using ProcessOwned::ProcessOwned;
+  ProcessOwnedFifo(std::unique_ptr<FifoQueue> queue, const FifoOptions& options,
+                   OpenFifoInChild open_in_child)
+      : ProcessOwned(std::move(queue), /*could_attach=*/true),
+        options_(options),
+        max_elements_(options.max_elements) {
+    if (!options.attach || !open_in_child) return;
+    SetOpenInChild([this, open_in_child = std::move(open_in_child)] {
+      FifoOptions options = options_;
+      options.max_elements = max_elements_.load();
+      return open_in_child(options);
+    });
+  }
   void Push(std::string_view item) override { Use().Push(item); }
   void PushBatch(const std::vector<std::string_view>& items) override { Use().PushBatch(items); }
   PoppedItems Pop(size_t max_items) override { return Use().Pop(max_items); }
@@ -135,13 +236,21 @@ class ProcessOwnedFifo final : public ProcessOwned<FifoQueue> {
   uint64_t PayloadBytes() const override { return Use().PayloadBytes(); }
   uint64_t DiskBytes() const override { return Use().DiskBytes(); }
   uint64_t MaxElements() const override { return Use().MaxElements(); }
-  void SetMaxElements(uint64_t max_elements) override { Use().SetMaxElements(max_elements); }
+  void SetMaxElements(uint64_t max_elements) override {
+    Use().SetMaxElements(max_elements);
+    max_elements_.store(max_elements);  // A child attaching later agrees with it.
+  }
   void Shutdown(bool immediate) override { Use().Shutdown(immediate); }
+
+ private:
+  const FifoOptions options_;
+  std::atomic<uint64_t> max_elements_;
 };
 
 class ProcessOwnedMpmc final : public ProcessOwned<MpmcQueue> {
  public:
-  using ProcessOwned::ProcessOwned;
+  explicit ProcessOwnedMpmc(std::unique_ptr<MpmcQueue> queue)
+      : ProcessOwned(std::move(queue), /*could_attach=*/false) {}
   void Add(std::string_view item) override { Use().Add(item); }
   void AddBatch(const std::vector<std::string_view>& items) override { Use().AddBatch(items); }
   MpmcRead Next(std::string_view label, StartPosition start, size_t max_items) override {
@@ -160,7 +269,8 @@ class ProcessOwnedMpmc final : public ProcessOwned<MpmcQueue> {
 
 class ProcessOwnedAck final : public ProcessOwned<AckQueue> {
  public:
-  using ProcessOwned::ProcessOwned;
+  explicit ProcessOwnedAck(std::unique_ptr<AckQueue> queue)
+      : ProcessOwned(std::move(queue), /*could_attach=*/false) {}
   void Push(std::string_view item) override { Use().Push(item); }
   void PushBatch(const std::vector<std::string_view>& items) override { Use().PushBatch(items); }
   bool PushUnique(std::string_view key, std::string_view item) override {
@@ -239,18 +349,15 @@ bool OpeningProcess::IsCurrent() const noexcept {
   return generation_ == fork_generation.load(std::memory_order_relaxed);
 }
 
-void OpeningProcess::Check(const std::string& path) const {
+void OpeningProcess::Check(const std::string& path, bool could_attach) const {
   if (IsCurrent()) return;
-  throw Error(ErrorKind::kForkedProcess, path,
-              "this queue was opened by process " + std::to_string(pid_) + "; this process (" +
-                  std::to_string(::getpid()) +
-                  ") is a child created by fork(), and a queue belongs to the process that "
-                  "opened it: open the queue in the child after the fork, or start workers "
-                  "with multiprocessing's 'spawn' or 'forkserver' method");
+  throw InheritedQueueRefused(path, pid_, could_attach);
 }
 
-std::unique_ptr<FifoQueue> OwnedByThisProcess(std::unique_ptr<FifoQueue> queue) {
-  return std::make_unique<ProcessOwnedFifo>(std::move(queue));
+std::unique_ptr<FifoQueue> OwnedByThisProcess(std::unique_ptr<FifoQueue> queue,
+                                              const FifoOptions& options,
+                                              OpenFifoInChild open_in_child) {
+  return std::make_unique<ProcessOwnedFifo>(std::move(queue), options, std::move(open_in_child));
 }
 
 std::unique_ptr<MpmcQueue> OwnedByThisProcess(std::unique_ptr<MpmcQueue> queue) {
@@ -266,6 +373,27 @@ uint64_t ForkGeneration() noexcept { return fork_generation.load(std::memory_ord
 void NoteDatabaseOpened() noexcept {
   RegisterForkHandler();
   database_opened.store(true, std::memory_order_relaxed);
+}
+
+void CloseInForkChild(int fd) noexcept {
+  RegisterForkHandler();
+  for (std::atomic<int>& slot : tracked_descriptors) {
+    int free_slot = 0;
+    if (slot.load(std::memory_order_relaxed) == 0 &&
+        slot.compare_exchange_strong(free_slot, fd + 1)) {
+      return;
+    }
+  }
+}
+
+void CloseTrackedDescriptor(int fd) noexcept {
+  for (std::atomic<int>& slot : tracked_descriptors) {
+    int mine = fd + 1;
+    if (slot.load(std::memory_order_relaxed) == mine && slot.compare_exchange_strong(mine, 0)) {
+      break;
+    }
+  }
+  ::close(fd);
 }
 
 }  // namespace rocksq

@@ -138,14 +138,16 @@ std::string RocksDbDirectory(const std::string& path) {
 }
 
 // The error for a queue RocksDB found locked by another process after this
-// one took over a claim inherited from process `ancestor`.
-Error LockedByAncestor(const std::string& path, int ancestor, const std::string& action) {
-  return Error(ErrorKind::kAlreadyOpen, path,
-               "cannot " + action + ": locked by another process; process " +
-                   std::to_string(ancestor) +
-                   ", which this process was created from by fork(), had it open at the fork: " +
-                   action + " it after that process closes it, or in a process started with "
-                   "multiprocessing's 'spawn' or 'forkserver' method");
+// one took over a claim inherited from process `ancestor`: a fork() child
+// asked to attach (FifoOptions::attach) attaches to that process.
+LockedByAnotherProcess LockedByAncestor(const std::string& path, int ancestor,
+                                        const std::string& action) {
+  return LockedByAnotherProcess(
+      path, "cannot " + action + ": locked by another process; process " +
+                std::to_string(ancestor) +
+                ", which this process was created from by fork(), had it open at the fork: " +
+                action + " it after that process closes it, or in a process started with "
+                "multiprocessing's 'spawn' or 'forkserver' method");
 }
 
 // The (device, inode) of the directory `path` names, following symlinks;

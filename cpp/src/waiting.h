@@ -70,25 +70,40 @@ class ChangeListener {
   }
 
  private:
+  // Not std::atomic_load/atomic_store of the shared_ptr: libstdc++ guards
+  // those with a process-wide pool of mutexes, which a fork() child copies
+  // locked if a parent thread was inside one at the fork; RocksDB's own
+  // atomic shared_ptr operations (a new MemTable) then waited for ever in
+  // a child that opened a queue while the parent's threads pushed. A
+  // slot's own mutex is only locked by users of this queue, which a child
+  // never touches (rocksq/process.h).
   class Slot {
    public:
     void Set(std::function<void()> listener) {
       std::shared_ptr<const std::function<void()>> next;
       if (listener) next = std::make_shared<const std::function<void()>>(std::move(listener));
       const bool present = next != nullptr;
-      std::atomic_store(&listener_, std::move(next));
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        listener_.swap(next);  // The old listener is destroyed unlocked.
+      }
       present_.store(present, std::memory_order_release);
     }
 
     void Fire() const {
       if (!present_.load(std::memory_order_acquire)) return;  // The usual case, lock-free.
-      std::shared_ptr<const std::function<void()>> listener = std::atomic_load(&listener_);
+      std::shared_ptr<const std::function<void()>> listener;
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        listener = listener_;
+      }
       if (listener) (*listener)();
     }
 
    private:
     std::atomic<bool> present_{false};
-    std::shared_ptr<const std::function<void()>> listener_;
+    mutable std::mutex mutex_;
+    std::shared_ptr<const std::function<void()>> listener_;  // Guarded by mutex_.
   };
 
   Slot user_;

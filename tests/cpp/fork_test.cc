@@ -1,9 +1,12 @@
-// A queue belongs to the process that opened it (rocksq/process.h): in a
-// fork() child every call on an inherited queue throws kForkedProcess and
-// changes nothing, dropping it leaves the parent's queue alone, and the
-// child exits promptly. Also: a second path to an open queue's directory is
-// refused. Every child ends with _exit (or exit, where exiting is what is
-// tested) and every wait is bounded, so a regression fails instead of hanging.
+// A queue's RocksDB handle belongs to the process that opened it
+// (rocksq/process.h). In a fork() child, a FIFO queue opened with attach
+// serves the child through a queue of the child's own (attached to the
+// owner, or owning the queue once no process has it open); on any other
+// queue every call throws kForkedProcess and changes nothing. Dropping an
+// inherited queue leaves the parent's alone, and the child exits promptly.
+// Also: a second path to an open queue's directory is refused. Every child
+// ends with _exit (or exit, where exiting is what is tested) and every wait
+// is bounded, so a regression fails instead of hanging.
 
 #include "rocksq/rocksq.h"
 
@@ -14,7 +17,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
@@ -79,7 +84,8 @@ TEST_F(ForkTest, InheritedFifoQueueRefusesEveryCallAndIsLeftAlone) {
     } catch (const rocksq::Error& error) {
       const std::string what = error.what();
       if (what.find("fork()") == std::string::npos ||
-          what.find(std::to_string(::getppid())) == std::string::npos) {
+          what.find(std::to_string(::getppid())) == std::string::npos ||
+          what.find("attach=True") == std::string::npos) {
         ++failures;
       }
     }
@@ -326,6 +332,151 @@ TEST_F(ForkTest, SecondPathToAnOpenQueueIsRefused) {
     EXPECT_EQ(through_link->Pop(1).ToString(0), "kept");
   }
   if (!mounted) GTEST_SKIP() << "no bind mount (needs root): only the symlink was tried";
+}
+
+// --- Queues opened with attach: the child attaches ----------------------------
+
+rocksq::FifoOptions Attaching() {
+  rocksq::FifoOptions options;
+  options.attach = true;
+  return options;
+}
+
+// Threads of the child call the inherited queue at once: one opens the
+// child's own queue (attached to the parent), the others wait for it, and
+// every call goes through it.
+TEST_F(ForkTest, InheritedAttachQueueServesEveryThreadOfTheChildThroughTheOwner) {
+  auto queue = rocksq::FifoQueue::Open(QueuePath(), Attaching());
+  for (int i = 0; i < 100; ++i) queue->Push("item " + std::to_string(i));
+  const int status = InChild([&] {
+    std::vector<std::thread> threads;
+    std::atomic<int> popped{0};
+    std::atomic<int> failures{0};
+    for (int t = 0; t < 4; ++t) {
+      threads.emplace_back([&] {
+        try {
+          for (int i = 0; i < 10; ++i) popped += static_cast<int>(queue->Pop(1).size());
+          queue->Push("from the child");
+        } catch (...) {
+          ++failures;
+        }
+      });
+    }
+    for (std::thread& thread : threads) thread.join();
+    if (failures != 0 || popped != 40) return 1;
+    if (queue->Len() != 64) return 2;
+    queue->Close();  // The child's own queue; the parent's is left alone.
+    if (Throws(ErrorKind::kClosed, [&] { queue->Len(); }) != 0) return 3;
+    queue.reset();
+    return 0;
+  });
+  EXPECT_EQ(status, 0);
+  ASSERT_EQ(queue->Len(), 64u);
+  EXPECT_EQ(queue->Pop(1).ToString(0), "item 40");
+  queue->Close();
+  queue = rocksq::FifoQueue::Open(QueuePath());
+  EXPECT_EQ(queue->Len(), 63u);
+}
+
+// The inherited handle finds no owner once the parent closed the queue: it
+// opens the queue itself, which checks that RocksDB's process-wide state
+// copied from the parent (its table of locked files names the parent's
+// LOCK; its thread pools have no threads here) lets the child own it: the
+// open takes LOCK, a memtable's worth of pushes is flushed by the child's
+// own background threads, and a grandchild attaches to the child.
+TEST_F(ForkTest, ChildOfTheOwnerOwnsTheQueueOnceTheParentClosedIt) {
+  auto queue = rocksq::FifoQueue::Open(QueuePath(), Attaching());
+  queue->Push("from the parent");
+  int closed[2];
+  ASSERT_EQ(::pipe(closed), 0);
+  const pid_t child = ::fork();
+  if (child == 0) {
+    int status = 90;
+    try {
+      char byte;
+      if (::read(closed[0], &byte, 1) != 1) ::_exit(1);
+      if (queue->Len() != 1) ::_exit(2);  // Owns it from here.
+      const std::string mebibyte(1 << 20, 'm');
+      for (int i = 0; i < kMiBItems; ++i) queue->Push(mebibyte);
+      const auto deadline = std::chrono::steady_clock::now() + 10s;
+      auto flushed = [&] {
+        for (const auto& entry : fs::directory_iterator(QueuePath())) {
+          if (entry.path().extension() == ".sst") return true;
+        }
+        return false;
+      };
+      while (!flushed()) {
+        if (std::chrono::steady_clock::now() > deadline) ::_exit(3);
+        std::this_thread::sleep_for(20ms);
+      }
+      const int grandchild = InChild([&] {
+        return queue->Pop(1).ToString(0) == "from the parent" ? 0 : 1;
+      });
+      if (grandchild != 0) ::_exit(4);
+      status = queue->Len() == static_cast<uint64_t>(kMiBItems) ? 0 : 5;
+      queue->Close();
+    } catch (...) {
+      status = 91;
+    }
+    ::_exit(status);
+  }
+  queue->Close();
+  ASSERT_EQ(::write(closed[1], "x", 1), 1);
+  EXPECT_EQ(WaitBounded(child, 60s), 0);
+  for (int fd : {closed[0], closed[1]}) ::close(fd);
+  queue = rocksq::FifoQueue::Open(QueuePath());
+  EXPECT_EQ(queue->Len(), static_cast<uint64_t>(kMiBItems));
+}
+
+// Forks at random moments while threads of the owner push and pop (RocksDB's
+// and the attach server's locks and threads busy): each child attaches
+// through the inherited queue, and owns a queue of its own, within the
+// watchdog's bound.
+TEST_F(ForkTest, ChildrenForkedUnderLoadAttachAndOwnQueuesOfTheirOwn) {
+  auto queue = rocksq::FifoQueue::Open(QueuePath(), Attaching());
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> load;
+  for (int t = 0; t < 2; ++t) {
+    load.emplace_back([&] {
+      while (!stop) {
+        queue->PushBatch({"load", "load"});
+        queue->Pop(2);
+      }
+    });
+  }
+  std::srand(static_cast<unsigned>(::getpid()));
+  constexpr int kForks = 50;
+  std::vector<int> failed;  // "fork number: status" of each child that failed.
+  for (int i = 0; i < kForks; ++i) {
+    std::this_thread::sleep_for(std::chrono::microseconds(std::rand() % 5000));
+    const std::string own = (dir_ / ("own" + std::to_string(i))).string();
+    const int status = InChild([&] {
+      try {
+        queue->Push("child " + std::to_string(i));
+      } catch (const rocksq::Error& error) {
+        std::fprintf(stderr, "attaching: %s\n", error.what());
+        return 2;
+      }
+      try {
+        auto mine = rocksq::FifoQueue::Open(own);
+        mine->Push("mine");
+        const bool kept = mine->Pop(1).ToString(0) == "mine";
+        mine->Close();
+        return kept ? 0 : 1;
+      } catch (const rocksq::Error& error) {
+        std::fprintf(stderr, "owning: %s\n", error.what());
+        return 3;
+      }
+    });
+    if (status != 0) {
+      failed.push_back(i);
+      failed.push_back(status);
+    }
+  }
+  stop = true;
+  for (std::thread& thread : load) thread.join();
+  EXPECT_TRUE(failed.empty()) << ::testing::PrintToString(failed) << " (fork, status; -1: hung)";
+  queue->Close();
 }
 
 }  // namespace

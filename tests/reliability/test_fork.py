@@ -1,17 +1,21 @@
-"""A queue belongs to the process that opened it (docs/multiprocessing.rst).
+"""A queue's RocksDB handle belongs to the process that opened it (docs/multiprocessing.rst).
 
-In a child created by fork(), every call on a queue inherited from the
-parent raises ForkedProcessError and writes nothing, in every face; closing
-or dropping it there leaves the parent's queue alone; and the child exits
-promptly with its status whether a queue was open at the fork or not. Every
-child ends with os._exit (or is a separate interpreter whose exit is what
-is tested), and every wait is bounded, so a regression fails instead of
-hanging the suite.
+A child created by fork() never uses, closes or destroys what it inherited.
+A FIFO queue opened with attach=True serves the child all the same: the
+child's first call attaches to the queue's owner (or owns the queue if no
+process has it open), and it goes on through a queue of its own. On a queue
+opened without attach, every call in the child raises ForkedProcessError and
+writes nothing, in every face; closing or dropping it there leaves the
+parent's queue alone. A child exits promptly with its status whether a queue
+was open at the fork or not. Every child ends with os._exit (or is a
+separate interpreter whose exit is what is tested), and every wait is
+bounded, so a regression fails instead of hanging the suite.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import gc
 import multiprocessing
 import os
@@ -91,14 +95,16 @@ def take_1100(q: rocksq.Queue) -> None:
         for _ in range(1100):
             q.get(timeout=5)
     except rocksq.ForkedProcessError as error:
-        os._exit(0 if "fork()" in str(error) and str(os.getppid()) in str(error) else 2)
+        refusal = str(error)
+        said_why = "fork()" in refusal and str(os.getppid()) in refusal
+        os._exit(0 if said_why and "attach=True" in refusal else 2)
     except BaseException:
         os._exit(3)
     os._exit(1)  # It took items from the parent's queue.
 
 
 def test_the_issue_scenario_child_is_refused_and_nothing_is_lost(tmp_path):
-    """rocksq.Queue, 3000 puts, a multiprocessing fork child getting 1,100 items, the parent too."""
+    """Opened without attach: 3000 puts, a fork child refused 1,100 gets, the parent gets them."""
     path = tmp_path / "q"
     q = rocksq.Queue(path)
     q.put_many(numbered(3000))
@@ -228,26 +234,31 @@ def test_closing_an_inherited_nonblocking_queue_never_waits_for_the_parents_work
     a thread keeps the worker busy while the parent forks 60 times.
     """
     q = rocksq.nonblocking.PersistentQueueWithCapacity(tmp_path / "q", max_inflight_ops=4)
-    stop = threading.Event()
-
-    def keep_the_worker_busy():
-        while not stop.is_set():
-            q.push([b"x"])  # Responses dropped: only the worker's churn matters.
 
     def child():
         with pytest.raises(rocksq.ForkedProcessError):
             q.inflight_ops  # Counted under the same lock.
         q.close()
 
+    assert forked_while_the_worker_is_busy(q, child, 60) == [0] * 60
+    q.close()
+
+
+def forked_while_the_worker_is_busy(q, child: Callable[[], Any], forks: int) -> list[int | None]:
+    """The exit codes of `forks` children running child(), forked while q's worker is busy."""
+    stop = threading.Event()
+
+    def keep_the_worker_busy():
+        while not stop.is_set():
+            q.push([b"x"])  # Responses dropped: only the worker's churn matters.
+
     busy = threading.Thread(target=keep_the_worker_busy)
     busy.start()
     try:
-        codes = [in_child(child, seconds=10) for _ in range(60)]
+        return [in_child(child, seconds=10) for _ in range(forks)]
     finally:
         stop.set()
         busy.join()
-    assert codes == [0] * 60
-    q.close()
 
 
 @pytest.mark.parametrize("name", ["Queue", "nonblocking", "aio", "AckQueue", "MpmcQueue"])
@@ -548,3 +559,364 @@ def test_python_warns_when_a_process_with_an_open_queue_forks(tmp_path):
             if pid == 0:
                 os._exit(0)
         assert wait_bounded(pid) == 0
+
+
+# --- Queues opened with attach=True: the child attaches -----------------------
+# The FIFO faces that can attach; rocksq.aio cannot yet (tests/attach).
+ATTACHING = ["seed", "blocking", "nonblocking", "Queue"]
+# How many of the three items each face's use() takes.
+TAKEN_BY_USE = {"seed": 1, "blocking": 3, "nonblocking": 3, "Queue": 1}
+
+
+def attaching(name: str) -> Callable[[Path], Any]:
+    """How a test opens the face `name` with attach=True."""
+    return lambda path: FACES[name].open(path, attach=True)
+
+
+def send_items(fd: int, items: list[bytes]) -> None:
+    """Writes `items` to the pipe `fd`, each with its length, then closes it."""
+    with os.fdopen(fd, "wb") as pipe:
+        for item in items:
+            pipe.write(len(item).to_bytes(4, "little") + item)
+
+
+def received_items(fd: int) -> list[bytes]:
+    """Reads what send_items wrote, up to the writer's close."""
+    with os.fdopen(fd, "rb") as pipe:
+        data = pipe.read()
+    items, offset = [], 0
+    while offset < len(data):
+        length = int.from_bytes(data[offset : offset + 4], "little")
+        items.append(data[offset + 4 : offset + 4 + length])
+        offset += 4 + length
+    return items
+
+
+def take_1100_attached(q: rocksq.Queue, items_fd: int) -> None:
+    # multiprocessing's fork child: sends what it took, then exits with 0.
+    send_items(items_fd, [q.get(timeout=5) for _ in range(1100)])
+    q.close()
+    os._exit(0)
+
+
+def test_the_issue_scenario_child_attaches_and_each_item_is_taken_once(tmp_path):
+    """Opened with attach: 3000 puts, a fork child gets 1,100 items, the parent the other 1,900."""
+    path = tmp_path / "q"
+    q = rocksq.Queue(path, attach=True)
+    q.put_many(numbered(3000))
+    items_read, items_write = os.pipe()
+    child = multiprocessing.get_context("fork").Process(
+        target=take_1100_attached, args=(q, items_write)
+    )
+    child.start()
+    os.close(items_write)
+    childs = received_items(items_read)
+    child.join(WAIT_SECONDS)
+    if child.exitcode is None:
+        child.kill()
+        child.join()
+    assert child.exitcode == 0
+    assert childs == numbered(1100)  # One consumer: in order.
+    parents = [q.get(timeout=5) for _ in range(1900)]
+    assert parents == numbered(3000)[1100:]
+    assert q.qsize() == 0
+    q.close()
+    with rocksq.Queue(path) as q:
+        assert q.qsize() == 0
+
+
+@pytest.mark.parametrize("name", ATTACHING)
+def test_inherited_attach_queue_serves_the_child_through_the_owner(tmp_path, name):
+    face = FACES[name]
+    path = tmp_path / "q"
+    q = attaching(name)(path)
+    face.fill(q)
+
+    left = 3 - TAKEN_BY_USE[name]
+
+    def child():
+        face.use(q)  # Takes the oldest items, through the parent.
+        assert face.stored(q) == left
+        face.fill(q)
+        assert face.stored(q) == left + 3
+        q.close()  # Closes the child's own queue, not the parent's.
+        with pytest.raises(rocksq.QueueClosed):
+            face.stored(q)
+
+    assert in_child(child) == 0
+    assert face.stored(q) == left + 3  # The parent owns the queue still.
+    face.fill(q)
+    q.close()
+    reopened = face.open(path)
+    assert face.stored(reopened) == left + 6
+    reopened.close()
+
+
+def open_sockets() -> set[str]:
+    """The sockets this process has open, as /proc names them ("socket:[inode]")."""
+    names = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:  # The directory's own descriptor, closed by now.
+            continue
+        if target.startswith("socket:"):
+            names.add(target)
+    return names
+
+
+@pytest.mark.parametrize("name", ATTACHING)
+def test_inherited_attached_queue_serves_the_child_through_its_own_connections(tmp_path, name):
+    """The parent attached to another process; its child attaches to that process too.
+
+    The parent's connections are closed in the child: a copy kept there
+    would hide the parent's exit from the owner, which would go on serving
+    (and popping items for) a process that is gone.
+    """
+    face = FACES[name]
+    path = tmp_path / "q"
+    owner = attaching(name)(path)
+    face.fill(owner)
+
+    taken = TAKEN_BY_USE[name]
+
+    def attached_parent():
+        q = attaching(name)(path)
+        face.use(q)
+        face.fill(q)  # Each use() then finds three items or more.
+        parents_sockets = open_sockets()
+        assert parents_sockets  # Its connection to the owner.
+
+        def child():
+            assert not open_sockets() & parents_sockets
+            face.use(q)
+            face.fill(q)
+            q.close()
+
+        assert in_child(child, seconds=10) == 0  # Within the outer child's bound.
+        # The child's calls reached the owner.
+        assert face.stored(q) == 3 - taken + 3 - taken + 3
+        face.fill(q)  # The parent's own connections still work.
+        q.close()
+
+    assert in_child(attached_parent) == 0
+    assert face.stored(owner) == 12 - 2 * taken
+    owner.close()
+
+
+def test_nonblocking_attach_queue_gets_a_worker_of_its_own_in_each_child(tmp_path):
+    """Forked 40 times while the parent's worker runs operations: each child gets its own."""
+    q = rocksq.nonblocking.PersistentQueueWithCapacity(
+        tmp_path / "q", max_inflight_ops=4, attach=True
+    )
+
+    def child():
+        assert q.inflight_ops == 0  # The parent's worker is not this process's.
+        q.push([b"from a child"]).get()
+        assert q.len.get().len >= 1
+        q.close()
+
+    assert forked_while_the_worker_is_busy(q, child, 40) == [0] * 40
+    assert q.pop(q.len.get().len).get().data.count(b"from a child") == 40
+    q.close()
+
+
+def test_queue_condition_held_by_a_parent_thread_at_the_fork_is_new_in_the_child(tmp_path):
+    """put() takes a lock; a parent thread holding it at the fork never releases it in the child."""
+    q = rocksq.Queue(tmp_path / "q", attach=True)
+    holding, release = threading.Event(), threading.Event()
+
+    def hold_the_lock():
+        with q._all_tasks_done:  # noqa: SLF001 - the lock put() takes
+            holding.set()
+            release.wait(WAIT_SECONDS)
+
+    holder = threading.Thread(target=hold_the_lock)
+    holder.start()
+    assert holding.wait(WAIT_SECONDS)
+    try:
+        assert in_child(lambda: q.put(b"from the child"), seconds=10) == 0
+    finally:
+        release.set()
+        holder.join()
+    assert q.get_nowait() == b"from the child"
+    q.close()
+
+
+def test_task_counts_stay_the_parents_in_a_child_that_attaches(tmp_path):
+    """get() works in the child; task_done() and join() raise: the count is the parent object's."""
+    q = rocksq.Queue(tmp_path / "q", attach=True)
+    q.put_many([b"a", b"b"])
+
+    def child():
+        assert q.get_nowait() == b"a"
+        with pytest.raises(rocksq.ForkedProcessError, match="task counts|opened by process"):
+            q.task_done()
+        with pytest.raises(rocksq.ForkedProcessError):
+            q.join()
+
+    assert in_child(child) == 0
+    assert q.get_nowait() == b"b"
+    q.task_done()
+    q.task_done()
+    q.join()
+    q.close()
+
+
+def test_child_opening_a_queue_its_parent_owns_attaches_with_attach(tmp_path):
+    """An open in the child (not an inherited handle) attaches too; without attach it is refused."""
+    path = tmp_path / "q"
+    q = rocksq.Queue(path, attach=True)
+    q.put(b"from the parent")
+
+    def child():
+        with pytest.raises(rocksq.QueueAlreadyOpen, match=r"fork\(\)"):
+            rocksq.Queue(path)
+        with rocksq.Queue(path, attach=True) as own:
+            assert own.get_nowait() == b"from the parent"
+            own.put(b"from the child")
+
+    assert in_child(child) == 0
+    assert q.get_nowait() == b"from the child"
+    q.close()
+
+
+def put_and_get_in_child_worker(q: rocksq.Queue, task: tuple[str, int, int]) -> list[bytes]:
+    """A Pool worker's task: puts its items, or gets `count` items and returns them."""
+    what, first, count = task
+    if what == "put":
+        q.put_many([b"item %d" % n for n in range(first, first + count)])
+        return []
+    return [q.get(timeout=WAIT_SECONDS) for _ in range(count)]
+
+
+_pool_queue: rocksq.Queue | None = None
+
+
+def _remember_the_queue(q: rocksq.Queue) -> None:
+    global _pool_queue  # noqa: PLW0603 - a Pool worker's state
+    _pool_queue = q
+
+
+def _pool_task(task: tuple[str, int, int]) -> list[bytes]:
+    assert _pool_queue is not None
+    return put_and_get_in_child_worker(_pool_queue, task)
+
+
+def test_fork_pool_workers_push_and_pop_through_an_inherited_queue(tmp_path):
+    """multiprocessing's fork Pool, the workers inheriting the queue: each item taken once."""
+    path = tmp_path / "q"
+    q = rocksq.Queue(path, attach=True)
+    puts = [("put", n * 250, 250) for n in range(8)]
+    gets = [("get", 0, 200) for _ in range(8)]  # 1,600 of the 2,000 items.
+    with multiprocessing.get_context("fork").Pool(4, _remember_the_queue, (q,)) as pool:
+        assert pool.map(_pool_task, puts, chunksize=1) == [[]] * 8
+        taken = pool.map(_pool_task, gets, chunksize=1)
+    taken_in_workers = [item for items in taken for item in items]
+    left = [q.get_nowait() for _ in range(q.qsize())]
+    everything = sorted(taken_in_workers + left)
+    assert everything == sorted(b"item %d" % n for n in range(2000))
+    assert len(taken_in_workers) == 1600
+    q.close()
+
+
+def own_the_inherited_queue_and_serve(q: rocksq.blocking.PersistentQueueWithCapacity, path: Path):
+    """In a child whose parent no longer has the queue: the inherited handle owns it.
+
+    RocksDB's process-wide state is the parent's copy here (its table of
+    locked files names the parent's LOCK, its thread pools have no threads):
+    the open takes LOCK, a memtable's worth of pushes is flushed by this
+    process's own background threads, and another process attaches to it.
+    """
+    assert q.len == 3  # Opens the queue: nobody has it open.
+    q.push([bytes(1 << 20)] * MIB_ITEMS)  # Past a 64 MiB memtable: RocksDB flushes it.
+    deadline = time.monotonic() + WAIT_SECONDS / 2
+    while not list(path.glob("*.sst")):
+        assert time.monotonic() < deadline, "no memtable was flushed"
+        time.sleep(0.02)
+
+    def attached():
+        # The grandchild's inherited handle attaches to its parent, the owner now.
+        assert q.pop(3) == numbered(3)
+        q.close()
+
+    assert in_child(attached, seconds=10) == 0  # Within the outer child's bound.
+    assert q.len == MIB_ITEMS
+    q.close()
+
+
+def test_child_of_the_owner_owns_the_queue_once_the_parent_closed_it(tmp_path):
+    path = tmp_path / "q"
+    q = rocksq.blocking.PersistentQueueWithCapacity(path, attach=True)
+    q.push(numbered(3))
+    closed_read, closed_write = os.pipe()
+
+    def child():
+        os.read(closed_read, 1)
+        own_the_inherited_queue_and_serve(q, path)
+
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            child()
+            code = 0
+        except BaseException as error:  # noqa: BLE001 - reported, then the child ends
+            print(f"child failed: {error!r}", file=sys.stderr, flush=True)
+        finally:
+            os._exit(code)
+    q.close()
+    os.write(closed_write, b"x")
+    assert wait_bounded(pid) == 0
+    for fd in (closed_read, closed_write):
+        os.close(fd)
+    with rocksq.blocking.PersistentQueueWithCapacity(path) as reopened:
+        assert reopened.len == MIB_ITEMS
+
+
+def set_child_subreaper(on: bool) -> None:
+    """Makes this process adopt its orphaned descendants (Linux), so that a test reaps them."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    pr_set_child_subreaper = 36
+    assert libc.prctl(pr_set_child_subreaper, int(on), 0, 0, 0) == 0
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs prctl")
+def test_child_of_the_owner_owns_the_queue_once_the_parent_died(tmp_path):
+    """The owner exits without closing (its LOCK dies with it); its child owns the queue next."""
+    path = tmp_path / "q"
+    go_read, go_write = os.pipe()  # The owner is gone: the child may go on.
+    pid_read, pid_write = os.pipe()  # The child's pid, for the test to reap it.
+    set_child_subreaper(True)
+    try:
+        owner = os.fork()
+        if owner == 0:
+            code = 1
+            try:
+                q = rocksq.blocking.PersistentQueueWithCapacity(path, attach=True)
+                q.push(numbered(3))
+                child = os.fork()
+                if child == 0:
+                    code = 1
+                    try:
+                        os.read(go_read, 1)
+                        own_the_inherited_queue_and_serve(q, path)
+                        code = 0
+                    except BaseException as error:  # noqa: BLE001 - reported, then it ends
+                        print(f"child failed: {error!r}", file=sys.stderr, flush=True)
+                    finally:
+                        os._exit(code)
+                os.write(pid_write, str(child).encode())
+                code = 0
+            finally:
+                os._exit(code)  # Dies with the queue open.
+        assert wait_bounded(owner) == 0
+        child = int(os.read(pid_read, 32))
+        os.write(go_write, b"x")
+        assert wait_bounded(child) == 0
+    finally:
+        set_child_subreaper(False)
+        for fd in (go_read, go_write, pid_read, pid_write):
+            os.close(fd)
+    with rocksq.blocking.PersistentQueueWithCapacity(path) as reopened:
+        assert reopened.len == MIB_ITEMS

@@ -58,8 +58,11 @@ struct FifoOptions {
   // kClosed naming it (no other process takes over yet). If true and this
   // process opens the queue, it serves the processes that attach (one
   // thread, from Open() to Close()); only an owner opened with attach
-  // serves them. Only the same user may attach. Not for a fork() child (it
-  // still gets kForkedProcess). Per handle: each Open() chooses.
+  // serves them. Only the same user may attach. If true, a fork() child
+  // may use the queue it inherited: its first call opens the queue again
+  // for the child with these options (max_elements as last set through
+  // this object), which attaches to the owner, or owns the queue if no
+  // process has it open (see ~FifoQueue). Per handle: each Open() chooses.
   // Default: false.
   bool attach = false;
 };
@@ -90,10 +93,14 @@ class FifoQueue {
   FifoQueue& operator=(const FifoQueue&) = delete;
 
   // Closes the queue if Close() was not called; errors are then swallowed.
-  // A queue belongs to the process that opened it: in a child fork()
-  // creates afterwards, every method but Path() throws kForkedProcess and
-  // changes nothing, while Close() and this destructor leave the parent's
-  // queue untouched (see rocksq/process.h).
+  // A queue's database (or an attached queue's connections) belongs to the
+  // process that opened it: in a child fork() creates afterwards, Close()
+  // and this destructor leave the parent's queue untouched (see
+  // rocksq/process.h). Opened with attach, the queue serves the child
+  // through a queue of the child's own, opened at the child's first call,
+  // which Close() and this destructor close. Opened without, every method
+  // but Path(), QueueId() and RecoveryWarning() throws kForkedProcess
+  // there and changes nothing.
   virtual ~FifoQueue();
 
   // Appends one item. Throws kQueueFull if the queue holds max_elements

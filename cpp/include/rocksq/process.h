@@ -1,11 +1,16 @@
 // Which process an open queue belongs to.
 //
-// A queue belongs to the process that opened it. A child created by fork()
-// gets a copy of the queue object but none of the threads behind it, and a
-// RocksDB database written by two processes at once is damaged for good. So
-// every call on a queue a child inherited throws kForkedProcess and touches
-// nothing, and destroying such a queue in the child leaks it instead of
-// closing the parent's database (see OpeningProcess).
+// A queue's RocksDB handle belongs to the process that opened it. A child
+// created by fork() gets a copy of the queue object but none of the threads
+// behind it, and a RocksDB database written by two processes at once is
+// damaged for good. So a child never uses, closes or destroys what it
+// inherited: destroying such a queue in the child leaks it instead of
+// closing the parent's database (see OpeningProcess). A FIFO queue opened
+// with attach (FifoOptions::attach) serves the child anyway: at the child's
+// first call it opens the queue again for the child, which attaches to the
+// owner (the parent, or whichever process owns the queue then) or, if no
+// process has it open, owns it. On any other queue every call in the child
+// throws kForkedProcess and touches nothing.
 
 #ifndef ROCKSQ_PROCESS_H_
 #define ROCKSQ_PROCESS_H_
@@ -26,8 +31,9 @@ class OpeningProcess {
   bool IsCurrent() const noexcept;
 
   // Throws kForkedProcess, naming `path`, the opening process and this
-  // one, unless IsCurrent().
-  void Check(const std::string& path) const;
+  // one, unless IsCurrent(). `could_attach`: the queue's kind can attach, so
+  // the message says that opening it with attach=True lets a child use it.
+  void Check(const std::string& path, bool could_attach = false) const;
 
   int pid() const noexcept { return pid_; }
 
