@@ -29,10 +29,6 @@ template <typename Core>
 class QueueHolder {
  public:
   using CoreQueue = Core;
-  // Only FIFO queues can attach (FifoOptions::attach), and so serve a fork()
-  // child: the messages refusing a child say so.
-  static constexpr bool kCanAttach = std::is_same_v<Core, rocksq::FifoQueue>;
-
   // `serves_fork_child`: the core queue was opened with attach, so a fork()
   // child's calls go through it (rocksq/process.h).
   QueueHolder(std::unique_ptr<Core> queue, bool serves_fork_child)
@@ -69,7 +65,7 @@ class QueueHolder {
   // threads that get here first in a child).
   SerialWorker& WorkerOfThisProcess() {
     if (worker_process.IsCurrent()) return *worker;
-    if (!serves_fork_child) process.Check(queue_->Path(), kCanAttach);
+    if (!serves_fork_child) process.Check(queue_->Path());
     const size_t max_inflight = worker->max_inflight();
     LeakAncestorsWorker();
     worker = std::make_unique<SerialWorker>(max_inflight);
@@ -106,10 +102,8 @@ using PyAckQueue = QueueHolder<rocksq::AckQueue>;
 template <typename Core, typename Options>
 void OpenQueue(QueueHolder<Core>* self, nb::handle path, const Options& options) {
   const std::string path_string = ToPath(path);
-  bool attach = false;
-  if constexpr (QueueHolder<Core>::kCanAttach) attach = options.attach;
-  new (self)
-      QueueHolder<Core>(Run(true, [&] { return Core::Open(path_string, options); }), attach);
+  new (self) QueueHolder<Core>(Run(true, [&] { return Core::Open(path_string, options); }),
+                               options.attach);
 }
 
 // The methods every queue kind has. The sizes read atomics or memory under
@@ -152,7 +146,7 @@ void BindQueueBasics(nb::class_<Holder>& queue_class, const char* close_doc) {
           "with its UTC time.")
       .def(
           "check_process",
-          [](const Holder& queue) { queue.process.Check(queue->Path(), Holder::kCanAttach); },
+          [](const Holder& queue) { queue.process.Check(queue->Path()); },
           "Raises ForkedProcessError in a child fork() created after the queue was\n"
           "opened, even if the queue serves the child (attach=True); for faces whose\n"
           "state is per process, not in the core (task counts).")

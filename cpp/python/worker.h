@@ -122,7 +122,7 @@ void BindWorker(nb::class_<Holder>& queue_class) {
           "start_worker",
           [](Holder& queue, nb::handle max_inflight) {
             if (queue.worker) throw std::logic_error("the worker was already started");
-            if (!queue.serves_fork_child) queue.process.Check(queue->Path(), Holder::kCanAttach);
+            if (!queue.serves_fork_child) queue.process.Check(queue->Path());
             queue.worker =
                 std::make_unique<SerialWorker>(ToCount(max_inflight, "max_inflight_ops"));
             queue.worker_process = rocksq::OpeningProcess();
@@ -137,7 +137,7 @@ void BindWorker(nb::class_<Holder>& queue_class) {
             if (!queue.worker_process.IsCurrent()) {
               // The worker, and its lock, are an ancestor's.
               if (queue.serves_fork_child) return 0;  // This process's is not started yet.
-              queue.process.Check(queue->Path(), Holder::kCanAttach);
+              queue.process.Check(queue->Path());
             }
             return queue.worker->inflight();
           },

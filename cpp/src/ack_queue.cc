@@ -976,6 +976,27 @@ uint64_t AckQueueImpl::Requeue(const std::vector<uint64_t>& ids) {
 
 AckQueue::~AckQueue() = default;
 
+namespace {
+
+// Opens the queue for this process: owns it, or attaches to the process
+// that does (options.attach). Not yet wrapped by OwnedByThisProcess.
+std::unique_ptr<AckQueue> OpenAckInThisProcess(const std::string& path,
+                                               const AckOptions& options) {
+  return OpenOwnedOrAttached<AckQueue>(
+      path, options.attach,
+      [&]() -> std::unique_ptr<AckQueue> {
+        QueueDatabase database =
+            OpenQueueDatabase(path, QueueKind::kAck,
+                              {kAckItemsFamily, kAckFailedFamily, kAckMetaFamily});
+        auto queue = std::make_unique<AckQueueImpl>(std::move(database), options);
+        if (options.attach) queue->StartAttachServer();
+        return queue;
+      },
+      [&] { return AttachAckQueue(path, options); });
+}
+
+}  // namespace
+
 std::unique_ptr<AckQueue> AckQueue::Open(const std::string& path, const AckOptions& options) {
   ItemLog::CheckMaxElements(path, options.max_elements);
   if (options.visibility_timeout.count() < 0) {
@@ -987,20 +1008,11 @@ std::unique_ptr<AckQueue> AckQueue::Open(const std::string& path, const AckOptio
     throw Error(ErrorKind::kInvalidArgument, path, "dedup_window must be at least 1");
   }
   if (path.empty()) throw Error(ErrorKind::kInvalidArgument, path, "the path is empty");
-  return OpenOwnedOrAttached<AckQueue>(
-      path, options.attach,
-      [&] {
-        QueueDatabase database =
-            OpenQueueDatabase(path, QueueKind::kAck,
-                              {kAckItemsFamily, kAckFailedFamily, kAckMetaFamily});
-        auto queue = std::make_unique<AckQueueImpl>(std::move(database), options);
-        if (options.attach) queue->StartAttachServer();
-        return OwnedByThisProcess(std::move(queue));
-      },
-      [&]() -> std::unique_ptr<AckQueue> {
-        std::unique_ptr<AckQueue> attached = AttachAckQueue(path, options);
-        return attached ? OwnedByThisProcess(std::move(attached)) : nullptr;
-      });
+  std::function<std::unique_ptr<AckQueue>()> open_in_child;
+  if (options.attach) {  // A fork() child that inherits the queue opens it again the same way.
+    open_in_child = [path, options] { return OpenAckInThisProcess(path, options); };
+  }
+  return OwnedByThisProcess(OpenAckInThisProcess(path, options), std::move(open_in_child));
 }
 
 void AckQueue::Destroy(const std::string& path) { DestroyQueueDatabase(path, QueueKind::kAck); }

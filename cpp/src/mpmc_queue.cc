@@ -890,6 +890,27 @@ void MpmcQueueImpl::Close() {
 
 MpmcQueue::~MpmcQueue() = default;
 
+namespace {
+
+// Opens the queue for this process: owns it, or attaches to the process
+// that does (options.attach). Not yet wrapped by OwnedByThisProcess.
+std::unique_ptr<MpmcQueue> OpenMpmcInThisProcess(const std::string& path,
+                                                 const MpmcOptions& options) {
+  return OpenOwnedOrAttached<MpmcQueue>(
+      path, options.attach,
+      [&]() -> std::unique_ptr<MpmcQueue> {
+        QueueDatabase database = OpenQueueDatabase(
+            path, QueueKind::kMpmc,
+            {kMpmcItemsFamily, kMpmcLabelsFamily, kMpmcMarksFamily, kMpmcMetaFamily});
+        auto queue = std::make_unique<MpmcQueueImpl>(std::move(database), options);
+        if (options.attach) queue->StartAttachServer(options);
+        return queue;
+      },
+      [&] { return AttachMpmcQueue(path, options); });
+}
+
+}  // namespace
+
 std::unique_ptr<MpmcQueue> MpmcQueue::Open(const std::string& path, const MpmcOptions& options) {
   if (options.ttl < std::chrono::milliseconds(1) || options.ttl > kMaxTtl) {
     throw Error(ErrorKind::kInvalidArgument, path,
@@ -897,20 +918,11 @@ std::unique_ptr<MpmcQueue> MpmcQueue::Open(const std::string& path, const MpmcOp
                     " ms, got " + std::to_string(options.ttl.count()) + " ms");
   }
   if (path.empty()) throw Error(ErrorKind::kInvalidArgument, path, "the path is empty");
-  return OpenOwnedOrAttached<MpmcQueue>(
-      path, options.attach,
-      [&] {
-        QueueDatabase database = OpenQueueDatabase(
-            path, QueueKind::kMpmc,
-            {kMpmcItemsFamily, kMpmcLabelsFamily, kMpmcMarksFamily, kMpmcMetaFamily});
-        auto queue = std::make_unique<MpmcQueueImpl>(std::move(database), options);
-        if (options.attach) queue->StartAttachServer(options);
-        return OwnedByThisProcess(std::move(queue));
-      },
-      [&]() -> std::unique_ptr<MpmcQueue> {
-        std::unique_ptr<MpmcQueue> attached = AttachMpmcQueue(path, options);
-        return attached ? OwnedByThisProcess(std::move(attached)) : nullptr;
-      });
+  std::function<std::unique_ptr<MpmcQueue>()> open_in_child;
+  if (options.attach) {  // A fork() child that inherits the queue opens it again the same way.
+    open_in_child = [path, options] { return OpenMpmcInThisProcess(path, options); };
+  }
+  return OwnedByThisProcess(OpenMpmcInThisProcess(path, options), std::move(open_in_child));
 }
 
 void MpmcQueue::Destroy(const std::string& path) { DestroyQueueDatabase(path, QueueKind::kMpmc); }

@@ -71,18 +71,15 @@ void RegisterForkHandler() noexcept {
   (void)registered;
 }
 
-// What a fork() child is told when it calls a queue it inherited and cannot
-// use; `could_attach`: the queue's kind can attach, so opening it with
-// attach=True would have let the child use it.
-Error InheritedQueueRefused(const std::string& path, int opening_pid, bool could_attach) {
+// What a fork() child is told when it calls a queue it inherited that was
+// opened without attach.
+Error InheritedQueueRefused(const std::string& path, int opening_pid) {
   return Error(ErrorKind::kForkedProcess, path,
                "this queue was opened by process " + std::to_string(opening_pid) +
                    "; this process (" + std::to_string(::getpid()) +
                    ") is a child created by fork(), and a queue belongs to the process that "
                    "opened it: " +
-                   (could_attach ? "open it with attach=True (FifoOptions::attach) and a child "
-                                   "attaches to its owner instead; or "
-                                 : "") +
+                   "open it with attach=True and a child attaches to its owner instead; or "
                    "open the queue in the child after the fork, or start workers with "
                    "multiprocessing's 'spawn' or 'forkserver' method");
 }
@@ -93,13 +90,11 @@ Error InheritedQueueRefused(const std::string& path, int opening_pid, bool could
 template <typename Queue>
 class ProcessOwned : public Queue {
  public:
-  // `could_attach`: the kind can attach (see InheritedQueueRefused).
-  ProcessOwned(std::unique_ptr<Queue> queue, bool could_attach)
+  explicit ProcessOwned(std::unique_ptr<Queue> queue)
       : queue_(std::move(queue)),
         path_(queue_->Path()),
         queue_id_(queue_->QueueId()),
-        recovery_warning_(queue_->RecoveryWarning()),
-        could_attach_(could_attach) {}
+        recovery_warning_(queue_->RecoveryWarning()) {}
 
   // In a fork() child the queue's destructor would close the parent's
   // database (RocksDB may flush a memtable into its directory), join
@@ -160,7 +155,7 @@ class ProcessOwned : public Queue {
     const uint64_t generation = ForkGeneration();
     for (;;) {
       if (Queue* own = ChildQueueOfThisProcess()) return *own;
-      if (!open_in_child_) throw InheritedQueueRefused(path_, process_.pid(), could_attach_);
+      if (!open_in_child_) throw InheritedQueueRefused(path_, process_.pid());
       if (closed_in_generation_.load() == generation) {
         throw Error(ErrorKind::kClosed, path_, "the queue was closed");
       }
@@ -188,7 +183,6 @@ class ProcessOwned : public Queue {
   const std::string path_;
   const std::string queue_id_;
   const std::string recovery_warning_;
-  const bool could_attach_;
   const OpeningProcess process_;
   std::function<std::unique_ptr<Queue>()> open_in_child_;
   // The queue open_in_child_ opened, valid in the process of fork
@@ -206,7 +200,7 @@ class ProcessOwnedFifo final : public ProcessOwned<FifoQueue> {
  public:
   ProcessOwnedFifo(std::unique_ptr<FifoQueue> queue, const FifoOptions& options,
                    OpenFifoInChild open_in_child)
-      : ProcessOwned(std::move(queue), /*could_attach=*/true),
+      : ProcessOwned(std::move(queue)),
         options_(options),
         max_elements_(options.max_elements) {
     if (!options.attach || !open_in_child) return;
@@ -249,8 +243,11 @@ class ProcessOwnedFifo final : public ProcessOwned<FifoQueue> {
 
 class ProcessOwnedMpmc final : public ProcessOwned<MpmcQueue> {
  public:
-  explicit ProcessOwnedMpmc(std::unique_ptr<MpmcQueue> queue)
-      : ProcessOwned(std::move(queue), /*could_attach=*/false) {}
+  ProcessOwnedMpmc(std::unique_ptr<MpmcQueue> queue,
+                   std::function<std::unique_ptr<MpmcQueue>()> open_in_child)
+      : ProcessOwned(std::move(queue)) {
+    if (open_in_child) SetOpenInChild(std::move(open_in_child));
+  }
   void Add(std::string_view item) override { Use().Add(item); }
   void AddBatch(const std::vector<std::string_view>& items) override { Use().AddBatch(items); }
   MpmcRead Next(std::string_view label, StartPosition start, size_t max_items) override {
@@ -269,8 +266,11 @@ class ProcessOwnedMpmc final : public ProcessOwned<MpmcQueue> {
 
 class ProcessOwnedAck final : public ProcessOwned<AckQueue> {
  public:
-  explicit ProcessOwnedAck(std::unique_ptr<AckQueue> queue)
-      : ProcessOwned(std::move(queue), /*could_attach=*/false) {}
+  ProcessOwnedAck(std::unique_ptr<AckQueue> queue,
+                  std::function<std::unique_ptr<AckQueue>()> open_in_child)
+      : ProcessOwned(std::move(queue)) {
+    if (open_in_child) SetOpenInChild(std::move(open_in_child));
+  }
   void Push(std::string_view item) override { Use().Push(item); }
   void PushBatch(const std::vector<std::string_view>& items) override { Use().PushBatch(items); }
   bool PushUnique(std::string_view key, std::string_view item) override {
@@ -349,9 +349,9 @@ bool OpeningProcess::IsCurrent() const noexcept {
   return generation_ == fork_generation.load(std::memory_order_relaxed);
 }
 
-void OpeningProcess::Check(const std::string& path, bool could_attach) const {
+void OpeningProcess::Check(const std::string& path) const {
   if (IsCurrent()) return;
-  throw InheritedQueueRefused(path, pid_, could_attach);
+  throw InheritedQueueRefused(path, pid_);
 }
 
 std::unique_ptr<FifoQueue> OwnedByThisProcess(std::unique_ptr<FifoQueue> queue,
@@ -360,12 +360,14 @@ std::unique_ptr<FifoQueue> OwnedByThisProcess(std::unique_ptr<FifoQueue> queue,
   return std::make_unique<ProcessOwnedFifo>(std::move(queue), options, std::move(open_in_child));
 }
 
-std::unique_ptr<MpmcQueue> OwnedByThisProcess(std::unique_ptr<MpmcQueue> queue) {
-  return std::make_unique<ProcessOwnedMpmc>(std::move(queue));
+std::unique_ptr<MpmcQueue> OwnedByThisProcess(
+    std::unique_ptr<MpmcQueue> queue, std::function<std::unique_ptr<MpmcQueue>()> open_in_child) {
+  return std::make_unique<ProcessOwnedMpmc>(std::move(queue), std::move(open_in_child));
 }
 
-std::unique_ptr<AckQueue> OwnedByThisProcess(std::unique_ptr<AckQueue> queue) {
-  return std::make_unique<ProcessOwnedAck>(std::move(queue));
+std::unique_ptr<AckQueue> OwnedByThisProcess(
+    std::unique_ptr<AckQueue> queue, std::function<std::unique_ptr<AckQueue>()> open_in_child) {
+  return std::make_unique<ProcessOwnedAck>(std::move(queue), std::move(open_in_child));
 }
 
 uint64_t ForkGeneration() noexcept { return fork_generation.load(std::memory_order_relaxed); }

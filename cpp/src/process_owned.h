@@ -31,8 +31,12 @@ using OpenFifoInChild = std::function<std::unique_ptr<FifoQueue>(const FifoOptio
 std::unique_ptr<FifoQueue> OwnedByThisProcess(std::unique_ptr<FifoQueue> queue,
                                               const FifoOptions& options,
                                               OpenFifoInChild open_in_child);
-std::unique_ptr<MpmcQueue> OwnedByThisProcess(std::unique_ptr<MpmcQueue> queue);
-std::unique_ptr<AckQueue> OwnedByThisProcess(std::unique_ptr<AckQueue> queue);
+// MPMC and ack queues have no option a handle changes: `open_in_child`
+// opens with the options of the open (null: a child is refused).
+std::unique_ptr<MpmcQueue> OwnedByThisProcess(
+    std::unique_ptr<MpmcQueue> queue, std::function<std::unique_ptr<MpmcQueue>()> open_in_child);
+std::unique_ptr<AckQueue> OwnedByThisProcess(
+    std::unique_ptr<AckQueue> queue, std::function<std::unique_ptr<AckQueue>()> open_in_child);
 
 // How many fork()s separate this process from the first one that used
 // RocksQ: 0 there, 1 in its children, 2 in theirs.

@@ -182,13 +182,13 @@ FACES = {
         lambda q: q.qsize(),
     ),
     "MpmcQueue": Face(
-        lambda path: rocksq.blocking.MpmcQueue(path, ttl=3600),
+        lambda path, **options: rocksq.blocking.MpmcQueue(path, ttl=3600, **options),
         lambda q: q.add(numbered(3)),
         _oldest,
         lambda q: q.len,
     ),
     "nonblocking.MpmcQueue": Face(
-        lambda path: rocksq.nonblocking.MpmcQueue(path, ttl=3600),
+        lambda path, **options: rocksq.nonblocking.MpmcQueue(path, ttl=3600, **options),
         lambda q: q.add(numbered(3)).get(),
         _oldest,
         lambda q: q.len.get().len,
@@ -563,9 +563,12 @@ def test_python_warns_when_a_process_with_an_open_queue_forks(tmp_path):
 
 # --- Queues opened with attach=True: the child attaches -----------------------
 # The FIFO faces that can attach; rocksq.aio cannot yet (tests/attach).
-ATTACHING = ["seed", "blocking", "nonblocking", "Queue"]
-# How many of the three items each face's use() takes.
-TAKEN_BY_USE = {"seed": 1, "blocking": 3, "nonblocking": 3, "Queue": 1}
+ATTACHING = ["seed", "blocking", "nonblocking", "Queue", "MpmcQueue", "nonblocking.MpmcQueue"]
+# How many of the three items each face's use() takes (an MPMC read removes none).
+TAKEN_BY_USE = {
+    "seed": 1, "blocking": 3, "nonblocking": 3, "Queue": 1, "MpmcQueue": 0,
+    "nonblocking.MpmcQueue": 0,
+}
 
 
 def attaching(name: str) -> Callable[[Path], Any]:
@@ -650,6 +653,28 @@ def test_inherited_attach_queue_serves_the_child_through_the_owner(tmp_path, nam
     reopened = face.open(path)
     assert face.stored(reopened) == left + 6
     reopened.close()
+
+
+def test_inherited_attach_ack_queue_serves_the_child_through_the_owner(tmp_path):
+    """A child gets and acks through the parent, pushes, and leaves one delivery
+    unsettled at its close: that one is ready again, the acked one is gone."""
+    path = tmp_path / "q"
+    q = rocksq.AckQueue(path, attach=True)
+    q.put_many(numbered(3))
+
+    def child():
+        first, second = q.get_nowait(), q.get_nowait()
+        assert (first.data, second.data) == (numbered(3)[0], numbered(3)[1])
+        q.ack(first)
+        q.put_many([b"from the child"])
+        assert (q.ready, q.unacked) == (2, 1)
+        q.close()  # `second` is still handed out to the child.
+
+    assert in_child(child) == 0
+    assert (q.ready, q.unacked) == (3, 0)
+    again = [q.get_nowait().data for _ in range(3)]
+    assert sorted(again) == sorted([numbered(3)[1], numbered(3)[2], b"from the child"])
+    q.close()
 
 
 def open_sockets() -> set[str]:

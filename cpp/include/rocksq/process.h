@@ -31,9 +31,9 @@ class OpeningProcess {
   bool IsCurrent() const noexcept;
 
   // Throws kForkedProcess, naming `path`, the opening process and this
-  // one, unless IsCurrent(). `could_attach`: the queue's kind can attach, so
-  // the message says that opening it with attach=True lets a child use it.
-  void Check(const std::string& path, bool could_attach = false) const;
+  // one, unless IsCurrent(); the message says that opening the queue with
+  // attach=True lets a child use it.
+  void Check(const std::string& path) const;
 
   int pid() const noexcept { return pid_; }
 
