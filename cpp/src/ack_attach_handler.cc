@@ -134,17 +134,15 @@ constexpr auto kLeaseRetryFloor = std::chrono::milliseconds(1);
 
 class AckAttachHandler final : public AttachHandler {
  public:
-  AckAttachHandler(AckQueue* queue, const AckOptions& options, std::function<ItemAge()> oldest_item_age)
+  AckAttachHandler(AckQueue* queue, const AckOptions& options,
+                   std::function<ItemAge()> oldest_item_age)
       : queue_(queue), sync_(options.sync), oldest_item_age_(std::move(oldest_item_age)) {}
 
   const std::string& Path() const override { return queue_->Path(); }
   AttachKind Kind() const override { return AttachKind::kAck; }
   void DescribeBacklog(QueueOwner* stats) const override {
     stats->kind = "ack";
-    stats->queue_id = queue_->QueueId();
-    stats->length = queue_->Len();
-    stats->payload_bytes = queue_->PayloadBytes();
-    stats->disk_bytes = queue_->DiskBytes();
+    DescribeCounts(*queue_, stats);
     const ItemAge age = oldest_item_age_();
     stats->oldest_age_micros = age.micros;
     stats->oldest_age_is_lower_bound = age.lower_bound;
@@ -260,18 +258,11 @@ void AckAttachHandler::ClientGone(uint32_t client) {
 
 void AckAttachHandler::RunMerged(std::vector<MergedCall>* calls) {
   switch (MergeGroup(calls->front().op)) {
-    case kPushes: {  // One batch, all stored or none, as FIFO's.
-      std::vector<std::string_view> items;
-      for (const MergedCall& call : *calls) {
-        BodyReader reader(call.body, Path());
-        if (call.op == AttachOp::kAckPushBatchWait) reader.I64();  // Its timeout comes first.
-        const std::vector<std::string_view> own = reader.Items();
-        items.insert(items.end(), own.begin(), own.end());
-      }
-      queue_->PushBatch(items);
+    case kPushes:  // One batch, all stored or none, as FIFO's.
+      queue_->PushBatch(MergedPushItems(*calls, AttachOp::kAckPushBatchWait));
       return;
-    }
-    case kAcks: {  // One ack record; one not outstanding (or two calls settling one item) settles none.
+    case kAcks: {  // One ack record: one not outstanding (or two calls
+                   // settling one item) settles none.
       std::vector<Delivery> settled;
       for (const MergedCall& call : *calls) {
         BodyReader reader(call.body, Path());

@@ -584,6 +584,18 @@ std::vector<size_t> AttachHandler::ShareInArrivalOrder(const std::vector<uint64_
   return shares;
 }
 
+std::vector<std::string_view> AttachHandler::MergedPushItems(const std::vector<MergedCall>& calls,
+                                                             AttachOp timed_op) const {
+  std::vector<std::string_view> items;
+  for (const MergedCall& call : calls) {
+    BodyReader reader(call.body, Path());
+    if (call.op == timed_op) reader.I64();
+    const std::vector<std::string_view> own = reader.Items();
+    items.insert(items.end(), own.begin(), own.end());
+  }
+  return items;
+}
+
 size_t AttachHandler::TotalWanted(const std::vector<uint64_t>& wanted) {
   uint64_t total = 0;
   for (uint64_t asked : wanted) total = asked > UINT64_MAX - total ? UINT64_MAX : total + asked;

@@ -95,6 +95,18 @@ class AttachHandler {
                                                  size_t found);
   // What they ask for together (saturated: a take of every item).
   static size_t TotalWanted(const std::vector<uint64_t>& wanted);
+  // For RunMerged of pushes: every call's items, each call's in a row, in
+  // arrival order; a call of `timed_op` has its timeout before its items.
+  std::vector<std::string_view> MergedPushItems(const std::vector<MergedCall>& calls,
+                                                AttachOp timed_op) const;
+  // What DescribeBacklog says of every kind: `queue`'s id and counts.
+  template <typename Queue>
+  static void DescribeCounts(const Queue& queue, QueueOwner* stats) {
+    stats->queue_id = queue.QueueId();
+    stats->length = queue.Len();
+    stats->payload_bytes = queue.PayloadBytes();
+    stats->disk_bytes = queue.DiskBytes();
+  }
 
   // When the queue may change by itself, with no call (an expired lease),
   // so that parked calls are retried then; time_point::max() if never.

@@ -10,17 +10,15 @@ namespace {
 
 class FifoAttachHandler final : public AttachHandler {
  public:
-  FifoAttachHandler(FifoQueue* queue, const FifoOptions& options, std::function<ItemAge()> oldest_item_age)
+  FifoAttachHandler(FifoQueue* queue, const FifoOptions& options,
+                    std::function<ItemAge()> oldest_item_age)
       : queue_(queue), sync_(options.sync), oldest_item_age_(std::move(oldest_item_age)) {}
 
   const std::string& Path() const override { return queue_->Path(); }
   AttachKind Kind() const override { return AttachKind::kFifo; }
   void DescribeBacklog(QueueOwner* stats) const override {
     stats->kind = "fifo";
-    stats->queue_id = queue_->QueueId();
-    stats->length = queue_->Len();
-    stats->payload_bytes = queue_->PayloadBytes();
-    stats->disk_bytes = queue_->DiskBytes();
+    DescribeCounts(*queue_, stats);
     const ItemAge age = oldest_item_age_();
     stats->oldest_age_micros = age.micros;
     stats->oldest_age_is_lower_bound = age.lower_bound;
@@ -65,16 +63,9 @@ class FifoAttachHandler final : public AttachHandler {
 
 void FifoAttachHandler::RunMerged(std::vector<MergedCall>* calls) {
   if (MergeGroup(calls->front().op) == kPushes) {
-    // One batch, each call's items in a row: all stored, or none (and each
-    // call then runs alone, to get its own answer).
-    std::vector<std::string_view> items;
-    for (const MergedCall& call : *calls) {
-      BodyReader reader(call.body, Path());
-      if (call.op == AttachOp::kPushBatchWait) reader.I64();  // Its timeout comes first.
-      const std::vector<std::string_view> own = reader.Items();
-      items.insert(items.end(), own.begin(), own.end());
-    }
-    queue_->PushBatch(items);
+    // One batch: all stored, or none (and each call then runs alone, to
+    // get its own answer).
+    queue_->PushBatch(MergedPushItems(*calls, AttachOp::kPushBatchWait));
     return;
   }
   // One pop of what they all asked for, handed out in arrival order: what

@@ -15,10 +15,7 @@ class MpmcAttachHandler final : public AttachHandler {
   AttachKind Kind() const override { return AttachKind::kMpmc; }
   void DescribeBacklog(QueueOwner* stats) const override {
     stats->kind = "mpmc";
-    stats->queue_id = queue_->QueueId();
-    stats->length = queue_->Len();
-    stats->payload_bytes = queue_->PayloadBytes();
-    stats->disk_bytes = queue_->DiskBytes();
+    DescribeCounts(*queue_, stats);
     // The oldest element's age: `rocksq stats` reads its time from the files.
   }
   void DescribeQueue(Welcome* welcome) const override {
