@@ -34,11 +34,11 @@ def own_and_push(path: str, memtable_bytes: int, filled, acknowledged) -> None:
     """Owns the queue, fills the memtable, then pushes batches until killed."""
     queue = FifoQueue(path, attach=True)
     for _ in range(memtable_bytes // (len(ITEM) * len(BATCH))):
-        queue.push_batch(BATCH)
+        queue.push_many(BATCH)
         acknowledged.value += len(BATCH)
     filled.set()
     while True:
-        queue.push_batch(BATCH)
+        queue.push_many(BATCH)
         acknowledged.value += len(BATCH)
 
 
