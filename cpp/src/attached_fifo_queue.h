@@ -18,9 +18,9 @@
 
 namespace rocksq {
 
-// Opens the queue owned by this process and served to attached ones, or
-// throws LockedByAnotherProcess if another process holds it.
-using OpenOwnedFifoQueue = std::function<std::unique_ptr<FifoQueue>()>;
+// Opens the queue owned by this process and served to attached ones, with
+// `options`, or throws LockedByAnotherProcess if another process holds it.
+using OpenOwnedFifoQueue = std::function<std::unique_ptr<FifoQueue>(const FifoOptions& options)>;
 
 // Attaches to the owner of the FIFO queue at `path`. Returns null if no
 // process listens on the queue's socket (none is there, or it is stale:

@@ -346,14 +346,15 @@ namespace {
 // Opens the queue for this process: owns it, or attaches to the process
 // that does (options.attach). Not yet wrapped by OwnedByThisProcess.
 std::unique_ptr<FifoQueue> OpenInThisProcess(const std::string& path, const FifoOptions& options) {
-  const auto open_owned = [path, options]() -> std::unique_ptr<FifoQueue> {
+  const auto open_owned = [path](const FifoOptions& options) -> std::unique_ptr<FifoQueue> {
     QueueDatabase database = OpenQueueDatabase(path, QueueKind::kFifo, {kFifoItemsFamily});
     auto queue = std::make_unique<FifoQueueImpl>(std::move(database), options);
     if (options.attach) queue->StartAttachServer(options);
     return queue;
   };
-  return OpenOwnedOrAttached<FifoQueue>(path, options.attach, open_owned,
-                                        [&] { return AttachFifoQueue(path, options, open_owned); });
+  return OpenOwnedOrAttached<FifoQueue>(
+      path, options.attach, [&] { return open_owned(options); },
+      [&] { return AttachFifoQueue(path, options, open_owned); });
 }
 
 }  // namespace
