@@ -79,8 +79,12 @@ class SocketServer final : public AttachServer {
       changed_.store(true, std::memory_order_release);
       return;
     }
-    if (changed_.exchange(true, std::memory_order_acq_rel)) return;
-    Wake();
+    // Only a parked call needs waking; with none, the owner's own pushes
+    // and pops cost no system call. The flag stays set for the loop, which
+    // reads it after parking a call (parked_calls_ is set first: one of the
+    // two sides sees the other's store).
+    if (changed_.exchange(true, std::memory_order_seq_cst)) return;
+    if (parked_calls_.load(std::memory_order_seq_cst)) Wake();
   }
 
   void Stop() override {
@@ -165,6 +169,7 @@ class SocketServer final : public AttachServer {
   int wake_fd_ = -1;
   int timer_fd_ = -1;
   std::atomic<bool> changed_{false};
+  std::atomic<bool> parked_calls_{false};  // !parked_.empty(), for NoteChange.
   std::atomic<bool> stopping_{false};
   std::map<int, Connection> connections_;
   std::vector<ReceivedCall> received_;  // In arrival order.
@@ -238,7 +243,8 @@ void SocketServer::Loop() {
       }
     }
     if (!stopping_.load(std::memory_order_acquire)) ServeReceived();
-    if (changed_.exchange(false, std::memory_order_acq_rel)) RetryParked();
+    if (changed_.exchange(false, std::memory_order_seq_cst)) RetryParked();
+    if (parked_.empty()) parked_calls_.store(false, std::memory_order_seq_cst);
   }
   Shutdown();
 }
@@ -427,6 +433,7 @@ void SocketServer::ServeMerged(const std::vector<ReceivedCall*>& calls) {
 void SocketServer::Park(int fd, const FrameHeader& header, std::string_view body) {
   const std::chrono::nanoseconds timeout = handler_->WaitTimeout(header.op, body);
   parked_.push_back({fd, header, std::string(body), DeadlineAfter(timeout)});
+  parked_calls_.store(true, std::memory_order_seq_cst);
   ArmTimer();
 }
 

@@ -65,6 +65,7 @@ CallLedger::CallLedger(QueueDatabase* database, CursorFile* cursor_file)
     slots_[slot] = Slot{record, /*replied=*/false};
     slot_of_lane_[{record.client_id, record.lane}] = slot;
     inherited_ = true;
+    unreplied_.fetch_add(1);
   }
   inherited_until_ = std::chrono::steady_clock::now() + kInheritedPopsKept;
 }
@@ -101,7 +102,12 @@ void CallLedger::LaneGone(uint64_t client_id, uint32_t lane) {
 size_t CallLedger::SlotFor(const Lane& lane) {
   // A lane's last pop was replied to before the lane sent this one.
   const auto own = slot_of_lane_.find(lane);
-  if (own != slot_of_lane_.end()) return own->second;
+  if (own != slot_of_lane_.end()) {
+    // Unreplied only if an earlier owner left it and the lane went on
+    // without a retry: it got that reply.
+    MarkReplied(&*slots_[own->second]);
+    return own->second;
+  }
   size_t slot = next_reused_slot_;
   for (size_t tried = 0; tried < kPopRecordSlots; ++tried, slot = (slot + 1) % kPopRecordSlots) {
     if (!slots_[slot] || slots_[slot]->replied) {
@@ -136,12 +142,13 @@ void CallLedger::StorePops(uint64_t first,
     first += count;
     records.emplace_back(slot, record);
     slots_[slot] = Slot{record, /*replied=*/false};
+    unreplied_.fetch_add(1);
   }
   try {
     cursor_file_->StoreWithRecords(records);
   } catch (...) {
     // Nothing was popped, and the calls get this error as their reply.
-    for (const auto& [slot, record] : records) slots_[slot]->replied = true;
+    for (const auto& [slot, record] : records) MarkReplied(&*slots_[slot]);
     throw;
   }
 }
@@ -160,17 +167,24 @@ void CallLedger::Replied(const CallId& call) {
   const auto found = slot_of_lane_.find({call.client_id, call.lane});
   if (found == slot_of_lane_.end()) return;
   Slot& slot = *slots_[found->second];
-  if (slot.record.seq == call.seq) slot.replied = true;
+  if (slot.record.seq == call.seq) MarkReplied(&slot);
+}
+
+void CallLedger::MarkReplied(Slot* slot) {
+  if (slot->replied) return;
+  slot->replied = true;
+  unreplied_.fetch_sub(1);
 }
 
 uint64_t CallLedger::KeepFrom() {
+  if (unreplied_.load() == 0) return UINT64_MAX;
   std::lock_guard<std::mutex> lock(pops_mutex_);
   if (inherited_ && std::chrono::steady_clock::now() >= inherited_until_) {
     // Their processes did not come back in time: those items went to
     // processes that died, as items popped by a dead owner's threads did.
     inherited_ = false;
     for (std::optional<Slot>& slot : slots_) {
-      if (slot) slot->replied = true;
+      if (slot) MarkReplied(&*slot);
     }
   }
   uint64_t keep_from = UINT64_MAX;

@@ -18,6 +18,7 @@
 #ifndef ROCKSQ_SRC_FIFO_CALL_LEDGER_H_
 #define ROCKSQ_SRC_FIFO_CALL_LEDGER_H_
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -75,12 +76,13 @@ class CallLedger {
 
  private:
   using Lane = std::pair<uint64_t, uint32_t>;  // Client id, lane.
-  // The slot `lane` writes its record in: its own, else a free one.
-  size_t SlotFor(const Lane& lane);
   struct Slot {
     PopRecord record;
     bool replied = false;
   };
+  void MarkReplied(Slot* slot);
+  // The slot `lane` writes its record in: its own, else a free one.
+  size_t SlotFor(const Lane& lane);
 
   QueueDatabase* const database_;
   CursorFile* const cursor_file_;
@@ -88,6 +90,9 @@ class CallLedger {
   std::map<Lane, uint64_t> pushed_;  // The last recorded push seq of each lane.
 
   mutable std::mutex pops_mutex_;
+  // Slots whose reply was not sent (inherited ones included): KeepFrom's
+  // answer without the lock when there are none, the usual case.
+  std::atomic<size_t> unreplied_{0};
   std::vector<std::optional<Slot>> slots_;  // kPopRecordSlots, as in the file.
   std::map<Lane, size_t> slot_of_lane_;
   size_t next_reused_slot_ = 0;  // When every slot is taken: round robin.
