@@ -67,6 +67,8 @@ class SocketServer final : public AttachServer {
       for (int fd : {listen_fd_, epoll_fd_, wake_fd_, timer_fd_, directory_fd_}) {
         if (fd >= 0) CloseTracked(fd);
       }
+    } else {
+      CloseTracked(wake_fd_);  // Kept by Shutdown(): see there.
     }
   }
 
@@ -592,7 +594,11 @@ void SocketServer::Shutdown() {
   received_.clear();
   while (!connections_.empty()) Drop(connections_.begin()->first);
   ::unlinkat(directory_fd_, kAttachSocketName, 0);
-  for (int fd : {listen_fd_, epoll_fd_, wake_fd_, timer_fd_, directory_fd_}) CloseTracked(fd);
+  // The wake-up descriptor stays open until the server is destroyed: a
+  // queue's thread may still be in NoteChange(), and a closed number could
+  // meanwhile name another file.
+  parked_calls_.store(false, std::memory_order_seq_cst);
+  for (int fd : {listen_fd_, epoll_fd_, timer_fd_, directory_fd_}) CloseTracked(fd);
 }
 
 }  // namespace
@@ -636,8 +642,7 @@ std::unique_ptr<AttachServer> AttachServer::Start(std::unique_ptr<AttachHandler>
 std::unique_ptr<AttachServer> StartServing(std::unique_ptr<AttachHandler> handler,
                                            ChangeListener* change_listener) {
   std::unique_ptr<AttachServer> server = AttachServer::Start(std::move(handler));
-  AttachServer* serving = server.get();
-  change_listener->SetServer([serving] { serving->NoteChange(); });
+  change_listener->SetServer(server.get());
   return server;
 }
 

@@ -125,7 +125,7 @@ class AttachHandler {
   virtual Clock::time_point NextChangeWithoutCall() const { return Clock::time_point::max(); }
 };
 
-class AttachServer {
+class AttachServer : public ChangeSink {
  public:
   // Binds the socket in `handler`'s queue's directory (replacing a stale
   // one), mode 0600, and serves the queue until Stop(). Throws kStorage if
@@ -137,7 +137,7 @@ class AttachServer {
 
   // To be called after every change of the queue (ChangeListener::SetServer):
   // wakes the parked calls. Cheap when called often.
-  virtual void NoteChange() = 0;
+  void NoteChange() override = 0;
 
   // Stops accepting, lets the request being served finish, closes every
   // connection without answering the calls still waiting (their processes
