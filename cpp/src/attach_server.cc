@@ -180,8 +180,12 @@ class SocketServer final : public AttachServer {
   std::thread thread_;
 };
 
+// Every failure to serve the queue says how to open it without serving:
+// attach is on by default, and some filesystems take no Unix sockets.
 [[noreturn]] void ThrowSystem(const std::string& path, const std::string& action) {
-  throw Error(ErrorKind::kStorage, path, action + ": " + std::strerror(errno));
+  throw Error(ErrorKind::kStorage, path,
+              action + ": " + std::strerror(errno) +
+                  " (attach=False opens the queue without serving other processes)");
 }
 
 void SocketServer::Bind() {

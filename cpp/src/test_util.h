@@ -130,6 +130,27 @@ ErrorKind KindThrownBy(Call&& call, std::string* message = nullptr) {
 }
 
 // The whole contents of `file` ("" if it cannot be read).
+// Copies the directory of an open queue to `to`, taken while no call runs:
+// what a process crash leaves (every write has reached the operating
+// system, and nothing is flushed or closed), a queue of its own at `to`.
+// The attach socket is left out: a copy cannot hold a listening socket,
+// and the next owner replaces a stale one anyway. (A fork() child cannot
+// stand in for the crashing process: RocksDB's background threads do not
+// survive a fork.)
+inline void CopyAsACrashLeavesIt(const std::filesystem::path& from,
+                                 const std::filesystem::path& to) {
+  namespace fs = std::filesystem;
+  fs::create_directories(to);
+  for (const fs::directory_entry& entry : fs::recursive_directory_iterator(from)) {
+    const fs::path target = to / fs::relative(entry.path(), from);
+    if (entry.is_directory()) {
+      fs::create_directories(target);
+    } else if (entry.is_regular_file()) {
+      fs::copy_file(entry.path(), target);
+    }
+  }
+}
+
 inline std::string ReadFile(const std::filesystem::path& file) {
   std::ifstream in(file, std::ios::binary);
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};

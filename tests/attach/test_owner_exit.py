@@ -20,6 +20,7 @@ import rocksq
 from conftest import WAIT_SECONDS
 
 from rocksq._core import FifoQueue
+from rocksq.inspection import inspect_owner
 
 
 def test_an_attached_call_after_the_owner_closed_takes_the_queue_over(
@@ -51,7 +52,7 @@ def test_an_attached_pop_wait_goes_on_waiting_when_the_owner_closes(
 
     owner.close()
     deadline = time.monotonic() + WAIT_SECONDS
-    while rocksq.inspection.inspect_owner(queue_path).pid in (None, os.getpid()):
+    while inspect_owner(queue_path).pid in (None, os.getpid()):
         assert time.monotonic() < deadline, "nobody took the queue over"
         time.sleep(0.01)
     pusher = FifoQueue(queue_path, attach=True)  # Attached to the waiter, which owns it now.
@@ -92,7 +93,7 @@ def test_an_attached_queue_takes_the_queue_over_when_its_owner_is_killed(
     owner.join(WAIT_SECONDS)
 
     assert queue.len == 1
-    assert rocksq.inspection.inspect_owner(queue_path).pid == os.getpid()
+    assert inspect_owner(queue_path).pid == os.getpid()
     assert queue.pop(5) == [b"acknowledged by the owner"]
     queue.close()
 

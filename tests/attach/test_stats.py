@@ -142,7 +142,7 @@ def test_stats_of_an_ack_or_mpmc_queue_names_its_owner_its_attached_process_and_
 def test_stats_finds_an_owner_without_attach_by_its_lock_and_leaves_the_lock_held(
     queue_path: str,
 ) -> None:
-    owner = FifoQueue(queue_path)  # No socket: attach=False.
+    owner = FifoQueue(queue_path, attach=False)  # No socket.
     owner.push(b"x")
     # Asked in the owning process first: closing a descriptor of LOCK here
     # would drop RocksDB's lock, and the stats process would see no owner.

@@ -451,11 +451,6 @@ TEST_F(AckQueuePersistence, DeliveriesHandedOutBeforeReopenAreNotOutstanding) {
 // while the queue is open, with nothing being written, is what a process
 // crash leaves: the log still holds the acks not yet applied.
 
-// Copies the open queue's directory to `to`, as a crash would leave it.
-void CopyAsCrashed(const std::string& from, const fs::path& to) {
-  fs::copy(from, to, fs::copy_options::recursive);
-}
-
 fs::path AckLogOf(const fs::path& queue) { return queue / "rocksq.ack_log"; }
 
 TEST_F(AckQueuePersistence, AcksStillInTheLogAtACrashAreAppliedAtOpen) {
@@ -467,7 +462,7 @@ TEST_F(AckQueuePersistence, AcksStillInTheLogAtACrashAreAppliedAtOpen) {
     queue->AckBatch({taken[0], taken[1], taken[2]});
     queue->Ack(taken[5]);
     ASSERT_GT(fs::file_size(AckLogOf(QueuePath())), 0u);  // Logged, not applied yet.
-    CopyAsCrashed(QueuePath(), crashed);
+    rocksq::testing::CopyAsACrashLeavesIt(QueuePath(), crashed);
   }
   AckQueuePtr queue = rocksq::AckQueue::Open(crashed.string());
   ExpectCounts(*queue, 6, 0, 0);
@@ -511,7 +506,7 @@ TEST_F(AckQueuePersistence, ATornRecordAtTheLogsEndIsIgnoredAndTheRestApplied) {
     Deliveries taken = queue->Get(5);
     queue->Ack(taken[0]);
     queue->AckBatch({taken[1], taken[2]});
-    CopyAsCrashed(QueuePath(), crashed);
+    rocksq::testing::CopyAsACrashLeavesIt(QueuePath(), crashed);
   }
   // Cut the batch's record short, as a kill in the middle of its write would.
   const uintmax_t whole = fs::file_size(AckLogOf(crashed));
@@ -529,7 +524,7 @@ TEST_F(AckQueuePersistence, ATornRecordAtTheLogsEndIsIgnoredAndTheRestApplied) {
     queue->Push("x");
     queue->Ack(queue->Get(1)[0]);
     queue->Push("y");
-    CopyAsCrashed(crashed.string(), zeroed);
+    rocksq::testing::CopyAsACrashLeavesIt(crashed.string(), zeroed);
   }
   fs::resize_file(AckLogOf(zeroed), fs::file_size(AckLogOf(zeroed)) + 64);
   AckQueuePtr queue = rocksq::AckQueue::Open(zeroed.string());
@@ -556,7 +551,7 @@ TEST_F(AckQueuePersistence, ManyAcksAreAppliedAsTheyGoAndEveryCountHoldsAtACrash
   }
   EXPECT_LT(fs::file_size(AckLogOf(QueuePath())), 1100u * 32);
   const fs::path crashed = dir_ / "crashed";
-  CopyAsCrashed(QueuePath(), crashed);
+  rocksq::testing::CopyAsACrashLeavesIt(QueuePath(), crashed);
   AckQueuePtr reopened = rocksq::AckQueue::Open(crashed.string());
   ExpectCounts(*reopened, 7, 0, 0);
   EXPECT_EQ(reopened->PayloadBytes(), payload_left);
@@ -576,7 +571,7 @@ TEST_F(AckQueuePersistence, AnAckWhosePushAPowerLossUndidNeverRemovesALaterItem)
   {
     AckQueuePtr queue = OpenQueue();
     PushNumbered(*queue, 0, 2);
-    CopyAsCrashed(QueuePath(), lost_push);
+    rocksq::testing::CopyAsACrashLeavesIt(QueuePath(), lost_push);
     PushNumbered(*queue, 2, 1);
     Deliveries taken = queue->Get(3);
     queue->Ack(taken[2]);
@@ -605,7 +600,7 @@ TEST_F(AckQueuePersistence, AFailedMoveBetweenLoggedAcksKeepsBothCounted) {
     queue->Ack(taken[0]);
     queue->AckFailed(taken[1]);
     queue->Ack(taken[2]);
-    CopyAsCrashed(QueuePath(), crashed);
+    rocksq::testing::CopyAsACrashLeavesIt(QueuePath(), crashed);
   }
   AckQueuePtr queue = rocksq::AckQueue::Open(crashed.string());
   ExpectCounts(*queue, 3, 0, 1);
@@ -919,7 +914,7 @@ TEST_F(AckQueueConcurrency, SyncedAcksFromManyThreadsAllCountAfterACrash) {
   ASSERT_EQ(failures.load(), 0);
   ExpectCounts(*queue, 3, 0, 0);
   const fs::path crashed = dir_ / "crashed";
-  CopyAsCrashed(QueuePath(), crashed);
+  rocksq::testing::CopyAsACrashLeavesIt(QueuePath(), crashed);
   AckQueuePtr reopened = rocksq::AckQueue::Open(crashed.string());
   ExpectCounts(*reopened, 3, 0, 0);
   const int first_left = kConsumers * kPerConsumer;
@@ -1212,7 +1207,7 @@ TEST_F(AckQueueUnique, ACrashKeepsEachItemWithItsKey) {
     AckQueuePtr queue = OpenQueue(options);
     EXPECT_EQ(queue->PushBatchUnique({{"a", "1"}, {"b", "2"}}), std::vector<bool>(2, true));
     EXPECT_TRUE(queue->PushUnique("c", "3"));
-    CopyAsCrashed(QueuePath(), crashed);
+    rocksq::testing::CopyAsACrashLeavesIt(QueuePath(), crashed);
   }
   AckQueuePtr queue = rocksq::AckQueue::Open(crashed.string());
   EXPECT_EQ(queue->Len(), 3u);

@@ -725,11 +725,23 @@ TEST_F(FifoQueueLifecycle, OpeningTheSameDirectorySpelledDifferentlyThrowsAlread
                           ErrorKind::kAlreadyOpen, std::nullopt));
 }
 
-TEST_F(FifoQueueLifecycle, OpeningAQueueHeldByAnotherProcessThrowsAlreadyOpen) {
+TEST_F(FifoQueueLifecycle, OpeningAQueueHeldByAnotherProcessAttachesToIt) {
   QueueHeldByChildProcess child(QueuePath());
   ASSERT_TRUE(child.opened()) << "the child process could not open the queue";
 
-  EXPECT_TRUE(ThrowsError([&] { OpenQueue(); }, ErrorKind::kAlreadyOpen, QueuePath()));
+  QueuePtr attached = OpenQueue();
+  attached->PushBatch({"a", "b"});
+  EXPECT_EQ(attached->Len(), 2u);
+  EXPECT_EQ(attached->Pop(1).size(), 1u);
+}
+
+TEST_F(FifoQueueLifecycle, OpeningAQueueHeldByAnotherProcessWithoutAttachThrowsAlreadyOpen) {
+  QueueHeldByChildProcess child(QueuePath());
+  ASSERT_TRUE(child.opened()) << "the child process could not open the queue";
+  FifoOptions options;
+  options.attach = false;
+
+  EXPECT_TRUE(ThrowsError([&] { OpenQueue(options); }, ErrorKind::kAlreadyOpen, QueuePath()));
 }
 
 TEST_F(FifoQueueLifecycle, CloseReleasesThePathForAnotherOpener) {
@@ -1388,23 +1400,13 @@ TEST_F(FifoQueue, BatchPopsInterleavedWithSinglePopsKeepOrder) {
 
 using FifoQueueReadCursor = FifoQueueTest;
 
-// What a crash would leave on disk now: a copy of the open queue's files,
-// taken while no call runs (every write has reached the operating system,
-// which is all a process crash keeps; nothing is flushed or closed). The
-// copy is a queue of its own at `copy`. (A forked child cannot stand in
-// for the crashing process: RocksDB's background threads do not survive a
-// fork.)
-void CopyAsACrashLeavesIt(const std::string& queue, const std::string& copy) {
-  fs::copy(queue, copy, fs::copy_options::recursive);
-}
-
 TEST_F(FifoQueueReadCursor, ItemsPoppedBeforeACrashDoNotReappear) {
   const std::string crashed = QueuePath() + "-crashed";
   QueuePtr queue = OpenQueue();
   PushAll(*queue, NumberedItems(10));
   queue->Pop();   // item-0: a single pop
   queue->Pop(3);  // item-1..3: a batch
-  CopyAsACrashLeavesIt(QueuePath(), crashed);
+  rocksq::testing::CopyAsACrashLeavesIt(QueuePath(), crashed);
 
   QueuePtr reopened = rocksq::FifoQueue::Open(crashed);
   EXPECT_EQ(reopened->Len(), 6u);
@@ -1418,7 +1420,7 @@ TEST_F(FifoQueueReadCursor, AQueueDrainedBeforeACrashReopensEmptyAndKeepsOrder) 
   QueuePtr queue = OpenQueue();
   PushAll(*queue, NumberedItems(5));
   ASSERT_EQ(PopAll(*queue).size(), 5u);
-  CopyAsACrashLeavesIt(QueuePath(), crashed);
+  rocksq::testing::CopyAsACrashLeavesIt(QueuePath(), crashed);
   {
     QueuePtr reopened = rocksq::FifoQueue::Open(crashed);
     EXPECT_EQ(reopened->Len(), 0u);
@@ -1438,7 +1440,7 @@ TEST_F(FifoQueueReadCursor, ManyPopsAcrossTheBulkDeletionsKeepLenAndOrderAcrossA
   QueuePtr queue = OpenQueue();
   queue->PushBatch(Views(items));
   for (int i = 0; i < 2500; ++i) queue->Pop();
-  CopyAsACrashLeavesIt(QueuePath(), crashed);
+  rocksq::testing::CopyAsACrashLeavesIt(QueuePath(), crashed);
 
   QueuePtr reopened = rocksq::FifoQueue::Open(crashed);
   EXPECT_EQ(reopened->Len(), 2500u);

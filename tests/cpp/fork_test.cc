@@ -67,8 +67,18 @@ int Throws(ErrorKind kind, const std::function<void()>& call) {
 
 using ForkTest = rocksq::testing::TempDirTest;
 
+// Options without attach: a handle opened so refuses a fork() child, which
+// the first tests check (handles opened with attach serve the child: the
+// tests further down).
+template <typename Options>
+Options WithoutAttach() {
+  Options options;
+  options.attach = false;
+  return options;
+}
+
 TEST_F(ForkTest, InheritedFifoQueueRefusesEveryCallAndIsLeftAlone) {
-  auto queue = rocksq::FifoQueue::Open(QueuePath());
+  auto queue = rocksq::FifoQueue::Open(QueuePath(), WithoutAttach<rocksq::FifoOptions>());
   for (int i = 0; i < 100; ++i) queue->Push("item " + std::to_string(i));
   const int status = InChild([&] {
     constexpr ErrorKind kForked = ErrorKind::kForkedProcess;
@@ -103,8 +113,9 @@ TEST_F(ForkTest, InheritedFifoQueueRefusesEveryCallAndIsLeftAlone) {
 }
 
 TEST_F(ForkTest, InheritedMpmcAndAckQueuesRefuseCallsInChild) {
-  auto mpmc = rocksq::MpmcQueue::Open((dir_ / "mpmc").string());
-  auto ack = rocksq::AckQueue::Open((dir_ / "ack").string());
+  auto mpmc =
+      rocksq::MpmcQueue::Open((dir_ / "mpmc").string(), WithoutAttach<rocksq::MpmcOptions>());
+  auto ack = rocksq::AckQueue::Open((dir_ / "ack").string(), WithoutAttach<rocksq::AckOptions>());
   mpmc->Add("m");
   ack->Push("a");
   const int status = InChild([&] {
@@ -144,7 +155,8 @@ TEST_F(ForkTest, ChildOfAProcessThatUsedRocksDbExitsWithItsStatus) {
 // RocksDB's record of the parent's lock, copied into the child, must not
 // keep the child out once the parent closed the queue.
 TEST_F(ForkTest, ChildOpensWhatTheParentHadOpenOnceItIsClosed) {
-  auto queue = rocksq::FifoQueue::Open(QueuePath());
+  const auto options = WithoutAttach<rocksq::FifoOptions>();
+  auto queue = rocksq::FifoQueue::Open(QueuePath(), options);
   queue->Push("from the parent");
   int tried[2];  // The child tried while the parent held the queue.
   int closed[2];  // Then the parent closed it.
@@ -154,7 +166,7 @@ TEST_F(ForkTest, ChildOpensWhatTheParentHadOpenOnceItIsClosed) {
   if (child == 0) {
     int status = 0;
     try {
-      rocksq::FifoQueue::Open(QueuePath());
+      rocksq::FifoQueue::Open(QueuePath(), options);
       status = 1;
     } catch (const rocksq::Error& error) {
       const std::string what = error.what();

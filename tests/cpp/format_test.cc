@@ -238,7 +238,7 @@ TEST_F(FormatVersion, AQueueWithoutAnIdGetsOneAtItsFirstOpenThatACrashKeeps) {
       if (std::string(kind.name) == "fifo") id = (fifo = FifoQueue::Open(path))->QueueId();
       if (std::string(kind.name) == "mpmc") id = (mpmc = MpmcQueue::Open(path))->QueueId();
       if (std::string(kind.name) == "ack") id = (ack = AckQueue::Open(path))->QueueId();
-      fs::copy(path, crashed, fs::copy_options::recursive);
+      rocksq::testing::CopyAsACrashLeavesIt(path, crashed);
     }
     EXPECT_TRUE(IsQueueId(id)) << id;
     EXPECT_EQ(QueueIdOf(kind.name, crashed.string()), id);

@@ -36,6 +36,7 @@ from crash_worker import item_number, make_item
 from killed_workers import kill, read_log, start_worker, wait_until_ready
 
 import rocksq
+from support.queue_files import copy_queue_directory
 
 WORKER = Path(__file__).with_name("ack_crash_worker.py")
 SEED = int(os.environ.get("ROCKSQ_CRASH_SEED", "20240601")) + 8
@@ -120,7 +121,7 @@ def check(path: Path, scratch: Path, history: History, pushed: int, when: str) -
     """Checks a copy of the queue against the history; returns how many are ready."""
     copy = scratch / "copy"
     shutil.rmtree(copy, ignore_errors=True)
-    shutil.copytree(path, copy)
+    copy_queue_directory(path, copy)
     ready, failed, _ = read_out(copy)
     shutil.rmtree(copy)
 

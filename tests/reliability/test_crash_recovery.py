@@ -69,6 +69,7 @@ from killed_workers import kill, read_log, start_worker, wait_until_ready
 import rocksq
 from rocksq import StartPosition
 from rocksq.blocking import MpmcQueue, PersistentQueueWithCapacity
+from support.queue_files import copy_queue_directory
 
 WORKER = Path(__file__).with_name("crash_worker.py")
 BASE_SEED = int(os.environ.get("ROCKSQ_CRASH_SEED", "20240601"))
@@ -185,7 +186,7 @@ def working_copy(path: Path, scratch: Path) -> Path:
     """A copy of the queue's directory, taken while no process has it open."""
     copy = scratch / "copy"
     shutil.rmtree(copy, ignore_errors=True)
-    shutil.copytree(path, copy)
+    copy_queue_directory(path, copy)
     return copy
 
 

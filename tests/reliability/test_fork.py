@@ -106,7 +106,7 @@ def take_1100(q: rocksq.Queue) -> None:
 def test_the_issue_scenario_child_is_refused_and_nothing_is_lost(tmp_path):
     """Opened without attach: 3000 puts, a fork child refused 1,100 gets, the parent gets them."""
     path = tmp_path / "q"
-    q = rocksq.Queue(path)
+    q = rocksq.Queue(path, attach=False)
     q.put_many(numbered(3000))
     child = multiprocessing.get_context("fork").Process(target=take_1100, args=(q,))
     child.start()
@@ -194,7 +194,7 @@ FACES = {
         lambda q: q.len.get().len,
     ),
     "aio.MpmcQueue": Face(
-        lambda path: rocksq.aio.MpmcQueue(path, ttl=3600),
+        lambda path, **options: rocksq.aio.MpmcQueue(path, ttl=3600, **options),
         lambda q: q.add_nowait(numbered(3)),
         lambda q: q.next_nowait("reader", rocksq.StartPosition.Oldest, 10),
         lambda q: q.len,
@@ -204,9 +204,10 @@ FACES = {
 
 @pytest.mark.parametrize("name", FACES)
 def test_inherited_queue_refuses_calls_and_is_left_alone(tmp_path, name):
+    """Opened with attach=False: the child is refused (with attach, the tests below: it attaches)."""
     face = FACES[name]
     path = tmp_path / "q"
-    q = face.open(path)
+    q = face.open(path, attach=False)
     face.fill(q)
 
     def child():
@@ -220,7 +221,7 @@ def test_inherited_queue_refuses_calls_and_is_left_alone(tmp_path, name):
     assert in_child(child) == 0
     assert face.stored(q) == 3  # The parent's queue works on, untouched.
     q.close()
-    reopened = face.open(path)
+    reopened = face.open(path, attach=False)
     assert face.stored(reopened) == 3
     reopened.close()
 
@@ -233,7 +234,9 @@ def test_closing_an_inherited_nonblocking_queue_never_waits_for_the_parents_work
     the child waited for ever (found under load, 1 fork in thousands). Here
     a thread keeps the worker busy while the parent forks 60 times.
     """
-    q = rocksq.nonblocking.PersistentQueueWithCapacity(tmp_path / "q", max_inflight_ops=4)
+    q = rocksq.nonblocking.PersistentQueueWithCapacity(
+        tmp_path / "q", max_inflight_ops=4, attach=False
+    )
 
     def child():
         with pytest.raises(rocksq.ForkedProcessError):
@@ -301,8 +304,8 @@ def test_queue_join_and_task_done_in_child_raise(tmp_path):
 
 def test_new_queue_interface_calls_in_child_raise(tmp_path):
     """shutdown(), a new maxsize, and rocksq.aio.Queue's task_done()/join() are refused too."""
-    q = rocksq.Queue(tmp_path / "q", maxsize=2)
-    aq = rocksq.aio.Queue(tmp_path / "aq")
+    q = rocksq.Queue(tmp_path / "q", maxsize=2, attach=False)
+    aq = rocksq.aio.Queue(tmp_path / "aq", attach=False)
     aq.put_nowait(b"unfinished")
 
     def child():
@@ -327,7 +330,7 @@ def test_new_queue_interface_calls_in_child_raise(tmp_path):
 
 
 def test_submitted_but_unfinished_operation_in_child_raises(tmp_path):
-    q = rocksq.nonblocking.PersistentQueueWithCapacity(tmp_path / "q")
+    q = rocksq.nonblocking.PersistentQueueWithCapacity(tmp_path / "q", attach=False)
     q.push(numbered(3)).get()
 
     def child():
@@ -350,10 +353,10 @@ def test_submitted_but_unfinished_operation_in_child_raises(tmp_path):
     ],
 )
 def test_child_opens_what_the_parent_had_open_once_it_is_closed(tmp_path, name, remove):
-    """Refused while the parent holds it (naming the parent), opened once the parent closed it."""
+    """Without attach: refused while the parent holds it (naming the parent), opened once it closed it."""
     face = FACES[name]
     path = tmp_path / "q"
-    q = face.open(path)
+    q = face.open(path, attach=False)
     face.fill(q)
     tried_read, tried_write = os.pipe()  # The child tried while the parent held it.
     closed_read, closed_write = os.pipe()  # Then the parent closed it.
@@ -361,7 +364,7 @@ def test_child_opens_what_the_parent_had_open_once_it_is_closed(tmp_path, name, 
     def child():
         try:
             with pytest.raises(rocksq.QueueAlreadyOpen, match=r"fork\(\)") as refused:
-                face.open(path)
+                face.open(path, attach=False)
             assert str(os.getppid()) in str(refused.value)
             with pytest.raises(rocksq.QueueAlreadyOpen, match=r"fork\(\)"):
                 remove(path)
@@ -796,8 +799,8 @@ def test_child_opening_a_queue_its_parent_owns_attaches_with_attach(tmp_path):
 
     def child():
         with pytest.raises(rocksq.QueueAlreadyOpen, match=r"fork\(\)"):
-            rocksq.Queue(path)
-        with rocksq.Queue(path, attach=True) as own:
+            rocksq.Queue(path, attach=False)
+        with rocksq.Queue(path) as own:  # attach=True, the default
             assert own.get_nowait() == b"from the parent"
             own.put(b"from the child")
 

@@ -1,4 +1,4 @@
-"""A queue directory is open in at most one queue object, in one process."""
+"""A queue directory is open in at most one queue object of a process; other processes attach to it."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pytest
 
 import rocksq
 from rocksq.blocking import PersistentQueueWithCapacity
+from rocksq.inspection import inspect_owner
 
 
 def test_opening_a_queue_this_process_has_open_raises_queue_already_open(
@@ -32,11 +33,22 @@ def test_opening_a_queue_open_under_another_spelling_of_its_path_raises_queue_al
     queue.close()
 
 
-def test_opening_a_queue_another_process_has_open_raises_queue_already_open(
+def test_opening_a_queue_another_process_has_open_attaches_to_it(
+    queue_held_by_another_process: str,
+) -> None:
+    queue = PersistentQueueWithCapacity(queue_held_by_another_process)
+    queue.push([b"through the owner"])
+
+    assert queue.len == 1
+    assert inspect_owner(queue_held_by_another_process).pid != os.getpid()
+    queue.close()
+
+
+def test_opening_a_queue_another_process_has_open_without_attach_raises_queue_already_open(
     queue_held_by_another_process: str,
 ) -> None:
     with pytest.raises(rocksq.QueueAlreadyOpen, match="another process"):
-        PersistentQueueWithCapacity(queue_held_by_another_process)
+        PersistentQueueWithCapacity(queue_held_by_another_process, attach=False)
 
 
 def test_queue_already_open_is_a_runtime_error_as_in_rocksq_0_3_0(queue_path: str) -> None:

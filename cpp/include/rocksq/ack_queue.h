@@ -92,11 +92,10 @@ struct AckOptions {
   // sync, visibility_timeout and dedup_window must equal the owner's, or
   // Open() throws kInvalidArgument naming both values. Deliveries are the
   // owner's: it keeps their leases, so the items an attached process holds
-  // when it ends are delivered again once their visibility timeout expires
-  // (never, with a zero timeout, until the owner closes the queue), and a
+  // when it ends (closes, exits, is killed) are ready again at once, and a
   // delivery settles in any process attached to the same owner.
-  // Default: false.
-  bool attach = false;
+  // Default: true.
+  bool attach = true;
 };
 
 // One item of PushBatchUnique, with the key that tells whether it was

@@ -65,8 +65,10 @@ struct FifoOptions {
   // for the child with these options (max_elements as last set through
   // this object), which attaches to the owner, or owns the queue if no
   // process has it open (see ~FifoQueue). Per handle: each Open() chooses.
-  // Default: false.
-  bool attach = false;
+  // False: another process's Open() throws kAlreadyOpen, a fork() child is
+  // refused (kForkedProcess), and no socket is made.
+  // Default: true: a second process of the same user just works.
+  bool attach = true;
 };
 
 // Keys are 64-bit counters; this keeps every cursor far from wrapping.

@@ -73,8 +73,8 @@ struct MpmcOptions {
   // must equal the owner's, or Open() throws kInvalidArgument naming both
   // values. Labels are the owner's: a label read through any process
   // attached to the same owner, or by the owner, is one position.
-  // Default: false.
-  bool attach = false;
+  // Default: true.
+  bool attach = true;
 };
 
 // Expiry times are kept in microseconds since 1970 in 64 bits; this keeps
