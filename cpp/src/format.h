@@ -177,6 +177,11 @@ inline constexpr char kPushRecordPrefix[] = "push_record:";
 inline constexpr size_t kPushRecordKeyBytes = sizeof(kPushRecordPrefix) - 1 + 12;
 inline constexpr size_t kPushRecordHeaderBytes = 16;
 inline constexpr uint64_t kPushRecordLifetimeSeconds = 600;
+// The outcome an MPMC Next keeps in its push record, written in the same
+// WriteBatch as the label's new position: the range the label moved over,
+// [first: 8][count: 8][expired: 1] (whether the call skipped expired
+// elements). Its retry reads that range again, skipping what expired since.
+inline constexpr size_t kMpmcNextOutcomeBytes = 17;
 
 // MPMC queue.
 //   mpmc_items   position -> timed record.

@@ -12,12 +12,20 @@
 
 #include "ack_attach_handler.h"
 #include "dying_owner_test_util.h"
+#include "mpmc_attach_handler.h"
 #include "rocksq/ack_queue.h"
+#include "rocksq/mpmc_queue.h"
 
 namespace rocksq {
 namespace {
 
 using testing::Death;
+
+std::vector<std::string> Items(const PoppedItems& items) {
+  std::vector<std::string> all;
+  for (size_t i = 0; i < items.size(); ++i) all.emplace_back(items[i]);
+  return all;
+}
 
 std::vector<std::string> Payloads(const Deliveries& deliveries) {
   std::vector<std::string> payloads;
@@ -152,6 +160,76 @@ TEST_F(AckHandoverTest, ADeliveryTakenBeforeTheHandOverIsNotOutstandingAfterIt) 
     EXPECT_EQ(error.kind(), ErrorKind::kNotOutstanding);
   }
   EXPECT_EQ(Drain(queue.get()), (std::vector<std::string>{"x", "y"}));
+}
+
+class MpmcHandoverTest : public testing::DyingOwnerTest {
+ protected:
+  // Forks the owner: it adds `stored`, reads `read` of them as label "l",
+  // serves the queue, and dies at `op`.
+  void StartDyingOwner(const std::vector<std::string_view>& stored, AttachOp op, Death death,
+                       size_t read = 0) {
+    DyingOwnerTest::StartDyingOwner(op, death, [&] {
+      std::shared_ptr<ServedMpmcQueue> served = OpenMpmcQueueToServe(QueuePath(), options_);
+      served->queue().AddBatch(stored);
+      if (read != 0) served->queue().Next("l", StartPosition::kOldest, read);
+      return Served{served, MakeMpmcAttachHandler(served.get(), options_)};
+    });
+  }
+
+  MpmcOptions options_ = [] {
+    MpmcOptions options;
+    options.attach = true;
+    return options;
+  }();
+};
+
+TEST_F(MpmcHandoverTest, AnAddWhoseOwnerDiedAfterItsWriteIsStoredOnce) {
+  StartDyingOwner({"old"}, AttachOp::kMpmcAddBatch, Death::kAfterTheWriteBeforeTheReply);
+  std::unique_ptr<MpmcQueue> queue = MpmcQueue::Open(QueuePath(), options_);
+  queue->Add("new");  // The owner dies under it; this process takes over.
+  ExpectOwnerDied();
+  EXPECT_EQ(Items(queue->Next("r", StartPosition::kOldest, 10).items),
+            (std::vector<std::string>{"old", "new"}));
+}
+
+TEST_F(MpmcHandoverTest, AnAddWhoseOwnerDiedBeforeItsWriteIsStoredOnce) {
+  StartDyingOwner({"old"}, AttachOp::kMpmcAddBatch, Death::kBeforeTheWrite);
+  std::unique_ptr<MpmcQueue> queue = MpmcQueue::Open(QueuePath(), options_);
+  queue->Add("new");
+  ExpectOwnerDied();
+  EXPECT_EQ(Items(queue->Next("r", StartPosition::kOldest, 10).items),
+            (std::vector<std::string>{"old", "new"}));
+}
+
+TEST_F(MpmcHandoverTest, ANextWhoseOwnerDiedAfterItsWriteGetsItsRangeOnce) {
+  StartDyingOwner({"a", "b", "c", "d"}, AttachOp::kMpmcNext,
+                  Death::kAfterTheWriteBeforeTheReply, /*read=*/1);
+  std::unique_ptr<MpmcQueue> queue = MpmcQueue::Open(QueuePath(), options_);
+  EXPECT_EQ(Items(queue->Next("l", StartPosition::kOldest, 2).items),
+            (std::vector<std::string>{"b", "c"}));
+  ExpectOwnerDied();
+  EXPECT_EQ(Items(queue->Next("l", StartPosition::kOldest, 10).items),
+            (std::vector<std::string>{"d"}));
+}
+
+TEST_F(MpmcHandoverTest, ANextWhoseOwnerDiedBeforeItsWriteGetsItsRangeOnce) {
+  StartDyingOwner({"a", "b", "c", "d"}, AttachOp::kMpmcNext, Death::kBeforeTheWrite,
+                  /*read=*/1);
+  std::unique_ptr<MpmcQueue> queue = MpmcQueue::Open(QueuePath(), options_);
+  EXPECT_EQ(Items(queue->Next("l", StartPosition::kOldest, 2).items),
+            (std::vector<std::string>{"b", "c"}));
+  ExpectOwnerDied();
+  EXPECT_EQ(Items(queue->Next("l", StartPosition::kOldest, 10).items),
+            (std::vector<std::string>{"d"}));
+}
+
+TEST_F(MpmcHandoverTest, ARemoveLabelWhoseOwnerDiedAfterItsWriteSaysTheLabelExisted) {
+  StartDyingOwner({"a"}, AttachOp::kMpmcRemoveLabel, Death::kAfterTheWriteBeforeTheReply,
+                  /*read=*/1);
+  std::unique_ptr<MpmcQueue> queue = MpmcQueue::Open(QueuePath(), options_);
+  EXPECT_TRUE(queue->RemoveLabel("l"));
+  ExpectOwnerDied();
+  EXPECT_TRUE(queue->Labels().empty());
 }
 
 }  // namespace
