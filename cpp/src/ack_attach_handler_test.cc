@@ -9,10 +9,13 @@
 #include <string>
 #include <vector>
 
-#include "test_util.h"
+#include "handover_test_util.h"
 
 namespace rocksq {
 namespace {
+
+using testing::CallOfLane;
+using testing::RunCall;
 
 using AckAttachHandlerTest = testing::TempDirTest;
 using MergedCall = AttachHandler::MergedCall;
@@ -111,26 +114,6 @@ TEST_F(AckAttachHandlerTest, MergedAcksSettleAllOrNone) {
   handler->RunMerged(&valid);
   EXPECT_EQ(queue->UnackedLen(), 0u);
   EXPECT_EQ(queue->Len(), 0u);
-}
-
-// A call of lane `lane` of one attached queue: its first run, or its retry
-// after a hand-over.
-AttachHandler::Caller CallOfLane(uint32_t lane, uint64_t seq, bool retry) {
-  AttachHandler::Caller caller;
-  caller.pid = 4242;
-  caller.call.client_id = 0x5eed;
-  caller.call.lane = lane;
-  caller.call.seq = seq;
-  caller.retry = retry;
-  return caller;
-}
-
-std::string RunCall(AttachHandler* handler, AttachOp op, const std::string& body,
-                    const AttachHandler::Caller& caller) {
-  BodyWriter reply;
-  EXPECT_EQ(handler->Run(op, body, &reply, /*final=*/false, caller),
-            AttachHandler::Outcome::kDone);
-  return reply.bytes();
 }
 
 std::string UniqueBody(const std::vector<KeyedItem>& keyed_items) {

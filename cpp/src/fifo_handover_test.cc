@@ -1,5 +1,5 @@
 // A FIFO queue's hand-over, end to end in two processes (the dying owner of
-// dying_owner_test_util.h): the call completes exactly once, a push stored
+// handover_test_util.h): the call completes exactly once, a push stored
 // once, a pop's items delivered once.
 
 #include <gtest/gtest.h>
@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "dying_owner_test_util.h"
+#include "handover_test_util.h"
 #include "fifo_attach_handler.h"
 #include "rocksq/fifo_queue.h"
 

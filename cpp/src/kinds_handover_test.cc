@@ -1,5 +1,5 @@
 // The hand-over of ack and MPMC queues, end to end in two processes (the
-// dying owner of dying_owner_test_util.h), as fifo_handover_test.cc does
+// dying owner of handover_test_util.h), as fifo_handover_test.cc does
 // for FIFO queues: each call under way when the owner died completes
 // exactly once; an ack queue's deliveries end with the owner, as with a
 // crash.
@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "ack_attach_handler.h"
-#include "dying_owner_test_util.h"
+#include "handover_test_util.h"
 #include "mpmc_attach_handler.h"
 #include "rocksq/ack_queue.h"
 #include "rocksq/mpmc_queue.h"

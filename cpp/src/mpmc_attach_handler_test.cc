@@ -8,30 +8,16 @@
 #include <string>
 #include <vector>
 
-#include "test_util.h"
+#include "handover_test_util.h"
 
 namespace rocksq {
 namespace {
 
+using testing::CallOfLane;
+using testing::RunCall;
+
 using MpmcAttachHandlerTest = testing::TempDirTest;
 
-AttachHandler::Caller CallOfLane(uint32_t lane, uint64_t seq, bool retry) {
-  AttachHandler::Caller caller;
-  caller.pid = 4242;
-  caller.call.client_id = 0x5eed;
-  caller.call.lane = lane;
-  caller.call.seq = seq;
-  caller.retry = retry;
-  return caller;
-}
-
-std::string RunCall(AttachHandler* handler, AttachOp op, const std::string& body,
-                    const AttachHandler::Caller& caller) {
-  BodyWriter reply;
-  EXPECT_EQ(handler->Run(op, body, &reply, /*final=*/false, caller),
-            AttachHandler::Outcome::kDone);
-  return reply.bytes();
-}
 
 std::string AddBody(const std::vector<std::string_view>& items) {
   BodyWriter body;

@@ -1,11 +1,16 @@
-// The dying owner of the hand-over tests (fifo_handover_test.cc,
-// kinds_handover_test.cc): a fork() child owns the queue and dies at a
-// chosen moment of this process's attached call, before the call's write or
-// between its write and its reply. This process then takes the queue over
-// and sends the call again; each test checks that it completed exactly once.
+// Helpers of the hand-over tests.
+//
+// CallOfLane and RunCall give a handler calls as an attached queue sends
+// them, first runs and retries (the *_attach_handler_test.cc files).
+//
+// The dying owner (fifo_handover_test.cc, kinds_handover_test.cc): a fork()
+// child owns the queue and dies at a chosen moment of this process's
+// attached call, before the call's write or between its write and its
+// reply. This process then takes the queue over and sends the call again;
+// each test checks that it completed exactly once.
 
-#ifndef ROCKSQ_SRC_DYING_OWNER_TEST_UTIL_H_
-#define ROCKSQ_SRC_DYING_OWNER_TEST_UTIL_H_
+#ifndef ROCKSQ_SRC_HANDOVER_TEST_UTIL_H_
+#define ROCKSQ_SRC_HANDOVER_TEST_UTIL_H_
 
 #include <gtest/gtest.h>
 #include <poll.h>
@@ -24,6 +29,27 @@
 
 namespace rocksq {
 namespace testing {
+
+// A call of lane `lane` of one attached queue: its first run, or its retry
+// after a hand-over.
+inline AttachHandler::Caller CallOfLane(uint32_t lane, uint64_t seq, bool retry) {
+  AttachHandler::Caller caller;
+  caller.pid = 4242;
+  caller.call.client_id = 0x5eed;
+  caller.call.lane = lane;
+  caller.call.seq = seq;
+  caller.retry = retry;
+  return caller;
+}
+
+// Runs a call that must not wait; returns its reply.
+inline std::string RunCall(AttachHandler* handler, AttachOp op, const std::string& body,
+                           const AttachHandler::Caller& caller) {
+  BodyWriter reply;
+  EXPECT_EQ(handler->Run(op, body, &reply, /*final=*/false, caller),
+            AttachHandler::Outcome::kDone);
+  return reply.bytes();
+}
 
 enum class Death { kBeforeTheWrite, kAfterTheWriteBeforeTheReply };
 
@@ -115,4 +141,4 @@ class DyingOwnerTest : public TempDirTest {
 }  // namespace testing
 }  // namespace rocksq
 
-#endif  // ROCKSQ_SRC_DYING_OWNER_TEST_UTIL_H_
+#endif  // ROCKSQ_SRC_HANDOVER_TEST_UTIL_H_
