@@ -34,11 +34,7 @@ class FifoHandoverTest : public testing::DyingOwnerTest {
     return items;
   }
 
-  FifoOptions options_ = [] {
-    FifoOptions options;
-    options.attach = true;
-    return options;
-  }();
+  const FifoOptions options_ = testing::Attaching<FifoOptions>();
 };
 
 TEST_F(FifoHandoverTest, APushWhoseOwnerDiedAfterItsWriteIsStoredOnce) {

@@ -51,6 +51,15 @@ inline std::string RunCall(AttachHandler* handler, AttachOp op, const std::strin
   return reply.bytes();
 }
 
+// A queue kind's options with attach set, as every process of these tests
+// opens the queue.
+template <typename Options>
+Options Attaching() {
+  Options options;
+  options.attach = true;
+  return options;
+}
+
 enum class Death { kBeforeTheWrite, kAfterTheWriteBeforeTheReply };
 
 // Serves as `inner` does, but ends the process at `op`: before running it,

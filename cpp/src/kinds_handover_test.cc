@@ -60,11 +60,7 @@ class AckHandoverTest : public testing::DyingOwnerTest {
     return Payloads(got);
   }
 
-  AckOptions options_ = [] {
-    AckOptions options;
-    options.attach = true;
-    return options;
-  }();
+  const AckOptions options_ = testing::Attaching<AckOptions>();
 };
 
 TEST_F(AckHandoverTest, APushWhoseOwnerDiedAfterItsWriteIsStoredOnce) {
@@ -176,11 +172,7 @@ class MpmcHandoverTest : public testing::DyingOwnerTest {
     });
   }
 
-  MpmcOptions options_ = [] {
-    MpmcOptions options;
-    options.attach = true;
-    return options;
-  }();
+  const MpmcOptions options_ = testing::Attaching<MpmcOptions>();
 };
 
 TEST_F(MpmcHandoverTest, AnAddWhoseOwnerDiedAfterItsWriteIsStoredOnce) {
