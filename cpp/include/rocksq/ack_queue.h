@@ -92,9 +92,11 @@ struct AckOptions {
   // sync, visibility_timeout and dedup_window must equal the owner's, or
   // Open() throws kInvalidArgument naming both values. Deliveries are the
   // owner's: it keeps their leases, so the items an attached process holds
-  // when it ends are delivered again once their visibility timeout expires
-  // (never, with a zero timeout, until the owner closes the queue), and a
-  // delivery settles in any process attached to the same owner.
+  // when it ends are ready again at once, and a delivery settles in any
+  // process attached to the same owner. When the owner closes the queue or
+  // exits, an attached process takes it over, as a FIFO queue's does; the
+  // leases end with the owner, as with a crash: its deliveries are ready
+  // again, and settling one throws kNotOutstanding.
   // Default: false.
   bool attach = false;
 };

@@ -54,8 +54,9 @@ struct FifoOptions {
   // queue's directory, with the same semantics as the owner's own calls.
   // Its max_elements (the owner's current limit) and sync must equal the
   // owner's, or Open() throws kInvalidArgument naming both values. When the
-  // owner closes the queue or exits, the attached queue's calls throw
-  // kClosed naming it (no other process takes over yet). If true and this
+  // owner closes the queue or exits, an attached process takes the queue
+  // over (opens it, or attaches to the one that did), and the calls under
+  // way complete exactly once (docs/multiprocessing.rst). If true and this
   // process opens the queue, it serves the processes that attach (one
   // thread, from Open() to Close()); only an owner opened with attach
   // serves them. Only the same user may attach. If true, a fork() child
