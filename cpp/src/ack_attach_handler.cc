@@ -1,6 +1,7 @@
 #include "ack_attach_handler.h"
 
 #include <algorithm>
+#include <optional>
 #include <string_view>
 #include <unordered_map>
 
@@ -134,9 +135,12 @@ constexpr auto kLeaseRetryFloor = std::chrono::milliseconds(1);
 
 class AckAttachHandler final : public AttachHandler {
  public:
-  AckAttachHandler(AckQueue* queue, const AckOptions& options,
+  AckAttachHandler(ServedAckQueue* served, const AckOptions& options,
                    std::function<ItemAge()> oldest_item_age)
-      : queue_(queue), sync_(options.sync), oldest_item_age_(std::move(oldest_item_age)) {}
+      : served_(served),
+        queue_(&served->queue()),
+        sync_(options.sync),
+        oldest_item_age_(std::move(oldest_item_age)) {}
 
   const std::string& Path() const override { return queue_->Path(); }
   AttachKind Kind() const override { return AttachKind::kAck; }
@@ -157,6 +161,9 @@ class AckAttachHandler final : public AttachHandler {
   }
   Outcome Run(AttachOp op, std::string_view body, BodyWriter* reply, bool final,
               const Caller& caller) override;
+  void LaneGone(uint64_t client_id, uint32_t lane) override {
+    served_->pushes().LaneGone(client_id, lane);
+  }
   std::chrono::nanoseconds WaitTimeout(AttachOp op, std::string_view body) const override {
     BodyReader reader(body, Path());
     if (op == AttachOp::kAckGetWait) reader.U64();  // Its max items come first.
@@ -232,6 +239,11 @@ class AckAttachHandler final : public AttachHandler {
     }
   }
 
+  // A retried call that ran, or whose leases ended, before the owner that
+  // served it died: its reply, or its error. False if it must run.
+  bool AnswerRetry(AttachOp op, const CallId& call, BodyWriter* reply);
+
+  ServedAckQueue* const served_;
   AckQueue* const queue_;
   const bool sync_;
   const std::function<ItemAge()> oldest_item_age_;
@@ -257,9 +269,17 @@ void AckAttachHandler::ClientGone(uint32_t client) {
 }
 
 void AckAttachHandler::RunMerged(std::vector<MergedCall>* calls) {
+  std::vector<CallId> ids;
+  for (const MergedCall& call : *calls) {
+    // A retry first looks for its record, or is refused: it runs alone.
+    if (call.caller.retry) {
+      throw Error(ErrorKind::kInvalidArgument, Path(), "a retry is not merged");
+    }
+    ids.push_back(call.caller.call);
+  }
   switch (MergeGroup(calls->front().op)) {
     case kPushes:  // One batch, all stored or none, as FIFO's.
-      queue_->PushBatch(MergedPushItems(*calls, AttachOp::kAckPushBatchWait));
+      served_->PushForCalls(MergedPushItems(*calls, AttachOp::kAckPushBatchWait), ids);
       return;
     case kAcks: {  // One ack record: one not outstanding (or two calls
                    // settling one item) settles none.
@@ -298,29 +318,56 @@ void AckAttachHandler::RunMerged(std::vector<MergedCall>* calls) {
   }
 }
 
+bool AckAttachHandler::AnswerRetry(AttachOp op, const CallId& call, BodyWriter* reply) {
+  switch (op) {
+    case AttachOp::kAckPushBatch:
+    case AttachOp::kAckPushBatchWait:
+    case AttachOp::kAckPushBatchUnique:
+    case AttachOp::kAckPushBatchUniqueWait:
+    case AttachOp::kAckRequeueFailed:
+    case AttachOp::kAckRequeueAllFailed: {
+      const std::optional<std::string> outcome = served_->pushes().Find(call);
+      if (!outcome) return false;
+      reply->Bytes(*outcome);
+      return true;
+    }
+    case AttachOp::kAckAckBatch:
+    case AttachOp::kAckNackBatch:
+    case AttachOp::kAckFailBatch:
+    case AttachOp::kAckExtendBatch:
+      // Its leases ended with the owner that died: settled by it, or ready
+      // again here.
+      throw Error(ErrorKind::kNotOutstanding, Path(),
+                  "the owner changed while this call was in flight: its items were either "
+                  "settled or will be delivered again");
+    default:
+      return false;  // Gets run again (their leases ended with the owner); reads change nothing.
+  }
+}
+
 AttachHandler::Outcome AckAttachHandler::Run(AttachOp op, std::string_view body,
                                              BodyWriter* reply, bool final,
                                              const Caller& caller) {
+  if (caller.retry && AnswerRetry(op, caller.call, reply)) return Outcome::kDone;
   BodyReader reader(body, Path());
-  constexpr auto kNoWait = std::chrono::nanoseconds::zero();
   switch (op) {
     case AttachOp::kAckPushBatch:
-      queue_->PushBatch(reader.Items());
+      served_->PushForCalls(reader.Items(), {caller.call});
       break;
     case AttachOp::kAckPushBatchWait: {
       const int64_t timeout = reader.I64();
       const std::vector<std::string_view> items = reader.Items();
       return PushOrWait(timeout, items.size(), final,
-                        [&] { queue_->PushBatchWait(items, kNoWait); });
+                        [&] { served_->PushForCalls(items, {caller.call}); });
     }
     case AttachOp::kAckPushBatchUnique:
-      WriteStoredFlags(queue_->PushBatchUnique(ReadKeyedItems(&reader)), reply);
+      WriteStoredFlags(served_->PushUniqueForCall(ReadKeyedItems(&reader), caller.call), reply);
       break;
     case AttachOp::kAckPushBatchUniqueWait: {
       const int64_t timeout = reader.I64();
       const std::vector<KeyedItem> keyed_items = ReadKeyedItems(&reader);
       return PushOrWait(timeout, keyed_items.size(), final, [&] {
-        WriteStoredFlags(queue_->PushBatchUniqueWait(keyed_items, kNoWait), reply);
+        WriteStoredFlags(served_->PushUniqueForCall(keyed_items, caller.call), reply);
       });
     }
     case AttachOp::kAckGet:
@@ -357,11 +404,13 @@ AttachHandler::Outcome AckAttachHandler::Run(AttachOp op, std::string_view body,
     case AttachOp::kAckFailed:
       WriteFailedItems(queue_->Failed(static_cast<size_t>(reader.U64())), reply);
       break;
-    case AttachOp::kAckRequeueFailed:
-      reply->U64(queue_->RequeueFailed(ReadIds(&reader)));
+    case AttachOp::kAckRequeueFailed: {
+      const std::vector<uint64_t> ids = ReadIds(&reader);
+      reply->U64(served_->RequeueForCall(&ids, caller.call));
       break;
+    }
     case AttachOp::kAckRequeueAllFailed:
-      reply->U64(queue_->RequeueAllFailed());
+      reply->U64(served_->RequeueForCall(nullptr, caller.call));
       break;
     case AttachOp::kAckTimeToNextExpiry:
       reply->I64(queue_->TimeToNextExpiry().count());
@@ -398,7 +447,8 @@ AttachHandler::Outcome AckAttachHandler::Run(AttachOp op, std::string_view body,
 
 }  // namespace
 
-std::unique_ptr<AttachHandler> MakeAckAttachHandler(AckQueue* queue, const AckOptions& options,
+std::unique_ptr<AttachHandler> MakeAckAttachHandler(ServedAckQueue* queue,
+                                                    const AckOptions& options,
                                                     std::function<ItemAge()> oldest_item_age) {
   return std::make_unique<AckAttachHandler>(queue, options, std::move(oldest_item_age));
 }

@@ -8,18 +8,47 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "age_marks.h"
 #include "attach_server.h"
+#include "push_ledger.h"
 #include "rocksq/ack_queue.h"
 
 namespace rocksq {
 
+// The queue an ack handler serves: the owner's own, with the calls that keep
+// its push ledger (push_ledger.h) for attached calls. Gets and settles keep
+// no record: leases end with the owner, as with a crash.
+class ServedAckQueue {
+ public:
+  virtual ~ServedAckQueue() = default;
+  virtual AckQueue& queue() = 0;
+  virtual PushLedger& pushes() = 0;
+  // Pushes `items` (all or nothing; kQueueFull if they do not fit now),
+  // with the push record of each of `calls`.
+  virtual void PushForCalls(const std::vector<std::string_view>& items,
+                            const std::vector<CallId>& calls) = 0;
+  // PushBatchUnique without waiting (kQueueFull if the new items do not fit
+  // now), with the record of `call`, which keeps the stored flags.
+  virtual std::vector<bool> PushUniqueForCall(const std::vector<KeyedItem>& keyed_items,
+                                              const CallId& call) = 0;
+  // RequeueFailed(*ids), or RequeueAllFailed() if `ids` is null, with the
+  // record of `call`, which keeps the count.
+  virtual uint64_t RequeueForCall(const std::vector<uint64_t>* ids, const CallId& call) = 0;
+};
+
 // Serves `queue`, opened with `options`; the queue outlives the server.
 // `oldest_item_age` answers for it in Stats (age_marks.h).
-std::unique_ptr<AttachHandler> MakeAckAttachHandler(AckQueue* queue, const AckOptions& options,
+std::unique_ptr<AttachHandler> MakeAckAttachHandler(ServedAckQueue* queue,
+                                                    const AckOptions& options,
                                                     std::function<ItemAge()> oldest_item_age);
+
+// Opens the queue at `path` in this process, to be served by a handler of
+// a test's own (AckQueue::Open serves it with `options.attach`).
+std::unique_ptr<ServedAckQueue> OpenAckQueueToServe(const std::string& path,
+                                                    const AckOptions& options);
 
 // The bodies of attach_wire.h's ack operations.
 void WriteKeyedItems(const std::vector<KeyedItem>& keyed_items, BodyWriter* body);

@@ -96,7 +96,7 @@ constexpr uint64_t kApplyAckBytes = 1 << 20;
 // (lease_table.h), an ack log (ack_log.h) and the failed items: positions
 // are ids, removed out of order by acks and fails; a read cursor marks the
 // first never handed out since the open.
-class AckQueueImpl final : public AckQueue {
+class AckQueueImpl final : public AckQueue, public ServedAckQueue {
  public:
   AckQueueImpl(QueueDatabase database, const AckOptions& options);
   ~AckQueueImpl() override;
@@ -188,10 +188,30 @@ class AckQueueImpl final : public AckQueue {
         &change_listener_);
   }
 
+  // ServedAckQueue.
+  AckQueue& queue() override { return *this; }
+  PushLedger& pushes() override { return *ledger_; }
+  void PushForCalls(const std::vector<std::string_view>& items,
+                    const std::vector<CallId>& calls) override {
+    const GroupCommit::SideRecords records = ledger_->Records(calls);
+    Append(items.data(), items.size(), &records);
+    ledger_->Note(calls);
+  }
+  std::vector<bool> PushUniqueForCall(const std::vector<KeyedItem>& keyed_items,
+                                      const CallId& call) override {
+    return AppendUnique(keyed_items.data(), keyed_items.size(), nullptr, &call);
+  }
+  uint64_t RequeueForCall(const std::vector<uint64_t>* ids, const CallId& call) override {
+    return ids ? Requeue(*ids, &call) : Requeue(AllFailedIds(), &call);
+  }
+
  private:
-  void Append(const std::string_view* items, size_t count);
+  void Append(const std::string_view* items, size_t count,
+              const GroupCommit::SideRecords* side_records = nullptr);
+  // With `call`, an attached call's: its push record (push_ledger.h) is
+  // written with its effect, also when nothing was new.
   std::vector<bool> AppendUnique(const KeyedItem* keyed_items, size_t count,
-                                 size_t* new_items = nullptr);
+                                 size_t* new_items = nullptr, const CallId* call = nullptr);
   std::vector<bool> AppendUniqueWait(const KeyedItem* keyed_items, size_t count,
                                      std::chrono::nanoseconds timeout);
   void LoadUniqueRange();
@@ -205,7 +225,9 @@ class AckQueueImpl final : public AckQueue {
   void Return(const Delivery* deliveries, size_t count);
   void ExtendLeases(const Delivery* deliveries, size_t count,
                     std::chrono::milliseconds visibility_timeout);
-  uint64_t Requeue(const std::vector<uint64_t>& ids);
+  // With `call`, as AppendUnique.
+  uint64_t Requeue(const std::vector<uint64_t>& ids, const CallId* call = nullptr);
+  std::vector<uint64_t> AllFailedIds() const;
 
   uint64_t ReadyUnlocked() const;  // Under state_mutex_.
   // The age of the oldest item not yet acked (age_marks.h), handed out or
@@ -271,6 +293,8 @@ class AckQueueImpl final : public AckQueue {
   uint64_t read_cursor_ = 0;
   mutable LeaseTable leases_;  // Expiring a lease changes it in const reads.
 
+  // Only while served to attached processes (opened with attach).
+  std::unique_ptr<PushLedger> ledger_;
   ChangeListener change_listener_;
   std::unique_ptr<AttachServer> attach_server_;  // Only if opened with attach.
   ItemLog log_;  // Last: its reclaimer uses the members above.
@@ -284,6 +308,7 @@ AckQueueImpl::AckQueueImpl(QueueDatabase database, const AckOptions& options)
            {options.sync, options.max_elements, /*also_counted=*/&failed_count_,
             /*reads_ignore_range_deletions=*/false, ReclaimTuning()}) {
   write_options_.sync = options.sync;
+  if (options.attach) ledger_ = std::make_unique<PushLedger>(&database_);
   Recover();
   // Every key below the read cursor is acked, failed, or handed out (then
   // returned or leased): compacting that range rewrites the few live ones.
@@ -506,11 +531,12 @@ void AckQueueImpl::Close() {
 
 // --- Pushing -------------------------------------------------------------------
 
-void AckQueueImpl::Append(const std::string_view* items, size_t count) {
+void AckQueueImpl::Append(const std::string_view* items, size_t count,
+                          const GroupCommit::SideRecords* side_records) {
   {
     std::shared_lock<std::shared_mutex> lifetime(lifetime_mutex_);
     ThrowIfClosed();
-    log_.Append(items, count);
+    log_.Append(items, count, side_records);
     if (count == 0) return;
   }
   change_listener_.Fire();
@@ -635,7 +661,7 @@ Deliveries AckQueueImpl::Take(size_t max_items) {
 // deleted. Sets `*new_items` to how many items were new, also when they do
 // not fit (kQueueFull).
 std::vector<bool> AckQueueImpl::AppendUnique(const KeyedItem* keyed_items, size_t count,
-                                             size_t* new_items) {
+                                             size_t* new_items, const CallId* call) {
   std::vector<bool> stored(count, false);
   {
     std::shared_lock<std::shared_mutex> lifetime(lifetime_mutex_);
@@ -655,7 +681,7 @@ std::vector<bool> AckQueueImpl::AppendUnique(const KeyedItem* keyed_items, size_
         fresh.push_back(i);
       }
       if (new_items) *new_items = fresh.size();
-      if (fresh.empty()) return;
+      if (fresh.empty() && call == nullptr) return;
       const uint64_t held = log_.StoredItems() + failed_count_.load(std::memory_order_acquire);
       if (held + fresh.size() > log_.MaxElements()) {
         throw Error(ErrorKind::kQueueFull, Path(),
@@ -689,12 +715,20 @@ std::vector<bool> AckQueueImpl::AppendUnique(const KeyedItem* keyed_items, size_
         batch.Delete(unique_keys(), UniqueKeyEntry(found));
         batch.Delete(unique_keys(), order);
       }
+      for (size_t i : fresh) stored[i] = true;
+      std::string outcome;
+      if (call != nullptr) {
+        BodyWriter reply;
+        WriteStoredFlags(stored, &reply);
+        outcome = std::move(reply.bytes());
+        for (const auto& [key, value] : ledger_->Records({*call}, outcome)) batch.Put(key, value);
+      }
       rocksdb::Status written = database_.db->Write(write_options_, &batch);
       if (!written.ok()) log_.ThrowWriteFailure("writing items with unique keys", written);
+      if (call != nullptr) ledger_->Note({*call}, outcome);
       unique_next_ = next;
       unique_oldest_ = oldest;
-      log_.Published(fresh.size(), payload_bytes);
-      for (size_t i : fresh) stored[i] = true;
+      if (!fresh.empty()) log_.Published(fresh.size(), payload_bytes);
       added = fresh.size();
     });
     if (added == 0) return stored;
@@ -917,22 +951,24 @@ std::vector<FailedItem> AckQueueImpl::Failed(size_t max_items) const {
 
 uint64_t AckQueueImpl::RequeueFailed(const std::vector<uint64_t>& ids) { return Requeue(ids); }
 
-uint64_t AckQueueImpl::RequeueAllFailed() {
+uint64_t AckQueueImpl::RequeueAllFailed() { return Requeue(AllFailedIds()); }
+
+std::vector<uint64_t> AckQueueImpl::AllFailedIds() const {
   std::vector<uint64_t> ids;
   for (const FailedItem& item : Failed(std::numeric_limits<size_t>::max())) ids.push_back(item.id);
-  return Requeue(ids);
+  return ids;
 }
 
 // The failed items are appended again to the item log in the same batch
 // that deletes them from ack_failed, written with no group under way
 // (ItemLog::Exclusively). The meta does not change: their old positions
 // stay removed.
-uint64_t AckQueueImpl::Requeue(const std::vector<uint64_t>& ids) {
+uint64_t AckQueueImpl::Requeue(const std::vector<uint64_t>& ids, const CallId* call) {
   uint64_t count = 0;
   {
     std::shared_lock<std::shared_mutex> lifetime(lifetime_mutex_);
     ThrowIfClosed();
-    if (ids.empty()) return 0;
+    if (ids.empty() && call == nullptr) return 0;
     log_.Exclusively([&] {
       std::lock_guard<std::mutex> removal_lock(removal_mutex_);
       std::vector<rocksdb::PinnableSlice> records(ids.size());
@@ -958,9 +994,18 @@ uint64_t AckQueueImpl::Requeue(const std::vector<uint64_t>& ids) {
         batch.Delete(failed(), old_slice);
         ++count;
       }
-      if (count == 0) return;
+      if (count == 0 && call == nullptr) return;
+      std::string outcome;
+      if (call != nullptr) {
+        BodyWriter reply;
+        reply.U64(count);
+        outcome = std::move(reply.bytes());
+        for (const auto& [key, value] : ledger_->Records({*call}, outcome)) batch.Put(key, value);
+      }
       rocksdb::Status written = database_.db->Write(write_options_, &batch);
       if (!written.ok()) log_.ThrowWriteFailure("requeueing failed items", written);
+      if (call != nullptr) ledger_->Note({*call}, outcome);
+      if (count == 0) return;
       failed_count_.fetch_sub(count, std::memory_order_acq_rel);
       failed_bytes_.fetch_sub(payload_bytes, std::memory_order_acq_rel);
       log_.Published(count, payload_bytes);
@@ -978,24 +1023,33 @@ AckQueue::~AckQueue() = default;
 
 namespace {
 
+QueueDatabase OpenAckDatabase(const std::string& path) {
+  return OpenQueueDatabase(path, QueueKind::kAck,
+                           {kAckItemsFamily, kAckFailedFamily, kAckMetaFamily});
+}
+
 // Opens the queue for this process: owns it, or attaches to the process
 // that does (options.attach). Not yet wrapped by OwnedByThisProcess.
 std::unique_ptr<AckQueue> OpenAckInThisProcess(const std::string& path,
                                                const AckOptions& options) {
+  const auto open_owned = [path](const AckOptions& options) -> std::unique_ptr<AckQueue> {
+    auto queue = std::make_unique<AckQueueImpl>(OpenAckDatabase(path), options);
+    if (options.attach) queue->StartAttachServer();
+    return queue;
+  };
   return OpenOwnedOrAttached<AckQueue>(
-      path, options.attach,
-      [&]() -> std::unique_ptr<AckQueue> {
-        QueueDatabase database =
-            OpenQueueDatabase(path, QueueKind::kAck,
-                              {kAckItemsFamily, kAckFailedFamily, kAckMetaFamily});
-        auto queue = std::make_unique<AckQueueImpl>(std::move(database), options);
-        if (options.attach) queue->StartAttachServer();
-        return queue;
-      },
-      [&] { return AttachAckQueue(path, options); });
+      path, options.attach, [&] { return open_owned(options); },
+      [&] { return AttachAckQueue(path, options, open_owned); });
 }
 
 }  // namespace
+
+std::unique_ptr<ServedAckQueue> OpenAckQueueToServe(const std::string& path,
+                                                    const AckOptions& options) {
+  AckOptions served = options;
+  served.attach = true;  // Keeps the push ledger.
+  return std::make_unique<AckQueueImpl>(OpenAckDatabase(path), served);
+}
 
 std::unique_ptr<AckQueue> AckQueue::Open(const std::string& path, const AckOptions& options) {
   ItemLog::CheckMaxElements(path, options.max_elements);

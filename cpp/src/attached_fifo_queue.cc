@@ -29,13 +29,6 @@ std::unique_ptr<AttachClient> ConnectToFifoOwner(const std::string& path,
   return client;
 }
 
-// What is left of `timeout`, which ends at `deadline` (DeadlineAfter).
-std::chrono::nanoseconds Remaining(std::chrono::nanoseconds timeout, Clock::time_point deadline) {
-  if (deadline == Clock::time_point::max()) return timeout;
-  return std::max(std::chrono::nanoseconds::zero(),
-                  std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - Clock::now()));
-}
-
 class AttachedFifoQueue final : public FifoQueue {
  public:
   explicit AttachedFifoQueue(std::unique_ptr<FifoOwnerLink> link) : link_(std::move(link)) {}

@@ -38,7 +38,7 @@ class FifoAttachHandler final : public AttachHandler {
     if (op == AttachOp::kPop || op == AttachOp::kPopWait) served_->ledger().Replied(call);
   }
   void LaneGone(uint64_t client_id, uint32_t lane) override {
-    served_->ledger().LaneGone(client_id, lane);
+    served_->ledger().pushes().LaneGone(client_id, lane);
   }
   std::chrono::nanoseconds WaitTimeout(AttachOp op, std::string_view body) const override {
     BodyReader reader(body, Path());
@@ -127,7 +127,7 @@ bool FifoAttachHandler::AnswerFromRecord(AttachOp op, const CallId& call, BodyWr
   switch (op) {
     case AttachOp::kPushBatch:
     case AttachOp::kPushBatchWait:
-      return served_->ledger().WasPushed(call);
+      return served_->ledger().pushes().Find(call).has_value();
     case AttachOp::kPop:
     case AttachOp::kPopWait: {
       const auto taken = served_->ledger().FindPop(call);

@@ -12,10 +12,12 @@
 #include <vector>
 
 #include "cursor_file.h"
-#include "test_util.h"
+#include "handover_test_util.h"
 
 namespace rocksq {
 namespace {
+
+using testing::CallOfLane;
 
 using FifoAttachHandlerTest = testing::TempDirTest;
 using MergedCall = AttachHandler::MergedCall;
@@ -153,18 +155,6 @@ TEST_F(FifoAttachHandlerTest, MergedPopsHandOutItemsInArrivalOrderAndParkOnlyWai
   EXPECT_EQ(calls[5].outcome, AttachHandler::Outcome::kDone);  // No time to wait.
   EXPECT_TRUE(ReplyItems(calls[5], path).empty());
   EXPECT_EQ(queue->Len(), 0u);
-}
-
-// A call of lane `lane` of one attached queue: its first run, or its retry
-// after a hand-over.
-AttachHandler::Caller CallOfLane(uint32_t lane, uint64_t seq, bool retry) {
-  AttachHandler::Caller caller;
-  caller.pid = 4242;
-  caller.call.client_id = 0x5eed;
-  caller.call.lane = lane;
-  caller.call.seq = seq;
-  caller.retry = retry;
-  return caller;
 }
 
 std::vector<std::string> RunPop(AttachHandler* handler, uint64_t max_items,

@@ -1,64 +1,11 @@
 #include "fifo_call_ledger.h"
 
 #include <algorithm>
-#include <memory>
-#include <string>
-
-#include "format.h"
-#include "rocksdb/db.h"
-#include "rocksdb/write_batch.h"
 
 namespace rocksq {
-namespace {
-
-std::string PushRecordKey(uint64_t client_id, uint32_t lane) {
-  std::string key(kPushRecordPrefix);
-  char bytes[12];
-  EncodeBigEndian64(client_id, bytes);
-  char lane_bytes[8];
-  EncodeBigEndian64(lane, lane_bytes);
-  std::copy(lane_bytes + 4, lane_bytes + 8, bytes + 8);
-  key.append(bytes, sizeof(bytes));
-  return key;
-}
-
-uint64_t UnixMicrosNow() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
-                                   std::chrono::system_clock::now().time_since_epoch())
-                                   .count());
-}
-
-}  // namespace
 
 CallLedger::CallLedger(QueueDatabase* database, CursorFile* cursor_file)
-    : database_(database), cursor_file_(cursor_file), slots_(kPopRecordSlots) {
-  // Push records: kept in memory, those a dead process left long ago deleted.
-  const uint64_t too_old = UnixMicrosNow() - kPushRecordLifetimeSeconds * 1'000'000;
-  rocksdb::WriteBatch expired;
-  std::unique_ptr<rocksdb::Iterator> it(database_->db->NewIterator(rocksdb::ReadOptions()));
-  const rocksdb::Slice prefix(kPushRecordPrefix);
-  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-    const rocksdb::Slice key = it->key();
-    const rocksdb::Slice value = it->value();
-    if (key.size() != kPushRecordKeyBytes || value.size() != kPushRecordValueBytes) {
-      throw Error(ErrorKind::kCorruption, database_->path, "a push record is malformed");
-    }
-    if (DecodeBigEndian64(value.data() + 8) < too_old) {
-      expired.Delete(key);
-      continue;
-    }
-    const char* id = key.data() + prefix.size();
-    char lane_bytes[8] = {};
-    std::copy(id + 8, id + 12, lane_bytes + 4);
-    pushed_[{DecodeBigEndian64(id), static_cast<uint32_t>(DecodeBigEndian64(lane_bytes))}] =
-        DecodeBigEndian64(value.data());
-  }
-  if (!it->status().ok()) ThrowStatus(database_->path, "reading push records", it->status());
-  if (expired.Count() != 0) {
-    const rocksdb::Status deleted = database_->db->Write(rocksdb::WriteOptions(), &expired);
-    if (!deleted.ok()) ThrowStatus(database_->path, "deleting old push records", deleted);
-  }
-
+    : database_(database), pushes_(database), cursor_file_(cursor_file), slots_(kPopRecordSlots) {
   // Pop records: an earlier owner's keep their items for a while.
   cursor_file_->ReserveRecords();
   for (const auto& [slot, record] : cursor_file_->LoadRecords()) {
@@ -68,35 +15,6 @@ CallLedger::CallLedger(QueueDatabase* database, CursorFile* cursor_file)
     unreplied_.fetch_add(1);
   }
   inherited_until_ = std::chrono::steady_clock::now() + kInheritedPopsKept;
-}
-
-GroupCommit::SideRecords CallLedger::PushRecords(const std::vector<CallId>& calls) const {
-  GroupCommit::SideRecords records;
-  records.reserve(calls.size());
-  const uint64_t now = UnixMicrosNow();
-  for (const CallId& call : calls) {
-    char value[kPushRecordValueBytes];
-    EncodeBigEndian64(call.seq, value);
-    EncodeBigEndian64(now, value + 8);
-    records.emplace_back(PushRecordKey(call.client_id, call.lane),
-                         std::string(value, sizeof(value)));
-  }
-  return records;
-}
-
-void CallLedger::NotePushed(const std::vector<CallId>& calls) {
-  for (const CallId& call : calls) pushed_[{call.client_id, call.lane}] = call.seq;
-}
-
-bool CallLedger::WasPushed(const CallId& call) const {
-  const auto found = pushed_.find({call.client_id, call.lane});
-  return found != pushed_.end() && found->second == call.seq;
-}
-
-void CallLedger::LaneGone(uint64_t client_id, uint32_t lane) {
-  if (pushed_.erase({client_id, lane}) == 0) return;
-  // Best effort: a record left behind is deleted by a later open.
-  (void)database_->db->Delete(rocksdb::WriteOptions(), PushRecordKey(client_id, lane));
 }
 
 size_t CallLedger::SlotFor(const Lane& lane) {

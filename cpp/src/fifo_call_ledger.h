@@ -7,8 +7,8 @@
 // attached process's socket, whoever dies. The client then sends the call
 // again, as a retry with the same CallId, to the owner that took over, which
 // must not run it twice:
-//   - a push writes its record (the lane's last seq) in the same WriteBatch
-//     as its items: a retry that finds it stores nothing;
+//   - a push writes its record (push_ledger.h) in the same WriteBatch as
+//     its items: a retry that finds it stores nothing;
 //   - a pop writes its record (the items it took) in the cursor file before
 //     the cursor: a retry that finds it gets those items again, which stay
 //     stored until the reply has been sent (KeepFrom).
@@ -29,25 +29,20 @@
 
 #include "attach_wire.h"
 #include "cursor_file.h"
-#include "group_commit.h"
+#include "push_ledger.h"
 #include "storage.h"
 
 namespace rocksq {
 
 class CallLedger {
  public:
-  // Reads the records the queue's earlier owners left, deleting push
-  // records older than kPushRecordLifetimeSeconds, and makes room for pop
-  // records in `cursor_file`. Throws kStorage if it cannot.
+  // Reads the records the queue's earlier owners left (PushLedger's too),
+  // and makes room for pop records in `cursor_file`. Throws kStorage if it
+  // cannot.
   CallLedger(QueueDatabase* database, CursorFile* cursor_file);
 
   // --- Pushes (the attach server's thread only).
-
-  // The records to write with the items of a push made by `calls`.
-  GroupCommit::SideRecords PushRecords(const std::vector<CallId>& calls) const;
-  // After that push was written.
-  void NotePushed(const std::vector<CallId>& calls);
-  bool WasPushed(const CallId& call) const;
+  PushLedger& pushes() { return pushes_; }
 
   // --- Pops (any thread).
 
@@ -66,10 +61,6 @@ class CallLedger {
   // the open, of the pops an earlier owner recorded.
   uint64_t KeepFrom();
 
-  // The lane's connection ended: its push record is deleted (unsynced: a
-  // record left by a crash is deleted by a later open).
-  void LaneGone(uint64_t client_id, uint32_t lane);
-
   // How long an earlier owner's pop records keep their items after the
   // open: the attached processes' patience covers their retries.
   static constexpr std::chrono::seconds kInheritedPopsKept{60};
@@ -85,9 +76,8 @@ class CallLedger {
   size_t SlotFor(const Lane& lane);
 
   QueueDatabase* const database_;
+  PushLedger pushes_;
   CursorFile* const cursor_file_;
-
-  std::map<Lane, uint64_t> pushed_;  // The last recorded push seq of each lane.
 
   mutable std::mutex pops_mutex_;
   // Slots whose reply was not sent (inherited ones included): KeepFrom's

@@ -80,9 +80,9 @@ class FifoQueueImpl final : public FifoQueue, public ServedFifoQueue {
   CallLedger& ledger() override { return *ledger_; }
   void PushForCalls(const std::vector<std::string_view>& items,
                     const std::vector<CallId>& calls) override {
-    const GroupCommit::SideRecords records = ledger_->PushRecords(calls);
+    const GroupCommit::SideRecords records = ledger_->pushes().Records(calls);
     Append(items.data(), items.size(), &records);
-    ledger_->NotePushed(calls);
+    ledger_->pushes().Note(calls);
   }
   PoppedItems PopForCalls(const std::vector<uint64_t>& wanted,
                           const std::vector<CallId>& calls) override;

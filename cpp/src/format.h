@@ -155,25 +155,33 @@ inline constexpr size_t kTimedRecordHeaderBytes = 16;
 // Each kind's families start with its own prefix ("fifo_", "mpmc_", "ack_"),
 // so a directory's families tell its kind before it is opened (storage.cc).
 // The default family holds kFormatKey, kQueueIdKey and kRecoveryNotesKey,
-// in an ack queue its unique keys (below), and in a FIFO queue served to
-// attached processes its push records (kPushRecordPrefix).
+// in an ack queue its unique keys (below), and in a queue served to attached
+// processes its push records (kPushRecordPrefix).
 
 // FIFO queue: position -> item record. Its read cursor is in kCursorFileName.
 inline constexpr char kFifoItemsFamily[] = "fifo_items";
-// A FIFO queue's push records, in the default family: one per lane of an
-// attached process that pushed (CallId, attach_wire.h),
+// Push records (push_ledger.h), in the default family of a FIFO, ack or MPMC
+// queue: one per lane of an attached process whose call changed the queue
+// (CallId, attach_wire.h),
 //   kPushRecordPrefix + client id: 8 + lane: 4 -> [seq: 8][written at,
-//   microseconds since 1970-01-01 UTC: 8],
-// written in the same WriteBatch as the items of the lane's last push, so
-// that a retry after a hand-over finds whether its push was stored. A
+//   microseconds since 1970-01-01 UTC: 8][outcome: the rest],
+// written in the same WriteBatch as the effect of the lane's last such call
+// (a push's items, a requeue's moves, ...), so that a retry after a
+// hand-over finds whether its call ran. The outcome is the call's reply body
+// as the attach protocol carries it (docs/format.rst), empty for a push. A
 // record is deleted when its lane's connection ends, or, left by a process
 // that died, by an open more than kPushRecordLifetimeSeconds after it was
 // written. Earlier releases only read named keys of the default family,
 // so the records need no new version.
 inline constexpr char kPushRecordPrefix[] = "push_record:";
 inline constexpr size_t kPushRecordKeyBytes = sizeof(kPushRecordPrefix) - 1 + 12;
-inline constexpr size_t kPushRecordValueBytes = 16;
+inline constexpr size_t kPushRecordHeaderBytes = 16;
 inline constexpr uint64_t kPushRecordLifetimeSeconds = 600;
+// The outcome an MPMC Next keeps in its push record, written in the same
+// WriteBatch as the label's new position: the range the label moved over,
+// [first: 8][count: 8][expired: 1] (whether the call skipped expired
+// elements). Its retry reads that range again, skipping what expired since.
+inline constexpr size_t kMpmcNextOutcomeBytes = 17;
 
 // MPMC queue.
 //   mpmc_items   position -> timed record.

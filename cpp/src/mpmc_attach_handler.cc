@@ -1,5 +1,6 @@
 #include "mpmc_attach_handler.h"
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -8,8 +9,8 @@ namespace {
 
 class MpmcAttachHandler final : public AttachHandler {
  public:
-  MpmcAttachHandler(MpmcQueue* queue, const MpmcOptions& options)
-      : queue_(queue), sync_(options.sync) {}
+  MpmcAttachHandler(ServedMpmcQueue* served, const MpmcOptions& options)
+      : served_(served), queue_(&served->queue()), sync_(options.sync) {}
 
   const std::string& Path() const override { return queue_->Path(); }
   AttachKind Kind() const override { return AttachKind::kMpmc; }
@@ -31,34 +32,63 @@ class MpmcAttachHandler final : public AttachHandler {
     return std::chrono::nanoseconds::zero();
   }
   int BlockedClass(AttachOp) const override { return 0; }
+  void LaneGone(uint64_t client_id, uint32_t lane) override {
+    served_->pushes().LaneGone(client_id, lane);
+  }
 
  private:
+  // A retried call that ran before the owner that served it died: its reply
+  // rebuilt from its record. False if it did not run.
+  bool AnswerFromRecord(AttachOp op, const CallId& call, BodyWriter* reply);
+  static void ReplyRead(const MpmcRead& read, BodyWriter* reply);
+
+  ServedMpmcQueue* const served_;
   MpmcQueue* const queue_;
   const bool sync_;
 };
 
+void MpmcAttachHandler::ReplyRead(const MpmcRead& read, BodyWriter* reply) {
+  reply->U8(read.expired ? 1 : 0);
+  std::vector<std::string_view> views;
+  views.reserve(read.items.size());
+  for (size_t i = 0; i < read.items.size(); ++i) views.push_back(read.items[i]);
+  reply->Items(views.data(), views.size());
+}
+
+bool MpmcAttachHandler::AnswerFromRecord(AttachOp op, const CallId& call, BodyWriter* reply) {
+  if (op != AttachOp::kMpmcAddBatch && op != AttachOp::kMpmcNext &&
+      op != AttachOp::kMpmcRemoveLabel) {
+    return false;  // The others change nothing.
+  }
+  const std::optional<std::string> outcome = served_->pushes().Find(call);
+  if (!outcome) return false;
+  if (op == AttachOp::kMpmcNext) {
+    ReplyRead(served_->ReadAgain(*outcome), reply);
+  } else {
+    reply->Bytes(*outcome);
+  }
+  return true;
+}
+
 AttachHandler::Outcome MpmcAttachHandler::Run(AttachOp op, std::string_view body,
                                               BodyWriter* reply, bool /*final*/,
-                                              const Caller& /*caller*/) {
+                                              const Caller& caller) {
+  if (caller.retry && AnswerFromRecord(op, caller.call, reply)) return Outcome::kDone;
   BodyReader reader(body, Path());
   switch (op) {
     case AttachOp::kMpmcAddBatch:
-      queue_->AddBatch(reader.Items());
+      served_->AddForCalls(reader.Items(), {caller.call});
       break;
     case AttachOp::kMpmcNext: {
       const std::string_view label = reader.String();
       const StartPosition start =
           reader.U8() == 0 ? StartPosition::kOldest : StartPosition::kNewest;
-      const MpmcRead read = queue_->Next(label, start, static_cast<size_t>(reader.U64()));
-      reply->U8(read.expired ? 1 : 0);
-      std::vector<std::string_view> views;
-      views.reserve(read.items.size());
-      for (size_t i = 0; i < read.items.size(); ++i) views.push_back(read.items[i]);
-      reply->Items(views.data(), views.size());
+      ReplyRead(served_->NextForCall(label, start, static_cast<size_t>(reader.U64()), caller.call),
+                reply);
       break;
     }
     case AttachOp::kMpmcRemoveLabel:
-      reply->U8(queue_->RemoveLabel(reader.String()) ? 1 : 0);
+      reply->U8(served_->RemoveLabelForCall(reader.String(), caller.call) ? 1 : 0);
       break;
     case AttachOp::kMpmcLabels: {
       const std::vector<std::string> labels = queue_->Labels();
@@ -86,7 +116,8 @@ AttachHandler::Outcome MpmcAttachHandler::Run(AttachOp op, std::string_view body
 
 }  // namespace
 
-std::unique_ptr<AttachHandler> MakeMpmcAttachHandler(MpmcQueue* queue, const MpmcOptions& options) {
+std::unique_ptr<AttachHandler> MakeMpmcAttachHandler(ServedMpmcQueue* queue,
+                                                     const MpmcOptions& options) {
   return std::make_unique<MpmcAttachHandler>(queue, options);
 }
 

@@ -139,7 +139,9 @@ struct Label {
   bool removed = false;   // Set by RemoveLabel(); the object is then dropped.
 };
 
-class MpmcQueueImpl final : public MpmcQueue, private GroupCommit::Owner {
+class MpmcQueueImpl final : public MpmcQueue,
+                            public ServedMpmcQueue,
+                            private GroupCommit::Owner {
  public:
   MpmcQueueImpl(QueueDatabase database, const MpmcOptions& options);
   ~MpmcQueueImpl() override;
@@ -148,9 +150,11 @@ class MpmcQueueImpl final : public MpmcQueue, private GroupCommit::Owner {
   void AddBatch(const std::vector<std::string_view>& items) override {
     Append(items.data(), items.size());
   }
-  MpmcRead Next(std::string_view label, StartPosition start, size_t max_items) override;
+  MpmcRead Next(std::string_view label, StartPosition start, size_t max_items) override {
+    return ReadAndMove(label, start, max_items, nullptr);
+  }
   bool RemoveLabel(std::string_view label) override {
-    const bool removed = RemoveLabelQuietly(label);
+    const bool removed = RemoveLabelQuietly(label, nullptr);
     if (removed) change_listener_.Fire();  // With no lock held.
     return removed;
   }
@@ -176,6 +180,26 @@ class MpmcQueueImpl final : public MpmcQueue, private GroupCommit::Owner {
     attach_server_ = StartServing(MakeMpmcAttachHandler(this, options), &change_listener_);
   }
 
+  // ServedMpmcQueue.
+  MpmcQueue& queue() override { return *this; }
+  PushLedger& pushes() override { return *ledger_; }
+  void AddForCalls(const std::vector<std::string_view>& items,
+                   const std::vector<CallId>& calls) override {
+    const GroupCommit::SideRecords records = ledger_->Records(calls);
+    Append(items.data(), items.size(), &records);
+    ledger_->Note(calls);
+  }
+  MpmcRead NextForCall(std::string_view label, StartPosition start, size_t max_items,
+                       const CallId& call) override {
+    return ReadAndMove(label, start, max_items, &call);
+  }
+  MpmcRead ReadAgain(const std::string& outcome) override;
+  bool RemoveLabelForCall(std::string_view label, const CallId& call) override {
+    const bool removed = RemoveLabelQuietly(label, &call);
+    if (removed) change_listener_.Fire();
+    return removed;
+  }
+
  private:
   // The live elements at some instant: positions [first, end).
   struct LiveRange {
@@ -185,7 +209,16 @@ class MpmcQueueImpl final : public MpmcQueue, private GroupCommit::Owner {
     uint64_t payload_bytes;  // Of the live elements.
   };
 
-  void Append(const std::string_view* items, size_t count);
+  void Append(const std::string_view* items, size_t count,
+              const GroupCommit::SideRecords* side_records = nullptr);
+  // Next(); with `call`, an attached call's, whose push record (the range
+  // read) is written with the label's position.
+  MpmcRead ReadAndMove(std::string_view label, StartPosition start, size_t max_items,
+                       const CallId* call);
+  // Writes `batch` with the push record of `call` (if not null), whose
+  // outcome is `outcome`.
+  rocksdb::Status WriteWithRecord(rocksdb::WriteBatch* batch, const CallId* call,
+                                  const std::string& outcome);
 
   // GroupCommit::Owner: adds are written in groups (see group_commit.h).
   std::exception_ptr Admit(uint64_t, size_t) override { return nullptr; }
@@ -206,9 +239,10 @@ class MpmcQueueImpl final : public MpmcQueue, private GroupCommit::Owner {
   std::unique_lock<std::mutex> LockLabel(std::string_view label, StartPosition start,
                                          std::shared_ptr<Label>* state, bool* created);
   void ForgetLabel(std::string_view label, const std::shared_ptr<Label>& state);
-  bool RemoveLabelQuietly(std::string_view label);  // RemoveLabel() without the listener.
-  uint64_t ReadLive(uint64_t position, size_t max_items, PoppedItems::Rep* rep,
-                    bool* expired);
+  // RemoveLabel() without the listener; with `call`, as ReadAndMove.
+  bool RemoveLabelQuietly(std::string_view label, const CallId* call);
+  uint64_t ReadLive(uint64_t position, size_t max_items, PoppedItems::Rep* rep, bool* expired,
+                    uint64_t end = UINT64_MAX);
   size_t ReadPinned(uint64_t position, uint64_t now, PoppedItems::Rep* rep, size_t* skipped);
   size_t ReadCopies(uint64_t position, size_t count, uint64_t now, PoppedItems::Rep* rep,
                     size_t* skipped);
@@ -237,6 +271,8 @@ class MpmcQueueImpl final : public MpmcQueue, private GroupCommit::Owner {
   std::atomic<bool> closed_{false};
   std::mutex close_mutex_;  // One Close() at a time.
 
+  // Only while served to attached processes (opened with attach).
+  std::unique_ptr<PushLedger> ledger_;
   ChangeListener change_listener_;  // Fired after adds and label removals.
   std::unique_ptr<AttachServer> attach_server_;  // Only if opened with attach.
 
@@ -289,6 +325,7 @@ MpmcQueueImpl::MpmcQueueImpl(QueueDatabase database, const MpmcOptions& options)
   group_commit_.SetGathering(options.sync);  // Synced groups wait for their callers.
   rocksdb::Status tuned = database_.db->SetDBOptions({{"max_total_wal_size", kMaxWalBytes}});
   if (!tuned.ok()) ThrowStatus(Path(), "setting the write-ahead log limit", tuned);
+  if (options.attach) ledger_ = std::make_unique<PushLedger>(&database_);
   Recover();
   // A failed sweep (a full disk, say) is retried; the elements it did not
   // delete are still expired for every reader.
@@ -434,12 +471,13 @@ uint64_t MpmcQueueImpl::DiskBytes() const {
 
 // --- Adding -----------------------------------------------------------------
 
-void MpmcQueueImpl::Append(const std::string_view* items, size_t count) {
+void MpmcQueueImpl::Append(const std::string_view* items, size_t count,
+                           const GroupCommit::SideRecords* side_records) {
   {
     std::shared_lock<std::shared_mutex> lifetime(lifetime_mutex_);
     ThrowIfClosed();
     if (count == 0) return;
-    group_commit_.Append(items, count);
+    group_commit_.Append(items, count, side_records);
   }
   change_listener_.Fire();  // With no lock held.
 }
@@ -486,6 +524,11 @@ rocksdb::Status MpmcQueueImpl::WriteGroup(const GroupCommit::Group& group) {
                                              rocksdb::Slice(item.data(), item.size())};
       rocksdb::Status added = group_batch_.Put(items(), rocksdb::SliceParts(&key_slice, 1),
                                                rocksdb::SliceParts(value_parts, 2));
+      if (!added.ok()) return added;
+    }
+    if (span.side_records == nullptr) continue;
+    for (const auto& [key, value] : *span.side_records) {
+      rocksdb::Status added = group_batch_.Put(key, value);
       if (!added.ok()) return added;
     }
   }
@@ -584,7 +627,8 @@ void MpmcQueueImpl::ForgetLabel(std::string_view label, const std::shared_ptr<La
   if (found != labels_.end() && found->second == state) labels_.erase(found);
 }
 
-MpmcRead MpmcQueueImpl::Next(std::string_view label, StartPosition start, size_t max_items) {
+MpmcRead MpmcQueueImpl::ReadAndMove(std::string_view label, StartPosition start,
+                                     size_t max_items, const CallId* call) {
   std::shared_lock<std::shared_mutex> lifetime(lifetime_mutex_);
   ThrowIfClosed();
 
@@ -605,7 +649,12 @@ MpmcRead MpmcQueueImpl::Next(std::string_view label, StartPosition start, size_t
       rocksdb::WriteBatch batch;
       rocksdb::Status added =
           batch.Put(labels(), rocksdb::Slice(label.data(), label.size()), KeySlice(value));
-      if (added.ok()) added = database_.db->Write(write_options_, &batch);
+      // The range this call moved the label over, for its retry (ReadAgain).
+      std::string range(kMpmcNextOutcomeBytes, '\0');
+      EncodeBigEndian64(state->position, range.data());
+      EncodeBigEndian64(position - state->position, range.data() + 8);
+      range[16] = read.expired ? 1 : 0;
+      if (added.ok()) added = WriteWithRecord(&batch, call, range);
       if (!added.ok()) {
         ThrowStatus(Path(), "storing the position of label '" + std::string(label) + "'", added);
       }
@@ -620,16 +669,16 @@ MpmcRead MpmcQueueImpl::Next(std::string_view label, StartPosition start, size_t
   }
 }
 
-// Reads up to `max_items` live elements from `position` on into `rep`, and
-// returns the position after the last element read or skipped. Sets
-// *expired if it skipped expired elements.
+// Reads up to `max_items` live elements from `position` on (up to `end`)
+// into `rep`, and returns the position after the last element read or
+// skipped. Sets *expired if it skipped expired elements.
 //
 // One element is a pinned point read. More are read with one iterator
 // bounded to their keys and copied out, as FIFO batch pops are (see
 // FifoQueueImpl::ReadRange): measured (C++, 100 x 100 B reads) MultiGet of
 // the keys took 3.2 us an element, the iterator about 0.5 us.
 uint64_t MpmcQueueImpl::ReadLive(uint64_t position, size_t max_items, PoppedItems::Rep* rep,
-                                 bool* expired) {
+                                 bool* expired, uint64_t end) {
   const bool copy = max_items > 1;
   size_t read = 0;
   for (;;) {
@@ -639,9 +688,10 @@ uint64_t MpmcQueueImpl::ReadLive(uint64_t position, size_t max_items, PoppedItem
       *expired = true;
       position = live.first;
     }
-    if (read >= max_items || position >= live.end) return position;
+    const uint64_t stop = std::min(live.end, end);
+    if (read >= max_items || position >= stop) return position;
     const size_t count =
-        static_cast<size_t>(std::min<uint64_t>(max_items - read, live.end - position));
+        static_cast<size_t>(std::min<uint64_t>(max_items - read, stop - position));
     size_t skipped = 0;
     if (copy) {
       read += ReadCopies(position, count, now, rep, &skipped);
@@ -733,7 +783,42 @@ void MpmcQueueImpl::CheckTimedRecord(uint64_t element, const rocksdb::Slice& val
   }
 }
 
-bool MpmcQueueImpl::RemoveLabelQuietly(std::string_view label) {
+rocksdb::Status MpmcQueueImpl::WriteWithRecord(rocksdb::WriteBatch* batch, const CallId* call,
+                                               const std::string& outcome) {
+  if (call != nullptr) {
+    for (const auto& [key, value] : ledger_->Records({*call}, outcome)) {
+      rocksdb::Status added = batch->Put(key, value);
+      if (!added.ok()) return added;
+    }
+  }
+  rocksdb::Status written = database_.db->Write(write_options_, batch);
+  if (written.ok() && call != nullptr) ledger_->Note({*call}, outcome);
+  return written;
+}
+
+// The elements of a range a Next() moved its label over, read again for
+// its retry: those still alive.
+MpmcRead MpmcQueueImpl::ReadAgain(const std::string& outcome) {
+  std::shared_lock<std::shared_mutex> lifetime(lifetime_mutex_);
+  ThrowIfClosed();
+  if (outcome.size() != kMpmcNextOutcomeBytes) {
+    throw Error(ErrorKind::kCorruption, Path(), "a Next call's record is malformed");
+  }
+  const uint64_t first = DecodeBigEndian64(outcome.data());
+  const uint64_t count = DecodeBigEndian64(outcome.data() + 8);
+  MpmcRead read;
+  read.expired = outcome[16] != 0;
+  auto rep = std::make_unique<PoppedItems::Rep>();
+  rep->block_cache = database_.block_cache;
+  rep->header_bytes = kTimedRecordHeaderBytes;
+  bool skipped = false;
+  ReadLive(first, static_cast<size_t>(count), rep.get(), &skipped, first + count);
+  read.expired = read.expired || skipped;
+  read.items = PoppedItems(std::move(rep));
+  return read;
+}
+
+bool MpmcQueueImpl::RemoveLabelQuietly(std::string_view label, const CallId* call) {
   std::shared_lock<std::shared_mutex> lifetime(lifetime_mutex_);
   ThrowIfClosed();
   std::shared_ptr<Label> state;
@@ -745,10 +830,15 @@ bool MpmcQueueImpl::RemoveLabelQuietly(std::string_view label) {
   }
   std::lock_guard<std::mutex> lock(state->mutex);
   if (state->removed) return false;
-  if (state->stored) {
+  // An attached call's record says it removed the label, even one not
+  // stored yet.
+  if (state->stored || call != nullptr) {
     rocksdb::WriteBatch batch;
-    rocksdb::Status deleted = batch.Delete(labels(), rocksdb::Slice(label.data(), label.size()));
-    if (deleted.ok()) deleted = database_.db->Write(write_options_, &batch);
+    rocksdb::Status deleted = rocksdb::Status::OK();
+    if (state->stored) {
+      deleted = batch.Delete(labels(), rocksdb::Slice(label.data(), label.size()));
+    }
+    if (deleted.ok()) deleted = WriteWithRecord(&batch, call, std::string(1, '\1'));
     if (!deleted.ok()) {
       ThrowStatus(Path(), "removing label '" + std::string(label) + "'", deleted);
     }
@@ -892,24 +982,34 @@ MpmcQueue::~MpmcQueue() = default;
 
 namespace {
 
+QueueDatabase OpenMpmcDatabase(const std::string& path) {
+  return OpenQueueDatabase(
+      path, QueueKind::kMpmc,
+      {kMpmcItemsFamily, kMpmcLabelsFamily, kMpmcMarksFamily, kMpmcMetaFamily});
+}
+
 // Opens the queue for this process: owns it, or attaches to the process
 // that does (options.attach). Not yet wrapped by OwnedByThisProcess.
 std::unique_ptr<MpmcQueue> OpenMpmcInThisProcess(const std::string& path,
                                                  const MpmcOptions& options) {
+  const auto open_owned = [path](const MpmcOptions& options) -> std::unique_ptr<MpmcQueue> {
+    auto queue = std::make_unique<MpmcQueueImpl>(OpenMpmcDatabase(path), options);
+    if (options.attach) queue->StartAttachServer(options);
+    return queue;
+  };
   return OpenOwnedOrAttached<MpmcQueue>(
-      path, options.attach,
-      [&]() -> std::unique_ptr<MpmcQueue> {
-        QueueDatabase database = OpenQueueDatabase(
-            path, QueueKind::kMpmc,
-            {kMpmcItemsFamily, kMpmcLabelsFamily, kMpmcMarksFamily, kMpmcMetaFamily});
-        auto queue = std::make_unique<MpmcQueueImpl>(std::move(database), options);
-        if (options.attach) queue->StartAttachServer(options);
-        return queue;
-      },
-      [&] { return AttachMpmcQueue(path, options); });
+      path, options.attach, [&] { return open_owned(options); },
+      [&] { return AttachMpmcQueue(path, options, open_owned); });
 }
 
 }  // namespace
+
+std::unique_ptr<ServedMpmcQueue> OpenMpmcQueueToServe(const std::string& path,
+                                                      const MpmcOptions& options) {
+  MpmcOptions served = options;
+  served.attach = true;  // Keeps the push ledger.
+  return std::make_unique<MpmcQueueImpl>(OpenMpmcDatabase(path), served);
+}
 
 std::unique_ptr<MpmcQueue> MpmcQueue::Open(const std::string& path, const MpmcOptions& options) {
   if (options.ttl < std::chrono::milliseconds(1) || options.ttl > kMaxTtl) {

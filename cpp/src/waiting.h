@@ -4,6 +4,7 @@
 #ifndef ROCKSQ_SRC_WAITING_H_
 #define ROCKSQ_SRC_WAITING_H_
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -22,6 +23,14 @@ inline Clock::time_point DeadlineAfter(std::chrono::nanoseconds timeout) {
   if (timeout <= std::chrono::nanoseconds::zero()) return now;
   if (timeout >= Clock::time_point::max() - now) return Clock::time_point::max();
   return now + std::chrono::duration_cast<Clock::duration>(timeout);
+}
+
+// What is left of `timeout`, which ends at `deadline` (DeadlineAfter).
+inline std::chrono::nanoseconds Remaining(std::chrono::nanoseconds timeout,
+                                          Clock::time_point deadline) {
+  if (deadline == Clock::time_point::max()) return timeout;
+  return std::max(std::chrono::nanoseconds::zero(),
+                  std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - Clock::now()));
 }
 
 // A condition variable for a predicate over atomics that other threads make

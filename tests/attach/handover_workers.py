@@ -2,54 +2,93 @@
 
 A report is written with one os.write per line, right after the call it
 reports returned, so a process killed at any moment leaves every line of
-the calls it reported whole.
+the calls it reported whole. Each function takes the kind of queue it uses:
+"fifo", "ack" or "mpmc". Workers stop once the file `stop` exists: a
+multiprocessing Event would not do, as a process killed inside is_set()
+leaves its lock held for every other one.
 """
 
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
 
-from rocksq._core import FifoQueue
+from mpmc_workers import TTL
+
+from rocksq import NotOutstanding
+from rocksq._core import AckQueue, FifoQueue, MpmcQueue, StartPosition
+
 
 # What a producer pushes: "<producer>:<number>", in order.
 def item(producer: str, number: int) -> bytes:
     return f"{producer}:{number}".encode()
 
 
+def open_attached(kind: str, queue_path: str) -> Any:
+    if kind == "fifo":
+        return FifoQueue(queue_path, attach=True)
+    if kind == "ack":
+        return AckQueue(queue_path, attach=True)
+    return MpmcQueue(queue_path, TTL, attach=True)
+
+
 def _report(path: Path) -> int:
     return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
 
 
-def produce_until_stopped(queue_path: str, producer: str, reports: str, stop: Any) -> None:
-    """Pushes numbered items, reporting each once push() returned, until `stop` is set."""
-    queue = FifoQueue(queue_path, attach=True)
+def produce_until_stopped(kind: str, queue_path: str, producer: str, reports: str, stop: str) -> None:
+    """Pushes numbered items, reporting each once the push returned, until `stop` exists."""
+    queue = open_attached(kind, queue_path)
     acked = _report(Path(reports) / f"pushed.{producer}")
     number = 0
-    while not stop.is_set():
-        queue.push(item(producer, number))
+    while not os.path.exists(stop):
+        if kind == "mpmc":
+            queue.add([item(producer, number)])
+        else:
+            queue.push(item(producer, number))
         os.write(acked, f"{number}\n".encode())
         number += 1
     queue.close()
 
 
-def consume_until_stopped(queue_path: str, consumer: str, reports: str, stop: Any) -> None:
-    """Pops items one call at a time, reporting each once the call returned, until `stop` is set."""
-    queue = FifoQueue(queue_path, attach=True)
+def consume_until_stopped(kind: str, queue_path: str, consumer: str, reports: str, stop: str) -> None:
+    """Takes items one call at a time, reporting each once the call returned, until `stop` exists.
+
+    FIFO: pops ("popped."). Ack: gets ("popped."), then acks, reporting the
+    acks that returned ("acked."); an ack under way at a hand-over raises
+    NotOutstanding, and its item was acked or is delivered again. MPMC:
+    reads the label named after the consumer ("popped.").
+    """
+    queue = open_attached(kind, queue_path)
     got = _report(Path(reports) / f"popped.{consumer}")
-    while not stop.is_set():
-        for popped in queue.pop_wait(1, 0.05):
-            os.write(got, popped + b"\n")
+    acked = _report(Path(reports) / f"acked.{consumer}") if kind == "ack" else None
+    while not os.path.exists(stop):
+        if kind == "fifo":
+            for popped in queue.pop_wait(1, 0.05):
+                os.write(got, popped + b"\n")
+        elif kind == "ack":
+            for delivery in queue.get_wait(1, 0.05):
+                os.write(got, delivery[1] + b"\n")
+                try:
+                    queue.ack(delivery)
+                except NotOutstanding:
+                    continue
+                os.write(acked, delivery[1] + b"\n")
+        else:
+            items, _expired = queue.next(consumer, StartPosition.Oldest, 1)
+            for read in items:
+                os.write(got, read + b"\n")
+            if not items:
+                time.sleep(0.001)  # Nothing to wait on: an MPMC queue has no waiting call.
     queue.close()
 
 
-def own_until_killed(queue_path: str, ready: Any) -> None:
+def own_until_killed(kind: str, queue_path: str, ready: Any) -> None:
     """Owns the queue (its first opener), signals, and waits to be killed."""
-    queue = FifoQueue(queue_path, attach=True)
+    queue = open_attached(kind, queue_path)
     ready.set()
-    import time
-
     while True:
         time.sleep(60)
     del queue

@@ -93,7 +93,10 @@ struct AckOptions {
   // Open() throws kInvalidArgument naming both values. Deliveries are the
   // owner's: it keeps their leases, so the items an attached process holds
   // when it ends (closes, exits, is killed) are ready again at once, and a
-  // delivery settles in any process attached to the same owner.
+  // delivery settles in any process attached to the same owner. When the
+  // owner closes the queue or exits, an attached process takes it over, as
+  // a FIFO queue's does; the leases end with the owner, as with a crash: its
+  // deliveries are ready again, and settling one throws kNotOutstanding.
   // Default: true.
   bool attach = true;
 };

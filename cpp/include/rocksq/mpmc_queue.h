@@ -72,7 +72,9 @@ struct MpmcOptions {
   // owner opened with it serves the processes that attach. ttl and sync
   // must equal the owner's, or Open() throws kInvalidArgument naming both
   // values. Labels are the owner's: a label read through any process
-  // attached to the same owner, or by the owner, is one position.
+  // attached to the same owner, or by the owner, is one position. When the
+  // owner closes the queue or exits, an attached process takes it over, as
+  // a FIFO queue's does: a Next under way reads the same elements again.
   // Default: true.
   bool attach = true;
 };
