@@ -73,6 +73,7 @@ class SocketServer final : public AttachServer {
   void Bind();
 
   void NoteChange() override {
+    change_count_.fetch_add(1, std::memory_order_acq_rel);
     // The server's own thread (an attached push or pop) checks for changes
     // before it waits again: no wake-up to send.
     if (serving_thread == this) {
@@ -120,6 +121,13 @@ class SocketServer final : public AttachServer {
     Clock::time_point deadline;
   };
 
+  // An event lane's Watch (attach_wire.h, kWatch), not answered yet: the
+  // change count its client last saw.
+  struct Watch {
+    FrameHeader header;
+    uint64_t seen;
+  };
+
   using Outcome = AttachHandler::Outcome;
 
   void Wake() {
@@ -137,6 +145,8 @@ class SocketServer final : public AttachServer {
   void Serve(int fd, const FrameHeader& header, std::string_view body);
   void ServeMerged(const std::vector<ReceivedCall*>& calls);
   void Park(int fd, const FrameHeader& header, std::string_view body);
+  // Answers the watches whose count differs from change_count_.
+  void AnswerWatches();
   // Runs a request once without waiting (AttachHandler::Run) and replies,
   // unless it must wait.
   Outcome Run(int fd, const FrameHeader& header, std::string_view body, bool final);
@@ -165,6 +175,11 @@ class SocketServer final : public AttachServer {
   int wake_fd_ = -1;
   int timer_fd_ = -1;
   std::atomic<bool> changed_{false};
+  // The queue's changes since the server started (NoteChange): what
+  // watches compare, so that a change between a client's last look and
+  // its watch is not missed.
+  std::atomic<uint64_t> change_count_{0};
+  std::map<int, Watch> watches_;  // By connection.
   std::atomic<bool> stopping_{false};
   std::map<int, Connection> connections_;
   std::vector<ReceivedCall> received_;  // In arrival order.
@@ -238,7 +253,10 @@ void SocketServer::Loop() {
       }
     }
     if (!stopping_.load(std::memory_order_acquire)) ServeReceived();
-    if (changed_.exchange(false, std::memory_order_acq_rel)) RetryParked();
+    if (changed_.exchange(false, std::memory_order_acq_rel)) {
+      RetryParked();
+      AnswerWatches();  // After the retries, which may have changed the queue.
+    }
   }
   Shutdown();
 }
@@ -387,6 +405,16 @@ void SocketServer::Serve(int fd, const FrameHeader& header, std::string_view bod
     Reply(fd, header, stats);
     return;
   }
+  if (header.op == AttachOp::kWatch) {
+    try {
+      watches_[fd] = {header, BodyReader(body, handler_->Path()).U64()};
+    } catch (const Error& error) {
+      ReplyError(fd, header, error);
+      return;
+    }
+    AnswerWatches();
+    return;
+  }
   if (connections_.at(fd).inspector) {
     ReplyError(fd, header,
                Error(ErrorKind::kInvalidArgument, handler_->Path(),
@@ -482,6 +510,22 @@ void SocketServer::RetryParked() {
   ArmTimer();
 }
 
+void SocketServer::AnswerWatches() {
+  const uint64_t changes = change_count_.load(std::memory_order_acquire);
+  for (auto watch = watches_.begin(); watch != watches_.end();) {
+    if (watch->second.seen == changes) {
+      ++watch;
+      continue;
+    }
+    const int fd = watch->first;
+    const FrameHeader header = watch->second.header;
+    watch = watches_.erase(watch);  // First: a failed reply drops the connection.
+    BodyWriter reply;
+    reply.U64(changes);
+    Reply(fd, header, reply.bytes());
+  }
+}
+
 void SocketServer::AnswerExpired() {
   const Clock::time_point now = Clock::now();
   for (auto call = parked_.begin(); call != parked_.end();) {
@@ -546,6 +590,7 @@ void SocketServer::Drop(int fd) {
   const uint32_t lane = found->second.lane;
   connections_.erase(found);
   parked_.remove_if([fd](const ParkedCall& call) { return call.fd == fd; });
+  watches_.erase(fd);
   ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
   // Ends the connection itself, not just this descriptor: the client sees
   // it end even if a descriptor of it outlived the tracking.
@@ -582,6 +627,7 @@ void SocketServer::Shutdown() {
   // (or, for a kind that does not hand over, raises kClosed naming this
   // owner). Nothing of them was done.
   parked_.clear();
+  watches_.clear();
   received_.clear();
   while (!connections_.empty()) Drop(connections_.begin()->first);
   ::unlinkat(directory_fd_, kAttachSocketName, 0);

@@ -5,6 +5,7 @@
 
 #include "ack_attach_handler.h"
 #include "attach_client.h"
+#include "change_fds.h"
 
 namespace rocksq {
 namespace {
@@ -104,6 +105,14 @@ class AttachedAckQueue final : public AckQueue {
 
   void SetChangeListener(std::function<void()> listener) override {
     if (listener) client_->RefuseChangeListener();
+  }
+  std::unique_ptr<ChangeFd> WatchChanges() override {
+    return WatchOwner([this] {
+      WatchedOwner owner;
+      owner.client = client_.get();
+      owner.identity = client_.get();
+      return owner;
+    });
   }
   std::chrono::nanoseconds TimeToNextExpiry() const override {
     const std::string reply = client_->Call(AttachOp::kAckTimeToNextExpiry, {});

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "attach_client.h"
+#include "change_fds.h"
 
 namespace rocksq {
 namespace {
@@ -46,6 +47,14 @@ class AttachedMpmcQueue final : public MpmcQueue {
   }
   void SetChangeListener(std::function<void()> listener) override {
     if (listener) client_->RefuseChangeListener();
+  }
+  std::unique_ptr<ChangeFd> WatchChanges() override {
+    return WatchOwner([this] {
+      WatchedOwner owner;
+      owner.client = client_.get();
+      owner.identity = client_.get();
+      return owner;
+    });
   }
 
   uint64_t Len() const override { return client_->CallForCount(AttachOp::kMpmcLen); }
