@@ -106,14 +106,7 @@ class AttachedAckQueue final : public AckQueue {
   void SetChangeListener(std::function<void()> listener) override {
     if (listener) client_->RefuseChangeListener();
   }
-  std::unique_ptr<ChangeFd> WatchChanges() override {
-    return WatchOwner([this] {
-      WatchedOwner owner;
-      owner.client = client_.get();
-      owner.identity = client_.get();
-      return owner;
-    });
-  }
+  std::unique_ptr<ChangeFd> WatchChanges() override { return WatchOwnerOf(*client_); }
   std::chrono::nanoseconds TimeToNextExpiry() const override {
     const std::string reply = client_->Call(AttachOp::kAckTimeToNextExpiry, {});
     return std::chrono::nanoseconds(BodyReader(reply, Path()).I64());

@@ -48,14 +48,7 @@ class AttachedMpmcQueue final : public MpmcQueue {
   void SetChangeListener(std::function<void()> listener) override {
     if (listener) client_->RefuseChangeListener();
   }
-  std::unique_ptr<ChangeFd> WatchChanges() override {
-    return WatchOwner([this] {
-      WatchedOwner owner;
-      owner.client = client_.get();
-      owner.identity = client_.get();
-      return owner;
-    });
-  }
+  std::unique_ptr<ChangeFd> WatchChanges() override { return WatchOwnerOf(*client_); }
 
   uint64_t Len() const override { return client_->CallForCount(AttachOp::kMpmcLen); }
   uint64_t PayloadBytes() const override {

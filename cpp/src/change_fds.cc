@@ -243,6 +243,15 @@ std::unique_ptr<ChangeFd> WatchOwner(std::function<WatchedOwner()> current_owner
   return std::make_unique<OwnerChangeFd>(std::move(current_owner));
 }
 
+std::unique_ptr<ChangeFd> WatchOwnerOf(const AttachClient& client) {
+  return WatchOwner([&client] {
+    WatchedOwner owner;
+    owner.client = &client;
+    owner.identity = &client;
+    return owner;
+  });
+}
+
 // The queues that own their database (and the attached queues, until they
 // override it) watch through their change listener.
 std::unique_ptr<ChangeFd> FifoQueue::WatchChanges() {

@@ -38,6 +38,9 @@ struct WatchedOwner {
 // If nobody answers then, Fd() is made readable at once, so that the
 // waiters retry: their calls hand over, or raise kClosed.
 std::unique_ptr<ChangeFd> WatchOwner(std::function<WatchedOwner()> current_owner);
+// WatchOwner for an attached queue that does not hand over: always the
+// owner `client` attached to, which must outlive the ChangeFd.
+std::unique_ptr<ChangeFd> WatchOwnerOf(const AttachClient& client);
 
 }  // namespace rocksq
 
