@@ -86,11 +86,19 @@ def cancel_get_then_get(path: str, waiting: Any, pushed: Any) -> tuple[str, byte
     return _run(main)
 
 
+# An ack queue's waiting get() also wakes when a handed-out item may expire,
+# with nothing handed out one visibility timeout from now: longer than any
+# await here, so that only the owner's answer can wake it.
+ACK_VISIBILITY_TIMEOUT = 3600
+
+
 def ack_get_once_put(path: str, waiting: Any) -> bytes:
     """Awaits get() on an attached rocksq.aio.AckQueue, acks the delivery and returns its payload."""
 
     async def main() -> bytes:
-        async with rocksq.aio.AckQueue(path, attach=True) as q:
+        async with rocksq.aio.AckQueue(
+            path, visibility_timeout=ACK_VISIBILITY_TIMEOUT, attach=True
+        ) as q:
             delivery, _ = await _await_once_waiting(q.get(), waiting)
             q.ack(delivery)
             return delivery.data

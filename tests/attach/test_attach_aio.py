@@ -83,7 +83,7 @@ def test_a_cancelled_attached_aio_get_loses_no_item(
 def test_an_attached_aio_ack_queue_get_wakes_when_the_owner_puts(
     queue_path: str, processes: ProcessPoolExecutor, manager: object
 ) -> None:
-    owner = AckQueue(queue_path, attach=True)
+    owner = AckQueue(queue_path, visibility_timeout=aio_workers.ACK_VISIBILITY_TIMEOUT, attach=True)
     waiting = manager.Event()  # type: ignore[attr-defined]
 
     got = processes.submit(aio_workers.ack_get_once_put, queue_path, waiting)
