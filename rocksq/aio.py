@@ -1,9 +1,12 @@
 """asyncio faces: await put() and get(), or next(), without blocking the event loop.
 
-A waiting coroutine holds no thread: the queue writes a byte to a pipe the
-event loop watches whenever a push or pop (an add, for the MPMC queue)
-changes it while someone waits, and each waiter then retries in its own
-task. Because an item is taken only by the task that returns it, a cancelled
+A waiting coroutine holds no thread: the event loop watches the core
+queue's change fd, which turns readable when a push or pop (an add, for the
+MPMC queue) changes the queue while someone waits, and each waiter then
+retries in its own task. In the owning process the fd is a pipe the queue
+writes to; in an attached one (attach=True, another process owns the queue)
+it is a connection the owner answers after its next change, or closes when
+it goes away: the waiters then retry, and a FIFO queue's retry hands over. Because an item is taken only by the task that returns it, a cancelled
 get() never loses an item, a cancelled next() never moves its label, and a
 cancelled put() has either stored its item or not (never half).
 """
@@ -75,27 +78,22 @@ def _runs_in(loop: asyncio.AbstractEventLoop) -> bool:
 
 
 class _ChangeWaiters:
-    """Futures of the tasks waiting for a queue to change, woken together."""
+    """Futures of the tasks waiting for a queue to change, woken together by its change fd."""
 
-    __slots__ = ("_loop", "_read_fd", "_waiters", "_write_fd")
+    __slots__ = ("_fd", "_loop", "_queue", "_waiters")
 
-    def __init__(self) -> None:
-        self._read_fd, self._write_fd = os.pipe()
-        os.set_blocking(self._read_fd, False)
-        os.set_blocking(self._write_fd, False)
+    def __init__(self, queue: _CoreFifoQueue | _CoreMpmcQueue | _CoreAckQueue) -> None:
+        self._queue = queue
+        self._fd = queue.change_fd()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
-
-    @property
-    def write_fd(self) -> int:
-        return self._write_fd
 
     def add(self) -> asyncio.Future[None]:
         loop = asyncio.get_running_loop()
         if self._loop is not loop:
             if self._loop is not None:
-                self._loop.remove_reader(self._read_fd)
-            loop.add_reader(self._read_fd, self._wake_all)
+                self._loop.remove_reader(self._fd)
+            loop.add_reader(self._fd, self._wake_all)
             self._loop = loop
         waiter = loop.create_future()
         self._waiters.append(waiter)
@@ -109,13 +107,17 @@ class _ChangeWaiters:
 
     @property
     def closed(self) -> bool:
-        return self._read_fd < 0
+        return self._fd < 0
+
+    def arm(self) -> None:
+        """Asks for a wake-up after the queue's next change (at once if it changed since the last)."""
+        self._queue.arm_change_fd()
 
     def wake_here(self) -> None:
         """Wakes the waiters now if called in their loop's thread, after a change made there.
 
-        The pipe would wake them too, but only once the loop next polls:
-        two iterations later. From another thread the pipe does it.
+        The change fd would wake them too, but only once the loop next
+        polls: two iterations later. From another thread the fd does it.
         """
         if self._waiters and self._loop is not None and _runs_in(self._loop):
             self._wake_all()
@@ -123,23 +125,20 @@ class _ChangeWaiters:
     def _wake_all(self) -> None:
         if self.closed:
             return
-        try:
-            while os.read(self._read_fd, 4096):
-                pass
-        except BlockingIOError:
-            pass
+        self._queue.consume_change_fd()
         while self._waiters:
             waiter = self._waiters.popleft()
             if not waiter.done():
                 waiter.set_result(None)
 
     def close(self) -> None:
-        """Wakes every waiter and closes the pipe; a second call does nothing.
+        """Wakes every waiter and closes the change fd; a second call does nothing.
 
         From a thread other than the one running the event loop that watches
-        the pipe, this only asks that loop to do it: futures and readers may
+        the fd, this only asks that loop to do it: futures and readers may
         be touched in their loop's thread alone (a future completed from
-        elsewhere would not wake its task).
+        elsewhere would not wake its task), and the fd is closed only once
+        no loop watches it (its number may be reused at once).
         """
         if self.closed:
             return
@@ -152,19 +151,18 @@ class _ChangeWaiters:
                 pass
         self._wake_all()
         if self._loop is not None and not self._loop.is_closed():
-            self._loop.remove_reader(self._read_fd)
+            self._loop.remove_reader(self._fd)
         self._loop = None
-        os.close(self._read_fd)
-        os.close(self._write_fd)
+        self._queue.close_change_fd()
         # Marked closed so no later call touches fds the process may reuse.
-        self._read_fd = self._write_fd = -1
+        self._fd = -1
 
 
 class _WaitsForChanges(CoreFace):
     """What the asyncio faces share: waiting for their core queue to change.
 
     Mixed in before the face that opens the core queue (every core queue has
-    set_change_fd() and arm_change_fd()); the concrete class declares the
+    a change fd: change_fd(), arm_change_fd()); the concrete class declares the
     `_changes` slot (a slot of a class with several bases must be declared
     by the class that combines them).
     """
@@ -176,8 +174,7 @@ class _WaitsForChanges(CoreFace):
         self, queue: _CoreFifoQueue | _CoreMpmcQueue | _CoreAckQueue, path: str | os.PathLike[str]
     ) -> None:
         super()._open(queue, path)
-        self._changes = _ChangeWaiters()  # type: ignore[misc]
-        queue.set_change_fd(self._changes.write_fd)
+        self._changes = _ChangeWaiters(queue)  # type: ignore[misc]
 
     async def _retry(self, attempt: Callable[[], T | None]) -> T:
         """Returns attempt()'s first result that is not None, waiting for a change between tries.
@@ -190,10 +187,10 @@ class _WaitsForChanges(CoreFace):
             result = attempt()
             if result is not None:
                 return result
-            # Arm first, then try again: a change after the try writes to the
-            # pipe, so the wake-up cannot fall between the try and the wait.
+            # Arm first, then try again: a change after the try makes the
+            # fd readable, so the wake-up cannot fall between try and wait.
             waiter = self._changes.add()
-            self._queue.arm_change_fd()
+            self._changes.arm()
             try:
                 result = attempt()
                 if result is not None:
@@ -210,18 +207,15 @@ class _WaitsForChanges(CoreFace):
         """
         if self._changes.closed:
             return
-        # Detached first: once this returns, the core writes to no fd.
-        self._queue.set_change_fd(None)
         super().close()  # The face's close().
         self._changes.close()
 
     def __del__(self) -> None:
         # Dropped without close(): the core queue closes itself when freed,
-        # as in the other faces, but the pipe is ours to close. Detached
-        # first, so the core never writes to an fd the process may reuse.
+        # as in the other faces, and its change fd with it; the loop must
+        # stop watching that fd first.
         changes = getattr(self, "_changes", None)
         if changes is not None and not changes.closed:
-            self._queue.set_change_fd(None)
             changes.close()
 
     async def __aenter__(self) -> Self:
@@ -534,9 +528,9 @@ class AckQueue(_WaitsForChanges, AckFace):
                 return [Delivery._make(entry) for entry in got]
             # As _retry: arm, try again, then wait for a change, but no
             # longer than until the next handed-out item expires (an expiry
-            # is no call, so it writes nothing to the pipe).
+            # is no call, so it does not make the change fd readable).
             waiter = self._changes.add()
-            self._queue.arm_change_fd()
+            self._changes.arm()
             expiry = None
             try:
                 got = self._queue.get(max_items)

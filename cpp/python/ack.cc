@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "convert.h"
-#include "notifier.h"
+#include "change_fd.h"
 #include "queue_holder.h"
 #include "rocksq/rocksq.h"
 
@@ -448,7 +448,7 @@ void init_ack(nb::module_& m) {
                "Fails every delivery or none, in one write.");
   BindPushWaiting(queue_class, "put", "put_many");
   BindQueueBasics(queue_class, "Closes the queue; unsettled items are ready at the next open.");
-  BindChangeNotifier(queue_class, "push, ack, nack, fail or requeue");
+  BindChangeFd(queue_class, "push, ack, nack, fail or requeue");
 }
 
 }  // namespace rocksq_python

@@ -10,7 +10,7 @@
 #include <string>
 
 #include "convert.h"
-#include "notifier.h"
+#include "change_fd.h"
 #include "queue_holder.h"
 #include "rocksq/rocksq.h"
 #include "worker.h"
@@ -112,7 +112,7 @@ void init_fifo(nb::module_& m) {
           "or at once if `immediate` (the items stay stored).");
   BindPushWaiting(queue_class, "push_wait", "push_many_wait");
   BindQueueBasics(queue_class, "Flushes and closes the queue; later calls raise QueueClosed.");
-  BindChangeNotifier(queue_class, "push or pop");
+  BindChangeFd(queue_class, "push or pop");
   BindWorker(queue_class);
   queue_class
       .def(

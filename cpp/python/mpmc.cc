@@ -10,7 +10,7 @@
 #include <utility>
 
 #include "convert.h"
-#include "notifier.h"
+#include "change_fd.h"
 #include "queue_holder.h"
 #include "rocksq/rocksq.h"
 #include "worker.h"
@@ -91,7 +91,7 @@ void init_mpmc(nb::module_& m) {
           "Seconds an element lives after it was added.");
   BindQueueBasics(queue_class,
                   "Stops expiry, flushes and closes the queue; later calls raise QueueClosed.");
-  BindChangeNotifier(queue_class, "add, or remove_label() that removed a label,");
+  BindChangeFd(queue_class, "add, or remove_label() that removed a label,");
   BindWorker(queue_class);
   // Arguments are checked at submission; results and the core's errors are
   // taken from the PendingOperation.

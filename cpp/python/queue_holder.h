@@ -21,8 +21,6 @@
 
 namespace rocksq_python {
 
-class ChangeNotifier;  // notifier.h
-
 // Owns one open core queue (Core: rocksq::FifoQueue, MpmcQueue or
 // AckQueue), and what the waiting and nonblocking faces attach to it.
 template <typename Core>
@@ -41,6 +39,7 @@ class QueueHolder {
   ~QueueHolder() {
     LeakAncestorsWorker();
     GilRelease released;
+    CloseChangeFd();  // It may use the queue (its listener).
     worker.reset();  // Runs what was submitted, while the queue is open.
     queue_.reset();
   }
@@ -73,8 +72,17 @@ class QueueHolder {
     return *worker;
   }
 
-  // Set by set_change_fd (see notifier.h); shared with the core's listener.
-  std::shared_ptr<ChangeNotifier> notifier;
+  // Made by change_fd() (see change_fd.h), for rocksq.aio.
+  std::unique_ptr<rocksq::ChangeFd> change_fd;
+  // Destroys change_fd. In a fork() child it is the parent's, watching the
+  // parent's queue: leaked untouched, as the worker.
+  void CloseChangeFd() {
+    if (!process.IsCurrent()) {
+      (void)change_fd.release();
+      return;
+    }
+    change_fd.reset();
+  }
   // Started by start_worker (see worker.h), for rocksq.nonblocking.
   std::unique_ptr<SerialWorker> worker;
   // The process that started the worker: the only one where it has a thread.

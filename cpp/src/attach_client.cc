@@ -160,9 +160,9 @@ void AttachClient::CheckOptionAgrees(const char* name, const std::string& mine,
 
 void AttachClient::RefuseChangeListener() const {
   throw Error(ErrorKind::kInvalidArgument, path_,
-              "an attached queue does not report changes yet (the owning process " +
+              "an attached queue takes no change listener (the owning process " +
                   std::to_string(welcome_.owner_pid) +
-                  " does): asyncio faces cannot attach in this release");
+                  " calls its own): watch it through WatchChanges()");
 }
 
 void AttachClient::Close() {
@@ -212,6 +212,15 @@ AttachClient::Connection AttachClient::TakeConnection(uint32_t lane) const {
       return connection;
     }
   }
+  const Connection connection = Connect(lane);
+  std::lock_guard<std::mutex> lock(connections_mutex_);
+  all_.insert(connection.fd);
+  return connection;
+}
+
+int AttachClient::ConnectEventLane() const { return Connect(0).fd; }
+
+AttachClient::Connection AttachClient::Connect(uint32_t lane) const {
   const CallId none{identity_->client_id, lane, 0};
   const int fd = ConnectToOwner(path_);
   if (fd < 0) ThrowOwnerGone(none);
@@ -231,8 +240,6 @@ AttachClient::Connection AttachClient::TakeConnection(uint32_t lane) const {
     ::close(fd);
     ThrowOwnerGone(none);
   }
-  std::lock_guard<std::mutex> lock(connections_mutex_);
-  all_.insert(fd);
   CloseInForkChild(fd);
   return {fd, lane};
 }

@@ -101,8 +101,14 @@ class AttachClient {
   void CheckOptionAgrees(const char* name, const std::string& mine,
                          const std::string& owners) const;
 
-  // Throws kInvalidArgument for a change listener: attached queues do not
-  // report changes (the owner does), so asyncio faces cannot attach.
+  // A new connection to the owner, welcomed, for an event lane (ChangeFd):
+  // the caller owns it (CloseTrackedDescriptor). Throws OwnerGone if the
+  // owner went away, or its refusal.
+  int ConnectEventLane() const;
+
+  // Throws kInvalidArgument for a change listener: it would need a thread
+  // of this process reading the owner's reports; an attached queue reports
+  // changes through WatchChanges() only.
   void RefuseChangeListener() const;
 
   // Wakes the calls under way (they throw kClosed), waits for them, and
@@ -118,6 +124,9 @@ class AttachClient {
   // An idle connection, or a new one (of lane `lane`, if not 0, else of a
   // new lane).
   Connection TakeConnection(uint32_t lane = 0) const;
+  // A new connection, welcomed (of lane `lane`, if not 0, else of a new
+  // lane), that Close() does not know of.
+  Connection Connect(uint32_t lane) const;
   std::string Send(Connection connection, AttachOp op, std::string_view body, uint64_t seq,
                    uint16_t flags) const;
   void ForgetConnection(int fd) const;

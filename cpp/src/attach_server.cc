@@ -75,18 +75,19 @@ class SocketServer final : public AttachServer {
   void Bind();
 
   void NoteChange() override {
+    change_count_.fetch_add(1, std::memory_order_seq_cst);
     // The server's own thread (an attached push or pop) checks for changes
     // before it waits again: no wake-up to send.
     if (serving_thread == this) {
       changed_.store(true, std::memory_order_release);
       return;
     }
-    // Only a parked call needs waking; with none, the owner's own pushes
-    // and pops cost no system call. The flag stays set for the loop, which
-    // reads it after parking a call (parked_calls_ is set first: one of the
-    // two sides sees the other's store).
+    // Only a parked call or a watch needs waking; with none, the owner's
+    // own pushes and pops cost no system call. The flag stays set for the
+    // loop, which reads it after parking a call or a watch (waiting_ is set
+    // first: one of the two sides sees the other's store).
     if (changed_.exchange(true, std::memory_order_seq_cst)) return;
-    if (parked_calls_.load(std::memory_order_seq_cst)) Wake();
+    if (waiting_.load(std::memory_order_seq_cst)) Wake();
   }
 
   void Stop() override {
@@ -126,6 +127,13 @@ class SocketServer final : public AttachServer {
     Clock::time_point deadline;
   };
 
+  // An event lane's Watch (attach_wire.h, kWatch), not answered yet: the
+  // change count its client last saw.
+  struct Watch {
+    FrameHeader header;
+    uint64_t seen;
+  };
+
   using Outcome = AttachHandler::Outcome;
 
   void Wake() {
@@ -143,6 +151,8 @@ class SocketServer final : public AttachServer {
   void Serve(int fd, const FrameHeader& header, std::string_view body);
   void ServeMerged(const std::vector<ReceivedCall*>& calls);
   void Park(int fd, const FrameHeader& header, std::string_view body);
+  // Answers the watches whose count differs from change_count_.
+  void AnswerWatches();
   // Runs a request once without waiting (AttachHandler::Run) and replies,
   // unless it must wait.
   Outcome Run(int fd, const FrameHeader& header, std::string_view body, bool final);
@@ -171,7 +181,13 @@ class SocketServer final : public AttachServer {
   int wake_fd_ = -1;
   int timer_fd_ = -1;
   std::atomic<bool> changed_{false};
-  std::atomic<bool> parked_calls_{false};  // !parked_.empty(), for NoteChange.
+  // Whether a parked call or a watch waits for a change, for NoteChange.
+  std::atomic<bool> waiting_{false};
+  // The queue's changes since the server started (NoteChange): what
+  // watches compare, so that a change between a client's last look and
+  // its watch is not missed.
+  std::atomic<uint64_t> change_count_{0};
+  std::map<int, Watch> watches_;  // By connection.
   std::atomic<bool> stopping_{false};
   std::map<int, Connection> connections_;
   std::vector<ReceivedCall> received_;  // In arrival order.
@@ -249,8 +265,13 @@ void SocketServer::Loop() {
       }
     }
     if (!stopping_.load(std::memory_order_acquire)) ServeReceived();
-    if (changed_.exchange(false, std::memory_order_seq_cst)) RetryParked();
-    if (parked_.empty()) parked_calls_.store(false, std::memory_order_seq_cst);
+    if (changed_.exchange(false, std::memory_order_seq_cst)) {
+      RetryParked();
+      AnswerWatches();  // After the retries, which may have changed the queue.
+    }
+    if (parked_.empty() && watches_.empty()) {
+      waiting_.store(false, std::memory_order_seq_cst);
+    }
   }
   Shutdown();
 }
@@ -399,6 +420,18 @@ void SocketServer::Serve(int fd, const FrameHeader& header, std::string_view bod
     Reply(fd, header, stats);
     return;
   }
+  if (header.op == AttachOp::kWatch) {
+    // Before the count is compared: a change after it wakes the loop.
+    waiting_.store(true, std::memory_order_seq_cst);
+    try {
+      watches_[fd] = {header, BodyReader(body, handler_->Path()).U64()};
+    } catch (const Error& error) {
+      ReplyError(fd, header, error);
+      return;
+    }
+    AnswerWatches();
+    return;
+  }
   if (connections_.at(fd).inspector) {
     ReplyError(fd, header,
                Error(ErrorKind::kInvalidArgument, handler_->Path(),
@@ -439,7 +472,7 @@ void SocketServer::ServeMerged(const std::vector<ReceivedCall*>& calls) {
 void SocketServer::Park(int fd, const FrameHeader& header, std::string_view body) {
   const std::chrono::nanoseconds timeout = handler_->WaitTimeout(header.op, body);
   parked_.push_back({fd, header, std::string(body), DeadlineAfter(timeout)});
-  parked_calls_.store(true, std::memory_order_seq_cst);
+  waiting_.store(true, std::memory_order_seq_cst);
   ArmTimer();
 }
 
@@ -493,6 +526,22 @@ void SocketServer::RetryParked() {
     }
   }
   ArmTimer();
+}
+
+void SocketServer::AnswerWatches() {
+  const uint64_t changes = change_count_.load(std::memory_order_seq_cst);
+  for (auto watch = watches_.begin(); watch != watches_.end();) {
+    if (watch->second.seen == changes) {
+      ++watch;
+      continue;
+    }
+    const int fd = watch->first;
+    const FrameHeader header = watch->second.header;
+    watch = watches_.erase(watch);  // First: a failed reply drops the connection.
+    BodyWriter reply;
+    reply.U64(changes);
+    Reply(fd, header, reply.bytes());
+  }
 }
 
 void SocketServer::AnswerExpired() {
@@ -559,6 +608,7 @@ void SocketServer::Drop(int fd) {
   const uint32_t lane = found->second.lane;
   connections_.erase(found);
   parked_.remove_if([fd](const ParkedCall& call) { return call.fd == fd; });
+  watches_.erase(fd);
   ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
   // Ends the connection itself, not just this descriptor: the client sees
   // it end even if a descriptor of it outlived the tracking.
@@ -595,13 +645,14 @@ void SocketServer::Shutdown() {
   // (or, for a kind that does not hand over, raises kClosed naming this
   // owner). Nothing of them was done.
   parked_.clear();
+  watches_.clear();
   received_.clear();
   while (!connections_.empty()) Drop(connections_.begin()->first);
   ::unlinkat(directory_fd_, kAttachSocketName, 0);
   // The wake-up descriptor stays open until the server is destroyed: a
   // queue's thread may still be in NoteChange(), and a closed number could
   // meanwhile name another file.
-  parked_calls_.store(false, std::memory_order_seq_cst);
+  waiting_.store(false, std::memory_order_seq_cst);
   for (int fd : {listen_fd_, epoll_fd_, timer_fd_, directory_fd_}) CloseTracked(fd);
 }
 

@@ -30,8 +30,8 @@ inline constexpr char kAttachSocketName[] = "rocksq.sock";
 
 // Bumped by any change to a frame's layout or a new operation; both sides
 // must run the same one. 2: the Hello names the client and lane, and
-// requests may be retries (kRetryFlag).
-inline constexpr uint32_t kAttachProtocol = 2;
+// requests may be retries (kRetryFlag). 3: kWatch.
+inline constexpr uint32_t kAttachProtocol = 3;
 inline constexpr char kAttachMagic[8] = {'R', 'Q', 'A', 'T', 'T', 'A', 'C', 'H'};
 inline constexpr size_t kFrameHeaderBytes = 24;
 // A body larger than this is refused: it guards the owner's memory against
@@ -54,6 +54,11 @@ enum class AttachOp : uint16_t {
   // Any kind; the only operation of an inspector connection (Hello kind 0):
   // replies the owner's view (attach_stats.h, EncodeOwnerStats).
   kStats = 13,
+  // Any kind; the operation of an event lane (ChangeFd): u64 the change
+  // count of the owner's last reply on this connection (0 before one). The
+  // owner replies u64 its change count (the changes of its queue since it
+  // started serving it) once that differs, at once if it already does.
+  kWatch = 14,
 
   // Ack queues (AttachKind::kAck). Deliveries are u32 count, then each
   // one's u64 id, u32 attempt, u64 receipt and u32-length-prefixed payload;

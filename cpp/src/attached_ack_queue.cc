@@ -184,6 +184,7 @@ class AttachedAckQueue final : public AckQueue {
   void SetChangeListener(std::function<void()> listener) override {
     if (listener) link_->RefuseChangeListener();
   }
+  std::unique_ptr<ChangeFd> WatchChanges() override { return link_->WatchChanges(); }
   std::chrono::nanoseconds TimeToNextExpiry() const override {
     std::shared_ptr<AckQueue> owned;
     const std::optional<std::string> reply =

@@ -86,6 +86,7 @@ class AttachedFifoQueue final : public FifoQueue {
   void SetChangeListener(std::function<void()> listener) override {
     if (listener) link_->RefuseChangeListener();
   }
+  std::unique_ptr<ChangeFd> WatchChanges() override { return link_->WatchChanges(); }
 
   uint64_t Len() const override { return Count(AttachOp::kLen, &FifoQueue::Len); }
   uint64_t PayloadBytes() const override {

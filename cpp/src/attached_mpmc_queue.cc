@@ -83,6 +83,7 @@ class AttachedMpmcQueue final : public MpmcQueue {
   void SetChangeListener(std::function<void()> listener) override {
     if (listener) link_->RefuseChangeListener();
   }
+  std::unique_ptr<ChangeFd> WatchChanges() override { return link_->WatchChanges(); }
 
   uint64_t Len() const override { return Count(AttachOp::kMpmcLen, &MpmcQueue::Len); }
   uint64_t PayloadBytes() const override {

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "attach_client.h"
+#include "change_fds.h"
 
 namespace rocksq {
 
@@ -88,6 +89,22 @@ class OwnerLink {
 
   // Refuses a change listener (AttachClient::RefuseChangeListener).
   void RefuseChangeListener() const { Current()->client->RefuseChangeListener(); }
+
+  // A ChangeFd that follows the owner: its event lane, or the queue this
+  // process took over (change_fds.h). The link must outlive it.
+  std::unique_ptr<ChangeFd> WatchChanges() const {
+    return WatchOwner([this] {
+      const std::shared_ptr<Owner> owner = Current();
+      WatchedOwner watched;
+      watched.identity = owner.get();
+      if (owner->owned) {
+        watched.watch_owned = [owned = owner->owned] { return owned->WatchChanges(); };
+      } else {
+        watched.client = owner->client.get();
+      }
+      return watched;
+    });
+  }
 
   // Changes an option a take-over opens with (a FIFO queue's max_elements).
   template <typename Change>

@@ -226,6 +226,7 @@ class ProcessOwnedFifo final : public ProcessOwned<FifoQueue> {
   void SetChangeListener(std::function<void()> listener) override {
     Use().SetChangeListener(std::move(listener));
   }
+  std::unique_ptr<ChangeFd> WatchChanges() override { return Use().WatchChanges(); }
   uint64_t Len() const override { return Use().Len(); }
   uint64_t PayloadBytes() const override { return Use().PayloadBytes(); }
   uint64_t DiskBytes() const override { return Use().DiskBytes(); }
@@ -258,6 +259,7 @@ class ProcessOwnedMpmc final : public ProcessOwned<MpmcQueue> {
   void SetChangeListener(std::function<void()> listener) override {
     Use().SetChangeListener(std::move(listener));
   }
+  std::unique_ptr<ChangeFd> WatchChanges() override { return Use().WatchChanges(); }
   uint64_t Len() const override { return Use().Len(); }
   uint64_t PayloadBytes() const override { return Use().PayloadBytes(); }
   uint64_t DiskBytes() const override { return Use().DiskBytes(); }
@@ -324,6 +326,7 @@ class ProcessOwnedAck final : public ProcessOwned<AckQueue> {
   void SetChangeListener(std::function<void()> listener) override {
     Use().SetChangeListener(std::move(listener));
   }
+  std::unique_ptr<ChangeFd> WatchChanges() override { return Use().WatchChanges(); }
   std::chrono::nanoseconds TimeToNextExpiry() const override { return Use().TimeToNextExpiry(); }
   uint64_t ReadyLen() const override { return Use().ReadyLen(); }
   uint64_t UnackedLen() const override { return Use().UnackedLen(); }

@@ -180,19 +180,6 @@ def face_push_and_pop(path: str, face_name: str) -> list[bytes]:
     return items
 
 
-def open_aio_attached(path: str, class_name: str = "Queue", *args: object) -> str:
-    """Opens rocksq.aio.`class_name`(path, *args, attach=True) in an event loop; as outcome()."""
-    import asyncio
-
-    import rocksq.aio
-
-    async def open_queue() -> str:
-        face = getattr(rocksq.aio, class_name)
-        return outcome(lambda: face(path, *args, attach=True).close())
-
-    return asyncio.run(open_queue())
-
-
 def own_until_killed(path: str, ready: Any) -> None:
     """Owns the queue (attach=True), pushes one item, signals `ready`, and waits to be killed."""
     queue = FifoQueue(path, attach=True)

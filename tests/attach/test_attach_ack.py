@@ -13,7 +13,6 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import ack_workers
-import attach_workers
 import pytest
 from conftest import WAIT_SECONDS
 
@@ -222,18 +221,4 @@ def test_rocksq_ack_queue_attaches_when_asked(
 
     assert taken == [b"from the owner", b"from the attached process"]
     assert owner.qsize() == 0
-    owner.close()
-
-
-def test_rocksq_aio_ack_queue_refuses_to_attach_with_a_clear_error(
-    queue_path: str, processes: ProcessPoolExecutor
-) -> None:
-    owner = rocksq.AckQueue(queue_path, attach=True)
-
-    outcome = processes.submit(
-        attach_workers.open_aio_attached, queue_path, "AckQueue"
-    ).result(WAIT_SECONDS)
-
-    assert outcome.startswith("ValueError: "), outcome
-    assert "asyncio faces cannot attach in this release" in outcome
     owner.close()

@@ -192,15 +192,3 @@ def test_each_fifo_face_attaches_when_asked(
 
     assert items == [b"from the attached process"]
     owner.close()
-
-
-def test_rocksq_aio_refuses_to_attach_with_a_clear_error(
-    queue_path: str, processes: ProcessPoolExecutor
-) -> None:
-    owner = rocksq.Queue(queue_path, attach=True)
-
-    outcome = processes.submit(attach_workers.open_aio_attached, queue_path).result(WAIT_SECONDS)
-
-    assert outcome.startswith("ValueError: "), outcome
-    assert "asyncio faces cannot attach in this release" in outcome
-    owner.close()

@@ -12,7 +12,6 @@ from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-import attach_workers
 import mpmc_workers
 import pytest
 from conftest import WAIT_SECONDS
@@ -117,18 +116,4 @@ def test_each_mpmc_face_attaches_when_asked(
 
     assert items == [b"from the owner", b"from the attached process"]
     assert owner.labels == ["f"]
-    owner.close()
-
-
-def test_rocksq_aio_mpmc_queue_refuses_to_attach_with_a_clear_error(
-    queue_path: str, processes: ProcessPoolExecutor
-) -> None:
-    owner = MpmcQueue(queue_path, TTL, attach=True)
-
-    outcome = processes.submit(
-        attach_workers.open_aio_attached, queue_path, "MpmcQueue", TTL
-    ).result(WAIT_SECONDS)
-
-    assert outcome.startswith("ValueError: "), outcome
-    assert "asyncio faces cannot attach in this release" in outcome
     owner.close()

@@ -565,7 +565,7 @@ def test_python_warns_when_a_process_with_an_open_queue_forks(tmp_path):
 
 
 # --- Queues opened with attach=True: the child attaches -----------------------
-# The FIFO faces that can attach; rocksq.aio cannot yet (tests/attach).
+# The faces whose use() the fork tests know (rocksq.aio attaches too: tests/attach).
 ATTACHING = ["seed", "blocking", "nonblocking", "Queue", "MpmcQueue", "nonblocking.MpmcQueue"]
 # How many of the three items each face's use() takes (an MPMC read removes none).
 TAKEN_BY_USE = {

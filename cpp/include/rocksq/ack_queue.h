@@ -49,6 +49,7 @@
 #include <utility>
 #include <vector>
 
+#include "rocksq/change_fd.h"
 #include "rocksq/error.h"
 #include "rocksq/fifo_queue.h"
 
@@ -311,6 +312,13 @@ class AckQueue {
   // at most TimeToNextExpiry() (see rocksq/aio.py). One listener at a time;
   // it must return quickly and must not call back into the queue.
   virtual void SetChangeListener(std::function<void()> listener) = 0;
+
+  // A descriptor an event loop watches to learn when the queue changed
+  // (rocksq/change_fd.h; how rocksq.aio waits without a thread). In the
+  // process that owns the queue it installs the change listener (replacing
+  // the one SetChangeListener set, until the ChangeFd is destroyed); an
+  // attached queue watches the owner instead. Destroy it before the queue.
+  virtual std::unique_ptr<ChangeFd> WatchChanges();
 
   // How long until the earliest handed-out item's visibility timeout
   // expires (zero if one has); nanoseconds::max() if none is handed out or

@@ -28,6 +28,7 @@
 #include <string_view>
 #include <vector>
 
+#include "rocksq/change_fd.h"
 #include "rocksq/error.h"
 #include "rocksq/popped_items.h"
 
@@ -143,6 +144,13 @@ class FifoQueue {
   // learns when to retry (see rocksq/aio.py), so it must return quickly and
   // must not call back into the queue.
   virtual void SetChangeListener(std::function<void()> listener) = 0;
+
+  // A descriptor an event loop watches to learn when the queue changed
+  // (rocksq/change_fd.h; how rocksq.aio waits without a thread). In the
+  // process that owns the queue it installs the change listener (replacing
+  // the one SetChangeListener set, until the ChangeFd is destroyed); an
+  // attached queue watches the owner instead. Destroy it before the queue.
+  virtual std::unique_ptr<ChangeFd> WatchChanges();
 
   // The number of items stored.
   virtual uint64_t Len() const = 0;

@@ -5,6 +5,7 @@
 #define ROCKSQ_ROCKSQ_H_
 
 #include "rocksq/ack_queue.h"
+#include "rocksq/change_fd.h"
 #include "rocksq/error.h"
 #include "rocksq/fifo_queue.h"
 #include "rocksq/mpmc_queue.h"
