@@ -97,6 +97,8 @@ class SocketServer final : public AttachServer {
     uint32_t pid = 0;  // as its pid.
     bool welcomed = false;
     bool inspector = false;  // Hello kind 0: `rocksq stats`, not an attached process.
+    // A request of it is received, queued or parked, and not yet answered.
+    bool awaiting_reply = false;
     std::string inbox;  // Bytes received and not yet served.
   };
 
@@ -287,7 +289,11 @@ void SocketServer::Receive(Connection* connection) {
   // so the inbox holds at most one whole frame.
   while (connection->inbox.size() >= kFrameHeaderBytes) {
     const FrameHeader header = DecodeHeader(connection->inbox.data());
-    if (header.body_bytes > kMaxFrameBodyBytes) {
+    // A second request before the first's reply breaks the protocol: the
+    // one-request rule is what bounds a connection's share of the owner
+    // (one frame, one parked call), and what lets each request be served
+    // as if its connection had no other.
+    if (header.body_bytes > kMaxFrameBodyBytes || connection->awaiting_reply) {
       Drop(fd);
       return;
     }
@@ -299,6 +305,7 @@ void SocketServer::Receive(Connection* connection) {
       Greet(connection, header, std::string_view(frame).substr(kFrameHeaderBytes));
       if (connections_.find(fd) == connections_.end()) return;  // Refused.
     } else {
+      connection->awaiting_reply = true;
       received_.push_back({fd, header, std::move(frame)});
     }
   }
@@ -514,7 +521,12 @@ void SocketServer::Reply(int fd, const FrameHeader& request, std::string_view bo
   } catch (const Error&) {
     // A client that stopped reading (the send timed out): dropped below.
   }
-  if (!sent) Drop(fd);
+  if (!sent) {
+    Drop(fd);
+    return;
+  }
+  const auto connection = connections_.find(fd);
+  if (connection != connections_.end()) connection->second.awaiting_reply = false;
 }
 
 void SocketServer::Drop(int fd) {
@@ -524,6 +536,10 @@ void SocketServer::Drop(int fd) {
   const bool attached = found->second.welcomed && !found->second.inspector;
   connections_.erase(found);
   parked_.remove_if([fd](const ParkedCall& call) { return call.fd == fd; });
+  // Requests being served are checked against connections_ instead (ServeReceived).
+  received_.erase(std::remove_if(received_.begin(), received_.end(),
+                                 [fd](const ReceivedCall& call) { return call.fd == fd; }),
+                  received_.end());
   ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
   // Ends the connection itself, not just this descriptor: the client sees
   // it end even if a descriptor of it outlived the tracking.

@@ -317,6 +317,27 @@ def test_a_directory_named_rocksq_sock_makes_the_attach_open_raise_naming_it(
 # --- 3. clients that break the protocol -----------------------------------------
 
 
+def test_a_client_sending_requests_before_their_replies_is_dropped_and_the_owner_serves_on(
+    queue_path: str, start_owner: Callable[..., Owner]
+) -> None:
+    """Two pushes and two pops in one write, then a hang-up: the owner once
+    replied to the pushes, dropped the connection, and crashed (std::terminate)
+    looking it up for the pops."""
+    owner = start_owner("fifo", queue_path)
+    client = RawClient(queue_path)
+    client.socket.sendall(
+        frame(PUSH_BATCH, items_body(b"a"), 2)
+        + frame(PUSH_BATCH, items_body(b"b"), 3)
+        + frame(POP, struct.pack("<Q", 1), 4)
+        + frame(POP, struct.pack("<Q", 1), 5)
+    )
+    client.close()
+
+    assert owner.ask("push 1") == "ok"  # Alive, and serving its own calls.
+    assert attach_and_count(queue_path) == 1  # Nothing the dropped client sent was run.
+    assert owner.exit() == 0
+
+
 def test_unknown_operations_and_malformed_bodies_get_error_replies_and_store_nothing(
     queue_path: str, start_owner: Callable[..., Owner]
 ) -> None:
