@@ -17,6 +17,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <deque>
 #include <list>
 #include <map>
 #include <set>
@@ -34,6 +35,14 @@ namespace {
 // A reply the owner cannot hand over within this long goes to a client that
 // stopped reading; it is dropped rather than stall every other client.
 constexpr int kSendTimeoutSeconds = 5;
+// A connection that has not sent its Hello this long after it was accepted
+// is dropped: a client sends it right after connecting, so one that does
+// not is not an attached process, and would hold a descriptor for ever.
+constexpr auto kHelloTimeout = std::chrono::seconds(5);
+// When the process runs out of descriptors, accepting pauses this long: the
+// listener stays readable, and retrying at once would spin the server's
+// thread while the descriptors the queue itself needs are gone.
+constexpr auto kAcceptPause = std::chrono::milliseconds(100);
 
 std::string UserName(uid_t uid) {
   const passwd* entry = ::getpwuid(uid);
@@ -95,6 +104,7 @@ class SocketServer final : public AttachServer {
     int fd = -1;
     uid_t uid = 0;     // The peer's, from SO_PEERCRED at accept,
     uint32_t pid = 0;  // as its pid.
+    Clock::time_point hello_deadline;  // Until welcomed (kHelloTimeout).
     bool welcomed = false;
     bool inspector = false;  // Hello kind 0: `rocksq stats`, not an attached process.
     // A request of it is received, queued or parked, and not yet answered.
@@ -144,7 +154,11 @@ class SocketServer final : public AttachServer {
   // Runs a parked call taken out of parked_, unless its client hung up.
   Outcome RunParked(const ParkedCall& call, bool final);
   void AnswerExpired();
+  // Drops the connections whose Hello is overdue.
+  void DropSilent();
   void ArmTimer();
+  // Stops or resumes watching the listener (kAcceptPause).
+  void WatchListener(bool watch);
   void Reply(int fd, const FrameHeader& request, std::string_view body, uint32_t status = 0);
   void ReplyError(int fd, const FrameHeader& request, const Error& error) {
     Reply(fd, request, error.detail(), WireCode(error.kind()));
@@ -167,6 +181,10 @@ class SocketServer final : public AttachServer {
   std::map<int, Connection> connections_;
   std::vector<ReceivedCall> received_;  // In arrival order.
   std::list<ParkedCall> parked_;        // In arrival order.
+  // Connections not yet welcomed, by Hello deadline (so in accept order);
+  // entries of connections since welcomed or dropped are skipped.
+  std::deque<std::pair<Clock::time_point, int>> awaiting_hello_;
+  Clock::time_point accept_resume_ = Clock::time_point::max();  // While paused.
   bool started_ = false;
   std::thread thread_;
 };
@@ -228,6 +246,9 @@ void SocketServer::Loop() {
         uint64_t expirations;
         (void)!::read(timer_fd_, &expirations, sizeof(expirations));
         AnswerExpired();
+        DropSilent();
+        if (Clock::now() >= accept_resume_) WatchListener(true);
+        ArmTimer();
         // The queue may have changed by itself (NextChangeWithoutCall).
         changed_.store(true, std::memory_order_release);
       } else {
@@ -243,7 +264,14 @@ void SocketServer::Loop() {
 
 void SocketServer::Accept() {
   const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-  if (fd < 0) return;
+  if (fd < 0) {
+    if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+      WatchListener(false);
+      accept_resume_ = Clock::now() + kAcceptPause;
+      ArmTimer();
+    }
+    return;
+  }
   ucred peer{};
   socklen_t peer_size = sizeof(peer);
   if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &peer_size) != 0) {
@@ -257,6 +285,9 @@ void SocketServer::Accept() {
   connection.fd = fd;
   connection.uid = peer.uid;
   connection.pid = static_cast<uint32_t>(peer.pid);
+  connection.hello_deadline = Clock::now() + kHelloTimeout;
+  awaiting_hello_.emplace_back(connection.hello_deadline, fd);
+  if (awaiting_hello_.size() == 1) ArmTimer();
   epoll_event event{};
   event.events = EPOLLIN | EPOLLRDHUP;
   event.data.fd = fd;
@@ -480,7 +511,28 @@ void SocketServer::AnswerExpired() {
       ++call;
     }
   }
-  ArmTimer();
+}
+
+void SocketServer::DropSilent() {
+  const Clock::time_point now = Clock::now();
+  while (!awaiting_hello_.empty() && awaiting_hello_.front().first <= now) {
+    const int fd = awaiting_hello_.front().second;
+    awaiting_hello_.pop_front();
+    const auto found = connections_.find(fd);
+    // The descriptor may be another connection's by now, with a later deadline.
+    if (found != connections_.end() && !found->second.welcomed &&
+        found->second.hello_deadline <= now) {
+      Drop(fd);
+    }
+  }
+}
+
+void SocketServer::WatchListener(bool watch) {
+  epoll_event event{};
+  event.events = watch ? EPOLLIN : 0;
+  event.data.fd = listen_fd_;
+  ::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, listen_fd_, &event);
+  if (watch) accept_resume_ = Clock::time_point::max();
 }
 
 SocketServer::Outcome SocketServer::RunParked(const ParkedCall& call, bool final) {
@@ -497,16 +549,17 @@ SocketServer::Outcome SocketServer::RunParked(const ParkedCall& call, bool final
 
 void SocketServer::ArmTimer() {
   itimerspec when{};  // All zeros disarms.
+  Clock::time_point earliest = accept_resume_;
+  if (!awaiting_hello_.empty()) earliest = std::min(earliest, awaiting_hello_.front().first);
   if (!parked_.empty()) {
-    Clock::time_point earliest = Clock::time_point::max();
     for (const ParkedCall& call : parked_) earliest = std::min(earliest, call.deadline);
     earliest = std::min(earliest, handler_->NextChangeWithoutCall());
-    if (earliest != Clock::time_point::max()) {
-      // steady_clock is CLOCK_MONOTONIC on Linux, the timer's clock.
-      const int64_t nanoseconds = std::max<int64_t>(NanosecondsSinceEpoch(earliest), 1);
-      when.it_value.tv_sec = nanoseconds / 1'000'000'000;
-      when.it_value.tv_nsec = nanoseconds % 1'000'000'000;
-    }
+  }
+  if (earliest != Clock::time_point::max()) {
+    // steady_clock is CLOCK_MONOTONIC on Linux, the timer's clock.
+    const int64_t nanoseconds = std::max<int64_t>(NanosecondsSinceEpoch(earliest), 1);
+    when.it_value.tv_sec = nanoseconds / 1'000'000'000;
+    when.it_value.tv_nsec = nanoseconds % 1'000'000'000;
   }
   ::timerfd_settime(timer_fd_, TFD_TIMER_ABSTIME, &when, nullptr);
 }

@@ -391,6 +391,40 @@ def test_a_body_longer_than_the_protocol_allows_is_refused_before_it_arrives(
     assert owner.exit() == 0
 
 
+def test_a_connection_that_never_says_hello_is_dropped_while_others_are_served(
+    queue_path: str, start_owner: Callable[..., Owner]
+) -> None:
+    owner = start_owner("fifo", queue_path)
+    silent = RawClient(queue_path, hello=False)
+    assert owner.ask("push 1") == "ok"
+    assert attach_and_count(queue_path) == 1
+    started = time.monotonic()
+
+    assert silent.dropped_by_owner()
+
+    assert time.monotonic() - started < HELLO_TIMEOUT_SECONDS + 2
+    silent.close()
+    assert owner.exit() == 0
+
+
+def test_a_flood_of_connections_past_the_owners_descriptors_does_not_spin_it(
+    queue_path: str, start_owner: Callable[..., Owner]
+) -> None:
+    """With no descriptor left, the listener stays readable: an owner that
+    retried accept() at once spun a core until the flood ended."""
+    owner = start_owner("fifo", queue_path, max_open_files=256)
+    flood = [RawClient(queue_path, hello=False) for _ in range(300)]
+    cpu_before = float(owner.ask("cpu"))
+    time.sleep(1)
+    cpu_used = float(owner.ask("cpu")) - cpu_before
+    for client in flood:
+        client.close()
+
+    assert cpu_used < 0.3
+    assert attach_and_count(queue_path) == 0
+    assert owner.exit() == 0
+
+
 # --- 4. handles kept past their queue's close -----------------------------------
 
 FACES: dict[str, Callable[[str], object]] = {
