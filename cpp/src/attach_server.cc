@@ -6,6 +6,7 @@
 #include <pwd.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/inotify.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
@@ -73,7 +74,7 @@ class SocketServer final : public AttachServer {
   ~SocketServer() override {
     Stop();
     if (!started_) {  // Bind() failed: Shutdown() never ran.
-      for (int fd : {listen_fd_, epoll_fd_, wake_fd_, timer_fd_, directory_fd_}) {
+      for (int fd : {listen_fd_, epoll_fd_, wake_fd_, timer_fd_, watch_fd_, directory_fd_}) {
         if (fd >= 0) CloseTracked(fd);
       }
     }
@@ -137,7 +138,14 @@ class SocketServer final : public AttachServer {
     (void)!::write(wake_fd_, &one, sizeof(one));
   }
   void Loop();
-  void Accept();
+  // Accepts one connection from `listener`; false if none was waiting.
+  bool Accept(int listener);
+  // Unlinks whatever has the socket's name and binds a new listening socket
+  // there, mode 0600; returns it, having remembered which file it is.
+  int ListenOnSocket();
+  // After a change in the directory: binds the socket again if its name no
+  // longer leads to it (deleted, renamed, or replaced by another file).
+  void KeepSocketName();
   void Receive(Connection* connection);
   // Answers a connection's Hello, or refuses and drops it.
   void Greet(Connection* connection, const FrameHeader& header, std::string_view body);
@@ -176,6 +184,12 @@ class SocketServer final : public AttachServer {
   int epoll_fd_ = -1;
   int wake_fd_ = -1;
   int timer_fd_ = -1;
+  // inotify on the directory, so that a socket deleted or replaced while
+  // this process owns the queue is bound again; -1 if inotify is not to be
+  // had (its per-user limits), and then the name is not looked after.
+  int watch_fd_ = -1;
+  dev_t socket_device_ = 0;  // The socket file's identity, as bound.
+  ino_t socket_inode_ = 0;
   std::atomic<bool> changed_{false};
   std::atomic<bool> stopping_{false};
   std::map<int, Connection> connections_;
@@ -197,29 +211,24 @@ void SocketServer::Bind() {
   const std::string& path = handler_->Path();
   directory_fd_ = ::open(path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (directory_fd_ < 0) ThrowSystem(path, "opening the queue's directory");
-  // Only the LOCK holder gets here: a socket left by a killed owner is
-  // stale, and nobody else may bind one meanwhile.
-  if (::unlinkat(directory_fd_, kAttachSocketName, 0) != 0 && errno != ENOENT) {
-    ThrowSystem(path, std::string("removing a stale ") + kAttachSocketName);
-  }
-  listen_fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (listen_fd_ < 0) ThrowSystem(path, "making the attach socket");
-  const sockaddr_un address = SocketAddress(directory_fd_, path);
-  if (::bind(listen_fd_, reinterpret_cast<const sockaddr*>(&address), sizeof(address)) != 0) {
-    ThrowSystem(path, "binding the attach socket " + std::string(kAttachSocketName));
-  }
-  // Peers are also checked by user at each connection (SO_PEERCRED), so
-  // the moment before this chmod admits nobody else.
-  if (::fchmodat(directory_fd_, kAttachSocketName, 0600, 0) != 0) {
-    ThrowSystem(path, "setting the attach socket's mode");
-  }
-  if (::listen(listen_fd_, SOMAXCONN) != 0) ThrowSystem(path, "listening on the attach socket");
+  listen_fd_ = ListenOnSocket();
   epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
   wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   timer_fd_ = ::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
   if (epoll_fd_ < 0 || wake_fd_ < 0 || timer_fd_ < 0) ThrowSystem(path, "starting the attach server");
-  for (int fd : {directory_fd_, listen_fd_, epoll_fd_, wake_fd_, timer_fd_}) Track(fd);
-  for (int fd : {listen_fd_, wake_fd_, timer_fd_}) {
+  watch_fd_ = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  const std::string directory = "/proc/self/fd/" + std::to_string(directory_fd_);
+  if (watch_fd_ >= 0 &&
+      ::inotify_add_watch(watch_fd_, directory.c_str(),
+                          IN_DELETE | IN_MOVED_FROM | IN_CREATE | IN_MOVED_TO | IN_ONLYDIR) < 0) {
+    ::close(watch_fd_);
+    watch_fd_ = -1;
+  }
+  for (int fd : {directory_fd_, listen_fd_, epoll_fd_, wake_fd_, timer_fd_, watch_fd_}) {
+    if (fd >= 0) Track(fd);
+  }
+  for (int fd : {listen_fd_, wake_fd_, timer_fd_, watch_fd_}) {
+    if (fd < 0) continue;
     epoll_event event{};
     event.events = EPOLLIN;
     event.data.fd = fd;
@@ -227,6 +236,80 @@ void SocketServer::Bind() {
   }
   thread_ = std::thread([this] { Loop(); });
   started_ = true;
+}
+
+int SocketServer::ListenOnSocket() {
+  const std::string& path = handler_->Path();
+  // Only the LOCK holder gets here: a socket left by a killed owner is
+  // stale, and nobody else may bind one meanwhile.
+  if (::unlinkat(directory_fd_, kAttachSocketName, 0) != 0 && errno != ENOENT) {
+    ThrowSystem(path, std::string("removing a stale ") + kAttachSocketName);
+  }
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) ThrowSystem(path, "making the attach socket");
+  try {
+    const sockaddr_un address = SocketAddress(directory_fd_, path);
+    if (::bind(fd, reinterpret_cast<const sockaddr*>(&address), sizeof(address)) != 0) {
+      ThrowSystem(path, "binding the attach socket " + std::string(kAttachSocketName));
+    }
+    // Peers are also checked by user at each connection (SO_PEERCRED), so
+    // the moment before this chmod admits nobody else.
+    struct stat bound {};
+    if (::fchmodat(directory_fd_, kAttachSocketName, 0600, 0) != 0 ||
+        ::fstatat(directory_fd_, kAttachSocketName, &bound, AT_SYMLINK_NOFOLLOW) != 0) {
+      ThrowSystem(path, "setting the attach socket's mode");
+    }
+    if (::listen(fd, SOMAXCONN) != 0) ThrowSystem(path, "listening on the attach socket");
+    socket_device_ = bound.st_dev;
+    socket_inode_ = bound.st_ino;
+  } catch (const Error&) {
+    ::close(fd);
+    throw;
+  }
+  return fd;
+}
+
+void SocketServer::KeepSocketName() {
+  // Drain the events: only whether one named the socket matters.
+  alignas(inotify_event) char events[4096];
+  bool named = false;
+  for (;;) {
+    const ssize_t bytes = ::read(watch_fd_, events, sizeof(events));
+    if (bytes <= 0) break;
+    for (ssize_t at = 0; at < bytes;) {
+      const auto* event = reinterpret_cast<const inotify_event*>(events + at);
+      if (event->len > 0 && std::strcmp(event->name, kAttachSocketName) == 0) named = true;
+      at += static_cast<ssize_t>(sizeof(inotify_event) + event->len);
+    }
+  }
+  if (!named) return;
+  struct stat now {};
+  if (::fstatat(directory_fd_, kAttachSocketName, &now, AT_SYMLINK_NOFOLLOW) == 0 &&
+      now.st_dev == socket_device_ && now.st_ino == socket_inode_) {
+    return;  // Still this socket (its own binding is an event too).
+  }
+  // Deleted, or another file has the name (a program's socket that would
+  // take the attached processes' calls, a symlink to another queue's): this
+  // process holds the LOCK, so the name is its to take back.
+  int listener;
+  try {
+    listener = ListenOnSocket();
+  } catch (const Error&) {
+    return;  // A directory has the name: connected processes are still served.
+  }
+  Track(listener);
+  // Connections already queued on the old socket are served, then it goes.
+  const int old_listener = listen_fd_;
+  ::fcntl(old_listener, F_SETFL, ::fcntl(old_listener, F_GETFL) | O_NONBLOCK);
+  while (Accept(old_listener)) {
+  }
+  ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, old_listener, nullptr);
+  CloseTracked(old_listener);
+  listen_fd_ = listener;
+  epoll_event event{};
+  event.events = accept_resume_ == Clock::time_point::max() ? EPOLLIN : 0;
+  event.data.fd = listen_fd_;
+  ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, listen_fd_, &event);
 }
 
 void SocketServer::Loop() {
@@ -238,7 +321,9 @@ void SocketServer::Loop() {
     for (int i = 0; i < ready && !stopping_.load(std::memory_order_acquire); ++i) {
       const int fd = events[i].data.fd;
       if (fd == listen_fd_) {
-        Accept();
+        Accept(listen_fd_);
+      } else if (fd == watch_fd_) {
+        KeepSocketName();
       } else if (fd == wake_fd_) {
         uint64_t count;
         (void)!::read(wake_fd_, &count, sizeof(count));
@@ -262,21 +347,21 @@ void SocketServer::Loop() {
   Shutdown();
 }
 
-void SocketServer::Accept() {
-  const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+bool SocketServer::Accept(int listener) {
+  const int fd = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
   if (fd < 0) {
     if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
       WatchListener(false);
       accept_resume_ = Clock::now() + kAcceptPause;
       ArmTimer();
     }
-    return;
+    return false;
   }
   ucred peer{};
   socklen_t peer_size = sizeof(peer);
   if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &peer_size) != 0) {
     ::close(fd);
-    return;
+    return true;
   }
   const timeval send_timeout{kSendTimeoutSeconds, 0};
   ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &send_timeout, sizeof(send_timeout));
@@ -292,6 +377,7 @@ void SocketServer::Accept() {
   event.events = EPOLLIN | EPOLLRDHUP;
   event.data.fd = fd;
   ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &event);
+  return true;
 }
 
 bool HoldsWholeFrame(const std::string& bytes) {
@@ -636,7 +722,9 @@ void SocketServer::Shutdown() {
   }
   while (!connections_.empty()) Drop(connections_.begin()->first);
   ::unlinkat(directory_fd_, kAttachSocketName, 0);
-  for (int fd : {listen_fd_, epoll_fd_, wake_fd_, timer_fd_, directory_fd_}) CloseTracked(fd);
+  for (int fd : {listen_fd_, epoll_fd_, wake_fd_, timer_fd_, watch_fd_, directory_fd_}) {
+    if (fd >= 0) CloseTracked(fd);
+  }
 }
 
 }  // namespace

@@ -314,6 +314,61 @@ def test_a_directory_named_rocksq_sock_makes_the_attach_open_raise_naming_it(
     owner.close()
 
 
+def wait_until_rebound(socket_path: Path) -> None:
+    """Waits (polling, bounded: no event says so) until an owner's socket,
+    mode 0600, is back at `socket_path`. Not by inode: a freed one is reused."""
+    deadline = time.monotonic() + REPLY_SECONDS
+    while time.monotonic() < deadline:
+        try:
+            now = os.lstat(socket_path)
+        except FileNotFoundError:
+            now = None
+        if now is not None and stat.S_ISSOCK(now.st_mode) and stat.S_IMODE(now.st_mode) == 0o600:
+            return
+        time.sleep(0.01)
+    pytest.fail(f"the owner did not bind {socket_path} again")
+
+
+@pytest.mark.parametrize("damage", ["deleted", "another program's socket", "symlink"])
+def test_the_owner_binds_its_socket_again_when_it_is_deleted_or_replaced(
+    damage: str, queue_path: str, tmp_path: Path, start_owner: Callable[..., Owner]
+) -> None:
+    owner = start_owner("fifo", queue_path)
+    assert owner.ask("push 7") == "ok"
+    attached_before = FifoQueue(queue_path, attach=True)
+    socket_path = Path(queue_path) / "rocksq.sock"
+
+    # Another file takes the name at once, as rename(2) puts it there.
+    stand_in = Path(queue_path) / "stand-in"
+    squatter = None
+    if damage == "deleted":
+        socket_path.unlink()
+    elif damage == "another program's socket":
+        squatter = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        squatter.bind(str(stand_in))
+        squatter.listen()
+        stand_in.chmod(0o666)  # Not the owner's 0600, which wait_until_rebound looks for.
+    else:
+        other = FifoQueue(str(tmp_path / "other"), attach=True)
+        stand_in.symlink_to(tmp_path / "other" / "rocksq.sock")
+    if damage != "deleted":
+        stand_in.rename(socket_path)
+    wait_until_rebound(socket_path)
+
+    assert attach_in_a_process(queue_path) == "popped 1 items"
+    # The handle attached before goes on, its new connections too.
+    assert attached_before.len == 0
+    attached_before.close()
+    if squatter is not None:
+        squatter.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            squatter.accept()
+        squatter.close()
+    if damage == "symlink":
+        other.close()
+    assert owner.exit() == 0
+
+
 # --- 3. clients that break the protocol -----------------------------------------
 
 
