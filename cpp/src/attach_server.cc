@@ -40,6 +40,11 @@ constexpr int kSendTimeoutSeconds = 5;
 // is dropped: a client sends it right after connecting, so one that does
 // not is not an attached process, and would hold a descriptor for ever.
 constexpr auto kHelloTimeout = std::chrono::seconds(5);
+// The most a Hello may declare: its fixed part and a version string take
+// tens of bytes, and later releases only append to it (attach_wire.h). A
+// connection that declares more is not an attached process, and is dropped
+// before the owner buffers a body it did not ask for.
+constexpr uint64_t kMaxHelloBodyBytes = 64 * 1024;
 // When the process runs out of descriptors, accepting pauses this long: the
 // listener stays readable, and retrying at once would spin the server's
 // thread while the descriptors the queue itself needs are gone.
@@ -410,7 +415,8 @@ void SocketServer::Receive(Connection* connection) {
     // one-request rule is what bounds a connection's share of the owner
     // (one frame, one parked call), and what lets each request be served
     // as if its connection had no other.
-    if (header.body_bytes > kMaxFrameBodyBytes || connection->awaiting_reply) {
+    const uint64_t max_body = connection->welcomed ? kMaxFrameBodyBytes : kMaxHelloBodyBytes;
+    if (header.body_bytes > max_body || connection->awaiting_reply) {
       Drop(fd);
       return;
     }

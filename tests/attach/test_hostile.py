@@ -446,6 +446,22 @@ def test_a_body_longer_than_the_protocol_allows_is_refused_before_it_arrives(
     assert owner.exit() == 0
 
 
+def test_a_first_frame_declaring_more_than_a_hello_is_refused_before_it_arrives(
+    queue_path: str, start_owner: Callable[..., Owner]
+) -> None:
+    owner = start_owner("fifo", queue_path)
+    client = RawClient(queue_path, hello=False)
+
+    client.socket.sendall(frame(HELLO, b"RQATTACH", body_bytes=1 << 20))
+    started = time.monotonic()
+
+    assert client.dropped_by_owner()
+    assert time.monotonic() - started < HELLO_TIMEOUT_SECONDS / 2  # Not by the Hello's deadline.
+    client.close()
+    assert attach_and_count(queue_path) == 0
+    assert owner.exit() == 0
+
+
 def test_a_connection_that_never_says_hello_is_dropped_while_others_are_served(
     queue_path: str, start_owner: Callable[..., Owner]
 ) -> None:
