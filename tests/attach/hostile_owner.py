@@ -59,7 +59,7 @@ def pop_all(kind: str, queue) -> list[bytes]:
     if kind == "ack":
         deliveries = queue.get(1 << 30)
         queue.ack_many(deliveries)
-        return [delivery.data for delivery in deliveries]
+        return [data for _, data, _, _ in deliveries]  # (id, data, attempt, receipt)
     items, _ = queue.next("owner", StartPosition.Oldest, 1 << 30)
     return items
 

@@ -128,12 +128,12 @@ def hello_frame(kind: int = 1) -> bytes:
 class RawClient:
     """A client that writes the attach protocol's bytes itself."""
 
-    def __init__(self, path: str, hello: bool = True) -> None:
+    def __init__(self, path: str, hello: bool = True, kind: int = 1) -> None:
         self.socket = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.socket.settimeout(REPLY_SECONDS)
         self.socket.connect(os.path.join(path, "rocksq.sock"))
         if hello:
-            self.socket.sendall(hello_frame())
+            self.socket.sendall(hello_frame(kind))
             reply = self.reply()
             assert reply is not None and reply[1] == 0, reply
 
@@ -372,24 +372,33 @@ def test_the_owner_binds_its_socket_again_when_it_is_deleted_or_replaced(
 # --- 3. clients that break the protocol -----------------------------------------
 
 
+# Per kind: its Hello kind, a push of b"a" and a take of one item.
+PIPELINED = {
+    "fifo": (1, frame(PUSH_BATCH, items_body(b"a")), frame(POP, struct.pack("<Q", 1))),
+    "ack": (3, frame(32, items_body(b"a")), frame(36, struct.pack("<Q", 1))),
+    "mpmc": (
+        2,
+        frame(64, items_body(b"a")),
+        frame(65, struct.pack("<I", 1) + b"x" + struct.pack("<BQ", 0, 1)),
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", PIPELINED)
 def test_a_client_sending_requests_before_their_replies_is_dropped_and_the_owner_serves_on(
-    queue_path: str, start_owner: Callable[..., Owner]
+    kind: str, queue_path: str, start_owner: Callable[..., Owner]
 ) -> None:
-    """Two pushes and two pops in one write, then a hang-up: the owner once
-    replied to the pushes, dropped the connection, and crashed (std::terminate)
-    looking it up for the pops."""
-    owner = start_owner("fifo", queue_path)
-    client = RawClient(queue_path)
-    client.socket.sendall(
-        frame(PUSH_BATCH, items_body(b"a"), 2)
-        + frame(PUSH_BATCH, items_body(b"b"), 3)
-        + frame(POP, struct.pack("<Q", 1), 4)
-        + frame(POP, struct.pack("<Q", 1), 5)
-    )
+    """Two pushes and two takes in one write, then a hang-up: the FIFO owner
+    once replied to the pushes, dropped the connection, and crashed
+    (std::terminate) looking it up for the pops."""
+    owner = start_owner(kind, queue_path)
+    hello_kind, push, take = PIPELINED[kind]
+    client = RawClient(queue_path, kind=hello_kind)
+    client.socket.sendall(push + push + take + take)
     client.close()
 
     assert owner.ask("push 1") == "ok"  # Alive, and serving its own calls.
-    assert attach_and_count(queue_path) == 1  # Nothing the dropped client sent was run.
+    assert owner.ask("pop") == "1"  # Nothing the dropped client sent was run.
     assert owner.exit() == 0
 
 
