@@ -156,7 +156,7 @@ class AckAttachHandler final : public AttachHandler {
     welcome->dedup_window = queue_->DedupWindow();
   }
   Outcome Run(AttachOp op, std::string_view body, BodyWriter* reply, bool final,
-              uint32_t client) override;
+              const Caller& caller) override;
   std::chrono::nanoseconds WaitTimeout(AttachOp op, std::string_view body) const override {
     BodyReader reader(body, Path());
     if (op == AttachOp::kAckGetWait) reader.U64();  // Its max items come first.
@@ -291,7 +291,7 @@ void AckAttachHandler::RunMerged(std::vector<MergedCall>* calls) {
           continue;
         }
         WriteDeliveries(deliveries, next, shares[i], &call.reply);
-        NoteLent(call.client, deliveries, next, shares[i]);
+        NoteLent(call.caller.pid, deliveries, next, shares[i]);
         next += shares[i];
       }
     }
@@ -299,7 +299,8 @@ void AckAttachHandler::RunMerged(std::vector<MergedCall>* calls) {
 }
 
 AttachHandler::Outcome AckAttachHandler::Run(AttachOp op, std::string_view body,
-                                             BodyWriter* reply, bool final, uint32_t client) {
+                                             BodyWriter* reply, bool final,
+                                             const Caller& caller) {
   BodyReader reader(body, Path());
   constexpr auto kNoWait = std::chrono::nanoseconds::zero();
   switch (op) {
@@ -331,7 +332,7 @@ AttachHandler::Outcome AckAttachHandler::Run(AttachOp op, std::string_view body,
         return Outcome::kMustWait;
       }
       WriteDeliveries(deliveries, reply);
-      NoteLent(client, deliveries, 0, deliveries.size());
+      NoteLent(caller.pid, deliveries, 0, deliveries.size());
       break;
     }
     case AttachOp::kAckAckBatch:

@@ -47,7 +47,7 @@ AckLog::Records Parse(const std::string& bytes, uint64_t epoch, size_t* end = nu
     const size_t room = (bytes.size() - offset) / kAckLogWordBytes;
     if (count == 0 || count > room || room - count < 3) break;  // Torn, or no record.
     const size_t words = 2 + static_cast<size_t>(count);
-    if (AckLogChecksum(record, words) != DecodeBigEndian64(record + words * kAckLogWordBytes)) break;
+    if (WordsChecksum(record, words) != DecodeBigEndian64(record + words * kAckLogWordBytes)) break;
     if (record_epoch >= epoch) {
       for (size_t i = 0; i < count; ++i) {
         records.ids.push_back(DecodeBigEndian64(record + (2 + i) * kAckLogWordBytes));
@@ -132,7 +132,7 @@ uint64_t AckLog::Append(uint64_t epoch, const uint64_t* ids, size_t count) {
   EncodeBigEndian64(epoch, record);
   EncodeBigEndian64(count, record + kAckLogWordBytes);
   for (size_t i = 0; i < count; ++i) EncodeBigEndian64(ids[i], record + (2 + i) * kAckLogWordBytes);
-  EncodeBigEndian64(AckLogChecksum(record, words), record + words * kAckLogWordBytes);
+  EncodeBigEndian64(WordsChecksum(record, words), record + words * kAckLogWordBytes);
   size_t done = 0;
   while (done < record_bytes) {
     const ssize_t written = ::write(fd_, record + done, record_bytes - done);

@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <random>
 
 #include "popped_items_rep.h"
 #include "process_owned.h"
@@ -47,13 +48,16 @@ int ConnectToOwner(const std::string& path) {
               std::string("connecting to the attach socket: ") + std::strerror(connect_error));
 }
 
-bool Handshake(int fd, const std::string& path, uint32_t kind, std::string* welcome_body) {
+bool Handshake(int fd, const std::string& path, uint32_t kind, uint64_t client_id, uint32_t lane,
+               std::string* welcome_body) {
   FrameHeader hello;
   hello.op = AttachOp::kHello;
   Hello mine;
   mine.version = ROCKSQ_VERSION;
   mine.kind = kind;
   mine.pid = static_cast<uint32_t>(::getpid());
+  mine.client_id = client_id;
+  mine.lane = lane;
   FrameHeader reply;
   if (!SendFrame(fd, hello, EncodeHello(mine), path) ||
       !ReceiveFrame(fd, &reply, welcome_body, path)) {
@@ -87,13 +91,26 @@ std::string SecondsText(int64_t milliseconds) {
   return text;
 }
 
-std::unique_ptr<AttachClient> AttachClient::Connect(const std::string& path, AttachKind kind) {
+AttachIdentity::AttachIdentity()
+    : client_id([] {
+        std::random_device random;
+        uint64_t id = 0;
+        while (id == 0) id = (uint64_t{random()} << 32) | random();
+        return id;
+      }()) {}
+
+std::unique_ptr<AttachClient> AttachClient::Connect(const std::string& path, AttachKind kind,
+                                                    std::shared_ptr<AttachIdentity> identity,
+                                                    bool claim) {
   const int fd = ConnectToOwner(path);
   if (fd < 0) return nullptr;
+  if (!identity) identity = std::make_shared<AttachIdentity>();
+  const uint32_t lane = identity->next_lane.fetch_add(1);
   std::string reply_body;
   bool answered = false;
   try {
-    answered = Handshake(fd, path, static_cast<uint32_t>(kind), &reply_body);
+    answered = Handshake(fd, path, static_cast<uint32_t>(kind), identity->client_id, lane,
+                         &reply_body);
   } catch (const Error&) {
     ::close(fd);
     throw;
@@ -111,7 +128,8 @@ std::unique_ptr<AttachClient> AttachClient::Connect(const std::string& path, Att
                       "); this process runs " + ROCKSQ_VERSION + " (protocol " +
                       std::to_string(kAttachProtocol) + "): use one RocksQ version per queue");
     }
-    return std::make_unique<AttachClient>(path, kind, fd, welcome);
+    return std::make_unique<AttachClient>(path, kind, fd, lane, welcome, std::move(identity),
+                                          claim);
   } catch (...) {
     ::close(fd);
     throw;
@@ -119,10 +137,14 @@ std::unique_ptr<AttachClient> AttachClient::Connect(const std::string& path, Att
 }
 
 AttachClient::AttachClient(const std::string& path, AttachKind kind, int first_fd,
-                           const Welcome& welcome)
-    : path_(path), kind_(kind), welcome_(welcome), claim_(std::make_unique<OpenPathClaim>(path)) {
-  claim_->ClaimDirectory();  // A second open in this process stays refused.
-  idle_.push_back(first_fd);
+                           uint32_t first_lane, const Welcome& welcome,
+                           std::shared_ptr<AttachIdentity> identity, bool claim)
+    : path_(path), kind_(kind), welcome_(welcome), identity_(std::move(identity)) {
+  if (claim) {
+    claim_ = std::make_unique<OpenPathClaim>(path);
+    claim_->ClaimDirectory();  // A second open in this process stays refused.
+  }
+  idle_.push_back({first_fd, first_lane});
   all_.insert(first_fd);
   CloseInForkChild(first_fd);  // A child makes its own connections.
 }
@@ -150,6 +172,7 @@ void AttachClient::Close() {
     for (int fd : all_) ::shutdown(fd, SHUT_RDWR);
   }
   std::unique_lock<std::shared_mutex> lifetime(lifetime_mutex_);
+  std::lock_guard<std::mutex> lock(connections_mutex_);
   for (int fd : all_) CloseTrackedDescriptor(fd);
   all_.clear();
   idle_.clear();
@@ -161,11 +184,17 @@ uint64_t AttachClient::CallForCount(AttachOp op) const {
   return BodyReader(reply, path_).U64();
 }
 
-void AttachClient::ThrowOwnerGone() const {
+void AttachClient::ReleaseClaim() {
+  std::lock_guard<std::mutex> lock(connections_mutex_);
+  claim_.reset();
+}
+
+void AttachClient::ThrowOwnerGone(const CallId& call) const {
   if (closed_.load()) throw Error(ErrorKind::kClosed, path_, "the queue was closed");
-  throw Error(ErrorKind::kClosed, path_,
-              "the owning process " + std::to_string(welcome_.owner_pid) +
-                  " closed the queue or exited (another process does not take over yet)");
+  throw OwnerGone(path_,
+                  "the owning process " + std::to_string(welcome_.owner_pid) +
+                      " closed the queue or exited",
+                  call);
 }
 
 void AttachClient::ForgetConnection(int fd) const {
@@ -174,62 +203,80 @@ void AttachClient::ForgetConnection(int fd) const {
   CloseTrackedDescriptor(fd);
 }
 
-int AttachClient::TakeConnection() const {
-  {
+AttachClient::Connection AttachClient::TakeConnection(uint32_t lane) const {
+  if (lane == 0) {
     std::lock_guard<std::mutex> lock(connections_mutex_);
     if (!idle_.empty()) {
-      const int fd = idle_.back();
+      const Connection connection = idle_.back();
       idle_.pop_back();
-      return fd;
+      return connection;
     }
   }
+  const CallId none{identity_->client_id, lane, 0};
   const int fd = ConnectToOwner(path_);
-  if (fd < 0) ThrowOwnerGone();
+  if (fd < 0) ThrowOwnerGone(none);
+  if (lane == 0) lane = identity_->next_lane.fetch_add(1);
   // Every connection starts with the handshake; the options were agreed on
   // by the first.
   std::string welcome;
   bool welcomed = false;
   try {
-    welcomed = Handshake(fd, path_, static_cast<uint32_t>(kind_), &welcome);
+    welcomed = Handshake(fd, path_, static_cast<uint32_t>(kind_), identity_->client_id, lane,
+                         &welcome);
   } catch (const Error&) {
     ::close(fd);
     throw;
   }
   if (!welcomed) {
     ::close(fd);
-    ThrowOwnerGone();
+    ThrowOwnerGone(none);
   }
   std::lock_guard<std::mutex> lock(connections_mutex_);
   all_.insert(fd);
   CloseInForkChild(fd);
-  return fd;
+  return {fd, lane};
 }
 
 std::string AttachClient::Call(AttachOp op, std::string_view body) const {
   std::shared_lock<std::shared_mutex> lifetime(lifetime_mutex_);
   if (closed_.load()) throw Error(ErrorKind::kClosed, path_, "the queue was closed");
-  const int fd = TakeConnection();
+  const Connection connection = TakeConnection();
+  return Send(connection, op, body, identity_->next_seq.fetch_add(1), 0);
+}
+
+std::string AttachClient::CallAgain(AttachOp op, std::string_view body,
+                                    const CallId& call) const {
+  std::shared_lock<std::shared_mutex> lifetime(lifetime_mutex_);
+  if (closed_.load()) throw Error(ErrorKind::kClosed, path_, "the queue was closed");
+  const Connection connection = TakeConnection(call.lane);
+  return Send(connection, op, body, call.seq, kRetryFlag);
+}
+
+std::string AttachClient::Send(Connection connection, AttachOp op, std::string_view body,
+                               uint64_t seq, uint16_t flags) const {
+  const CallId call{identity_->client_id, connection.lane, seq};
   FrameHeader request;
   request.op = op;
-  request.seq = next_seq_.fetch_add(1, std::memory_order_relaxed);
+  request.seq = seq;
+  request.flags = flags;
   FrameHeader reply;
   std::string reply_body;
   bool answered = false;
   try {
-    answered = SendFrame(fd, request, body, path_) &&
-               ReceiveFrame(fd, &reply, &reply_body, path_);
+    answered = SendFrame(connection.fd, request, body, path_) &&
+               ReceiveFrame(connection.fd, &reply, &reply_body, path_);
   } catch (const Error&) {
-    ForgetConnection(fd);
-    if (closed_.load()) ThrowOwnerGone();
+    ForgetConnection(connection.fd);
+    if (closed_.load()) ThrowOwnerGone(call);
     throw;
   }
   if (!answered || reply.seq != request.seq) {
-    ForgetConnection(fd);
-    ThrowOwnerGone();
+    ForgetConnection(connection.fd);
+    ThrowOwnerGone(call);
   }
   {
     std::lock_guard<std::mutex> lock(connections_mutex_);
-    idle_.push_back(fd);
+    idle_.push_back(connection);
   }
   if (reply.status != 0) throw Error(KindOfWireCode(reply.status), path_, reply_body);
   return reply_body;

@@ -29,9 +29,33 @@ namespace rocksq {
 int ConnectToOwner(const std::string& path);
 
 // Sends this process's Hello as `kind` (AttachKind, or kInspectorHelloKind)
-// on `fd` and reads the answer into `welcome_body`. False if the owner
-// closed the connection (it was closing); throws its refusal.
-bool Handshake(int fd, const std::string& path, uint32_t kind, std::string* welcome_body);
+// for the lane `lane` of the attached queue `client_id` (0, 0 for an
+// inspector) on `fd`, and reads the answer into `welcome_body`. False if
+// the owner closed the connection (it was closing); throws its refusal.
+bool Handshake(int fd, const std::string& path, uint32_t kind, uint64_t client_id, uint32_t lane,
+               std::string* welcome_body);
+
+// Who an attached queue is, whatever process owns the queue (CallId): its
+// id, and the numbers of its next lane and request, never reused by it.
+struct AttachIdentity {
+  AttachIdentity();  // A random id.
+  const uint64_t client_id;
+  std::atomic<uint32_t> next_lane{1};
+  std::atomic<uint64_t> next_seq{1};
+};
+
+// The owner went away (closed the queue, or died) before it answered the
+// call `call`: it is retried by the attached queues that hand over, and is
+// the kClosed of those that do not.
+class OwnerGone : public Error {
+ public:
+  OwnerGone(const std::string& path, const std::string& detail, const CallId& call)
+      : Error(ErrorKind::kClosed, path, detail), call_(call) {}
+  const CallId& call() const { return call_; }
+
+ private:
+  CallId call_;
+};
 
 class AttachClient {
  public:
@@ -40,20 +64,35 @@ class AttachClient {
   // queue's socket (none is there, or it is stale: the caller tries to open
   // the queue again). Throws the owner's refusal (another user:
   // kAlreadyOpen; another protocol: kUnsupportedFormat; another kind:
-  // kNotAQueue) or kStorage.
-  static std::unique_ptr<AttachClient> Connect(const std::string& path, AttachKind kind);
+  // kNotAQueue) or kStorage. `identity` (null: a new one) names the calls.
+  // Unless `claim` is false (a process that took over, connecting to its
+  // own socket to retry the calls it had under way), it claims the path as
+  // an open does (OpenPathClaim), until Close() or ReleaseClaim().
+  static std::unique_ptr<AttachClient> Connect(const std::string& path, AttachKind kind,
+                                               std::shared_ptr<AttachIdentity> identity = nullptr,
+                                               bool claim = true);
 
-  AttachClient(const std::string& path, AttachKind kind, int first_fd, const Welcome& welcome);
+  AttachClient(const std::string& path, AttachKind kind, int first_fd, uint32_t first_lane,
+               const Welcome& welcome, std::shared_ptr<AttachIdentity> identity, bool claim);
+
+  // Lets this process open the queue itself, to take over from an owner
+  // that went away; the calls under way still throw OwnerGone.
+  void ReleaseClaim();
   ~AttachClient() { Close(); }
 
   const std::string& path() const { return path_; }
   const Welcome& welcome() const { return welcome_; }
+  const std::shared_ptr<AttachIdentity>& identity() const { return identity_; }
 
   // One request on a connection no other thread uses meanwhile (so that a
   // waiting call in one thread never holds up another's): an idle one, or
-  // a new one. Returns the reply's body; rethrows the owner's error, and
-  // throws kClosed if the owner is gone or Close() was called.
+  // a new one. Returns the reply's body; rethrows the owner's error, throws
+  // OwnerGone if the owner went away before it answered, and kClosed if
+  // Close() was called.
   std::string Call(AttachOp op, std::string_view body) const;
+  // Sends `call`, which an owner that went away did not answer, again to
+  // this one, as a retry on a new connection of its lane. Throws as Call.
+  std::string CallAgain(AttachOp op, std::string_view body, const CallId& call) const;
   // A call whose reply is a u64 (the counts).
   uint64_t CallForCount(AttachOp op) const;
 
@@ -72,9 +111,17 @@ class AttachClient {
   void Close();
 
  private:
-  int TakeConnection() const;
+  struct Connection {
+    int fd;
+    uint32_t lane;
+  };
+  // An idle connection, or a new one (of lane `lane`, if not 0, else of a
+  // new lane).
+  Connection TakeConnection(uint32_t lane = 0) const;
+  std::string Send(Connection connection, AttachOp op, std::string_view body, uint64_t seq,
+                   uint16_t flags) const;
   void ForgetConnection(int fd) const;
-  [[noreturn]] void ThrowOwnerGone() const;
+  [[noreturn]] void ThrowOwnerGone(const CallId& call) const;
 
   const std::string path_;
   const AttachKind kind_;
@@ -84,9 +131,9 @@ class AttachClient {
   // Calls hold it shared; Close() exclusively, before closing the sockets.
   mutable std::shared_mutex lifetime_mutex_;
   mutable std::mutex connections_mutex_;
-  mutable std::vector<int> idle_;
+  mutable std::vector<Connection> idle_;
   mutable std::set<int> all_;
-  mutable std::atomic<uint64_t> next_seq_{1};
+  const std::shared_ptr<AttachIdentity> identity_;
 };
 
 // Items of a reply (BodyWriter::Items), copied.

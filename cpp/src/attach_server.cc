@@ -82,6 +82,8 @@ class SocketServer final : public AttachServer {
       for (int fd : {listen_fd_, epoll_fd_, wake_fd_, timer_fd_, watch_fd_, directory_fd_}) {
         if (fd >= 0) CloseTracked(fd);
       }
+    } else {
+      CloseTracked(wake_fd_);  // Kept by Shutdown(): see there.
     }
   }
 
@@ -94,8 +96,12 @@ class SocketServer final : public AttachServer {
       changed_.store(true, std::memory_order_release);
       return;
     }
-    if (changed_.exchange(true, std::memory_order_acq_rel)) return;
-    Wake();
+    // Only a parked call needs waking; with none, the owner's own pushes
+    // and pops cost no system call. The flag stays set for the loop, which
+    // reads it after parking a call (parked_calls_ is set first: one of the
+    // two sides sees the other's store).
+    if (changed_.exchange(true, std::memory_order_seq_cst)) return;
+    if (parked_calls_.load(std::memory_order_seq_cst)) Wake();
   }
 
   void Stop() override {
@@ -113,6 +119,8 @@ class SocketServer final : public AttachServer {
     Clock::time_point hello_deadline;  // Until welcomed (kHelloTimeout).
     bool welcomed = false;
     bool inspector = false;  // Hello kind 0: `rocksq stats`, not an attached process.
+    uint64_t client_id = 0;  // From the Hello: the attached queue and this lane.
+    uint32_t lane = 0;
     // A request of it is received, queued or parked, and not yet answered.
     bool awaiting_reply = false;
     std::string inbox;  // Bytes received and not yet served.
@@ -178,6 +186,8 @@ class SocketServer final : public AttachServer {
   }
   void Drop(int fd);
   void Shutdown();
+  // Who sent `header` on `fd`.
+  AttachHandler::Caller CallerOf(int fd, const FrameHeader& header) const;
   // kStats: the attached processes (welcomed connections, inspectors
   // apart), grouped by pid, and the queue's figures.
   QueueOwner Stats() const;
@@ -196,6 +206,7 @@ class SocketServer final : public AttachServer {
   dev_t socket_device_ = 0;  // The socket file's identity, as bound.
   ino_t socket_inode_ = 0;
   std::atomic<bool> changed_{false};
+  std::atomic<bool> parked_calls_{false};  // !parked_.empty(), for NoteChange.
   std::atomic<bool> stopping_{false};
   std::map<int, Connection> connections_;
   std::vector<ReceivedCall> received_;  // In arrival order.
@@ -347,7 +358,8 @@ void SocketServer::Loop() {
       }
     }
     if (!stopping_.load(std::memory_order_acquire)) ServeReceived();
-    if (changed_.exchange(false, std::memory_order_acq_rel)) RetryParked();
+    if (changed_.exchange(false, std::memory_order_seq_cst)) RetryParked();
+    if (parked_.empty()) parked_calls_.store(false, std::memory_order_seq_cst);
   }
   Shutdown();
 }
@@ -466,6 +478,8 @@ void SocketServer::Greet(Connection* connection, const FrameHeader& header,
       Reply(fd, header, EncodeWelcome(welcome));
       connection->welcomed = true;
       connection->inspector = hello.kind == kInspectorHelloKind;
+      connection->client_id = hello.client_id;
+      connection->lane = hello.lane;
     } catch (const Error& refused) {
       ReplyError(fd, header, refused);
       Drop(fd);
@@ -524,8 +538,8 @@ void SocketServer::ServeMerged(const std::vector<ReceivedCall*>& calls) {
   std::vector<AttachHandler::MergedCall> merged;
   merged.reserve(calls.size());
   for (const ReceivedCall* call : calls) {
-    merged.push_back({call->header.op, call->body(), {}});
-    merged.back().client = connections_.at(call->fd).pid;
+    merged.push_back({call->header.op, call->body(), {}, AttachHandler::Outcome::kDone, {}});
+    merged.back().caller = CallerOf(call->fd, call->header);
   }
   try {
     handler_->RunMerged(&merged);
@@ -543,6 +557,7 @@ void SocketServer::ServeMerged(const std::vector<ReceivedCall*>& calls) {
       Park(call.fd, call.header, call.body());
     } else {
       Reply(call.fd, call.header, merged[i].reply.bytes());
+      handler_->Replied(call.header.op, merged[i].caller.call);
     }
   }
 }
@@ -550,16 +565,16 @@ void SocketServer::ServeMerged(const std::vector<ReceivedCall*>& calls) {
 void SocketServer::Park(int fd, const FrameHeader& header, std::string_view body) {
   const std::chrono::nanoseconds timeout = handler_->WaitTimeout(header.op, body);
   parked_.push_back({fd, header, std::string(body), DeadlineAfter(timeout)});
+  parked_calls_.store(true, std::memory_order_seq_cst);
   ArmTimer();
 }
 
 SocketServer::Outcome SocketServer::Run(int fd, const FrameHeader& header,
                                         std::string_view body, bool final) {
   BodyWriter reply;
+  const AttachHandler::Caller caller = CallerOf(fd, header);
   try {
-    const auto connection = connections_.find(fd);
-    const uint32_t client = connection != connections_.end() ? connection->second.pid : 0;
-    if (handler_->Run(header.op, body, &reply, final, client) == Outcome::kMustWait) {
+    if (handler_->Run(header.op, body, &reply, final, caller) == Outcome::kMustWait) {
       return Outcome::kMustWait;
     }
   } catch (const Error& error) {
@@ -567,7 +582,21 @@ SocketServer::Outcome SocketServer::Run(int fd, const FrameHeader& header,
     return Outcome::kDone;
   }
   Reply(fd, header, reply.bytes());
+  handler_->Replied(header.op, caller.call);
   return Outcome::kDone;
+}
+
+AttachHandler::Caller SocketServer::CallerOf(int fd, const FrameHeader& header) const {
+  AttachHandler::Caller caller;
+  const auto connection = connections_.find(fd);
+  if (connection != connections_.end()) {
+    caller.pid = connection->second.pid;
+    caller.call.client_id = connection->second.client_id;
+    caller.call.lane = connection->second.lane;
+  }
+  caller.call.seq = header.seq;
+  caller.retry = (header.flags & kRetryFlag) != 0;
+  return caller;
 }
 
 void SocketServer::RetryParked() {
@@ -679,6 +708,8 @@ void SocketServer::Drop(int fd) {
   if (found == connections_.end()) return;
   const uint32_t pid = found->second.pid;
   const bool attached = found->second.welcomed && !found->second.inspector;
+  const uint64_t client_id = found->second.client_id;
+  const uint32_t lane = found->second.lane;
   connections_.erase(found);
   parked_.remove_if([fd](const ParkedCall& call) { return call.fd == fd; });
   // Requests being served are checked against connections_ instead (ServeReceived).
@@ -691,6 +722,7 @@ void SocketServer::Drop(int fd) {
   ::shutdown(fd, SHUT_RDWR);
   CloseTracked(fd);
   if (!attached || stopping_.load(std::memory_order_acquire)) return;
+  handler_->LaneGone(client_id, lane);
   for (const auto& [other_fd, other] : connections_) {
     if (other.pid == pid && other.welcomed) return;  // The process still has the queue.
   }
@@ -715,20 +747,19 @@ QueueOwner SocketServer::Stats() const {
 }
 
 void SocketServer::Shutdown() {
-  const Error closing(ErrorKind::kClosed, handler_->Path(),
-                      "the owning process " + std::to_string(welcome_.owner_pid) +
-                          " closed the queue");
-  std::list<ParkedCall> parked;
-  parked.swap(parked_);
-  for (const ParkedCall& call : parked) ReplyError(call.fd, call.header, closing);
-  std::vector<ReceivedCall> received;
-  received.swap(received_);
-  for (const ReceivedCall& call : received) {
-    if (connections_.count(call.fd) != 0) ReplyError(call.fd, call.header, closing);
-  }
+  // Calls not answered stay unanswered: each attached process sees its
+  // connections end and sends them again to the process that takes over
+  // (or, for a kind that does not hand over, raises kClosed naming this
+  // owner). Nothing of them was done.
+  parked_.clear();
+  received_.clear();
   while (!connections_.empty()) Drop(connections_.begin()->first);
   ::unlinkat(directory_fd_, kAttachSocketName, 0);
-  for (int fd : {listen_fd_, epoll_fd_, wake_fd_, timer_fd_, watch_fd_, directory_fd_}) {
+  // The wake-up descriptor stays open until the server is destroyed: a
+  // queue's thread may still be in NoteChange(), and a closed number could
+  // meanwhile name another file.
+  parked_calls_.store(false, std::memory_order_seq_cst);
+  for (int fd : {listen_fd_, epoll_fd_, timer_fd_, watch_fd_, directory_fd_}) {
     if (fd >= 0) CloseTracked(fd);
   }
 }
@@ -774,8 +805,7 @@ std::unique_ptr<AttachServer> AttachServer::Start(std::unique_ptr<AttachHandler>
 std::unique_ptr<AttachServer> StartServing(std::unique_ptr<AttachHandler> handler,
                                            ChangeListener* change_listener) {
   std::unique_ptr<AttachServer> server = AttachServer::Start(std::move(handler));
-  AttachServer* serving = server.get();
-  change_listener->SetServer([serving] { serving->NoteChange(); });
+  change_listener->SetServer(server.get());
   return server;
 }
 

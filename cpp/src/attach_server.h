@@ -48,17 +48,29 @@ class AttachHandler {
   // bytes, and the oldest item's age if the kind knows it.
   virtual void DescribeBacklog(QueueOwner* stats) const = 0;
 
+  // Who sent a request: the attached process (its pid at accept), which
+  // call it is, and whether it is a retry after a hand-over (kRetryFlag).
+  struct Caller {
+    uint32_t pid = 0;
+    CallId call;
+    bool retry = false;
+  };
+
   // Runs one request once, without waiting, writing its reply's body to
   // `reply`; throws the queue's Error, which the server sends back. Returns
   // kMustWait if it is a waiting call that cannot go on yet and may still
-  // wait; `final` (at its deadline) answers instead. `client` is the pid of
-  // the attached process that sent it.
+  // wait; `final` (at its deadline) answers instead.
   virtual Outcome Run(AttachOp op, std::string_view body, BodyWriter* reply, bool final,
-                      uint32_t client) = 0;
+                      const Caller& caller) = 0;
+  // The reply to a request Run (or RunMerged) answered was sent, or never
+  // will be (its connection ended).
+  virtual void Replied(AttachOp /*op*/, const CallId& /*call*/) {}
 
   // Every connection of the attached process `client` ended: it closed its
   // queue, or exited. Not called when the server stops.
   virtual void ClientGone(uint32_t /*client*/) {}
+  // A connection (its lane: CallId) ended while the server runs.
+  virtual void LaneGone(uint64_t /*client_id*/, uint32_t /*lane*/) {}
 
   // Of a call Run() said must wait: how long it may wait, from its arrival,
   // and its blocked class. Parked calls are retried in arrival order, and
@@ -83,7 +95,7 @@ class AttachHandler {
     std::string_view body;
     BodyWriter reply;
     Outcome outcome = Outcome::kDone;
-    uint32_t client = 0;
+    Caller caller;
   };
   virtual int MergeGroup(AttachOp /*op*/) const { return 0; }
   virtual void RunMerged(std::vector<MergedCall>* /*calls*/) {}
@@ -113,7 +125,7 @@ class AttachHandler {
   virtual Clock::time_point NextChangeWithoutCall() const { return Clock::time_point::max(); }
 };
 
-class AttachServer {
+class AttachServer : public ChangeSink {
  public:
   // Binds the socket in `handler`'s queue's directory (replacing a stale
   // one), mode 0600, and serves the queue until Stop(). Throws kStorage if
@@ -125,10 +137,11 @@ class AttachServer {
 
   // To be called after every change of the queue (ChangeListener::SetServer):
   // wakes the parked calls. Cheap when called often.
-  virtual void NoteChange() = 0;
+  void NoteChange() override = 0;
 
-  // Stops accepting, answers parked calls with kClosed, lets the request
-  // being served finish, closes every connection and unlinks the socket.
+  // Stops accepting, lets the request being served finish, closes every
+  // connection without answering the calls still waiting (their processes
+  // send them again to the owner that takes over) and unlinks the socket.
   // The queue must stay open until this returns. A second call does nothing.
   virtual void Stop() = 0;
 };

@@ -68,7 +68,7 @@ std::optional<QueueOwner> AskOwner(const std::string& path, std::string* refusal
     const timeval patience{kStatsPatienceSeconds, 0};
     ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &patience, sizeof(patience));
     std::string body;
-    if (!Handshake(fd.get(), path, kInspectorHelloKind, &body)) return std::nullopt;
+    if (!Handshake(fd.get(), path, kInspectorHelloKind, 0, 0, &body)) return std::nullopt;
     FrameHeader request;
     request.op = AttachOp::kStats;
     request.seq = 1;

@@ -154,6 +154,8 @@ std::string EncodeHello(const Hello& hello) {
   body.U32(hello.kind);
   body.U32(hello.pid);
   body.String(hello.version);
+  body.U64(hello.client_id);
+  body.U32(hello.lane);
   return std::move(body.bytes());
 }
 
@@ -169,6 +171,12 @@ Hello DecodeHello(std::string_view body, const std::string& path) {
   hello.kind = reader.U32();
   hello.pid = reader.U32();
   hello.version = std::string(reader.String());
+  // Only a Hello of this protocol has them; the server refuses another's
+  // protocol by name, so it must read that far.
+  if (hello.protocol == kAttachProtocol) {
+    hello.client_id = reader.U64();
+    hello.lane = reader.U32();
+  }
   return hello;
 }
 

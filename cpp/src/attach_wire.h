@@ -29,8 +29,9 @@ namespace rocksq {
 inline constexpr char kAttachSocketName[] = "rocksq.sock";
 
 // Bumped by any change to a frame's layout or a new operation; both sides
-// must run the same one.
-inline constexpr uint32_t kAttachProtocol = 1;
+// must run the same one. 2: the Hello names the client and lane, and
+// requests may be retries (kRetryFlag).
+inline constexpr uint32_t kAttachProtocol = 2;
 inline constexpr char kAttachMagic[8] = {'R', 'Q', 'A', 'T', 'T', 'A', 'C', 'H'};
 inline constexpr size_t kFrameHeaderBytes = 24;
 // A body larger than this is refused: it guards the owner's memory against
@@ -106,10 +107,15 @@ std::string AttachKindName(uint32_t kind);
 // A request whose operation the served kind does not have.
 [[noreturn]] void ThrowUnknownOperation(const std::string& path, AttachOp op);
 
+// A request's flag: it went to an owner that is gone, and is sent again,
+// with its seq, to the owner that took over; the owner answers it from the
+// record its first run left, if there is one (CallId).
+inline constexpr uint16_t kRetryFlag = 1;
+
 struct FrameHeader {
   uint64_t body_bytes = 0;
   AttachOp op = AttachOp::kHello;
-  uint16_t flags = 0;   // None defined yet; sent as 0.
+  uint16_t flags = 0;   // In requests: kRetryFlag or 0.
   uint32_t status = 0;  // In replies: 0, or WireCode(kind) with the detail as body.
   uint64_t seq = 0;     // The connection's request number, echoed by the reply.
 };
@@ -166,17 +172,35 @@ inline constexpr uint32_t kInspectorHelloKind = 0;
 
 // The Hello: the magic, the protocol, the RocksQ version (so that either
 // side can name both versions in a refusal), the queue kind (AttachKind) and
-// the client's pid. Its layout never changes, so that any release can read
-// and refuse another's.
+// the client's pid. That layout never changes, so that any release can read
+// and refuse another's. Protocol 2 appends the client's id and the
+// connection's lane (CallId).
 struct Hello {
   uint32_t protocol = kAttachProtocol;
   std::string version;
   uint32_t kind = static_cast<uint32_t>(AttachKind::kFifo);
   uint32_t pid = 0;
+  uint64_t client_id = 0;
+  uint32_t lane = 0;
 };
 std::string EncodeHello(const Hello& hello);
 // Throws kUnsupportedFormat if `body` is not a Hello of this protocol.
 Hello DecodeHello(std::string_view body, const std::string& path);
+
+// Which call a request is, across owners: the attached queue's id (random,
+// kept for the handle's life, whatever the owner), the lane (one per
+// connection the handle makes, never reused by it; a lane has one call under
+// way at a time) and the request's number on it. A hand-over's retry keeps
+// all three, so that the owner that took over can tell from the records
+// the call left (the call ledger, docs/format.rst) whether it ran.
+struct CallId {
+  uint64_t client_id = 0;
+  uint32_t lane = 0;
+  uint64_t seq = 0;
+  bool operator==(const CallId& other) const {
+    return client_id == other.client_id && lane == other.lane && seq == other.seq;
+  }
+};
 
 // The Welcome: what the attached queue answers locally, and the options it
 // must agree with.

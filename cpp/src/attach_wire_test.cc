@@ -74,12 +74,23 @@ TEST(AttachWireTest, AHelloStartsWithTheMagicAndRoundTrips) {
   Hello hello;
   hello.version = "0.4.0";
   hello.pid = 42;
+  hello.client_id = 0x0123456789abcdefull;
+  hello.lane = 7;
   const std::string body = EncodeHello(hello);
   EXPECT_EQ(body.substr(0, 8), "RQATTACH");
   const Hello decoded = DecodeHello(body, "/q");
   EXPECT_EQ(decoded.protocol, kAttachProtocol);
   EXPECT_EQ(decoded.version, "0.4.0");
   EXPECT_EQ(decoded.pid, 42u);
+  EXPECT_EQ(decoded.client_id, 0x0123456789abcdefull);
+  EXPECT_EQ(decoded.lane, 7u);
+  // A Hello of protocol 1 ends at the version: still read, to be refused
+  // by its protocol's number.
+  Hello old = hello;
+  old.protocol = 1;
+  std::string old_body = EncodeHello(old);
+  old_body.resize(old_body.size() - 12);
+  EXPECT_EQ(DecodeHello(old_body, "/q").protocol, 1u);
   try {
     DecodeHello("GET / HTTP/1.1\r\n", "/q");
     FAIL() << "a body without the magic was read as a Hello";

@@ -1,93 +1,167 @@
 #include "attached_fifo_queue.h"
 
+#include <optional>
 #include <utility>
 #include <vector>
 
 #include "attach_client.h"
+#include "owner_link.h"
+#include "waiting.h"
 
 namespace rocksq {
 namespace {
 
+using FifoOwnerLink = OwnerLink<FifoQueue, FifoOptions>;
+
+// Connects to the owner and checks that `options` agree with its own: the
+// options that shape what every process of the queue sees.
+std::unique_ptr<AttachClient> ConnectToFifoOwner(const std::string& path,
+                                                 const FifoOptions& options,
+                                                 std::shared_ptr<AttachIdentity> identity,
+                                                 bool claim) {
+  std::unique_ptr<AttachClient> client =
+      AttachClient::Connect(path, AttachKind::kFifo, std::move(identity), claim);
+  if (!client) return nullptr;
+  const Welcome& owners = client->welcome();
+  client->CheckOptionAgrees("max_elements", std::to_string(options.max_elements),
+                            std::to_string(owners.max_elements));
+  client->CheckOptionAgrees("sync", FlagText(options.sync), FlagText(owners.sync));
+  return client;
+}
+
+// What is left of `timeout`, which ends at `deadline` (DeadlineAfter).
+std::chrono::nanoseconds Remaining(std::chrono::nanoseconds timeout, Clock::time_point deadline) {
+  if (deadline == Clock::time_point::max()) return timeout;
+  return std::max(std::chrono::nanoseconds::zero(),
+                  std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - Clock::now()));
+}
+
 class AttachedFifoQueue final : public FifoQueue {
  public:
-  explicit AttachedFifoQueue(std::unique_ptr<AttachClient> client) : client_(std::move(client)) {}
+  explicit AttachedFifoQueue(std::unique_ptr<FifoOwnerLink> link) : link_(std::move(link)) {}
   ~AttachedFifoQueue() override { Close(); }
 
   void Push(std::string_view item) override { PushBatch({item}); }
   void PushBatch(const std::vector<std::string_view>& items) override {
-    BodyWriter body;
-    body.Items(items.data(), items.size());
-    client_->Call(AttachOp::kPushBatch, body.bytes());
+    const auto body = [&] {
+      BodyWriter writer;
+      writer.Items(items.data(), items.size());
+      return std::move(writer.bytes());
+    };
+    std::shared_ptr<FifoQueue> owned;
+    if (!link_->Call(AttachOp::kPushBatch, body, &owned)) owned->PushBatch(items);
   }
   PoppedItems Pop(size_t max_items) override {
-    BodyWriter body;
-    body.U64(max_items);
-    return ToPoppedItems(client_->Call(AttachOp::kPop, body.bytes()));
+    const auto body = [&] {
+      BodyWriter writer;
+      writer.U64(max_items);
+      return std::move(writer.bytes());
+    };
+    std::shared_ptr<FifoQueue> owned;
+    const std::optional<std::string> reply = link_->Call(AttachOp::kPop, body, &owned);
+    return reply ? ToPoppedItems(*reply) : owned->Pop(max_items);
   }
   PoppedItems PopWait(size_t max_items, std::chrono::nanoseconds timeout) override {
-    BodyWriter body;
-    body.U64(max_items);
-    body.I64(timeout.count());
-    return ToPoppedItems(client_->Call(AttachOp::kPopWait, body.bytes()));
+    const Clock::time_point deadline = DeadlineAfter(timeout);
+    const auto body = [&] {
+      BodyWriter writer;
+      writer.U64(max_items);
+      writer.I64(Remaining(timeout, deadline).count());
+      return std::move(writer.bytes());
+    };
+    std::shared_ptr<FifoQueue> owned;
+    const std::optional<std::string> reply = link_->Call(AttachOp::kPopWait, body, &owned);
+    return reply ? ToPoppedItems(*reply) : owned->PopWait(max_items, Remaining(timeout, deadline));
   }
   void PushWait(std::string_view item, std::chrono::nanoseconds timeout) override {
     PushBatchWait({item}, timeout);
   }
   void PushBatchWait(const std::vector<std::string_view>& items,
                      std::chrono::nanoseconds timeout) override {
-    BodyWriter body;
-    body.I64(timeout.count());
-    body.Items(items.data(), items.size());
-    client_->Call(AttachOp::kPushBatchWait, body.bytes());
+    const Clock::time_point deadline = DeadlineAfter(timeout);
+    const auto body = [&] {
+      BodyWriter writer;
+      writer.I64(Remaining(timeout, deadline).count());
+      writer.Items(items.data(), items.size());
+      return std::move(writer.bytes());
+    };
+    std::shared_ptr<FifoQueue> owned;
+    if (!link_->Call(AttachOp::kPushBatchWait, body, &owned)) {
+      owned->PushBatchWait(items, Remaining(timeout, deadline));
+    }
   }
   void SetChangeListener(std::function<void()> listener) override {
-    if (listener) client_->RefuseChangeListener();
+    if (listener) link_->RefuseChangeListener();
   }
 
-  uint64_t Len() const override { return client_->CallForCount(AttachOp::kLen); }
-  uint64_t PayloadBytes() const override { return client_->CallForCount(AttachOp::kPayloadBytes); }
-  uint64_t DiskBytes() const override { return client_->CallForCount(AttachOp::kDiskBytes); }
-  uint64_t MaxElements() const override { return client_->CallForCount(AttachOp::kMaxElements); }
-  const std::string& Path() const override { return client_->path(); }
-  const std::string& QueueId() const override { return client_->welcome().queue_id; }
+  uint64_t Len() const override { return Count(AttachOp::kLen, &FifoQueue::Len); }
+  uint64_t PayloadBytes() const override {
+    return Count(AttachOp::kPayloadBytes, &FifoQueue::PayloadBytes);
+  }
+  uint64_t DiskBytes() const override { return Count(AttachOp::kDiskBytes, &FifoQueue::DiskBytes); }
+  uint64_t MaxElements() const override {
+    return Count(AttachOp::kMaxElements, &FifoQueue::MaxElements);
+  }
+  const std::string& Path() const override { return link_->path(); }
+  const std::string& QueueId() const override { return link_->welcome().queue_id; }
   const std::string& RecoveryWarning() const override {
-    return client_->welcome().recovery_warning;
+    return link_->welcome().recovery_warning;
   }
   std::string LastBackgroundError() const override {
-    return client_->Call(AttachOp::kLastBackgroundError, {});
+    std::shared_ptr<FifoQueue> owned;
+    const std::optional<std::string> reply =
+        link_->Call(AttachOp::kLastBackgroundError, [] { return std::string(); }, &owned);
+    return reply ? *reply : owned->LastBackgroundError();
   }
   void SetMaxElements(uint64_t max_elements) override {
-    BodyWriter body;
-    body.U64(max_elements);
-    client_->Call(AttachOp::kSetMaxElements, body.bytes());
+    const auto body = [&] {
+      BodyWriter writer;
+      writer.U64(max_elements);
+      return std::move(writer.bytes());
+    };
+    std::shared_ptr<FifoQueue> owned;
+    if (!link_->Call(AttachOp::kSetMaxElements, body, &owned)) owned->SetMaxElements(max_elements);
+    // What a take-over opens with, and checks the next owner's against.
+    link_->ChangeOptions([&](FifoOptions* options) { options->max_elements = max_elements; });
   }
   void Shutdown(bool immediate) override {
-    BodyWriter body;
-    body.U8(immediate ? 1 : 0);
-    client_->Call(AttachOp::kShutdown, body.bytes());
+    const auto body = [&] {
+      BodyWriter writer;
+      writer.U8(immediate ? 1 : 0);
+      return std::move(writer.bytes());
+    };
+    std::shared_ptr<FifoQueue> owned;
+    if (!link_->Call(AttachOp::kShutdown, body, &owned)) owned->Shutdown(immediate);
   }
-  void Close() override { client_->Close(); }
+  void Close() override { link_->Close(); }
 
  private:
   PoppedItems ToPoppedItems(const std::string& reply) const {
     BodyReader reader(reply, Path());
     return ReadPoppedItems(&reader);
   }
+  uint64_t Count(AttachOp op, uint64_t (FifoQueue::*own_count)() const) const {
+    std::shared_ptr<FifoQueue> owned;
+    const std::optional<std::string> reply = link_->Call(op, [] { return std::string(); }, &owned);
+    return reply ? BodyReader(*reply, Path()).U64() : (owned.get()->*own_count)();
+  }
 
-  const std::unique_ptr<AttachClient> client_;
+  const std::unique_ptr<FifoOwnerLink> link_;
 };
 
 }  // namespace
 
-std::unique_ptr<FifoQueue> AttachFifoQueue(const std::string& path, const FifoOptions& options) {
-  std::unique_ptr<AttachClient> client = AttachClient::Connect(path, AttachKind::kFifo);
+std::unique_ptr<FifoQueue> AttachFifoQueue(const std::string& path, const FifoOptions& options,
+                                           OpenOwnedFifoQueue open_owned) {
+  std::unique_ptr<AttachClient> client =
+      ConnectToFifoOwner(path, options, /*identity=*/nullptr, /*claim=*/true);
   if (!client) return nullptr;
-  // The options that shape what every process of the queue sees.
-  const Welcome& owners = client->welcome();
-  client->CheckOptionAgrees("max_elements", std::to_string(options.max_elements),
-                            std::to_string(owners.max_elements));
-  client->CheckOptionAgrees("sync", FlagText(options.sync), FlagText(owners.sync));
-  return std::make_unique<AttachedFifoQueue>(std::move(client));
+  return std::make_unique<AttachedFifoQueue>(std::make_unique<FifoOwnerLink>(
+      std::move(client), options,
+      [path](const FifoOptions& options, std::shared_ptr<AttachIdentity> identity, bool claim) {
+        return ConnectToFifoOwner(path, options, std::move(identity), claim);
+      },
+      std::move(open_owned)));
 }
 
 }  // namespace rocksq

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -13,6 +14,46 @@
 
 namespace rocksq {
 namespace {
+
+constexpr size_t kRecordsBytes = kPopRecordSlots * kPopRecordBytes;
+
+// Writes all of `bytes` at `offset`, or throws kStorage naming `action`.
+void WriteAt(int fd, const char* bytes, size_t size, uint64_t offset, const std::string& path,
+             const char* action) {
+  ssize_t written;
+  do {
+    written = ::pwrite(fd, bytes, size, static_cast<off_t>(offset));
+  } while (written < 0 && errno == EINTR);
+  if (written != static_cast<ssize_t>(size)) {
+    if (written >= 0) errno = EIO;  // A short write: treat as failed.
+    ThrowErrno(path, action);
+  }
+}
+
+// The pop records in the file open as `fd` whose slots check out.
+std::vector<std::pair<size_t, PopRecord>> DecodeRecords(int fd, const std::string& path) {
+  std::vector<std::pair<size_t, PopRecord>> records;
+  std::string slots(kRecordsBytes, '\0');
+  ssize_t got;
+  do {
+    got = ::pread(fd, slots.data(), kRecordsBytes, kPopRecordsOffset);
+  } while (got < 0 && errno == EINTR);
+  if (got < 0) ThrowErrno(path, "reading the pop records");
+  for (size_t slot = 0; (slot + 1) * kPopRecordBytes <= static_cast<size_t>(got); ++slot) {
+    const char* words = slots.data() + slot * kPopRecordBytes;
+    const size_t checked = kPopRecordWords - 1;
+    if (WordsChecksum(words, checked) != DecodeBigEndian64(words + checked * 8)) continue;
+    PopRecord record;
+    record.client_id = DecodeBigEndian64(words);
+    record.lane = static_cast<uint32_t>(DecodeBigEndian64(words + 8));
+    record.seq = DecodeBigEndian64(words + 16);
+    record.first = DecodeBigEndian64(words + 24);
+    record.count = DecodeBigEndian64(words + 32);
+    record.cursor_after = DecodeBigEndian64(words + 40);
+    records.emplace_back(slot, record);
+  }
+  return records;
+}
 
 
 // Reads the file open as `fd` (at `path`, for messages).
@@ -33,6 +74,15 @@ uint64_t Decode(int fd, const std::string& path) {
   if (got != static_cast<ssize_t>(kCursorFileBytes) || DecodeBigEndian64(bytes + 8) != ~cursor) {
     throw Error(ErrorKind::kCorruption, path,
                 "the read cursor file is damaged (" + std::to_string(got) + " bytes)");
+  }
+  return cursor;
+}
+
+// What Load() returns, for the file open as `fd`.
+uint64_t LoadCursor(int fd, const std::string& path) {
+  uint64_t cursor = Decode(fd, path);
+  for (const auto& [slot, record] : DecodeRecords(fd, path)) {
+    cursor = std::max(cursor, record.cursor_after);
   }
   return cursor;
 }
@@ -66,21 +116,50 @@ CursorFile::~CursorFile() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-uint64_t CursorFile::Load() const { return Decode(fd_, path_); }
+uint64_t CursorFile::Load() const { return LoadCursor(fd_, path_); }
 
 void CursorFile::Store(uint64_t position) {
   char bytes[kCursorFileBytes];
   EncodeBigEndian64(position, bytes);
   EncodeBigEndian64(~position, bytes + 8);
-  ssize_t written;
-  do {
-    written = ::pwrite(fd_, bytes, kCursorFileBytes, 0);
-  } while (written < 0 && errno == EINTR);
-  if (written != static_cast<ssize_t>(kCursorFileBytes)) {
-    if (written >= 0) errno = EIO;  // A short write of 16 bytes: treat as failed.
-    ThrowErrno(path_, "storing the read cursor");
-  }
+  WriteAt(fd_, bytes, kCursorFileBytes, 0, path_, "storing the read cursor");
   if (sync_ && ::fdatasync(fd_) != 0) ThrowErrno(path_, "syncing the read cursor");
+}
+
+void CursorFile::ReserveRecords() {
+  struct stat info;
+  if (::fstat(fd_, &info) != 0) ThrowErrno(path_, "inspecting the read cursor file");
+  if (static_cast<uint64_t>(info.st_size) >= kPopRecordsOffset + kRecordsBytes) return;
+  // Zeros never check out: every slot reads as empty.
+  const std::string zeros(kRecordsBytes, '\0');
+  WriteAt(fd_, zeros.data(), zeros.size(), kPopRecordsOffset, path_,
+          "making room for the pop records");
+  if (::fdatasync(fd_) != 0) ThrowErrno(path_, "syncing the read cursor file");
+}
+
+std::vector<std::pair<size_t, PopRecord>> CursorFile::LoadRecords() const {
+  return DecodeRecords(fd_, path_);
+}
+
+void CursorFile::StoreWithRecords(const std::vector<std::pair<size_t, PopRecord>>& records) {
+  if (records.empty()) return;
+  // The records first: a cursor stored without its record would lose the
+  // items if the reply never left. A slot lies within one page, so a
+  // process crash cannot tear it.
+  for (const auto& [slot, record] : records) {
+    char words[kPopRecordBytes];
+    EncodeBigEndian64(record.client_id, words);
+    EncodeBigEndian64(record.lane, words + 8);
+    EncodeBigEndian64(record.seq, words + 16);
+    EncodeBigEndian64(record.first, words + 24);
+    EncodeBigEndian64(record.count, words + 32);
+    EncodeBigEndian64(record.cursor_after, words + 40);
+    EncodeBigEndian64(0, words + 48);
+    EncodeBigEndian64(WordsChecksum(words, kPopRecordWords - 1), words + 56);
+    WriteAt(fd_, words, kPopRecordBytes, kPopRecordsOffset + slot * kPopRecordBytes, path_,
+            "storing a pop record");
+  }
+  Store(records.back().second.cursor_after);
 }
 
 uint64_t CursorFile::Peek(const std::string& directory) {
@@ -91,7 +170,7 @@ uint64_t CursorFile::Peek(const std::string& directory) {
     ThrowErrno(path, "opening the read cursor file");
   }
   try {
-    const uint64_t cursor = Decode(fd, path);
+    const uint64_t cursor = LoadCursor(fd, path);
     ::close(fd);
     return cursor;
   } catch (...) {

@@ -23,10 +23,22 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "format.h"
 
 namespace rocksq {
+
+// A pop served to an attached process (format.h, kPopRecordsOffset).
+struct PopRecord {
+  uint64_t client_id = 0;  // The call (CallId, attach_wire.h).
+  uint32_t lane = 0;
+  uint64_t seq = 0;
+  uint64_t first = 0;  // The items it took: [first, first + count).
+  uint64_t count = 0;
+  uint64_t cursor_after = 0;
+};
 
 class CursorFile {
  public:
@@ -43,9 +55,22 @@ class CursorFile {
   CursorFile(const CursorFile&) = delete;
   CursorFile& operator=(const CursorFile&) = delete;
 
-  // The stored cursor; 0 if none was ever stored (or a machine crash lost
-  // an unsynced one). Throws kCorruption if the bytes do not check out.
+  // The stored cursor, or a pop record's "cursor after" if it is larger
+  // (the owner died between writing the two); 0 if none was ever stored
+  // (or a machine crash lost an unsynced one). Throws kCorruption if the
+  // cursor's bytes do not check out.
   uint64_t Load() const;
+
+  // Writes the pop records' slots as zeros unless the file already has
+  // them, so that StoreWithRecord never needs new disk space. Throws
+  // kStorage if it cannot (a full disk).
+  void ReserveRecords();
+  // The pop records whose slots check out, each with its slot's number.
+  std::vector<std::pair<size_t, PopRecord>> LoadRecords() const;
+  // Writes each record in its slot (< kPopRecordSlots), then stores the
+  // last one's cursor_after as the cursor; with `sync`, one fsync for all.
+  // Throws kStorage as Store() does.
+  void StoreWithRecords(const std::vector<std::pair<size_t, PopRecord>>& records);
 
   // Stores `position`; throws kStorage if the write (or the fsync) fails,
   // in which case the stored cursor may be the old or the new one.

@@ -10,9 +10,12 @@ namespace {
 
 class FifoAttachHandler final : public AttachHandler {
  public:
-  FifoAttachHandler(FifoQueue* queue, const FifoOptions& options,
+  FifoAttachHandler(ServedFifoQueue* served, const FifoOptions& options,
                     std::function<ItemAge()> oldest_item_age)
-      : queue_(queue), sync_(options.sync), oldest_item_age_(std::move(oldest_item_age)) {}
+      : served_(served),
+        queue_(&served->queue()),
+        sync_(options.sync),
+        oldest_item_age_(std::move(oldest_item_age)) {}
 
   const std::string& Path() const override { return queue_->Path(); }
   AttachKind Kind() const override { return AttachKind::kFifo; }
@@ -30,7 +33,13 @@ class FifoAttachHandler final : public AttachHandler {
     welcome->sync = sync_;
   }
   Outcome Run(AttachOp op, std::string_view body, BodyWriter* reply, bool final,
-              uint32_t client) override;
+              const Caller& caller) override;
+  void Replied(AttachOp op, const CallId& call) override {
+    if (op == AttachOp::kPop || op == AttachOp::kPopWait) served_->ledger().Replied(call);
+  }
+  void LaneGone(uint64_t client_id, uint32_t lane) override {
+    served_->ledger().LaneGone(client_id, lane);
+  }
   std::chrono::nanoseconds WaitTimeout(AttachOp op, std::string_view body) const override {
     BodyReader reader(body, Path());
     if (op == AttachOp::kPopWait) reader.U64();  // Its max items come first.
@@ -56,16 +65,30 @@ class FifoAttachHandler final : public AttachHandler {
   static constexpr int kPushes = 1;
   static constexpr int kPops = 2;
 
+  // A retried call that ran before the owner that served it died: its reply
+  // rebuilt from its record. False if it did not run.
+  bool AnswerFromRecord(AttachOp op, const CallId& call, BodyWriter* reply);
+  static void ReplyItems(const PoppedItems& items, size_t first, size_t count, BodyWriter* reply);
+
+  ServedFifoQueue* const served_;
   FifoQueue* const queue_;
   const bool sync_;
   const std::function<ItemAge()> oldest_item_age_;
 };
 
 void FifoAttachHandler::RunMerged(std::vector<MergedCall>* calls) {
+  std::vector<CallId> ids;
+  for (const MergedCall& call : *calls) {
+    // A retry first looks for its record: it runs alone.
+    if (call.caller.retry) {
+      throw Error(ErrorKind::kInvalidArgument, Path(), "a retry is not merged");
+    }
+    ids.push_back(call.caller.call);
+  }
   if (MergeGroup(calls->front().op) == kPushes) {
     // One batch: all stored, or none (and each call then runs alone, to
     // get its own answer).
-    queue_->PushBatch(MergedPushItems(*calls, AttachOp::kPushBatchWait));
+    served_->PushForCalls(MergedPushItems(*calls, AttachOp::kPushBatchWait), ids);
     return;
   }
   // One pop of what they all asked for, handed out in arrival order: what
@@ -77,7 +100,7 @@ void FifoAttachHandler::RunMerged(std::vector<MergedCall>* calls) {
     wanted.push_back(reader.U64());
     may_wait.push_back(call.op == AttachOp::kPopWait && reader.I64() > 0);
   }
-  PoppedItems items = queue_->Pop(TotalWanted(wanted));
+  PoppedItems items = served_->PopForCalls(wanted, ids);
   const std::vector<size_t> shares = ShareInArrivalOrder(wanted, items.size());
   size_t next = 0;
   for (size_t i = 0; i < calls->size(); ++i) {
@@ -87,26 +110,51 @@ void FifoAttachHandler::RunMerged(std::vector<MergedCall>* calls) {
       call.outcome = Outcome::kMustWait;
       continue;
     }
-    std::vector<std::string_view> share;
-    share.reserve(count);
-    for (size_t j = next; j < next + count; ++j) share.push_back(items[j]);
-    call.reply.Items(share.data(), share.size());
+    ReplyItems(items, next, count, &call.reply);
     next += count;
   }
 }
 
+void FifoAttachHandler::ReplyItems(const PoppedItems& items, size_t first, size_t count,
+                                   BodyWriter* reply) {
+  std::vector<std::string_view> views;
+  views.reserve(count);
+  for (size_t i = first; i < first + count; ++i) views.push_back(items[i]);
+  reply->Items(views.data(), views.size());
+}
+
+bool FifoAttachHandler::AnswerFromRecord(AttachOp op, const CallId& call, BodyWriter* reply) {
+  switch (op) {
+    case AttachOp::kPushBatch:
+    case AttachOp::kPushBatchWait:
+      return served_->ledger().WasPushed(call);
+    case AttachOp::kPop:
+    case AttachOp::kPopWait: {
+      const auto taken = served_->ledger().FindPop(call);
+      if (!taken) return false;
+      const PoppedItems items = served_->ReadPopped(taken->first, taken->second);
+      ReplyItems(items, 0, items.size(), reply);
+      return true;
+    }
+    default:
+      return false;  // The others change nothing, or nothing a second run harms.
+  }
+}
+
 AttachHandler::Outcome FifoAttachHandler::Run(AttachOp op, std::string_view body,
-                                              BodyWriter* reply, bool final, uint32_t /*client*/) {
+                                              BodyWriter* reply, bool final,
+                                              const Caller& caller) {
+  if (caller.retry && AnswerFromRecord(op, caller.call, reply)) return Outcome::kDone;
   BodyReader reader(body, Path());
   switch (op) {
     case AttachOp::kPushBatch:
-      queue_->PushBatch(reader.Items());
+      served_->PushForCalls(reader.Items(), {caller.call});
       break;
     case AttachOp::kPushBatchWait: {
       const int64_t timeout = reader.I64();
       const std::vector<std::string_view> items = reader.Items();
       try {
-        queue_->PushBatchWait(items, std::chrono::nanoseconds::zero());
+        served_->PushForCalls(items, {caller.call});
       } catch (const Error& full) {
         // Items that could never fit are refused at once, as in-process.
         if (full.kind() != ErrorKind::kQueueFull || final || timeout <= 0 ||
@@ -121,12 +169,9 @@ AttachHandler::Outcome FifoAttachHandler::Run(AttachOp op, std::string_view body
     case AttachOp::kPopWait: {
       const uint64_t max_items = reader.U64();
       const int64_t timeout = op == AttachOp::kPopWait ? reader.I64() : 0;
-      PoppedItems items = queue_->Pop(static_cast<size_t>(max_items));
+      PoppedItems items = served_->PopForCalls({max_items}, {caller.call});
       if (items.empty() && max_items != 0 && timeout > 0 && !final) return Outcome::kMustWait;
-      std::vector<std::string_view> views;
-      views.reserve(items.size());
-      for (size_t i = 0; i < items.size(); ++i) views.push_back(items[i]);
-      reply->Items(views.data(), views.size());
+      ReplyItems(items, 0, items.size(), reply);
       break;
     }
     case AttachOp::kLen:
@@ -158,7 +203,8 @@ AttachHandler::Outcome FifoAttachHandler::Run(AttachOp op, std::string_view body
 
 }  // namespace
 
-std::unique_ptr<AttachHandler> MakeFifoAttachHandler(FifoQueue* queue, const FifoOptions& options,
+std::unique_ptr<AttachHandler> MakeFifoAttachHandler(ServedFifoQueue* queue,
+                                                     const FifoOptions& options,
                                                      std::function<ItemAge()> oldest_item_age) {
   return std::make_unique<FifoAttachHandler>(queue, options, std::move(oldest_item_age));
 }

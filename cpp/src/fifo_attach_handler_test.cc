@@ -1,6 +1,8 @@
 // The FIFO queue's attach handler merging requests that arrived together
 // (AttachHandler::RunMerged): each call gets what it would have got running
-// alone in arrival order, and a merge that cannot run does nothing.
+// alone in arrival order, and a merge that cannot run does nothing. And its
+// call ledger: a call retried after a hand-over is answered, by the owner
+// that took over, from what its first run did.
 
 #include "fifo_attach_handler.h"
 
@@ -9,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "cursor_file.h"
 #include "test_util.h"
 
 namespace rocksq {
@@ -62,8 +65,9 @@ std::vector<std::string> Drain(FifoQueue* queue) {
 
 TEST_F(FifoAttachHandlerTest, PushesAndPopsMergeInOneGroupEach) {
   FifoOptions options;
-  std::unique_ptr<FifoQueue> queue = FifoQueue::Open(QueuePath(), options);
-  std::unique_ptr<AttachHandler> handler = MakeFifoAttachHandler(queue.get(), options, NoAge);
+  std::unique_ptr<ServedFifoQueue> served = OpenFifoQueueToServe(QueuePath(), options);
+  FifoQueue* queue = &served->queue();
+  std::unique_ptr<AttachHandler> handler = MakeFifoAttachHandler(served.get(), options, NoAge);
   const int pushes = handler->MergeGroup(AttachOp::kPushBatch);
   EXPECT_NE(pushes, 0);
   EXPECT_EQ(handler->MergeGroup(AttachOp::kPushBatchWait), pushes);
@@ -76,8 +80,9 @@ TEST_F(FifoAttachHandlerTest, PushesAndPopsMergeInOneGroupEach) {
 
 TEST_F(FifoAttachHandlerTest, MergedPushesStoreEachCallsItemsInArrivalOrder) {
   FifoOptions options;
-  std::unique_ptr<FifoQueue> queue = FifoQueue::Open(QueuePath(), options);
-  std::unique_ptr<AttachHandler> handler = MakeFifoAttachHandler(queue.get(), options, NoAge);
+  std::unique_ptr<ServedFifoQueue> served = OpenFifoQueueToServe(QueuePath(), options);
+  FifoQueue* queue = &served->queue();
+  std::unique_ptr<AttachHandler> handler = MakeFifoAttachHandler(served.get(), options, NoAge);
   const std::string first = PushBody({"a1", "a2"});
   const std::string second = PushWaitBody(1'000'000, {"b1"});
   const std::string third = PushBody({"c1", "c2", "c3"});
@@ -90,14 +95,15 @@ TEST_F(FifoAttachHandlerTest, MergedPushesStoreEachCallsItemsInArrivalOrder) {
     EXPECT_EQ(call.outcome, AttachHandler::Outcome::kDone);
     EXPECT_TRUE(call.reply.bytes().empty());
   }
-  EXPECT_EQ(Drain(queue.get()), (std::vector<std::string>{"a1", "a2", "b1", "c1", "c2", "c3"}));
+  EXPECT_EQ(Drain(queue), (std::vector<std::string>{"a1", "a2", "b1", "c1", "c2", "c3"}));
 }
 
 TEST_F(FifoAttachHandlerTest, MergedPushesThatDoNotFitStoreNothingAndThrow) {
   FifoOptions options;
   options.max_elements = 4;
-  std::unique_ptr<FifoQueue> queue = FifoQueue::Open(QueuePath(), options);
-  std::unique_ptr<AttachHandler> handler = MakeFifoAttachHandler(queue.get(), options, NoAge);
+  std::unique_ptr<ServedFifoQueue> served = OpenFifoQueueToServe(QueuePath(), options);
+  FifoQueue* queue = &served->queue();
+  std::unique_ptr<AttachHandler> handler = MakeFifoAttachHandler(served.get(), options, NoAge);
   queue->Push("old");
   const std::string first = PushBody({"a1", "a2"});
   const std::string second = PushBody({"b1", "b2"});  // Alone, the first would fit.
@@ -115,8 +121,9 @@ TEST_F(FifoAttachHandlerTest, MergedPushesThatDoNotFitStoreNothingAndThrow) {
 
 TEST_F(FifoAttachHandlerTest, MergedPopsHandOutItemsInArrivalOrderAndParkOnlyWaiters) {
   FifoOptions options;
-  std::unique_ptr<FifoQueue> queue = FifoQueue::Open(QueuePath(), options);
-  std::unique_ptr<AttachHandler> handler = MakeFifoAttachHandler(queue.get(), options, NoAge);
+  std::unique_ptr<ServedFifoQueue> served = OpenFifoQueueToServe(QueuePath(), options);
+  FifoQueue* queue = &served->queue();
+  std::unique_ptr<AttachHandler> handler = MakeFifoAttachHandler(served.get(), options, NoAge);
   queue->PushBatch({"i1", "i2", "i3"});
   const std::string two = PopBody(2);
   const std::string two_waiting = PopWaitBody(2, 1'000'000'000);
@@ -146,6 +153,97 @@ TEST_F(FifoAttachHandlerTest, MergedPopsHandOutItemsInArrivalOrderAndParkOnlyWai
   EXPECT_EQ(calls[5].outcome, AttachHandler::Outcome::kDone);  // No time to wait.
   EXPECT_TRUE(ReplyItems(calls[5], path).empty());
   EXPECT_EQ(queue->Len(), 0u);
+}
+
+// A call of lane `lane` of one attached queue: its first run, or its retry
+// after a hand-over.
+AttachHandler::Caller CallOfLane(uint32_t lane, uint64_t seq, bool retry) {
+  AttachHandler::Caller caller;
+  caller.pid = 4242;
+  caller.call.client_id = 0x5eed;
+  caller.call.lane = lane;
+  caller.call.seq = seq;
+  caller.retry = retry;
+  return caller;
+}
+
+std::vector<std::string> RunPop(AttachHandler* handler, uint64_t max_items,
+                                const AttachHandler::Caller& caller, const std::string& path) {
+  MergedCall call{AttachOp::kPop, {}, {}};
+  const std::string body = PopBody(max_items);
+  EXPECT_EQ(handler->Run(AttachOp::kPop, body, &call.reply, /*final=*/false, caller),
+            AttachHandler::Outcome::kDone);
+  return ReplyItems(call, path);
+}
+
+void RunPush(AttachHandler* handler, const std::vector<std::string_view>& items,
+             const AttachHandler::Caller& caller) {
+  BodyWriter reply;
+  handler->Run(AttachOp::kPushBatch, PushBody(items), &reply, /*final=*/false, caller);
+}
+
+TEST_F(FifoAttachHandlerTest, ARetriedPushThatWasStoredIsNotStoredAgainByAnyOwner) {
+  FifoOptions options;
+  options.attach = true;
+  {
+    std::unique_ptr<ServedFifoQueue> served = OpenFifoQueueToServe(QueuePath(), options);
+    std::unique_ptr<AttachHandler> handler = MakeFifoAttachHandler(served.get(), options, NoAge);
+    RunPush(handler.get(), {"a"}, CallOfLane(1, 5, false));
+    RunPush(handler.get(), {"a"}, CallOfLane(1, 5, true));
+    EXPECT_EQ(served->queue().Len(), 1u);
+    RunPush(handler.get(), {"b"}, CallOfLane(1, 6, true));  // Never ran: runs now.
+    EXPECT_EQ(served->queue().Len(), 2u);
+  }  // The owner is gone; the next one reads the records.
+  std::unique_ptr<ServedFifoQueue> served = OpenFifoQueueToServe(QueuePath(), options);
+  std::unique_ptr<AttachHandler> handler = MakeFifoAttachHandler(served.get(), options, NoAge);
+  RunPush(handler.get(), {"b"}, CallOfLane(1, 6, true));
+  EXPECT_EQ(served->queue().Len(), 2u);
+  RunPush(handler.get(), {"c"}, CallOfLane(2, 6, true));  // Another lane's call 6.
+  EXPECT_EQ(Drain(&served->queue()), (std::vector<std::string>{"a", "b", "c"}));
+}
+
+TEST_F(FifoAttachHandlerTest, ARetriedPopWhoseReplyWasNotSentGetsTheSameItemsFromTheNextOwner) {
+  FifoOptions options;
+  options.attach = true;
+  const std::string& path = QueuePath();
+  {
+    std::unique_ptr<ServedFifoQueue> served = OpenFifoQueueToServe(path, options);
+    std::unique_ptr<AttachHandler> handler = MakeFifoAttachHandler(served.get(), options, NoAge);
+    served->queue().PushBatch({"a", "b", "c", "d"});
+    // Popped, and the owner dies before the reply is sent (no Replied).
+    EXPECT_EQ(RunPop(handler.get(), 2, CallOfLane(1, 9, false), path),
+              (std::vector<std::string>{"a", "b"}));
+    // Another lane's pop was answered: its items need not stay.
+    EXPECT_EQ(RunPop(handler.get(), 1, CallOfLane(2, 3, false), path),
+              (std::vector<std::string>{"c"}));
+    handler->Replied(AttachOp::kPop, CallOfLane(2, 3, false).call);
+  }
+  std::unique_ptr<ServedFifoQueue> served = OpenFifoQueueToServe(path, options);
+  std::unique_ptr<AttachHandler> handler = MakeFifoAttachHandler(served.get(), options, NoAge);
+  EXPECT_EQ(served->queue().Len(), 1u);
+  EXPECT_EQ(RunPop(handler.get(), 2, CallOfLane(1, 9, true), path),
+            (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(served->queue().Len(), 1u);
+  // A retry that finds no record pops anew.
+  EXPECT_EQ(RunPop(handler.get(), 2, CallOfLane(3, 1, true), path),
+            (std::vector<std::string>{"d"}));
+}
+
+TEST_F(FifoAttachHandlerTest, APopRecordStoredWithoutItsCursorStillCountsAsPopped) {
+  FifoOptions options;
+  options.attach = true;
+  const std::string& path = QueuePath();
+  {
+    std::unique_ptr<ServedFifoQueue> served = OpenFifoQueueToServe(path, options);
+    std::unique_ptr<AttachHandler> handler = MakeFifoAttachHandler(served.get(), options, NoAge);
+    served->queue().PushBatch({"a", "b", "c"});
+    RunPop(handler.get(), 2, CallOfLane(1, 1, false), path);
+  }
+  // As if the owner died between the record and the cursor.
+  CursorFile(path, /*sync=*/false).Store(0);
+  FifoOptions plain;
+  std::unique_ptr<FifoQueue> queue = FifoQueue::Open(path, plain);
+  EXPECT_EQ(Drain(queue.get()), (std::vector<std::string>{"c"}));
 }
 
 }  // namespace

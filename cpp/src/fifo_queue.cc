@@ -29,7 +29,7 @@ namespace {
 // storing the read cursor (cursor_file.h); the popped keys are deleted later,
 // a batch at a time (ItemLog::DeletePrefix), and the reclaimer compacts them.
 // The log's removed count is the read cursor: pops remove a prefix.
-class FifoQueueImpl final : public FifoQueue {
+class FifoQueueImpl final : public FifoQueue, public ServedFifoQueue {
  public:
   FifoQueueImpl(QueueDatabase database, const FifoOptions& options);
   ~FifoQueueImpl() override;
@@ -74,12 +74,42 @@ class FifoQueueImpl final : public FifoQueue {
         MakeFifoAttachHandler(this, options, [this] { return OldestItemAge(); }),
         &change_listener_);
   }
+
+  // ServedFifoQueue.
+  FifoQueue& queue() override { return *this; }
+  CallLedger& ledger() override { return *ledger_; }
+  void PushForCalls(const std::vector<std::string_view>& items,
+                    const std::vector<CallId>& calls) override {
+    const GroupCommit::SideRecords records = ledger_->PushRecords(calls);
+    Append(items.data(), items.size(), &records);
+    ledger_->NotePushed(calls);
+  }
+  PoppedItems PopForCalls(const std::vector<uint64_t>& wanted,
+                          const std::vector<CallId>& calls) override;
+  PoppedItems ReadPopped(uint64_t first, uint64_t count) override {
+    std::shared_lock<std::shared_mutex> lifetime(lifetime_mutex_);
+    log_.ThrowIfClosed();
+    auto rep = std::make_unique<PoppedItems::Rep>();
+    rep->block_cache = database_.block_cache;
+    log_.ReadItems(first, static_cast<size_t>(count), rep.get());
+    return PoppedItems(std::move(rep));
+  }
   // The oldest item's age (age_marks.h): the item at the read cursor.
   ItemAge OldestItemAge();
 
  private:
-  void Append(const std::string_view* items, size_t count);
-  PoppedItems Take(size_t max_items);  // Pop without the notifications.
+  void Append(const std::string_view* items, size_t count,
+              const GroupCommit::SideRecords* side_records = nullptr);
+  // Pop without the notifications: takes at most `max_items` and calls
+  // store_cursor(first, count) to make the pop take effect (it stores the
+  // cursor, with pop records for attached calls).
+  template <typename StoreCursor>
+  PoppedItems Take(size_t max_items, StoreCursor store_cursor);
+  // Where popped keys may be deleted up to: `end`, unless the call ledger
+  // keeps some of them for a retry.
+  uint64_t DeletableBelow(uint64_t end) const {
+    return ledger_ ? std::min(end, ledger_->KeepFrom()) : end;
+  }
   uint64_t DeletePopped();  // The reclaimer's: returns where deleted keys end.
   rocksdb::ColumnFamilyHandle* items() const { return database_.families[0]; }
 
@@ -95,6 +125,8 @@ class FifoQueueImpl final : public FifoQueue {
   // pause cannot keep an immediate shutdown waiting (std::mutex is not fair).
   std::atomic<bool> immediate_shutdown_asked_{false};
   std::unique_ptr<CursorFile> cursor_file_;  // Stores the read cursor (pops only).
+  // Only while served to attached processes (opened with attach).
+  std::unique_ptr<CallLedger> ledger_;
   ChangeListener change_listener_;
   std::unique_ptr<AttachServer> attach_server_;  // Only if opened with attach.
   ItemLog log_;  // Last: its reclaimer uses the members above.
@@ -119,7 +151,12 @@ FifoQueueImpl::FifoQueueImpl(QueueDatabase database, const FifoOptions& options)
       log_(&database_, items(),
            {options.sync, options.max_elements, /*also_counted=*/nullptr,
             /*reads_ignore_range_deletions=*/true, ReclaimTuning(), /*removes_prefix=*/true}) {
-  log_.RecoverPrefix(cursor_file_->Load());
+  if (options.attach) {
+    // Before the recovery, which deletes popped keys: an earlier owner's
+    // pop records may still need theirs.
+    ledger_ = std::make_unique<CallLedger>(&database_, cursor_file_.get());
+  }
+  log_.RecoverPrefix(cursor_file_->Load(), DeletableBelow(UINT64_MAX));
   log_.StartReclaimer([this] { return DeletePopped(); });
 }
 
@@ -187,7 +224,7 @@ void FifoQueueImpl::Close() {
   if (database_.db) {
     std::lock_guard<std::mutex> lock(pop_mutex_);
     try {
-      log_.DeletePrefix(log_.removed(), 0, /*force=*/true);
+      log_.DeletePrefix(DeletableBelow(log_.removed()), 0, /*force=*/true);
     } catch (const Error&) {
       // The next open deletes them.
     }
@@ -197,11 +234,12 @@ void FifoQueueImpl::Close() {
   database_.Close();
 }
 
-void FifoQueueImpl::Append(const std::string_view* items, size_t count) {
+void FifoQueueImpl::Append(const std::string_view* items, size_t count,
+                           const GroupCommit::SideRecords* side_records) {
   {
     std::shared_lock<std::shared_mutex> lifetime(lifetime_mutex_);
     log_.ThrowIfClosed();
-    log_.Append(items, count);
+    log_.Append(items, count, side_records);
     if (count == 0) return;
   }
   change_listener_.Fire();
@@ -224,7 +262,9 @@ PoppedItems FifoQueueImpl::PopWait(size_t max_items, std::chrono::nanoseconds ti
 }
 
 PoppedItems FifoQueueImpl::Pop(size_t max_items) {
-  PoppedItems items = Take(max_items);
+  PoppedItems items = Take(max_items, [this](uint64_t first, uint64_t count) {
+    cursor_file_->Store(first + count);
+  });
   if (!items.empty()) {
     log_.NoteRemoved(items.size(), items.payload_bytes());
     change_listener_.Fire();
@@ -232,7 +272,28 @@ PoppedItems FifoQueueImpl::Pop(size_t max_items) {
   return items;
 }
 
-PoppedItems FifoQueueImpl::Take(size_t max_items) {
+PoppedItems FifoQueueImpl::PopForCalls(const std::vector<uint64_t>& wanted,
+                                       const std::vector<CallId>& calls) {
+  PoppedItems items =
+      Take(AttachHandler::TotalWanted(wanted), [&](uint64_t first, uint64_t count) {
+        // Each call's share has its record, the cursor after the last.
+        std::vector<std::pair<CallId, uint64_t>> shares;
+        const std::vector<size_t> counts =
+            AttachHandler::ShareInArrivalOrder(wanted, static_cast<size_t>(count));
+        for (size_t i = 0; i < calls.size(); ++i) {
+          if (counts[i] != 0) shares.emplace_back(calls[i], counts[i]);
+        }
+        ledger_->StorePops(first, shares);
+      });
+  if (!items.empty()) {
+    log_.NoteRemoved(items.size(), items.payload_bytes());
+    change_listener_.Fire();
+  }
+  return items;
+}
+
+template <typename StoreCursor>
+PoppedItems FifoQueueImpl::Take(size_t max_items, StoreCursor store_cursor) {
   std::shared_lock<std::shared_mutex> lifetime(lifetime_mutex_);
   log_.ThrowIfClosed();
   std::lock_guard<std::mutex> lock(pop_mutex_);
@@ -251,10 +312,10 @@ PoppedItems FifoQueueImpl::Take(size_t max_items) {
   log_.ReadItems(first, count, rep.get());
 
   // The pop happens here: if storing the cursor fails, nothing was popped.
-  cursor_file_->Store(first + count);
+  store_cursor(first, count);
   log_.CountRemoved(count, rep->payload_bytes);
   try {
-    log_.DeletePrefix(first + count, rep->payload_bytes, /*force=*/false);
+    log_.DeletePrefix(DeletableBelow(first + count), rep->payload_bytes, /*force=*/false);
   } catch (const Error&) {
     // Not the pop's failure: the keys stay, unread below the read cursor,
     // and the next deletion (or the next open) deletes them.
@@ -264,7 +325,7 @@ PoppedItems FifoQueueImpl::Take(size_t max_items) {
 
 uint64_t FifoQueueImpl::DeletePopped() {
   std::lock_guard<std::mutex> lock(pop_mutex_);
-  log_.DeletePrefix(log_.removed(), 0, /*force=*/true);
+  log_.DeletePrefix(DeletableBelow(log_.removed()), 0, /*force=*/true);
   return log_.deleted_below();
 }
 
@@ -272,20 +333,28 @@ uint64_t FifoQueueImpl::DeletePopped() {
 
 FifoQueue::~FifoQueue() = default;
 
+std::unique_ptr<ServedFifoQueue> OpenFifoQueueToServe(const std::string& path,
+                                                      const FifoOptions& options) {
+  FifoOptions served = options;
+  served.attach = true;  // Keeps the call ledger.
+  return std::make_unique<FifoQueueImpl>(
+      OpenQueueDatabase(path, QueueKind::kFifo, {kFifoItemsFamily}), served);
+}
+
 namespace {
 
 // Opens the queue for this process: owns it, or attaches to the process
 // that does (options.attach). Not yet wrapped by OwnedByThisProcess.
 std::unique_ptr<FifoQueue> OpenInThisProcess(const std::string& path, const FifoOptions& options) {
+  const auto open_owned = [path](const FifoOptions& options) -> std::unique_ptr<FifoQueue> {
+    QueueDatabase database = OpenQueueDatabase(path, QueueKind::kFifo, {kFifoItemsFamily});
+    auto queue = std::make_unique<FifoQueueImpl>(std::move(database), options);
+    if (options.attach) queue->StartAttachServer(options);
+    return queue;
+  };
   return OpenOwnedOrAttached<FifoQueue>(
-      path, options.attach,
-      [&]() -> std::unique_ptr<FifoQueue> {
-        QueueDatabase database = OpenQueueDatabase(path, QueueKind::kFifo, {kFifoItemsFamily});
-        auto queue = std::make_unique<FifoQueueImpl>(std::move(database), options);
-        if (options.attach) queue->StartAttachServer(options);
-        return queue;
-      },
-      [&] { return AttachFifoQueue(path, options); });
+      path, options.attach, [&] { return open_owned(options); },
+      [&] { return AttachFifoQueue(path, options, open_owned); });
 }
 
 }  // namespace

@@ -75,9 +75,29 @@ inline constexpr char kQueueMarkerTempFile[] = "rocksq.queue.new";
 inline constexpr char kCursorFileName[] = "rocksq.read_cursor";
 inline constexpr size_t kCursorFileBytes = 16;
 
+// The FIFO queue's pop records, in the same file from kPopRecordsOffset:
+// kPopRecordSlots slots of kPopRecordBytes, eight 8-byte words each:
+//   [client id][lane][seq][first position][count][cursor after][0]
+//   [checksum: WordsChecksum of the seven words before it]
+// A pop served to an attached process writes its record in a slot (which
+// the lane keeps for its later pops), then the cursor: the record names
+// the call (CallId, attach_wire.h) and the items it took, so that if the
+// owner dies before its reply leaves, the owner that takes over answers
+// the call's retry with the same items (fifo_queue.cc, "Hand-over"). A
+// slot that does not check out is empty. The cursor read at open is the
+// largest of the cursor and the records' "cursor after" (a record may be
+// written and the cursor not, if the owner died between the two), so
+// earlier releases, which read the cursor alone, read the queue right
+// unless that happened. The slots are written (zeros) when a queue is
+// first served to attached processes, so that no pop needs new disk space.
+inline constexpr uint64_t kPopRecordsOffset = 4096;
+inline constexpr size_t kPopRecordSlots = 1024;
+inline constexpr size_t kPopRecordWords = 8;
+inline constexpr size_t kPopRecordBytes = kPopRecordWords * 8;
+
 // The ack queue's log of acks not applied yet (ack_log.h): records of
 // 8-byte words, [epoch][count][id] * count [checksum], the checksum
-// AckLogChecksum over the 2 + count words before it.
+// WordsChecksum over the 2 + count words before it.
 inline constexpr char kAckLogFileName[] = "rocksq.ack_log";
 inline constexpr size_t kAckLogWordBytes = 8;
 
@@ -97,9 +117,10 @@ inline uint64_t DecodeBigEndian64(const char* in) {
 }
 
 // A 64-bit checksum of `words` big-endian words at `bytes`: it tells a whole
-// ack log record from a torn or zeroed one (it is not meant against
-// tampering). Nonzero for zeroed words, so zeros never check out.
-inline uint64_t AckLogChecksum(const char* bytes, size_t words) {
+// record (of the ack log, or a pop record) from a torn or zeroed one (it is
+// not meant against tampering). Nonzero for zeroed words, so zeros never
+// check out.
+inline uint64_t WordsChecksum(const char* bytes, size_t words) {
   uint64_t hash = 0x243F6A8885A308D3ull;
   for (size_t i = 0; i < words; ++i) {
     hash ^= DecodeBigEndian64(bytes + i * kAckLogWordBytes);
@@ -134,10 +155,25 @@ inline constexpr size_t kTimedRecordHeaderBytes = 16;
 // Each kind's families start with its own prefix ("fifo_", "mpmc_", "ack_"),
 // so a directory's families tell its kind before it is opened (storage.cc).
 // The default family holds kFormatKey, kQueueIdKey and kRecoveryNotesKey,
-// and in an ack queue its unique keys (below).
+// in an ack queue its unique keys (below), and in a FIFO queue served to
+// attached processes its push records (kPushRecordPrefix).
 
 // FIFO queue: position -> item record. Its read cursor is in kCursorFileName.
 inline constexpr char kFifoItemsFamily[] = "fifo_items";
+// A FIFO queue's push records, in the default family: one per lane of an
+// attached process that pushed (CallId, attach_wire.h),
+//   kPushRecordPrefix + client id: 8 + lane: 4 -> [seq: 8][written at,
+//   microseconds since 1970-01-01 UTC: 8],
+// written in the same WriteBatch as the items of the lane's last push, so
+// that a retry after a hand-over finds whether its push was stored. A
+// record is deleted when its lane's connection ends, or, left by a process
+// that died, by an open more than kPushRecordLifetimeSeconds after it was
+// written. Earlier releases only read named keys of the default family,
+// so the records need no new version.
+inline constexpr char kPushRecordPrefix[] = "push_record:";
+inline constexpr size_t kPushRecordKeyBytes = sizeof(kPushRecordPrefix) - 1 + 12;
+inline constexpr size_t kPushRecordValueBytes = 16;
+inline constexpr uint64_t kPushRecordLifetimeSeconds = 600;
 
 // MPMC queue.
 //   mpmc_items   position -> timed record.

@@ -19,17 +19,20 @@ constexpr std::chrono::microseconds kMaxGatherWait(500);
 
 }  // namespace
 
-GroupCommit::Call::Call(const std::string_view* items, size_t count) : span{items, count} {
+GroupCommit::Call::Call(const std::string_view* items, size_t count,
+                        const SideRecords* side_records)
+    : span{items, count, side_records} {
   for (size_t i = 0; i < count; ++i) bytes += items[i].size();
 }
 
-void GroupCommit::Append(const std::string_view* items, size_t count) {
-  Call self(items, count);
+void GroupCommit::Append(const std::string_view* items, size_t count,
+                         const SideRecords* side_records) {
+  Call self(items, count, side_records);
   Run(self);
 }
 
 void GroupCommit::Exclusively(const std::function<void()>& write) {
-  Call self(nullptr, 0);
+  Call self(nullptr, 0, nullptr);
   self.exclusive = &write;
   Run(self);
 }

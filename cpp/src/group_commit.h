@@ -32,7 +32,9 @@
 #include <exception>
 #include <functional>
 #include <mutex>
+#include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "rocksdb/status.h"
@@ -41,10 +43,16 @@ namespace rocksq {
 
 class GroupCommit {
  public:
-  // The items of one call, as the caller passed them.
+  // Key-value pairs of the default column family a call writes in the same
+  // WriteBatch as its items (a FIFO queue's push records, format.h).
+  using SideRecords = std::vector<std::pair<std::string, std::string>>;
+
+  // The items of one call, as the caller passed them, and its side records
+  // (null: none).
   struct Span {
     const std::string_view* items;
     size_t count;
+    const SideRecords* side_records = nullptr;
   };
 
   // The calls one leader writes together.
@@ -81,9 +89,11 @@ class GroupCommit {
   GroupCommit(const GroupCommit&) = delete;
   GroupCommit& operator=(const GroupCommit&) = delete;
 
-  // Appends `items` (all or nothing) and returns once they are written, or
-  // throws the error Admit or GroupFailed gave this call.
-  void Append(const std::string_view* items, size_t count);
+  // Appends `items` (all or nothing), with `side_records` if not null, and
+  // returns once they are written, or throws the error Admit or GroupFailed
+  // gave this call.
+  void Append(const std::string_view* items, size_t count,
+              const SideRecords* side_records = nullptr);
 
   // Waits its turn in line as an Append does, then runs `write` alone: no
   // group is written meanwhile, so `write` may number items from where the
@@ -101,7 +111,7 @@ class GroupCommit {
 
  private:
   struct Call {
-    Call(const std::string_view* items, size_t count);
+    Call(const std::string_view* items, size_t count, const SideRecords* side_records);
     Span span;
     const std::function<void()>* exclusive = nullptr;  // Set: runs alone.
     size_t bytes = 0;

@@ -98,7 +98,7 @@ void ItemLog::Adopt(const State& state) {
 // derived from the records at both ends (format.h), so no crash can make it
 // disagree with the items. Keys below the first position are removed items
 // whose deletion a crash or a close interrupted: they are deleted now.
-uint64_t ItemLog::RecoverPrefix(uint64_t removed_below) {
+uint64_t ItemLog::RecoverPrefix(uint64_t removed_below, uint64_t keep_from) {
   const LogEnds ends =
       ReadLogEnds(database_->db.get(), items_, path(), kRecordHeaderBytes);
   State state;
@@ -128,7 +128,7 @@ uint64_t ItemLog::RecoverPrefix(uint64_t removed_below) {
   Adopt(state);
   if (!ends.empty) {
     deleted_below_ = ends.first_position;
-    DeletePrefix(state.removed, 0, /*force=*/true);
+    DeletePrefix(std::min(state.removed, keep_from), 0, /*force=*/true);
   }
   return state.removed;
 }
@@ -228,6 +228,11 @@ rocksdb::Status ItemLog::WriteGroup(const GroupCommit::Group& group) {
       const std::string_view item = span.items[i];
       EncodeRecord(position++, pushed_bytes, item, &group_batch_);
       pushed_bytes += item.size();
+    }
+    if (span.side_records == nullptr) continue;
+    for (const auto& [key, value] : *span.side_records) {
+      const rocksdb::Status added = group_batch_.Put(key, value);
+      if (!added.ok()) return added;
     }
   }
   rocksdb::Status written = database_->db->Write(write_options_, &group_batch_);

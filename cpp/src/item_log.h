@@ -146,8 +146,10 @@ class ItemLog final : private GroupCommit::Owner {
   // For a kind that removes a prefix: positions below `removed_below` (a
   // stored read cursor) were removed, and so were those below the first
   // stored record. Derives the rest from the records at both ends, deletes
-  // the stored keys below the first unremoved position, and returns it.
-  uint64_t RecoverPrefix(uint64_t removed_below);
+  // the stored keys below the first unremoved position but not from
+  // `keep_from` on (removed items a reply may still need: the FIFO queue's
+  // pop records), and returns the first unremoved position.
+  uint64_t RecoverPrefix(uint64_t removed_below, uint64_t keep_from = UINT64_MAX);
 
   // --- The write path.
 
@@ -155,9 +157,11 @@ class ItemLog final : private GroupCommit::Owner {
   // call order, written in groups. Throws kQueueFull if they do not fit,
   // kShutDown after a shutdown, kStorage if the write fails (naming the
   // last background failure if there was one).
-  void Append(const std::string_view* items, size_t count) {
+  // `side_records` (may be null) are written in the same WriteBatch.
+  void Append(const std::string_view* items, size_t count,
+              const GroupCommit::SideRecords* side_records = nullptr) {
     if (shutdown_state() != kRunning) ThrowShutDown();
-    if (count != 0) group_commit_.Append(items, count);
+    if (count != 0) group_commit_.Append(items, count, side_records);
   }
 
   // Calls `append` (the queue's own Append, with its locks and

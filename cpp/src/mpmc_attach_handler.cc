@@ -25,7 +25,7 @@ class MpmcAttachHandler final : public AttachHandler {
     welcome->ttl_ms = queue_->Ttl().count();
   }
   Outcome Run(AttachOp op, std::string_view body, BodyWriter* reply, bool final,
-              uint32_t client) override;
+              const Caller& caller) override;
   // No MPMC operation waits, so none is parked.
   std::chrono::nanoseconds WaitTimeout(AttachOp, std::string_view) const override {
     return std::chrono::nanoseconds::zero();
@@ -39,7 +39,7 @@ class MpmcAttachHandler final : public AttachHandler {
 
 AttachHandler::Outcome MpmcAttachHandler::Run(AttachOp op, std::string_view body,
                                               BodyWriter* reply, bool /*final*/,
-                                              uint32_t /*client*/) {
+                                              const Caller& /*caller*/) {
   BodyReader reader(body, Path());
   switch (op) {
     case AttachOp::kMpmcAddBatch:

@@ -56,16 +56,28 @@ class WaitSignal {
   std::atomic<int> waiters_{0};
 };
 
+// What the attach server is to the queue it serves: told of every change.
+// Read without a lock on each push and pop of the owner's threads, so its
+// owner keeps it alive, and callable after it stopped, as long as the queue
+// may change.
+class ChangeSink {
+ public:
+  virtual void NoteChange() = 0;
+
+ protected:
+  ~ChangeSink() = default;
+};
+
 // Two optional callbacks, called after changes: the user's (Set) and the
 // attach server's (SetServer), in slots of their own so that neither
 // displaces the other. Set, SetServer and Fire may race.
 class ChangeListener {
  public:
   void Set(std::function<void()> listener) { user_.Set(std::move(listener)); }
-  void SetServer(std::function<void()> listener) { server_.Set(std::move(listener)); }
+  void SetServer(ChangeSink* server) { server_.store(server, std::memory_order_release); }
 
   void Fire() const {
-    server_.Fire();
+    if (ChangeSink* server = server_.load(std::memory_order_acquire)) server->NoteChange();
     user_.Fire();
   }
 
@@ -107,7 +119,7 @@ class ChangeListener {
   };
 
   Slot user_;
-  Slot server_;
+  std::atomic<ChangeSink*> server_{nullptr};
 };
 
 }  // namespace rocksq

@@ -225,29 +225,38 @@ def own_with_a_forked_child_until_killed(
     queue.close()  # pragma: no cover - killed first
 
 
-def call_after_owner_left(path: str, attached: Any, owner_left: Any) -> tuple[str, str]:
-    """Attaches, signals, waits for the owner to leave, then calls: the error's type and message."""
+def call_after_owner_left(path: str, attached: Any, owner_left: Any) -> tuple[str, str, bool]:
+    """Attaches, signals, waits for the owner to leave, then calls.
+
+    Returns the call's error type and message ("no error", the length), and
+    whether this process owns the queue afterwards.
+    """
+    from rocksq.inspection import inspect_owner
+
     queue = FifoQueue(path, attach=True)
     attached.set()
     owner_left.wait(30)
     try:
-        queue.len  # noqa: B018 - the call is the test
+        outcome = ("no error", str(queue.len))
     except Exception as error:  # noqa: BLE001 - reported to the test
-        return type(error).__name__, str(error)
-    return "no error", ""
+        outcome = (type(error).__name__, str(error))
+    owns = inspect_owner(path).pid == os.getpid()
+    queue.close()
+    return (*outcome, owns)
 
 
-def wait_when_owner_leaves(path: str, attached: Any) -> tuple[str, str, float]:
-    """Attaches and waits in pop_wait while the owner leaves: the error, its message, the seconds."""
+def wait_when_owner_leaves(path: str, attached: Any) -> tuple[str, list[bytes], float]:
+    """Attaches and waits in pop_wait while the owner leaves: the outcome, the items, the seconds."""
     queue = FifoQueue(path, attach=True)
     attached.set()
     started = time.monotonic()
     try:
-        queue.pop_wait(1, 60)
+        items = [bytes(item) for item in queue.pop_wait(1, 60)]
     except Exception as error:  # noqa: BLE001 - reported to the test
-        return type(error).__name__, str(error), time.monotonic() - started
-    return "no error", "", time.monotonic() - started
-
+        return f"{type(error).__name__}: {error}", [], time.monotonic() - started
+    elapsed = time.monotonic() - started
+    queue.close()
+    return "no error", items, elapsed
 
 
 def get_until_killed(path: str, ready: Any) -> None:

@@ -71,12 +71,13 @@ class Owner:
 
     def exit(self) -> int:
         """Ends the script (without closing the queue if it is open) and reaps it."""
-        try:
-            assert self.process.stdin is not None
-            self.process.stdin.write("exit\n")
-            self.process.stdin.close()
-        except BrokenPipeError:  # It died already: its status says how.
-            pass
+        assert self.process.stdin is not None
+        if not self.process.stdin.closed:
+            try:
+                self.process.stdin.write("exit\n")
+                self.process.stdin.close()
+            except BrokenPipeError:  # It died already: its status says how.
+                pass
         return self.process.wait(REPLY_SECONDS)
 
     def kill(self) -> None:
@@ -119,10 +120,14 @@ def items_body(*items: bytes) -> bytes:
     return struct.pack("<I", len(items)) + lengths + b"".join(items)
 
 
+ATTACH_PROTOCOL = 2
+
+
 def hello_frame(kind: int = 1) -> bytes:
+    """A Hello of client id 1, lane 0."""
     version = rocksq.__version__.encode()
-    body = b"RQATTACH" + struct.pack("<IIII", 1, kind, os.getpid(), len(version)) + version
-    return frame(HELLO, body)
+    fixed = struct.pack("<IIII", ATTACH_PROTOCOL, kind, os.getpid(), len(version))
+    return frame(HELLO, b"RQATTACH" + fixed + version + struct.pack("<QI", 1, 0))
 
 
 class RawClient:
@@ -537,37 +542,67 @@ def use(face: str, queue) -> None:
 
 
 @pytest.mark.parametrize("face", FACES)
-@pytest.mark.parametrize("when", ["its own close", "the owner's close", "the owner's exit"])
-def test_an_attached_handle_used_after_a_close_raises_queue_closed(
-    face: str, when: str, queue_path: str, start_owner: Callable[..., Owner]
+def test_an_attached_handle_used_after_its_own_close_raises_queue_closed(
+    face: str, queue_path: str, start_owner: Callable[..., Owner]
 ) -> None:
     owner = start_owner(OWNER_OF_FACE[face], queue_path)
     queue = FACES[face](queue_path)
     use(face, queue)
 
-    if when == "its own close":
-        queue.close()
-        expected = "the queue was closed"
-    elif when == "the owner's close":
-        assert owner.ask("close") == "closed"
-        expected = f"the owning process {owner.pid} closed the queue"
-    else:
-        assert owner.exit() == 0
-        expected = f"the owning process {owner.pid} "
+    queue.close()
 
-    with pytest.raises(rocksq.QueueClosed, match=expected):
+    with pytest.raises(rocksq.QueueClosed, match="the queue was closed"):
         use(face, queue)
     queue.close()  # Closing again is harmless.
-    if when != "the owner's exit":
+    assert owner.exit() == 0
+
+
+def leave(owner: Owner, how: str) -> None:
+    if how == "closes the queue":
+        assert owner.ask("close") == "closed"
+    else:
         assert owner.exit() == 0
 
 
-def test_an_attached_get_waiting_for_ever_raises_queue_closed_when_the_owner_exits(
+@pytest.mark.parametrize("face", ["rocksq.AckQueue", "rocksq.blocking.MpmcQueue"])
+@pytest.mark.parametrize("how", ["closes the queue", "exits"])
+def test_an_attached_ack_or_mpmc_handle_raises_queue_closed_naming_the_owner_that_left(
+    face: str, how: str, queue_path: str, start_owner: Callable[..., Owner]
+) -> None:
+    """These kinds do not hand over yet (docs/multiprocessing.rst)."""
+    owner = start_owner(OWNER_OF_FACE[face], queue_path)
+    queue = FACES[face](queue_path)
+    use(face, queue)
+
+    leave(owner, how)
+
+    with pytest.raises(rocksq.QueueClosed, match=f"the owning process {owner.pid} "):
+        use(face, queue)
+    queue.close()
+    owner.exit()
+
+
+@pytest.mark.parametrize("face", ["rocksq.Queue", "rocksq.blocking", "seed API"])
+@pytest.mark.parametrize("how", ["closes the queue", "exits"])
+def test_an_attached_fifo_handle_takes_the_queue_over_from_the_owner_that_left(
+    face: str, how: str, queue_path: str, start_owner: Callable[..., Owner]
+) -> None:
+    owner = start_owner(OWNER_OF_FACE[face], queue_path)
+    queue = FACES[face](queue_path)
+    use(face, queue)
+
+    leave(owner, how)
+
+    use(face, queue)  # Served by this process now, or by another attached one.
+    queue.close()
+    owner.exit()
+
+
+def test_an_attached_ack_get_waiting_for_ever_raises_queue_closed_when_the_owner_exits(
     queue_path: str, start_owner: Callable[..., Owner]
 ) -> None:
-    owner = start_owner("Queue", queue_path)
-    queue = rocksq.Queue(queue_path, attach=True)
-
+    owner = start_owner("ack", queue_path)
+    queue = rocksq.AckQueue(queue_path, attach=True)
     outcome: list[BaseException] = []
 
     def get() -> None:

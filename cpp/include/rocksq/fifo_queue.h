@@ -54,8 +54,10 @@ struct FifoOptions {
   // queue's directory, with the same semantics as the owner's own calls.
   // Its max_elements (the owner's current limit) and sync must equal the
   // owner's, or Open() throws kInvalidArgument naming both values. When the
-  // owner closes the queue or exits, the attached queue's calls throw
-  // kClosed naming it (no other process takes over yet). If true and this
+  // owner closes the queue or exits (a SIGKILL included), the attached
+  // queue takes it over at its next call: it owns the queue, or attaches to
+  // the process that took it over first; each call under way then completes
+  // exactly once (a push stored once, a pop's items delivered once). If true and this
   // process opens the queue, it serves the processes that attach (one
   // thread, from Open() to Close()); only an owner opened with attach
   // serves them. Only the same user may attach. If true, a fork() child
