@@ -334,6 +334,7 @@ void SocketServer::Loop() {
   while (!stopping_.load(std::memory_order_acquire)) {
     const int ready = ::epoll_wait(epoll_fd_, events, 32, -1);
     if (ready < 0) continue;  // EINTR.
+    bool timer_expired = false;
     for (int i = 0; i < ready && !stopping_.load(std::memory_order_acquire); ++i) {
       const int fd = events[i].data.fd;
       if (fd == listen_fd_) {
@@ -346,16 +347,21 @@ void SocketServer::Loop() {
       } else if (fd == timer_fd_) {
         uint64_t expirations;
         (void)!::read(timer_fd_, &expirations, sizeof(expirations));
-        AnswerExpired();
-        DropSilent();
-        if (Clock::now() >= accept_resume_) WatchListener(true);
-        ArmTimer();
-        // The queue may have changed by itself (NextChangeWithoutCall).
-        changed_.store(true, std::memory_order_release);
+        timer_expired = true;
       } else {
         auto found = connections_.find(fd);
         if (found != connections_.end()) Receive(&found->second);
       }
+    }
+    // After the connections: a Hello that arrived while this thread was
+    // busy past its deadline is read, not taken for silence.
+    if (timer_expired && !stopping_.load(std::memory_order_acquire)) {
+      AnswerExpired();
+      DropSilent();
+      if (Clock::now() >= accept_resume_) WatchListener(true);
+      ArmTimer();
+      // The queue may have changed by itself (NextChangeWithoutCall).
+      changed_.store(true, std::memory_order_release);
     }
     if (!stopping_.load(std::memory_order_acquire)) ServeReceived();
     if (changed_.exchange(false, std::memory_order_seq_cst)) RetryParked();
