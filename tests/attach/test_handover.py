@@ -49,7 +49,7 @@ def test_owners_killed_mid_stream_twenty_times_lose_and_duplicate_nothing(
     context = multiprocessing.get_context("spawn")
     reports = tmp_path / "reports"
     reports.mkdir()
-    stop = context.Event()
+    stop = tmp_path / "stop"  # The workers stop once it exists (handover_workers.py).
     ready = context.Event()
     first_owner = context.Process(target=handover_workers.own_until_killed, args=(queue_path, ready))
     first_owner.start()
@@ -70,7 +70,7 @@ def test_owners_killed_mid_stream_twenty_times_lose_and_duplicate_nothing(
             if role == "producer"
             else handover_workers.consume_until_stopped
         )
-        process = context.Process(target=target, args=(queue_path, name, str(reports), stop))
+        process = context.Process(target=target, args=(queue_path, name, str(reports), str(stop)))
         process.start()
         running[process.pid] = (process, role, name)
 
@@ -91,12 +91,12 @@ def test_owners_killed_mid_stream_twenty_times_lose_and_duplicate_nothing(
             killed.append((role, name))
             if role != "owner":
                 start(role)  # Under a new name: its numbers start again.
-        stop.set()
+        stop.touch()
         for process, _, _ in list(running.values()):
             process.join(WAIT_SECONDS)
             assert process.exitcode == 0, f"a worker failed with exit code {process.exitcode}"
     finally:
-        stop.set()
+        stop.touch()
         for process, _, _ in running.values():
             process.kill()
             process.join()
