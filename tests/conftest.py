@@ -21,6 +21,7 @@ support/: pyproject.toml's `pythonpath`).
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -41,6 +42,9 @@ except ImportError as error:  # pragma: no cover - a setup problem, not a test f
         f"the tests need the installed rocksq package with its extension ({error}); "
         "build it with `pip install --no-build-isolation .` (see CMakeLists.txt)"
     ) from error
+
+# After the checkout left sys.path: it imports rocksq.
+from support.full_disk import SMALL_DISK_BYTES  # noqa: E402
 
 RunPython = Callable[..., str]
 
@@ -129,3 +133,23 @@ def short_switch_interval() -> Iterator[None]:
     sys.setswitchinterval(0.001)
     yield
     sys.setswitchinterval(previous)
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A tmpfs of SMALL_DISK_BYTES (support/full_disk.py), unmounted after the test."""
+    directory = tmp_path / "disk"
+    directory.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a size-limited tmpfs needs root")
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={SMALL_DISK_BYTES}", "tmpfs", str(directory)],
+        capture_output=True,
+        text=True,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip() or mounted.returncode}")
+    try:
+        yield directory
+    finally:
+        subprocess.run(["umount", "-l", str(directory)], check=False)

@@ -6,6 +6,7 @@
 #include <pwd.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/inotify.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
@@ -17,6 +18,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <deque>
 #include <list>
 #include <map>
 #include <set>
@@ -34,6 +36,19 @@ namespace {
 // A reply the owner cannot hand over within this long goes to a client that
 // stopped reading; it is dropped rather than stall every other client.
 constexpr int kSendTimeoutSeconds = 5;
+// A connection that has not sent its Hello this long after it was accepted
+// is dropped: a client sends it right after connecting, so one that does
+// not is not an attached process, and would hold a descriptor for ever.
+constexpr auto kHelloTimeout = std::chrono::seconds(5);
+// The most a Hello may declare: its fixed part and a version string take
+// tens of bytes, and later releases only append to it (attach_wire.h). A
+// connection that declares more is not an attached process, and is dropped
+// before the owner buffers a body it did not ask for.
+constexpr uint64_t kMaxHelloBodyBytes = 64 * 1024;
+// When the process runs out of descriptors, accepting pauses this long: the
+// listener stays readable, and retrying at once would spin the server's
+// thread while the descriptors the queue itself needs are gone.
+constexpr auto kAcceptPause = std::chrono::milliseconds(100);
 
 std::string UserName(uid_t uid) {
   const passwd* entry = ::getpwuid(uid);
@@ -64,7 +79,7 @@ class SocketServer final : public AttachServer {
   ~SocketServer() override {
     Stop();
     if (!started_) {  // Bind() failed: Shutdown() never ran.
-      for (int fd : {listen_fd_, epoll_fd_, wake_fd_, timer_fd_, directory_fd_}) {
+      for (int fd : {listen_fd_, epoll_fd_, wake_fd_, timer_fd_, watch_fd_, directory_fd_}) {
         if (fd >= 0) CloseTracked(fd);
       }
     } else {
@@ -102,10 +117,13 @@ class SocketServer final : public AttachServer {
     int fd = -1;
     uid_t uid = 0;     // The peer's, from SO_PEERCRED at accept,
     uint32_t pid = 0;  // as its pid.
+    Clock::time_point hello_deadline;  // Until welcomed (kHelloTimeout).
     bool welcomed = false;
     bool inspector = false;  // Hello kind 0: `rocksq stats`, not an attached process.
     uint64_t client_id = 0;  // From the Hello: the attached queue and this lane.
     uint32_t lane = 0;
+    // A request of it is received, queued or parked, and not yet answered.
+    bool awaiting_reply = false;
     std::string inbox;  // Bytes received and not yet served.
   };
 
@@ -141,7 +159,14 @@ class SocketServer final : public AttachServer {
     (void)!::write(wake_fd_, &one, sizeof(one));
   }
   void Loop();
-  void Accept();
+  // Accepts one connection from `listener`; false if none was waiting.
+  bool Accept(int listener);
+  // Unlinks whatever has the socket's name and binds a new listening socket
+  // there, mode 0600; returns it, having remembered which file it is.
+  int ListenOnSocket();
+  // After a change in the directory: binds the socket again if its name no
+  // longer leads to it (deleted, renamed, or replaced by another file).
+  void KeepSocketName();
   void Receive(Connection* connection);
   // Answers a connection's Hello, or refuses and drops it.
   void Greet(Connection* connection, const FrameHeader& header, std::string_view body);
@@ -160,7 +185,11 @@ class SocketServer final : public AttachServer {
   // Runs a parked call taken out of parked_, unless its client hung up.
   Outcome RunParked(const ParkedCall& call, bool final);
   void AnswerExpired();
+  // Drops the connections whose Hello is overdue.
+  void DropSilent();
   void ArmTimer();
+  // Stops or resumes watching the listener (kAcceptPause).
+  void WatchListener(bool watch);
   void Reply(int fd, const FrameHeader& request, std::string_view body, uint32_t status = 0);
   void ReplyError(int fd, const FrameHeader& request, const Error& error) {
     Reply(fd, request, error.detail(), WireCode(error.kind()));
@@ -180,6 +209,12 @@ class SocketServer final : public AttachServer {
   int epoll_fd_ = -1;
   int wake_fd_ = -1;
   int timer_fd_ = -1;
+  // inotify on the directory, so that a socket deleted or replaced while
+  // this process owns the queue is bound again; -1 if inotify is not to be
+  // had (its per-user limits), and then the name is not looked after.
+  int watch_fd_ = -1;
+  dev_t socket_device_ = 0;  // The socket file's identity, as bound.
+  ino_t socket_inode_ = 0;
   std::atomic<bool> changed_{false};
   // Whether a parked call or a watch waits for a change, for NoteChange.
   std::atomic<bool> waiting_{false};
@@ -192,6 +227,10 @@ class SocketServer final : public AttachServer {
   std::map<int, Connection> connections_;
   std::vector<ReceivedCall> received_;  // In arrival order.
   std::list<ParkedCall> parked_;        // In arrival order.
+  // Connections not yet welcomed, by Hello deadline (so in accept order);
+  // entries of connections since welcomed or dropped are skipped.
+  std::deque<std::pair<Clock::time_point, int>> awaiting_hello_;
+  Clock::time_point accept_resume_ = Clock::time_point::max();  // While paused.
   bool started_ = false;
   std::thread thread_;
 };
@@ -208,29 +247,24 @@ void SocketServer::Bind() {
   const std::string& path = handler_->Path();
   directory_fd_ = ::open(path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (directory_fd_ < 0) ThrowSystem(path, "opening the queue's directory");
-  // Only the LOCK holder gets here: a socket left by a killed owner is
-  // stale, and nobody else may bind one meanwhile.
-  if (::unlinkat(directory_fd_, kAttachSocketName, 0) != 0 && errno != ENOENT) {
-    ThrowSystem(path, std::string("removing a stale ") + kAttachSocketName);
-  }
-  listen_fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (listen_fd_ < 0) ThrowSystem(path, "making the attach socket");
-  const sockaddr_un address = SocketAddress(directory_fd_, path);
-  if (::bind(listen_fd_, reinterpret_cast<const sockaddr*>(&address), sizeof(address)) != 0) {
-    ThrowSystem(path, "binding the attach socket " + std::string(kAttachSocketName));
-  }
-  // Peers are also checked by user at each connection (SO_PEERCRED), so
-  // the moment before this chmod admits nobody else.
-  if (::fchmodat(directory_fd_, kAttachSocketName, 0600, 0) != 0) {
-    ThrowSystem(path, "setting the attach socket's mode");
-  }
-  if (::listen(listen_fd_, SOMAXCONN) != 0) ThrowSystem(path, "listening on the attach socket");
+  listen_fd_ = ListenOnSocket();
   epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
   wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   timer_fd_ = ::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
   if (epoll_fd_ < 0 || wake_fd_ < 0 || timer_fd_ < 0) ThrowSystem(path, "starting the attach server");
-  for (int fd : {directory_fd_, listen_fd_, epoll_fd_, wake_fd_, timer_fd_}) Track(fd);
-  for (int fd : {listen_fd_, wake_fd_, timer_fd_}) {
+  watch_fd_ = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  const std::string directory = "/proc/self/fd/" + std::to_string(directory_fd_);
+  if (watch_fd_ >= 0 &&
+      ::inotify_add_watch(watch_fd_, directory.c_str(),
+                          IN_DELETE | IN_MOVED_FROM | IN_CREATE | IN_MOVED_TO | IN_ONLYDIR) < 0) {
+    ::close(watch_fd_);
+    watch_fd_ = -1;
+  }
+  for (int fd : {directory_fd_, listen_fd_, epoll_fd_, wake_fd_, timer_fd_, watch_fd_}) {
+    if (fd >= 0) Track(fd);
+  }
+  for (int fd : {listen_fd_, wake_fd_, timer_fd_, watch_fd_}) {
+    if (fd < 0) continue;
     epoll_event event{};
     event.events = EPOLLIN;
     event.data.fd = fd;
@@ -240,29 +274,114 @@ void SocketServer::Bind() {
   started_ = true;
 }
 
+int SocketServer::ListenOnSocket() {
+  const std::string& path = handler_->Path();
+  // Only the LOCK holder gets here: a socket left by a killed owner is
+  // stale, and nobody else may bind one meanwhile.
+  if (::unlinkat(directory_fd_, kAttachSocketName, 0) != 0 && errno != ENOENT) {
+    ThrowSystem(path, std::string("removing a stale ") + kAttachSocketName);
+  }
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) ThrowSystem(path, "making the attach socket");
+  try {
+    const sockaddr_un address = SocketAddress(directory_fd_, path);
+    if (::bind(fd, reinterpret_cast<const sockaddr*>(&address), sizeof(address)) != 0) {
+      ThrowSystem(path, "binding the attach socket " + std::string(kAttachSocketName));
+    }
+    // Peers are also checked by user at each connection (SO_PEERCRED), so
+    // the moment before this chmod admits nobody else.
+    struct stat bound {};
+    if (::fchmodat(directory_fd_, kAttachSocketName, 0600, 0) != 0 ||
+        ::fstatat(directory_fd_, kAttachSocketName, &bound, AT_SYMLINK_NOFOLLOW) != 0) {
+      ThrowSystem(path, "setting the attach socket's mode");
+    }
+    if (::listen(fd, SOMAXCONN) != 0) ThrowSystem(path, "listening on the attach socket");
+    socket_device_ = bound.st_dev;
+    socket_inode_ = bound.st_ino;
+  } catch (const Error&) {
+    ::close(fd);
+    throw;
+  }
+  return fd;
+}
+
+void SocketServer::KeepSocketName() {
+  // Drain the events: only whether one named the socket matters.
+  alignas(inotify_event) char events[4096];
+  bool named = false;
+  for (;;) {
+    const ssize_t bytes = ::read(watch_fd_, events, sizeof(events));
+    if (bytes <= 0) break;
+    for (ssize_t at = 0; at < bytes;) {
+      const auto* event = reinterpret_cast<const inotify_event*>(events + at);
+      if (event->len > 0 && std::strcmp(event->name, kAttachSocketName) == 0) named = true;
+      at += static_cast<ssize_t>(sizeof(inotify_event) + event->len);
+    }
+  }
+  if (!named) return;
+  struct stat now {};
+  if (::fstatat(directory_fd_, kAttachSocketName, &now, AT_SYMLINK_NOFOLLOW) == 0 &&
+      now.st_dev == socket_device_ && now.st_ino == socket_inode_) {
+    return;  // Still this socket (its own binding is an event too).
+  }
+  // Deleted, or another file has the name (a program's socket that would
+  // take the attached processes' calls, a symlink to another queue's): this
+  // process holds the LOCK, so the name is its to take back.
+  int listener;
+  try {
+    listener = ListenOnSocket();
+  } catch (const Error&) {
+    return;  // A directory has the name: connected processes are still served.
+  }
+  Track(listener);
+  // Connections already queued on the old socket are served, then it goes.
+  const int old_listener = listen_fd_;
+  ::fcntl(old_listener, F_SETFL, ::fcntl(old_listener, F_GETFL) | O_NONBLOCK);
+  while (Accept(old_listener)) {
+  }
+  ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, old_listener, nullptr);
+  CloseTracked(old_listener);
+  listen_fd_ = listener;
+  epoll_event event{};
+  event.events = accept_resume_ == Clock::time_point::max() ? EPOLLIN : 0;
+  event.data.fd = listen_fd_;
+  ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, listen_fd_, &event);
+}
+
 void SocketServer::Loop() {
   serving_thread = this;
   epoll_event events[32];
   while (!stopping_.load(std::memory_order_acquire)) {
     const int ready = ::epoll_wait(epoll_fd_, events, 32, -1);
     if (ready < 0) continue;  // EINTR.
+    bool timer_expired = false;
     for (int i = 0; i < ready && !stopping_.load(std::memory_order_acquire); ++i) {
       const int fd = events[i].data.fd;
       if (fd == listen_fd_) {
-        Accept();
+        Accept(listen_fd_);
+      } else if (fd == watch_fd_) {
+        KeepSocketName();
       } else if (fd == wake_fd_) {
         uint64_t count;
         (void)!::read(wake_fd_, &count, sizeof(count));
       } else if (fd == timer_fd_) {
         uint64_t expirations;
         (void)!::read(timer_fd_, &expirations, sizeof(expirations));
-        AnswerExpired();
-        // The queue may have changed by itself (NextChangeWithoutCall).
-        changed_.store(true, std::memory_order_release);
+        timer_expired = true;
       } else {
         auto found = connections_.find(fd);
         if (found != connections_.end()) Receive(&found->second);
       }
+    }
+    // After the connections: a Hello that arrived while this thread was
+    // busy past its deadline is read, not taken for silence.
+    if (timer_expired && !stopping_.load(std::memory_order_acquire)) {
+      AnswerExpired();
+      DropSilent();
+      if (Clock::now() >= accept_resume_) WatchListener(true);
+      ArmTimer();
+      // The queue may have changed by itself (NextChangeWithoutCall).
+      changed_.store(true, std::memory_order_release);
     }
     if (!stopping_.load(std::memory_order_acquire)) ServeReceived();
     if (changed_.exchange(false, std::memory_order_seq_cst)) {
@@ -276,14 +395,21 @@ void SocketServer::Loop() {
   Shutdown();
 }
 
-void SocketServer::Accept() {
-  const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-  if (fd < 0) return;
+bool SocketServer::Accept(int listener) {
+  const int fd = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+  if (fd < 0) {
+    if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+      WatchListener(false);
+      accept_resume_ = Clock::now() + kAcceptPause;
+      ArmTimer();
+    }
+    return false;
+  }
   ucred peer{};
   socklen_t peer_size = sizeof(peer);
   if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &peer_size) != 0) {
     ::close(fd);
-    return;
+    return true;
   }
   const timeval send_timeout{kSendTimeoutSeconds, 0};
   ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &send_timeout, sizeof(send_timeout));
@@ -292,10 +418,14 @@ void SocketServer::Accept() {
   connection.fd = fd;
   connection.uid = peer.uid;
   connection.pid = static_cast<uint32_t>(peer.pid);
+  connection.hello_deadline = Clock::now() + kHelloTimeout;
+  awaiting_hello_.emplace_back(connection.hello_deadline, fd);
+  if (awaiting_hello_.size() == 1) ArmTimer();
   epoll_event event{};
   event.events = EPOLLIN | EPOLLRDHUP;
   event.data.fd = fd;
   ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &event);
+  return true;
 }
 
 bool HoldsWholeFrame(const std::string& bytes) {
@@ -324,7 +454,12 @@ void SocketServer::Receive(Connection* connection) {
   // so the inbox holds at most one whole frame.
   while (connection->inbox.size() >= kFrameHeaderBytes) {
     const FrameHeader header = DecodeHeader(connection->inbox.data());
-    if (header.body_bytes > kMaxFrameBodyBytes) {
+    // A second request before the first's reply breaks the protocol: the
+    // one-request rule is what bounds a connection's share of the owner
+    // (one frame, one parked call), and what lets each request be served
+    // as if its connection had no other.
+    const uint64_t max_body = connection->welcomed ? kMaxFrameBodyBytes : kMaxHelloBodyBytes;
+    if (header.body_bytes > max_body || connection->awaiting_reply) {
       Drop(fd);
       return;
     }
@@ -336,6 +471,7 @@ void SocketServer::Receive(Connection* connection) {
       Greet(connection, header, std::string_view(frame).substr(kFrameHeaderBytes));
       if (connections_.find(fd) == connections_.end()) return;  // Refused.
     } else {
+      connection->awaiting_reply = true;
       received_.push_back({fd, header, std::move(frame)});
     }
   }
@@ -555,7 +691,28 @@ void SocketServer::AnswerExpired() {
       ++call;
     }
   }
-  ArmTimer();
+}
+
+void SocketServer::DropSilent() {
+  const Clock::time_point now = Clock::now();
+  while (!awaiting_hello_.empty() && awaiting_hello_.front().first <= now) {
+    const int fd = awaiting_hello_.front().second;
+    awaiting_hello_.pop_front();
+    const auto found = connections_.find(fd);
+    // The descriptor may be another connection's by now, with a later deadline.
+    if (found != connections_.end() && !found->second.welcomed &&
+        found->second.hello_deadline <= now) {
+      Drop(fd);
+    }
+  }
+}
+
+void SocketServer::WatchListener(bool watch) {
+  epoll_event event{};
+  event.events = watch ? EPOLLIN : 0;
+  event.data.fd = listen_fd_;
+  ::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, listen_fd_, &event);
+  if (watch) accept_resume_ = Clock::time_point::max();
 }
 
 SocketServer::Outcome SocketServer::RunParked(const ParkedCall& call, bool final) {
@@ -572,16 +729,17 @@ SocketServer::Outcome SocketServer::RunParked(const ParkedCall& call, bool final
 
 void SocketServer::ArmTimer() {
   itimerspec when{};  // All zeros disarms.
+  Clock::time_point earliest = accept_resume_;
+  if (!awaiting_hello_.empty()) earliest = std::min(earliest, awaiting_hello_.front().first);
   if (!parked_.empty()) {
-    Clock::time_point earliest = Clock::time_point::max();
     for (const ParkedCall& call : parked_) earliest = std::min(earliest, call.deadline);
     earliest = std::min(earliest, handler_->NextChangeWithoutCall());
-    if (earliest != Clock::time_point::max()) {
-      // steady_clock is CLOCK_MONOTONIC on Linux, the timer's clock.
-      const int64_t nanoseconds = std::max<int64_t>(NanosecondsSinceEpoch(earliest), 1);
-      when.it_value.tv_sec = nanoseconds / 1'000'000'000;
-      when.it_value.tv_nsec = nanoseconds % 1'000'000'000;
-    }
+  }
+  if (earliest != Clock::time_point::max()) {
+    // steady_clock is CLOCK_MONOTONIC on Linux, the timer's clock.
+    const int64_t nanoseconds = std::max<int64_t>(NanosecondsSinceEpoch(earliest), 1);
+    when.it_value.tv_sec = nanoseconds / 1'000'000'000;
+    when.it_value.tv_nsec = nanoseconds % 1'000'000'000;
   }
   ::timerfd_settime(timer_fd_, TFD_TIMER_ABSTIME, &when, nullptr);
 }
@@ -596,7 +754,12 @@ void SocketServer::Reply(int fd, const FrameHeader& request, std::string_view bo
   } catch (const Error&) {
     // A client that stopped reading (the send timed out): dropped below.
   }
-  if (!sent) Drop(fd);
+  if (!sent) {
+    Drop(fd);
+    return;
+  }
+  const auto connection = connections_.find(fd);
+  if (connection != connections_.end()) connection->second.awaiting_reply = false;
 }
 
 void SocketServer::Drop(int fd) {
@@ -609,6 +772,10 @@ void SocketServer::Drop(int fd) {
   connections_.erase(found);
   parked_.remove_if([fd](const ParkedCall& call) { return call.fd == fd; });
   watches_.erase(fd);
+  // Requests being served are checked against connections_ instead (ServeReceived).
+  received_.erase(std::remove_if(received_.begin(), received_.end(),
+                                 [fd](const ReceivedCall& call) { return call.fd == fd; }),
+                  received_.end());
   ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
   // Ends the connection itself, not just this descriptor: the client sees
   // it end even if a descriptor of it outlived the tracking.
@@ -653,7 +820,9 @@ void SocketServer::Shutdown() {
   // queue's thread may still be in NoteChange(), and a closed number could
   // meanwhile name another file.
   waiting_.store(false, std::memory_order_seq_cst);
-  for (int fd : {listen_fd_, epoll_fd_, timer_fd_, directory_fd_}) CloseTracked(fd);
+  for (int fd : {listen_fd_, epoll_fd_, timer_fd_, watch_fd_, directory_fd_}) {
+    if (fd >= 0) CloseTracked(fd);
+  }
 }
 
 }  // namespace

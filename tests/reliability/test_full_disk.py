@@ -22,7 +22,6 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,72 +30,7 @@ import pytest
 import rocksq
 from rocksq import StartPosition
 from rocksq.blocking import MpmcQueue, PersistentQueueWithCapacity
-
-ITEM_BYTES = 64 * 1024
-MiB = 1 << 20
-
-
-def item(number: int) -> bytes:
-    return number.to_bytes(8, "big") * (ITEM_BYTES // 8)
-
-
-@pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """An 8 MiB tmpfs, unmounted after the test."""
-    directory = tmp_path / "disk"
-    directory.mkdir()
-    if os.geteuid() != 0:
-        pytest.skip("mounting a size-limited tmpfs needs root")
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={8 * MiB}", "tmpfs", str(directory)],
-        capture_output=True,
-        text=True,
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip() or mounted.returncode}")
-    try:
-        yield directory
-    finally:
-        subprocess.run(["umount", "-l", str(directory)], check=False)
-
-
-def fill(disk: Path, push: Any) -> int:
-    """Pushes numbered items until a push raises, then fills what is left
-    with a ballast file; returns how many items were stored."""
-    stored = 0
-    with pytest.raises(rocksq.StorageError, match="No space left on device"):
-        while True:
-            push(item(stored))
-            stored += 1
-    fd = os.open(disk / "ballast", os.O_WRONLY | os.O_CREAT, 0o644)
-    try:
-        for chunk in (MiB, 4096, 1):
-            try:
-                while True:
-                    os.write(fd, bytes(chunk))
-            except OSError:
-                pass
-    finally:
-        os.close(fd)
-    assert os.statvfs(disk).f_bavail == 0
-    assert stored > 0
-    return stored
-
-
-def make_room(disk: Path) -> None:
-    """Doubles the filesystem: space returns, whatever RocksDB's retries took."""
-    subprocess.run(
-        ["mount", "-o", f"remount,size={16 * MiB}", str(disk)], check=True, capture_output=True
-    )
-
-
-def close_regardless(queue: Any) -> None:
-    """close() repeats RocksDB's write error on a full disk; it closes regardless."""
-    try:
-        queue.close()
-    except rocksq.StorageError:
-        pass
-
+from support.full_disk import close_regardless, fill, item, make_room
 
 @pytest.mark.parametrize("history", ["new", "reopened-with-an-empty-cursor-file"])
 def test_a_fifo_queue_never_popped_drains_on_a_full_disk(history: str, small_disk: Path) -> None:
