@@ -239,6 +239,9 @@ rocksdb::BlockBasedTableOptions QueueTableOptions() {
 // records of its own (format.h).
 rocksdb::ColumnFamilyOptions DefaultFamilyOptions() {
   rocksdb::ColumnFamilyOptions options;
+  // Not RocksDB's default (Snappy, where the library has it): a build
+  // without Snappy (the release wheels) could not read the tables.
+  options.compression = rocksdb::kNoCompression;
   options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(QueueTableOptions()));
   return options;
 }

@@ -46,7 +46,8 @@ def test_forward_until_empty_then_pull_until_idle(broker: Broker, tmp_path: Path
 def test_forward_refuses_a_queue_another_process_holds_in_one_line(
     redis_server: Broker, tmp_path: Path
 ) -> None:
-    with rocksq.AckQueue(tmp_path / "held"):
+    # Without attach: another process's open is refused (with it, forward attaches).
+    with rocksq.AckQueue(tmp_path / "held", attach=False):
         result = rocksq_command(
             "forward", str(tmp_path / "held"), redis_server.url(STREAM), "--until-empty",
             cwd=tmp_path,
