@@ -40,10 +40,11 @@ if [ -z "$only" ] || [ "$only" = asan ]; then
   # Not the tests that fork while other threads of the process run: this
   # compiler's ASan runtime (GCC 12's libasan 8) does not intercept fork()
   # to hold its allocator's locks across it, so a child can inherit one
-  # locked and wait for ever inside malloc (a child hung so in CI, under
-  # load; the second test's child once popped nothing in 20 s, probably the
-  # same, not seen
-  # uninstrumented). tests/run.sh runs both uninstrumented.
+  # locked and wait for ever inside malloc. A child of each hung so (the
+  # second in 2 of 3 runs here once its parent also served the queue): gdb
+  # showed every thread of the child waiting in ASan's
+  # SizeClassAllocator64::GetFromAllocator. tests/run.sh runs both
+  # uninstrumented.
   ctest --test-dir "$repo/build/asan$ROCKSQ_BUILD_SUFFIX" --output-on-failure --parallel "$jobs" \
     -E 'ForkTest\.(ChildrenForkedUnderLoad|InheritedAttachQueueServesEveryThreadOfTheChildThroughTheOwner)'
 fi
