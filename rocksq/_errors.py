@@ -117,12 +117,10 @@ class ForkedProcessError(RocksQError):
     A queue belongs to the process that opened it: the child has a copy of
     the object but none of its threads, and two processes writing one
     queue would damage it. Nothing was read or written. A FIFO queue opened
-    with attach=True serves the child instead (it attaches to the owner),
-    except for rocksq.Queue's task_done() and join(), which count the
-    parent object's tasks. Otherwise open the queue in the child after the
-    fork, or start workers with multiprocessing's "spawn" or "forkserver"
-    method. In the child, close() and garbage collection leave the parent's
-    queue untouched.
+    with attach=True serves the child instead (it attaches to the owner).
+    Otherwise open the queue in the child after the fork, or start workers
+    with multiprocessing's "spawn" or "forkserver" method. In the child,
+    close() and garbage collection leave the parent's queue untouched.
     """
 
 

@@ -77,16 +77,15 @@ class QueueFace(FifoFace, QueueSizes, Subscriptable[Item]):
 
     `maxsize` <= 0 means no limit, as in queue.Queue.
 
-    The task count starts at the items found on disk at open; each put adds
-    its items and task_done() takes one away. After an immediate shutdown
-    the items left stored can no longer be got, so unfinished_tasks leaves
-    them out. It does so each time it is read, not once at the shutdown: a
-    get under way in another thread may still take an item (which then is
-    a task again, owed a task_done()), and a put under way may still store
-    one (which no get will take).
+    The task count is the core queue's, one for the queue however many
+    processes use it (rocksq.FifoQueue's task_done, in the C++ header
+    rocksq/fifo_queue.h): it starts at the items stored when the owning
+    process opened the queue; each put adds its items and task_done() takes
+    one away, in any process. After an immediate shutdown the items left
+    stored can no longer be got, so unfinished_tasks leaves them out.
     """
 
-    __slots__ = ("_is_shutdown", "_maxsize", "_shut_down_immediately", "_tasks_counted")
+    __slots__ = ("_is_shutdown", "_maxsize")
 
     def __init__(
         self,
@@ -99,9 +98,7 @@ class QueueFace(FifoFace, QueueSizes, Subscriptable[Item]):
         maxsize = _checked_maxsize(maxsize)
         super().__init__(path, _core_limit(maxsize), sync=sync, attach=attach)
         self._maxsize = max(maxsize, 0)
-        self._tasks_counted = self._queue.len  # Items put or found at open, less task_done()s.
         self._is_shutdown = False
-        self._shut_down_immediately = False
 
     @property
     def maxsize(self) -> int:
@@ -117,11 +114,10 @@ class QueueFace(FifoFace, QueueSizes, Subscriptable[Item]):
     def unfinished_tasks(self) -> int:
         """Items put (or found at open) and not yet marked done, as queue.Queue's attribute.
 
-        After an immediate shutdown, only the items got and not yet marked done.
+        Counted for the whole queue, in every process that uses it. After an
+        immediate shutdown, only the items got and not yet marked done.
         """
-        if not self._shut_down_immediately:
-            return self._tasks_counted
-        return max(0, self._tasks_counted - self._queue.len)
+        return self._queue.unfinished_tasks
 
     @property
     def is_shutdown(self) -> bool:
@@ -131,16 +127,3 @@ class QueueFace(FifoFace, QueueSizes, Subscriptable[Item]):
     def _shut_down(self, immediate: bool) -> None:
         self._queue.shutdown(bool(immediate))
         self._is_shutdown = True
-        self._shut_down_immediately = self._shut_down_immediately or bool(immediate)
-
-    def _count_task_done(self) -> bool:
-        """Counts one task_done(); True if that leaves no unfinished task.
-
-        Raises ValueError if no task was unfinished.
-        """
-        self._queue.check_process()  # The count is the opening process's.
-        unfinished = self.unfinished_tasks
-        if unfinished <= 0:
-            raise ValueError("task_done() called too many times")
-        self._tasks_counted -= 1
-        return unfinished == 1

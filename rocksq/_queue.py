@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import threading
-import weakref
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from ._defaults import ATTACH, SYNC
-from ._errors import Empty, QueueClosed
+from ._errors import Empty
 from ._face import checked_timeout, item_batch
 from ._fifo_face import Item, QueueFace
 
@@ -32,11 +28,16 @@ class Queue(QueueFace[Item]):
     the GIL while it waits, and lets Ctrl-C through within 100 ms; close()
     wakes it with QueueClosed. One object may be shared by any threads.
 
-    task_done() and join() count the items of this open queue object: those
-    it found on disk when opened and those put since. An item taken but not
-    marked done before the process ends is gone all the same: this queue
-    delivers at most once. join() after close(), or waiting when close() is
-    called, raises QueueClosed.
+    task_done() and join() count for the whole queue, as queue.Queue's do for
+    its threads: every process that opens the path shares one count, kept
+    by the process that owns the queue. It starts at the items stored when
+    that process opened it; every put adds its items, and a task_done() in
+    any process takes one away. An item taken but not marked done before
+    the process ends is gone all the same: this queue delivers at most once.
+    When another process takes the queue over, the count starts again at
+    the items stored (tasks taken and not yet done are forgotten with the
+    owner, as after a crash). join() after close(), or waiting when close()
+    is called, raises QueueClosed.
 
     maxsize may be changed on the open queue, as queue.Queue's; a larger one
     wakes waiting puts at once. shutdown() is Python 3.13's, for the open
@@ -47,28 +48,7 @@ class Queue(QueueFace[Item]):
     attaches too (docs: Processes and fork()).
     """
 
-    __slots__ = ("__weakref__", "_all_tasks_done", "_closed")
-
-    def __init__(
-        self,
-        path: str | os.PathLike[str],
-        maxsize: int = 0,
-        *,
-        sync: bool = SYNC,
-        attach: bool = ATTACH,
-    ) -> None:
-        super().__init__(path, maxsize, sync=sync, attach=attach)
-        # Guards the task count and _closed; join() waits on it.
-        self._all_tasks_done = threading.Condition()
-        self._closed = False
-        _open_queues.add(self)
-
-    def close(self) -> None:
-        """Flushes and closes the queue; later calls, and join() waiting now, raise QueueClosed."""
-        with self._all_tasks_done:
-            self._closed = True
-            self._all_tasks_done.notify_all()
-        super().close()
+    __slots__ = ()
 
     @property
     def maxsize(self) -> int:
@@ -96,10 +76,7 @@ class Queue(QueueFace[Item]):
         next open of the path. The shutdown belongs to this open object and is
         not stored: reopening the path gives a queue that is not shut down.
         """
-        with self._all_tasks_done:
-            self._shut_down(immediate)
-            if not self.unfinished_tasks:
-                self._all_tasks_done.notify_all()
+        self._shut_down(immediate)
 
     def put(self, item: Buffer, block: bool = True, timeout: float | None = None) -> None:
         """Appends `item`, waiting for room if the queue is full.
@@ -108,18 +85,9 @@ class Queue(QueueFace[Item]):
         within `timeout` seconds.
         """
         if block:
-            timeout = checked_timeout(timeout)
-        self._add_tasks(1)
-        try:
-            if block:
-                self._queue.push_wait(item, timeout)
-            else:
-                self._queue.push(item)
-        except BaseException:
-            self._add_tasks(-1)
-            raise
-        if self._is_shutdown:
-            self._add_tasks(0)
+            self._queue.push_wait(item, checked_timeout(timeout))
+        else:
+            self._queue.push(item)
 
     def put_nowait(self, item: Buffer) -> None:
         """Appends `item` if there is room at once; else raises Full."""
@@ -130,18 +98,9 @@ class Queue(QueueFace[Item]):
     ) -> None:
         """Appends all of `items` in order, all or nothing, waiting for room for all."""
         if block:
-            timeout = checked_timeout(timeout)
-        self._add_tasks(len(items))
-        try:
-            if block:
-                self._queue.push_many_wait(item_batch(items), timeout)
-            else:
-                self._queue.push_many(item_batch(items))
-        except BaseException:
-            self._add_tasks(-len(items))
-            raise
-        if self._is_shutdown:
-            self._add_tasks(0)
+            self._queue.push_many_wait(item_batch(items), checked_timeout(timeout))
+        else:
+            self._queue.push_many(item_batch(items))
 
     def get(self, block: bool = True, timeout: float | None = None) -> bytes:
         """Removes and returns the oldest item, waiting for one if the queue is empty.
@@ -175,51 +134,16 @@ class Queue(QueueFace[Item]):
     def task_done(self) -> None:
         """Marks one item taken by get() as processed, as queue.Queue.task_done.
 
+        Counts for the whole queue: it may mark an item another process put.
         Raises ValueError if called more times than there were items.
         """
-        with self._all_tasks_done:
-            if self._count_task_done():
-                self._all_tasks_done.notify_all()
+        self._queue.task_done()
 
     def join(self) -> None:
         """Blocks until every item has been taken and marked done with task_done().
 
+        Wakes when a task_done() of any process leaves no unfinished task.
         Raises QueueClosed if the queue is closed, before or while it waits:
         no task_done() can be counted for items no one can take any more.
         """
-        # In a fork() child nothing would ever mark the parent's items done.
-        self._queue.check_process()
-        with self._all_tasks_done:
-            while True:
-                if self._closed:
-                    raise QueueClosed(f"Queue closed: {self._queue.path}: the queue was closed")
-                if not self.unfinished_tasks:
-                    return
-                self._all_tasks_done.wait()
-
-    def _add_tasks(self, count: int) -> None:
-        # A put counts its items before storing them (a consumer may take
-        # them and call task_done() before the put returns), and takes them
-        # back if it fails. After a shutdown a put that succeeds calls this
-        # with 0: it was under way when an immediate shutdown came and stored
-        # an item no get can take, which may leave no unfinished task.
-        with self._all_tasks_done:
-            self._tasks_counted += count
-            if count <= 0 and not self.unfinished_tasks:
-                self._all_tasks_done.notify_all()
-
-
-# The rocksq.Queue objects alive in this process. A fork() child gets each
-# one's Condition as it was at the fork, held for ever if a parent thread
-# held it then; a queue opened with attach=True serves the child, whose
-# put() and get() take that Condition, so the child gets new ones.
-_open_queues: weakref.WeakSet[Queue[Any]] = weakref.WeakSet()
-
-
-def _new_conditions_in_child() -> None:
-    for queue in list(_open_queues):
-        queue._all_tasks_done = threading.Condition()  # noqa: SLF001 - this module's own
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_new_conditions_in_child)
+        self._queue.join_wait(None)

@@ -237,9 +237,10 @@ class Queue(_WaitsForChanges, QueueFace[Item]):
     done on the loop's thread (the GIL released meanwhile). Cancelling a
     waiting call loses nothing.
 
-    task_done() and join() count as rocksq.Queue's do: the items found on
-    disk at open and those put since; join() raises QueueClosed once the
-    queue is closed. shutdown() is Python 3.13's, as rocksq.Queue's: the
+    task_done() and join() count as rocksq.Queue's do, for the whole queue
+    in every process; join() waits without a thread (woken through the
+    change fd when a task_done() leaves no unfinished task), and raises
+    QueueClosed once the queue is closed. shutdown() is Python 3.13's, as rocksq.Queue's: the
     items stay stored. As rocksq.Queue, it also has len(), is_shutdown and
     unfinished_tasks. The errors of get_nowait() and put_nowait() are
     asyncio's (QueueEmpty, QueueFull) and RocksQ's (Empty, QueueFull) at once.
@@ -270,12 +271,11 @@ class Queue(_WaitsForChanges, QueueFace[Item]):
         self._stored(self._queue.push_many, (item,))
 
     def _stored(self, push: Callable[[Any], None], items: Sequence[Buffer]) -> None:
-        # Pushes, counts the new tasks, and wakes the getters waiting here.
+        # Pushes, and wakes the getters waiting here.
         try:
             push(items)
         except (_CoreQueueFull, ShutDown) as error:
             raise _for_asyncio(error) from None
-        self._tasks_counted += len(items)
         self._changes.wake_here()
 
     async def get(self) -> bytes:
@@ -311,9 +311,10 @@ class Queue(_WaitsForChanges, QueueFace[Item]):
     def task_done(self) -> None:
         """Marks one item taken by get() as processed, as asyncio.Queue.task_done.
 
+        Counts for the whole queue: it may mark an item another process put.
         Raises ValueError if called more times than there were items.
         """
-        if self._count_task_done():
+        if self._queue.task_done() == 0:
             self._changes.wake_here()
 
     async def join(self) -> None:
@@ -321,19 +322,12 @@ class Queue(_WaitsForChanges, QueueFace[Item]):
 
         Raises QueueClosed if the queue is closed, before or while it waits.
         """
-        # In a fork() child nothing would ever mark the parent's items done.
-        self._queue.check_process()
-        while True:
-            if self._changes.closed:
-                raise QueueClosed(f"Queue closed: {self._queue.path}: the queue was closed")
-            if not self.unfinished_tasks:
-                return
-            # Woken by every change as well; it only looks again.
-            waiter = self._changes.add()
-            try:
-                await waiter
-            finally:
-                self._changes.discard(waiter)
+
+        def attempt() -> bool | None:
+            # A closed queue raises QueueClosed here.
+            return True if self._queue.unfinished_tasks == 0 else None
+
+        await self._retry(attempt)
 
     def shutdown(self, immediate: bool = False) -> None:
         """Shuts the queue down, as Python 3.13's asyncio.Queue.shutdown().

@@ -109,7 +109,28 @@ void init_fifo(nb::module_& m) {
           "shutdown", [](PyFifoQueue& queue, bool immediate) { queue->Shutdown(immediate); },
           nb::arg("immediate") = false,
           "Later pushes raise ShutDown; pops raise it once the queue is empty, "
-          "or at once if `immediate` (the items stay stored).");
+          "or at once if `immediate` (the items stay stored).")
+      .def(
+          "task_done", [](PyFifoQueue& queue) { return queue->TaskDone(); },
+          nb::call_guard<GilRelease>(),
+          "Marks one task done, for the whole queue (every process); returns the unfinished\n"
+          "tasks left. Raises ValueError if none was unfinished.")
+      .def_prop_ro(
+          "unfinished_tasks", [](const PyFifoQueue& queue) { return queue->UnfinishedTasks(); },
+          nb::call_guard<GilRelease>(),
+          "Items pushed (or found when the owner opened the queue) and not yet marked done.")
+      .def(
+          "join_wait",
+          [](PyFifoQueue& queue, std::optional<double> timeout) {
+            return WaitInSlices(timeout, [&](std::chrono::nanoseconds slice) {
+              return queue->JoinWait(slice);
+            });
+          },
+          nb::arg("timeout").none() = nb::none(),
+          nb::sig("def join_wait(self, timeout: float | None = None) -> bool"),
+          "Waits up to `timeout` seconds (None: no limit) until no task is unfinished;\n"
+          "returns whether none is. Releases the GIL while waiting; Ctrl-C interrupts\n"
+          "it within 100 ms. Raises QueueClosed if the queue is (or gets) closed.");
   BindPushWaiting(queue_class, "push_wait", "push_many_wait");
   BindQueueBasics(queue_class, "Flushes and closes the queue; later calls raise QueueClosed.");
   BindChangeFd(queue_class, "push or pop");

@@ -153,12 +153,6 @@ void BindQueueBasics(nb::class_<Holder>& queue_class, const char* close_doc) {
           "Empty, or the last failure of background work since the queue opened,\n"
           "with its UTC time.")
       .def(
-          "check_process",
-          [](const Holder& queue) { queue.process.Check(queue->Path()); },
-          "Raises ForkedProcessError in a child fork() created after the queue was\n"
-          "opened, even if the queue serves the child (attach=True); for faces whose\n"
-          "state is per process, not in the core (task counts).")
-      .def(
           "close", [](Holder& queue) { queue.Close(); }, nb::call_guard<GilRelease>(),
           close_doc)
       .def_static(

@@ -30,8 +30,9 @@ inline constexpr char kAttachSocketName[] = "rocksq.sock";
 
 // Bumped by any change to a frame's layout or a new operation; both sides
 // must run the same one. 2: the Hello names the client and lane, and
-// requests may be retries (kRetryFlag). 3: kWatch.
-inline constexpr uint32_t kAttachProtocol = 3;
+// requests may be retries (kRetryFlag). 3: kWatch. 4: the FIFO task counts
+// (kTaskDone, kUnfinishedTasks, kJoinWait).
+inline constexpr uint32_t kAttachProtocol = 4;
 inline constexpr char kAttachMagic[8] = {'R', 'Q', 'A', 'T', 'T', 'A', 'C', 'H'};
 inline constexpr size_t kFrameHeaderBytes = 24;
 // A body larger than this is refused: it guards the owner's memory against
@@ -59,6 +60,12 @@ enum class AttachOp : uint16_t {
   // owner replies u64 its change count (the changes of its queue since it
   // started serving it) once that differs, at once if it already does.
   kWatch = 14,
+  // FIFO queues' task counts (FifoQueue::TaskDone), kept by the owner. A
+  // retried kTaskDone counts nothing: the owner that took over counts only
+  // the items stored, and the task it marks is an item popped before.
+  kTaskDone = 15,         // replies u64 the unfinished tasks left.
+  kUnfinishedTasks = 16,  // replies u64.
+  kJoinWait = 17,         // i64 timeout ns; replies u8 1 if no task is unfinished.
 
   // Ack queues (AttachKind::kAck). Deliveries are u32 count, then each
   // one's u64 id, u32 attempt, u64 receipt and u32-length-prefixed payload;

@@ -129,6 +129,29 @@ class AttachedFifoQueue final : public FifoQueue {
   }
   void Close() override { link_->Close(); }
 
+  uint64_t TaskDone() override {
+    std::shared_ptr<FifoQueue> owned;
+    const std::optional<std::string> reply =
+        link_->Call(AttachOp::kTaskDone, [] { return std::string(); }, &owned);
+    return reply ? BodyReader(*reply, Path()).U64() : owned->TaskDone();
+  }
+  uint64_t UnfinishedTasks() const override {
+    return Count(AttachOp::kUnfinishedTasks, &FifoQueue::UnfinishedTasks);
+  }
+  // Parked by the owner until no task is unfinished, or its timeout.
+  bool JoinWait(std::chrono::nanoseconds timeout) override {
+    const Clock::time_point deadline = DeadlineAfter(timeout);
+    const auto body = [&] {
+      BodyWriter writer;
+      writer.I64(Remaining(timeout, deadline).count());
+      return std::move(writer.bytes());
+    };
+    std::shared_ptr<FifoQueue> owned;
+    const std::optional<std::string> reply = link_->Call(AttachOp::kJoinWait, body, &owned);
+    return reply ? BodyReader(*reply, Path()).U8() != 0
+                 : owned->JoinWait(Remaining(timeout, deadline));
+  }
+
  private:
   PoppedItems ToPoppedItems(const std::string& reply) const {
     BodyReader reader(reply, Path());

@@ -45,7 +45,16 @@ class FifoAttachHandler final : public AttachHandler {
     if (op == AttachOp::kPopWait) reader.U64();  // Its max items come first.
     return std::chrono::nanoseconds(reader.I64());
   }
-  int BlockedClass(AttachOp op) const override { return op == AttachOp::kPopWait ? 0 : 1; }
+  int BlockedClass(AttachOp op) const override {
+    switch (op) {
+      case AttachOp::kPopWait:
+        return kWaitsForItems;
+      case AttachOp::kJoinWait:
+        return kWaitsForTasksDone;
+      default:
+        return kWaitsForRoom;
+    }
+  }
   int MergeGroup(AttachOp op) const override {
     switch (op) {
       case AttachOp::kPushBatch:
@@ -64,6 +73,10 @@ class FifoAttachHandler final : public AttachHandler {
   // Pushes first, so that pops that arrived with them find their items.
   static constexpr int kPushes = 1;
   static constexpr int kPops = 2;
+  // BlockedClass: what a parked call waits for.
+  static constexpr int kWaitsForItems = 0;
+  static constexpr int kWaitsForRoom = 1;
+  static constexpr int kWaitsForTasksDone = 2;
 
   // A retried call that ran before the owner that served it died: its reply
   // rebuilt from its record. False if it did not run.
@@ -195,6 +208,21 @@ AttachHandler::Outcome FifoAttachHandler::Run(AttachOp op, std::string_view body
     case AttachOp::kLastBackgroundError:
       reply->Bytes(queue_->LastBackgroundError());
       break;
+    case AttachOp::kTaskDone:
+      // A retry's first run, if it had one, went to an owner whose count
+      // is gone; this one never counted the item it marks (popped before).
+      reply->U64(caller.retry ? queue_->UnfinishedTasks() : queue_->TaskDone());
+      break;
+    case AttachOp::kUnfinishedTasks:
+      reply->U64(queue_->UnfinishedTasks());
+      break;
+    case AttachOp::kJoinWait: {
+      const int64_t timeout = reader.I64();
+      const bool finished = queue_->JoinWait(std::chrono::nanoseconds::zero());
+      if (!finished && timeout > 0 && !final) return Outcome::kMustWait;
+      reply->U8(finished ? 1 : 0);
+      break;
+    }
     default:
       ThrowUnknownOperation(Path(), op);
   }

@@ -1,5 +1,5 @@
 // The FIFO queue's operations for the attach server (attach_server.h),
-// AttachOp 2..12 (attach_wire.h).
+// AttachOp 2..12 and 15..17 (attach_wire.h).
 
 #ifndef ROCKSQ_SRC_FIFO_ATTACH_HANDLER_H_
 #define ROCKSQ_SRC_FIFO_ATTACH_HANDLER_H_

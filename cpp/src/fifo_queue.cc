@@ -68,6 +68,13 @@ class FifoQueueImpl final : public FifoQueue, public ServedFifoQueue {
   void Shutdown(bool immediate) override;
   void Close() override;
 
+  uint64_t TaskDone() override;
+  uint64_t UnfinishedTasks() const override {
+    log_.ThrowIfClosed();
+    return UnfinishedTasksAbove(settled_tasks_.load(std::memory_order_acquire));
+  }
+  bool JoinWait(std::chrono::nanoseconds timeout) override;
+
   // Serves this queue to the processes that attach to it, until Close().
   void StartAttachServer(const FifoOptions& options) {
     attach_server_ = StartServing(
@@ -111,6 +118,8 @@ class FifoQueueImpl final : public FifoQueue, public ServedFifoQueue {
     return ledger_ ? std::min(end, ledger_->KeepFrom()) : end;
   }
   uint64_t DeletePopped();  // The reclaimer's: returns where deleted keys end.
+  // The unfinished tasks if `settled` is settled_tasks_ (see there).
+  uint64_t UnfinishedTasksAbove(uint64_t settled) const;
   rocksdb::ColumnFamilyHandle* items() const { return database_.families[0]; }
 
   QueueDatabase database_;
@@ -129,6 +138,17 @@ class FifoQueueImpl final : public FifoQueue, public ServedFifoQueue {
   std::unique_ptr<CallLedger> ledger_;
   ChangeListener change_listener_;
   std::unique_ptr<AttachServer> attach_server_;  // Only if opened with attach.
+
+  // The task count (FifoQueue::TaskDone) is the write cursor less this:
+  // the position of the oldest item stored at open, plus one per TaskDone()
+  // since. So a push counts its items in the same step that lets pops see
+  // them (the write cursor moving), and no pop can take an item whose task
+  // is not counted yet. Only TaskDone() moves it, never past the write
+  // cursor.
+  std::atomic<uint64_t> settled_tasks_{0};
+  // Notified when no task is left unfinished, and at Shutdown and Close.
+  WaitSignal all_tasks_done_;
+
   ItemLog log_;  // Last: its reclaimer uses the members above.
 };
 
@@ -157,6 +177,7 @@ FifoQueueImpl::FifoQueueImpl(QueueDatabase database, const FifoOptions& options)
     ledger_ = std::make_unique<CallLedger>(&database_, cursor_file_.get());
   }
   log_.RecoverPrefix(cursor_file_->Load(), DeletableBelow(UINT64_MAX));
+  settled_tasks_.store(log_.removed(), std::memory_order_release);  // Tasks: the items stored.
   log_.StartReclaimer([this] { return DeletePopped(); });
 }
 
@@ -187,7 +208,45 @@ void FifoQueueImpl::Shutdown(bool immediate) {
     std::lock_guard<std::mutex> lock(pop_mutex_);
     log_.Shutdown(immediate);
   }
+  all_tasks_done_.Notify();  // An immediate shutdown may leave no unfinished task.
   change_listener_.Fire();
+}
+
+uint64_t FifoQueueImpl::UnfinishedTasksAbove(uint64_t settled) const {
+  // Read after `settled`: the write cursor only grows, and never was below it.
+  const uint64_t counted = log_.write_cursor() - settled;
+  if (log_.shutdown_state() != ItemLog::kShutDownImmediately) return counted;
+  // The items left stored after an immediate shutdown no pop can take.
+  const uint64_t stored = log_.StoredItems();
+  return counted > stored ? counted - stored : 0;
+}
+
+uint64_t FifoQueueImpl::TaskDone() {
+  log_.ThrowIfClosed();
+  uint64_t settled = settled_tasks_.load(std::memory_order_acquire);
+  uint64_t left;
+  do {
+    const uint64_t unfinished = UnfinishedTasksAbove(settled);
+    if (unfinished == 0) {
+      throw Error(ErrorKind::kInvalidArgument, Path(),
+                  "task_done() called too many times: no task is unfinished");
+    }
+    left = unfinished - 1;
+  } while (!settled_tasks_.compare_exchange_weak(settled, settled + 1, std::memory_order_acq_rel));
+  if (left == 0) {
+    all_tasks_done_.Notify();
+    change_listener_.Fire();  // Wakes the joins of attached processes and event loops.
+  }
+  return left;
+}
+
+bool FifoQueueImpl::JoinWait(std::chrono::nanoseconds timeout) {
+  const bool finished = all_tasks_done_.WaitUntil(DeadlineAfter(timeout), [this] {
+    return log_.closed() ||
+           UnfinishedTasksAbove(settled_tasks_.load(std::memory_order_acquire)) == 0;
+  });
+  log_.ThrowIfClosed();
+  return finished;
 }
 
 uint64_t FifoQueueImpl::Len() const {
@@ -220,6 +279,7 @@ void FifoQueueImpl::Close() {
     change_listener_.SetServer(nullptr);
   }
   log_.BeginClose();
+  all_tasks_done_.Notify();  // Its waiters throw kClosed.
   std::unique_lock<std::shared_mutex> lifetime(lifetime_mutex_);
   if (database_.db) {
     std::lock_guard<std::mutex> lock(pop_mutex_);

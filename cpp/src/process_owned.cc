@@ -236,6 +236,9 @@ class ProcessOwnedFifo final : public ProcessOwned<FifoQueue> {
     max_elements_.store(max_elements);  // A child attaching later agrees with it.
   }
   void Shutdown(bool immediate) override { Use().Shutdown(immediate); }
+  uint64_t TaskDone() override { return Use().TaskDone(); }
+  uint64_t UnfinishedTasks() const override { return Use().UnfinishedTasks(); }
+  bool JoinWait(std::chrono::nanoseconds timeout) override { return Use().JoinWait(timeout); }
 
  private:
   const FifoOptions options_;

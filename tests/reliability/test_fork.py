@@ -284,9 +284,9 @@ def test_dropping_an_inherited_queue_in_the_child_leaves_it_alone(tmp_path, name
     reopened.close()
 
 
-def test_queue_join_and_task_done_in_child_raise(tmp_path):
-    """rocksq.Queue's task count lives in Python: nothing in the child would finish a join()."""
-    q = rocksq.Queue(tmp_path / "q")
+def test_queue_join_and_task_done_in_child_raise_without_attach(tmp_path):
+    """The task count is the queue's, which does not serve a child without attach."""
+    q = rocksq.Queue(tmp_path / "q", attach=False)
     q.put(b"unfinished")
 
     def child():
@@ -749,45 +749,23 @@ def test_nonblocking_attach_queue_gets_a_worker_of_its_own_in_each_child(tmp_pat
     q.close()
 
 
-def test_queue_condition_held_by_a_parent_thread_at_the_fork_is_new_in_the_child(tmp_path):
-    """put() takes a lock; a parent thread holding it at the fork never releases it in the child."""
-    q = rocksq.Queue(tmp_path / "q", attach=True)
-    holding, release = threading.Event(), threading.Event()
-
-    def hold_the_lock():
-        with q._all_tasks_done:  # noqa: SLF001 - the lock put() takes
-            holding.set()
-            release.wait(WAIT_SECONDS)
-
-    holder = threading.Thread(target=hold_the_lock)
-    holder.start()
-    assert holding.wait(WAIT_SECONDS)
-    try:
-        assert in_child(lambda: q.put(b"from the child"), seconds=10) == 0
-    finally:
-        release.set()
-        holder.join()
-    assert q.get_nowait() == b"from the child"
-    q.close()
-
-
-def test_task_counts_stay_the_parents_in_a_child_that_attaches(tmp_path):
-    """get() works in the child; task_done() and join() raise: the count is the parent object's."""
+def test_a_child_that_attaches_shares_the_parents_task_count(tmp_path):
+    """The child's task_done() counts in the owner's count, which the parent's join() waits on."""
     q = rocksq.Queue(tmp_path / "q", attach=True)
     q.put_many([b"a", b"b"])
 
     def child():
         assert q.get_nowait() == b"a"
-        with pytest.raises(rocksq.ForkedProcessError, match="task counts|opened by process"):
-            q.task_done()
-        with pytest.raises(rocksq.ForkedProcessError):
-            q.join()
+        q.task_done()
+        assert q.unfinished_tasks == 1
 
     assert in_child(child) == 0
+    assert q.unfinished_tasks == 1
     assert q.get_nowait() == b"b"
     q.task_done()
-    q.task_done()
     q.join()
+    with pytest.raises(ValueError):
+        q.task_done()
     q.close()
 
 

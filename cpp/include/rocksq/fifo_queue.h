@@ -138,7 +138,35 @@ class FifoQueue {
   virtual void PushBatchWait(const std::vector<std::string_view>& items,
                              std::chrono::nanoseconds timeout) = 0;
 
+  // Task counts, as Python's queue.Queue keeps them (task_done(), join()),
+  // but one count per queue: every process attached to it shares the
+  // owner's. The count is kept in memory by the process that owns the queue,
+  // never stored: it starts at the items stored when that process opened
+  // the queue, and each push adds its items as it stores them, so a
+  // consumer that pops an item can always mark it done. When another
+  // process takes the queue over (the owner closed it or died), the count
+  // starts again at the items stored then: tasks popped but not yet marked
+  // done are forgotten with the owner, as after a crash. After an immediate
+  // Shutdown() the items still stored can no longer be popped, so the count
+  // leaves them out.
+
+  // Marks one task done: one item pushed (or found at open) is processed.
+  // Returns the unfinished tasks left. Throws kInvalidArgument, changing
+  // nothing, if no task is unfinished.
+  virtual uint64_t TaskDone() = 0;
+
+  // Items pushed (or found at open) and not yet marked done by TaskDone().
+  virtual uint64_t UnfinishedTasks() const = 0;
+
+  // Waits at most `timeout` (a zero timeout does not wait) until no task is
+  // unfinished; returns whether none is. Wakes as soon as a TaskDone() (of
+  // any thread or attached process) leaves none, or an immediate Shutdown()
+  // does. Close() wakes it, which then throws kClosed.
+  virtual bool JoinWait(std::chrono::nanoseconds timeout) = 0;
+
   // Calls `listener` after every push and every pop that changed the queue,
+  // and after a TaskDone() that left no unfinished task (so that an event
+  // loop's join learns of it),
   // on the thread that made the change, with no lock held; an empty
   // function removes it. One listener at a time: this is how an event loop
   // learns when to retry (see rocksq/aio.py), so it must return quickly and
