@@ -236,5 +236,89 @@ TEST_F(FifoAttachHandlerTest, APopRecordStoredWithoutItsCursorStillCountsAsPoppe
   EXPECT_EQ(Drain(queue.get()), (std::vector<std::string>{"c"}));
 }
 
+// Runs a task-count operation once (final: at its deadline) and returns its
+// outcome; its reply goes to `reply`.
+AttachHandler::Outcome RunTaskOp(AttachHandler* handler, AttachOp op, const std::string& body,
+                                 BodyWriter* reply, bool final = false,
+                                 const AttachHandler::Caller& caller = CallOfLane(1, 1, false)) {
+  return handler->Run(op, body, reply, final, caller);
+}
+
+uint64_t ReplyU64(BodyWriter& reply, const std::string& path) {
+  return BodyReader(reply.bytes(), path).U64();
+}
+
+std::string JoinWaitBody(int64_t timeout_ns) {
+  BodyWriter body;
+  body.I64(timeout_ns);
+  return body.bytes();
+}
+
+TEST_F(FifoAttachHandlerTest, TaskCountsAreTheOwnersAndAJoinWaitsParkedUntilNoneIsUnfinished) {
+  FifoOptions options;
+  std::unique_ptr<ServedFifoQueue> served = OpenFifoQueueToServe(QueuePath(), options);
+  std::unique_ptr<AttachHandler> handler = MakeFifoAttachHandler(served.get(), options, NoAge);
+  const std::string& path = QueuePath();
+  served->queue().PushBatch({"a", "b"});
+  BodyWriter count;
+  RunTaskOp(handler.get(), AttachOp::kUnfinishedTasks, "", &count);
+  EXPECT_EQ(ReplyU64(count, path), 2u);
+
+  const std::string waiting = JoinWaitBody(1'000'000'000);
+  BodyWriter parked;
+  EXPECT_EQ(RunTaskOp(handler.get(), AttachOp::kJoinWait, waiting, &parked),
+            AttachHandler::Outcome::kMustWait);
+  EXPECT_EQ(handler->WaitTimeout(AttachOp::kJoinWait, waiting), std::chrono::seconds(1));
+  BodyWriter at_deadline;
+  EXPECT_EQ(RunTaskOp(handler.get(), AttachOp::kJoinWait, waiting, &at_deadline, /*final=*/true),
+            AttachHandler::Outcome::kDone);
+  EXPECT_EQ(BodyReader(at_deadline.bytes(), path).U8(), 0);
+
+  BodyWriter first;
+  RunTaskOp(handler.get(), AttachOp::kTaskDone, "", &first);
+  EXPECT_EQ(ReplyU64(first, path), 1u);
+  served->queue().TaskDone();  // The owner's own thread counts in the same count.
+  BodyWriter joined;
+  EXPECT_EQ(RunTaskOp(handler.get(), AttachOp::kJoinWait, waiting, &joined),
+            AttachHandler::Outcome::kDone);
+  EXPECT_EQ(BodyReader(joined.bytes(), path).U8(), 1);
+  BodyWriter refused;
+  try {
+    RunTaskOp(handler.get(), AttachOp::kTaskDone, "", &refused);
+    FAIL() << "a task_done() with no task unfinished was counted";
+  } catch (const Error& error) {
+    EXPECT_EQ(error.kind(), ErrorKind::kInvalidArgument);
+  }
+}
+
+TEST_F(FifoAttachHandlerTest, AParkedJoinIsNotHeldBackByParkedPopsOrPushes) {
+  FifoOptions options;
+  std::unique_ptr<ServedFifoQueue> served = OpenFifoQueueToServe(QueuePath(), options);
+  std::unique_ptr<AttachHandler> handler = MakeFifoAttachHandler(served.get(), options, NoAge);
+  const int joins = handler->BlockedClass(AttachOp::kJoinWait);
+  EXPECT_NE(joins, handler->BlockedClass(AttachOp::kPopWait));
+  EXPECT_NE(joins, handler->BlockedClass(AttachOp::kPushBatchWait));
+  EXPECT_EQ(handler->MergeGroup(AttachOp::kTaskDone), 0);
+  EXPECT_EQ(handler->MergeGroup(AttachOp::kJoinWait), 0);
+}
+
+TEST_F(FifoAttachHandlerTest, ARetriedTaskDoneCountsNothingAtTheOwnerThatTookOver) {
+  FifoOptions options;
+  options.attach = true;
+  const std::string& path = QueuePath();
+  {
+    std::unique_ptr<ServedFifoQueue> served = OpenFifoQueueToServe(path, options);
+    served->queue().PushBatch({"a", "b", "c"});
+    served->queue().Pop(1);  // "a" is got; its task_done() is under way when the owner dies.
+  }
+  std::unique_ptr<ServedFifoQueue> served = OpenFifoQueueToServe(path, options);
+  std::unique_ptr<AttachHandler> handler = MakeFifoAttachHandler(served.get(), options, NoAge);
+  EXPECT_EQ(served->queue().UnfinishedTasks(), 2u);  // The items stored: "b", "c".
+  BodyWriter retried;
+  RunTaskOp(handler.get(), AttachOp::kTaskDone, "", &retried, false, CallOfLane(1, 4, true));
+  EXPECT_EQ(ReplyU64(retried, path), 2u);
+  EXPECT_EQ(served->queue().UnfinishedTasks(), 2u);
+}
+
 }  // namespace
 }  // namespace rocksq

@@ -120,7 +120,7 @@ def items_body(*items: bytes) -> bytes:
     return struct.pack("<I", len(items)) + lengths + b"".join(items)
 
 
-ATTACH_PROTOCOL = 3
+ATTACH_PROTOCOL = 4
 
 
 def hello_frame(kind: int = 1) -> bytes:
