@@ -28,6 +28,7 @@ class InMemoryFifoQueue final : public rocksq::FifoQueue {
       throw rocksq::Error(rocksq::ErrorKind::kQueueFull, path_, "full");
     }
     items_.insert(items_.end(), items.begin(), items.end());
+    unfinished_tasks_ += items.size();
   }
   rocksq::PoppedItems Pop(size_t max_items) override {
     std::vector<std::string_view> views;
@@ -60,10 +61,17 @@ class InMemoryFifoQueue final : public rocksq::FifoQueue {
   void SetMaxElements(uint64_t max_elements) override { max_elements_ = max_elements; }
   void Shutdown(bool) override {}
   void Close() override {}
+  uint64_t TaskDone() override {
+    if (unfinished_tasks_ == 0) throw rocksq::Error(rocksq::ErrorKind::kInvalidArgument, path_, "");
+    return --unfinished_tasks_;
+  }
+  uint64_t UnfinishedTasks() const override { return unfinished_tasks_; }
+  bool JoinWait(std::chrono::nanoseconds) override { return unfinished_tasks_ == 0; }
 
  private:
   std::deque<std::string> items_;
   uint64_t max_elements_ = 3;
+  uint64_t unfinished_tasks_ = 0;
   std::string path_ = "memory";
   std::string queue_id_ = "0123456789abcdef0123456789abcdef";
   std::string no_warning_;
