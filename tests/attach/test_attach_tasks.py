@@ -74,15 +74,15 @@ def test_an_attached_aio_join_wakes_when_the_owner_marks_the_last_item_done(
 ) -> None:
     owner = rocksq.Queue(queue_path, attach=True)
     owner.put_many([b"a", b"b"])
+    # Got before the join waits: only the task_done() calls change anything then.
+    owner.get_many(2)
     waiting = manager.Event()  # type: ignore[attr-defined]
 
     joined = processes.submit(task_workers.aio_join, queue_path, waiting)
     wait_for_event(waiting, joined)
-    owner.get_nowait()
     owner.task_done()
     done, _ = wait([joined], timeout=0.5)
     assert not done, "the aio join() returned with a task unfinished"
-    owner.get_nowait()
     owner.task_done()
 
     threads_before_open, threads_while_waiting = joined.result(WAIT_SECONDS)
