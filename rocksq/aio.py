@@ -20,7 +20,7 @@ import sys
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._ack_face import AckFace, Delivery
-from ._errors import Empty, QueueClosed, ShutDown
+from ._errors import Empty, ShutDown
 from ._errors import QueueFull as _CoreQueueFull
 from ._face import CoreFace, StoredSizes, item_batch
 from ._fifo_face import Item, QueueFace
@@ -240,8 +240,8 @@ class Queue(_WaitsForChanges, QueueFace[Item]):
     task_done() and join() count as rocksq.Queue's do, for the whole queue
     in every process; join() waits without a thread (woken through the
     change fd when a task_done() leaves no unfinished task), and raises
-    QueueClosed once the queue is closed. shutdown() is Python 3.13's, as rocksq.Queue's: the
-    items stay stored. As rocksq.Queue, it also has len(), is_shutdown and
+    QueueClosed once the queue is closed. shutdown() is Python 3.13's, as
+    rocksq.Queue's: the items stay stored. As rocksq.Queue, it also has len(), is_shutdown and
     unfinished_tasks. The errors of get_nowait() and put_nowait() are
     asyncio's (QueueEmpty, QueueFull) and RocksQ's (Empty, QueueFull) at once.
     """
