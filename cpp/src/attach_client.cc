@@ -14,6 +14,13 @@
 #include "rocksq/build_info.h"
 
 namespace rocksq {
+namespace {
+
+// How long a call polls for its reply before it sleeps (PollFor): the
+// owner answers most calls within tens of microseconds.
+constexpr auto kReplyPollSpan = std::chrono::microseconds(100);
+
+}  // namespace
 
 int ConnectToOwner(const std::string& path) {
   const int directory_fd = ::open(path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -271,7 +278,7 @@ std::string AttachClient::Send(Connection connection, AttachOp op, std::string_v
   bool answered = false;
   try {
     answered = SendFrame(connection.fd, request, body, path_) &&
-               ReceiveFrame(connection.fd, &reply, &reply_body, path_);
+               ReceiveFrame(connection.fd, &reply, &reply_body, path_, kReplyPollSpan);
   } catch (const Error&) {
     ForgetConnection(connection.fd);
     if (closed_.load()) ThrowOwnerGone(call);

@@ -49,6 +49,10 @@ constexpr uint64_t kMaxHelloBodyBytes = 64 * 1024;
 // listener stays readable, and retrying at once would spin the server's
 // thread while the descriptors the queue itself needs are gone.
 constexpr auto kAcceptPause = std::chrono::milliseconds(100);
+// After a request, the server polls for the next this long before it sleeps
+// (PollFor): an attached process making call after call sends its next
+// request within microseconds of its reply.
+constexpr auto kNextRequestPollSpan = std::chrono::microseconds(100);
 
 std::string UserName(uid_t uid) {
   const passwd* entry = ::getpwuid(uid);
@@ -231,6 +235,9 @@ class SocketServer final : public AttachServer {
   // entries of connections since welcomed or dropped are skipped.
   std::deque<std::pair<Clock::time_point, int>> awaiting_hello_;
   Clock::time_point accept_resume_ = Clock::time_point::max();  // While paused.
+  // When the timer is set to go off (max: disarmed), so that ArmTimer
+  // makes no system call when that does not change, as after most calls.
+  Clock::time_point timer_armed_for_ = Clock::time_point::max();
   bool started_ = false;
   std::thread thread_;
 };
@@ -351,9 +358,16 @@ void SocketServer::KeepSocketName() {
 void SocketServer::Loop() {
   serving_thread = this;
   epoll_event events[32];
+  bool served_request = false;
   while (!stopping_.load(std::memory_order_acquire)) {
-    const int ready = ::epoll_wait(epoll_fd_, events, 32, -1);
+    int ready = 0;
+    if (served_request) {
+      PollFor(kNextRequestPollSpan,
+              [&] { return (ready = ::epoll_wait(epoll_fd_, events, 32, 0)) != 0; });
+    }
+    if (ready == 0) ready = ::epoll_wait(epoll_fd_, events, 32, -1);
     if (ready < 0) continue;  // EINTR.
+    served_request = false;
     bool timer_expired = false;
     for (int i = 0; i < ready && !stopping_.load(std::memory_order_acquire); ++i) {
       const int fd = events[i].data.fd;
@@ -367,10 +381,12 @@ void SocketServer::Loop() {
       } else if (fd == timer_fd_) {
         uint64_t expirations;
         (void)!::read(timer_fd_, &expirations, sizeof(expirations));
+        timer_armed_for_ = Clock::time_point::max();  // It went off: disarmed.
         timer_expired = true;
       } else {
         auto found = connections_.find(fd);
         if (found != connections_.end()) Receive(&found->second);
+        served_request = true;
       }
     }
     // After the connections: a Hello that arrived while this thread was
@@ -643,6 +659,7 @@ AttachHandler::Caller SocketServer::CallerOf(int fd, const FrameHeader& header) 
 }
 
 void SocketServer::RetryParked() {
+  if (parked_.empty()) return;
   // In arrival order, as threads queue on a mutex; once a call of a blocked
   // class must wait, the later ones of its class would too.
   std::set<int> blocked_classes;
@@ -735,6 +752,8 @@ void SocketServer::ArmTimer() {
     for (const ParkedCall& call : parked_) earliest = std::min(earliest, call.deadline);
     earliest = std::min(earliest, handler_->NextChangeWithoutCall());
   }
+  if (earliest == timer_armed_for_) return;
+  timer_armed_for_ = earliest;
   if (earliest != Clock::time_point::max()) {
     // steady_clock is CLOCK_MONOTONIC on Linux, the timer's clock.
     const int64_t nanoseconds = std::max<int64_t>(NanosecondsSinceEpoch(earliest), 1);

@@ -7,6 +7,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "waiting.h"
+
 namespace rocksq {
 namespace {
 
@@ -265,14 +267,22 @@ bool ReceiveExactly(int fd, char* out, size_t count, const std::string& path) {
 
 }  // namespace
 
-bool ReceiveFrame(int fd, FrameHeader* header, std::string* body, const std::string& path) {
+bool ReceiveFrame(int fd, FrameHeader* header, std::string* body, const std::string& path,
+                  std::chrono::microseconds poll_span) {
   // One recv takes most replies whole (a call's cost is mostly system
   // calls); a larger body's rest is read into place after.
   constexpr size_t kFirstRead = 16 * 1024;
   char first[kFirstRead];
   size_t have = 0;
+  // What the polls read, if they got an answer (data, end or error).
+  ssize_t received = -1;
+  bool polled = poll_span.count() > 0 && PollFor(poll_span, [&] {
+    received = ::recv(fd, first, kFirstRead, MSG_DONTWAIT);
+    return received >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+  });
   while (have < kFrameHeaderBytes) {
-    const ssize_t received = ::recv(fd, first + have, kFirstRead - have, 0);
+    if (!polled) received = ::recv(fd, first + have, kFirstRead - have, 0);
+    polled = false;
     if (received == 0) return false;
     if (received < 0) {
       if (errno == EINTR) continue;
