@@ -194,7 +194,14 @@ class SocketServer final : public AttachServer {
   void ArmTimer();
   // Stops or resumes watching the listener (kAcceptPause).
   void WatchListener(bool watch);
-  void Reply(int fd, const FrameHeader& request, std::string_view body, uint32_t status = 0);
+  void Reply(int fd, const FrameHeader& request, std::string_view body, uint32_t status = 0) {
+    Reply(fd, request, std::vector<std::string_view>{body}, status);
+  }
+  void Reply(int fd, const FrameHeader& request, const BodyWriter& body) {
+    Reply(fd, request, body.Parts(), 0);
+  }
+  void Reply(int fd, const FrameHeader& request, const std::vector<std::string_view>& body,
+             uint32_t status);
   void ReplyError(int fd, const FrameHeader& request, const Error& error) {
     Reply(fd, request, error.detail(), WireCode(error.kind()));
   }
@@ -615,7 +622,7 @@ void SocketServer::ServeMerged(const std::vector<ReceivedCall*>& calls) {
     if (merged[i].outcome == Outcome::kMustWait) {
       Park(call.fd, call.header, call.body());
     } else {
-      Reply(call.fd, call.header, merged[i].reply.bytes());
+      Reply(call.fd, call.header, merged[i].reply);
       handler_->Replied(call.header.op, merged[i].caller.call);
     }
   }
@@ -640,7 +647,7 @@ SocketServer::Outcome SocketServer::Run(int fd, const FrameHeader& header,
     ReplyError(fd, header, error);
     return Outcome::kDone;
   }
-  Reply(fd, header, reply.bytes());
+  Reply(fd, header, reply);
   handler_->Replied(header.op, caller.call);
   return Outcome::kDone;
 }
@@ -693,7 +700,7 @@ void SocketServer::AnswerWatches() {
     watch = watches_.erase(watch);  // First: a failed reply drops the connection.
     BodyWriter reply;
     reply.U64(changes);
-    Reply(fd, header, reply.bytes());
+    Reply(fd, header, reply);
   }
 }
 
@@ -763,8 +770,8 @@ void SocketServer::ArmTimer() {
   ::timerfd_settime(timer_fd_, TFD_TIMER_ABSTIME, &when, nullptr);
 }
 
-void SocketServer::Reply(int fd, const FrameHeader& request, std::string_view body,
-                         uint32_t status) {
+void SocketServer::Reply(int fd, const FrameHeader& request,
+                         const std::vector<std::string_view>& body, uint32_t status) {
   FrameHeader header = request;
   header.status = status;
   bool sent = false;

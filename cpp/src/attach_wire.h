@@ -17,6 +17,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -148,10 +149,27 @@ class BodyWriter {
   }
   // u32 count, count x u32 lengths, then the payloads.
   void Items(const std::string_view* items, size_t count);
-  std::string& bytes() { return bytes_; }
+  // As Items, but the payloads are not copied: the frame is sent from where
+  // they are (Parts), so they must stay there until it is sent, as a
+  // caller's items do during its call. `keep` is held by the writer, for
+  // payloads whose owner it must keep alive (a reply's popped items).
+  void ItemsInPlace(const std::string_view* items, size_t count,
+                    std::shared_ptr<const void> keep = nullptr);
+  // The body in one string (payloads written in place are copied into it).
+  std::string& bytes();
+  // The body as the pieces to send one after another: no copy.
+  std::vector<std::string_view> Parts() const;
 
  private:
   std::string bytes_;
+  // Payloads written in place, each to be sent after bytes_'s first
+  // `offset` bytes (and after the in-place payloads before it).
+  struct InPlace {
+    size_t offset;
+    std::string_view payload;
+  };
+  std::vector<InPlace> in_place_;
+  std::vector<std::shared_ptr<const void>> kept_;
 };
 
 class BodyReader {
@@ -234,6 +252,10 @@ Welcome DecodeWelcome(std::string_view body, const std::string& path);
 // for replies, after which the owner sends nothing until the next request.
 // It polls for the reply for `poll_span` (PollFor) before it sleeps.
 bool SendFrame(int fd, const FrameHeader& header, std::string_view body,
+               const std::string& path);
+// The same, the body given as pieces to send one after another (a
+// BodyWriter's Parts): one sendmsg for up to IOV_MAX pieces.
+bool SendFrame(int fd, const FrameHeader& header, const std::vector<std::string_view>& body,
                const std::string& path);
 bool ReceiveFrame(int fd, FrameHeader* header, std::string* body, const std::string& path,
                   std::chrono::microseconds poll_span = {});
