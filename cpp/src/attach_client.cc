@@ -14,14 +14,6 @@
 #include "rocksq/build_info.h"
 
 namespace rocksq {
-namespace {
-
-// How long a call polls for its reply before it sleeps (PollFor): the
-// owner answers most calls within tens of microseconds.
-constexpr auto kReplyPollSpan = std::chrono::microseconds(100);
-
-}  // namespace
-
 int ConnectToOwner(const std::string& path) {
   const int directory_fd = ::open(path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (directory_fd < 0) {
@@ -281,7 +273,7 @@ std::string AttachClient::Send(Connection connection, AttachOp op, const BodyWri
   bool answered = false;
   try {
     answered = SendFrame(connection.fd, request, body.Parts(), path_) &&
-               ReceiveFrame(connection.fd, &reply, &reply_body, path_, kReplyPollSpan);
+               ReceiveFrame(connection.fd, &reply, &reply_body, path_, &reply_poll_);
   } catch (const Error&) {
     ForgetConnection(connection.fd);
     if (closed_.load()) ThrowOwnerGone(call);

@@ -143,6 +143,9 @@ class AttachClient {
   mutable std::vector<Connection> idle_;
   mutable std::set<int> all_;
   const std::shared_ptr<AttachIdentity> identity_;
+  // How a call waits for its reply before it sleeps: the owner answers
+  // most calls within tens of microseconds.
+  mutable AdaptivePoll reply_poll_{std::chrono::microseconds(100)};
 };
 
 // Items of a reply (BodyWriter::Items) read by `body` from `*reply`, which

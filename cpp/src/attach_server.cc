@@ -49,10 +49,6 @@ constexpr uint64_t kMaxHelloBodyBytes = 64 * 1024;
 // listener stays readable, and retrying at once would spin the server's
 // thread while the descriptors the queue itself needs are gone.
 constexpr auto kAcceptPause = std::chrono::milliseconds(100);
-// After a request, the server polls for the next this long before it sleeps
-// (PollFor): an attached process making call after call sends its next
-// request within microseconds of its reply.
-constexpr auto kNextRequestPollSpan = std::chrono::microseconds(100);
 
 std::string UserName(uid_t uid) {
   const passwd* entry = ::getpwuid(uid);
@@ -227,6 +223,9 @@ class SocketServer final : public AttachServer {
   dev_t socket_device_ = 0;  // The socket file's identity, as bound.
   ino_t socket_inode_ = 0;
   std::atomic<bool> changed_{false};
+  // How the loop waits for the next request after one before it sleeps: an
+  // attached process making call after call sends it within microseconds.
+  AdaptivePoll next_request_poll_{std::chrono::microseconds(100)};
   // Whether a parked call or a watch waits for a change, for NoteChange.
   std::atomic<bool> waiting_{false};
   // The queue's changes since the server started (NoteChange): what
@@ -369,8 +368,7 @@ void SocketServer::Loop() {
   while (!stopping_.load(std::memory_order_acquire)) {
     int ready = 0;
     if (served_request) {
-      PollFor(kNextRequestPollSpan,
-              [&] { return (ready = ::epoll_wait(epoll_fd_, events, 32, 0)) != 0; });
+      next_request_poll_([&] { return (ready = ::epoll_wait(epoll_fd_, events, 32, 0)) != 0; });
     }
     if (ready == 0) ready = ::epoll_wait(epoll_fd_, events, 32, -1);
     if (ready < 0) continue;  // EINTR.

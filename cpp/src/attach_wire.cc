@@ -8,8 +8,6 @@
 #include <climits>
 #include <cstring>
 
-#include "waiting.h"
-
 namespace rocksq {
 namespace {
 
@@ -314,7 +312,7 @@ bool ReceiveExactly(int fd, char* out, size_t count, const std::string& path) {
 }  // namespace
 
 bool ReceiveFrame(int fd, FrameHeader* header, std::string* body, const std::string& path,
-                  std::chrono::microseconds poll_span) {
+                  AdaptivePoll* poll) {
   // One recv takes most replies whole (a call's cost is mostly system
   // calls); a larger body's rest is read into place after.
   constexpr size_t kFirstRead = 16 * 1024;
@@ -322,7 +320,7 @@ bool ReceiveFrame(int fd, FrameHeader* header, std::string* body, const std::str
   size_t have = 0;
   // What the polls read, if they got an answer (data, end or error).
   ssize_t received = -1;
-  bool polled = poll_span.count() > 0 && PollFor(poll_span, [&] {
+  bool polled = poll != nullptr && (*poll)([&] {
     received = ::recv(fd, first, kFirstRead, MSG_DONTWAIT);
     return received >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
   });

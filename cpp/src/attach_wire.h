@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "rocksq/error.h"
+#include "waiting.h"
 
 namespace rocksq {
 
@@ -250,7 +251,7 @@ Welcome DecodeWelcome(std::string_view body, const std::string& path);
 // failures throw kStorage naming `path`. ReceiveFrame reads the header and
 // the start of the body in one call, so it may read past the frame: it is
 // for replies, after which the owner sends nothing until the next request.
-// It polls for the reply for `poll_span` (PollFor) before it sleeps.
+// It polls for the reply with `poll` (if given) before it sleeps.
 bool SendFrame(int fd, const FrameHeader& header, std::string_view body,
                const std::string& path);
 // The same, the body given as pieces to send one after another (a
@@ -258,7 +259,7 @@ bool SendFrame(int fd, const FrameHeader& header, std::string_view body,
 bool SendFrame(int fd, const FrameHeader& header, const std::vector<std::string_view>& body,
                const std::string& path);
 bool ReceiveFrame(int fd, FrameHeader* header, std::string* body, const std::string& path,
-                  std::chrono::microseconds poll_span = {});
+                  AdaptivePoll* poll = nullptr);
 
 // The address of the socket in the directory open as `directory_fd`:
 // `/proc/self/fd/N/rocksq.sock`, so that a queue path of any length has an

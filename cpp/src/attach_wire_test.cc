@@ -188,11 +188,13 @@ TEST(AttachWireTest, AReplyThatComesAfterThePollingIsStillReadAndAHangUpEndsIt) 
   });
   FrameHeader received;
   std::string body;
-  ASSERT_TRUE(ReceiveFrame(fds[1], &received, &body, path, std::chrono::microseconds(100)));
+  AdaptivePoll poll(std::chrono::microseconds(100));
+  ASSERT_TRUE(ReceiveFrame(fds[1], &received, &body, path, &poll));
   EXPECT_EQ(received.seq, 5u);
   EXPECT_EQ(body, "late");
   late.join();
-  EXPECT_FALSE(ReceiveFrame(fds[1], &received, &body, path, std::chrono::microseconds(100)));
+  AdaptivePoll next_poll(std::chrono::microseconds(100));
+  EXPECT_FALSE(ReceiveFrame(fds[1], &received, &body, path, &next_poll));
   ::close(fds[0]);
   ::close(fds[1]);
 }

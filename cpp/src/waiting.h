@@ -52,6 +52,32 @@ bool PollFor(std::chrono::microseconds span, Ready ready) {
   }
 }
 
+// PollFor, for as long as polling pays. A wait that outlasted its polling
+// (the other process was busy, or found no free CPU, as when more
+// processes call than there are cores) makes the next waits sleep at once,
+// so that polling processes never take the CPU from the one they wait for.
+class AdaptivePoll {
+ public:
+  explicit AdaptivePoll(std::chrono::microseconds span) : span_(span) {}
+
+  // Polls `ready` as PollFor does, or not at all (false) after a miss.
+  template <typename Ready>
+  bool operator()(Ready ready) {
+    if (waits_to_sleep_.load(std::memory_order_relaxed) > 0) {
+      waits_to_sleep_.fetch_sub(1, std::memory_order_relaxed);
+      return false;
+    }
+    if (PollFor(span_, ready)) return true;
+    waits_to_sleep_.store(kWaitsToSleepAfterMiss, std::memory_order_relaxed);
+    return false;
+  }
+
+ private:
+  static constexpr int kWaitsToSleepAfterMiss = 16;
+  const std::chrono::microseconds span_;
+  std::atomic<int> waits_to_sleep_{0};
+};
+
 // A condition variable for a predicate over atomics that other threads make
 // true. Those threads call Notify() after each change; it costs a fence and
 // a load when nobody waits, so it can sit on every push and pop.

@@ -31,5 +31,21 @@ TEST(PollForTest, AZeroSpanAsksOnce) {
   EXPECT_EQ(asked, 1);
 }
 
+TEST(AdaptivePollTest, AfterAMissTheNextWaitsSleepAtOnceThenItPollsAgain) {
+  AdaptivePoll poll(std::chrono::microseconds(100));
+  int asked = 0;
+  const auto never = [&] {
+    ++asked;
+    return false;
+  };
+  EXPECT_FALSE(poll(never));  // A miss.
+  asked = 0;
+  for (int wait = 0; wait < 16; ++wait) EXPECT_FALSE(poll(never));
+  EXPECT_EQ(asked, 0);  // Those waits did not poll.
+  EXPECT_TRUE(poll([&] { return ++asked == 2; }));
+  EXPECT_EQ(asked, 2);
+  EXPECT_TRUE(poll([] { return true; }));  // A hit keeps it polling.
+}
+
 }  // namespace
 }  // namespace rocksq
