@@ -114,7 +114,11 @@ void BodyWriter::ItemsInPlace(const std::string_view* items, size_t count,
   U32(static_cast<uint32_t>(count));
   for (size_t i = 0; i < count; ++i) U32(static_cast<uint32_t>(items[i].size()));
   for (size_t i = 0; i < count; ++i) {
-    if (!items[i].empty()) in_place_.push_back({bytes_.size(), items[i]});
+    if (items[i].size() >= kInPlaceMinBytes) {
+      in_place_.push_back({bytes_.size(), items[i]});
+    } else {
+      Bytes(items[i]);
+    }
   }
   if (keep) kept_.push_back(std::move(keep));
 }

@@ -150,12 +150,17 @@ class BodyWriter {
   }
   // u32 count, count x u32 lengths, then the payloads.
   void Items(const std::string_view* items, size_t count);
-  // As Items, but the payloads are not copied: the frame is sent from where
-  // they are (Parts), so they must stay there until it is sent, as a
-  // caller's items do during its call. `keep` is held by the writer, for
-  // payloads whose owner it must keep alive (a reply's popped items).
+  // As Items, but payloads of kInPlaceMinBytes or more are not copied: the
+  // frame is sent from where they are (Parts), so they must stay there
+  // until it is sent, as a caller's items do during its call. `keep` is
+  // held by the writer, for payloads whose owner it must keep alive (a
+  // reply's popped items).
   void ItemsInPlace(const std::string_view* items, size_t count,
                     std::shared_ptr<const void> keep = nullptr);
+  // Below this a payload is copied: describing it to the kernel as a piece
+  // of its own costs more than copying it (100 pops of 100 B each took 60 us
+  // in one reply sent in pieces, 40 us copied).
+  static constexpr size_t kInPlaceMinBytes = 4096;
   // The body in one string (payloads written in place are copied into it).
   std::string& bytes();
   // The body as the pieces to send one after another: no copy.
