@@ -54,8 +54,10 @@ bool PollFor(std::chrono::microseconds span, Ready ready) {
 
 // PollFor, for as long as polling pays. A wait that outlasted its polling
 // (the other process was busy, or found no free CPU, as when more
-// processes call than there are cores) makes the next waits sleep at once,
-// so that polling processes never take the CPU from the one they wait for.
+// processes call than there are cores) makes the next waits sleep at once:
+// 16 of them, twice as many after each further miss (up to 1024), so that
+// polling processes never take the CPU from the one they wait for; a poll
+// that finds its answer starts the count again.
 class AdaptivePoll {
  public:
   explicit AdaptivePoll(std::chrono::microseconds span) : span_(span) {}
@@ -67,15 +69,23 @@ class AdaptivePoll {
       waits_to_sleep_.fetch_sub(1, std::memory_order_relaxed);
       return false;
     }
-    if (PollFor(span_, ready)) return true;
-    waits_to_sleep_.store(kWaitsToSleepAfterMiss, std::memory_order_relaxed);
+    if (PollFor(span_, ready)) {
+      sleeps_after_miss_.store(kFewestSleepsAfterMiss, std::memory_order_relaxed);
+      return true;
+    }
+    const int sleeps = sleeps_after_miss_.load(std::memory_order_relaxed);
+    waits_to_sleep_.store(sleeps, std::memory_order_relaxed);
+    sleeps_after_miss_.store(std::min(2 * sleeps, kMostSleepsAfterMiss),
+                             std::memory_order_relaxed);
     return false;
   }
 
  private:
-  static constexpr int kWaitsToSleepAfterMiss = 16;
+  static constexpr int kFewestSleepsAfterMiss = 16;
+  static constexpr int kMostSleepsAfterMiss = 1024;
   const std::chrono::microseconds span_;
   std::atomic<int> waits_to_sleep_{0};
+  std::atomic<int> sleeps_after_miss_{kFewestSleepsAfterMiss};
 };
 
 // A condition variable for a predicate over atomics that other threads make

@@ -47,5 +47,33 @@ TEST(AdaptivePollTest, AfterAMissTheNextWaitsSleepAtOnceThenItPollsAgain) {
   EXPECT_TRUE(poll([] { return true; }));  // A hit keeps it polling.
 }
 
+// How many waits sleep at once before `poll` polls again (and misses).
+int SleepsBeforeItPollsAgain(AdaptivePoll* poll) {
+  int sleeps = 0;
+  for (bool polled = false; !polled;) {
+    (*poll)([&] {
+      polled = true;
+      return false;
+    });
+    if (!polled) ++sleeps;
+  }
+  return sleeps;
+}
+
+TEST(AdaptivePollTest, EachFurtherMissDoublesTheSleepsUpTo1024AndAHitStartsAgain) {
+  AdaptivePoll poll(std::chrono::microseconds(1));
+  EXPECT_FALSE(poll([] { return false; }));  // A first miss.
+  EXPECT_EQ(SleepsBeforeItPollsAgain(&poll), 16);
+  EXPECT_EQ(SleepsBeforeItPollsAgain(&poll), 32);
+  EXPECT_EQ(SleepsBeforeItPollsAgain(&poll), 64);
+  for (int miss = 0; miss < 4; ++miss) SleepsBeforeItPollsAgain(&poll);
+  EXPECT_EQ(SleepsBeforeItPollsAgain(&poll), 1024);
+  EXPECT_EQ(SleepsBeforeItPollsAgain(&poll), 1024);
+  for (int wait = 0; wait < 1024; ++wait) poll([] { return false; });
+  EXPECT_TRUE(poll([] { return true; }));  // A hit...
+  EXPECT_FALSE(poll([] { return false; }));
+  EXPECT_EQ(SleepsBeforeItPollsAgain(&poll), 16);  // ...starts the count again.
+}
+
 }  // namespace
 }  // namespace rocksq
