@@ -14,7 +14,6 @@
 #include "rocksq/build_info.h"
 
 namespace rocksq {
-
 int ConnectToOwner(const std::string& path) {
   const int directory_fd = ::open(path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (directory_fd < 0) {
@@ -67,16 +66,19 @@ bool Handshake(int fd, const std::string& path, uint32_t kind, uint64_t client_i
   return true;
 }
 
-PoppedItems ReadPoppedItems(BodyReader* body) {
+PoppedItems ReadPoppedItems(std::string* reply, BodyReader* body) {
   const std::vector<std::string_view> items = body->Items();
   if (items.empty()) return PoppedItems();
+  // The payloads lie back to back in the reply (BodyWriter::Items): the
+  // items keep the reply, and where each ends in it, rather than a copy.
   auto rep = std::make_unique<PoppedItems::Rep>();
+  rep->copied_begin = static_cast<size_t>(items.front().data() - reply->data());
   rep->copied_ends.reserve(items.size());
   for (std::string_view item : items) {
-    rep->copied.append(item.data(), item.size());
-    rep->copied_ends.push_back(rep->copied.size());
+    rep->copied_ends.push_back(static_cast<size_t>(item.data() + item.size() - reply->data()));
   }
-  rep->payload_bytes = rep->copied.size();
+  rep->payload_bytes = rep->copied_ends.back() - rep->copied_begin;
+  rep->copied = std::move(*reply);  // After the offsets: a short string's bytes move.
   return PoppedItems(std::move(rep));
 }
 
@@ -180,7 +182,7 @@ void AttachClient::Close() {
 }
 
 uint64_t AttachClient::CallForCount(AttachOp op) const {
-  const std::string reply = Call(op, {});
+  const std::string reply = Call(op, BodyWriter());
   return BodyReader(reply, path_).U64();
 }
 
@@ -244,14 +246,14 @@ AttachClient::Connection AttachClient::Connect(uint32_t lane) const {
   return {fd, lane};
 }
 
-std::string AttachClient::Call(AttachOp op, std::string_view body) const {
+std::string AttachClient::Call(AttachOp op, const BodyWriter& body) const {
   std::shared_lock<std::shared_mutex> lifetime(lifetime_mutex_);
   if (closed_.load()) throw Error(ErrorKind::kClosed, path_, "the queue was closed");
   const Connection connection = TakeConnection();
   return Send(connection, op, body, identity_->next_seq.fetch_add(1), 0);
 }
 
-std::string AttachClient::CallAgain(AttachOp op, std::string_view body,
+std::string AttachClient::CallAgain(AttachOp op, const BodyWriter& body,
                                     const CallId& call) const {
   std::shared_lock<std::shared_mutex> lifetime(lifetime_mutex_);
   if (closed_.load()) throw Error(ErrorKind::kClosed, path_, "the queue was closed");
@@ -259,7 +261,7 @@ std::string AttachClient::CallAgain(AttachOp op, std::string_view body,
   return Send(connection, op, body, call.seq, kRetryFlag);
 }
 
-std::string AttachClient::Send(Connection connection, AttachOp op, std::string_view body,
+std::string AttachClient::Send(Connection connection, AttachOp op, const BodyWriter& body,
                                uint64_t seq, uint16_t flags) const {
   const CallId call{identity_->client_id, connection.lane, seq};
   FrameHeader request;
@@ -270,8 +272,8 @@ std::string AttachClient::Send(Connection connection, AttachOp op, std::string_v
   std::string reply_body;
   bool answered = false;
   try {
-    answered = SendFrame(connection.fd, request, body, path_) &&
-               ReceiveFrame(connection.fd, &reply, &reply_body, path_);
+    answered = SendFrame(connection.fd, request, body.Parts(), path_) &&
+               ReceiveFrame(connection.fd, &reply, &reply_body, path_, &reply_poll_);
   } catch (const Error&) {
     ForgetConnection(connection.fd);
     if (closed_.load()) ThrowOwnerGone(call);

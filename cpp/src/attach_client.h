@@ -89,10 +89,10 @@ class AttachClient {
   // a new one. Returns the reply's body; rethrows the owner's error, throws
   // OwnerGone if the owner went away before it answered, and kClosed if
   // Close() was called.
-  std::string Call(AttachOp op, std::string_view body) const;
+  std::string Call(AttachOp op, const BodyWriter& body) const;
   // Sends `call`, which an owner that went away did not answer, again to
   // this one, as a retry on a new connection of its lane. Throws as Call.
-  std::string CallAgain(AttachOp op, std::string_view body, const CallId& call) const;
+  std::string CallAgain(AttachOp op, const BodyWriter& body, const CallId& call) const;
   // A call whose reply is a u64 (the counts).
   uint64_t CallForCount(AttachOp op) const;
 
@@ -127,7 +127,7 @@ class AttachClient {
   // A new connection, welcomed (of lane `lane`, if not 0, else of a new
   // lane), that Close() does not know of.
   Connection Connect(uint32_t lane) const;
-  std::string Send(Connection connection, AttachOp op, std::string_view body, uint64_t seq,
+  std::string Send(Connection connection, AttachOp op, const BodyWriter& body, uint64_t seq,
                    uint16_t flags) const;
   void ForgetConnection(int fd) const;
   [[noreturn]] void ThrowOwnerGone(const CallId& call) const;
@@ -143,10 +143,14 @@ class AttachClient {
   mutable std::vector<Connection> idle_;
   mutable std::set<int> all_;
   const std::shared_ptr<AttachIdentity> identity_;
+  // How a call waits for its reply before it sleeps: the owner answers
+  // most calls within tens of microseconds.
+  mutable AdaptivePoll reply_poll_{std::chrono::microseconds(100)};
 };
 
-// Items of a reply (BodyWriter::Items), copied.
-PoppedItems ReadPoppedItems(BodyReader* body);
+// Items of a reply (BodyWriter::Items) read by `body` from `*reply`, which
+// they take (moved from): not copied.
+PoppedItems ReadPoppedItems(std::string* reply, BodyReader* body);
 
 // An option's value in CheckOptionAgrees' messages, as Python spells it.
 inline std::string FlagText(bool value) { return value ? "True" : "False"; }

@@ -190,7 +190,14 @@ class SocketServer final : public AttachServer {
   void ArmTimer();
   // Stops or resumes watching the listener (kAcceptPause).
   void WatchListener(bool watch);
-  void Reply(int fd, const FrameHeader& request, std::string_view body, uint32_t status = 0);
+  void Reply(int fd, const FrameHeader& request, std::string_view body, uint32_t status = 0) {
+    Reply(fd, request, std::vector<std::string_view>{body}, status);
+  }
+  void Reply(int fd, const FrameHeader& request, const BodyWriter& body) {
+    Reply(fd, request, body.Parts(), 0);
+  }
+  void Reply(int fd, const FrameHeader& request, const std::vector<std::string_view>& body,
+             uint32_t status);
   void ReplyError(int fd, const FrameHeader& request, const Error& error) {
     Reply(fd, request, error.detail(), WireCode(error.kind()));
   }
@@ -216,6 +223,9 @@ class SocketServer final : public AttachServer {
   dev_t socket_device_ = 0;  // The socket file's identity, as bound.
   ino_t socket_inode_ = 0;
   std::atomic<bool> changed_{false};
+  // How the loop waits for the next request after one before it sleeps: an
+  // attached process making call after call sends it within microseconds.
+  AdaptivePoll next_request_poll_{std::chrono::microseconds(100)};
   // Whether a parked call or a watch waits for a change, for NoteChange.
   std::atomic<bool> waiting_{false};
   // The queue's changes since the server started (NoteChange): what
@@ -231,6 +241,9 @@ class SocketServer final : public AttachServer {
   // entries of connections since welcomed or dropped are skipped.
   std::deque<std::pair<Clock::time_point, int>> awaiting_hello_;
   Clock::time_point accept_resume_ = Clock::time_point::max();  // While paused.
+  // When the timer is set to go off (max: disarmed), so that ArmTimer
+  // makes no system call when that does not change, as after most calls.
+  Clock::time_point timer_armed_for_ = Clock::time_point::max();
   bool started_ = false;
   std::thread thread_;
 };
@@ -351,9 +364,15 @@ void SocketServer::KeepSocketName() {
 void SocketServer::Loop() {
   serving_thread = this;
   epoll_event events[32];
+  bool served_request = false;
   while (!stopping_.load(std::memory_order_acquire)) {
-    const int ready = ::epoll_wait(epoll_fd_, events, 32, -1);
+    int ready = 0;
+    if (served_request) {
+      next_request_poll_([&] { return (ready = ::epoll_wait(epoll_fd_, events, 32, 0)) != 0; });
+    }
+    if (ready == 0) ready = ::epoll_wait(epoll_fd_, events, 32, -1);
     if (ready < 0) continue;  // EINTR.
+    served_request = false;
     bool timer_expired = false;
     for (int i = 0; i < ready && !stopping_.load(std::memory_order_acquire); ++i) {
       const int fd = events[i].data.fd;
@@ -367,10 +386,12 @@ void SocketServer::Loop() {
       } else if (fd == timer_fd_) {
         uint64_t expirations;
         (void)!::read(timer_fd_, &expirations, sizeof(expirations));
+        timer_armed_for_ = Clock::time_point::max();  // It went off: disarmed.
         timer_expired = true;
       } else {
         auto found = connections_.find(fd);
         if (found != connections_.end()) Receive(&found->second);
+        served_request = true;
       }
     }
     // After the connections: a Hello that arrived while this thread was
@@ -599,7 +620,7 @@ void SocketServer::ServeMerged(const std::vector<ReceivedCall*>& calls) {
     if (merged[i].outcome == Outcome::kMustWait) {
       Park(call.fd, call.header, call.body());
     } else {
-      Reply(call.fd, call.header, merged[i].reply.bytes());
+      Reply(call.fd, call.header, merged[i].reply);
       handler_->Replied(call.header.op, merged[i].caller.call);
     }
   }
@@ -624,7 +645,7 @@ SocketServer::Outcome SocketServer::Run(int fd, const FrameHeader& header,
     ReplyError(fd, header, error);
     return Outcome::kDone;
   }
-  Reply(fd, header, reply.bytes());
+  Reply(fd, header, reply);
   handler_->Replied(header.op, caller.call);
   return Outcome::kDone;
 }
@@ -643,6 +664,7 @@ AttachHandler::Caller SocketServer::CallerOf(int fd, const FrameHeader& header) 
 }
 
 void SocketServer::RetryParked() {
+  if (parked_.empty()) return;
   // In arrival order, as threads queue on a mutex; once a call of a blocked
   // class must wait, the later ones of its class would too.
   std::set<int> blocked_classes;
@@ -676,7 +698,7 @@ void SocketServer::AnswerWatches() {
     watch = watches_.erase(watch);  // First: a failed reply drops the connection.
     BodyWriter reply;
     reply.U64(changes);
-    Reply(fd, header, reply.bytes());
+    Reply(fd, header, reply);
   }
 }
 
@@ -735,6 +757,8 @@ void SocketServer::ArmTimer() {
     for (const ParkedCall& call : parked_) earliest = std::min(earliest, call.deadline);
     earliest = std::min(earliest, handler_->NextChangeWithoutCall());
   }
+  if (earliest == timer_armed_for_) return;
+  timer_armed_for_ = earliest;
   if (earliest != Clock::time_point::max()) {
     // steady_clock is CLOCK_MONOTONIC on Linux, the timer's clock.
     const int64_t nanoseconds = std::max<int64_t>(NanosecondsSinceEpoch(earliest), 1);
@@ -744,8 +768,8 @@ void SocketServer::ArmTimer() {
   ::timerfd_settime(timer_fd_, TFD_TIMER_ABSTIME, &when, nullptr);
 }
 
-void SocketServer::Reply(int fd, const FrameHeader& request, std::string_view body,
-                         uint32_t status) {
+void SocketServer::Reply(int fd, const FrameHeader& request,
+                         const std::vector<std::string_view>& body, uint32_t status) {
   FrameHeader header = request;
   header.status = status;
   bool sent = false;

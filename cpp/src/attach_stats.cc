@@ -73,7 +73,8 @@ std::optional<QueueOwner> AskOwner(const std::string& path, std::string* refusal
     request.op = AttachOp::kStats;
     request.seq = 1;
     FrameHeader reply;
-    if (!SendFrame(fd.get(), request, {}, path) || !ReceiveFrame(fd.get(), &reply, &body, path)) {
+    if (!SendFrame(fd.get(), request, std::string_view(), path) ||
+        !ReceiveFrame(fd.get(), &reply, &body, path)) {
       return std::nullopt;  // The owner was closing.
     }
     if (reply.status != 0) throw Error(KindOfWireCode(reply.status), path, body);

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <cstring>
 
 namespace rocksq {
@@ -106,6 +107,45 @@ void BodyWriter::Items(const std::string_view* items, size_t count) {
   U32(static_cast<uint32_t>(count));
   for (size_t i = 0; i < count; ++i) U32(static_cast<uint32_t>(items[i].size()));
   for (size_t i = 0; i < count; ++i) Bytes(items[i]);
+}
+
+void BodyWriter::ItemsInPlace(const std::string_view* items, size_t count,
+                              std::shared_ptr<const void> keep) {
+  U32(static_cast<uint32_t>(count));
+  for (size_t i = 0; i < count; ++i) U32(static_cast<uint32_t>(items[i].size()));
+  for (size_t i = 0; i < count; ++i) {
+    if (items[i].size() >= kInPlaceMinBytes) {
+      in_place_.push_back({bytes_.size(), items[i]});
+    } else {
+      Bytes(items[i]);
+    }
+  }
+  if (keep) kept_.push_back(std::move(keep));
+}
+
+std::string& BodyWriter::bytes() {
+  if (in_place_.empty()) return bytes_;
+  std::string flat;
+  for (std::string_view part : Parts()) flat.append(part.data(), part.size());
+  bytes_ = std::move(flat);
+  in_place_.clear();
+  kept_.clear();
+  return bytes_;
+}
+
+std::vector<std::string_view> BodyWriter::Parts() const {
+  std::vector<std::string_view> parts;
+  parts.reserve(2 * in_place_.size() + 1);
+  size_t written = 0;
+  for (const InPlace& in_place : in_place_) {
+    if (in_place.offset > written) {
+      parts.emplace_back(bytes_.data() + written, in_place.offset - written);
+      written = in_place.offset;
+    }
+    parts.push_back(in_place.payload);
+  }
+  if (bytes_.size() > written) parts.emplace_back(bytes_.data() + written, bytes_.size() - written);
+  return parts;
 }
 
 std::string_view BodyReader::Bytes(size_t count) {
@@ -213,18 +253,28 @@ Welcome DecodeWelcome(std::string_view body, const std::string& path) {
 
 bool SendFrame(int fd, const FrameHeader& header, std::string_view body,
                const std::string& path) {
+  return SendFrame(fd, header, std::vector<std::string_view>{body}, path);
+}
+
+bool SendFrame(int fd, const FrameHeader& header, const std::vector<std::string_view>& body,
+               const std::string& path) {
   char header_bytes[kFrameHeaderBytes];
   FrameHeader sent = header;
-  sent.body_bytes = body.size();
+  sent.body_bytes = 0;
+  for (std::string_view part : body) sent.body_bytes += part.size();
   EncodeHeader(sent, header_bytes);
-  iovec parts[2] = {{header_bytes, kFrameHeaderBytes},
-                    {const_cast<char*>(body.data()), body.size()}};
-  iovec* next = parts;
-  int left = body.empty() ? 1 : 2;
+  std::vector<iovec> parts;
+  parts.reserve(body.size() + 1);
+  parts.push_back({header_bytes, kFrameHeaderBytes});
+  for (std::string_view part : body) {
+    if (!part.empty()) parts.push_back({const_cast<char*>(part.data()), part.size()});
+  }
+  iovec* next = parts.data();
+  size_t left = parts.size();
   while (left > 0) {
     msghdr message{};
     message.msg_iov = next;
-    message.msg_iovlen = static_cast<size_t>(left);
+    message.msg_iovlen = std::min<size_t>(left, IOV_MAX);
     const ssize_t sent_bytes = ::sendmsg(fd, &message, MSG_NOSIGNAL);
     if (sent_bytes < 0) {
       if (errno == EINTR) continue;
@@ -265,14 +315,22 @@ bool ReceiveExactly(int fd, char* out, size_t count, const std::string& path) {
 
 }  // namespace
 
-bool ReceiveFrame(int fd, FrameHeader* header, std::string* body, const std::string& path) {
+bool ReceiveFrame(int fd, FrameHeader* header, std::string* body, const std::string& path,
+                  AdaptivePoll* poll) {
   // One recv takes most replies whole (a call's cost is mostly system
   // calls); a larger body's rest is read into place after.
   constexpr size_t kFirstRead = 16 * 1024;
   char first[kFirstRead];
   size_t have = 0;
+  // What the polls read, if they got an answer (data, end or error).
+  ssize_t received = -1;
+  bool polled = poll != nullptr && (*poll)([&] {
+    received = ::recv(fd, first, kFirstRead, MSG_DONTWAIT);
+    return received >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+  });
   while (have < kFrameHeaderBytes) {
-    const ssize_t received = ::recv(fd, first + have, kFirstRead - have, 0);
+    if (!polled) received = ::recv(fd, first + have, kFirstRead - have, 0);
+    polled = false;
     if (received == 0) return false;
     if (received < 0) {
       if (errno == EINTR) continue;

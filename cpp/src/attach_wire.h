@@ -17,11 +17,13 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "rocksq/error.h"
+#include "waiting.h"
 
 namespace rocksq {
 
@@ -155,10 +157,32 @@ class BodyWriter {
   }
   // u32 count, count x u32 lengths, then the payloads.
   void Items(const std::string_view* items, size_t count);
-  std::string& bytes() { return bytes_; }
+  // As Items, but payloads of kInPlaceMinBytes or more are not copied: the
+  // frame is sent from where they are (Parts), so they must stay there
+  // until it is sent, as a caller's items do during its call. `keep` is
+  // held by the writer, for payloads whose owner it must keep alive (a
+  // reply's popped items).
+  void ItemsInPlace(const std::string_view* items, size_t count,
+                    std::shared_ptr<const void> keep = nullptr);
+  // Below this a payload is copied: describing it to the kernel as a piece
+  // of its own costs more than copying it (100 pops of 100 B each took 60 us
+  // in one reply sent in pieces, 40 us copied).
+  static constexpr size_t kInPlaceMinBytes = 4096;
+  // The body in one string (payloads written in place are copied into it).
+  std::string& bytes();
+  // The body as the pieces to send one after another: no copy.
+  std::vector<std::string_view> Parts() const;
 
  private:
   std::string bytes_;
+  // Payloads written in place, each to be sent after bytes_'s first
+  // `offset` bytes (and after the in-place payloads before it).
+  struct InPlace {
+    size_t offset;
+    std::string_view payload;
+  };
+  std::vector<InPlace> in_place_;
+  std::vector<std::shared_ptr<const void>> kept_;
 };
 
 class BodyReader {
@@ -239,9 +263,15 @@ Welcome DecodeWelcome(std::string_view body, const std::string& path);
 // failures throw kStorage naming `path`. ReceiveFrame reads the header and
 // the start of the body in one call, so it may read past the frame: it is
 // for replies, after which the owner sends nothing until the next request.
+// It polls for the reply with `poll` (if given) before it sleeps.
 bool SendFrame(int fd, const FrameHeader& header, std::string_view body,
                const std::string& path);
-bool ReceiveFrame(int fd, FrameHeader* header, std::string* body, const std::string& path);
+// The same, the body given as pieces to send one after another (a
+// BodyWriter's Parts): one sendmsg for up to IOV_MAX pieces.
+bool SendFrame(int fd, const FrameHeader& header, const std::vector<std::string_view>& body,
+               const std::string& path);
+bool ReceiveFrame(int fd, FrameHeader* header, std::string* body, const std::string& path,
+                  AdaptivePoll* poll = nullptr);
 
 // The address of the socket in the directory open as `directory_fd`:
 // `/proc/self/fd/N/rocksq.sock`, so that a queue path of any length has an

@@ -4,9 +4,14 @@
 #include "attach_wire.h"
 
 #include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <string>
+#include <thread>
 #include <vector>
+
+#include "attach_client.h"
 
 namespace rocksq {
 namespace {
@@ -117,6 +122,119 @@ TEST(AttachWireTest, AWelcomeRoundTrips) {
   EXPECT_EQ(decoded.visibility_timeout_ms, 1500);
   EXPECT_EQ(decoded.dedup_window, 9u);
   EXPECT_EQ(decoded.ttl_ms, 60'000);
+}
+
+// What a BodyWriter sends, as one string.
+std::string Joined(const std::vector<std::string_view>& parts) {
+  std::string joined;
+  for (std::string_view part : parts) joined.append(part.data(), part.size());
+  return joined;
+}
+
+TEST(AttachWireTest, ItemsInPlaceSendWhatItemsWouldFromTheItemsOwnBytes) {
+  const std::string big(5000, 'x');
+  const std::vector<std::string_view> items = {"a", "", big};
+  BodyWriter copied;
+  copied.U64(9);
+  copied.Items(items.data(), items.size());
+  copied.U8(1);
+  BodyWriter in_place;
+  in_place.U64(9);
+  in_place.ItemsInPlace(items.data(), items.size());
+  in_place.U8(1);
+  const std::vector<std::string_view> parts = in_place.Parts();
+  EXPECT_EQ(Joined(parts), copied.bytes());
+  bool sends_from_the_big_item = false;
+  bool sends_from_the_small_item = false;
+  for (std::string_view part : parts) {
+    sends_from_the_big_item |= part.data() == big.data();
+    sends_from_the_small_item |= part.data() == items[0].data();
+  }
+  EXPECT_TRUE(sends_from_the_big_item);
+  EXPECT_FALSE(sends_from_the_small_item);  // Copied: cheaper than a piece of its own.
+  EXPECT_EQ(in_place.bytes(), copied.bytes());  // Flattened on request.
+}
+
+TEST(AttachWireTest, AFrameOfMorePiecesThanOneSendmsgTakesArrivesWhole) {
+  int fds[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+  std::vector<std::string> stored;  // Sent in place, each a piece: past IOV_MAX (1024).
+  for (int i = 0; i < 1100; ++i) {
+    stored.push_back(std::string(BodyWriter::kInPlaceMinBytes, static_cast<char>(i)));
+  }
+  const std::vector<std::string_view> items(stored.begin(), stored.end());
+  BodyWriter writer;
+  writer.ItemsInPlace(items.data(), items.size());
+  FrameHeader header;
+  header.op = AttachOp::kPushBatch;
+  header.seq = 3;
+  const std::string path = "/q";
+  std::thread sender([&] { EXPECT_TRUE(SendFrame(fds[0], header, writer.Parts(), path)); });
+  FrameHeader received;
+  std::string body;
+  ASSERT_TRUE(ReceiveFrame(fds[1], &received, &body, path));
+  sender.join();
+  EXPECT_EQ(received.seq, 3u);
+  BodyReader reader(body, path);
+  EXPECT_EQ(reader.Items(), items);
+  ::close(fds[0]);
+  ::close(fds[1]);
+}
+
+TEST(AttachWireTest, AReplyThatComesAfterThePollingIsStillReadAndAHangUpEndsIt) {
+  int fds[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+  const std::string path = "/q";
+  FrameHeader header;
+  header.seq = 5;
+  // The reply is sent only once the reader has given up polling and sleeps.
+  std::thread late([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    EXPECT_TRUE(SendFrame(fds[0], header, std::string_view("late"), path));
+    ::shutdown(fds[0], SHUT_WR);
+  });
+  FrameHeader received;
+  std::string body;
+  AdaptivePoll poll(std::chrono::microseconds(100));
+  ASSERT_TRUE(ReceiveFrame(fds[1], &received, &body, path, &poll));
+  EXPECT_EQ(received.seq, 5u);
+  EXPECT_EQ(body, "late");
+  late.join();
+  AdaptivePoll next_poll(std::chrono::microseconds(100));
+  EXPECT_FALSE(ReceiveFrame(fds[1], &received, &body, path, &next_poll));
+  ::close(fds[0]);
+  ::close(fds[1]);
+}
+
+TEST(AttachWireTest, PoppedItemsOfAReplyKeepTheReplyRatherThanACopy) {
+  const std::string big(4000, 'y');
+  const std::vector<std::string_view> items = {"first", big, ""};
+  BodyWriter writer;
+  writer.U8(1);
+  writer.Items(items.data(), items.size());
+  std::string reply = writer.bytes();
+  const char* const reply_bytes = reply.data();
+  const std::string path = "/q";
+  BodyReader reader(reply, path);
+  reader.U8();
+  const PoppedItems popped = ReadPoppedItems(&reply, &reader);
+  ASSERT_EQ(popped.size(), 3u);
+  EXPECT_EQ(popped[0], "first");
+  EXPECT_EQ(popped[1], big);
+  EXPECT_EQ(popped[2], "");
+  EXPECT_EQ(popped[1].data(), reply_bytes + 1 + 4 + 3 * 4 + 5);  // Where it arrived.
+  // A reply short enough to live inside its string object moves by copy.
+  std::string short_reply;
+  {
+    const std::vector<std::string_view> one = {"ab"};
+    BodyWriter short_writer;
+    short_writer.Items(one.data(), one.size());
+    short_reply = short_writer.bytes();
+  }
+  BodyReader short_reader(short_reply, path);
+  const PoppedItems short_popped = ReadPoppedItems(&short_reply, &short_reader);
+  ASSERT_EQ(short_popped.size(), 1u);
+  EXPECT_EQ(short_popped[0], "ab");
 }
 
 }  // namespace

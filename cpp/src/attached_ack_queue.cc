@@ -43,8 +43,8 @@ class AttachedAckQueue final : public AckQueue {
   void PushBatch(const std::vector<std::string_view>& items) override {
     const auto body = [&] {
       BodyWriter writer;
-      writer.Items(items.data(), items.size());
-      return std::move(writer.bytes());
+      writer.ItemsInPlace(items.data(), items.size());
+      return writer;
     };
     std::shared_ptr<AckQueue> owned;
     if (!link_->Call(AttachOp::kAckPushBatch, body, &owned)) owned->PushBatch(items);
@@ -58,8 +58,8 @@ class AttachedAckQueue final : public AckQueue {
     const auto body = [&] {
       BodyWriter writer;
       writer.I64(Remaining(timeout, deadline).count());
-      writer.Items(items.data(), items.size());
-      return std::move(writer.bytes());
+      writer.ItemsInPlace(items.data(), items.size());
+      return writer;
     };
     std::shared_ptr<AckQueue> owned;
     if (!link_->Call(AttachOp::kAckPushBatchWait, body, &owned)) {
@@ -73,7 +73,7 @@ class AttachedAckQueue final : public AckQueue {
     const auto body = [&] {
       BodyWriter writer;
       WriteKeyedItems(keyed_items, &writer);
-      return std::move(writer.bytes());
+      return writer;
     };
     std::shared_ptr<AckQueue> owned;
     const std::optional<std::string> reply =
@@ -91,7 +91,7 @@ class AttachedAckQueue final : public AckQueue {
       BodyWriter writer;
       writer.I64(Remaining(timeout, deadline).count());
       WriteKeyedItems(keyed_items, &writer);
-      return std::move(writer.bytes());
+      return writer;
     };
     std::shared_ptr<AckQueue> owned;
     const std::optional<std::string> reply =
@@ -105,7 +105,7 @@ class AttachedAckQueue final : public AckQueue {
     const auto body = [&] {
       BodyWriter writer;
       writer.U64(max_items);
-      return std::move(writer.bytes());
+      return writer;
     };
     std::shared_ptr<AckQueue> owned;
     const std::optional<std::string> reply = link_->Call(AttachOp::kAckGet, body, &owned);
@@ -117,7 +117,7 @@ class AttachedAckQueue final : public AckQueue {
       BodyWriter writer;
       writer.U64(max_items);
       writer.I64(Remaining(timeout, deadline).count());
-      return std::move(writer.bytes());
+      return writer;
     };
     std::shared_ptr<AckQueue> owned;
     const std::optional<std::string> reply = link_->Call(AttachOp::kAckGetWait, body, &owned);
@@ -141,7 +141,7 @@ class AttachedAckQueue final : public AckQueue {
       BodyWriter writer;
       writer.I64(visibility_timeout.count());
       WriteSettled(deliveries, &writer);
-      return std::move(writer.bytes());
+      return writer;
     };
     std::shared_ptr<AckQueue> owned;
     if (!link_->Call(AttachOp::kAckExtendBatch, body, &owned)) {
@@ -156,7 +156,7 @@ class AttachedAckQueue final : public AckQueue {
     const auto body = [&] {
       BodyWriter writer;
       writer.U64(max_items);
-      return std::move(writer.bytes());
+      return writer;
     };
     std::shared_ptr<AckQueue> owned;
     const std::optional<std::string> reply = link_->Call(AttachOp::kAckFailed, body, &owned);
@@ -168,7 +168,7 @@ class AttachedAckQueue final : public AckQueue {
     const auto body = [&] {
       BodyWriter writer;
       WriteIds(ids, &writer);
-      return std::move(writer.bytes());
+      return writer;
     };
     std::shared_ptr<AckQueue> owned;
     const std::optional<std::string> reply =
@@ -188,7 +188,7 @@ class AttachedAckQueue final : public AckQueue {
   std::chrono::nanoseconds TimeToNextExpiry() const override {
     std::shared_ptr<AckQueue> owned;
     const std::optional<std::string> reply =
-        link_->Call(AttachOp::kAckTimeToNextExpiry, [] { return std::string(); }, &owned);
+        link_->Call(AttachOp::kAckTimeToNextExpiry, [] { return BodyWriter(); }, &owned);
     return reply ? std::chrono::nanoseconds(BodyReader(*reply, Path()).I64())
                  : owned->TimeToNextExpiry();
   }
@@ -226,7 +226,7 @@ class AttachedAckQueue final : public AckQueue {
   std::string LastBackgroundError() const override {
     std::shared_ptr<AckQueue> owned;
     const std::optional<std::string> reply = link_->Call(
-        AttachOp::kAckLastBackgroundError, [] { return std::string(); }, &owned);
+        AttachOp::kAckLastBackgroundError, [] { return BodyWriter(); }, &owned);
     return reply ? *reply : owned->LastBackgroundError();
   }
   void Close() override { link_->Close(); }
@@ -237,7 +237,7 @@ class AttachedAckQueue final : public AckQueue {
     const auto body = [&] {
       BodyWriter writer;
       WriteSettled(deliveries, &writer);
-      return std::move(writer.bytes());
+      return writer;
     };
     std::shared_ptr<AckQueue> owned;
     if (!link_->Call(op, body, &owned)) (owned.get()->*own_settle)(deliveries);
@@ -246,7 +246,7 @@ class AttachedAckQueue final : public AckQueue {
   template <typename OwnCount>
   uint64_t Count(AttachOp op, OwnCount own_count) const {
     std::shared_ptr<AckQueue> owned;
-    const std::optional<std::string> reply = link_->Call(op, [] { return std::string(); }, &owned);
+    const std::optional<std::string> reply = link_->Call(op, [] { return BodyWriter(); }, &owned);
     return reply ? BodyReader(*reply, Path()).U64() : own_count(owned.get());
   }
   std::vector<bool> ToStoredFlags(const std::string& reply) const {

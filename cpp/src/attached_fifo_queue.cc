@@ -38,8 +38,8 @@ class AttachedFifoQueue final : public FifoQueue {
   void PushBatch(const std::vector<std::string_view>& items) override {
     const auto body = [&] {
       BodyWriter writer;
-      writer.Items(items.data(), items.size());
-      return std::move(writer.bytes());
+      writer.ItemsInPlace(items.data(), items.size());
+      return writer;
     };
     std::shared_ptr<FifoQueue> owned;
     if (!link_->Call(AttachOp::kPushBatch, body, &owned)) owned->PushBatch(items);
@@ -48,11 +48,11 @@ class AttachedFifoQueue final : public FifoQueue {
     const auto body = [&] {
       BodyWriter writer;
       writer.U64(max_items);
-      return std::move(writer.bytes());
+      return writer;
     };
     std::shared_ptr<FifoQueue> owned;
     const std::optional<std::string> reply = link_->Call(AttachOp::kPop, body, &owned);
-    return reply ? ToPoppedItems(*reply) : owned->Pop(max_items);
+    return reply ? ToPoppedItems(std::move(*reply)) : owned->Pop(max_items);
   }
   PoppedItems PopWait(size_t max_items, std::chrono::nanoseconds timeout) override {
     const Clock::time_point deadline = DeadlineAfter(timeout);
@@ -60,11 +60,12 @@ class AttachedFifoQueue final : public FifoQueue {
       BodyWriter writer;
       writer.U64(max_items);
       writer.I64(Remaining(timeout, deadline).count());
-      return std::move(writer.bytes());
+      return writer;
     };
     std::shared_ptr<FifoQueue> owned;
     const std::optional<std::string> reply = link_->Call(AttachOp::kPopWait, body, &owned);
-    return reply ? ToPoppedItems(*reply) : owned->PopWait(max_items, Remaining(timeout, deadline));
+    return reply ? ToPoppedItems(std::move(*reply))
+                 : owned->PopWait(max_items, Remaining(timeout, deadline));
   }
   void PushWait(std::string_view item, std::chrono::nanoseconds timeout) override {
     PushBatchWait({item}, timeout);
@@ -75,8 +76,8 @@ class AttachedFifoQueue final : public FifoQueue {
     const auto body = [&] {
       BodyWriter writer;
       writer.I64(Remaining(timeout, deadline).count());
-      writer.Items(items.data(), items.size());
-      return std::move(writer.bytes());
+      writer.ItemsInPlace(items.data(), items.size());
+      return writer;
     };
     std::shared_ptr<FifoQueue> owned;
     if (!link_->Call(AttachOp::kPushBatchWait, body, &owned)) {
@@ -104,14 +105,14 @@ class AttachedFifoQueue final : public FifoQueue {
   std::string LastBackgroundError() const override {
     std::shared_ptr<FifoQueue> owned;
     const std::optional<std::string> reply =
-        link_->Call(AttachOp::kLastBackgroundError, [] { return std::string(); }, &owned);
+        link_->Call(AttachOp::kLastBackgroundError, [] { return BodyWriter(); }, &owned);
     return reply ? *reply : owned->LastBackgroundError();
   }
   void SetMaxElements(uint64_t max_elements) override {
     const auto body = [&] {
       BodyWriter writer;
       writer.U64(max_elements);
-      return std::move(writer.bytes());
+      return writer;
     };
     std::shared_ptr<FifoQueue> owned;
     if (!link_->Call(AttachOp::kSetMaxElements, body, &owned)) owned->SetMaxElements(max_elements);
@@ -122,7 +123,7 @@ class AttachedFifoQueue final : public FifoQueue {
     const auto body = [&] {
       BodyWriter writer;
       writer.U8(immediate ? 1 : 0);
-      return std::move(writer.bytes());
+      return writer;
     };
     std::shared_ptr<FifoQueue> owned;
     if (!link_->Call(AttachOp::kShutdown, body, &owned)) owned->Shutdown(immediate);
@@ -153,13 +154,13 @@ class AttachedFifoQueue final : public FifoQueue {
   }
 
  private:
-  PoppedItems ToPoppedItems(const std::string& reply) const {
+  PoppedItems ToPoppedItems(std::string reply) const {
     BodyReader reader(reply, Path());
-    return ReadPoppedItems(&reader);
+    return ReadPoppedItems(&reply, &reader);
   }
   uint64_t Count(AttachOp op, uint64_t (FifoQueue::*own_count)() const) const {
     std::shared_ptr<FifoQueue> owned;
-    const std::optional<std::string> reply = link_->Call(op, [] { return std::string(); }, &owned);
+    const std::optional<std::string> reply = link_->Call(op, [] { return BodyWriter(); }, &owned);
     return reply ? BodyReader(*reply, Path()).U64() : (owned.get()->*own_count)();
   }
 

@@ -36,8 +36,8 @@ class AttachedMpmcQueue final : public MpmcQueue {
   void AddBatch(const std::vector<std::string_view>& items) override {
     const auto body = [&] {
       BodyWriter writer;
-      writer.Items(items.data(), items.size());
-      return std::move(writer.bytes());
+      writer.ItemsInPlace(items.data(), items.size());
+      return writer;
     };
     std::shared_ptr<MpmcQueue> owned;
     if (!link_->Call(AttachOp::kMpmcAddBatch, body, &owned)) owned->AddBatch(items);
@@ -48,22 +48,22 @@ class AttachedMpmcQueue final : public MpmcQueue {
       writer.String(label);
       writer.U8(start == StartPosition::kOldest ? 0 : 1);
       writer.U64(max_items);
-      return std::move(writer.bytes());
+      return writer;
     };
     std::shared_ptr<MpmcQueue> owned;
-    const std::optional<std::string> reply = link_->Call(AttachOp::kMpmcNext, body, &owned);
+    std::optional<std::string> reply = link_->Call(AttachOp::kMpmcNext, body, &owned);
     if (!reply) return owned->Next(label, start, max_items);
     BodyReader reader(*reply, Path());
     MpmcRead read;
     read.expired = reader.U8() != 0;
-    read.items = ReadPoppedItems(&reader);
+    read.items = ReadPoppedItems(&*reply, &reader);
     return read;
   }
   bool RemoveLabel(std::string_view label) override {
     const auto body = [&] {
       BodyWriter writer;
       writer.String(label);
-      return std::move(writer.bytes());
+      return writer;
     };
     std::shared_ptr<MpmcQueue> owned;
     const std::optional<std::string> reply =
@@ -73,7 +73,7 @@ class AttachedMpmcQueue final : public MpmcQueue {
   std::vector<std::string> Labels() const override {
     std::shared_ptr<MpmcQueue> owned;
     const std::optional<std::string> reply =
-        link_->Call(AttachOp::kMpmcLabels, [] { return std::string(); }, &owned);
+        link_->Call(AttachOp::kMpmcLabels, [] { return BodyWriter(); }, &owned);
     if (!reply) return owned->Labels();
     BodyReader reader(*reply, Path());
     std::vector<std::string> labels(reader.U32());
@@ -103,7 +103,7 @@ class AttachedMpmcQueue final : public MpmcQueue {
   std::string LastBackgroundError() const override {
     std::shared_ptr<MpmcQueue> owned;
     const std::optional<std::string> reply = link_->Call(
-        AttachOp::kMpmcLastBackgroundError, [] { return std::string(); }, &owned);
+        AttachOp::kMpmcLastBackgroundError, [] { return BodyWriter(); }, &owned);
     return reply ? *reply : owned->LastBackgroundError();
   }
   void Close() override { link_->Close(); }
@@ -111,7 +111,7 @@ class AttachedMpmcQueue final : public MpmcQueue {
  private:
   uint64_t Count(AttachOp op, uint64_t (MpmcQueue::*own_count)() const) const {
     std::shared_ptr<MpmcQueue> owned;
-    const std::optional<std::string> reply = link_->Call(op, [] { return std::string(); }, &owned);
+    const std::optional<std::string> reply = link_->Call(op, [] { return BodyWriter(); }, &owned);
     return reply ? BodyReader(*reply, Path()).U64() : (owned.get()->*own_count)();
   }
 

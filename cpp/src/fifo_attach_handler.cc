@@ -81,7 +81,10 @@ class FifoAttachHandler final : public AttachHandler {
   // A retried call that ran before the owner that served it died: its reply
   // rebuilt from its record. False if it did not run.
   bool AnswerFromRecord(AttachOp op, const CallId& call, BodyWriter* reply);
-  static void ReplyItems(const PoppedItems& items, size_t first, size_t count, BodyWriter* reply);
+  // Writes items [first, first + count) of `items` into `reply`, which
+  // keeps them (sent from where they are, not copied).
+  static void ReplyItems(const std::shared_ptr<const PoppedItems>& items, size_t first,
+                         size_t count, BodyWriter* reply);
 
   ServedFifoQueue* const served_;
   FifoQueue* const queue_;
@@ -113,8 +116,8 @@ void FifoAttachHandler::RunMerged(std::vector<MergedCall>* calls) {
     wanted.push_back(reader.U64());
     may_wait.push_back(call.op == AttachOp::kPopWait && reader.I64() > 0);
   }
-  PoppedItems items = served_->PopForCalls(wanted, ids);
-  const std::vector<size_t> shares = ShareInArrivalOrder(wanted, items.size());
+  const auto items = std::make_shared<const PoppedItems>(served_->PopForCalls(wanted, ids));
+  const std::vector<size_t> shares = ShareInArrivalOrder(wanted, items->size());
   size_t next = 0;
   for (size_t i = 0; i < calls->size(); ++i) {
     MergedCall& call = (*calls)[i];
@@ -128,12 +131,12 @@ void FifoAttachHandler::RunMerged(std::vector<MergedCall>* calls) {
   }
 }
 
-void FifoAttachHandler::ReplyItems(const PoppedItems& items, size_t first, size_t count,
-                                   BodyWriter* reply) {
+void FifoAttachHandler::ReplyItems(const std::shared_ptr<const PoppedItems>& items, size_t first,
+                                   size_t count, BodyWriter* reply) {
   std::vector<std::string_view> views;
   views.reserve(count);
-  for (size_t i = first; i < first + count; ++i) views.push_back(items[i]);
-  reply->Items(views.data(), views.size());
+  for (size_t i = first; i < first + count; ++i) views.push_back((*items)[i]);
+  reply->ItemsInPlace(views.data(), views.size(), items);
 }
 
 bool FifoAttachHandler::AnswerFromRecord(AttachOp op, const CallId& call, BodyWriter* reply) {
@@ -145,8 +148,9 @@ bool FifoAttachHandler::AnswerFromRecord(AttachOp op, const CallId& call, BodyWr
     case AttachOp::kPopWait: {
       const auto taken = served_->ledger().FindPop(call);
       if (!taken) return false;
-      const PoppedItems items = served_->ReadPopped(taken->first, taken->second);
-      ReplyItems(items, 0, items.size(), reply);
+      const auto items =
+          std::make_shared<const PoppedItems>(served_->ReadPopped(taken->first, taken->second));
+      ReplyItems(items, 0, items->size(), reply);
       return true;
     }
     default:
@@ -182,9 +186,10 @@ AttachHandler::Outcome FifoAttachHandler::Run(AttachOp op, std::string_view body
     case AttachOp::kPopWait: {
       const uint64_t max_items = reader.U64();
       const int64_t timeout = op == AttachOp::kPopWait ? reader.I64() : 0;
-      PoppedItems items = served_->PopForCalls({max_items}, {caller.call});
-      if (items.empty() && max_items != 0 && timeout > 0 && !final) return Outcome::kMustWait;
-      ReplyItems(items, 0, items.size(), reply);
+      const auto items =
+          std::make_shared<const PoppedItems>(served_->PopForCalls({max_items}, {caller.call}));
+      if (items->empty() && max_items != 0 && timeout > 0 && !final) return Outcome::kMustWait;
+      ReplyItems(items, 0, items->size(), reply);
       break;
     }
     case AttachOp::kLen:

@@ -40,19 +40,20 @@ class MpmcAttachHandler final : public AttachHandler {
   // A retried call that ran before the owner that served it died: its reply
   // rebuilt from its record. False if it did not run.
   bool AnswerFromRecord(AttachOp op, const CallId& call, BodyWriter* reply);
-  static void ReplyRead(const MpmcRead& read, BodyWriter* reply);
+  static void ReplyRead(MpmcRead read, BodyWriter* reply);
 
   ServedMpmcQueue* const served_;
   MpmcQueue* const queue_;
   const bool sync_;
 };
 
-void MpmcAttachHandler::ReplyRead(const MpmcRead& read, BodyWriter* reply) {
+void MpmcAttachHandler::ReplyRead(MpmcRead read, BodyWriter* reply) {
   reply->U8(read.expired ? 1 : 0);
+  const auto items = std::make_shared<const PoppedItems>(std::move(read.items));
   std::vector<std::string_view> views;
-  views.reserve(read.items.size());
-  for (size_t i = 0; i < read.items.size(); ++i) views.push_back(read.items[i]);
-  reply->Items(views.data(), views.size());
+  views.reserve(items->size());
+  for (size_t i = 0; i < items->size(); ++i) views.push_back((*items)[i]);
+  reply->ItemsInPlace(views.data(), views.size(), items);  // Sent from where they are.
 }
 
 bool MpmcAttachHandler::AnswerFromRecord(AttachOp op, const CallId& call, BodyWriter* reply) {

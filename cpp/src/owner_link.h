@@ -42,7 +42,7 @@ class OwnerLink {
   using OpenOwned = std::function<std::unique_ptr<Queue>(const Options& options)>;
   // A request's body, made again for each attempt (a waiting call's timeout
   // shrinks by the time a hand-over took).
-  using BodyOf = std::function<std::string()>;
+  using BodyOf = std::function<BodyWriter()>;
 
   OwnerLink(std::unique_ptr<AttachClient> first, const Options& options, Connect connect,
             OpenOwned open_owned)

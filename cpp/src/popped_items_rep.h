@@ -26,9 +26,11 @@ struct PoppedItems::Rep {
   // the record minus its first `header_bytes`...
   std::vector<rocksdb::PinnableSlice> values;
   size_t header_bytes = 0;
-  // ...or the items themselves, copied back to back, item i ending at
-  // copied_ends[i].
+  // ...or the items themselves, back to back in `copied` from
+  // `copied_begin`, item i ending at copied_ends[i] (copies, or the reply
+  // an attached queue received, kept whole).
   std::string copied;
+  size_t copied_begin = 0;
   std::vector<size_t> copied_ends;
 
   size_t payload_bytes = 0;
@@ -37,7 +39,7 @@ struct PoppedItems::Rep {
 
   std::string_view item(size_t index) const {
     if (values.empty()) {
-      const size_t begin = index == 0 ? 0 : copied_ends[index - 1];
+      const size_t begin = index == 0 ? copied_begin : copied_ends[index - 1];
       return std::string_view(copied.data() + begin, copied_ends[index] - begin);
     }
     const rocksdb::PinnableSlice& value = values[index];
