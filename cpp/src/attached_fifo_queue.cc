@@ -133,7 +133,7 @@ class AttachedFifoQueue final : public FifoQueue {
   uint64_t TaskDone() override {
     std::shared_ptr<FifoQueue> owned;
     const std::optional<std::string> reply =
-        link_->Call(AttachOp::kTaskDone, [] { return std::string(); }, &owned);
+        link_->Call(AttachOp::kTaskDone, [] { return BodyWriter(); }, &owned);
     return reply ? BodyReader(*reply, Path()).U64() : owned->TaskDone();
   }
   uint64_t UnfinishedTasks() const override {
@@ -145,7 +145,7 @@ class AttachedFifoQueue final : public FifoQueue {
     const auto body = [&] {
       BodyWriter writer;
       writer.I64(Remaining(timeout, deadline).count());
-      return std::move(writer.bytes());
+      return writer;
     };
     std::shared_ptr<FifoQueue> owned;
     const std::optional<std::string> reply = link_->Call(AttachOp::kJoinWait, body, &owned);
