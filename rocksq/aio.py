@@ -108,10 +108,10 @@ class _ChangeWaiters:
     def add(self) -> asyncio.Future[None]:
         loop = asyncio.get_running_loop()
         if self._loop is not loop:
-            if self._loop is not None:
-                self._loop.remove_reader(self._fd)
-            if self._fd is None:
+            if self._fd is None:  # Forgotten at a fork, with the loop.
                 self._fd = self._queue.change_fd()
+            elif self._loop is not None:
+                self._loop.remove_reader(self._fd)
             loop.add_reader(self._fd, self._wake_all)
             self._loop = loop
         waiter = loop.create_future()
@@ -168,10 +168,10 @@ class _ChangeWaiters:
                 return
             except RuntimeError:  # The loop was closed meanwhile: no one waits.
                 pass
-        if self._fd is not None:
+        if self._fd is not None:  # None: a fork() child's that never waited.
             self._wake_all()
-        if self._loop is not None and not self._loop.is_closed():
-            self._loop.remove_reader(self._fd)
+            if self._loop is not None and not self._loop.is_closed():
+                self._loop.remove_reader(self._fd)
         self._loop = None
         self._queue.close_change_fd()
         # Marked closed so no later call touches fds the process may reuse.
