@@ -10,7 +10,7 @@ from __future__ import annotations
 from ._core import DEFAULT_MAX_INFLIGHT_OPS, AckOptions, FifoOptions
 
 MAX_ELEMENTS: int = FifoOptions().max_elements
-"""The most items a FIFO or ack queue holds unless told otherwise."""
+"""The most items a FIFO or ack queue holds unless told otherwise: no limit short of 2**62."""
 
 SYNC: bool = FifoOptions().sync
 """Whether a queue fsyncs each write unless told otherwise (every kind alike)."""

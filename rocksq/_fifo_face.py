@@ -7,7 +7,7 @@ import typing
 from types import GenericAlias
 from typing import TYPE_CHECKING
 
-from ._core import MAX_ELEMENTS_LIMIT, FifoQueue
+from ._core import FifoQueue
 from ._defaults import ATTACH, MAX_ELEMENTS, SYNC
 from ._face import CoreFace, QueueSizes
 
@@ -49,9 +49,11 @@ def _checked_maxsize(maxsize: int) -> int:
 
 
 def _core_limit(maxsize: int) -> int:
-    # Unbounded is the core's largest limit; the limit asked for is kept
-    # apart, so that a maxsize of exactly that limit is not reported as 0.
-    return maxsize if maxsize > 0 else MAX_ELEMENTS_LIMIT
+    # Unbounded is the core's default limit (its largest), the one every
+    # face opens with unless told otherwise, so that another process's face
+    # opened with its defaults attaches to this one's. The limit asked for is
+    # kept apart, so that a maxsize of exactly that limit is not reported as 0.
+    return maxsize if maxsize > 0 else MAX_ELEMENTS
 
 
 # rocksq.Queue[bytes] is a generic alias, as queue.Queue[bytes] is. For type

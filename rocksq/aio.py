@@ -17,6 +17,7 @@ import asyncio
 import collections
 import os
 import sys
+import weakref
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._ack_face import AckFace, Delivery
@@ -80,18 +81,36 @@ def _runs_in(loop: asyncio.AbstractEventLoop) -> bool:
 class _ChangeWaiters:
     """Futures of the tasks waiting for a queue to change, woken together by its change fd."""
 
-    __slots__ = ("_fd", "_loop", "_queue", "_waiters")
+    __slots__ = ("__weakref__", "_fd", "_loop", "_queue", "_waiters")
 
     def __init__(self, queue: _CoreFifoQueue | _CoreMpmcQueue | _CoreAckQueue) -> None:
         self._queue = queue
-        self._fd = queue.change_fd()
+        # None in a fork() child until its first wait (forget_parents).
+        self._fd: int | None = queue.change_fd()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+        _all_change_waiters.add(self)
+
+    def forget_parents(self) -> None:
+        """In a fork() child: drops the parent's loop, waiters and change fd, untouched.
+
+        The child's copy of the parent's loop shares its selector (an epoll
+        set is shared across fork), so unregistering the fd there would make
+        the parent's loop deaf; and the parent's fd watches the parent's
+        queue. The child's first wait takes a change fd of its own, which
+        watches the queue the child's calls reach (they attach).
+        """
+        if not self.closed:
+            self._loop = None
+            self._waiters = collections.deque()
+            self._fd = None
 
     def add(self) -> asyncio.Future[None]:
         loop = asyncio.get_running_loop()
         if self._loop is not loop:
-            if self._loop is not None:
+            if self._fd is None:  # Forgotten at a fork, with the loop.
+                self._fd = self._queue.change_fd()
+            elif self._loop is not None:
                 self._loop.remove_reader(self._fd)
             loop.add_reader(self._fd, self._wake_all)
             self._loop = loop
@@ -107,7 +126,7 @@ class _ChangeWaiters:
 
     @property
     def closed(self) -> bool:
-        return self._fd < 0
+        return self._fd is not None and self._fd < 0
 
     def arm(self) -> None:
         """Asks for a wake-up after the queue's next change (at once if it changed since the last)."""
@@ -149,13 +168,27 @@ class _ChangeWaiters:
                 return
             except RuntimeError:  # The loop was closed meanwhile: no one waits.
                 pass
-        self._wake_all()
-        if self._loop is not None and not self._loop.is_closed():
-            self._loop.remove_reader(self._fd)
+        if self._fd is not None:  # None: a fork() child's that never waited.
+            self._wake_all()
+            if self._loop is not None and not self._loop.is_closed():
+                self._loop.remove_reader(self._fd)
         self._loop = None
         self._queue.close_change_fd()
         # Marked closed so no later call touches fds the process may reuse.
         self._fd = -1
+
+
+# Every _ChangeWaiters alive in this process, for forget_parents() in a fork() child.
+_all_change_waiters: weakref.WeakSet[_ChangeWaiters] = weakref.WeakSet()
+
+
+def _forget_parents_in_child() -> None:
+    for changes in list(_all_change_waiters):
+        changes.forget_parents()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_parents_in_child)
 
 
 class _WaitsForChanges(CoreFace):

@@ -409,16 +409,28 @@ void init_ack(nb::module_& m) {
           "Appends the failed items `ids` (None: all) as ready ones with new ids;\n"
           "returns how many were failed and are now requeued.")
       .def_prop_ro(
-          "ready", [](const PyAckQueue& queue) { return queue->ReadyLen(); },
+          "ready",
+          [](const PyAckQueue& queue) {
+            return AskCore(queue, [&] { return queue->ReadyLen(); });
+          },
           "Items ready to be handed out.")
       .def_prop_ro(
-          "unacked", [](const PyAckQueue& queue) { return queue->UnackedLen(); },
+          "unacked",
+          [](const PyAckQueue& queue) {
+            return AskCore(queue, [&] { return queue->UnackedLen(); });
+          },
           "Items handed out and not yet settled.")
       .def_prop_ro(
-          "failed_count", [](const PyAckQueue& queue) { return queue->FailedLen(); },
+          "failed_count",
+          [](const PyAckQueue& queue) {
+            return AskCore(queue, [&] { return queue->FailedLen(); });
+          },
           "Failed items.")
       .def_prop_ro(
-          "max_elements", [](const PyAckQueue& queue) { return queue->MaxElements(); },
+          "max_elements",
+          [](const PyAckQueue& queue) {
+            return AskCore(queue, [&] { return queue->MaxElements(); });
+          },
           "The most items the queue holds at once.")
       .def_prop_ro(
           "dedup_window", [](const PyAckQueue& queue) { return queue->DedupWindow(); },
@@ -430,7 +442,8 @@ void init_ack(nb::module_& m) {
       .def_prop_ro(
           "time_to_next_expiry",
           [](const PyAckQueue& queue) -> std::optional<double> {
-            const std::chrono::nanoseconds next = queue->TimeToNextExpiry();
+            const std::chrono::nanoseconds next =
+                AskCore(queue, [&] { return queue->TimeToNextExpiry(); });
             if (next == std::chrono::nanoseconds::max()) return std::nullopt;
             return std::chrono::duration<double>(next).count();
           },

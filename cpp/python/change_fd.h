@@ -14,13 +14,14 @@
 
 namespace rocksq_python {
 
-// The holder's ChangeFd; kClosed once close_change_fd() ran.
+// The holder's ChangeFd of this process; kClosed once close_change_fd()
+// ran here. A fork() child gets its own (QueueHolder::ChangeFdOfThisProcess).
 template <typename Holder>
 rocksq::ChangeFd& ChangeFdOf(Holder& queue) {
-  if (!queue.change_fd) {
+  if (!queue.change_fd && queue.change_fd_process.IsCurrent()) {
     throw rocksq::Error(rocksq::ErrorKind::kClosed, queue->Path(), "the change fd was closed");
   }
-  return *queue.change_fd;
+  return queue.ChangeFdOfThisProcess();
 }
 
 // change_fd, arm_change_fd, consume_change_fd and close_change_fd;
@@ -34,10 +35,7 @@ void BindChangeFd(nb::class_<Holder>& queue_class, const char* changes) {
   queue_class
       .def(
           "change_fd",
-          [](Holder& queue) {
-            if (!queue.change_fd) queue.change_fd = queue->WatchChanges();
-            return queue.change_fd->Fd();
-          },
+          [](Holder& queue) { return queue.ChangeFdOfThisProcess().Fd(); },
           fd_doc.c_str())
       .def(
           "arm_change_fd", [](Holder& queue) { ChangeFdOf(queue).Arm(); },

@@ -100,13 +100,20 @@ void init_fifo(nb::module_& m) {
           "item; [] if none came. Releases the GIL while waiting; Ctrl-C\n"
           "interrupts it within 100 ms.")
       .def_prop_rw(
-          "max_elements", [](const PyFifoQueue& queue) { return queue->MaxElements(); },
+          "max_elements",
+          [](const PyFifoQueue& queue) {
+            return AskCore(queue, [&] { return queue->MaxElements(); });
+          },
           [](PyFifoQueue& queue, nb::handle max_elements) {
-            queue->SetMaxElements(ToCount(max_elements, "max_elements"));
+            const uint64_t limit = ToCount(max_elements, "max_elements");
+            AskCore(queue, [&] { queue->SetMaxElements(limit); });
           },
           "The most items the queue holds at once; setting it wakes waiting pushes.")
       .def(
-          "shutdown", [](PyFifoQueue& queue, bool immediate) { queue->Shutdown(immediate); },
+          "shutdown",
+          [](PyFifoQueue& queue, bool immediate) {
+            AskCore(queue, [&] { queue->Shutdown(immediate); });
+          },
           nb::arg("immediate") = false,
           "Later pushes raise ShutDown; pops raise it once the queue is empty, "
           "or at once if `immediate` (the items stay stored).")

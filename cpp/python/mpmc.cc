@@ -84,7 +84,10 @@ void init_mpmc(nb::module_& m) {
           nb::sig("def remove_label(self, label: str, no_gil: bool = True) -> bool"),
           "Deletes the label; False if there was none.")
       .def_prop_ro(
-          "labels", [](const PyMpmcQueue& queue) { return ToStrList(queue->Labels()); },
+          "labels",
+          [](const PyMpmcQueue& queue) {
+            return ToStrList(AskCore(queue, [&] { return queue->Labels(); }));
+          },
           nb::for_getter(nb::sig("def labels(self) -> list[str]")), "The labels, sorted.")
       .def_prop_ro(
           "ttl", [](const PyMpmcQueue& queue) { return TtlSeconds(queue->Ttl()); },

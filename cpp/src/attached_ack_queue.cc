@@ -229,6 +229,7 @@ class AttachedAckQueue final : public AckQueue {
         AttachOp::kAckLastBackgroundError, [] { return BodyWriter(); }, &owned);
     return reply ? *reply : owned->LastBackgroundError();
   }
+  bool MayCallAnotherProcess() const override { return true; }
   void Close() override { link_->Close(); }
 
  private:

@@ -128,6 +128,7 @@ class AttachedFifoQueue final : public FifoQueue {
     std::shared_ptr<FifoQueue> owned;
     if (!link_->Call(AttachOp::kShutdown, body, &owned)) owned->Shutdown(immediate);
   }
+  bool MayCallAnotherProcess() const override { return true; }
   void Close() override { link_->Close(); }
 
   uint64_t TaskDone() override {

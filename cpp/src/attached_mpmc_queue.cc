@@ -106,6 +106,7 @@ class AttachedMpmcQueue final : public MpmcQueue {
         AttachOp::kMpmcLastBackgroundError, [] { return BodyWriter(); }, &owned);
     return reply ? *reply : owned->LastBackgroundError();
   }
+  bool MayCallAnotherProcess() const override { return true; }
   void Close() override { link_->Close(); }
 
  private:

@@ -114,6 +114,10 @@ class ProcessOwned : public Queue {
   // What the open found, as Path(): no call on the queue, so fine in a child.
   const std::string& RecoveryWarning() const override { return recovery_warning_; }
   std::string LastBackgroundError() const override { return Use().LastBackgroundError(); }
+  // A child's calls attach (or are refused): the inherited queue is not asked.
+  bool MayCallAnotherProcess() const override {
+    return !process_.IsCurrent() || queue_->MayCallAnotherProcess();
+  }
 
   // In a child: closes the child's own queue, if it has one, and forgets the
   // inherited one; it succeeds either way, so that cleanup code (a `with`

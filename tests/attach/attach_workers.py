@@ -180,6 +180,26 @@ def face_push_and_pop(path: str, face_name: str) -> list[bytes]:
     return items
 
 
+def open_every_fifo_face_with_its_defaults(path: str) -> dict[str, str]:
+    """Opens the queue through each FIFO face in turn, passing only the path: each one's outcome()."""
+    import rocksq
+    import rocksq.aio
+    import rocksq.blocking
+    import rocksq.nonblocking
+
+    faces = [
+        rocksq.PersistentQueueWithCapacity,
+        rocksq.blocking.PersistentQueueWithCapacity,
+        rocksq.nonblocking.PersistentQueueWithCapacity,
+        rocksq.Queue,
+        rocksq.aio.Queue,
+    ]
+    return {
+        f"{face.__module__}.{face.__name__}": outcome(lambda face=face: face(path).close())
+        for face in faces
+    }
+
+
 def own_until_killed(path: str, ready: Any) -> None:
     """Owns the queue (attach=True), pushes one item, signals `ready`, and waits to be killed."""
     queue = FifoQueue(path, attach=True)

@@ -8,6 +8,11 @@ from __future__ import annotations
 
 import os
 import re
+import signal
+import subprocess
+import sys
+import threading
+import time
 from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -17,6 +22,7 @@ import pytest
 from conftest import WAIT_SECONDS
 
 import rocksq
+import rocksq.aio
 import rocksq.blocking
 import rocksq.nonblocking
 from rocksq._core import FifoQueue
@@ -192,3 +198,72 @@ def test_each_fifo_face_attaches_when_asked(
 
     assert items == [b"from the attached process"]
     owner.close()
+
+
+@pytest.mark.parametrize("owner_face", [*FACES, "aio"])
+def test_every_fifo_face_with_its_defaults_attaches_to_an_owner_opened_with_another_faces_defaults(
+    queue_path: str, processes: ProcessPoolExecutor, owner_face: str
+) -> None:
+    owner = {**FACES, "aio": rocksq.aio.Queue}[owner_face](queue_path)
+
+    outcomes = processes.submit(
+        attach_workers.open_every_fifo_face_with_its_defaults, queue_path
+    ).result(WAIT_SECONDS)
+
+    assert set(outcomes.values()) == {"attached"}, outcomes
+    owner.close()
+
+
+def wait_until_stopped(pid: int) -> None:
+    """Returns once the process `pid` is stopped by a signal (it may not be a child: no waitpid)."""
+    deadline = time.monotonic() + WAIT_SECONDS
+    while Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "T":
+        assert time.monotonic() < deadline, f"process {pid} did not stop"
+        time.sleep(0.001)
+
+
+def test_an_attached_len_lets_other_threads_run_python_while_it_waits_for_a_stalled_owner(
+    queue_path: str, start_process, manager
+) -> None:
+    ready = manager.Event()
+    owner = start_process(attach_workers.own_until_killed, queue_path, ready)
+    assert ready.wait(WAIT_SECONDS)
+    attached = FifoQueue(queue_path, attach=True)
+    os.kill(owner.pid, signal.SIGSTOP)
+    wait_until_stopped(owner.pid)
+    # Resumes the owner if the test cannot: a len() holding the GIL stops
+    # this thread too.
+    watchdog = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import os, signal, sys, time; time.sleep(float(sys.argv[1])); "
+            "os.kill(int(sys.argv[2]), signal.SIGCONT)",
+            str(WAIT_SECONDS),
+            str(owner.pid),
+        ]
+    )
+    counted: list[int | str] = []
+    calling = threading.Event()
+
+    def count() -> None:
+        calling.set()
+        try:
+            counted.append(attached.len)
+        except Exception as error:  # noqa: BLE001 - reported by the assertion
+            counted.append(repr(error))
+
+    counter = threading.Thread(target=count)
+    counter.start()
+    try:
+        calling.wait()
+        counted_while_this_thread_ran = list(counted)  # Python code, run while len() waits.
+    finally:
+        os.kill(owner.pid, signal.SIGCONT)
+        counter.join(WAIT_SECONDS)
+        watchdog.kill()
+        watchdog.wait()
+
+    assert counted_while_this_thread_ran == []
+    assert counted == [1]
+    attached.close()

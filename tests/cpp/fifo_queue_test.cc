@@ -856,7 +856,7 @@ TEST_F(FifoQueueLifecycle, OpenOfRegularFileThrowsAndKeepsIt) {
 TEST_F(FifoQueueOptions, DefaultsAreTheDocumentedOnes) {
   const FifoOptions defaults;
 
-  EXPECT_EQ(defaults.max_elements, 1'000'000'000u);
+  EXPECT_EQ(defaults.max_elements, rocksq::kMaxElementsLimit);
   EXPECT_FALSE(defaults.sync);
 }
 

@@ -272,33 +272,39 @@ TEST_F(FifoQueueWait, ALaterShutdownCanMakeItImmediateButNeverUndoesIt) {
 // began before: what is stored when it returns is still stored when every
 // pop has ended. Four threads contend for the pop lock, so at any moment
 // some are between starting a pop and taking items; each round shuts down
-// while they are.
+// once they have begun. Each popper takes at most its quota, so that items
+// remain at the shutdown however late it comes: a loaded machine may starve
+// the shutting-down thread for as long as the pops take to drain the queue
+// (which once failed the round). A popper done with its quota pops once
+// more after the shutdown, which must throw.
 TEST_F(FifoQueueWait, NoPopTakesAnItemOnceAnImmediateShutdownReturned) {
   constexpr int kRounds = 10;
   constexpr int kPoppers = 4;
+  constexpr int kQuota = 4000;
   const std::vector<std::string_view> items(20000, "item");
+  static_assert(kPoppers * kQuota < 20000, "items must remain after every quota");
   for (int round = 0; round < kRounds; ++round) {
     rocksq::FifoOptions options;
     options.max_elements = items.size();
     auto queue = rocksq::FifoQueue::Open((Dir() / std::to_string(round)).string(), options);
     queue->PushBatch(items);
-    std::atomic<int> popping{0};
+    std::atomic<bool> shut_down{false};
     std::vector<std::thread> poppers;
     for (int i = 0; i < kPoppers; ++i) {
       poppers.emplace_back([&] {
-        popping.fetch_add(1);
         EXPECT_EQ(KindThrownBy([&] {
-                    for (;;) queue->Pop(1);
+                    for (int taken = 0; taken < kQuota; ++taken) queue->Pop(1);
+                    while (!shut_down.load()) std::this_thread::yield();
+                    queue->Pop(1);
                   }),
                   ErrorKind::kShutDown);
       });
     }
-    while (popping.load() < kPoppers) std::this_thread::yield();
-    std::this_thread::sleep_for(1ms);
+    while (queue->Len() == items.size()) std::this_thread::yield();  // Pops have begun.
     queue->Shutdown(true);
     const uint64_t stored_when_shutdown_returned = queue->Len();
+    shut_down.store(true);
     for (std::thread& popper : poppers) popper.join();
-    ASSERT_GT(stored_when_shutdown_returned, 0u) << "the pops ended before the shutdown";
     ASSERT_EQ(queue->Len(), stored_when_shutdown_returned) << "in round " << round;
   }
 }

@@ -53,9 +53,9 @@ def core_default(constructor: Any, option: str) -> Any:
 def test_the_options_types_hold_the_documented_defaults() -> None:
     fifo, mpmc, ack = _core.FifoOptions(), _core.MpmcOptions(), _core.AckOptions()
 
-    assert (fifo.max_elements, fifo.sync) == (1_000_000_000, False)
+    assert (fifo.max_elements, fifo.sync) == (2**62, False)
     assert (mpmc.ttl, mpmc.sync) == (24 * 60 * 60, False)
-    assert (ack.max_elements, ack.sync, ack.visibility_timeout) == (1_000_000_000, False, 30.0)
+    assert (ack.max_elements, ack.sync, ack.visibility_timeout) == (2**62, False, 30.0)
     assert _core.DEFAULT_MAX_INFLIGHT_OPS == 1_000
 
 

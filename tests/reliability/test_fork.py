@@ -926,3 +926,77 @@ def test_child_of_the_owner_owns_the_queue_once_the_parent_died(tmp_path):
             os.close(fd)
     with rocksq.blocking.PersistentQueueWithCapacity(path) as reopened:
         assert reopened.len == MIB_ITEMS
+
+
+async def _awaited_once_waiting(call: Callable[[], Any], waiting_fd: int) -> Any:
+    """Runs call() as a task until it waits, writes to `waiting_fd`, and returns what it returns."""
+    task = asyncio.ensure_future(call())
+    await asyncio.sleep(0)  # The task tries, arms the change fd, tries again, and waits.
+    assert not task.done(), "the call did not wait"
+    os.write(waiting_fd, b"w")
+    return await asyncio.wait_for(task, WAIT_SECONDS)
+
+
+async def _ack_queue_get_data(q: rocksq.aio.AckQueue) -> bytes:
+    delivery = await q.get()
+    q.ack(delivery)
+    return delivery.data
+
+
+async def _mpmc_queue_next_items(q: rocksq.aio.MpmcQueue) -> list[bytes]:
+    items, _ = await q.next("reader", rocksq.StartPosition.Oldest)
+    return items
+
+
+# An aio face: its waiting call in the child, how the parent changes the queue, what the call returns.
+AIO_WAITS = {
+    "aio": (lambda q: q.get(), lambda q: q.put_nowait(b"from the parent"), b"from the parent"),
+    "aio.AckQueue": (
+        _ack_queue_get_data,
+        lambda q: q.put_nowait(b"from the parent"),
+        b"from the parent",
+    ),
+    "aio.MpmcQueue": (
+        _mpmc_queue_next_items,
+        lambda q: q.add_nowait([b"from the parent"]),
+        [b"from the parent"],
+    ),
+}
+
+
+@pytest.mark.parametrize("name", AIO_WAITS)
+def test_an_inherited_aio_queue_wakes_a_call_awaited_in_the_child_when_the_parent_changes_it(
+    tmp_path, name
+):
+    """The child's loop watches the owner through the child's own change fd, not the parent's."""
+    wait, change, expected = AIO_WAITS[name]
+    q = FACES[name].open(tmp_path / "q", attach=True)
+
+    async def parents_wait() -> None:  # Registers the parent's change fd with the parent's loop.
+        waited = asyncio.ensure_future(wait(q))
+        await asyncio.sleep(0)
+        change(q)
+        await asyncio.wait_for(waited, WAIT_SECONDS)
+
+    asyncio.run(parents_wait())
+    waiting_read, waiting_write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            got = asyncio.run(_awaited_once_waiting(lambda: wait(q), waiting_write))
+            code = 0 if got == expected else 2
+            q.close()
+        except BaseException as error:  # noqa: BLE001 - reported, then the child ends
+            print(f"child failed: {error!r}", file=sys.stderr, flush=True)
+        finally:
+            os._exit(code)
+    os.close(waiting_write)
+    waiting = select.select([waiting_read], [], [], WAIT_SECONDS)[0] and os.read(waiting_read, 1)
+    os.close(waiting_read)
+    if waiting:
+        change(q)  # Only once the child's call waits.
+
+    assert wait_bounded(pid) == 0
+    assert waiting == b"w"
+    q.close()

@@ -59,7 +59,7 @@ struct AckOptions {
   // The most items the queue holds at once: ready, handed out and failed
   // together. A push that would exceed it throws kQueueFull and stores
   // nothing. Must be at least 1 and at most kMaxElementsLimit.
-  // Default: FifoOptions's (1'000'000'000).
+  // Default: FifoOptions's (kMaxElementsLimit, no limit).
   uint64_t max_elements = FifoOptions().max_elements;
 
   // If true, every push, ack, fail and requeue is written to the write-ahead
@@ -311,6 +311,11 @@ class AckQueue {
   // visibility timeout is not a call and fires nothing: an event loop waits
   // at most TimeToNextExpiry() (see rocksq/aio.py). One listener at a time;
   // it must return quickly and must not call back into the queue.
+  // On a queue attached to another process (AckOptions::attach) a
+  // listener throws kInvalidArgument: the changes happen in the owner, and
+  // calling a listener here would take a thread of this process waiting for
+  // the owner's reports. Watch such a queue with WatchChanges() instead,
+  // which needs no thread.
   virtual void SetChangeListener(std::function<void()> listener) = 0;
 
   // A descriptor an event loop watches to learn when the queue changed
@@ -324,6 +329,14 @@ class AckQueue {
   // expires (zero if one has); nanoseconds::max() if none is handed out or
   // the timeout is zero (never).
   virtual std::chrono::nanoseconds TimeToNextExpiry() const = 0;
+
+  // True if this object's calls may go to another process, so that each
+  // may wait for a round trip: it attached to the queue's owner (and stays
+  // so marked if it took the queue over since), or it was inherited by a
+  // fork() child, whose calls attach. False for a queue this process opened
+  // and owns, whose counts read memory. Bindings release their interpreter
+  // lock around the counts only when it is true.
+  virtual bool MayCallAnotherProcess() const { return false; }
 
   // Counts. Len() = ReadyLen() + UnackedLen() + FailedLen(): every item
   // stored. Max_elements bounds Len(); only acks make room (a failed item

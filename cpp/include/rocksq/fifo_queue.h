@@ -34,13 +34,20 @@
 
 namespace rocksq {
 
+// Keys are 64-bit counters; this keeps every cursor far from wrapping.
+inline constexpr uint64_t kMaxElementsLimit = uint64_t{1} << 62;
+
 struct FifoOptions {
   // The most items the queue holds at once. A push that would exceed it
   // throws kQueueFull and stores nothing. Must be at least 1 and at most
   // kMaxElementsLimit. A queue reopened with a limit below its current length
   // keeps its items; pushes fail until pops bring it under the limit.
-  // Default: 1'000'000'000 (rocksq 0.3.0's default).
-  uint64_t max_elements = 1'000'000'000;
+  // Default: kMaxElementsLimit, no limit short of the key space. Every face
+  // opens with this default (rocksq.Queue's maxsize 0 included), so that
+  // processes opening one queue through different faces with their
+  // defaults agree on it (see `attach`); rocksq 0.3.0 defaulted to
+  // 1'000'000'000.
+  uint64_t max_elements = kMaxElementsLimit;
 
   // If true, every push and pop is written to the write-ahead log and the log
   // is fsynced before the call returns: the change survives an OS crash or a
@@ -72,9 +79,6 @@ struct FifoOptions {
   // Default: true: a second process of the same user just works.
   bool attach = true;
 };
-
-// Keys are 64-bit counters; this keeps every cursor far from wrapping.
-inline constexpr uint64_t kMaxElementsLimit = uint64_t{1} << 62;
 
 class FifoQueue {
  public:
@@ -171,6 +175,11 @@ class FifoQueue {
   // function removes it. One listener at a time: this is how an event loop
   // learns when to retry (see rocksq/aio.py), so it must return quickly and
   // must not call back into the queue.
+  // On a queue attached to another process (FifoOptions::attach) a
+  // listener throws kInvalidArgument: the changes happen in the owner, and
+  // calling a listener here would take a thread of this process waiting for
+  // the owner's reports. Watch such a queue with WatchChanges() instead,
+  // which needs no thread.
   virtual void SetChangeListener(std::function<void()> listener) = 0;
 
   // A descriptor an event loop watches to learn when the queue changed
@@ -179,6 +188,14 @@ class FifoQueue {
   // the one SetChangeListener set, until the ChangeFd is destroyed); an
   // attached queue watches the owner instead. Destroy it before the queue.
   virtual std::unique_ptr<ChangeFd> WatchChanges();
+
+  // True if this object's calls may go to another process, so that each
+  // may wait for a round trip: it attached to the queue's owner (and stays
+  // so marked if it took the queue over since), or it was inherited by a
+  // fork() child, whose calls attach. False for a queue this process opened
+  // and owns, whose counts read memory. Bindings release their interpreter
+  // lock around the counts only when it is true.
+  virtual bool MayCallAnotherProcess() const { return false; }
 
   // The number of items stored.
   virtual uint64_t Len() const = 0;

@@ -162,6 +162,11 @@ class MpmcQueue {
   // function removes it. One listener at a time: this is how an event loop
   // learns when to retry (see rocksq/aio.py), so it must return quickly and
   // must not call back into the queue. Expiry and Next() do not call it.
+  // On a queue attached to another process (MpmcOptions::attach) a
+  // listener throws kInvalidArgument: the changes happen in the owner, and
+  // calling a listener here would take a thread of this process waiting for
+  // the owner's reports. Watch such a queue with WatchChanges() instead,
+  // which needs no thread.
   virtual void SetChangeListener(std::function<void()> listener) = 0;
 
   // A descriptor an event loop watches to learn when the queue changed
@@ -170,6 +175,14 @@ class MpmcQueue {
   // the one SetChangeListener set, until the ChangeFd is destroyed); an
   // attached queue watches the owner instead. Destroy it before the queue.
   virtual std::unique_ptr<ChangeFd> WatchChanges();
+
+  // True if this object's calls may go to another process, so that each
+  // may wait for a round trip: it attached to the queue's owner (and stays
+  // so marked if it took the queue over since), or it was inherited by a
+  // fork() child, whose calls attach. False for a queue this process opened
+  // and owns, whose counts read memory. Bindings release their interpreter
+  // lock around the counts only when it is true.
+  virtual bool MayCallAnotherProcess() const { return false; }
 
   // The number of elements alive (added and not expired).
   virtual uint64_t Len() const = 0;
