@@ -8,7 +8,7 @@ from types import GenericAlias
 from typing import TYPE_CHECKING
 
 from ._core import MAX_ELEMENTS_LIMIT, FifoQueue
-from ._defaults import ATTACH, MAX_ELEMENTS, SYNC
+from ._defaults import ATTACH, ATTACH_GROUP, MAX_ELEMENTS, SYNC
 from ._face import CoreFace, QueueSizes
 
 if TYPE_CHECKING:
@@ -37,8 +37,9 @@ class FifoFace(CoreFace):
         *,
         sync: bool = SYNC,
         attach: bool = ATTACH,
+        attach_group: str | int | None = ATTACH_GROUP,
     ) -> None:
-        self._open(FifoQueue(path, max_elements, sync, attach), path)
+        self._open(FifoQueue(path, max_elements, sync, attach, attach_group), path)
 
 
 def _checked_maxsize(maxsize: int) -> int:
@@ -95,9 +96,10 @@ class QueueFace(FifoFace, QueueSizes, Subscriptable[Item]):
         *,
         sync: bool = SYNC,
         attach: bool = ATTACH,
+        attach_group: str | int | None = ATTACH_GROUP,
     ) -> None:
         maxsize = _checked_maxsize(maxsize)
-        super().__init__(path, _core_limit(maxsize), sync=sync, attach=attach)
+        super().__init__(path, _core_limit(maxsize), sync=sync, attach=attach, attach_group=attach_group)
         self._maxsize = max(maxsize, 0)
         self._tasks_counted = self._queue.len  # Items put or found at open, less task_done()s.
         self._is_shutdown = False

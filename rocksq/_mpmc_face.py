@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ._core import MpmcQueue
-from ._defaults import ATTACH, SYNC
+from ._defaults import ATTACH, ATTACH_GROUP, SYNC
 from ._face import CoreFace
 
 if TYPE_CHECKING:
@@ -26,6 +26,12 @@ class MpmcFace(CoreFace):
     _queue: MpmcQueue
 
     def __init__(
-        self, path: str | os.PathLike[str], ttl: int, *, sync: bool = SYNC, attach: bool = ATTACH
+        self,
+        path: str | os.PathLike[str],
+        ttl: int,
+        *,
+        sync: bool = SYNC,
+        attach: bool = ATTACH,
+        attach_group: str | int | None = ATTACH_GROUP,
     ) -> None:
-        self._open(MpmcQueue(path, ttl, sync, attach), path)
+        self._open(MpmcQueue(path, ttl, sync, attach, attach_group), path)

@@ -7,7 +7,7 @@ import threading
 import weakref
 from typing import TYPE_CHECKING, Any
 
-from ._defaults import ATTACH, SYNC
+from ._defaults import ATTACH, ATTACH_GROUP, SYNC
 from ._errors import Empty, QueueClosed
 from ._face import checked_timeout, item_batch
 from ._fifo_face import Item, QueueFace
@@ -56,8 +56,9 @@ class Queue(QueueFace[Item]):
         *,
         sync: bool = SYNC,
         attach: bool = ATTACH,
+        attach_group: str | int | None = ATTACH_GROUP,
     ) -> None:
-        super().__init__(path, maxsize, sync=sync, attach=attach)
+        super().__init__(path, maxsize, sync=sync, attach=attach, attach_group=attach_group)
         # Guards the task count and _closed; join() waits on it.
         self._all_tasks_done = threading.Condition()
         self._closed = False

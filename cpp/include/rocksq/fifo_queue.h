@@ -71,6 +71,18 @@ struct FifoOptions {
   // refused (kForkedProcess), and no socket is made.
   // Default: true: a second process of the same user just works.
   bool attach = true;
+
+  // Who may attach besides the owner's user: the members of this group (a
+  // group name, or a gid in decimal), checked at each connection by the
+  // peer's gid and supplementary groups; the socket is then mode 0660 and
+  // belongs to the group, so the queue's directory must be reachable by
+  // it. Per handle, and counts only while this handle owns the queue (at
+  // Open() or after a take-over); an attached handle's value may differ
+  // from the owner's, which is the one applied. A group that should take
+  // over also needs write access to the queue's files (a umask of 002).
+  // Open() throws kInvalidArgument for a group that does not exist.
+  // Default: empty: the owner's user only.
+  std::string attach_group;
 };
 
 // Keys are 64-bit counters; this keeps every cursor far from wrapping.
