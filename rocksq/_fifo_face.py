@@ -24,6 +24,9 @@ class FifoFace(CoreFace):
     `attach=True`: if another process has the queue open, attach to it
     instead of raising QueueAlreadyOpen; every call then goes to that
     process (see docs/multiprocessing.rst).
+
+    `attach_group` (a group name or gid): while this object owns the queue,
+    the members of that group may attach too (docs/multiprocessing.rst).
     """
 
     __slots__ = ()

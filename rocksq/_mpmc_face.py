@@ -19,6 +19,9 @@ class MpmcFace(CoreFace):
     instead of raising QueueAlreadyOpen; every call then goes to that
     process, whose labels are shared by every process (see
     docs/multiprocessing.rst).
+
+    `attach_group` (a group name or gid): while this object owns the queue,
+    the members of that group may attach too (docs/multiprocessing.rst).
     """
 
     __slots__ = ()

@@ -62,7 +62,8 @@ struct FifoOptions {
   // (docs/multiprocessing.rst). If true and this
   // process opens the queue, it serves the processes that attach (one
   // thread, from Open() to Close()); only an owner opened with attach
-  // serves them. Only the same user may attach. If true, a fork() child
+  // serves them. Only the same user may attach, unless attach_group names a
+  // group. If true, a fork() child
   // may use the queue it inherited: its first call opens the queue again
   // for the child with these options (max_elements as last set through
   // this object), which attaches to the owner, or owns the queue if no
