@@ -145,8 +145,9 @@ std::string ToAttachGroup(nb::handle value) {
     if (gid < 0) throw nb::value_error("attach_group must not be a negative gid");
     return std::to_string(gid);
   }
-  const std::string message = std::string("attach_group must be a group name, a gid or None, not ") +
-                              Py_TYPE(value.ptr())->tp_name;
+  const std::string message =
+      std::string("attach_group must be a group name, a gid or None, not ") +
+      Py_TYPE(value.ptr())->tp_name;
   throw nb::type_error(message.c_str());
 }
 

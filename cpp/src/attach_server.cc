@@ -4,7 +4,6 @@
 #include <grp.h>
 #include <poll.h>
 #include <pthread.h>
-#include <pwd.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
@@ -428,8 +427,8 @@ bool SocketServer::Accept(int listener) {
   connection.fd = fd;
   connection.uid = peer.uid;
   connection.pid = static_cast<uint32_t>(peer.pid);
-  connection.may_attach =
-      MayAttach(::geteuid(), group_, {peer.uid, peer.gid, group_ ? PeerGroups(fd) : std::vector<gid_t>{}});
+  const std::vector<gid_t> peer_groups = group_ ? PeerGroups(fd) : std::vector<gid_t>{};
+  connection.may_attach = MayAttach(::geteuid(), group_, {peer.uid, peer.gid, peer_groups});
   connection.hello_deadline = Clock::now() + kGreetingTimeout;
   awaiting_hello_.emplace_back(connection.hello_deadline, fd);
   if (awaiting_hello_.size() == 1) ArmTimer();

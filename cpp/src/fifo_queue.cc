@@ -362,7 +362,8 @@ std::unique_ptr<FifoQueue> OpenInThisProcess(const std::string& path, const Fifo
 std::unique_ptr<FifoQueue> FifoQueue::Open(const std::string& path, const FifoOptions& options) {
   ItemLog::CheckMaxElements(path, options.max_elements);
   if (path.empty()) throw Error(ErrorKind::kInvalidArgument, path, "the path is empty");
-  ResolveAttachGroup(path, options.attach_group);  // An unknown group fails here, not at a take-over.
+  // An unknown group fails at any open, not at a later take-over.
+  ResolveAttachGroup(path, options.attach_group);
   // A fork() child that inherits the queue opens it again the same way.
   return OwnedByThisProcess(OpenInThisProcess(path, options), options,
                             [path](const FifoOptions& options) {

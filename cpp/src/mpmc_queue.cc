@@ -1019,7 +1019,8 @@ std::unique_ptr<MpmcQueue> MpmcQueue::Open(const std::string& path, const MpmcOp
                     " ms, got " + std::to_string(options.ttl.count()) + " ms");
   }
   if (path.empty()) throw Error(ErrorKind::kInvalidArgument, path, "the path is empty");
-  ResolveAttachGroup(path, options.attach_group);  // An unknown group fails here, not at a take-over.
+  // An unknown group fails at any open, not at a later take-over.
+  ResolveAttachGroup(path, options.attach_group);
   std::function<std::unique_ptr<MpmcQueue>()> open_in_child;
   if (options.attach) {  // A fork() child that inherits the queue opens it again the same way.
     open_in_child = [path, options] { return OpenMpmcInThisProcess(path, options); };

@@ -783,7 +783,7 @@ def test_a_later_connection_welcomed_by_another_owner_hands_over_instead_of_call
     # checks the new owner's options as an open does.
     assert served == "None"
     assert handed_over.startswith("ValueError: "), handed_over
-    assert f"differs from the owning process {next_owner}'s {next_owners_max_elements}" in handed_over
+    assert f"the owning process {next_owner}'s {next_owners_max_elements}" in handed_over
     fake.close()
 
 
@@ -833,11 +833,12 @@ def test_an_open_that_no_owner_answers_says_what_it_found_at_rocksq_sock(
     elif found == "a stray listener":
         stray = StrayListener(held_queue)
     expected = {
-        "nothing": "no rocksq.sock is in the queue's directory (it opened the queue without attach)",
+        "nothing": "no rocksq.sock is in the queue's directory"
+        " (it opened the queue without attach)",
         "a directory": "a directory has the name of its socket rocksq.sock",
         "a regular file": "rocksq.sock is not a socket (another kind of file)",
-        "a stray listener": f"the process {stray.process.pid if stray else 0} listening on rocksq.sock"
-        f" does not hold the queue's LOCK (process {os.getpid()} does)",
+        "a stray listener": f"the process {stray.process.pid if stray else 0} listening on"
+        f" rocksq.sock does not hold the queue's LOCK (process {os.getpid()} does)",
     }[found]
 
     outcome = attach_in_a_process(held_queue)

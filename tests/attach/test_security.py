@@ -6,9 +6,11 @@ import multiprocessing
 import os
 import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import attach_workers
 import pytest
@@ -24,7 +26,9 @@ NOBODY = 65534
 # A user and groups no account of the test machine has (the tests that use
 # them run as root, which may become anyone).
 STRANGER, GROUP, OTHER_GROUP = 47001, 47000, 47002
-needs_root = pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="needs root")
+needs_root = pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() != 0, reason="needs root"
+)
 
 
 def test_the_owner_socket_is_for_its_user_only(queue_path: str) -> None:
@@ -78,21 +82,22 @@ def test_the_socket_of_an_owner_with_attach_group_is_the_groups_mode_0660(queue_
     owner.close()
 
 
-# Every face that takes attach, as a call that opens it with attach_group.
-OPENS = {
-    "seed": lambda path, **options: rocksq.PersistentQueueWithCapacity(path, **options),
-    "blocking": lambda path, **options: rocksq.blocking.PersistentQueueWithCapacity(path, **options),
-    "nonblocking": lambda path, **options: rocksq.nonblocking.PersistentQueueWithCapacity(path, **options),
-    "Queue": lambda path, **options: rocksq.Queue(path, **options),
-    "aio": lambda path, **options: rocksq.aio.Queue(path, **options),
-    "AckQueue": lambda path, **options: rocksq.AckQueue(path, **options),
-    "aio AckQueue": lambda path, **options: rocksq.aio.AckQueue(path, **options),
-    "blocking MpmcQueue": lambda path, **options: rocksq.blocking.MpmcQueue(path, 60, **options),
-    "nonblocking MpmcQueue": lambda path, **options: rocksq.nonblocking.MpmcQueue(path, 60, **options),
-    "aio MpmcQueue": lambda path, **options: rocksq.aio.MpmcQueue(path, 60, **options),
-    "core FifoQueue": lambda path, **options: FifoQueue(path, **options),
-    "core AckQueue": lambda path, **options: AckQueue(path, **options),
-    "core MpmcQueue": lambda path, **options: MpmcQueue(path, 60, **options),
+# Every face that takes attach: opens(path, attach_group=...) opens it.
+TTL = 60
+OPENS: dict[str, Callable[..., Any]] = {
+    "seed": rocksq.PersistentQueueWithCapacity,
+    "blocking": rocksq.blocking.PersistentQueueWithCapacity,
+    "nonblocking": rocksq.nonblocking.PersistentQueueWithCapacity,
+    "Queue": rocksq.Queue,
+    "aio": rocksq.aio.Queue,
+    "AckQueue": rocksq.AckQueue,
+    "aio AckQueue": rocksq.aio.AckQueue,
+    "blocking MpmcQueue": partial(rocksq.blocking.MpmcQueue, ttl=TTL),
+    "nonblocking MpmcQueue": partial(rocksq.nonblocking.MpmcQueue, ttl=TTL),
+    "aio MpmcQueue": partial(rocksq.aio.MpmcQueue, ttl=TTL),
+    "core FifoQueue": FifoQueue,
+    "core AckQueue": AckQueue,
+    "core MpmcQueue": partial(MpmcQueue, ttl=TTL),
 }
 
 
@@ -121,7 +126,9 @@ def attach_as(queue_path: Path, gid: int, groups: list[int]) -> str:
 
 @needs_root
 @pytest.mark.parametrize(
-    ("gid", "groups"), [(GROUP, []), (OTHER_GROUP, [GROUP])], ids=["primary group", "supplementary group"]
+    ("gid", "groups"),
+    [(GROUP, []), (OTHER_GROUP, [GROUP])],
+    ids=["primary group", "supplementary group"],
 )
 def test_a_member_of_the_attach_group_attaches_pushes_and_pops(
     shared_directory: Path, gid: int, groups: list[int]
@@ -138,7 +145,9 @@ def test_a_member_of_the_attach_group_attaches_pushes_and_pops(
 
 
 @needs_root
-def test_a_process_of_another_user_outside_the_attach_group_is_refused(shared_directory: Path) -> None:
+def test_a_process_of_another_user_outside_the_attach_group_is_refused(
+    shared_directory: Path,
+) -> None:
     queue_path = shared_directory / "queue"
     owner = FifoQueue(str(queue_path), attach=True, attach_group=GROUP)
 
@@ -161,7 +170,7 @@ def test_the_owner_refuses_a_process_outside_the_attach_group_even_when_the_sock
 
     assert outcome.startswith("QueueAlreadyOpen: "), outcome
     assert (
-        "of user root (0); user 47001, not in group 47000, may not attach (user root (0) and group 47000 only)"
-        in outcome
+        "of user root (0); user 47001, not in group 47000, may not attach"
+        " (user root (0) and group 47000 only)" in outcome
     )
     owner.close()
