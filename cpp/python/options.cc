@@ -46,7 +46,7 @@ void BindAttach(nb::class_<Options>& options_class) {
       "attach_group",
       [](const Options& options) { return AttachGroupValue(options.attach_group); },
       [](Options& options, nb::handle value) { options.attach_group = ToAttachGroup(value); },
-      kAnyValue,
+      nb::for_getter(nb::sig("def attach_group(self, /) -> str | None")), kAnyValue,
       "The group whose members may attach besides the owner's user (None: the owner's "
       "user only).");
 }

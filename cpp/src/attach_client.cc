@@ -24,9 +24,12 @@ namespace {
 
 // The pids that hold a POSIX lock on the queue's LOCK file, as /proc/locks
 // lists them (RocksDB locks it with fcntl(F_SETLK): PosixEnv::LockFile);
-// nullopt if it cannot tell. Not F_GETLK, which needs the file open:
-// closing any descriptor of it drops every fcntl lock the closing process
-// holds, which would end this process's ownership if it is the owner.
+// nullopt if it cannot tell, as when none is listed: some sandboxes list
+// no locks, and this is asked once an open found LOCK held (a holder that
+// exited since took its listener with it). Not F_GETLK, which needs the
+// file open: closing any descriptor of it drops every fcntl lock the
+// closing process holds, which would end this process's ownership if it
+// is the owner.
 // Locks are matched by inode alone, as some filesystems (btrfs) give stat()
 // another device number than /proc/locks shows.
 std::optional<std::vector<uint32_t>> LockHolders(const std::string& path) {
@@ -52,6 +55,7 @@ std::optional<std::vector<uint32_t>> LockHolders(const std::string& path) {
     if (holder <= 0) return std::nullopt;  // Not visible from this pid namespace.
     holders.push_back(static_cast<uint32_t>(holder));
   }
+  if (holders.empty()) return std::nullopt;
   return holders;
 }
 
@@ -74,7 +78,7 @@ bool ListenerOwnsQueue(int fd, const std::string& path, uint32_t* listener, uint
   if (*listener == 0 || *listener == static_cast<uint32_t>(::getpid())) return true;
   const std::optional<std::vector<uint32_t>> holders = LockHolders(path);
   if (!holders) return true;
-  if (!holders->empty()) *holder = holders->front();
+  *holder = holders->front();
   return std::find(holders->begin(), holders->end(), *listener) != holders->end();
 }
 
@@ -183,8 +187,7 @@ bool HeldByAnotherProcessAndUnwritable(const std::string& path) {
   if (::faccessat(AT_FDCWD, (path + "/LOCK").c_str(), W_OK, AT_EACCESS) == 0 || errno != EACCES) {
     return false;
   }
-  const std::optional<std::vector<uint32_t>> holders = LockHolders(path);
-  return holders && !holders->empty();
+  return LockHolders(path).has_value();
 }
 
 std::string WhyNoOwnerAnswers(const std::string& path) {
