@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, NamedTuple
 
 from ._core import AckQueue as _CoreAckQueue
-from ._defaults import ATTACH, DEDUP_WINDOW, MAX_ELEMENTS, SYNC, VISIBILITY_TIMEOUT
+from ._defaults import ATTACH, ATTACH_GROUP, DEDUP_WINDOW, MAX_ELEMENTS, SYNC, VISIBILITY_TIMEOUT
 from ._errors import Empty
 from ._face import QueueSizes, checked_timeout, item_batch
 
@@ -46,6 +46,9 @@ class AckFace(QueueSizes):
     `attach=True`: if another process has the queue open, attach to it
     instead of raising QueueAlreadyOpen; every call then goes to that
     process, which keeps the deliveries' leases (see docs/multiprocessing.rst).
+
+    `attach_group` (a group name or gid): while this object owns the queue,
+    the members of that group may attach too (docs/multiprocessing.rst).
     """
 
     __slots__ = ()
@@ -61,9 +64,10 @@ class AckFace(QueueSizes):
         visibility_timeout: float = VISIBILITY_TIMEOUT,
         dedup_window: int = DEDUP_WINDOW,
         attach: bool = ATTACH,
+        attach_group: str | int | None = ATTACH_GROUP,
     ) -> None:
         self._open(
-            _CoreAckQueue(path, max_elements, sync, visibility_timeout, dedup_window, attach),
+            _CoreAckQueue(path, max_elements, sync, visibility_timeout, dedup_window, attach, attach_group),
             path,
         )
 

@@ -26,3 +26,6 @@ MAX_INFLIGHT_OPS: int = DEFAULT_MAX_INFLIGHT_OPS
 
 DEDUP_WINDOW: int = AckOptions().dedup_window
 """How many keys of an ack queue's put_unique() it remembers unless told otherwise."""
+
+ATTACH_GROUP: str | None = FifoOptions().attach_group
+"""Whose members may attach besides the owner's user unless told otherwise: None, the owner's user only."""

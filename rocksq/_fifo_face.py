@@ -8,7 +8,7 @@ from types import GenericAlias
 from typing import TYPE_CHECKING
 
 from ._core import FifoQueue
-from ._defaults import ATTACH, MAX_ELEMENTS, SYNC
+from ._defaults import ATTACH, ATTACH_GROUP, MAX_ELEMENTS, SYNC
 from ._face import CoreFace, QueueSizes
 
 if TYPE_CHECKING:
@@ -24,6 +24,9 @@ class FifoFace(CoreFace):
     `attach=True`: if another process has the queue open, attach to it
     instead of raising QueueAlreadyOpen; every call then goes to that
     process (see docs/multiprocessing.rst).
+
+    `attach_group` (a group name or gid): while this object owns the queue,
+    the members of that group may attach too (docs/multiprocessing.rst).
     """
 
     __slots__ = ()
@@ -37,8 +40,9 @@ class FifoFace(CoreFace):
         *,
         sync: bool = SYNC,
         attach: bool = ATTACH,
+        attach_group: str | int | None = ATTACH_GROUP,
     ) -> None:
-        self._open(FifoQueue(path, max_elements, sync, attach), path)
+        self._open(FifoQueue(path, max_elements, sync, attach, attach_group), path)
 
 
 def _checked_maxsize(maxsize: int) -> int:
@@ -96,9 +100,12 @@ class QueueFace(FifoFace, QueueSizes, Subscriptable[Item]):
         *,
         sync: bool = SYNC,
         attach: bool = ATTACH,
+        attach_group: str | int | None = ATTACH_GROUP,
     ) -> None:
         maxsize = _checked_maxsize(maxsize)
-        super().__init__(path, _core_limit(maxsize), sync=sync, attach=attach)
+        super().__init__(
+            path, _core_limit(maxsize), sync=sync, attach=attach, attach_group=attach_group
+        )
         self._maxsize = max(maxsize, 0)
         self._is_shutdown = False
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import operator
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
 
-from ._defaults import ATTACH, MAX_ELEMENTS, MAX_INFLIGHT_OPS, SYNC
+from ._defaults import ATTACH, ATTACH_GROUP, MAX_ELEMENTS, MAX_INFLIGHT_OPS, SYNC
 from ._fifo_face import FifoFace
 from ._mpmc_face import MpmcFace
 
@@ -267,9 +267,10 @@ class PersistentQueueWithCapacity(_SubmittedSizes, FifoFace):
         *,
         sync: bool = SYNC,
         attach: bool = ATTACH,
+        attach_group: str | int | None = ATTACH_GROUP,
     ) -> None:
         limit = _inflight_limit(max_inflight_ops)
-        super().__init__(path, max_elements, sync=sync, attach=attach)
+        super().__init__(path, max_elements, sync=sync, attach=attach, attach_group=attach_group)
         self._queue.start_worker(limit)
 
     def push(self, items: list[Buffer], no_gil: bool = True) -> Response:
@@ -306,9 +307,10 @@ class MpmcQueue(_SubmittedSizes, MpmcFace):
         *,
         sync: bool = SYNC,
         attach: bool = ATTACH,
+        attach_group: str | int | None = ATTACH_GROUP,
     ) -> None:
         limit = _inflight_limit(max_inflight_ops)
-        super().__init__(path, ttl, sync=sync, attach=attach)
+        super().__init__(path, ttl, sync=sync, attach=attach, attach_group=attach_group)
         self._queue.start_worker(limit)
 
     def add(self, items: list[Buffer], no_gil: bool = True) -> MpmcResponse:

@@ -233,7 +233,9 @@ void init_ack(nb::module_& m) {
       Repr(defaults.max_elements) + ", sync: bool = " + Repr(defaults.sync) +
       ", visibility_timeout: float = " + Repr(Seconds(defaults.visibility_timeout)) +
       ", dedup_window: int = " + Repr(defaults.dedup_window) +
-      ", attach: bool = " + Repr(defaults.attach) + ") -> None";
+      ", attach: bool = " + Repr(defaults.attach) +
+      ", attach_group: str | int | None = " + Repr(AttachGroupValue(defaults.attach_group)) +
+      ") -> None";
 
   auto queue_class = nb::class_<PyAckQueue>(
       m, "AckQueue",
@@ -246,20 +248,24 @@ void init_ack(nb::module_& m) {
       .def(
           "__init__",
           [](PyAckQueue* self, nb::handle path, nb::handle max_elements, nb::handle sync,
-             nb::handle visibility_timeout, nb::handle dedup_window, nb::handle attach) {
+             nb::handle visibility_timeout, nb::handle dedup_window, nb::handle attach,
+             nb::handle attach_group) {
             rocksq::AckOptions options;
             options.max_elements = ToCount(max_elements, "max_elements");
             options.sync = ToFlag(sync, "sync");
             options.visibility_timeout = ToVisibilityTimeout(visibility_timeout);
             options.dedup_window = ToCount(dedup_window, "dedup_window");
             options.attach = ToFlag(attach, "attach");
+            options.attach_group = ToAttachGroup(attach_group);
             OpenQueue(self, path, options);
           },
           nb::arg("path").none(), nb::arg("max_elements").none() = defaults.max_elements,
           nb::arg("sync").none() = defaults.sync,
           nb::arg("visibility_timeout").none() = Seconds(defaults.visibility_timeout),
           nb::arg("dedup_window").none() = defaults.dedup_window,
-          nb::arg("attach").none() = defaults.attach, nb::sig(init_signature.c_str()),
+          nb::arg("attach").none() = defaults.attach,
+          nb::arg("attach_group").none() = AttachGroupValue(defaults.attach_group),
+          nb::sig(init_signature.c_str()),
           "Opens (creating if needed) the ack queue stored in `path`; with `attach`,\n"
           "attaches to the process that has it open instead of raising QueueAlreadyOpen.")
       .def(

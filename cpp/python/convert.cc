@@ -129,6 +129,33 @@ bool ToFlag(nb::handle value, const char* name) {
   throw nb::type_error(message.c_str());
 }
 
+std::string ToAttachGroup(nb::handle value) {
+  if (value.is_none()) return {};
+  if (PyUnicode_Check(value.ptr())) {
+    Py_ssize_t size = 0;
+    const char* text = PyUnicode_AsUTF8AndSize(value.ptr(), &size);
+    if (text == nullptr) throw nb::python_error();
+    std::string group(text, static_cast<size_t>(size));
+    if (group.empty()) throw nb::value_error("attach_group must not be empty (None: no group)");
+    return group;
+  }
+  if (PyLong_Check(value.ptr()) && !PyBool_Check(value.ptr())) {
+    const long long gid = PyLong_AsLongLong(value.ptr());
+    if (gid == -1 && PyErr_Occurred()) throw nb::python_error();
+    if (gid < 0) throw nb::value_error("attach_group must not be a negative gid");
+    return std::to_string(gid);
+  }
+  const std::string message =
+      std::string("attach_group must be a group name, a gid or None, not ") +
+      Py_TYPE(value.ptr())->tp_name;
+  throw nb::type_error(message.c_str());
+}
+
+nb::object AttachGroupValue(const std::string& group) {
+  if (group.empty()) return nb::none();
+  return nb::str(group.c_str(), group.size());
+}
+
 std::string ToPath(nb::handle path) {
   nb::object native_path = nb::steal(PyOS_FSPath(path.ptr()));
   if (!native_path.is_valid()) throw nb::python_error();

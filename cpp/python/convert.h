@@ -172,6 +172,12 @@ size_t ToItemCount(nb::handle max_items);
 // 1 or "yes" with a dump of every signature; this names the option.
 bool ToFlag(nb::handle value, const char* name);
 
+// The attach_group option (FifoOptions::attach_group): a group name, a gid
+// (a non-negative int), or None for the owner's user only; TypeError or
+// ValueError naming it otherwise. AttachGroupValue is the way back.
+std::string ToAttachGroup(nb::handle value);
+nb::object AttachGroupValue(const std::string& group);
+
 // Paths are bytes on Linux. A path argument (str, bytes or os.PathLike)
 // becomes those bytes as os.fsencode() makes them, so a str that is not
 // valid UTF-8 (surrogate escapes) keeps its bytes; a wrong type or an

@@ -22,7 +22,9 @@ void init_fifo(nb::module_& m) {
   const std::string init_signature =
       "def __init__(self, path: str | os.PathLike[str], max_elements: int = " +
       Repr(defaults.max_elements) + ", sync: bool = " + Repr(defaults.sync) +
-      ", attach: bool = " + Repr(defaults.attach) + ") -> None";
+      ", attach: bool = " + Repr(defaults.attach) +
+      ", attach_group: str | int | None = " + Repr(AttachGroupValue(defaults.attach_group)) +
+      ") -> None";
 
   auto queue_class = nb::class_<PyFifoQueue>(
       m, "FifoQueue",
@@ -34,15 +36,17 @@ void init_fifo(nb::module_& m) {
       .def(
           "__init__",
           [](PyFifoQueue* self, nb::handle path, nb::handle max_elements, nb::handle sync,
-             nb::handle attach) {
+             nb::handle attach, nb::handle attach_group) {
             rocksq::FifoOptions options;
             options.max_elements = ToCount(max_elements, "max_elements");
             options.sync = ToFlag(sync, "sync");
             options.attach = ToFlag(attach, "attach");
+            options.attach_group = ToAttachGroup(attach_group);
             OpenQueue(self, path, options);
           },
           nb::arg("path").none(), nb::arg("max_elements").none() = defaults.max_elements,
           nb::arg("sync").none() = defaults.sync, nb::arg("attach").none() = defaults.attach,
+          nb::arg("attach_group").none() = AttachGroupValue(defaults.attach_group),
           nb::sig(init_signature.c_str()),
           "Opens (creating if needed) the queue stored in `path`; with `attach`, attaches\n"
           "to the process that has it open instead of raising QueueAlreadyOpen.")

@@ -21,7 +21,9 @@ void init_mpmc(nb::module_& m) {
   const rocksq::MpmcOptions defaults;
   const std::string init_signature =
       "def __init__(self, path: str | os.PathLike[str], ttl: int, sync: bool = " +
-      Repr(defaults.sync) + ", attach: bool = " + Repr(defaults.attach) + ") -> None";
+      Repr(defaults.sync) + ", attach: bool = " + Repr(defaults.attach) +
+      ", attach_group: str | int | None = " + Repr(AttachGroupValue(defaults.attach_group)) +
+      ") -> None";
 
   auto queue_class = nb::class_<PyMpmcQueue>(
       m, "MpmcQueue",
@@ -36,15 +38,18 @@ void init_mpmc(nb::module_& m) {
       .def(
           "__init__",
           [](PyMpmcQueue* self, nb::handle path, nb::handle ttl, nb::handle sync,
-             nb::handle attach) {
+             nb::handle attach, nb::handle attach_group) {
             rocksq::MpmcOptions options;
             options.ttl = ToTtl(ttl);
             options.sync = ToFlag(sync, "sync");
             options.attach = ToFlag(attach, "attach");
+            options.attach_group = ToAttachGroup(attach_group);
             OpenQueue(self, path, options);
           },
           nb::arg("path").none(), nb::arg("ttl").none(), nb::arg("sync").none() = defaults.sync,
-          nb::arg("attach").none() = defaults.attach, nb::sig(init_signature.c_str()),
+          nb::arg("attach").none() = defaults.attach,
+          nb::arg("attach_group").none() = AttachGroupValue(defaults.attach_group),
+          nb::sig(init_signature.c_str()),
           "Opens (creating if needed) the MPMC queue stored in `path`; with `attach`,\n"
           "attaches to the process that has it open instead of raising QueueAlreadyOpen.")
       .def(

@@ -42,6 +42,13 @@ void BindAttach(nb::class_<Options>& options_class) {
       "attach", [](const Options& options) { return options.attach; },
       [](Options& options, nb::handle value) { options.attach = ToFlag(value, "attach"); },
       kAnyValue, "Whether an open attaches to the process that has the queue open.");
+  options_class.def_prop_rw(
+      "attach_group",
+      [](const Options& options) { return AttachGroupValue(options.attach_group); },
+      [](Options& options, nb::handle value) { options.attach_group = ToAttachGroup(value); },
+      nb::for_getter(nb::sig("def attach_group(self, /) -> str | None")), kAnyValue,
+      "The group whose members may attach besides the owner's user (None: the owner's "
+      "user only).");
 }
 
 }  // namespace

@@ -185,7 +185,7 @@ class AckQueueImpl final : public AckQueue, public ServedAckQueue {
   void StartAttachServer() {
     attach_server_ = StartServing(
         MakeAckAttachHandler(this, options_, [this] { return OldestItemAge(); }),
-        &change_listener_);
+        &change_listener_, options_.attach_group);
   }
 
   // ServedAckQueue.
@@ -1062,6 +1062,8 @@ std::unique_ptr<AckQueue> AckQueue::Open(const std::string& path, const AckOptio
     throw Error(ErrorKind::kInvalidArgument, path, "dedup_window must be at least 1");
   }
   if (path.empty()) throw Error(ErrorKind::kInvalidArgument, path, "the path is empty");
+  // An unknown group fails at any open, not at a later take-over.
+  ResolveAttachGroup(path, options.attach_group);
   std::function<std::unique_ptr<AckQueue>()> open_in_child;
   if (options.attach) {  // A fork() child that inherits the queue opens it again the same way.
     open_in_child = [path, options] { return OpenAckInThisProcess(path, options); };

@@ -1,19 +1,104 @@
 #include "attach_client.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <fstream>
+#include <optional>
 #include <random>
+#include <sstream>
 
 #include "popped_items_rep.h"
 #include "process_owned.h"
 #include "rocksq/build_info.h"
 
 namespace rocksq {
+namespace {
+
+// The pids that hold a POSIX lock on the queue's LOCK file, as /proc/locks
+// lists them (RocksDB locks it with fcntl(F_SETLK): PosixEnv::LockFile);
+// nullopt if it cannot tell, as when none is listed: some sandboxes list
+// no locks, and this is asked once an open found LOCK held (a holder that
+// exited since took its listener with it). Not F_GETLK, which needs the
+// file open: closing any descriptor of it drops every fcntl lock the
+// closing process holds, which would end this process's ownership if it
+// is the owner.
+// Locks are matched by inode alone, as some filesystems (btrfs) give stat()
+// another device number than /proc/locks shows.
+std::optional<std::vector<uint32_t>> LockHolders(const std::string& path) {
+  struct stat lock_file {};
+  if (::stat((path + "/LOCK").c_str(), &lock_file) != 0) return std::nullopt;
+  std::ifstream locks("/proc/locks");
+  if (!locks) return std::nullopt;
+  std::vector<uint32_t> holders;
+  std::string line;
+  while (std::getline(locks, line)) {
+    // "1: POSIX  ADVISORY  WRITE 1234 08:01:5678 0 EOF"; a waiter's has
+    // "->" after the number.
+    std::istringstream fields(line);
+    std::string number, type, mode, access, pid, file;
+    fields >> number >> type >> mode >> access >> pid >> file;
+    if (type != "POSIX") continue;
+    const size_t inode_at = file.rfind(':');
+    if (inode_at == std::string::npos ||
+        file.substr(inode_at + 1) != std::to_string(lock_file.st_ino)) {
+      continue;
+    }
+    const long holder = std::strtol(pid.c_str(), nullptr, 10);
+    if (holder <= 0) return std::nullopt;  // Not visible from this pid namespace.
+    holders.push_back(static_cast<uint32_t>(holder));
+  }
+  if (holders.empty()) return std::nullopt;
+  return holders;
+}
+
+// The pid of the process listening at the other end of `fd`, 0 if unknown.
+uint32_t PeerPid(int fd) {
+  ucred peer{};
+  socklen_t peer_size = sizeof(peer);
+  if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &peer_size) != 0) return 0;
+  return static_cast<uint32_t>(peer.pid);
+}
+
+// Whether the process listening on `fd` holds the queue's LOCK, so owns the
+// queue: a socket at the name that another program bound, or a symlink to
+// another queue's, must not take this process's calls. True if it cannot
+// tell (another pid namespace, no /proc/locks): the owner rebinds its name
+// when it changes (attach_server.cc), which covers most of the rest.
+bool ListenerOwnsQueue(int fd, const std::string& path, uint32_t* listener, uint32_t* holder) {
+  *listener = PeerPid(fd);
+  *holder = 0;
+  if (*listener == 0 || *listener == static_cast<uint32_t>(::getpid())) return true;
+  const std::optional<std::vector<uint32_t>> holders = LockHolders(path);
+  if (!holders) return true;
+  *holder = holders->front();
+  return std::find(holders->begin(), holders->end(), *listener) != holders->end();
+}
+
+// Connects `fd` to the socket in the queue's directory, open as
+// `directory_fd`; 0, or connect's errno. A listener that does not accept
+// (its backlog full) makes a connect wait: the wait is bounded as a
+// greeting is, and then fails with EAGAIN.
+int ConnectInDirectory(int fd, int directory_fd, const std::string& path) {
+  const sockaddr_un address = SocketAddress(directory_fd, path);
+  const timeval bound{static_cast<time_t>(kGreetingTimeout.count()), 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &bound, sizeof(bound));
+  int connected;
+  do {
+    connected = ::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof(address));
+  } while (connected != 0 && errno == EINTR);
+  return connected == 0 ? 0 : errno;
+}
+
+}  // namespace
+
 int ConnectToOwner(const std::string& path) {
   const int directory_fd = ::open(path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (directory_fd < 0) {
@@ -21,27 +106,40 @@ int ConnectToOwner(const std::string& path) {
                 std::string("opening the queue's directory: ") + std::strerror(errno));
   }
   const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_un address{};
+  int connect_error;
   try {
-    address = SocketAddress(directory_fd, path);
+    connect_error = ConnectInDirectory(fd, directory_fd, path);
   } catch (const Error&) {
     ::close(directory_fd);
     ::close(fd);
     throw;
   }
-  int connected;
-  do {
-    connected = ::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof(address));
-  } while (connected != 0 && errno == EINTR);
-  const int connect_error = errno;
   ::close(directory_fd);
-  if (connected == 0) return fd;
+  if (connect_error == 0) {
+    uint32_t listener, holder;
+    if (ListenerOwnsQueue(fd, path, &listener, &holder)) return fd;
+    ::close(fd);  // Tried again until the owner binds its name back, or it
+    return -1;    // gives up (WhyNoOwnerAnswers says which process it was).
+  }
   ::close(fd);
-  if (connect_error == ENOENT || connect_error == ECONNREFUSED) return -1;
+  if (connect_error == ENOENT || connect_error == ECONNREFUSED || connect_error == EAGAIN) {
+    return -1;
+  }
   if (connect_error == EACCES) {
+    // The socket's owner and group are the owner's user and attach_group.
+    struct stat socket_file {};
+    const bool known = ::stat((path + "/" + kAttachSocketName).c_str(), &socket_file) == 0;
+    const std::string whose =
+        !known ? std::string()
+        : (socket_file.st_mode & S_IRWXG) != 0
+            ? " (user " + UserName(socket_file.st_uid) + " and group " +
+                  GroupName(socket_file.st_gid) + " only)"
+            : " (user " + UserName(socket_file.st_uid) +
+                  " only, unless the owner sets attach_group)";
     throw Error(ErrorKind::kAlreadyOpen, path,
                 std::string("locked by another process, whose attach socket ") +
-                    kAttachSocketName + " this user may not use (same user only)");
+                    kAttachSocketName + " user " + UserName(::geteuid()) + " may not use" +
+                    whose);
   }
   throw Error(ErrorKind::kStorage, path,
               std::string("connecting to the attach socket: ") + std::strerror(connect_error));
@@ -58,12 +156,77 @@ bool Handshake(int fd, const std::string& path, uint32_t kind, uint64_t client_i
   mine.client_id = client_id;
   mine.lane = lane;
   FrameHeader reply;
-  if (!SendFrame(fd, hello, EncodeHello(mine), path) ||
-      !ReceiveFrame(fd, &reply, welcome_body, path)) {
-    return false;
+  // Every wait of the greeting is bounded (a process that accepts and
+  // never answers is not an owner); the calls after it may wait as long as
+  // they ask, so the bounds go again.
+  const timeval bound{static_cast<time_t>(kGreetingTimeout.count()), 0};
+  const timeval unbounded{0, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &bound, sizeof(bound));
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &bound, sizeof(bound));
+  if (!SendFrame(fd, hello, EncodeHello(mine), path)) return false;
+  pollfd answer{fd, POLLIN, 0};
+  int ready;
+  do {
+    ready = ::poll(&answer, 1, static_cast<int>(kGreetingTimeout.count() * 1000));
+  } while (ready < 0 && errno == EINTR);
+  if (ready == 0) {
+    throw Error(ErrorKind::kStorage, path,
+                "the process " + std::to_string(PeerPid(fd)) + " listening on " +
+                    kAttachSocketName + " did not answer this process's Hello within " +
+                    std::to_string(kGreetingTimeout.count()) +
+                    " s: it is stuck, or not a RocksQ owner");
   }
+  if (!ReceiveFrame(fd, &reply, welcome_body, path, kMaxGreetingBodyBytes)) return false;
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &unbounded, sizeof(unbounded));
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &unbounded, sizeof(unbounded));
   if (reply.status != 0) throw Error(KindOfWireCode(reply.status), path, *welcome_body);
   return true;
+}
+
+bool HeldByAnotherProcessAndUnwritable(const std::string& path) {
+  if (::faccessat(AT_FDCWD, (path + "/LOCK").c_str(), W_OK, AT_EACCESS) == 0 || errno != EACCES) {
+    return false;
+  }
+  return LockHolders(path).has_value();
+}
+
+std::string WhyNoOwnerAnswers(const std::string& path) {
+  const std::string socket_path = path + "/" + kAttachSocketName;
+  struct stat found {};
+  if (::lstat(socket_path.c_str(), &found) != 0) {
+    return std::string("no ") + kAttachSocketName +
+           " is in the queue's directory (it opened the queue without attach)";
+  }
+  if (S_ISDIR(found.st_mode)) {
+    return std::string("a directory has the name of its socket ") + kAttachSocketName;
+  }
+  if (!S_ISSOCK(found.st_mode)) {
+    return std::string(kAttachSocketName) + " is not a socket (" +
+           (S_ISLNK(found.st_mode) ? "a symbolic link" : "another kind of file") + ")";
+  }
+  const int directory_fd = ::open(path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  std::string why = std::string("nobody listens on ") + kAttachSocketName +
+                    " (it opened the queue without attach, or is still binding it)";
+  if (directory_fd >= 0 && fd >= 0) {
+    try {
+      const int connect_error = ConnectInDirectory(fd, directory_fd, path);
+      uint32_t listener, holder;
+      if (connect_error == EAGAIN) {
+        why = std::string("the process listening on ") + kAttachSocketName +
+              " accepts no connection";
+      } else if (connect_error == 0 && !ListenerOwnsQueue(fd, path, &listener, &holder)) {
+        why = std::string("the process ") + std::to_string(listener) + " listening on " +
+              kAttachSocketName + " does not hold the queue's LOCK" +
+              (holder != 0 ? " (process " + std::to_string(holder) + " does)" : "");
+      }
+    } catch (const Error&) {
+      // The address is too long without /proc: the default reason stands.
+    }
+  }
+  if (fd >= 0) ::close(fd);
+  if (directory_fd >= 0) ::close(directory_fd);
+  return why;
 }
 
 PoppedItems ReadPoppedItems(std::string* reply, BodyReader* body) {
@@ -238,7 +401,19 @@ AttachClient::Connection AttachClient::Connect(uint32_t lane) const {
     ::close(fd);
     throw;
   }
-  if (!welcomed) {
+  // Another owner than the first connection's took the queue over (and may
+  // run another protocol): the caller hands over to it as to any new owner.
+  std::optional<Welcome> decoded;
+  if (welcomed) {
+    try {
+      decoded = DecodeWelcome(welcome, path_);
+    } catch (const Error&) {
+      ::close(fd);
+      throw;
+    }
+  }
+  if (!decoded || decoded->protocol != kAttachProtocol ||
+      decoded->owner_pid != welcome_.owner_pid) {
     ::close(fd);
     ThrowOwnerGone(none);
   }
@@ -273,7 +448,8 @@ std::string AttachClient::Send(Connection connection, AttachOp op, const BodyWri
   bool answered = false;
   try {
     answered = SendFrame(connection.fd, request, body.Parts(), path_) &&
-               ReceiveFrame(connection.fd, &reply, &reply_body, path_, &reply_poll_);
+               ReceiveFrame(connection.fd, &reply, &reply_body, path_, kMaxFrameBodyBytes,
+                            &reply_poll_);
   } catch (const Error&) {
     ForgetConnection(connection.fd);
     if (closed_.load()) ThrowOwnerGone(call);

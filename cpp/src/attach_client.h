@@ -25,13 +25,25 @@
 namespace rocksq {
 
 // Connects to the owner's socket; -1 if nobody listens there (ENOENT: not
-// bound yet or never; ECONNREFUSED: stale). Other failures throw.
+// bound yet or never; ECONNREFUSED: stale), or if the process listening
+// does not hold the queue's LOCK (a socket that is not the owner's: the
+// owner binds its name again). Other failures throw.
 int ConnectToOwner(const std::string& path);
+
+// Why no owner answers on the socket of the queue at `path`, whose LOCK
+// another process holds: what is at the socket's name, for the message of
+// an attaching open that gave up.
+std::string WhyNoOwnerAnswers(const std::string& path);
+
+// Whether another process holds the LOCK of the queue at `path`, which this
+// process's user may not write: why this process's open failed, if it did.
+bool HeldByAnotherProcessAndUnwritable(const std::string& path);
 
 // Sends this process's Hello as `kind` (AttachKind, or kInspectorHelloKind)
 // for the lane `lane` of the attached queue `client_id` (0, 0 for an
 // inspector) on `fd`, and reads the answer into `welcome_body`. False if
-// the owner closed the connection (it was closing); throws its refusal.
+// the owner closed the connection (it was closing); throws its refusal, or
+// kStorage if no answer came within kGreetingTimeout.
 bool Handshake(int fd, const std::string& path, uint32_t kind, uint64_t client_id, uint32_t lane,
                std::string* welcome_body);
 
@@ -171,20 +183,26 @@ std::unique_ptr<Queue> OpenOwnedOrAttached(const std::string& path, bool attach,
   const Clock::time_point give_up = Clock::now() + kAttachPatience;
   auto backoff = std::chrono::microseconds(100);
   for (;;) {
+    std::string held_by;  // Why this process cannot own the queue now.
     try {
       return open_owned();
     } catch (const LockedByAnotherProcess& locked) {
       if (!attach) throw;
-      if (std::unique_ptr<Queue> attached = attach_to_owner()) return attached;
-      if (Clock::now() >= give_up) {
-        throw Error(ErrorKind::kAlreadyOpen, path,
-                    locked.detail() +
-                        ", which accepts no attached processes (it opened the queue without "
-                        "attach)");
-      }
-      std::this_thread::sleep_for(backoff);
-      backoff = std::min<std::chrono::microseconds>(backoff * 2, std::chrono::milliseconds(50));
+      held_by = locked.detail();
+    } catch (const Error& failed) {
+      // A member of the owner's attach_group may not write the queue's
+      // files, which owning needs: it attaches all the same.
+      if (!attach || !HeldByAnotherProcessAndUnwritable(path)) throw;
+      held_by = "held by another process; this user may not open it itself (" +
+                failed.detail() + ")";
     }
+    if (std::unique_ptr<Queue> attached = attach_to_owner()) return attached;
+    if (Clock::now() >= give_up) {
+      throw Error(ErrorKind::kAlreadyOpen, path,
+                  held_by + ", which answers no attached process: " + WhyNoOwnerAnswers(path));
+    }
+    std::this_thread::sleep_for(backoff);
+    backoff = std::min<std::chrono::microseconds>(backoff * 2, std::chrono::milliseconds(50));
   }
 }
 

@@ -1,9 +1,9 @@
 #include "attach_server.h"
 
 #include <fcntl.h>
+#include <grp.h>
 #include <poll.h>
 #include <pthread.h>
-#include <pwd.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
@@ -36,24 +36,25 @@ namespace {
 // A reply the owner cannot hand over within this long goes to a client that
 // stopped reading; it is dropped rather than stall every other client.
 constexpr int kSendTimeoutSeconds = 5;
-// A connection that has not sent its Hello this long after it was accepted
-// is dropped: a client sends it right after connecting, so one that does
-// not is not an attached process, and would hold a descriptor for ever.
-constexpr auto kHelloTimeout = std::chrono::seconds(5);
-// The most a Hello may declare: its fixed part and a version string take
-// tens of bytes, and later releases only append to it (attach_wire.h). A
-// connection that declares more is not an attached process, and is dropped
-// before the owner buffers a body it did not ask for.
-constexpr uint64_t kMaxHelloBodyBytes = 64 * 1024;
 // When the process runs out of descriptors, accepting pauses this long: the
 // listener stays readable, and retrying at once would spin the server's
 // thread while the descriptors the queue itself needs are gone.
 constexpr auto kAcceptPause = std::chrono::milliseconds(100);
 
-std::string UserName(uid_t uid) {
-  const passwd* entry = ::getpwuid(uid);
-  const std::string number = std::to_string(uid);
-  return entry != nullptr ? std::string(entry->pw_name) + " (" + number + ")" : number;
+// The peer's supplementary groups (SO_PEERGROUPS), empty if the kernel
+// does not say (before Linux 4.13): the peer's primary gid still counts.
+std::vector<gid_t> PeerGroups(int fd) {
+  std::vector<gid_t> groups(16);
+  for (;;) {
+    socklen_t bytes = static_cast<socklen_t>(groups.size() * sizeof(gid_t));
+    if (::getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups.data(), &bytes) == 0) {
+      groups.resize(bytes / sizeof(gid_t));
+      return groups;
+    }
+    // ERANGE: `bytes` now says how many it takes.
+    if (errno != ERANGE || bytes <= groups.size() * sizeof(gid_t)) return {};
+    groups.resize(bytes / sizeof(gid_t));
+  }
 }
 
 // A fork() child closes the server's descriptors: a child holding the
@@ -72,7 +73,8 @@ thread_local const SocketServer* serving_thread = nullptr;
 
 class SocketServer final : public AttachServer {
  public:
-  explicit SocketServer(std::unique_ptr<AttachHandler> handler) : handler_(std::move(handler)) {
+  SocketServer(std::unique_ptr<AttachHandler> handler, const std::optional<AttachGroup>& group)
+      : handler_(std::move(handler)), group_(group) {
     welcome_.owner_pid = static_cast<uint32_t>(::getpid());
     welcome_.version = ROCKSQ_VERSION;
   }
@@ -117,7 +119,8 @@ class SocketServer final : public AttachServer {
     int fd = -1;
     uid_t uid = 0;     // The peer's, from SO_PEERCRED at accept,
     uint32_t pid = 0;  // as its pid.
-    Clock::time_point hello_deadline;  // Until welcomed (kHelloTimeout).
+    bool may_attach = false;  // MayAttach, at accept.
+    Clock::time_point hello_deadline;  // Until welcomed (kGreetingTimeout).
     bool welcomed = false;
     bool inspector = false;  // Hello kind 0: `rocksq stats`, not an attached process.
     uint64_t client_id = 0;  // From the Hello: the attached queue and this lane.
@@ -162,7 +165,8 @@ class SocketServer final : public AttachServer {
   // Accepts one connection from `listener`; false if none was waiting.
   bool Accept(int listener);
   // Unlinks whatever has the socket's name and binds a new listening socket
-  // there, mode 0600; returns it, having remembered which file it is.
+  // there, mode 0600 (0660 and of group_, if set); returns it, having
+  // remembered which file it is.
   int ListenOnSocket();
   // After a change in the directory: binds the socket again if its name no
   // longer leads to it (deleted, renamed, or replaced by another file).
@@ -210,6 +214,7 @@ class SocketServer final : public AttachServer {
   QueueOwner Stats() const;
 
   const std::unique_ptr<AttachHandler> handler_;
+  const std::optional<AttachGroup> group_;  // Whose members may attach too.
   Welcome welcome_;  // Its protocol, version and pid; the handler adds the rest at each Hello.
   int directory_fd_ = -1;
   int listen_fd_ = -1;
@@ -301,10 +306,14 @@ int SocketServer::ListenOnSocket() {
     if (::bind(fd, reinterpret_cast<const sockaddr*>(&address), sizeof(address)) != 0) {
       ThrowSystem(path, "binding the attach socket " + std::string(kAttachSocketName));
     }
-    // Peers are also checked by user at each connection (SO_PEERCRED), so
-    // the moment before this chmod admits nobody else.
+    // Peers are also checked at each connection (MayAttach), so the moment
+    // before this chmod admits nobody else.
+    if (group_ && ::fchownat(directory_fd_, kAttachSocketName, static_cast<uid_t>(-1),
+                             group_->gid, AT_SYMLINK_NOFOLLOW) != 0) {
+      ThrowSystem(path, "giving the attach socket to group " + group_->name);
+    }
     struct stat bound {};
-    if (::fchmodat(directory_fd_, kAttachSocketName, 0600, 0) != 0 ||
+    if (::fchmodat(directory_fd_, kAttachSocketName, group_ ? 0660 : 0600, 0) != 0 ||
         ::fstatat(directory_fd_, kAttachSocketName, &bound, AT_SYMLINK_NOFOLLOW) != 0) {
       ThrowSystem(path, "setting the attach socket's mode");
     }
@@ -439,7 +448,9 @@ bool SocketServer::Accept(int listener) {
   connection.fd = fd;
   connection.uid = peer.uid;
   connection.pid = static_cast<uint32_t>(peer.pid);
-  connection.hello_deadline = Clock::now() + kHelloTimeout;
+  const std::vector<gid_t> peer_groups = group_ ? PeerGroups(fd) : std::vector<gid_t>{};
+  connection.may_attach = MayAttach(::geteuid(), group_, {peer.uid, peer.gid, peer_groups});
+  connection.hello_deadline = Clock::now() + kGreetingTimeout;
   awaiting_hello_.emplace_back(connection.hello_deadline, fd);
   if (awaiting_hello_.size() == 1) ArmTimer();
   epoll_event event{};
@@ -479,7 +490,7 @@ void SocketServer::Receive(Connection* connection) {
     // one-request rule is what bounds a connection's share of the owner
     // (one frame, one parked call), and what lets each request be served
     // as if its connection had no other.
-    const uint64_t max_body = connection->welcomed ? kMaxFrameBodyBytes : kMaxHelloBodyBytes;
+    const uint64_t max_body = connection->welcomed ? kMaxFrameBodyBytes : kMaxGreetingBodyBytes;
     if (header.body_bytes > max_body || connection->awaiting_reply) {
       Drop(fd);
       return;
@@ -506,10 +517,15 @@ void SocketServer::Greet(Connection* connection, const FrameHeader& header,
     try {
       const Hello hello = DecodeHello(body, path);
       const std::string owner = "owned by process " + std::to_string(welcome_.owner_pid);
-      if (connection->uid != ::geteuid()) {
+      if (!connection->may_attach) {
         throw Error(ErrorKind::kAlreadyOpen, path,
                     owner + " of user " + UserName(::geteuid()) + "; user " +
-                        UserName(connection->uid) + " may not attach (same user only)");
+                        UserName(connection->uid) +
+                        (group_ ? ", not in group " + group_->name + ", may not attach (user " +
+                                      UserName(::geteuid()) + " and group " + group_->name +
+                                      " only)"
+                                : std::string(" may not attach (same user only, unless the "
+                                              "owner sets attach_group)")));
       }
       if (hello.protocol != kAttachProtocol) {
         throw Error(ErrorKind::kUnsupportedFormat, path,
@@ -881,15 +897,51 @@ size_t AttachHandler::TotalWanted(const std::vector<uint64_t>& wanted) {
   return static_cast<size_t>(std::min<uint64_t>(total, SIZE_MAX));
 }
 
-std::unique_ptr<AttachServer> AttachServer::Start(std::unique_ptr<AttachHandler> handler) {
-  auto server = std::make_unique<SocketServer>(std::move(handler));
+std::optional<AttachGroup> ResolveAttachGroup(const std::string& path, const std::string& group) {
+  if (group.empty()) return std::nullopt;
+  std::vector<char> buffer(1024);
+  for (;;) {
+    struct group entry {};
+    struct group* found = nullptr;
+    const int failed = ::getgrnam_r(group.c_str(), &entry, buffer.data(), buffer.size(), &found);
+    if (failed == ERANGE) {
+      buffer.resize(buffer.size() * 2);
+      continue;
+    }
+    if (found != nullptr) return AttachGroup{found->gr_gid, GroupName(found->gr_gid)};
+    break;
+  }
+  const bool numeric = group.find_first_not_of("0123456789") == std::string::npos &&
+                       group.size() <= 10 && std::stoull(group) < static_cast<gid_t>(-1);
+  if (!numeric) {
+    throw Error(ErrorKind::kInvalidArgument, path,
+                "attach_group " + group + " is neither a group of this system nor a gid");
+  }
+  const auto gid = static_cast<gid_t>(std::stoull(group));
+  return AttachGroup{gid, GroupName(gid)};
+}
+
+bool MayAttach(uid_t owner_uid, const std::optional<AttachGroup>& group,
+               const PeerCredentials& peer) {
+  if (peer.uid == owner_uid) return true;
+  if (!group) return false;
+  return peer.gid == group->gid ||
+         std::find(peer.groups.begin(), peer.groups.end(), group->gid) != peer.groups.end();
+}
+
+std::unique_ptr<AttachServer> AttachServer::Start(std::unique_ptr<AttachHandler> handler,
+                                                  const std::optional<AttachGroup>& group) {
+  auto server = std::make_unique<SocketServer>(std::move(handler), group);
   server->Bind();
   return server;
 }
 
 std::unique_ptr<AttachServer> StartServing(std::unique_ptr<AttachHandler> handler,
-                                           ChangeListener* change_listener) {
-  std::unique_ptr<AttachServer> server = AttachServer::Start(std::move(handler));
+                                           ChangeListener* change_listener,
+                                           const std::string& attach_group) {
+  const std::string path = handler->Path();
+  std::unique_ptr<AttachServer> server =
+      AttachServer::Start(std::move(handler), ResolveAttachGroup(path, attach_group));
   change_listener->SetServer(server.get());
   return server;
 }

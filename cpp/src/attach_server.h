@@ -17,8 +17,11 @@
 #ifndef ROCKSQ_SRC_ATTACH_SERVER_H_
 #define ROCKSQ_SRC_ATTACH_SERVER_H_
 
+#include <sys/types.h>
+
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -125,13 +128,40 @@ class AttachHandler {
   virtual Clock::time_point NextChangeWithoutCall() const { return Clock::time_point::max(); }
 };
 
+// The group whose members may attach besides the owner's user
+// (FifoOptions::attach_group).
+struct AttachGroup {
+  gid_t gid = 0;
+  std::string name;  // For messages: "staff (50)", or the gid alone.
+};
+
+// The group `group` names: a group name, or else a gid in decimal (which
+// need not be listed, as chown takes it); nullopt if `group` is empty.
+// Throws kInvalidArgument naming `path` if it is neither.
+std::optional<AttachGroup> ResolveAttachGroup(const std::string& path, const std::string& group);
+
+// A connected peer's credentials: SO_PEERCRED's uid and gid, and
+// SO_PEERGROUPS' supplementary groups.
+struct PeerCredentials {
+  uid_t uid = 0;
+  gid_t gid = 0;
+  std::vector<gid_t> groups;
+};
+
+// Whether `peer` may attach to a queue whose owner runs as `owner_uid`:
+// the same user, or (with `group`) a member of the group.
+bool MayAttach(uid_t owner_uid, const std::optional<AttachGroup>& group,
+               const PeerCredentials& peer);
+
 class AttachServer : public ChangeSink {
  public:
   // Binds the socket in `handler`'s queue's directory (replacing a stale
-  // one), mode 0600, and serves the queue until Stop(). Throws kStorage if
-  // the socket cannot be made, kInvalidArgument if the path is too long for
-  // a socket address and /proc is missing.
-  static std::unique_ptr<AttachServer> Start(std::unique_ptr<AttachHandler> handler);
+  // one), mode 0600 (0660 and of `group` if one is given), and serves the
+  // queue, to the owner's user and the members of `group`, until Stop().
+  // Throws kStorage if the socket cannot be made, kInvalidArgument if the
+  // path is too long for a socket address and /proc is missing.
+  static std::unique_ptr<AttachServer> Start(std::unique_ptr<AttachHandler> handler,
+                                             const std::optional<AttachGroup>& group);
 
   virtual ~AttachServer() = default;
 
@@ -146,10 +176,12 @@ class AttachServer : public ChangeSink {
   virtual void Stop() = 0;
 };
 
-// Starts serving with `handler` and has `change_listener` wake the server:
+// Starts serving with `handler`, to the members of `attach_group` too (the
+// option: ResolveAttachGroup), and has `change_listener` wake the server:
 // what a queue opened with attach does in its Open().
 std::unique_ptr<AttachServer> StartServing(std::unique_ptr<AttachHandler> handler,
-                                           ChangeListener* change_listener);
+                                           ChangeListener* change_listener,
+                                           const std::string& attach_group);
 
 }  // namespace rocksq
 

@@ -1,5 +1,7 @@
 #include "attach_wire.h"
 
+#include <grp.h>
+#include <pwd.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
@@ -316,7 +318,7 @@ bool ReceiveExactly(int fd, char* out, size_t count, const std::string& path) {
 }  // namespace
 
 bool ReceiveFrame(int fd, FrameHeader* header, std::string* body, const std::string& path,
-                  AdaptivePoll* poll) {
+                  uint64_t max_body_bytes, AdaptivePoll* poll) {
   // One recv takes most replies whole (a call's cost is mostly system
   // calls); a larger body's rest is read into place after.
   constexpr size_t kFirstRead = 16 * 1024;
@@ -340,12 +342,40 @@ bool ReceiveFrame(int fd, FrameHeader* header, std::string* body, const std::str
     have += static_cast<size_t>(received);
   }
   *header = DecodeHeader(first);
-  if (header->body_bytes > kMaxFrameBodyBytes) ThrowMalformed(path, "body too large");
+  if (header->body_bytes > max_body_bytes) {
+    throw Error(ErrorKind::kStorage, path,
+                "malformed attach frame: a reply declares " + std::to_string(header->body_bytes) +
+                    " bytes, more than the " + std::to_string(max_body_bytes) +
+                    " it may hold (is the process at " + kAttachSocketName +
+                    " a RocksQ owner?)");
+  }
   const size_t body_bytes = static_cast<size_t>(header->body_bytes);
-  const size_t received_body = std::min(have - kFrameHeaderBytes, body_bytes);
+  size_t received_body = std::min(have - kFrameHeaderBytes, body_bytes);
   body->assign(first + kFrameHeaderBytes, received_body);
-  body->resize(body_bytes);
-  return ReceiveExactly(fd, body->data() + received_body, body_bytes - received_body, path);
+  // A length is only a claim until its bytes arrive: past this much, the
+  // body doubles as it fills, so a peer that lies costs what it sends.
+  constexpr size_t kTrustedBodyBytes = 16 << 20;
+  while (received_body < body_bytes) {
+    const size_t next = std::min(body_bytes, std::max(kTrustedBodyBytes, 2 * received_body));
+    body->resize(next);
+    if (!ReceiveExactly(fd, body->data() + received_body, next - received_body, path)) {
+      return false;
+    }
+    received_body = next;
+  }
+  return true;
+}
+
+std::string UserName(uid_t uid) {
+  const passwd* entry = ::getpwuid(uid);
+  const std::string number = std::to_string(uid);
+  return entry != nullptr ? std::string(entry->pw_name) + " (" + number + ")" : number;
+}
+
+std::string GroupName(gid_t gid) {
+  const group* entry = ::getgrgid(gid);
+  const std::string number = std::to_string(gid);
+  return entry != nullptr ? std::string(entry->gr_name) + " (" + number + ")" : number;
 }
 
 sockaddr_un SocketAddress(int directory_fd, const std::string& path) {

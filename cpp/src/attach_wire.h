@@ -12,6 +12,7 @@
 #ifndef ROCKSQ_SRC_ATTACH_WIRE_H_
 #define ROCKSQ_SRC_ATTACH_WIRE_H_
 
+#include <sys/types.h>
 #include <sys/un.h>
 
 #include <chrono>
@@ -40,6 +41,16 @@ inline constexpr size_t kFrameHeaderBytes = 24;
 // A body larger than this is refused: it guards the owner's memory against
 // a garbled length. Batches are one frame, so this bounds a batch's bytes.
 inline constexpr uint64_t kMaxFrameBodyBytes = uint64_t{1} << 32;
+// The most a Hello or a Welcome may declare: their fixed parts and a
+// version string take tens of bytes, and later releases only append. A
+// peer that declares more is not a RocksQ process: it is refused before
+// its body is buffered.
+inline constexpr uint64_t kMaxGreetingBodyBytes = 64 * 1024;
+// How long each side waits for the other's greeting (the Hello after
+// accepting, the Welcome after sending the Hello): a peer that stays
+// silent is not a RocksQ process, or is stuck, and must not hold up an
+// owner's descriptor or an attaching open for ever.
+inline constexpr std::chrono::seconds kGreetingTimeout{5};
 
 enum class AttachOp : uint16_t {
   kHello = 1,      // First frame of a connection (layout frozen: EncodeHello).
@@ -263,7 +274,9 @@ Welcome DecodeWelcome(std::string_view body, const std::string& path);
 // failures throw kStorage naming `path`. ReceiveFrame reads the header and
 // the start of the body in one call, so it may read past the frame: it is
 // for replies, after which the owner sends nothing until the next request.
-// It polls for the reply with `poll` (if given) before it sleeps.
+// It polls for the reply with `poll` (if given) before it sleeps. A body
+// declared over `max_body_bytes` throws kStorage before it is read, and the
+// body's memory grows as its bytes arrive, not as declared.
 bool SendFrame(int fd, const FrameHeader& header, std::string_view body,
                const std::string& path);
 // The same, the body given as pieces to send one after another (a
@@ -271,7 +284,12 @@ bool SendFrame(int fd, const FrameHeader& header, std::string_view body,
 bool SendFrame(int fd, const FrameHeader& header, const std::vector<std::string_view>& body,
                const std::string& path);
 bool ReceiveFrame(int fd, FrameHeader* header, std::string* body, const std::string& path,
-                  AdaptivePoll* poll = nullptr);
+                  uint64_t max_body_bytes = kMaxFrameBodyBytes, AdaptivePoll* poll = nullptr);
+
+// A user and a group as the refusals of both sides name them: "root (0)",
+// or the number alone if the system does not know it.
+std::string UserName(uid_t uid);
+std::string GroupName(gid_t gid);
 
 // The address of the socket in the directory open as `directory_fd`:
 // `/proc/self/fd/N/rocksq.sock`, so that a queue path of any length has an

@@ -79,7 +79,7 @@ class FifoQueueImpl final : public FifoQueue, public ServedFifoQueue {
   void StartAttachServer(const FifoOptions& options) {
     attach_server_ = StartServing(
         MakeFifoAttachHandler(this, options, [this] { return OldestItemAge(); }),
-        &change_listener_);
+        &change_listener_, options.attach_group);
   }
 
   // ServedFifoQueue.
@@ -422,6 +422,8 @@ std::unique_ptr<FifoQueue> OpenInThisProcess(const std::string& path, const Fifo
 std::unique_ptr<FifoQueue> FifoQueue::Open(const std::string& path, const FifoOptions& options) {
   ItemLog::CheckMaxElements(path, options.max_elements);
   if (path.empty()) throw Error(ErrorKind::kInvalidArgument, path, "the path is empty");
+  // An unknown group fails at any open, not at a later take-over.
+  ResolveAttachGroup(path, options.attach_group);
   // A fork() child that inherits the queue opens it again the same way.
   return OwnedByThisProcess(OpenInThisProcess(path, options), options,
                             [path](const FifoOptions& options) {

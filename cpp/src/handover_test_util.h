@@ -113,7 +113,7 @@ class DyingOwnerTest : public TempDirTest {
       try {
         Served served = serve();
         std::unique_ptr<AttachServer> server = AttachServer::Start(
-            std::make_unique<DyingHandler>(std::move(served.handler), op, death));
+            std::make_unique<DyingHandler>(std::move(served.handler), op, death), std::nullopt);
         (void)!::write(ready[1], "r", 1);
         for (;;) ::pause();  // Until the handler ends the process.
       } catch (...) {

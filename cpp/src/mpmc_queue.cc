@@ -177,7 +177,8 @@ class MpmcQueueImpl final : public MpmcQueue,
 
   // Serves this queue to the processes that attach to it, until Close().
   void StartAttachServer(const MpmcOptions& options) {
-    attach_server_ = StartServing(MakeMpmcAttachHandler(this, options), &change_listener_);
+    attach_server_ = StartServing(MakeMpmcAttachHandler(this, options), &change_listener_,
+                                  options.attach_group);
   }
 
   // ServedMpmcQueue.
@@ -1018,6 +1019,8 @@ std::unique_ptr<MpmcQueue> MpmcQueue::Open(const std::string& path, const MpmcOp
                     " ms, got " + std::to_string(options.ttl.count()) + " ms");
   }
   if (path.empty()) throw Error(ErrorKind::kInvalidArgument, path, "the path is empty");
+  // An unknown group fails at any open, not at a later take-over.
+  ResolveAttachGroup(path, options.attach_group);
   std::function<std::unique_ptr<MpmcQueue>()> open_in_child;
   if (options.attach) {  // A fork() child that inherits the queue opens it again the same way.
     open_in_child = [path, options] { return OpenMpmcInThisProcess(path, options); };

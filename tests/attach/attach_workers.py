@@ -310,3 +310,24 @@ def timed_oldest_item_age(path: str) -> tuple[float, Any, bool, float]:
     age = None if owner.oldest_age is None else owner.oldest_age.total_seconds()
     return before, age, owner.oldest_age_is_lower_bound, after
 
+
+
+def push_and_pop_as(path: str, uid: int, gid: int, groups: list[int]) -> str:
+    """Becomes user `uid` of group `gid` with the supplementary `groups` (the process
+    runs as root), attaches to the queue without a group of its own, pushes and pops:
+    "popped [...]", or the error's type and message."""
+    os.setgroups(groups)
+    os.setgid(gid)
+    os.setuid(uid)
+    popped: list[bytes] = []
+
+    def attach_push_and_pop() -> None:
+        queue = FifoQueue(path, attach=True)
+        try:
+            queue.push(b"from a member of the group")
+            popped.extend(queue.pop(5))
+        finally:
+            queue.close()
+
+    result = outcome(attach_push_and_pop)
+    return f"popped {popped}" if result == "attached" else result

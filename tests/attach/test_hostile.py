@@ -30,7 +30,7 @@ from support.full_disk import close_regardless, fill, item, item_number, make_ro
 
 import rocksq
 import rocksq.blocking
-from rocksq._core import AckQueue, FifoQueue, MpmcQueue
+from rocksq._core import AckQueue, FifoOptions, FifoQueue, MpmcQueue
 
 OWNER_SCRIPT = Path(__file__).with_name("hostile_owner.py")
 MPMC_TTL = 86400
@@ -606,3 +606,244 @@ def test_an_attached_ack_get_waiting_for_ever_is_served_by_the_next_owner_when_t
     assert isinstance(outcome[0], rocksq.Delivery), outcome
     assert outcome[0].data == b"after the owner left"
     queue.close()
+
+
+# --- 5. what an attaching process finds at rocksq.sock --------------------------
+#
+# In these tests this process holds the queue's LOCK (opened without attach),
+# so a listener it binds at rocksq.sock passes for the owner's as far as the
+# LOCK goes; the attaching process is a fresh one.
+
+# How long each side waits for the other's greeting (attach_wire.h).
+GREETING_TIMEOUT_SECONDS = 5
+WELCOME_BODY_BOUND = 64 * 1024
+
+
+def welcome_body(owner_pid: int, max_elements: int) -> bytes:
+    """A FIFO queue's Welcome (docs/format.rst), naming `owner_pid` and `max_elements`."""
+
+    def string(text: bytes) -> bytes:
+        return struct.pack("<I", len(text)) + text
+
+    return (
+        struct.pack("<II", ATTACH_PROTOCOL, owner_pid)
+        + string(rocksq.__version__.encode())
+        + string(b"a queue id")
+        + string(b"")
+        + struct.pack("<QBqQq", max_elements, 0, 0, 0, 0)
+    )
+
+
+def read_frame(connection: socket.socket) -> tuple[int, int] | None:
+    """(op, seq) of the next whole frame on `connection`; None once it closed."""
+    head = b""
+    while len(head) < 24:
+        chunk = connection.recv(24 - len(head))
+        if not chunk:
+            return None
+        head += chunk
+    body_bytes, op, _, _, seq = struct.unpack("<QHHIQ", head)
+    while body_bytes > 0:
+        chunk = connection.recv(min(body_bytes, 1 << 16))
+        if not chunk:
+            return None
+        body_bytes -= len(chunk)
+    return op, seq
+
+
+class FakeOwner:
+    """A listener at the queue's rocksq.sock run by this process: each connection,
+    numbered from 1 in accept order, is served by serve(connection, number) in a thread."""
+
+    def __init__(self, path: str, serve: Callable[[socket.socket, int], None]) -> None:
+        self.address = os.path.join(path, "rocksq.sock")
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.listener.bind(self.address)
+        self.listener.listen()
+        self.closing = False
+        self.serve = serve
+        self.threads: list[threading.Thread] = []
+        self.connections: list[socket.socket] = []
+        self.accepting = threading.Thread(target=self.accept)
+        self.accepting.start()
+
+    def accept(self) -> None:
+        while True:
+            connection, _ = self.listener.accept()
+            if self.closing:  # close()'s own connection, made to wake this thread.
+                connection.close()
+                return
+            self.connections.append(connection)
+            thread = threading.Thread(target=self.serve, args=(connection, len(self.connections)))
+            thread.start()
+            self.threads.append(thread)
+
+    def close(self) -> None:
+        self.closing = True
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as waking:
+            waking.connect(self.address)
+        self.accepting.join(REPLY_SECONDS)
+        self.listener.close()
+        for connection in self.connections:
+            connection.shutdown(socket.SHUT_RDWR)
+        for thread in self.threads:
+            thread.join(REPLY_SECONDS)
+        for connection in self.connections:
+            connection.close()
+
+
+@pytest.fixture
+def held_queue(queue_path: str) -> Iterator[str]:
+    """The queue's path, held by this process without attach (so with no socket of its own)."""
+    held = FifoQueue(queue_path, attach=False)
+    yield queue_path
+    held.close()
+
+
+def test_an_open_whose_hello_the_listener_never_answers_raises_once_the_greeting_times_out(
+    held_queue: str,
+) -> None:
+    silent = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    silent.bind(os.path.join(held_queue, "rocksq.sock"))
+    silent.listen()  # Connections complete in its backlog; nothing is ever read.
+
+    outcome = attach_in_a_process(held_queue)
+
+    assert outcome.startswith("StorageError: "), outcome
+    assert (
+        f"the process {os.getpid()} listening on rocksq.sock did not answer this process's Hello"
+        f" within {GREETING_TIMEOUT_SECONDS} s" in outcome
+    )
+    silent.close()
+
+
+def test_a_welcome_declared_over_its_bound_is_refused_before_it_arrives(held_queue: str) -> None:
+    def declare_two_gib(connection: socket.socket, number: int) -> None:
+        read_frame(connection)
+        connection.sendall(frame(HELLO, body_bytes=1 << 31))
+        read_frame(connection)  # Until the client hangs up.
+
+    fake = FakeOwner(held_queue, declare_two_gib)
+
+    outcome = attach_in_a_process(held_queue)
+
+    assert outcome.startswith("StorageError: "), outcome
+    assert f"a reply declares {1 << 31} bytes, more than the {WELCOME_BODY_BOUND}" in outcome
+    fake.close()
+
+
+def test_a_later_connection_welcomed_by_another_owner_hands_over_instead_of_calling_it(
+    held_queue: str,
+) -> None:
+    first_owner, next_owner, next_owners_max_elements = 1111, 2222, 7
+    second_welcomed = threading.Event()
+
+    def serve(connection: socket.socket, number: int) -> None:
+        # The first connection is the first owner's; every later one is
+        # welcomed by another, whose options differ from the attached open's.
+        request = read_frame(connection)
+        if number == 1:
+            connection.sendall(frame(HELLO, welcome_body(first_owner, FifoOptions().max_elements)))
+        else:
+            connection.sendall(frame(HELLO, welcome_body(next_owner, next_owners_max_elements)))
+            second_welcomed.set()
+        while (request := read_frame(connection)) is not None:
+            if number == 1:  # Held until a second connection exists, so that one is made.
+                second_welcomed.wait(REPLY_SECONDS)
+            connection.sendall(frame(request[0], seq=request[1]))  # A push's reply: empty.
+
+    fake = FakeOwner(held_queue, serve)
+    script = (
+        "import sys, threading\n"
+        "from rocksq._core import FifoQueue\n"
+        "queue = FifoQueue(sys.argv[1], attach=True)\n"
+        "outcomes = []\n"
+        "def push():\n"
+        "    try:\n"
+        "        outcomes.append(str(queue.push(b'x')))\n"
+        "    except Exception as error:\n"
+        "        outcomes.append(f'{type(error).__name__}: {error}')\n"
+        "threads = [threading.Thread(target=push) for _ in range(2)]\n"
+        "for thread in threads: thread.start()\n"
+        "for thread in threads: thread.join()\n"
+        "queue.close()\n"
+        "print('\\n'.join(sorted(outcomes)))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, held_queue],
+        cwd=Path(held_queue).parent,
+        capture_output=True,
+        text=True,
+        timeout=ATTACH_PATIENCE_SECONDS + REPLY_SECONDS,
+    )
+
+    assert done.returncode == 0, done.stderr
+    served, handed_over = done.stdout.strip().split("\n")
+    # The call on the new connection went through the hand-over, which
+    # checks the new owner's options as an open does.
+    assert served == "None"
+    assert handed_over.startswith("ValueError: "), handed_over
+    assert f"the owning process {next_owner}'s {next_owners_max_elements}" in handed_over
+    fake.close()
+
+
+class StrayListener:
+    """Another program's socket at the queue's rocksq.sock: a process that holds no
+    LOCK, accepting connections and closing them, until its stdin closes."""
+
+    def __init__(self, path: str) -> None:
+        script = (
+            "import socket, sys, threading\n"
+            "stray = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)\n"
+            "stray.bind(sys.argv[1])\n"
+            "stray.listen()\n"
+            "def accept():\n"
+            "    while True:\n"
+            "        stray.accept()[0].close()\n"
+            "threading.Thread(target=accept, daemon=True).start()\n"
+            "print('ready', flush=True)\n"
+            "sys.stdin.read()\n"
+        )
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", script, os.path.join(path, "rocksq.sock")],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.process.stdout is not None
+        assert self.process.stdout.readline().strip() == "ready"
+
+    def close(self) -> None:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.close()
+        self.process.wait(REPLY_SECONDS)
+        self.process.stdout.close()
+
+
+@pytest.mark.parametrize("found", ["nothing", "a directory", "a regular file", "a stray listener"])
+def test_an_open_that_no_owner_answers_says_what_it_found_at_rocksq_sock(
+    held_queue: str, found: str
+) -> None:
+    socket_path = Path(held_queue) / "rocksq.sock"
+    stray = None
+    if found == "a directory":
+        socket_path.mkdir()
+    elif found == "a regular file":
+        socket_path.write_bytes(b"not a socket")
+    elif found == "a stray listener":
+        stray = StrayListener(held_queue)
+    expected = {
+        "nothing": "no rocksq.sock is in the queue's directory"
+        " (it opened the queue without attach)",
+        "a directory": "a directory has the name of its socket rocksq.sock",
+        "a regular file": "rocksq.sock is not a socket (another kind of file)",
+        "a stray listener": f"the process {stray.process.pid if stray else 0} listening on"
+        f" rocksq.sock does not hold the queue's LOCK (process {os.getpid()} does)",
+    }[found]
+
+    outcome = attach_in_a_process(held_queue)
+
+    assert outcome.startswith("QueueAlreadyOpen: "), outcome
+    assert outcome.endswith(f", which answers no attached process: {expected}"), outcome
+    if stray is not None:
+        stray.close()

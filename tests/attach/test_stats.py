@@ -185,7 +185,7 @@ def test_an_owner_refuses_stats_to_another_user_who_still_learns_its_pid_from_th
         owner.close()
 
     assert (pid, answered) == (os.getpid(), False)
-    assert "(65534) may not attach (same user only)" in refusal
+    assert "(65534) may not attach (same user only, unless the owner sets attach_group)" in refusal
 
 
 def test_the_oldest_mpmc_elements_age_follows_the_clock(tmp_path: Path) -> None:

@@ -100,6 +100,10 @@ struct AckOptions {
   // deliveries are ready again, and settling one throws kNotOutstanding.
   // Default: true.
   bool attach = true;
+
+  // As FifoOptions::attach_group: the group whose members may attach too.
+  // Default: empty: the owner's user only.
+  std::string attach_group;
 };
 
 // One item of PushBatchUnique, with the key that tells whether it was

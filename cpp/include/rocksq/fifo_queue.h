@@ -69,7 +69,8 @@ struct FifoOptions {
   // (docs/multiprocessing.rst). If true and this
   // process opens the queue, it serves the processes that attach (one
   // thread, from Open() to Close()); only an owner opened with attach
-  // serves them. Only the same user may attach. If true, a fork() child
+  // serves them. Only the same user may attach, unless attach_group names a
+  // group. If true, a fork() child
   // may use the queue it inherited: its first call opens the queue again
   // for the child with these options (max_elements as last set through
   // this object), which attaches to the owner, or owns the queue if no
@@ -78,6 +79,18 @@ struct FifoOptions {
   // refused (kForkedProcess), and no socket is made.
   // Default: true: a second process of the same user just works.
   bool attach = true;
+
+  // Who may attach besides the owner's user: the members of this group (a
+  // group name, or a gid in decimal), checked at each connection by the
+  // peer's gid and supplementary groups; the socket is then mode 0660 and
+  // belongs to the group, so the queue's directory must be reachable by
+  // it. Per handle, and counts only while this handle owns the queue (at
+  // Open() or after a take-over); an attached handle's value may differ
+  // from the owner's, which is the one applied. A group that should take
+  // over also needs write access to the queue's files (a umask of 002).
+  // Open() throws kInvalidArgument for a group that does not exist.
+  // Default: empty: the owner's user only.
+  std::string attach_group;
 };
 
 class FifoQueue {

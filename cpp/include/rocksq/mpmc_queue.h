@@ -78,6 +78,10 @@ struct MpmcOptions {
   // a FIFO queue's does: a Next under way reads the same elements again.
   // Default: true.
   bool attach = true;
+
+  // As FifoOptions::attach_group: the group whose members may attach too.
+  // Default: empty: the owner's user only.
+  std::string attach_group;
 };
 
 // Expiry times are kept in microseconds since 1970 in 64 bits; this keeps
