@@ -196,12 +196,12 @@ TEST(AttachWireTest, AReplyThatComesAfterThePollingIsStillReadAndAHangUpEndsIt) 
   FrameHeader received;
   std::string body;
   AdaptivePoll poll(std::chrono::microseconds(100));
-  ASSERT_TRUE(ReceiveFrame(fds[1], &received, &body, path, &poll));
+  ASSERT_TRUE(ReceiveFrame(fds[1], &received, &body, path, kMaxFrameBodyBytes, &poll));
   EXPECT_EQ(received.seq, 5u);
   EXPECT_EQ(body, "late");
   late.join();
   AdaptivePoll next_poll(std::chrono::microseconds(100));
-  EXPECT_FALSE(ReceiveFrame(fds[1], &received, &body, path, &next_poll));
+  EXPECT_FALSE(ReceiveFrame(fds[1], &received, &body, path, kMaxFrameBodyBytes, &next_poll));
   ::close(fds[0]);
   ::close(fds[1]);
 }
