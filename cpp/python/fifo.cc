@@ -122,13 +122,15 @@ void init_fifo(nb::module_& m) {
           "Later pushes raise ShutDown; pops raise it once the queue is empty, "
           "or at once if `immediate` (the items stay stored).")
       .def(
-          "task_done", [](PyFifoQueue& queue) { return queue->TaskDone(); },
-          nb::call_guard<GilRelease>(),
+          "task_done",
+          [](PyFifoQueue& queue) { return AskCore(queue, [&] { return queue->TaskDone(); }); },
           "Marks one task done, for the whole queue (every process); returns the unfinished\n"
           "tasks left. Raises ValueError if none was unfinished.")
       .def_prop_ro(
-          "unfinished_tasks", [](const PyFifoQueue& queue) { return queue->UnfinishedTasks(); },
-          nb::call_guard<GilRelease>(),
+          "unfinished_tasks",
+          [](const PyFifoQueue& queue) {
+            return AskCore(queue, [&] { return queue->UnfinishedTasks(); });
+          },
           "Items pushed (or found when the owner opened the queue) and not yet marked done.")
       .def(
           "join_wait",
