@@ -16,11 +16,16 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <condition_variable>
 #include <cstdint>
 #include <cstring>
 #include <deque>
+#include <exception>
+#include <functional>
 #include <list>
 #include <map>
+#include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 #include <utility>
@@ -32,6 +37,11 @@
 
 namespace rocksq {
 namespace {
+
+// The threads that run merge groups when the handler has them run on
+// workers: one group syncing, the next queued behind it (in the group
+// commit, or for the read cursor), and one of the other kind.
+constexpr size_t kMergeWorkers = 3;
 
 // A reply the owner cannot hand over within this long goes to a client that
 // stopped reading; it is dropped rather than stall every other client.
@@ -70,6 +80,62 @@ int64_t NanosecondsSinceEpoch(Clock::time_point when) {
 class SocketServer;
 // The server whose loop runs on this thread, if any.
 thread_local const SocketServer* serving_thread = nullptr;
+
+// Threads that run merge groups for the server's loop
+// (AttachHandler::GroupsRunOnWorkers), so that the loop goes on receiving
+// and answering while a group waits for its sync. The loop makes the pool
+// and destroys it, which waits for every task given, so the pool exists only
+// while the loop runs, in the process that owns the queue.
+class WorkerPool {
+ public:
+  WorkerPool(const SocketServer* server, size_t threads) {
+    for (size_t i = 0; i < threads; ++i) {
+      threads_.emplace_back([this, server] {
+        serving_thread = server;  // Its changes are the loop's own (NoteChange).
+        Work();
+      });
+    }
+  }
+  ~WorkerPool() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stopping_ = true;
+    }
+    task_ready_.notify_all();
+    for (std::thread& thread : threads_) thread.join();
+  }
+  WorkerPool(const WorkerPool&) = delete;
+  WorkerPool& operator=(const WorkerPool&) = delete;
+
+  void Run(std::function<void()> task) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      tasks_.push_back(std::move(task));
+    }
+    task_ready_.notify_one();
+  }
+
+ private:
+  // Runs tasks until stopped and none is left.
+  void Work() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    for (;;) {
+      task_ready_.wait(lock, [this] { return stopping_ || !tasks_.empty(); });
+      if (tasks_.empty()) return;
+      std::function<void()> task = std::move(tasks_.front());
+      tasks_.pop_front();
+      lock.unlock();
+      task();
+      lock.lock();
+    }
+  }
+
+  std::mutex mutex_;
+  std::condition_variable task_ready_;
+  std::deque<std::function<void()>> tasks_;
+  bool stopping_ = false;
+  std::vector<std::thread> threads_;
+};
 
 class SocketServer final : public AttachServer {
  public:
@@ -117,6 +183,7 @@ class SocketServer final : public AttachServer {
  private:
   struct Connection {
     int fd = -1;
+    uint64_t serial = 0;  // Which connection: descriptor numbers are reused.
     uid_t uid = 0;     // The peer's, from SO_PEERCRED at accept,
     uint32_t pid = 0;  // as its pid.
     bool may_attach = false;  // MayAttach, at accept.
@@ -135,6 +202,7 @@ class SocketServer final : public AttachServer {
   // that requests of several processes can be merged.
   struct ReceivedCall {
     int fd;
+    uint64_t connection;  // Its serial.
     FrameHeader header;
     std::string frame;  // Header and body.
     std::string_view body() const { return std::string_view(frame).substr(kFrameHeaderBytes); }
@@ -179,6 +247,31 @@ class SocketServer final : public AttachServer {
   void ServeReceived();
   void Serve(int fd, const FrameHeader& header, std::string_view body);
   void ServeMerged(const std::vector<ReceivedCall*>& calls);
+  // A merge group run by workers_: its requests, and once run, their
+  // outcomes (whose bodies are views of the requests' frames).
+  struct WorkedGroup {
+    std::vector<ReceivedCall> calls;
+    std::vector<ReceivedCall*> members;
+    std::vector<AttachHandler::MergedCall> merged;
+    bool ran = false;
+  };
+  // Has `group` run by workers_, which hand it back to AnswerWorked.
+  void ServeOnWorkers(std::unique_ptr<WorkedGroup> group);
+  // Answers the groups the workers ran since the last call.
+  void AnswerWorked();
+  // Whether the connection that sent `call` is still open.
+  bool Live(const ReceivedCall& call) const {
+    const auto found = connections_.find(call.fd);
+    return found != connections_.end() && found->second.serial == call.connection;
+  }
+  std::vector<AttachHandler::MergedCall> MergedCalls(const std::vector<ReceivedCall*>& calls) const;
+  // Runs `merged` as one call; false if it could not (nothing was done).
+  bool RunMerged(std::vector<AttachHandler::MergedCall>* merged);
+  // Replies to each of `calls` as `merged` says, or parks it; if the
+  // merged run failed, runs each alone instead. Skips calls whose
+  // connection ended meanwhile.
+  void AnswerMerged(const std::vector<ReceivedCall*>& calls,
+                    const std::vector<AttachHandler::MergedCall>& merged, bool ran);
   void Park(int fd, const FrameHeader& header, std::string_view body);
   // Answers the watches whose count differs from change_count_.
   void AnswerWatches();
@@ -250,6 +343,12 @@ class SocketServer final : public AttachServer {
   // makes no system call when that does not change, as after most calls.
   Clock::time_point timer_armed_for_ = Clock::time_point::max();
   bool started_ = false;
+  uint64_t connections_accepted_ = 0;  // Connection::serial.
+  // Set while the loop runs if the handler's groups run on workers.
+  WorkerPool* workers_ = nullptr;
+  std::mutex worked_mutex_;
+  std::vector<std::unique_ptr<WorkedGroup>> worked_;  // Run, not yet answered.
+  std::atomic<bool> has_worked_{false};
   std::thread thread_;
 };
 
@@ -372,6 +471,8 @@ void SocketServer::KeepSocketName() {
 
 void SocketServer::Loop() {
   serving_thread = this;
+  std::optional<WorkerPool> workers;
+  if (handler_->GroupsRunOnWorkers()) workers_ = &workers.emplace(this, kMergeWorkers);
   epoll_event events[32];
   bool served_request = false;
   while (!stopping_.load(std::memory_order_acquire)) {
@@ -413,6 +514,7 @@ void SocketServer::Loop() {
       // The queue may have changed by itself (NextChangeWithoutCall).
       changed_.store(true, std::memory_order_release);
     }
+    if (has_worked_.load(std::memory_order_acquire)) AnswerWorked();
     if (!stopping_.load(std::memory_order_acquire)) ServeReceived();
     if (changed_.exchange(false, std::memory_order_seq_cst)) {
       RetryParked();
@@ -422,6 +524,10 @@ void SocketServer::Loop() {
       waiting_.store(false, std::memory_order_seq_cst);
     }
   }
+  // The groups still on workers finish first, unanswered, as a request
+  // being served does: their processes send them again to the next owner.
+  workers_ = nullptr;
+  workers.reset();
   Shutdown();
 }
 
@@ -446,6 +552,7 @@ bool SocketServer::Accept(int listener) {
   Track(fd);
   Connection& connection = connections_[fd];
   connection.fd = fd;
+  connection.serial = ++connections_accepted_;
   connection.uid = peer.uid;
   connection.pid = static_cast<uint32_t>(peer.pid);
   const std::vector<gid_t> peer_groups = group_ ? PeerGroups(fd) : std::vector<gid_t>{};
@@ -504,7 +611,7 @@ void SocketServer::Receive(Connection* connection) {
       if (connections_.find(fd) == connections_.end()) return;  // Refused.
     } else {
       connection->awaiting_reply = true;
-      received_.push_back({fd, header, std::move(frame)});
+      received_.push_back({fd, connection->serial, header, std::move(frame)});
     }
   }
 }
@@ -562,11 +669,16 @@ void SocketServer::ServeReceived() {
   std::map<int, std::vector<ReceivedCall*>> groups;  // By merge group, in order.
   std::vector<ReceivedCall*> alone;
   for (ReceivedCall& call : calls) {
-    const int group = handler_->MergeGroup(call.header.op);
+    // An inspector's request is refused by Serve, whatever its group.
+    const int group = connections_.at(call.fd).inspector ? 0 : handler_->MergeGroup(call.header.op);
     (group == 0 ? alone : groups[group]).push_back(&call);
   }
   for (const auto& [group, members] : groups) {
-    if (members.size() == 1) {
+    if (workers_ != nullptr) {
+      auto worked = std::make_unique<WorkedGroup>();
+      for (ReceivedCall* call : members) worked->calls.push_back(std::move(*call));
+      ServeOnWorkers(std::move(worked));
+    } else if (members.size() == 1) {
       alone.insert(alone.begin(), members.front());
     } else {
       ServeMerged(members);
@@ -615,24 +727,69 @@ void SocketServer::Serve(int fd, const FrameHeader& header, std::string_view bod
 }
 
 void SocketServer::ServeMerged(const std::vector<ReceivedCall*>& calls) {
+  std::vector<AttachHandler::MergedCall> merged = MergedCalls(calls);
+  const bool ran = RunMerged(&merged);
+  AnswerMerged(calls, merged, ran);
+}
+
+void SocketServer::ServeOnWorkers(std::unique_ptr<WorkedGroup> group) {
+  for (ReceivedCall& call : group->calls) group->members.push_back(&call);
+  group->merged = MergedCalls(group->members);
+  workers_->Run([this, group = group.release()] {
+    group->ran = RunMerged(&group->merged);
+    {
+      std::lock_guard<std::mutex> lock(worked_mutex_);
+      worked_.emplace_back(group);
+    }
+    has_worked_.store(true, std::memory_order_release);
+    Wake();
+  });
+}
+
+void SocketServer::AnswerWorked() {
+  std::vector<std::unique_ptr<WorkedGroup>> worked;
+  {
+    std::lock_guard<std::mutex> lock(worked_mutex_);
+    has_worked_.store(false, std::memory_order_relaxed);
+    worked.swap(worked_);
+  }
+  for (const std::unique_ptr<WorkedGroup>& group : worked) {
+    AnswerMerged(group->members, group->merged, group->ran);
+  }
+}
+
+std::vector<AttachHandler::MergedCall> SocketServer::MergedCalls(
+    const std::vector<ReceivedCall*>& calls) const {
   std::vector<AttachHandler::MergedCall> merged;
   merged.reserve(calls.size());
   for (const ReceivedCall* call : calls) {
     merged.push_back({call->header.op, call->body(), {}, AttachHandler::Outcome::kDone, {}});
     merged.back().caller = CallerOf(call->fd, call->header);
   }
+  return merged;
+}
+
+bool SocketServer::RunMerged(std::vector<AttachHandler::MergedCall>* merged) {
   try {
-    handler_->RunMerged(&merged);
+    handler_->RunMerged(merged);
+    return true;
   } catch (const Error&) {
+    return false;
+  }
+}
+
+void SocketServer::AnswerMerged(const std::vector<ReceivedCall*>& calls,
+                                const std::vector<AttachHandler::MergedCall>& merged, bool ran) {
+  if (!ran) {
     // Nothing was done: each runs alone, and gets its own answer.
     for (const ReceivedCall* call : calls) {
-      if (connections_.count(call->fd) != 0) Serve(call->fd, call->header, call->body());
+      if (Live(*call)) Serve(call->fd, call->header, call->body());
     }
     return;
   }
   for (size_t i = 0; i < calls.size(); ++i) {
     const ReceivedCall& call = *calls[i];
-    if (connections_.count(call.fd) == 0) continue;
+    if (!Live(call)) continue;
     if (merged[i].outcome == Outcome::kMustWait) {
       Park(call.fd, call.header, call.body());
     } else {

@@ -102,6 +102,16 @@ class AttachHandler {
   };
   virtual int MergeGroup(AttachOp /*op*/) const { return 0; }
   virtual void RunMerged(std::vector<MergedCall>* /*calls*/) {}
+  // Whether merge groups run on worker threads rather than the server's:
+  // for a kind whose group runs wait for a sync (a synced FIFO queue), so
+  // that the server goes on receiving and answering meanwhile, and the next
+  // group is ready to write as soon as the last one's sync ends. Every
+  // merge group then runs there, a group of one call too, and groups of
+  // different kinds may run at once (a pop need not find a push that
+  // arrived with it). RunMerged must then allow that: calls on the queue
+  // and its ledgers are thread-safe. Unsynced runs take microseconds:
+  // handing one to another thread would cost more than it saves.
+  virtual bool GroupsRunOnWorkers() const { return false; }
 
   // For RunMerged of takes (pops, gets): the calls asked for `wanted[i]`
   // items each, in arrival order, and one take found `found`: how many go

@@ -68,6 +68,9 @@ class FifoAttachHandler final : public AttachHandler {
     }
   }
   void RunMerged(std::vector<MergedCall>* calls) override;
+  // Synced, each group waits for a sync: pushes for RocksDB's WAL, pops
+  // for the read cursor's file.
+  bool GroupsRunOnWorkers() const override { return sync_; }
 
  private:
   // Pushes first, so that pops that arrived with them find their items.

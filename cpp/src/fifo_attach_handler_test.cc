@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "cursor_file.h"
@@ -155,6 +156,55 @@ TEST_F(FifoAttachHandlerTest, MergedPopsHandOutItemsInArrivalOrderAndParkOnlyWai
   EXPECT_EQ(calls[5].outcome, AttachHandler::Outcome::kDone);  // No time to wait.
   EXPECT_TRUE(ReplyItems(calls[5], path).empty());
   EXPECT_EQ(queue->Len(), 0u);
+}
+
+TEST_F(FifoAttachHandlerTest, SyncedPushesAndPopsRunAtOnceOnWorkersEachItemOnceInOrder) {
+  FifoOptions unsynced;
+  EXPECT_FALSE(MakeFifoAttachHandler(OpenFifoQueueToServe(QueuePath() + "-unsynced", unsynced).get(),
+                                     unsynced, NoAge)
+                   ->GroupsRunOnWorkers());
+  FifoOptions options;
+  options.sync = true;
+  std::unique_ptr<ServedFifoQueue> served = OpenFifoQueueToServe(QueuePath(), options);
+  std::unique_ptr<AttachHandler> handler = MakeFifoAttachHandler(served.get(), options, NoAge);
+  ASSERT_TRUE(handler->GroupsRunOnWorkers());
+  // As the server runs them: merged pushes on one thread while merged pops
+  // run on another, lanes 0-1 pushing and 2-3 popping.
+  constexpr int kRounds = 150;
+  std::thread pusher([&] {
+    for (uint64_t round = 0; round < kRounds; ++round) {
+      const std::string first = "a" + std::to_string(round), second = "b" + std::to_string(round);
+      const std::string first_body = PushBody({first}), second_body = PushBody({second});
+      std::vector<MergedCall> calls;
+      calls.push_back({AttachOp::kPushBatch, first_body, {}});
+      calls.back().caller = CallOfLane(0, round + 1, /*retry=*/false);
+      calls.push_back({AttachOp::kPushBatch, second_body, {}});
+      calls.back().caller = CallOfLane(1, round + 1, /*retry=*/false);
+      handler->RunMerged(&calls);
+    }
+  });
+  std::vector<std::string> popped;
+  const std::string pop_body = PopBody(1);
+  for (uint64_t seq = 1; popped.size() < 2 * kRounds; ++seq) {
+    std::vector<MergedCall> calls;
+    for (uint32_t lane : {2, 3}) {
+      calls.push_back({AttachOp::kPop, pop_body, {}});
+      calls.back().caller = CallOfLane(lane, seq, /*retry=*/false);
+    }
+    handler->RunMerged(&calls);
+    for (MergedCall& call : calls) {
+      for (std::string& item : ReplyItems(call, QueuePath())) popped.push_back(std::move(item));
+      handler->Replied(AttachOp::kPop, call.caller.call);
+    }
+  }
+  pusher.join();
+  std::vector<std::string> expected;
+  for (int round = 0; round < kRounds; ++round) {
+    expected.push_back("a" + std::to_string(round));
+    expected.push_back("b" + std::to_string(round));
+  }
+  EXPECT_EQ(popped, expected);
+  EXPECT_EQ(served->queue().Len(), 0u);
 }
 
 std::vector<std::string> RunPop(AttachHandler* handler, uint64_t max_items,

@@ -76,19 +76,24 @@ GroupCommit::SideRecords PushLedger::Records(const std::vector<CallId>& calls,
 }
 
 void PushLedger::Note(const std::vector<CallId>& calls, std::string_view outcome) {
+  std::lock_guard<std::mutex> lock(mutex_);
   for (const CallId& call : calls) {
     recorded_[{call.client_id, call.lane}] = Recorded{call.seq, std::string(outcome)};
   }
 }
 
 std::optional<std::string> PushLedger::Find(const CallId& call) const {
+  std::lock_guard<std::mutex> lock(mutex_);
   const auto found = recorded_.find({call.client_id, call.lane});
   if (found == recorded_.end() || found->second.seq != call.seq) return std::nullopt;
   return found->second.outcome;
 }
 
 void PushLedger::LaneGone(uint64_t client_id, uint32_t lane) {
-  if (recorded_.erase({client_id, lane}) == 0) return;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (recorded_.erase({client_id, lane}) == 0) return;
+  }
   // Best effort: a record left behind is deleted by a later open.
   (void)database_->db->Delete(rocksdb::WriteOptions(), PushRecordKey(client_id, lane));
 }

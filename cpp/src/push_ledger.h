@@ -18,6 +18,7 @@
 
 #include <cstdint>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -30,8 +31,8 @@
 
 namespace rocksq {
 
-// The attach server's thread only (the handler's calls), apart from the
-// constructor.
+// Thread-safe: the attach server may run a synced queue's pushes on its
+// workers while its own thread ends lanes (AttachHandler::GroupsRunOnWorkers).
 class PushLedger {
  public:
   // Reads the records the queue's earlier owners left in the default
@@ -61,7 +62,8 @@ class PushLedger {
   };
 
   QueueDatabase* const database_;
-  std::map<Lane, Recorded> recorded_;  // The last recorded call of each lane.
+  mutable std::mutex mutex_;
+  std::map<Lane, Recorded> recorded_;  // Under mutex_: the last recorded call of each lane.
 };
 
 }  // namespace rocksq

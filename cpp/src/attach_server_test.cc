@@ -1,0 +1,305 @@
+// The attach server with a handler whose merge groups run on workers
+// (AttachHandler::GroupsRunOnWorkers), as a synced FIFO queue's do: groups
+// of different kinds run at the same time, the server's thread answers
+// other calls while a group runs, a group's reply never reaches a later
+// connection that got the same descriptor, and an inspector is refused
+// whatever it asks.
+//
+// Raw clients speak the wire format here, so that the test knows when its
+// requests are in the server's socket buffers: while a first request holds
+// the server's thread, the next ones queue up, and arrive together.
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <string>
+
+#include "attach_server.h"
+#include "test_util.h"
+
+namespace rocksq {
+namespace {
+
+using AttachServerTest = testing::TempDirTest;
+
+constexpr auto kPatience = std::chrono::seconds(10);
+
+// Pushes (group 1) and pops (group 2) merge. kLen holds the server's thread
+// while the test holds the gate; so does a push group while pushes are held.
+// Each group's run notes whether the other group's started while it ran.
+class RecordingHandler final : public AttachHandler {
+ public:
+  RecordingHandler(std::string path, bool on_workers)
+      : path_(std::move(path)), on_workers_(on_workers) {}
+
+  const std::string& Path() const override { return path_; }
+  AttachKind Kind() const override { return AttachKind::kFifo; }
+  void DescribeQueue(Welcome*) const override {}
+  void DescribeBacklog(QueueOwner*) const override {}
+  std::chrono::nanoseconds WaitTimeout(AttachOp, std::string_view) const override {
+    return std::chrono::nanoseconds(0);
+  }
+  int BlockedClass(AttachOp) const override { return 0; }
+  int MergeGroup(AttachOp op) const override {
+    if (op == AttachOp::kPushBatch) return 1;
+    if (op == AttachOp::kPop) return 2;
+    return 0;
+  }
+  bool GroupsRunOnWorkers() const override { return on_workers_; }
+
+  Outcome Run(AttachOp op, std::string_view, BodyWriter* reply, bool,
+              const Caller&) override {
+    std::unique_lock<std::mutex> lock(mutex_);
+    if (op == AttachOp::kLen) {
+      ++lens_;
+      changed_.notify_all();
+      if (hold_len_) changed_.wait_for(lock, kPatience, [this] { return !hold_len_; });
+    } else {
+      ran_alone_[MergeGroup(op)] = true;
+    }
+    reply->U64(7);
+    return Outcome::kDone;
+  }
+
+  void RunMerged(std::vector<MergedCall>* calls) override {
+    const int group = MergeGroup(calls->front().op);
+    std::unique_lock<std::mutex> lock(mutex_);
+    started_[group] = true;
+    changed_.notify_all();
+    if (group == 1 && hold_pushes_) {
+      pushes_held_ = true;
+      changed_.notify_all();
+      changed_.wait_for(lock, kPatience, [this] { return !hold_pushes_; });
+      pushes_released_ = true;
+    }
+    if (wait_for_other_) {
+      met_[group] = changed_.wait_for(lock, kPatience, [&] { return started_[3 - group]; });
+    }
+    for (MergedCall& call : *calls) call.reply.U64(calls->size());
+  }
+
+  void LaneGone(uint64_t, uint32_t) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    ++lanes_gone_;
+    changed_.notify_all();
+  }
+
+  // Waits until `done()` holds, under the handler's lock.
+  template <typename Done>
+  void WaitUntil(Done done) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    ASSERT_TRUE(changed_.wait_for(lock, kPatience, done));
+  }
+  void WaitForLens(int count) {
+    WaitUntil([&] { return lens_ >= count; });
+  }
+  void WaitUntilPushesHeld() {
+    WaitUntil([&] { return pushes_held_; });
+  }
+  void WaitForLanesGone(int count) {
+    WaitUntil([&] { return lanes_gone_ >= count; });
+  }
+  void Set(bool RecordingHandler::*flag, bool value) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    this->*flag = value;
+    changed_.notify_all();
+  }
+  bool Met(int group) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return met_[group];
+  }
+  bool RanAlone(int group) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return ran_alone_[group];
+  }
+  bool PushesReleased() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return pushes_released_;
+  }
+  bool Started(int group) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return started_[group];
+  }
+
+  bool hold_len_ = false;
+  bool hold_pushes_ = false;
+  bool wait_for_other_ = false;
+
+ private:
+  const std::string path_;
+  const bool on_workers_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  int lens_ = 0;
+  int lanes_gone_ = 0;
+  bool pushes_held_ = false;
+  bool pushes_released_ = false;
+  std::map<int, bool> started_, met_, ran_alone_;
+};
+
+// A connection that said Hello and was welcomed.
+class RawClient {
+ public:
+  RawClient(const std::string& path, uint32_t lane,
+            uint32_t kind = static_cast<uint32_t>(AttachKind::kFifo))
+      : path_(path) {
+    const int directory_fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    EXPECT_GE(directory_fd, 0);
+    fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    const sockaddr_un address = SocketAddress(directory_fd, path);
+    EXPECT_EQ(::connect(fd_, reinterpret_cast<const sockaddr*>(&address), sizeof(address)), 0);
+    ::close(directory_fd);
+    Hello hello;
+    hello.version = "test";
+    hello.kind = kind;
+    hello.pid = static_cast<uint32_t>(::getpid());
+    hello.client_id = 0x51de;
+    hello.lane = lane;
+    Send(AttachOp::kHello, EncodeHello(hello));
+    FrameHeader header;
+    std::string body;
+    EXPECT_TRUE(ReceiveFrame(fd_, &header, &body, path_));
+    EXPECT_EQ(header.status, 0u) << body;
+    seq_ = 0;
+  }
+  ~RawClient() { Close(); }
+
+  void Send(AttachOp op, const std::string& body = {}) {
+    FrameHeader header;
+    header.op = op;
+    header.seq = ++seq_;
+    header.body_bytes = body.size();
+    ASSERT_TRUE(SendFrame(fd_, header, body, path_));
+  }
+  // The next reply's header.
+  FrameHeader Receive() {
+    FrameHeader header;
+    std::string body;
+    EXPECT_TRUE(ReceiveFrame(fd_, &header, &body, path_));
+    return header;
+  }
+  // Whether bytes are waiting to be read.
+  bool HasUnread() {
+    char byte;
+    return ::recv(fd_, &byte, 1, MSG_DONTWAIT | MSG_PEEK) > 0;
+  }
+  void Close() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  std::string path_;
+  int fd_ = -1;
+  uint64_t seq_ = 0;
+};
+
+class ServerWithHandler {
+ public:
+  ServerWithHandler(const std::string& path, bool on_workers) {
+    std::filesystem::create_directories(path);
+    auto owned = std::make_unique<RecordingHandler>(path, on_workers);
+    handler = owned.get();
+    server_ = AttachServer::Start(std::move(owned), std::nullopt);
+  }
+  ~ServerWithHandler() { server_->Stop(); }
+
+  RecordingHandler* handler;
+
+ private:
+  std::unique_ptr<AttachServer> server_;
+};
+
+// Holds the server with a kLen, queues a push and a pop behind it, releases
+// it: the push and the pop arrive in one wake-up.
+void PushAndPopArriveTogether(const std::string& path, RecordingHandler* handler) {
+  RawClient holder(path, 0), pusher(path, 1), popper(path, 2);
+  handler->Set(&RecordingHandler::hold_len_, true);
+  holder.Send(AttachOp::kLen);
+  handler->WaitForLens(1);
+  // A Unix stream socket's send puts the bytes in the server's receive
+  // buffer: both are there when the server next looks.
+  pusher.Send(AttachOp::kPushBatch);
+  popper.Send(AttachOp::kPop);
+  handler->Set(&RecordingHandler::hold_len_, false);
+  EXPECT_EQ(holder.Receive().status, 0u);
+  EXPECT_EQ(pusher.Receive().status, 0u);
+  EXPECT_EQ(popper.Receive().status, 0u);
+}
+
+TEST_F(AttachServerTest, GroupsOnWorkersRunAtTheSameTimeEvenAlone) {
+  ServerWithHandler served(QueuePath(), /*on_workers=*/true);
+  served.handler->Set(&RecordingHandler::wait_for_other_, true);
+  PushAndPopArriveTogether(QueuePath(), served.handler);
+  EXPECT_TRUE(served.handler->Met(1));
+  EXPECT_TRUE(served.handler->Met(2));
+  EXPECT_FALSE(served.handler->RanAlone(1));
+  EXPECT_FALSE(served.handler->RanAlone(2));
+}
+
+TEST_F(AttachServerTest, OtherwiseAGroupOfOneRunsAloneOnTheServersThread) {
+  ServerWithHandler served(QueuePath(), /*on_workers=*/false);
+  PushAndPopArriveTogether(QueuePath(), served.handler);
+  EXPECT_TRUE(served.handler->RanAlone(1));
+  EXPECT_TRUE(served.handler->RanAlone(2));
+  EXPECT_FALSE(served.handler->Started(1));
+}
+
+TEST_F(AttachServerTest, TheServerAnswersOtherCallsWhileAGroupRunsOnAWorker) {
+  ServerWithHandler served(QueuePath(), /*on_workers=*/true);
+  RecordingHandler* handler = served.handler;
+  RawClient pusher(QueuePath(), 1), other(QueuePath(), 2);
+  handler->Set(&RecordingHandler::hold_pushes_, true);
+  pusher.Send(AttachOp::kPushBatch);
+  handler->WaitUntilPushesHeld();
+  other.Send(AttachOp::kLen);
+  const FrameHeader len = other.Receive();  // While the push group is held.
+  EXPECT_EQ(len.op, AttachOp::kLen);
+  EXPECT_EQ(len.status, 0u);
+  EXPECT_FALSE(handler->PushesReleased());
+  handler->Set(&RecordingHandler::hold_pushes_, false);
+  EXPECT_EQ(pusher.Receive().op, AttachOp::kPushBatch);
+}
+
+TEST_F(AttachServerTest, AGroupsReplyNeverReachesALaterConnectionOnTheSameDescriptor) {
+  ServerWithHandler served(QueuePath(), /*on_workers=*/true);
+  RecordingHandler* handler = served.handler;
+  RawClient gone(QueuePath(), 1);
+  handler->Set(&RecordingHandler::hold_pushes_, true);
+  gone.Send(AttachOp::kPushBatch);
+  handler->WaitUntilPushesHeld();
+  gone.Close();
+  handler->WaitForLanesGone(1);
+  // The server's lowest free descriptor is the one the closed connection had.
+  RawClient later(QueuePath(), 2);
+  handler->Set(&RecordingHandler::hold_pushes_, false);
+  later.Send(AttachOp::kLen);
+  const FrameHeader reply = later.Receive();
+  EXPECT_EQ(reply.op, AttachOp::kLen);
+  EXPECT_EQ(reply.seq, 1u);
+  // The push's reply, answered after the len's, did not come either.
+  later.Send(AttachOp::kLen);
+  EXPECT_EQ(later.Receive().seq, 2u);
+  EXPECT_FALSE(later.HasUnread());
+}
+
+TEST_F(AttachServerTest, AnInspectorIsRefusedWhateverItAsks) {
+  ServerWithHandler served(QueuePath(), /*on_workers=*/true);
+  RawClient inspector(QueuePath(), 0, kInspectorHelloKind);
+  inspector.Send(AttachOp::kPushBatch);
+  EXPECT_NE(inspector.Receive().status, 0u);
+  EXPECT_FALSE(served.handler->Started(1));
+  EXPECT_FALSE(served.handler->RanAlone(1));
+}
+
+}  // namespace
+}  // namespace rocksq
