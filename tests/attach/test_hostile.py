@@ -120,13 +120,13 @@ def items_body(*items: bytes) -> bytes:
     return struct.pack("<I", len(items)) + lengths + b"".join(items)
 
 
-ATTACH_PROTOCOL = 4
+ATTACH_PROTOCOL = 5
 
 
-def hello_frame(kind: int = 1) -> bytes:
+def hello_frame(kind: int = 1, protocol: int = ATTACH_PROTOCOL) -> bytes:
     """A Hello of client id 1, lane 0."""
     version = rocksq.__version__.encode()
-    fixed = struct.pack("<IIII", ATTACH_PROTOCOL, kind, os.getpid(), len(version))
+    fixed = struct.pack("<IIII", protocol, kind, os.getpid(), len(version))
     return frame(HELLO, b"RQATTACH" + fixed + version + struct.pack("<QI", 1, 0))
 
 
@@ -404,6 +404,25 @@ def test_a_client_sending_requests_before_their_replies_is_dropped_and_the_owner
 
     assert owner.ask("push 1") == "ok"  # Alive, and serving its own calls.
     assert owner.ask("pop") == "1"  # Nothing the dropped client sent was run.
+    assert owner.exit() == 0
+
+
+def test_a_hello_of_the_previous_protocol_is_refused_naming_both_protocols(
+    queue_path: str, start_owner: Callable[..., Owner]
+) -> None:
+    owner = start_owner("fifo", queue_path)
+    client = RawClient(queue_path, hello=False)
+
+    client.socket.sendall(hello_frame(protocol=ATTACH_PROTOCOL - 1))
+    op, status, _, detail = client.reply()
+
+    assert (op, status) == (HELLO, UNSUPPORTED_FORMAT)
+    assert (
+        f"(attach protocol {ATTACH_PROTOCOL}); process {os.getpid()} runs RocksQ"
+        f" {rocksq.__version__} (attach protocol {ATTACH_PROTOCOL - 1}):"
+        " use one RocksQ version per queue"
+    ) in detail.decode()
+    client.close()
     assert owner.exit() == 0
 
 
