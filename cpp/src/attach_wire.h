@@ -287,6 +287,12 @@ bool SendFrame(int fd, const FrameHeader& header, const std::vector<std::string_
                const std::string& path);
 bool ReceiveFrame(int fd, FrameHeader* header, std::string* body, const std::string& path,
                   uint64_t max_body_bytes = kMaxFrameBodyBytes, AdaptivePoll* poll = nullptr);
+// What ReceiveFrame throws: kStorage naming `path`, for a failed socket call
+// (errno's text after `action`, "reading from" or "writing to"), and for a
+// reply whose header declares a body over `max_body_bytes`.
+[[noreturn]] void ThrowSocketError(const std::string& path, const char* action);
+void CheckDeclaredBody(const FrameHeader& header, uint64_t max_body_bytes,
+                       const std::string& path);
 
 // A user and a group as the refusals of both sides name them: "root (0)",
 // or the number alone if the system does not know it.

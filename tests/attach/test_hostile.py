@@ -751,6 +751,71 @@ def test_a_welcome_declared_over_its_bound_is_refused_before_it_arrives(held_que
     fake.close()
 
 
+def test_a_welcome_that_trickles_in_is_bounded_as_a_whole_by_the_greeting_timeout(
+    held_queue: str,
+) -> None:
+    welcome = frame(HELLO, welcome_body(os.getpid(), FifoOptions().max_elements))
+    # Each byte well within the bound, all of them twice over it.
+    pause_seconds = 2 * GREETING_TIMEOUT_SECONDS / len(welcome)
+
+    def trickle(connection: socket.socket, number: int) -> None:
+        read_frame(connection)
+        for byte in welcome:
+            try:
+                connection.send(bytes([byte]))
+            except OSError:  # The client hung up.
+                return
+            time.sleep(pause_seconds)  # Pacing the bytes, not waiting for an event.
+        read_frame(connection)  # Until the client hangs up.
+
+    fake = FakeOwner(held_queue, trickle)
+    try:
+        outcome = attach_in_a_process(held_queue)
+    finally:
+        fake.close()
+
+    assert outcome.startswith("StorageError: "), outcome
+    assert (
+        f"the process {os.getpid()} listening on rocksq.sock sent only" in outcome
+        and f"bytes of its answer to this process's Hello within {GREETING_TIMEOUT_SECONDS} s"
+        in outcome
+    ), outcome
+
+
+def test_an_open_whose_listener_accepts_no_connection_says_so(held_queue: str) -> None:
+    address = os.path.join(held_queue, "rocksq.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(address)
+    listener.listen(0)
+    backlog: list[socket.socket] = []  # Connections it never accepts, until one is refused.
+    while True:
+        waiting = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        waiting.setblocking(False)
+        try:
+            waiting.connect(address)
+        except BlockingIOError:
+            waiting.close()
+            break
+        backlog.append(waiting)
+
+    # Each connect of the attaching open waits the greeting's bound, through
+    # its patience, then once more to say why.
+    try:
+        outcome = attach_in_a_process(
+            held_queue, ATTACH_PATIENCE_SECONDS + 3 * GREETING_TIMEOUT_SECONDS + REPLY_SECONDS
+        )
+    finally:
+        for waiting in backlog:
+            waiting.close()
+        listener.close()
+
+    assert outcome.startswith("QueueAlreadyOpen: "), outcome
+    assert outcome.endswith(
+        ", which answers no attached process:"
+        " the process listening on rocksq.sock accepts no connection"
+    ), outcome
+
+
 def test_a_later_connection_welcomed_by_another_owner_hands_over_instead_of_calling_it(
     held_queue: str,
 ) -> None:
