@@ -91,7 +91,7 @@ class QueueFace(FifoFace, QueueSizes, Subscriptable[Item]):
     stored can no longer be got, so unfinished_tasks leaves them out.
     """
 
-    __slots__ = ("_is_shutdown", "_maxsize")
+    __slots__ = ("_maxsize",)
 
     def __init__(
         self,
@@ -107,7 +107,6 @@ class QueueFace(FifoFace, QueueSizes, Subscriptable[Item]):
             path, _core_limit(maxsize), sync=sync, attach=attach, attach_group=attach_group
         )
         self._maxsize = max(maxsize, 0)
-        self._is_shutdown = False
 
     @property
     def maxsize(self) -> int:
@@ -130,9 +129,12 @@ class QueueFace(FifoFace, QueueSizes, Subscriptable[Item]):
 
     @property
     def is_shutdown(self) -> bool:
-        """True once shutdown() was called on this object, as queue.Queue's attribute."""
-        return self._is_shutdown
+        """True once the queue is shut down, as queue.Queue's attribute.
+
+        The queue's state, not this object's: shutdown() called on any object
+        or in any process that uses the queue shows here.
+        """
+        return self._queue.is_shutdown
 
     def _shut_down(self, immediate: bool) -> None:
         self._queue.shutdown(bool(immediate))
-        self._is_shutdown = True

@@ -274,8 +274,8 @@ class Queue(_WaitsForChanges, QueueFace[Item]):
     in every process; join() waits without a thread (woken through the
     change fd when a task_done() leaves no unfinished task), and raises
     QueueClosed once the queue is closed. shutdown() is Python 3.13's, as
-    rocksq.Queue's: the items stay stored. As rocksq.Queue, it also has len(), is_shutdown and
-    unfinished_tasks. The errors of get_nowait() and put_nowait() are
+    rocksq.Queue's: the items stay stored. As rocksq.Queue, it also has len(), is_shutdown (the
+    queue's, whoever shut it down) and unfinished_tasks. The errors of get_nowait() and put_nowait() are
     asyncio's (QueueEmpty, QueueFull) and RocksQ's (Empty, QueueFull) at once.
     """
 

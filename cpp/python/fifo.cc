@@ -121,6 +121,12 @@ void init_fifo(nb::module_& m) {
           nb::arg("immediate") = false,
           "Later pushes raise ShutDown; pops raise it once the queue is empty, "
           "or at once if `immediate` (the items stay stored).")
+      .def_prop_ro(
+          "is_shutdown",
+          [](const PyFifoQueue& queue) {
+            return AskCore(queue, [&] { return queue->IsShutDown(); });
+          },
+          "True once shutdown() reached the queue, from any process using it.")
       .def(
           "task_done",
           [](PyFifoQueue& queue) { return AskCore(queue, [&] { return queue->TaskDone(); }); },

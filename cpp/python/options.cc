@@ -92,9 +92,6 @@ void init_options(nb::module_& m) {
   BindSync(ack_options);
   BindAttach(ack_options);
 
-  // The largest max_elements a queue accepts ("unbounded" for rocksq.Queue).
-  m.attr("MAX_ELEMENTS_LIMIT") = rocksq::kMaxElementsLimit;
-
   // An IntEnum: members compare equal to rocksq 0.3.0's numbers. nanobind
   // makes str() and repr() both Enum's str(), 'StartPosition.Newest', which
   // is how 0.3.0 printed members (IntEnum's own str() gives the number from

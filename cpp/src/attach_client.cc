@@ -97,6 +97,54 @@ int ConnectInDirectory(int fd, int directory_fd, const std::string& path) {
   return connected == 0 ? 0 : errno;
 }
 
+// Reads the reply to this process's Hello (a Welcome or a refusal), all of
+// it within kGreetingTimeout of `sent`: a bound per recv would not bound
+// their sum, and a listener that trickles its answer a byte at a time is
+// stuck or no RocksQ owner, and must not hold up an open for ever. False if
+// the listener hung up. A body declared over kMaxGreetingBodyBytes is
+// refused once its header arrives, before the body.
+bool ReceiveGreeting(int fd, Clock::time_point sent, FrameHeader* header, std::string* body,
+                     const std::string& path) {
+  const Clock::time_point deadline = sent + kGreetingTimeout;
+  std::string frame(kFrameHeaderBytes, '\0');
+  size_t received = 0;
+  bool header_read = false;
+  while (received < frame.size()) {
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
+    pollfd readable{fd, POLLIN, 0};
+    const int ready =
+        left.count() > 0 ? ::poll(&readable, 1, static_cast<int>(left.count())) : 0;
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready == 0) {
+      const std::string listener =
+          "the process " + std::to_string(PeerPid(fd)) + " listening on " + kAttachSocketName;
+      throw Error(ErrorKind::kStorage, path,
+                  listener +
+                      (received == 0 ? std::string(" did not answer this process's Hello")
+                                     : " sent only " + std::to_string(received) +
+                                           " bytes of its answer to this process's Hello") +
+                      " within " + std::to_string(kGreetingTimeout.count()) +
+                      " s: it is stuck, or not a RocksQ owner");
+    }
+    const ssize_t got = ::recv(fd, frame.data() + received, frame.size() - received, MSG_DONTWAIT);
+    if (got == 0) return false;
+    if (got < 0) {
+      if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) continue;
+      if (errno == ECONNRESET) return false;
+      ThrowSocketError(path, "reading from");
+    }
+    received += static_cast<size_t>(got);
+    if (!header_read && received == kFrameHeaderBytes) {
+      *header = DecodeHeader(frame.data());
+      CheckDeclaredBody(*header, kMaxGreetingBodyBytes, path);
+      frame.resize(kFrameHeaderBytes + static_cast<size_t>(header->body_bytes));
+      header_read = true;
+    }
+  }
+  body->assign(frame, kFrameHeaderBytes);
+  return true;
+}
+
 }  // namespace
 
 int ConnectToOwner(const std::string& path) {
@@ -156,29 +204,16 @@ bool Handshake(int fd, const std::string& path, uint32_t kind, uint64_t client_i
   mine.client_id = client_id;
   mine.lane = lane;
   FrameHeader reply;
-  // Every wait of the greeting is bounded (a process that accepts and
-  // never answers is not an owner); the calls after it may wait as long as
-  // they ask, so the bounds go again.
+  // The greeting is bounded (a process that accepts and never answers is
+  // not an owner); the calls after it may wait as long as they ask, so the
+  // send bound goes again.
   const timeval bound{static_cast<time_t>(kGreetingTimeout.count()), 0};
   const timeval unbounded{0, 0};
   ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &bound, sizeof(bound));
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &bound, sizeof(bound));
+  const Clock::time_point sent = Clock::now();
   if (!SendFrame(fd, hello, EncodeHello(mine), path)) return false;
-  pollfd answer{fd, POLLIN, 0};
-  int ready;
-  do {
-    ready = ::poll(&answer, 1, static_cast<int>(kGreetingTimeout.count() * 1000));
-  } while (ready < 0 && errno == EINTR);
-  if (ready == 0) {
-    throw Error(ErrorKind::kStorage, path,
-                "the process " + std::to_string(PeerPid(fd)) + " listening on " +
-                    kAttachSocketName + " did not answer this process's Hello within " +
-                    std::to_string(kGreetingTimeout.count()) +
-                    " s: it is stuck, or not a RocksQ owner");
-  }
-  if (!ReceiveFrame(fd, &reply, welcome_body, path, kMaxGreetingBodyBytes)) return false;
+  if (!ReceiveGreeting(fd, sent, &reply, welcome_body, path)) return false;
   ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &unbounded, sizeof(unbounded));
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &unbounded, sizeof(unbounded));
   if (reply.status != 0) throw Error(KindOfWireCode(reply.status), path, *welcome_body);
   return true;
 }

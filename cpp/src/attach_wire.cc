@@ -30,15 +30,24 @@ uint64_t DecodeLittleEndian(const char* in, size_t bytes) {
   throw Error(ErrorKind::kStorage, path, std::string("malformed attach frame: ") + what);
 }
 
-[[noreturn]] void ThrowSocketError(const std::string& path, const char* action) {
-  throw Error(ErrorKind::kStorage, path,
-              std::string(action) + " the attach socket: " + std::strerror(errno));
-}
-
 // Hello's fixed layout: magic, protocol, kind, pid, then the version text.
 constexpr size_t kHelloFixedBytes = sizeof(kAttachMagic) + 4 + 4 + 4;
 
 }  // namespace
+
+void ThrowSocketError(const std::string& path, const char* action) {
+  throw Error(ErrorKind::kStorage, path,
+              std::string(action) + " the attach socket: " + std::strerror(errno));
+}
+
+void CheckDeclaredBody(const FrameHeader& header, uint64_t max_body_bytes,
+                       const std::string& path) {
+  if (header.body_bytes <= max_body_bytes) return;
+  throw Error(ErrorKind::kStorage, path,
+              "malformed attach frame: a reply declares " + std::to_string(header.body_bytes) +
+                  " bytes, more than the " + std::to_string(max_body_bytes) +
+                  " it may hold (is the process at " + kAttachSocketName + " a RocksQ owner?)");
+}
 
 void EncodeHeader(const FrameHeader& header, char* out) {
   EncodeLittleEndian(header.body_bytes, 8, out);
@@ -342,13 +351,7 @@ bool ReceiveFrame(int fd, FrameHeader* header, std::string* body, const std::str
     have += static_cast<size_t>(received);
   }
   *header = DecodeHeader(first);
-  if (header->body_bytes > max_body_bytes) {
-    throw Error(ErrorKind::kStorage, path,
-                "malformed attach frame: a reply declares " + std::to_string(header->body_bytes) +
-                    " bytes, more than the " + std::to_string(max_body_bytes) +
-                    " it may hold (is the process at " + kAttachSocketName +
-                    " a RocksQ owner?)");
-  }
+  CheckDeclaredBody(*header, max_body_bytes, path);
   const size_t body_bytes = static_cast<size_t>(header->body_bytes);
   size_t received_body = std::min(have - kFrameHeaderBytes, body_bytes);
   body->assign(first + kFrameHeaderBytes, received_body);

@@ -34,8 +34,8 @@ inline constexpr char kAttachSocketName[] = "rocksq.sock";
 // Bumped by any change to a frame's layout or a new operation; both sides
 // must run the same one. 2: the Hello names the client and lane, and
 // requests may be retries (kRetryFlag). 3: kWatch. 4: the FIFO task counts
-// (kTaskDone, kUnfinishedTasks, kJoinWait).
-inline constexpr uint32_t kAttachProtocol = 4;
+// (kTaskDone, kUnfinishedTasks, kJoinWait). 5: kIsShutDown.
+inline constexpr uint32_t kAttachProtocol = 5;
 inline constexpr char kAttachMagic[8] = {'R', 'Q', 'A', 'T', 'T', 'A', 'C', 'H'};
 inline constexpr size_t kFrameHeaderBytes = 24;
 // A body larger than this is refused: it guards the owner's memory against
@@ -79,6 +79,8 @@ enum class AttachOp : uint16_t {
   kTaskDone = 15,         // replies u64 the unfinished tasks left.
   kUnfinishedTasks = 16,  // replies u64.
   kJoinWait = 17,         // i64 timeout ns; replies u8 1 if no task is unfinished.
+  // FifoQueue::IsShutDown: the owner's one shutdown state.
+  kIsShutDown = 18,  // replies u8 1 if shut down.
 
   // Ack queues (AttachKind::kAck). Deliveries are u32 count, then each
   // one's u64 id, u32 attempt, u64 receipt and u32-length-prefixed payload;
@@ -285,6 +287,12 @@ bool SendFrame(int fd, const FrameHeader& header, const std::vector<std::string_
                const std::string& path);
 bool ReceiveFrame(int fd, FrameHeader* header, std::string* body, const std::string& path,
                   uint64_t max_body_bytes = kMaxFrameBodyBytes, AdaptivePoll* poll = nullptr);
+// What ReceiveFrame throws: kStorage naming `path`, for a failed socket call
+// (errno's text after `action`, "reading from" or "writing to"), and for a
+// reply whose header declares a body over `max_body_bytes`.
+[[noreturn]] void ThrowSocketError(const std::string& path, const char* action);
+void CheckDeclaredBody(const FrameHeader& header, uint64_t max_body_bytes,
+                       const std::string& path);
 
 // A user and a group as the refusals of both sides name them: "root (0)",
 // or the number alone if the system does not know it.

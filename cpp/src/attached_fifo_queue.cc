@@ -128,6 +128,12 @@ class AttachedFifoQueue final : public FifoQueue {
     std::shared_ptr<FifoQueue> owned;
     if (!link_->Call(AttachOp::kShutdown, body, &owned)) owned->Shutdown(immediate);
   }
+  bool IsShutDown() const override {
+    std::shared_ptr<FifoQueue> owned;
+    const std::optional<std::string> reply =
+        link_->Call(AttachOp::kIsShutDown, [] { return BodyWriter(); }, &owned);
+    return reply ? BodyReader(*reply, Path()).U8() != 0 : owned->IsShutDown();
+  }
   bool MayCallAnotherProcess() const override { return true; }
   void Close() override { link_->Close(); }
 

@@ -213,6 +213,9 @@ AttachHandler::Outcome FifoAttachHandler::Run(AttachOp op, std::string_view body
     case AttachOp::kShutdown:
       queue_->Shutdown(reader.U8() != 0);
       break;
+    case AttachOp::kIsShutDown:
+      reply->U8(queue_->IsShutDown() ? 1 : 0);
+      break;
     case AttachOp::kLastBackgroundError:
       reply->Bytes(queue_->LastBackgroundError());
       break;

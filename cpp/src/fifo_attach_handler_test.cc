@@ -341,6 +341,21 @@ TEST_F(FifoAttachHandlerTest, TaskCountsAreTheOwnersAndAJoinWaitsParkedUntilNone
   }
 }
 
+TEST_F(FifoAttachHandlerTest, IsShutDownAnswersTheOwnersStateWhoeverShutItDown) {
+  FifoOptions options;
+  std::unique_ptr<ServedFifoQueue> served = OpenFifoQueueToServe(QueuePath(), options);
+  std::unique_ptr<AttachHandler> handler = MakeFifoAttachHandler(served.get(), options, NoAge);
+  const auto is_shut_down = [&] {
+    BodyWriter reply;
+    EXPECT_EQ(handler->Run(AttachOp::kIsShutDown, "", &reply, false, CallOfLane(1, 1, false)),
+              AttachHandler::Outcome::kDone);
+    return BodyReader(reply.bytes(), QueuePath()).U8();
+  };
+  EXPECT_EQ(is_shut_down(), 0);
+  served->queue().Shutdown(false);  // The owner's own call, not an attached one.
+  EXPECT_EQ(is_shut_down(), 1);
+}
+
 TEST_F(FifoAttachHandlerTest, AParkedJoinIsNotHeldBackByParkedPopsOrPushes) {
   FifoOptions options;
   std::unique_ptr<ServedFifoQueue> served = OpenFifoQueueToServe(QueuePath(), options);

@@ -66,6 +66,10 @@ class FifoQueueImpl final : public FifoQueue, public ServedFifoQueue {
   }
   void SetMaxElements(uint64_t max_elements) override;
   void Shutdown(bool immediate) override;
+  bool IsShutDown() const override {
+    log_.ThrowIfClosed();
+    return log_.shutdown_state() != ItemLog::kRunning;
+  }
   void Close() override;
 
   uint64_t TaskDone() override;

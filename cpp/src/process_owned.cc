@@ -240,6 +240,7 @@ class ProcessOwnedFifo final : public ProcessOwned<FifoQueue> {
     max_elements_.store(max_elements);  // A child attaching later agrees with it.
   }
   void Shutdown(bool immediate) override { Use().Shutdown(immediate); }
+  bool IsShutDown() const override { return Use().IsShutDown(); }
   uint64_t TaskDone() override { return Use().TaskDone(); }
   uint64_t UnfinishedTasks() const override { return Use().UnfinishedTasks(); }
   bool JoinWait(std::chrono::nanoseconds timeout) override { return Use().JoinWait(timeout); }

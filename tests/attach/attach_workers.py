@@ -7,6 +7,8 @@ import signal
 import time
 from typing import Any, Callable
 
+import rocksq
+import rocksq.aio
 from rocksq._core import FifoOptions, FifoQueue
 
 CAPACITY = 4
@@ -331,3 +333,29 @@ def push_and_pop_as(path: str, uid: int, gid: int, groups: list[int]) -> str:
 
     result = outcome(attach_push_and_pop)
     return f"popped {popped}" if result == "attached" else result
+
+
+
+def shut_down_attached(path: str) -> tuple[bool, bool]:
+    """Attaches a rocksq.aio.Queue and shuts the queue down: is_shutdown before and after."""
+    queue = rocksq.aio.Queue(path, attach=True)
+    before = queue.is_shutdown
+    queue.shutdown()
+    after = queue.is_shutdown
+    queue.close()
+    return before, after
+
+
+def is_shutdown_before_and_after(
+    path: str, face_name: str, attached: Any, shut_down: Any
+) -> tuple[bool, bool]:
+    """Attaches rocksq.Queue or rocksq.aio.Queue (`face_name` "Queue" or "aio"), sets
+    `attached`, waits for `shut_down`: is_shutdown before and after."""
+    face = {"Queue": rocksq.Queue, "aio": rocksq.aio.Queue}[face_name]
+    queue = face(path, attach=True)
+    before = queue.is_shutdown
+    attached.set()
+    assert shut_down.wait(60)
+    after = queue.is_shutdown
+    queue.close()
+    return before, after

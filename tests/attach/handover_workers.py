@@ -2,7 +2,11 @@
 
 A report is written with one os.write per line, right after the call it
 reports returned, so a process killed at any moment leaves every line of
-the calls it reported whole. Each function takes the kind of queue it uses:
+the calls it reported whole, but for the one it was writing: Linux checks
+for a kill between the pages a write covers, so a line that straddles a
+page boundary of the file may be cut after its first bytes. The readers
+(test_handover.py) leave out such an unterminated last line, as a call
+that was not reported. Each function takes the kind of queue it uses:
 "fifo", "ack" or "mpmc". Workers stop once the file `stop` exists: a
 multiprocessing Event would not do, as a process killed inside is_set()
 leaves its lock held for every other one.

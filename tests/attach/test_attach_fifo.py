@@ -214,16 +214,26 @@ def test_every_fifo_face_with_its_defaults_attaches_to_an_owner_opened_with_anot
     owner.close()
 
 
+def is_stopped(pid: int) -> bool:
+    """Whether the process `pid` is stopped by a signal (it may not be a child: no waitpid)."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "T"
+
+
 def wait_until_stopped(pid: int) -> None:
-    """Returns once the process `pid` is stopped by a signal (it may not be a child: no waitpid)."""
     deadline = time.monotonic() + WAIT_SECONDS
-    while Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "T":
+    while not is_stopped(pid):
         assert time.monotonic() < deadline, f"process {pid} did not stop"
         time.sleep(0.001)
 
 
-def test_an_attached_len_lets_other_threads_run_python_while_it_waits_for_a_stalled_owner(
-    queue_path: str, start_process, manager
+# Counts that release the GIL while they wait for the owner (AskCore in the
+# bindings), each with what it answers for the owner's queue of one item.
+COUNTS = {"len": 1, "is_shutdown": False}
+
+
+@pytest.mark.parametrize("count_name", COUNTS)
+def test_an_attached_count_lets_other_threads_run_python_while_it_waits_for_a_stalled_owner(
+    queue_path: str, start_process, manager, count_name: str
 ) -> None:
     ready = manager.Event()
     owner = start_process(attach_workers.own_until_killed, queue_path, ready)
@@ -243,13 +253,13 @@ def test_an_attached_len_lets_other_threads_run_python_while_it_waits_for_a_stal
             str(owner.pid),
         ]
     )
-    counted: list[int | str] = []
+    counted: list[object] = []
     calling = threading.Event()
 
     def count() -> None:
         calling.set()
         try:
-            counted.append(attached.len)
+            counted.append(getattr(attached, count_name))
         except Exception as error:  # noqa: BLE001 - reported by the assertion
             counted.append(repr(error))
 
@@ -257,7 +267,12 @@ def test_an_attached_len_lets_other_threads_run_python_while_it_waits_for_a_stal
     counter.start()
     try:
         calling.wait()
-        counted_while_this_thread_ran = list(counted)  # Python code, run while len() waits.
+        # Python code, run while the count waits: the owner cannot have
+        # answered, since it is still stopped. (A count holding the GIL lets
+        # this thread run only once it returned, after the watchdog resumed
+        # the owner.)
+        counted_while_this_thread_ran = list(counted)
+        owner_stopped_while_this_thread_ran = is_stopped(owner.pid)
     finally:
         os.kill(owner.pid, signal.SIGCONT)
         counter.join(WAIT_SECONDS)
@@ -265,5 +280,49 @@ def test_an_attached_len_lets_other_threads_run_python_while_it_waits_for_a_stal
         watchdog.wait()
 
     assert counted_while_this_thread_ran == []
-    assert counted == [1]
+    assert owner_stopped_while_this_thread_ran
+    assert counted == [COUNTS[count_name]]
     attached.close()
+
+
+# --- is_shutdown: the queue's one state, whoever shut it down -------------------
+
+
+def test_the_owners_is_shutdown_shows_a_shutdown_made_by_an_attached_process(
+    queue_path: str, processes: ProcessPoolExecutor
+) -> None:
+    owner = rocksq.Queue(queue_path, attach=True)
+    assert not owner.is_shutdown
+
+    seen = processes.submit(attach_workers.shut_down_attached, queue_path).result(WAIT_SECONDS)
+
+    assert seen == (False, True)
+    assert owner.is_shutdown
+    with pytest.raises(rocksq.ShutDown):
+        owner.put(b"refused")
+    owner.close()
+
+
+
+@pytest.mark.parametrize("face_name", ["Queue", "aio"])
+@pytest.mark.parametrize("who", ["the owner", "another attached process"])
+def test_an_attached_is_shutdown_shows_a_shutdown_made_elsewhere(
+    queue_path: str, processes: ProcessPoolExecutor, manager, face_name: str, who: str
+) -> None:
+    owner = rocksq.Queue(queue_path, attach=True)
+    attached, shut_down = manager.Event(), manager.Event()
+    seen = processes.submit(
+        attach_workers.is_shutdown_before_and_after, queue_path, face_name, attached, shut_down
+    )
+    assert attached.wait(WAIT_SECONDS)
+
+    if who == "the owner":
+        owner.shutdown()
+    else:
+        assert processes.submit(attach_workers.shut_down_attached, queue_path).result(
+            WAIT_SECONDS
+        ) == (False, True)
+    shut_down.set()
+
+    assert seen.result(WAIT_SECONDS) == (False, True)
+    owner.close()

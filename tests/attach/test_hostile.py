@@ -120,13 +120,13 @@ def items_body(*items: bytes) -> bytes:
     return struct.pack("<I", len(items)) + lengths + b"".join(items)
 
 
-ATTACH_PROTOCOL = 4
+ATTACH_PROTOCOL = 5
 
 
-def hello_frame(kind: int = 1) -> bytes:
+def hello_frame(kind: int = 1, protocol: int = ATTACH_PROTOCOL) -> bytes:
     """A Hello of client id 1, lane 0."""
     version = rocksq.__version__.encode()
-    fixed = struct.pack("<IIII", ATTACH_PROTOCOL, kind, os.getpid(), len(version))
+    fixed = struct.pack("<IIII", protocol, kind, os.getpid(), len(version))
     return frame(HELLO, b"RQATTACH" + fixed + version + struct.pack("<QI", 1, 0))
 
 
@@ -404,6 +404,25 @@ def test_a_client_sending_requests_before_their_replies_is_dropped_and_the_owner
 
     assert owner.ask("push 1") == "ok"  # Alive, and serving its own calls.
     assert owner.ask("pop") == "1"  # Nothing the dropped client sent was run.
+    assert owner.exit() == 0
+
+
+def test_a_hello_of_the_previous_protocol_is_refused_naming_both_protocols(
+    queue_path: str, start_owner: Callable[..., Owner]
+) -> None:
+    owner = start_owner("fifo", queue_path)
+    client = RawClient(queue_path, hello=False)
+
+    client.socket.sendall(hello_frame(protocol=ATTACH_PROTOCOL - 1))
+    op, status, _, detail = client.reply()
+
+    assert (op, status) == (HELLO, UNSUPPORTED_FORMAT)
+    assert (
+        f"(attach protocol {ATTACH_PROTOCOL}); process {os.getpid()} runs RocksQ"
+        f" {rocksq.__version__} (attach protocol {ATTACH_PROTOCOL - 1}):"
+        " use one RocksQ version per queue"
+    ) in detail.decode()
+    client.close()
     assert owner.exit() == 0
 
 
@@ -730,6 +749,71 @@ def test_a_welcome_declared_over_its_bound_is_refused_before_it_arrives(held_que
     assert outcome.startswith("StorageError: "), outcome
     assert f"a reply declares {1 << 31} bytes, more than the {WELCOME_BODY_BOUND}" in outcome
     fake.close()
+
+
+def test_a_welcome_that_trickles_in_is_bounded_as_a_whole_by_the_greeting_timeout(
+    held_queue: str,
+) -> None:
+    welcome = frame(HELLO, welcome_body(os.getpid(), FifoOptions().max_elements))
+    # Each byte well within the bound, all of them twice over it.
+    pause_seconds = 2 * GREETING_TIMEOUT_SECONDS / len(welcome)
+
+    def trickle(connection: socket.socket, number: int) -> None:
+        read_frame(connection)
+        for byte in welcome:
+            try:
+                connection.send(bytes([byte]))
+            except OSError:  # The client hung up.
+                return
+            time.sleep(pause_seconds)  # Pacing the bytes, not waiting for an event.
+        read_frame(connection)  # Until the client hangs up.
+
+    fake = FakeOwner(held_queue, trickle)
+    try:
+        outcome = attach_in_a_process(held_queue)
+    finally:
+        fake.close()
+
+    assert outcome.startswith("StorageError: "), outcome
+    assert (
+        f"the process {os.getpid()} listening on rocksq.sock sent only" in outcome
+        and f"bytes of its answer to this process's Hello within {GREETING_TIMEOUT_SECONDS} s"
+        in outcome
+    ), outcome
+
+
+def test_an_open_whose_listener_accepts_no_connection_says_so(held_queue: str) -> None:
+    address = os.path.join(held_queue, "rocksq.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(address)
+    listener.listen(0)
+    backlog: list[socket.socket] = []  # Connections it never accepts, until one is refused.
+    while True:
+        waiting = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        waiting.setblocking(False)
+        try:
+            waiting.connect(address)
+        except BlockingIOError:
+            waiting.close()
+            break
+        backlog.append(waiting)
+
+    # Each connect of the attaching open waits the greeting's bound, through
+    # its patience, then once more to say why.
+    try:
+        outcome = attach_in_a_process(
+            held_queue, ATTACH_PATIENCE_SECONDS + 3 * GREETING_TIMEOUT_SECONDS + REPLY_SECONDS
+        )
+    finally:
+        for waiting in backlog:
+            waiting.close()
+        listener.close()
+
+    assert outcome.startswith("QueueAlreadyOpen: "), outcome
+    assert outcome.endswith(
+        ", which answers no attached process:"
+        " the process listening on rocksq.sock accepts no connection"
+    ), outcome
 
 
 def test_a_later_connection_welcomed_by_another_owner_hands_over_instead_of_calling_it(

@@ -221,6 +221,7 @@ TEST_F(FifoQueueWait, AfterShutdownPushesThrowAndPopsDrainTheQueueThenThrow) {
   auto queue = Open();
   queue->PushBatch({"a", "b"});
   queue->Shutdown(false);
+  EXPECT_TRUE(queue->IsShutDown());
   EXPECT_EQ(ErrorOf([&] { queue->Push("c"); }), rocksq::ErrorKind::kShutDown);
   EXPECT_EQ(ErrorOf([&] { queue->PushWait("c", 1s); }), rocksq::ErrorKind::kShutDown);
   EXPECT_EQ(queue->Pop(1).ToString(0), "a");
@@ -233,11 +234,14 @@ TEST_F(FifoQueueWait, ImmediateShutdownStopsPopsAtOnceAndKeepsTheItemsForTheNext
   {
     auto queue = Open();
     queue->PushBatch({"a", "b"});
+    EXPECT_FALSE(queue->IsShutDown());
     queue->Shutdown(true);
+    EXPECT_TRUE(queue->IsShutDown());
     EXPECT_EQ(ErrorOf([&] { queue->Pop(1); }), rocksq::ErrorKind::kShutDown);
     EXPECT_EQ(queue->Len(), 2u);
   }
   auto reopened = Open();
+  EXPECT_FALSE(reopened->IsShutDown());  // Never stored.
   reopened->Push("c");
   EXPECT_EQ(reopened->Pop(3).size(), 3u);
 }

@@ -60,6 +60,7 @@ class InMemoryFifoQueue final : public rocksq::FifoQueue {
   std::string LastBackgroundError() const override { return ""; }
   void SetMaxElements(uint64_t max_elements) override { max_elements_ = max_elements; }
   void Shutdown(bool) override {}
+  bool IsShutDown() const override { return false; }
   void Close() override {}
   uint64_t TaskDone() override {
     if (unfinished_tasks_ == 0) throw rocksq::Error(rocksq::ErrorKind::kInvalidArgument, path_, "");

@@ -769,6 +769,22 @@ def test_a_child_that_attaches_shares_the_parents_task_count(tmp_path):
     q.close()
 
 
+def test_a_shutdown_in_the_child_shows_in_the_parents_is_shutdown(tmp_path):
+    """One shutdown state for the queue: the owner's, which the child's call reaches."""
+    q = rocksq.Queue(tmp_path / "q", attach=True)
+
+    def child():
+        assert not q.is_shutdown
+        q.shutdown()
+        assert q.is_shutdown
+
+    assert in_child(child) == 0
+    assert q.is_shutdown
+    with pytest.raises(rocksq.ShutDown):
+        q.put_nowait(b"refused")
+    q.close()
+
+
 def test_child_opening_a_queue_its_parent_owns_attaches_with_attach(tmp_path):
     """An open in the child (not an inherited handle) attaches too; without attach it is refused."""
     path = tmp_path / "q"

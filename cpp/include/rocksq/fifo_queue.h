@@ -258,6 +258,14 @@ class FifoQueue {
   // immediate, never undo one.
   virtual void Shutdown(bool immediate) = 0;
 
+  // Whether the queue is shut down: true once any Shutdown() reached it,
+  // this object's or that of any other object or attached process using
+  // the same queue, since the process that owns it opened it. The state is
+  // the owner's, never stored: after a hand-over (the owner closed the
+  // queue or died) the next owner's queue is not shut down, as after a
+  // reopen.
+  virtual bool IsShutDown() const = 0;
+
   // Closes the database, releasing the directory for another opener; waits
   // for calls under way to finish first. Throws kStorage if RocksDB reports
   // an error while closing. A second Close() does nothing. Calls made after
