@@ -87,8 +87,8 @@ def attached_parity_script(path: str) -> list[tuple[str, Any]]:
     return parity_script(FifoQueue(path, CAPACITY, attach=True))
 
 
-def produce(path: str, producer: int, count: int) -> None:
-    push_numbered(FifoQueue(path, attach=True), producer, count)
+def produce(path: str, producer: int, count: int, sync: bool = False) -> None:
+    push_numbered(FifoQueue(path, sync=sync, attach=True), producer, count)
 
 
 def push_numbered(queue: Any, producer: int, count: int) -> None:
@@ -104,12 +104,12 @@ def push_numbered(queue: Any, producer: int, count: int) -> None:
     queue.close()
 
 
-def consume(path: str) -> list[bytes]:
+def consume(path: str, sync: bool = False) -> list[bytes]:
     """Pops until it takes the item b"stop"; returns what it took before, in order.
 
     One item at a time: a batch could take the other consumer's b"stop".
     """
-    queue = FifoQueue(path, attach=True)
+    queue = FifoQueue(path, sync=sync, attach=True)
     taken: list[bytes] = []
     while True:
         for item in queue.pop_wait(1, 30):

@@ -7,7 +7,7 @@ for a kill between the pages a write covers, so a line that straddles a
 page boundary of the file may be cut after its first bytes. The readers
 (test_handover.py) leave out such an unterminated last line, as a call
 that was not reported. Each function takes the kind of queue it uses:
-"fifo", "ack" or "mpmc". Workers stop once the file `stop` exists: a
+"fifo", "fifo-synced" (a FIFO queue opened with sync=True), "ack" or "mpmc". Workers stop once the file `stop` exists: a
 multiprocessing Event would not do, as a process killed inside is_set()
 leaves its lock held for every other one.
 """
@@ -31,8 +31,8 @@ def item(producer: str, number: int) -> bytes:
 
 
 def open_attached(kind: str, queue_path: str) -> Any:
-    if kind == "fifo":
-        return FifoQueue(queue_path, attach=True)
+    if kind in ("fifo", "fifo-synced"):
+        return FifoQueue(queue_path, sync=kind == "fifo-synced", attach=True)
     if kind == "ack":
         return AckQueue(queue_path, attach=True)
     return MpmcQueue(queue_path, TTL, attach=True)
@@ -69,7 +69,7 @@ def consume_until_stopped(kind: str, queue_path: str, consumer: str, reports: st
     got = _report(Path(reports) / f"popped.{consumer}")
     acked = _report(Path(reports) / f"acked.{consumer}") if kind == "ack" else None
     while not os.path.exists(stop):
-        if kind == "fifo":
+        if kind in ("fifo", "fifo-synced"):
             for popped in queue.pop_wait(1, 0.05):
                 os.write(got, popped + b"\n")
         elif kind == "ack":

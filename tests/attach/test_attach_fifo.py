@@ -44,14 +44,17 @@ def test_every_call_gives_the_same_results_attached_as_in_the_owner(
     served.close()
 
 
+# Synced, the owner runs merged pushes and pops on worker threads, at once
+# (AttachHandler::GroupsRunOnWorkers).
+@pytest.mark.parametrize("sync", [False, True], ids=["unsynced", "synced"])
 def test_items_of_two_producer_processes_reach_two_consumer_processes_once_each_in_order(
-    queue_path: str, processes: ProcessPoolExecutor
+    sync: bool, queue_path: str, processes: ProcessPoolExecutor
 ) -> None:
-    owner = FifoQueue(queue_path, attach=True)
+    owner = FifoQueue(queue_path, sync=sync, attach=True)
     count = 600
-    consumers = [processes.submit(attach_workers.consume, queue_path) for _ in range(2)]
+    consumers = [processes.submit(attach_workers.consume, queue_path, sync) for _ in range(2)]
     producers = [
-        processes.submit(attach_workers.produce, queue_path, producer, count)
+        processes.submit(attach_workers.produce, queue_path, producer, count, sync)
         for producer in range(2)
     ]
     for producer in producers:

@@ -153,13 +153,16 @@ def _check_in_order_per_producer(reports: Path, pattern: str) -> None:
             last[producer] = int(number)
 
 
+# Synced, the owner runs the merged pushes and pops on worker threads
+# (AttachHandler::GroupsRunOnWorkers): a kill lands while they sync.
+@pytest.mark.parametrize("kind", ["fifo", "fifo-synced"])
 def test_owners_killed_mid_stream_twenty_times_lose_and_duplicate_nothing(
-    queue_path: str, tmp_path: Path
+    kind: str, queue_path: str, tmp_path: Path
 ) -> None:
     reports = tmp_path / "reports"
-    killed = _kill_owners_mid_stream("fifo", queue_path, reports, KILLS)
+    killed = _kill_owners_mid_stream(kind, queue_path, reports, KILLS)
 
-    queue = handover_workers.open_attached("fifo", queue_path)
+    queue = handover_workers.open_attached(kind, queue_path)
     left = [bytes(item) for item in queue.pop(1_000_000)]
     queue.close()
 

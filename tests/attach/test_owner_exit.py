@@ -159,3 +159,31 @@ def test_an_attached_process_killed_while_it_waits_gets_nothing_popped_for_it(
     assert owner.get_nowait() == b"precious"
     owner.close()
 
+
+
+def test_an_owner_closing_while_synced_pushes_sync_on_its_workers_loses_and_repeats_nothing(
+    queue_path: str, processes: ProcessPoolExecutor
+) -> None:
+    """Synced, the owner runs merged pushes on worker threads; its close waits for them."""
+    owner = FifoQueue(queue_path, sync=True, attach=True)
+    count = 400
+    producers = [
+        processes.submit(attach_workers.produce, queue_path, producer, count, True)
+        for producer in range(2)
+    ]
+    deadline = time.monotonic() + WAIT_SECONDS
+    while owner.len < 40:
+        assert time.monotonic() < deadline, "the producers stopped pushing"
+        time.sleep(0.001)
+
+    owner.close()  # Mid-stream: a producer takes the queue over.
+
+    for producer in producers:
+        producer.result(WAIT_SECONDS)
+    reopened = FifoQueue(queue_path, sync=True, attach=True)
+    items = [bytes(item) for item in reopened.pop(10 * count)]
+    reopened.close()
+    assert sorted(items) == sorted(b"%d %d" % (p, n) for p in range(2) for n in range(count))
+    for producer in (b"0", b"1"):
+        numbers = [int(item.split()[1]) for item in items if item.split()[0] == producer]
+        assert numbers == sorted(numbers)
