@@ -43,10 +43,11 @@ if [ -z "$only" ] || [ "$only" = asan ]; then
   # locked and wait for ever inside malloc. A child of each hung so (the
   # second in 2 of 3 runs here once its parent also served the queue): gdb
   # showed every thread of the child waiting in ASan's
-  # SizeClassAllocator64::GetFromAllocator. tests/run.sh runs both
-  # uninstrumented.
+  # SizeClassAllocator64::GetFromAllocator. So did the change-fd test whose
+  # child attaches to its parent, the owner (in 1 of 2 runs, in RocksDB's
+  # open). tests/run.sh runs all three uninstrumented.
   ctest --test-dir "$repo/build/asan$ROCKSQ_BUILD_SUFFIX" --output-on-failure --parallel "$jobs" \
-    -E 'ForkTest\.(ChildrenForkedUnderLoad|InheritedAttachQueueServesEveryThreadOfTheChildThroughTheOwner)'
+    -E 'ForkTest\.(ChildrenForkedUnderLoad|InheritedAttachQueueServesEveryThreadOfTheChildThroughTheOwner)|ChangeFdTest\.AnAttachedQueuesFdTurnsReadableWhenTheOwnersQueueChanges'
 fi
 
 if [ -z "$only" ] || [ "$only" = tsan ]; then
