@@ -19,10 +19,6 @@
 #include <thread>
 #include <vector>
 
-#if defined(__GLIBCXX__)
-#include <cxxabi.h>
-#endif
-
 #include "rocksq/rocksq.h"
 
 namespace rocksq_python {
@@ -47,7 +43,11 @@ class GilRelease {
 #if defined(__GLIBCXX__) && PY_VERSION_HEX < 0x030E0000
     try {
       PyEval_RestoreThread(state_);
-    } catch (abi::__forced_unwind&) {
+    } catch (...) {
+      // Only the forced unwind can come here (PyEval_RestoreThread throws
+      // nothing else), and it never leaves this block. Not caught by
+      // naming it: its exception object is null, and binding the
+      // reference is undefined behaviour (UBSan stops the process there).
       for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
     }
 #else

@@ -42,6 +42,12 @@ namespace {
 // workers: one group syncing, the next queued behind it (in the group
 // commit, or for the read cursor), and one of the other kind.
 constexpr size_t kMergeWorkers = 3;
+// The most groups of a kind the server does not gather
+// (AttachHandler::GathersGroups) on the workers at once: the one syncing and
+// the next, so that a group of the other kind always finds a worker free.
+// More would only queue in the group commit too. A kind the server gathers
+// has one there at a time.
+constexpr size_t kUngatheredGroupsOnWorkers = kMergeWorkers - 1;
 
 // A reply the owner cannot hand over within this long goes to a client that
 // stopped reading; it is dropped rather than stall every other client.
@@ -250,13 +256,26 @@ class SocketServer final : public AttachServer {
   // A merge group run by workers_: its requests, and once run, their
   // outcomes (whose bodies are views of the requests' frames).
   struct WorkedGroup {
+    int kind = 0;  // AttachHandler::MergeGroup.
+    Clock::time_point sent;  // To the workers.
     std::vector<ReceivedCall> calls;
     std::vector<ReceivedCall*> members;
     std::vector<AttachHandler::MergedCall> merged;
     bool ran = false;
   };
-  // Has `group` run by workers_, which hand it back to AnswerWorked.
-  void ServeOnWorkers(std::unique_ptr<WorkedGroup> group);
+  // Has the calls of merge group `kind` that arrived since its last group
+  // went to workers_ run by them as one group. If the handler gathers the
+  // kind's groups, not while that group is not answered: they wait for it
+  // (AnswerWorked), and the calls that arrive meanwhile join them. Once it
+  // is answered, the next group also waits for as many calls as it had,
+  // for at most half its time on the workers (and kMaxGatherWait): its
+  // callers, just answered, come back within microseconds. A synced
+  // group's time is mostly its fsync, so each fsync carries every call that
+  // came meanwhile, as GroupCommit's gathering does in one process, rather
+  // than each wake-up's few calls syncing on their own one after another.
+  void ServeOnWorkers(int kind);
+  // Runs on workers_ each kind's calls that ServeOnWorkers may send now.
+  void ServeWaitingGroups();
   // Answers the groups the workers ran since the last call.
   void AnswerWorked();
   // Whether the connection that sent `call` is still open.
@@ -349,6 +368,14 @@ class SocketServer final : public AttachServer {
   std::mutex worked_mutex_;
   std::vector<std::unique_ptr<WorkedGroup>> worked_;  // Run, not yet answered.
   std::atomic<bool> has_worked_{false};
+  // The loop's own: each merge group's calls on workers_ (ServeOnWorkers).
+  struct GroupsOfKind {
+    std::vector<ReceivedCall> waiting;  // For its next group.
+    size_t on_workers = 0;              // Its groups not answered yet.
+    size_t last_size = 0;               // How many calls its last group had,
+    Clock::time_point gather_until;     // and until when the next waits for as many.
+  };
+  std::map<int, GroupsOfKind> kinds_;
   std::thread thread_;
 };
 
@@ -516,6 +543,7 @@ void SocketServer::Loop() {
     }
     if (has_worked_.load(std::memory_order_acquire)) AnswerWorked();
     if (!stopping_.load(std::memory_order_acquire)) ServeReceived();
+    if (workers_ != nullptr && !stopping_.load(std::memory_order_acquire)) ServeWaitingGroups();
     if (changed_.exchange(false, std::memory_order_seq_cst)) {
       RetryParked();
       AnswerWatches();  // After the retries, which may have changed the queue.
@@ -675,9 +703,8 @@ void SocketServer::ServeReceived() {
   }
   for (const auto& [group, members] : groups) {
     if (workers_ != nullptr) {
-      auto worked = std::make_unique<WorkedGroup>();
-      for (ReceivedCall* call : members) worked->calls.push_back(std::move(*call));
-      ServeOnWorkers(std::move(worked));
+      std::vector<ReceivedCall>& next = kinds_[group].waiting;
+      for (ReceivedCall* call : members) next.push_back(std::move(*call));
     } else if (members.size() == 1) {
       alone.insert(alone.begin(), members.front());
     } else {
@@ -732,7 +759,30 @@ void SocketServer::ServeMerged(const std::vector<ReceivedCall*>& calls) {
   AnswerMerged(calls, merged, ran);
 }
 
-void SocketServer::ServeOnWorkers(std::unique_ptr<WorkedGroup> group) {
+void SocketServer::ServeWaitingGroups() {
+  bool gathering = false;
+  for (const auto& [kind, groups] : kinds_) {
+    ServeOnWorkers(kind);
+    gathering = gathering || (groups.on_workers == 0 && !groups.waiting.empty());
+  }
+  if (gathering) ArmTimer();  // For gather_until.
+}
+
+void SocketServer::ServeOnWorkers(int kind) {
+  GroupsOfKind& groups = kinds_[kind];
+  const bool gathers = handler_->GathersGroups(kind);
+  if (groups.waiting.empty() || groups.on_workers >= (gathers ? 1 : kUngatheredGroupsOnWorkers)) {
+    return;
+  }
+  if (gathers && groups.waiting.size() < groups.last_size && Clock::now() < groups.gather_until) {
+    return;
+  }
+  auto group = std::make_unique<WorkedGroup>();
+  group->kind = kind;
+  group->sent = Clock::now();
+  group->calls.swap(groups.waiting);
+  ++groups.on_workers;
+  groups.last_size = group->calls.size();
   for (ReceivedCall& call : group->calls) group->members.push_back(&call);
   group->merged = MergedCalls(group->members);
   workers_->Run([this, group = group.release()] {
@@ -753,7 +803,12 @@ void SocketServer::AnswerWorked() {
     has_worked_.store(false, std::memory_order_relaxed);
     worked.swap(worked_);
   }
+  const Clock::time_point now = Clock::now();
   for (const std::unique_ptr<WorkedGroup>& group : worked) {
+    GroupsOfKind& groups = kinds_[group->kind];
+    --groups.on_workers;
+    groups.gather_until =
+        now + std::min<Clock::duration>((now - group->sent) / 2, kMaxGatherWait);
     AnswerMerged(group->members, group->merged, group->ran);
   }
 }
@@ -930,6 +985,11 @@ void SocketServer::ArmTimer() {
     for (const ParkedCall& call : parked_) earliest = std::min(earliest, call.deadline);
     earliest = std::min(earliest, handler_->NextChangeWithoutCall());
   }
+  for (const auto& [kind, groups] : kinds_) {
+    if (groups.on_workers == 0 && !groups.waiting.empty()) {
+      earliest = std::min(earliest, groups.gather_until);
+    }
+  }
   if (earliest == timer_armed_for_) return;
   timer_armed_for_ = earliest;
   if (earliest != Clock::time_point::max()) {
@@ -970,9 +1030,13 @@ void SocketServer::Drop(int fd) {
   parked_.remove_if([fd](const ParkedCall& call) { return call.fd == fd; });
   watches_.erase(fd);
   // Requests being served are checked against connections_ instead (ServeReceived).
-  received_.erase(std::remove_if(received_.begin(), received_.end(),
-                                 [fd](const ReceivedCall& call) { return call.fd == fd; }),
+  const auto sent_by_fd = [fd](const ReceivedCall& call) { return call.fd == fd; };
+  received_.erase(std::remove_if(received_.begin(), received_.end(), sent_by_fd),
                   received_.end());
+  for (auto& [kind, groups] : kinds_) {
+    groups.waiting.erase(std::remove_if(groups.waiting.begin(), groups.waiting.end(), sent_by_fd),
+                         groups.waiting.end());
+  }
   ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
   // Ends the connection itself, not just this descriptor: the client sees
   // it end even if a descriptor of it outlived the tracking.
@@ -1011,6 +1075,7 @@ void SocketServer::Shutdown() {
   parked_.clear();
   watches_.clear();
   received_.clear();
+  kinds_.clear();
   while (!connections_.empty()) Drop(connections_.begin()->first);
   ::unlinkat(directory_fd_, kAttachSocketName, 0);
   // The wake-up descriptor stays open until the server is destroyed: a

@@ -104,14 +104,22 @@ class AttachHandler {
   virtual void RunMerged(std::vector<MergedCall>* /*calls*/) {}
   // Whether merge groups run on worker threads rather than the server's:
   // for a kind whose group runs wait for a sync (a synced FIFO queue), so
-  // that the server goes on receiving and answering meanwhile, and the next
-  // group is ready to write as soon as the last one's sync ends. Every
-  // merge group then runs there, a group of one call too, and groups of
-  // different kinds may run at once (a pop need not find a push that
-  // arrived with it). RunMerged must then allow that: calls on the queue
+  // that the server goes on receiving and answering meanwhile, and the
+  // calls that arrive during a sync run together (GathersGroups). Every
+  // merge group then runs there, a
+  // group of one call too, and groups of different kinds may run at once
+  // (a pop need not find a push that arrived with it). RunMerged must then allow that: calls on the queue
   // and its ledgers are thread-safe. Unsynced runs take microseconds:
   // handing one to another thread would cost more than it saves.
   virtual bool GroupsRunOnWorkers() const { return false; }
+  // With GroupsRunOnWorkers: whether the calls of merge group `kind` that
+  // arrive while one of its groups runs wait to form its next group, which
+  // runs once that one is answered and gathers as GroupCommit does (for a
+  // kind whose groups would otherwise each sync on their own, one after
+  // another), rather than go to a worker at once (for a kind whose runs
+  // join a group commit of their own, which gathers them without the
+  // server's round trip through its thread).
+  virtual bool GathersGroups(int /*kind*/) const { return true; }
 
   // For RunMerged of takes (pops, gets): the calls asked for `wanted[i]`
   // items each, in arrival order, and one take found `found`: how many go

@@ -1,7 +1,8 @@
 // The attach server with a handler whose merge groups run on workers
 // (AttachHandler::GroupsRunOnWorkers), as a synced FIFO queue's do: groups
 // of different kinds run at the same time, the server's thread answers
-// other calls while a group runs, a group's reply never reaches a later
+// other calls while a group runs, calls that arrive meanwhile wait to run
+// together as the kind's next group, a group's reply never reaches a later
 // connection that got the same descriptor, and an inspector is refused
 // whatever it asks.
 //
@@ -20,8 +21,11 @@
 #include <condition_variable>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "attach_server.h"
 #include "test_util.h"
@@ -38,8 +42,8 @@ constexpr auto kPatience = std::chrono::seconds(10);
 // Each group's run notes whether the other group's started while it ran.
 class RecordingHandler final : public AttachHandler {
  public:
-  RecordingHandler(std::string path, bool on_workers)
-      : path_(std::move(path)), on_workers_(on_workers) {}
+  RecordingHandler(std::string path, bool on_workers, bool gathers_pushes)
+      : path_(std::move(path)), on_workers_(on_workers), gathers_pushes_(gathers_pushes) {}
 
   const std::string& Path() const override { return path_; }
   AttachKind Kind() const override { return AttachKind::kFifo; }
@@ -55,6 +59,7 @@ class RecordingHandler final : public AttachHandler {
     return 0;
   }
   bool GroupsRunOnWorkers() const override { return on_workers_; }
+  bool GathersGroups(int group) const override { return group != 1 || gathers_pushes_; }
 
   Outcome Run(AttachOp op, std::string_view, BodyWriter* reply, bool,
               const Caller&) override {
@@ -74,12 +79,18 @@ class RecordingHandler final : public AttachHandler {
     const int group = MergeGroup(calls->front().op);
     std::unique_lock<std::mutex> lock(mutex_);
     started_[group] = true;
+    ++groups_started_[group];
     changed_.notify_all();
     if (group == 1 && hold_pushes_) {
       pushes_held_ = true;
       changed_.notify_all();
       changed_.wait_for(lock, kPatience, [this] { return !hold_pushes_; });
       pushes_released_ = true;
+    }
+    if (group == 1 && push_run_ > std::chrono::milliseconds(0)) {
+      lock.unlock();
+      std::this_thread::sleep_for(push_run_);
+      lock.lock();
     }
     if (wait_for_other_) {
       met_[group] = changed_.wait_for(lock, kPatience, [&] { return started_[3 - group]; });
@@ -101,6 +112,9 @@ class RecordingHandler final : public AttachHandler {
   }
   void WaitForLens(int count) {
     WaitUntil([&] { return lens_ >= count; });
+  }
+  void WaitForGroupsStarted(int group, int count) {
+    WaitUntil([&] { return groups_started_[group] >= count; });
   }
   void WaitUntilPushesHeld() {
     WaitUntil([&] { return pushes_held_; });
@@ -132,11 +146,13 @@ class RecordingHandler final : public AttachHandler {
 
   bool hold_len_ = false;
   bool hold_pushes_ = false;
+  std::chrono::milliseconds push_run_{0};  // How long a push group runs.
   bool wait_for_other_ = false;
 
  private:
   const std::string path_;
   const bool on_workers_;
+  const bool gathers_pushes_;
   std::mutex mutex_;
   std::condition_variable changed_;
   int lens_ = 0;
@@ -144,6 +160,7 @@ class RecordingHandler final : public AttachHandler {
   bool pushes_held_ = false;
   bool pushes_released_ = false;
   std::map<int, bool> started_, met_, ran_alone_;
+  std::map<int, int> groups_started_;
 };
 
 // A connection that said Hello and was welcomed.
@@ -187,6 +204,14 @@ class RawClient {
     EXPECT_TRUE(ReceiveFrame(fd_, &header, &body, path_));
     return header;
   }
+  // The next reply's u64 (RecordingHandler's: the size of the call's group).
+  uint64_t ReceiveCount() {
+    FrameHeader header;
+    std::string body;
+    EXPECT_TRUE(ReceiveFrame(fd_, &header, &body, path_));
+    EXPECT_EQ(header.status, 0u) << body;
+    return BodyReader(body, path_).U64();
+  }
   // Whether bytes are waiting to be read.
   bool HasUnread() {
     char byte;
@@ -205,9 +230,9 @@ class RawClient {
 
 class ServerWithHandler {
  public:
-  ServerWithHandler(const std::string& path, bool on_workers) {
+  ServerWithHandler(const std::string& path, bool on_workers, bool gathers_pushes = true) {
     std::filesystem::create_directories(path);
-    auto owned = std::make_unique<RecordingHandler>(path, on_workers);
+    auto owned = std::make_unique<RecordingHandler>(path, on_workers, gathers_pushes);
     handler = owned.get();
     server_ = AttachServer::Start(std::move(owned), std::nullopt);
   }
@@ -268,6 +293,89 @@ TEST_F(AttachServerTest, TheServerAnswersOtherCallsWhileAGroupRunsOnAWorker) {
   EXPECT_FALSE(handler->PushesReleased());
   handler->Set(&RecordingHandler::hold_pushes_, false);
   EXPECT_EQ(pusher.Receive().op, AttachOp::kPushBatch);
+}
+
+TEST_F(AttachServerTest, CallsThatArriveWhileTheirKindsGroupRunsFormTheNextGroupTogether) {
+  ServerWithHandler served(QueuePath(), /*on_workers=*/true);
+  RecordingHandler* handler = served.handler;
+  RawClient first(QueuePath(), 1), marker(QueuePath(), 5);
+  std::vector<std::unique_ptr<RawClient>> later;
+  for (uint32_t lane = 2; lane <= 4; ++lane) {
+    later.push_back(std::make_unique<RawClient>(QueuePath(), lane));
+  }
+  handler->Set(&RecordingHandler::hold_pushes_, true);
+  first.Send(AttachOp::kPushBatch);
+  handler->WaitUntilPushesHeld();
+  // Each in a wake-up of its own: the len sent after a push is answered
+  // once the server's thread has read the push.
+  for (const auto& client : later) {
+    client->Send(AttachOp::kPushBatch);
+    marker.Send(AttachOp::kLen);
+    EXPECT_EQ(marker.Receive().status, 0u);
+  }
+  handler->Set(&RecordingHandler::hold_pushes_, false);
+  EXPECT_EQ(first.ReceiveCount(), 1u);
+  for (const auto& client : later) EXPECT_EQ(client->ReceiveCount(), 3u);
+}
+
+// Up to two groups of a kind the server does not gather run at once (one
+// syncing, the next queued in its group commit); a third waits, so that
+// the other kind's group finds a worker.
+TEST_F(AttachServerTest, CallsOfAKindThatDoesNotGatherGoToAWorkerAtOnceUpToTwoGroups) {
+  ServerWithHandler served(QueuePath(), /*on_workers=*/true, /*gathers_pushes=*/false);
+  RecordingHandler* handler = served.handler;
+  RawClient first(QueuePath(), 1), second(QueuePath(), 2), third(QueuePath(), 3),
+      popper(QueuePath(), 4), marker(QueuePath(), 5);
+  handler->Set(&RecordingHandler::hold_pushes_, true);
+  first.Send(AttachOp::kPushBatch);
+  handler->WaitUntilPushesHeld();
+  second.Send(AttachOp::kPushBatch);
+  handler->WaitForGroupsStarted(1, 2);  // While the first is held.
+  third.Send(AttachOp::kPushBatch);
+  marker.Send(AttachOp::kLen);  // Answered once the server read the third.
+  EXPECT_EQ(marker.Receive().status, 0u);
+  popper.Send(AttachOp::kPop);
+  EXPECT_EQ(popper.ReceiveCount(), 1u);  // While both push groups are held.
+  EXPECT_FALSE(handler->PushesReleased());
+  EXPECT_FALSE(third.HasUnread());
+  handler->Set(&RecordingHandler::hold_pushes_, false);
+  EXPECT_EQ(first.ReceiveCount(), 1u);
+  EXPECT_EQ(second.ReceiveCount(), 1u);
+  EXPECT_EQ(third.ReceiveCount(), 1u);
+}
+
+// After a group of two is answered, the next waits a while for two calls:
+// its callers come back one after the other, and sync together.
+TEST_F(AttachServerTest, TheNextGroupWaitsBrieflyForAsManyCallsAsTheLastHad) {
+  ServerWithHandler served(QueuePath(), /*on_workers=*/true);
+  RecordingHandler* handler = served.handler;
+  RawClient first(QueuePath(), 1), second(QueuePath(), 2), marker(QueuePath(), 3);
+  // A group's run bounds the wait: half of it, and at most kMaxGatherWait.
+  handler->push_run_ = std::chrono::milliseconds(5);
+  first.Send(AttachOp::kPushBatch);
+  second.Send(AttachOp::kPushBatch);
+  first.ReceiveCount();  // Alone or together: groups of one or two.
+  second.ReceiveCount();
+  // Each try: both together (a group of two), then one after the other,
+  // the server having read the first before the second is sent. On a
+  // slow machine the second may come after the wait: one try is enough.
+  bool gathered = false;
+  for (int attempt = 0; attempt < 5 && !gathered; ++attempt) {
+    first.Send(AttachOp::kPushBatch);
+    second.Send(AttachOp::kPushBatch);
+    const uint64_t first_group = first.ReceiveCount();
+    if (second.ReceiveCount() != 2 || first_group != 2) continue;
+    first.Send(AttachOp::kPushBatch);
+    marker.Send(AttachOp::kLen);
+    EXPECT_EQ(marker.Receive().status, 0u);
+    second.Send(AttachOp::kPushBatch);
+    gathered = first.ReceiveCount() == 2;
+    EXPECT_EQ(second.ReceiveCount(), gathered ? 2u : 1u);
+  }
+  EXPECT_TRUE(gathered);
+  // A call whose group waits for others that never come is answered.
+  first.Send(AttachOp::kPushBatch);
+  EXPECT_EQ(first.ReceiveCount(), 1u);
 }
 
 TEST_F(AttachServerTest, AGroupsReplyNeverReachesALaterConnectionOnTheSameDescriptor) {

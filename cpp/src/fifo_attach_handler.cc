@@ -71,6 +71,10 @@ class FifoAttachHandler final : public AttachHandler {
   // Synced, each group waits for a sync: pushes for RocksDB's WAL, pops
   // for the read cursor's file.
   bool GroupsRunOnWorkers() const override { return sync_; }
+  // Pushes join RocksDB writes in the queue's GroupCommit, which gathers
+  // them; pops store the cursor one after another under the pop lock, each
+  // with its own fsync unless the server gathers them.
+  bool GathersGroups(int kind) const override { return kind == kPops; }
 
  private:
   // Pushes first, so that pops that arrived with them find their items.

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <thread>
 
+#include "waiting.h"
+
 namespace rocksq {
 namespace {
 
@@ -13,9 +15,6 @@ constexpr size_t kMaxGroupBytes = 1 << 20;
 
 // How long a call waiting for an unsynced group yields before it sleeps.
 constexpr std::chrono::microseconds kSpinBeforeSleep(50);
-
-// The longest a gathering leader waits for callers to come back.
-constexpr std::chrono::microseconds kMaxGatherWait(500);
 
 }  // namespace
 

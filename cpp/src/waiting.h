@@ -34,6 +34,11 @@ inline std::chrono::nanoseconds Remaining(std::chrono::nanoseconds timeout,
                   std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - Clock::now()));
 }
 
+// The longest a group waits for its callers to come back before it is
+// written without them (gathering: GroupCommit's, and the attach server's
+// for merge groups run on workers).
+inline constexpr std::chrono::microseconds kMaxGatherWait(500);
+
 // Calls `ready` until it returns true or `span` has passed, yielding the
 // CPU between calls; returns its last answer. For the attach transport's
 // waits, which are short when the other process is running: waking a
