@@ -374,6 +374,8 @@ class SocketServer final : public AttachServer {
     size_t on_workers = 0;              // Its groups not answered yet.
     size_t last_size = 0;               // How many calls its last group had,
     Clock::time_point gather_until;     // and until when the next waits for as many.
+    // Calls wait for others to gather (ServeOnWorkers), until gather_until.
+    bool Gathering() const { return on_workers == 0 && !waiting.empty(); }
   };
   std::map<int, GroupsOfKind> kinds_;
   std::thread thread_;
@@ -763,7 +765,7 @@ void SocketServer::ServeWaitingGroups() {
   bool gathering = false;
   for (const auto& [kind, groups] : kinds_) {
     ServeOnWorkers(kind);
-    gathering = gathering || (groups.on_workers == 0 && !groups.waiting.empty());
+    gathering = gathering || groups.Gathering();
   }
   if (gathering) ArmTimer();  // For gather_until.
 }
@@ -986,9 +988,7 @@ void SocketServer::ArmTimer() {
     earliest = std::min(earliest, handler_->NextChangeWithoutCall());
   }
   for (const auto& [kind, groups] : kinds_) {
-    if (groups.on_workers == 0 && !groups.waiting.empty()) {
-      earliest = std::min(earliest, groups.gather_until);
-    }
+    if (groups.Gathering()) earliest = std::min(earliest, groups.gather_until);
   }
   if (earliest == timer_armed_for_) return;
   timer_armed_for_ = earliest;
