@@ -14,6 +14,9 @@ items on one queue, done by:
 - diskcache:       diskcache's Deque from 8 spawned processes (it does not
                    fsync per call; neither does ours by default);
 - threads-sync, processes-sync: ours as above with sync=True;
+- processes-sync-blocking: processes-sync through rocksq.Queue, whose
+                   consumers block in get(timeout) while the queue is
+                   empty instead of popping in a loop;
 - persist-queue:   persist-queue's SQLiteQueue from 8 spawned processes,
                    each opening its own queue object on the path, with the
                    settings of bench/workloads.py's adapter (every put and
@@ -78,6 +81,9 @@ ITEM_BYTES = benchmarks.KiB
 ITEM_HEADER = struct.Struct("<II")
 # How long a worker waits for the others to be ready, or for the end of a run.
 WORKER_TIMEOUT_SECONDS = 300
+# How long a blocking consumer's get() waits before it looks whether the
+# producers are done.
+BLOCKING_POP_SECONDS = 0.05
 NOT_AVAILABLE = "not available in this build"
 WHY_NOT_AVAILABLE = "this interpreter's rocksq accepts no attach=True"
 
@@ -112,6 +118,27 @@ class RocksQAttaching(RocksQ):
             self.push, self.pop = self._queue.push, self._queue.pop
 
 
+class RocksQBlockingConsumers(RocksQAttaching):
+    """Ours attached, through rocksq.Queue: pushes with put(), pops with
+    get(timeout=...), which waits at the owner while the queue is empty (a
+    parked call, retried after each push) rather than popping in a loop."""
+
+    name = "rocksq-blocking-consumers"
+
+    def __init__(self, path, *, item_bytes, sync=False, threads=False, batches=False):
+        import rocksq
+
+        queue = self._queue = rocksq.Queue(path, sync=sync, attach=True)
+
+        def pop():
+            try:
+                return queue.get(timeout=BLOCKING_POP_SECONDS)
+            except queue_module.Empty:
+                return None
+
+        self.push, self.pop = queue.put, pop
+
+
 class DiskcacheDeque(Impl):
     name = "diskcache"
     label = "diskcache Deque"
@@ -141,7 +168,8 @@ class DiskcacheDeque(Impl):
         return metadata.version("diskcache")
 
 
-ADAPTERS = {impl.name: impl for impl in (RocksQ, RocksQAttaching, DiskcacheDeque,
+ADAPTERS = {impl.name: impl for impl in (RocksQ, RocksQAttaching, RocksQBlockingConsumers,
+                                          DiskcacheDeque,
                                           IMPLS["persist-queue-sqlite"])}
 
 
@@ -184,6 +212,9 @@ CASES = {
     "threads-sync": Case("rocksq sync=True, 8 threads", OURS, processes=False, sync=True),
     "processes-sync": Case("rocksq sync=True, 8 processes", RocksQAttaching.name,
                            processes=True, sync=True, needs_attach=True),
+    "processes-sync-blocking": Case("rocksq sync=True, 8 processes, blocking get()",
+                                    RocksQBlockingConsumers.name, processes=True, sync=True,
+                                    needs_attach=True),
     "persist-queue": Case("persist-queue SQLite, 8 processes", "persist-queue-sqlite",
                           processes=True, sync=True),
 }
@@ -220,6 +251,8 @@ RATIOS = [
     Ratio("ours sync 8 processes ÷ persist-queue SQLite", "processes-sync", "persist-queue",
           at_least=3),
     Ratio("sync processes ÷ sync threads (ours)", "processes-sync", "threads-sync"),
+    Ratio("sync processes, blocking get() ÷ popping (ours)", "processes-sync-blocking",
+          "processes-sync"),
     Ratio("ours 8 threads ÷ diskcache Deque (reference)", "threads", "diskcache"),
     Ratio("ours sync 8 threads ÷ persist-queue SQLite (reference)", "threads-sync",
           "persist-queue"),

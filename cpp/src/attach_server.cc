@@ -211,6 +211,9 @@ class SocketServer final : public AttachServer {
     uint64_t connection;  // Its serial.
     FrameHeader header;
     std::string frame;  // Header and body.
+    // A parked call retried on workers_ (RetryParked): its deadline, which
+    // stays its own if it must wait again.
+    std::optional<Clock::time_point> parked_deadline;
     std::string_view body() const { return std::string_view(frame).substr(kFrameHeaderBytes); }
   };
 
@@ -251,7 +254,9 @@ class SocketServer final : public AttachServer {
   // Runs the requests received in this wake-up: each merge group of the
   // handler as one call, then the rest in arrival order.
   void ServeReceived();
-  void Serve(int fd, const FrameHeader& header, std::string_view body);
+  // `parked_deadline`: as in ReceivedCall.
+  void Serve(int fd, const FrameHeader& header, std::string_view body,
+             std::optional<Clock::time_point> parked_deadline = std::nullopt);
   void ServeMerged(const std::vector<ReceivedCall*>& calls);
   // A merge group run by workers_: its requests, and once run, their
   // outcomes (whose bodies are views of the requests' frames).
@@ -262,6 +267,10 @@ class SocketServer final : public AttachServer {
     std::vector<ReceivedCall*> members;
     std::vector<AttachHandler::MergedCall> merged;
     bool ran = false;
+    // change_count_ when it was sent: a change since then that a call it
+    // parks never saw (the loop may have taken it while nothing was
+    // parked) makes the loop retry the parked calls.
+    uint64_t changes_before = 0;
   };
   // Has the calls of merge group `kind` that arrived since its last group
   // went to workers_ run by them as one group. If the handler gathers the
@@ -291,13 +300,22 @@ class SocketServer final : public AttachServer {
   // connection ended meanwhile.
   void AnswerMerged(const std::vector<ReceivedCall*>& calls,
                     const std::vector<AttachHandler::MergedCall>& merged, bool ran);
-  void Park(int fd, const FrameHeader& header, std::string_view body);
+  // Parks a call until its deadline: `parked_deadline` if it was parked
+  // before, else its timeout from now.
+  void Park(int fd, const FrameHeader& header, std::string_view body,
+            std::optional<Clock::time_point> parked_deadline = std::nullopt);
   // Answers the watches whose count differs from change_count_.
   void AnswerWatches();
   // Runs a request once without waiting (AttachHandler::Run) and replies,
   // unless it must wait.
   Outcome Run(int fd, const FrameHeader& header, std::string_view body, bool final);
+  // Retries the parked calls after a change, in arrival order: those of a
+  // merge group that gathers on workers_ join its next group, so that a
+  // synced pop's fsync never holds the loop; the others run here.
   void RetryParked();
+  // Whether the client of a parked call taken out of parked_ hung up;
+  // drops its connection if so.
+  bool ParkedCallerGone(const ParkedCall& call);
   // Runs a parked call taken out of parked_, unless its client hung up.
   Outcome RunParked(const ParkedCall& call, bool final);
   void AnswerExpired();
@@ -641,7 +659,7 @@ void SocketServer::Receive(Connection* connection) {
       if (connections_.find(fd) == connections_.end()) return;  // Refused.
     } else {
       connection->awaiting_reply = true;
-      received_.push_back({fd, connection->serial, header, std::move(frame)});
+      received_.push_back({fd, connection->serial, header, std::move(frame), std::nullopt});
     }
   }
 }
@@ -720,7 +738,8 @@ void SocketServer::ServeReceived() {
   }
 }
 
-void SocketServer::Serve(int fd, const FrameHeader& header, std::string_view body) {
+void SocketServer::Serve(int fd, const FrameHeader& header, std::string_view body,
+                         std::optional<Clock::time_point> parked_deadline) {
   // The transport's own operation, for any kind; the only one an
   // inspector may ask for.
   if (header.op == AttachOp::kStats) {
@@ -752,7 +771,9 @@ void SocketServer::Serve(int fd, const FrameHeader& header, std::string_view bod
                      "an inspector connection (Hello kind 0) may only ask for stats"));
     return;
   }
-  if (Run(fd, header, body, /*final=*/false) == Outcome::kMustWait) Park(fd, header, body);
+  if (Run(fd, header, body, /*final=*/false) == Outcome::kMustWait) {
+    Park(fd, header, body, parked_deadline);
+  }
 }
 
 void SocketServer::ServeMerged(const std::vector<ReceivedCall*>& calls) {
@@ -783,6 +804,7 @@ void SocketServer::ServeOnWorkers(int kind) {
   group->kind = kind;
   group->sent = Clock::now();
   group->calls.swap(groups.waiting);
+  group->changes_before = change_count_.load(std::memory_order_seq_cst);
   ++groups.on_workers;
   groups.last_size = group->calls.size();
   for (ReceivedCall& call : group->calls) group->members.push_back(&call);
@@ -811,7 +833,12 @@ void SocketServer::AnswerWorked() {
     --groups.on_workers;
     groups.gather_until =
         now + std::min<Clock::duration>((now - group->sent) / 2, kMaxGatherWait);
+    const size_t parked_before = parked_.size();
     AnswerMerged(group->members, group->merged, group->ran);
+    if (parked_.size() > parked_before &&
+        change_count_.load(std::memory_order_seq_cst) != group->changes_before) {
+      changed_.store(true, std::memory_order_release);
+    }
   }
 }
 
@@ -840,7 +867,7 @@ void SocketServer::AnswerMerged(const std::vector<ReceivedCall*>& calls,
   if (!ran) {
     // Nothing was done: each runs alone, and gets its own answer.
     for (const ReceivedCall* call : calls) {
-      if (Live(*call)) Serve(call->fd, call->header, call->body());
+      if (Live(*call)) Serve(call->fd, call->header, call->body(), call->parked_deadline);
     }
     return;
   }
@@ -848,7 +875,7 @@ void SocketServer::AnswerMerged(const std::vector<ReceivedCall*>& calls,
     const ReceivedCall& call = *calls[i];
     if (!Live(call)) continue;
     if (merged[i].outcome == Outcome::kMustWait) {
-      Park(call.fd, call.header, call.body());
+      Park(call.fd, call.header, call.body(), call.parked_deadline);
     } else {
       Reply(call.fd, call.header, merged[i].reply);
       handler_->Replied(call.header.op, merged[i].caller.call);
@@ -856,9 +883,12 @@ void SocketServer::AnswerMerged(const std::vector<ReceivedCall*>& calls,
   }
 }
 
-void SocketServer::Park(int fd, const FrameHeader& header, std::string_view body) {
-  const std::chrono::nanoseconds timeout = handler_->WaitTimeout(header.op, body);
-  parked_.push_back({fd, header, std::string(body), DeadlineAfter(timeout)});
+void SocketServer::Park(int fd, const FrameHeader& header, std::string_view body,
+                        std::optional<Clock::time_point> parked_deadline) {
+  const Clock::time_point deadline =
+      parked_deadline ? *parked_deadline
+                      : DeadlineAfter(handler_->WaitTimeout(header.op, body));
+  parked_.push_back({fd, header, std::string(body), deadline});
   waiting_.store(true, std::memory_order_seq_cst);
   ArmTimer();
 }
@@ -898,6 +928,9 @@ void SocketServer::RetryParked() {
   // In arrival order, as threads queue on a mutex; once a call of a blocked
   // class must wait, the later ones of its class would too.
   std::set<int> blocked_classes;
+  // Per merge group, the calls that join its next group on workers_, ahead
+  // of those waiting for it, which arrived after them.
+  std::map<int, std::vector<ReceivedCall>> to_workers;
   for (auto call = parked_.begin(); call != parked_.end();) {
     const int blocked_class = handler_->BlockedClass(call->header.op);
     if (blocked_classes.count(blocked_class) != 0) {
@@ -908,11 +941,29 @@ void SocketServer::RetryParked() {
     // connection, and with it whatever of it is parked.
     ParkedCall taken = std::move(*call);
     call = parked_.erase(call);
-    if (RunParked(taken, /*final=*/false) == Outcome::kMustWait) {
+    const int group = workers_ != nullptr ? handler_->MergeGroup(taken.header.op) : 0;
+    if (group != 0 && handler_->GathersGroups(group)) {
+      // Its group's run tells whether it must wait again: no call of its
+      // class is held back for it (a gathered group shares what it finds
+      // in arrival order, as one call after another would).
+      if (ParkedCallerGone(taken)) continue;
+      std::string frame(kFrameHeaderBytes, '\0');
+      EncodeHeader(taken.header, frame.data());
+      frame += taken.body;
+      to_workers[group].push_back({taken.fd, connections_.at(taken.fd).serial, taken.header,
+                                   std::move(frame), taken.deadline});
+    } else if (RunParked(taken, /*final=*/false) == Outcome::kMustWait) {
       parked_.insert(call, std::move(taken));
       blocked_classes.insert(blocked_class);
     }
   }
+  for (auto& [group, calls] : to_workers) {
+    std::vector<ReceivedCall>& waiting = kinds_[group].waiting;
+    calls.insert(calls.end(), std::make_move_iterator(waiting.begin()),
+                 std::make_move_iterator(waiting.end()));
+    waiting.swap(calls);
+  }
+  if (!to_workers.empty()) ServeWaitingGroups();
   ArmTimer();
 }
 
@@ -967,15 +1018,20 @@ void SocketServer::WatchListener(bool watch) {
   if (watch) accept_resume_ = Clock::time_point::max();
 }
 
-SocketServer::Outcome SocketServer::RunParked(const ParkedCall& call, bool final) {
+bool SocketServer::ParkedCallerGone(const ParkedCall& call) {
   // A client that died while its call waited must not have items popped
   // for it: they would go down a closed socket. Its hang-up may still be
   // queued behind this event, so the socket is asked directly.
   pollfd state{call.fd, POLLRDHUP, 0};
   if (::poll(&state, 1, 0) < 0 || (state.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0) {
     Drop(call.fd);
-    return Outcome::kDone;
+    return true;
   }
+  return false;
+}
+
+SocketServer::Outcome SocketServer::RunParked(const ParkedCall& call, bool final) {
+  if (ParkedCallerGone(call)) return Outcome::kDone;
   return Run(call.fd, call.header, call.body, final);
 }
 

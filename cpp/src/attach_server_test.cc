@@ -4,7 +4,7 @@
 // other calls while a group runs, calls that arrive meanwhile wait to run
 // together as the kind's next group, a group's reply never reaches a later
 // connection that got the same descriptor, and an inspector is refused
-// whatever it asks.
+// whatever it asks, and a parked pop is retried in its kind's next group.
 //
 // Raw clients speak the wire format here, so that the test knows when its
 // requests are in the server's socket buffers: while a first request holds
@@ -12,6 +12,7 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -37,9 +38,11 @@ using AttachServerTest = testing::TempDirTest;
 
 constexpr auto kPatience = std::chrono::seconds(10);
 
-// Pushes (group 1) and pops (group 2) merge. kLen holds the server's thread
-// while the test holds the gate; so does a push group while pushes are held.
-// Each group's run notes whether the other group's started while it ran.
+// Pushes (group 1) and pops (group 2, kPop and kPopWait) merge. kLen holds
+// the server's thread while the test holds the gate; so does a push group
+// while pushes are held. Each group's run notes whether the other group's
+// started while it ran. A kPopWait takes one of items_, or waits for one
+// (for 10 s); a pop group decides before it is held (hold_pops_).
 class RecordingHandler final : public AttachHandler {
  public:
   RecordingHandler(std::string path, bool on_workers, bool gathers_pushes)
@@ -49,25 +52,28 @@ class RecordingHandler final : public AttachHandler {
   AttachKind Kind() const override { return AttachKind::kFifo; }
   void DescribeQueue(Welcome*) const override {}
   void DescribeBacklog(QueueOwner*) const override {}
-  std::chrono::nanoseconds WaitTimeout(AttachOp, std::string_view) const override {
-    return std::chrono::nanoseconds(0);
+  std::chrono::nanoseconds WaitTimeout(AttachOp op, std::string_view) const override {
+    return op == AttachOp::kPopWait ? kPopWaitTimeout : std::chrono::nanoseconds(0);
   }
   int BlockedClass(AttachOp) const override { return 0; }
   int MergeGroup(AttachOp op) const override {
     if (op == AttachOp::kPushBatch) return 1;
-    if (op == AttachOp::kPop) return 2;
+    if (op == AttachOp::kPop || op == AttachOp::kPopWait) return 2;
     return 0;
   }
   bool GroupsRunOnWorkers() const override { return on_workers_; }
   bool GathersGroups(int group) const override { return group != 1 || gathers_pushes_; }
 
-  Outcome Run(AttachOp op, std::string_view, BodyWriter* reply, bool,
+  Outcome Run(AttachOp op, std::string_view, BodyWriter* reply, bool final,
               const Caller&) override {
     std::unique_lock<std::mutex> lock(mutex_);
     if (op == AttachOp::kLen) {
       ++lens_;
       changed_.notify_all();
       if (hold_len_) changed_.wait_for(lock, kPatience, [this] { return !hold_len_; });
+    } else if (op == AttachOp::kPopWait) {
+      ran_alone_[2] = true;
+      if (!TakeItem() && !final) return Outcome::kMustWait;
     } else {
       ran_alone_[MergeGroup(op)] = true;
     }
@@ -95,7 +101,15 @@ class RecordingHandler final : public AttachHandler {
     if (wait_for_other_) {
       met_[group] = changed_.wait_for(lock, kPatience, [&] { return started_[3 - group]; });
     }
-    for (MergedCall& call : *calls) call.reply.U64(calls->size());
+    for (MergedCall& call : *calls) {
+      if (call.op == AttachOp::kPopWait && !TakeItem()) call.outcome = Outcome::kMustWait;
+      call.reply.U64(calls->size());
+    }
+    if (group == 2 && hold_pops_) {
+      pops_held_ = true;
+      changed_.notify_all();
+      changed_.wait_for(lock, kPatience, [this] { return !hold_pops_; });
+    }
   }
 
   void LaneGone(uint64_t, uint32_t) override {
@@ -118,6 +132,17 @@ class RecordingHandler final : public AttachHandler {
   }
   void WaitUntilPushesHeld() {
     WaitUntil([&] { return pushes_held_; });
+  }
+  void WaitUntilPopsHeld() {
+    WaitUntil([&] { return pops_held_; });
+  }
+  void AddItem() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    ++items_;
+  }
+  int GroupsStarted(int group) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return groups_started_[group];
   }
   void WaitForLanesGone(int count) {
     WaitUntil([&] { return lanes_gone_ >= count; });
@@ -144,12 +169,22 @@ class RecordingHandler final : public AttachHandler {
     return started_[group];
   }
 
+  static constexpr std::chrono::seconds kPopWaitTimeout{10};
+
   bool hold_len_ = false;
   bool hold_pushes_ = false;
+  bool hold_pops_ = false;
   std::chrono::milliseconds push_run_{0};  // How long a push group runs.
   bool wait_for_other_ = false;
 
  private:
+  // Under mutex_.
+  bool TakeItem() {
+    if (items_ == 0) return false;
+    --items_;
+    return true;
+  }
+
   const std::string path_;
   const bool on_workers_;
   const bool gathers_pushes_;
@@ -159,6 +194,8 @@ class RecordingHandler final : public AttachHandler {
   int lanes_gone_ = 0;
   bool pushes_held_ = false;
   bool pushes_released_ = false;
+  bool pops_held_ = false;
+  int items_ = 0;
   std::map<int, bool> started_, met_, ran_alone_;
   std::map<int, int> groups_started_;
 };
@@ -212,6 +249,11 @@ class RawClient {
     EXPECT_EQ(header.status, 0u) << body;
     return BodyReader(body, path_).U64();
   }
+  // Whether a reply comes within `span`.
+  bool ReplyWithin(std::chrono::milliseconds span) {
+    pollfd readable{fd_, POLLIN, 0};
+    return ::poll(&readable, 1, static_cast<int>(span.count())) == 1;
+  }
   // Whether bytes are waiting to be read.
   bool HasUnread() {
     char byte;
@@ -237,6 +279,9 @@ class ServerWithHandler {
     server_ = AttachServer::Start(std::move(owned), std::nullopt);
   }
   ~ServerWithHandler() { server_->Stop(); }
+
+  // What the queue's change listener does after a change.
+  void NoteChange() { server_->NoteChange(); }
 
   RecordingHandler* handler;
 
@@ -376,6 +421,53 @@ TEST_F(AttachServerTest, TheNextGroupWaitsBrieflyForAsManyCallsAsTheLastHad) {
   // A call whose group waits for others that never come is answered.
   first.Send(AttachOp::kPushBatch);
   EXPECT_EQ(first.ReceiveCount(), 1u);
+}
+
+// Well before a parked call would be retried anyway: at its deadline
+// (RecordingHandler::kPopWaitTimeout), or when the timer goes off for the
+// Hello deadline of the connections (kGreetingTimeout after they connect),
+// after which the server looks for changes made without a call.
+constexpr auto kPromptly = std::chrono::milliseconds(2000);
+
+// A synced pop stores the read cursor with an fsync: retried after a change,
+// it joins its kind's next group on a worker, as a pop that just arrived
+// does, rather than sync on the server's thread.
+TEST_F(AttachServerTest, AParkedPopIsRetriedOnAWorkerInItsKindsNextGroup) {
+  ServerWithHandler served(QueuePath(), /*on_workers=*/true);
+  RecordingHandler* handler = served.handler;
+  RawClient popper(QueuePath(), 1);
+  popper.Send(AttachOp::kPopWait);
+  handler->WaitForGroupsStarted(2, 1);
+  // Once the group is answered the pop is parked: a change reaches it
+  // whether it comes before or after that.
+  handler->AddItem();
+  served.NoteChange();
+  ASSERT_TRUE(popper.ReplyWithin(kPromptly));
+  EXPECT_EQ(popper.Receive().status, 0u);
+  EXPECT_EQ(handler->GroupsStarted(2), 2);
+  EXPECT_FALSE(handler->RanAlone(2));
+}
+
+// The server's thread may take a change while the group that will park a
+// call still runs, with nothing parked to retry: the group's answer then
+// retries what it parks.
+TEST_F(AttachServerTest, AChangeWhileAPopGroupRunsReachesTheCallsTheGroupParks) {
+  ServerWithHandler served(QueuePath(), /*on_workers=*/true);
+  RecordingHandler* handler = served.handler;
+  RawClient popper(QueuePath(), 1), marker(QueuePath(), 2);
+  handler->Set(&RecordingHandler::hold_pops_, true);
+  popper.Send(AttachOp::kPopWait);
+  handler->WaitUntilPopsHeld();  // It found nothing, and must wait.
+  handler->AddItem();
+  served.NoteChange();
+  // Two round trips: the server's thread went on past the change.
+  for (int trip = 0; trip < 2; ++trip) {
+    marker.Send(AttachOp::kLen);
+    EXPECT_EQ(marker.Receive().status, 0u);
+  }
+  handler->Set(&RecordingHandler::hold_pops_, false);
+  ASSERT_TRUE(popper.ReplyWithin(kPromptly));
+  EXPECT_EQ(popper.Receive().status, 0u);
 }
 
 TEST_F(AttachServerTest, AGroupsReplyNeverReachesALaterConnectionOnTheSameDescriptor) {
