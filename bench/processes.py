@@ -14,9 +14,10 @@ items on one queue, done by:
 - diskcache:       diskcache's Deque from 8 spawned processes (it does not
                    fsync per call; neither does ours by default);
 - threads-sync, processes-sync: ours as above with sync=True;
-- processes-sync-blocking: processes-sync through rocksq.Queue, whose
-                   consumers block in get(timeout) while the queue is
-                   empty instead of popping in a loop;
+- processes-sync-blocking: processes-sync through a rocksq.Queue of 64
+                   items, whose producers block in put() while it is full
+                   and consumers in get(timeout) while it is empty,
+                   instead of popping in a loop;
 - persist-queue:   persist-queue's SQLiteQueue from 8 spawned processes,
                    each opening its own queue object on the path, with the
                    settings of bench/workloads.py's adapter (every put and
@@ -82,8 +83,9 @@ ITEM_HEADER = struct.Struct("<II")
 # How long a worker waits for the others to be ready, or for the end of a run.
 WORKER_TIMEOUT_SECONDS = 300
 # How long a blocking consumer's get() waits before it looks whether the
-# producers are done.
+# producers are done, and how many items the blocking case's queue holds.
 BLOCKING_POP_SECONDS = 0.05
+BLOCKING_MAXSIZE = 64
 NOT_AVAILABLE = "not available in this build"
 WHY_NOT_AVAILABLE = "this interpreter's rocksq accepts no attach=True"
 
@@ -118,17 +120,18 @@ class RocksQAttaching(RocksQ):
             self.push, self.pop = self._queue.push, self._queue.pop
 
 
-class RocksQBlockingConsumers(RocksQAttaching):
-    """Ours attached, through rocksq.Queue: pushes with put(), pops with
-    get(timeout=...), which waits at the owner while the queue is empty (a
-    parked call, retried after each push) rather than popping in a loop."""
+class RocksQBlocking(RocksQAttaching):
+    """Ours attached, through rocksq.Queue of BLOCKING_MAXSIZE items: put()
+    waits at the owner while the queue is full, get(timeout=...) while it
+    is empty (parked calls, retried after each change), rather than
+    popping in a loop."""
 
-    name = "rocksq-blocking-consumers"
+    name = "rocksq-blocking"
 
     def __init__(self, path, *, item_bytes, sync=False, threads=False, batches=False):
         import rocksq
 
-        queue = self._queue = rocksq.Queue(path, sync=sync, attach=True)
+        queue = self._queue = rocksq.Queue(path, BLOCKING_MAXSIZE, sync=sync, attach=True)
 
         def pop():
             try:
@@ -168,7 +171,7 @@ class DiskcacheDeque(Impl):
         return metadata.version("diskcache")
 
 
-ADAPTERS = {impl.name: impl for impl in (RocksQ, RocksQAttaching, RocksQBlockingConsumers,
+ADAPTERS = {impl.name: impl for impl in (RocksQ, RocksQAttaching, RocksQBlocking,
                                           DiskcacheDeque,
                                           IMPLS["persist-queue-sqlite"])}
 
@@ -212,8 +215,8 @@ CASES = {
     "threads-sync": Case("rocksq sync=True, 8 threads", OURS, processes=False, sync=True),
     "processes-sync": Case("rocksq sync=True, 8 processes", RocksQAttaching.name,
                            processes=True, sync=True, needs_attach=True),
-    "processes-sync-blocking": Case("rocksq sync=True, 8 processes, blocking get()",
-                                    RocksQBlockingConsumers.name, processes=True, sync=True,
+    "processes-sync-blocking": Case("rocksq sync=True, 8 processes, blocking put() and get()",
+                                    RocksQBlocking.name, processes=True, sync=True,
                                     needs_attach=True),
     "persist-queue": Case("persist-queue SQLite, 8 processes", "persist-queue-sqlite",
                           processes=True, sync=True),
@@ -251,8 +254,8 @@ RATIOS = [
     Ratio("ours sync 8 processes ÷ persist-queue SQLite", "processes-sync", "persist-queue",
           at_least=3),
     Ratio("sync processes ÷ sync threads (ours)", "processes-sync", "threads-sync"),
-    Ratio("sync processes, blocking get() ÷ popping (ours)", "processes-sync-blocking",
-          "processes-sync"),
+    Ratio("sync processes, blocking put() and get() ÷ popping (ours)",
+          "processes-sync-blocking", "processes-sync"),
     Ratio("ours 8 threads ÷ diskcache Deque (reference)", "threads", "diskcache"),
     Ratio("ours sync 8 threads ÷ persist-queue SQLite (reference)", "threads-sync",
           "persist-queue"),

@@ -203,6 +203,18 @@ class SocketServer final : public AttachServer {
     std::string inbox;  // Bytes received and not yet served.
   };
 
+  // A waiting call that could not go on yet: its request, kept whole.
+  struct ParkedCall {
+    int fd;
+    FrameHeader header;
+    std::string body;
+    Clock::time_point deadline;
+    // Retried on workers_ (RetryParked): it keeps its place, and the later
+    // calls of its blocked class wait behind it, until its group is
+    // answered (Settle); its deadline waits for that answer too.
+    bool on_workers = false;
+  };
+
   // A request received and not yet run: each epoll wake-up first reads
   // every ready connection, then runs what arrived (ServeReceived), so
   // that requests of several processes can be merged.
@@ -211,18 +223,10 @@ class SocketServer final : public AttachServer {
     uint64_t connection;  // Its serial.
     FrameHeader header;
     std::string frame;  // Header and body.
-    // A parked call retried on workers_ (RetryParked): its deadline, which
-    // stays its own if it must wait again.
-    std::optional<Clock::time_point> parked_deadline;
+    // A parked call retried on workers_: its place in parked_, valid while
+    // its connection lives (Drop takes it out with the connection).
+    std::optional<std::list<ParkedCall>::iterator> parked;
     std::string_view body() const { return std::string_view(frame).substr(kFrameHeaderBytes); }
-  };
-
-  // A waiting call that could not go on yet: its request, kept whole.
-  struct ParkedCall {
-    int fd;
-    FrameHeader header;
-    std::string body;
-    Clock::time_point deadline;
   };
 
   // An event lane's Watch (attach_wire.h, kWatch), not answered yet: the
@@ -254,10 +258,10 @@ class SocketServer final : public AttachServer {
   // Runs the requests received in this wake-up: each merge group of the
   // handler as one call, then the rest in arrival order.
   void ServeReceived();
-  // `parked_deadline`: as in ReceivedCall.
-  void Serve(int fd, const FrameHeader& header, std::string_view body,
-             std::optional<Clock::time_point> parked_deadline = std::nullopt);
+  void Serve(int fd, const FrameHeader& header, std::string_view body);
   void ServeMerged(const std::vector<ReceivedCall*>& calls);
+  // The error each call of a group got, if any.
+  using GroupErrors = std::vector<std::optional<Error>>;
   // A merge group run by workers_: its requests, and once run, their
   // outcomes (whose bodies are views of the requests' frames).
   struct WorkedGroup {
@@ -266,7 +270,7 @@ class SocketServer final : public AttachServer {
     std::vector<ReceivedCall> calls;
     std::vector<ReceivedCall*> members;
     std::vector<AttachHandler::MergedCall> merged;
-    bool ran = false;
+    GroupErrors errors;
     // change_count_ when it was sent: a change since then that a call it
     // parks never saw (the loop may have taken it while nothing was
     // parked) makes the loop retry the parked calls.
@@ -283,6 +287,8 @@ class SocketServer final : public AttachServer {
   // came meanwhile, as GroupCommit's gathering does in one process, rather
   // than each wake-up's few calls syncing on their own one after another.
   void ServeOnWorkers(int kind);
+  // Runs `calls`, of merge group `kind`, on workers_ as one group.
+  void SendToWorkers(int kind, std::vector<ReceivedCall> calls);
   // Runs on workers_ each kind's calls that ServeOnWorkers may send now.
   void ServeWaitingGroups();
   // Answers the groups the workers ran since the last call.
@@ -293,26 +299,33 @@ class SocketServer final : public AttachServer {
     return found != connections_.end() && found->second.serial == call.connection;
   }
   std::vector<AttachHandler::MergedCall> MergedCalls(const std::vector<ReceivedCall*>& calls) const;
-  // Runs `merged` as one call; false if it could not (nothing was done).
-  bool RunMerged(std::vector<AttachHandler::MergedCall>* merged);
-  // Replies to each of `calls` as `merged` says, or parks it; if the
-  // merged run failed, runs each alone instead. Skips calls whose
-  // connection ended meanwhile.
-  void AnswerMerged(const std::vector<ReceivedCall*>& calls,
-                    const std::vector<AttachHandler::MergedCall>& merged, bool ran);
-  // Parks a call until its deadline: `parked_deadline` if it was parked
-  // before, else its timeout from now.
-  void Park(int fd, const FrameHeader& header, std::string_view body,
-            std::optional<Clock::time_point> parked_deadline = std::nullopt);
+  // Runs `merged` as one call or, if it cannot (nothing was done then),
+  // each call alone in order, as AttachHandler::Run: on the thread that
+  // runs the group, so that a group on workers_ never syncs on the loop.
+  void RunGroup(std::vector<AttachHandler::MergedCall>* merged, GroupErrors* errors);
+  // Replies to each of `calls` as `merged` and `errors` say, or parks it.
+  // Skips calls whose connection ended meanwhile. Returns whether it
+  // parked any.
+  bool AnswerMerged(const std::vector<ReceivedCall*>& calls,
+                    const std::vector<AttachHandler::MergedCall>& merged,
+                    const GroupErrors& errors);
+  // After `call` ran (`outcome`): parks it if it must wait; a parked call
+  // retried on workers_ keeps its place then, or else leaves parked_.
+  void Settle(const ReceivedCall& call, Outcome outcome);
+  void Park(int fd, const FrameHeader& header, std::string_view body);
   // Answers the watches whose count differs from change_count_.
   void AnswerWatches();
   // Runs a request once without waiting (AttachHandler::Run) and replies,
   // unless it must wait.
   Outcome Run(int fd, const FrameHeader& header, std::string_view body, bool final);
-  // Retries the parked calls after a change, in arrival order: those of a
-  // merge group that gathers on workers_ join its next group, so that a
-  // synced pop's fsync never holds the loop; the others run here.
+  // Retries the parked calls after a change, in arrival order, stopping
+  // at the first of a class that must wait. Those of a merge group run on
+  // workers_ are retried there, so that a synced pop's or push's fsync
+  // never holds the loop: the calls of a kind that gathers all join its
+  // next group, the others go one at a time.
   void RetryParked();
+  // A parked call about to be retried on workers_, as received.
+  ReceivedCall Retried(std::list<ParkedCall>::iterator parked) const;
   // Whether the client of a parked call taken out of parked_ hung up;
   // drops its connection if so.
   bool ParkedCallerGone(const ParkedCall& call);
@@ -738,8 +751,7 @@ void SocketServer::ServeReceived() {
   }
 }
 
-void SocketServer::Serve(int fd, const FrameHeader& header, std::string_view body,
-                         std::optional<Clock::time_point> parked_deadline) {
+void SocketServer::Serve(int fd, const FrameHeader& header, std::string_view body) {
   // The transport's own operation, for any kind; the only one an
   // inspector may ask for.
   if (header.op == AttachOp::kStats) {
@@ -771,15 +783,14 @@ void SocketServer::Serve(int fd, const FrameHeader& header, std::string_view bod
                      "an inspector connection (Hello kind 0) may only ask for stats"));
     return;
   }
-  if (Run(fd, header, body, /*final=*/false) == Outcome::kMustWait) {
-    Park(fd, header, body, parked_deadline);
-  }
+  if (Run(fd, header, body, /*final=*/false) == Outcome::kMustWait) Park(fd, header, body);
 }
 
 void SocketServer::ServeMerged(const std::vector<ReceivedCall*>& calls) {
   std::vector<AttachHandler::MergedCall> merged = MergedCalls(calls);
-  const bool ran = RunMerged(&merged);
-  AnswerMerged(calls, merged, ran);
+  GroupErrors errors;
+  RunGroup(&merged, &errors);
+  AnswerMerged(calls, merged, errors);
 }
 
 void SocketServer::ServeWaitingGroups() {
@@ -800,17 +811,23 @@ void SocketServer::ServeOnWorkers(int kind) {
   if (gathers && groups.waiting.size() < groups.last_size && Clock::now() < groups.gather_until) {
     return;
   }
+  groups.last_size = groups.waiting.size();
+  std::vector<ReceivedCall> calls;
+  calls.swap(groups.waiting);
+  SendToWorkers(kind, std::move(calls));
+}
+
+void SocketServer::SendToWorkers(int kind, std::vector<ReceivedCall> calls) {
   auto group = std::make_unique<WorkedGroup>();
   group->kind = kind;
   group->sent = Clock::now();
-  group->calls.swap(groups.waiting);
+  group->calls = std::move(calls);
   group->changes_before = change_count_.load(std::memory_order_seq_cst);
-  ++groups.on_workers;
-  groups.last_size = group->calls.size();
+  ++kinds_[kind].on_workers;
   for (ReceivedCall& call : group->calls) group->members.push_back(&call);
   group->merged = MergedCalls(group->members);
   workers_->Run([this, group = group.release()] {
-    group->ran = RunMerged(&group->merged);
+    RunGroup(&group->merged, &group->errors);
     {
       std::lock_guard<std::mutex> lock(worked_mutex_);
       worked_.emplace_back(group);
@@ -833,9 +850,7 @@ void SocketServer::AnswerWorked() {
     --groups.on_workers;
     groups.gather_until =
         now + std::min<Clock::duration>((now - group->sent) / 2, kMaxGatherWait);
-    const size_t parked_before = parked_.size();
-    AnswerMerged(group->members, group->merged, group->ran);
-    if (parked_.size() > parked_before &&
+    if (AnswerMerged(group->members, group->merged, group->errors) &&
         change_count_.load(std::memory_order_seq_cst) != group->changes_before) {
       changed_.store(true, std::memory_order_release);
     }
@@ -853,42 +868,62 @@ std::vector<AttachHandler::MergedCall> SocketServer::MergedCalls(
   return merged;
 }
 
-bool SocketServer::RunMerged(std::vector<AttachHandler::MergedCall>* merged) {
+void SocketServer::RunGroup(std::vector<AttachHandler::MergedCall>* merged, GroupErrors* errors) {
+  errors->assign(merged->size(), std::nullopt);
   try {
     handler_->RunMerged(merged);
-    return true;
+    return;
   } catch (const Error&) {
-    return false;
+    // Nothing was done: each runs alone, and gets its own answer.
+  }
+  for (size_t i = 0; i < merged->size(); ++i) {
+    AttachHandler::MergedCall& call = (*merged)[i];
+    call.reply = BodyWriter();
+    try {
+      call.outcome = handler_->Run(call.op, call.body, &call.reply, /*final=*/false, call.caller);
+    } catch (const Error& error) {
+      (*errors)[i] = error;
+    }
   }
 }
 
-void SocketServer::AnswerMerged(const std::vector<ReceivedCall*>& calls,
-                                const std::vector<AttachHandler::MergedCall>& merged, bool ran) {
-  if (!ran) {
-    // Nothing was done: each runs alone, and gets its own answer.
-    for (const ReceivedCall* call : calls) {
-      if (Live(*call)) Serve(call->fd, call->header, call->body(), call->parked_deadline);
-    }
-    return;
-  }
+bool SocketServer::AnswerMerged(const std::vector<ReceivedCall*>& calls,
+                                const std::vector<AttachHandler::MergedCall>& merged,
+                                const GroupErrors& errors) {
+  bool parked = false;
   for (size_t i = 0; i < calls.size(); ++i) {
     const ReceivedCall& call = *calls[i];
     if (!Live(call)) continue;
-    if (merged[i].outcome == Outcome::kMustWait) {
-      Park(call.fd, call.header, call.body(), call.parked_deadline);
-    } else {
+    Outcome outcome = merged[i].outcome;
+    if (errors[i]) {
+      ReplyError(call.fd, call.header, *errors[i]);
+      outcome = Outcome::kDone;
+    } else if (outcome == Outcome::kDone) {
       Reply(call.fd, call.header, merged[i].reply);
       handler_->Replied(call.header.op, merged[i].caller.call);
     }
+    // A reply that failed dropped the connection, and its parked call.
+    if (!Live(call)) continue;
+    Settle(call, outcome);
+    parked = parked || outcome == Outcome::kMustWait;
+  }
+  return parked;
+}
+
+void SocketServer::Settle(const ReceivedCall& call, Outcome outcome) {
+  if (!call.parked) {
+    if (outcome == Outcome::kMustWait) Park(call.fd, call.header, call.body());
+  } else if (outcome == Outcome::kMustWait) {
+    (*call.parked)->on_workers = false;
+    ArmTimer();  // For its deadline.
+  } else {
+    parked_.erase(*call.parked);
   }
 }
 
-void SocketServer::Park(int fd, const FrameHeader& header, std::string_view body,
-                        std::optional<Clock::time_point> parked_deadline) {
-  const Clock::time_point deadline =
-      parked_deadline ? *parked_deadline
-                      : DeadlineAfter(handler_->WaitTimeout(header.op, body));
-  parked_.push_back({fd, header, std::string(body), deadline});
+void SocketServer::Park(int fd, const FrameHeader& header, std::string_view body) {
+  const std::chrono::nanoseconds timeout = handler_->WaitTimeout(header.op, body);
+  parked_.push_back({fd, header, std::string(body), DeadlineAfter(timeout)});
   waiting_.store(true, std::memory_order_seq_cst);
   ArmTimer();
 }
@@ -928,32 +963,46 @@ void SocketServer::RetryParked() {
   // In arrival order, as threads queue on a mutex; once a call of a blocked
   // class must wait, the later ones of its class would too.
   std::set<int> blocked_classes;
-  // Per merge group, the calls that join its next group on workers_, ahead
-  // of those waiting for it, which arrived after them.
+  // Per merge group that gathers, the calls that join its next group on
+  // workers_, ahead of those waiting for it, which arrived after them.
   std::map<int, std::vector<ReceivedCall>> to_workers;
   for (auto call = parked_.begin(); call != parked_.end();) {
     const int blocked_class = handler_->BlockedClass(call->header.op);
+    const int group = workers_ != nullptr ? handler_->MergeGroup(call->header.op) : 0;
+    const bool gathers = group != 0 && handler_->GathersGroups(group);
+    // One of its class still on workers_ goes first (an ungathered kind's
+    // calls go one at a time); and the limit on such groups keeps a worker
+    // free for the other kind.
+    const bool waits = call->on_workers || (group != 0 && !gathers &&
+                                            kinds_[group].on_workers >= kUngatheredGroupsOnWorkers);
+    if (waits) blocked_classes.insert(blocked_class);
     if (blocked_classes.count(blocked_class) != 0) {
       ++call;
       continue;
     }
-    // Out of the list while it runs: a reply that fails drops the
-    // connection, and with it whatever of it is parked.
+    // Out of the list while its client is asked, or while it runs: a reply
+    // that fails drops the connection, and with it whatever of it is parked.
     ParkedCall taken = std::move(*call);
     call = parked_.erase(call);
-    const int group = workers_ != nullptr ? handler_->MergeGroup(taken.header.op) : 0;
-    if (group != 0 && handler_->GathersGroups(group)) {
-      // Its group's run tells whether it must wait again: no call of its
-      // class is held back for it (a gathered group shares what it finds
-      // in arrival order, as one call after another would).
-      if (ParkedCallerGone(taken)) continue;
-      std::string frame(kFrameHeaderBytes, '\0');
-      EncodeHeader(taken.header, frame.data());
-      frame += taken.body;
-      to_workers[group].push_back({taken.fd, connections_.at(taken.fd).serial, taken.header,
-                                   std::move(frame), taken.deadline});
-    } else if (RunParked(taken, /*final=*/false) == Outcome::kMustWait) {
-      parked_.insert(call, std::move(taken));
+    if (group == 0) {
+      if (RunParked(taken, /*final=*/false) == Outcome::kMustWait) {
+        parked_.insert(call, std::move(taken));
+        blocked_classes.insert(blocked_class);
+      }
+      continue;
+    }
+    if (ParkedCallerGone(taken)) continue;
+    taken.on_workers = true;
+    ReceivedCall retried = Retried(parked_.insert(call, std::move(taken)));
+    if (gathers) {
+      // Its group's run tells whether it must wait again: the later calls
+      // of its class join the same group (a gathered group shares what it
+      // finds in arrival order, as one call after another would).
+      to_workers[group].push_back(std::move(retried));
+    } else {
+      std::vector<ReceivedCall> alone;
+      alone.push_back(std::move(retried));
+      SendToWorkers(group, std::move(alone));
       blocked_classes.insert(blocked_class);
     }
   }
@@ -965,6 +1014,13 @@ void SocketServer::RetryParked() {
   }
   if (!to_workers.empty()) ServeWaitingGroups();
   ArmTimer();
+}
+
+SocketServer::ReceivedCall SocketServer::Retried(std::list<ParkedCall>::iterator parked) const {
+  std::string frame(kFrameHeaderBytes, '\0');
+  EncodeHeader(parked->header, frame.data());
+  frame += parked->body;
+  return {parked->fd, connections_.at(parked->fd).serial, parked->header, std::move(frame), parked};
 }
 
 void SocketServer::AnswerWatches() {
@@ -986,7 +1042,8 @@ void SocketServer::AnswerWatches() {
 void SocketServer::AnswerExpired() {
   const Clock::time_point now = Clock::now();
   for (auto call = parked_.begin(); call != parked_.end();) {
-    if (call->deadline <= now) {
+    // One on workers_ is answered by its group, or parked again first.
+    if (call->deadline <= now && !call->on_workers) {
       ParkedCall taken = std::move(*call);  // Out of the list first, as in RetryParked.
       call = parked_.erase(call);
       RunParked(taken, /*final=*/true);
@@ -1040,7 +1097,9 @@ void SocketServer::ArmTimer() {
   Clock::time_point earliest = accept_resume_;
   if (!awaiting_hello_.empty()) earliest = std::min(earliest, awaiting_hello_.front().first);
   if (!parked_.empty()) {
-    for (const ParkedCall& call : parked_) earliest = std::min(earliest, call.deadline);
+    for (const ParkedCall& call : parked_) {
+      if (!call.on_workers) earliest = std::min(earliest, call.deadline);
+    }
     earliest = std::min(earliest, handler_->NextChangeWithoutCall());
   }
   for (const auto& [kind, groups] : kinds_) {

@@ -92,7 +92,8 @@ class AttachHandler {
   // arrival order, and fills in each one's reply and outcome, exactly as
   // if each had run alone in that order; it throws, having changed
   // nothing, if they cannot run as one (a merged push that does not fit,
-  // a failed write), and then the server runs each alone.
+  // a failed write), and then the server runs each alone (Run), on the
+  // same thread.
   struct MergedCall {
     AttachOp op;
     std::string_view body;
@@ -106,11 +107,13 @@ class AttachHandler {
   // for a kind whose group runs wait for a sync (a synced FIFO queue), so
   // that the server goes on receiving and answering meanwhile, and the
   // calls that arrive during a sync run together (GathersGroups). Every
-  // merge group then runs there, a
-  // group of one call too, and groups of different kinds may run at once
-  // (a pop need not find a push that arrived with it). RunMerged must then allow that: calls on the queue
-  // and its ledgers are thread-safe. Unsynced runs take microseconds:
-  // handing one to another thread would cost more than it saves.
+  // merge group then runs there, a group of one call too, and so do the
+  // retries of parked calls of those groups; groups of different kinds
+  // may run at once (a pop need not find a push that arrived with it).
+  // RunMerged, and Run for those operations, must then allow that: calls
+  // on the queue and its ledgers are thread-safe. Unsynced runs take
+  // microseconds: handing one to another thread would cost more than it
+  // saves.
   virtual bool GroupsRunOnWorkers() const { return false; }
   // With GroupsRunOnWorkers: whether the calls of merge group `kind` that
   // arrive while one of its groups runs wait to form its next group, which

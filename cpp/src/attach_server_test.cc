@@ -38,11 +38,14 @@ using AttachServerTest = testing::TempDirTest;
 
 constexpr auto kPatience = std::chrono::seconds(10);
 
-// Pushes (group 1) and pops (group 2, kPop and kPopWait) merge. kLen holds
-// the server's thread while the test holds the gate; so does a push group
-// while pushes are held. Each group's run notes whether the other group's
-// started while it ran. A kPopWait takes one of items_, or waits for one
-// (for 10 s); a pop group decides before it is held (hold_pops_).
+// Pushes (group 1, kPushBatch and kPushBatchWait) and pops (group 2, kPop
+// and kPopWait) merge. kLen holds the server's thread while the test holds
+// the gate; so does a push group while pushes are held. Each group's run
+// notes whether the other group's started while it ran. A kPopWait takes
+// one of items_, or waits for one (for 10 s); a pop group decides before
+// it is held (hold_pops_). A kPushBatchWait takes one of room_, or waits
+// for it; a group of them that does not fit fails whole, as a FIFO
+// queue's merged push does, and then each runs alone.
 class RecordingHandler final : public AttachHandler {
  public:
   RecordingHandler(std::string path, bool on_workers, bool gathers_pushes)
@@ -53,11 +56,13 @@ class RecordingHandler final : public AttachHandler {
   void DescribeQueue(Welcome*) const override {}
   void DescribeBacklog(QueueOwner*) const override {}
   std::chrono::nanoseconds WaitTimeout(AttachOp op, std::string_view) const override {
-    return op == AttachOp::kPopWait ? kPopWaitTimeout : std::chrono::nanoseconds(0);
+    return op == AttachOp::kPopWait || op == AttachOp::kPushBatchWait
+               ? kPopWaitTimeout
+               : std::chrono::nanoseconds(0);
   }
-  int BlockedClass(AttachOp) const override { return 0; }
+  int BlockedClass(AttachOp op) const override { return op == AttachOp::kPushBatchWait ? 1 : 0; }
   int MergeGroup(AttachOp op) const override {
-    if (op == AttachOp::kPushBatch) return 1;
+    if (op == AttachOp::kPushBatch || op == AttachOp::kPushBatchWait) return 1;
     if (op == AttachOp::kPop || op == AttachOp::kPopWait) return 2;
     return 0;
   }
@@ -71,11 +76,12 @@ class RecordingHandler final : public AttachHandler {
       ++lens_;
       changed_.notify_all();
       if (hold_len_) changed_.wait_for(lock, kPatience, [this] { return !hold_len_; });
-    } else if (op == AttachOp::kPopWait) {
-      ran_alone_[2] = true;
-      if (!TakeItem() && !final) return Outcome::kMustWait;
     } else {
       ran_alone_[MergeGroup(op)] = true;
+      ++alone_runs_[MergeGroup(op)];
+      changed_.notify_all();
+      if (op == AttachOp::kPopWait && !TakeItem() && !final) return Outcome::kMustWait;
+      if (op == AttachOp::kPushBatchWait && !TakeRoom() && !final) return Outcome::kMustWait;
     }
     reply->U64(7);
     return Outcome::kDone;
@@ -87,6 +93,12 @@ class RecordingHandler final : public AttachHandler {
     started_[group] = true;
     ++groups_started_[group];
     changed_.notify_all();
+    if (group == 1) {
+      int needed = 0;
+      for (const MergedCall& call : *calls) needed += call.op == AttachOp::kPushBatchWait ? 1 : 0;
+      if (needed > room_) throw Error(ErrorKind::kQueueFull, path_, "no room");
+      room_ -= needed;
+    }
     if (group == 1 && hold_pushes_) {
       pushes_held_ = true;
       changed_.notify_all();
@@ -140,6 +152,16 @@ class RecordingHandler final : public AttachHandler {
     std::lock_guard<std::mutex> lock(mutex_);
     ++items_;
   }
+  void AddRoom() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    ++room_;
+  }
+  int AloneRuns(int group) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return alone_runs_[group];
+  }
+  // For WaitUntil's predicates, which hold the lock.
+  int AloneRunsLocked(int group) { return alone_runs_[group]; }
   int GroupsStarted(int group) {
     std::lock_guard<std::mutex> lock(mutex_);
     return groups_started_[group];
@@ -184,6 +206,11 @@ class RecordingHandler final : public AttachHandler {
     --items_;
     return true;
   }
+  bool TakeRoom() {
+    if (room_ == 0) return false;
+    --room_;
+    return true;
+  }
 
   const std::string path_;
   const bool on_workers_;
@@ -196,8 +223,9 @@ class RecordingHandler final : public AttachHandler {
   bool pushes_released_ = false;
   bool pops_held_ = false;
   int items_ = 0;
+  int room_ = 0;
   std::map<int, bool> started_, met_, ran_alone_;
-  std::map<int, int> groups_started_;
+  std::map<int, int> groups_started_, alone_runs_;
 };
 
 // A connection that said Hello and was welcomed.
@@ -446,6 +474,36 @@ TEST_F(AttachServerTest, AParkedPopIsRetriedOnAWorkerInItsKindsNextGroup) {
   EXPECT_EQ(popper.Receive().status, 0u);
   EXPECT_EQ(handler->GroupsStarted(2), 2);
   EXPECT_FALSE(handler->RanAlone(2));
+}
+
+// So is a synced push waiting for room, which a pop makes: one at a time,
+// in arrival order, as the first must go before the others of its class
+// may try.
+TEST_F(AttachServerTest, ParkedPushesAreRetriedOnAWorkerOneAtATimeInArrivalOrder) {
+  ServerWithHandler served(QueuePath(), /*on_workers=*/true, /*gathers_pushes=*/false);
+  RecordingHandler* handler = served.handler;
+  RawClient first(QueuePath(), 1), second(QueuePath(), 2), marker(QueuePath(), 3);
+  // Each finds no room, alone, and is parked.
+  for (RawClient* pusher : {&first, &second}) {
+    const int runs = handler->AloneRuns(1);
+    pusher->Send(AttachOp::kPushBatchWait);
+    handler->WaitUntil([&] { return handler->AloneRunsLocked(1) > runs; });
+  }
+  marker.Send(AttachOp::kLen);
+  EXPECT_EQ(marker.Receive().status, 0u);
+  const int groups = handler->GroupsStarted(1);
+  handler->AddRoom();
+  served.NoteChange();
+  ASSERT_TRUE(first.ReplyWithin(kPromptly));
+  EXPECT_EQ(first.Receive().status, 0u);
+  EXPECT_EQ(handler->GroupsStarted(1), groups + 1);  // The first, on a worker.
+  EXPECT_EQ(handler->AloneRuns(1), 2);                // Neither on the server's thread.
+  EXPECT_FALSE(second.ReplyWithin(std::chrono::milliseconds(50)));
+  handler->AddRoom();
+  served.NoteChange();
+  ASSERT_TRUE(second.ReplyWithin(kPromptly));
+  EXPECT_EQ(second.Receive().status, 0u);
+  EXPECT_EQ(handler->AloneRuns(1), 2);
 }
 
 // The server's thread may take a change while the group that will park a
