@@ -845,19 +845,16 @@ void SocketServer::AnswerWorked() {
     worked.swap(worked_);
   }
   const Clock::time_point now = Clock::now();
-  bool parked_any = false;
   for (const std::unique_ptr<WorkedGroup>& group : worked) {
     GroupsOfKind& groups = kinds_[group->kind];
     --groups.on_workers;
     groups.gather_until =
         now + std::min<Clock::duration>((now - group->sent) / 2, kMaxGatherWait);
-    const bool parked = AnswerMerged(group->members, group->merged, group->errors);
-    parked_any = parked_any || parked;
-    if (parked && change_count_.load(std::memory_order_seq_cst) != group->changes_before) {
+    if (AnswerMerged(group->members, group->merged, group->errors) &&
+        change_count_.load(std::memory_order_seq_cst) != group->changes_before) {
       changed_.store(true, std::memory_order_release);
     }
   }
-  if (parked_any) ArmTimer();  // Once for all: it looks at every parked call.
 }
 
 std::vector<AttachHandler::MergedCall> SocketServer::MergedCalls(
@@ -917,7 +914,8 @@ void SocketServer::Settle(const ReceivedCall& call, Outcome outcome) {
   if (!call.parked) {
     if (outcome == Outcome::kMustWait) Park(call.fd, call.header, call.body());
   } else if (outcome == Outcome::kMustWait) {
-    (*call.parked)->on_workers = false;  // Its deadline counts again (ArmTimer).
+    (*call.parked)->on_workers = false;
+    ArmTimer();  // For its deadline.
   } else {
     parked_.erase(*call.parked);
   }

@@ -4,7 +4,7 @@
 // other calls while a group runs, calls that arrive meanwhile wait to run
 // together as the kind's next group, a group's reply never reaches a later
 // connection that got the same descriptor, and an inspector is refused
-// whatever it asks, and parked calls are retried on workers.
+// whatever it asks, and a parked pop is retried in its kind's next group.
 //
 // Raw clients speak the wire format here, so that the test knows when its
 // requests are in the server's socket buffers: while a first request holds
@@ -42,7 +42,7 @@ constexpr auto kPatience = std::chrono::seconds(10);
 // and kPopWait) merge. kLen holds the server's thread while the test holds
 // the gate; so does a push group while pushes are held. Each group's run
 // notes whether the other group's started while it ran. A kPopWait takes
-// one of items_, or waits for one (kWaitTimeout); a pop group decides before
+// one of items_, or waits for one (for 10 s); a pop group decides before
 // it is held (hold_pops_). A kPushBatchWait takes one of room_, or waits
 // for it; a group of them that does not fit fails whole, as a FIFO
 // queue's merged push does, and then each runs alone.
@@ -57,7 +57,7 @@ class RecordingHandler final : public AttachHandler {
   void DescribeBacklog(QueueOwner*) const override {}
   std::chrono::nanoseconds WaitTimeout(AttachOp op, std::string_view) const override {
     return op == AttachOp::kPopWait || op == AttachOp::kPushBatchWait
-               ? kWaitTimeout
+               ? kPopWaitTimeout
                : std::chrono::nanoseconds(0);
   }
   int BlockedClass(AttachOp op) const override { return op == AttachOp::kPushBatchWait ? 1 : 0; }
@@ -77,6 +77,7 @@ class RecordingHandler final : public AttachHandler {
       changed_.notify_all();
       if (hold_len_) changed_.wait_for(lock, kPatience, [this] { return !hold_len_; });
     } else {
+      ran_alone_[MergeGroup(op)] = true;
       ++alone_runs_[MergeGroup(op)];
       changed_.notify_all();
       if (op == AttachOp::kPopWait && !TakeItem() && !final) return Outcome::kMustWait;
@@ -159,9 +160,8 @@ class RecordingHandler final : public AttachHandler {
     std::lock_guard<std::mutex> lock(mutex_);
     return alone_runs_[group];
   }
-  void WaitForAloneRuns(int group, int count) {
-    WaitUntil([&] { return alone_runs_[group] >= count; });
-  }
+  // For WaitUntil's predicates, which hold the lock.
+  int AloneRunsLocked(int group) { return alone_runs_[group]; }
   int GroupsStarted(int group) {
     std::lock_guard<std::mutex> lock(mutex_);
     return groups_started_[group];
@@ -180,7 +180,7 @@ class RecordingHandler final : public AttachHandler {
   }
   bool RanAlone(int group) {
     std::lock_guard<std::mutex> lock(mutex_);
-    return alone_runs_[group] > 0;
+    return ran_alone_[group];
   }
   bool PushesReleased() {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -191,7 +191,7 @@ class RecordingHandler final : public AttachHandler {
     return started_[group];
   }
 
-  static constexpr std::chrono::seconds kWaitTimeout{10};
+  static constexpr std::chrono::seconds kPopWaitTimeout{10};
 
   bool hold_len_ = false;
   bool hold_pushes_ = false;
@@ -224,7 +224,7 @@ class RecordingHandler final : public AttachHandler {
   bool pops_held_ = false;
   int items_ = 0;
   int room_ = 0;
-  std::map<int, bool> started_, met_;
+  std::map<int, bool> started_, met_, ran_alone_;
   std::map<int, int> groups_started_, alone_runs_;
 };
 
@@ -452,7 +452,7 @@ TEST_F(AttachServerTest, TheNextGroupWaitsBrieflyForAsManyCallsAsTheLastHad) {
 }
 
 // Well before a parked call would be retried anyway: at its deadline
-// (RecordingHandler::kWaitTimeout), or when the timer goes off for the
+// (RecordingHandler::kPopWaitTimeout), or when the timer goes off for the
 // Hello deadline of the connections (kGreetingTimeout after they connect),
 // after which the server looks for changes made without a call.
 constexpr auto kPromptly = std::chrono::milliseconds(2000);
@@ -484,10 +484,11 @@ TEST_F(AttachServerTest, ParkedPushesAreRetriedOnAWorkerOneAtATimeInArrivalOrder
   RecordingHandler* handler = served.handler;
   RawClient first(QueuePath(), 1), second(QueuePath(), 2), marker(QueuePath(), 3);
   // Each finds no room, alone, and is parked.
-  first.Send(AttachOp::kPushBatchWait);
-  handler->WaitForAloneRuns(1, 1);
-  second.Send(AttachOp::kPushBatchWait);
-  handler->WaitForAloneRuns(1, 2);
+  for (RawClient* pusher : {&first, &second}) {
+    const int runs = handler->AloneRuns(1);
+    pusher->Send(AttachOp::kPushBatchWait);
+    handler->WaitUntil([&] { return handler->AloneRunsLocked(1) > runs; });
+  }
   marker.Send(AttachOp::kLen);
   EXPECT_EQ(marker.Receive().status, 0u);
   const int groups = handler->GroupsStarted(1);
