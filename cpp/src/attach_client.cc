@@ -102,9 +102,10 @@ int ConnectInDirectory(int fd, int directory_fd, const std::string& path) {
 // their sum, and a listener that trickles its answer a byte at a time is
 // stuck or no RocksQ owner, and must not hold up an open for ever. False if
 // the listener hung up. A body declared over kMaxGreetingBodyBytes is
-// refused once its header arrives, before the body.
+// refused once its header arrives, before the body. A descriptor passed
+// with it (SCM_RIGHTS: the lane) goes to `*passed_fd`; -1 if none.
 bool ReceiveGreeting(int fd, Clock::time_point sent, FrameHeader* header, std::string* body,
-                     const std::string& path) {
+                     const std::string& path, int* passed_fd) {
   const Clock::time_point deadline = sent + kGreetingTimeout;
   std::string frame(kFrameHeaderBytes, '\0');
   size_t received = 0;
@@ -126,7 +127,25 @@ bool ReceiveGreeting(int fd, Clock::time_point sent, FrameHeader* header, std::s
                       " within " + std::to_string(kGreetingTimeout.count()) +
                       " s: it is stuck, or not a RocksQ owner");
     }
-    const ssize_t got = ::recv(fd, frame.data() + received, frame.size() - received, MSG_DONTWAIT);
+    iovec into{frame.data() + received, frame.size() - received};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+    msghdr message{};
+    message.msg_iov = &into;
+    message.msg_iovlen = 1;
+    message.msg_control = control;
+    message.msg_controllen = sizeof(control);
+    const ssize_t got = ::recvmsg(fd, &message, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    for (cmsghdr* part = got > 0 ? CMSG_FIRSTHDR(&message) : nullptr; part != nullptr;
+         part = CMSG_NXTHDR(&message, part)) {
+      if (part->cmsg_level != SOL_SOCKET || part->cmsg_type != SCM_RIGHTS) continue;
+      int passed;
+      std::memcpy(&passed, CMSG_DATA(part), sizeof(int));
+      if (*passed_fd < 0) {
+        *passed_fd = passed;
+      } else {
+        ::close(passed);
+      }
+    }
     if (got == 0) return false;
     if (got < 0) {
       if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) continue;
@@ -194,7 +213,7 @@ int ConnectToOwner(const std::string& path) {
 }
 
 bool Handshake(int fd, const std::string& path, uint32_t kind, uint64_t client_id, uint32_t lane,
-               std::string* welcome_body) {
+               std::string* welcome_body, std::unique_ptr<SharedLane>* shared_lane) {
   FrameHeader hello;
   hello.op = AttachOp::kHello;
   Hello mine;
@@ -203,6 +222,7 @@ bool Handshake(int fd, const std::string& path, uint32_t kind, uint64_t client_i
   mine.pid = static_cast<uint32_t>(::getpid());
   mine.client_id = client_id;
   mine.lane = lane;
+  mine.shared_lane = shared_lane != nullptr;
   FrameHeader reply;
   // The greeting is bounded (a process that accepts and never answers is
   // not an owner); the calls after it may wait as long as they ask, so the
@@ -212,7 +232,22 @@ bool Handshake(int fd, const std::string& path, uint32_t kind, uint64_t client_i
   ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &bound, sizeof(bound));
   const Clock::time_point sent = Clock::now();
   if (!SendFrame(fd, hello, EncodeHello(mine), path)) return false;
-  if (!ReceiveGreeting(fd, sent, &reply, welcome_body, path)) return false;
+  int lane_fd = -1;
+  bool welcomed = false;
+  try {
+    welcomed = ReceiveGreeting(fd, sent, &reply, welcome_body, path, &lane_fd);
+  } catch (const Error&) {
+    if (lane_fd >= 0) ::close(lane_fd);
+    throw;
+  }
+  if (welcomed && reply.status == 0 && shared_lane != nullptr && lane_fd >= 0) {
+    // Null if it is no lane: the socket then carries every frame, as it
+    // does when the owner's system gave none.
+    *shared_lane = SharedLane::Map(lane_fd);
+  } else if (lane_fd >= 0) {
+    ::close(lane_fd);
+  }
+  if (!welcomed) return false;
   ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &unbounded, sizeof(unbounded));
   if (reply.status != 0) throw Error(KindOfWireCode(reply.status), path, *welcome_body);
   return true;
@@ -307,10 +342,11 @@ std::unique_ptr<AttachClient> AttachClient::Connect(const std::string& path, Att
   if (!identity) identity = std::make_shared<AttachIdentity>();
   const uint32_t lane = identity->next_lane.fetch_add(1);
   std::string reply_body;
+  std::unique_ptr<SharedLane> shared_lane;
   bool answered = false;
   try {
     answered = Handshake(fd, path, static_cast<uint32_t>(kind), identity->client_id, lane,
-                         &reply_body);
+                         &reply_body, &shared_lane);
   } catch (const Error&) {
     ::close(fd);
     throw;
@@ -328,8 +364,8 @@ std::unique_ptr<AttachClient> AttachClient::Connect(const std::string& path, Att
                       "); this process runs " + ROCKSQ_VERSION + " (protocol " +
                       std::to_string(kAttachProtocol) + "): use one RocksQ version per queue");
     }
-    return std::make_unique<AttachClient>(path, kind, fd, lane, welcome, std::move(identity),
-                                          claim);
+    return std::make_unique<AttachClient>(path, kind, fd, lane, std::move(shared_lane), welcome,
+                                          std::move(identity), claim);
   } catch (...) {
     ::close(fd);
     throw;
@@ -337,14 +373,15 @@ std::unique_ptr<AttachClient> AttachClient::Connect(const std::string& path, Att
 }
 
 AttachClient::AttachClient(const std::string& path, AttachKind kind, int first_fd,
-                           uint32_t first_lane, const Welcome& welcome,
-                           std::shared_ptr<AttachIdentity> identity, bool claim)
+                           uint32_t first_lane, std::unique_ptr<SharedLane> first_shared_lane,
+                           const Welcome& welcome, std::shared_ptr<AttachIdentity> identity,
+                           bool claim)
     : path_(path), kind_(kind), welcome_(welcome), identity_(std::move(identity)) {
   if (claim) {
     claim_ = std::make_unique<OpenPathClaim>(path);
     claim_->ClaimDirectory();  // A second open in this process stays refused.
   }
-  idle_.push_back({first_fd, first_lane});
+  idle_.push_back({first_fd, first_lane, std::move(first_shared_lane)});
   all_.insert(first_fd);
   CloseInForkChild(first_fd);  // A child makes its own connections.
 }
@@ -418,9 +455,10 @@ AttachClient::Connection AttachClient::TakeConnection(uint32_t lane) const {
   return connection;
 }
 
-int AttachClient::ConnectEventLane() const { return Connect(0).fd; }
+// Its one request, kWatch, waits for a change: the socket carries it.
+int AttachClient::ConnectEventLane() const { return Connect(0, /*shared_lane=*/false).fd; }
 
-AttachClient::Connection AttachClient::Connect(uint32_t lane) const {
+AttachClient::Connection AttachClient::Connect(uint32_t lane, bool shared_lane) const {
   const CallId none{identity_->client_id, lane, 0};
   const int fd = ConnectToOwner(path_);
   if (fd < 0) ThrowOwnerGone(none);
@@ -428,10 +466,11 @@ AttachClient::Connection AttachClient::Connect(uint32_t lane) const {
   // Every connection starts with the handshake; the options were agreed on
   // by the first.
   std::string welcome;
+  std::unique_ptr<SharedLane> mapped;
   bool welcomed = false;
   try {
     welcomed = Handshake(fd, path_, static_cast<uint32_t>(kind_), identity_->client_id, lane,
-                         &welcome);
+                         &welcome, shared_lane ? &mapped : nullptr);
   } catch (const Error&) {
     ::close(fd);
     throw;
@@ -453,7 +492,7 @@ AttachClient::Connection AttachClient::Connect(uint32_t lane) const {
     ThrowOwnerGone(none);
   }
   CloseInForkChild(fd);
-  return {fd, lane};
+  return {fd, lane, std::move(mapped)};
 }
 
 std::string AttachClient::Call(AttachOp op, const BodyWriter& body) const {
@@ -471,6 +510,39 @@ std::string AttachClient::CallAgain(AttachOp op, const BodyWriter& body,
   return Send(connection, op, body, call.seq, kRetryFlag);
 }
 
+bool AttachClient::CallThroughLane(const Connection& connection, const FrameHeader& request,
+                                   const BodyWriter& body, FrameHeader* reply,
+                                   std::string* reply_body) const {
+  SharedLane& lane = *connection.shared_lane;
+  FrameHeader doorbell;
+  doorbell.op = AttachOp::kLaneDoorbell;
+  if (lane.PostRequest(request, body.Parts()) &&
+      !SendFrame(connection.fd, doorbell, std::string_view(), path_)) {
+    return false;
+  }
+  if (!reply_poll_([&] { return lane.ReplyPosted(); })) {
+    for (;;) {
+      if (lane.ClientSleeps()) {
+        // The reply came as this said it sleeps: the owner may have seen
+        // that, and rings; its doorbell is read now, so that none is left
+        // to be taken for the next call's.
+        if (lane.ClientWakes() && !ReceiveFrame(connection.fd, reply, reply_body, path_)) {
+          return false;
+        }
+        break;
+      }
+      if (!ReceiveFrame(connection.fd, reply, reply_body, path_)) return false;
+      if (reply->op != AttachOp::kLaneDoorbell) {
+        lane.ClientWakes();  // A reply too large for the lane: no doorbell with it.
+        return true;
+      }
+      if (lane.ReplyPosted()) break;
+    }
+  }
+  if (lane.ReplyOnSocket()) return ReceiveFrame(connection.fd, reply, reply_body, path_);
+  return lane.ReadReply(reply, reply_body);
+}
+
 std::string AttachClient::Send(Connection connection, AttachOp op, const BodyWriter& body,
                                uint64_t seq, uint16_t flags) const {
   const CallId call{identity_->client_id, connection.lane, seq};
@@ -482,9 +554,13 @@ std::string AttachClient::Send(Connection connection, AttachOp op, const BodyWri
   std::string reply_body;
   bool answered = false;
   try {
-    answered = SendFrame(connection.fd, request, body.Parts(), path_) &&
-               ReceiveFrame(connection.fd, &reply, &reply_body, path_, kMaxFrameBodyBytes,
-                            &reply_poll_);
+    if (connection.shared_lane && SharedLane::Fits(body.Size())) {
+      answered = CallThroughLane(connection, request, body, &reply, &reply_body);
+    } else {
+      answered = SendFrame(connection.fd, request, body.Parts(), path_) &&
+                 ReceiveFrame(connection.fd, &reply, &reply_body, path_, kMaxFrameBodyBytes,
+                              &reply_poll_);
+    }
   } catch (const Error&) {
     ForgetConnection(connection.fd);
     if (closed_.load()) ThrowOwnerGone(call);

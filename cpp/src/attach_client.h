@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "attach_lane.h"
 #include "attach_wire.h"
 #include "rocksq/popped_items.h"
 #include "storage.h"
@@ -41,11 +42,13 @@ bool HeldByAnotherProcessAndUnwritable(const std::string& path);
 
 // Sends this process's Hello as `kind` (AttachKind, or kInspectorHelloKind)
 // for the lane `lane` of the attached queue `client_id` (0, 0 for an
-// inspector) on `fd`, and reads the answer into `welcome_body`. False if
-// the owner closed the connection (it was closing); throws its refusal, or
-// kStorage if no answer came within kGreetingTimeout.
+// inspector) on `fd`, and reads the answer into `welcome_body`. With
+// `shared_lane`, asks for a shared-memory lane and maps it there (null if
+// the owner passed none). False if the owner closed the connection (it was
+// closing); throws its refusal, or kStorage if no answer came within
+// kGreetingTimeout.
 bool Handshake(int fd, const std::string& path, uint32_t kind, uint64_t client_id, uint32_t lane,
-               std::string* welcome_body);
+               std::string* welcome_body, std::unique_ptr<SharedLane>* shared_lane = nullptr);
 
 // Who an attached queue is, whatever process owns the queue (CallId): its
 // id, and the numbers of its next lane and request, never reused by it.
@@ -85,7 +88,8 @@ class AttachClient {
                                                bool claim = true);
 
   AttachClient(const std::string& path, AttachKind kind, int first_fd, uint32_t first_lane,
-               const Welcome& welcome, std::shared_ptr<AttachIdentity> identity, bool claim);
+               std::unique_ptr<SharedLane> first_shared_lane, const Welcome& welcome,
+               std::shared_ptr<AttachIdentity> identity, bool claim);
 
   // Lets this process open the queue itself, to take over from an owner
   // that went away; the calls under way still throw OwnerGone.
@@ -132,15 +136,24 @@ class AttachClient {
   struct Connection {
     int fd;
     uint32_t lane;
+    // Its shared-memory lane, if the owner gave one: the frames that fit
+    // go through it, the others on the socket.
+    std::shared_ptr<SharedLane> shared_lane;
   };
   // An idle connection, or a new one (of lane `lane`, if not 0, else of a
   // new lane).
   Connection TakeConnection(uint32_t lane = 0) const;
   // A new connection, welcomed (of lane `lane`, if not 0, else of a new
-  // lane), that Close() does not know of.
-  Connection Connect(uint32_t lane) const;
+  // lane), that Close() does not know of; with a shared-memory lane if
+  // `shared_lane` and the owner gives one.
+  Connection Connect(uint32_t lane, bool shared_lane = true) const;
   std::string Send(Connection connection, AttachOp op, const BodyWriter& body, uint64_t seq,
                    uint16_t flags) const;
+  // Sends `request` through the connection's lane and waits for the reply
+  // there, or on the socket: asleep on it, the owner's doorbell or the
+  // reply itself wakes it. False if the owner went away first.
+  bool CallThroughLane(const Connection& connection, const FrameHeader& request,
+                       const BodyWriter& body, FrameHeader* reply, std::string* reply_body) const;
   void ForgetConnection(int fd) const;
   [[noreturn]] void ThrowOwnerGone(const CallId& call) const;
 

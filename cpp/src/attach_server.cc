@@ -30,6 +30,7 @@
 #include <thread>
 #include <utility>
 
+#include "attach_lane.h"
 #include "attach_stats.h"
 #include "process_owned.h"
 #include "rocksq/build_info.h"
@@ -201,6 +202,11 @@ class SocketServer final : public AttachServer {
     // A request of it is received, queued or parked, and not yet answered.
     bool awaiting_reply = false;
     std::string inbox;  // Bytes received and not yet served.
+    // Its shared-memory lane, if the client asked for one and got it, and
+    // whether the request awaiting its reply came through it (the reply
+    // goes back the same way).
+    std::unique_ptr<SharedLane> shared_lane;
+    bool request_in_lane = false;
   };
 
   // A waiting call that could not go on yet: its request, kept whole.
@@ -253,6 +259,14 @@ class SocketServer final : public AttachServer {
   // longer leads to it (deleted, renamed, or replaced by another file).
   void KeepSocketName();
   void Receive(Connection* connection);
+  // Takes the requests posted in the connections' lanes; returns whether
+  // there were any.
+  bool ReceiveFromLanes();
+  // Whether a connection's lane holds a request not taken yet.
+  bool LanesPosted() const;
+  // Says in every lane whether the loop sleeps (true: it is about to, in
+  // epoll_wait); sleeping returns whether a request came meanwhile.
+  bool LanesSleep(bool sleeps);
   // Answers a connection's Hello, or refuses and drops it.
   void Greet(Connection* connection, const FrameHeader& header, std::string_view body);
   // Runs the requests received in this wake-up: each merge group of the
@@ -343,11 +357,16 @@ class SocketServer final : public AttachServer {
   void Reply(int fd, const FrameHeader& request, const BodyWriter& body) {
     Reply(fd, request, body.Parts(), 0);
   }
+  // Replies the way the request came: through the connection's lane if it
+  // came so and the reply fits, else on the socket (with `passed_fd`, if
+  // given, as SendFrame). Drops the connection if the reply cannot go.
   void Reply(int fd, const FrameHeader& request, const std::vector<std::string_view>& body,
-             uint32_t status);
+             uint32_t status, int passed_fd = -1);
   void ReplyError(int fd, const FrameHeader& request, const Error& error) {
     Reply(fd, request, error.detail(), WireCode(error.kind()));
   }
+  // Sends a doorbell (kLaneDoorbell) on `fd`: false if it could not.
+  bool Ring(int fd);
   void Drop(int fd);
   void Shutdown();
   // Who sent `header` on `fd`.
@@ -535,12 +554,24 @@ void SocketServer::Loop() {
   if (handler_->GroupsRunOnWorkers()) workers_ = &workers.emplace(this, kMergeWorkers);
   epoll_event events[32];
   bool served_request = false;
+  // The lanes are memory, looked at on every turn; the descriptors
+  // (sockets, timer) cost a system call, so every fourth turn, even while
+  // lanes keep the loop busy: new connections and socket frames still get
+  // their turn.
+  unsigned turns = 0;
   while (!stopping_.load(std::memory_order_acquire)) {
     int ready = 0;
-    if (served_request) {
-      next_request_poll_([&] { return (ready = ::epoll_wait(epoll_fd_, events, 32, 0)) != 0; });
+    bool busy = false;  // A lane posted, or a group's run came back.
+    const auto look = [&] {
+      if (++turns % 4 == 0 && (ready = ::epoll_wait(epoll_fd_, events, 32, 0)) != 0) return true;
+      busy = LanesPosted() || has_worked_.load(std::memory_order_acquire);
+      return busy;
+    };
+    if (served_request) next_request_poll_(look);
+    if (ready == 0 && !busy) {
+      if (!LanesSleep(true)) ready = ::epoll_wait(epoll_fd_, events, 32, -1);
+      LanesSleep(false);
     }
-    if (ready == 0) ready = ::epoll_wait(epoll_fd_, events, 32, -1);
     if (ready < 0) continue;  // EINTR.
     served_request = false;
     bool timer_expired = false;
@@ -564,6 +595,7 @@ void SocketServer::Loop() {
         served_request = true;
       }
     }
+    if (ReceiveFromLanes()) served_request = true;
     // After the connections: a Hello that arrived while this thread was
     // busy past its deadline is read, not taken for silence.
     if (timer_expired && !stopping_.load(std::memory_order_acquire)) {
@@ -654,6 +686,11 @@ void SocketServer::Receive(Connection* connection) {
   // so the inbox holds at most one whole frame.
   while (connection->inbox.size() >= kFrameHeaderBytes) {
     const FrameHeader header = DecodeHeader(connection->inbox.data());
+    // A doorbell only woke the loop, which looks at every lane anyway.
+    if (connection->welcomed && header.op == AttachOp::kLaneDoorbell && header.body_bytes == 0) {
+      connection->inbox.erase(0, kFrameHeaderBytes);
+      continue;
+    }
     // A second request before the first's reply breaks the protocol: the
     // one-request rule is what bounds a connection's share of the owner
     // (one frame, one parked call), and what lets each request be served
@@ -675,6 +712,53 @@ void SocketServer::Receive(Connection* connection) {
       received_.push_back({fd, connection->serial, header, std::move(frame), std::nullopt});
     }
   }
+}
+
+bool SocketServer::LanesPosted() const {
+  for (const auto& [fd, connection] : connections_) {
+    if (connection.shared_lane && !connection.awaiting_reply &&
+        connection.shared_lane->RequestPosted()) {
+      return true;
+    }
+  }
+  return false;
+}
+
+bool SocketServer::ReceiveFromLanes() {
+  bool received = false;
+  std::vector<int> broken;
+  for (auto& [fd, connection] : connections_) {
+    // A request posted before the last one's reply waits for it, as in
+    // the socket (there, it breaks the protocol; here it is only seen
+    // later).
+    if (!connection.shared_lane || connection.awaiting_reply ||
+        !connection.shared_lane->RequestPosted()) {
+      continue;
+    }
+    std::string frame;
+    if (!connection.shared_lane->TakeRequest(&frame)) {
+      broken.push_back(fd);
+      continue;
+    }
+    connection.awaiting_reply = true;
+    connection.request_in_lane = true;
+    const FrameHeader header = DecodeHeader(frame.data());
+    received_.push_back({fd, connection.serial, header, std::move(frame), std::nullopt});
+    received = true;
+  }
+  for (int fd : broken) Drop(fd);
+  return received;
+}
+
+bool SocketServer::LanesSleep(bool sleeps) {
+  bool posted = false;
+  for (auto& [fd, connection] : connections_) {
+    if (!connection.shared_lane) continue;
+    posted = connection.shared_lane->OwnerSleeps(sleeps) && !connection.awaiting_reply;
+    if (posted) break;
+  }
+  if (posted) LanesSleep(false);
+  return posted;
 }
 
 void SocketServer::Greet(Connection* connection, const FrameHeader& header,
@@ -711,7 +795,14 @@ void SocketServer::Greet(Connection* connection, const FrameHeader& header,
       }
       Welcome welcome = welcome_;
       handler_->DescribeQueue(&welcome);
-      Reply(fd, header, EncodeWelcome(welcome));
+      // Without a lane (the system gave none), the socket carries it all.
+      int lane_fd = -1;
+      if (hello.shared_lane && hello.kind != kInspectorHelloKind) {
+        connection->shared_lane = SharedLane::Create(&lane_fd);
+      }
+      Reply(fd, header, {EncodeWelcome(welcome)}, 0, lane_fd);
+      if (lane_fd >= 0) ::close(lane_fd);
+      if (connections_.find(fd) == connections_.end()) return;  // The send failed.
       connection->welcomed = true;
       connection->inspector = hello.kind == kInspectorHelloKind;
       connection->client_id = hello.client_id;
@@ -1117,21 +1208,45 @@ void SocketServer::ArmTimer() {
 }
 
 void SocketServer::Reply(int fd, const FrameHeader& request,
-                         const std::vector<std::string_view>& body, uint32_t status) {
+                         const std::vector<std::string_view>& body, uint32_t status,
+                         int passed_fd) {
   FrameHeader header = request;
   header.status = status;
+  const auto found = connections_.find(fd);
+  SharedLane* const lane = found != connections_.end() && found->second.request_in_lane
+                               ? found->second.shared_lane.get()
+                               : nullptr;
+  uint64_t body_bytes = 0;
+  for (std::string_view part : body) body_bytes += part.size();
   bool sent = false;
-  try {
-    sent = SendFrame(fd, header, body, handler_->Path());
-  } catch (const Error&) {
-    // A client that stopped reading (the send timed out): dropped below.
+  if (lane != nullptr && SharedLane::Fits(body_bytes)) {
+    sent = !lane->PostReply(header, body) || Ring(fd);
+  } else {
+    try {
+      sent = SendFrame(fd, header, body, handler_->Path(), passed_fd);
+    } catch (const Error&) {
+      // A client that stopped reading (the send timed out): dropped below.
+    }
+    if (sent && lane != nullptr) lane->PostReplyOnSocket();
   }
   if (!sent) {
     Drop(fd);
     return;
   }
-  const auto connection = connections_.find(fd);
-  if (connection != connections_.end()) connection->second.awaiting_reply = false;
+  if (found != connections_.end()) {
+    found->second.awaiting_reply = false;
+    found->second.request_in_lane = false;
+  }
+}
+
+bool SocketServer::Ring(int fd) {
+  FrameHeader doorbell;
+  doorbell.op = AttachOp::kLaneDoorbell;
+  try {
+    return SendFrame(fd, doorbell, std::string_view(), handler_->Path());
+  } catch (const Error&) {
+    return false;  // The send timed out: a client that stopped reading.
+  }
 }
 
 void SocketServer::Drop(int fd) {

@@ -6,6 +6,10 @@
 // thread per served queue accepts connections, checks each peer's user and
 // Hello, and hands each request to the queue kind's AttachHandler, inline
 // and in order, so an attached call has the in-process call's semantics.
+// A connection whose Hello asks for one also has a shared-memory lane
+// (attach_lane.h), which carries the frames that fit: the thread looks at
+// every lane on each turn while it polls, and sleeps only once each lane
+// knows to ring.
 // Waiting calls run once without waiting; if they would wait they are
 // parked, with no thread of their own, and retried in arrival order after
 // each change of the queue (its change listener) or answered at their

@@ -5,6 +5,9 @@
 // together as the kind's next group, a group's reply never reaches a later
 // connection that got the same descriptor, and an inspector is refused
 // whatever it asks, and a parked pop is retried in its kind's next group.
+// Through a connection's shared-memory lane: a request is answered in the
+// lane (a reply too large, on the socket), each side rings the other only
+// when it sleeps, and busy lanes do not hold up new connections.
 //
 // Raw clients speak the wire format here, so that the test knows when its
 // requests are in the server's socket buffers: while a first request holds
@@ -19,6 +22,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <atomic>
 #include <condition_variable>
 #include <filesystem>
 #include <map>
@@ -28,6 +32,7 @@
 #include <thread>
 #include <vector>
 
+#include "attach_client.h"
 #include "attach_server.h"
 #include "test_util.h"
 
@@ -72,6 +77,10 @@ class RecordingHandler final : public AttachHandler {
   Outcome Run(AttachOp op, std::string_view, BodyWriter* reply, bool final,
               const Caller&) override {
     std::unique_lock<std::mutex> lock(mutex_);
+    if (op == AttachOp::kLastBackgroundError) {  // A reply too large for a lane.
+      reply->Bytes(std::string(SharedLane::kFrameCapacity, 'e'));
+      return Outcome::kDone;
+    }
     if (op == AttachOp::kLen) {
       ++lens_;
       changed_.notify_all();
@@ -138,6 +147,10 @@ class RecordingHandler final : public AttachHandler {
   }
   void WaitForLens(int count) {
     WaitUntil([&] { return lens_ >= count; });
+  }
+  int Lens() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return lens_;
   }
   void WaitForGroupsStarted(int group, int count) {
     WaitUntil([&] { return groups_started_[group] >= count; });
@@ -295,6 +308,69 @@ class RawClient {
  private:
   std::string path_;
   int fd_ = -1;
+  uint64_t seq_ = 0;
+};
+
+// A connection that asked for a shared-memory lane, and got one.
+class LaneClient {
+ public:
+  LaneClient(const std::string& path, uint32_t lane) : path_(path) {
+    fd_ = ConnectToOwner(path);
+    EXPECT_GE(fd_, 0);
+    std::string welcome;
+    EXPECT_TRUE(Handshake(fd_, path, static_cast<uint32_t>(AttachKind::kFifo), 0x1a9e, lane,
+                          &welcome, &lane_));
+    EXPECT_NE(lane_, nullptr);
+  }
+  ~LaneClient() { ::close(fd_); }
+
+  // Posts a request; returns whether the owner slept (and must be rung).
+  bool Post(AttachOp op) {
+    FrameHeader header;
+    header.op = op;
+    header.seq = ++seq_;
+    return lane_->PostRequest(header, {});
+  }
+  void Ring() {
+    FrameHeader doorbell;
+    doorbell.op = AttachOp::kLaneDoorbell;
+    EXPECT_TRUE(SendFrame(fd_, doorbell, std::string_view(), path_));
+  }
+  // Whether the reply is posted within `span`.
+  bool ReplyWithin(std::chrono::milliseconds span) {
+    const auto until = std::chrono::steady_clock::now() + span;
+    while (!lane_->ReplyPosted()) {
+      if (std::chrono::steady_clock::now() >= until) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return true;
+  }
+  // The reply in the lane's u64 (RecordingHandler's).
+  uint64_t ReplyCount() {
+    EXPECT_FALSE(lane_->ReplyOnSocket());
+    FrameHeader header;
+    std::string body;
+    EXPECT_TRUE(lane_->ReadReply(&header, &body));
+    EXPECT_EQ(header.seq, seq_);
+    EXPECT_EQ(header.status, 0u) << body;
+    return BodyReader(body, path_).U64();
+  }
+  // The next frame on the socket.
+  FrameHeader ReceiveOnSocket(std::string* body) {
+    FrameHeader header;
+    EXPECT_TRUE(ReceiveFrame(fd_, &header, body, path_));
+    return header;
+  }
+  bool HasUnread() {
+    char byte;
+    return ::recv(fd_, &byte, 1, MSG_DONTWAIT | MSG_PEEK) > 0;
+  }
+  SharedLane& lane() { return *lane_; }
+
+ private:
+  std::string path_;
+  int fd_ = -1;
+  std::unique_ptr<SharedLane> lane_;
   uint64_t seq_ = 0;
 };
 
@@ -557,6 +633,109 @@ TEST_F(AttachServerTest, AnInspectorIsRefusedWhateverItAsks) {
   EXPECT_NE(inspector.Receive().status, 0u);
   EXPECT_FALSE(served.handler->Started(1));
   EXPECT_FALSE(served.handler->RanAlone(1));
+}
+
+// Long enough for the server's loop to stop polling and sleep.
+constexpr auto kServerAsleep = std::chrono::milliseconds(50);
+
+TEST_F(AttachServerTest, ARequestInALaneIsAnsweredInTheLaneBesideSocketClients) {
+  ServerWithHandler served(QueuePath(), /*on_workers=*/false);
+  LaneClient in_lane(QueuePath(), 1);
+  RawClient on_socket(QueuePath(), 2);
+  for (int call = 0; call < 100; ++call) {
+    if (in_lane.Post(AttachOp::kLen)) in_lane.Ring();
+    ASSERT_TRUE(in_lane.ReplyWithin(kPatience));
+    EXPECT_EQ(in_lane.ReplyCount(), 7u);
+    on_socket.Send(AttachOp::kLen);
+    EXPECT_EQ(on_socket.ReceiveCount(), 7u);
+  }
+  EXPECT_EQ(served.handler->Lens(), 200);
+  // Nobody slept waiting for a reply: nothing came on the lane's socket.
+  EXPECT_FALSE(in_lane.HasUnread());
+}
+
+TEST_F(AttachServerTest, ASleepingServerSeesALanesRequestWhenItsClientRings) {
+  ServerWithHandler served(QueuePath(), /*on_workers=*/false);
+  LaneClient client(QueuePath(), 1);
+  std::this_thread::sleep_for(kServerAsleep);
+  // The server said it sleeps: the client must ring, and until it does
+  // the request waits (the server does not poll for ever).
+  ASSERT_TRUE(client.Post(AttachOp::kLen));
+  EXPECT_FALSE(client.ReplyWithin(std::chrono::milliseconds(200)));
+  client.Ring();
+  ASSERT_TRUE(client.ReplyWithin(kPatience));
+  EXPECT_EQ(client.ReplyCount(), 7u);
+}
+
+TEST_F(AttachServerTest, TheServerRingsALaneClientThatSleepsOnItsSocketOnce) {
+  ServerWithHandler served(QueuePath(), /*on_workers=*/false);
+  LaneClient client(QueuePath(), 1);
+  served.handler->Set(&RecordingHandler::hold_len_, true);
+  if (client.Post(AttachOp::kLen)) client.Ring();
+  served.handler->WaitForLens(1);
+  ASSERT_FALSE(client.lane().ClientSleeps());
+  served.handler->Set(&RecordingHandler::hold_len_, false);
+  std::string body;
+  EXPECT_EQ(client.ReceiveOnSocket(&body).op, AttachOp::kLaneDoorbell);
+  ASSERT_TRUE(client.lane().ReplyPosted());
+  EXPECT_TRUE(client.lane().ClientWakes());  // The server took the flag down: it rang.
+  EXPECT_EQ(client.ReplyCount(), 7u);
+  EXPECT_FALSE(client.HasUnread());
+}
+
+TEST_F(AttachServerTest, AReplyTooLargeForTheLaneComesOnTheSocket) {
+  ServerWithHandler served(QueuePath(), /*on_workers=*/false);
+  LaneClient client(QueuePath(), 1);
+  if (client.Post(AttachOp::kLastBackgroundError)) client.Ring();
+  ASSERT_TRUE(client.ReplyWithin(kPatience));
+  EXPECT_TRUE(client.lane().ReplyOnSocket());
+  std::string body;
+  const FrameHeader reply = client.ReceiveOnSocket(&body);
+  EXPECT_EQ(reply.op, AttachOp::kLastBackgroundError);
+  EXPECT_EQ(reply.seq, 1u);
+  EXPECT_EQ(body, std::string(SharedLane::kFrameCapacity, 'e'));
+  // The next reply that fits comes in the lane again.
+  if (client.Post(AttachOp::kLen)) client.Ring();
+  ASSERT_TRUE(client.ReplyWithin(kPatience));
+  EXPECT_EQ(client.ReplyCount(), 7u);
+}
+
+TEST_F(AttachServerTest, LanesKeepingTheServerBusyDoNotStopItAcceptingAndGreeting) {
+  ServerWithHandler served(QueuePath(), /*on_workers=*/false);
+  std::atomic<bool> stop{false};
+  std::atomic<int> callers{0}, failed{0};
+  std::vector<std::thread> busy;
+  // Each posts its next call as soon as it has the last one's reply, so
+  // that the server finds a lane posted nearly every time it looks.
+  for (uint32_t lane = 1; lane <= 4; ++lane) {
+    busy.emplace_back([&, lane] {
+      try {
+        LaneClient client(QueuePath(), lane);
+        ++callers;
+        while (!stop.load()) {
+          if (client.Post(AttachOp::kLen)) client.Ring();
+          while (!client.lane().ReplyPosted() && !stop.load()) std::this_thread::yield();
+        }
+      } catch (const Error&) {
+        ++failed;
+      }
+    });
+  }
+  while (callers.load() + failed.load() < 4) std::this_thread::yield();
+  // Each is welcomed while they call: a Hello not answered within
+  // kGreetingTimeout throws.
+  for (uint32_t lane = 10; lane < 20; ++lane) {
+    const int fd = ConnectToOwner(QueuePath());
+    ASSERT_GE(fd, 0);
+    std::string welcome;
+    EXPECT_NO_THROW(EXPECT_TRUE(Handshake(fd, QueuePath(),
+                                          static_cast<uint32_t>(AttachKind::kFifo), 0x2b, lane,
+                                          &welcome)));
+    ::close(fd);
+  }
+  stop.store(true);
+  for (std::thread& thread : busy) thread.join();
+  EXPECT_EQ(failed.load(), 0);
 }
 
 }  // namespace

@@ -159,6 +159,12 @@ std::vector<std::string_view> BodyWriter::Parts() const {
   return parts;
 }
 
+uint64_t BodyWriter::Size() const {
+  uint64_t size = bytes_.size();
+  for (const InPlace& in_place : in_place_) size += in_place.payload.size();
+  return size;
+}
+
 std::string_view BodyReader::Bytes(size_t count) {
   if (count > rest_.size()) ThrowMalformed(path_, "a field runs past the body's end");
   const std::string_view bytes = rest_.substr(0, count);
@@ -207,6 +213,7 @@ std::string EncodeHello(const Hello& hello) {
   body.String(hello.version);
   body.U64(hello.client_id);
   body.U32(hello.lane);
+  body.U8(hello.shared_lane ? 1 : 0);
   return std::move(body.bytes());
 }
 
@@ -227,6 +234,7 @@ Hello DecodeHello(std::string_view body, const std::string& path) {
   if (hello.protocol == kAttachProtocol) {
     hello.client_id = reader.U64();
     hello.lane = reader.U32();
+    hello.shared_lane = reader.U8() != 0;
   }
   return hello;
 }
@@ -268,7 +276,7 @@ bool SendFrame(int fd, const FrameHeader& header, std::string_view body,
 }
 
 bool SendFrame(int fd, const FrameHeader& header, const std::vector<std::string_view>& body,
-               const std::string& path) {
+               const std::string& path, int passed_fd) {
   char header_bytes[kFrameHeaderBytes];
   FrameHeader sent = header;
   sent.body_bytes = 0;
@@ -286,12 +294,23 @@ bool SendFrame(int fd, const FrameHeader& header, const std::vector<std::string_
     msghdr message{};
     message.msg_iov = next;
     message.msg_iovlen = std::min<size_t>(left, IOV_MAX);
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+    if (passed_fd >= 0) {
+      message.msg_control = control;
+      message.msg_controllen = sizeof(control);
+      cmsghdr* rights = CMSG_FIRSTHDR(&message);
+      rights->cmsg_level = SOL_SOCKET;
+      rights->cmsg_type = SCM_RIGHTS;
+      rights->cmsg_len = CMSG_LEN(sizeof(int));
+      std::memcpy(CMSG_DATA(rights), &passed_fd, sizeof(int));
+    }
     const ssize_t sent_bytes = ::sendmsg(fd, &message, MSG_NOSIGNAL);
     if (sent_bytes < 0) {
       if (errno == EINTR) continue;
       if (errno == EPIPE || errno == ECONNRESET) return false;
       ThrowSocketError(path, "writing to");
     }
+    passed_fd = -1;  // It went with the first byte sent.
     size_t done = static_cast<size_t>(sent_bytes);
     while (left > 0 && done >= next->iov_len) {
       done -= next->iov_len;

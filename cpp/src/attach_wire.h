@@ -34,8 +34,10 @@ inline constexpr char kAttachSocketName[] = "rocksq.sock";
 // Bumped by any change to a frame's layout or a new operation; both sides
 // must run the same one. 2: the Hello names the client and lane, and
 // requests may be retries (kRetryFlag). 3: kWatch. 4: the FIFO task counts
-// (kTaskDone, kUnfinishedTasks, kJoinWait). 5: kIsShutDown.
-inline constexpr uint32_t kAttachProtocol = 5;
+// (kTaskDone, kUnfinishedTasks, kJoinWait). 5: kIsShutDown. 6: shared-memory
+// lanes (attach_lane.h): the Hello asks for one, the Welcome passes it, and
+// kLaneDoorbell.
+inline constexpr uint32_t kAttachProtocol = 6;
 inline constexpr char kAttachMagic[8] = {'R', 'Q', 'A', 'T', 'T', 'A', 'C', 'H'};
 inline constexpr size_t kFrameHeaderBytes = 24;
 // A body larger than this is refused: it guards the owner's memory against
@@ -81,6 +83,9 @@ enum class AttachOp : uint16_t {
   kJoinWait = 17,         // i64 timeout ns; replies u8 1 if no task is unfinished.
   // FifoQueue::IsShutDown: the owner's one shutdown state.
   kIsShutDown = 18,  // replies u8 1 if shut down.
+  // Any kind, either way, header only, never answered: a frame was posted
+  // in the connection's lane (attach_lane.h) while its reader slept.
+  kLaneDoorbell = 19,
 
   // Ack queues (AttachKind::kAck). Deliveries are u32 count, then each
   // one's u64 id, u32 attempt, u64 receipt and u32-length-prefixed payload;
@@ -185,6 +190,8 @@ class BodyWriter {
   std::string& bytes();
   // The body as the pieces to send one after another: no copy.
   std::vector<std::string_view> Parts() const;
+  // The body's size, in-place payloads included.
+  uint64_t Size() const;
 
  private:
   std::string bytes_;
@@ -223,7 +230,8 @@ inline constexpr uint32_t kInspectorHelloKind = 0;
 // side can name both versions in a refusal), the queue kind (AttachKind) and
 // the client's pid. That layout never changes, so that any release can read
 // and refuse another's. Protocol 2 appends the client's id and the
-// connection's lane (CallId).
+// connection's lane (CallId); protocol 6, whether the connection asks for a
+// shared-memory lane (attach_lane.h), which the Welcome then passes.
 struct Hello {
   uint32_t protocol = kAttachProtocol;
   std::string version;
@@ -231,6 +239,7 @@ struct Hello {
   uint32_t pid = 0;
   uint64_t client_id = 0;
   uint32_t lane = 0;
+  bool shared_lane = false;
 };
 std::string EncodeHello(const Hello& hello);
 // Throws kUnsupportedFormat if `body` is not a Hello of this protocol.
@@ -283,8 +292,10 @@ bool SendFrame(int fd, const FrameHeader& header, std::string_view body,
                const std::string& path);
 // The same, the body given as pieces to send one after another (a
 // BodyWriter's Parts): one sendmsg for up to IOV_MAX pieces.
+// With `passed_fd` (not -1), the descriptor goes with the frame's first
+// byte (SCM_RIGHTS).
 bool SendFrame(int fd, const FrameHeader& header, const std::vector<std::string_view>& body,
-               const std::string& path);
+               const std::string& path, int passed_fd = -1);
 bool ReceiveFrame(int fd, FrameHeader* header, std::string* body, const std::string& path,
                   uint64_t max_body_bytes = kMaxFrameBodyBytes, AdaptivePoll* poll = nullptr);
 // What ReceiveFrame throws: kStorage naming `path`, for a failed socket call

@@ -14,6 +14,7 @@ Owners that a test expects to survive misuse run in a process of their own
 
 from __future__ import annotations
 
+import mmap
 import os
 import socket
 import stat
@@ -120,14 +121,14 @@ def items_body(*items: bytes) -> bytes:
     return struct.pack("<I", len(items)) + lengths + b"".join(items)
 
 
-ATTACH_PROTOCOL = 5
+ATTACH_PROTOCOL = 6
 
 
 def hello_frame(kind: int = 1, protocol: int = ATTACH_PROTOCOL) -> bytes:
-    """A Hello of client id 1, lane 0."""
+    """A Hello of client id 1, lane 0, asking for no shared-memory lane: the socket carries all."""
     version = rocksq.__version__.encode()
     fixed = struct.pack("<IIII", protocol, kind, os.getpid(), len(version))
-    return frame(HELLO, b"RQATTACH" + fixed + version + struct.pack("<QI", 1, 0))
+    return frame(HELLO, b"RQATTACH" + fixed + version + struct.pack("<QIB", 1, 0, 0))
 
 
 class RawClient:
@@ -404,6 +405,81 @@ def test_a_client_sending_requests_before_their_replies_is_dropped_and_the_owner
 
     assert owner.ask("push 1") == "ok"  # Alive, and serving its own calls.
     assert owner.ask("pop") == "1"  # Nothing the dropped client sent was run.
+    assert owner.exit() == 0
+
+
+# A connection's shared-memory lane (docs/format.rst, "Shared-memory lanes").
+LANE_DOORBELL = 19
+LANE_REQUEST_POSTED = 0  # u64, the client's last request's number.
+LANE_REQUEST_FRAME = 4096
+LANE_FRAME_CAPACITY = 64 * 1024
+
+
+class LaneClient(RawClient):
+    """A raw client whose Hello asks for a shared-memory lane, mapped here."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path, hello=False)
+        version = rocksq.__version__.encode()
+        fixed = struct.pack("<IIII", ATTACH_PROTOCOL, 1, os.getpid(), len(version))
+        self.socket.sendall(frame(HELLO, b"RQATTACH" + fixed + version + struct.pack("<QIB", 1, 0, 1)))
+        head, fds, _, _ = socket.recv_fds(self.socket, 24, 1)
+        assert len(head) == 24 and len(fds) == 1, "the Welcome passes the lane"
+        body_bytes, _, _, status, _ = struct.unpack("<QHHIQ", head)
+        assert status == 0 and self.receive(body_bytes) is not None
+        self.lane_fd = fds[0]
+        self.lane = mmap.mmap(self.lane_fd, LANE_REQUEST_FRAME + 2 * LANE_FRAME_CAPACITY)
+
+    def post(self, header_and_body: bytes, number: int) -> None:
+        """Writes a request frame in the lane, posts it and rings."""
+        self.lane[LANE_REQUEST_FRAME : LANE_REQUEST_FRAME + len(header_and_body)] = header_and_body
+        self.lane[LANE_REQUEST_POSTED : LANE_REQUEST_POSTED + 8] = struct.pack("<Q", number)
+        self.socket.sendall(frame(LANE_DOORBELL, seq=0))
+
+    def close(self) -> None:
+        self.lane.close()
+        os.close(self.lane_fd)
+        super().close()
+
+
+def test_a_lane_request_declaring_more_than_the_lane_holds_drops_only_its_connection(
+    queue_path: str, start_owner: Callable[..., Owner]
+) -> None:
+    owner = start_owner("fifo", queue_path)
+    client = LaneClient(queue_path)
+    client.post(frame(PUSH_BATCH, items_body(b"x"), 2, body_bytes=1 << 20), 1)
+
+    assert client.dropped_by_owner()
+    client.close()
+    assert owner.ask("push 1") == "ok"
+    assert attach_and_count(queue_path) == 1
+    assert owner.exit() == 0
+
+
+def test_a_client_scribbling_over_its_lane_cannot_shrink_it_or_stop_the_owner(
+    queue_path: str, start_owner: Callable[..., Owner]
+) -> None:
+    owner = start_owner("fifo", queue_path)
+    client = LaneClient(queue_path)
+    # Sealed: a lane the owner maps cannot shrink under it (a read past the
+    # end would kill the owner with SIGBUS).
+    with pytest.raises(PermissionError):
+        os.ftruncate(client.lane_fd, 0)
+    # Garbage requests, posted without waiting for replies, while the owner
+    # reads them: it answers or drops, and goes on.
+    random_bytes = os.urandom(LANE_FRAME_CAPACITY)
+    for number in range(1, 500):
+        start = number * 97 % (LANE_FRAME_CAPACITY - 64)
+        client.lane[LANE_REQUEST_FRAME : LANE_REQUEST_FRAME + 64] = random_bytes[start : start + 64]
+        client.lane[LANE_REQUEST_POSTED : LANE_REQUEST_POSTED + 8] = struct.pack("<Q", number)
+        try:
+            client.socket.sendall(frame(LANE_DOORBELL, seq=0))
+        except (BrokenPipeError, ConnectionResetError):  # Dropped: fine.
+            break
+    client.close()
+
+    assert owner.ask("push 1") == "ok"
+    assert attach_and_count(queue_path) == 1
     assert owner.exit() == 0
 
 
