@@ -133,9 +133,9 @@ def push_to_full_queue(path: str, capacity: int) -> list[str]:
     return outcomes
 
 
-def pop_waiting(path: str, ready: Any, timeout: float) -> tuple[list[bytes], float]:
+def pop_waiting(path: str, ready: Any, timeout: float, sync: bool = False) -> tuple[list[bytes], float]:
     """Signals `ready` once attached, then pop_wait(1, timeout): the items and the seconds it took."""
-    queue = FifoQueue(path, attach=True)
+    queue = FifoQueue(path, sync=sync, attach=True)
     ready.set()
     started = time.monotonic()
     items = queue.pop_wait(1, timeout)

@@ -7,7 +7,9 @@ for a kill between the pages a write covers, so a line that straddles a
 page boundary of the file may be cut after its first bytes. The readers
 (test_handover.py) leave out such an unterminated last line, as a call
 that was not reported. Each function takes the kind of queue it uses:
-"fifo", "fifo-synced" (a FIFO queue opened with sync=True), "ack" or "mpmc". Workers stop once the file `stop` exists: a
+"fifo", "fifo-synced" (a FIFO queue opened with sync=True), "fifo-blocking"
+(synced, of BLOCKING_CAPACITY items, its producers waiting for room in
+push_wait), "ack" or "mpmc". Workers stop once the file `stop` exists: a
 multiprocessing Event would not do, as a process killed inside is_set()
 leaves its lock held for every other one.
 """
@@ -21,8 +23,13 @@ from typing import Any
 
 from mpmc_workers import TTL
 
-from rocksq import NotOutstanding
+from rocksq import NotOutstanding, QueueFull
 from rocksq._core import AckQueue, FifoQueue, MpmcQueue, StartPosition
+
+FIFO_KINDS = ("fifo", "fifo-synced", "fifo-blocking")
+# So small that the producers wait for room most of the time: their calls
+# are parked at the owner, and retried on its workers, when it is killed.
+BLOCKING_CAPACITY = 8
 
 
 # What a producer pushes: "<producer>:<number>", in order.
@@ -31,7 +38,9 @@ def item(producer: str, number: int) -> bytes:
 
 
 def open_attached(kind: str, queue_path: str) -> Any:
-    if kind in ("fifo", "fifo-synced"):
+    if kind == "fifo-blocking":
+        return FifoQueue(queue_path, BLOCKING_CAPACITY, sync=True, attach=True)
+    if kind in FIFO_KINDS:
         return FifoQueue(queue_path, sync=kind == "fifo-synced", attach=True)
     if kind == "ack":
         return AckQueue(queue_path, attach=True)
@@ -50,6 +59,11 @@ def produce_until_stopped(kind: str, queue_path: str, producer: str, reports: st
     while not os.path.exists(stop):
         if kind == "mpmc":
             queue.add([item(producer, number)])
+        elif kind == "fifo-blocking":
+            try:
+                queue.push_wait(item(producer, number), 0.05)
+            except QueueFull:
+                continue  # The same item again: this push stored nothing.
         else:
             queue.push(item(producer, number))
         os.write(acked, f"{number}\n".encode())
@@ -69,7 +83,7 @@ def consume_until_stopped(kind: str, queue_path: str, consumer: str, reports: st
     got = _report(Path(reports) / f"popped.{consumer}")
     acked = _report(Path(reports) / f"acked.{consumer}") if kind == "ack" else None
     while not os.path.exists(stop):
-        if kind in ("fifo", "fifo-synced"):
+        if kind in FIFO_KINDS:
             for popped in queue.pop_wait(1, 0.05):
                 os.write(got, popped + b"\n")
         elif kind == "ack":

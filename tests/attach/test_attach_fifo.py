@@ -118,6 +118,33 @@ def test_an_attached_pop_wait_returns_nothing_at_its_timeout(
     owner.close()
 
 
+def test_synced_pop_waits_retried_and_parked_again_keep_waiting_until_their_deadline(
+    queue_path: str, processes: ProcessPoolExecutor, manager
+) -> None:
+    """Synced, a parked pop is retried on the owner's workers after each
+    change; the ones that find nothing are parked again, where they were,
+    and must neither return early nor miss their deadline."""
+    owner = FifoQueue(queue_path, sync=True, attach=True)
+    timeout = 2.0
+    readies = [manager.Event() for _ in range(3)]
+    waiting = [
+        processes.submit(attach_workers.pop_waiting, queue_path, ready, timeout, True)
+        for ready in readies
+    ]
+    assert all(ready.wait(WAIT_SECONDS) for ready in readies)
+    time.sleep(0.3)  # Their pop_waits reach the owner and are parked.
+
+    owner.push(b"for one of them")
+
+    results = [future.result(WAIT_SECONDS) for future in waiting]
+    got = [items for items, _ in results if items]
+    assert got == [[b"for one of them"]]
+    for items, elapsed in results:
+        if not items:
+            assert timeout <= elapsed < timeout + WAIT_SECONDS / 2
+    owner.close()
+
+
 @pytest.mark.parametrize(
     ("max_elements", "sync", "message"),
     [

@@ -154,8 +154,10 @@ def _check_in_order_per_producer(reports: Path, pattern: str) -> None:
 
 
 # Synced, the owner runs the merged pushes and pops on worker threads
-# (AttachHandler::GroupsRunOnWorkers): a kill lands while they sync.
-@pytest.mark.parametrize("kind", ["fifo", "fifo-synced"])
+# (AttachHandler::GroupsRunOnWorkers): a kill lands while they sync. Bounded
+# and blocking, it lands while producers and consumers are parked too, and
+# while their retries run on the workers.
+@pytest.mark.parametrize("kind", ["fifo", "fifo-synced", "fifo-blocking"])
 def test_owners_killed_mid_stream_twenty_times_lose_and_duplicate_nothing(
     kind: str, queue_path: str, tmp_path: Path
 ) -> None:
