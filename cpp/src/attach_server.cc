@@ -348,7 +348,15 @@ class SocketServer final : public AttachServer {
   void AnswerExpired();
   // Drops the connections whose Hello is overdue.
   void DropSilent();
+  // Sets the timer to the earliest of what it serves: the parked calls'
+  // deadlines (but those on workers_), Hello deadlines, the accept pause,
+  // a gathering group's wait.
   void ArmTimer();
+  // Has the timer go off by `when` if it would go off later: a new
+  // deadline, without looking at every parked call as ArmTimer does (once
+  // per parked call, that would cost the square of their number).
+  void ArmTimerBy(Clock::time_point when);
+  void SetTimer(Clock::time_point when);
   // Stops or resumes watching the listener (kAcceptPause).
   void WatchListener(bool watch);
   void Reply(int fd, const FrameHeader& request, std::string_view body, uint32_t status = 0) {
@@ -1006,7 +1014,7 @@ void SocketServer::Settle(const ReceivedCall& call, Outcome outcome) {
     if (outcome == Outcome::kMustWait) Park(call.fd, call.header, call.body());
   } else if (outcome == Outcome::kMustWait) {
     (*call.parked)->on_workers = false;
-    ArmTimer();  // For its deadline.
+    ArmTimerBy((*call.parked)->deadline);
   } else {
     parked_.erase(*call.parked);
   }
@@ -1014,9 +1022,11 @@ void SocketServer::Settle(const ReceivedCall& call, Outcome outcome) {
 
 void SocketServer::Park(int fd, const FrameHeader& header, std::string_view body) {
   const std::chrono::nanoseconds timeout = handler_->WaitTimeout(header.op, body);
+  const bool first = parked_.empty();
   parked_.push_back({fd, header, std::string(body), DeadlineAfter(timeout)});
   waiting_.store(true, std::memory_order_seq_cst);
-  ArmTimer();
+  ArmTimerBy(parked_.back().deadline);
+  if (first) ArmTimerBy(handler_->NextChangeWithoutCall());  // Counts while calls are parked.
 }
 
 SocketServer::Outcome SocketServer::Run(int fd, const FrameHeader& header,
@@ -1184,7 +1194,6 @@ SocketServer::Outcome SocketServer::RunParked(const ParkedCall& call, bool final
 }
 
 void SocketServer::ArmTimer() {
-  itimerspec when{};  // All zeros disarms.
   Clock::time_point earliest = accept_resume_;
   if (!awaiting_hello_.empty()) earliest = std::min(earliest, awaiting_hello_.front().first);
   if (!parked_.empty()) {
@@ -1196,15 +1205,23 @@ void SocketServer::ArmTimer() {
   for (const auto& [kind, groups] : kinds_) {
     if (groups.Gathering()) earliest = std::min(earliest, groups.gather_until);
   }
-  if (earliest == timer_armed_for_) return;
-  timer_armed_for_ = earliest;
-  if (earliest != Clock::time_point::max()) {
+  if (earliest != timer_armed_for_) SetTimer(earliest);
+}
+
+void SocketServer::ArmTimerBy(Clock::time_point when) {
+  if (when < timer_armed_for_) SetTimer(when);
+}
+
+void SocketServer::SetTimer(Clock::time_point when) {
+  timer_armed_for_ = when;
+  itimerspec setting{};  // All zeros disarms.
+  if (when != Clock::time_point::max()) {
     // steady_clock is CLOCK_MONOTONIC on Linux, the timer's clock.
-    const int64_t nanoseconds = std::max<int64_t>(NanosecondsSinceEpoch(earliest), 1);
-    when.it_value.tv_sec = nanoseconds / 1'000'000'000;
-    when.it_value.tv_nsec = nanoseconds % 1'000'000'000;
+    const int64_t nanoseconds = std::max<int64_t>(NanosecondsSinceEpoch(when), 1);
+    setting.it_value.tv_sec = nanoseconds / 1'000'000'000;
+    setting.it_value.tv_nsec = nanoseconds % 1'000'000'000;
   }
-  ::timerfd_settime(timer_fd_, TFD_TIMER_ABSTIME, &when, nullptr);
+  ::timerfd_settime(timer_fd_, TFD_TIMER_ABSTIME, &setting, nullptr);
 }
 
 void SocketServer::Reply(int fd, const FrameHeader& request,

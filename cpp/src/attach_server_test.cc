@@ -62,7 +62,7 @@ class RecordingHandler final : public AttachHandler {
   void DescribeBacklog(QueueOwner*) const override {}
   std::chrono::nanoseconds WaitTimeout(AttachOp op, std::string_view) const override {
     return op == AttachOp::kPopWait || op == AttachOp::kPushBatchWait
-               ? kPopWaitTimeout
+               ? std::chrono::milliseconds(wait_timeout_ms_.load())
                : std::chrono::nanoseconds(0);
   }
   int BlockedClass(AttachOp op) const override { return op == AttachOp::kPushBatchWait ? 1 : 0; }
@@ -161,6 +161,7 @@ class RecordingHandler final : public AttachHandler {
   void WaitUntilPopsHeld() {
     WaitUntil([&] { return pops_held_; });
   }
+  void SetWaitTimeout(std::chrono::milliseconds timeout) { wait_timeout_ms_ = timeout.count(); }
   void AddItem() {
     std::lock_guard<std::mutex> lock(mutex_);
     ++items_;
@@ -205,6 +206,8 @@ class RecordingHandler final : public AttachHandler {
   }
 
   static constexpr std::chrono::seconds kPopWaitTimeout{10};
+  // How long a kPopWait or a kPushBatchWait may wait (read by the server's thread).
+  std::atomic<int64_t> wait_timeout_ms_{std::chrono::milliseconds(kPopWaitTimeout).count()};
 
   bool hold_len_ = false;
   bool hold_pushes_ = false;
@@ -550,6 +553,27 @@ TEST_F(AttachServerTest, AParkedPopIsRetriedOnAWorkerInItsKindsNextGroup) {
   EXPECT_EQ(popper.Receive().status, 0u);
   EXPECT_EQ(handler->GroupsStarted(2), 2);
   EXPECT_FALSE(handler->RanAlone(2));
+}
+
+// A retried call that must wait again keeps its deadline: the timer, which
+// leaves out the calls on workers while they run, is set for it again.
+TEST_F(AttachServerTest, APopParkedAgainAfterItsRetryIsAnsweredAtItsDeadline) {
+  ServerWithHandler served(QueuePath(), /*on_workers=*/true);
+  RecordingHandler* handler = served.handler;
+  handler->SetWaitTimeout(std::chrono::milliseconds(300));
+  RawClient first(QueuePath(), 1), second(QueuePath(), 2);
+  first.Send(AttachOp::kPopWait);
+  handler->WaitForGroupsStarted(2, 1);
+  second.Send(AttachOp::kPopWait);
+  handler->WaitForGroupsStarted(2, 2);
+  // Both are parked, or about to be (a change reaches them either way):
+  // the next pop group retries both, and one item is there for the first.
+  handler->AddItem();
+  served.NoteChange();
+  ASSERT_TRUE(first.ReplyWithin(kPromptly));
+  EXPECT_EQ(first.Receive().status, 0u);
+  ASSERT_TRUE(second.ReplyWithin(kPromptly));  // Parked again, then at its deadline.
+  EXPECT_EQ(second.Receive().status, 0u);
 }
 
 // So is a synced push waiting for room, which a pop makes: one at a time,

@@ -163,6 +163,23 @@ def push_and_pop(path: str) -> list[bytes]:
     return items
 
 
+def lane_mappings() -> int:
+    """How many shared-memory lanes (docs/format.rst) this process maps."""
+    with open("/proc/self/maps") as maps:
+        return sum("memfd:rocksq-lane" in line for line in maps)
+
+
+def lanes_while_attached(path: str) -> tuple[int, int, int, list[bytes]]:
+    """Lanes mapped before attaching, after a push and a pop, and after the close; and the items."""
+    before = lane_mappings()
+    queue = FifoQueue(path, attach=True)
+    queue.push(b"through the lane")
+    items = queue.pop(5)
+    during = lane_mappings()
+    queue.close()
+    return before, during, lane_mappings(), items
+
+
 def face_push_and_pop(path: str, face_name: str) -> list[bytes]:
     """Opens the queue through the face `face_name` with attach=True; pushes and pops through it."""
     import rocksq

@@ -44,6 +44,27 @@ def test_every_call_gives_the_same_results_attached_as_in_the_owner(
     served.close()
 
 
+def test_attached_calls_go_through_a_shared_memory_lane_that_the_close_unmaps(
+    queue_path: str, processes: ProcessPoolExecutor
+) -> None:
+    """The lanes are a carrier the calls do not show: that they are used is
+    seen in the processes' mappings (and in the figures of bench/processes.py)."""
+    owner = FifoQueue(queue_path, attach=True)
+
+    before, during, after, items = processes.submit(
+        attach_workers.lanes_while_attached, queue_path
+    ).result(WAIT_SECONDS)
+
+    assert items == [b"through the lane"]
+    assert (before, during, after) == (0, 1, 0)  # One connection, one lane.
+    # The owner's goes with the connection, once it sees it end.
+    deadline = time.monotonic() + WAIT_SECONDS
+    while attach_workers.lane_mappings() != 0:
+        assert time.monotonic() < deadline, "the owner kept a closed connection's lane"
+        time.sleep(0.01)
+    owner.close()
+
+
 # Synced, the owner runs merged pushes and pops on worker threads, at once
 # (AttachHandler::GroupsRunOnWorkers).
 @pytest.mark.parametrize("sync", [False, True], ids=["unsynced", "synced"])
