@@ -514,10 +514,7 @@ bool AttachClient::CallThroughLane(const Connection& connection, const FrameHead
                                    const BodyWriter& body, FrameHeader* reply,
                                    std::string* reply_body) const {
   SharedLane& lane = *connection.shared_lane;
-  FrameHeader doorbell;
-  doorbell.op = AttachOp::kLaneDoorbell;
-  if (lane.PostRequest(request, body.Parts()) &&
-      !SendFrame(connection.fd, doorbell, std::string_view(), path_)) {
+  if (lane.PostRequest(request, body.Parts()) && !SharedLane::Ring(connection.fd, path_)) {
     return false;
   }
   if (!reply_poll_([&] { return lane.ReplyPosted(); })) {

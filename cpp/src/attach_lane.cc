@@ -54,7 +54,7 @@ std::unique_ptr<SharedLane> SharedLane::Create(int* fd) {
     *fd = -1;
     return nullptr;
   }
-  return std::unique_ptr<SharedLane>(new SharedLane(memory, kLaneBytes));
+  return std::unique_ptr<SharedLane>(new SharedLane(memory));
 }
 
 std::unique_ptr<SharedLane> SharedLane::Map(int fd) {
@@ -67,12 +67,18 @@ std::unique_ptr<SharedLane> SharedLane::Map(int fd) {
   }
   ::close(fd);
   if (memory == nullptr) return nullptr;
-  return std::unique_ptr<SharedLane>(new SharedLane(memory, kLaneBytes));
+  return std::unique_ptr<SharedLane>(new SharedLane(memory));
 }
 
-SharedLane::SharedLane(void* memory, size_t bytes) : memory_(memory), bytes_(bytes) {}
+SharedLane::SharedLane(void* memory) : memory_(memory) {}
 
-SharedLane::~SharedLane() { ::munmap(memory_, bytes_); }
+SharedLane::~SharedLane() { ::munmap(memory_, kLaneBytes); }
+
+bool SharedLane::Ring(int fd, const std::string& path) {
+  FrameHeader doorbell;
+  doorbell.op = AttachOp::kLaneDoorbell;
+  return SendFrame(fd, doorbell, std::string_view(), path);
+}
 
 SharedLane::Control* SharedLane::control() const { return static_cast<Control*>(memory_); }
 char* SharedLane::request_frame() const { return static_cast<char*>(memory_) + kControlBytes; }

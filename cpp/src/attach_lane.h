@@ -60,6 +60,10 @@ class SharedLane {
   SharedLane(const SharedLane&) = delete;
   SharedLane& operator=(const SharedLane&) = delete;
 
+  // Sends the doorbell (kLaneDoorbell, a header alone) on `fd`, the
+  // connection's socket: false if the peer closed it; throws as SendFrame.
+  static bool Ring(int fd, const std::string& path);
+
   // Whether a frame of `body_bytes` of body fits.
   static bool Fits(uint64_t body_bytes) { return body_bytes <= kFrameCapacity - kFrameHeaderBytes; }
 
@@ -102,13 +106,12 @@ class SharedLane {
 
  private:
   struct Control;
-  SharedLane(void* memory, size_t bytes);
+  explicit SharedLane(void* memory);
   Control* control() const;
   char* request_frame() const;
   char* reply_frame() const;
 
-  void* const memory_;
-  const size_t bytes_;
+  void* const memory_;  // kLaneBytes (attach_lane.cc).
   uint64_t next_request_ = 1;  // The client's.
   uint64_t taken_ = 0;         // The owner's: the last request taken.
 };

@@ -762,10 +762,10 @@ bool SocketServer::LanesSleep(bool sleeps) {
   bool posted = false;
   for (auto& [fd, connection] : connections_) {
     if (!connection.shared_lane) continue;
+    // The caller takes every word down again after (or instead of) sleeping.
     posted = connection.shared_lane->OwnerSleeps(sleeps) && !connection.awaiting_reply;
     if (posted) break;
   }
-  if (posted) LanesSleep(false);
   return posted;
 }
 
@@ -1257,10 +1257,8 @@ void SocketServer::Reply(int fd, const FrameHeader& request,
 }
 
 bool SocketServer::Ring(int fd) {
-  FrameHeader doorbell;
-  doorbell.op = AttachOp::kLaneDoorbell;
   try {
-    return SendFrame(fd, doorbell, std::string_view(), handler_->Path());
+    return SharedLane::Ring(fd, handler_->Path());
   } catch (const Error&) {
     return false;  // The send timed out: a client that stopped reading.
   }

@@ -334,11 +334,7 @@ class LaneClient {
     header.seq = ++seq_;
     return lane_->PostRequest(header, {});
   }
-  void Ring() {
-    FrameHeader doorbell;
-    doorbell.op = AttachOp::kLaneDoorbell;
-    EXPECT_TRUE(SendFrame(fd_, doorbell, std::string_view(), path_));
-  }
+  void Ring() { EXPECT_TRUE(SharedLane::Ring(fd_, path_)); }
   // Whether the reply is posted within `span`.
   bool ReplyWithin(std::chrono::milliseconds span) {
     const auto until = std::chrono::steady_clock::now() + span;

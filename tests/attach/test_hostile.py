@@ -124,11 +124,11 @@ def items_body(*items: bytes) -> bytes:
 ATTACH_PROTOCOL = 6
 
 
-def hello_frame(kind: int = 1, protocol: int = ATTACH_PROTOCOL) -> bytes:
-    """A Hello of client id 1, lane 0, asking for no shared-memory lane: the socket carries all."""
+def hello_frame(kind: int = 1, protocol: int = ATTACH_PROTOCOL, shared_lane: bool = False) -> bytes:
+    """A Hello of client id 1, lane 0; without `shared_lane`, the socket carries every frame."""
     version = rocksq.__version__.encode()
     fixed = struct.pack("<IIII", protocol, kind, os.getpid(), len(version))
-    return frame(HELLO, b"RQATTACH" + fixed + version + struct.pack("<QIB", 1, 0, 0))
+    return frame(HELLO, b"RQATTACH" + fixed + version + struct.pack("<QIB", 1, 0, shared_lane))
 
 
 class RawClient:
@@ -420,9 +420,7 @@ class LaneClient(RawClient):
 
     def __init__(self, path: str) -> None:
         super().__init__(path, hello=False)
-        version = rocksq.__version__.encode()
-        fixed = struct.pack("<IIII", ATTACH_PROTOCOL, 1, os.getpid(), len(version))
-        self.socket.sendall(frame(HELLO, b"RQATTACH" + fixed + version + struct.pack("<QIB", 1, 0, 1)))
+        self.socket.sendall(hello_frame(shared_lane=True))
         head, fds, _, _ = socket.recv_fds(self.socket, 24, 1)
         assert len(head) == 24 and len(fds) == 1, "the Welcome passes the lane"
         body_bytes, _, _, status, _ = struct.unpack("<QHHIQ", head)
