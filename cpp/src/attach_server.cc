@@ -214,6 +214,7 @@ class SocketServer final : public AttachServer {
     int fd;
     FrameHeader header;
     std::string body;
+    uint64_t arrival;  // ReceivedCall::arrival: parked_'s order.
     Clock::time_point deadline;
     // Retried on workers_ (RetryParked): it keeps its place, and the later
     // calls of its blocked class wait behind it, until its group is
@@ -229,6 +230,7 @@ class SocketServer final : public AttachServer {
     uint64_t connection;  // Its serial.
     FrameHeader header;
     std::string frame;  // Header and body.
+    uint64_t arrival;   // Received after those with smaller numbers.
     // A parked call retried on workers_: its place in parked_, valid while
     // its connection lives (Drop takes it out with the connection).
     std::optional<std::list<ParkedCall>::iterator> parked;
@@ -272,7 +274,7 @@ class SocketServer final : public AttachServer {
   // Runs the requests received in this wake-up: each merge group of the
   // handler as one call, then the rest in arrival order.
   void ServeReceived();
-  void Serve(int fd, const FrameHeader& header, std::string_view body);
+  void Serve(const ReceivedCall& call);
   void ServeMerged(const std::vector<ReceivedCall*>& calls);
   // The error each call of a group got, if any.
   using GroupErrors = std::vector<std::optional<Error>>;
@@ -326,7 +328,9 @@ class SocketServer final : public AttachServer {
   // After `call` ran (`outcome`): parks it if it must wait; a parked call
   // retried on workers_ keeps its place then, or else leaves parked_.
   void Settle(const ReceivedCall& call, Outcome outcome);
-  void Park(int fd, const FrameHeader& header, std::string_view body);
+  // Parks `call` in its place by arrival: calls run side by side on
+  // workers_ may come back in another order.
+  void Park(const ReceivedCall& call);
   // Answers the watches whose count differs from change_count_.
   void AnswerWatches();
   // Runs a request once without waiting (AttachHandler::Run) and replies,
@@ -411,6 +415,7 @@ class SocketServer final : public AttachServer {
   std::atomic<bool> stopping_{false};
   std::map<int, Connection> connections_;
   std::vector<ReceivedCall> received_;  // In arrival order.
+  uint64_t arrivals_ = 0;  // ReceivedCall::arrival of the last received.
   std::list<ParkedCall> parked_;        // In arrival order.
   // Connections not yet welcomed, by Hello deadline (so in accept order);
   // entries of connections since welcomed or dropped are skipped.
@@ -436,6 +441,15 @@ class SocketServer final : public AttachServer {
     bool Gathering() const { return on_workers == 0 && !waiting.empty(); }
   };
   std::map<int, GroupsOfKind> kinds_;
+  // The arrivals of the calls on workers_ in their first run, by blocked
+  // class (AttachHandler::BlockedClass). Two groups of a kind may run side
+  // by side: a parked call that arrived after such a call is not retried
+  // before it is answered, which may park it ahead (arrival order, as
+  // threads queue on a mutex).
+  std::map<int, std::multiset<uint64_t>> first_runs_;
+  // RetryParked left a call behind a first run: the next answered group
+  // has the loop retry the parked calls again.
+  bool retry_when_answered_ = false;
   std::thread thread_;
 };
 
@@ -717,7 +731,8 @@ void SocketServer::Receive(Connection* connection) {
       if (connections_.find(fd) == connections_.end()) return;  // Refused.
     } else {
       connection->awaiting_reply = true;
-      received_.push_back({fd, connection->serial, header, std::move(frame), std::nullopt});
+      received_.push_back(
+          {fd, connection->serial, header, std::move(frame), ++arrivals_, std::nullopt});
     }
   }
 }
@@ -751,7 +766,8 @@ bool SocketServer::ReceiveFromLanes() {
     connection.awaiting_reply = true;
     connection.request_in_lane = true;
     const FrameHeader header = DecodeHeader(frame.data());
-    received_.push_back({fd, connection.serial, header, std::move(frame), std::nullopt});
+    received_.push_back(
+        {fd, connection.serial, header, std::move(frame), ++arrivals_, std::nullopt});
     received = true;
   }
   for (int fd : broken) Drop(fd);
@@ -846,11 +862,14 @@ void SocketServer::ServeReceived() {
   for (const ReceivedCall* call : alone) {
     // An earlier reply that failed dropped its connection; nothing else
     // closes one here, so a descriptor still listed is the same client's.
-    if (connections_.count(call->fd) != 0) Serve(call->fd, call->header, call->body());
+    if (connections_.count(call->fd) != 0) Serve(*call);
   }
 }
 
-void SocketServer::Serve(int fd, const FrameHeader& header, std::string_view body) {
+void SocketServer::Serve(const ReceivedCall& call) {
+  const int fd = call.fd;
+  const FrameHeader& header = call.header;
+  const std::string_view body = call.body();
   // The transport's own operation, for any kind; the only one an
   // inspector may ask for.
   if (header.op == AttachOp::kStats) {
@@ -882,7 +901,7 @@ void SocketServer::Serve(int fd, const FrameHeader& header, std::string_view bod
                      "an inspector connection (Hello kind 0) may only ask for stats"));
     return;
   }
-  if (Run(fd, header, body, /*final=*/false) == Outcome::kMustWait) Park(fd, header, body);
+  if (Run(fd, header, body, /*final=*/false) == Outcome::kMustWait) Park(call);
 }
 
 void SocketServer::ServeMerged(const std::vector<ReceivedCall*>& calls) {
@@ -923,7 +942,10 @@ void SocketServer::SendToWorkers(int kind, std::vector<ReceivedCall> calls) {
   group->calls = std::move(calls);
   group->changes_before = change_count_.load(std::memory_order_seq_cst);
   ++kinds_[kind].on_workers;
-  for (ReceivedCall& call : group->calls) group->members.push_back(&call);
+  for (ReceivedCall& call : group->calls) {
+    group->members.push_back(&call);
+    if (!call.parked) first_runs_[handler_->BlockedClass(call.header.op)].insert(call.arrival);
+  }
   group->merged = MergedCalls(group->members);
   workers_->Run([this, group = group.release()] {
     RunGroup(&group->merged, &group->errors);
@@ -947,12 +969,21 @@ void SocketServer::AnswerWorked() {
   for (const std::unique_ptr<WorkedGroup>& group : worked) {
     GroupsOfKind& groups = kinds_[group->kind];
     --groups.on_workers;
+    for (const ReceivedCall& call : group->calls) {
+      if (call.parked) continue;
+      std::multiset<uint64_t>& arrivals = first_runs_[handler_->BlockedClass(call.header.op)];
+      arrivals.erase(arrivals.find(call.arrival));
+    }
     groups.gather_until =
         now + std::min<Clock::duration>((now - group->sent) / 2, kMaxGatherWait);
     if (AnswerMerged(group->members, group->merged, group->errors) &&
         change_count_.load(std::memory_order_seq_cst) != group->changes_before) {
       changed_.store(true, std::memory_order_release);
     }
+  }
+  if (retry_when_answered_ && !worked.empty()) {
+    retry_when_answered_ = false;
+    changed_.store(true, std::memory_order_release);
   }
 }
 
@@ -1011,7 +1042,7 @@ bool SocketServer::AnswerMerged(const std::vector<ReceivedCall*>& calls,
 
 void SocketServer::Settle(const ReceivedCall& call, Outcome outcome) {
   if (!call.parked) {
-    if (outcome == Outcome::kMustWait) Park(call.fd, call.header, call.body());
+    if (outcome == Outcome::kMustWait) Park(call);
   } else if (outcome == Outcome::kMustWait) {
     (*call.parked)->on_workers = false;
     ArmTimerBy((*call.parked)->deadline);
@@ -1020,12 +1051,15 @@ void SocketServer::Settle(const ReceivedCall& call, Outcome outcome) {
   }
 }
 
-void SocketServer::Park(int fd, const FrameHeader& header, std::string_view body) {
-  const std::chrono::nanoseconds timeout = handler_->WaitTimeout(header.op, body);
+void SocketServer::Park(const ReceivedCall& call) {
+  const std::chrono::nanoseconds timeout = handler_->WaitTimeout(call.header.op, call.body());
   const bool first = parked_.empty();
-  parked_.push_back({fd, header, std::string(body), DeadlineAfter(timeout)});
+  auto place = parked_.end();
+  while (place != parked_.begin() && std::prev(place)->arrival > call.arrival) --place;
+  const auto parked = parked_.insert(place, {call.fd, call.header, std::string(call.body()),
+                                             call.arrival, DeadlineAfter(timeout)});
   waiting_.store(true, std::memory_order_seq_cst);
-  ArmTimerBy(parked_.back().deadline);
+  ArmTimerBy(parked->deadline);
   if (first) ArmTimerBy(handler_->NextChangeWithoutCall());  // Counts while calls are parked.
 }
 
@@ -1074,8 +1108,12 @@ void SocketServer::RetryParked() {
     // One of its class still on workers_ goes first (an ungathered kind's
     // calls go one at a time); and the limit on such groups keeps a worker
     // free for the other kind.
-    const bool waits = call->on_workers || (group != 0 && !gathers &&
-                                            kinds_[group].on_workers >= kUngatheredGroupsOnWorkers);
+    const std::multiset<uint64_t>& first_runs = first_runs_[blocked_class];
+    const bool behind_first_run = !first_runs.empty() && *first_runs.begin() < call->arrival;
+    retry_when_answered_ = retry_when_answered_ || behind_first_run;
+    const bool waits = call->on_workers || behind_first_run ||
+                       (group != 0 && !gathers &&
+                        kinds_[group].on_workers >= kUngatheredGroupsOnWorkers);
     if (waits) blocked_classes.insert(blocked_class);
     if (blocked_classes.count(blocked_class) != 0) {
       ++call;
@@ -1121,7 +1159,8 @@ SocketServer::ReceivedCall SocketServer::Retried(std::list<ParkedCall>::iterator
   std::string frame(kFrameHeaderBytes, '\0');
   EncodeHeader(parked->header, frame.data());
   frame += parked->body;
-  return {parked->fd, connections_.at(parked->fd).serial, parked->header, std::move(frame), parked};
+  return {parked->fd,           connections_.at(parked->fd).serial, parked->header,
+          std::move(frame), parked->arrival,                  parked};
 }
 
 void SocketServer::AnswerWatches() {
