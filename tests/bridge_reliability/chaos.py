@@ -50,11 +50,12 @@ class Producer:
         return self.pushed
 
 
-def fill(path: Path, source: str, count: int, size: int = 32) -> None:
-    """Creates the ack queue at `path` holding `source`'s items 0..count-1."""
-    queue = rocksq.AckQueue(path, max_elements=max(count, 1))
-    for start in range(0, count, 1000):
-        queue.put_many([item(source, index, size) for index in range(start, min(start + 1000, count))])
+def fill(path: Path, source: str, count: int, size: int = 32, first: int = 0) -> None:
+    """Puts `source`'s items first..first+count-1 into the ack queue at `path`, creating it if need be."""
+    end = first + count
+    queue = rocksq.AckQueue(path, max_elements=max(end, 1))
+    for start in range(first, end, 1000):
+        queue.put_many([item(source, index, size) for index in range(start, min(start + 1000, end))])
     queue.close()
 
 
