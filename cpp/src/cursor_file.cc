@@ -116,14 +116,82 @@ CursorFile::~CursorFile() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-uint64_t CursorFile::Load() const { return LoadCursor(fd_, path_); }
+uint64_t CursorFile::Load() {
+  const uint64_t cursor = LoadCursor(fd_, path_);
+  std::lock_guard<std::mutex> lock(mutex_);
+  durable_position_ = written_position_ = cursor;
+  return cursor;
+}
 
-void CursorFile::Store(uint64_t position) {
+void CursorFile::WriteCursor(uint64_t position) {
   char bytes[kCursorFileBytes];
   EncodeBigEndian64(position, bytes);
   EncodeBigEndian64(~position, bytes + 8);
   WriteAt(fd_, bytes, kCursorFileBytes, 0, path_, "storing the read cursor");
-  if (sync_ && ::fdatasync(fd_) != 0) ThrowErrno(path_, "syncing the read cursor");
+}
+
+uint64_t CursorFile::Write(uint64_t position) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return WriteLocked(position);
+}
+
+uint64_t CursorFile::WriteLocked(uint64_t position) {
+  ThrowIfSyncFailed();
+  WriteCursor(position);
+  written_position_ = position;
+  if (!sync_) {
+    durable_writes_ = writes_ + 1;
+    durable_position_ = position;
+  }
+  return ++writes_;
+}
+
+void CursorFile::WaitDurable(uint64_t ticket) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  while (durable_writes_ < ticket) {
+    ThrowIfSyncFailed();
+    if (syncing_) {
+      sync_done_.wait(lock);
+      continue;
+    }
+    // This caller syncs, for every write so far; writes go on meanwhile.
+    syncing_ = true;
+    const uint64_t covered = writes_;
+    const uint64_t position = written_position_;
+    lock.unlock();
+    const bool synced = ::fdatasync(fd_) == 0;
+    const int sync_errno = errno;
+    lock.lock();
+    syncing_ = false;
+    if (synced) {
+      durable_writes_ = covered;
+      durable_position_ = position;
+    } else {
+      sync_failed_ = Error(ErrorKind::kStorage, path_,
+                           std::string("syncing the read cursor: ") + std::strerror(sync_errno) +
+                               "; the pops not synced fail, and so does every later pop: "
+                               "reopen the queue to get their items back");
+    }
+    sync_done_.notify_all();
+  }
+}
+
+void CursorFile::ThrowIfSyncFailed() {
+  if (!sync_failed_) return;
+  // Every refusal writes the durable cursor again, for the next open: one
+  // write that fails as the sync did is retried by the next refusal.
+  try {
+    WriteCursor(durable_position_);
+  } catch (const Error&) {
+    // Then the next open may read a cursor past items no call returned,
+    // as after a machine crash that kept an unsynced write.
+  }
+  throw *sync_failed_;
+}
+
+uint64_t CursorFile::DurablePosition() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return durable_position_;
 }
 
 void CursorFile::ReserveRecords() {
@@ -143,6 +211,8 @@ std::vector<std::pair<size_t, PopRecord>> CursorFile::LoadRecords() const {
 
 void CursorFile::StoreWithRecords(const std::vector<std::pair<size_t, PopRecord>>& records) {
   if (records.empty()) return;
+  std::unique_lock<std::mutex> lock(mutex_);
+  ThrowIfSyncFailed();
   // The records first: a cursor stored without its record would lose the
   // items if the reply never left. A slot lies within one page, so a
   // process crash cannot tear it.
@@ -159,7 +229,9 @@ void CursorFile::StoreWithRecords(const std::vector<std::pair<size_t, PopRecord>
     WriteAt(fd_, words, kPopRecordBytes, kPopRecordsOffset + slot * kPopRecordBytes, path_,
             "storing a pop record");
   }
-  Store(records.back().second.cursor_after);
+  const uint64_t ticket = WriteLocked(records.back().second.cursor_after);
+  lock.unlock();
+  WaitDurable(ticket);
 }
 
 uint64_t CursorFile::Peek(const std::string& directory) {

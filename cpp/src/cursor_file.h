@@ -17,16 +17,28 @@
 // counts, so popped items may come back, as unsynced pops may after a power
 // loss). Any other pair that does not check out is corruption and refuses
 // to open, rather than guess.
+//
+// With sync, the callers that write meanwhile share each fdatasync: one
+// writes, another syncs, and one sync covers every write before it. The
+// durable position is what other files may rely on (popped keys are
+// deleted only below it). A sync that fails leaves the file's page in an
+// unknown state: every later call then fails, and first rewrites the file
+// with the last durable cursor, so that the items of the pops that failed
+// come back at the next open, and no later pop takes effect.
 
 #ifndef ROCKSQ_SRC_CURSOR_FILE_H_
 #define ROCKSQ_SRC_CURSOR_FILE_H_
 
+#include <condition_variable>
 #include <cstdint>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "format.h"
+#include "rocksq/error.h"
 
 namespace rocksq {
 
@@ -58,8 +70,8 @@ class CursorFile {
   // The stored cursor, or a pop record's "cursor after" if it is larger
   // (the owner died between writing the two); 0 if none was ever stored
   // (or a machine crash lost an unsynced one). Throws kCorruption if the
-  // cursor's bytes do not check out.
-  uint64_t Load() const;
+  // cursor's bytes do not check out. It counts as durable.
+  uint64_t Load();
 
   // Writes the pop records' slots as zeros unless the file already has
   // them, so that StoreWithRecord never needs new disk space. Throws
@@ -68,13 +80,23 @@ class CursorFile {
   // The pop records whose slots check out, each with its slot's number.
   std::vector<std::pair<size_t, PopRecord>> LoadRecords() const;
   // Writes each record in its slot (< kPopRecordSlots), then stores the
-  // last one's cursor_after as the cursor; with `sync`, one fsync for all.
-  // Throws kStorage as Store() does.
+  // last one's cursor_after as the cursor, durably: Write then WaitDurable.
   void StoreWithRecords(const std::vector<std::pair<size_t, PopRecord>>& records);
 
-  // Stores `position`; throws kStorage if the write (or the fsync) fails,
-  // in which case the stored cursor may be the old or the new one.
-  void Store(uint64_t position);
+  // Writes `position`, not waiting for it to be durable; returns the
+  // write's ticket for WaitDurable. Throws kStorage if the write fails (the
+  // stored cursor may then be the old or the new one), or if a sync failed
+  // before.
+  uint64_t Write(uint64_t position);
+  // Returns once the write `ticket` is durable (at once without `sync`):
+  // syncs the file unless another caller is syncing it, and then waits for
+  // that sync and, if it began before the write, the next. Throws kStorage
+  // if the sync that would cover it failed, as does every later call.
+  void WaitDurable(uint64_t ticket);
+  // The last position written and known durable.
+  uint64_t DurablePosition();
+  // Write then WaitDurable.
+  void Store(uint64_t position) { WaitDurable(Write(position)); }
 
   // Reads the cursor of the queue in `directory` without opening the file
   // for writing; 0 if the file does not exist. For readers that must not
@@ -82,9 +104,26 @@ class CursorFile {
   static uint64_t Peek(const std::string& directory);
 
  private:
+  // Writes the cursor's 16 bytes; under mutex_.
+  void WriteCursor(uint64_t position);
+  // Write(), under mutex_.
+  uint64_t WriteLocked(uint64_t position);
+  // Once a sync failed: stores the durable cursor again and throws why.
+  // Under mutex_.
+  void ThrowIfSyncFailed();
+
   std::string path_;
   int fd_ = -1;
   bool sync_;
+
+  std::mutex mutex_;  // Writes, and what follows.
+  std::condition_variable sync_done_;
+  uint64_t writes_ = 0;            // Tickets handed out: the last write's.
+  uint64_t written_position_ = 0;  // The cursor the last write stored.
+  uint64_t durable_writes_ = 0;    // Writes up to this ticket are durable,
+  uint64_t durable_position_ = 0;  // and so is this cursor.
+  bool syncing_ = false;           // A caller of WaitDurable syncs the file.
+  std::optional<Error> sync_failed_;  // Then every call throws it.
 };
 
 }  // namespace rocksq

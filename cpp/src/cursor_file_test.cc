@@ -1,14 +1,20 @@
 // Unit tests of CursorFile (cursor_file.h): the FIFO queue's read cursor in
 // a 16-byte file. What a crash can leave (an empty or zeroed file) reads as
-// no cursor; any other bytes that do not check out are corruption.
+// no cursor; any other bytes that do not check out are corruption. Writers
+// share syncs, and a failed sync fails every later call.
 
 #include "cursor_file.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstdint>
 #include <filesystem>
+#include <mutex>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "rocksq/error.h"
 #include "test_util.h"
@@ -113,6 +119,63 @@ TEST_F(CursorFileContents, AShortFileThatIsNotAllZerosIsCorruption) {
   EXPECT_EQ(KindThrownBy([&] { CursorFile::Peek(Dir().string()); }), ErrorKind::kCorruption);
   EXPECT_EQ(KindThrownBy([&] { CursorFile(Dir().string(), false).Load(); }),
             ErrorKind::kCorruption);
+}
+
+TEST_F(CursorFileTest, EachWaitReturnsOnceItsWriteIsDurableWhileOtherThreadsWrite) {
+  CursorFile cursor(Dir().string(), /*sync=*/true);
+  std::mutex writing;  // As the pop lock: positions are written in order.
+  uint64_t next = 0;
+  std::vector<std::thread> threads;
+  std::vector<int> late(4, 0);
+  for (int thread = 0; thread < 4; ++thread) {
+    threads.emplace_back([&, thread] {
+      for (int write = 0; write < 200; ++write) {
+        uint64_t position, ticket;
+        {
+          std::lock_guard<std::mutex> lock(writing);
+          position = ++next;
+          ticket = cursor.Write(position);
+        }
+        cursor.WaitDurable(ticket);
+        if (cursor.DurablePosition() < position) ++late[thread];
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  for (int thread = 0; thread < 4; ++thread) EXPECT_EQ(late[thread], 0) << "thread " << thread;
+  EXPECT_EQ(cursor.DurablePosition(), 800u);
+  EXPECT_EQ(cursor.Load(), 800u);
+}
+
+TEST_F(CursorFileTest, WithoutSyncEveryWriteIsDurableAtOnce) {
+  CursorFile cursor(Dir().string(), /*sync=*/false);
+  cursor.Write(5);
+  EXPECT_EQ(cursor.DurablePosition(), 5u);
+}
+
+TEST_F(CursorFileContents, ASyncThatFailsFailsEveryLaterCallAndEachStoresTheDurableCursorAgain) {
+  CursorFile cursor(Dir().string(), /*sync=*/true);
+  cursor.Store(10);
+  const uint64_t ticket = cursor.Write(20);
+  std::string message;
+  {
+    testing::SyncsFail broken(File());  // Its write goes nowhere, too.
+    EXPECT_EQ(KindThrownBy([&] { cursor.WaitDurable(ticket); }, &message), ErrorKind::kStorage);
+  }
+  EXPECT_NE(message.find("syncing the read cursor"), std::string::npos) << message;
+  EXPECT_NE(message.find(File().string()), std::string::npos) << message;
+  EXPECT_EQ(cursor.DurablePosition(), 10u);
+  EXPECT_EQ(CursorFile::Peek(Dir().string()), 20u);  // The page, as the failed sync left it.
+
+  // Each later call fails as the sync did, having stored the durable
+  // cursor: the next open reads 10.
+  EXPECT_EQ(KindThrownBy([&] { cursor.WaitDurable(ticket); }), ErrorKind::kStorage);
+  EXPECT_EQ(CursorFile::Peek(Dir().string()), 10u);
+  EXPECT_EQ(KindThrownBy([&] { cursor.Write(30); }), ErrorKind::kStorage);
+  EXPECT_EQ(KindThrownBy([&] { cursor.StoreWithRecords({{0, PopRecord{1, 0, 1, 10, 5, 15}}}); }),
+            ErrorKind::kStorage);
+  EXPECT_EQ(CursorFile::Peek(Dir().string()), 10u);
+  EXPECT_EQ(cursor.DurablePosition(), 10u);
 }
 
 TEST_F(CursorFileTest, ADirectoryThatDoesNotExistIsAStorageError) {

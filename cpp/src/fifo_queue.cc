@@ -112,13 +112,18 @@ class FifoQueueImpl final : public FifoQueue, public ServedFifoQueue {
   void Append(const std::string_view* items, size_t count,
               const GroupCommit::SideRecords* side_records = nullptr);
   // Pop without the notifications: takes at most `max_items` and calls
-  // store_cursor(first, count) to make the pop take effect (it stores the
-  // cursor, with pop records for attached calls).
+  // store_cursor(first, count) to make the pop take effect (it writes the
+  // cursor, with pop records for attached calls), which returns the
+  // cursor file's ticket to wait for (0: none). The wait is outside the
+  // pop lock, so that the pops of other threads write meanwhile and share
+  // the next sync.
   template <typename StoreCursor>
   PoppedItems Take(size_t max_items, StoreCursor store_cursor);
-  // Where popped keys may be deleted up to: `end`, unless the call ledger
-  // keeps some of them for a retry.
+  // Where popped keys may be deleted up to: `end`, unless the cursor is
+  // durable only below it (a crash would bring those items back), or the
+  // call ledger keeps some of them for a retry.
   uint64_t DeletableBelow(uint64_t end) const {
+    end = std::min(end, cursor_file_->DurablePosition());
     return ledger_ ? std::min(end, ledger_->KeepFrom()) : end;
   }
   uint64_t DeletePopped();  // The reclaimer's: returns where deleted keys end.
@@ -327,7 +332,7 @@ PoppedItems FifoQueueImpl::PopWait(size_t max_items, std::chrono::nanoseconds ti
 
 PoppedItems FifoQueueImpl::Pop(size_t max_items) {
   PoppedItems items = Take(max_items, [this](uint64_t first, uint64_t count) {
-    cursor_file_->Store(first + count);
+    return cursor_file_->Write(first + count);
   });
   if (!items.empty()) {
     log_.NoteRemoved(items.size(), items.payload_bytes());
@@ -348,6 +353,7 @@ PoppedItems FifoQueueImpl::PopForCalls(const std::vector<uint64_t>& wanted,
           if (counts[i] != 0) shares.emplace_back(calls[i], counts[i]);
         }
         ledger_->StorePops(first, shares);
+        return uint64_t{0};  // Stored durably.
       });
   if (!items.empty()) {
     log_.NoteRemoved(items.size(), items.payload_bytes());
@@ -360,7 +366,7 @@ template <typename StoreCursor>
 PoppedItems FifoQueueImpl::Take(size_t max_items, StoreCursor store_cursor) {
   std::shared_lock<std::shared_mutex> lifetime(lifetime_mutex_);
   log_.ThrowIfClosed();
-  std::lock_guard<std::mutex> lock(pop_mutex_);
+  std::unique_lock<std::mutex> lock(pop_mutex_);
   const ItemLog::ShutdownState shutdown = log_.shutdown_state();
   if (shutdown == ItemLog::kShutDownImmediately || immediate_shutdown_asked_.load()) {
     log_.ThrowShutDown();
@@ -375,8 +381,10 @@ PoppedItems FifoQueueImpl::Take(size_t max_items, StoreCursor store_cursor) {
   rep->block_cache = database_.block_cache;
   log_.ReadItems(first, count, rep.get());
 
-  // The pop happens here: if storing the cursor fails, nothing was popped.
-  store_cursor(first, count);
+  // The pop happens here: if writing the cursor fails, nothing was popped.
+  // If the sync fails, the cursor file keeps the durable cursor, and the
+  // queue pops no more: the next open delivers these items again.
+  const uint64_t ticket = store_cursor(first, count);
   log_.CountRemoved(count, rep->payload_bytes);
   try {
     log_.DeletePrefix(DeletableBelow(first + count), rep->payload_bytes, /*force=*/false);
@@ -384,6 +392,8 @@ PoppedItems FifoQueueImpl::Take(size_t max_items, StoreCursor store_cursor) {
     // Not the pop's failure: the keys stay, unread below the read cursor,
     // and the next deletion (or the next open) deletes them.
   }
+  lock.unlock();
+  if (ticket != 0) cursor_file_->WaitDurable(ticket);
   return PoppedItems(std::move(rep));
 }
 

@@ -8,6 +8,7 @@
 #ifndef ROCKSQ_TEST_UTIL_H_
 #define ROCKSQ_TEST_UTIL_H_
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -26,6 +27,7 @@
 #include <system_error>
 #include <thread>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "rocksdb/db.h"
@@ -162,6 +164,37 @@ inline void WriteFile(const std::filesystem::path& file, const std::string& cont
   std::ofstream out(file, std::ios::binary | std::ios::trunc);
   out << contents;
 }
+
+// While it lives, this process's descriptors of `file` lead to /dev/null
+// instead: writes through them go nowhere and every sync fails (EINVAL), as
+// on a disk that failed. Then they lead to the file again.
+class SyncsFail {
+ public:
+  explicit SyncsFail(const std::filesystem::path& file) {
+    const std::filesystem::path target = std::filesystem::canonical(file);
+    const int null_fd = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+    for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
+      std::error_code error;
+      if (std::filesystem::read_symlink(entry.path(), error) != target || error) continue;
+      const int fd = std::stoi(entry.path().filename().string());
+      swapped_.emplace_back(fd, ::fcntl(fd, F_DUPFD_CLOEXEC, 0));
+      ::dup2(null_fd, fd);
+    }
+    ::close(null_fd);
+    EXPECT_FALSE(swapped_.empty()) << "no descriptor of " << file;
+  }
+  ~SyncsFail() {
+    for (const auto& [fd, saved] : swapped_) {
+      ::dup2(saved, fd);
+      ::close(saved);
+    }
+  }
+  SyncsFail(const SyncsFail&) = delete;
+  SyncsFail& operator=(const SyncsFail&) = delete;
+
+ private:
+  std::vector<std::pair<int, int>> swapped_;  // Each descriptor, and its saved copy.
+};
 
 // The exit status of the fork() child `child`, or -1 if it was killed or
 // outlived `limit` (it is then killed): every child is reaped.

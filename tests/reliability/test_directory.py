@@ -360,15 +360,6 @@ def run_killed_at(step: int, action: str, kind: str, path: Path) -> int:
     return child.returncode
 
 
-@pytest.fixture
-def strace() -> None:
-    if shutil.which("strace") is None:
-        pytest.skip("strace is not installed")
-    probe = subprocess.run(["strace", "-qq", "-o", os.devnull, "true"], capture_output=True)
-    if probe.returncode != 0:
-        pytest.skip(f"strace cannot trace here: {probe.stderr.decode().strip()}")
-
-
 @pytest.mark.parametrize("kind", KINDS)
 def test_a_creation_killed_at_any_durable_step_leaves_a_queue_the_next_open_completes(
     kind: str, tmp_path: Path, strace: None

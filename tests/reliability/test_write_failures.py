@@ -392,3 +392,56 @@ def test_an_ack_the_full_disk_refuses_leaves_the_item_handed_out_until_it_succee
     with rocksq.AckQueue(path) as reopened:
         remaining = [reopened.get_nowait() for _ in range(len(reopened))]
         assert [delivery.data for delivery in remaining] == [b"item-1", b"item-3", b"item-4"]
+
+
+# A FIFO queue's pop takes effect when its read cursor is stored; with
+# sync=True, when the cursor file's fdatasync returns. strace makes every
+# fdatasync of that file fail from the `FAILING_SYNC`th on, as a disk that
+# fails for good; the child pops once before and twice after.
+FAILING_SYNC = 2
+SYNC_FAILURE_CHILD = textwrap.dedent(
+    """
+    import json, sys
+    import rocksq
+    from rocksq.blocking import PersistentQueueWithCapacity
+
+    path, count = sys.argv[1], int(sys.argv[2])
+    queue = PersistentQueueWithCapacity(path, sync=True, attach=False)
+    queue.push([b"%06d" % number for number in range(count)])
+    outcomes = []
+    for size in (1, count - 2, 1):
+        try:
+            outcomes.append([data.decode() for data in queue.pop(size)])
+        except rocksq.StorageError as error:
+            outcomes.append(str(error))
+    queue.close()
+    print(json.dumps(outcomes))
+    """
+)
+
+
+def test_a_failed_sync_of_the_read_cursor_fails_the_pop_and_every_later_one_and_a_reopen_delivers_their_items(
+        tmp_path: Path, strace: None) -> None:
+    # More items than the pop deletes at once (1024): the failed pop must not
+    # delete the keys of the items it could not make durable.
+    from rocksq.blocking import PersistentQueueWithCapacity
+
+    count = 2000
+    path = tmp_path / "queue"
+    PersistentQueueWithCapacity(path).close()
+    cursor = path / "rocksq.read_cursor"
+    child = subprocess.run(
+        ["strace", "-f", "-qq", "-o", os.devnull, "-P", str(cursor), "-e", "trace=fdatasync",
+         "-e", f"inject=fdatasync:error=EIO:when={FAILING_SYNC}+",
+         sys.executable, "-B", "-c", SYNC_FAILURE_CHILD, str(path), str(count)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert child.returncode == 0, child.stderr
+    first, failed, later = json.loads(child.stdout)
+    assert first == ["000000"]
+    for error in (failed, later):
+        assert isinstance(error, str) and str(cursor) in error and "syncing the read cursor" in error \
+            and "Input/output error" in error and "reopen" in error, error
+
+    with PersistentQueueWithCapacity(path) as reopened:
+        assert [data.decode() for data in reopened.pop(count)] == \
+            ["%06d" % number for number in range(1, count)]
