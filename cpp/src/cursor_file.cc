@@ -166,6 +166,9 @@ void CursorFile::WaitDurable(uint64_t ticket) {
     if (synced) {
       durable_writes_ = covered;
       durable_position_ = position;
+      for (auto record = undurable_records_.begin(); record != undurable_records_.end();) {
+        record = record->second <= position ? undurable_records_.erase(record) : std::next(record);
+      }
     } else {
       sync_failed_ = Error(ErrorKind::kStorage, path_,
                            std::string("syncing the read cursor: ") + std::strerror(sync_errno) +
@@ -178,9 +181,11 @@ void CursorFile::WaitDurable(uint64_t ticket) {
 
 void CursorFile::ThrowIfSyncFailed() {
   if (!sync_failed_) return;
-  // Every refusal writes the durable cursor again, for the next open: one
+  // Every refusal writes the durable cursor again, for the next open, and
+  // clears the records that would take the next open past it (Load): one
   // write that fails as the sync did is retried by the next refusal.
   try {
+    for (const auto& [slot, cursor_after] : undurable_records_) WriteRecord(slot, nullptr);
     WriteCursor(durable_position_);
   } catch (const Error&) {
     // Then the next open may read a cursor past items no call returned,
@@ -209,29 +214,34 @@ std::vector<std::pair<size_t, PopRecord>> CursorFile::LoadRecords() const {
   return DecodeRecords(fd_, path_);
 }
 
-void CursorFile::StoreWithRecords(const std::vector<std::pair<size_t, PopRecord>>& records) {
-  if (records.empty()) return;
-  std::unique_lock<std::mutex> lock(mutex_);
+void CursorFile::WriteRecord(size_t slot, const PopRecord* record) {
+  char words[kPopRecordBytes] = {};  // Zeros never check out.
+  if (record != nullptr) {
+    EncodeBigEndian64(record->client_id, words);
+    EncodeBigEndian64(record->lane, words + 8);
+    EncodeBigEndian64(record->seq, words + 16);
+    EncodeBigEndian64(record->first, words + 24);
+    EncodeBigEndian64(record->count, words + 32);
+    EncodeBigEndian64(record->cursor_after, words + 40);
+    EncodeBigEndian64(0, words + 48);
+    EncodeBigEndian64(WordsChecksum(words, kPopRecordWords - 1), words + 56);
+  }
+  WriteAt(fd_, words, kPopRecordBytes, kPopRecordsOffset + slot * kPopRecordBytes, path_,
+          "storing a pop record");
+}
+
+uint64_t CursorFile::WriteWithRecords(const std::vector<std::pair<size_t, PopRecord>>& records) {
+  if (records.empty()) return 0;
+  std::lock_guard<std::mutex> lock(mutex_);
   ThrowIfSyncFailed();
   // The records first: a cursor stored without its record would lose the
   // items if the reply never left. A slot lies within one page, so a
   // process crash cannot tear it.
   for (const auto& [slot, record] : records) {
-    char words[kPopRecordBytes];
-    EncodeBigEndian64(record.client_id, words);
-    EncodeBigEndian64(record.lane, words + 8);
-    EncodeBigEndian64(record.seq, words + 16);
-    EncodeBigEndian64(record.first, words + 24);
-    EncodeBigEndian64(record.count, words + 32);
-    EncodeBigEndian64(record.cursor_after, words + 40);
-    EncodeBigEndian64(0, words + 48);
-    EncodeBigEndian64(WordsChecksum(words, kPopRecordWords - 1), words + 56);
-    WriteAt(fd_, words, kPopRecordBytes, kPopRecordsOffset + slot * kPopRecordBytes, path_,
-            "storing a pop record");
+    WriteRecord(slot, &record);
+    if (sync_) undurable_records_[slot] = record.cursor_after;
   }
-  const uint64_t ticket = WriteLocked(records.back().second.cursor_after);
-  lock.unlock();
-  WaitDurable(ticket);
+  return WriteLocked(records.back().second.cursor_after);
 }
 
 uint64_t CursorFile::Peek(const std::string& directory) {

@@ -23,14 +23,16 @@
 // durable position is what other files may rely on (popped keys are
 // deleted only below it). A sync that fails leaves the file's page in an
 // unknown state: every later call then fails, and first rewrites the file
-// with the last durable cursor, so that the items of the pops that failed
-// come back at the next open, and no later pop takes effect.
+// with the last durable cursor (and clears the pop records past it), so
+// that the items of the pops that failed come back at the next open, and no
+// later pop takes effect.
 
 #ifndef ROCKSQ_SRC_CURSOR_FILE_H_
 #define ROCKSQ_SRC_CURSOR_FILE_H_
 
 #include <condition_variable>
 #include <cstdint>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -79,9 +81,10 @@ class CursorFile {
   void ReserveRecords();
   // The pop records whose slots check out, each with its slot's number.
   std::vector<std::pair<size_t, PopRecord>> LoadRecords() const;
-  // Writes each record in its slot (< kPopRecordSlots), then stores the
-  // last one's cursor_after as the cursor, durably: Write then WaitDurable.
-  void StoreWithRecords(const std::vector<std::pair<size_t, PopRecord>>& records);
+  // Writes each record in its slot (< kPopRecordSlots), then the last
+  // one's cursor_after as the cursor, as Write() does: returns the ticket
+  // for WaitDurable.
+  uint64_t WriteWithRecords(const std::vector<std::pair<size_t, PopRecord>>& records);
 
   // Writes `position`, not waiting for it to be durable; returns the
   // write's ticket for WaitDurable. Throws kStorage if the write fails (the
@@ -106,6 +109,8 @@ class CursorFile {
  private:
   // Writes the cursor's 16 bytes; under mutex_.
   void WriteCursor(uint64_t position);
+  // Writes `record` in `slot`, or zeros (an empty slot) without one.
+  void WriteRecord(size_t slot, const PopRecord* record);
   // Write(), under mutex_.
   uint64_t WriteLocked(uint64_t position);
   // Once a sync failed: stores the durable cursor again and throws why.
@@ -123,6 +128,8 @@ class CursorFile {
   uint64_t durable_writes_ = 0;    // Writes up to this ticket are durable,
   uint64_t durable_position_ = 0;  // and so is this cursor.
   bool syncing_ = false;           // A caller of WaitDurable syncs the file.
+  // The pop records written and not yet durable: slot -> cursor_after.
+  std::map<size_t, uint64_t> undurable_records_;
   std::optional<Error> sync_failed_;  // Then every call throws it.
 };
 

@@ -172,10 +172,32 @@ TEST_F(CursorFileContents, ASyncThatFailsFailsEveryLaterCallAndEachStoresTheDura
   EXPECT_EQ(KindThrownBy([&] { cursor.WaitDurable(ticket); }), ErrorKind::kStorage);
   EXPECT_EQ(CursorFile::Peek(Dir().string()), 10u);
   EXPECT_EQ(KindThrownBy([&] { cursor.Write(30); }), ErrorKind::kStorage);
-  EXPECT_EQ(KindThrownBy([&] { cursor.StoreWithRecords({{0, PopRecord{1, 0, 1, 10, 5, 15}}}); }),
+  EXPECT_EQ(KindThrownBy([&] { cursor.WriteWithRecords({{0, PopRecord{1, 0, 1, 10, 5, 15}}}); }),
             ErrorKind::kStorage);
   EXPECT_EQ(CursorFile::Peek(Dir().string()), 10u);
   EXPECT_EQ(cursor.DurablePosition(), 10u);
+}
+
+TEST_F(CursorFileContents, APopRecordWrittenBeforeASyncThatFailsIsClearedByTheNextRefusal) {
+  {
+    CursorFile cursor(Dir().string(), /*sync=*/true);
+    cursor.ReserveRecords();
+    cursor.WaitDurable(cursor.WriteWithRecords({{0, PopRecord{1, 0, 1, 0, 10, 10}}}));
+    const uint64_t ticket = cursor.WriteWithRecords({{1, PopRecord{2, 0, 1, 10, 5, 15}}});
+    {
+      testing::SyncsFail broken(File());
+      EXPECT_EQ(KindThrownBy([&] { cursor.WaitDurable(ticket); }), ErrorKind::kStorage);
+    }
+    EXPECT_EQ(KindThrownBy([&] { cursor.Write(20); }), ErrorKind::kStorage);
+  }
+  // The record of the pop that failed would take the next open past its
+  // items (Load takes the largest cursor_after).
+  CursorFile reopened(Dir().string(), /*sync=*/true);
+  EXPECT_EQ(reopened.Load(), 10u);
+  const auto records = reopened.LoadRecords();
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0].first, 0u);
+  EXPECT_EQ(records[0].second.cursor_after, 10u);
 }
 
 TEST_F(CursorFileTest, ADirectoryThatDoesNotExistIsAStorageError) {

@@ -41,8 +41,8 @@ size_t CallLedger::SlotFor(const Lane& lane) {
               "every pop record holds a pop whose reply was not sent yet");
 }
 
-void CallLedger::StorePops(uint64_t first,
-                           const std::vector<std::pair<CallId, uint64_t>>& shares) {
+uint64_t CallLedger::StorePops(uint64_t first,
+                               const std::vector<std::pair<CallId, uint64_t>>& shares) {
   std::lock_guard<std::mutex> lock(pops_mutex_);
   std::vector<std::pair<size_t, PopRecord>> records;
   records.reserve(shares.size());
@@ -63,7 +63,7 @@ void CallLedger::StorePops(uint64_t first,
     unreplied_.fetch_add(1);
   }
   try {
-    cursor_file_->StoreWithRecords(records);
+    return cursor_file_->WriteWithRecords(records);
   } catch (...) {
     // Nothing was popped, and the calls get this error as their reply.
     for (const auto& [slot, record] : records) MarkReplied(&*slots_[slot]);

@@ -47,10 +47,11 @@ class CallLedger {
   // --- Pops (any thread).
 
   // Records that the calls of `shares` took their counts of items, in
-  // order from `first`, then stores the cursor past them
-  // (CursorFile::StoreWithRecords). Throws kStorage as a cursor store
-  // does; nothing was popped then.
-  void StorePops(uint64_t first, const std::vector<std::pair<CallId, uint64_t>>& shares);
+  // order from `first`, then writes the cursor past them
+  // (CursorFile::WriteWithRecords): returns the ticket to wait for before
+  // the pop counts as done. Throws kStorage as a cursor write does; nothing
+  // was popped then.
+  uint64_t StorePops(uint64_t first, const std::vector<std::pair<CallId, uint64_t>>& shares);
   // The items a recorded pop of `call` took: (first, count).
   std::optional<std::pair<uint64_t, uint64_t>> FindPop(const CallId& call) const;
   // The reply of `call` was sent, or never will be (its process is gone):

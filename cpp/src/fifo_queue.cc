@@ -352,8 +352,10 @@ PoppedItems FifoQueueImpl::PopForCalls(const std::vector<uint64_t>& wanted,
         for (size_t i = 0; i < calls.size(); ++i) {
           if (counts[i] != 0) shares.emplace_back(calls[i], counts[i]);
         }
-        ledger_->StorePops(first, shares);
-        return uint64_t{0};  // Stored durably.
+        // A failed sync of this write fails the calls, and every later
+        // pop; the reopened queue finds neither these records nor the
+        // cursor past them.
+        return ledger_->StorePops(first, shares);
       });
   if (!items.empty()) {
     log_.NoteRemoved(items.size(), items.payload_bytes());
