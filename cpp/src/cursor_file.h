@@ -61,8 +61,8 @@ class CursorFile {
 
   // Opens (creating it if needed) the cursor file of the queue in
   // `directory`, and writes its 16 bytes if it is empty, so that no later
-  // Store() needs new disk space. With `sync`, every Store() is fsynced,
-  // and creating the file also fsyncs the directory. Throws kStorage if it
+  // write needs new disk space. With `sync`, WaitDurable fsyncs the
+  // writes, and creating the file also fsyncs the directory. Throws kStorage if it
   // cannot.
   CursorFile(const std::string& directory, bool sync);
   ~CursorFile();
@@ -76,7 +76,7 @@ class CursorFile {
   uint64_t Load();
 
   // Writes the pop records' slots as zeros unless the file already has
-  // them, so that StoreWithRecord never needs new disk space. Throws
+  // them, so that WriteWithRecords never needs new disk space. Throws
   // kStorage if it cannot (a full disk).
   void ReserveRecords();
   // The pop records whose slots check out, each with its slot's number.
@@ -113,8 +113,8 @@ class CursorFile {
   void WriteRecord(size_t slot, const PopRecord* record);
   // Write(), under mutex_.
   uint64_t WriteLocked(uint64_t position);
-  // Once a sync failed: stores the durable cursor again and throws why.
-  // Under mutex_.
+  // Once a sync failed: stores the durable cursor again, clears the
+  // records written since, and throws why. Under mutex_.
   void ThrowIfSyncFailed();
 
   std::string path_;
