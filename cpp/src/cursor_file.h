@@ -62,8 +62,8 @@ class CursorFile {
   // Opens (creating it if needed) the cursor file of the queue in
   // `directory`, and writes its 16 bytes if it is empty, so that no later
   // write needs new disk space. With `sync`, WaitDurable fsyncs the
-  // writes, and creating the file also fsyncs the directory. Throws kStorage if it
-  // cannot.
+  // writes, and creating the file also fsyncs the directory. Throws
+  // kStorage if it cannot.
   CursorFile(const std::string& directory, bool sync);
   ~CursorFile();
   CursorFile(const CursorFile&) = delete;
