@@ -121,11 +121,12 @@ class AttachHandler {
   virtual bool GroupsRunOnWorkers() const { return false; }
   // With GroupsRunOnWorkers: whether the calls of merge group `kind` that
   // arrive while one of its groups runs wait to form its next group, which
-  // runs once that one is answered and gathers as GroupCommit does (for a
-  // kind whose groups would otherwise each sync on their own, one after
-  // another), rather than go to a worker at once (for a kind whose runs
-  // join a group commit of their own, which gathers them without the
-  // server's round trip through its thread).
+  // runs once that one is answered and gathers as GroupCommit does, rather
+  // than go to a worker at once, two groups of the kind at most. Gathering
+  // makes each sync carry the calls of every client that came back from
+  // the last one (the FIFO handler gathers both its kinds); going at once
+  // saves the hop through the server's thread between groups, and suits a
+  // kind whose runs are gathered after the server, as a group commit does.
   virtual bool GathersGroups(int /*kind*/) const { return true; }
 
   // For RunMerged of takes (pops, gets): the calls asked for `wanted[i]`

@@ -69,12 +69,13 @@ class FifoAttachHandler final : public AttachHandler {
   }
   void RunMerged(std::vector<MergedCall>* calls) override;
   // Synced, each group waits for a sync: pushes for RocksDB's WAL, pops
-  // for the read cursor's file.
+  // for the read cursor's file. The server gathers both kinds (the
+  // default GathersGroups): pops store the cursor under the pop lock, one
+  // group after another; pushes would join the queue's GroupCommit, which
+  // gathers its callers, but a push group sent at once holds the one or
+  // two calls that came back first, and the others miss its sync
+  // (docs/design/many-processes.md, "Gathered pushes").
   bool GroupsRunOnWorkers() const override { return sync_; }
-  // Pushes join RocksDB writes in the queue's GroupCommit, which gathers
-  // them; pops store the cursor one after another under the pop lock, each
-  // with its own fsync unless the server gathers them.
-  bool GathersGroups(int kind) const override { return kind == kPops; }
 
  private:
   // Pushes first, so that pops that arrived with them find their items.

@@ -168,6 +168,9 @@ TEST_F(FifoAttachHandlerTest, SyncedPushesAndPopsRunAtOnceOnWorkersEachItemOnceI
   std::unique_ptr<ServedFifoQueue> served = OpenFifoQueueToServe(QueuePath(), options);
   std::unique_ptr<AttachHandler> handler = MakeFifoAttachHandler(served.get(), options, NoAge);
   ASSERT_TRUE(handler->GroupsRunOnWorkers());
+  // Each kind's calls that arrive while its group syncs form its next one.
+  EXPECT_TRUE(handler->GathersGroups(handler->MergeGroup(AttachOp::kPushBatch)));
+  EXPECT_TRUE(handler->GathersGroups(handler->MergeGroup(AttachOp::kPop)));
   // As the server runs them: merged pushes on one thread while merged pops
   // run on another, lanes 0-1 pushing and 2-3 popping.
   constexpr int kRounds = 150;
