@@ -269,14 +269,7 @@ void AckAttachHandler::ClientGone(uint32_t client) {
 }
 
 void AckAttachHandler::RunMerged(std::vector<MergedCall>* calls) {
-  std::vector<CallId> ids;
-  for (const MergedCall& call : *calls) {
-    // A retry first looks for its record, or is refused: it runs alone.
-    if (call.caller.retry) {
-      throw Error(ErrorKind::kInvalidArgument, Path(), "a retry is not merged");
-    }
-    ids.push_back(call.caller.call);
-  }
+  const std::vector<CallId> ids = MergedCallIds(*calls);
   switch (MergeGroup(calls->front().op)) {
     case kPushes:  // One batch, all stored or none, as FIFO's.
       served_->PushForCalls(MergedPushItems(*calls, AttachOp::kAckPushBatchWait), ids);

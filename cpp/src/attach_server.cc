@@ -1385,8 +1385,18 @@ std::vector<size_t> AttachHandler::ShareInArrivalOrder(const std::vector<uint64_
   return shares;
 }
 
-std::vector<std::string_view> AttachHandler::MergedPushItems(const std::vector<MergedCall>& calls,
-                                                             AttachOp timed_op) const {
+std::vector<CallId> AttachHandler::MergedCallIds(const std::vector<MergedCall>& calls) const {
+  std::vector<CallId> ids;
+  ids.reserve(calls.size());
+  for (const MergedCall& call : calls) {
+    if (call.caller.retry) throw Error(ErrorKind::kInvalidArgument, Path(), "a retry is not merged");
+    ids.push_back(call.caller.call);
+  }
+  return ids;
+}
+
+std::vector<std::string_view> AttachHandler::MergedPushItems(
+    const std::vector<MergedCall>& calls, std::optional<AttachOp> timed_op) const {
   std::vector<std::string_view> items;
   for (const MergedCall& call : calls) {
     BodyReader reader(call.body, Path());

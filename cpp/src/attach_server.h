@@ -136,10 +136,16 @@ class AttachHandler {
                                                  size_t found);
   // What they ask for together (saturated: a take of every item).
   static size_t TotalWanted(const std::vector<uint64_t>& wanted);
+  // For RunMerged: each call's id, in arrival order. Throws
+  // kInvalidArgument if one is a retry, which first looks for its record
+  // and so runs alone (the server then runs each call alone).
+  std::vector<CallId> MergedCallIds(const std::vector<MergedCall>& calls) const;
   // For RunMerged of pushes: every call's items, each call's in a row, in
-  // arrival order; a call of `timed_op` has its timeout before its items.
-  std::vector<std::string_view> MergedPushItems(const std::vector<MergedCall>& calls,
-                                                AttachOp timed_op) const;
+  // arrival order; a call of `timed_op`, if given, has its timeout before
+  // its items.
+  std::vector<std::string_view> MergedPushItems(
+      const std::vector<MergedCall>& calls,
+      std::optional<AttachOp> timed_op = std::nullopt) const;
   // What DescribeBacklog says of every kind: `queue`'s id and counts.
   template <typename Queue>
   static void DescribeCounts(const Queue& queue, QueueOwner* stats) {

@@ -101,14 +101,7 @@ class FifoAttachHandler final : public AttachHandler {
 };
 
 void FifoAttachHandler::RunMerged(std::vector<MergedCall>* calls) {
-  std::vector<CallId> ids;
-  for (const MergedCall& call : *calls) {
-    // A retry first looks for its record: it runs alone.
-    if (call.caller.retry) {
-      throw Error(ErrorKind::kInvalidArgument, Path(), "a retry is not merged");
-    }
-    ids.push_back(call.caller.call);
-  }
+  const std::vector<CallId> ids = MergedCallIds(*calls);
   if (MergeGroup(calls->front().op) == kPushes) {
     // One batch: all stored, or none (and each call then runs alone, to
     // get its own answer).

@@ -7,6 +7,9 @@
 namespace rocksq {
 namespace {
 
+// The one merge group (AttachHandler::MergeGroup).
+constexpr int kAdds = 1;
+
 class MpmcAttachHandler final : public AttachHandler {
  public:
   MpmcAttachHandler(ServedMpmcQueue* served, const MpmcOptions& options)
@@ -32,6 +35,13 @@ class MpmcAttachHandler final : public AttachHandler {
     return std::chrono::nanoseconds::zero();
   }
   int BlockedClass(AttachOp) const override { return 0; }
+  // Adds merge: one group-commit write for the adds that arrive together.
+  int MergeGroup(AttachOp op) const override { return op == AttachOp::kMpmcAddBatch ? kAdds : 0; }
+  void RunMerged(std::vector<MergedCall>* calls) override;
+  // Synced, an add group waits for RocksDB's WAL sync: on a worker, the
+  // server goes on serving, and gathers the adds that come meanwhile.
+  // (A Next that moves its label syncs too, on the server's thread.)
+  bool GroupsRunOnWorkers() const override { return sync_; }
   void LaneGone(uint64_t client_id, uint32_t lane) override {
     served_->pushes().LaneGone(client_id, lane);
   }
@@ -54,6 +64,11 @@ void MpmcAttachHandler::ReplyRead(MpmcRead read, BodyWriter* reply) {
   views.reserve(items->size());
   for (size_t i = 0; i < items->size(); ++i) views.push_back((*items)[i]);
   reply->ItemsInPlace(views.data(), views.size(), items);  // Sent from where they are.
+}
+
+void MpmcAttachHandler::RunMerged(std::vector<MergedCall>* calls) {
+  const std::vector<CallId> ids = MergedCallIds(*calls);
+  served_->AddForCalls(MergedPushItems(*calls), ids);  // All stored, or none.
 }
 
 bool MpmcAttachHandler::AnswerFromRecord(AttachOp op, const CallId& call, BodyWriter* reply) {

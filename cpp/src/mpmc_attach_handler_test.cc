@@ -84,5 +84,44 @@ TEST_F(MpmcAttachHandlerTest, RetriedCallsThatRanGetTheirOutcomeFromTheNextOwner
             (std::vector<std::string>{"c"}));
 }
 
+// Synced, adds that arrive together run as one group on a worker: one
+// write, each call's items in a row in arrival order, and each call's push
+// record, so that a retry after a hand-over is not stored twice.
+TEST_F(MpmcAttachHandlerTest, MergedAddsStoreEachCallsItemsInOrderWithEachCallsRecord) {
+  MpmcOptions unsynced;
+  EXPECT_FALSE(MakeMpmcAttachHandler(OpenMpmcQueueToServe(QueuePath() + "-unsynced", unsynced).get(),
+                                     unsynced)
+                   ->GroupsRunOnWorkers());
+  MpmcOptions options;
+  options.sync = true;
+  const std::string& path = QueuePath();
+  const std::string first = AddBody({"a1", "a2"}), second = AddBody({"b1"});
+  {
+    std::unique_ptr<ServedMpmcQueue> served = OpenMpmcQueueToServe(path, options);
+    std::unique_ptr<AttachHandler> handler = MakeMpmcAttachHandler(served.get(), options);
+    EXPECT_TRUE(handler->GroupsRunOnWorkers());
+    const int adds = handler->MergeGroup(AttachOp::kMpmcAddBatch);
+    EXPECT_NE(adds, 0);
+    EXPECT_EQ(handler->MergeGroup(AttachOp::kMpmcNext), 0);
+    std::vector<AttachHandler::MergedCall> calls;
+    calls.push_back({AttachOp::kMpmcAddBatch, first, {}});
+    calls.back().caller = CallOfLane(1, 7, /*retry=*/false);
+    calls.push_back({AttachOp::kMpmcAddBatch, second, {}});
+    calls.back().caller = CallOfLane(2, 9, /*retry=*/false);
+    handler->RunMerged(&calls);
+    // A retry is not merged: the server then runs each call alone.
+    calls.back().caller.retry = true;
+    EXPECT_THROW(handler->RunMerged(&calls), Error);
+  }  // The owner is gone; the next one reads the records.
+  std::unique_ptr<ServedMpmcQueue> served = OpenMpmcQueueToServe(path, options);
+  std::unique_ptr<AttachHandler> handler = MakeMpmcAttachHandler(served.get(), options);
+  RunCall(handler.get(), AttachOp::kMpmcAddBatch, first, CallOfLane(1, 7, true));
+  RunCall(handler.get(), AttachOp::kMpmcAddBatch, second, CallOfLane(2, 9, true));
+  EXPECT_EQ(ReadItems(RunCall(handler.get(), AttachOp::kMpmcNext, NextBody("l", 10),
+                              CallOfLane(3, 1, false)),
+                      path),
+            (std::vector<std::string>{"a1", "a2", "b1"}));
+}
+
 }  // namespace
 }  // namespace rocksq
