@@ -57,9 +57,9 @@ def attached_parity_script(path: str) -> list[tuple[str, Any]]:
     return parity_script(MpmcQueue(path, TTL, attach=True))
 
 
-def produce(path: str, producer: int, count: int) -> None:
+def produce(path: str, producer: int, count: int, sync: bool = False) -> None:
     """Adds (producer, n) for n in range(count), in batches of 1 to 7."""
-    queue = MpmcQueue(path, TTL, attach=True)
+    queue = MpmcQueue(path, TTL, sync, attach=True)
     n = 0
     while n < count:
         batch = [b"%d %d" % (producer, i) for i in range(n, min(count, n + n % 7 + 1))]
@@ -68,9 +68,9 @@ def produce(path: str, producer: int, count: int) -> None:
     queue.close()
 
 
-def read_label(path: str, label: str) -> list[bytes]:
+def read_label(path: str, label: str, sync: bool = False) -> list[bytes]:
     """Reads `label` one element at a time until it reads b"stop"; returns what it read before."""
-    queue = MpmcQueue(path, TTL, attach=True)
+    queue = MpmcQueue(path, TTL, sync, attach=True)
     read: list[bytes] = []
     give_up = time.monotonic() + POLL_SECONDS
     while time.monotonic() < give_up:

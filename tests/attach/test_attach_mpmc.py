@@ -43,17 +43,22 @@ def per_producer_in_order(items: list[bytes]) -> bool:
     return all(sequence == sorted(sequence) for sequence in numbers.values())
 
 
+# Synced, the attached adds merge and run on the owner's workers, gathered.
+@pytest.mark.parametrize("sync", [False, True], ids=["unsynced", "synced"])
 def test_each_label_reads_every_item_of_two_producer_processes_once_in_order(
-    queue_path: str, processes: ProcessPoolExecutor
+    queue_path: str, processes: ProcessPoolExecutor, sync: bool
 ) -> None:
-    owner = MpmcQueue(queue_path, TTL, attach=True)
+    owner = MpmcQueue(queue_path, TTL, sync, attach=True)
     owner.next("shared", StartPosition.Oldest, 0)  # Both labels exist before the first add.
     owner.next("solo", StartPosition.Oldest, 0)
     count = 400
-    readers = [processes.submit(mpmc_workers.read_label, queue_path, "shared") for _ in range(2)]
-    solo = processes.submit(mpmc_workers.read_label, queue_path, "solo")
+    readers = [
+        processes.submit(mpmc_workers.read_label, queue_path, "shared", sync) for _ in range(2)
+    ]
+    solo = processes.submit(mpmc_workers.read_label, queue_path, "solo", sync)
     producers = [
-        processes.submit(mpmc_workers.produce, queue_path, producer, count) for producer in range(2)
+        processes.submit(mpmc_workers.produce, queue_path, producer, count, sync)
+        for producer in range(2)
     ]
     for producer in producers:
         producer.result(WAIT_SECONDS)
