@@ -9,7 +9,7 @@ page boundary of the file may be cut after its first bytes. The readers
 that was not reported. Each function takes the kind of queue it uses:
 "fifo", "fifo-synced" (a FIFO queue opened with sync=True), "fifo-blocking"
 (synced, of BLOCKING_CAPACITY items, its producers waiting for room in
-push_wait), "ack" or "mpmc". Workers stop once the file `stop` exists: a
+push_wait), "ack", "mpmc" or "mpmc-synced". Workers stop once the file `stop` exists: a
 multiprocessing Event would not do, as a process killed inside is_set()
 leaves its lock held for every other one.
 """
@@ -27,6 +27,7 @@ from rocksq import NotOutstanding, QueueFull
 from rocksq._core import AckQueue, FifoQueue, MpmcQueue, StartPosition
 
 FIFO_KINDS = ("fifo", "fifo-synced", "fifo-blocking")
+MPMC_KINDS = ("mpmc", "mpmc-synced")
 # So small that the producers wait for room most of the time: their calls
 # are parked at the owner, and retried on its workers, when it is killed.
 BLOCKING_CAPACITY = 8
@@ -44,7 +45,7 @@ def open_attached(kind: str, queue_path: str) -> Any:
         return FifoQueue(queue_path, sync=kind == "fifo-synced", attach=True)
     if kind == "ack":
         return AckQueue(queue_path, attach=True)
-    return MpmcQueue(queue_path, TTL, attach=True)
+    return MpmcQueue(queue_path, TTL, sync=kind == "mpmc-synced", attach=True)
 
 
 def _report(path: Path) -> int:
@@ -57,7 +58,7 @@ def produce_until_stopped(kind: str, queue_path: str, producer: str, reports: st
     acked = _report(Path(reports) / f"pushed.{producer}")
     number = 0
     while not os.path.exists(stop):
-        if kind == "mpmc":
+        if kind in MPMC_KINDS:
             queue.add([item(producer, number)])
         elif kind == "fifo-blocking":
             try:

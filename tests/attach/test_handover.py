@@ -205,13 +205,15 @@ def test_ack_queue_owners_killed_mid_stream_lose_nothing_and_ack_each_item_once(
     assert len(left) == len(set(left)), "items were stored twice"
 
 
+# Synced, the attached adds run merged on the owner's workers when it is killed.
+@pytest.mark.parametrize("kind", handover_workers.MPMC_KINDS)
 def test_mpmc_queue_owners_killed_mid_stream_lose_and_duplicate_nothing(
-    queue_path: str, tmp_path: Path
+    kind: str, queue_path: str, tmp_path: Path
 ) -> None:
     reports = tmp_path / "reports"
-    killed = _kill_owners_mid_stream("mpmc", queue_path, reports, KILLS)
+    killed = _kill_owners_mid_stream(kind, queue_path, reports, KILLS)
 
-    queue = handover_workers.open_attached("mpmc", queue_path)
+    queue = handover_workers.open_attached(kind, queue_path)
     stored, _expired = queue.next("after the kills", StartPosition.Oldest, 1_000_000)
     queue.close()
     stored = [bytes(item) for item in stored]
