@@ -1,16 +1,19 @@
-// Durable 100-byte writes, five ways, interleaved one operation at a time so
+// Durable writes (100 bytes unless told), five ways, interleaved one operation at a time so
 // that every way meets the same disk (other work on the machine changes an
 // fsync's latency from one moment to the next far more than these ways
 // differ): a raw file appended to, a raw file written inside a range
 // fallocate() already added to its size, a raw file overwriting blocks it
 // already holds, RocksDB with Env::Default() (logs grow record by record),
-// and RocksDB with RocksQ's Env (the same growth since the extension ahead
-// was withdrawn: docs/performance.rst, W5).
+// and RocksDB with RocksQ's Env (logs written into zeros laid down ahead of
+// them: cpp/src/wal_file_system.h). Writes of a few KiB (a synced group of
+// 1 KiB pushes) show why zeros rather than fallocate(): nearly every write
+// then lands in a block fallocate() left unwritten, which must be marked
+// written in the filesystem's journal.
 // Prints each way's latency median and quartiles, and the median over
 // operations of the per-operation ratios that matter.
 //
 //   cmake ... -DROCKSQ_BUILD_BENCHMARKS=ON && cmake --build BUILD --target rocksq_wal_sync_probe
-//   BUILD/rocksq_wal_sync_probe DIR [WRITES]    # DIR on the filesystem to measure; removed after
+//   BUILD/rocksq_wal_sync_probe DIR [WRITES [BYTES]]   # DIR on the filesystem to measure; removed after
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -33,8 +36,8 @@ namespace {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
-constexpr size_t kItemBytes = 100;
-constexpr off_t kRawFileBytes = 4 << 20;
+constexpr size_t kDefaultItemBytes = 100;
+constexpr off_t kMinRawFileBytes = 4 << 20;
 
 enum Way { kAppend, kInsideExtension, kOverwrite, kRocksDbDefault, kRocksDbQueueEnv, kWays };
 const char* const kWayNames[kWays] = {
@@ -82,21 +85,25 @@ double MedianRatio(const std::vector<double>& numerators, const std::vector<doub
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: %s DIR [WRITES]\n", argv[0]);
+    std::fprintf(stderr, "usage: %s DIR [WRITES [BYTES]]\n", argv[0]);
     return 2;
   }
   const fs::path base = fs::path(argv[1]) / "rocksq_wal_sync_probe";
   const int writes = argc > 2 ? std::atoi(argv[2]) : 2000;
+  const size_t item_bytes = argc > 3 ? std::strtoul(argv[3], nullptr, 10) : kDefaultItemBytes;
+  // The raw files hold every write inside their first size.
+  const off_t raw_file_bytes =
+      std::max<off_t>(kMinRawFileBytes, static_cast<off_t>(item_bytes) * writes);
   fs::remove_all(base);
   fs::create_directories(base);
-  const std::string item(kItemBytes, 'x');
+  const std::string item(item_bytes, 'x');
 
   const int append_fd = OpenRaw(base / "append");
   const int inside_fd = OpenRaw(base / "inside");
   const int overwrite_fd = OpenRaw(base / "overwrite");
-  if (::fallocate(inside_fd, 0, 0, kRawFileBytes) != 0) std::perror("fallocate");
-  const std::string filler(kRawFileBytes, 'z');
-  if (::write(overwrite_fd, filler.data(), filler.size()) != kRawFileBytes) std::perror("write");
+  if (::fallocate(inside_fd, 0, 0, raw_file_bytes) != 0) std::perror("fallocate");
+  const std::string filler(raw_file_bytes, 'z');
+  if (::write(overwrite_fd, filler.data(), filler.size()) != raw_file_bytes) std::perror("write");
   ::fsync(inside_fd);
   ::fsync(overwrite_fd);
   ::lseek(overwrite_fd, 0, SEEK_SET);
@@ -114,13 +121,13 @@ int main(int argc, char** argv) {
       bool ok = true;
       switch (way) {
         case kAppend:
-          ok = ::write(append_fd, item.data(), item.size()) == kItemBytes && ::fdatasync(append_fd) == 0;
+          ok = ::write(append_fd, item.data(), item.size()) == item_bytes && ::fdatasync(append_fd) == 0;
           break;
         case kInsideExtension:
-          ok = ::write(inside_fd, item.data(), item.size()) == kItemBytes && ::fdatasync(inside_fd) == 0;
+          ok = ::write(inside_fd, item.data(), item.size()) == item_bytes && ::fdatasync(inside_fd) == 0;
           break;
         case kOverwrite:
-          ok = ::write(overwrite_fd, item.data(), item.size()) == kItemBytes &&
+          ok = ::write(overwrite_fd, item.data(), item.size()) == item_bytes &&
                ::fdatasync(overwrite_fd) == 0;
           break;
         case kRocksDbDefault:
@@ -140,7 +147,7 @@ int main(int argc, char** argv) {
     }
   }
 
-  std::printf("%d synced %zu-byte writes each, interleaved; latency in us\n", writes, kItemBytes);
+  std::printf("%d synced %zu-byte writes each, interleaved; latency in us\n", writes, item_bytes);
   for (int way = 0; way < kWays; ++way) {
     std::printf("  %-48s median %6.0f  p25 %6.0f  p75 %6.0f\n", kWayNames[way],
                 Median(micros[way]), Median(micros[way], 0.25), Median(micros[way], 0.75));

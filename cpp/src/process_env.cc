@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "rocksq/process.h"
+#include "wal_file_system.h"
 
 namespace rocksq {
 namespace {
@@ -138,10 +139,11 @@ class BackgroundPool {
 class ProcessEnv final : public rocksdb::EnvWrapper {
  public:
   ProcessEnv() : EnvWrapper(rocksdb::Env::Default()) {
-    // The default Env's file system and clock themselves, so that files
-    // behave exactly as they would under Env::Default() (EnvWrapper alone
-    // would route them through the older Env file interface).
-    file_system_ = rocksdb::Env::Default()->GetFileSystem();
+    // The default Env's file system (but for how write-ahead logs grow and
+    // are read: wal_file_system.h) and clock themselves, so that files
+    // behave as they would under Env::Default() (EnvWrapper alone would
+    // route them through the older Env file interface).
+    file_system_ = NewWalFileSystem();
     system_clock_ = rocksdb::Env::Default()->GetSystemClock();
   }
 
