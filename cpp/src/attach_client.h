@@ -168,9 +168,18 @@ class AttachClient {
   mutable std::vector<Connection> idle_;
   mutable std::set<int> all_;
   const std::shared_ptr<AttachIdentity> identity_;
-  // How a call waits for its reply before it sleeps: the owner answers
-  // most calls within tens of microseconds.
-  mutable AdaptivePoll reply_poll_{std::chrono::microseconds(100)};
+  // How long a call polls for its reply before it sleeps (AdaptivePoll):
+  // the owner answers most calls within tens of microseconds, and a call
+  // on a synced queue once its fsync returns, 100-400 us on the test
+  // machines. A caller asleep costs a wake-up, and the owner a doorbell
+  // rung on its serving thread, one reply after another: 8 synced
+  // processes (bench/processes.py, processes-sync) made 8.1-8.4 k items/s
+  // polling 100 us and 12 k polling 500 us, on 2 cores. A wait that
+  // outlasts its polling (a slower disk, a parked call) makes the next
+  // waits sleep at once, as AdaptivePoll says.
+  static constexpr std::chrono::microseconds kReplyPoll{100};
+  static constexpr std::chrono::microseconds kSyncedReplyPoll{500};
+  mutable AdaptivePoll reply_poll_{welcome_.sync ? kSyncedReplyPoll : kReplyPoll};
 };
 
 // Items of a reply (BodyWriter::Items) read by `body` from `*reply`, which
