@@ -92,9 +92,10 @@ class CoreFace:
         """The size of the queue's files on disk, in bytes.
 
         It lags behind removals (pops, acks, expiry): RocksDB frees the
-        space of deleted items in the background. While the queue is open
-        it also counts up to 1 MiB of zeros laid down ahead of the
-        write-ahead log, so that synced writes change no file size.
+        space of deleted items in the background. While a queue opened with
+        ``sync=True`` is open, it also counts up to 1 MiB of zeros laid
+        down ahead of the write-ahead log, so that synced writes change no
+        file size.
         """
         return self._queue.disk_size
 

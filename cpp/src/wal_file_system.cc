@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <utility>
 #include <vector>
 
@@ -18,19 +19,22 @@ bool IsWalFile(const std::string& name) {
          name.compare(name.size() - kSuffix.size(), kSuffix.size(), kSuffix) == 0;
 }
 
-// A log being written: zeros go down ahead of the records through a
-// descriptor of its own (RocksDB's appends go on at their own offset), and
-// the close trims them off.
+// A log being written: once it has been synced, zeros go down ahead of
+// its records through a descriptor of its own (RocksDB's appends go on at
+// their own offset), and the close trims them off.
 class ExtendedWalFile final : public rocksdb::FSWritableFileOwnerWrapper {
  public:
   ExtendedWalFile(std::unique_ptr<rocksdb::FSWritableFile> file, int fd)
       : FSWritableFileOwnerWrapper(std::move(file)), fd_(fd) {}
   ~ExtendedWalFile() override { CloseOwnDescriptor(); }
 
-  // RocksDB calls this before each append: in place of its own
-  // reservation (fallocate, which a write must still convert).
+  // RocksDB calls this before each append (`offset`: the log's size with
+  // what it holds unwritten): in place of its own reservation (fallocate,
+  // which a write must still convert).
   void PrepareWrite(size_t offset, size_t length, const rocksdb::IOOptions& /*options*/,
                     rocksdb::IODebugContext* /*debug*/) override {
+    if (!synced_.load(std::memory_order_relaxed)) return;
+    extended_to_ = std::max<uint64_t>(extended_to_, offset);  // Never over records.
     while (fd_ >= 0 && offset + length > extended_to_) {
       static const std::vector<char> zeros(kWalExtensionBytes, 0);
       const ssize_t written = ::pwrite(fd_, zeros.data(), zeros.size(), extended_to_);
@@ -43,6 +47,17 @@ class ExtendedWalFile final : public rocksdb::FSWritableFileOwnerWrapper {
       }
       extended_to_ += kWalExtensionBytes;
     }
+  }
+
+  rocksdb::IOStatus Sync(const rocksdb::IOOptions& options,
+                         rocksdb::IODebugContext* debug) override {
+    synced_.store(true, std::memory_order_relaxed);
+    return FSWritableFileOwnerWrapper::Sync(options, debug);
+  }
+  rocksdb::IOStatus Fsync(const rocksdb::IOOptions& options,
+                          rocksdb::IODebugContext* debug) override {
+    synced_.store(true, std::memory_order_relaxed);
+    return FSWritableFileOwnerWrapper::Fsync(options, debug);
   }
 
   rocksdb::IOStatus Close(const rocksdb::IOOptions& options,
@@ -64,6 +79,10 @@ class ExtendedWalFile final : public rocksdb::FSWritableFileOwnerWrapper {
   }
 
   int fd_;                    // -1 once closed, or once extending failed.
+  // Whether the log was synced: only then is it extended. An unsynced
+  // small write costs ext4 more inside a file's size than past its end
+  // (300 k against 500 k unsynced 100 B pushes/s), and gains nothing there.
+  std::atomic<bool> synced_{false};
   uint64_t extended_to_ = 0;  // The file's size as the zeros made it.
 };
 

@@ -8,10 +8,12 @@
 // needs only its own. (Blocks reserved by fallocate() are no better: the
 // first write into each must mark it written, a journal commit again, and a
 // synced group of 1 KiB pushes meets a new block almost every time.) So a
-// log is filled with zeros kWalExtensionBytes ahead of its records, one
-// write and one metadata change per extension, and its synced writes cost
-// what an overwrite costs (docs/performance.rst). A clean close trims the
-// log to its records.
+// log, once synced, is filled with zeros kWalExtensionBytes ahead of its
+// records, one write and one metadata change per extension, and its synced
+// writes cost what an overwrite costs (docs/performance.rst). A log never
+// synced grows by appends: small unsynced writes cost ext4 more inside a
+// file's size than past its end. A clean close trims the log to its
+// records.
 //
 // Reading: RocksDB's log reader takes a zero record header for padding and
 // skips the rest of its 32 KiB block (db/log_reader.cc), so the zeros a

@@ -1,6 +1,6 @@
 // Write-ahead logs under RocksQ's file system (wal_file_system.h): synced
-// writes land inside zeros laid down ahead of them and change no file size;
-// a clean close trims the zeros; a copy taken while the database is open
+// writes land inside zeros laid down ahead of them and change no file size,
+// while a log never synced grows by appends; a clean close trims the zeros; a copy taken while the database is open
 // (what a crash leaves) recovers every synced write under the strict
 // recovery an open tries first; and a reader of a live log stops at the
 // end of its last record's block, so it never meets a record that started
@@ -99,10 +99,12 @@ void WriteFile(const fs::path& path, const std::string& bytes) {
 TEST_F(WalFileSystemTest, SyncedWritesChangeNoLogSizeAndACleanCloseTrimsTheZeros) {
   const fs::path path = Dir() / "db";
   std::unique_ptr<rocksdb::DB> db = OpenDatabase(path);
+  // The first sync turns the extension on; the next write extends.
   PutSynced(db.get(), 0);
+  PutSynced(db.get(), 1);
   const std::map<std::string, uintmax_t> extended = LogSizes(path);
   ASSERT_GE(TotalLogBytes(path), rocksq::kWalExtensionBytes) << "the log was not extended ahead";
-  for (int i = 1; i < kSyncedWrites; ++i) PutSynced(db.get(), i);
+  for (int i = 2; i < kSyncedWrites; ++i) PutSynced(db.get(), i);
 
   EXPECT_EQ(LogSizes(path), extended);
   ASSERT_TRUE(db->Close().ok());
@@ -114,6 +116,19 @@ TEST_F(WalFileSystemTest, SyncedWritesChangeNoLogSizeAndACleanCloseTrimsTheZeros
   std::unique_ptr<rocksdb::DB> reopened = OpenDatabase(path);
   ASSERT_NE(reopened, nullptr);
   ExpectEveryValue(reopened.get(), kSyncedWrites);
+}
+
+TEST_F(WalFileSystemTest, ALogNeverSyncedGrowsByAppends) {
+  const fs::path path = Dir() / "db";
+  std::unique_ptr<rocksdb::DB> db = OpenDatabase(path);
+  for (int i = 0; i < kSyncedWrites; ++i) {
+    const rocksdb::Status put =
+        db->Put(rocksdb::WriteOptions(), "key" + std::to_string(i), ValueOf(i));
+    ASSERT_TRUE(put.ok()) << put.ToString();
+  }
+  // Every record is in the log, and nothing past them.
+  EXPECT_GT(TotalLogBytes(path), uintmax_t{kSyncedWrites} * 1000);
+  EXPECT_LT(TotalLogBytes(path), uintmax_t{kSyncedWrites} * 1200);
 }
 
 TEST_F(WalFileSystemTest, ACopyTakenWhileOpenRecoversEverySyncedWriteStrictly) {
@@ -177,8 +192,12 @@ TEST_F(WalFileSystemTest, ReadOnlyOpensOfALiveLogNeverFindItDamaged) {
   std::atomic<bool> stop{false};
   std::thread writer([&] {
     const std::string value(5000, 'v');  // Most records cross a block.
+    rocksdb::WriteOptions now_and_then_synced;
     for (int i = 0; !stop.load(); ++i) {
-      if (!db->Put(rocksdb::WriteOptions(), "key" + std::to_string(i % 1000), value).ok()) return;
+      // A sync early in each log has the rest written into zeros.
+      now_and_then_synced.sync = i % 50 == 0;
+      const std::string key = "key" + std::to_string(i % 1000);
+      if (!db->Put(now_and_then_synced, key, value).ok()) return;
     }
   });
   rocksdb::Options reading = DatabaseOptions();

@@ -219,8 +219,8 @@ class FifoQueue {
 
   // The size of the files in the queue's directory, in bytes. RocksDB frees
   // the space of popped items in the background, so this lags behind pops.
-  // While the queue is open it counts up to 1 MiB of zeros laid down ahead
-  // of the write-ahead log (synced writes then change no file size).
+  // While a synced queue is open it counts up to 1 MiB of zeros laid down
+  // ahead of the write-ahead log (synced writes then change no file size).
   virtual uint64_t DiskBytes() const = 0;
 
   virtual uint64_t MaxElements() const = 0;
